@@ -1,0 +1,14 @@
+//! Pure data and functions behind berth's Kubernetes-compatible API: label and
+//! field selectors, name and quantity validation, patch logic, our own kinds and
+//! the server-side table columns. Nothing in this crate performs I/O, so every
+//! rule here can be tested with tables of cases.
+#![warn(missing_docs)]
+
+pub mod nodepool;
+pub mod openapi;
+pub mod patch;
+pub mod quantity;
+pub mod selector;
+pub mod strict;
+pub mod table;
+pub mod validation;

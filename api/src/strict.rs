@@ -1,0 +1,142 @@
+//! Strict field validation: finds fields an object carries that its kind's
+//! schema does not define, as kube-apiserver reports them for
+//! `fieldValidation=Strict` (`unknown field "spec.foo"`).
+
+use serde_json::Value;
+
+const MAX_REF_DEPTH: usize = 64;
+
+/// Resolves `$ref`s and `anyOf`/`oneOf` wrappers (of `Option` fields) to the schema that describes a value.
+fn resolve<'a>(document: &'a Value, mut schema: &'a Value) -> &'a Value {
+    for _ in 0..MAX_REF_DEPTH {
+        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            let name = reference.rsplit('/').next().unwrap_or_default();
+            let target = document
+                .get("$defs")
+                .and_then(|d| d.get(name))
+                .or_else(|| document.pointer(&format!("/components/schemas/{name}")));
+            match target {
+                Some(t) => {
+                    schema = t;
+                    continue;
+                }
+                None => return schema,
+            }
+        }
+        let alternatives = schema
+            .get("anyOf")
+            .or_else(|| schema.get("oneOf"))
+            .and_then(Value::as_array);
+        if let Some(first) = alternatives.and_then(|alts| {
+            alts.iter()
+                .find(|a| a.get("type") != Some(&Value::String("null".into())))
+        }) {
+            schema = first;
+            continue;
+        }
+        return schema;
+    }
+    schema
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+fn walk(document: &Value, schema: &Value, value: &Value, path: &str, unknown: &mut Vec<String>) {
+    let schema = resolve(document, schema);
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        return;
+    }
+    match value {
+        Value::Object(fields) => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties");
+            for (name, field_value) in fields {
+                match (properties.and_then(|p| p.get(name)), additional) {
+                    (Some(field_schema), _) => walk(
+                        document,
+                        field_schema,
+                        field_value,
+                        &join(path, name),
+                        unknown,
+                    ),
+                    (None, Some(Value::Bool(true))) => {}
+                    (None, Some(additional @ Value::Object(_))) => walk(
+                        document,
+                        additional,
+                        field_value,
+                        &join(path, name),
+                        unknown,
+                    ),
+                    (None, _) if properties.is_some() => unknown.push(join(path, name)),
+                    (None, _) => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    walk(
+                        document,
+                        item_schema,
+                        item,
+                        &format!("{path}[{i}]"),
+                        unknown,
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Paths of fields in `value` that the root schema of `document` does not define.
+pub fn unknown_fields(document: &Value, value: &Value) -> Vec<String> {
+    let mut unknown = Vec::new();
+    walk(document, document, value, "", &mut unknown);
+    unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment_schema() -> Value {
+        schemars::SchemaGenerator::default()
+            .into_root_schema_for::<k8s_openapi::api::apps::v1::Deployment>()
+            .to_value()
+    }
+
+    #[test]
+    fn reports_unknown_fields_with_their_paths() {
+        let doc = deployment_schema();
+        let obj = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "labels": {"any": "thing"}, "bogus": 1},
+            "spec": {"replicas": 1, "replica": 2, "selector": {"matchLabels": {"a": "b"}},
+                     "template": {"spec": {"containers": [{"name": "a", "image": "b", "imag": "c"}]}}}
+        });
+        assert_eq!(
+            unknown_fields(&doc, &obj),
+            [
+                "metadata.bogus",
+                "spec.replica",
+                "spec.template.spec.containers[0].imag"
+            ]
+        );
+    }
+
+    #[test]
+    fn known_objects_and_free_form_maps_pass() {
+        let doc = deployment_schema();
+        let obj = json!({"metadata": {"annotations": {"x/y": "z"}}, "spec": {"template": {"spec": {"nodeSelector": {"k": "v"},
+            "containers": [{"name": "a", "resources": {"limits": {"cpu": "1"}}, "ports": [{"containerPort": 80}]}]}}}});
+        assert!(unknown_fields(&doc, &obj).is_empty());
+    }
+}

@@ -1,0 +1,109 @@
+//! `berth server`: the API server on a data directory, with its PKI and
+//! `admin.kubeconfig` created on first start and reused afterwards.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use berth_orchestrator::apiserver::allocator::Cidr;
+use berth_orchestrator::apiserver::pki::Pki;
+use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};
+use berth_orchestrator::store::sqlite::SqliteStore;
+use berth_orchestrator::store::Store;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+/// Flags of `berth server`.
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Directory for the database, certificates and admin.kubeconfig.
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = "/var/lib/berth/server")]
+    data_dir: PathBuf,
+    /// Address the HTTPS API listens on.
+    #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:6443")]
+    listen: SocketAddr,
+    /// State store: `sqlite` (embedded) or `etcd://HOST:PORT[,HOST:PORT…]`.
+    #[arg(long, env = "BERTH_DATASTORE", default_value = "sqlite")]
+    datastore: String,
+    /// Range Service ClusterIPs are allocated from.
+    #[arg(long, env = "BERTH_SERVICE_CIDR", default_value = "10.43.0.0/16")]
+    service_cidr: String,
+    /// Extra names or addresses the serving certificate is valid for.
+    #[arg(long = "tls-san", value_delimiter = ',')]
+    tls_san: Vec<String>,
+}
+
+fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
+    match args.datastore.as_str() {
+        "sqlite" => {
+            let path = args.data_dir.join("state.db");
+            let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+        other if other.starts_with("etcd://") => anyhow::bail!(
+            "--datastore {other}: the etcd store is not available in this build yet; use --datastore sqlite"
+        ),
+        other => anyhow::bail!("--datastore {other:?}: expected `sqlite` or `etcd://HOST:PORT[,HOST:PORT…]`"),
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating --data-dir {}", args.data_dir.display()))?;
+    let service_cidr: Cidr = args
+        .service_cidr
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?;
+    let mut hosts = vec![
+        "127.0.0.1".to_owned(),
+        "localhost".to_owned(),
+        "kubernetes".to_owned(),
+        "kubernetes.default".to_owned(),
+        "kubernetes.default.svc".to_owned(),
+    ];
+    hosts.push(service_cidr.nth(1).to_string());
+    let listen_ip = args.listen.ip();
+    if !listen_ip.is_unspecified() && !hosts.contains(&listen_ip.to_string()) {
+        hosts.push(listen_ip.to_string());
+    }
+    hosts.extend(args.tls_san.iter().cloned());
+    let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
+    let store = open_store(&args)?;
+    let config = ApiServerConfig {
+        listen: args.listen,
+        service_cidr,
+    };
+    let server = ApiServer::bind(config, store, &pki).await?;
+    let addr = server.local_addr()?;
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
+    let kubeconfig = args.data_dir.join("admin.kubeconfig");
+    pki.write_admin_kubeconfig(&kubeconfig, &format!("https://{host}:{}", addr.port()))?;
+    tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "berth API server listening");
+    eprintln!(
+        "berth API server listening on https://{addr}\nuse it with: kubectl --kubeconfig {}",
+        kubeconfig.display()
+    );
+
+    let cancel = CancellationToken::new();
+    let serving = tokio::spawn(server.serve(cancel.clone()));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    cancel.cancel();
+    serving.await.context("server task failed")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,16 @@
+//! One place that sets up logging for every berth binary, so all components
+//! log the same way and honour `RUST_LOG`. Metrics and trace export join here.
+#![warn(missing_docs)]
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global log subscriber: `RUST_LOG` if set, else `default_filter`.
+/// Safe to call more than once (later calls are ignored).
+pub fn init_logging(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

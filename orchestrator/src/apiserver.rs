@@ -1,0 +1,323 @@
+//! The Kubernetes-compatible API server: HTTPS with bearer-token auth, one
+//! fallback route that parses every request into a typed [`ApiRequest`], and
+//! start-up bootstrap (default namespaces, the `kubernetes` Service).
+//! It is the only component that touches the store.
+
+pub mod allocator;
+mod apply;
+pub mod catalog;
+mod defaults;
+pub mod discovery;
+pub mod errors;
+mod handlers;
+mod listing;
+pub mod negotiate;
+pub mod objects;
+mod openapi;
+pub mod pki;
+pub mod request;
+mod scale;
+mod tables;
+mod validate;
+mod watch;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use http::{header, HeaderMap, Method, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use self::allocator::{Allocator, Cidr};
+use self::errors::ApiError;
+use self::objects::{Objects, WriteOptions};
+use self::pki::Pki;
+use self::request::ApiRequest;
+use crate::store::Store;
+
+/// Errors that stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TLS material is unusable.
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    /// Bootstrap objects could not be written.
+    #[error("bootstrap: {0}")]
+    Bootstrap(Box<ApiError>),
+}
+
+impl From<ApiError> for ServeError {
+    fn from(e: ApiError) -> Self {
+        ServeError::Bootstrap(Box::new(e))
+    }
+}
+
+/// What the API server needs to run.
+pub struct ApiServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The range Service ClusterIPs come from.
+    pub service_cidr: Cidr,
+}
+
+#[derive(Clone)]
+struct AppState {
+    objects: Objects,
+    admin_token: Arc<str>,
+}
+
+/// A bound, bootstrapped API server, ready to serve.
+pub struct ApiServer {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: Router,
+}
+
+impl ApiServer {
+    /// Binds the listener, loads TLS and writes the bootstrap objects.
+    pub async fn bind(
+        config: ApiServerConfig,
+        store: Arc<dyn Store>,
+        pki: &Pki,
+    ) -> Result<Self, ServeError> {
+        let allocator = Allocator::new(Arc::clone(&store), config.service_cidr);
+        let objects = Objects::new(Arc::clone(&store), allocator.clone());
+        bootstrap(&objects, &allocator).await?;
+        let state = AppState {
+            objects,
+            admin_token: Arc::from(pki.admin_token.as_str()),
+        };
+        let router = Router::new().fallback(dispatch).with_state(state);
+        let acceptor = tls_acceptor(pki)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Self {
+            listener,
+            acceptor,
+            router,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `cancel` fires; open connections are dropped then.
+    pub async fn serve(self, cancel: CancellationToken) {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = cancel.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            };
+            let acceptor = self.acceptor.clone();
+            let router = self.router.clone();
+            let cancel = cancel.clone();
+            connections.spawn(async move {
+                let tls = match acceptor.accept(tcp).await {
+                    Ok(tls) => tls,
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                };
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let router = router.clone();
+                        async move { router.oneshot(req.map(Body::new)).await }
+                    });
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                tokio::select! {
+                    result = conn => if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "connection ended with error");
+                    },
+                    _ = cancel.cancelled() => {}
+                }
+            });
+        }
+        connections.shutdown().await;
+    }
+}
+
+fn tls_acceptor(pki: &Pki) -> Result<TlsAcceptor, ServeError> {
+    let certs = rustls_pemfile::certs(&mut pki.serving_cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let key = rustls_pemfile::private_key(&mut pki.serving_key_pem.as_bytes())
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .ok_or_else(|| ServeError::Tls("no private key in serving.key".into()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Creates what every cluster has: `default`, `kube-system`, `kube-public`,
+/// `kube-node-lease`, and the `kubernetes` Service.
+async fn bootstrap(objects: &Objects, allocator: &Allocator) -> Result<(), ApiError> {
+    let namespaces = catalog::find("", "v1", "namespaces").expect("namespaces served");
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        match objects
+            .create(namespaces, None, ns, &WriteOptions::default())
+            .await
+        {
+            Ok(_) | Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let services = catalog::find("", "v1", "services").expect("services served");
+    allocator.reserve_api_service_ip().await?;
+    let ip = allocator.api_service_ip().to_string();
+    let svc = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
+    });
+    match objects.get(services, Some("default"), "kubernetes").await {
+        Ok(_) => Ok(()),
+        Err(ApiError::NotFound(_)) => {
+            // The address was reserved above; the create must not allocate it again.
+            let mut svc = svc;
+            svc["spec"]["clusterIP"] = json!(ip);
+            match objects
+                .create_preallocated(services, Some("default"), svc)
+                .await
+            {
+                Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn json_bytes(body: Bytes) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    match Limited::new(body, negotiate::MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::TooLarge(negotiate::MAX_BODY_BYTES))
+        }
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "reading the request body: {e}"
+        ))),
+    }
+}
+
+async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = std::time::Instant::now();
+    let response = match route(&state, &method, &uri, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    };
+    tracing::debug!(%method, %uri, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    response
+}
+
+async fn route(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request = request::parse(method, uri.path(), uri.query())?;
+    if matches!(request, ApiRequest::Health) {
+        return Ok((StatusCode::OK, "ok").into_response());
+    }
+    if !authorized(headers, &state.admin_token) {
+        return Err(ApiError::Unauthorized);
+    }
+    let body = read_body(body).await?;
+    let json_ok = |v: Value| Ok(negotiate::json_response(StatusCode::OK, &v));
+    match request {
+        ApiRequest::Version => json_ok(discovery::version()),
+        ApiRequest::Health => unreachable!("answered above"),
+        ApiRequest::CoreVersions => json_ok(discovery::core_versions()),
+        ApiRequest::Groups => json_ok(discovery::groups()),
+        ApiRequest::Group(name) => {
+            discovery::group(&name).map_or(Err(ApiError::UnknownPath), json_ok)
+        }
+        ApiRequest::GroupVersion { group, version } => {
+            json_ok(discovery::resource_list(&group, &version))
+        }
+        ApiRequest::OpenApiV2 => Err(ApiError::UnknownPath),
+        ApiRequest::OpenApiV3Index => Ok(json_bytes(openapi::index())),
+        ApiRequest::OpenApiV3 { group, version } => openapi::document(&group, &version)
+            .map(json_bytes)
+            .ok_or(ApiError::UnknownPath),
+        ApiRequest::Resource(req) => handlers::handle(&state.objects, req, headers, &body).await,
+    }
+}

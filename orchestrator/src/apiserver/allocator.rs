@@ -1,0 +1,370 @@
+//! Service ClusterIP and NodePort allocation. Each allocated address or port
+//! is a key in the store, created with create-if-absent, so two concurrent
+//! requests can never get the same one and a restart forgets nothing.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use rand::Rng;
+use serde_json::{json, Value};
+
+use super::errors::{ApiError, FieldCause, Target};
+use crate::store::{Store, StoreError};
+
+const IP_PREFIX: &str = "/registry/ranges/serviceips/";
+const PORT_PREFIX: &str = "/registry/ranges/servicenodeports/";
+
+/// The first and last NodePort (upstream's default range).
+pub const NODE_PORT_RANGE: (u16, u16) = (30000, 32767);
+
+/// An IPv4 CIDR like `10.43.0.0/16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    base: u32,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a CIDR (want A.B.C.D/N)"))?;
+        let addr: Ipv4Addr = addr.parse().map_err(|e| format!("{s:?}: {e}"))?;
+        let prefix: u8 = prefix.parse().map_err(|e| format!("{s:?}: {e}"))?;
+        if !(8..=30).contains(&prefix) {
+            return Err(format!("{s:?}: prefix length must be between 8 and 30"));
+        }
+        let mask = u32::MAX << (32 - prefix);
+        Ok(Self {
+            base: u32::from(addr) & mask,
+            prefix,
+        })
+    }
+}
+
+impl Cidr {
+    fn size(&self) -> u32 {
+        1 << (32 - self.prefix)
+    }
+
+    fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & (u32::MAX << (32 - self.prefix)) == self.base
+    }
+
+    /// The n-th address of the range.
+    pub fn nth(&self, n: u32) -> Ipv4Addr {
+        Ipv4Addr::from(self.base + n)
+    }
+}
+
+/// What one create allocated, so a failed create can give it back.
+#[derive(Debug, Default)]
+pub struct Allocation {
+    keys: Vec<String>,
+}
+
+/// Hands out ClusterIPs from the service CIDR and NodePorts from 30000–32767.
+#[derive(Clone)]
+pub struct Allocator {
+    store: Arc<dyn Store>,
+    service_cidr: Cidr,
+}
+
+fn service_target(obj: &Value) -> Target {
+    Target {
+        group: String::new(),
+        resource: "services".into(),
+        kind: "Service".into(),
+        name: obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+impl Allocator {
+    /// An allocator over `service_cidr`, persisting in `store`.
+    pub fn new(store: Arc<dyn Store>, service_cidr: Cidr) -> Self {
+        Self {
+            store,
+            service_cidr,
+        }
+    }
+
+    /// The address of the `kubernetes` Service: the first of the range.
+    pub fn api_service_ip(&self) -> Ipv4Addr {
+        self.service_cidr.nth(1)
+    }
+
+    async fn claim(&self, key: String, owner: &Value) -> Result<bool, ApiError> {
+        let who = json!({"namespace": owner.pointer("/metadata/namespace"), "name": owner.pointer("/metadata/name")});
+        match self
+            .store
+            .create(&key, serde_json::to_vec(&who).unwrap_or_default())
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::AlreadyExists(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Allocates what a new object needs (Services: ClusterIP and NodePorts).
+    pub async fn allocate(&self, kind: &str, obj: &mut Value) -> Result<Allocation, ApiError> {
+        let mut allocation = Allocation::default();
+        if kind != "Service" {
+            return Ok(allocation);
+        }
+        match self.allocate_service(obj, &mut allocation).await {
+            Ok(()) => Ok(allocation),
+            Err(e) => {
+                self.release(&allocation).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn allocate_service(
+        &self,
+        obj: &mut Value,
+        allocation: &mut Allocation,
+    ) -> Result<(), ApiError> {
+        let service_type = obj
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_owned();
+        if service_type == "ExternalName" {
+            return Ok(());
+        }
+        let requested = obj
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let ip = if requested == "None" {
+            "None".to_owned()
+        } else if requested.is_empty() {
+            self.allocate_ip(obj, allocation).await?
+        } else {
+            let addr: Ipv4Addr = requested.parse().map_err(|_| {
+                ApiError::Invalid(
+                    service_target(obj),
+                    vec![FieldCause::invalid(
+                        "spec.clusterIPs[0]",
+                        &json!(requested),
+                        "must be a valid IP address",
+                    )],
+                )
+            })?;
+            if !self.service_cidr.contains(addr) {
+                return Err(ApiError::Invalid(
+                    service_target(obj),
+                    vec![FieldCause::invalid(
+                        "spec.clusterIPs",
+                        &json!([requested]),
+                        "failed to allocate IP: the provided IP is not in the valid range",
+                    )],
+                ));
+            }
+            let key = format!("{IP_PREFIX}{requested}");
+            if !self.claim(key.clone(), obj).await? {
+                return Err(ApiError::Invalid(
+                    service_target(obj),
+                    vec![FieldCause::invalid(
+                        "spec.clusterIPs",
+                        &json!([requested]),
+                        format!(
+                            "failed to allocate IP {requested}: provided IP is already allocated"
+                        ),
+                    )],
+                ));
+            }
+            allocation.keys.push(key);
+            requested
+        };
+        obj["spec"]["clusterIP"] = json!(ip);
+        obj["spec"]["clusterIPs"] = json!([ip]);
+        if matches!(service_type.as_str(), "NodePort" | "LoadBalancer") {
+            let ports = obj
+                .pointer_mut("/spec/ports")
+                .and_then(Value::as_array_mut)
+                .cloned()
+                .unwrap_or_default();
+            let mut updated = Vec::with_capacity(ports.len());
+            for (i, mut port) in ports.into_iter().enumerate() {
+                let wanted = port.get("nodePort").and_then(Value::as_u64).unwrap_or(0);
+                let node_port = if wanted == 0 {
+                    self.allocate_port(obj, allocation).await?
+                } else {
+                    let wanted = u16::try_from(wanted).unwrap_or(0);
+                    if !(NODE_PORT_RANGE.0..=NODE_PORT_RANGE.1).contains(&wanted) {
+                        return Err(ApiError::Invalid(
+                            service_target(obj),
+                            vec![FieldCause::invalid(format!("spec.ports[{i}].nodePort"), &json!(wanted), "provided port is not in the valid range. The range of valid ports is 30000-32767")],
+                        ));
+                    }
+                    let key = format!("{PORT_PREFIX}{wanted}");
+                    if !self.claim(key.clone(), obj).await? {
+                        return Err(ApiError::Invalid(
+                            service_target(obj),
+                            vec![FieldCause::invalid(
+                                format!("spec.ports[{i}].nodePort"),
+                                &json!(wanted),
+                                "provided port is already allocated",
+                            )],
+                        ));
+                    }
+                    allocation.keys.push(key);
+                    wanted
+                };
+                port["nodePort"] = json!(node_port);
+                updated.push(port);
+            }
+            obj["spec"]["ports"] = Value::Array(updated);
+        }
+        Ok(())
+    }
+
+    async fn allocate_ip(
+        &self,
+        obj: &Value,
+        allocation: &mut Allocation,
+    ) -> Result<String, ApiError> {
+        // Skip the network address and the `kubernetes` service's address.
+        let usable = self.service_cidr.size().saturating_sub(3);
+        let start = rand::rng().random_range(0..usable.max(1));
+        for offset in 0..usable {
+            let ip = self
+                .service_cidr
+                .nth(2 + (start + offset) % usable)
+                .to_string();
+            let key = format!("{IP_PREFIX}{ip}");
+            if self.claim(key.clone(), obj).await? {
+                allocation.keys.push(key);
+                return Ok(ip);
+            }
+        }
+        Err(ApiError::Internal(
+            "failed to allocate a serviceIP: range is full".into(),
+        ))
+    }
+
+    async fn allocate_port(
+        &self,
+        obj: &Value,
+        allocation: &mut Allocation,
+    ) -> Result<u16, ApiError> {
+        let span = u32::from(NODE_PORT_RANGE.1 - NODE_PORT_RANGE.0) + 1;
+        let start = rand::rng().random_range(0..span);
+        for offset in 0..span {
+            let port = NODE_PORT_RANGE.0 + ((start + offset) % span) as u16;
+            let key = format!("{PORT_PREFIX}{port}");
+            if self.claim(key.clone(), obj).await? {
+                allocation.keys.push(key);
+                return Ok(port);
+            }
+        }
+        Err(ApiError::Internal(
+            "failed to allocate a nodePort: range is full".into(),
+        ))
+    }
+
+    /// Reserves the `kubernetes` Service address at start-up (idempotent).
+    pub async fn reserve_api_service_ip(&self) -> Result<(), ApiError> {
+        let owner = json!({"metadata": {"namespace": "default", "name": "kubernetes"}});
+        self.claim(format!("{IP_PREFIX}{}", self.api_service_ip()), &owner)
+            .await
+            .map(|_| ())
+    }
+
+    /// Gives back what a failed create allocated.
+    pub async fn release(&self, allocation: &Allocation) {
+        for key in &allocation.keys {
+            if let Err(e) = self.store.delete(key, None).await {
+                tracing::warn!(%key, error = %e, "could not release allocation");
+            }
+        }
+    }
+
+    /// Gives back what a deleted object held.
+    pub async fn release_for(&self, kind: &str, obj: &Value) {
+        if kind != "Service" {
+            return;
+        }
+        let mut keys = Vec::new();
+        if let Some(ip) = obj
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .filter(|ip| ip.parse::<Ipv4Addr>().is_ok())
+        {
+            keys.push(format!("{IP_PREFIX}{ip}"));
+        }
+        for port in obj
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(p) = port.get("nodePort").and_then(Value::as_u64) {
+                keys.push(format!("{PORT_PREFIX}{p}"));
+            }
+        }
+        self.release(&Allocation { keys }).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    fn allocator(dir: &tempfile::TempDir, cidr: &str) -> Allocator {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("db")).unwrap());
+        Allocator::new(store, cidr.parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn concurrent_services_never_share_an_ip_or_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let alloc = allocator(&dir, "10.43.0.0/27");
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..29 {
+            let alloc = alloc.clone();
+            tasks.spawn(async move {
+                let mut svc = json!({"metadata": {"name": format!("s{i}")}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+                alloc.allocate("Service", &mut svc).await.unwrap();
+                (svc["spec"]["clusterIP"].as_str().unwrap().to_owned(), svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap())
+            });
+        }
+        let mut ips = std::collections::HashSet::new();
+        let mut ports = std::collections::HashSet::new();
+        while let Some(result) = tasks.join_next().await {
+            let (ip, port) = result.unwrap();
+            assert!(ip != "10.43.0.1" && ip != "10.43.0.0", "{ip}");
+            assert!(ips.insert(ip));
+            assert!(ports.insert(port));
+        }
+        let mut one_more = json!({"metadata": {"name": "full"}, "spec": {"ports": [{"port": 80}]}});
+        assert!(alloc.allocate("Service", &mut one_more).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn requested_ip_taken_twice_is_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let alloc = allocator(&dir, "10.43.0.0/16");
+        let mut a = json!({"metadata": {"name": "a"}, "spec": {"clusterIP": "10.43.0.50", "ports": [{"port": 80}]}});
+        alloc.allocate("Service", &mut a).await.unwrap();
+        let mut b = json!({"metadata": {"name": "b"}, "spec": {"clusterIP": "10.43.0.50", "ports": [{"port": 80}]}});
+        let err = alloc.allocate("Service", &mut b).await.unwrap_err();
+        assert!(
+            err.to_string().contains("provided IP is already allocated"),
+            "{err}"
+        );
+        alloc.release_for("Service", &a).await;
+        alloc.allocate("Service", &mut b).await.unwrap();
+    }
+}

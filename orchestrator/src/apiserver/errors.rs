@@ -1,0 +1,346 @@
+//! Every failure the API can return, and the one place that turns it into a
+//! Kubernetes `metav1.Status` so kubectl prints the upstream wording.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::store::StoreError;
+
+/// One field-level problem, reported in `details.causes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldCause {
+    /// Upstream cause type, e.g. `FieldValueInvalid`, `FieldValueRequired`.
+    pub reason: &'static str,
+    /// The offending field path, e.g. `spec.replicas`.
+    pub field: String,
+    /// Human-readable explanation, as upstream words it.
+    pub message: String,
+}
+
+impl FieldCause {
+    /// A field whose value breaks a rule (`Invalid value: …`).
+    pub fn invalid(field: impl Into<String>, value: &Value, detail: impl AsRef<str>) -> Self {
+        let shown = match value {
+            Value::String(s) => format!("\"{s}\""),
+            other => other.to_string(),
+        };
+        Self {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            message: format!("Invalid value: {shown}: {}", detail.as_ref()),
+        }
+    }
+
+    /// A required field that is missing.
+    pub fn required(field: impl Into<String>, detail: impl AsRef<str>) -> Self {
+        let detail = detail.as_ref();
+        Self {
+            reason: "FieldValueRequired",
+            field: field.into(),
+            message: if detail.is_empty() {
+                "Required value".to_owned()
+            } else {
+                format!("Required value: {detail}")
+            },
+        }
+    }
+
+    /// A field that may not change after creation.
+    pub fn immutable(field: impl Into<String>, value: &Value) -> Self {
+        let mut cause = Self::invalid(field, value, "field is immutable");
+        cause.reason = "FieldValueInvalid";
+        cause
+    }
+
+    /// A field value outside an enumerated set.
+    pub fn not_supported(field: impl Into<String>, value: &Value, allowed: &[&str]) -> Self {
+        let allowed: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
+        Self {
+            reason: "FieldValueNotSupported",
+            field: field.into(),
+            message: format!(
+                "Unsupported value: {value}: supported values: {}",
+                allowed.join(", ")
+            ),
+        }
+    }
+
+    /// A value that duplicates another in a list or across the cluster.
+    pub fn duplicate(field: impl Into<String>, value: &Value) -> Self {
+        Self {
+            reason: "FieldValueDuplicate",
+            field: field.into(),
+            message: format!("Duplicate value: {value}"),
+        }
+    }
+
+    /// A field that must not be set.
+    pub fn forbidden(field: impl Into<String>, detail: impl AsRef<str>) -> Self {
+        Self {
+            reason: "FieldValueForbidden",
+            field: field.into(),
+            message: format!("Forbidden: {}", detail.as_ref()),
+        }
+    }
+}
+
+/// What the resource an error is about is called, for messages and `details`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Target {
+    /// Group, empty for core.
+    pub group: String,
+    /// Plural resource name, e.g. `deployments`.
+    pub resource: String,
+    /// Kind, e.g. `Deployment` (for Invalid messages).
+    pub kind: String,
+    /// Object name, when known.
+    pub name: String,
+}
+
+impl Target {
+    /// `deployments.apps` or `pods`: how upstream names a resource in messages.
+    pub fn qualified_resource(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+
+    /// `Deployment.apps` or `Pod`: how upstream names a kind in Invalid messages.
+    pub fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+}
+
+/// A failed API request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 404 for a missing object.
+    #[error("{} \"{}\" not found", .0.qualified_resource(), .0.name)]
+    NotFound(Target),
+    /// 404 for a path that names no resource.
+    #[error("the server could not find the requested resource")]
+    UnknownPath,
+    /// 409 on create of an existing object.
+    #[error("{} \"{}\" already exists", .0.qualified_resource(), .0.name)]
+    AlreadyExists(Target),
+    /// 409 when the update was based on a stale resourceVersion.
+    #[error("Operation cannot be fulfilled on {} \"{}\": {}", .0.qualified_resource(), .0.name, .1)]
+    Conflict(Target, String),
+    /// 422 with per-field causes.
+    #[error("{} \"{}\" is invalid: {}", .0.qualified_kind(), .0.name, join_causes(.1))]
+    Invalid(Target, Vec<FieldCause>),
+    /// 400 for a body or query that cannot be understood.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 405 for a verb the resource does not support.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// 406 when no acceptable response encoding exists.
+    #[error("{0}")]
+    NotAcceptable(String),
+    /// 413 for bodies over the limit.
+    #[error("the request body is too large (limit {0} bytes)")]
+    TooLarge(usize),
+    /// 415 for request encodings we cannot read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 403 when the request is understood but refused.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 401 without valid credentials.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// 410 when a watch or continue token refers to compacted history.
+    #[error("{0}")]
+    Expired(String),
+    /// 500 for everything the client cannot fix.
+    #[error("Internal error occurred: {0}")]
+    Internal(String),
+    /// 503 while the server cannot serve the request yet (e.g. an allocator range is full).
+    #[error("{0}")]
+    ServiceUnavailable(String),
+}
+
+fn join_causes(causes: &[FieldCause]) -> String {
+    let parts: Vec<String> = causes
+        .iter()
+        .map(|c| {
+            if c.field.is_empty() {
+                c.message.clone()
+            } else {
+                format!("{}: {}", c.field, c.message)
+            }
+        })
+        .collect();
+    if parts.len() == 1 {
+        parts[0].clone()
+    } else {
+        format!("[{}]", parts.join(", "))
+    }
+}
+
+impl ApiError {
+    /// The HTTP code and upstream `reason` for this error.
+    pub fn code_and_reason(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::NotFound(_) | ApiError::UnknownPath => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::AlreadyExists(_) => (StatusCode::CONFLICT, "AlreadyExists"),
+            ApiError::Conflict(..) => (StatusCode::CONFLICT, "Conflict"),
+            ApiError::Invalid(..) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ApiError::NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "NotAcceptable"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge"),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
+            }
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+            ApiError::Expired(_) => (StatusCode::GONE, "Expired"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+            ApiError::ServiceUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
+            }
+        }
+    }
+
+    /// The `metav1.Status` body kubectl and client libraries parse.
+    pub fn to_status(&self) -> Value {
+        let (code, reason) = self.code_and_reason();
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.to_string(),
+            "reason": reason,
+            "code": code.as_u16(),
+        });
+        let details = match self {
+            ApiError::NotFound(t) | ApiError::AlreadyExists(t) | ApiError::Conflict(t, _) => {
+                Some(target_details(t, &[]))
+            }
+            ApiError::Invalid(t, causes) => {
+                // Upstream names the kind (not the resource) in Invalid details.
+                let kind = Target {
+                    resource: t.kind.clone(),
+                    ..t.clone()
+                };
+                Some(target_details(&kind, causes))
+            }
+            _ => None,
+        };
+        if let Some(details) = details {
+            status["details"] = details;
+        }
+        status
+    }
+}
+
+fn target_details(target: &Target, causes: &[FieldCause]) -> Value {
+    let mut details = json!({ "name": target.name, "kind": target.resource });
+    if !target.group.is_empty() {
+        details["group"] = json!(target.group);
+    }
+    if !causes.is_empty() {
+        details["causes"] = causes
+            .iter()
+            .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .collect();
+    }
+    details
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Compacted { requested, .. } => ApiError::Expired(format!(
+                "The resourceVersion for the provided watch is too old (requested {requested})."
+            )),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, _) = self.code_and_reason();
+        if code.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
+        (
+            code,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(name: &str) -> Target {
+        Target {
+            group: "apps".into(),
+            resource: "deployments".into(),
+            kind: "Deployment".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn messages_match_upstream_wording() {
+        let cases = [
+            (ApiError::NotFound(deployment("web")), "deployments.apps \"web\" not found"),
+            (
+                ApiError::AlreadyExists(deployment("web")),
+                "deployments.apps \"web\" already exists",
+            ),
+            (
+                ApiError::Conflict(deployment("web"), "the object has been modified; please apply your changes to the latest version and try again".into()),
+                "Operation cannot be fulfilled on deployments.apps \"web\": the object has been modified; please apply your changes to the latest version and try again",
+            ),
+            (
+                ApiError::Invalid(
+                    deployment("web"),
+                    vec![FieldCause::invalid("spec.replicas", &json!(-1), "must be greater than or equal to 0")],
+                ),
+                "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+            ),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.to_string(), message);
+            assert_eq!(error.to_status()["message"], message);
+        }
+    }
+
+    #[test]
+    fn invalid_status_lists_each_cause() {
+        let error = ApiError::Invalid(
+            deployment("web"),
+            vec![
+                FieldCause::required("spec.selector", ""),
+                FieldCause::invalid("metadata.name", &json!("Web"), "bad"),
+            ],
+        );
+        let status = error.to_status();
+        assert_eq!(status["code"], 422);
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(status["details"]["causes"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            status["details"]["causes"][0]["reason"],
+            "FieldValueRequired"
+        );
+        assert_eq!(status["details"]["group"], "apps");
+    }
+}

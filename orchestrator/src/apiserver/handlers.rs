@@ -1,0 +1,414 @@
+//! Thin handlers: each typed [`ResourceRequest`] becomes one call into
+//! [`Objects`] or the watch/list code, and its answer is encoded per the
+//! client's `Accept`. No storage rules live here.
+
+use axum::body::Body;
+use axum::response::Response;
+use berth_api::patch::{self, PatchType};
+use http::{header, HeaderMap, StatusCode};
+use serde_json::{json, Value};
+
+use super::catalog::ResourceInfo;
+use super::errors::ApiError;
+use super::listing;
+use super::negotiate::{self, Rendering};
+use super::objects::{target, DeleteOptions, Objects, WriteOptions};
+use super::request::{Query, ResourceRequest, Verb};
+use super::{scale, tables, watch};
+
+fn write_options(query: &Query) -> WriteOptions {
+    WriteOptions {
+        dry_run: query.get("dryRun") == Some("All"),
+    }
+}
+
+fn render_object(
+    r: &ResourceInfo,
+    status: StatusCode,
+    rendering: Rendering,
+    obj: Value,
+    query: &Query,
+) -> Response {
+    match rendering {
+        Rendering::Table => {
+            let rv = obj
+                .pointer("/metadata/resourceVersion")
+                .cloned()
+                .unwrap_or(Value::Null);
+            negotiate::json_response(
+                status,
+                &tables::table(r, &[obj], json!({"resourceVersion": rv}), query),
+            )
+        }
+        other => negotiate::respond(status, other, &obj),
+    }
+}
+
+fn delete_options(
+    query: &Query,
+    body: &[u8],
+    headers: &HeaderMap,
+) -> Result<DeleteOptions, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        negotiate::decode_body(headers, body)?
+    };
+    let grace = match query.number("gracePeriodSeconds")? {
+        Some(g) => Some(g),
+        None => body.get("gracePeriodSeconds").and_then(Value::as_i64),
+    };
+    let mut policy = query
+        .get("propagationPolicy")
+        .map(str::to_owned)
+        .or_else(|| {
+            body.get("propagationPolicy")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+    if policy.is_none() {
+        match body
+            .get("orphanDependents")
+            .and_then(Value::as_bool)
+            .or_else(|| query.get("orphanDependents").map(|v| v == "true"))
+        {
+            Some(true) => policy = Some("Orphan".into()),
+            Some(false) => policy = Some("Background".into()),
+            None => {}
+        }
+    }
+    if let Some(p) = &policy {
+        if !matches!(p.as_str(), "Orphan" | "Background" | "Foreground") {
+            return Err(ApiError::BadRequest(format!(
+                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+            )));
+        }
+    }
+    let dry_run = query.get("dryRun") == Some("All")
+        || body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|v| v == "All"));
+    Ok(DeleteOptions {
+        grace_period_seconds: grace,
+        propagation_policy: policy,
+        precondition_uid: body
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        precondition_resource_version: body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        dry_run,
+    })
+}
+
+/// Applies one patch document of `patch_type` to `current`.
+pub fn apply_patch(
+    r: &ResourceInfo,
+    patch_type: PatchType,
+    current: &Value,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let mut patched = current.clone();
+    match patch_type {
+        PatchType::JsonPatch => patch::json_patch(&mut patched, body).map_err(|e| {
+            ApiError::Invalid(
+                target(r, ""),
+                vec![super::errors::FieldCause::invalid(
+                    "",
+                    &Value::Null,
+                    e.to_string(),
+                )],
+            )
+        })?,
+        PatchType::MergePatch => {
+            if !body.is_object() {
+                return Err(ApiError::BadRequest(
+                    "the merge patch must be a JSON object".into(),
+                ));
+            }
+            patch::json_merge_patch(&mut patched, body)
+        }
+        PatchType::StrategicMergePatch | PatchType::ApplyPatch => {
+            let schema = r.patch_schema();
+            patch::strategic_merge_patch(&mut patched, body, &schema)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        }
+    }
+    Ok(patched)
+}
+
+fn patch_type(r: &ResourceInfo, headers: &HeaderMap) -> Result<PatchType, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let supported = if r.definition.is_some() {
+        "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
+    } else {
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    };
+    match PatchType::from_content_type(content_type) {
+        Some(PatchType::StrategicMergePatch) if r.definition.is_none() => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: {supported}"
+        ))),
+        Some(t) => Ok(t),
+        None => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: {supported}"
+        ))),
+    }
+}
+
+/// Records that `manager` wrote the object with `operation` (upstream's managedFields entry).
+fn record_manager(obj: &mut Value, manager: &str, operation: &str, subresource: Option<&str>) {
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let api_version = obj.get("apiVersion").cloned().unwrap_or(Value::Null);
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let entries = meta.entry("managedFields").or_insert_with(|| json!([]));
+    if !entries.is_array() {
+        *entries = json!([]);
+    }
+    let list = entries.as_array_mut().expect("just made an array");
+    list.retain(|e| {
+        !(e.get("manager").and_then(Value::as_str) == Some(manager)
+            && e.get("operation").and_then(Value::as_str) == Some(operation)
+            && e.get("subresource").and_then(Value::as_str) == subresource)
+    });
+    let mut entry = json!({
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": api_version,
+        "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {},
+    });
+    if let Some(sub) = subresource {
+        entry["subresource"] = json!(sub);
+    }
+    list.push(entry);
+}
+
+fn field_manager(query: &Query, headers: &HeaderMap, default_op: &str) -> String {
+    query
+        .get("fieldManager")
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let agent = headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(default_op);
+            agent.split('/').next().unwrap_or(agent).to_owned()
+        })
+}
+
+/// Answers one resource request.
+pub async fn handle(
+    objects: &Objects,
+    req: ResourceRequest,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let r = req.resource;
+    let rendering = negotiate::rendering(headers);
+    let ns = req.namespace.as_deref();
+    let name = req.name.as_deref().unwrap_or("");
+    let query = &req.query;
+    let sub = req.subresource.as_deref();
+    match (req.verb, sub) {
+        (Verb::Get, Some("scale")) => {
+            let obj = objects.get(r, ns, name).await?;
+            Ok(negotiate::respond(
+                StatusCode::OK,
+                rendering,
+                &scale::to_scale(&obj),
+            ))
+        }
+        (Verb::Get, _) => {
+            let obj = objects.get(r, ns, name).await?;
+            Ok(render_object(r, StatusCode::OK, rendering, obj, query))
+        }
+        (Verb::List, _) => {
+            let result = listing::list(objects.store().as_ref(), r, ns, query).await?;
+            if rendering == Rendering::Table {
+                let mut metadata = json!({"resourceVersion": result.revision.to_string()});
+                if let Some(token) = &result.continue_token {
+                    metadata["continue"] = json!(token);
+                }
+                return Ok(negotiate::json_response(
+                    StatusCode::OK,
+                    &tables::table(r, &result.items, metadata, query),
+                ));
+            }
+            Ok(negotiate::respond(
+                StatusCode::OK,
+                rendering,
+                &listing::list_object(r, result),
+            ))
+        }
+        (Verb::Watch, _) => {
+            let stream = watch::start(
+                objects.store().as_ref(),
+                r,
+                ns,
+                req.name.as_deref(),
+                query.clone(),
+                rendering,
+            )
+            .await?;
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CACHE_CONTROL, "no-cache, private")
+                .body(Body::from_stream(stream))
+                .map_err(|e| ApiError::Internal(e.to_string()))?)
+        }
+        (Verb::Create, None) => {
+            let mut obj = negotiate::decode_body(headers, body)?;
+            if obj.is_object() {
+                let api_version = r.api_version();
+                obj["apiVersion"] = obj.get("apiVersion").cloned().unwrap_or(json!(api_version));
+                record_manager(
+                    &mut obj,
+                    &field_manager(query, headers, "Update"),
+                    "Update",
+                    None,
+                );
+            }
+            let created = objects.create(r, ns, obj, &write_options(query)).await?;
+            Ok(render_object(
+                r,
+                StatusCode::CREATED,
+                rendering,
+                created,
+                query,
+            ))
+        }
+        (Verb::Update, Some("scale")) => {
+            let scale_obj = negotiate::decode_body(headers, body)?;
+            let updated =
+                scale::update_scale(objects, r, ns, name, scale_obj, &write_options(query)).await?;
+            Ok(negotiate::respond(
+                StatusCode::OK,
+                rendering,
+                &scale::to_scale(&updated),
+            ))
+        }
+        (Verb::Update, sub) => {
+            let mut obj = negotiate::decode_body(headers, body)?;
+            if obj.is_object() {
+                obj["apiVersion"] = obj
+                    .get("apiVersion")
+                    .cloned()
+                    .unwrap_or(json!(r.api_version()));
+                record_manager(
+                    &mut obj,
+                    &field_manager(query, headers, "Update"),
+                    "Update",
+                    sub,
+                );
+            }
+            let updated = objects
+                .update(r, ns, name, obj, sub, &write_options(query))
+                .await?;
+            Ok(render_object(r, StatusCode::OK, rendering, updated, query))
+        }
+        (Verb::Patch, sub) => {
+            let patch_type = patch_type(r, headers)?;
+            let document = negotiate::decode_body(headers, body)?;
+            let manager = field_manager(query, headers, "Update");
+            if patch_type == PatchType::ApplyPatch {
+                if query.get("fieldManager").is_none_or(str::is_empty) {
+                    return Err(ApiError::BadRequest(
+                        "PATCH, application/apply-patch+yaml requests require a non-empty fieldManager".into(),
+                    ));
+                }
+                return super::apply::server_side_apply(
+                    objects,
+                    r,
+                    ns,
+                    name,
+                    document,
+                    &manager,
+                    &write_options(query),
+                    rendering,
+                    query,
+                )
+                .await;
+            }
+            let opts = write_options(query);
+            let updated = if sub == Some("scale") {
+                scale::patch_scale(objects, r, ns, name, patch_type, &document, &opts).await?
+            } else {
+                objects
+                    .read_modify_write(r, ns, name, &opts, |current| {
+                        let patched = apply_patch(r, patch_type, current, &document)?;
+                        let mut merged = super::objects::merge_for_update(r, current, patched, sub);
+                        record_manager(&mut merged, &manager, "Update", sub);
+                        Ok(merged)
+                    })
+                    .await?
+            };
+            if sub == Some("scale") {
+                return Ok(negotiate::respond(
+                    StatusCode::OK,
+                    rendering,
+                    &scale::to_scale(&updated),
+                ));
+            }
+            Ok(render_object(r, StatusCode::OK, rendering, updated, query))
+        }
+        (Verb::Delete, None) => {
+            let opts = delete_options(query, body, headers)?;
+            let deleted = objects.delete(r, ns, name, &opts).await?;
+            Ok(render_object(r, StatusCode::OK, rendering, deleted, query))
+        }
+        (Verb::DeleteCollection, None) => {
+            let opts = delete_options(query, body, headers)?;
+            let mut list_query = query.clone();
+            list_query.remove("limit");
+            list_query.remove("continue");
+            let result = listing::list(objects.store().as_ref(), r, ns, &list_query).await?;
+            let mut deleted = Vec::new();
+            for item in result.items {
+                let item_ns = item
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let item_name = item
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                match objects
+                    .delete(r, item_ns.as_deref(), &item_name, &opts)
+                    .await
+                {
+                    Ok(obj) => deleted.push(obj),
+                    Err(ApiError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let revision = objects.store().current_revision().await?;
+            let list = listing::list_object(
+                r,
+                listing::ListResult {
+                    items: deleted,
+                    revision,
+                    continue_token: None,
+                },
+            );
+            Ok(negotiate::respond(StatusCode::OK, rendering, &list))
+        }
+        (verb, sub) => Err(ApiError::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({verb:?} {}{})",
+            r.plural,
+            sub.map(|s| format!("/{s}")).unwrap_or_default()
+        ))),
+    }
+}

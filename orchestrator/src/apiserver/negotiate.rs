@@ -1,0 +1,136 @@
+//! Content negotiation: which encoding a client sent and which it accepts
+//! (JSON, YAML, or a server-side Table), decided once per request.
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap, StatusCode};
+use serde_json::Value;
+
+use super::errors::ApiError;
+
+/// The largest request body accepted (kube-apiserver's default is 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// How the client wants objects rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendering {
+    /// Plain JSON objects.
+    Json,
+    /// YAML objects.
+    Yaml,
+    /// `meta.k8s.io/v1` Table (kubectl get).
+    Table,
+}
+
+/// Reads the `Accept` header, preferring the first acceptable media type.
+pub fn rendering(headers: &HeaderMap) -> Rendering {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for media in accept.split(',') {
+        let mut params = media.split(';').map(str::trim);
+        let mime = params.next().unwrap_or("");
+        let params: Vec<&str> = params.collect();
+        match mime {
+            "application/json" | "*/*" | "application/*" => {
+                if params.contains(&"as=Table") {
+                    return Rendering::Table;
+                }
+                if params.iter().any(|p| p.starts_with("as=")) {
+                    continue;
+                }
+                return Rendering::Json;
+            }
+            "application/yaml" => {
+                if params.iter().any(|p| p.starts_with("as=")) {
+                    continue;
+                }
+                return Rendering::Yaml;
+            }
+            _ => continue,
+        }
+    }
+    Rendering::Json
+}
+
+/// Decodes a request body by its `Content-Type` into JSON.
+pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::TooLarge(MAX_BODY_BYTES));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    match mime {
+        "application/json"
+        | "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/json-patch+json"
+        | "" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::BadRequest(format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml: {e}"))
+        }),
+        "application/yaml" | "application/apply-patch+yaml" => {
+            serde_yaml::from_slice::<Value>(body).map_err(|e| {
+                ApiError::BadRequest(format!("error converting YAML to JSON: {e}"))
+            })
+        }
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other})"
+        ))),
+    }
+}
+
+/// Writes a JSON value with the status code, as JSON or YAML per the request.
+pub fn respond(status: StatusCode, rendering: Rendering, value: &Value) -> Response {
+    match rendering {
+        Rendering::Yaml => match serde_yaml::to_string(value) {
+            Ok(text) => {
+                (status, [(header::CONTENT_TYPE, "application/yaml")], text).into_response()
+            }
+            Err(e) => ApiError::Internal(e.to_string()).into_response(),
+        },
+        _ => json_response(status, value),
+    }
+}
+
+/// Writes a JSON body.
+pub fn json_response(status: StatusCode, value: &Value) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => ApiError::Internal(e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accept(value: &str) -> Rendering {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, value.parse().unwrap());
+        rendering(&headers)
+    }
+
+    #[test]
+    fn kubectl_accept_headers_pick_the_right_rendering() {
+        assert_eq!(
+            accept("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"),
+            Rendering::Table
+        );
+        assert_eq!(accept("application/json, */*"), Rendering::Json);
+        assert_eq!(accept("application/yaml"), Rendering::Yaml);
+        assert_eq!(
+            accept(
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+            ),
+            Rendering::Json
+        );
+        assert_eq!(
+            accept("application/vnd.kubernetes.protobuf,application/json"),
+            Rendering::Json
+        );
+        assert_eq!(accept(""), Rendering::Json);
+    }
+}

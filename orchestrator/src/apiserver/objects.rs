@@ -1,0 +1,673 @@
+//! Generic object storage semantics over the [`Store`]: metadata stamping,
+//! optimistic concurrency, generation, status/spec separation, finalizers and
+//! graceful deletion — the behaviour kube-apiserver's generic registry gives
+//! every kind. HTTP concerns stay in the handlers.
+
+use std::sync::Arc;
+
+use rand::Rng;
+use serde_json::{json, Map, Value};
+
+use super::allocator::Allocator;
+use super::catalog::ResourceInfo;
+use super::errors::{ApiError, Target};
+use super::{defaults, validate};
+use crate::store::{KeyValue, Store, StoreError};
+
+/// Upstream's message for a stale `resourceVersion`.
+pub const MODIFIED: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+
+/// Options common to writes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `dryRun=All`: validate and answer, but store nothing.
+    pub dry_run: bool,
+}
+
+/// `DeleteOptions` as sent in the body or query.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// Override of the grace period.
+    pub grace_period_seconds: Option<i64>,
+    /// `Orphan`, `Background` or `Foreground`.
+    pub propagation_policy: Option<String>,
+    /// Delete only if the uid still matches.
+    pub precondition_uid: Option<String>,
+    /// Delete only if the resourceVersion still matches.
+    pub precondition_resource_version: Option<String>,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+}
+
+/// The object store as the API sees it.
+#[derive(Clone)]
+pub struct Objects {
+    store: Arc<dyn Store>,
+    allocator: Allocator,
+}
+
+/// A decoded stored object with its revision stamped in.
+pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
+    let mut value: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::Internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+    }
+    Ok(value)
+}
+
+fn encode(obj: &Value) -> Result<Vec<u8>, ApiError> {
+    let mut obj = obj.clone();
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+    serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The target of an error about `name` of resource `r`.
+pub fn target(r: &ResourceInfo, name: &str) -> Target {
+    Target {
+        group: r.group.to_owned(),
+        resource: r.plural.to_owned(),
+        kind: r.kind.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    obj.get("metadata")?.get(field)?.as_str()
+}
+
+fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    let map = obj.as_object_mut().expect("objects are JSON objects");
+    let meta = map.entry("metadata").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    meta.as_object_mut().expect("metadata is an object")
+}
+
+/// Kinds whose `metadata.generation` moves with their spec.
+fn tracks_generation(kind: &str) -> bool {
+    matches!(kind, "Deployment" | "ReplicaSet" | "NodePool")
+}
+
+/// Kinds whose status is reset on create (their status is owned by controllers).
+fn resets_status_on_create(r: &ResourceInfo) -> bool {
+    r.has_status && r.kind != "Node"
+}
+
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn is_empty_list(v: Option<&Value>) -> bool {
+    v.and_then(Value::as_array).is_none_or(Vec::is_empty)
+}
+
+impl Objects {
+    /// Wraps a store.
+    pub fn new(store: Arc<dyn Store>, allocator: Allocator) -> Self {
+        Self { store, allocator }
+    }
+
+    /// The underlying store (watch and list paths read it directly).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Reads one object, or 404.
+    pub async fn get(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        Ok(self.get_kv(r, ns, name).await?.1)
+    }
+
+    async fn get_kv(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(KeyValue, Value), ApiError> {
+        let kv = self
+            .store
+            .get(&r.key(ns, name))
+            .await?
+            .ok_or_else(|| ApiError::NotFound(target(r, name)))?;
+        let value = decode(&kv)?;
+        Ok((kv, value))
+    }
+
+    /// Checks that an object may be created in `ns` (upstream NamespaceLifecycle).
+    async fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {
+        let namespaces = super::catalog::find("", "v1", "namespaces").expect("namespaces served");
+        match self.store.get(&namespaces.key(None, ns)).await? {
+            None => Err(ApiError::NotFound(target(namespaces, ns))),
+            Some(kv) => {
+                let namespace = decode(&kv)?;
+                if namespace.pointer("/metadata/deletionTimestamp").is_some() {
+                    Err(ApiError::Forbidden(format!(
+                        "unable to create new content in namespace {ns} because it is being terminated"
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Creates an object from a client's body.
+    pub async fn create(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        self.create_inner(r, ns, obj, opts, true).await
+    }
+
+    /// Creates an object whose addresses were reserved by the caller (bootstrap).
+    pub async fn create_preallocated(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        obj: Value,
+    ) -> Result<Value, ApiError> {
+        self.create_inner(r, ns, obj, &WriteOptions::default(), false)
+            .await
+    }
+
+    async fn create_inner(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+        allocate: bool,
+    ) -> Result<Value, ApiError> {
+        if !obj.is_object() {
+            return Err(ApiError::BadRequest(
+                "the body of the request must be an object".into(),
+            ));
+        }
+        check_type_meta(r, &obj)?;
+        obj["kind"] = json!(r.kind);
+        obj["apiVersion"] = json!(r.api_version());
+        let meta = meta_mut(&mut obj);
+        if r.namespaced {
+            let ns = ns.ok_or_else(|| {
+                ApiError::BadRequest("a namespace is required to create this resource".into())
+            })?;
+            match meta.get("namespace").and_then(Value::as_str) {
+                Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
+                    return Err(ApiError::BadRequest(
+                        "the namespace of the provided object does not match the namespace sent on the request".into(),
+                    ))
+                }
+                _ => {
+                    meta.insert("namespace".into(), json!(ns));
+                }
+            }
+        } else {
+            meta.remove("namespace");
+        }
+        let has_name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if !has_name {
+            if let Some(prefix) = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+            {
+                let name = format!("{prefix}{}", random_suffix());
+                meta.insert("name".into(), json!(name));
+            }
+        }
+        for field in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
+            meta.remove(field);
+        }
+        meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        if tracks_generation(r.kind) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+        if resets_status_on_create(r) {
+            if let Some(map) = obj.as_object_mut() {
+                map.remove("status");
+            }
+        }
+        (r.typecheck)(&obj)
+            .map_err(|e| ApiError::BadRequest(format!("error decoding {}: {e}", r.kind)))?;
+        defaults::apply(r.kind, &mut obj);
+        let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
+        let causes = validate::on_create(r.kind, &obj);
+        if !causes.is_empty() {
+            return Err(ApiError::Invalid(target(r, &name), causes));
+        }
+        if let Some(ns) = ns.filter(|_| r.namespaced) {
+            self.check_namespace(ns).await?;
+        }
+        let key = r.key(ns, &name);
+        if opts.dry_run {
+            if self.store.get(&key).await?.is_some() {
+                return Err(ApiError::AlreadyExists(target(r, &name)));
+            }
+            return Ok(obj);
+        }
+        let allocated = if allocate {
+            self.allocator.allocate(r.kind, &mut obj).await?
+        } else {
+            Default::default()
+        };
+        let bytes = encode(&obj)?;
+        match self.store.create(&key, bytes).await {
+            Ok(kv) => decode(&kv),
+            Err(e) => {
+                self.allocator.release(&allocated).await;
+                match e {
+                    StoreError::AlreadyExists(_) => Err(ApiError::AlreadyExists(target(r, &name))),
+                    other => Err(other.into()),
+                }
+            }
+        }
+    }
+
+    /// Replaces an object (`PUT`) or its status (`PUT …/status`).
+    pub async fn update(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        new: Value,
+        subresource: Option<&str>,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        if !new.is_object() {
+            return Err(ApiError::BadRequest(
+                "the body of the request must be an object".into(),
+            ));
+        }
+        check_type_meta(r, &new)?;
+        if let Some(body_name) = meta_str(&new, "name") {
+            if body_name != name {
+                return Err(ApiError::BadRequest(format!(
+                    "the name of the object ({body_name}) does not match the name on the URL ({name})"
+                )));
+            }
+        }
+        if let (Some(ns), Some(body_ns)) = (ns, meta_str(&new, "namespace")) {
+            if r.namespaced && !body_ns.is_empty() && body_ns != ns {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ));
+            }
+        }
+        let pinned = meta_str(&new, "resourceVersion")
+            .filter(|rv| !rv.is_empty())
+            .map(str::to_owned);
+        let (kv, old) = self.get_kv(r, ns, name).await?;
+        if let Some(rv) = &pinned {
+            if *rv != kv.mod_revision.to_string() {
+                return Err(ApiError::Conflict(target(r, name), MODIFIED.into()));
+            }
+        }
+        let merged = merge_for_update(r, &old, new, subresource);
+        self.write_update(r, ns, name, (&kv, &old), merged, opts)
+            .await
+    }
+
+    /// Stores `new` in place of the stored `(kv, old)`, with upstream update semantics.
+    pub async fn write_update(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        (kv, old): (&KeyValue, &Value),
+        mut new: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        new["kind"] = json!(r.kind);
+        new["apiVersion"] = json!(r.api_version());
+        preserve_system_metadata(old, &mut new);
+        if tracks_generation(r.kind) {
+            let generation = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let bumped = if old.get("spec") != new.get("spec") {
+                generation + 1
+            } else {
+                generation
+            };
+            meta_mut(&mut new).insert("generation".into(), json!(bumped));
+        }
+        (r.typecheck)(&new)
+            .map_err(|e| ApiError::BadRequest(format!("error decoding {}: {e}", r.kind)))?;
+        defaults::apply(r.kind, &mut new);
+        let causes = validate::on_update(r.kind, old, &new);
+        if !causes.is_empty() {
+            return Err(ApiError::Invalid(target(r, name), causes));
+        }
+        if opts.dry_run {
+            return Ok(new);
+        }
+        let key = r.key(ns, name);
+        let finished_deleting = new.pointer("/metadata/deletionTimestamp").is_some()
+            && is_empty_list(new.pointer("/metadata/finalizers"))
+            && (r.kind != "Namespace" || is_empty_list(new.pointer("/spec/finalizers")))
+            && new
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                == 0;
+        if finished_deleting {
+            return match self.store.delete(&key, Some(kv.mod_revision)).await {
+                Ok(deleted) => {
+                    self.allocator.release_for(r.kind, &new).await;
+                    let mut value = new;
+                    meta_mut(&mut value).insert(
+                        "resourceVersion".into(),
+                        json!(deleted.mod_revision.to_string()),
+                    );
+                    Ok(value)
+                }
+                Err(e) => Err(self.write_error(r, name, e)),
+            };
+        }
+        match self
+            .store
+            .update(&key, encode(&new)?, kv.mod_revision)
+            .await
+        {
+            Ok(kv) => decode(&kv),
+            Err(e) => Err(self.write_error(r, name, e)),
+        }
+    }
+
+    fn write_error(&self, r: &ResourceInfo, name: &str, e: StoreError) -> ApiError {
+        match e {
+            StoreError::Conflict { .. } => ApiError::Conflict(target(r, name), MODIFIED.into()),
+            StoreError::NotFound(_) => ApiError::NotFound(target(r, name)),
+            other => other.into(),
+        }
+    }
+
+    /// Reads, transforms and writes back an object, retrying on concurrent writes
+    /// (upstream's GuaranteedUpdate, used by patch and subresources).
+    pub async fn read_modify_write<F>(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        opts: &WriteOptions,
+        mut modify: F,
+    ) -> Result<Value, ApiError>
+    where
+        F: FnMut(&Value) -> Result<Value, ApiError>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (kv, old) = self.get_kv(r, ns, name).await?;
+            let new = modify(&old)?;
+            if let Some(rv) = meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty()) {
+                if rv != kv.mod_revision.to_string() {
+                    return Err(ApiError::Conflict(target(r, name), MODIFIED.into()));
+                }
+            }
+            match self.write_update(r, ns, name, (&kv, &old), new, opts).await {
+                Err(ApiError::Conflict(..)) if attempts < 5 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Deletes an object: at once, or by marking it when finalizers or a grace period apply.
+    pub async fn delete(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
+        let (kv, mut obj) = self.get_kv(r, ns, name).await?;
+        if let Some(uid) = &opts.precondition_uid {
+            if meta_str(&obj, "uid") != Some(uid.as_str()) {
+                return Err(ApiError::Conflict(
+                    target(r, name),
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&obj, "uid").unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        if let Some(rv) = &opts.precondition_resource_version {
+            if *rv != kv.mod_revision.to_string() {
+                return Err(ApiError::Conflict(
+                    target(r, name),
+                    format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", kv.mod_revision),
+                ));
+            }
+        }
+        let mut grace = graceful_period(r, &obj, opts);
+        let mut finalizers: Vec<Value> = obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let policy_finalizer = match opts.propagation_policy.as_deref() {
+            Some("Orphan") => Some("orphan"),
+            Some("Foreground") => Some("foregroundDeletion"),
+            _ => None,
+        };
+        if let Some(f) = policy_finalizer {
+            if !finalizers.iter().any(|v| v == f) {
+                finalizers.push(json!(f));
+            }
+        }
+        if r.kind == "Namespace" && !is_empty_list(obj.pointer("/spec/finalizers")) {
+            if let Some(status) = obj
+                .as_object_mut()
+                .map(|m| m.entry("status").or_insert_with(|| json!({})))
+            {
+                status["phase"] = json!("Terminating");
+            }
+            grace.get_or_insert(0);
+        }
+        let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+        if !finalizers.is_empty()
+            || grace.is_some_and(|g| g > 0)
+            || (r.kind == "Namespace" && !is_empty_list(obj.pointer("/spec/finalizers")))
+        {
+            let grace = grace.unwrap_or(0);
+            let meta = meta_mut(&mut obj);
+            if !finalizers.is_empty() {
+                meta.insert("finalizers".into(), Value::Array(finalizers));
+            }
+            let current_grace = meta
+                .get("deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
+            if !already_deleting || current_grace.is_some_and(|g| grace < g) {
+                let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+                meta.insert(
+                    "deletionTimestamp".into(),
+                    json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                );
+                meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+            }
+            if opts.dry_run {
+                return Ok(obj);
+            }
+            return match self
+                .store
+                .update(&kv.key, encode(&obj)?, kv.mod_revision)
+                .await
+            {
+                Ok(kv) => decode(&kv),
+                Err(e) => Err(self.write_error(r, name, e)),
+            };
+        }
+        if opts.dry_run {
+            return Ok(obj);
+        }
+        match self.store.delete(&kv.key, Some(kv.mod_revision)).await {
+            Ok(deleted) => {
+                self.allocator.release_for(r.kind, &obj).await;
+                let mut value = obj;
+                meta_mut(&mut value).insert(
+                    "resourceVersion".into(),
+                    json!(deleted.mod_revision.to_string()),
+                );
+                Ok(value)
+            }
+            Err(e) => Err(self.write_error(r, name, e)),
+        }
+    }
+}
+
+/// Pods on a node get a grace period (the agent finishes the deletion); others go at once.
+fn graceful_period(r: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> Option<i64> {
+    if r.kind != "Pod" {
+        return None;
+    }
+    let scheduled = obj
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let phase = obj
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !scheduled || matches!(phase, "Succeeded" | "Failed") {
+        return Some(0);
+    }
+    let default = obj
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
+    Some(opts.grace_period_seconds.unwrap_or(default).max(0))
+}
+
+/// Rejects bodies whose kind or apiVersion name another resource.
+fn check_type_meta(r: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+    if let Some(kind) = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+    {
+        if kind != r.kind {
+            return Err(ApiError::BadRequest(format!(
+                "the API version in the data ({}) does not match the expected API version ({}) or kind {kind} does not match {}",
+                obj.get("apiVersion").and_then(Value::as_str).unwrap_or(""),
+                r.api_version(),
+                r.kind
+            )));
+        }
+    }
+    if let Some(api_version) = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+    {
+        if api_version != r.api_version() {
+            return Err(ApiError::BadRequest(format!(
+                "the API version in the data ({api_version}) does not match the expected API version ({})",
+                r.api_version()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Fields of metadata only the server sets; clients cannot change them by update.
+fn preserve_system_metadata(old: &Value, new: &mut Value) {
+    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let meta = meta_mut(new);
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "namespace",
+        "name",
+        "generation",
+    ] {
+        match old_meta.get(field) {
+            Some(v) => {
+                meta.insert(field.into(), v.clone());
+            }
+            None => {
+                meta.remove(field);
+            }
+        }
+    }
+    meta.remove("resourceVersion");
+}
+
+/// Combines a client's full object with the stored one: the main resource keeps the
+/// stored status, the status subresource keeps everything but status.
+pub fn merge_for_update(
+    r: &ResourceInfo,
+    old: &Value,
+    new: Value,
+    subresource: Option<&str>,
+) -> Value {
+    match subresource {
+        Some("status") => {
+            let mut merged = old.clone();
+            match new.get("status") {
+                Some(status) => merged["status"] = status.clone(),
+                None => {
+                    if let Some(map) = merged.as_object_mut() {
+                        map.remove("status");
+                    }
+                }
+            }
+            // Status writers still pass resourceVersion for optimistic concurrency.
+            if let Some(rv) = new.pointer("/metadata/resourceVersion") {
+                meta_mut(&mut merged).insert("resourceVersion".into(), rv.clone());
+            }
+            merged
+        }
+        _ if r.has_status => {
+            let mut merged = new;
+            if let Some(map) = merged.as_object_mut() {
+                match old.get("status") {
+                    Some(status) => {
+                        map.insert("status".into(), status.clone());
+                    }
+                    None => {
+                        map.remove("status");
+                    }
+                }
+            }
+            merged
+        }
+        _ => new,
+    }
+}

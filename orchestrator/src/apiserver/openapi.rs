@@ -1,0 +1,75 @@
+//! Serves `/openapi/v3`: the index and one document per group version, built
+//! once per process from the catalogue's schemas.
+
+use std::sync::OnceLock;
+
+use berth_api::openapi::{self, ResourceSpec};
+use bytes::Bytes;
+
+use super::catalog;
+
+struct Documents {
+    index: Bytes,
+    by_path: Vec<(String, Bytes)>,
+}
+
+fn path_of(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+fn build() -> Documents {
+    let specs: Vec<ResourceSpec<'static>> = catalog::resources()
+        .iter()
+        .map(|r| ResourceSpec {
+            group: r.group,
+            version: r.version,
+            kind: r.kind,
+            plural: r.plural,
+            namespaced: r.namespaced,
+            has_status: r.has_status,
+            has_scale: r.has_scale,
+            definition: (r.schema_name)(),
+            schema: (*r.json_schema()).clone(),
+        })
+        .collect();
+    let mut group_versions = vec![("", "v1")];
+    group_versions.extend(catalog::groups());
+    let mut by_path = Vec::new();
+    let mut hashes = Vec::new();
+    for (group, version) in group_versions {
+        let document = openapi::group_version_document(group, version, &specs);
+        let bytes = serde_json::to_vec(&document).expect("documents serialize");
+        let path = path_of(group, version);
+        hashes.push((path.clone(), openapi::content_hash(&bytes)));
+        by_path.push((path, Bytes::from(bytes)));
+    }
+    let index = serde_json::to_vec(&openapi::index(&hashes)).expect("index serializes");
+    Documents {
+        index: Bytes::from(index),
+        by_path,
+    }
+}
+
+fn documents() -> &'static Documents {
+    static DOCUMENTS: OnceLock<Documents> = OnceLock::new();
+    DOCUMENTS.get_or_init(build)
+}
+
+/// The `/openapi/v3` index.
+pub fn index() -> Bytes {
+    documents().index.clone()
+}
+
+/// The document of one group version, if served.
+pub fn document(group: &str, version: &str) -> Option<Bytes> {
+    let path = path_of(group, version);
+    documents()
+        .by_path
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, b)| b.clone())
+}

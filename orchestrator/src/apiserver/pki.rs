@@ -1,0 +1,201 @@
+//! The server's own PKI on first start: a cluster CA, a serving certificate for
+//! the API server and an admin token, kept under the data directory and reused
+//! on every later start, plus the `admin.kubeconfig` kubectl reads as is.
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+
+/// Why the PKI could not be created or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// Reading or writing a file under the data directory failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Generating or parsing a certificate failed.
+    #[error("certificate error: {0}")]
+    Certificate(#[from] rcgen::Error),
+}
+
+/// The server's TLS material and admin credentials.
+#[derive(Debug, Clone)]
+pub struct Pki {
+    /// PEM of the cluster CA certificate.
+    pub ca_pem: String,
+    /// PEM of the serving certificate.
+    pub serving_cert_pem: String,
+    /// PEM of the serving key.
+    pub serving_key_pem: String,
+    /// Bearer token of the cluster admin.
+    pub admin_token: String,
+}
+
+fn read(path: &Path) -> Result<Option<String>, PkiError> {
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(PkiError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
+    let io = |source| PkiError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, contents).map_err(io)?;
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    fs::rename(&tmp, path).map_err(io)
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Pki {
+    /// Loads the PKI from `dir/tls`, creating whatever is missing. `hosts` are the
+    /// names and addresses the serving certificate must be valid for.
+    pub fn load_or_create(dir: &Path, hosts: &[String]) -> Result<Self, PkiError> {
+        let tls = dir.join("tls");
+        fs::create_dir_all(&tls).map_err(|source| PkiError::Io {
+            path: tls.clone(),
+            source,
+        })?;
+        let (ca_cert, ca_key) = (tls.join("ca.crt"), tls.join("ca.key"));
+        let (ca_pem, ca_key_pem) = match (read(&ca_cert)?, read(&ca_key)?) {
+            (Some(c), Some(k)) => (c, k),
+            _ => {
+                let key = KeyPair::generate()?;
+                let mut params = CertificateParams::new(Vec::<String>::new())?;
+                params
+                    .distinguished_name
+                    .push(DnType::CommonName, "berth-ca");
+                params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                params.key_usages = vec![
+                    KeyUsagePurpose::KeyCertSign,
+                    KeyUsagePurpose::CrlSign,
+                    KeyUsagePurpose::DigitalSignature,
+                ];
+                params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+                let cert = params.self_signed(&key)?;
+                write(&ca_key, &key.serialize_pem(), true)?;
+                write(&ca_cert, &cert.pem(), false)?;
+                (cert.pem(), key.serialize_pem())
+            }
+        };
+        let (serving_cert, serving_key) = (tls.join("serving.crt"), tls.join("serving.key"));
+        let hosts_file = tls.join("serving.hosts");
+        let wanted_hosts = hosts.join(",");
+        let (serving_cert_pem, serving_key_pem) = match (
+            read(&serving_cert)?,
+            read(&serving_key)?,
+            read(&hosts_file)?,
+        ) {
+            (Some(c), Some(k), Some(h)) if h == wanted_hosts => (c, k),
+            _ => {
+                let issuer = Issuer::from_ca_cert_pem(&ca_pem, KeyPair::from_pem(&ca_key_pem)?)?;
+                let key = KeyPair::generate()?;
+                let mut params = CertificateParams::new(Vec::<String>::new())?;
+                params
+                    .distinguished_name
+                    .push(DnType::CommonName, "kube-apiserver");
+                for host in hosts {
+                    params.subject_alt_names.push(match host.parse::<IpAddr>() {
+                        Ok(ip) => SanType::IpAddress(ip),
+                        Err(_) => SanType::DnsName(host.clone().try_into()?),
+                    });
+                }
+                params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+                let cert = params.signed_by(&key, &issuer)?;
+                write(&serving_key, &key.serialize_pem(), true)?;
+                write(&serving_cert, &cert.pem(), false)?;
+                write(&hosts_file, &wanted_hosts, false)?;
+                (cert.pem(), key.serialize_pem())
+            }
+        };
+        let token_file = tls.join("admin.token");
+        let admin_token = match read(&token_file)? {
+            Some(t) if !t.trim().is_empty() => t.trim().to_owned(),
+            _ => {
+                let token = random_token();
+                write(&token_file, &token, true)?;
+                token
+            }
+        };
+        Ok(Self {
+            ca_pem,
+            serving_cert_pem,
+            serving_key_pem,
+            admin_token,
+        })
+    }
+
+    /// A kubeconfig for the cluster admin against `server` (e.g. `https://127.0.0.1:6443`).
+    pub fn admin_kubeconfig(&self, server: &str) -> String {
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: berth
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+users:
+- name: berth-admin
+  user:
+    token: {token}
+contexts:
+- name: berth
+  context:
+    cluster: berth
+    user: berth-admin
+current-context: berth
+preferences: {{}}
+",
+            token = self.admin_token
+        )
+    }
+
+    /// Writes the admin kubeconfig to `path` (mode 0600).
+    pub fn write_admin_kubeconfig(&self, path: &Path, server: &str) -> Result<(), PkiError> {
+        write(path, &self.admin_kubeconfig(server), true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_load_reuses_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let first = Pki::load_or_create(dir.path(), &hosts).unwrap();
+        let second = Pki::load_or_create(dir.path(), &hosts).unwrap();
+        assert_eq!(first.ca_pem, second.ca_pem);
+        assert_eq!(first.serving_cert_pem, second.serving_cert_pem);
+        assert_eq!(first.admin_token, second.admin_token);
+        let config = first.admin_kubeconfig("https://127.0.0.1:6443");
+        assert!(config.contains("server: https://127.0.0.1:6443"));
+        assert!(config.contains(&first.admin_token));
+    }
+}

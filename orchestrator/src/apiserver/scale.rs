@@ -1,0 +1,124 @@
+//! The `/scale` subresource: an `autoscaling/v1` Scale view of a workload's
+//! replicas, and writes through it back into `spec.replicas`.
+
+use berth_api::patch::PatchType;
+use serde_json::{json, Value};
+
+use super::catalog::ResourceInfo;
+use super::errors::{ApiError, FieldCause};
+use super::objects::{target, Objects, WriteOptions};
+
+/// The Scale object for a workload.
+pub fn to_scale(obj: &Value) -> Value {
+    let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let selector = obj
+        .pointer("/spec/selector")
+        .and_then(|s| berth_api::selector::LabelSelector::from_value(s).ok())
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+            "selector": selector,
+        },
+    })
+}
+
+fn replicas_from(r: &ResourceInfo, name: &str, scale: &Value) -> Result<i64, ApiError> {
+    let replicas = scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if replicas < 0 {
+        return Err(ApiError::Invalid(
+            super::errors::Target {
+                kind: "Scale".into(),
+                group: "autoscaling".into(),
+                ..target(r, name)
+            },
+            vec![FieldCause::invalid(
+                "spec.replicas",
+                &json!(replicas),
+                "must be greater than or equal to 0",
+            )],
+        ));
+    }
+    Ok(replicas)
+}
+
+/// `PUT …/scale`.
+pub async fn update_scale(
+    objects: &Objects,
+    r: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    scale: Value,
+    opts: &WriteOptions,
+) -> Result<Value, ApiError> {
+    let replicas = replicas_from(r, name, &scale)?;
+    let pinned = scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    objects
+        .read_modify_write(r, ns, name, opts, |current| {
+            let mut next = current.clone();
+            next["spec"]["replicas"] = json!(replicas);
+            if let Some(rv) = &pinned {
+                next["metadata"]["resourceVersion"] = json!(rv);
+            }
+            Ok(next)
+        })
+        .await
+}
+
+/// `PATCH …/scale`.
+pub async fn patch_scale(
+    objects: &Objects,
+    r: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    patch_type: PatchType,
+    document: &Value,
+    opts: &WriteOptions,
+) -> Result<Value, ApiError> {
+    objects
+        .read_modify_write(r, ns, name, opts, |current| {
+            let scale = to_scale(current);
+            let patched = match patch_type {
+                PatchType::JsonPatch => {
+                    let mut s = scale.clone();
+                    berth_api::patch::json_patch(&mut s, document)
+                        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                    s
+                }
+                _ => {
+                    let mut s = scale.clone();
+                    berth_api::patch::json_merge_patch(&mut s, document);
+                    s
+                }
+            };
+            let replicas = replicas_from(r, name, &patched)?;
+            let mut next = current.clone();
+            next["spec"]["replicas"] = json!(replicas);
+            if let Some(rv) = patched.pointer("/metadata/resourceVersion").filter(|rv| {
+                *rv != scale
+                    .pointer("/metadata/resourceVersion")
+                    .unwrap_or(&Value::Null)
+            }) {
+                next["metadata"]["resourceVersion"] = rv.clone();
+            }
+            Ok(next)
+        })
+        .await
+}

@@ -1,0 +1,265 @@
+//! Watch streams: newline-delimited JSON events (`ADDED`, `MODIFIED`,
+//! `DELETED`, `BOOKMARK`, `ERROR`) over a chunked response, resumable from a
+//! resourceVersion, with 410 Expired once history is compacted.
+
+use std::collections::{HashSet, VecDeque};
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::catalog::ResourceInfo;
+use super::errors::ApiError;
+use super::listing::{self, Filter};
+use super::negotiate::Rendering;
+use super::objects::decode;
+use super::request::Query;
+use super::tables;
+use crate::store::{EventKind, Store, StoreError, WatchStream};
+
+/// How often an idle watch gets a bookmark when the client allows them.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
+/// Longest a watch lasts without `timeoutSeconds` (upstream picks 30–60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+struct WatchState {
+    resource: &'static ResourceInfo,
+    query: Query,
+    filter: Filter,
+    rendering: Rendering,
+    pending: VecDeque<Value>,
+    events: Option<WatchStream>,
+    deadline: Instant,
+    bookmarks: bool,
+    next_bookmark: Instant,
+    last_revision: i64,
+    visible: HashSet<String>,
+    sent_columns: bool,
+    knows_all: bool,
+    done: bool,
+}
+
+fn event(kind: &str, object: Value) -> Value {
+    json!({"type": kind, "object": object})
+}
+
+fn with_type_meta(r: &ResourceInfo, mut obj: Value) -> Value {
+    obj["kind"] = json!(r.kind);
+    obj["apiVersion"] = json!(r.api_version());
+    obj
+}
+
+impl WatchState {
+    fn render(&mut self, kind: &str, obj: Value) -> Value {
+        if self.rendering == Rendering::Table && kind != "BOOKMARK" && kind != "ERROR" {
+            let mut table = tables::table(
+                self.resource,
+                std::slice::from_ref(&obj),
+                json!({}),
+                &self.query,
+            );
+            if self.sent_columns {
+                table["columnDefinitions"] = Value::Null;
+            }
+            self.sent_columns = true;
+            return event(kind, table);
+        }
+        event(kind, with_type_meta(self.resource, obj))
+    }
+
+    fn bookmark(&self, initial_events_end: bool) -> Value {
+        let mut metadata = json!({"resourceVersion": self.last_revision.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        event(
+            "BOOKMARK",
+            json!({"kind": self.resource.kind, "apiVersion": self.resource.api_version(), "metadata": metadata}),
+        )
+    }
+
+    /// Turns a store event into a watch event, handling selector transitions.
+    fn translate(&mut self, kind: EventKind, obj: Value, is_create: bool) -> Option<Value> {
+        let key = format!(
+            "{}/{}",
+            obj.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            obj.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        );
+        let matches = self.filter.matches(&obj);
+        let was_visible = self.visible.contains(&key);
+        let kind = match (kind, matches, was_visible) {
+            (EventKind::Delete, true, _) | (EventKind::Delete, false, true) => {
+                self.visible.remove(&key);
+                "DELETED"
+            }
+            (EventKind::Delete, false, false) => return None,
+            (EventKind::Put, true, _) => {
+                self.visible.insert(key);
+                // Without the initial list we cannot tell "newly matching" from
+                // "changed": report MODIFIED as upstream does for history it lacks.
+                if is_create || (!was_visible && self.knows_all) {
+                    "ADDED"
+                } else {
+                    "MODIFIED"
+                }
+            }
+            (EventKind::Put, false, true) => {
+                self.visible.remove(&key);
+                "DELETED"
+            }
+            (EventKind::Put, false, false) => return None,
+        };
+        Some(self.render(kind, obj))
+    }
+}
+
+fn line(value: &Value) -> Bytes {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+fn expired(message: String) -> Value {
+    event("ERROR", ApiError::Expired(message).to_status())
+}
+
+/// Starts a watch and returns the stream of encoded events.
+pub async fn start(
+    store: &dyn Store,
+    resource: &'static ResourceInfo,
+    namespace: Option<&str>,
+    name: Option<&str>,
+    mut query: Query,
+    rendering: Rendering,
+) -> Result<impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static, ApiError> {
+    if let Some(name) = name {
+        query = query.with_field_selector_name(name);
+    }
+    let filter = Filter::from_query(resource, &query)?;
+    let timeout = query
+        .number("timeoutSeconds")?
+        .filter(|s| *s > 0)
+        .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(s as u64));
+    let send_initial = query.flag("sendInitialEvents");
+    let requested = query.get("resourceVersion").unwrap_or("").to_owned();
+    let mut state = WatchState {
+        resource,
+        query: query.clone(),
+        filter,
+        rendering,
+        pending: VecDeque::new(),
+        events: None,
+        deadline: Instant::now() + timeout,
+        bookmarks: query.flag("allowWatchBookmarks"),
+        next_bookmark: Instant::now() + BOOKMARK_INTERVAL,
+        last_revision: 0,
+        visible: HashSet::new(),
+        sent_columns: false,
+        knows_all: false,
+        done: false,
+    };
+    let start_revision = if requested.is_empty() || requested == "0" || send_initial {
+        let mut initial_query = query.clone();
+        initial_query.remove("limit");
+        initial_query.remove("continue");
+        let listed = listing::list(store, resource, namespace, &initial_query).await?;
+        for obj in listed.items {
+            let key = format!(
+                "{}/{}",
+                obj.pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                obj.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            );
+            state.visible.insert(key);
+            let rendered = state.render("ADDED", obj);
+            state.pending.push_back(rendered);
+        }
+        state.last_revision = listed.revision;
+        state.knows_all = true;
+        if send_initial {
+            let bookmark = state.bookmark(true);
+            state.pending.push_back(bookmark);
+        }
+        listed.revision
+    } else {
+        let rv: i64 = requested
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {requested}")))?;
+        state.last_revision = rv;
+        rv
+    };
+    match store
+        .watch(&listing::prefix(resource, namespace), start_revision)
+        .await
+    {
+        Ok(events) => state.events = Some(events),
+        Err(StoreError::Compacted { requested, .. }) => {
+            state
+                .pending
+                .push_back(expired(format!("too old resource version: {requested}")));
+            state.done = true;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(futures::stream::unfold(state, next_event).map(Ok::<_, Infallible>))
+}
+
+async fn next_event(mut state: WatchState) -> Option<(Bytes, WatchState)> {
+    loop {
+        if let Some(value) = state.pending.pop_front() {
+            return Some((line(&value), state));
+        }
+        if state.done {
+            return None;
+        }
+        let events = state.events.as_mut()?;
+        let wake = if state.bookmarks {
+            state.next_bookmark.min(state.deadline)
+        } else {
+            state.deadline
+        };
+        tokio::select! {
+            item = events.next() => match item {
+                None => return None,
+                Some(Err(StoreError::Compacted { requested, .. })) => {
+                    state.pending.push_back(expired(format!("too old resource version: {requested}")));
+                    state.done = true;
+                }
+                Some(Err(e)) => {
+                    state.pending.push_back(event("ERROR", ApiError::from(e).to_status()));
+                    state.done = true;
+                }
+                Some(Ok(change)) => {
+                    state.last_revision = change.kv.mod_revision;
+                    let is_create = change.is_create();
+                    match decode(&change.kv) {
+                        Ok(obj) => {
+                            if let Some(value) = state.translate(change.kind, obj, is_create) {
+                                state.pending.push_back(value);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "skipping undecodable object in watch"),
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(wake) => {
+                if Instant::now() >= state.deadline {
+                    return None;
+                }
+                state.next_bookmark = Instant::now() + BOOKMARK_INTERVAL;
+                let bookmark = state.bookmark(false);
+                state.pending.push_back(bookmark);
+            }
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! The embedded default store: one SQLite file in WAL mode, shaped like etcd
+//! (a global revision counter, a history log for watches, compaction), in the
+//! spirit of k3s's kine. A write is acknowledged only after its commit is durable.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::event_log::{EventLog, HistorySource};
+use super::{
+    prefix_end, EventKind, KeyValue, ListPage, Store, StoreError, StoreEvent, WatchStream,
+};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    create_revision INTEGER NOT NULL,
+    mod_revision INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    revision INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    create_revision INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Number of recent events kept in memory for watchers.
+const RING_CAPACITY: usize = 16_384;
+/// Read connections kept open beside the single writer.
+const READERS: usize = 4;
+
+/// SQLite-backed [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Writer {
+    conn: Connection,
+    revision: i64,
+}
+
+struct Inner {
+    writer: Mutex<Writer>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+    events: Arc<EventLog>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(backend)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(backend)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
+    )
+    .map_err(backend)?;
+    Ok(conn)
+}
+
+fn read_meta(conn: &Connection, name: &str) -> Result<i64, StoreError> {
+    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(backend)
+    .map(|v| v.unwrap_or(0))
+}
+
+fn row_to_kv(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
+    Ok(KeyValue {
+        key: row.get(0)?,
+        value: row.get(1)?,
+        create_revision: row.get(2)?,
+        mod_revision: row.get(3)?,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = open_connection(&path)?;
+        conn.execute_batch(SCHEMA).map_err(backend)?;
+        let revision = read_meta(&conn, "revision")?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(&path))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(Writer { conn, revision }),
+                readers: Mutex::new(readers),
+                path,
+                events: Arc::new(EventLog::new(revision, RING_CAPACITY)),
+            }),
+        })
+    }
+
+    /// Runs a blocking closure against a read connection.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || inner.with_reader(f))
+            .await
+            .map_err(backend)?
+    }
+
+    /// Runs one write transaction that produces at most one event, then publishes it.
+    async fn write(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> Result<StoreEvent, StoreError>
+            + Send
+            + 'static,
+    ) -> Result<KeyValue, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut writer = inner.writer.lock().expect("sqlite writer poisoned");
+            let next = writer.revision + 1;
+            let tx = writer
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            let event = f(&tx, next)?;
+            tx.execute(
+                "INSERT INTO history (revision, key, deleted, value, create_revision) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    next,
+                    event.kv.key,
+                    event.kind == EventKind::Delete,
+                    event.kv.value,
+                    event.kv.create_revision
+                ],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('revision', ?1) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [next],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            writer.revision = next;
+            let kv = event.kv.clone();
+            inner.events.publish(event);
+            Ok(kv)
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+impl Inner {
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.readers.lock().expect("reader pool poisoned").pop();
+        let conn = match conn {
+            Some(conn) => conn,
+            None => open_connection(&self.path)?,
+        };
+        let result = f(&conn);
+        let mut pool = self.readers.lock().expect("reader pool poisoned");
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+fn current_row(tx: &Connection, key: &str) -> Result<Option<KeyValue>, StoreError> {
+    tx.query_row(
+        "SELECT key, value, create_revision, mod_revision FROM kv WHERE key = ?1",
+        [key],
+        row_to_kv,
+    )
+    .optional()
+    .map_err(backend)
+}
+
+impl HistorySource for Inner {
+    fn read_history(
+        &self,
+        prefix: &str,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<StoreEvent>, StoreError> {
+        let end = prefix_end(prefix);
+        self.with_reader(|conn| {
+            let compacted = read_meta(conn, "compacted")?;
+            if after < compacted {
+                return Err(StoreError::Compacted {
+                    requested: after,
+                    compacted,
+                });
+            }
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT key, value, create_revision, revision, deleted FROM history
+                     WHERE revision > ?1 AND revision <= ?2 AND key >= ?3 AND key < ?4
+                     ORDER BY revision",
+                )
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(params![after, upto, prefix, end], |row| {
+                    let deleted: bool = row.get(4)?;
+                    Ok(StoreEvent {
+                        kind: if deleted {
+                            EventKind::Delete
+                        } else {
+                            EventKind::Put
+                        },
+                        kv: row_to_kv(row)?,
+                    })
+                })
+                .map_err(backend)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(backend)
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| current_row(conn, &key)).await
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        let start = start_after.unwrap_or("").max(prefix).to_owned();
+        let inclusive = start_after.is_none() || start_after < Some(prefix);
+        let end = prefix_end(prefix);
+        let fetch = if limit == 0 {
+            i64::MAX
+        } else {
+            limit as i64 + 1
+        };
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(backend)?;
+            let revision = read_meta(&tx, "revision")?;
+            let sql = if inclusive {
+                "SELECT key, value, create_revision, mod_revision FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+            } else {
+                "SELECT key, value, create_revision, mod_revision FROM kv WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+            };
+            let mut items = {
+                let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
+                let rows = stmt
+                    .query_map(params![start, end, fetch], row_to_kv)
+                    .map_err(backend)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(backend)?
+            };
+            let more = limit != 0 && items.len() > limit;
+            items.truncate(if limit == 0 { items.len() } else { limit });
+            Ok(ListPage {
+                items,
+                more,
+                revision,
+            })
+        })
+        .await
+    }
+
+    async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue, StoreError> {
+        let key = key.to_owned();
+        self.write(move |tx, revision| {
+            if current_row(tx, &key)?.is_some() {
+                return Err(StoreError::AlreadyExists(key));
+            }
+            tx.execute(
+                "INSERT INTO kv (key, value, create_revision, mod_revision) VALUES (?1, ?2, ?3, ?3)",
+                params![key, value, revision],
+            )
+            .map_err(backend)?;
+            Ok(StoreEvent {
+                kind: EventKind::Put,
+                kv: KeyValue {
+                    key,
+                    value,
+                    create_revision: revision,
+                    mod_revision: revision,
+                },
+            })
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected_revision: i64,
+    ) -> Result<KeyValue, StoreError> {
+        let key = key.to_owned();
+        self.write(move |tx, revision| {
+            let current =
+                current_row(tx, &key)?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+            if current.mod_revision != expected_revision {
+                return Err(StoreError::Conflict {
+                    key,
+                    expected: expected_revision,
+                    actual: current.mod_revision,
+                });
+            }
+            tx.execute(
+                "UPDATE kv SET value = ?2, mod_revision = ?3 WHERE key = ?1",
+                params![key, value, revision],
+            )
+            .map_err(backend)?;
+            Ok(StoreEvent {
+                kind: EventKind::Put,
+                kv: KeyValue {
+                    key,
+                    value,
+                    create_revision: current.create_revision,
+                    mod_revision: revision,
+                },
+            })
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        key: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<KeyValue, StoreError> {
+        let key = key.to_owned();
+        self.write(move |tx, revision| {
+            let current =
+                current_row(tx, &key)?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+            if let Some(expected) = expected_revision {
+                if current.mod_revision != expected {
+                    return Err(StoreError::Conflict {
+                        key,
+                        expected,
+                        actual: current.mod_revision,
+                    });
+                }
+            }
+            tx.execute("DELETE FROM kv WHERE key = ?1", [&key])
+                .map_err(backend)?;
+            Ok(StoreEvent {
+                kind: EventKind::Delete,
+                kv: KeyValue {
+                    mod_revision: revision,
+                    ..current
+                },
+            })
+        })
+        .await
+    }
+
+    async fn watch(&self, prefix: &str, after_revision: i64) -> Result<WatchStream, StoreError> {
+        let compacted = self.read(|conn| read_meta(conn, "compacted")).await?;
+        if after_revision < compacted {
+            return Err(StoreError::Compacted {
+                requested: after_revision,
+                compacted,
+            });
+        }
+        let history: Arc<dyn HistorySource> = self.inner.clone();
+        Ok(self
+            .inner
+            .events
+            .watch(history, prefix.to_owned(), after_revision))
+    }
+
+    async fn compact(&self, revision: i64) -> Result<(), StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut writer = inner.writer.lock().expect("sqlite writer poisoned");
+            let tx = writer
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(backend)?;
+            tx.execute("DELETE FROM history WHERE revision <= ?1", [revision])
+                .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('compacted', ?1) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+                [revision],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    async fn current_revision(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .inner
+            .writer
+            .lock()
+            .expect("sqlite writer poisoned")
+            .revision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_store_passes_conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        super::super::conformance::run(|| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            SqliteStore::open(dir.path().join(format!("db{n}.sqlite"))).unwrap()
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_keys_and_revisions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let created = {
+            let store = SqliteStore::open(&path).unwrap();
+            store.create("/a", b"1".to_vec()).await.unwrap()
+        };
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.get("/a").await.unwrap(), Some(created));
+        assert_eq!(store.current_revision().await.unwrap(), 1);
+        let next = store.create("/b", b"2".to_vec()).await.unwrap();
+        assert_eq!(next.mod_revision, 2);
+    }
+}

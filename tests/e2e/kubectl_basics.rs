@@ -1,0 +1,431 @@
+//! The real kubectl drives `berth server` as it would drive Kubernetes:
+//! apply, get (table, wide, yaml, jsonpath, watch), describe, label, annotate,
+//! every patch type, create, delete, errors with upstream wording, and
+//! durability across restarts.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use support::{eventually, manifest, Server, KUBECTL_1_31};
+
+fn first_line(text: &str) -> Vec<String> {
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn apply_twice_is_unchanged_and_a_changed_field_is_configured() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    let file = manifest("basics.yaml");
+    let out = k.ok(&["apply", "-f", &file]);
+    for line in [
+        "namespace/basics created",
+        "deployment.apps/web created",
+        "service/web created",
+        "configmap/web-config created",
+        "secret/web-secret created",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    let again = k.ok(&["apply", "-f", &file]);
+    assert_eq!(again.matches("unchanged").count(), 4, "{again}");
+    // As upstream: write-only stringData is never in the live object, so kubectl always re-sends it.
+    assert!(again.contains("secret/web-secret configured"), "{again}");
+
+    let changed = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("replicas: 2", "replicas: 3");
+    let out = k.ok_stdin(&["apply", "-f", "-"], &changed);
+    assert!(out.contains("deployment.apps/web configured"), "{out}");
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "basics",
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.generation}"
+        ]),
+        "3 2"
+    );
+
+    let secret = k.ok(&[
+        "-n",
+        "basics",
+        "get",
+        "secret",
+        "web-secret",
+        "-o",
+        "jsonpath={.data.password}",
+    ]);
+    assert_eq!(secret, "czNjcmV0", "stringData is folded into base64 data");
+}
+
+#[test]
+fn get_prints_upstream_tables_and_formats() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    k.ok(&["apply", "-f", &manifest("basics.yaml")]);
+
+    let table = k.ok(&["-n", "basics", "get", "deployments"]);
+    assert_eq!(
+        first_line(&table),
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    );
+    assert!(table.lines().nth(1).unwrap().starts_with("web "), "{table}");
+
+    let wide = k.ok(&["-n", "basics", "get", "deploy", "-o", "wide"]);
+    assert_eq!(
+        first_line(&wide),
+        [
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ]
+    );
+    assert!(
+        wide.contains("127.0.0.1:5000/web:v1") && wide.contains("app=web"),
+        "{wide}"
+    );
+
+    let services = k.ok(&["-n", "basics", "get", "svc"]);
+    assert_eq!(
+        first_line(&services),
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    assert!(
+        services.contains("ClusterIP") && services.contains("80/TCP"),
+        "{services}"
+    );
+
+    let all_ns = k.ok(&["get", "configmaps", "-A"]);
+    assert_eq!(first_line(&all_ns), ["NAMESPACE", "NAME", "DATA", "AGE"]);
+    assert!(
+        all_ns.contains("basics") && all_ns.contains("web-config"),
+        "{all_ns}"
+    );
+
+    let yaml = k.ok(&["-n", "basics", "get", "deploy", "web", "-o", "yaml"]);
+    for field in [
+        "kind: Deployment",
+        "uid:",
+        "resourceVersion:",
+        "generation: 1",
+        "imagePullPolicy: IfNotPresent",
+        "maxSurge: 25%",
+    ] {
+        assert!(yaml.contains(field), "missing {field:?}:\n{yaml}");
+    }
+    let ip = k.ok(&[
+        "-n",
+        "basics",
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    assert!(ip.starts_with("10.43."), "{ip}");
+
+    let labelled = k.ok(&[
+        "get",
+        "ns",
+        "-l",
+        "kubernetes.io/metadata.name in (basics,default)",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(
+        labelled.lines().collect::<Vec<_>>(),
+        ["namespace/basics", "namespace/default"]
+    );
+
+    let names = k.ok(&["get", "deploy,svc", "-n", "basics", "-o", "name"]);
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        ["deployment.apps/web", "service/web"]
+    );
+
+    let resources = k.ok(&["api-resources"]);
+    for row in ["deployments", "nodepools", "leases", "endpointslices"] {
+        assert!(
+            resources.contains(row),
+            "api-resources lacks {row}:\n{resources}"
+        );
+    }
+    let pools = k.run(&["get", "nodepools"]);
+    assert!(pools.status.success());
+    assert!(
+        String::from_utf8_lossy(&pools.stderr).contains("No resources found"),
+        "{pools:?}"
+    );
+}
+
+#[test]
+fn get_watch_sees_a_change_made_by_another_command() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    k.ok(&["create", "configmap", "watched", "--from-literal=a=1"]);
+    let mut watcher = k.spawn(&["get", "configmaps", "-w", "-o", "name"]);
+    let stdout = watcher.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("initial list line");
+    assert_eq!(first, "configmap/watched");
+    k.ok(&["label", "configmap", "watched", "changed=yes"]);
+    k.ok(&["create", "configmap", "second", "--from-literal=b=2"]);
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        seen.push(
+            rx.recv_timeout(Duration::from_secs(10))
+                .expect("watch event"),
+        );
+    }
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+    assert_eq!(seen, ["configmap/watched", "configmap/second"]);
+}
+
+#[test]
+fn describe_label_annotate_and_every_patch_type() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    k.ok(&["apply", "-f", &manifest("basics.yaml")]);
+    let ns = ["-n", "basics"];
+    let run = |args: &[&str]| k.ok(&[&ns[..], args].concat());
+
+    let described = run(&["describe", "deployment", "web"]);
+    assert!(
+        described.contains("Replicas:               2 desired"),
+        "{described}"
+    );
+    assert!(
+        described.contains("RollingUpdateStrategy:  25% max unavailable, 25% max surge"),
+        "{described}"
+    );
+
+    assert!(run(&["label", "deploy", "web", "tier=frontend"]).contains("labeled"));
+    assert!(run(&["annotate", "deploy", "web", "owner=team-a"]).contains("annotated"));
+    assert_eq!(
+        run(&["get", "deploy", "-l", "tier=frontend,app", "-o", "name"]).trim(),
+        "deployment.apps/web"
+    );
+    assert_eq!(
+        run(&["get", "deploy", "-l", "tier!=frontend", "-o", "name"]).trim(),
+        ""
+    );
+
+    run(&[
+        "patch",
+        "deploy",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#,
+    ]);
+    run(&[
+        "patch",
+        "deploy",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"annotations":{"owner":null}}}"#,
+    ]);
+    run(&[
+        "patch",
+        "deploy",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"127.0.0.1:5000/web:v2"}]}}}}"#,
+    ]);
+    let state = run(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.metadata.annotations.owner} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].env[0].name}"]);
+    assert_eq!(
+        state, "4  127.0.0.1:5000/web:v2 GREETING",
+        "strategic merge keeps the env of the patched container"
+    );
+
+    let scaled = run(&["scale", "deploy", "web", "--replicas=0"]);
+    assert!(scaled.contains("scaled"), "{scaled}");
+    assert_eq!(
+        run(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "0"
+    );
+}
+
+#[test]
+fn create_and_delete_with_kubectl_generators() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    k.ok(&["create", "namespace", "team"]);
+    k.ok(&[
+        "-n",
+        "team",
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=color=blue",
+        "--from-literal=size=L",
+    ]);
+    k.ok(&[
+        "-n",
+        "team",
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=user=admin",
+    ]);
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "team",
+            "get",
+            "cm",
+            "settings",
+            "-o",
+            "jsonpath={.data.color}"
+        ]),
+        "blue"
+    );
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "team",
+            "get",
+            "secret",
+            "creds",
+            "-o",
+            "jsonpath={.data.user}"
+        ]),
+        "YWRtaW4="
+    );
+    let err = k.fails(&[
+        "-n",
+        "team",
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=x=y",
+    ]);
+    assert!(
+        err.contains(r#"configmaps "settings" already exists"#),
+        "{err}"
+    );
+
+    let deleted = k.ok(&["-n", "team", "delete", "configmap", "settings"]);
+    assert!(
+        deleted.contains(r#"configmap "settings" deleted"#),
+        "{deleted}"
+    );
+    let err = k.fails(&["-n", "team", "get", "configmap", "settings"]);
+    assert!(
+        err.contains(r#"Error from server (NotFound): configmaps "settings" not found"#),
+        "{err}"
+    );
+    let err = k.fails(&["-n", "nowhere", "create", "configmap", "x"]);
+    assert!(err.contains(r#"namespaces "nowhere" not found"#), "{err}");
+}
+
+#[test]
+fn invalid_manifests_get_upstream_errors() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    let negative = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: -1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx}]}
+"#;
+    let err = k.fails_stdin(&["create", "-f", "-"], negative);
+    assert!(
+        err.contains(r#"The Deployment "web" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"#),
+        "{err}"
+    );
+    let bad_name = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name}\n";
+    let err = k.fails_stdin(&["create", "-f", "-"], bad_name);
+    assert!(err.contains(r#"ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain"#), "{err}");
+    let mismatch = negative.replace("replicas: -1", "replicas: 1").replace(
+        "labels: {app: web}}\n    spec",
+        "labels: {app: db}}\n    spec",
+    );
+    let err = k.fails_stdin(&["create", "-f", "-"], &mismatch);
+    assert!(
+        err.contains("`selector` does not match template `labels`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn objects_survive_restart_and_kill_with_same_uid_and_resource_version() {
+    let mut server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    k.ok(&["apply", "-f", &manifest("basics.yaml")]);
+    let query = ["get", "deploy,svc,cm,secret", "-n", "basics", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}/{.metadata.resourceVersion};{end}"];
+    let before = k.ok(&query);
+    let ip_before = k.ok(&[
+        "-n",
+        "basics",
+        "get",
+        "svc",
+        "web",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    server.restart();
+    let k = server.kubectl(KUBECTL_1_31);
+    assert_eq!(k.ok(&query), before);
+    // Acknowledged writes survive SIGKILL right after they return.
+    for i in 0..20 {
+        k.ok(&["-n", "basics", "create", "configmap", &format!("c{i}")]);
+    }
+    server.kill9();
+    server.restart();
+    let k = server.kubectl(KUBECTL_1_31);
+    let count = eventually(Duration::from_secs(5), || {
+        let names = k.ok(&["-n", "basics", "get", "cm", "-o", "name"]);
+        Some(
+            names
+                .lines()
+                .filter(|l| l.starts_with("configmap/c"))
+                .count(),
+        )
+    });
+    assert_eq!(count, 20);
+    // The reserved ClusterIP stays allocated: a new Service cannot take it.
+    let claim = format!("apiVersion: v1\nkind: Service\nmetadata: {{name: thief, namespace: basics}}\nspec: {{clusterIP: {ip_before}, ports: [{{port: 80}}]}}\n");
+    let err = k.fails_stdin(&["create", "-f", "-"], &claim);
+    assert!(err.contains("provided IP is already allocated"), "{err}");
+}
