@@ -47,7 +47,13 @@ fn join(path: &str, field: &str) -> String {
     }
 }
 
-fn walk(document: &Value, schema: &Value, value: &Value, path: &str, unknown: &mut Vec<String>) {
+fn walk(
+    document: &Value,
+    schema: &Value,
+    value: &mut Value,
+    path: &str,
+    unknown: &mut Vec<String>,
+) {
     let schema = resolve(document, schema);
     if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
         return;
@@ -56,7 +62,8 @@ fn walk(document: &Value, schema: &Value, value: &Value, path: &str, unknown: &m
         Value::Object(fields) => {
             let properties = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties");
-            for (name, field_value) in fields {
+            let mut drop = Vec::new();
+            for (name, field_value) in fields.iter_mut() {
                 match (properties.and_then(|p| p.get(name)), additional) {
                     (Some(field_schema), _) => walk(
                         document,
@@ -73,14 +80,20 @@ fn walk(document: &Value, schema: &Value, value: &Value, path: &str, unknown: &m
                         &join(path, name),
                         unknown,
                     ),
-                    (None, _) if properties.is_some() => unknown.push(join(path, name)),
+                    (None, _) if properties.is_some() => {
+                        unknown.push(join(path, name));
+                        drop.push(name.clone());
+                    }
                     (None, _) => {}
                 }
+            }
+            for name in drop {
+                fields.shift_remove(&name);
             }
         }
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
-                for (i, item) in items.iter().enumerate() {
+                for (i, item) in items.iter_mut().enumerate() {
                     walk(
                         document,
                         item_schema,
@@ -97,6 +110,12 @@ fn walk(document: &Value, schema: &Value, value: &Value, path: &str, unknown: &m
 
 /// Paths of fields in `value` that the root schema of `document` does not define.
 pub fn unknown_fields(document: &Value, value: &Value) -> Vec<String> {
+    prune_unknown_fields(document, &mut value.clone())
+}
+
+/// Removes the fields the schema does not define (as typed decoding drops them
+/// upstream) and returns their paths, for warnings or a strict-mode error.
+pub fn prune_unknown_fields(document: &Value, value: &mut Value) -> Vec<String> {
     let mut unknown = Vec::new();
     walk(document, document, value, "", &mut unknown);
     unknown
@@ -130,6 +149,14 @@ mod tests {
                 "spec.template.spec.containers[0].imag"
             ]
         );
+    }
+
+    #[test]
+    fn pruning_removes_only_unknown_fields() {
+        let doc = deployment_schema();
+        let mut obj = json!({"spec": {"replicas": 1, "replica": 2}});
+        assert_eq!(prune_unknown_fields(&doc, &mut obj), ["spec.replica"]);
+        assert_eq!(obj, json!({"spec": {"replicas": 1}}));
     }
 
     #[test]

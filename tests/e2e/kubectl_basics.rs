@@ -429,3 +429,123 @@ fn objects_survive_restart_and_kill_with_same_uid_and_resource_version() {
     let err = k.fails_stdin(&["create", "-f", "-"], &claim);
     assert!(err.contains("provided IP is already allocated"), "{err}");
 }
+
+#[test]
+fn strict_field_validation_explain_and_server_side_apply() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    let with_typo =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo}\ndata: {a: b}\ndatta: {c: d}\n";
+    let err = k.fails_stdin(&["apply", "-f", "-"], with_typo);
+    assert!(
+        err.contains(r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "datta""#),
+        "{err}"
+    );
+    let out = k.run_stdin(&["apply", "--validate=warn", "-f", "-"], with_typo);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(r#"Warning: unknown field "datta""#));
+    assert_eq!(
+        k.ok(&["get", "cm", "typo", "-o", "jsonpath={.data}"]),
+        r#"{"a":"b"}"#
+    );
+
+    let explained = k.ok(&["explain", "deployment.spec"]);
+    assert!(explained.contains("KIND:       Deployment"), "{explained}");
+    assert!(explained.contains("replicas\t<integer>"), "{explained}");
+
+    let out = k.ok(&["apply", "--server-side", "-f", &manifest("basics.yaml")]);
+    assert!(
+        out.contains("deployment.apps/web serverside-applied"),
+        "{out}"
+    );
+    let managers = k.ok(&[
+        "-n",
+        "basics",
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert!(managers.contains("kubectl"), "{managers}");
+    let changed = std::fs::read_to_string(manifest("basics.yaml"))
+        .unwrap()
+        .replace("replicas: 2", "replicas: 6");
+    k.ok_stdin(&["apply", "--server-side", "-f", "-"], &changed);
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "basics",
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "6"
+    );
+}
+
+#[test]
+fn watch_prints_table_rows_as_objects_change() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    k.ok(&["apply", "-f", &manifest("basics.yaml")]);
+    let mut watcher = k.spawn(&["-n", "basics", "get", "deploy", "-w"]);
+    let stdout = watcher.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let header = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        first_line(&header),
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    );
+    assert!(rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .starts_with("web    0/2"));
+    k.ok(&["-n", "basics", "scale", "deploy", "web", "--replicas=7"]);
+    let row = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+    assert!(row.starts_with("web    0/7"), "{row}");
+}
+
+#[test]
+fn delete_collection_and_generate_name() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    for i in 0..3 {
+        k.ok(&[
+            "create",
+            "configmap",
+            &format!("bulk-{i}"),
+            "--from-literal=x=y",
+        ]);
+    }
+    k.ok(&["label", "configmap", "bulk-0", "bulk-1", "batch=one"]);
+    let out = k.ok(&["delete", "configmaps", "-l", "batch=one"]);
+    assert!(
+        out.contains(r#"configmap "bulk-0" deleted"#)
+            && out.contains(r#"configmap "bulk-1" deleted"#),
+        "{out}"
+    );
+    assert_eq!(
+        k.ok(&["get", "cm", "-o", "name"]).trim(),
+        "configmap/bulk-2"
+    );
+
+    let generated = k.ok_stdin(
+        &["create", "-f", "-", "-o", "name"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {generateName: gen-}\n",
+    );
+    let name = generated.trim().strip_prefix("configmap/").unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+}

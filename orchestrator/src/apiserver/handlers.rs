@@ -16,6 +16,62 @@ use super::objects::{target, DeleteOptions, Objects, WriteOptions};
 use super::request::{Query, ResourceRequest, Verb};
 use super::{scale, tables, watch};
 
+/// How unknown fields in a request are treated (`fieldValidation`; upstream defaults to Warn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+
+fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
+    match query.get("fieldValidation").unwrap_or("") {
+        "" | "Warn" => Ok(FieldValidation::Warn),
+        "Ignore" => Ok(FieldValidation::Ignore),
+        "Strict" => Ok(FieldValidation::Strict),
+        other => Err(ApiError::BadRequest(format!(
+            "fieldValidation must be one of \"Ignore\", \"Warn\", or \"Strict\", got {other:?}"
+        ))),
+    }
+}
+
+/// Drops fields the kind does not define; in Strict mode they are a 400 instead.
+/// Returns the warnings to send for Warn mode.
+fn check_fields(
+    r: &ResourceInfo,
+    obj: &mut Value,
+    mode: FieldValidation,
+) -> Result<Vec<String>, ApiError> {
+    let unknown = berth_api::strict::prune_unknown_fields(&r.json_schema(), obj);
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let described: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    match mode {
+        FieldValidation::Strict => Err(ApiError::BadRequest(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+            described.join(", "),
+            kind = r.kind,
+            version = r.version,
+        ))),
+        FieldValidation::Warn => Ok(described),
+        FieldValidation::Ignore => Ok(Vec::new()),
+    }
+}
+
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for warning in warnings {
+        let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
+        if let Ok(value) = http::HeaderValue::from_str(&text) {
+            response.headers_mut().append("Warning", value);
+        }
+    }
+    response
+}
+
 fn write_options(query: &Query) -> WriteOptions {
     WriteOptions {
         dry_run: query.get("dryRun") == Some("All"),
@@ -214,6 +270,18 @@ pub async fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, ApiError> {
+    let mut warnings = Vec::new();
+    let response = handle_inner(objects, req, headers, body, &mut warnings).await?;
+    Ok(with_warnings(response, &warnings))
+}
+
+async fn handle_inner(
+    objects: &Objects,
+    req: ResourceRequest,
+    headers: &HeaderMap,
+    body: &[u8],
+    warnings: &mut Vec<String>,
+) -> Result<Response, ApiError> {
     let r = req.resource;
     let rendering = negotiate::rendering(headers);
     let ns = req.namespace.as_deref();
@@ -270,6 +338,7 @@ pub async fn handle(
         }
         (Verb::Create, None) => {
             let mut obj = negotiate::decode_body(headers, body)?;
+            warnings.extend(check_fields(r, &mut obj, field_validation(query)?)?);
             if obj.is_object() {
                 let api_version = r.api_version();
                 obj["apiVersion"] = obj.get("apiVersion").cloned().unwrap_or(json!(api_version));
@@ -301,6 +370,7 @@ pub async fn handle(
         }
         (Verb::Update, sub) => {
             let mut obj = negotiate::decode_body(headers, body)?;
+            warnings.extend(check_fields(r, &mut obj, field_validation(query)?)?);
             if obj.is_object() {
                 obj["apiVersion"] = obj
                     .get("apiVersion")
@@ -320,7 +390,8 @@ pub async fn handle(
         }
         (Verb::Patch, sub) => {
             let patch_type = patch_type(r, headers)?;
-            let document = negotiate::decode_body(headers, body)?;
+            let mut document = negotiate::decode_body(headers, body)?;
+            let validation = field_validation(query)?;
             let manager = field_manager(query, headers, "Update");
             if patch_type == PatchType::ApplyPatch {
                 if query.get("fieldManager").is_none_or(str::is_empty) {
@@ -328,6 +399,7 @@ pub async fn handle(
                         "PATCH, application/apply-patch+yaml requests require a non-empty fieldManager".into(),
                     ));
                 }
+                warnings.extend(check_fields(r, &mut document, validation)?);
                 return super::apply::server_side_apply(
                     objects,
                     r,
@@ -347,7 +419,10 @@ pub async fn handle(
             } else {
                 objects
                     .read_modify_write(r, ns, name, &opts, |current| {
-                        let patched = apply_patch(r, patch_type, current, &document)?;
+                        let mut patched = apply_patch(r, patch_type, current, &document)?;
+                        let found = check_fields(r, &mut patched, validation)?;
+                        warnings.clear();
+                        warnings.extend(found);
                         let mut merged = super::objects::merge_for_update(r, current, patched, sub);
                         record_manager(&mut merged, &manager, "Update", sub);
                         Ok(merged)
