@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   step "installing Debian packages"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    ca-certificates curl >/dev/null
+    ca-certificates curl protobuf-compiler etcd-server >/dev/null
 fi
 
 for kubectl in /usr/lib/google-cloud-sdk/bin/kubectl.1.31; do

@@ -9,8 +9,9 @@ use anyhow::Context;
 use berth_orchestrator::apiserver::allocator::Cidr;
 use berth_orchestrator::apiserver::pki::Pki;
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};
+use berth_orchestrator::store::etcd::EtcdStore;
 use berth_orchestrator::store::sqlite::SqliteStore;
-use berth_orchestrator::store::Store;
+use berth_orchestrator::store::{compactor, Store};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
@@ -29,23 +30,76 @@ pub struct ServerArgs {
     /// Range Service ClusterIPs are allocated from.
     #[arg(long, env = "BERTH_SERVICE_CIDR", default_value = "10.43.0.0/16")]
     service_cidr: String,
+    /// How often store history older than one interval is compacted (`300s`, `5m`, `1h`).
+    #[arg(long, env = "BERTH_COMPACTION_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    compaction_interval: std::time::Duration,
     /// Extra names or addresses the serving certificate is valid for.
     #[arg(long = "tls-san", value_delimiter = ',')]
     tls_san: Vec<String>,
 }
 
-fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
     match args.datastore.as_str() {
         "sqlite" => {
             let path = args.data_dir.join("state.db");
-            let store = SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let store =
+                SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
             Ok(Arc::new(store))
         }
-        other if other.starts_with("etcd://") => anyhow::bail!(
-            "--datastore {other}: the etcd store is not available in this build yet; use --datastore sqlite"
+        other if other.starts_with("etcd://") => {
+            let endpoints = etcd_endpoints(other)?;
+            let store = EtcdStore::connect(&endpoints)
+                .await
+                .with_context(|| format!("--datastore {other}"))?;
+            tracing::info!(endpoints = %endpoints.join(","), "using the etcd store");
+            Ok(Arc::new(store))
+        }
+        other => anyhow::bail!(
+            "--datastore {other:?}: expected `sqlite` or `etcd://HOST:PORT[,HOST:PORT…]`"
         ),
-        other => anyhow::bail!("--datastore {other:?}: expected `sqlite` or `etcd://HOST:PORT[,HOST:PORT…]`"),
     }
+}
+
+/// The `HOST:PORT` list of `etcd://HOST:PORT[,HOST:PORT…]`.
+fn etcd_endpoints(datastore: &str) -> anyhow::Result<Vec<String>> {
+    let list = datastore.strip_prefix("etcd://").unwrap_or(datastore);
+    let endpoints: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if endpoints.is_empty() {
+        anyhow::bail!("--datastore {datastore}: expected etcd://HOST:PORT[,HOST:PORT…] with at least one endpoint");
+    }
+    if let Some(bad) = endpoints
+        .iter()
+        .find(|e| e.contains('/') || !e.contains(':'))
+    {
+        anyhow::bail!("--datastore {datastore}: endpoint {bad:?} is not HOST:PORT");
+    }
+    Ok(endpoints)
+}
+
+/// Parses `90`, `90s`, `5m` or `1h`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 5m or 1h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{text:?}: unit must be s, m or h")),
+    };
+    if seconds == 0 {
+        return Err("the interval must be at least 1s".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -70,12 +124,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     hosts.extend(args.tls_san.iter().cloned());
     let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
-    let store = open_store(&args)?;
+    let store = open_store(&args).await?;
     let config = ApiServerConfig {
         listen: args.listen,
         service_cidr,
     };
-    let server = ApiServer::bind(config, store, &pki).await?;
+    let server = ApiServer::bind(config, Arc::clone(&store), &pki).await?;
     let addr = server.local_addr()?;
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_owned()
@@ -91,11 +145,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     );
 
     let cancel = CancellationToken::new();
-    let serving = tokio::spawn(server.serve(cancel.clone()));
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(server.serve(cancel.clone()));
+    tasks.spawn(compactor::run(
+        store,
+        args.compaction_interval,
+        cancel.clone(),
+    ));
     shutdown_signal().await;
     tracing::info!("shutting down");
     cancel.cancel();
-    serving.await.context("server task failed")?;
+    while let Some(result) = tasks.join_next().await {
+        result.context("a server task failed")?;
+    }
     Ok(())
 }
 

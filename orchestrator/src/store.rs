@@ -2,7 +2,9 @@
 //! server persists every object through. Backends live in child modules; nothing
 //! outside the API server may talk to a store directly.
 
+pub mod compactor;
 pub mod conformance;
+pub mod etcd;
 mod event_log;
 pub mod sqlite;
 

@@ -549,3 +549,77 @@ fn delete_collection_and_generate_name() {
     let name = generated.trim().strip_prefix("configmap/").unwrap();
     assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
 }
+
+#[test]
+fn watch_resumes_from_a_resource_version_and_expires_after_compaction() {
+    let server = Server::start_with(&["--compaction-interval", "1s"]);
+    let k = server.kubectl(KUBECTL_1_31);
+    k.ok(&["create", "configmap", "history", "--from-literal=v=0"]);
+    let rv = k.ok(&[
+        "get",
+        "cm",
+        "history",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ]);
+    k.ok(&["label", "cm", "history", "step=1"]);
+    let resumed = k.ok(&[
+        "get",
+        "--raw",
+        &format!(
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=1"
+        ),
+    ]);
+    let first: serde_json::Value = serde_json::from_str(resumed.lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "MODIFIED");
+    assert_eq!(first["object"]["metadata"]["labels"]["step"], "1");
+
+    // Two compaction ticks later the old revision is gone: upstream's 410 Expired event.
+    std::thread::sleep(Duration::from_millis(2500));
+    let expired = k.ok(&[
+        "get",
+        "--raw",
+        &format!(
+            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=1"
+        ),
+    ]);
+    let event: serde_json::Value = serde_json::from_str(expired.lines().next().unwrap()).unwrap();
+    assert_eq!(event["type"], "ERROR", "{expired}");
+    assert_eq!(event["object"]["code"], 410);
+    assert_eq!(event["object"]["reason"], "Expired");
+}
+
+#[test]
+fn malformed_and_oversized_bodies_get_upstream_statuses() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{not json").unwrap();
+    let path = garbage.to_str().unwrap();
+    let err = k.fails(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps",
+        "-f",
+        path,
+    ]);
+    assert!(err.contains("Error from server (BadRequest)"), "{err}");
+
+    let big = dir.path().join("big.yaml");
+    let payload = "x".repeat(4 * 1024 * 1024);
+    std::fs::write(
+        &big,
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big}}\ndata: {{blob: {payload}}}\n"
+        ),
+    )
+    .unwrap();
+    let err = k.fails(&["create", "-f", big.to_str().unwrap()]);
+    assert!(
+        err.contains("RequestEntityTooLarge") || err.contains("too large"),
+        "{err}"
+    );
+    let err = k.fails(&["get", "configmap", "big"]);
+    assert!(err.contains("NotFound"), "nothing was stored: {err}");
+}

@@ -17,6 +17,26 @@ const PORT_PREFIX: &str = "/registry/ranges/servicenodeports/";
 /// The first and last NodePort (upstream's default range).
 pub const NODE_PORT_RANGE: (u16, u16) = (30000, 32767);
 
+/// `(port, protocol, nodePort)` of every port of a Service that has a node port.
+fn node_ports(service: Option<&Value>) -> Vec<(i64, String, u16)> {
+    service
+        .and_then(|s| s.pointer("/spec/ports"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let node_port = u16::try_from(p.get("nodePort")?.as_u64()?).ok()?;
+            let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+            let protocol = p
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("TCP")
+                .to_owned();
+            Some((port, protocol, node_port))
+        })
+        .collect()
+}
+
 /// An IPv4 CIDR like `10.43.0.0/16`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -188,45 +208,145 @@ impl Allocator {
         };
         obj["spec"]["clusterIP"] = json!(ip);
         obj["spec"]["clusterIPs"] = json!([ip]);
-        if matches!(service_type.as_str(), "NodePort" | "LoadBalancer") {
-            let ports = obj
-                .pointer_mut("/spec/ports")
-                .and_then(Value::as_array_mut)
-                .cloned()
-                .unwrap_or_default();
-            let mut updated = Vec::with_capacity(ports.len());
-            for (i, mut port) in ports.into_iter().enumerate() {
+        self.allocate_node_ports(obj, None, allocation).await
+    }
+
+    /// Gives every port of a NodePort/LoadBalancer Service a node port: the one
+    /// asked for, else the one the same port had before (`previous`), else a free one.
+    async fn allocate_node_ports(
+        &self,
+        obj: &mut Value,
+        previous: Option<&Value>,
+        allocation: &mut Allocation,
+    ) -> Result<(), ApiError> {
+        let service_type = obj
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_owned();
+        let held = node_ports(previous);
+        let ports = obj
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !matches!(service_type.as_str(), "NodePort" | "LoadBalancer") {
+            for (i, port) in ports.iter().enumerate() {
                 let wanted = port.get("nodePort").and_then(Value::as_u64).unwrap_or(0);
-                let node_port = if wanted == 0 {
-                    self.allocate_port(obj, allocation).await?
-                } else {
-                    let wanted = u16::try_from(wanted).unwrap_or(0);
-                    if !(NODE_PORT_RANGE.0..=NODE_PORT_RANGE.1).contains(&wanted) {
-                        return Err(ApiError::Invalid(
-                            service_target(obj),
-                            vec![FieldCause::invalid(format!("spec.ports[{i}].nodePort"), &json!(wanted), "provided port is not in the valid range. The range of valid ports is 30000-32767")],
-                        ));
-                    }
-                    let key = format!("{PORT_PREFIX}{wanted}");
-                    if !self.claim(key.clone(), obj).await? {
-                        return Err(ApiError::Invalid(
-                            service_target(obj),
-                            vec![FieldCause::invalid(
-                                format!("spec.ports[{i}].nodePort"),
-                                &json!(wanted),
-                                "provided port is already allocated",
-                            )],
-                        ));
-                    }
-                    allocation.keys.push(key);
-                    wanted
-                };
-                port["nodePort"] = json!(node_port);
-                updated.push(port);
+                if wanted != 0 && !held.iter().any(|(_, _, p)| u64::from(*p) == wanted) {
+                    return Err(ApiError::Invalid(
+                        service_target(obj),
+                        vec![FieldCause::forbidden(
+                            format!("spec.ports[{i}].nodePort"),
+                            format!("may not be used when `type` is '{service_type}'"),
+                        )],
+                    ));
+                }
             }
-            obj["spec"]["ports"] = Value::Array(updated);
+            let stripped: Vec<Value> = ports
+                .into_iter()
+                .map(|mut p| {
+                    if let Some(map) = p.as_object_mut() {
+                        map.remove("nodePort");
+                    }
+                    p
+                })
+                .collect();
+            obj["spec"]["ports"] = Value::Array(stripped);
+            return Ok(());
         }
+        let mut updated = Vec::with_capacity(ports.len());
+        for (i, mut port) in ports.into_iter().enumerate() {
+            let wanted = port.get("nodePort").and_then(Value::as_u64).unwrap_or(0);
+            let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
+            let protocol = port
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("TCP")
+                .to_owned();
+            let kept = held
+                .iter()
+                .find(|(p, proto, _)| *p == number && *proto == protocol)
+                .map(|(_, _, n)| *n);
+            let node_port = if wanted == 0 {
+                match kept {
+                    Some(existing) => existing,
+                    None => self.allocate_port(obj, allocation).await?,
+                }
+            } else if held.iter().any(|(_, _, n)| u64::from(*n) == wanted) {
+                wanted as u16
+            } else {
+                let wanted = u16::try_from(wanted).unwrap_or(0);
+                if !(NODE_PORT_RANGE.0..=NODE_PORT_RANGE.1).contains(&wanted) {
+                    return Err(ApiError::Invalid(
+                        service_target(obj),
+                        vec![FieldCause::invalid(
+                            format!("spec.ports[{i}].nodePort"),
+                            &json!(wanted),
+                            "provided port is not in the valid range. The range of valid ports is 30000-32767",
+                        )],
+                    ));
+                }
+                let key = format!("{PORT_PREFIX}{wanted}");
+                if !self.claim(key.clone(), obj).await? {
+                    return Err(ApiError::Invalid(
+                        service_target(obj),
+                        vec![FieldCause::invalid(
+                            format!("spec.ports[{i}].nodePort"),
+                            &json!(wanted),
+                            "provided port is already allocated",
+                        )],
+                    ));
+                }
+                allocation.keys.push(key);
+                wanted
+            };
+            port["nodePort"] = json!(node_port);
+            updated.push(port);
+        }
+        obj["spec"]["ports"] = Value::Array(updated);
         Ok(())
+    }
+
+    /// Allocates what an updated object newly needs (node ports of a Service
+    /// that became NodePort, or gained ports), keeping what it already held.
+    pub async fn allocate_update(
+        &self,
+        kind: &str,
+        old: &Value,
+        new: &mut Value,
+    ) -> Result<Allocation, ApiError> {
+        let mut allocation = Allocation::default();
+        if kind != "Service" {
+            return Ok(allocation);
+        }
+        match self
+            .allocate_node_ports(new, Some(old), &mut allocation)
+            .await
+        {
+            Ok(()) => Ok(allocation),
+            Err(e) => {
+                self.release(&allocation).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// After an update is stored: gives back the node ports the new object dropped.
+    pub async fn release_dropped(&self, kind: &str, old: &Value, new: &Value) {
+        if kind != "Service" {
+            return;
+        }
+        let kept: Vec<u16> = node_ports(Some(new))
+            .into_iter()
+            .map(|(_, _, n)| n)
+            .collect();
+        let keys = node_ports(Some(old))
+            .into_iter()
+            .filter(|(_, _, n)| !kept.contains(n))
+            .map(|(_, _, n)| format!("{PORT_PREFIX}{n}"))
+            .collect();
+        self.release(&Allocation { keys }).await;
     }
 
     async fn allocate_ip(
@@ -366,5 +486,56 @@ mod tests {
         );
         alloc.release_for("Service", &a).await;
         alloc.allocate("Service", &mut b).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn type_changes_allocate_keep_and_release_node_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let alloc = allocator(&dir, "10.43.0.0/16");
+        let mut v1 = json!({"metadata": {"name": "a"}, "spec": {"ports": [{"port": 80, "protocol": "TCP"}]}});
+        alloc.allocate("Service", &mut v1).await.unwrap();
+        assert!(v1["spec"]["ports"][0].get("nodePort").is_none());
+
+        let mut v2 = v1.clone();
+        v2["spec"]["type"] = json!("NodePort");
+        alloc
+            .allocate_update("Service", &v1, &mut v2)
+            .await
+            .unwrap();
+        let node_port = v2["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+
+        let mut v3 = v2.clone();
+        v3["spec"]["ports"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("nodePort");
+        v3["spec"]["ports"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"port": 443, "protocol": "TCP"}));
+        alloc
+            .allocate_update("Service", &v2, &mut v3)
+            .await
+            .unwrap();
+        assert_eq!(
+            v3["spec"]["ports"][0]["nodePort"].as_u64(),
+            Some(node_port),
+            "same port keeps its node port"
+        );
+        assert!(v3["spec"]["ports"][1]["nodePort"].as_u64().is_some());
+
+        let mut v4 = v3.clone();
+        v4["spec"]["type"] = json!("ClusterIP");
+        alloc
+            .allocate_update("Service", &v3, &mut v4)
+            .await
+            .unwrap();
+        assert!(v4["spec"]["ports"][0].get("nodePort").is_none());
+        alloc.release_dropped("Service", &v3, &v4).await;
+        let mut reuse = json!({"metadata": {"name": "b"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": node_port}]}});
+        alloc
+            .allocate("Service", &mut reuse)
+            .await
+            .expect("released node port can be taken again");
     }
 }

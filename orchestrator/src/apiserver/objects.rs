@@ -398,13 +398,23 @@ impl Objects {
                 Err(e) => Err(self.write_error(r, name, e)),
             };
         }
+        let allocated = self
+            .allocator
+            .allocate_update(r.kind, old, &mut new)
+            .await?;
         match self
             .store
             .update(&key, encode(&new)?, kv.mod_revision)
             .await
         {
-            Ok(kv) => decode(&kv),
-            Err(e) => Err(self.write_error(r, name, e)),
+            Ok(kv) => {
+                self.allocator.release_dropped(r.kind, old, &new).await;
+                decode(&kv)
+            }
+            Err(e) => {
+                self.allocator.release(&allocated).await;
+                Err(self.write_error(r, name, e))
+            }
         }
     }
 

@@ -38,6 +38,11 @@ pub fn on_update(kind: &str, old: &Value, new: &Value) -> Vec<FieldCause> {
             causes.push(FieldCause::immutable(field, after.unwrap_or(&Value::Null)));
         }
     }
+    if kind == "Pod"
+        && mutable_pod_fields_only(old.get("spec")) != mutable_pod_fields_only(new.get("spec"))
+    {
+        causes.push(FieldCause::forbidden("spec", POD_UPDATE_FORBIDDEN));
+    }
     if matches!(kind, "Secret" | "ConfigMap") && old.get("immutable") == Some(&Value::Bool(true)) {
         for field in ["data", "binaryData", "stringData"] {
             if old.get(field) != new.get(field) {
@@ -49,6 +54,37 @@ pub fn on_update(kind: &str, old: &Value, new: &Value) -> Vec<FieldCause> {
         }
     }
     causes
+}
+
+/// Upstream's wording for a pod update that touches an immutable field.
+const POD_UPDATE_FORBIDDEN: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+/// A pod spec with the fields an update may change blanked out, for comparison.
+fn mutable_pod_fields_only(spec: Option<&Value>) -> Value {
+    let mut spec = spec.cloned().unwrap_or(Value::Null);
+    if let Some(map) = spec.as_object_mut() {
+        for field in [
+            "activeDeadlineSeconds",
+            "tolerations",
+            "terminationGracePeriodSeconds",
+            "schedulingGates",
+        ] {
+            map.remove(field);
+        }
+        for list in ["containers", "initContainers"] {
+            for container in map
+                .get_mut(list)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(c) = container.as_object_mut() {
+                    c.remove("image");
+                }
+            }
+        }
+    }
+    spec
 }
 
 fn metadata(kind: &str, obj: &Value) -> Vec<FieldCause> {
@@ -375,6 +411,21 @@ mod tests {
         let dotted = json!({"metadata": {"name": "a.b"}, "spec": {"ports": [{"port": 80}]}});
         assert!(!on_create("Service", &dotted).is_empty());
         assert!(on_create("ConfigMap", &json!({"metadata": {"name": "a.b"}})).is_empty());
+    }
+
+    #[test]
+    fn pod_updates_may_change_only_images_and_a_few_fields() {
+        let old = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "x:1"}]}});
+        let mut image = old.clone();
+        image["spec"]["containers"][0]["image"] = json!("x:2");
+        assert!(on_update("Pod", &old, &image).is_empty());
+        let mut command = old.clone();
+        command["spec"]["containers"][0]["command"] = json!(["sh"]);
+        let causes = on_update("Pod", &old, &command);
+        assert_eq!(causes[0].field, "spec");
+        assert!(causes[0]
+            .message
+            .starts_with("Forbidden: pod updates may not change fields other than"));
     }
 
     #[test]
