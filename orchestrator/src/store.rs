@@ -136,7 +136,8 @@ pub trait Store: Send + Sync + 'static {
     /// Streams changes under `prefix` with revisions strictly greater than `after_revision`.
     async fn watch(&self, prefix: &str, after_revision: i64) -> Result<WatchStream, StoreError>;
 
-    /// Forgets history at and below `revision`; watches from there get `Compacted`.
+    /// Forgets history below `revision`, as etcd does: a watch must start at
+    /// `revision` or later (`after_revision >= revision - 1`), else it gets `Compacted`.
     async fn compact(&self, revision: i64) -> Result<(), StoreError>;
 
     /// The newest revision written.

@@ -5,10 +5,43 @@
 
 mod support;
 
+/// Runs each scenario once per state store, as `sqlite::NAME` and `etcd::NAME`.
+macro_rules! on_every_datastore {
+    ($($scenario:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(super::Datastore::Sqlite)
+            })*
+        }
+        mod etcd {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(super::Datastore::Etcd)
+            })*
+        }
+    };
+}
+
+on_every_datastore!(
+    apply_twice_is_unchanged_and_a_changed_field_is_configured,
+    get_prints_upstream_tables_and_formats,
+    get_watch_sees_a_change_made_by_another_command,
+    describe_label_annotate_and_every_patch_type,
+    create_and_delete_with_kubectl_generators,
+    invalid_manifests_get_upstream_errors,
+    objects_survive_restart_and_kill_with_same_uid_and_resource_version,
+    strict_field_validation_explain_and_server_side_apply,
+    watch_prints_table_rows_as_objects_change,
+    delete_collection_and_generate_name,
+    watch_resumes_from_a_resource_version_and_expires_after_compaction,
+    malformed_and_oversized_bodies_get_upstream_statuses
+);
+
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use support::{eventually, manifest, Server, KUBECTL_1_31};
+use support::{eventually, manifest, Datastore, Server, KUBECTL_1_31};
 
 fn first_line(text: &str) -> Vec<String> {
     text.lines()
@@ -19,9 +52,8 @@ fn first_line(text: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn apply_twice_is_unchanged_and_a_changed_field_is_configured() {
-    let server = Server::start();
+fn apply_twice_is_unchanged_and_a_changed_field_is_configured(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     let file = manifest("basics.yaml");
     let out = k.ok(&["apply", "-f", &file]);
@@ -69,9 +101,8 @@ fn apply_twice_is_unchanged_and_a_changed_field_is_configured() {
     assert_eq!(secret, "czNjcmV0", "stringData is folded into base64 data");
 }
 
-#[test]
-fn get_prints_upstream_tables_and_formats() {
-    let server = Server::start();
+fn get_prints_upstream_tables_and_formats(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     k.ok(&["apply", "-f", &manifest("basics.yaml")]);
 
@@ -181,9 +212,8 @@ fn get_prints_upstream_tables_and_formats() {
     );
 }
 
-#[test]
-fn get_watch_sees_a_change_made_by_another_command() {
-    let server = Server::start();
+fn get_watch_sees_a_change_made_by_another_command(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     k.ok(&["create", "configmap", "watched", "--from-literal=a=1"]);
     let mut watcher = k.spawn(&["get", "configmaps", "-w", "-o", "name"]);
@@ -214,9 +244,8 @@ fn get_watch_sees_a_change_made_by_another_command() {
     assert_eq!(seen, ["configmap/watched", "configmap/second"]);
 }
 
-#[test]
-fn describe_label_annotate_and_every_patch_type() {
-    let server = Server::start();
+fn describe_label_annotate_and_every_patch_type(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     k.ok(&["apply", "-f", &manifest("basics.yaml")]);
     let ns = ["-n", "basics"];
@@ -280,9 +309,8 @@ fn describe_label_annotate_and_every_patch_type() {
     );
 }
 
-#[test]
-fn create_and_delete_with_kubectl_generators() {
-    let server = Server::start();
+fn create_and_delete_with_kubectl_generators(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     k.ok(&["create", "namespace", "team"]);
     k.ok(&[
@@ -354,9 +382,8 @@ fn create_and_delete_with_kubectl_generators() {
     assert!(err.contains(r#"namespaces "nowhere" not found"#), "{err}");
 }
 
-#[test]
-fn invalid_manifests_get_upstream_errors() {
-    let server = Server::start();
+fn invalid_manifests_get_upstream_errors(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     let negative = r#"
 apiVersion: apps/v1
@@ -388,9 +415,8 @@ spec:
     );
 }
 
-#[test]
-fn objects_survive_restart_and_kill_with_same_uid_and_resource_version() {
-    let mut server = Server::start();
+fn objects_survive_restart_and_kill_with_same_uid_and_resource_version(datastore: Datastore) {
+    let mut server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     k.ok(&["apply", "-f", &manifest("basics.yaml")]);
     let query = ["get", "deploy,svc,cm,secret", "-n", "basics", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}/{.metadata.resourceVersion};{end}"];
@@ -430,9 +456,8 @@ fn objects_survive_restart_and_kill_with_same_uid_and_resource_version() {
     assert!(err.contains("provided IP is already allocated"), "{err}");
 }
 
-#[test]
-fn strict_field_validation_explain_and_server_side_apply() {
-    let server = Server::start();
+fn strict_field_validation_explain_and_server_side_apply(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     let with_typo =
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo}\ndata: {a: b}\ndatta: {c: d}\n";
@@ -487,9 +512,8 @@ fn strict_field_validation_explain_and_server_side_apply() {
     );
 }
 
-#[test]
-fn watch_prints_table_rows_as_objects_change() {
-    let server = Server::start();
+fn watch_prints_table_rows_as_objects_change(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     k.ok(&["apply", "-f", &manifest("basics.yaml")]);
     let mut watcher = k.spawn(&["-n", "basics", "get", "deploy", "-w"]);
@@ -518,9 +542,8 @@ fn watch_prints_table_rows_as_objects_change() {
     assert!(row.starts_with("web    0/7"), "{row}");
 }
 
-#[test]
-fn delete_collection_and_generate_name() {
-    let server = Server::start();
+fn delete_collection_and_generate_name(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     for i in 0..3 {
         k.ok(&[
@@ -550,9 +573,8 @@ fn delete_collection_and_generate_name() {
     assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
 }
 
-#[test]
-fn watch_resumes_from_a_resource_version_and_expires_after_compaction() {
-    let server = Server::start_with(&["--compaction-interval", "1s"]);
+fn watch_resumes_from_a_resource_version_and_expires_after_compaction(datastore: Datastore) {
+    let server = Server::start_on(datastore, &["--compaction-interval", "1s"]);
     let k = server.kubectl(KUBECTL_1_31);
     k.ok(&["create", "configmap", "history", "--from-literal=v=0"]);
     let rv = k.ok(&[
@@ -574,7 +596,8 @@ fn watch_resumes_from_a_resource_version_and_expires_after_compaction() {
     assert_eq!(first["type"], "MODIFIED");
     assert_eq!(first["object"]["metadata"]["labels"]["step"], "1");
 
-    // Two compaction ticks later the old revision is gone: upstream's 410 Expired event.
+    // Later writes, then two compaction ticks: the old revision is gone (upstream's 410 Expired).
+    k.ok(&["create", "configmap", "later"]);
     std::thread::sleep(Duration::from_millis(2500));
     let expired = k.ok(&[
         "get",
@@ -589,9 +612,8 @@ fn watch_resumes_from_a_resource_version_and_expires_after_compaction() {
     assert_eq!(event["object"]["reason"], "Expired");
 }
 
-#[test]
-fn malformed_and_oversized_bodies_get_upstream_statuses() {
-    let server = Server::start();
+fn malformed_and_oversized_bodies_get_upstream_statuses(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
     let k = server.kubectl(KUBECTL_1_31);
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.json");

@@ -25,9 +25,20 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Which state store a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Datastore {
+    /// The embedded default.
+    Sqlite,
+    /// A real etcd process started for the test on loopback ports.
+    Etcd,
+}
+
 /// A running `berth server`, stopped (SIGKILL) when dropped.
 pub struct Server {
     child: Option<Child>,
+    /// The etcd the server uses, when it runs on etcd; lives as long as the server.
+    pub etcd: Option<berth_orchestrator::store::etcd::testing::EtcdProcess>,
     pub dir: tempfile::TempDir,
     pub port: u16,
     extra_args: Vec<String>,
@@ -41,15 +52,33 @@ impl Server {
 
     /// Starts a server with extra `berth server` flags.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_on(Datastore::Sqlite, extra)
+    }
+
+    /// Starts a server on the given store (etcd is started first when asked for).
+    pub fn start_on(datastore: Datastore, extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e")
             .tempdir()
             .unwrap();
+        let mut extra_args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let etcd = match datastore {
+            Datastore::Sqlite => None,
+            Datastore::Etcd => {
+                let etcd = berth_orchestrator::store::etcd::testing::EtcdProcess::start();
+                extra_args.extend([
+                    "--datastore".to_owned(),
+                    format!("etcd://{}", etcd.endpoint()),
+                ]);
+                Some(etcd)
+            }
+        };
         let mut server = Self {
             child: None,
+            etcd,
             dir,
             port: free_port(),
-            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            extra_args,
         };
         server.spawn();
         server

@@ -92,6 +92,11 @@ pub struct Allocator {
     service_cidr: Cidr,
 }
 
+/// A 422 about one field of the Service being allocated.
+fn rejected(obj: &Value, cause: FieldCause) -> ApiError {
+    ApiError::Invalid(service_target(obj), vec![cause])
+}
+
 fn service_target(obj: &Value) -> Target {
     Target {
         group: String::new(),
@@ -171,36 +176,36 @@ impl Allocator {
             self.allocate_ip(obj, allocation).await?
         } else {
             let addr: Ipv4Addr = requested.parse().map_err(|_| {
-                ApiError::Invalid(
-                    service_target(obj),
-                    vec![FieldCause::invalid(
+                rejected(
+                    obj,
+                    FieldCause::invalid(
                         "spec.clusterIPs[0]",
                         &json!(requested),
                         "must be a valid IP address",
-                    )],
+                    ),
                 )
             })?;
             if !self.service_cidr.contains(addr) {
-                return Err(ApiError::Invalid(
-                    service_target(obj),
-                    vec![FieldCause::invalid(
+                return Err(rejected(
+                    obj,
+                    FieldCause::invalid(
                         "spec.clusterIPs",
                         &json!([requested]),
                         "failed to allocate IP: the provided IP is not in the valid range",
-                    )],
+                    ),
                 ));
             }
             let key = format!("{IP_PREFIX}{requested}");
             if !self.claim(key.clone(), obj).await? {
-                return Err(ApiError::Invalid(
-                    service_target(obj),
-                    vec![FieldCause::invalid(
+                return Err(rejected(
+                    obj,
+                    FieldCause::invalid(
                         "spec.clusterIPs",
                         &json!([requested]),
                         format!(
                             "failed to allocate IP {requested}: provided IP is already allocated"
                         ),
-                    )],
+                    ),
                 ));
             }
             allocation.keys.push(key);
@@ -234,12 +239,12 @@ impl Allocator {
             for (i, port) in ports.iter().enumerate() {
                 let wanted = port.get("nodePort").and_then(Value::as_u64).unwrap_or(0);
                 if wanted != 0 && !held.iter().any(|(_, _, p)| u64::from(*p) == wanted) {
-                    return Err(ApiError::Invalid(
-                        service_target(obj),
-                        vec![FieldCause::forbidden(
+                    return Err(rejected(
+                        obj,
+                        FieldCause::forbidden(
                             format!("spec.ports[{i}].nodePort"),
                             format!("may not be used when `type` is '{service_type}'"),
-                        )],
+                        ),
                     ));
                 }
             }
@@ -278,24 +283,21 @@ impl Allocator {
             } else {
                 let wanted = u16::try_from(wanted).unwrap_or(0);
                 if !(NODE_PORT_RANGE.0..=NODE_PORT_RANGE.1).contains(&wanted) {
-                    return Err(ApiError::Invalid(
-                        service_target(obj),
-                        vec![FieldCause::invalid(
+                    return Err(rejected(obj, FieldCause::invalid(
                             format!("spec.ports[{i}].nodePort"),
                             &json!(wanted),
                             "provided port is not in the valid range. The range of valid ports is 30000-32767",
-                        )],
-                    ));
+                        )));
                 }
                 let key = format!("{PORT_PREFIX}{wanted}");
                 if !self.claim(key.clone(), obj).await? {
-                    return Err(ApiError::Invalid(
-                        service_target(obj),
-                        vec![FieldCause::invalid(
+                    return Err(rejected(
+                        obj,
+                        FieldCause::invalid(
                             format!("spec.ports[{i}].nodePort"),
                             &json!(wanted),
                             "provided port is already allocated",
-                        )],
+                        ),
                     ));
                 }
                 allocation.keys.push(key);

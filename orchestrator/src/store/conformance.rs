@@ -138,6 +138,9 @@ async fn watch_from_compacted_revision_fails<S: Store>(store: &S) {
             assert!(matches!(item, Some(Err(StoreError::Compacted { .. }))));
         }
     }
+    // The compaction revision itself is kept, as in etcd: a watch just before it replays it.
+    let mut from_boundary = store.watch("/c/", b.mod_revision - 1).await.unwrap();
+    assert_eq!(next(&mut from_boundary).await.kv.value, b"2");
     // Watching from the compaction point onwards still works.
     let mut events = store.watch("/c/", b.mod_revision).await.unwrap();
     store

@@ -202,7 +202,7 @@ impl HistorySource for Inner {
         let end = prefix_end(prefix);
         self.with_reader(|conn| {
             let compacted = read_meta(conn, "compacted")?;
-            if after < compacted {
+            if after < compacted - 1 {
                 return Err(StoreError::Compacted {
                     requested: after,
                     compacted,
@@ -372,7 +372,7 @@ impl Store for SqliteStore {
 
     async fn watch(&self, prefix: &str, after_revision: i64) -> Result<WatchStream, StoreError> {
         let compacted = self.read(|conn| read_meta(conn, "compacted")).await?;
-        if after_revision < compacted {
+        if after_revision < compacted - 1 {
             return Err(StoreError::Compacted {
                 requested: after_revision,
                 compacted,
@@ -393,7 +393,7 @@ impl Store for SqliteStore {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(backend)?;
-            tx.execute("DELETE FROM history WHERE revision <= ?1", [revision])
+            tx.execute("DELETE FROM history WHERE revision < ?1", [revision])
                 .map_err(backend)?;
             tx.execute(
                 "INSERT INTO meta (name, value) VALUES ('compacted', ?1) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
