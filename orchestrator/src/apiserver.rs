@@ -305,8 +305,26 @@ async fn route(
     match request {
         ApiRequest::Version => json_ok(discovery::version()),
         ApiRequest::Health => unreachable!("answered above"),
-        ApiRequest::CoreVersions => json_ok(discovery::core_versions()),
-        ApiRequest::Groups => json_ok(discovery::groups()),
+        ApiRequest::CoreVersions | ApiRequest::Groups => {
+            let core = matches!(request, ApiRequest::CoreVersions);
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            match discovery::aggregated_version(accept) {
+                Some(version) => {
+                    let content_type = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
+                    let body = serde_json::to_vec(&discovery::aggregated(core, version))
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    Ok(
+                        (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body)
+                            .into_response(),
+                    )
+                }
+                None if core => json_ok(discovery::core_versions()),
+                None => json_ok(discovery::groups()),
+            }
+        }
         ApiRequest::Group(name) => {
             discovery::group(&name).map_or(Err(ApiError::UnknownPath), json_ok)
         }

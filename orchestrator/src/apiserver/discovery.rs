@@ -116,9 +116,125 @@ pub fn resource_list(group: &str, version: &str) -> Value {
     })
 }
 
+/// The aggregated discovery version a client asked for in `Accept`
+/// (`application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList`), if any.
+pub fn aggregated_version(accept: &str) -> Option<&'static str> {
+    for media in accept.split(',') {
+        let params: Vec<&str> = media.split(';').map(str::trim).collect();
+        if params.first() != Some(&"application/json")
+            || !params.contains(&"g=apidiscovery.k8s.io")
+            || !params.contains(&"as=APIGroupDiscoveryList")
+        {
+            continue;
+        }
+        if params.contains(&"v=v2") {
+            return Some("v2");
+        }
+        if params.contains(&"v=v2beta1") {
+            return Some("v2beta1");
+        }
+    }
+    None
+}
+
+fn aggregated_resource(r: &ResourceInfo) -> Value {
+    let kind = |group: &str, version: &str, kind: &str| json!({"group": group, "version": version, "kind": kind});
+    let mut subresources = Vec::new();
+    if r.has_status {
+        subresources.push(json!({
+            "subresource": "status",
+            "responseKind": kind(r.group, r.version, r.kind),
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    if r.has_scale {
+        subresources.push(json!({
+            "subresource": "scale",
+            "responseKind": kind("autoscaling", "v1", "Scale"),
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    let mut entry = json!({
+        "resource": r.plural,
+        "responseKind": kind(r.group, r.version, r.kind),
+        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": r.singular,
+        "verbs": r.verbs(),
+    });
+    if !r.short_names.is_empty() {
+        entry["shortNames"] = json!(r.short_names);
+    }
+    if !r.categories.is_empty() {
+        entry["categories"] = json!(r.categories);
+    }
+    if !subresources.is_empty() {
+        entry["subresources"] = json!(subresources);
+    }
+    entry
+}
+
+/// `/api` (core) or `/apis` (every other group) as an `APIGroupDiscoveryList`.
+pub fn aggregated(core: bool, discovery_version: &str) -> Value {
+    let mut group_versions = if core {
+        vec![("", "v1")]
+    } else {
+        catalog::groups()
+    };
+    group_versions.dedup();
+    let items: Vec<Value> = group_versions
+        .into_iter()
+        .map(|(group, version)| {
+            let resources: Vec<Value> = catalog::resources()
+                .iter()
+                .filter(|r| r.group == group && r.version == version)
+                .map(aggregated_resource)
+                .collect();
+            json!({
+                "metadata": {"name": group, "creationTimestamp": null},
+                "versions": [{"version": version, "resources": resources, "freshness": "Current"}],
+            })
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": format!("apidiscovery.k8s.io/{discovery_version}"),
+        "metadata": {},
+        "items": items,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aggregated_discovery_is_chosen_only_when_asked() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(aggregated_version(kubectl), Some("v2"));
+        assert_eq!(
+            aggregated_version(
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+            ),
+            Some("v2beta1")
+        );
+        assert_eq!(aggregated_version("application/json, */*"), None);
+        let apis = aggregated(false, "v2");
+        let apps = apis["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "apps")
+            .unwrap();
+        let deployments = &apps["versions"][0]["resources"][0];
+        assert_eq!(deployments["resource"], "deployments");
+        assert_eq!(deployments["scope"], "Namespaced");
+        assert_eq!(
+            deployments["subresources"][1]["responseKind"]["kind"],
+            "Scale"
+        );
+        let core = aggregated(true, "v2");
+        assert_eq!(core["items"][0]["metadata"]["name"], "");
+    }
 
     #[test]
     fn core_list_has_pods_with_short_names_and_subresources() {
