@@ -212,6 +212,102 @@ pub fn group_version_document(group: &str, version: &str, resources: &[ResourceS
     })
 }
 
+fn v2_refs(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref") {
+                if let Some(name) = r.strip_prefix("#/components/schemas/") {
+                    *r = format!("#/definitions/{name}");
+                }
+            }
+            map.values_mut().for_each(v2_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(v2_refs),
+        _ => {}
+    }
+}
+
+/// Swagger 2.0 operation from an OpenAPI 3 one: parameters carry their type
+/// inline, bodies become `in: body` parameters, responses name their schema.
+fn v2_operation(op: &Value) -> Value {
+    let mut op = op.clone();
+    let mut params: Vec<Value> = op["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut p| {
+            if let Some(schema) = p.as_object_mut().and_then(|m| m.remove("schema")) {
+                p["type"] = schema.get("type").cloned().unwrap_or(json!("string"));
+                p["uniqueItems"] = json!(true);
+            }
+            p
+        })
+        .collect();
+    if let Some(map) = op.as_object_mut() {
+        if let Some(body) = map.remove("requestBody") {
+            let schema = body
+                .pointer("/content/*~1*/schema")
+                .cloned()
+                .unwrap_or(json!({}));
+            params.push(json!({"name": "body", "in": "body", "required": true, "schema": schema}));
+        }
+        let schema = map
+            .get("responses")
+            .and_then(|r| r.pointer("/200/content/application~1json/schema"))
+            .cloned();
+        map.insert(
+            "responses".into(),
+            json!({"200": {"description": "OK", "schema": schema.unwrap_or(json!({}))}}),
+        );
+        map.insert("parameters".into(), Value::Array(params));
+        map.insert("consumes".into(), json!(["*/*"]));
+        map.insert(
+            "produces".into(),
+            json!(["application/json", "application/yaml"]),
+        );
+        map.insert("schemes".into(), json!(["https"]));
+    }
+    op
+}
+
+/// One Swagger 2.0 document (`/openapi/v2`) merging every group version's v3 document.
+pub fn swagger_v2(v3_documents: &[Value]) -> Value {
+    let mut definitions = Map::new();
+    let mut paths = Map::new();
+    for doc in v3_documents {
+        if let Some(schemas) = doc
+            .pointer("/components/schemas")
+            .and_then(Value::as_object)
+        {
+            for (name, schema) in schemas {
+                definitions
+                    .entry(name.clone())
+                    .or_insert_with(|| schema.clone());
+            }
+        }
+        if let Some(doc_paths) = doc.get("paths").and_then(Value::as_object) {
+            for (path, item) in doc_paths {
+                let ops: Map<String, Value> = item
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(verb, op)| (verb.clone(), v2_operation(op)))
+                    .collect();
+                paths.insert(path.clone(), Value::Object(ops));
+            }
+        }
+    }
+    let mut document = json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "paths": paths,
+        "definitions": definitions,
+    });
+    v2_refs(&mut document);
+    document
+}
+
 /// The `/openapi/v3` index: one entry per group version, with a content hash
 /// in the URL so clients cache documents safely.
 pub fn index(documents: &[(String, String)]) -> Value {
@@ -280,6 +376,23 @@ mod tests {
             .unwrap()
             .iter()
             .any(|p| p["name"] == "fieldValidation" && p["in"] == "query"));
+    }
+
+    #[test]
+    fn swagger_v2_merges_definitions_and_rewrites_refs() {
+        let v3 = group_version_document("apps", "v1", &[deployment_spec()]);
+        let v2 = swagger_v2(&[v3]);
+        assert_eq!(v2["swagger"], "2.0");
+        assert!(v2["definitions"]["io.k8s.api.apps.v1.Deployment"].is_object());
+        let text = v2.to_string();
+        assert!(!text.contains("#/components/"), "refs point at definitions");
+        let patch =
+            &v2["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        let params = patch["parameters"].as_array().unwrap();
+        assert!(params.iter().any(|p| p["in"] == "body"));
+        assert!(params
+            .iter()
+            .any(|p| p["name"] == "fieldValidation" && p["type"] == "string"));
     }
 
     #[test]

@@ -331,7 +331,19 @@ async fn route(
         ApiRequest::GroupVersion { group, version } => {
             json_ok(discovery::resource_list(&group, &version))
         }
-        ApiRequest::OpenApiV2 => Err(ApiError::UnknownPath),
+        ApiRequest::OpenApiV2 => {
+            // kubectl asks for protobuf here only when /openapi/v3 is missing; JSON clients get JSON.
+            let accept = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
+                return Err(ApiError::NotAcceptable(
+                    "only application/json is served for /openapi/v2; use /openapi/v3".into(),
+                ));
+            }
+            Ok(json_bytes(openapi::v2()))
+        }
         ApiRequest::OpenApiV3Index => Ok(json_bytes(openapi::index())),
         ApiRequest::OpenApiV3 { group, version } => openapi::document(&group, &version)
             .map(json_bytes)

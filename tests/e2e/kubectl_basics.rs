@@ -35,7 +35,8 @@ on_every_datastore!(
     watch_prints_table_rows_as_objects_change,
     delete_collection_and_generate_name,
     watch_resumes_from_a_resource_version_and_expires_after_compaction,
-    malformed_and_oversized_bodies_get_upstream_statuses
+    malformed_and_oversized_bodies_get_upstream_statuses,
+    watch_list_sends_initial_events_then_a_bookmark,
 );
 
 use std::io::{BufRead, BufReader};
@@ -644,4 +645,26 @@ fn malformed_and_oversized_bodies_get_upstream_statuses(datastore: Datastore) {
     );
     let err = k.fails(&["get", "configmap", "big"]);
     assert!(err.contains("NotFound"), "nothing was stored: {err}");
+}
+
+fn watch_list_sends_initial_events_then_a_bookmark(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
+    let k = server.kubectl(KUBECTL_1_31);
+    k.ok(&["create", "configmap", "one"]);
+    k.ok(&["create", "configmap", "two"]);
+    let out = k.ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
+    ]);
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ADDED", "ADDED", "BOOKMARK"], "{out}");
+    assert_eq!(
+        events[2]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
 }

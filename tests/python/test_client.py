@@ -101,3 +101,31 @@ def test_watch_sees_changes_in_order(api):
     scaled = apps.patch_namespaced_deployment_scale("web", "py-watch", {"spec": {"replicas": 5}})
     assert scaled.spec.replicas == 5
     assert apps.read_namespaced_deployment("web", "py-watch").spec.replicas == 5
+
+
+def test_status_subresource_is_separate_from_spec(api):
+    client, api_client = api
+    core = client.CoreV1Api(api_client)
+    apps = client.AppsV1Api(api_client)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="py-status")))
+    deployment = client.V1Deployment(
+        metadata=client.V1ObjectMeta(name="web"),
+        spec=client.V1DeploymentSpec(
+            replicas=1,
+            selector=client.V1LabelSelector(match_labels={"app": "web"}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels={"app": "web"}),
+                spec=client.V1PodSpec(containers=[client.V1Container(name="web", image="nginx:1.25")]),
+            ),
+        ),
+        status=client.V1DeploymentStatus(replicas=99),
+    )
+    created = apps.create_namespaced_deployment("py-status", deployment)
+    assert created.status is None or not created.status.replicas, "status is reset on create"
+    updated = apps.patch_namespaced_deployment_status("web", "py-status", {"status": {"replicas": 3, "readyReplicas": 2}})
+    assert updated.status.replicas == 3
+    assert updated.metadata.generation == 1, "status writes do not bump generation"
+    spec_write = apps.patch_namespaced_deployment("web", "py-status", {"spec": {"replicas": 4}, "status": {"replicas": 0}})
+    assert spec_write.spec.replicas == 4
+    assert spec_write.status.replicas == 3, "the main resource ignores status"
+    assert spec_write.metadata.generation == 2

@@ -10,6 +10,7 @@ use super::catalog;
 
 struct Documents {
     index: Bytes,
+    v2: Bytes,
     by_path: Vec<(String, Bytes)>,
 }
 
@@ -40,16 +41,20 @@ fn build() -> Documents {
     group_versions.extend(catalog::groups());
     let mut by_path = Vec::new();
     let mut hashes = Vec::new();
+    let mut v3_documents = Vec::new();
     for (group, version) in group_versions {
         let document = openapi::group_version_document(group, version, &specs);
+        v3_documents.push(document.clone());
         let bytes = serde_json::to_vec(&document).expect("documents serialize");
         let path = path_of(group, version);
         hashes.push((path.clone(), openapi::content_hash(&bytes)));
         by_path.push((path, Bytes::from(bytes)));
     }
     let index = serde_json::to_vec(&openapi::index(&hashes)).expect("index serializes");
+    let v2 = serde_json::to_vec(&openapi::swagger_v2(&v3_documents)).expect("v2 serializes");
     Documents {
         index: Bytes::from(index),
+        v2: Bytes::from(v2),
         by_path,
     }
 }
@@ -62,6 +67,11 @@ fn documents() -> &'static Documents {
 /// The `/openapi/v3` index.
 pub fn index() -> Bytes {
     documents().index.clone()
+}
+
+/// The Swagger 2.0 document (JSON).
+pub fn v2() -> Bytes {
+    documents().v2.clone()
 }
 
 /// The document of one group version, if served.
