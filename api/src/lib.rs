@@ -4,6 +4,7 @@
 //! rule here can be tested with tables of cases.
 #![warn(missing_docs)]
 
+pub mod apply;
 pub mod nodepool;
 pub mod openapi;
 pub mod patch;

@@ -37,6 +37,7 @@ on_every_datastore!(
     watch_resumes_from_a_resource_version_and_expires_after_compaction,
     malformed_and_oversized_bodies_get_upstream_statuses,
     watch_list_sends_initial_events_then_a_bookmark,
+    server_side_apply_tracks_owners_and_reports_conflicts,
 );
 
 use std::io::{BufRead, BufReader};
@@ -666,5 +667,137 @@ fn watch_list_sends_initial_events_then_a_bookmark(datastore: Datastore) {
     assert_eq!(
         events[2]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
         "true"
+    );
+}
+
+fn server_side_apply_tracks_owners_and_reports_conflicts(datastore: Datastore) {
+    let server = Server::start_on(datastore, &[]);
+    let k = server.kubectl(KUBECTL_1_31);
+    // The namespace and the Deployment of the basics manifest.
+    let manifest_text: String = std::fs::read_to_string(manifest("basics.yaml"))
+        .unwrap()
+        .split("---\n")
+        .filter(|doc| doc.contains("kind: Namespace") || doc.contains("kind: Deployment"))
+        .collect::<Vec<_>>()
+        .join("---\n");
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=team-a",
+            "-f",
+            "-",
+        ],
+        &manifest_text.replacen(
+            "  labels:\n    app: web\n",
+            "  labels:\n    app: web\n    owner: team-a\n",
+            1,
+        ),
+    );
+    let fields = k.ok(&[
+        "-n",
+        "basics",
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}",
+    ]);
+    assert_eq!(fields, "team-a Apply");
+    let owned = k.ok(&[
+        "-n",
+        "basics",
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[0].fieldsV1}",
+    ]);
+    assert!(
+        owned.contains(r#""f:replicas""#) && owned.contains(r#""k:{\"name\":\"web\"}""#),
+        "{owned}"
+    );
+
+    // Another manager changing an owned field conflicts, with upstream's message ...
+    let other = manifest_text.replace("replicas: 2", "replicas: 5");
+    let err = k.fails_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=team-b",
+            "-f",
+            "-",
+        ],
+        &other,
+    );
+    assert!(
+        err.contains(r#"Apply failed with 1 conflict: conflict with "team-a": .spec.replicas"#)
+            || err.contains(r#"Apply failed with 1 conflict: conflict with "team-a" using apps/v1: .spec.replicas"#),
+        "{err}"
+    );
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "basics",
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "2"
+    );
+    // ... and --force-conflicts takes the field over.
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=team-b",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        &other,
+    );
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "basics",
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "5"
+    );
+
+    // Dropping the `owner` label from team-a's config removes it (team-a owned it alone);
+    // `app` stays (team-b applies it too), and replicas: 5 agrees with team-b, so no conflict.
+    let without_label = other.clone();
+    k.ok_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=team-a",
+            "-f",
+            "-",
+        ],
+        &without_label,
+    );
+    let labels = k.ok(&[
+        "-n",
+        "basics",
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.metadata.labels}",
+    ]);
+    assert_eq!(
+        labels, r#"{"app":"web"}"#,
+        "the label team-a stopped applying is gone"
     );
 }

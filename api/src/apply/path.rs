@@ -298,7 +298,7 @@ fn integer(number: &serde_json::Number) -> i128 {
 
 /// Writes a value as Go's `encoding/json` does (map keys sorted, `<`, `>`, `&` escaped), so key
 /// strings match what kube-apiserver writes byte for byte.
-fn write_go_json(out: &mut String, value: &Value) {
+pub(crate) fn write_go_json(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(value) => out.push_str(if *value { "true" } else { "false" }),
@@ -489,11 +489,11 @@ mod tests {
                 PathElement::Index(0),
             ]
         );
-        assert_eq!(
-            PathElement::Value(json!(1)),
-            PathElement::Value(json!(1.0))
-        );
-        assert!(values_equal(&json!({"a": 1, "b": [2.0]}), &json!({"b": [2], "a": 1.0})));
+        assert_eq!(PathElement::Value(json!(1)), PathElement::Value(json!(1.0)));
+        assert!(values_equal(
+            &json!({"a": 1, "b": [2.0]}),
+            &json!({"b": [2], "a": 1.0})
+        ));
         assert!(!values_equal(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
     }
 }

@@ -1,101 +1,120 @@
-//! Server-side apply (`PATCH` with `application/apply-patch+yaml`): creates the
-//! object when absent, otherwise merges the applied configuration into the live
-//! object with the kind's merge strategies and records the field manager.
-//!
-//! Field ownership (removing fields a manager stopped applying, and 409 conflicts
-//! between managers) is not tracked yet; see issue 2's notes.
+//! Server-side apply (`PATCH` with `application/apply-patch+yaml`): merges the
+//! applied configuration into the live object (or creates it) with field
+//! ownership and conflicts from `berth_api::apply`, then stores it through the
+//! same validation and defaulting as every other write.
 
-use axum::response::Response;
-use berth_api::patch::PatchType;
+use berth_api::apply::{self, ApplyError, FieldSet, ManagedFields, Path, Writer};
 use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::catalog::ResourceInfo;
-use super::errors::ApiError;
-use super::handlers::apply_patch;
-use super::negotiate::{self, Rendering};
-use super::objects::{Objects, WriteOptions};
-use super::request::Query;
+use super::errors::{self, ApiError};
+use super::objects::{target, Objects, WriteOptions};
 
-fn stamp_apply_manager(obj: &mut Value, manager: &str) {
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
-    let api_version = obj.get("apiVersion").cloned().unwrap_or(Value::Null);
-    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let entries = meta.entry("managedFields").or_insert_with(|| json!([]));
-    if !entries.is_array() {
-        *entries = json!([]);
-    }
-    let list = entries.as_array_mut().expect("just made an array");
-    list.retain(|e| {
-        !(e.get("manager").and_then(Value::as_str) == Some(manager)
-            && e.get("operation").and_then(Value::as_str) == Some("Apply"))
-    });
-    list.push(json!({
-        "manager": manager,
-        "operation": "Apply",
-        "apiVersion": api_version,
-        "time": now,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": {},
-    }));
+/// One apply request.
+pub struct ApplyRequest<'a> {
+    /// The resource applied to.
+    pub resource: &'static ResourceInfo,
+    /// Namespace from the URL.
+    pub namespace: Option<&'a str>,
+    /// Object name from the URL.
+    pub name: &'a str,
+    /// `?fieldManager=`.
+    pub manager: &'a str,
+    /// `?force=true`: take conflicting fields from their owners.
+    pub force: bool,
+    /// `dryRun=All`.
+    pub dry_run: bool,
 }
 
-/// Answers an apply patch.
-#[allow(clippy::too_many_arguments)]
+fn apply_error(r: &ResourceInfo, name: &str, error: ApplyError) -> ApiError {
+    match error {
+        ApplyError::Conflicts(conflicts) => {
+            ApiError::ApplyConflict(Box::new(errors::ApplyConflict {
+                target: target(r, name),
+                message: conflicts.to_string(),
+                conflicts: conflicts
+                    .conflicts()
+                    .iter()
+                    .map(|c| (c.cause_message(), c.field()))
+                    .collect(),
+            }))
+        }
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+/// The configuration merged into `live` (`{}` when absent) as `request.manager`.
+fn merge(request: &ApplyRequest<'_>, live: &Value, document: &Value) -> Result<Value, ApiError> {
+    let r = request.resource;
+    let managed =
+        ManagedFields::from_object(live).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let api_version = r.api_version();
+    let reset = r
+        .has_status
+        .then(|| FieldSet::from_paths([Path::fields(["status"])]));
+    let mut writer = Writer::new(request.manager, &api_version, jiff::Timestamp::now());
+    if let Some(reset) = &reset {
+        writer = writer.with_reset_fields(reset);
+    }
+    let (object, _) = apply::apply(
+        live,
+        &managed,
+        document,
+        &writer,
+        request.force,
+        &r.apply_schema(),
+    )
+    .map_err(|e| apply_error(r, request.name, e))?;
+    Ok(object)
+}
+
+/// Applies `document`; answers 201 with the created object or 200 with the updated one.
 pub async fn server_side_apply(
     objects: &Objects,
-    r: &'static ResourceInfo,
-    ns: Option<&str>,
-    name: &str,
+    request: ApplyRequest<'_>,
     document: Value,
-    manager: &str,
-    opts: &WriteOptions,
-    rendering: Rendering,
-    _query: &Query,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Value), ApiError> {
+    let r = request.resource;
     if !document.is_object() {
         return Err(ApiError::BadRequest(
             "the applied configuration must be an object".into(),
         ));
     }
     if let Some(body_name) = document.pointer("/metadata/name").and_then(Value::as_str) {
-        if body_name != name {
+        if body_name != request.name {
             return Err(ApiError::BadRequest(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+                "the name of the object ({body_name}) does not match the name on the URL ({})",
+                request.name
             )));
         }
     }
-    match objects.get(r, ns, name).await {
+    // Ownership is recorded by the apply itself, not by the generic update path.
+    let opts = WriteOptions {
+        dry_run: request.dry_run,
+        field_manager: None,
+        subresource: None,
+    };
+    match objects.get(r, request.namespace, request.name).await {
         Err(ApiError::NotFound(_)) => {
-            let mut obj = document.clone();
-            obj["metadata"]["name"] = json!(name);
-            stamp_apply_manager(&mut obj, manager);
-            let created = objects.create(r, ns, obj, opts).await?;
-            Ok(negotiate::respond(StatusCode::CREATED, rendering, &created))
+            let mut object = merge(&request, &json!({}), &document)?;
+            object["metadata"]["name"] = json!(request.name);
+            let created = objects.create(r, request.namespace, object, &opts).await?;
+            Ok((StatusCode::CREATED, created))
         }
         Err(e) => Err(e),
         Ok(_) => {
             let updated = objects
-                .read_modify_write(r, ns, name, opts, |current| {
-                    let mut applied = document.clone();
-                    if let Some(meta) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
+                .read_modify_write(r, request.namespace, request.name, &opts, |current| {
+                    let mut merged = merge(&request, current, &document)?;
+                    // Optimistic concurrency is the store's job here, not the config's.
+                    if let Some(meta) = merged.get_mut("metadata").and_then(Value::as_object_mut) {
                         meta.remove("resourceVersion");
                     }
-                    let patch_type = if r.definition.is_some() {
-                        PatchType::StrategicMergePatch
-                    } else {
-                        PatchType::MergePatch
-                    };
-                    let mut merged = apply_patch(r, patch_type, current, &applied)?;
-                    stamp_apply_manager(&mut merged, manager);
                     Ok(merged)
                 })
                 .await?;
-            Ok(negotiate::respond(StatusCode::OK, rendering, &updated))
+            Ok((StatusCode::OK, updated))
         }
     }
 }

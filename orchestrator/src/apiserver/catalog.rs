@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use berth_api::apply::BuiltinApplySchema;
 use berth_api::patch::BuiltinSchema;
 use serde_json::Value;
 
@@ -106,6 +107,12 @@ impl ResourceInfo {
             .expect("schema cache poisoned")
             .insert(self.plural, Arc::clone(&schema));
         schema
+    }
+
+    /// The list and map types server-side apply follows for this kind.
+    pub fn apply_schema(&self) -> BuiltinApplySchema {
+        BuiltinApplySchema::for_definition(self.json_schema(), &(self.schema_name)())
+            .expect("a kind's own schema names its root definition")
     }
 
     /// The merge strategies strategic merge patch follows for this kind.

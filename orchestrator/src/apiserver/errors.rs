@@ -118,6 +118,17 @@ impl Target {
     }
 }
 
+/// A server-side apply conflict: upstream's message and one cause per field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyConflict {
+    /// What it is about.
+    pub target: Target,
+    /// `Apply failed with N conflict(s): …`.
+    pub message: String,
+    /// `(cause message, field path)` per conflicting field.
+    pub conflicts: Vec<(String, String)>,
+}
+
 /// A failed API request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -133,6 +144,9 @@ pub enum ApiError {
     /// 409 when the update was based on a stale resourceVersion.
     #[error("Operation cannot be fulfilled on {} \"{}\": {}", .0.qualified_resource(), .0.name, .1)]
     Conflict(Target, String),
+    /// 409 when a server-side apply would take fields other managers own.
+    #[error("{}", .0.message)]
+    ApplyConflict(Box<ApplyConflict>),
     /// 422 with per-field causes.
     #[error("{} \"{}\" is invalid: {}", .0.qualified_kind(), .0.name, join_causes(.1))]
     Invalid(Target, Vec<FieldCause>),
@@ -192,7 +206,9 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) | ApiError::UnknownPath => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::AlreadyExists(_) => (StatusCode::CONFLICT, "AlreadyExists"),
-            ApiError::Conflict(..) => (StatusCode::CONFLICT, "Conflict"),
+            ApiError::Conflict(..) | ApiError::ApplyConflict(_) => {
+                (StatusCode::CONFLICT, "Conflict")
+            }
             ApiError::Invalid(..) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
@@ -226,6 +242,18 @@ impl ApiError {
         let details = match self {
             ApiError::NotFound(t) | ApiError::AlreadyExists(t) | ApiError::Conflict(t, _) => {
                 Some(target_details(t, &[]))
+            }
+            ApiError::ApplyConflict(conflict) => {
+                let causes: Vec<FieldCause> = conflict
+                    .conflicts
+                    .iter()
+                    .map(|(message, field)| FieldCause {
+                        reason: "FieldManagerConflict",
+                        field: field.clone(),
+                        message: message.clone(),
+                    })
+                    .collect();
+                Some(target_details(&conflict.target, &causes))
             }
             ApiError::Invalid(t, causes) => {
                 // Upstream names the kind (not the resource) in Invalid details.

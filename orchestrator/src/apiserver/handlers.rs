@@ -72,9 +72,11 @@ fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
     response
 }
 
-fn write_options(query: &Query) -> WriteOptions {
+fn write_options(query: &Query, headers: &HeaderMap, subresource: Option<&str>) -> WriteOptions {
     WriteOptions {
         dry_run: query.get("dryRun") == Some("All"),
+        field_manager: Some(field_manager(query, headers)),
+        subresource: subresource.map(str::to_owned),
     }
 }
 
@@ -217,50 +219,18 @@ fn patch_type(r: &ResourceInfo, headers: &HeaderMap) -> Result<PatchType, ApiErr
     }
 }
 
-/// Records that `manager` wrote the object with `operation` (upstream's managedFields entry).
-fn record_manager(obj: &mut Value, manager: &str, operation: &str, subresource: Option<&str>) {
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
-    let api_version = obj.get("apiVersion").cloned().unwrap_or(Value::Null);
-    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let entries = meta.entry("managedFields").or_insert_with(|| json!([]));
-    if !entries.is_array() {
-        *entries = json!([]);
-    }
-    let list = entries.as_array_mut().expect("just made an array");
-    list.retain(|e| {
-        !(e.get("manager").and_then(Value::as_str) == Some(manager)
-            && e.get("operation").and_then(Value::as_str) == Some(operation)
-            && e.get("subresource").and_then(Value::as_str) == subresource)
-    });
-    let mut entry = json!({
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": api_version,
-        "time": now,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": {},
-    });
-    if let Some(sub) = subresource {
-        entry["subresource"] = json!(sub);
-    }
-    list.push(entry);
-}
-
-fn field_manager(query: &Query, headers: &HeaderMap, default_op: &str) -> String {
-    query
-        .get("fieldManager")
-        .map(str::to_owned)
-        .unwrap_or_else(|| {
+/// The manager a write is recorded under: `?fieldManager=`, else derived from the user agent.
+fn field_manager(query: &Query, headers: &HeaderMap) -> String {
+    match query.get("fieldManager").filter(|m| !m.is_empty()) {
+        Some(manager) => manager.to_owned(),
+        None => {
             let agent = headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or(default_op);
-            agent.split('/').next().unwrap_or(agent).to_owned()
-        })
+                .unwrap_or("");
+            berth_api::apply::manager_from_user_agent(agent)
+        }
+    }
 }
 
 /// Answers one resource request.
@@ -342,14 +312,10 @@ async fn handle_inner(
             if obj.is_object() {
                 let api_version = r.api_version();
                 obj["apiVersion"] = obj.get("apiVersion").cloned().unwrap_or(json!(api_version));
-                record_manager(
-                    &mut obj,
-                    &field_manager(query, headers, "Update"),
-                    "Update",
-                    None,
-                );
             }
-            let created = objects.create(r, ns, obj, &write_options(query)).await?;
+            let created = objects
+                .create(r, ns, obj, &write_options(query, headers, sub))
+                .await?;
             Ok(render_object(
                 r,
                 StatusCode::CREATED,
@@ -360,8 +326,15 @@ async fn handle_inner(
         }
         (Verb::Update, Some("scale")) => {
             let scale_obj = negotiate::decode_body(headers, body)?;
-            let updated =
-                scale::update_scale(objects, r, ns, name, scale_obj, &write_options(query)).await?;
+            let updated = scale::update_scale(
+                objects,
+                r,
+                ns,
+                name,
+                scale_obj,
+                &write_options(query, headers, sub),
+            )
+            .await?;
             Ok(negotiate::respond(
                 StatusCode::OK,
                 rendering,
@@ -376,15 +349,9 @@ async fn handle_inner(
                     .get("apiVersion")
                     .cloned()
                     .unwrap_or(json!(r.api_version()));
-                record_manager(
-                    &mut obj,
-                    &field_manager(query, headers, "Update"),
-                    "Update",
-                    sub,
-                );
             }
             let updated = objects
-                .update(r, ns, name, obj, sub, &write_options(query))
+                .update(r, ns, name, obj, sub, &write_options(query, headers, sub))
                 .await?;
             Ok(render_object(r, StatusCode::OK, rendering, updated, query))
         }
@@ -392,7 +359,7 @@ async fn handle_inner(
             let patch_type = patch_type(r, headers)?;
             let mut document = negotiate::decode_body(headers, body)?;
             let validation = field_validation(query)?;
-            let manager = field_manager(query, headers, "Update");
+            let manager = field_manager(query, headers);
             if patch_type == PatchType::ApplyPatch {
                 if query.get("fieldManager").is_none_or(str::is_empty) {
                     return Err(ApiError::BadRequest(
@@ -400,20 +367,19 @@ async fn handle_inner(
                     ));
                 }
                 warnings.extend(check_fields(r, &mut document, validation)?);
-                return super::apply::server_side_apply(
-                    objects,
-                    r,
-                    ns,
+                let request = super::apply::ApplyRequest {
+                    resource: r,
+                    namespace: ns,
                     name,
-                    document,
-                    &manager,
-                    &write_options(query),
-                    rendering,
-                    query,
-                )
-                .await;
+                    manager: &manager,
+                    force: query.flag("force"),
+                    dry_run: query.get("dryRun") == Some("All"),
+                };
+                let (status, obj) =
+                    super::apply::server_side_apply(objects, request, document).await?;
+                return Ok(render_object(r, status, rendering, obj, query));
             }
-            let opts = write_options(query);
+            let opts = write_options(query, headers, sub);
             let updated = if sub == Some("scale") {
                 scale::patch_scale(objects, r, ns, name, patch_type, &document, &opts).await?
             } else {
@@ -423,9 +389,7 @@ async fn handle_inner(
                         let found = check_fields(r, &mut patched, validation)?;
                         warnings.clear();
                         warnings.extend(found);
-                        let mut merged = super::objects::merge_for_update(r, current, patched, sub);
-                        record_manager(&mut merged, &manager, "Update", sub);
-                        Ok(merged)
+                        Ok(super::objects::merge_for_update(r, current, patched, sub))
                     })
                     .await?
             };

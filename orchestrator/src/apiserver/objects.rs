@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use berth_api::apply::{self, FieldSet, ManagedFields, Path, Writer};
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
@@ -23,6 +24,52 @@ pub const MODIFIED: &str =
 pub struct WriteOptions {
     /// `dryRun=All`: validate and answer, but store nothing.
     pub dry_run: bool,
+    /// The field manager a create or update is recorded under in `metadata.managedFields`;
+    /// None when the caller records ownership itself (server-side apply).
+    pub field_manager: Option<String>,
+    /// The subresource written through (`status`, `scale`), for the managedFields entry.
+    pub subresource: Option<String>,
+}
+
+/// Fields an endpoint resets whatever the client sends (upstream's reset fields):
+/// the main resource of a kind with a status subresource never takes `status`,
+/// and `/status` never takes `spec`.
+fn reset_fields(r: &ResourceInfo, subresource: Option<&str>) -> Option<FieldSet> {
+    match subresource {
+        Some("status") => Some(FieldSet::from_paths([Path::fields(["spec"])])),
+        None if r.has_status => Some(FieldSet::from_paths([Path::fields(["status"])])),
+        _ => None,
+    }
+}
+
+/// Records a create (`old` None) or an update in the object's managedFields, as
+/// kube-apiserver's field manager does for every non-apply write.
+fn record_ownership(r: &ResourceInfo, old: Option<&Value>, new: &mut Value, opts: &WriteOptions) {
+    let Some(manager) = opts.field_manager.as_deref() else {
+        return;
+    };
+    let schema = r.apply_schema();
+    let api_version = r.api_version();
+    let reset = reset_fields(r, opts.subresource.as_deref());
+    let mut writer = Writer::new(manager, &api_version, jiff::Timestamp::now());
+    if let Some(sub) = opts.subresource.as_deref() {
+        writer = writer.with_subresource(sub);
+    }
+    if let Some(reset) = &reset {
+        writer = writer.with_reset_fields(reset);
+    }
+    let managed = match old {
+        None => apply::create(new, &writer, &schema),
+        Some(old) => {
+            let current = if opts.subresource.is_some() {
+                ManagedFields::from_object(old).unwrap_or_else(|_| ManagedFields::new([]))
+            } else {
+                ManagedFields::for_update(old, new)
+            };
+            apply::update(old, new, &current, &writer, &schema)
+        }
+    };
+    managed.write_into(new);
 }
 
 /// `DeleteOptions` as sent in the body or query.
@@ -268,6 +315,7 @@ impl Objects {
         if !causes.is_empty() {
             return Err(ApiError::Invalid(target(r, &name), causes));
         }
+        record_ownership(r, None, &mut obj, opts);
         if let Some(ns) = ns.filter(|_| r.namespaced) {
             self.check_namespace(ns).await?;
         }
@@ -372,6 +420,7 @@ impl Objects {
         if !causes.is_empty() {
             return Err(ApiError::Invalid(target(r, name), causes));
         }
+        record_ownership(r, Some(old), &mut new, opts);
         if opts.dry_run {
             return Ok(new);
         }
