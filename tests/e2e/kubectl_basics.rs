@@ -79,27 +79,17 @@ fn apply_twice_is_unchanged_and_a_changed_field_is_configured(datastore: Datasto
     let out = k.ok_stdin(&["apply", "-f", "-"], &changed);
     assert!(out.contains("deployment.apps/web configured"), "{out}");
     assert_eq!(
-        k.ok(&[
-            "-n",
-            "basics",
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.spec.replicas} {.metadata.generation}"
-        ]),
+        k.jsonpath(
+            &["-n", "basics", "get", "deploy", "web"],
+            "{.spec.replicas} {.metadata.generation}"
+        ),
         "3 2"
     );
 
-    let secret = k.ok(&[
-        "-n",
-        "basics",
-        "get",
-        "secret",
-        "web-secret",
-        "-o",
-        "jsonpath={.data.password}",
-    ]);
+    let secret = k.jsonpath(
+        &["-n", "basics", "get", "secret", "web-secret"],
+        "{.data.password}",
+    );
     assert_eq!(secret, "czNjcmV0", "stringData is folded into base64 data");
 }
 
@@ -169,15 +159,7 @@ fn get_prints_upstream_tables_and_formats(datastore: Datastore) {
     ] {
         assert!(yaml.contains(field), "missing {field:?}:\n{yaml}");
     }
-    let ip = k.ok(&[
-        "-n",
-        "basics",
-        "get",
-        "svc",
-        "web",
-        "-o",
-        "jsonpath={.spec.clusterIP}",
-    ]);
+    let ip = k.jsonpath(&["-n", "basics", "get", "svc", "web"], "{.spec.clusterIP}");
     assert!(ip.starts_with("10.43."), "{ip}");
 
     let labelled = k.ok(&[
@@ -334,27 +316,11 @@ fn create_and_delete_with_kubectl_generators(datastore: Datastore) {
         "--from-literal=user=admin",
     ]);
     assert_eq!(
-        k.ok(&[
-            "-n",
-            "team",
-            "get",
-            "cm",
-            "settings",
-            "-o",
-            "jsonpath={.data.color}"
-        ]),
+        k.jsonpath(&["-n", "team", "get", "cm", "settings"], "{.data.color}"),
         "blue"
     );
     assert_eq!(
-        k.ok(&[
-            "-n",
-            "team",
-            "get",
-            "secret",
-            "creds",
-            "-o",
-            "jsonpath={.data.user}"
-        ]),
+        k.jsonpath(&["-n", "team", "get", "secret", "creds"], "{.data.user}"),
         "YWRtaW4="
     );
     let err = k.fails(&[
@@ -423,15 +389,7 @@ fn objects_survive_restart_and_kill_with_same_uid_and_resource_version(datastore
     k.ok(&["apply", "-f", &manifest("basics.yaml")]);
     let query = ["get", "deploy,svc,cm,secret", "-n", "basics", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}/{.metadata.resourceVersion};{end}"];
     let before = k.ok(&query);
-    let ip_before = k.ok(&[
-        "-n",
-        "basics",
-        "get",
-        "svc",
-        "web",
-        "-o",
-        "jsonpath={.spec.clusterIP}",
-    ]);
+    let ip_before = k.jsonpath(&["-n", "basics", "get", "svc", "web"], "{.spec.clusterIP}");
     server.restart();
     let k = server.kubectl(KUBECTL_1_31);
     assert_eq!(k.ok(&query), before);
@@ -472,7 +430,7 @@ fn strict_field_validation_explain_and_server_side_apply(datastore: Datastore) {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(r#"Warning: unknown field "datta""#));
     assert_eq!(
-        k.ok(&["get", "cm", "typo", "-o", "jsonpath={.data}"]),
+        k.jsonpath(&["get", "cm", "typo"], "{.data}"),
         r#"{"a":"b"}"#
     );
 
@@ -485,31 +443,27 @@ fn strict_field_validation_explain_and_server_side_apply(datastore: Datastore) {
         out.contains("deployment.apps/web serverside-applied"),
         "{out}"
     );
-    let managers = k.ok(&[
-        "-n",
-        "basics",
-        "get",
-        "deploy",
-        "web",
-        "--show-managed-fields",
-        "-o",
-        "jsonpath={.metadata.managedFields[*].manager}",
-    ]);
+    let managers = k.jsonpath(
+        &[
+            "-n",
+            "basics",
+            "get",
+            "deploy",
+            "web",
+            "--show-managed-fields",
+        ],
+        "{.metadata.managedFields[*].manager}",
+    );
     assert!(managers.contains("kubectl"), "{managers}");
     let changed = std::fs::read_to_string(manifest("basics.yaml"))
         .unwrap()
         .replace("replicas: 2", "replicas: 6");
     k.ok_stdin(&["apply", "--server-side", "-f", "-"], &changed);
     assert_eq!(
-        k.ok(&[
-            "-n",
-            "basics",
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.spec.replicas}"
-        ]),
+        k.jsonpath(
+            &["-n", "basics", "get", "deploy", "web"],
+            "{.spec.replicas}"
+        ),
         "6"
     );
 }
@@ -579,13 +533,7 @@ fn watch_resumes_from_a_resource_version_and_expires_after_compaction(datastore:
     let server = Server::start_on(datastore, &["--compaction-interval", "1s"]);
     let k = server.kubectl(KUBECTL_1_31);
     k.ok(&["create", "configmap", "history", "--from-literal=v=0"]);
-    let rv = k.ok(&[
-        "get",
-        "cm",
-        "history",
-        "-o",
-        "jsonpath={.metadata.resourceVersion}",
-    ]);
+    let rv = k.jsonpath(&["get", "cm", "history"], "{.metadata.resourceVersion}");
     k.ok(&["label", "cm", "history", "step=1"]);
     let resumed = k.ok(&[
         "get",
@@ -694,27 +642,29 @@ fn server_side_apply_tracks_owners_and_reports_conflicts(datastore: Datastore) {
             1,
         ),
     );
-    let fields = k.ok(&[
-        "-n",
-        "basics",
-        "get",
-        "deploy",
-        "web",
-        "--show-managed-fields",
-        "-o",
-        "jsonpath={.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}",
-    ]);
+    let fields = k.jsonpath(
+        &[
+            "-n",
+            "basics",
+            "get",
+            "deploy",
+            "web",
+            "--show-managed-fields",
+        ],
+        "{.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}",
+    );
     assert_eq!(fields, "team-a Apply");
-    let owned = k.ok(&[
-        "-n",
-        "basics",
-        "get",
-        "deploy",
-        "web",
-        "--show-managed-fields",
-        "-o",
-        "jsonpath={.metadata.managedFields[0].fieldsV1}",
-    ]);
+    let owned = k.jsonpath(
+        &[
+            "-n",
+            "basics",
+            "get",
+            "deploy",
+            "web",
+            "--show-managed-fields",
+        ],
+        "{.metadata.managedFields[0].fieldsV1}",
+    );
     assert!(
         owned.contains(r#""f:replicas""#) && owned.contains(r#""k:{\"name\":\"web\"}""#),
         "{owned}"
@@ -738,15 +688,10 @@ fn server_side_apply_tracks_owners_and_reports_conflicts(datastore: Datastore) {
         "{err}"
     );
     assert_eq!(
-        k.ok(&[
-            "-n",
-            "basics",
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.spec.replicas}"
-        ]),
+        k.jsonpath(
+            &["-n", "basics", "get", "deploy", "web"],
+            "{.spec.replicas}"
+        ),
         "2"
     );
     // ... and --force-conflicts takes the field over.
@@ -762,15 +707,10 @@ fn server_side_apply_tracks_owners_and_reports_conflicts(datastore: Datastore) {
         &other,
     );
     assert_eq!(
-        k.ok(&[
-            "-n",
-            "basics",
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.spec.replicas}"
-        ]),
+        k.jsonpath(
+            &["-n", "basics", "get", "deploy", "web"],
+            "{.spec.replicas}"
+        ),
         "5"
     );
 
@@ -787,15 +727,10 @@ fn server_side_apply_tracks_owners_and_reports_conflicts(datastore: Datastore) {
         ],
         &without_label,
     );
-    let labels = k.ok(&[
-        "-n",
-        "basics",
-        "get",
-        "deploy",
-        "web",
-        "-o",
-        "jsonpath={.metadata.labels}",
-    ]);
+    let labels = k.jsonpath(
+        &["-n", "basics", "get", "deploy", "web"],
+        "{.metadata.labels}",
+    );
     assert_eq!(
         labels, r#"{"app":"web"}"#,
         "the label team-a stopped applying is gone"

@@ -222,6 +222,14 @@ impl Kubectl {
         check_ok(args, self.run_stdin(args, stdin))
     }
 
+    /// `kubectl ARGS -o jsonpath=TEMPLATE`, asserting success.
+    pub fn jsonpath(&self, args: &[&str], template: &str) -> String {
+        let output = format!("jsonpath={template}");
+        let mut all = args.to_vec();
+        all.extend(["-o", output.as_str()]);
+        self.ok(&all)
+    }
+
     /// Runs kubectl, asserts failure, returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
