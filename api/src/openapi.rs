@@ -4,7 +4,11 @@
 //! on operations, whose PATCH lists `fieldValidation` (so `kubectl apply` leaves
 //! validation to the server).
 
+mod protobuf_v2;
+
 use serde_json::{json, Map, Value};
+
+pub use protobuf_v2::encode as swagger_v2_protobuf;
 
 /// What the document needs to know about one served resource.
 #[derive(Debug, Clone)]
@@ -393,6 +397,21 @@ mod tests {
         assert!(params
             .iter()
             .any(|p| p["name"] == "fieldValidation" && p["type"] == "string"));
+    }
+
+    #[test]
+    fn swagger_v2_protobuf_starts_with_the_version_and_holds_definitions() {
+        let v2 = swagger_v2(&[group_version_document("apps", "v1", &[deployment_spec()])]);
+        let bytes = swagger_v2_protobuf(&v2);
+        // Field 1 (swagger), length 3, "2.0".
+        assert_eq!(&bytes[..5], b"\x0a\x032.0");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("io.k8s.api.apps.v1.Deployment"));
+        assert!(text.contains("x-kubernetes-group-version-kind"));
+        assert!(
+            text.contains(r#"[{"group":"apps","version":"v1","kind":"Deployment"}]"#),
+            "GVK travels as YAML (JSON)"
+        );
     }
 
     #[test]

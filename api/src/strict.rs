@@ -4,40 +4,19 @@
 
 use serde_json::Value;
 
-const MAX_REF_DEPTH: usize = 64;
+use crate::schema::{
+    additional_properties, items, properties, AdditionalProperties, References, Resolution,
+    SchemaDocument, Wrappers,
+};
 
-/// Resolves `$ref`s and `anyOf`/`oneOf` wrappers (of `Option` fields) to the schema that describes a value.
-fn resolve<'a>(document: &'a Value, mut schema: &'a Value) -> &'a Value {
-    for _ in 0..MAX_REF_DEPTH {
-        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-            let name = reference.rsplit('/').next().unwrap_or_default();
-            let target = document
-                .get("$defs")
-                .and_then(|d| d.get(name))
-                .or_else(|| document.pointer(&format!("/components/schemas/{name}")));
-            match target {
-                Some(t) => {
-                    schema = t;
-                    continue;
-                }
-                None => return schema,
-            }
-        }
-        let alternatives = schema
-            .get("anyOf")
-            .or_else(|| schema.get("oneOf"))
-            .and_then(Value::as_array);
-        if let Some(first) = alternatives.and_then(|alts| {
-            alts.iter()
-                .find(|a| a.get("type") != Some(&Value::String("null".into())))
-        }) {
-            schema = first;
-            continue;
-        }
-        return schema;
-    }
-    schema
-}
+/// How strict validation reads a schema: `$ref`s by their last segment, and the first
+/// alternative of an `anyOf`/`oneOf` that is not `null` (`Option` fields, and the
+/// `JSONSchemaProps` side of a `JSONSchemaPropsOrBool`).
+const RESOLUTION: Resolution = Resolution {
+    wrappers: Wrappers::FirstAlternative,
+    references: References::LastSegment,
+    max_depth: 64,
+};
 
 fn join(path: &str, field: &str) -> String {
     if path.is_empty() {
@@ -48,20 +27,20 @@ fn join(path: &str, field: &str) -> String {
 }
 
 fn walk(
-    document: &Value,
+    document: SchemaDocument<'_>,
     schema: &Value,
     value: &mut Value,
     path: &str,
     unknown: &mut Vec<String>,
 ) {
-    let schema = resolve(document, schema);
+    let schema = document.resolve(schema);
     if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
         return;
     }
     match value {
         Value::Object(fields) => {
-            let properties = schema.get("properties").and_then(Value::as_object);
-            let additional = schema.get("additionalProperties");
+            let properties = properties(schema);
+            let additional = additional_properties(schema);
             let mut drop = Vec::new();
             for (name, field_value) in fields.iter_mut() {
                 match (properties.and_then(|p| p.get(name)), additional) {
@@ -72,28 +51,28 @@ fn walk(
                         &join(path, name),
                         unknown,
                     ),
-                    (None, Some(Value::Bool(true))) => {}
-                    (None, Some(additional @ Value::Object(_))) => walk(
+                    (None, AdditionalProperties::Anything) => {}
+                    (None, AdditionalProperties::Values(additional)) => walk(
                         document,
                         additional,
                         field_value,
                         &join(path, name),
                         unknown,
                     ),
-                    (None, _) if properties.is_some() => {
+                    (None, AdditionalProperties::Nothing) if properties.is_some() => {
                         unknown.push(join(path, name));
                         drop.push(name.clone());
                     }
-                    (None, _) => {}
+                    (None, AdditionalProperties::Nothing) => {}
                 }
             }
             for name in drop {
                 fields.shift_remove(&name);
             }
         }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for (i, item) in items.iter_mut().enumerate() {
+        Value::Array(values) => {
+            if let Some(item_schema) = items(schema) {
+                for (i, item) in values.iter_mut().enumerate() {
                     walk(
                         document,
                         item_schema,
@@ -117,7 +96,13 @@ pub fn unknown_fields(document: &Value, value: &Value) -> Vec<String> {
 /// upstream) and returns their paths, for warnings or a strict-mode error.
 pub fn prune_unknown_fields(document: &Value, value: &mut Value) -> Vec<String> {
     let mut unknown = Vec::new();
-    walk(document, document, value, "", &mut unknown);
+    walk(
+        SchemaDocument::new(document, RESOLUTION),
+        document,
+        value,
+        "",
+        &mut unknown,
+    );
     unknown
 }
 

@@ -231,6 +231,12 @@ async fn bootstrap(objects: &Objects, allocator: &Allocator) -> Result<(), ApiEr
     }
 }
 
+/// The media type clients ask for to get the OpenAPI v2 document in protobuf.
+const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The media type it is served under: Go's mime parser rejects the `@` of the requested one.
+const OPENAPI_V2_PROTOBUF_RESPONSE: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
 fn json_bytes(body: Bytes) -> Response {
     (
         StatusCode::OK,
@@ -332,15 +338,18 @@ async fn route(
             json_ok(discovery::resource_list(&group, &version))
         }
         ApiRequest::OpenApiV2 => {
-            // kubectl asks for protobuf here only when /openapi/v3 is missing; JSON clients get JSON.
+            // kubectl 1.27/1.28 ask for gnostic protobuf; JSON clients get JSON.
             let accept = headers
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") {
-                return Err(ApiError::NotAcceptable(
-                    "only application/json is served for /openapi/v2; use /openapi/v3".into(),
-                ));
+            if accept.contains(OPENAPI_V2_PROTOBUF) {
+                return Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, OPENAPI_V2_PROTOBUF_RESPONSE)],
+                    openapi::v2_protobuf(),
+                )
+                    .into_response());
             }
             Ok(json_bytes(openapi::v2()))
         }

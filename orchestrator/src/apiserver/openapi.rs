@@ -11,6 +11,7 @@ use super::catalog;
 struct Documents {
     index: Bytes,
     v2: Bytes,
+    v2_protobuf: Bytes,
     by_path: Vec<(String, Bytes)>,
 }
 
@@ -51,10 +52,13 @@ fn build() -> Documents {
         by_path.push((path, Bytes::from(bytes)));
     }
     let index = serde_json::to_vec(&openapi::index(&hashes)).expect("index serializes");
-    let v2 = serde_json::to_vec(&openapi::swagger_v2(&v3_documents)).expect("v2 serializes");
+    let swagger = openapi::swagger_v2(&v3_documents);
+    let v2_protobuf = Bytes::from(openapi::swagger_v2_protobuf(&swagger));
+    let v2 = serde_json::to_vec(&swagger).expect("v2 serializes");
     Documents {
         index: Bytes::from(index),
         v2: Bytes::from(v2),
+        v2_protobuf,
         by_path,
     }
 }
@@ -72,6 +76,11 @@ pub fn index() -> Bytes {
 /// The Swagger 2.0 document (JSON).
 pub fn v2() -> Bytes {
     documents().v2.clone()
+}
+
+/// The Swagger 2.0 document in gnostic protobuf (what kubectl 1.27/1.28 read).
+pub fn v2_protobuf() -> Bytes {
+    documents().v2_protobuf.clone()
 }
 
 /// The document of one group version, if served.
