@@ -17,7 +17,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     ca-certificates curl protobuf-compiler etcd-server >/dev/null
 fi
 
-for kubectl in /usr/lib/google-cloud-sdk/bin/kubectl.1.31; do
+for kubectl in /usr/lib/google-cloud-sdk/bin/kubectl.1.{27,28,29,30,31,33}; do
   [ -x "$kubectl" ] || { echo "missing $kubectl: the end-to-end tests drive this pinned kubectl" >&2; exit 1; }
 done
 

@@ -10,17 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use berth_orchestrator::apiserver::pki::Pki;
-use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};
+use berth_bench::{Connection, TestServer};
 use berth_orchestrator::store::sqlite::SqliteStore;
 use berth_orchestrator::store::Store;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_util::sync::CancellationToken;
 
 struct Options {
     seconds: u64,
@@ -84,55 +76,6 @@ impl Stats {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// One keep-alive HTTPS connection to the server.
-struct Connection {
-    sender: http1::SendRequest<Full<Bytes>>,
-    token: Arc<str>,
-}
-
-impl Connection {
-    async fn open(
-        addr: std::net::SocketAddr,
-        connector: &TlsConnector,
-        token: Arc<str>,
-    ) -> anyhow::Result<Self> {
-        let tcp = TcpStream::connect(addr).await?;
-        tcp.set_nodelay(true)?;
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
-        let tls = connector.connect(name, tcp).await?;
-        let (sender, conn) = http1::handshake(TokioIo::new(tls)).await?;
-        tokio::spawn(conn);
-        Ok(Self { sender, token })
-    }
-
-    async fn request(
-        &mut self,
-        method: http::Method,
-        path: &str,
-        body: Option<(String, &str)>,
-    ) -> anyhow::Result<u16> {
-        self.sender.ready().await?;
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "127.0.0.1")
-            .header("authorization", format!("Bearer {}", self.token))
-            .header("accept", "application/json");
-        let payload = match body {
-            Some((text, content_type)) => {
-                req = req.header("content-type", content_type);
-                text
-            }
-            None => String::new(),
-        };
-        let req = req.body(Full::new(Bytes::from(payload)))?;
-        let response = self.sender.send_request(req).await?;
-        let status = response.status().as_u16();
-        response.into_body().collect().await?;
-        Ok(status)
-    }
 }
 
 fn configmap(name: &str, value: usize) -> String {
@@ -315,35 +258,10 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
-    let pki = Pki::load_or_create(dir.path(), &["127.0.0.1".to_owned()])?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("state.db"))?);
-    let server = ApiServer::bind(
-        ApiServerConfig {
-            listen: "127.0.0.1:0".parse()?,
-            service_cidr: "10.43.0.0/16".parse().map_err(anyhow::Error::msg)?,
-        },
-        store,
-        &pki,
-    )
-    .await?;
-    let addr = server.local_addr()?;
-    let cancel = CancellationToken::new();
-    let serving = tokio::spawn(server.serve(cancel.clone()));
-
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
-        roots.add(cert?)?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = TlsConnector::from(Arc::new(tls));
-    let token: Arc<str> = Arc::from(pki.admin_token.as_str());
+    let server = TestServer::start().await?;
     let mut connections = Vec::new();
     for _ in 0..opts.concurrency {
-        connections.push(Connection::open(addr, &connector, Arc::clone(&token)).await?);
+        connections.push(server.connect().await?);
     }
 
     let creates = run_api_phase(
@@ -431,7 +349,5 @@ async fn main() -> anyhow::Result<()> {
         verdict(ms(gets.percentile(0.99)) <= 5.0)
     );
 
-    cancel.cancel();
-    serving.await?;
-    Ok(())
+    server.stop().await
 }

@@ -29,7 +29,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::{header, HeaderMap, Method, StatusCode, Uri};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde_json::{json, Value};
@@ -258,22 +258,31 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    match Limited::new(body, negotiate::MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::TooLarge(negotiate::MAX_BODY_BYTES))
+/// How much of an oversized body is read (and dropped) before answering 413, so the
+/// client receives the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+    let mut collected = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > DRAIN_LIMIT {
+            break;
         }
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "reading the request body: {e}"
-        ))),
+        if total <= negotiate::MAX_BODY_BYTES {
+            collected.extend_from_slice(&data);
+        }
     }
+    if total > negotiate::MAX_BODY_BYTES {
+        return Err(ApiError::TooLarge(negotiate::MAX_BODY_BYTES));
+    }
+    Ok(collected.freeze())
 }
 
 async fn dispatch(

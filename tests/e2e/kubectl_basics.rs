@@ -5,22 +5,33 @@
 
 mod support;
 
-/// Runs each scenario once per state store, as `sqlite::NAME` and `etcd::NAME`.
+/// Runs each scenario on each state store with a JSON-speaking kubectl (1.31) and
+/// a protobuf-speaking one (1.33), as `sqlite_1_31::NAME`, `etcd_1_33::NAME`, ….
 macro_rules! on_every_datastore {
     ($($scenario:ident),* $(,)?) => {
-        mod sqlite {
+        on_every_datastore!(@module sqlite_1_31, Sqlite, KUBECTL_1_31; $($scenario),*);
+        on_every_datastore!(@module sqlite_1_33, Sqlite, KUBECTL_1_33; $($scenario),*);
+        on_every_datastore!(@module etcd_1_31, Etcd, KUBECTL_1_31; $($scenario),*);
+        on_every_datastore!(@module etcd_1_33, Etcd, KUBECTL_1_33; $($scenario),*);
+    };
+    (@module $module:ident, $datastore:ident, $kubectl:ident; $($scenario:ident),*) => {
+        mod $module {
             $(#[test]
             fn $scenario() {
-                super::$scenario(super::Datastore::Sqlite)
-            })*
-        }
-        mod etcd {
-            $(#[test]
-            fn $scenario() {
-                super::$scenario(super::Datastore::Etcd)
+                super::$scenario(super::Setup {
+                    datastore: super::Datastore::$datastore,
+                    kubectl: super::support::$kubectl,
+                })
             })*
         }
     };
+}
+
+/// Which store the server runs on and which kubectl drives it.
+#[derive(Clone, Copy)]
+struct Setup {
+    datastore: Datastore,
+    kubectl: &'static str,
 }
 
 on_every_datastore!(
@@ -43,7 +54,7 @@ on_every_datastore!(
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
-use support::{eventually, manifest, Datastore, Server, KUBECTL_1_31};
+use support::{eventually, manifest, Datastore, Server};
 
 fn first_line(text: &str) -> Vec<String> {
     text.lines()
@@ -54,9 +65,9 @@ fn first_line(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn apply_twice_is_unchanged_and_a_changed_field_is_configured(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn apply_twice_is_unchanged_and_a_changed_field_is_configured(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     let file = manifest("basics.yaml");
     let out = k.ok(&["apply", "-f", &file]);
     for line in [
@@ -93,9 +104,9 @@ fn apply_twice_is_unchanged_and_a_changed_field_is_configured(datastore: Datasto
     assert_eq!(secret, "czNjcmV0", "stringData is folded into base64 data");
 }
 
-fn get_prints_upstream_tables_and_formats(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn get_prints_upstream_tables_and_formats(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     k.ok(&["apply", "-f", &manifest("basics.yaml")]);
 
     let table = k.ok(&["-n", "basics", "get", "deployments"]);
@@ -196,9 +207,9 @@ fn get_prints_upstream_tables_and_formats(datastore: Datastore) {
     );
 }
 
-fn get_watch_sees_a_change_made_by_another_command(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn get_watch_sees_a_change_made_by_another_command(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     k.ok(&["create", "configmap", "watched", "--from-literal=a=1"]);
     let mut watcher = k.spawn(&["get", "configmaps", "-w", "-o", "name"]);
     let stdout = watcher.stdout.take().unwrap();
@@ -228,9 +239,9 @@ fn get_watch_sees_a_change_made_by_another_command(datastore: Datastore) {
     assert_eq!(seen, ["configmap/watched", "configmap/second"]);
 }
 
-fn describe_label_annotate_and_every_patch_type(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn describe_label_annotate_and_every_patch_type(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     k.ok(&["apply", "-f", &manifest("basics.yaml")]);
     let ns = ["-n", "basics"];
     let run = |args: &[&str]| k.ok(&[&ns[..], args].concat());
@@ -293,9 +304,9 @@ fn describe_label_annotate_and_every_patch_type(datastore: Datastore) {
     );
 }
 
-fn create_and_delete_with_kubectl_generators(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn create_and_delete_with_kubectl_generators(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     k.ok(&["create", "namespace", "team"]);
     k.ok(&[
         "-n",
@@ -350,9 +361,9 @@ fn create_and_delete_with_kubectl_generators(datastore: Datastore) {
     assert!(err.contains(r#"namespaces "nowhere" not found"#), "{err}");
 }
 
-fn invalid_manifests_get_upstream_errors(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn invalid_manifests_get_upstream_errors(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     let negative = r#"
 apiVersion: apps/v1
 kind: Deployment
@@ -383,15 +394,15 @@ spec:
     );
 }
 
-fn objects_survive_restart_and_kill_with_same_uid_and_resource_version(datastore: Datastore) {
-    let mut server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn objects_survive_restart_and_kill_with_same_uid_and_resource_version(setup: Setup) {
+    let mut server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     k.ok(&["apply", "-f", &manifest("basics.yaml")]);
     let query = ["get", "deploy,svc,cm,secret", "-n", "basics", "-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}/{.metadata.resourceVersion};{end}"];
     let before = k.ok(&query);
     let ip_before = k.jsonpath(&["-n", "basics", "get", "svc", "web"], "{.spec.clusterIP}");
     server.restart();
-    let k = server.kubectl(KUBECTL_1_31);
+    let k = server.kubectl(setup.kubectl);
     assert_eq!(k.ok(&query), before);
     // Acknowledged writes survive SIGKILL right after they return.
     for i in 0..20 {
@@ -399,7 +410,7 @@ fn objects_survive_restart_and_kill_with_same_uid_and_resource_version(datastore
     }
     server.kill9();
     server.restart();
-    let k = server.kubectl(KUBECTL_1_31);
+    let k = server.kubectl(setup.kubectl);
     let count = eventually(Duration::from_secs(5), || {
         let names = k.ok(&["-n", "basics", "get", "cm", "-o", "name"]);
         Some(
@@ -416,9 +427,9 @@ fn objects_survive_restart_and_kill_with_same_uid_and_resource_version(datastore
     assert!(err.contains("provided IP is already allocated"), "{err}");
 }
 
-fn strict_field_validation_explain_and_server_side_apply(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn strict_field_validation_explain_and_server_side_apply(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     let with_typo =
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo}\ndata: {a: b}\ndatta: {c: d}\n";
     let err = k.fails_stdin(&["apply", "-f", "-"], with_typo);
@@ -468,9 +479,9 @@ fn strict_field_validation_explain_and_server_side_apply(datastore: Datastore) {
     );
 }
 
-fn watch_prints_table_rows_as_objects_change(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn watch_prints_table_rows_as_objects_change(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     k.ok(&["apply", "-f", &manifest("basics.yaml")]);
     let mut watcher = k.spawn(&["-n", "basics", "get", "deploy", "-w"]);
     let stdout = watcher.stdout.take().unwrap();
@@ -498,9 +509,9 @@ fn watch_prints_table_rows_as_objects_change(datastore: Datastore) {
     assert!(row.starts_with("web    0/7"), "{row}");
 }
 
-fn delete_collection_and_generate_name(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn delete_collection_and_generate_name(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     for i in 0..3 {
         k.ok(&[
             "create",
@@ -529,9 +540,9 @@ fn delete_collection_and_generate_name(datastore: Datastore) {
     assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
 }
 
-fn watch_resumes_from_a_resource_version_and_expires_after_compaction(datastore: Datastore) {
-    let server = Server::start_on(datastore, &["--compaction-interval", "1s"]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn watch_resumes_from_a_resource_version_and_expires_after_compaction(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &["--compaction-interval", "1s"]);
+    let k = server.kubectl(setup.kubectl);
     k.ok(&["create", "configmap", "history", "--from-literal=v=0"]);
     let rv = k.jsonpath(&["get", "cm", "history"], "{.metadata.resourceVersion}");
     k.ok(&["label", "cm", "history", "step=1"]);
@@ -562,9 +573,9 @@ fn watch_resumes_from_a_resource_version_and_expires_after_compaction(datastore:
     assert_eq!(event["object"]["reason"], "Expired");
 }
 
-fn malformed_and_oversized_bodies_get_upstream_statuses(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn malformed_and_oversized_bodies_get_upstream_statuses(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, "{not json").unwrap();
@@ -596,9 +607,9 @@ fn malformed_and_oversized_bodies_get_upstream_statuses(datastore: Datastore) {
     assert!(err.contains("NotFound"), "nothing was stored: {err}");
 }
 
-fn watch_list_sends_initial_events_then_a_bookmark(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn watch_list_sends_initial_events_then_a_bookmark(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     k.ok(&["create", "configmap", "one"]);
     k.ok(&["create", "configmap", "two"]);
     let out = k.ok(&[
@@ -618,9 +629,9 @@ fn watch_list_sends_initial_events_then_a_bookmark(datastore: Datastore) {
     );
 }
 
-fn server_side_apply_tracks_owners_and_reports_conflicts(datastore: Datastore) {
-    let server = Server::start_on(datastore, &[]);
-    let k = server.kubectl(KUBECTL_1_31);
+fn server_side_apply_tracks_owners_and_reports_conflicts(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
     // The namespace and the Deployment of the basics manifest.
     let manifest_text: String = std::fs::read_to_string(manifest("basics.yaml"))
         .unwrap()

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// A pinned kubectl that speaks JSON on the wire (1.27–1.31 never send protobuf).
 pub const KUBECTL_1_31: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.31";
 
+/// A pinned kubectl that sends protobuf bodies from its typed commands (1.32+).
+pub const KUBECTL_1_33: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
+
 /// The berth binary under test.
 pub fn berth_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_berth"))

@@ -18,11 +18,25 @@ fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
     }
 }
 
-/// Applies defaults to a new or updated object of `kind`.
+/// Removes `null` fields: in Kubernetes JSON a null is an unset field, and dropping
+/// them makes a JSON body and the same object sent as protobuf store identically.
+pub fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+/// Applies defaults to a new or updated object of `kind` (after dropping nulls).
 pub fn apply(kind: &str, obj: &mut Value) {
     if !obj.is_object() {
         return;
     }
+    drop_nulls(obj);
     match kind {
         "Pod" => {
             default_pod_spec(obj_mut(obj, "spec"));
@@ -255,6 +269,16 @@ mod tests {
         assert_eq!(
             s,
             json!({"data": {"a": "eQ==", "password": "czNjcmV0"}, "type": "Opaque"})
+        );
+    }
+
+    #[test]
+    fn nulls_are_unset_fields() {
+        let mut d = json!({"spec": {"template": {"metadata": {"creationTimestamp": null, "labels": {"a": "b"}}}}, "x": [{"y": null}]});
+        drop_nulls(&mut d);
+        assert_eq!(
+            d,
+            json!({"spec": {"template": {"metadata": {"labels": {"a": "b"}}}}, "x": [{}]})
         );
     }
 

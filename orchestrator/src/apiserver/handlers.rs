@@ -290,6 +290,16 @@ async fn handle_inner(
             ))
         }
         (Verb::Watch, _) => {
+            // Kinds without a protobuf definition stream JSON, as for custom resources upstream.
+            let rendering = match rendering {
+                Rendering::Protobuf if r.definition.is_none() => Rendering::Json,
+                other => other,
+            };
+            let content_type = if rendering == Rendering::Protobuf {
+                berth_api::protobuf::WATCH_CONTENT_TYPE
+            } else {
+                "application/json"
+            };
             let stream = watch::start(
                 objects.store().as_ref(),
                 r,
@@ -301,7 +311,7 @@ async fn handle_inner(
             .await?;
             Ok(Response::builder()
                 .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_TYPE, content_type)
                 .header(header::CACHE_CONTROL, "no-cache, private")
                 .body(Body::from_stream(stream))
                 .map_err(|e| ApiError::Internal(e.to_string()))?)

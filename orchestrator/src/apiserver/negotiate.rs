@@ -5,6 +5,8 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, StatusCode};
 use serde_json::Value;
 
+use berth_api::protobuf::{self, ProtobufError};
+
 use super::errors::ApiError;
 
 /// The largest request body accepted (kube-apiserver's default is 3 MiB).
@@ -19,6 +21,9 @@ pub enum Rendering {
     Yaml,
     /// `meta.k8s.io/v1` Table (kubectl get).
     Table,
+    /// Kubernetes protobuf (`application/vnd.kubernetes.protobuf`), for built-in kinds;
+    /// kinds without a protobuf definition fall back to JSON.
+    Protobuf,
 }
 
 /// Reads the `Accept` header, preferring the first acceptable media type.
@@ -40,6 +45,12 @@ pub fn rendering(headers: &HeaderMap) -> Rendering {
                     continue;
                 }
                 return Rendering::Json;
+            }
+            "application/vnd.kubernetes.protobuf" => {
+                if params.iter().any(|p| p.starts_with("as=")) {
+                    continue;
+                }
+                return Rendering::Protobuf;
             }
             "application/yaml" => {
                 if params.iter().any(|p| p.starts_with("as=")) {
@@ -71,6 +82,12 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
         | "" => serde_json::from_slice(body).map_err(|e| {
             ApiError::BadRequest(format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml: {e}"))
         }),
+        protobuf::CONTENT_TYPE => protobuf::decode_object(body).map_err(|e| match e {
+            ProtobufError::UnknownKind { .. } => ApiError::UnsupportedMediaType(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml".into(),
+            ),
+            other => ApiError::BadRequest(format!("the protobuf body could not be decoded: {other}")),
+        }),
         "application/yaml" | "application/apply-patch+yaml" => {
             serde_yaml::from_slice::<Value>(body).map_err(|e| {
                 ApiError::BadRequest(format!("error converting YAML to JSON: {e}"))
@@ -82,9 +99,19 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
     }
 }
 
-/// Writes a JSON value with the status code, as JSON or YAML per the request.
+/// Writes a JSON value with the status code, as JSON, YAML or protobuf per the request.
 pub fn respond(status: StatusCode, rendering: Rendering, value: &Value) -> Response {
     match rendering {
+        Rendering::Protobuf => match protobuf::encode_object(value) {
+            Ok(bytes) => (
+                status,
+                [(header::CONTENT_TYPE, protobuf::CONTENT_TYPE)],
+                bytes,
+            )
+                .into_response(),
+            Err(ProtobufError::UnknownKind { .. }) => json_response(status, value),
+            Err(e) => ApiError::Internal(format!("encoding protobuf: {e}")).into_response(),
+        },
         Rendering::Yaml => match serde_yaml::to_string(value) {
             Ok(text) => {
                 (status, [(header::CONTENT_TYPE, "application/yaml")], text).into_response()
@@ -129,6 +156,12 @@ mod tests {
         );
         assert_eq!(
             accept("application/vnd.kubernetes.protobuf,application/json"),
+            Rendering::Protobuf
+        );
+        assert_eq!(
+            accept(
+                "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json"
+            ),
             Rendering::Json
         );
         assert_eq!(accept(""), Rendering::Json);

@@ -11,6 +11,8 @@ use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use berth_api::protobuf;
+
 use super::catalog::ResourceInfo;
 use super::errors::ApiError;
 use super::listing::{self, Filter};
@@ -120,6 +122,31 @@ impl WatchState {
     }
 }
 
+/// One event on the wire: a JSON line, or a length-prefixed protobuf `WatchEvent`.
+fn frame(rendering: Rendering, value: &Value) -> Bytes {
+    if rendering == Rendering::Protobuf {
+        let object = &value["object"];
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let event_type = value["type"].as_str().unwrap_or_default();
+        let encoded = protobuf::message_for_kind(api_version, kind)
+            .ok_or_else(|| format!("{kind} in {api_version} has no protobuf message"))
+            .and_then(|message| protobuf::encode(message, object).map_err(|e| e.to_string()));
+        match encoded {
+            Ok(raw) => {
+                return Bytes::from(protobuf::encode_watch_event(
+                    event_type,
+                    api_version,
+                    kind,
+                    &raw,
+                ))
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot encode a watch event in protobuf"),
+        }
+    }
+    line(value)
+}
+
 fn line(value: &Value) -> Bytes {
     let mut bytes = serde_json::to_vec(value).unwrap_or_default();
     bytes.push(b'\n');
@@ -217,7 +244,7 @@ pub async fn start(
 async fn next_event(mut state: WatchState) -> Option<(Bytes, WatchState)> {
     loop {
         if let Some(value) = state.pending.pop_front() {
-            return Some((line(&value), state));
+            return Some((frame(state.rendering, &value), state));
         }
         if state.done {
             return None;

@@ -1,0 +1,156 @@
+//! Shared pieces of berth's benchmarks: an in-process API server on a fresh
+//! data directory, and keep-alive HTTPS connections to it.
+
+use std::sync::Arc;
+
+use berth_orchestrator::apiserver::pki::Pki;
+use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};
+use berth_orchestrator::store::sqlite::SqliteStore;
+use berth_orchestrator::store::Store;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
+
+/// An API server running in this process on SQLite, stopped by [`TestServer::stop`].
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// The admin bearer token.
+    pub token: Arc<str>,
+    connector: TlsConnector,
+    cancel: CancellationToken,
+    serving: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on a fresh SQLite store in a temporary directory.
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let pki = Pki::load_or_create(dir.path(), &["127.0.0.1".to_owned()])?;
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("state.db"))?);
+        let config = ApiServerConfig {
+            listen: "127.0.0.1:0".parse()?,
+            service_cidr: "10.43.0.0/16".parse().map_err(anyhow::Error::msg)?,
+        };
+        let server = ApiServer::bind(config, store, &pki).await?;
+        let addr = server.local_addr()?;
+        let cancel = CancellationToken::new();
+        let serving = tokio::spawn(server.serve(cancel.clone()));
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            addr,
+            token: Arc::from(pki.admin_token.as_str()),
+            connector: TlsConnector::from(Arc::new(tls)),
+            cancel,
+            serving,
+            _dir: dir,
+        })
+    }
+
+    /// A new keep-alive connection.
+    pub async fn connect(&self) -> anyhow::Result<Connection> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
+        let tls = self.connector.connect(name, tcp).await?;
+        let (sender, conn) = http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(conn);
+        Ok(Connection {
+            sender,
+            token: Arc::clone(&self.token),
+        })
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        self.serving.await?;
+        Ok(())
+    }
+}
+
+/// One keep-alive HTTPS connection to the server.
+pub struct Connection {
+    sender: http1::SendRequest<Full<Bytes>>,
+    token: Arc<str>,
+}
+
+impl Connection {
+    /// Sends a request and returns the response, body unread.
+    pub async fn send(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        accept: &str,
+        body: Option<(Bytes, &str)>,
+    ) -> anyhow::Result<http::Response<hyper::body::Incoming>> {
+        self.sender.ready().await?;
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1")
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("accept", accept);
+        let payload = match body {
+            Some((bytes, content_type)) => {
+                req = req.header("content-type", content_type);
+                bytes
+            }
+            None => Bytes::new(),
+        };
+        Ok(self
+            .sender
+            .send_request(req.body(Full::new(payload))?)
+            .await?)
+    }
+
+    /// Sends a JSON request and reads the whole answer; returns the status.
+    pub async fn request(
+        &mut self,
+        method: http::Method,
+        path: &str,
+        body: Option<(String, &str)>,
+    ) -> anyhow::Result<u16> {
+        let body = body.map(|(text, content_type)| (Bytes::from(text), content_type));
+        let response = self.send(method, path, "application/json", body).await?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await?;
+        Ok(status)
+    }
+}
+
+/// CPU time (user + system) this process has used, from `/proc/self/stat`.
+pub fn process_cpu() -> std::time::Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the ')'.
+    let total = ticks(11) + ticks(12);
+    std::time::Duration::from_millis(total * 1000 / clock_ticks_per_second())
+}
+
+fn clock_ticks_per_second() -> u64 {
+    // USER_HZ is 100 on every Linux architecture berth builds for.
+    100
+}
