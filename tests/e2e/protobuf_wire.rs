@@ -117,6 +117,67 @@ fn typed_commands_over_protobuf_store_what_the_json_path_stores() {
     }
 }
 
+/// GET with `Accept: application/vnd.kubernetes.protobuf`; returns the raw body.
+fn get_protobuf(server: &Server, path: &str) -> Vec<u8> {
+    let dir = server.data_dir();
+    let token = std::fs::read_to_string(dir.join("tls/admin.token")).unwrap();
+    let out = Command::new("curl")
+        .args(["-sSf", "--cacert"])
+        .arg(dir.join("tls/ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+        .args([
+            "-H",
+            "Accept: application/vnd.kubernetes.protobuf, application/json",
+        ])
+        .arg(format!("https://127.0.0.1:{}{path}", server.port))
+        .output()
+        .expect("curl is installed by tests/run-all.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn lists_and_watches_stream_protobuf_that_decodes_to_the_stored_objects() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_31);
+    k.ok(&["create", "configmap", "one", "--from-literal=a=1"]);
+    k.ok(&["create", "configmap", "two", "--from-literal=b=2"]);
+    let body = get_protobuf(&server, "/api/v1/namespaces/default/configmaps");
+    let list = berth_api::protobuf::decode_object(&body).unwrap();
+    assert_eq!(list["kind"], "ConfigMapList");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["one", "two"]);
+
+    let stream = get_protobuf(
+        &server,
+        "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1",
+    );
+    let mut seen = Vec::new();
+    let mut at = 0;
+    while at < stream.len() {
+        let length = u32::from_be_bytes(stream[at..at + 4].try_into().unwrap()) as usize;
+        let event = berth_api::protobuf::decode_watch_event(&stream[at..at + 4 + length]).unwrap();
+        seen.push((event.event_type, event.object["data"].to_string()));
+        at += 4 + length;
+    }
+    assert_eq!(
+        seen,
+        [
+            ("ADDED".to_owned(), r#"{"a":"1"}"#.to_owned()),
+            ("ADDED".to_owned(), r#"{"b":"2"}"#.to_owned())
+        ]
+    );
+}
+
 /// curl against the server with the admin token; returns (HTTP code, body).
 fn curl(
     server: &Server,
