@@ -3,6 +3,7 @@
 //! start-up bootstrap (default namespaces, the `kubernetes` Service).
 //! It is the only component that touches the store.
 
+mod actions;
 pub mod allocator;
 mod apply;
 pub mod catalog;

@@ -49,6 +49,7 @@ on_every_datastore!(
     malformed_and_oversized_bodies_get_upstream_statuses,
     watch_list_sends_initial_events_then_a_bookmark,
     server_side_apply_tracks_owners_and_reports_conflicts,
+    binding_eviction_and_namespace_finalize,
 );
 
 use std::io::{BufRead, BufReader};
@@ -746,4 +747,90 @@ fn server_side_apply_tracks_owners_and_reports_conflicts(setup: Setup) {
         labels, r#"{"app":"web"}"#,
         "the label team-a stopped applying is gone"
     );
+}
+
+fn binding_eviction_and_namespace_finalize(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    k.ok(&["run", "solo", "--image=127.0.0.1:5000/web:v1"]);
+    let binding = write(
+        "binding.json",
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"solo"},"target":{"kind":"Node","name":"node-1"}}"#,
+    );
+    k.ok(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/pods/solo/binding",
+        "-f",
+        &binding,
+    ]);
+    assert_eq!(
+        k.jsonpath(
+            &["get", "pod", "solo"],
+            r#"{.spec.nodeName} {.status.conditions[?(@.type=="PodScheduled")].status}"#
+        ),
+        "node-1 True"
+    );
+    let again = write(
+        "again.json",
+        r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"solo"},"target":{"kind":"Node","name":"node-2"}}"#,
+    );
+    let err = k.fails(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/pods/solo/binding",
+        "-f",
+        &again,
+    ]);
+    assert!(
+        err.contains(r#"pod solo is already assigned to node \"node-1\""#)
+            || err.contains("already assigned to node"),
+        "{err}"
+    );
+
+    // An eviction deletes gracefully: a bound pod waits for its node with a deletionTimestamp.
+    let eviction = write(
+        "eviction.json",
+        r#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"solo"}}"#,
+    );
+    k.ok(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/pods/solo/eviction",
+        "-f",
+        &eviction,
+    ]);
+    let deleting = k.jsonpath(
+        &["get", "pod", "solo"],
+        "{.metadata.deletionGracePeriodSeconds}",
+    );
+    assert_eq!(deleting, "30");
+    k.ok(&["delete", "pod", "solo", "--grace-period=0", "--force"]);
+    assert!(k.fails(&["get", "pod", "solo"]).contains("NotFound"));
+
+    // A namespace stays Terminating until its finalizer is released through /finalize.
+    k.ok(&["create", "namespace", "doomed"]);
+    k.ok(&["delete", "namespace", "doomed", "--wait=false"]);
+    assert_eq!(
+        k.jsonpath(&["get", "ns", "doomed"], "{.status.phase}"),
+        "Terminating"
+    );
+    let released = write(
+        "ns.json",
+        r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"doomed"},"spec":{"finalizers":[]}}"#,
+    );
+    k.ok(&[
+        "replace",
+        "--raw",
+        "/api/v1/namespaces/doomed/finalize",
+        "-f",
+        &released,
+    ]);
+    assert!(k.fails(&["get", "ns", "doomed"]).contains("NotFound"));
 }

@@ -121,6 +121,16 @@ impl ResourceInfo {
             .expect("a kind's own schema names its root definition")
     }
 
+    /// Subresources that act on the object rather than view it: `pods/binding`
+    /// (the scheduler's bind), `pods/eviction` (drain), `namespaces/finalize`.
+    pub fn action_subresources(&self) -> &'static [&'static str] {
+        match (self.group, self.kind) {
+            ("", "Pod") => &["binding", "eviction"],
+            ("", "Namespace") => &["finalize"],
+            _ => &[],
+        }
+    }
+
     /// The verbs advertised in discovery.
     pub fn verbs(&self) -> &'static [&'static str] {
         &[

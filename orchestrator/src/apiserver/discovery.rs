@@ -63,6 +63,20 @@ pub fn group(name: &str) -> Option<Value> {
     Some(entry)
 }
 
+/// The kind (group, version, kind) and verbs of an action subresource.
+fn action_subresource(
+    sub: &str,
+) -> (
+    (&'static str, &'static str, &'static str),
+    &'static [&'static str],
+) {
+    match sub {
+        "binding" => (("", "v1", "Binding"), &["create"]),
+        "eviction" => (("policy", "v1", "Eviction"), &["create"]),
+        _ => (("", "v1", "Namespace"), &["update"]),
+    }
+}
+
 fn resource_entries(r: &ResourceInfo) -> Vec<Value> {
     let mut entries = vec![json!({
         "name": r.plural,
@@ -80,6 +94,16 @@ fn resource_entries(r: &ResourceInfo) -> Vec<Value> {
             "namespaced": r.namespaced,
             "kind": r.kind,
             "verbs": ["get", "patch", "update"],
+        }));
+    }
+    for sub in r.action_subresources() {
+        let (kind, verbs) = action_subresource(sub);
+        entries.push(json!({
+            "name": format!("{}/{sub}", r.plural),
+            "singularName": "",
+            "namespaced": r.namespaced,
+            "kind": kind.2,
+            "verbs": verbs,
         }));
     }
     if r.has_scale {
@@ -146,6 +170,12 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
             "responseKind": kind(r.group, r.version, r.kind),
             "verbs": ["get", "patch", "update"],
         }));
+    }
+    for sub in r.action_subresources() {
+        let ((group, version, k), verbs) = action_subresource(sub);
+        subresources.push(
+            json!({"subresource": sub, "responseKind": kind(group, version, k), "verbs": verbs}),
+        );
     }
     if r.has_scale {
         subresources.push(json!({

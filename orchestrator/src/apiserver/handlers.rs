@@ -14,7 +14,7 @@ use super::listing;
 use super::negotiate::{self, Rendering};
 use super::objects::{target, DeleteOptions, Objects, WriteOptions};
 use super::request::{Query, ResourceRequest, Verb};
-use super::{scale, tables, watch};
+use super::{actions, scale, tables, watch};
 
 /// How unknown fields in a request are treated (`fieldValidation`; upstream defaults to Warn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,6 +315,22 @@ async fn handle_inner(
                 .header(header::CACHE_CONTROL, "no-cache, private")
                 .body(Body::from_stream(stream))
                 .map_err(|e| ApiError::Internal(e.to_string()))?)
+        }
+        (Verb::Create, Some(action @ ("binding" | "eviction"))) => {
+            let body = negotiate::decode_body(headers, body)?;
+            let status = if action == "binding" {
+                actions::bind(objects, r, ns, name, &body).await?
+            } else {
+                actions::evict(objects, r, ns, name, &body).await?
+            };
+            Ok(negotiate::json_response(StatusCode::CREATED, &status))
+        }
+        (Verb::Update, Some("finalize")) => {
+            let body = negotiate::decode_body(headers, body)?;
+            let updated =
+                actions::finalize(objects, r, name, &body, &write_options(query, headers, sub))
+                    .await?;
+            Ok(render_object(r, StatusCode::OK, rendering, updated, query))
         }
         (Verb::Create, None) => {
             let mut obj = negotiate::decode_body(headers, body)?;

@@ -505,6 +505,35 @@ impl Objects {
         }
     }
 
+    /// Reads, transforms and stores an object without update validation or defaulting,
+    /// retrying on concurrent writes: for subresources whose rules are their own
+    /// (a binding may set `spec.nodeName`, which a pod update may not).
+    pub async fn update_bypassing_validation<F>(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        mut modify: F,
+    ) -> Result<Value, ApiError>
+    where
+        F: FnMut(&Value) -> Result<Value, ApiError>,
+    {
+        for _ in 0..5 {
+            let (kv, old) = self.get_kv(r, ns, name).await?;
+            let new = modify(&old)?;
+            match self
+                .store
+                .update(&kv.key, encode(&new)?, kv.mod_revision)
+                .await
+            {
+                Ok(kv) => return decode(&kv),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(self.write_error(r, name, e)),
+            }
+        }
+        Err(ApiError::Conflict(target(r, name), MODIFIED.into()))
+    }
+
     /// Deletes an object: at once, or by marking it when finalizers or a grace period apply.
     pub async fn delete(
         &self,
@@ -715,6 +744,22 @@ pub fn merge_for_update(
         }
         _ if r.has_status => {
             let mut merged = new;
+            if r.kind == "Namespace" {
+                // Only namespaces/finalize changes spec.finalizers.
+                match old.pointer("/spec/finalizers") {
+                    Some(finalizers) => {
+                        if !merged.get("spec").is_some_and(Value::is_object) {
+                            merged["spec"] = json!({});
+                        }
+                        merged["spec"]["finalizers"] = finalizers.clone();
+                    }
+                    None => {
+                        if let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut) {
+                            spec.remove("finalizers");
+                        }
+                    }
+                }
+            }
             if let Some(map) = merged.as_object_mut() {
                 match old.get("status") {
                     Some(status) => {

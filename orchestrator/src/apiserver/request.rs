@@ -248,7 +248,7 @@ fn parse_group_version(
         let served = match sub.as_str() {
             "status" => resource.has_status,
             "scale" => resource.has_scale,
-            _ => false,
+            other => resource.action_subresources().contains(&other),
         };
         if !served {
             return Err(ApiError::UnknownPath);

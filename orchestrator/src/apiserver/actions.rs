@@ -1,0 +1,153 @@
+//! Subresources that act on an object: `pods/binding` (the scheduler assigns a
+//! node), `pods/eviction` (a polite delete, as `kubectl drain` sends) and
+//! `namespaces/finalize` (the namespace controller releases a namespace).
+
+use serde_json::{json, Value};
+
+use super::catalog::ResourceInfo;
+use super::errors::{ApiError, Target};
+use super::objects::{target, DeleteOptions, Objects, WriteOptions};
+
+/// The `Status` upstream answers a successful binding or eviction with.
+fn success(code: u16) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code})
+}
+
+fn binding_target(name: &str) -> Target {
+    Target {
+        group: String::new(),
+        resource: "pods/binding".into(),
+        kind: "Binding".into(),
+        name: name.to_owned(),
+    }
+}
+
+/// `POST pods/NAME/binding`: sets `spec.nodeName` once, and the PodScheduled condition.
+pub async fn bind(
+    objects: &Objects,
+    r: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let node = body
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("Binding.target.name is required".into()))?
+        .to_owned();
+    if let Some(body_name) = body.pointer("/metadata/name").and_then(Value::as_str) {
+        if body_name != name {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the binding ({body_name}) does not match the pod ({name})"
+            )));
+        }
+    }
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    objects
+        .update_bypassing_validation(r, ns, name, |pod| {
+            if pod.pointer("/metadata/deletionTimestamp").is_some() {
+                return Err(ApiError::Conflict(binding_target(name), format!("pod {name} is being deleted, cannot be assigned to a host")));
+            }
+            match pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+                Some(current) => Err(ApiError::Conflict(
+                    binding_target(name),
+                    format!("pod {name} is already assigned to node \"{current}\""),
+                )),
+                None => {
+                    let mut bound = pod.clone();
+                    bound["spec"]["nodeName"] = json!(node);
+                    set_condition(&mut bound, json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
+                    Ok(bound)
+                }
+            }
+        })
+        .await?;
+    Ok(success(201))
+}
+
+/// Replaces (or adds) the pod condition of the same type.
+fn set_condition(pod: &mut Value, condition: Value) {
+    if !pod.get("status").is_some_and(Value::is_object) {
+        pod["status"] = json!({});
+    }
+    let status = pod["status"].as_object_mut().expect("status is an object");
+    let conditions = status.entry("conditions").or_insert_with(|| json!([]));
+    if let Some(list) = conditions.as_array_mut() {
+        list.retain(|c| c.get("type") != condition.get("type"));
+        list.push(condition);
+    }
+}
+
+/// `POST pods/NAME/eviction`: deletes the pod with the eviction's options
+/// (no PodDisruptionBudgets are served yet, so nothing blocks an eviction).
+pub async fn evict(
+    objects: &Objects,
+    r: &ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let options = body
+        .get("deleteOptions")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let opts = DeleteOptions {
+        grace_period_seconds: options.get("gracePeriodSeconds").and_then(Value::as_i64),
+        propagation_policy: options
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        precondition_uid: options
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        precondition_resource_version: options
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        dry_run: options
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|v| v == "All")),
+    };
+    objects.delete(r, ns, name, &opts).await?;
+    Ok(success(201))
+}
+
+/// `PUT namespaces/NAME/finalize`: only `spec.finalizers` changes; a terminating
+/// namespace whose finalizers are all gone is deleted.
+pub async fn finalize(
+    objects: &Objects,
+    r: &ResourceInfo,
+    name: &str,
+    body: &Value,
+    opts: &WriteOptions,
+) -> Result<Value, ApiError> {
+    let finalizers = body
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    if body
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n != name)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object does not match the name on the URL ({name})"
+        )));
+    }
+    objects
+        .read_modify_write(r, None, name, opts, |namespace| {
+            let mut next = namespace.clone();
+            next["spec"]["finalizers"] = finalizers.clone();
+            Ok(next)
+        })
+        .await
+        .map_err(|e| match e {
+            ApiError::NotFound(_) => ApiError::NotFound(target(r, name)),
+            other => other,
+        })
+}
