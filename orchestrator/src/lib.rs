@@ -3,4 +3,5 @@
 #![warn(missing_docs)]
 
 pub mod apiserver;
+pub mod controllers;
 pub mod store;

@@ -50,6 +50,7 @@ on_every_datastore!(
     watch_list_sends_initial_events_then_a_bookmark,
     server_side_apply_tracks_owners_and_reports_conflicts,
     binding_eviction_and_namespace_finalize,
+    deleting_a_namespace_deletes_everything_in_it,
 );
 
 use std::io::{BufRead, BufReader};
@@ -750,7 +751,8 @@ fn server_side_apply_tracks_owners_and_reports_conflicts(setup: Setup) {
 }
 
 fn binding_eviction_and_namespace_finalize(setup: Setup) {
-    let server = Server::start_on(setup.datastore, &[]);
+    // Without controllers, so the namespace waits for the test's own /finalize.
+    let server = Server::start_on(setup.datastore, &["--disable", "controllers"]);
     let k = server.kubectl(setup.kubectl);
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, text: &str| {
@@ -833,4 +835,29 @@ fn binding_eviction_and_namespace_finalize(setup: Setup) {
         &released,
     ]);
     assert!(k.fails(&["get", "ns", "doomed"]).contains("NotFound"));
+}
+
+fn deleting_a_namespace_deletes_everything_in_it(setup: Setup) {
+    let server = Server::start_on(setup.datastore, &[]);
+    let k = server.kubectl(setup.kubectl);
+    k.ok(&["apply", "-f", &manifest("basics.yaml")]);
+    let deleted = k.ok(&["delete", "namespace", "basics", "--timeout=30s"]);
+    assert!(
+        deleted.contains(r#"namespace "basics" deleted"#),
+        "{deleted}"
+    );
+    assert!(k.fails(&["get", "ns", "basics"]).contains("NotFound"));
+    for kind in ["deployments", "services", "configmaps", "secrets"] {
+        let left = k.ok(&[
+            "get",
+            kind,
+            "-A",
+            "-o",
+            "name",
+            "--field-selector=metadata.namespace=basics",
+        ]);
+        assert_eq!(left.trim(), "", "{kind} left behind");
+    }
+    // The name can be used again at once.
+    k.ok(&["create", "namespace", "basics"]);
 }

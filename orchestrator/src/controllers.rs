@@ -1,0 +1,73 @@
+//! Controllers: level-triggered reconcilers that are ordinary API clients
+//! (kube-rs), exactly as kube-controller-manager's are. They never touch the
+//! store or the API server's memory, so they run in `berth server` or in their
+//! own process unchanged.
+
+pub mod client;
+pub mod namespace;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Why a controller stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The API could not be reached or answered an error the loop cannot retry.
+    #[error("{controller}: {source}")]
+    Api {
+        /// Which controller.
+        controller: &'static str,
+        /// The client error.
+        source: kube::Error,
+    },
+}
+
+/// A named controller loop that runs until cancelled.
+pub type ControllerFuture = Pin<Box<dyn Future<Output = Result<(), ControllerError>> + Send>>;
+
+/// The controllers `berth server` runs in-process (and `berth controller-manager` alone).
+pub fn all(
+    client: &kube::Client,
+    cancel: &CancellationToken,
+) -> Vec<(&'static str, ControllerFuture)> {
+    vec![(
+        "namespace",
+        Box::pin(namespace::run(client.clone(), cancel.clone())),
+    )]
+}
+
+/// Runs controllers until `cancel` fires; a controller that fails is logged and
+/// restarted after a pause, so one broken loop never stops the others.
+pub async fn supervise(client: kube::Client, cancel: CancellationToken) {
+    let mut tasks = JoinSet::new();
+    for (name, controller) in all(&client, &cancel) {
+        tasks.spawn(async move { (name, controller.await) });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((name, Err(e))) => {
+                tracing::error!(controller = name, error = %e, "controller stopped; restarting in 5s");
+                if cancel.is_cancelled() {
+                    continue;
+                }
+                let (client, cancel) = (client.clone(), cancel.clone());
+                tasks.spawn(async move {
+                    tokio::select! {
+                        _ = cancel.cancelled() => return (name, Ok(())),
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    }
+                    let restarted = all(&client, &cancel).into_iter().find(|(n, _)| *n == name);
+                    match restarted {
+                        Some((_, controller)) => (name, controller.await),
+                        None => (name, Ok(())),
+                    }
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "controller task panicked"),
+        }
+    }
+}
