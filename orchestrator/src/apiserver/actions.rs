@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use super::catalog::ResourceInfo;
 use super::errors::{ApiError, Target};
-use super::objects::{target, DeleteOptions, Objects, WriteOptions};
+use super::handlers::delete_options_from;
+use super::objects::{target, Objects, WriteOptions};
+use super::request::Query;
 
 /// The `Status` upstream answers a successful binding or eviction with.
 fn success(code: u16) -> Value {
@@ -94,25 +96,7 @@ pub async fn evict(
         .get("deleteOptions")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    let opts = DeleteOptions {
-        grace_period_seconds: options.get("gracePeriodSeconds").and_then(Value::as_i64),
-        propagation_policy: options
-            .get("propagationPolicy")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        precondition_uid: options
-            .pointer("/preconditions/uid")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        precondition_resource_version: options
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        dry_run: options
-            .get("dryRun")
-            .and_then(Value::as_array)
-            .is_some_and(|d| d.iter().any(|v| v == "All")),
-    };
+    let opts = delete_options_from(&options, &Query::default())?;
     objects.delete(r, ns, name, &opts).await?;
     Ok(success(201))
 }

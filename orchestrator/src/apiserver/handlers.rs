@@ -112,6 +112,12 @@ fn delete_options(
     } else {
         negotiate::decode_body(headers, body)?
     };
+    delete_options_from(&body, query)
+}
+
+/// `DeleteOptions` from a decoded body (a `DeleteOptions` object) and the query,
+/// the query winning as upstream; also what an Eviction carries.
+pub fn delete_options_from(body: &Value, query: &Query) -> Result<DeleteOptions, ApiError> {
     let grace = match query.number("gracePeriodSeconds")? {
         Some(g) => Some(g),
         None => body.get("gracePeriodSeconds").and_then(Value::as_i64),
