@@ -4,7 +4,12 @@
 //! own process unchanged.
 
 pub mod client;
+pub mod deployment;
+pub mod events;
+pub mod garbage_collector;
 pub mod namespace;
+pub mod replicaset;
+pub mod workload;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,10 +38,24 @@ pub fn all(
     client: &kube::Client,
     cancel: &CancellationToken,
 ) -> Vec<(&'static str, ControllerFuture)> {
-    vec![(
-        "namespace",
-        Box::pin(namespace::run(client.clone(), cancel.clone())),
-    )]
+    vec![
+        (
+            "namespace",
+            Box::pin(namespace::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "replicaset",
+            Box::pin(replicaset::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "deployment",
+            Box::pin(deployment::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "garbage-collector",
+            Box::pin(garbage_collector::run(client.clone(), cancel.clone())),
+        ),
+    ]
 }
 
 /// Runs controllers until `cancel` fires; a controller that fails is logged and

@@ -505,10 +505,16 @@ fn watch_prints_table_rows_as_objects_change(setup: Setup) {
         .unwrap()
         .starts_with("web    0/2"));
     k.ok(&["-n", "basics", "scale", "deploy", "web", "--replicas=7"]);
-    let row = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    // The deployment controller updates status too; wait for the scaled row.
+    let scaled = loop {
+        let row = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        if row.starts_with("web    0/7") {
+            break row;
+        }
+    };
     watcher.kill().unwrap();
     watcher.wait().unwrap();
-    assert!(row.starts_with("web    0/7"), "{row}");
+    assert!(scaled.starts_with("web    0/7"), "{scaled}");
 }
 
 fn delete_collection_and_generate_name(setup: Setup) {

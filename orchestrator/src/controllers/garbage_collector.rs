@@ -1,0 +1,571 @@
+//! ownerReference garbage collection (upstream's `pkg/controller/garbagecollector`),
+//! generic over kinds through `DynamicObject`: dependents whose owners are all
+//! gone are deleted (background); an owner carrying `foregroundDeletion` has
+//! its dependents deleted first and is released when no blocking dependent is
+//! left; an owner carrying `orphan` has its dependents' references removed,
+//! then is released. An owner is only declared gone after a live read, never
+//! from a cache alone.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::discovery::{self, Discovery, Scope};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::ResourceExt;
+use tokio_util::sync::CancellationToken;
+
+use super::ControllerError;
+
+/// The finalizer that asks for dependents to be deleted before the owner.
+pub const FOREGROUND: &str = "foregroundDeletion";
+/// The finalizer that asks for dependents to be kept, without the reference.
+pub const ORPHAN: &str = "orphan";
+
+/// Kinds whose objects the collector watches, as (group, kind); those the
+/// server does not serve are skipped.
+const WATCHED: &[(&str, &str)] = &[
+    ("", "Pod"),
+    ("apps", "ReplicaSet"),
+    ("apps", "Deployment"),
+    ("apps", "DaemonSet"),
+    ("apps", "StatefulSet"),
+    ("apps", "ControllerRevision"),
+    ("batch", "Job"),
+    ("batch", "CronJob"),
+    ("discovery.k8s.io", "EndpointSlice"),
+];
+
+/// What is known about one owner of a dependent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerState {
+    /// The owner exists (with the referenced UID) and is not being deleted in the foreground.
+    Present,
+    /// The owner exists but waits for its dependents (`foregroundDeletion`).
+    DeletingForeground,
+    /// No object with that name and UID exists.
+    Absent,
+}
+
+/// What to do with a dependent, given its owners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DependentAction {
+    /// Nothing.
+    Keep,
+    /// Drop the references to these (absent) owner UIDs; other owners remain.
+    RemoveReferences(Vec<String>),
+    /// Delete it, in the foreground when an owner waits on it.
+    Delete {
+        /// Whether the dependent's own dependents must go first.
+        foreground: bool,
+    },
+}
+
+/// Upstream's `attemptToDeleteItem` decision over `(owner uid, state)` pairs.
+pub fn dependent_action(owners: &[(String, OwnerState)]) -> DependentAction {
+    if owners.is_empty() {
+        return DependentAction::Keep;
+    }
+    let solid = owners.iter().any(|(_, s)| *s == OwnerState::Present);
+    let dangling: Vec<String> = owners
+        .iter()
+        .filter(|(_, s)| *s == OwnerState::Absent)
+        .map(|(uid, _)| uid.clone())
+        .collect();
+    if solid {
+        return if dangling.is_empty() {
+            DependentAction::Keep
+        } else {
+            DependentAction::RemoveReferences(dangling)
+        };
+    }
+    DependentAction::Delete {
+        foreground: owners
+            .iter()
+            .any(|(_, s)| *s == OwnerState::DeletingForeground),
+    }
+}
+
+/// One dependent as an owner being deleted sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dependent {
+    /// Its reference to the owner has `blockOwnerDeletion: true`.
+    pub blocks: bool,
+    /// It already has a deletionTimestamp.
+    pub deleting: bool,
+}
+
+/// What to do for an owner that is being deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnerAction {
+    /// Dependents (indices) to delete.
+    pub delete: Vec<usize>,
+    /// Dependents (indices) whose reference to the owner to remove.
+    pub unlink: Vec<usize>,
+    /// The finalizer to remove from the owner now.
+    pub release: Option<&'static str>,
+}
+
+/// Upstream's foreground/orphan handling for an owner with a deletionTimestamp.
+pub fn owner_action(
+    finalizers: &[String],
+    deleting: bool,
+    dependents: &[Dependent],
+) -> OwnerAction {
+    let mut action = OwnerAction::default();
+    if !deleting {
+        return action;
+    }
+    if finalizers.iter().any(|f| f == ORPHAN) {
+        action.unlink = (0..dependents.len()).collect();
+        if dependents.is_empty() {
+            action.release = Some(ORPHAN);
+        }
+        return action;
+    }
+    if finalizers.iter().any(|f| f == FOREGROUND) {
+        action.delete = dependents
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| !d.deleting)
+            .map(|(i, _)| i)
+            .collect();
+        if !dependents.iter().any(|d| d.blocks) {
+            action.release = Some(FOREGROUND);
+        }
+    }
+    action
+}
+
+/// A watched kind and its cache.
+struct Kind {
+    resource: ApiResource,
+    store: Store<DynamicObject>,
+}
+
+type Key = (usize, Option<String>, String);
+
+struct Collector {
+    client: kube::Client,
+    kinds: Vec<Kind>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum GcError {
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+}
+
+fn is_gone(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+impl Collector {
+    fn kind_index(&self, api_version: &str, kind: &str) -> Option<usize> {
+        self.kinds
+            .iter()
+            .position(|k| k.resource.api_version == api_version && k.resource.kind == kind)
+    }
+
+    fn api(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
+            None => Api::all_with(self.client.clone(), resource),
+        }
+    }
+
+    fn get(&self, (kind, ns, name): &Key) -> Option<std::sync::Arc<DynamicObject>> {
+        let k = &self.kinds[*kind];
+        let mut r = ObjectRef::new_with(name, k.resource.clone());
+        if let Some(ns) = ns {
+            r = r.within(ns);
+        }
+        k.store.get(&r)
+    }
+
+    /// The keys an event about `obj` of kind `kind` should wake: itself and its owners.
+    fn keys_for(&self, kind: usize, obj: &DynamicObject) -> Vec<Key> {
+        let ns = obj.namespace();
+        let mut keys = vec![(kind, ns.clone(), obj.name_any())];
+        for owner in obj.owner_references() {
+            if let Some(i) = self.kind_index(&owner.api_version, &owner.kind) {
+                keys.push((i, ns.clone(), owner.name.clone()));
+            }
+        }
+        keys
+    }
+
+    /// The state of one owner, confirmed with a live read before it is called gone.
+    async fn owner_state(
+        &self,
+        namespace: Option<&str>,
+        owner: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+    ) -> Result<OwnerState, GcError> {
+        let (resource, namespaced) = match self.kind_index(&owner.api_version, &owner.kind) {
+            Some(i) => {
+                let cached = self.get(&(i, namespace.map(str::to_owned), owner.name.clone()));
+                if let Some(o) = cached.filter(|o| o.uid().as_deref() == Some(owner.uid.as_str())) {
+                    return Ok(state_of(&o));
+                }
+                (self.kinds[i].resource.clone(), true)
+            }
+            None => {
+                let (group, version) = match owner.api_version.split_once('/') {
+                    Some((g, v)) => (g.to_owned(), v.to_owned()),
+                    None => (String::new(), owner.api_version.clone()),
+                };
+                let gvk = kube::api::GroupVersionKind::gvk(&group, &version, &owner.kind);
+                match discovery::pinned_kind(&self.client, &gvk).await {
+                    Ok((resource, caps)) => (resource, caps.scope == Scope::Namespaced),
+                    // A kind the server does not serve cannot have live owners.
+                    Err(kube::Error::Discovery(_)) => return Ok(OwnerState::Absent),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        let api = self.api(&resource, if namespaced { namespace } else { None });
+        match api.get(&owner.name).await {
+            Ok(o) if o.uid().as_deref() == Some(owner.uid.as_str()) => Ok(state_of(&o)),
+            Ok(_) => Ok(OwnerState::Absent),
+            Err(e) if is_gone(&e) => Ok(OwnerState::Absent),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every cached object that references `uid` as an owner.
+    fn dependents_of(&self, uid: &str) -> Vec<(usize, std::sync::Arc<DynamicObject>)> {
+        let mut out = Vec::new();
+        for (i, k) in self.kinds.iter().enumerate() {
+            for o in k.store.state() {
+                if o.owner_references().iter().any(|r| r.uid == uid) {
+                    out.push((i, o));
+                }
+            }
+        }
+        out
+    }
+
+    async fn process(&self, key: &Key) -> Result<(), GcError> {
+        let Some(obj) = self.get(key) else {
+            return Ok(());
+        };
+        let kind = &self.kinds[key.0];
+        let ns = obj.namespace();
+        let api = self.api(&kind.resource, ns.as_deref());
+        let name = obj.name_any();
+        // As an owner being deleted.
+        if obj.metadata.deletion_timestamp.is_some() {
+            let uid = obj.uid().unwrap_or_default();
+            let dependents = self.dependents_of(&uid);
+            let facts: Vec<Dependent> = dependents
+                .iter()
+                .map(|(_, d)| Dependent {
+                    blocks: d
+                        .owner_references()
+                        .iter()
+                        .any(|r| r.uid == uid && r.block_owner_deletion == Some(true)),
+                    deleting: d.metadata.deletion_timestamp.is_some(),
+                })
+                .collect();
+            let action = owner_action(obj.finalizers(), true, &facts);
+            for i in &action.delete {
+                let (k, d) = &dependents[*i];
+                let foreground = d
+                    .owner_references()
+                    .iter()
+                    .any(|r| r.uid == uid && r.block_owner_deletion == Some(true));
+                let params = if foreground {
+                    DeleteParams::foreground()
+                } else {
+                    DeleteParams::background()
+                };
+                let dapi = self.api(&self.kinds[*k].resource, d.namespace().as_deref());
+                match dapi.delete(&d.name_any(), &params).await {
+                    Ok(_) => {}
+                    Err(e) if is_gone(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            for i in &action.unlink {
+                let (k, d) = &dependents[*i];
+                let refs: Vec<_> = d
+                    .owner_references()
+                    .iter()
+                    .filter(|r| r.uid != uid)
+                    .cloned()
+                    .collect();
+                let patch = super::workload::owner_references_patch(&refs, d.resource_version());
+                let dapi = self.api(&self.kinds[*k].resource, d.namespace().as_deref());
+                match dapi
+                    .patch(
+                        &d.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is_gone(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if let Some(finalizer) = action.release {
+                let remaining: Vec<&String> = obj
+                    .finalizers()
+                    .iter()
+                    .filter(|f| *f != finalizer)
+                    .collect();
+                let patch = serde_json::json!({"metadata": {"finalizers": remaining, "resourceVersion": obj.resource_version()}});
+                match api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::debug!(kind = %kind.resource.kind, %name, finalizer, "released owner")
+                    }
+                    Err(e) if is_gone(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(());
+        }
+        // As a dependent.
+        let refs = obj.owner_references().to_vec();
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let mut owners = Vec::new();
+        for owner in &refs {
+            owners.push((
+                owner.uid.clone(),
+                self.owner_state(ns.as_deref(), owner).await?,
+            ));
+        }
+        match dependent_action(&owners) {
+            DependentAction::Keep => {}
+            DependentAction::RemoveReferences(uids) => {
+                let kept: Vec<_> = refs
+                    .iter()
+                    .filter(|r| !uids.contains(&r.uid))
+                    .cloned()
+                    .collect();
+                let patch = super::workload::owner_references_patch(&kept, obj.resource_version());
+                match api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if is_gone(&e) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            DependentAction::Delete { foreground } => {
+                let params = DeleteParams {
+                    preconditions: Some(kube::api::Preconditions {
+                        uid: obj.uid(),
+                        resource_version: None,
+                    }),
+                    ..if foreground {
+                        DeleteParams::foreground()
+                    } else {
+                        DeleteParams::background()
+                    }
+                };
+                tracing::info!(kind = %kind.resource.kind, %name, "deleting dependent whose owners are gone");
+                match api.delete(&name, &params).await {
+                    Ok(_) => {}
+                    Err(e) if is_gone(&e) => {}
+                    Err(kube::Error::Api(s)) if s.code == 409 => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every object that may need attention: owned ones and ones being deleted.
+    fn all_keys(&self) -> Vec<Key> {
+        let mut keys = Vec::new();
+        for (i, k) in self.kinds.iter().enumerate() {
+            for o in k.store.state() {
+                if !o.owner_references().is_empty() || o.metadata.deletion_timestamp.is_some() {
+                    keys.push((i, o.namespace(), o.name_any()));
+                }
+            }
+        }
+        keys
+    }
+}
+
+fn state_of(owner: &DynamicObject) -> OwnerState {
+    if owner.metadata.deletion_timestamp.is_some()
+        && owner.finalizers().iter().any(|f| f == FOREGROUND)
+    {
+        OwnerState::DeletingForeground
+    } else {
+        OwnerState::Present
+    }
+}
+
+/// Runs the garbage collector until `cancel` fires.
+pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .map_err(|source| ControllerError::Api {
+            controller: "garbage-collector",
+            source,
+        })?;
+    let mut kinds = Vec::new();
+    let mut streams = Vec::new();
+    for (group, kind) in WATCHED {
+        let found = discovery
+            .groups()
+            .filter(|g| g.name() == *group)
+            .flat_map(|g| g.recommended_resources())
+            .find(|(r, _)| r.kind == *kind);
+        let Some((resource, _)) = found else { continue };
+        let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+        let store = writer.as_reader();
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let index = kinds.len();
+        streams.push(
+            reflector::reflector(writer, watcher(api, watcher::Config::default()))
+                .default_backoff()
+                .map(move |event| (index, event))
+                .boxed(),
+        );
+        kinds.push(Kind { resource, store });
+    }
+    let collector = Collector { client, kinds };
+    let mut events = stream::select_all(streams);
+    let mut ready = vec![false; collector.kinds.len()];
+    let mut queue: HashSet<Key> = HashSet::new();
+    let mut retry: HashSet<Key> = HashSet::new();
+    let mut resync = tokio::time::interval(Duration::from_secs(30));
+    let mut retry_tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let caches_ready = ready.iter().all(|r| *r);
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(()),
+            event = events.next() => match event {
+                None => return Ok(()),
+                Some((i, Ok(watcher::Event::InitDone))) => {
+                    ready[i] = true;
+                    queue.extend(collector.all_keys());
+                }
+                Some((i, Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)))) => {
+                    queue.extend(collector.keys_for(i, &o));
+                }
+                Some((i, Ok(watcher::Event::Delete(o)))) => {
+                    // An owner that went away leaves dependents to look at.
+                    queue.extend(collector.keys_for(i, &o));
+                    let uid = o.uid().unwrap_or_default();
+                    for (k, d) in collector.dependents_of(&uid) {
+                        queue.insert((k, d.namespace(), d.name_any()));
+                    }
+                }
+                Some((_, Ok(watcher::Event::Init))) => {}
+                Some((i, Err(e))) => tracing::debug!(kind = %collector.kinds[i].resource.kind, error = %e, "garbage collector watch"),
+            },
+            _ = resync.tick() => queue.extend(collector.all_keys()),
+            _ = retry_tick.tick() => queue.extend(retry.drain()),
+            _ = tokio::time::sleep(Duration::from_millis(20)), if caches_ready && !queue.is_empty() => {
+                for key in std::mem::take(&mut queue) {
+                    if let Err(e) = collector.process(&key).await {
+                        tracing::warn!(error = %e, name = %key.2, "garbage collection failed; retrying");
+                        retry.insert(key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owners(states: &[(&str, OwnerState)]) -> Vec<(String, OwnerState)> {
+        states.iter().map(|(u, s)| (u.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn dependents_are_deleted_only_when_every_owner_is_gone() {
+        use OwnerState::*;
+        let cases = [
+            (owners(&[]), DependentAction::Keep),
+            (owners(&[("a", Present)]), DependentAction::Keep),
+            (
+                owners(&[("a", Absent)]),
+                DependentAction::Delete { foreground: false },
+            ),
+            (
+                owners(&[("a", DeletingForeground)]),
+                DependentAction::Delete { foreground: true },
+            ),
+            (
+                owners(&[("a", Present), ("b", Absent)]),
+                DependentAction::RemoveReferences(vec!["b".into()]),
+            ),
+            (
+                owners(&[("a", Absent), ("b", DeletingForeground)]),
+                DependentAction::Delete { foreground: true },
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(dependent_action(&input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn foreground_owner_waits_for_blocking_dependents_and_orphan_unlinks_first() {
+        let fg = vec![FOREGROUND.to_owned()];
+        let orphan = vec![ORPHAN.to_owned()];
+        let blocking = Dependent {
+            blocks: true,
+            deleting: false,
+        };
+        let going = Dependent {
+            blocks: true,
+            deleting: true,
+        };
+        let loose = Dependent {
+            blocks: false,
+            deleting: false,
+        };
+        assert_eq!(
+            owner_action(&fg, false, &[blocking]),
+            OwnerAction::default()
+        );
+        assert_eq!(
+            owner_action(&fg, true, &[blocking, going, loose]),
+            OwnerAction {
+                delete: vec![0, 2],
+                unlink: vec![],
+                release: None
+            }
+        );
+        assert_eq!(
+            owner_action(&fg, true, &[loose]),
+            OwnerAction {
+                delete: vec![0],
+                unlink: vec![],
+                release: Some(FOREGROUND)
+            }
+        );
+        assert_eq!(owner_action(&fg, true, &[]).release, Some(FOREGROUND));
+        assert_eq!(
+            owner_action(&orphan, true, &[blocking, loose]),
+            OwnerAction {
+                delete: vec![],
+                unlink: vec![0, 1],
+                release: None
+            }
+        );
+        assert_eq!(owner_action(&orphan, true, &[]).release, Some(ORPHAN));
+        assert_eq!(owner_action(&[], true, &[blocking]), OwnerAction::default());
+    }
+}

@@ -1,0 +1,433 @@
+//! The ReplicaSet controller (upstream's `pkg/controller/replicaset`): keeps
+//! `spec.replicas` active pods that match the selector and are controlled by
+//! the ReplicaSet, adopting matching orphans and releasing pods that stop
+//! matching, and reports counts through `replicasets/status`. It is the only
+//! component that creates or deletes a ReplicaSet's pods, and it never acts
+//! while earlier creations or deletions are still unobserved (expectations).
+
+pub mod expectations;
+pub mod ranking;
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{stream, Future, StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::ResourceExt;
+use tokio_util::sync::CancellationToken;
+
+use self::expectations::Expectations;
+use super::events::{EventType, Recorder};
+use super::workload::{
+    cached_watch, controller_of, controller_reference, pod_is_active, pod_is_available,
+    pod_is_ready, selector_matches,
+};
+use super::ControllerError;
+
+/// At most this many pods are created or deleted in one pass (upstream's burstReplicas).
+const BURST_REPLICAS: usize = 500;
+
+struct Context {
+    client: kube::Client,
+    pods: Store<Pod>,
+    expectations: Arc<Expectations>,
+    recorder: Recorder,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReconcileError {
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+    #[error("pod cache closed")]
+    CacheClosed,
+}
+
+/// Pods of the ReplicaSet's namespace, split into those it controls (after
+/// adoption and release) and nothing else.
+async fn claim_pods(rs: &ReplicaSet, ctx: &Context) -> Result<Vec<Arc<Pod>>, ReconcileError> {
+    let namespace = rs.namespace().unwrap_or_default();
+    let uid = rs.uid().unwrap_or_default();
+    let selector = rs
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
+    let deleting = rs.metadata.deletion_timestamp.is_some();
+    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut owned = Vec::new();
+    for pod in ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace.as_str()))
+    {
+        let matches = selector_matches(&selector, pod.metadata.labels.as_ref());
+        match controller_of(&pod.metadata) {
+            Some(owner) if owner.uid == uid => {
+                if matches {
+                    owned.push(pod);
+                } else if !deleting {
+                    // Release: the pod no longer matches, drop our reference.
+                    let refs: Vec<_> = pod
+                        .owner_references()
+                        .iter()
+                        .filter(|r| r.uid != uid)
+                        .cloned()
+                        .collect();
+                    patch_owner_references(&pods_api, &pod, refs).await?;
+                }
+            }
+            Some(_) => {}
+            None if matches && !deleting && pod.metadata.deletion_timestamp.is_none() => {
+                // Adopt an orphan that matches.
+                let mut refs = pod.owner_references().to_vec();
+                refs.push(controller_reference(rs));
+                if patch_owner_references(&pods_api, &pod, refs).await? {
+                    owned.push(pod);
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(owned)
+}
+
+/// Sets a pod's ownerReferences, guarded by its resourceVersion; false when
+/// the pod changed or went away meanwhile (the next pass sees the new state).
+async fn patch_owner_references(
+    api: &Api<Pod>,
+    pod: &Pod,
+    refs: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
+) -> Result<bool, ReconcileError> {
+    let patch = super::workload::owner_references_patch(&refs, pod.resource_version());
+    match api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A new pod for `rs` from its template.
+fn pod_from_template(rs: &ReplicaSet) -> Pod {
+    let template = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.clone())
+        .unwrap_or_default();
+    let template_meta = template.metadata.unwrap_or_default();
+    Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{}-", rs.name_any())),
+            namespace: rs.namespace(),
+            labels: template_meta.labels,
+            annotations: template_meta.annotations,
+            finalizers: template_meta.finalizers,
+            owner_references: Some(vec![controller_reference(rs)]),
+            ..Default::default()
+        },
+        spec: template.spec,
+        status: None,
+    }
+}
+
+/// Creates or deletes pods so that `owned` moves toward `spec.replicas`.
+async fn manage_replicas(
+    rs: &ReplicaSet,
+    owned: &[&Pod],
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
+    let wanted = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1)
+        .max(0) as usize;
+    let uid = rs.uid().unwrap_or_default();
+    let namespace = rs.namespace().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    if owned.len() < wanted {
+        let missing = (wanted - owned.len()).min(BURST_REPLICAS);
+        // Slow start, as upstream: batches of 1, 2, 4, … stop at the first failure.
+        let mut remaining = missing;
+        let mut batch = 1;
+        while remaining > 0 {
+            let size = batch.min(remaining);
+            let pods: Vec<Pod> = (0..size).map(|_| pod_from_template(rs)).collect();
+            let params = PostParams::default();
+            let creations = pods.iter().map(|pod| api.create(&params, pod));
+            let results = futures::future::join_all(creations).await;
+            let mut failed = None;
+            let mut names = Vec::new();
+            for result in results {
+                match result {
+                    Ok(pod) => names.push(pod.name_any()),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            ctx.expectations
+                .expect_creations(&uid, names.clone(), Instant::now());
+            for name in &names {
+                ctx.recorder
+                    .record(
+                        rs,
+                        EventType::Normal,
+                        "SuccessfulCreate",
+                        &format!("Created pod: {name}"),
+                    )
+                    .await;
+            }
+            if let Some(e) = failed {
+                ctx.recorder
+                    .record(
+                        rs,
+                        EventType::Warning,
+                        "FailedCreate",
+                        &format!("Error creating: {e}"),
+                    )
+                    .await;
+                return Err(e.into());
+            }
+            remaining -= size;
+            batch *= 2;
+        }
+    } else if owned.len() > wanted {
+        let excess = (owned.len() - wanted).min(BURST_REPLICAS);
+        let victims = ranking::pods_to_delete(owned, excess);
+        ctx.expectations.expect_deletions(
+            &uid,
+            victims.iter().filter_map(|p| p.uid()),
+            Instant::now(),
+        );
+        for pod in victims {
+            let name = pod.name_any();
+            match api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {
+                    ctx.recorder
+                        .record(
+                            rs,
+                            EventType::Normal,
+                            "SuccessfulDelete",
+                            &format!("Deleted pod: {name}"),
+                        )
+                        .await;
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => {
+                    ctx.recorder
+                        .record(
+                            rs,
+                            EventType::Warning,
+                            "FailedDelete",
+                            &format!("Error deleting: {e}"),
+                        )
+                        .await;
+                    ctx.expectations.forget(&uid);
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The status `owned` pods give `rs` at `now`.
+fn compute_status(rs: &ReplicaSet, owned: &[&Pod], now: jiff::Timestamp) -> ReplicaSetStatus {
+    let min_ready = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0);
+    let template_labels: BTreeMap<String, String> = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let fully_labeled = owned
+        .iter()
+        .filter(|p| {
+            let labels = p.labels();
+            template_labels
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+        })
+        .count();
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    ReplicaSetStatus {
+        replicas: count(owned.len()),
+        fully_labeled_replicas: Some(count(fully_labeled)),
+        ready_replicas: Some(count(owned.iter().filter(|p| pod_is_ready(p)).count())),
+        available_replicas: Some(count(
+            owned
+                .iter()
+                .filter(|p| pod_is_available(p, min_ready, now))
+                .count(),
+        )),
+        observed_generation: rs.metadata.generation,
+        conditions: rs.status.as_ref().and_then(|s| s.conditions.clone()),
+        terminating_replicas: None,
+    }
+}
+
+async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    ctx.pods
+        .wait_until_ready()
+        .await
+        .map_err(|_| ReconcileError::CacheClosed)?;
+    let uid = rs.uid().unwrap_or_default();
+    let owned_arcs = claim_pods(&rs, &ctx).await?;
+    let active: Vec<&Pod> = owned_arcs
+        .iter()
+        .map(|p| p.as_ref())
+        .filter(|p| pod_is_active(p))
+        .collect();
+    let now = Instant::now();
+    let satisfied = ctx.expectations.satisfied(
+        &uid,
+        now,
+        |name| {
+            owned_arcs
+                .iter()
+                .any(|p| p.metadata.name.as_deref() == Some(name))
+        },
+        |pod_uid| {
+            !ctx.pods.state().iter().any(|p| {
+                p.metadata.uid.as_deref() == Some(pod_uid)
+                    && p.metadata.deletion_timestamp.is_none()
+            })
+        },
+    );
+    let mut result = Ok(());
+    if satisfied && rs.metadata.deletion_timestamp.is_none() {
+        result = manage_replicas(&rs, &active, &ctx).await;
+    }
+    let status = compute_status(&rs, &active, jiff::Timestamp::now());
+    if rs.status.as_ref() != Some(&status) {
+        let api: Api<ReplicaSet> =
+            Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
+        let patch = serde_json::json!({ "status": status });
+        match api
+            .patch_status(
+                &rs.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    result?;
+    // Pods ready but not yet available become available without any event: come back then.
+    let min_ready = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0);
+    if !satisfied {
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    if min_ready > 0 && status.ready_replicas != status.available_replicas {
+        return Ok(Action::requeue(Duration::from_secs(min_ready as u64)));
+    }
+    Ok(Action::await_change())
+}
+
+fn error_policy(rs: Arc<ReplicaSet>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(replicaset = %rs.name_any(), %error, "replicaset reconcile failed");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// The ReplicaSets a pod event should wake: its controller, or for an orphan
+/// every ReplicaSet whose selector matches it (one of them may adopt it).
+fn replicasets_for_pod(
+    pod: &Pod,
+    replicasets: &Store<ReplicaSet>,
+    expectations: &Expectations,
+) -> Vec<ObjectRef<ReplicaSet>> {
+    if let Some(owner) = controller_of(&pod.metadata) {
+        if owner.kind != "ReplicaSet" {
+            return Vec::new();
+        }
+        expectations.observe_creation(&owner.uid, &pod.name_any());
+        let mut r = ObjectRef::new(&owner.name);
+        if let Some(ns) = pod.namespace() {
+            r = r.within(&ns);
+        }
+        return vec![r];
+    }
+    replicasets
+        .state()
+        .iter()
+        .filter(|rs| rs.metadata.namespace == pod.metadata.namespace)
+        .filter(|rs| {
+            rs.spec
+                .as_ref()
+                .is_some_and(|s| selector_matches(&s.selector, pod.metadata.labels.as_ref()))
+        })
+        .map(|rs| ObjectRef::from_obj(rs.as_ref()))
+        .collect()
+}
+
+type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
+
+/// Runs the ReplicaSet controller until `cancel` fires.
+pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
+    let (replicasets, rs_events) = cached_watch(Api::<ReplicaSet>::all(client.clone()));
+    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
+    let expectations = Arc::new(Expectations::default());
+    let queue = stream::select(
+        rs_events
+            .map_ok(|rs| vec![ObjectRef::from_obj(&rs)])
+            .boxed(),
+        pod_events
+            .map_ok({
+                let replicasets = replicasets.clone();
+                let expectations = expectations.clone();
+                move |pod| replicasets_for_pod(&pod, &replicasets, &expectations)
+            })
+            .boxed(),
+    )
+    .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
+    .try_flatten();
+    let context = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), "replicaset-controller"),
+        client,
+        pods,
+        expectations,
+    });
+    applier(
+        |rs, ctx| -> ReconcileFuture { Box::pin(reconcile(rs, ctx)) },
+        error_policy,
+        context,
+        replicasets,
+        queue,
+        Config::default(),
+    )
+    .take_until(cancel.cancelled())
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "replicaset controller event");
+        }
+    })
+    .await;
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Small pure helpers the workload controllers (ReplicaSet, Deployment, garbage
+//! collector) share: controller references, selector matching, pod readiness
+//! and a work queue built on kube-runtime's `applier`. No I/O beyond watches.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube::core::{Selector, SelectorExt};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+
+/// The owner reference with `controller: true`, if any (at most one may exist).
+pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
+    meta.owner_references
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .find(|r| r.controller == Some(true))
+}
+
+/// An owner reference that makes `owner` the controller of a dependent and
+/// blocks the owner's foreground deletion until the dependent is gone.
+pub fn controller_reference<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReference {
+    let meta = owner.meta();
+    OwnerReference {
+        api_version: K::api_version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+        name: meta.name.clone().unwrap_or_default(),
+        uid: meta.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Whether `labels` satisfy `selector`. An empty or invalid selector selects
+/// nothing, as upstream's workload controllers treat it.
+pub fn selector_matches(
+    selector: &LabelSelector,
+    labels: Option<&BTreeMap<String, String>>,
+) -> bool {
+    let empty = selector.match_labels.as_ref().is_none_or(|m| m.is_empty())
+        && selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(|e| e.is_empty());
+    if empty {
+        return false;
+    }
+    let Ok(selector) = Selector::try_from(selector.clone()) else {
+        return false;
+    };
+    let none = BTreeMap::new();
+    selector.matches(labels.unwrap_or(&none))
+}
+
+/// A pod that counts toward a workload: not finished and not being deleted.
+pub fn pod_is_active(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    pod.metadata.deletion_timestamp.is_none() && !matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+/// When the pod's Ready condition turned True, if it is Ready.
+pub fn pod_ready_since(pod: &Pod) -> Option<Option<jiff::Timestamp>> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_deref()?
+        .iter()
+        .find(|c| c.type_ == "Ready" && c.status == "True")
+        .map(|c| c.last_transition_time.as_ref().map(|t| t.0))
+}
+
+/// Whether the pod is Ready.
+pub fn pod_is_ready(pod: &Pod) -> bool {
+    pod_ready_since(pod).is_some()
+}
+
+/// Whether the pod has been Ready for at least `min_ready_seconds` at `now`.
+pub fn pod_is_available(pod: &Pod, min_ready_seconds: i32, now: jiff::Timestamp) -> bool {
+    match pod_ready_since(pod) {
+        None => false,
+        Some(_) if min_ready_seconds <= 0 => true,
+        Some(None) => false,
+        Some(Some(since)) => {
+            since + jiff::SignedDuration::from_secs(i64::from(min_ready_seconds)) <= now
+        }
+    }
+}
+
+/// A reflector-backed watch of every `K`: the returned store fills as the
+/// stream is polled, and the stream yields every touched (applied or deleted)
+/// object after the store has seen it, so triggers never outrun the cache.
+pub fn cached_watch<K>(
+    api: Api<K>,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects();
+    (store, stream)
+}
+
+/// Maps an object to the ObjectRef of its controller owner of kind `K`.
+pub fn controller_ref_of<K: Resource<DynamicType = ()>>(meta: &ObjectMeta) -> Option<ObjectRef<K>> {
+    let owner = controller_of(meta)?;
+    if owner.kind != K::kind(&()) || owner.api_version != K::api_version(&()) {
+        return None;
+    }
+    let mut r = ObjectRef::new(&owner.name);
+    if let Some(ns) = &meta.namespace {
+        r = r.within(ns);
+    }
+    Some(r)
+}
+
+/// Drives `stream` to the end, ignoring items (used to run the trigger side of
+/// an applier together with its reconciles).
+pub async fn drain<S: Stream + Unpin>(mut stream: S) {
+    while stream.next().await.is_some() {}
+}
+
+/// A merge patch setting `ownerReferences` (removing the field when none are
+/// left, as upstream leaves it), guarded by `resource_version`.
+pub fn owner_references_patch(
+    refs: &[OwnerReference],
+    resource_version: Option<String>,
+) -> serde_json::Value {
+    let refs = if refs.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!(refs)
+    };
+    serde_json::json!({"metadata": {"ownerReferences": refs, "resourceVersion": resource_version}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn selector_matches_labels_and_expressions_and_empty_selects_nothing() {
+        let by_label = LabelSelector {
+            match_labels: Some(labels(&[("app", "web")])),
+            ..Default::default()
+        };
+        assert!(selector_matches(
+            &by_label,
+            Some(&labels(&[("app", "web"), ("x", "y")]))
+        ));
+        assert!(!selector_matches(
+            &by_label,
+            Some(&labels(&[("app", "db")]))
+        ));
+        assert!(!selector_matches(&by_label, None));
+        let by_expression = LabelSelector {
+            match_expressions: Some(vec![LabelSelectorRequirement {
+                key: "tier".into(),
+                operator: "In".into(),
+                values: Some(vec!["front".into(), "back".into()]),
+            }]),
+            ..Default::default()
+        };
+        assert!(selector_matches(
+            &by_expression,
+            Some(&labels(&[("tier", "back")]))
+        ));
+        assert!(!selector_matches(
+            &by_expression,
+            Some(&labels(&[("tier", "mid")]))
+        ));
+        assert!(!selector_matches(
+            &LabelSelector::default(),
+            Some(&labels(&[("a", "b")]))
+        ));
+    }
+}
