@@ -4,4 +4,6 @@
 
 pub mod apiserver;
 pub mod controllers;
+pub mod leader_election;
+pub mod scheduler;
 pub mod store;

@@ -1,0 +1,380 @@
+//! The scheduler: places pending pods on nodes as kube-scheduler does, as an
+//! ordinary API client. Watches (reflectors) of nodes and pods feed a local
+//! snapshot with per-node requested sums; pending pods are decided one at a
+//! time by the filter/score plugins in `framework`, bound through
+//! `pods/binding`, and assumed in the snapshot at once so the next decision
+//! sees them. Pods no node fits get `PodScheduled=False` and a
+//! `FailedScheduling` event with upstream's message, and are retried when the
+//! cluster changes. Only the holder of the `kube-system/berth-scheduler`
+//! Lease acts. It never writes anything but bindings, pod status and events.
+//!
+//! Scoring is LeastAllocated by default; label a pool's nodes
+//! `berth.dev/scoring=most-allocated` to bin-pack pods onto them instead.
+
+pub mod binder;
+pub mod cache;
+pub mod framework;
+pub mod message;
+pub mod plugins;
+pub mod queue;
+pub mod resources;
+#[cfg(test)]
+mod testing;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{watcher, WatchStreamExt};
+use rand::SeedableRng;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::leader_election::{LeaderElectionError, LeaderElector, LeaseConfig};
+use cache::{pod_key, Snapshot};
+use framework::{schedule_pod, Profile, ScheduleError};
+use queue::SchedulingQueue;
+
+/// The Lease the schedulers of one cluster elect their leader with.
+pub const LEASE_NAMESPACE: &str = "kube-system";
+/// The Lease's name.
+pub const LEASE_NAME: &str = "berth-scheduler";
+/// Bindings (and failure reports) in flight at once; decisions keep going
+/// while they complete, as upstream's asynchronous binding cycle.
+const MAX_IN_FLIGHT: usize = 256;
+/// Decisions made per wake-up before watch events get a turn again.
+const DECISIONS_PER_TURN: usize = 64;
+
+/// Why the scheduler stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The Lease could not be used.
+    #[error("scheduler leader election: {0}")]
+    LeaderElection(#[from] LeaderElectionError),
+    /// A watch stream ended, which kube-rs watchers never do unless dropped.
+    #[error("the scheduler's {0} watch ended unexpectedly; restart the scheduler")]
+    WatchEnded(&'static str),
+}
+
+/// Runs the scheduler until `cancel` fires: waits for the Lease, then
+/// schedules while it holds it. `identity` must be unique per process
+/// (e.g. hostname plus a random suffix).
+pub async fn run(
+    client: kube::Client,
+    identity: String,
+    cancel: CancellationToken,
+) -> Result<(), SchedulerError> {
+    let config = LeaseConfig::new(LEASE_NAMESPACE, LEASE_NAME, &identity);
+    let elector = LeaderElector::new(client.clone(), config);
+    elector
+        .run(cancel, |leading| {
+            schedule_while_leading(client.clone(), identity.clone(), leading)
+        })
+        .await
+}
+
+/// Is this a pod the default scheduler must place?
+pub fn is_pending_for_us(pod: &Pod) -> bool {
+    let Some(spec) = pod.spec.as_ref() else {
+        return false;
+    };
+    let unbound = spec.node_name.as_deref().unwrap_or("").is_empty();
+    let ours = matches!(
+        spec.scheduler_name.as_deref(),
+        None | Some("") | Some(binder::SCHEDULER_NAME)
+    );
+    let finished = matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    );
+    unbound && ours && !finished && pod.metadata.deletion_timestamp.is_none()
+}
+
+/// What an in-flight write reports back to the loop.
+enum Outcome {
+    Bound,
+    BindFailed { key: String, error: kube::Error },
+    Reported,
+}
+
+/// Which keys a re-list (watcher `Init` … `InitDone`) has shown so far.
+#[derive(Default)]
+struct Relist {
+    seen: Option<HashSet<String>>,
+}
+
+struct Loop {
+    client: kube::Client,
+    identity: String,
+    snapshot: Snapshot,
+    queue: SchedulingQueue,
+    profile: Profile,
+    pods: reflector::Store<Pod>,
+    next_start: usize,
+    rng: rand::rngs::StdRng,
+    tasks: JoinSet<Outcome>,
+    node_relist: Relist,
+    pod_relist: Relist,
+}
+
+impl Loop {
+    fn on_node(&mut self, event: watcher::Event<Node>) {
+        match event {
+            watcher::Event::Init => self.node_relist.seen = Some(HashSet::new()),
+            watcher::Event::InitApply(node) | watcher::Event::Apply(node) => {
+                if let Some(seen) = self.node_relist.seen.as_mut() {
+                    seen.insert(node.metadata.name.clone().unwrap_or_default());
+                }
+                if self.snapshot.apply_node(node) {
+                    self.queue.cluster_changed();
+                }
+            }
+            watcher::Event::Delete(node) => {
+                self.snapshot
+                    .delete_node(node.metadata.name.as_deref().unwrap_or(""));
+            }
+            watcher::Event::InitDone => {
+                if let Some(seen) = self.node_relist.seen.take() {
+                    for name in self.snapshot.node_names() {
+                        if !seen.contains(&name) {
+                            self.snapshot.delete_node(&name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_pod(&mut self, event: watcher::Event<Pod>) {
+        match event {
+            watcher::Event::Init => self.pod_relist.seen = Some(HashSet::new()),
+            watcher::Event::InitApply(pod) | watcher::Event::Apply(pod) => {
+                let key = pod_key(&pod);
+                if let Some(seen) = self.pod_relist.seen.as_mut() {
+                    seen.insert(key.clone());
+                }
+                if self.snapshot.apply_pod(&pod) {
+                    self.queue.cluster_changed();
+                }
+                if is_pending_for_us(&pod) {
+                    if !self.snapshot.is_assumed(&key) {
+                        self.queue.add(&key);
+                    }
+                } else {
+                    self.queue.remove(&key);
+                }
+            }
+            watcher::Event::Delete(pod) => {
+                let key = pod_key(&pod);
+                self.snapshot.delete_pod(&key);
+                self.queue.remove(&key);
+                self.queue.cluster_changed();
+            }
+            watcher::Event::InitDone => {
+                if let Some(seen) = self.pod_relist.seen.take() {
+                    for key in self.snapshot.placed_pods() {
+                        if !seen.contains(&key) && !self.snapshot.is_assumed(&key) {
+                            self.snapshot.delete_pod(&key);
+                            self.queue.cluster_changed();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides for the next pending pod, if any.
+    fn schedule_one(&mut self) {
+        let Some(key) = self.queue.pop() else { return };
+        let Some((namespace, name)) = key.split_once('/') else {
+            return;
+        };
+        let Some(pod) = self.pods.get(&ObjectRef::new(name).within(namespace)) else {
+            return;
+        };
+        if !is_pending_for_us(&pod) || self.snapshot.is_assumed(&key) {
+            return;
+        }
+        let _span = tracing::debug_span!("schedule", pod = %key).entered();
+        let decision = schedule_pod(
+            &self.profile,
+            &self.snapshot,
+            &pod,
+            &mut self.next_start,
+            &mut self.rng,
+        );
+        let client = self.client.clone();
+        let identity = self.identity.clone();
+        match decision {
+            Ok(node) => {
+                self.snapshot.assume(&pod, &node);
+                self.tasks.spawn(async move {
+                    if let Err(error) = binder::bind(&client, &pod, &node).await {
+                        return Outcome::BindFailed { key, error };
+                    }
+                    let message = format!("Successfully assigned {key} to {node}");
+                    let event = binder::event(&pod, "Normal", "Scheduled", &message, &identity);
+                    if let Err(e) = binder::record(&client, &event).await {
+                        tracing::debug!(error = %e, "could not record the Scheduled event");
+                    }
+                    Outcome::Bound
+                });
+            }
+            Err(error) => {
+                self.queue.park(&key, Instant::now());
+                let reason = match error {
+                    ScheduleError::Plugin { .. } => "SchedulerError",
+                    _ => "Unschedulable",
+                };
+                let message = error.to_string();
+                tracing::debug!(pod = %key, %message, "unschedulable");
+                self.tasks.spawn(async move {
+                    if let Err(e) =
+                        binder::mark_unschedulable(&client, &pod, reason, &message).await
+                    {
+                        tracing::debug!(error = %e, "could not set PodScheduled=False");
+                    }
+                    let event =
+                        binder::event(&pod, "Warning", "FailedScheduling", &message, &identity);
+                    if let Err(e) = binder::record(&client, &event).await {
+                        tracing::debug!(error = %e, "could not record the FailedScheduling event");
+                    }
+                    Outcome::Reported
+                });
+            }
+        }
+    }
+
+    fn on_outcome(&mut self, outcome: Outcome) {
+        if let Outcome::BindFailed { key, error } = outcome {
+            self.snapshot.forget(&key);
+            match &error {
+                kube::Error::Api(status) if status.code == 409 || status.code == 404 => {
+                    tracing::debug!(pod = %key, %error, "binding refused; the watch will tell");
+                }
+                _ => {
+                    tracing::warn!(pod = %key, %error, "binding failed; retrying");
+                    self.queue.park(&key, Instant::now());
+                    self.queue.cluster_changed();
+                }
+            }
+        }
+    }
+}
+
+async fn schedule_while_leading(
+    client: kube::Client,
+    identity: String,
+    cancel: CancellationToken,
+) -> Result<(), SchedulerError> {
+    let (node_reader, node_writer) = reflector::store::<Node>();
+    let (pod_reader, pod_writer) = reflector::store::<Pod>();
+    let mut nodes = reflector::reflector(
+        node_writer,
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
+    )
+    .boxed();
+    let mut pods = reflector::reflector(
+        pod_writer,
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff(),
+    )
+    .boxed();
+    let mut state = Loop {
+        client,
+        identity,
+        snapshot: Snapshot::default(),
+        queue: SchedulingQueue::default(),
+        profile: Profile::default(),
+        pods: pod_reader.clone(),
+        next_start: 0,
+        rng: rand::rngs::StdRng::from_os_rng(),
+        tasks: JoinSet::new(),
+        node_relist: Relist::default(),
+        pod_relist: Relist::default(),
+    };
+    let mut ready = false;
+    let mut flush = tokio::time::interval(Duration::from_millis(250));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tracing::info!("scheduler started; waiting for the node and pod caches");
+    loop {
+        let can_decide = ready && state.queue.has_active() && state.tasks.len() < MAX_IN_FLIGHT;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            event = nodes.next() => match event {
+                Some(Ok(event)) => state.on_node(event),
+                Some(Err(e)) => tracing::warn!(error = %e, "node watch"),
+                None => return Err(SchedulerError::WatchEnded("node")),
+            },
+            event = pods.next() => match event {
+                Some(Ok(event)) => state.on_pod(event),
+                Some(Err(e)) => tracing::warn!(error = %e, "pod watch"),
+                None => return Err(SchedulerError::WatchEnded("pod")),
+            },
+            Some(done) = state.tasks.join_next(), if !state.tasks.is_empty() => {
+                if let Ok(outcome) = done {
+                    state.on_outcome(outcome);
+                }
+            }
+            _ = flush.tick() => state.queue.flush(Instant::now()),
+            _ = std::future::ready(()), if can_decide => {
+                for _ in 0..DECISIONS_PER_TURN {
+                    if state.tasks.len() >= MAX_IN_FLIGHT || !state.queue.has_active() {
+                        break;
+                    }
+                    state.schedule_one();
+                }
+            }
+        }
+        if !ready {
+            // STYLE 15: no decision before both caches have completed their first list.
+            ready = node_reader.wait_until_ready().now_or_never().is_some()
+                && pod_reader.wait_until_ready().now_or_never().is_some();
+            if ready {
+                tracing::info!(
+                    nodes = state.snapshot.nodes().len(),
+                    "scheduler caches ready"
+                );
+            }
+        }
+    }
+    let drain = async { while state.tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        state.tasks.shutdown().await;
+    }
+    tracing::info!("scheduler stopped");
+    Ok(())
+}
+
+/// A holder identity unique to this process: host name, pid and a random suffix.
+pub fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "berth".to_owned());
+    format!(
+        "{host}_{}_{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Runs the scheduler until `cancel` fires, restarting it 5 s after a
+/// failure (as `controllers::supervise` does for controllers), for the
+/// in-process scheduler of `berth server`.
+pub async fn run_restarting(client: kube::Client, identity: String, cancel: CancellationToken) {
+    loop {
+        match run(client.clone(), identity.clone(), cancel.clone()).await {
+            Ok(()) => return,
+            Err(e) => tracing::error!(error = %e, "scheduler stopped; restarting in 5s"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
