@@ -1,7 +1,10 @@
 //! The `berth` command line: one binary for the API server and, later, the
 //! agent and the cluster tools. It only parses flags and calls the crates.
 
+mod agent;
+mod scheduler;
 mod server;
+mod sim;
 
 use clap::{Parser, Subcommand};
 
@@ -17,6 +20,12 @@ struct Cli {
 enum Command {
     /// Run the API server (with its embedded SQLite store by default).
     Server(server::ServerArgs),
+    /// Run the scheduler alone against a cluster (leader-elected through a Lease).
+    Scheduler(scheduler::SchedulerArgs),
+    /// Run a node agent that registers a Node and runs the pods bound to it.
+    Agent(agent::AgentArgs),
+    /// Run many simulated nodes in one process (for tests and benchmarks).
+    Sim(sim::SimArgs),
 }
 
 #[tokio::main]
@@ -25,5 +34,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server::run(args).await,
+        Command::Scheduler(args) => scheduler::run(args).await,
+        Command::Agent(args) => agent::run(args).await,
+        Command::Sim(args) => sim::run(args).await,
     }
 }

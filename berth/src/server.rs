@@ -10,6 +10,7 @@ use berth_orchestrator::apiserver::allocator::Cidr;
 use berth_orchestrator::apiserver::pki::Pki;
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};
 use berth_orchestrator::controllers;
+use berth_orchestrator::scheduler;
 use berth_orchestrator::store::etcd::EtcdStore;
 use berth_orchestrator::store::sqlite::SqliteStore;
 use berth_orchestrator::store::{compactor, Store};
@@ -34,7 +35,7 @@ pub struct ServerArgs {
     /// How often store history older than one interval is compacted (`300s`, `5m`, `1h`).
     #[arg(long, env = "BERTH_COMPACTION_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     compaction_interval: std::time::Duration,
-    /// In-process components not to run (`controllers`), e.g. when they run as their own processes.
+    /// In-process components not to run (`controllers`, `scheduler`), e.g. when they run as their own processes.
     #[arg(long, value_delimiter = ',', value_parser = ["controllers", "scheduler"])]
     disable: Vec<String>,
     /// Extra names or addresses the serving certificate is valid for.
@@ -162,6 +163,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .context("building the controllers' API client")?;
         tasks.spawn(controllers::supervise(client, cancel.clone()));
+    }
+    if !args.disable.iter().any(|d| d == "scheduler") {
+        let url = format!("https://{host}:{}", addr.port());
+        let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
+            .await
+            .context("building the scheduler's API client")?;
+        tasks.spawn(scheduler::run_restarting(
+            client,
+            scheduler::default_identity(),
+            cancel.clone(),
+        ));
     }
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -299,3 +299,88 @@ pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Another berth process (`berth agent`, `berth sim`, …) pointed at a test
+/// server, logging to a file in the server's directory; SIGKILLed when dropped.
+pub struct BerthProcess {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl BerthProcess {
+    /// The process's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the process with SIGKILL.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Panics with the log if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("berth process exited ({status}); log:\n{}", self.log());
+            }
+        }
+    }
+}
+
+impl Drop for BerthProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+impl Server {
+    /// The server's HTTPS URL.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts `berth ARGS --server URL --kubeconfig ADMIN` with its log in
+    /// `LOG_NAME.log` beside the server's.
+    pub fn spawn_berth(&self, log_name: &str, args: &[&str]) -> BerthProcess {
+        let log = self.dir.path().join(format!("{log_name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(berth_bin())
+            .args(args)
+            .arg("--server")
+            .arg(self.url())
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("starting berth");
+        BerthProcess {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// Starts `berth agent --runtime simulated --name NAME EXTRA…`.
+    pub fn start_agent(&self, name: &str, extra: &[&str]) -> BerthProcess {
+        let mut args = vec!["agent", "--runtime", "simulated", "--name", name];
+        args.extend_from_slice(extra);
+        self.spawn_berth(&format!("agent-{name}"), &args)
+    }
+
+    /// Starts `berth sim --nodes COUNT --name-prefix PREFIX EXTRA…`.
+    pub fn start_sim(&self, count: usize, prefix: &str, extra: &[&str]) -> BerthProcess {
+        let count = count.to_string();
+        let mut args = vec!["sim", "--nodes", count.as_str(), "--name-prefix", prefix];
+        args.extend_from_slice(extra);
+        self.spawn_berth(&format!("sim-{prefix}"), &args)
+    }
+}

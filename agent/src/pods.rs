@@ -1,0 +1,284 @@
+//! The pod loop: one watch over the pods bound to this process's nodes
+//! (`spec.nodeName=N` for one node, every bound pod for many, dispatched by
+//! `spec.nodeName`), reconciled level-triggered against the runtime: start
+//! what should run and report it through `pods/status`; stop what is being
+//! deleted and finish the deletion; clean up what the API no longer has.
+//!
+//! The API object is the state. An agent that restarts with an empty runtime
+//! (the simulated one lives in memory) finds its Running pods missing there
+//! and simply starts them again, keeping their IPs when it can.
+
+pub mod status;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use kube::ResourceExt;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::runtime::{RuntimeError, SandboxPhase};
+use crate::{lock, AgentError, AgentOptions, Nodes};
+
+/// Grace period when a deleting pod names none (upstream's default).
+const DEFAULT_GRACE_SECONDS: i64 = 30;
+
+struct Context {
+    client: kube::Client,
+    nodes: Arc<Nodes>,
+    resync: Duration,
+    /// Consecutive failures per pod UID, for exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PodError {
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+    #[error("{0}")]
+    Runtime(#[from] RuntimeError),
+}
+
+/// The field selector of the pod watch: one node's pods, or every bound pod.
+fn field_selector(nodes: &Nodes) -> String {
+    match nodes.single() {
+        Some(only) => format!("spec.nodeName={}", only.name()),
+        None => "spec.nodeName!=".to_owned(),
+    }
+}
+
+fn is_finished(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+/// Stops a deleting pod in the runtime, then deletes it with grace 0 so the
+/// API server removes it: kubelet's half of graceful deletion.
+async fn finish_deletion(
+    api: &Api<Pod>,
+    node: &crate::NodeHandle,
+    pod: &Pod,
+    uid: &str,
+) -> Result<(), PodError> {
+    let grace = pod
+        .metadata
+        .deletion_grace_period_seconds
+        .unwrap_or(DEFAULT_GRACE_SECONDS)
+        .max(0);
+    node.runtime
+        .stop_pod(uid, Duration::from_secs(grace.unsigned_abs()))
+        .await?;
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&pod.name_any(), &params).await {
+        Ok(_) => {}
+        // Already gone, or a new pod of the same name: ours is deleted either way.
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
+        Err(e) => return Err(e.into()),
+    }
+    node.runtime.remove_pod(uid).await?;
+    tracing::info!(pod = %format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any()), node = node.name(), "pod stopped and deleted");
+    Ok(())
+}
+
+async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError> {
+    let Some(node) = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .and_then(|name| ctx.nodes.get(name))
+    else {
+        return Ok(Action::await_change());
+    };
+    let Some(uid) = pod.metadata.uid.clone() else {
+        return Ok(Action::await_change());
+    };
+    let namespace = pod.namespace().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+
+    if pod.metadata.deletion_timestamp.is_some() {
+        finish_deletion(&api, node, &pod, &uid).await?;
+        lock(&ctx.failures).remove(&uid);
+        return Ok(Action::await_change());
+    }
+    if is_finished(&pod) {
+        return Ok(Action::await_change());
+    }
+
+    let state = match node.runtime.pod_state(&uid).await? {
+        Some(state) if state.phase == SandboxPhase::Running => state,
+        stale => {
+            if stale.is_some() {
+                // Stopped without being deleted: restartPolicy Always brings it back.
+                node.runtime.remove_pod(&uid).await?;
+            }
+            let state = node
+                .runtime
+                .start_pod(&status::sandbox_config(&pod))
+                .await?;
+            tracing::info!(pod = %format!("{namespace}/{}", pod.name_any()), node = node.name(), ip = ?state.ip, "pod started");
+            state
+        }
+    };
+    let desired = status::running_status(&pod, &state, node.config.internal_ip, Timestamp::now());
+    if !status::status_matches(pod.status.as_ref(), &desired) {
+        api.patch_status(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": desired })),
+        )
+        .await?;
+    }
+    lock(&ctx.failures).remove(&uid);
+    Ok(Action::requeue(ctx.resync))
+}
+
+fn error_policy(pod: Arc<Pod>, error: &PodError, ctx: Arc<Context>) -> Action {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let attempt = {
+        let mut failures = lock(&ctx.failures);
+        let count = failures.entry(uid).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    };
+    let delay = Duration::from_millis(250)
+        .saturating_mul(1 << attempt.min(8))
+        .min(Duration::from_secs(30));
+    tracing::warn!(pod = %format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any()), %error, attempt, "pod sync failed; retrying in {delay:?}");
+    Action::requeue(delay)
+}
+
+/// Stops and removes runtime pods whose Pod the API no longer has (deleted
+/// with grace 0 by someone else, or while the agent was down).
+async fn housekeeping(store: &Store<Pod>, nodes: &Nodes) {
+    let known: HashSet<String> = store
+        .state()
+        .iter()
+        .filter_map(|pod| pod.metadata.uid.clone())
+        .collect();
+    for node in nodes.iter() {
+        let running = match node.runtime.list_pods().await {
+            Ok(pods) => pods,
+            Err(e) => {
+                tracing::warn!(node = node.name(), error = %e, "listing runtime pods failed");
+                continue;
+            }
+        };
+        for orphan in running.iter().filter(|p| !known.contains(&p.uid)) {
+            let outcome = async {
+                node.runtime.stop_pod(&orphan.uid, Duration::ZERO).await?;
+                node.runtime.remove_pod(&orphan.uid).await
+            }
+            .await;
+            match outcome {
+                Ok(()) => {
+                    tracing::info!(pod = %format!("{}/{}", orphan.namespace, orphan.name), node = node.name(), "removed a pod the API no longer has")
+                }
+                Err(e) => {
+                    tracing::warn!(node = node.name(), error = %e, "removing an orphaned pod failed")
+                }
+            }
+        }
+    }
+}
+
+/// Runs the pod loop for every node in `nodes` until `cancel` fires.
+pub async fn run(
+    client: kube::Client,
+    nodes: Arc<Nodes>,
+    options: Arc<AgentOptions>,
+    cancel: CancellationToken,
+) -> Result<(), AgentError> {
+    let api: Api<Pod> = Api::all(client.clone());
+    let watch = watcher::Config::default().fields(&field_selector(&nodes));
+    let controller = Controller::new(api, watch)
+        .with_config(controller::Config::default().concurrency(options.pod_workers));
+    let store = controller.store();
+    let context = Arc::new(Context {
+        client,
+        nodes: Arc::clone(&nodes),
+        resync: options.pod_resync,
+        failures: Mutex::new(HashMap::new()),
+    });
+    let shutdown = cancel.clone();
+    let pods = controller
+        .graceful_shutdown_on(async move { shutdown.cancelled().await })
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "pod loop event");
+            }
+        });
+    let cleanup = async {
+        // A half-filled cache would make every pod look deleted.
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            ready = store.wait_until_ready() => if ready.is_err() { return },
+        }
+        let mut ticker = tokio::time::interval(options.housekeeping_interval);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = ticker.tick() => housekeeping(&store, &nodes).await,
+            }
+        }
+    };
+    tokio::join!(pods, cleanup);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NodeConfig;
+    use crate::runtime::simulated::{SimulatedConfig, SimulatedRuntime};
+    use crate::NodeHandle;
+
+    fn nodes(names: &[&str]) -> Nodes {
+        Nodes::new(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let runtime = SimulatedRuntime::new(SimulatedConfig::default()).unwrap();
+                    NodeHandle::new(NodeConfig::new(*name, i as u32), Arc::new(runtime))
+                })
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn one_node_watches_its_own_pods_and_many_watch_all_bound_pods() {
+        assert_eq!(field_selector(&nodes(&["n1"])), "spec.nodeName=n1");
+        assert_eq!(field_selector(&nodes(&["a", "b"])), "spec.nodeName!=");
+    }
+
+    #[test]
+    fn duplicate_node_names_are_refused() {
+        let runtime = || Arc::new(SimulatedRuntime::new(SimulatedConfig::default()).unwrap());
+        let error = Nodes::new(vec![
+            NodeHandle::new(NodeConfig::new("a", 0), runtime()),
+            NodeHandle::new(NodeConfig::new("a", 1), runtime()),
+        ])
+        .err()
+        .unwrap();
+        assert!(matches!(error, AgentError::DuplicateNode(name) if name == "a"));
+    }
+}

@@ -1,0 +1,443 @@
+//! A runtime that runs nothing: pods "start" at once (or after a configured
+//! latency), get an IP from the node's range, and stop when asked. It is what
+//! hollow nodes (`berth sim`) and tests use. State lives in memory only, so
+//! after the agent restarts the runtime is empty and the agent starts the
+//! API's running pods again; it must never touch the host.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use super::ipam::Cidr;
+use super::{
+    ContainerConfig, ContainerState, ContainerStatus, PodSandboxConfig, PodState, Runtime,
+    RuntimeError, SandboxPhase,
+};
+
+/// How a simulated runtime behaves.
+#[derive(Debug, Clone)]
+pub struct SimulatedConfig {
+    /// How long a pod takes to start (none by default, so thousands of pods
+    /// start as fast as the API takes their status).
+    pub start_latency: Duration,
+    /// The range pods get IPs from until the node's `spec.podCIDR` is known
+    /// (see [`crate::config::fallback_pod_cidr`]).
+    pub fallback_pod_cidr: String,
+    /// Whether to keep a log of calls for [`SimulatedRuntime::calls`]; off for
+    /// long-running simulations, where it would only grow.
+    pub record_calls: bool,
+}
+
+impl Default for SimulatedConfig {
+    fn default() -> Self {
+        Self {
+            start_latency: Duration::ZERO,
+            fallback_pod_cidr: crate::config::fallback_pod_cidr(0),
+            record_calls: false,
+        }
+    }
+}
+
+/// A call the simulated runtime got, so tests can assert what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `start_pod` for a pod not yet running.
+    Start {
+        /// The pod's UID.
+        uid: String,
+    },
+    /// `stop_pod`.
+    Stop {
+        /// The pod's UID.
+        uid: String,
+        /// The grace period asked for.
+        grace: Duration,
+    },
+    /// `remove_pod`.
+    Remove {
+        /// The pod's UID.
+        uid: String,
+    },
+}
+
+struct State {
+    pod_cidr: Cidr,
+    pods: HashMap<String, PodState>,
+    used: BTreeSet<IpAddr>,
+    calls: Vec<Call>,
+}
+
+/// The in-memory runtime of one simulated node.
+pub struct SimulatedRuntime {
+    config: SimulatedConfig,
+    state: Mutex<State>,
+}
+
+impl SimulatedRuntime {
+    /// A runtime with no pods, handing out IPs from the fallback range.
+    pub fn new(config: SimulatedConfig) -> Result<Self, RuntimeError> {
+        let pod_cidr = parse_cidr(&config.fallback_pod_cidr)?;
+        Ok(Self {
+            config,
+            state: Mutex::new(State {
+                pod_cidr,
+                pods: HashMap::new(),
+                used: BTreeSet::new(),
+                calls: Vec::new(),
+            }),
+        })
+    }
+
+    /// The calls recorded so far (empty unless `record_calls` is set).
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated in
+        // a way that matters for a simulation, so a poisoned lock is reused.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn record(&self, state: &mut State, call: Call) {
+        if self.config.record_calls {
+            state.calls.push(call);
+        }
+    }
+}
+
+fn parse_cidr(cidr: &str) -> Result<Cidr, RuntimeError> {
+    cidr.parse().map_err(|reason| RuntimeError::InvalidPodCidr {
+        cidr: cidr.to_owned(),
+        reason,
+    })
+}
+
+/// A stable fake digest of `text`, shaped like a sha256 (64 hex digits).
+fn digest(text: &str) -> String {
+    (0u64..4)
+        .map(|seed| {
+            let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+            for byte in text.bytes() {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+            format!("{hash:016x}")
+        })
+        .collect()
+}
+
+/// `docker.io/library/nginx@sha256:…` for `nginx:1.27`, as containerd reports image IDs.
+fn image_id(image: &str) -> String {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let repository = match without_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => without_digest,
+    };
+    let qualified = match repository.split_once('/') {
+        Some((host, _)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+            repository.to_owned()
+        }
+        Some(_) => format!("docker.io/{repository}"),
+        None => format!("docker.io/library/{repository}"),
+    };
+    format!("{qualified}@sha256:{}", digest(image))
+}
+
+fn container(config: &ContainerConfig, status: ContainerStatus) -> ContainerState {
+    ContainerState {
+        name: config.name.clone(),
+        image: config.image.clone(),
+        image_id: image_id(&config.image),
+        container_id: format!("simulated://{}", uuid::Uuid::new_v4().simple()),
+        status,
+    }
+}
+
+#[async_trait]
+impl Runtime for SimulatedRuntime {
+    fn version(&self) -> String {
+        "simulated://1.0".to_owned()
+    }
+
+    async fn update_pod_cidr(&self, cidr: &str) -> Result<(), RuntimeError> {
+        let cidr = parse_cidr(cidr)?;
+        let mut state = self.lock();
+        if state.pod_cidr != cidr {
+            tracing::info!(%cidr, "pod range updated");
+            state.pod_cidr = cidr;
+        }
+        Ok(())
+    }
+
+    async fn start_pod(&self, pod: &PodSandboxConfig) -> Result<PodState, RuntimeError> {
+        if let Some(existing) = self.lock().pods.get(&pod.uid) {
+            return Ok(existing.clone());
+        }
+        if !self.config.start_latency.is_zero() {
+            tokio::time::sleep(self.config.start_latency).await;
+        }
+        let mut state = self.lock();
+        if let Some(existing) = state.pods.get(&pod.uid) {
+            return Ok(existing.clone());
+        }
+        let ip = match pod.previous_ip.filter(|ip| !state.used.contains(ip)) {
+            Some(ip) => ip,
+            None => state.pod_cidr.first_free(&state.used).ok_or_else(|| {
+                RuntimeError::AddressesExhausted {
+                    cidr: state.pod_cidr.to_string(),
+                }
+            })?,
+        };
+        let now = Timestamp::now();
+        let started = PodState {
+            uid: pod.uid.clone(),
+            namespace: pod.namespace.clone(),
+            name: pod.name.clone(),
+            phase: SandboxPhase::Running,
+            ip: Some(ip),
+            started_at: now,
+            init_containers: pod
+                .init_containers
+                .iter()
+                .map(|c| {
+                    container(
+                        c,
+                        ContainerStatus::Exited {
+                            started_at: now,
+                            finished_at: now,
+                            exit_code: 0,
+                            reason: "Completed".into(),
+                        },
+                    )
+                })
+                .collect(),
+            containers: pod
+                .containers
+                .iter()
+                .map(|c| container(c, ContainerStatus::Running { started_at: now }))
+                .collect(),
+        };
+        state.used.insert(ip);
+        state.pods.insert(pod.uid.clone(), started.clone());
+        self.record(
+            &mut state,
+            Call::Start {
+                uid: pod.uid.clone(),
+            },
+        );
+        tracing::debug!(pod = %format!("{}/{}", pod.namespace, pod.name), %ip, "simulated pod started");
+        Ok(started)
+    }
+
+    async fn stop_pod(&self, uid: &str, grace: Duration) -> Result<(), RuntimeError> {
+        // Simulated containers exit on SIGTERM at once, so the grace period is never waited out.
+        let mut state = self.lock();
+        let now = Timestamp::now();
+        if let Some(pod) = state.pods.get_mut(uid) {
+            pod.phase = SandboxPhase::Stopped;
+            for container in &mut pod.containers {
+                if let ContainerStatus::Running { started_at } = container.status {
+                    container.status = ContainerStatus::Exited {
+                        started_at,
+                        finished_at: now,
+                        exit_code: 0,
+                        reason: "Completed".into(),
+                    };
+                }
+            }
+        }
+        self.record(
+            &mut state,
+            Call::Stop {
+                uid: uid.to_owned(),
+                grace,
+            },
+        );
+        Ok(())
+    }
+
+    async fn remove_pod(&self, uid: &str) -> Result<(), RuntimeError> {
+        let mut state = self.lock();
+        if let Some(pod) = state.pods.remove(uid) {
+            if let Some(ip) = pod.ip {
+                state.used.remove(&ip);
+            }
+        }
+        self.record(
+            &mut state,
+            Call::Remove {
+                uid: uid.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn pod_state(&self, uid: &str) -> Result<Option<PodState>, RuntimeError> {
+        Ok(self.lock().pods.get(uid).cloned())
+    }
+
+    async fn list_pods(&self) -> Result<Vec<PodState>, RuntimeError> {
+        Ok(self.lock().pods.values().cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> SimulatedRuntime {
+        SimulatedRuntime::new(SimulatedConfig {
+            fallback_pod_cidr: "10.128.0.0/24".into(),
+            record_calls: true,
+            ..SimulatedConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn sandbox(uid: &str) -> PodSandboxConfig {
+        PodSandboxConfig {
+            uid: uid.into(),
+            namespace: "default".into(),
+            name: format!("pod-{uid}"),
+            init_containers: vec![ContainerConfig {
+                name: "setup".into(),
+                image: "busybox".into(),
+            }],
+            containers: vec![
+                ContainerConfig {
+                    name: "web".into(),
+                    image: "nginx:1.27".into(),
+                },
+                ContainerConfig {
+                    name: "sidecar".into(),
+                    image: "registry.example.com:5000/team/proxy:v1".into(),
+                },
+            ],
+            previous_ip: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn started_pods_run_with_distinct_ips_from_the_range() {
+        let runtime = runtime();
+        let a = runtime.start_pod(&sandbox("a")).await.unwrap();
+        let b = runtime.start_pod(&sandbox("b")).await.unwrap();
+        assert_eq!(a.phase, SandboxPhase::Running);
+        assert_eq!(a.ip, Some("10.128.0.2".parse().unwrap()));
+        assert_eq!(b.ip, Some("10.128.0.3".parse().unwrap()));
+        assert_eq!(a.containers.len(), 2);
+        assert!(a.containers[0].container_id.starts_with("simulated://"));
+        assert_ne!(a.containers[0].container_id, a.containers[1].container_id);
+        assert!(matches!(
+            a.containers[0].status,
+            ContainerStatus::Running { .. }
+        ));
+        assert!(a.containers[0]
+            .image_id
+            .starts_with("docker.io/library/nginx@sha256:"));
+        assert!(a.containers[1]
+            .image_id
+            .starts_with("registry.example.com:5000/team/proxy@sha256:"));
+        assert!(matches!(
+            &a.init_containers[0].status,
+            ContainerStatus::Exited { exit_code: 0, reason, .. } if reason == "Completed"
+        ));
+        assert_eq!(runtime.list_pods().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn starting_twice_returns_the_same_pod() {
+        let runtime = runtime();
+        let first = runtime.start_pod(&sandbox("a")).await.unwrap();
+        let again = runtime.start_pod(&sandbox("a")).await.unwrap();
+        assert_eq!(first, again);
+        assert_eq!(
+            runtime.calls(),
+            vec![Call::Start { uid: "a".into() }],
+            "the second start must not start anything"
+        );
+    }
+
+    #[tokio::test]
+    async fn stop_terminates_and_remove_frees_the_ip() {
+        let runtime = runtime();
+        let a = runtime.start_pod(&sandbox("a")).await.unwrap();
+        runtime
+            .stop_pod("a", Duration::from_secs(30))
+            .await
+            .unwrap();
+        let stopped = runtime.pod_state("a").await.unwrap().unwrap();
+        assert_eq!(stopped.phase, SandboxPhase::Stopped);
+        assert!(matches!(
+            stopped.containers[0].status,
+            ContainerStatus::Exited { exit_code: 0, .. }
+        ));
+        runtime.remove_pod("a").await.unwrap();
+        assert_eq!(runtime.pod_state("a").await.unwrap(), None);
+        // Unknown pods stop and remove without error.
+        runtime.stop_pod("a", Duration::ZERO).await.unwrap();
+        runtime.remove_pod("a").await.unwrap();
+        let b = runtime.start_pod(&sandbox("b")).await.unwrap();
+        assert_eq!(b.ip, a.ip, "the freed address is handed out again");
+        assert_eq!(
+            runtime.calls()[1],
+            Call::Stop {
+                uid: "a".into(),
+                grace: Duration::from_secs(30)
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn pod_cidr_update_applies_to_new_pods_and_previous_ip_is_kept() {
+        let runtime = runtime();
+        let old = runtime.start_pod(&sandbox("a")).await.unwrap();
+        runtime.update_pod_cidr("10.42.7.0/24").await.unwrap();
+        let new = runtime.start_pod(&sandbox("b")).await.unwrap();
+        assert_eq!(old.ip, Some("10.128.0.2".parse().unwrap()));
+        assert_eq!(new.ip, Some("10.42.7.2".parse().unwrap()));
+        let mut adopted = sandbox("c");
+        adopted.previous_ip = Some("10.42.7.99".parse().unwrap());
+        let adopted = runtime.start_pod(&adopted).await.unwrap();
+        assert_eq!(adopted.ip, Some("10.42.7.99".parse().unwrap()));
+        let mut taken = sandbox("d");
+        taken.previous_ip = new.ip;
+        let moved = runtime.start_pod(&taken).await.unwrap();
+        assert_eq!(moved.ip, Some("10.42.7.3".parse().unwrap()));
+        assert!(matches!(
+            runtime.update_pod_cidr("10.42.0.0/99").await,
+            Err(RuntimeError::InvalidPodCidr { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_full_range_is_reported() {
+        let runtime = SimulatedRuntime::new(SimulatedConfig {
+            fallback_pod_cidr: "10.0.0.0/30".into(),
+            ..SimulatedConfig::default()
+        })
+        .unwrap();
+        runtime.start_pod(&sandbox("a")).await.unwrap();
+        let error = runtime.start_pod(&sandbox("b")).await.unwrap_err();
+        assert!(error.to_string().contains("no free pod IP in 10.0.0.0/30"));
+    }
+
+    #[tokio::test]
+    async fn start_latency_delays_the_start() {
+        let runtime = SimulatedRuntime::new(SimulatedConfig {
+            start_latency: Duration::from_millis(50),
+            ..SimulatedConfig::default()
+        })
+        .unwrap();
+        let before = std::time::Instant::now();
+        runtime.start_pod(&sandbox("a")).await.unwrap();
+        assert!(before.elapsed() >= Duration::from_millis(50));
+    }
+}
