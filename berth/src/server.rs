@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use berth_orchestrator::apiserver::allocator::Cidr;
 use berth_orchestrator::apiserver::pki::Pki;
-use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};
+use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig, DefaultTolerationSeconds};
 use berth_orchestrator::controllers;
 use berth_orchestrator::scheduler;
 use berth_orchestrator::store::etcd::EtcdStore;
@@ -41,6 +41,48 @@ pub struct ServerArgs {
     /// Extra names or addresses the serving certificate is valid for.
     #[arg(long = "tls-san", value_delimiter = ',')]
     tls_san: Vec<String>,
+    /// Range node IPAM hands each Node's spec.podCIDR out of.
+    #[arg(long, env = "BERTH_CLUSTER_CIDR", default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
+    /// Prefix length of each Node's podCIDR inside --cluster-cidr.
+    #[arg(long, env = "BERTH_NODE_CIDR_MASK_SIZE", default_value_t = 24)]
+    node_cidr_mask_size: u8,
+    /// How long a node may miss Lease heartbeats before it is marked Unknown and
+    /// tainted unreachable (upstream 40s; 20s so, with the 30s default
+    /// tolerations, a lost node's pods are replaced within about a minute).
+    #[arg(long, env = "BERTH_NODE_MONITOR_GRACE_PERIOD", default_value = "20s", value_parser = parse_duration)]
+    node_monitor_grace_period: std::time::Duration,
+    /// tolerationSeconds of the unreachable:NoExecute toleration new pods get (upstream 300).
+    #[arg(
+        long,
+        env = "BERTH_DEFAULT_UNREACHABLE_TOLERATION_SECONDS",
+        default_value_t = 30
+    )]
+    default_unreachable_toleration_seconds: i64,
+    /// tolerationSeconds of the not-ready:NoExecute toleration new pods get (upstream 300).
+    #[arg(
+        long,
+        env = "BERTH_DEFAULT_NOT_READY_TOLERATION_SECONDS",
+        default_value_t = 30
+    )]
+    default_not_ready_toleration_seconds: i64,
+}
+
+/// The controllers' configuration from the flags.
+fn controllers_config(args: &ServerArgs) -> anyhow::Result<controllers::ControllersConfig> {
+    let cluster = args
+        .cluster_cidr
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--cluster-cidr: {e}"))?;
+    let node_cidrs =
+        controllers::node_ipam::NodeCidrAllocator::new(cluster, args.node_cidr_mask_size)
+            .map_err(|e| anyhow::anyhow!("--node-cidr-mask-size: {e}"))?;
+    Ok(controllers::ControllersConfig {
+        node_cidrs,
+        node_lifecycle: controllers::node_lifecycle::NodeLifecycleConfig {
+            grace_period: args.node_monitor_grace_period,
+        },
+    })
 }
 
 async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -128,13 +170,18 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         hosts.push(listen_ip.to_string());
     }
     hosts.extend(args.tls_san.iter().cloned());
+    let controllers_config = controllers_config(&args)?;
     let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
     let store = open_store(&args).await?;
     let config = ApiServerConfig {
         listen: args.listen,
         service_cidr,
     };
-    let server = ApiServer::bind(config, Arc::clone(&store), &pki).await?;
+    let toleration_seconds = DefaultTolerationSeconds {
+        not_ready: args.default_not_ready_toleration_seconds,
+        unreachable: args.default_unreachable_toleration_seconds,
+    };
+    let server = ApiServer::bind_with(config, toleration_seconds, Arc::clone(&store), &pki).await?;
     let addr = server.local_addr()?;
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_owned()
@@ -162,7 +209,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
             .await
             .context("building the controllers' API client")?;
-        tasks.spawn(controllers::supervise(client, cancel.clone()));
+        tasks.spawn(controllers::supervise_with(
+            client,
+            cancel.clone(),
+            controllers_config,
+        ));
     }
     if !args.disable.iter().any(|d| d == "scheduler") {
         let url = format!("https://{host}:{}", addr.port());

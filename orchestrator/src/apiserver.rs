@@ -8,6 +8,7 @@ pub mod allocator;
 mod apply;
 pub mod catalog;
 mod defaults;
+pub use defaults::DefaultTolerationSeconds;
 pub mod discovery;
 pub mod errors;
 mod handlers;
@@ -99,8 +100,26 @@ impl ApiServer {
         store: Arc<dyn Store>,
         pki: &Pki,
     ) -> Result<Self, ServeError> {
+        Self::bind_with(
+            config,
+            defaults::DefaultTolerationSeconds::default(),
+            store,
+            pki,
+        )
+        .await
+    }
+
+    /// [`ApiServer::bind`] with the seconds new pods tolerate not-ready and
+    /// unreachable nodes (the DefaultTolerationSeconds admission's flags).
+    pub async fn bind_with(
+        config: ApiServerConfig,
+        toleration_seconds: defaults::DefaultTolerationSeconds,
+        store: Arc<dyn Store>,
+        pki: &Pki,
+    ) -> Result<Self, ServeError> {
         let allocator = Allocator::new(Arc::clone(&store), config.service_cidr);
-        let objects = Objects::new(Arc::clone(&store), allocator.clone());
+        let objects = Objects::new(Arc::clone(&store), allocator.clone())
+            .with_default_toleration_seconds(toleration_seconds);
         bootstrap(&objects, &allocator).await?;
         let state = AppState {
             objects,

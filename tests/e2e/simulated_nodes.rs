@@ -185,6 +185,19 @@ fn simulated_nodes_register_run_pods_and_heartbeat() {
             (ready == 50).then_some(())
         },
     );
+    // Node IPAM assigns sim-7 a podCIDR; wait for it so the pod's address comes from it.
+    wait_for(
+        "sim-7 has a podCIDR",
+        Duration::from_secs(15),
+        &server,
+        &mut [&mut sim],
+        || {
+            (!kubectl
+                .jsonpath(&["get", "node", "sim-7"], "{.spec.podCIDR}")
+                .is_empty())
+            .then_some(())
+        },
+    );
     kubectl.ok_stdin(&["apply", "-f", "-"], &pod_manifest("on-sim", "sim-7"));
     let sim_ip = wait_for(
         "pod on-sim Running",
@@ -200,8 +213,13 @@ fn simulated_nodes_register_run_pods_and_heartbeat() {
             }
         },
     );
-    // No node IPAM yet, so the pod IP comes from sim-7's fallback range.
-    assert!(sim_ip.starts_with("10.128.7."), "{sim_ip}");
+    // Node IPAM gives sim-7 a /24 of the cluster CIDR; its pods get addresses from it.
+    let cidr = kubectl.jsonpath(&["get", "node", "sim-7"], "{.spec.podCIDR}");
+    let prefix = cidr.trim_end_matches("0/24");
+    assert!(
+        cidr.ends_with(".0/24") && sim_ip.starts_with(prefix),
+        "{sim_ip} in {cidr}"
+    );
     kubectl.ok(&["delete", "pod", "on-sim", "--timeout=20s"]);
     // The single agent ignores pods of other nodes and keeps running.
     agent.assert_running();

@@ -92,6 +92,8 @@ pub struct DeleteOptions {
 pub struct Objects {
     store: Arc<dyn Store>,
     allocator: Allocator,
+    /// Seconds of the tolerations new pods get (DefaultTolerationSeconds admission).
+    toleration_seconds: defaults::DefaultTolerationSeconds,
 }
 
 /// A decoded stored object with its revision stamped in.
@@ -166,7 +168,20 @@ fn is_empty_list(v: Option<&Value>) -> bool {
 impl Objects {
     /// Wraps a store.
     pub fn new(store: Arc<dyn Store>, allocator: Allocator) -> Self {
-        Self { store, allocator }
+        Self {
+            store,
+            allocator,
+            toleration_seconds: defaults::DefaultTolerationSeconds::default(),
+        }
+    }
+
+    /// The same, giving new pods these default toleration seconds.
+    pub fn with_default_toleration_seconds(
+        mut self,
+        seconds: defaults::DefaultTolerationSeconds,
+    ) -> Self {
+        self.toleration_seconds = seconds;
+        self
     }
 
     /// The underlying store (watch and list paths read it directly).
@@ -310,6 +325,9 @@ impl Objects {
         (r.typecheck)(&obj)
             .map_err(|e| ApiError::BadRequest(format!("error decoding {}: {e}", r.kind)))?;
         defaults::apply(r.kind, &mut obj);
+        if r.kind == "Pod" {
+            defaults::default_tolerations(&mut obj, self.toleration_seconds);
+        }
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
         let causes = validate::on_create(r.kind, &obj);
         if !causes.is_empty() {
