@@ -5,9 +5,13 @@
 
 pub mod client;
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod events;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod node_ipam;
+pub mod node_lifecycle;
 pub mod replicaset;
 pub mod workload;
 
@@ -30,6 +34,29 @@ pub enum ControllerError {
     },
 }
 
+/// What the controllers are configured with (flags of `berth server`).
+#[derive(Debug, Clone)]
+pub struct ControllersConfig {
+    /// The cluster CIDR and per-node subnet size node IPAM hands out.
+    pub node_cidrs: node_ipam::NodeCidrAllocator,
+    /// Heartbeat grace period of the node lifecycle controller.
+    pub node_lifecycle: node_lifecycle::NodeLifecycleConfig,
+}
+
+impl Default for ControllersConfig {
+    /// berth's defaults: 10.42.0.0/16 in /24s, and a 20 s heartbeat grace
+    /// period (upstream 40 s) so a lost node's pods are replaced within a minute.
+    fn default() -> Self {
+        let cluster = "10.42.0.0/16".parse().expect("a valid CIDR");
+        Self {
+            node_cidrs: node_ipam::NodeCidrAllocator::new(cluster, 24).expect("/24 fits a /16"),
+            node_lifecycle: node_lifecycle::NodeLifecycleConfig {
+                grace_period: std::time::Duration::from_secs(20),
+            },
+        }
+    }
+}
+
 /// A named controller loop that runs until cancelled.
 pub type ControllerFuture = Pin<Box<dyn Future<Output = Result<(), ControllerError>> + Send>>;
 
@@ -37,6 +64,7 @@ pub type ControllerFuture = Pin<Box<dyn Future<Output = Result<(), ControllerErr
 pub fn all(
     client: &kube::Client,
     cancel: &CancellationToken,
+    config: &ControllersConfig,
 ) -> Vec<(&'static str, ControllerFuture)> {
     vec![
         (
@@ -52,17 +80,50 @@ pub fn all(
             Box::pin(deployment::run(client.clone(), cancel.clone())),
         ),
         (
+            "endpoints",
+            Box::pin(endpoints::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "endpointslice",
+            Box::pin(endpointslice::run(client.clone(), cancel.clone())),
+        ),
+        (
             "garbage-collector",
             Box::pin(garbage_collector::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "node-ipam",
+            Box::pin(node_ipam::run(
+                client.clone(),
+                config.node_cidrs,
+                cancel.clone(),
+            )),
+        ),
+        (
+            "node-lifecycle",
+            Box::pin(node_lifecycle::run(
+                client.clone(),
+                config.node_lifecycle,
+                cancel.clone(),
+            )),
         ),
     ]
 }
 
+/// [`supervise_with`] the default [`ControllersConfig`].
+pub async fn supervise(client: kube::Client, cancel: CancellationToken) {
+    supervise_with(client, cancel, ControllersConfig::default()).await
+}
+
 /// Runs controllers until `cancel` fires; a controller that fails is logged and
 /// restarted after a pause, so one broken loop never stops the others.
-pub async fn supervise(client: kube::Client, cancel: CancellationToken) {
+pub async fn supervise_with(
+    client: kube::Client,
+    cancel: CancellationToken,
+    config: ControllersConfig,
+) {
     let mut tasks = JoinSet::new();
-    for (name, controller) in all(&client, &cancel) {
+    for (name, controller) in all(&client, &cancel, &config) {
         tasks.spawn(async move { (name, controller.await) });
     }
     while let Some(joined) = tasks.join_next().await {
@@ -73,13 +134,15 @@ pub async fn supervise(client: kube::Client, cancel: CancellationToken) {
                 if cancel.is_cancelled() {
                     continue;
                 }
-                let (client, cancel) = (client.clone(), cancel.clone());
+                let (client, cancel, config) = (client.clone(), cancel.clone(), config.clone());
                 tasks.spawn(async move {
                     tokio::select! {
                         _ = cancel.cancelled() => return (name, Ok(())),
                         _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
                     }
-                    let restarted = all(&client, &cancel).into_iter().find(|(n, _)| *n == name);
+                    let restarted = all(&client, &cancel, &config)
+                        .into_iter()
+                        .find(|(n, _)| *n == name);
                     match restarted {
                         Some((_, controller)) => (name, controller.await),
                         None => (name, Ok(())),

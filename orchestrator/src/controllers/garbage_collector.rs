@@ -28,6 +28,7 @@ pub const ORPHAN: &str = "orphan";
 /// server does not serve are skipped.
 const WATCHED: &[(&str, &str)] = &[
     ("", "Pod"),
+    ("", "Service"),
     ("apps", "ReplicaSet"),
     ("apps", "Deployment"),
     ("apps", "DaemonSet"),
