@@ -22,6 +22,8 @@ pub struct TestServer {
     pub addr: std::net::SocketAddr,
     /// The admin bearer token.
     pub token: Arc<str>,
+    /// An admin kubeconfig (YAML) for kube-rs clients of this server.
+    pub kubeconfig: String,
     connector: TlsConnector,
     cancel: CancellationToken,
     serving: JoinHandle<()>,
@@ -54,6 +56,7 @@ impl TestServer {
         Ok(Self {
             addr,
             token: Arc::from(pki.admin_token.as_str()),
+            kubeconfig: pki.admin_kubeconfig(&format!("https://{addr}")),
             connector: TlsConnector::from(Arc::new(tls)),
             cancel,
             serving,

@@ -2,6 +2,7 @@
 //! agent and the cluster tools. It only parses flags and calls the crates.
 
 mod agent;
+mod controller_manager;
 mod scheduler;
 mod server;
 mod sim;
@@ -22,6 +23,8 @@ enum Command {
     Server(server::ServerArgs),
     /// Run the scheduler alone against a cluster (leader-elected through a Lease).
     Scheduler(scheduler::SchedulerArgs),
+    /// Run the controllers alone against a cluster (leader-elected through a Lease).
+    ControllerManager(controller_manager::ControllerManagerArgs),
     /// Run a node agent that registers a Node and runs the pods bound to it.
     Agent(agent::AgentArgs),
     /// Run many simulated nodes in one process (for tests and benchmarks).
@@ -35,6 +38,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args).await,
         Command::Scheduler(args) => scheduler::run(args).await,
+        Command::ControllerManager(args) => controller_manager::run(args).await,
         Command::Agent(args) => agent::run(args).await,
         Command::Sim(args) => sim::run(args).await,
     }
