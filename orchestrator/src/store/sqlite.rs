@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::oneshot;
 
 use super::event_log::{EventLog, HistorySource};
 use super::{
@@ -51,6 +52,7 @@ struct Writer {
 
 struct Inner {
     writer: Mutex<Writer>,
+    queue: Mutex<Vec<PendingWrite>>,
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
     events: Arc<EventLog>,
@@ -102,6 +104,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Mutex::new(Writer { conn, revision }),
+                queue: Mutex::new(Vec::new()),
                 readers: Mutex::new(readers),
                 path,
                 events: Arc::new(EventLog::new(revision, RING_CAPACITY)),
@@ -120,46 +123,131 @@ impl SqliteStore {
             .map_err(backend)?
     }
 
-    /// Runs one write transaction that produces at most one event, then publishes it.
+    /// Queues one write (a closure producing at most one event) and commits it
+    /// with whatever other writes are waiting: one transaction and one fsync for
+    /// the whole group, each write in its own savepoint so a failing one affects
+    /// no other. Answers only after the commit is durable.
     async fn write(
         &self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> Result<StoreEvent, StoreError>
-            + Send
-            + 'static,
+        f: impl FnOnce(&Connection, i64) -> Result<StoreEvent, StoreError> + Send + 'static,
     ) -> Result<KeyValue, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .queue
+            .lock()
+            .expect("sqlite write queue poisoned")
+            .push(PendingWrite {
+                apply: Box::new(f),
+                reply,
+            });
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut writer = inner.writer.lock().expect("sqlite writer poisoned");
-            let next = writer.revision + 1;
-            let tx = writer
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let event = f(&tx, next)?;
-            tx.execute(
-                "INSERT INTO history (revision, key, deleted, value, create_revision) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    next,
-                    event.kv.key,
-                    event.kind == EventKind::Delete,
-                    event.kv.value,
-                    event.kv.create_revision
-                ],
-            )
+        tokio::task::spawn_blocking(move || inner.commit_pending())
+            .await
             .map_err(backend)?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the write was dropped before it committed".into()))?
+    }
+}
+
+/// One write's change to the database at the revision it is given.
+type WriteFn = Box<dyn FnOnce(&Connection, i64) -> Result<StoreEvent, StoreError> + Send>;
+
+/// Where a write's result goes once its group is committed.
+type Reply = oneshot::Sender<Result<KeyValue, StoreError>>;
+
+/// A write waiting for the next group commit.
+struct PendingWrite {
+    apply: WriteFn,
+    reply: Reply,
+}
+
+/// Writes applied in one group, waiting for the commit before they are answered.
+type Outcomes = Vec<(Reply, Result<KeyValue, StoreError>)>;
+
+/// What a group commit returns: each write's outcome, the events to publish and
+/// the last revision; or, when the commit itself failed, who to tell and why.
+type BatchResult = Result<(Outcomes, Vec<StoreEvent>, i64), (Vec<Reply>, String)>;
+
+impl Inner {
+    /// Commits every queued write (if another caller has not already).
+    fn commit_pending(&self) {
+        let mut writer = self.writer.lock().expect("sqlite writer poisoned");
+        let batch = std::mem::take(&mut *self.queue.lock().expect("sqlite write queue poisoned"));
+        if batch.is_empty() {
+            return;
+        }
+        let start = writer.revision;
+        match apply_batch(&mut writer.conn, start, batch) {
+            Ok((outcomes, events, last)) => {
+                writer.revision = last;
+                for event in events {
+                    self.events.publish(event);
+                }
+                for (reply, outcome) in outcomes {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err((replies, error)) => {
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Backend(error.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Applies a group of writes in one transaction. On a commit failure every
+/// writer gets the error (nothing was stored); otherwise each gets its own result.
+fn apply_batch(conn: &mut Connection, start: i64, batch: Vec<PendingWrite>) -> BatchResult {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return Err((batch.into_iter().map(|p| p.reply).collect(), e.to_string())),
+    };
+    let mut last = start;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut events = Vec::new();
+    for pending in batch {
+        let revision = last + 1;
+        let result = tx.savepoint().map_err(backend).and_then(|savepoint| {
+            let event = (pending.apply)(&savepoint, revision)?;
+            savepoint
+                .execute(
+                    "INSERT INTO history (revision, key, deleted, value, create_revision) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        revision,
+                        event.kv.key,
+                        event.kind == EventKind::Delete,
+                        event.kv.value,
+                        event.kv.create_revision
+                    ],
+                )
+                .map_err(backend)?;
+            savepoint.commit().map_err(backend)?;
+            Ok(event)
+        });
+        match result {
+            Ok(event) => {
+                last = revision;
+                outcomes.push((pending.reply, Ok(event.kv.clone())));
+                events.push(event);
+            }
+            Err(e) => outcomes.push((pending.reply, Err(e))),
+        }
+    }
+    let finish = |tx: rusqlite::Transaction<'_>| -> Result<(), String> {
+        if last > start {
             tx.execute(
                 "INSERT INTO meta (name, value) VALUES ('revision', ?1) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                [next],
+                [last],
             )
-            .map_err(backend)?;
-            tx.commit().map_err(backend)?;
-            writer.revision = next;
-            let kv = event.kv.clone();
-            inner.events.publish(event);
-            Ok(kv)
-        })
-        .await
-        .map_err(backend)?
+            .map_err(|e| e.to_string())?;
+        }
+        tx.commit().map_err(|e| e.to_string())
+    };
+    match finish(tx) {
+        Ok(()) => Ok((outcomes, events, last)),
+        Err(e) => Err((outcomes.into_iter().map(|(reply, _)| reply).collect(), e)),
     }
 }
 
@@ -429,6 +517,39 @@ mod tests {
             SqliteStore::open(dir.path().join(format!("db{n}.sqlite"))).unwrap()
         })
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn grouped_writes_fail_alone_and_leave_no_revision_gaps() {
+        use futures::StreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("db")).unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..200 {
+            let store = store.clone();
+            // Every key is created twice: one create wins, the other must fail alone.
+            tasks.spawn(async move { store.create(&format!("/g/{}", i % 100), vec![b'x']).await });
+        }
+        let (mut created, mut refused) = (0, 0);
+        while let Some(result) = tasks.join_next().await {
+            match result.unwrap() {
+                Ok(_) => created += 1,
+                Err(StoreError::AlreadyExists(_)) => refused += 1,
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert_eq!((created, refused), (100, 100));
+        assert_eq!(store.current_revision().await.unwrap(), 100);
+        let mut events = store.watch("/g/", 0).await.unwrap();
+        for expected in 1..=100 {
+            let event = events.next().await.unwrap().unwrap();
+            assert_eq!(event.kv.mod_revision, expected);
+        }
+        let reopened = SqliteStore::open(dir.path().join("db")).unwrap();
+        assert_eq!(
+            reopened.list("/g/", None, 0).await.unwrap().items.len(),
+            100
+        );
     }
 
     #[tokio::test]
