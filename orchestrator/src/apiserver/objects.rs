@@ -3,9 +3,11 @@
 //! graceful deletion — the behaviour kube-apiserver's generic registry gives
 //! every kind. HTTP concerns stay in the handlers.
 
+mod delete;
+mod ownership;
+
 use std::sync::Arc;
 
-use berth_api::apply::{self, FieldSet, ManagedFields, Path, Writer};
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
@@ -29,47 +31,6 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     /// The subresource written through (`status`, `scale`), for the managedFields entry.
     pub subresource: Option<String>,
-}
-
-/// Fields an endpoint resets whatever the client sends (upstream's reset fields):
-/// the main resource of a kind with a status subresource never takes `status`,
-/// and `/status` never takes `spec`.
-fn reset_fields(r: &ResourceInfo, subresource: Option<&str>) -> Option<FieldSet> {
-    match subresource {
-        Some("status") => Some(FieldSet::from_paths([Path::fields(["spec"])])),
-        None if r.has_status => Some(FieldSet::from_paths([Path::fields(["status"])])),
-        _ => None,
-    }
-}
-
-/// Records a create (`old` None) or an update in the object's managedFields, as
-/// kube-apiserver's field manager does for every non-apply write.
-fn record_ownership(r: &ResourceInfo, old: Option<&Value>, new: &mut Value, opts: &WriteOptions) {
-    let Some(manager) = opts.field_manager.as_deref() else {
-        return;
-    };
-    let schema = r.apply_schema();
-    let api_version = r.api_version();
-    let reset = reset_fields(r, opts.subresource.as_deref());
-    let mut writer = Writer::new(manager, &api_version, jiff::Timestamp::now());
-    if let Some(sub) = opts.subresource.as_deref() {
-        writer = writer.with_subresource(sub);
-    }
-    if let Some(reset) = &reset {
-        writer = writer.with_reset_fields(reset);
-    }
-    let managed = match old {
-        None => apply::create(new, &writer, &schema),
-        Some(old) => {
-            let current = if opts.subresource.is_some() {
-                ManagedFields::from_object(old).unwrap_or_else(|_| ManagedFields::new([]))
-            } else {
-                ManagedFields::for_update(old, new)
-            };
-            apply::update(old, new, &current, &writer, &schema)
-        }
-    };
-    managed.write_into(new);
 }
 
 /// `DeleteOptions` as sent in the body or query.
@@ -333,7 +294,7 @@ impl Objects {
         if !causes.is_empty() {
             return Err(ApiError::Invalid(target(r, &name), causes));
         }
-        record_ownership(r, None, &mut obj, opts);
+        ownership::record_ownership(r, None, &mut obj, opts);
         if let Some(ns) = ns.filter(|_| r.namespaced) {
             self.check_namespace(ns).await?;
         }
@@ -438,7 +399,7 @@ impl Objects {
         if !causes.is_empty() {
             return Err(ApiError::Invalid(target(r, name), causes));
         }
-        record_ownership(r, Some(old), &mut new, opts);
+        ownership::record_ownership(r, Some(old), &mut new, opts);
         if opts.dry_run {
             return Ok(new);
         }
@@ -551,132 +512,6 @@ impl Objects {
         }
         Err(ApiError::Conflict(target(r, name), MODIFIED.into()))
     }
-
-    /// Deletes an object: at once, or by marking it when finalizers or a grace period apply.
-    pub async fn delete(
-        &self,
-        r: &ResourceInfo,
-        ns: Option<&str>,
-        name: &str,
-        opts: &DeleteOptions,
-    ) -> Result<Value, ApiError> {
-        let (kv, mut obj) = self.get_kv(r, ns, name).await?;
-        if let Some(uid) = &opts.precondition_uid {
-            if meta_str(&obj, "uid") != Some(uid.as_str()) {
-                return Err(ApiError::Conflict(
-                    target(r, name),
-                    format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        meta_str(&obj, "uid").unwrap_or_default()
-                    ),
-                ));
-            }
-        }
-        if let Some(rv) = &opts.precondition_resource_version {
-            if *rv != kv.mod_revision.to_string() {
-                return Err(ApiError::Conflict(
-                    target(r, name),
-                    format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", kv.mod_revision),
-                ));
-            }
-        }
-        let mut grace = graceful_period(r, &obj, opts);
-        let mut finalizers: Vec<Value> = obj
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let policy_finalizer = match opts.propagation_policy.as_deref() {
-            Some("Orphan") => Some("orphan"),
-            Some("Foreground") => Some("foregroundDeletion"),
-            _ => None,
-        };
-        if let Some(f) = policy_finalizer {
-            if !finalizers.iter().any(|v| v == f) {
-                finalizers.push(json!(f));
-            }
-        }
-        if r.kind == "Namespace" && !is_empty_list(obj.pointer("/spec/finalizers")) {
-            if let Some(status) = obj
-                .as_object_mut()
-                .map(|m| m.entry("status").or_insert_with(|| json!({})))
-            {
-                status["phase"] = json!("Terminating");
-            }
-            grace.get_or_insert(0);
-        }
-        let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
-        if !finalizers.is_empty()
-            || grace.is_some_and(|g| g > 0)
-            || (r.kind == "Namespace" && !is_empty_list(obj.pointer("/spec/finalizers")))
-        {
-            let grace = grace.unwrap_or(0);
-            let meta = meta_mut(&mut obj);
-            if !finalizers.is_empty() {
-                meta.insert("finalizers".into(), Value::Array(finalizers));
-            }
-            let current_grace = meta
-                .get("deletionGracePeriodSeconds")
-                .and_then(Value::as_i64);
-            if !already_deleting || current_grace.is_some_and(|g| grace < g) {
-                let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
-                meta.insert(
-                    "deletionTimestamp".into(),
-                    json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
-                );
-                meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
-            }
-            if opts.dry_run {
-                return Ok(obj);
-            }
-            return match self
-                .store
-                .update(&kv.key, encode(&obj)?, kv.mod_revision)
-                .await
-            {
-                Ok(kv) => decode(&kv),
-                Err(e) => Err(self.write_error(r, name, e)),
-            };
-        }
-        if opts.dry_run {
-            return Ok(obj);
-        }
-        match self.store.delete(&kv.key, Some(kv.mod_revision)).await {
-            Ok(deleted) => {
-                self.allocator.release_for(r.kind, &obj).await;
-                let mut value = obj;
-                meta_mut(&mut value).insert(
-                    "resourceVersion".into(),
-                    json!(deleted.mod_revision.to_string()),
-                );
-                Ok(value)
-            }
-            Err(e) => Err(self.write_error(r, name, e)),
-        }
-    }
-}
-
-/// Pods on a node get a grace period (the agent finishes the deletion); others go at once.
-fn graceful_period(r: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> Option<i64> {
-    if r.kind != "Pod" {
-        return None;
-    }
-    let scheduled = obj
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty());
-    let phase = obj
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if !scheduled || matches!(phase, "Succeeded" | "Failed") {
-        return Some(0);
-    }
-    let default = obj
-        .pointer("/spec/terminationGracePeriodSeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(30);
-    Some(opts.grace_period_seconds.unwrap_or(default).max(0))
 }
 
 /// Rejects bodies whose kind or apiVersion name another resource.

@@ -1,0 +1,137 @@
+//! Deletion semantics: preconditions, graceful deletion of pods bound to a
+//! node, finalizers (including the propagation-policy ones) and namespaces
+//! that wait for their contents — or removal at once when nothing holds it.
+
+use serde_json::{json, Value};
+
+use super::{decode, encode, is_empty_list, meta_mut, meta_str, target, DeleteOptions, Objects};
+use crate::apiserver::catalog::ResourceInfo;
+use crate::apiserver::errors::ApiError;
+
+impl Objects {
+    /// Deletes an object: at once, or by marking it when finalizers or a grace period apply.
+    pub async fn delete(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Value, ApiError> {
+        let (kv, mut obj) = self.get_kv(r, ns, name).await?;
+        if let Some(uid) = &opts.precondition_uid {
+            if meta_str(&obj, "uid") != Some(uid.as_str()) {
+                return Err(ApiError::Conflict(
+                    target(r, name),
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&obj, "uid").unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        if let Some(rv) = &opts.precondition_resource_version {
+            if *rv != kv.mod_revision.to_string() {
+                return Err(ApiError::Conflict(
+                    target(r, name),
+                    format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", kv.mod_revision),
+                ));
+            }
+        }
+        let mut grace = graceful_period(r, &obj, opts);
+        let mut finalizers: Vec<Value> = obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let policy_finalizer = match opts.propagation_policy.as_deref() {
+            Some("Orphan") => Some("orphan"),
+            Some("Foreground") => Some("foregroundDeletion"),
+            _ => None,
+        };
+        if let Some(f) = policy_finalizer {
+            if !finalizers.iter().any(|v| v == f) {
+                finalizers.push(json!(f));
+            }
+        }
+        if r.kind == "Namespace" && !is_empty_list(obj.pointer("/spec/finalizers")) {
+            if let Some(status) = obj
+                .as_object_mut()
+                .map(|m| m.entry("status").or_insert_with(|| json!({})))
+            {
+                status["phase"] = json!("Terminating");
+            }
+            grace.get_or_insert(0);
+        }
+        let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+        if !finalizers.is_empty()
+            || grace.is_some_and(|g| g > 0)
+            || (r.kind == "Namespace" && !is_empty_list(obj.pointer("/spec/finalizers")))
+        {
+            let grace = grace.unwrap_or(0);
+            let meta = meta_mut(&mut obj);
+            if !finalizers.is_empty() {
+                meta.insert("finalizers".into(), Value::Array(finalizers));
+            }
+            let current_grace = meta
+                .get("deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
+            if !already_deleting || current_grace.is_some_and(|g| grace < g) {
+                let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
+                meta.insert(
+                    "deletionTimestamp".into(),
+                    json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                );
+                meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+            }
+            if opts.dry_run {
+                return Ok(obj);
+            }
+            return match self
+                .store
+                .update(&kv.key, encode(&obj)?, kv.mod_revision)
+                .await
+            {
+                Ok(kv) => decode(&kv),
+                Err(e) => Err(self.write_error(r, name, e)),
+            };
+        }
+        if opts.dry_run {
+            return Ok(obj);
+        }
+        match self.store.delete(&kv.key, Some(kv.mod_revision)).await {
+            Ok(deleted) => {
+                self.allocator.release_for(r.kind, &obj).await;
+                let mut value = obj;
+                meta_mut(&mut value).insert(
+                    "resourceVersion".into(),
+                    json!(deleted.mod_revision.to_string()),
+                );
+                Ok(value)
+            }
+            Err(e) => Err(self.write_error(r, name, e)),
+        }
+    }
+}
+
+/// Pods on a node get a grace period (the agent finishes the deletion); others go at once.
+fn graceful_period(r: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> Option<i64> {
+    if r.kind != "Pod" {
+        return None;
+    }
+    let scheduled = obj
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let phase = obj
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !scheduled || matches!(phase, "Succeeded" | "Failed") {
+        return Some(0);
+    }
+    let default = obj
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
+    Some(opts.grace_period_seconds.unwrap_or(default).max(0))
+}
