@@ -211,3 +211,90 @@ spec:
     ]);
     assert!(events.contains("FailedScheduling"), "{events}");
 }
+
+#[test]
+fn rollouts_pause_resume_and_restart() {
+    let server = Server::start();
+    let _nodes = server.start_sim(2, "cpu-", &[]);
+    let k = server.kubectl(KUBECTL_1_33);
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=127.0.0.1:5000/web:v1",
+        "--replicas=2",
+    ]);
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let replica_sets = || {
+        k.ok(&["get", "rs", "-l", "app=web", "-o", "name"])
+            .lines()
+            .count()
+    };
+    assert_eq!(replica_sets(), 1);
+
+    k.ok(&["rollout", "pause", "deployment/web"]);
+    k.ok(&[
+        "set",
+        "image",
+        "deployment/web",
+        "web=127.0.0.1:5000/web:v2",
+    ]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(replica_sets(), 1, "a paused deployment does not roll out");
+    k.ok(&["rollout", "resume", "deployment/web"]);
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert_eq!(replica_sets(), 2);
+    let images = k.jsonpath(
+        &["get", "pods", "-l", "app=web"],
+        "{.items[*].spec.containers[0].image}",
+    );
+    assert!(
+        images.split_whitespace().all(|i| i.ends_with(":v2")),
+        "{images}"
+    );
+
+    k.ok(&["rollout", "restart", "deployment/web"]);
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert_eq!(replica_sets(), 3, "a restart rolls out a new ReplicaSet");
+    let annotation = k.jsonpath(
+        &["get", "deploy", "web"],
+        "{.spec.template.metadata.annotations}",
+    );
+    assert!(
+        annotation.contains("kubectl.kubernetes.io/restartedAt"),
+        "{annotation}"
+    );
+}
+
+#[test]
+fn a_stuck_rollout_exceeds_its_progress_deadline() {
+    let server = Server::start();
+    let _nodes = server.start_sim(1, "cpu-", &["--capacity", "cpu=2,memory=4Gi,pods=110"]);
+    let k = server.kubectl(KUBECTL_1_33);
+    let too_big = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: huge}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 3
+  selector: {matchLabels: {app: huge}}
+  template:
+    metadata: {labels: {app: huge}}
+    spec:
+      containers: [{name: huge, image: 127.0.0.1:5000/web:v1, resources: {requests: {cpu: "64"}}}]
+"#;
+    k.ok_stdin(&["apply", "-f", "-"], too_big);
+    let out = k.run(&["rollout", "status", "deployment/huge", "--timeout=30s"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"deployment "huge" exceeded its progress deadline"#),
+        "{err}"
+    );
+    let reason = k.jsonpath(
+        &["get", "deploy", "huge"],
+        r#"{.status.conditions[?(@.type=="Progressing")].reason}"#,
+    );
+    assert_eq!(reason, "ProgressDeadlineExceeded");
+}
