@@ -7,35 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{BerthProcess, Server, KUBECTL_1_31};
-
-/// Polls `check` until it returns Some; on timeout, fails with the logs.
-fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    server: &Server,
-    processes: &mut [&mut BerthProcess],
-    mut check: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        for process in processes.iter_mut() {
-            process.assert_running();
-        }
-        if Instant::now() > deadline {
-            let logs: Vec<String> = processes.iter().map(|p| p.log()).collect();
-            panic!(
-                "{what}: not within {timeout:?}\nagent logs:\n{}\nserver log:\n{}",
-                logs.join("\n----\n"),
-                server.log()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use support::{wait_for, Server, KUBECTL_1_31};
 
 const POD: &str = r#"
 apiVersion: v1

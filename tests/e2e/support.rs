@@ -384,3 +384,32 @@ impl Server {
         self.spawn_berth(&format!("sim-{prefix}"), &args)
     }
 }
+
+/// Polls `check` until it returns Some, checking that `processes` are still
+/// running; on timeout, fails with their logs and the server's.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    server: &Server,
+    processes: &mut [&mut BerthProcess],
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        for process in processes.iter_mut() {
+            process.assert_running();
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = processes.iter().map(|p| p.log()).collect();
+            panic!(
+                "{what}: not within {timeout:?}\nprocess logs:\n{}\nserver log:\n{}",
+                logs.join("\n----\n"),
+                server.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
