@@ -29,7 +29,9 @@ use self::rollout::{
 };
 use self::status::compute_status;
 use super::events::{EventType, Recorder};
-use super::workload::{cached_watch, controller_of, controller_reference, selector_matches};
+use super::workload::{
+    cached_watch, controller_of, controller_reference, owners_to_wake, selector_matches,
+};
 use super::ControllerError;
 
 /// The revision annotation `kubectl rollout history|undo` reads.
@@ -557,27 +559,9 @@ fn deployments_for_replicaset(
     rs: &ReplicaSet,
     deployments: &Store<Deployment>,
 ) -> Vec<ObjectRef<Deployment>> {
-    if let Some(owner) = controller_of(&rs.metadata) {
-        if owner.kind != "Deployment" {
-            return Vec::new();
-        }
-        let mut r = ObjectRef::new(&owner.name);
-        if let Some(ns) = rs.namespace() {
-            r = r.within(&ns);
-        }
-        return vec![r];
-    }
-    deployments
-        .state()
-        .iter()
-        .filter(|d| d.metadata.namespace == rs.metadata.namespace)
-        .filter(|d| {
-            d.spec
-                .as_ref()
-                .is_some_and(|s| selector_matches(&s.selector, rs.metadata.labels.as_ref()))
-        })
-        .map(|d| ObjectRef::from_obj(d.as_ref()))
-        .collect()
+    owners_to_wake(&rs.metadata, deployments, |d| {
+        d.spec.as_ref().map(|s| &s.selector)
+    })
 }
 
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;

@@ -27,8 +27,8 @@ use tokio_util::sync::CancellationToken;
 use self::expectations::Expectations;
 use super::events::{EventType, Recorder};
 use super::workload::{
-    cached_watch, controller_of, controller_reference, pod_is_active, pod_is_available,
-    pod_is_ready, selector_matches,
+    cached_watch, controller_of, controller_reference, owners_to_wake, pod_is_active,
+    pod_is_available, pod_is_ready, selector_matches,
 };
 use super::ControllerError;
 
@@ -363,28 +363,12 @@ fn replicasets_for_pod(
     replicasets: &Store<ReplicaSet>,
     expectations: &Expectations,
 ) -> Vec<ObjectRef<ReplicaSet>> {
-    if let Some(owner) = controller_of(&pod.metadata) {
-        if owner.kind != "ReplicaSet" {
-            return Vec::new();
-        }
+    if let Some(owner) = controller_of(&pod.metadata).filter(|o| o.kind == "ReplicaSet") {
         expectations.observe_creation(&owner.uid, &pod.name_any());
-        let mut r = ObjectRef::new(&owner.name);
-        if let Some(ns) = pod.namespace() {
-            r = r.within(&ns);
-        }
-        return vec![r];
     }
-    replicasets
-        .state()
-        .iter()
-        .filter(|rs| rs.metadata.namespace == pod.metadata.namespace)
-        .filter(|rs| {
-            rs.spec
-                .as_ref()
-                .is_some_and(|s| selector_matches(&s.selector, pod.metadata.labels.as_ref()))
-        })
-        .map(|rs| ObjectRef::from_obj(rs.as_ref()))
-        .collect()
+    owners_to_wake(&pod.metadata, replicasets, |rs| {
+        rs.spec.as_ref().map(|s| &s.selector)
+    })
 }
 
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;

@@ -126,6 +126,36 @@ pub fn controller_ref_of<K: Resource<DynamicType = ()>>(meta: &ObjectMeta) -> Op
     Some(r)
 }
 
+/// The owners of kind `K` a child's event should wake: its controller when it has
+/// one (none when another kind controls it), else every `K` in its namespace whose
+/// selector matches it, since one of them may adopt it.
+pub fn owners_to_wake<K>(
+    child: &ObjectMeta,
+    owners: &Store<K>,
+    selector: impl Fn(&K) -> Option<&LabelSelector>,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    if let Some(owner) = controller_of(child) {
+        if owner.kind != K::kind(&()) {
+            return Vec::new();
+        }
+        let mut r = ObjectRef::new(&owner.name);
+        if let Some(ns) = &child.namespace {
+            r = r.within(ns);
+        }
+        return vec![r];
+    }
+    owners
+        .state()
+        .iter()
+        .filter(|o| o.meta().namespace == child.namespace)
+        .filter(|o| selector(o).is_some_and(|s| selector_matches(s, child.labels.as_ref())))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
 /// Drives `stream` to the end, ignoring items (used to run the trigger side of
 /// an applier together with its reconciles).
 pub async fn drain<S: Stream + Unpin>(mut stream: S) {
