@@ -2,10 +2,13 @@
 //! ReplicaSet per pod template, named after the template's hash, rolled by
 //! RollingUpdate (within maxSurge/maxUnavailable) or Recreate, with revision
 //! annotations, history cleanup, pause, progress deadline and the
-//! Progressing/Available conditions `kubectl rollout` reads. It only ever
-//! changes ReplicaSets; pods are the ReplicaSet controller's.
+//! Progressing/Available conditions `kubectl rollout` reads; a resize during a
+//! rollout (or while paused) is spread over the active ReplicaSets in
+//! proportion. It only ever changes ReplicaSets; pods are the ReplicaSet
+//! controller's.
 
 pub mod rollout;
+pub mod scaling;
 mod status;
 
 use std::collections::BTreeMap;
@@ -27,6 +30,7 @@ use self::rollout::{
     pod_template_hash, resolve_fenceposts, rolling_step, without_hash, Counts, Step,
     POD_TEMPLATE_HASH,
 };
+use self::scaling::{is_scaling_event, proportional_sizes, Sized, Target};
 use self::status::compute_status;
 use super::events::{EventType, Recorder};
 use super::workload::{
@@ -78,6 +82,26 @@ fn counts(rs: &ReplicaSet) -> Counts {
         desired: rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0),
         current: status.map(|s| s.replicas).unwrap_or(0),
         available: status.and_then(|s| s.available_replicas).unwrap_or(0),
+    }
+}
+
+/// Orders ReplicaSets oldest first, by creation time then name, as upstream's
+/// `ReplicaSetsByCreationTimestamp`.
+fn age(rs: &ReplicaSet) -> (Option<jiff::Timestamp>, String) {
+    (
+        rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        rs.name_any(),
+    )
+}
+
+/// A ReplicaSet as proportional scaling sees it.
+fn sized(rs: &ReplicaSet) -> Sized {
+    let annotation = |key: &str| rs.annotations().get(key).and_then(|v| v.parse().ok());
+    Sized {
+        replicas: counts(rs).desired,
+        available: counts(rs).available,
+        desired_annotation: annotation(DESIRED_REPLICAS),
+        max_annotation: annotation(MAX_REPLICAS),
     }
 }
 
@@ -397,21 +421,28 @@ async fn rollout_step(
         .iter()
         .filter(|rs| Some(rs.name_any()) != new_name)
         .collect();
-    old.sort_by_key(|rs| {
-        (
-            rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            rs.name_any(),
-        )
-    });
-    if spec.paused == Some(true) {
-        // Paused: only follow `kubectl scale` on the newest active ReplicaSet.
-        let active: Vec<&ReplicaSet> = owned.iter().filter(|rs| counts(rs).desired > 0).collect();
-        if let ([only], Some(new)) = (active.as_slice(), new.as_ref()) {
-            if only.name_any() == new.name_any() {
-                scale(d, new, replicas, surge, ctx).await?;
-            }
+    old.sort_by_key(|rs| age(rs));
+    // Paused, or resized since the ReplicaSets were last scaled: spread the
+    // size over them (upstream's `sync`) rather than move the rollout.
+    let paused = spec.paused == Some(true);
+    let mut all: Vec<&ReplicaSet> = old.iter().copied().chain(new.as_ref()).collect();
+    all.sort_by_key(|rs| age(rs));
+    let sizes: Vec<Sized> = all.iter().map(|rs| sized(rs)).collect();
+    if paused || is_scaling_event(replicas, &sizes) {
+        let target = Target {
+            replicas,
+            max_surge: surge,
+            rolling: !recreate,
+            status_replicas: d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0),
+        };
+        let new_index = all.iter().position(|rs| Some(rs.name_any()) == new_name);
+        let plan = proportional_sizes(&target, &sizes, new_index);
+        for (i, n) in &plan {
+            scale(d, all[*i], *n, surge, ctx).await?;
         }
-        return Ok((new, false));
+        if paused || !plan.is_empty() {
+            return Ok((new, false));
+        }
     }
     if recreate {
         for rs in &old {

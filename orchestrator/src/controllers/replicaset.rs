@@ -1,20 +1,22 @@
 //! The ReplicaSet controller (upstream's `pkg/controller/replicaset`): keeps
 //! `spec.replicas` active pods that match the selector and are controlled by
 //! the ReplicaSet, adopting matching orphans and releasing pods that stop
-//! matching, and reports counts through `replicasets/status`. It is the only
-//! component that creates or deletes a ReplicaSet's pods, and it never acts
-//! while earlier creations or deletions are still unobserved (expectations).
+//! matching, and reports counts through `replicasets/status`, with the
+//! ReplicaFailure condition and Warning events while the API refuses its pods.
+//! It is the only component that creates or deletes a ReplicaSet's pods, and
+//! it never acts while earlier creations or deletions are still unobserved
+//! (expectations).
 
 pub mod expectations;
 pub mod ranking;
+pub mod status;
 
-use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{stream, Future, StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -25,10 +27,11 @@ use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 
 use self::expectations::Expectations;
+use self::status::{compute_status, status_patch, Managed};
 use super::events::{EventType, Recorder};
 use super::workload::{
     cached_watch, controller_of, controller_reference, owners_to_wake, pod_is_active,
-    pod_is_available, pod_is_ready, selector_matches,
+    selector_matches,
 };
 use super::ControllerError;
 
@@ -48,6 +51,20 @@ enum ReconcileError {
     Api(#[from] kube::Error),
     #[error("pod cache closed")]
     CacheClosed,
+    #[error("{reason}: {source}")]
+    Manage {
+        reason: &'static str,
+        source: kube::Error,
+    },
+}
+
+/// What the API said, as upstream shows `err.Error()`: a refusal's own message
+/// (`pods "web-x" is forbidden: …`), else the client error.
+fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Pods of the ReplicaSet's namespace, split into those it controls (after
@@ -197,10 +214,13 @@ async fn manage_replicas(
                         rs,
                         EventType::Warning,
                         "FailedCreate",
-                        &format!("Error creating: {e}"),
+                        &format!("Error creating: {}", api_message(&e)),
                     )
                     .await;
-                return Err(e.into());
+                return Err(ReconcileError::Manage {
+                    reason: "FailedCreate",
+                    source: e,
+                });
             }
             remaining -= size;
             batch *= 2;
@@ -233,56 +253,19 @@ async fn manage_replicas(
                             rs,
                             EventType::Warning,
                             "FailedDelete",
-                            &format!("Error deleting: {e}"),
+                            &format!("Error deleting: {}", api_message(&e)),
                         )
                         .await;
                     ctx.expectations.forget(&uid);
-                    return Err(e.into());
+                    return Err(ReconcileError::Manage {
+                        reason: "FailedDelete",
+                        source: e,
+                    });
                 }
             }
         }
     }
     Ok(())
-}
-
-/// The status `owned` pods give `rs` at `now`.
-fn compute_status(rs: &ReplicaSet, owned: &[&Pod], now: jiff::Timestamp) -> ReplicaSetStatus {
-    let min_ready = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.min_ready_seconds)
-        .unwrap_or(0);
-    let template_labels: BTreeMap<String, String> = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .and_then(|t| t.metadata.as_ref())
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    let fully_labeled = owned
-        .iter()
-        .filter(|p| {
-            let labels = p.labels();
-            template_labels
-                .iter()
-                .all(|(k, v)| labels.get(k) == Some(v))
-        })
-        .count();
-    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-    ReplicaSetStatus {
-        replicas: count(owned.len()),
-        fully_labeled_replicas: Some(count(fully_labeled)),
-        ready_replicas: Some(count(owned.iter().filter(|p| pod_is_ready(p)).count())),
-        available_replicas: Some(count(
-            owned
-                .iter()
-                .filter(|p| pod_is_available(p, min_ready, now))
-                .count(),
-        )),
-        observed_generation: rs.metadata.generation,
-        conditions: rs.status.as_ref().and_then(|s| s.conditions.clone()),
-        terminating_replicas: None,
-    }
 }
 
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -314,14 +297,24 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Rec
         },
     );
     let mut result = Ok(());
+    let mut managed = Managed::Skipped;
     if satisfied && rs.metadata.deletion_timestamp.is_none() {
         result = manage_replicas(&rs, &active, &ctx).await;
+        managed = match &result {
+            Ok(()) => Managed::Succeeded,
+            Err(ReconcileError::Manage { reason, source }) => Managed::Failed {
+                reason,
+                message: api_message(source),
+            },
+            // manage_replicas fails only with Manage; leave the condition be otherwise.
+            Err(_) => Managed::Skipped,
+        };
     }
-    let status = compute_status(&rs, &active, jiff::Timestamp::now());
+    let status = compute_status(&rs, &active, &managed, jiff::Timestamp::now());
     if rs.status.as_ref() != Some(&status) {
         let api: Api<ReplicaSet> =
             Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
-        let patch = serde_json::json!({ "status": status });
+        let patch = status_patch(&status);
         match api
             .patch_status(
                 &rs.name_any(),

@@ -1,10 +1,13 @@
 //! The Deployment's status and its Progressing/Available conditions, computed
 //! from its ReplicaSets as upstream's `syncRolloutStatus` does, in the wording
-//! `kubectl rollout status` and `describe` expect. Pure: no I/O.
+//! `kubectl rollout status` and `describe` expect, plus the ReplicaFailure
+//! condition copied from its ReplicaSets. Pure: no I/O.
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetCondition,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 
@@ -61,6 +64,59 @@ fn set_condition(
             last_update_time: Some(now.clone()),
             last_transition_time: Some(now.clone()),
         });
+    }
+}
+
+/// The condition type a ReplicaSet (and its Deployment) reports pod
+/// creation or deletion failures under.
+const REPLICA_FAILURE: &str = "ReplicaFailure";
+
+/// The ReplicaFailure condition to show on the Deployment: the new
+/// ReplicaSet's first, else any ReplicaSet's (upstream's `getReplicaFailures`).
+fn replica_failure(new: Option<&ReplicaSet>, all: &[ReplicaSet]) -> Option<ReplicaSetCondition> {
+    let failure = |rs: &ReplicaSet| {
+        rs.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == REPLICA_FAILURE)
+            .cloned()
+    };
+    new.and_then(failure)
+        .or_else(|| all.iter().find_map(failure))
+}
+
+/// Copies a ReplicaSet's ReplicaFailure condition onto the Deployment, or
+/// removes the Deployment's when no ReplicaSet has one (upstream's
+/// `syncRolloutStatus`). An existing condition with the same status and reason
+/// is kept as it is, as upstream's `SetDeploymentCondition` does.
+fn sync_replica_failure(
+    conditions: &mut Vec<DeploymentCondition>,
+    failure: Option<ReplicaSetCondition>,
+) {
+    let Some(failure) = failure else {
+        conditions.retain(|c| c.type_ != REPLICA_FAILURE);
+        return;
+    };
+    let existing = conditions.iter().position(|c| c.type_ == REPLICA_FAILURE);
+    let mut copied = DeploymentCondition {
+        type_: REPLICA_FAILURE.into(),
+        status: failure.status,
+        reason: failure.reason,
+        message: failure.message,
+        last_update_time: failure.last_transition_time.clone(),
+        last_transition_time: failure.last_transition_time,
+    };
+    match existing.map(|i| &mut conditions[i]) {
+        Some(c) if c.status == copied.status && c.reason == copied.reason => {}
+        Some(c) => {
+            if c.status == copied.status {
+                copied.last_transition_time = c.last_transition_time.clone();
+            }
+            *c = copied;
+        }
+        None => conditions.push(copied),
     }
 }
 
@@ -220,6 +276,7 @@ pub(super) fn compute_status(
             }
         }
     }
+    sync_replica_failure(&mut conditions, replica_failure(new, all));
     let status = DeploymentStatus {
         observed_generation: d.metadata.generation,
         replicas: Some(current),
@@ -232,4 +289,123 @@ pub(super) fn compute_status(
         terminating_replicas: None,
     };
     (status, recheck)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::{DeploymentSpec, ReplicaSetSpec, ReplicaSetStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn at(seconds: i64) -> Time {
+        Time(jiff::Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn deployment(conditions: Vec<DeploymentCondition>) -> Deployment {
+        Deployment {
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                ..Default::default()
+            },
+            spec: Some(DeploymentSpec {
+                replicas: Some(3),
+                ..Default::default()
+            }),
+            status: Some(DeploymentStatus {
+                conditions: Some(conditions),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn replica_set(name: &str, failure: Option<(&str, &str)>) -> ReplicaSet {
+        ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(3),
+                ..Default::default()
+            }),
+            status: Some(ReplicaSetStatus {
+                replicas: 1,
+                conditions: failure.map(|(reason, message)| {
+                    vec![ReplicaSetCondition {
+                        type_: REPLICA_FAILURE.into(),
+                        status: "True".into(),
+                        reason: Some(reason.into()),
+                        message: Some(message.into()),
+                        last_transition_time: Some(at(100)),
+                    }]
+                }),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn failure_of(status: &DeploymentStatus) -> Option<DeploymentCondition> {
+        status
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == REPLICA_FAILURE)
+            .cloned()
+    }
+
+    #[test]
+    fn the_new_replica_sets_failure_is_copied_onto_the_deployment() {
+        let old = replica_set("web-old", Some(("FailedDelete", "old trouble")));
+        let new = replica_set("web-new", Some(("FailedCreate", "quota exceeded")));
+        let all = [old.clone(), new.clone()];
+        let (status, _) = compute_status(&deployment(vec![]), Some(&new), &all, 1, false);
+        let c = failure_of(&status).expect("copied");
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_deref(), c.message.as_deref()),
+            ("True", Some("FailedCreate"), Some("quota exceeded"))
+        );
+        assert_eq!(c.last_transition_time, Some(at(100)));
+        assert_eq!(c.last_update_time, Some(at(100)));
+
+        // Without one on the new ReplicaSet, an old one's is shown.
+        let healthy = replica_set("web-new", None);
+        let all = [old, healthy.clone()];
+        let (status, _) = compute_status(&deployment(vec![]), Some(&healthy), &all, 1, false);
+        assert_eq!(
+            failure_of(&status).and_then(|c| c.reason),
+            Some("FailedDelete".into())
+        );
+    }
+
+    #[test]
+    fn the_deployments_failure_goes_once_no_replica_set_has_one() {
+        let stale = DeploymentCondition {
+            type_: REPLICA_FAILURE.into(),
+            status: "True".into(),
+            reason: Some("FailedCreate".into()),
+            message: Some("quota exceeded".into()),
+            last_update_time: Some(at(50)),
+            last_transition_time: Some(at(50)),
+        };
+        let new = replica_set("web-new", None);
+        let (status, _) = compute_status(
+            &deployment(vec![stale.clone()]),
+            Some(&new),
+            std::slice::from_ref(&new),
+            1,
+            false,
+        );
+        assert_eq!(failure_of(&status), None);
+
+        // Same status and reason: the condition is left as it was.
+        let failing = replica_set("web-new", Some(("FailedCreate", "another message")));
+        let (status, _) = compute_status(
+            &deployment(vec![stale.clone()]),
+            Some(&failing),
+            std::slice::from_ref(&failing),
+            1,
+            false,
+        );
+        assert_eq!(failure_of(&status), Some(stale));
+    }
 }
