@@ -3,6 +3,8 @@
 //! manager stopped applying, and takes the fields it changed, failing on conflicts unless
 //! forced. Pure functions over values and [`ManagedFields`]; the caller stores the results.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Value};
 
 use super::conflict::Conflicts;
@@ -251,13 +253,17 @@ pub(crate) fn strip_nulls(value: &mut Value) {
     }
 }
 
-/// `object` without `metadata.managedFields`, which the field logic never sees.
-pub(crate) fn without_managed_fields(object: &Value) -> Value {
+/// `object` without `metadata.managedFields`, which the field logic never sees;
+/// borrowed when there are none (a create's body), to spare a copy per write.
+pub(crate) fn without_managed_fields(object: &Value) -> Cow<'_, Value> {
+    if object.pointer("/metadata/managedFields").is_none() {
+        return Cow::Borrowed(object);
+    }
     let mut object = object.clone();
     if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
         metadata.remove("managedFields");
     }
-    object
+    Cow::Owned(object)
 }
 
 /// The empty object an update or apply to a new object starts from.

@@ -2,6 +2,8 @@
 //! [`Objects`] or the watch/list code, and its answer is encoded per the
 //! client's `Accept`. No storage rules live here.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::response::Response;
 use berth_api::patch::{self, PatchType};
@@ -308,6 +310,7 @@ async fn handle_inner(
             };
             let stream = watch::start(
                 objects.store().as_ref(),
+                Arc::clone(objects.shared_events()),
                 r,
                 ns,
                 req.name.as_deref(),

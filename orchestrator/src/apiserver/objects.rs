@@ -4,9 +4,10 @@
 //! every kind. HTTP concerns stay in the handlers.
 
 mod delete;
+mod namespaces;
 mod ownership;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rand::Rng;
 use serde_json::{json, Map, Value};
@@ -14,6 +15,7 @@ use serde_json::{json, Map, Value};
 use super::allocator::Allocator;
 use super::catalog::ResourceInfo;
 use super::errors::{ApiError, Target};
+use super::watch::SharedEvents;
 use super::{defaults, validate};
 use crate::store::{KeyValue, Store, StoreError};
 
@@ -55,6 +57,10 @@ pub struct Objects {
     allocator: Allocator,
     /// Seconds of the tolerations new pods get (DefaultTolerationSeconds admission).
     toleration_seconds: defaults::DefaultTolerationSeconds,
+    /// Store events decoded once for all watch streams.
+    shared_events: Arc<SharedEvents>,
+    /// Active namespaces, followed from the store once the first create needs them.
+    namespaces: Arc<OnceLock<Arc<namespaces::NamespaceLifecycle>>>,
 }
 
 /// A decoded stored object with its revision stamped in.
@@ -67,12 +73,22 @@ pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
     Ok(value)
 }
 
-fn encode(obj: &Value) -> Result<Vec<u8>, ApiError> {
-    let mut obj = obj.clone();
+/// The stored form of `obj`: without its resourceVersion, which the store's
+/// revision supplies on every read.
+fn encode(obj: &mut Value) -> Result<Vec<u8>, ApiError> {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
-    serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_vec(obj).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `obj` as [`decode`] would read it back after [`encode`] stored it at
+/// `revision`: answering a write needs no second parse of what was written.
+fn stamped(mut obj: Value, revision: i64) -> Value {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), json!(revision.to_string()));
+    }
+    obj
 }
 
 /// The target of an error about `name` of resource `r`.
@@ -133,6 +149,8 @@ impl Objects {
             store,
             allocator,
             toleration_seconds: defaults::DefaultTolerationSeconds::default(),
+            shared_events: Arc::default(),
+            namespaces: Arc::default(),
         }
     }
 
@@ -148,6 +166,11 @@ impl Objects {
     /// The underlying store (watch and list paths read it directly).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Decoded events every watch stream of this server shares.
+    pub(crate) fn shared_events(&self) -> &Arc<SharedEvents> {
+        &self.shared_events
     }
 
     /// Reads one object, or 404.
@@ -178,6 +201,12 @@ impl Objects {
     /// Checks that an object may be created in `ns` (upstream NamespaceLifecycle).
     async fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {
         let namespaces = super::catalog::find("", "v1", "namespaces").expect("namespaces served");
+        let followed = self.namespaces.get_or_init(|| {
+            namespaces::NamespaceLifecycle::start(Arc::clone(&self.store), namespaces.key_prefix())
+        });
+        if followed.is_active(ns) {
+            return Ok(());
+        }
         match self.store.get(&namespaces.key(None, ns)).await? {
             None => Err(ApiError::NotFound(target(namespaces, ns))),
             Some(kv) => {
@@ -310,9 +339,9 @@ impl Objects {
         } else {
             Default::default()
         };
-        let bytes = encode(&obj)?;
+        let bytes = encode(&mut obj)?;
         match self.store.create(&key, bytes).await {
-            Ok(kv) => decode(&kv),
+            Ok(kv) => Ok(stamped(obj, kv.mod_revision)),
             Err(e) => {
                 self.allocator.release(&allocated).await;
                 match e {
@@ -432,12 +461,12 @@ impl Objects {
             .await?;
         match self
             .store
-            .update(&key, encode(&new)?, kv.mod_revision)
+            .update(&key, encode(&mut new)?, kv.mod_revision)
             .await
         {
             Ok(kv) => {
                 self.allocator.release_dropped(r.kind, old, &new).await;
-                decode(&kv)
+                Ok(stamped(new, kv.mod_revision))
             }
             Err(e) => {
                 self.allocator.release(&allocated).await;
@@ -486,26 +515,28 @@ impl Objects {
 
     /// Reads, transforms and stores an object without update validation or defaulting,
     /// retrying on concurrent writes: for subresources whose rules are their own
-    /// (a binding may set `spec.nodeName`, which a pod update may not).
+    /// (a binding may set `spec.nodeName`, which a pod update may not). Answers
+    /// the new resourceVersion: such subresources reply with a `Status`, so the
+    /// object is not decoded again.
     pub async fn update_bypassing_validation<F>(
         &self,
         r: &ResourceInfo,
         ns: Option<&str>,
         name: &str,
         mut modify: F,
-    ) -> Result<Value, ApiError>
+    ) -> Result<i64, ApiError>
     where
         F: FnMut(&Value) -> Result<Value, ApiError>,
     {
         for _ in 0..5 {
             let (kv, old) = self.get_kv(r, ns, name).await?;
-            let new = modify(&old)?;
+            let mut new = modify(&old)?;
             match self
                 .store
-                .update(&kv.key, encode(&new)?, kv.mod_revision)
+                .update(&kv.key, encode(&mut new)?, kv.mod_revision)
                 .await
             {
-                Ok(kv) => return decode(&kv),
+                Ok(kv) => return Ok(kv.mod_revision),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(self.write_error(r, name, e)),
             }

@@ -2,12 +2,15 @@
 //! `DELETED`, `BOOKMARK`, `ERROR`) over a chunked response, resumable from a
 //! resourceVersion, with 410 Expired once history is compacted.
 
+mod shared;
+
 use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -17,10 +20,12 @@ use super::catalog::ResourceInfo;
 use super::errors::ApiError;
 use super::listing::{self, Filter};
 use super::negotiate::Rendering;
-use super::objects::decode;
 use super::request::Query;
 use super::tables;
 use crate::store::{EventKind, Store, StoreError, WatchStream};
+
+use shared::SharedEvent;
+pub use shared::SharedEvents;
 
 /// How often an idle watch gets a bookmark when the client allows them.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
@@ -32,8 +37,9 @@ struct WatchState {
     query: Query,
     filter: Filter,
     rendering: Rendering,
-    pending: VecDeque<Value>,
+    pending: VecDeque<Pending>,
     events: Option<WatchStream>,
+    shared: Arc<SharedEvents>,
     deadline: Instant,
     bookmarks: bool,
     next_bookmark: Instant,
@@ -42,6 +48,13 @@ struct WatchState {
     sent_columns: bool,
     knows_all: bool,
     done: bool,
+}
+
+/// An event waiting to be written: rendered for this watcher alone, or a
+/// shared decoded object sent as JSON (serialized once for all watchers).
+enum Pending {
+    Rendered(Value),
+    Shared(&'static str, Arc<SharedEvent>),
 }
 
 fn event(kind: &str, object: Value) -> Value {
@@ -83,8 +96,25 @@ impl WatchState {
         )
     }
 
-    /// Turns a store event into a watch event, handling selector transitions.
-    fn translate(&mut self, kind: EventKind, obj: Value, is_create: bool) -> Option<Value> {
+    /// The watch event for a decoded store event, if this watcher sees it.
+    fn pending_for(
+        &mut self,
+        kind: EventKind,
+        event: Arc<SharedEvent>,
+        is_create: bool,
+    ) -> Option<Pending> {
+        let kind = self.translate(kind, &event.object, is_create)?;
+        let has_type_meta =
+            event.object.get("kind").is_some() && event.object.get("apiVersion").is_some();
+        if self.rendering == Rendering::Json && has_type_meta {
+            return Some(Pending::Shared(kind, event));
+        }
+        Some(Pending::Rendered(self.render(kind, event.object.clone())))
+    }
+
+    /// The event type a store event becomes for this watcher, handling
+    /// selector transitions; None when the watcher does not see it.
+    fn translate(&mut self, kind: EventKind, obj: &Value, is_create: bool) -> Option<&'static str> {
         let key = format!(
             "{}/{}",
             obj.pointer("/metadata/namespace")
@@ -94,7 +124,7 @@ impl WatchState {
                 .and_then(Value::as_str)
                 .unwrap_or("")
         );
-        let matches = self.filter.matches(&obj);
+        let matches = self.filter.matches(obj);
         let was_visible = self.visible.contains(&key);
         let kind = match (kind, matches, was_visible) {
             (EventKind::Delete, true, _) | (EventKind::Delete, false, true) => {
@@ -118,12 +148,29 @@ impl WatchState {
             }
             (EventKind::Put, false, false) => return None,
         };
-        Some(self.render(kind, obj))
+        Some(kind)
     }
 }
 
 /// One event on the wire: a JSON line, or a length-prefixed protobuf `WatchEvent`.
-fn frame(rendering: Rendering, value: &Value) -> Bytes {
+fn frame(rendering: Rendering, pending: Pending) -> Bytes {
+    match pending {
+        Pending::Rendered(value) => frame_value(rendering, &value),
+        Pending::Shared(kind, event) => {
+            // Byte for byte what serializing {"type": kind, "object": object} gives.
+            let object = event.json();
+            let mut line = Vec::with_capacity(object.len() + 32);
+            line.extend_from_slice(b"{\"type\":\"");
+            line.extend_from_slice(kind.as_bytes());
+            line.extend_from_slice(b"\",\"object\":");
+            line.extend_from_slice(object);
+            line.extend_from_slice(b"}\n");
+            Bytes::from(line)
+        }
+    }
+}
+
+fn frame_value(rendering: Rendering, value: &Value) -> Bytes {
     if rendering == Rendering::Protobuf {
         let object = &value["object"];
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
@@ -160,6 +207,7 @@ fn expired(message: String) -> Value {
 /// Starts a watch and returns the stream of encoded events.
 pub async fn start(
     store: &dyn Store,
+    shared: Arc<SharedEvents>,
     resource: &'static ResourceInfo,
     namespace: Option<&str>,
     name: Option<&str>,
@@ -183,6 +231,7 @@ pub async fn start(
         rendering,
         pending: VecDeque::new(),
         events: None,
+        shared,
         deadline: Instant::now() + timeout,
         bookmarks: query.flag("allowWatchBookmarks"),
         next_bookmark: Instant::now() + BOOKMARK_INTERVAL,
@@ -209,13 +258,13 @@ pub async fn start(
             );
             state.visible.insert(key);
             let rendered = state.render("ADDED", obj);
-            state.pending.push_back(rendered);
+            state.pending.push_back(Pending::Rendered(rendered));
         }
         state.last_revision = listed.revision;
         state.knows_all = true;
         if send_initial {
             let bookmark = state.bookmark(true);
-            state.pending.push_back(bookmark);
+            state.pending.push_back(Pending::Rendered(bookmark));
         }
         listed.revision
     } else {
@@ -231,9 +280,9 @@ pub async fn start(
     {
         Ok(events) => state.events = Some(events),
         Err(StoreError::Compacted { requested, .. }) => {
-            state
-                .pending
-                .push_back(expired(format!("too old resource version: {requested}")));
+            state.pending.push_back(Pending::Rendered(expired(format!(
+                "too old resource version: {requested}"
+            ))));
             state.done = true;
         }
         Err(e) => return Err(e.into()),
@@ -241,10 +290,85 @@ pub async fn start(
     Ok(futures::stream::unfold(state, next_event).map(Ok::<_, Infallible>))
 }
 
+/// Most bytes one chunk carries when events are coalesced.
+const MAX_CHUNK: usize = 256 * 1024;
+
+impl WatchState {
+    /// Queues what one item of the store's watch becomes; false when the
+    /// store's stream has ended.
+    fn on_store_item(
+        &mut self,
+        item: Option<Result<crate::store::StoreEvent, StoreError>>,
+    ) -> bool {
+        match item {
+            None => return false,
+            Some(Err(StoreError::Compacted { requested, .. })) => {
+                self.pending.push_back(Pending::Rendered(expired(format!(
+                    "too old resource version: {requested}"
+                ))));
+                self.done = true;
+            }
+            Some(Err(e)) => {
+                self.pending.push_back(Pending::Rendered(event(
+                    "ERROR",
+                    ApiError::from(e).to_status(),
+                )));
+                self.done = true;
+            }
+            Some(Ok(change)) => {
+                self.last_revision = change.kv.mod_revision;
+                let is_create = change.is_create();
+                match self.shared.decode(&change.kv) {
+                    Ok(decoded) => {
+                        if let Some(pending) = self.pending_for(change.kind, decoded, is_create) {
+                            self.pending.push_back(pending);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "skipping undecodable object in watch"),
+                }
+            }
+        }
+        true
+    }
+
+    /// Takes the store events that are already available without waiting, so
+    /// a busy watch sends them in one chunk (one TLS record and one write)
+    /// rather than one each.
+    fn absorb_ready_events(&mut self) {
+        while !self.done && self.pending.len() < 512 {
+            let Some(events) = self.events.as_mut() else {
+                return;
+            };
+            match events.next().now_or_never() {
+                Some(item) => {
+                    if !self.on_store_item(item) {
+                        self.done = true;
+                    }
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Every pending event, framed and concatenated (up to [`MAX_CHUNK`]).
+    fn take_chunk(&mut self) -> Bytes {
+        let mut chunk = Vec::new();
+        while let Some(pending) = self.pending.pop_front() {
+            chunk.extend_from_slice(&frame(self.rendering, pending));
+            if chunk.len() >= MAX_CHUNK {
+                break;
+            }
+        }
+        Bytes::from(chunk)
+    }
+}
+
 async fn next_event(mut state: WatchState) -> Option<(Bytes, WatchState)> {
     loop {
-        if let Some(value) = state.pending.pop_front() {
-            return Some((frame(state.rendering, &value), state));
+        if !state.pending.is_empty() {
+            state.absorb_ready_events();
+            let chunk = state.take_chunk();
+            return Some((chunk, state));
         }
         if state.done {
             return None;
@@ -256,36 +380,18 @@ async fn next_event(mut state: WatchState) -> Option<(Bytes, WatchState)> {
             state.deadline
         };
         tokio::select! {
-            item = events.next() => match item {
-                None => return None,
-                Some(Err(StoreError::Compacted { requested, .. })) => {
-                    state.pending.push_back(expired(format!("too old resource version: {requested}")));
-                    state.done = true;
+            item = events.next() => {
+                if !state.on_store_item(item) {
+                    return None;
                 }
-                Some(Err(e)) => {
-                    state.pending.push_back(event("ERROR", ApiError::from(e).to_status()));
-                    state.done = true;
-                }
-                Some(Ok(change)) => {
-                    state.last_revision = change.kv.mod_revision;
-                    let is_create = change.is_create();
-                    match decode(&change.kv) {
-                        Ok(obj) => {
-                            if let Some(value) = state.translate(change.kind, obj, is_create) {
-                                state.pending.push_back(value);
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "skipping undecodable object in watch"),
-                    }
-                }
-            },
+            }
             _ = tokio::time::sleep_until(wake) => {
                 if Instant::now() >= state.deadline {
                     return None;
                 }
                 state.next_bookmark = Instant::now() + BOOKMARK_INTERVAL;
                 let bookmark = state.bookmark(false);
-                state.pending.push_back(bookmark);
+                state.pending.push_back(Pending::Rendered(bookmark));
             }
         }
     }

@@ -64,10 +64,12 @@ impl EventLog {
         if oldest > after + 1 {
             return None;
         }
+        // The ring is in revision order: skip straight to the first new event.
+        let first = ring.events.partition_point(|e| e.kv.mod_revision <= after);
         Some(
             ring.events
-                .iter()
-                .filter(|e| e.kv.mod_revision > after && e.kv.mod_revision <= upto)
+                .range(first..)
+                .take_while(|e| e.kv.mod_revision <= upto)
                 .filter(|e| e.kv.key.starts_with(prefix))
                 .map(|e| (**e).clone())
                 .collect(),

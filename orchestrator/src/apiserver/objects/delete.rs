@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{decode, encode, is_empty_list, meta_mut, meta_str, target, DeleteOptions, Objects};
+use super::{encode, is_empty_list, meta_mut, meta_str, stamped, target, DeleteOptions, Objects};
 use crate::apiserver::catalog::ResourceInfo;
 use crate::apiserver::errors::ApiError;
 
@@ -88,10 +88,10 @@ impl Objects {
             }
             return match self
                 .store
-                .update(&kv.key, encode(&obj)?, kv.mod_revision)
+                .update(&kv.key, encode(&mut obj)?, kv.mod_revision)
                 .await
             {
-                Ok(kv) => decode(&kv),
+                Ok(kv) => Ok(stamped(obj, kv.mod_revision)),
                 Err(e) => Err(self.write_error(r, name, e)),
             };
         }
