@@ -16,6 +16,87 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 
+/// Where and how to reach an API server: enough to open raw keep-alive
+/// HTTPS connections, for load that must not cost more on the client side
+/// than the server work it measures.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// Where the server listens.
+    pub addr: std::net::SocketAddr,
+    /// The admin bearer token.
+    pub token: Arc<str>,
+    connector: TlsConnector,
+}
+
+impl Endpoint {
+    /// An endpoint trusting the CA in `ca_pem`.
+    pub fn new(addr: std::net::SocketAddr, token: &str, ca_pem: &str) -> anyhow::Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+            roots.add(cert?)?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            addr,
+            token: Arc::from(token),
+            connector: TlsConnector::from(Arc::new(tls)),
+        })
+    }
+
+    /// The endpoint an admin kubeconfig written by `berth server` names.
+    pub fn from_kubeconfig(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let config = kube::config::Kubeconfig::read_from(path)?;
+        let cluster = config
+            .clusters
+            .first()
+            .and_then(|c| c.cluster.as_ref())
+            .context("the kubeconfig names no cluster")?;
+        let server = cluster
+            .server
+            .as_deref()
+            .context("the cluster has no server")?;
+        let addr = server
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .parse()
+            .with_context(|| format!("server {server} is not https://IP:PORT"))?;
+        let ca = cluster
+            .certificate_authority_data
+            .as_deref()
+            .context("the cluster has no certificate-authority-data")?;
+        let ca_pem = String::from_utf8(base64::engine::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            ca,
+        )?)?;
+        let token = config
+            .auth_infos
+            .first()
+            .and_then(|a| a.auth_info.as_ref())
+            .and_then(|a| a.token.as_ref())
+            .context("the kubeconfig has no token")?;
+        Self::new(addr, secrecy::ExposeSecret::expose_secret(token), &ca_pem)
+    }
+
+    /// A new keep-alive connection.
+    pub async fn connect(&self) -> anyhow::Result<Connection> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
+        let tls = self.connector.connect(name, tcp).await?;
+        let (sender, conn) = http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(conn);
+        Ok(Connection {
+            sender,
+            token: Arc::clone(&self.token),
+        })
+    }
+}
+
 /// An API server running in this process on SQLite, stopped by [`TestServer::stop`].
 pub struct TestServer {
     /// Where it listens.
@@ -24,7 +105,8 @@ pub struct TestServer {
     pub token: Arc<str>,
     /// An admin kubeconfig (YAML) for kube-rs clients of this server.
     pub kubeconfig: String,
-    connector: TlsConnector,
+    /// Raw connections to it.
+    pub endpoint: Endpoint,
     cancel: CancellationToken,
     serving: JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -44,20 +126,11 @@ impl TestServer {
         let addr = server.local_addr()?;
         let cancel = CancellationToken::new();
         let serving = tokio::spawn(server.serve(cancel.clone()));
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
-            roots.add(cert?)?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         Ok(Self {
             addr,
             token: Arc::from(pki.admin_token.as_str()),
             kubeconfig: pki.admin_kubeconfig(&format!("https://{addr}")),
-            connector: TlsConnector::from(Arc::new(tls)),
+            endpoint: Endpoint::new(addr, &pki.admin_token, &pki.ca_pem)?,
             cancel,
             serving,
             _dir: dir,
@@ -66,16 +139,7 @@ impl TestServer {
 
     /// A new keep-alive connection.
     pub async fn connect(&self) -> anyhow::Result<Connection> {
-        let tcp = TcpStream::connect(self.addr).await?;
-        tcp.set_nodelay(true)?;
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
-        let tls = self.connector.connect(name, tcp).await?;
-        let (sender, conn) = http1::handshake(TokioIo::new(tls)).await?;
-        tokio::spawn(conn);
-        Ok(Connection {
-            sender,
-            token: Arc::clone(&self.token),
-        })
+        self.endpoint.connect().await
     }
 
     /// Stops the server and waits for it.
@@ -138,7 +202,17 @@ impl Connection {
 
 /// CPU time (user + system) this process has used, from `/proc/self/stat`.
 pub fn process_cpu() -> std::time::Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_of("/proc/self/stat")
+}
+
+/// CPU time (user + system) process `pid` has used: lets a benchmark split
+/// the cost between the server it started and its own client side.
+pub fn child_cpu(pid: u32) -> std::time::Duration {
+    cpu_of(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_of(stat_path: &str) -> std::time::Duration {
+    let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();

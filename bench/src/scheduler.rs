@@ -2,8 +2,14 @@
 //! library, Ready, no pod loops or heartbeats so only scheduling is measured),
 //! the scheduler, and M pods created through the API at a fixed concurrency;
 //! prints pods/s from the first creation to the last pod seen bound in a watch
-//! (so bound and persisted), and the server's peak memory, beside the raw
-//! SQLite write rate of the same pod objects at the same concurrency.
+//! (so bound and persisted), the CPU each side spent per pod, and the
+//! server's peak memory, beside the raw SQLite write rate of the same pod
+//! objects at the same concurrency.
+//!
+//! The load generator (POSTs of ready-made pod JSON on keep-alive
+//! connections) and the observer (a watch read for names and node names
+//! only) are deliberately lean, so the CPU they share the machine with goes
+//! to what is measured: the API server and the scheduler.
 //!
 //! `cargo build --release -p berth -p berth-bench && cargo run --release -p berth-bench --bin scheduler-bench [-- --nodes 5000 --pods 30000 --concurrency 32]`
 //!
@@ -17,20 +23,25 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use berth_agent::runtime::simulated::{SimulatedConfig, SimulatedRuntime};
 use berth_agent::{AgentOptions, NodeConfig, NodeHandle, Nodes};
-use berth_bench::TestServer;
+use berth_bench::{child_cpu, process_cpu, Endpoint, TestServer};
 use berth_orchestrator::store::sqlite::SqliteStore;
 use berth_orchestrator::store::Store;
-use futures::{StreamExt, TryStreamExt};
+use bytes::Bytes;
+use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, PostParams};
-use kube::runtime::{watcher, WatchStreamExt};
 use tokio_util::sync::CancellationToken;
+
+/// The scheduler measured here runs inside `berth` in production, which uses
+/// mimalloc; use the same allocator so its CPU cost is the one users get.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Options {
     nodes: u32,
@@ -85,6 +96,125 @@ fn pod(index: usize) -> Pod {
         }]},
     }))
     .expect("the bench pod is a valid Pod")
+}
+
+/// The same pod as the JSON body of a create, built as text so that making
+/// load costs far less than serving it.
+fn pod_body(index: usize) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"bench-{index}","namespace":"default","labels":{{"bench":"scheduler"}}}},"spec":{{"containers":[{{"name":"main","image":"registry.k8s.io/pause:3.10","resources":{{"requests":{{"cpu":"10m","memory":"16Mi"}}}}}}]}}}}"#
+    ))
+}
+
+/// Creates bench pods 0..total over `concurrency` keep-alive connections.
+async fn create_pods(endpoint: &Endpoint, total: usize, concurrency: usize) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let mut conn = endpoint.connect().await?;
+        let next = Arc::clone(&next);
+        workers.spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= total {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let body = Some((pod_body(index), "application/json"));
+                let response = conn
+                    .send(
+                        http::Method::POST,
+                        "/api/v1/namespaces/default/pods",
+                        "application/json",
+                        body,
+                    )
+                    .await?;
+                let status = response.status();
+                let answer = response.into_body().collect().await?.to_bytes();
+                anyhow::ensure!(
+                    status == http::StatusCode::CREATED,
+                    "creating bench-{index}: {status}: {}",
+                    String::from_utf8_lossy(&answer)
+                );
+            }
+        });
+    }
+    while let Some(result) = workers.join_next().await {
+        result??;
+    }
+    Ok(())
+}
+
+/// The parts of a watch event the observer reads; serde skips the rest.
+#[derive(serde::Deserialize)]
+struct WatchedPod {
+    object: WatchedObject,
+}
+
+#[derive(serde::Deserialize)]
+struct WatchedObject {
+    metadata: WatchedMeta,
+    #[serde(default)]
+    spec: WatchedSpec,
+}
+
+#[derive(serde::Deserialize)]
+struct WatchedMeta {
+    name: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct WatchedSpec {
+    #[serde(rename = "nodeName", default)]
+    node_name: Option<String>,
+}
+
+/// Opens a watch on the bench pods; returns once the server has answered,
+/// so every later creation is seen.
+async fn watch_bench_pods(endpoint: &Endpoint) -> anyhow::Result<hyper::body::Incoming> {
+    let mut conn = endpoint.connect().await?;
+    let response = conn
+        .send(
+            http::Method::GET,
+            "/api/v1/namespaces/default/pods?watch=true&labelSelector=bench%3Dscheduler",
+            "application/json",
+            None,
+        )
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "watch: {}",
+        response.status()
+    );
+    Ok(response.into_body())
+}
+
+/// Reads the watch until `total` distinct pods were seen with a node name.
+async fn wait_until_bound(
+    mut body: hyper::body::Incoming,
+    total: usize,
+) -> anyhow::Result<Instant> {
+    let mut bound = HashSet::with_capacity(total);
+    let mut buffer: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        buffer.extend_from_slice(&data);
+        let mut start = 0;
+        while let Some(end) = buffer[start..].iter().position(|b| *b == b'\n') {
+            let line = &buffer[start..start + end];
+            start += end + 1;
+            let event: WatchedPod = serde_json::from_slice(line)?;
+            if event.object.spec.node_name.is_some_and(|n| !n.is_empty()) {
+                bound.insert(event.object.metadata.name);
+                if bound.len() == total {
+                    return Ok(Instant::now());
+                }
+            }
+        }
+        buffer.drain(..start);
+    }
+    anyhow::bail!("the pod watch ended after {} bound pods", bound.len())
 }
 
 /// The floor: the same pod objects written straight into a fresh SQLite
@@ -231,24 +361,26 @@ async fn main() -> anyhow::Result<()> {
         "store floor: {floor:.0} pod writes/s (SqliteStore::create, same pods, same concurrency)"
     );
 
-    let (server, client) = match berth_binary(&opts) {
+    let (server, client, endpoint) = match berth_binary(&opts) {
         Some(berth) => {
             let (server, kubeconfig) = Server::spawn(&berth)?;
             let client = berth_agent::client::from_kubeconfig_file(&kubeconfig, None).await?;
+            let endpoint = Endpoint::from_kubeconfig(&kubeconfig)?;
             println!(
                 "server: child {} (pid {})",
                 berth.display(),
                 server.pid().unwrap_or(0)
             );
-            (server, client)
+            (server, client, endpoint)
         }
         None => {
             let server = TestServer::start().await?;
             let client =
                 berth_orchestrator::controllers::client::from_kubeconfig_yaml(&server.kubeconfig)
                     .await?;
+            let endpoint = server.endpoint.clone();
             println!("server: in this process (its peak memory includes the client side)");
-            (Server::InProcess(server), client)
+            (Server::InProcess(server), client, endpoint)
         }
     };
 
@@ -270,37 +402,13 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     // Count bound pods from a watch started before the first creation.
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let total = opts.pods;
-    let watch = watcher(
-        pods.clone(),
-        watcher::Config::default().labels("bench=scheduler"),
-    )
-    .applied_objects();
-    let bound = tokio::spawn(async move {
-        let mut bound = HashSet::with_capacity(total);
-        let mut watch = std::pin::pin!(watch);
-        while let Some(pod) = watch.try_next().await? {
-            let on_node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-            if on_node.is_some_and(|n| !n.is_empty()) {
-                bound.insert(pod.metadata.name.unwrap_or_default());
-                if bound.len() == total {
-                    return Ok::<_, anyhow::Error>(Instant::now());
-                }
-            }
-        }
-        anyhow::bail!("the pod watch ended after {} bound pods", bound.len())
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let watch = watch_bench_pods(&endpoint).await?;
+    let bound = tokio::spawn(wait_until_bound(watch, total));
 
+    let cpu_before = (server.pid().map(child_cpu), process_cpu());
     let started = Instant::now();
-    futures::stream::iter(0..total)
-        .map(|index| {
-            let pods = pods.clone();
-            async move { pods.create(&PostParams::default(), &pod(index)).await }
-        })
-        .buffer_unordered(opts.concurrency)
-        .try_for_each(|_| async { Ok(()) })
+    create_pods(&endpoint, total, opts.concurrency)
         .await
         .context("creating pods")?;
     let created = started.elapsed();
@@ -309,6 +417,12 @@ async fn main() -> anyhow::Result<()> {
         .context("not every pod was bound within 10 minutes")???;
     let elapsed = done - started;
     let peak = peak_rss_mib(server.pid());
+    let server_cpu = server
+        .pid()
+        .map(child_cpu)
+        .zip(cpu_before.0)
+        .map(|(after, before)| after - before);
+    let client_cpu = process_cpu() - cpu_before.1;
     let scope = match server.pid() {
         Some(_) => "berth server process",
         None => "this process: server + nodes + scheduler + watch",
@@ -333,6 +447,18 @@ async fn main() -> anyhow::Result<()> {
         "store floor: {floor:.0} writes/s; ratio scheduled/floor: {:.2}x",
         rate / floor
     );
+    let per_pod = |cpu: Duration| cpu.as_secs_f64() * 1e6 / total as f64;
+    match server_cpu {
+        Some(server_cpu) => println!(
+            "CPU per pod: server {:.0} µs, bench process (clients, scheduler, watch) {:.0} µs",
+            per_pod(server_cpu),
+            per_pod(client_cpu)
+        ),
+        None => println!(
+            "CPU per pod (server and clients): {:.0} µs",
+            per_pod(client_cpu)
+        ),
+    }
     println!("peak server memory (VmHWM, {scope}): {peak:.0} MiB");
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
     println!(

@@ -9,6 +9,11 @@ mod sim;
 
 use clap::{Parser, Subcommand};
 
+/// The API server allocates and frees many small JSON values per request;
+/// mimalloc spends far less CPU on that than glibc's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// berth: a Kubernetes-compatible cluster in one binary.
 #[derive(Parser)]
 #[command(name = "berth", version, about)]

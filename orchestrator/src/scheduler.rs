@@ -1,7 +1,7 @@
 //! The scheduler: places pending pods on nodes as kube-scheduler does, as an
-//! ordinary API client. Watches (reflectors) of nodes and pods feed a local
-//! snapshot with per-node requested sums; pending pods are decided one at a
-//! time by the filter/score plugins in `framework`, bound through
+//! ordinary API client. Watches of nodes and pods feed the `informer`: a local
+//! snapshot with per-node requested sums and the pending pods; pending pods are
+//! decided one at a time by the filter/score plugins in `framework`, bound through
 //! `pods/binding`, and assumed in the snapshot at once so the next decision
 //! sees them. Pods no node fits get `PodScheduled=False` and a
 //! `FailedScheduling` event with upstream's message, and are retried when the
@@ -14,6 +14,7 @@
 pub mod binder;
 pub mod cache;
 pub mod framework;
+pub mod informer;
 pub mod message;
 pub mod plugins;
 pub mod queue;
@@ -21,22 +22,19 @@ pub mod resources;
 #[cfg(test)]
 mod testing;
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::Api;
-use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
 use rand::SeedableRng;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::leader_election::{LeaderElectionError, LeaderElector, LeaseConfig};
-use cache::{pod_key, Snapshot};
 use framework::{schedule_pod, Profile, ScheduleError};
-use queue::SchedulingQueue;
+use informer::Informer;
 
 /// The Lease the schedulers of one cluster elect their leader with.
 pub const LEASE_NAMESPACE: &str = "kube-system";
@@ -100,108 +98,35 @@ enum Outcome {
     Reported,
 }
 
-/// Which keys a re-list (watcher `Init` … `InitDone`) has shown so far.
-#[derive(Default)]
-struct Relist {
-    seen: Option<HashSet<String>>,
-}
-
+/// The leader's state: the informer, where the next decision starts, and the
+/// writes in flight.
 struct Loop {
     client: kube::Client,
     identity: String,
-    snapshot: Snapshot,
-    queue: SchedulingQueue,
+    informer: Informer,
     profile: Profile,
-    pods: reflector::Store<Pod>,
     next_start: usize,
     rng: rand::rngs::StdRng,
     tasks: JoinSet<Outcome>,
-    node_relist: Relist,
-    pod_relist: Relist,
 }
 
 impl Loop {
-    fn on_node(&mut self, event: watcher::Event<Node>) {
-        match event {
-            watcher::Event::Init => self.node_relist.seen = Some(HashSet::new()),
-            watcher::Event::InitApply(node) | watcher::Event::Apply(node) => {
-                if let Some(seen) = self.node_relist.seen.as_mut() {
-                    seen.insert(node.metadata.name.clone().unwrap_or_default());
-                }
-                if self.snapshot.apply_node(node) {
-                    self.queue.cluster_changed();
-                }
-            }
-            watcher::Event::Delete(node) => {
-                self.snapshot
-                    .delete_node(node.metadata.name.as_deref().unwrap_or(""));
-            }
-            watcher::Event::InitDone => {
-                if let Some(seen) = self.node_relist.seen.take() {
-                    for name in self.snapshot.node_names() {
-                        if !seen.contains(&name) {
-                            self.snapshot.delete_node(&name);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    fn on_pod(&mut self, event: watcher::Event<Pod>) {
-        match event {
-            watcher::Event::Init => self.pod_relist.seen = Some(HashSet::new()),
-            watcher::Event::InitApply(pod) | watcher::Event::Apply(pod) => {
-                let key = pod_key(&pod);
-                if let Some(seen) = self.pod_relist.seen.as_mut() {
-                    seen.insert(key.clone());
-                }
-                if self.snapshot.apply_pod(&pod) {
-                    self.queue.cluster_changed();
-                }
-                if is_pending_for_us(&pod) {
-                    if !self.snapshot.is_assumed(&key) {
-                        self.queue.add(&key);
-                    }
-                } else {
-                    self.queue.remove(&key);
-                }
-            }
-            watcher::Event::Delete(pod) => {
-                let key = pod_key(&pod);
-                self.snapshot.delete_pod(&key);
-                self.queue.remove(&key);
-                self.queue.cluster_changed();
-            }
-            watcher::Event::InitDone => {
-                if let Some(seen) = self.pod_relist.seen.take() {
-                    for key in self.snapshot.placed_pods() {
-                        if !seen.contains(&key) && !self.snapshot.is_assumed(&key) {
-                            self.snapshot.delete_pod(&key);
-                            self.queue.cluster_changed();
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// Decides for the next pending pod, if any.
     fn schedule_one(&mut self) {
-        let Some(key) = self.queue.pop() else { return };
-        let Some((namespace, name)) = key.split_once('/') else {
+        let Some(key) = self.informer.queue.pop() else {
             return;
         };
-        let Some(pod) = self.pods.get(&ObjectRef::new(name).within(namespace)) else {
+        // The informer keeps only pods pending for us, so no re-check of that.
+        let Some(pod) = self.informer.pending_pod(&key) else {
             return;
         };
-        if !is_pending_for_us(&pod) || self.snapshot.is_assumed(&key) {
+        if self.informer.snapshot.is_assumed(&key) {
             return;
         }
         let _span = tracing::debug_span!("schedule", pod = %key).entered();
         let decision = schedule_pod(
             &self.profile,
-            &self.snapshot,
+            &self.informer.snapshot,
             &pod,
             &mut self.next_start,
             &mut self.rng,
@@ -210,7 +135,7 @@ impl Loop {
         let identity = self.identity.clone();
         match decision {
             Ok(node) => {
-                self.snapshot.assume(&pod, &node);
+                self.informer.snapshot.assume(&pod, &node);
                 self.tasks.spawn(async move {
                     if let Err(error) = binder::bind(&client, &pod, &node).await {
                         return Outcome::BindFailed { key, error };
@@ -224,7 +149,7 @@ impl Loop {
                 });
             }
             Err(error) => {
-                self.queue.park(&key, Instant::now());
+                self.informer.queue.park(&key, Instant::now());
                 let reason = match error {
                     ScheduleError::Plugin { .. } => "SchedulerError",
                     _ => "Unschedulable",
@@ -250,15 +175,15 @@ impl Loop {
 
     fn on_outcome(&mut self, outcome: Outcome) {
         if let Outcome::BindFailed { key, error } = outcome {
-            self.snapshot.forget(&key);
+            self.informer.snapshot.forget(&key);
             match &error {
                 kube::Error::Api(status) if status.code == 409 || status.code == 404 => {
                     tracing::debug!(pod = %key, %error, "binding refused; the watch will tell");
                 }
                 _ => {
                     tracing::warn!(pod = %key, %error, "binding failed; retrying");
-                    self.queue.park(&key, Instant::now());
-                    self.queue.cluster_changed();
+                    self.informer.queue.park(&key, Instant::now());
+                    self.informer.queue.cluster_changed();
                 }
             }
         }
@@ -270,46 +195,39 @@ async fn schedule_while_leading(
     identity: String,
     cancel: CancellationToken,
 ) -> Result<(), SchedulerError> {
-    let (node_reader, node_writer) = reflector::store::<Node>();
-    let (pod_reader, pod_writer) = reflector::store::<Pod>();
-    let mut nodes = reflector::reflector(
-        node_writer,
-        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    )
-    .boxed();
-    let mut pods = reflector::reflector(
-        pod_writer,
-        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    )
-    .boxed();
+    // No kube-runtime reflector stores: the informer is the cache, and a
+    // reflector would keep (and copy) every object a second time.
+    let mut nodes = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut pods = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .boxed();
     let mut state = Loop {
         client,
         identity,
-        snapshot: Snapshot::default(),
-        queue: SchedulingQueue::default(),
+        informer: Informer::default(),
         profile: Profile::default(),
-        pods: pod_reader.clone(),
         next_start: 0,
         rng: rand::rngs::StdRng::from_os_rng(),
         tasks: JoinSet::new(),
-        node_relist: Relist::default(),
-        pod_relist: Relist::default(),
     };
     let mut ready = false;
     let mut flush = tokio::time::interval(Duration::from_millis(250));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!("scheduler started; waiting for the node and pod caches");
     loop {
-        let can_decide = ready && state.queue.has_active() && state.tasks.len() < MAX_IN_FLIGHT;
+        let can_decide =
+            ready && state.informer.queue.has_active() && state.tasks.len() < MAX_IN_FLIGHT;
         tokio::select! {
             _ = cancel.cancelled() => break,
             event = nodes.next() => match event {
-                Some(Ok(event)) => state.on_node(event),
+                Some(Ok(event)) => state.informer.on_node(event),
                 Some(Err(e)) => tracing::warn!(error = %e, "node watch"),
                 None => return Err(SchedulerError::WatchEnded("node")),
             },
             event = pods.next() => match event {
-                Some(Ok(event)) => state.on_pod(event),
+                Some(Ok(event)) => state.informer.on_pod(event),
                 Some(Err(e)) => tracing::warn!(error = %e, "pod watch"),
                 None => return Err(SchedulerError::WatchEnded("pod")),
             },
@@ -318,10 +236,10 @@ async fn schedule_while_leading(
                     state.on_outcome(outcome);
                 }
             }
-            _ = flush.tick() => state.queue.flush(Instant::now()),
+            _ = flush.tick() => state.informer.queue.flush(Instant::now()),
             _ = std::future::ready(()), if can_decide => {
                 for _ in 0..DECISIONS_PER_TURN {
-                    if state.tasks.len() >= MAX_IN_FLIGHT || !state.queue.has_active() {
+                    if state.tasks.len() >= MAX_IN_FLIGHT || !state.informer.queue.has_active() {
                         break;
                     }
                     state.schedule_one();
@@ -330,11 +248,10 @@ async fn schedule_while_leading(
         }
         if !ready {
             // STYLE 15: no decision before both caches have completed their first list.
-            ready = node_reader.wait_until_ready().now_or_never().is_some()
-                && pod_reader.wait_until_ready().now_or_never().is_some();
+            ready = state.informer.is_ready();
             if ready {
                 tracing::info!(
-                    nodes = state.snapshot.nodes().len(),
+                    nodes = state.informer.snapshot.nodes().len(),
                     "scheduler caches ready"
                 );
             }

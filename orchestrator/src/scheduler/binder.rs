@@ -1,10 +1,16 @@
 //! The scheduler's writes, thin on purpose: bind through `pods/binding`,
 //! mark an unschedulable pod's `PodScheduled` condition through
 //! `pods/status`, and record core/v1 Events as `default-scheduler`.
+//! Creates go out as the typed `Api` would send them, but their replies are
+//! only checked, never decoded: nothing reads them, and decoding them (and
+//! setting up a typed `Api` per call) is CPU spent on every scheduled pod.
 
 use k8s_openapi::api::core::v1::{Binding, Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::core::Request;
+use kube::Resource;
+use serde::Serialize;
 use serde_json::json;
 
 /// The name upstream's scheduler reports itself as, and pods ask for.
@@ -15,6 +21,21 @@ fn pod_name(pod: &Pod) -> (&str, &str) {
         pod.metadata.namespace.as_deref().unwrap_or("default"),
         pod.metadata.name.as_deref().unwrap_or(""),
     )
+}
+
+/// Sends a create built by `build` from the JSON of `body` and checks its
+/// status (an API error comes back as `kube::Error::Api`, as from `Api`);
+/// `verb` names the request in kube's tracing, as `Api` names it.
+async fn post<T: Serialize>(
+    client: &kube::Client,
+    verb: &'static str,
+    body: &T,
+    build: impl FnOnce(Vec<u8>) -> Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+) -> Result<(), kube::Error> {
+    let bytes = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
+    let mut request = build(bytes).map_err(kube::Error::BuildRequest)?;
+    request.extensions_mut().insert(verb);
+    client.request_text(request).await.map(drop)
 }
 
 /// `POST pods/NAME/binding` to `node`.
@@ -34,11 +55,11 @@ pub async fn bind(client: &kube::Client, pod: &Pod, node: &str) -> Result<(), ku
             ..Default::default()
         },
     };
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let _: serde_json::Value = api
-        .create_subresource("binding", name, &PostParams::default(), &binding)
-        .await?;
-    Ok(())
+    let pods = Request::new(Pod::url_path(&(), Some(namespace)));
+    post(client, "create_subresource", &binding, |body| {
+        pods.create_subresource("binding", name, &PostParams::default(), body)
+    })
+    .await
 }
 
 /// The `PodScheduled=False` condition for `message`, unless the pod has it already.
@@ -131,15 +152,83 @@ pub fn event(pod: &Pod, type_: &str, reason: &str, message: &str, instance: &str
 /// Creates `event` in its namespace.
 pub async fn record(client: &kube::Client, event: &Event) -> Result<(), kube::Error> {
     let namespace = event.metadata.namespace.as_deref().unwrap_or("default");
-    let api: Api<Event> = Api::namespaced(client.clone(), namespace);
-    api.create(&PostParams::default(), event).await?;
-    Ok(())
+    let events = Request::new(Event::url_path(&(), Some(namespace)));
+    post(client, "create", event, |body| {
+        events.create(&PostParams::default(), body)
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scheduler::testing::pod;
+    use std::sync::{Arc, Mutex};
+
+    /// What a fake API server was sent: method, path and query, JSON body.
+    type Sent = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
+
+    /// A client whose API server answers every request with `code` and
+    /// `reply`, recording what it was sent.
+    fn fake_api(code: u16, reply: &'static str) -> (kube::Client, Sent) {
+        let sent = Sent::default();
+        let record = sent.clone();
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let record = record.clone();
+            async move {
+                let (parts, body) = request.into_parts();
+                let body = body.collect_bytes().await?;
+                record.lock().unwrap().push((
+                    parts.method.to_string(),
+                    parts.uri.to_string(),
+                    serde_json::from_slice(&body).unwrap(),
+                ));
+                let reply = http_body_util::Full::new(bytes::Bytes::from_static(reply.as_bytes()));
+                Ok::<_, kube::Error>(http::Response::builder().status(code).body(reply).unwrap())
+            }
+        });
+        (kube::Client::new(service, "default"), sent)
+    }
+
+    #[tokio::test]
+    async fn bindings_and_events_are_posted_as_the_typed_api_posts_them() {
+        // An empty reply: it is checked for its status, never decoded.
+        let (client, sent) = fake_api(201, "");
+        let p = pod("web", json!({}));
+        bind(&client, &p, "n1").await.unwrap();
+        let e = event(&p, "Normal", "Scheduled", "assigned", "id");
+        record(&client, &e).await.unwrap();
+        let sent = sent.lock().unwrap();
+        let (method, path, body) = &sent[0];
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("POST", "/api/v1/namespaces/default/pods/web/binding?")
+        );
+        assert_eq!(body["kind"], "Binding");
+        assert_eq!(body["metadata"]["name"], "web");
+        assert_eq!(
+            body["target"],
+            json!({"apiVersion": "v1", "kind": "Node", "name": "n1"})
+        );
+        let (method, path, body) = &sent[1];
+        assert_eq!(
+            (method.as_str(), path.as_str()),
+            ("POST", "/api/v1/namespaces/default/events?")
+        );
+        assert_eq!(body["kind"], "Event");
+        assert_eq!(body["reason"], "Scheduled");
+        assert_eq!(body["involvedObject"]["name"], "web");
+    }
+
+    #[tokio::test]
+    async fn a_refused_binding_comes_back_as_the_api_status() {
+        let status = r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"pod web is already assigned","reason":"Conflict","code":409}"#;
+        let (client, _) = fake_api(409, status);
+        match bind(&client, &pod("web", json!({})), "n1").await {
+            Err(kube::Error::Api(status)) => assert_eq!(status.code, 409),
+            other => panic!("want the 409 status, got {other:?}"),
+        }
+    }
 
     #[test]
     fn the_condition_is_written_only_when_it_changes() {

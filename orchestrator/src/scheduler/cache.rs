@@ -1,14 +1,17 @@
 //! The scheduler's view of the cluster: one `NodeInfo` per node with the pods
 //! assigned (or assumed) there and their summed requests, kept up to date
 //! incrementally from watch events so a decision never re-adds every pod.
-//! Pure data: the watch loop feeds it, the plugins read it.
+//! What the plugins read of a node on every decision is worked out once, when
+//! the node changes. Pods are shared (`Arc`), never copied in. Pure data: the
+//! watch loop feeds it, the plugins read it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
-use super::resources::{node_allocatable, pod_non_zero_requests, pod_requests, Resources};
+use super::plugins::allocated::Strategy;
+use super::resources::{node_allocatable, PodRequests, Resources};
 
 /// The taint upstream's node lifecycle controller puts on nodes that are not Ready.
 pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
@@ -27,7 +30,9 @@ pub fn pod_key(pod: &Pod) -> String {
 /// A pod placed on a node, with its requests computed once.
 #[derive(Debug)]
 pub struct PodEntry {
-    /// The pod as last seen (or as assumed).
+    /// The pod as last seen, shared with the watch's cache and in-flight
+    /// bindings. An assumed pod is the pending one: its `spec.nodeName` is
+    /// still empty, the node it is on is the one it is placed on.
     pub pod: Arc<Pod>,
     /// Its effective requests.
     pub requests: Resources,
@@ -35,7 +40,9 @@ pub struct PodEntry {
     pub non_zero: (i64, i64),
 }
 
-/// One node and what is placed on it.
+/// One node and what is placed on it. The fields after `node` are derived
+/// from it when it changes (or from its pods when they change), because a
+/// decision reads them for hundreds of nodes and must not walk Node objects.
 #[derive(Debug)]
 pub struct NodeInfo {
     /// The node's name.
@@ -54,6 +61,10 @@ pub struct NodeInfo {
     /// its Ready condition is not True and the taint is not there yet — what
     /// upstream's node lifecycle controller would add.
     pub taints: Vec<Taint>,
+    /// Cordoned (`spec.unschedulable`), for NodeUnschedulable.
+    pub unschedulable: bool,
+    /// The strategy its `berth.dev/scoring` label picks, for NodeResourcesAllocated.
+    pub scoring: Strategy,
 }
 
 impl NodeInfo {
@@ -66,6 +77,8 @@ impl NodeInfo {
             non_zero_requested: (0, 0),
             pods: HashMap::new(),
             taints: Vec::new(),
+            unschedulable: false,
+            scoring: Strategy::LeastAllocated,
         }
     }
 
@@ -77,9 +90,16 @@ impl NodeInfo {
         info
     }
 
+    /// Replaces the node object and everything derived from it.
     fn set_node(&mut self, node: Node) {
         self.allocatable = node_allocatable(&node);
         self.taints = effective_taints(&node);
+        self.unschedulable = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
+        self.scoring = Strategy::from_labels(node.metadata.labels.as_ref());
         self.node = Some(Arc::new(node));
     }
 
@@ -148,13 +168,11 @@ pub fn effective_taints(node: &Node) -> Vec<Taint> {
 
 /// What of a node matters to scheduling; a change in it can make a pending pod fit.
 fn scheduling_signature(info: &NodeInfo) -> impl PartialEq {
-    let node = info.node.as_deref();
     (
         info.allocatable.clone(),
         info.taints.clone(),
-        node.and_then(|n| n.metadata.labels.clone()),
-        node.and_then(|n| n.spec.as_ref())
-            .and_then(|s| s.unschedulable),
+        info.labels().cloned(),
+        info.unschedulable,
     )
 }
 
@@ -193,14 +211,10 @@ fn is_terminated(pod: &Pod) -> bool {
 }
 
 impl Snapshot {
-    /// The nodes a pod may be placed on (every node object the cache knows).
+    /// The nodes a pod may be placed on (every node object the cache knows;
+    /// each has its `node`), in a stable order a decision walks round robin.
     pub fn nodes(&self) -> &[NodeInfo] {
         &self.nodes
-    }
-
-    /// The nodes, as references (what a decision iterates).
-    pub fn schedulable_nodes(&self) -> Vec<&NodeInfo> {
-        self.nodes.iter().collect()
     }
 
     /// One node by name.
@@ -280,9 +294,10 @@ impl Snapshot {
         if self.placement.get(&key).is_some_and(|n| &**n != node) {
             self.unplace(&key);
         }
+        let PodRequests { requests, non_zero } = PodRequests::of(&pod);
         let entry = Arc::new(PodEntry {
-            requests: pod_requests(&pod),
-            non_zero: pod_non_zero_requests(&pod),
+            requests,
+            non_zero,
             pod: pod.clone(),
         });
         if has_required_anti_affinity(&pod) {
@@ -315,7 +330,8 @@ impl Snapshot {
     /// Applies a pod as the watch shows it: bound and running pods are
     /// placed, terminated or unbound ones removed (an assumed pod stays until
     /// the watch confirms or its binding fails). True when resources were freed.
-    pub fn apply_pod(&mut self, pod: &Pod) -> bool {
+    /// The snapshot keeps the `Arc`, not a copy.
+    pub fn apply_pod(&mut self, pod: &Arc<Pod>) -> bool {
         let key = pod_key(pod);
         let node = pod
             .spec
@@ -325,7 +341,7 @@ impl Snapshot {
         match node {
             Some(node) if !is_terminated(pod) => {
                 self.assumed.remove(&key);
-                self.place(key, Arc::new(pod.clone()), node);
+                self.place(key, pod.clone(), node);
                 false
             }
             _ if is_terminated(pod) => {
@@ -343,14 +359,12 @@ impl Snapshot {
         self.unplace(key)
     }
 
-    /// Places `pod` on `node` before the binding is visible (upstream's assume).
-    pub fn assume(&mut self, pod: &Pod, node: &str) {
+    /// Places `pod` on `node` before the binding is visible (upstream's
+    /// assume). The pending pod itself is kept, unchanged: nothing reads a
+    /// placed pod's `spec.nodeName`, so copying it to set that is not needed.
+    pub fn assume(&mut self, pod: &Arc<Pod>, node: &str) {
         let key = pod_key(pod);
-        let mut assumed = pod.clone();
-        if let Some(spec) = assumed.spec.as_mut() {
-            spec.node_name = Some(node.to_owned());
-        }
-        self.place(key.clone(), Arc::new(assumed), node);
+        self.place(key.clone(), pod.clone(), node);
         self.assumed.insert(key);
     }
 
@@ -373,10 +387,10 @@ mod tests {
     use crate::scheduler::testing::{node, pod};
     use serde_json::json;
 
-    fn bound(name: &str, node: &str, cpu: &str) -> Pod {
+    fn bound(name: &str, node: &str, cpu: &str) -> Arc<Pod> {
         let mut p = pod(name, json!({"cpu": cpu}));
         p.spec.as_mut().unwrap().node_name = Some(node.into());
-        p
+        Arc::new(p)
     }
 
     #[test]
@@ -398,12 +412,15 @@ mod tests {
         assert_eq!(s.node("n2").unwrap().requested.milli_cpu, 1000);
         assert!(s.delete_pod("default/b"));
         assert_eq!(s.node("n1").unwrap().requested.milli_cpu, 0);
-        let mut done = bound("a", "n2", "1");
+        let mut done = Arc::unwrap_or_clone(bound("a", "n2", "1"));
         done.status = Some(k8s_openapi::api::core::v1::PodStatus {
             phase: Some("Succeeded".into()),
             ..Default::default()
         });
-        assert!(s.apply_pod(&done), "a finished pod frees its resources");
+        assert!(
+            s.apply_pod(&Arc::new(done)),
+            "a finished pod frees its resources"
+        );
         assert_eq!(s.node("n2").unwrap().requested.milli_cpu, 0);
     }
 
@@ -411,7 +428,7 @@ mod tests {
     fn assumed_pods_count_until_confirmed_or_forgotten() {
         let mut s = Snapshot::default();
         s.apply_node(node("n1", json!({"cpu": "4"}), json!({})));
-        let p = pod("a", json!({"cpu": "1"}));
+        let p = Arc::new(pod("a", json!({"cpu": "1"})));
         s.assume(&p, "n1");
         assert_eq!(s.node("n1").unwrap().requested.milli_cpu, 1000);
         s.apply_pod(&p);
@@ -455,6 +472,74 @@ mod tests {
             json!({"cpu": "8"}),
             json!({"labels": {"a": "b"}})
         )));
+    }
+
+    #[test]
+    fn derived_node_fields_follow_node_updates() {
+        let mut s = Snapshot::default();
+        s.apply_node(node("n", json!({"cpu": "4"}), json!({})));
+        let info = s.node("n").unwrap();
+        assert!(!info.unschedulable);
+        assert_eq!(info.scoring, Strategy::LeastAllocated);
+        assert_eq!(info.allocatable.milli_cpu, 4000);
+        assert!(s.apply_node(node(
+            "n",
+            json!({"cpu": "8"}),
+            json!({"unschedulable": true, "labels": {"berth.dev/scoring": "most-allocated"}})
+        )));
+        let info = s.node("n").unwrap();
+        assert!(info.unschedulable, "cordoning is seen");
+        assert_eq!(info.scoring, Strategy::MostAllocated, "relabeling is seen");
+        assert_eq!(info.allocatable.milli_cpu, 8000);
+        assert!(s.apply_node(node("n", json!({"cpu": "8"}), json!({}))));
+        let info = s.node("n").unwrap();
+        assert!(!info.unschedulable, "uncordoning is seen");
+        assert_eq!(
+            info.scoring,
+            Strategy::LeastAllocated,
+            "removing the label is seen"
+        );
+    }
+
+    #[test]
+    fn a_node_that_comes_back_gets_fresh_derived_fields() {
+        let mut s = Snapshot::default();
+        s.apply_node(node(
+            "n",
+            json!({"cpu": "4"}),
+            json!({"unschedulable": true}),
+        ));
+        s.apply_pod(&bound("a", "n", "1"));
+        s.delete_node("n");
+        s.apply_node(node(
+            "n",
+            json!({"cpu": "2"}),
+            json!({"labels": {"berth.dev/scoring": "most-allocated"}}),
+        ));
+        let info = s.node("n").unwrap();
+        assert!(!info.unschedulable);
+        assert_eq!(info.scoring, Strategy::MostAllocated);
+        assert_eq!(info.allocatable.milli_cpu, 2000);
+        assert_eq!(info.requested.milli_cpu, 1000, "its pods were kept");
+    }
+
+    #[test]
+    fn placed_and_assumed_pods_are_shared_not_copied() {
+        let mut s = Snapshot::default();
+        s.apply_node(node("n1", json!({"cpu": "4"}), json!({})));
+        let pending = Arc::new(pod("a", json!({"cpu": "1"})));
+        s.assume(&pending, "n1");
+        let entry = &s.node("n1").unwrap().pods["default/a"];
+        assert!(Arc::ptr_eq(&entry.pod, &pending));
+        assert_eq!(entry.requests.milli_cpu, 1000);
+        let confirmed = bound("a", "n1", "2");
+        s.apply_pod(&confirmed);
+        let entry = &s.node("n1").unwrap().pods["default/a"];
+        assert!(
+            Arc::ptr_eq(&entry.pod, &confirmed),
+            "the watch's pod replaces it"
+        );
+        assert_eq!(s.node("n1").unwrap().requested.milli_cpu, 2000);
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The plugin framework, in kube-scheduler's shape: a pod's `CycleState` is
 //! computed once per decision (the PreFilter step), then every node runs the
 //! Filter plugins in order until one rejects it, and the feasible nodes are
-//! ranked by weighted Score plugins. Pure: no I/O, no clocks, no globals.
+//! ranked by weighted Score plugins. A decision runs the filters for hundreds
+//! of nodes, so whatever depends only on the pod is worked out in
+//! `CycleState` and whatever depends only on the node in `NodeInfo`; the
+//! per-node work is field reads and integer arithmetic.
+//! Pure: no I/O, no clocks, no globals.
 
 use std::sync::Arc;
 
@@ -11,7 +15,7 @@ use rand::Rng;
 use super::cache::{NodeInfo, Snapshot};
 use super::message::FitError;
 use super::plugins;
-use super::resources::{pod_non_zero_requests, pod_requests, Resources};
+use super::resources::{PodRequests, Resources};
 
 /// What a plugin decided, as upstream's `framework.Code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,7 +79,8 @@ impl Status {
 }
 
 /// Everything computed once per pod per decision and shared by the plugins
-/// (upstream's PreFilter results in `CycleState`).
+/// (upstream's PreFilter results in `CycleState`), so no plugin walks the
+/// pod object once per node.
 pub struct CycleState<'a> {
     /// The pod being scheduled.
     pub pod: &'a Pod,
@@ -85,6 +90,14 @@ pub struct CycleState<'a> {
     pub non_zero: (i64, i64),
     /// Its tolerations.
     pub tolerations: &'a [Toleration],
+    /// The node it names in `spec.nodeName`, if any (NodeName).
+    pub node_name: Option<&'a str>,
+    /// Whether it tolerates the taint of cordoned nodes (NodeUnschedulable).
+    pub tolerates_unschedulable: bool,
+    /// Its tolerations that can tolerate PreferNoSchedule taints (TaintToleration scoring).
+    pub prefer_no_schedule_tolerations: Vec<&'a Toleration>,
+    /// Its nodeSelector and node affinity (NodeAffinity).
+    pub node_affinity: plugins::node_affinity::NodeAffinityState<'a>,
     /// Matching-pod counts per topology domain for its hard spread constraints.
     pub spread: plugins::pod_topology_spread::SpreadState,
     /// Which nodes its required hostname anti-affinity (or that of pods already
@@ -100,11 +113,17 @@ impl<'a> CycleState<'a> {
             .as_ref()
             .and_then(|s| s.tolerations.as_deref())
             .unwrap_or(&[]);
+        let PodRequests { requests, non_zero } = PodRequests::of(pod);
         CycleState {
             pod,
-            requests: pod_requests(pod),
-            non_zero: pod_non_zero_requests(pod),
+            requests,
+            non_zero,
             tolerations,
+            node_name: plugins::node_name::requested_node(pod),
+            tolerates_unschedulable: plugins::node_unschedulable::tolerates_cordon(tolerations),
+            prefer_no_schedule_tolerations:
+                plugins::taint_toleration::prefer_no_schedule_tolerations(tolerations),
+            node_affinity: plugins::node_affinity::NodeAffinityState::new(pod),
             spread: plugins::pod_topology_spread::SpreadState::new(pod, snapshot),
             anti_affinity: plugins::inter_pod_affinity::AntiAffinityState::new(pod, snapshot),
         }
@@ -116,6 +135,12 @@ impl<'a> CycleState<'a> {
 pub trait FilterPlugin: Send + Sync {
     /// The upstream plugin name (`NodeResourcesFit`).
     fn name(&self) -> &'static str;
+    /// True when `filter` passes every node for the pod in `state` (it asks
+    /// for nothing this plugin checks), so a decision does not call it per
+    /// node: upstream's PreFilter `Skip`. Never true when a node could fail.
+    fn skip(&self, _state: &CycleState) -> bool {
+        false
+    }
     /// The verdict for one node.
     fn filter(&self, state: &CycleState, node: &NodeInfo) -> Status;
 }
@@ -126,6 +151,12 @@ pub trait ScorePlugin: Send + Sync {
     fn name(&self) -> &'static str;
     /// How much this plugin counts against the others.
     fn weight(&self) -> i64;
+    /// True when every node's normalized score is 0 for the pod in `state`,
+    /// so a decision does not score nodes with it: upstream's PreScore
+    /// `Skip`. Never true when the plugin could tell nodes apart.
+    fn skip(&self, _state: &CycleState) -> bool {
+        false
+    }
     /// The raw score of one node.
     fn score(&self, state: &CycleState, node: &NodeInfo) -> i64;
     /// Maps raw scores onto 0–100 (default: already in range).
@@ -188,6 +219,115 @@ pub fn run_filters(profile: &Profile, state: &CycleState, node: &NodeInfo) -> St
     Status::success()
 }
 
+/// The first filter rejection of `node`, `None` when every filter passes,
+/// or the error of a plugin that failed (which abandons the decision).
+fn first_rejection(
+    filters: &[&dyn FilterPlugin],
+    state: &CycleState,
+    node: &NodeInfo,
+) -> Result<Option<Status>, ScheduleError> {
+    for plugin in filters {
+        let status = plugin.filter(state, node);
+        match status.code {
+            Code::Success => {}
+            Code::Error => {
+                return Err(ScheduleError::Plugin {
+                    plugin: plugin.name(),
+                    reason: status.reasons.join(", "),
+                })
+            }
+            Code::Unschedulable | Code::UnschedulableAndUnresolvable => return Ok(Some(status)),
+        }
+    }
+    Ok(None)
+}
+
+/// What the Filter phase found (upstream's `findNodesThatPassFilters`).
+struct Filtered<'n> {
+    /// Nodes every filter passed, in the order visited.
+    feasible: Vec<&'n NodeInfo>,
+    /// The rejections, for the message when no node is feasible.
+    failures: Vec<Status>,
+    /// How many nodes were visited, to start the next decision after them.
+    processed: usize,
+}
+
+/// Filters `nodes` round robin from `start` until `wanted` feasible ones are
+/// found or every node was visited. Only the filters that can reject a node
+/// for this pod run; the others would pass every node.
+fn find_feasible<'n>(
+    profile: &Profile,
+    state: &CycleState,
+    nodes: &'n [NodeInfo],
+    start: usize,
+    wanted: usize,
+) -> Result<Filtered<'n>, ScheduleError> {
+    let filters: Vec<&dyn FilterPlugin> = profile
+        .filters
+        .iter()
+        .map(Box::as_ref)
+        .filter(|plugin| !plugin.skip(state))
+        .collect();
+    let mut found = Filtered {
+        feasible: Vec::with_capacity(wanted),
+        failures: Vec::new(),
+        processed: 0,
+    };
+    // Round robin as two slices, not an index modulo the node count per node.
+    let (before, after) = nodes.split_at(start);
+    for node in after.iter().chain(before) {
+        found.processed += 1;
+        match first_rejection(&filters, state, node)? {
+            Some(status) => found.failures.push(status),
+            None => {
+                found.feasible.push(node);
+                if found.feasible.len() >= wanted {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Each feasible node's weighted score summed over the Score plugins
+/// (upstream's `prioritizeNodes`); plugins that would score every node 0 are
+/// not asked.
+fn prioritize(profile: &Profile, state: &CycleState, feasible: &[&NodeInfo]) -> Vec<i64> {
+    let mut totals = vec![0i64; feasible.len()];
+    let mut scores = vec![0i64; feasible.len()];
+    for plugin in profile.scores.iter().filter(|plugin| !plugin.skip(state)) {
+        for (score, node) in scores.iter_mut().zip(feasible) {
+            *score = plugin.score(state, node);
+        }
+        plugin.normalize(&mut scores);
+        let weight = plugin.weight();
+        for (total, score) in totals.iter_mut().zip(&scores) {
+            *total += score * weight;
+        }
+    }
+    totals
+}
+
+/// The index of the highest total, ties broken uniformly at random by
+/// reservoir sampling (upstream's `selectHost`), so equal nodes share the load.
+fn select_host(totals: &[i64], rng: &mut impl Rng) -> usize {
+    let mut best = 0;
+    let mut ties = 0u32;
+    for (index, total) in totals.iter().enumerate() {
+        if *total > totals[best] {
+            best = index;
+            ties = 1;
+        } else if *total == totals[best] {
+            ties += 1;
+            if rng.random_range(0..ties) == 0 {
+                best = index;
+            }
+        }
+    }
+    best
+}
+
 /// Why a decision found no node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
@@ -207,6 +347,12 @@ pub enum ScheduleError {
     },
 }
 
+/// A tie-breaker seeded with `seed`, for decisions that must repeat exactly
+/// (tests and benchmarks); the scheduler itself seeds from the OS.
+pub fn seeded_rng(seed: u64) -> rand::rngs::StdRng {
+    rand::SeedableRng::seed_from_u64(seed)
+}
+
 /// Picks a node for `pod`: filters from `*next_start` round-robin until
 /// enough feasible nodes are found, scores them, and returns the best (ties
 /// broken at random, so equal nodes share the load).
@@ -217,78 +363,33 @@ pub fn schedule_pod(
     next_start: &mut usize,
     rng: &mut impl Rng,
 ) -> Result<Arc<str>, ScheduleError> {
-    let nodes = snapshot.schedulable_nodes();
+    let nodes = snapshot.nodes();
     let all = nodes.len();
     if all == 0 {
         return Err(ScheduleError::NoNodes);
     }
     let state = CycleState::new(pod, snapshot);
-    let wanted = num_feasible_nodes_to_find(all);
-    let mut feasible: Vec<&NodeInfo> = Vec::with_capacity(wanted);
-    let mut failures: Vec<Status> = Vec::new();
     let start = *next_start % all;
-    let mut processed = 0;
-    for offset in 0..all {
-        let node = nodes[(start + offset) % all];
-        processed += 1;
-        let mut rejected = None;
-        for plugin in &profile.filters {
-            let status = plugin.filter(&state, node);
-            if status.code == Code::Error {
-                return Err(ScheduleError::Plugin {
-                    plugin: plugin.name(),
-                    reason: status.reasons.join(", "),
-                });
-            }
-            if !status.is_success() {
-                rejected = Some(status);
-                break;
-            }
-        }
-        match rejected {
-            Some(status) => failures.push(status),
-            None => {
-                feasible.push(node);
-                if feasible.len() >= wanted {
-                    break;
-                }
-            }
+    let filtered = find_feasible(
+        profile,
+        &state,
+        nodes,
+        start,
+        num_feasible_nodes_to_find(all),
+    )?;
+    *next_start = (start + filtered.processed) % all;
+    match filtered.feasible.as_slice() {
+        [] => Err(ScheduleError::Unschedulable(FitError::new(
+            pod,
+            all,
+            &filtered.failures,
+        ))),
+        [only] => Ok(only.name.clone()),
+        feasible => {
+            let totals = prioritize(profile, &state, feasible);
+            Ok(feasible[select_host(&totals, rng)].name.clone())
         }
     }
-    *next_start = (start + processed) % all;
-    if feasible.is_empty() {
-        return Err(ScheduleError::Unschedulable(FitError::new(
-            pod, all, &failures,
-        )));
-    }
-    if feasible.len() == 1 {
-        return Ok(feasible[0].name.clone());
-    }
-    let mut totals = vec![0i64; feasible.len()];
-    let mut scores = vec![0i64; feasible.len()];
-    for plugin in &profile.scores {
-        for (score, node) in scores.iter_mut().zip(&feasible) {
-            *score = plugin.score(&state, node);
-        }
-        plugin.normalize(&mut scores);
-        for (total, score) in totals.iter_mut().zip(&scores) {
-            *total += score * plugin.weight();
-        }
-    }
-    let mut best = 0;
-    let mut ties = 0u32;
-    for (index, total) in totals.iter().enumerate() {
-        if *total > totals[best] {
-            best = index;
-            ties = 1;
-        } else if *total == totals[best] {
-            ties += 1;
-            if rng.random_range(0..ties) == 0 {
-                best = index;
-            }
-        }
-    }
-    Ok(feasible[best].name.clone())
 }
 
 /// Scales raw scores so the highest becomes `MAX_NODE_SCORE` (upstream's
@@ -312,9 +413,9 @@ pub fn default_normalize(scores: &mut [i64], reverse: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::testing::{node, pod};
+    use crate::scheduler::testing::{node, pod, pod_with};
     use rand::SeedableRng;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn feasible_nodes_to_find_follows_upstream_adaptive_percentage() {
@@ -364,7 +465,7 @@ mod tests {
         ));
         let mut running = pod("running", json!({"cpu": "2"}));
         running.spec.as_mut().unwrap().node_name = Some("busy".into());
-        snapshot.apply_pod(&running);
+        snapshot.apply_pod(&Arc::new(running));
         let incoming = pod("new", json!({"cpu": "1"}));
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let mut start = 0;
@@ -402,5 +503,124 @@ mod tests {
             schedule_pod(&Profile::default(), &empty, &incoming, &mut 0, &mut rng),
             Err(ScheduleError::NoNodes)
         );
+    }
+
+    /// A cluster with something for every plugin to tell apart: cordoned,
+    /// tainted (hard and soft), labelled and nearly full nodes.
+    fn varied_snapshot() -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        let cases = [
+            ("plain", json!({})),
+            ("cordoned", json!({"unschedulable": true})),
+            (
+                "gpu",
+                json!({"taints": [{"key": "gpu", "effect": "NoSchedule"}]}),
+            ),
+            (
+                "spot",
+                json!({"taints": [{"key": "spot", "effect": "PreferNoSchedule"}]}),
+            ),
+            (
+                "zone-a",
+                json!({"labels": {"zone": "a", "kubernetes.io/hostname": "zone-a"}}),
+            ),
+        ];
+        for (name, extra) in cases {
+            snapshot.apply_node(node(name, json!({"cpu": "2", "memory": "4Gi"}), extra));
+        }
+        let mut web = pod_with(
+            "web-1",
+            json!({"cpu": "1"}),
+            json!({}),
+            json!({"app": "web"}),
+        );
+        web.spec.as_mut().unwrap().node_name = Some("zone-a".into());
+        snapshot.apply_pod(&Arc::new(web));
+        snapshot
+    }
+
+    #[test]
+    fn plugins_skip_only_when_every_node_would_pass_or_score_zero() {
+        let snapshot = varied_snapshot();
+        let pods: Vec<(&str, Value)> = vec![
+            ("nothing asked", json!({})),
+            ("named node", json!({"nodeName": "plain"})),
+            (
+                "tolerates cordons",
+                json!({"tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists"}]}),
+            ),
+            ("node selector", json!({"nodeSelector": {"zone": "a"}})),
+            ("empty node selector", json!({"nodeSelector": {}})),
+            (
+                "required affinity",
+                json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "Exists"}]}]}}}}),
+            ),
+            (
+                "preferred affinity",
+                json!({"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 5, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}}]}}}),
+            ),
+            (
+                "spread",
+                json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone",
+                    "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}]}),
+            ),
+            (
+                "anti-affinity",
+                json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "web"}}}]}}}),
+            ),
+        ];
+        let profile = Profile::default();
+        for (name, spec) in pods {
+            let p = pod_with("new", json!({"cpu": "500m"}), spec, json!({"app": "web"}));
+            let state = CycleState::new(&p, &snapshot);
+            for plugin in profile.filters.iter().filter(|f| f.skip(&state)) {
+                for info in snapshot.nodes() {
+                    assert!(
+                        plugin.filter(&state, info).is_success(),
+                        "{name}: {} skipped but rejects {}",
+                        plugin.name(),
+                        info.name
+                    );
+                }
+            }
+            let all: Vec<&NodeInfo> = snapshot.nodes().iter().collect();
+            for plugin in profile.scores.iter().filter(|s| s.skip(&state)) {
+                let mut scores: Vec<i64> = all.iter().map(|n| plugin.score(&state, n)).collect();
+                plugin.normalize(&mut scores);
+                assert!(
+                    scores.iter().all(|s| *s == 0),
+                    "{name}: {} skipped but scores {scores:?}",
+                    plugin.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_pod_that_asks_for_nothing_runs_only_the_filters_that_can_reject_it() {
+        let snapshot = varied_snapshot();
+        let p = pod("new", json!({"cpu": "500m"}));
+        let state = CycleState::new(&p, &snapshot);
+        let profile = Profile::default();
+        let running: Vec<&str> = profile
+            .filters
+            .iter()
+            .filter(|f| !f.skip(&state))
+            .map(|f| f.name())
+            .collect();
+        assert_eq!(
+            running,
+            ["NodeUnschedulable", "TaintToleration", "NodeResourcesFit"]
+        );
+        let scoring: Vec<&str> = profile
+            .scores
+            .iter()
+            .filter(|s| !s.skip(&state))
+            .map(|s| s.name())
+            .collect();
+        assert_eq!(scoring, ["NodeResourcesFit", "TaintToleration"]);
     }
 }

@@ -144,9 +144,9 @@ fn container_requests(container: &Container) -> Resources {
     requests
 }
 
-/// A container's CPU and memory as scoring counts them: defaults where unset.
-fn non_zero(container: &Container) -> (i64, i64) {
-    let requests = container_requests(container);
+/// CPU and memory of one container's `requests` as scoring counts them:
+/// defaults where unset.
+fn non_zero(requests: &Resources) -> (i64, i64) {
     let cpu = if requests.milli_cpu == 0 {
         DEFAULT_MILLI_CPU_REQUEST
     } else {
@@ -160,57 +160,109 @@ fn non_zero(container: &Container) -> (i64, i64) {
     (cpu, memory)
 }
 
-/// What a pod needs from a node, as upstream's `resourcehelper.PodRequests`:
-/// the sum of its containers (plus sidecar init containers, which keep
-/// running), at least the largest init container (with the sidecars started
-/// before it), plus the pod overhead.
-pub fn pod_requests(pod: &Pod) -> Resources {
-    let Some(spec) = pod.spec.as_ref() else {
-        return Resources::default();
-    };
+/// A pod's requests both ways the scheduler counts them, from one pass over
+/// its containers: each quantity is parsed once, since this runs for every
+/// decision and every placed pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodRequests {
+    /// What filters count (`pod_requests`).
+    pub requests: Resources,
+    /// CPU and memory as scoring counts them (`pod_non_zero_requests`).
+    pub non_zero: (i64, i64),
+}
+
+/// One init container's requests, and whether it is a sidecar
+/// (`restartPolicy: Always`, so it keeps running beside the containers).
+struct InitRequests {
+    requests: Resources,
+    sidecar: bool,
+}
+
+impl PodRequests {
+    /// Works out both for `pod`.
+    pub fn of(pod: &Pod) -> Self {
+        let Some(spec) = pod.spec.as_ref() else {
+            return PodRequests::default();
+        };
+        let containers: Vec<Resources> = spec.containers.iter().map(container_requests).collect();
+        let init: Vec<InitRequests> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(|c| InitRequests {
+                requests: container_requests(c),
+                sidecar: c.restart_policy.as_deref() == Some("Always"),
+            })
+            .collect();
+        let overhead = Resources::from_list(spec.overhead.as_ref());
+        PodRequests {
+            requests: effective_requests(&containers, &init, &overhead),
+            non_zero: non_zero_requests(&containers, &init, &overhead),
+        }
+    }
+}
+
+/// Upstream's `resourcehelper.PodRequests` over parsed container requests.
+fn effective_requests(
+    containers: &[Resources],
+    init: &[InitRequests],
+    overhead: &Resources,
+) -> Resources {
     let mut sum = Resources::default();
-    for container in &spec.containers {
-        sum.add(&container_requests(container));
+    for requests in containers {
+        sum.add(requests);
     }
     let mut sidecars = Resources::default();
     let mut init_max = Resources::default();
-    for container in spec.init_containers.iter().flatten() {
-        let requests = container_requests(container);
-        let during = if container.restart_policy.as_deref() == Some("Always") {
-            sum.add(&requests);
-            sidecars.add(&requests);
+    for container in init {
+        let during = if container.sidecar {
+            sum.add(&container.requests);
+            sidecars.add(&container.requests);
             sidecars.clone()
         } else {
-            let mut with_sidecars = requests;
+            let mut with_sidecars = container.requests.clone();
             with_sidecars.add(&sidecars);
             with_sidecars
         };
         init_max.max_with(&during);
     }
     sum.max_with(&init_max);
-    sum.add(&Resources::from_list(spec.overhead.as_ref()));
+    sum.add(overhead);
     sum
+}
+
+/// CPU and memory as scoring counts them over parsed container requests.
+fn non_zero_requests(
+    containers: &[Resources],
+    init: &[InitRequests],
+    overhead: &Resources,
+) -> (i64, i64) {
+    let (mut cpu, mut memory) = (0, 0);
+    for requests in containers {
+        let (c, m) = non_zero(requests);
+        cpu += c;
+        memory += m;
+    }
+    for container in init {
+        let (c, m) = non_zero(&container.requests);
+        cpu = cpu.max(c);
+        memory = memory.max(m);
+    }
+    (cpu + overhead.milli_cpu, memory + overhead.memory)
+}
+
+/// What a pod needs from a node, as upstream's `resourcehelper.PodRequests`:
+/// the sum of its containers (plus sidecar init containers, which keep
+/// running), at least the largest init container (with the sidecars started
+/// before it), plus the pod overhead.
+pub fn pod_requests(pod: &Pod) -> Resources {
+    PodRequests::of(pod).requests
 }
 
 /// CPU (millicores) and memory (bytes) of a pod as scoring counts them, with
 /// upstream's defaults for containers that request nothing.
 pub fn pod_non_zero_requests(pod: &Pod) -> (i64, i64) {
-    let Some(spec) = pod.spec.as_ref() else {
-        return (0, 0);
-    };
-    let (mut cpu, mut memory) = (0, 0);
-    for container in &spec.containers {
-        let (c, m) = non_zero(container);
-        cpu += c;
-        memory += m;
-    }
-    for container in spec.init_containers.iter().flatten() {
-        let (c, m) = non_zero(container);
-        cpu = cpu.max(c);
-        memory = memory.max(m);
-    }
-    let overhead = Resources::from_list(spec.overhead.as_ref());
-    (cpu + overhead.milli_cpu, memory + overhead.memory)
+    PodRequests::of(pod).non_zero
 }
 
 /// What a node offers pods: `status.allocatable`, or `status.capacity` where
@@ -290,6 +342,25 @@ mod tests {
             pod_non_zero_requests(&p),
             (1100, 2 * DEFAULT_MEMORY_REQUEST)
         );
+    }
+
+    #[test]
+    fn non_zero_requests_take_the_largest_init_container_plus_overhead() {
+        let p = pod(json!({
+            "overhead": {"cpu": "50m", "memory": "1Mi"},
+            "initContainers": [
+                {"name": "i", "resources": {"requests": {"cpu": "3"}}}],
+            "containers": [
+                {"name": "a", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}},
+                {"name": "b"}]}));
+        let both = PodRequests::of(&p);
+        assert_eq!(
+            both.non_zero,
+            (3050, (1 << 30) + DEFAULT_MEMORY_REQUEST + (1 << 20))
+        );
+        assert_eq!(both.requests.milli_cpu, 3050);
+        assert_eq!(both.requests.memory, (1 << 30) + (1 << 20));
+        assert_eq!(both.requests, pod_requests(&p));
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! chosen per node pool by the node label `berth.dev/scoring=most-allocated`
 //! (absent or `least-allocated` means LeastAllocated). CPU and memory count
 //! equally, with upstream's defaults for containers that request nothing.
+//! The strategy is read from the label when the node changes (`NodeInfo::scoring`),
+//! not per decision.
+
+use std::collections::BTreeMap;
 
 use super::super::cache::NodeInfo;
 use super::super::framework::{CycleState, ScorePlugin, MAX_NODE_SCORE};
@@ -21,9 +25,8 @@ pub enum Strategy {
 
 impl Strategy {
     /// The strategy a node's labels ask for.
-    pub fn of(node: &NodeInfo) -> Self {
-        match node
-            .labels()
+    pub fn from_labels(labels: Option<&BTreeMap<String, String>>) -> Self {
+        match labels
             .and_then(|l| l.get(SCORING_LABEL))
             .map(String::as_str)
         {
@@ -58,7 +61,7 @@ impl ScorePlugin for NodeResourcesAllocated {
     }
 
     fn score(&self, state: &CycleState, node: &NodeInfo) -> i64 {
-        let strategy = Strategy::of(node);
+        let strategy = node.scoring;
         let cpu = strategy.resource_score(
             node.non_zero_requested.0 + state.non_zero.0,
             node.allocatable.milli_cpu,

@@ -66,6 +66,11 @@ fn term_selects(term: &PodAffinityTerm, owner_namespace: &str, candidate: &Pod) 
 }
 
 impl AntiAffinityState {
+    /// True when no domain is ruled out (the common case, checked first).
+    pub fn is_empty(&self) -> bool {
+        self.own.is_empty() && self.existing.is_empty()
+    }
+
     /// Finds the domains `pod` must avoid.
     pub fn new(pod: &Pod, snapshot: &Snapshot) -> Self {
         let mut state = AntiAffinityState::default();
@@ -118,8 +123,15 @@ impl FilterPlugin for InterPodAffinity {
         "InterPodAffinity"
     }
 
+    fn skip(&self, state: &CycleState) -> bool {
+        state.anti_affinity.is_empty()
+    }
+
     fn filter(&self, state: &CycleState, node: &NodeInfo) -> Status {
         let domains = &state.anti_affinity;
+        if domains.is_empty() {
+            return Status::success();
+        }
         if in_any(node, &domains.existing) {
             return Status::unschedulable(ERR_EXISTING_ANTI_AFFINITY);
         }
@@ -149,17 +161,27 @@ mod tests {
         p
     }
 
+    fn apply(snapshot: &mut Snapshot, pod: Pod) {
+        snapshot.apply_pod(&std::sync::Arc::new(pod));
+    }
+
     #[test]
     fn required_anti_affinity_on_hostname() {
         let mut snapshot = Snapshot::default();
         for name in ["n1", "n2", "n3"] {
             snapshot.apply_node(node(name, json!({}), json!({"labels": {HOSTNAME: name}})));
         }
-        snapshot.apply_pod(&placed("web-1", "n1", json!({}), json!({"app": "web"})));
-        snapshot.apply_pod(&placed("db-1", "n2", anti("cache"), json!({"app": "db"})));
+        apply(
+            &mut snapshot,
+            placed("web-1", "n1", json!({}), json!({"app": "web"})),
+        );
+        apply(
+            &mut snapshot,
+            placed("db-1", "n2", anti("cache"), json!({"app": "db"})),
+        );
         let mut other_ns = placed("web-x", "n3", json!({}), json!({"app": "web"}));
         other_ns.metadata.namespace = Some("other".into());
-        snapshot.apply_pod(&other_ns);
+        apply(&mut snapshot, other_ns);
         let cases = [
             (
                 "own term matches a pod there",

@@ -2,10 +2,14 @@
 //! (terms ORed, expressions within a term ANDed; In/NotIn/Exists/
 //! DoesNotExist/Gt/Lt on labels, In/NotIn on `metadata.name` fields);
 //! preferred node affinity adds the weights of the terms a node matches.
+//! The pod's side is looked up once per decision (`NodeAffinityState`), so a
+//! pod that asks for nothing costs one check per node.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod};
+use k8s_openapi::api::core::v1::{
+    Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm,
+};
 
 use super::super::cache::NodeInfo;
 use super::super::framework::{default_normalize, CycleState, FilterPlugin, ScorePlugin, Status};
@@ -60,34 +64,75 @@ pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
         })
 }
 
-/// Does `node` satisfy the pod's nodeSelector and required node affinity?
-pub fn pod_matches_node(pod: &Pod, node: &Node) -> bool {
-    let Some(spec) = pod.spec.as_ref() else {
-        return true;
-    };
-    if let Some(selector) = &spec.node_selector {
-        let labels = node.metadata.labels.as_ref();
-        let all = selector
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
-        if !all {
-            return false;
+/// The PreFilter result: what of the pod's spec constrains or prefers nodes.
+#[derive(Debug, Default)]
+pub struct NodeAffinityState<'a> {
+    /// `spec.nodeSelector`.
+    pub node_selector: Option<&'a BTreeMap<String, String>>,
+    /// Required node affinity.
+    pub required: Option<&'a NodeSelector>,
+    /// Preferred node affinity terms (empty when none).
+    pub preferred: &'a [PreferredSchedulingTerm],
+}
+
+impl<'a> NodeAffinityState<'a> {
+    /// Looks up the pod's node selector and node affinity.
+    pub fn new(pod: &'a Pod) -> Self {
+        let Some(spec) = pod.spec.as_ref() else {
+            return Self::default();
+        };
+        let affinity = spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref());
+        NodeAffinityState {
+            node_selector: spec.node_selector.as_ref(),
+            required: affinity.and_then(|a| {
+                a.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            }),
+            preferred: affinity
+                .and_then(|a| {
+                    a.preferred_during_scheduling_ignored_during_execution
+                        .as_deref()
+                })
+                .unwrap_or(&[]),
         }
     }
-    let required = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        });
-    match required {
-        Some(selector) => selector
-            .node_selector_terms
+
+    /// True when neither a nodeSelector nor required node affinity narrows
+    /// the nodes (every node object matches).
+    pub fn requires_nothing(&self) -> bool {
+        self.node_selector.is_none_or(BTreeMap::is_empty) && self.required.is_none()
+    }
+
+    /// Does `node` satisfy the nodeSelector and required node affinity?
+    pub fn matches(&self, node: &Node) -> bool {
+        if let Some(selector) = self.node_selector {
+            let labels = node.metadata.labels.as_ref();
+            let all = selector
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+            if !all {
+                return false;
+            }
+        }
+        match self.required {
+            Some(selector) => selector
+                .node_selector_terms
+                .iter()
+                .any(|term| term_matches(term, node)),
+            None => true,
+        }
+    }
+
+    /// The summed weights of the preferred terms `node` matches.
+    pub fn preferred_weight(&self, node: &Node) -> i64 {
+        self.preferred
             .iter()
-            .any(|term| term_matches(term, node)),
-        None => true,
+            .filter(|t| t.weight != 0 && term_matches(&t.preference, node))
+            .map(|t| i64::from(t.weight))
+            .sum()
     }
 }
 
@@ -96,9 +141,15 @@ impl FilterPlugin for NodeAffinity {
         "NodeAffinity"
     }
 
+    /// Every node a decision visits has its node object (`Snapshot::nodes`),
+    /// so a pod that requires nothing passes them all.
+    fn skip(&self, state: &CycleState) -> bool {
+        state.node_affinity.requires_nothing()
+    }
+
     fn filter(&self, state: &CycleState, node: &NodeInfo) -> Status {
         match &node.node {
-            Some(n) if pod_matches_node(state.pod, n) => Status::success(),
+            Some(n) if state.node_affinity.matches(n) => Status::success(),
             _ => Status::unresolvable(ERR_REASON),
         }
     }
@@ -113,26 +164,16 @@ impl ScorePlugin for NodeAffinity {
         2
     }
 
+    fn skip(&self, state: &CycleState) -> bool {
+        state.node_affinity.preferred.is_empty()
+    }
+
     /// The summed weights of the preferred terms the node matches.
     fn score(&self, state: &CycleState, node: &NodeInfo) -> i64 {
-        let (Some(n), Some(spec)) = (&node.node, state.pod.spec.as_ref()) else {
-            return 0;
-        };
-        spec.affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|a| {
-                a.preferred_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .map(|terms| {
-                terms
-                    .iter()
-                    .filter(|t| t.weight != 0 && term_matches(&t.preference, n))
-                    .map(|t| i64::from(t.weight))
-                    .sum()
-            })
-            .unwrap_or(0)
+        match &node.node {
+            Some(n) => state.node_affinity.preferred_weight(n),
+            None => 0,
+        }
     }
 
     fn normalize(&self, scores: &mut [i64]) {

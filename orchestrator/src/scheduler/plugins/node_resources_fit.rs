@@ -2,6 +2,8 @@
 //! allocatable leaves after the pods already placed there (cpu, memory,
 //! ephemeral-storage, every extended resource such as `nvidia.com/gpu`, and
 //! the pod count). A request larger than the whole node is unresolvable.
+//! Requests and allocatable are integers worked out ahead (per decision and
+//! per node change), so a node costs a few comparisons.
 
 use super::super::cache::NodeInfo;
 use super::super::framework::{Code, CycleState, FilterPlugin, Status};
@@ -20,24 +22,36 @@ impl FilterPlugin for NodeResourcesFit {
         if node.pods.len() as i64 + 1 > node.allocatable.pods {
             reasons.push("Too many pods".to_owned());
         }
-        let request = &state.requests;
-        let mut check = |name: &str, wanted: i64| {
-            if wanted <= 0 {
-                return;
-            }
-            let allocatable = node.allocatable.get(name);
-            if wanted > allocatable - node.requested.get(name) {
+        let (request, allocatable, requested) =
+            (&state.requests, &node.allocatable, &node.requested);
+        let mut check = |name: &str, wanted: i64, allocatable: i64, requested: i64| {
+            if wanted > 0 && wanted > allocatable - requested {
                 reasons.push(format!("Insufficient {name}"));
                 if wanted > allocatable {
                     code = Code::UnschedulableAndUnresolvable;
                 }
             }
         };
-        check("cpu", request.milli_cpu);
-        check("memory", request.memory);
-        check("ephemeral-storage", request.ephemeral_storage);
+        check(
+            "cpu",
+            request.milli_cpu,
+            allocatable.milli_cpu,
+            requested.milli_cpu,
+        );
+        check(
+            "memory",
+            request.memory,
+            allocatable.memory,
+            requested.memory,
+        );
+        check(
+            "ephemeral-storage",
+            request.ephemeral_storage,
+            allocatable.ephemeral_storage,
+            requested.ephemeral_storage,
+        );
         for (name, wanted) in &request.scalar {
-            check(name, *wanted);
+            check(name, *wanted, allocatable.get(name), requested.get(name));
         }
         if reasons.is_empty() {
             Status::success()

@@ -1,7 +1,9 @@
 //! NodeUnschedulable: cordoned nodes (`spec.unschedulable`) take no new pods
 //! unless the pod tolerates `node.kubernetes.io/unschedulable:NoSchedule`.
+//! Both halves are worked out ahead: the cordon when the node changes
+//! (`NodeInfo::unschedulable`), the toleration once per decision.
 
-use k8s_openapi::api::core::v1::Taint;
+use k8s_openapi::api::core::v1::{Taint, Toleration};
 
 use super::super::cache::NodeInfo;
 use super::super::framework::{CycleState, FilterPlugin, Status};
@@ -13,27 +15,31 @@ pub const TAINT_UNSCHEDULABLE: &str = "node.kubernetes.io/unschedulable";
 /// The NodeUnschedulable plugin.
 pub struct NodeUnschedulable;
 
+/// PreFilter: do `tolerations` let the pod onto cordoned nodes
+/// (`CycleState::tolerates_unschedulable`)?
+pub fn tolerates_cordon(tolerations: &[Toleration]) -> bool {
+    if tolerations.is_empty() {
+        return false;
+    }
+    let taint = Taint {
+        key: TAINT_UNSCHEDULABLE.into(),
+        effect: "NoSchedule".into(),
+        ..Default::default()
+    };
+    tolerated(tolerations, &taint)
+}
+
 impl FilterPlugin for NodeUnschedulable {
     fn name(&self) -> &'static str {
         "NodeUnschedulable"
     }
 
+    fn skip(&self, state: &CycleState) -> bool {
+        state.tolerates_unschedulable
+    }
+
     fn filter(&self, state: &CycleState, node: &NodeInfo) -> Status {
-        let cordoned = node
-            .node
-            .as_ref()
-            .and_then(|n| n.spec.as_ref())
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false);
-        if !cordoned {
-            return Status::success();
-        }
-        let taint = Taint {
-            key: TAINT_UNSCHEDULABLE.into(),
-            effect: "NoSchedule".into(),
-            ..Default::default()
-        };
-        if tolerated(state.tolerations, &taint) {
+        if !node.unschedulable || state.tolerates_unschedulable {
             Status::success()
         } else {
             Status::unresolvable("node(s) were unschedulable")

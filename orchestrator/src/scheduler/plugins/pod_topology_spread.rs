@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::super::cache::{NodeInfo, Snapshot};
 use super::super::framework::{CycleState, FilterPlugin, Status};
-use super::node_affinity::pod_matches_node;
+use super::node_affinity::NodeAffinityState;
 
 /// Upstream's reason when placing here would exceed `maxSkew`.
 pub const ERR_CONSTRAINTS: &str = "node(s) didn't match pod topology spread constraints";
@@ -52,6 +52,7 @@ impl SpreadState {
         let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
         let empty = Default::default();
         let own_labels = pod.metadata.labels.as_ref().unwrap_or(&empty);
+        let node_affinity = NodeAffinityState::new(pod);
         let mut constraints = Vec::new();
         for spec in specs
             .iter()
@@ -71,7 +72,7 @@ impl SpreadState {
                 let Some(domain) = info.labels().and_then(|l| l.get(&spec.topology_key)) else {
                     continue;
                 };
-                if honor_affinity && !pod_matches_node(pod, node) {
+                if honor_affinity && !node_affinity.matches(node) {
                     continue;
                 }
                 let matching = info
@@ -112,6 +113,10 @@ impl FilterPlugin for PodTopologySpread {
         "PodTopologySpread"
     }
 
+    fn skip(&self, state: &CycleState) -> bool {
+        state.spread.constraints.is_empty()
+    }
+
     fn filter(&self, state: &CycleState, node: &NodeInfo) -> Status {
         for constraint in &state.spread.constraints {
             let Some(domain) = node.labels().and_then(|l| l.get(&constraint.topology_key)) else {
@@ -132,10 +137,10 @@ mod tests {
     use crate::scheduler::testing::{node, pod_with};
     use serde_json::json;
 
-    fn placed(name: &str, node: &str, labels: serde_json::Value) -> Pod {
+    fn placed(name: &str, node: &str, labels: serde_json::Value) -> std::sync::Arc<Pod> {
         let mut p = pod_with(name, json!({}), json!({}), labels);
         p.spec.as_mut().unwrap().node_name = Some(node.into());
-        p
+        std::sync::Arc::new(p)
     }
 
     #[test]

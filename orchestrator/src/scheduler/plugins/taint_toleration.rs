@@ -1,12 +1,29 @@
 //! TaintToleration: a node's NoSchedule/NoExecute taints keep out pods that
 //! do not tolerate them; PreferNoSchedule taints only lower the node's score.
 
+use k8s_openapi::api::core::v1::Toleration;
+
 use super::super::cache::NodeInfo;
 use super::super::framework::{default_normalize, CycleState, FilterPlugin, ScorePlugin, Status};
-use super::tolerated;
+use super::{tolerated, tolerates};
 
 /// The TaintToleration plugin.
 pub struct TaintToleration;
+
+/// PreScore: the tolerations that can tolerate a PreferNoSchedule taint
+/// (no effect, or that one), picked once per decision
+/// (`CycleState::prefer_no_schedule_tolerations`).
+pub fn prefer_no_schedule_tolerations(tolerations: &[Toleration]) -> Vec<&Toleration> {
+    tolerations
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.effect.as_deref(),
+                None | Some("") | Some("PreferNoSchedule")
+            )
+        })
+        .collect()
+}
 
 impl FilterPlugin for TaintToleration {
     fn name(&self) -> &'static str {
@@ -40,20 +57,13 @@ impl ScorePlugin for TaintToleration {
 
     /// How many PreferNoSchedule taints the pod does not tolerate (fewer is better).
     fn score(&self, state: &CycleState, node: &NodeInfo) -> i64 {
-        let preferring: Vec<_> = state
-            .tolerations
-            .iter()
-            .filter(|t| {
-                matches!(
-                    t.effect.as_deref(),
-                    None | Some("") | Some("PreferNoSchedule")
-                )
-            })
-            .cloned()
-            .collect();
+        let preferring = &state.prefer_no_schedule_tolerations;
         node.taints
             .iter()
-            .filter(|taint| taint.effect == "PreferNoSchedule" && !tolerated(&preferring, taint))
+            .filter(|taint| {
+                taint.effect == "PreferNoSchedule"
+                    && !preferring.iter().any(|t| tolerates(t, taint))
+            })
             .count() as i64
     }
 

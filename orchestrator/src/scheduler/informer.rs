@@ -1,0 +1,302 @@
+//! The scheduler's informer: what its node and pod watches show, applied to
+//! the `Snapshot`, the store of pods pending for it and the scheduling queue,
+//! as upstream's scheduler event handlers do. Each object is trimmed
+//! (`metadata.managedFields` dropped, as upstream's informers do) and put in
+//! an `Arc` once, so the snapshot, the pending store and in-flight bindings
+//! share one copy. Pure: no I/O; the watch loop feeds it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::watcher;
+
+use super::cache::{pod_key, Snapshot};
+use super::is_pending_for_us;
+use super::queue::SchedulingQueue;
+
+/// Drops `metadata.managedFields`: nothing in the scheduler reads them, and
+/// they are often the largest part of an object (upstream's informers strip
+/// them too, `TransformStripManagedFields`).
+pub fn strip_managed_fields<K: kube::Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+}
+
+/// Which keys a (re-)list (watcher `Init` … `InitDone`) has shown so far,
+/// and whether a first list has completed.
+#[derive(Debug, Default)]
+struct Relist {
+    seen: Option<HashSet<String>>,
+    listed: bool,
+}
+
+impl Relist {
+    fn start(&mut self) {
+        self.seen = Some(HashSet::new());
+    }
+
+    fn saw(&mut self, key: &str) {
+        if let Some(seen) = self.seen.as_mut() {
+            seen.insert(key.to_owned());
+        }
+    }
+
+    /// Ends a list; the keys it showed, when one was in progress.
+    fn finish(&mut self) -> Option<HashSet<String>> {
+        self.listed = true;
+        self.seen.take()
+    }
+}
+
+/// The cluster as the scheduler's watches show it.
+#[derive(Debug, Default)]
+pub struct Informer {
+    /// Every node and every placed (or assumed) pod.
+    pub snapshot: Snapshot,
+    /// Pending pods waiting for a decision.
+    pub queue: SchedulingQueue,
+    /// The pods pending for this scheduler (`is_pending_for_us`), by key.
+    pending: HashMap<String, Arc<Pod>>,
+    nodes: Relist,
+    pods: Relist,
+}
+
+impl Informer {
+    /// True once both watches have completed their first list (STYLE 15: no
+    /// decision before that, so a half-filled cache never looks like free room).
+    pub fn is_ready(&self) -> bool {
+        self.nodes.listed && self.pods.listed
+    }
+
+    /// The pending pod with `key`, as last seen.
+    pub fn pending_pod(&self, key: &str) -> Option<Arc<Pod>> {
+        self.pending.get(key).cloned()
+    }
+
+    /// Applies a node watch event.
+    pub fn on_node(&mut self, event: watcher::Event<Node>) {
+        match event {
+            watcher::Event::Init => self.nodes.start(),
+            watcher::Event::InitApply(node) | watcher::Event::Apply(node) => self.apply_node(node),
+            watcher::Event::Delete(node) => {
+                self.snapshot
+                    .delete_node(node.metadata.name.as_deref().unwrap_or(""));
+            }
+            watcher::Event::InitDone => {
+                if let Some(seen) = self.nodes.finish() {
+                    for name in self.snapshot.node_names() {
+                        if !seen.contains(&name) {
+                            self.snapshot.delete_node(&name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies a pod watch event.
+    pub fn on_pod(&mut self, event: watcher::Event<Pod>) {
+        match event {
+            watcher::Event::Init => self.pods.start(),
+            watcher::Event::InitApply(pod) | watcher::Event::Apply(pod) => self.apply_pod(pod),
+            watcher::Event::Delete(pod) => self.delete_pod(&pod_key(&pod)),
+            watcher::Event::InitDone => {
+                if let Some(seen) = self.pods.finish() {
+                    self.forget_unlisted_pods(&seen);
+                }
+            }
+        }
+    }
+
+    fn apply_node(&mut self, mut node: Node) {
+        strip_managed_fields(&mut node);
+        self.nodes
+            .saw(node.metadata.name.as_deref().unwrap_or_default());
+        if self.snapshot.apply_node(node) {
+            self.queue.cluster_changed();
+        }
+    }
+
+    fn apply_pod(&mut self, mut pod: Pod) {
+        strip_managed_fields(&mut pod);
+        let pod = Arc::new(pod);
+        let key = pod_key(&pod);
+        self.pods.saw(&key);
+        if self.snapshot.apply_pod(&pod) {
+            self.queue.cluster_changed();
+        }
+        if is_pending_for_us(&pod) {
+            if !self.snapshot.is_assumed(&key) {
+                self.queue.add(&key);
+            }
+            self.pending.insert(key, pod);
+        } else {
+            self.pending.remove(&key);
+            self.queue.remove(&key);
+        }
+    }
+
+    fn delete_pod(&mut self, key: &str) {
+        self.snapshot.delete_pod(key);
+        self.pending.remove(key);
+        self.queue.remove(key);
+        self.queue.cluster_changed();
+    }
+
+    /// After a re-list: pods it did not show were deleted while the watch
+    /// was down (assumed ones wait for their binding's outcome).
+    fn forget_unlisted_pods(&mut self, seen: &HashSet<String>) {
+        for key in self.snapshot.placed_pods() {
+            if !seen.contains(&key) && !self.snapshot.is_assumed(&key) {
+                self.snapshot.delete_pod(&key);
+                self.queue.cluster_changed();
+            }
+        }
+        let gone: Vec<String> = self
+            .pending
+            .keys()
+            .filter(|key| !seen.contains(*key))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.pending.remove(&key);
+            self.queue.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::testing::{node, pod};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    use serde_json::json;
+
+    fn with_managed_fields<K: kube::Resource>(mut object: K) -> K {
+        object.meta_mut().managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("test".into()),
+            ..Default::default()
+        }]);
+        object
+    }
+
+    fn bound(name: &str, node: &str) -> Pod {
+        let mut p = pod(name, json!({"cpu": "1"}));
+        p.spec.as_mut().unwrap().node_name = Some(node.into());
+        p
+    }
+
+    fn listed(nodes: Vec<Node>, pods: Vec<Pod>) -> Informer {
+        let mut informer = Informer::default();
+        informer.on_node(watcher::Event::Init);
+        for n in nodes {
+            informer.on_node(watcher::Event::InitApply(n));
+        }
+        informer.on_node(watcher::Event::InitDone);
+        informer.on_pod(watcher::Event::Init);
+        for p in pods {
+            informer.on_pod(watcher::Event::InitApply(p));
+        }
+        informer.on_pod(watcher::Event::InitDone);
+        informer
+    }
+
+    #[test]
+    fn ready_only_after_both_first_lists() {
+        let mut informer = Informer::default();
+        informer.on_node(watcher::Event::Init);
+        informer.on_node(watcher::Event::InitDone);
+        assert!(!informer.is_ready(), "pods not listed yet");
+        informer.on_pod(watcher::Event::Init);
+        informer.on_pod(watcher::Event::InitApply(pod("a", json!({}))));
+        assert!(!informer.is_ready(), "pod list still in progress");
+        informer.on_pod(watcher::Event::InitDone);
+        assert!(informer.is_ready());
+    }
+
+    #[test]
+    fn cached_objects_have_no_managed_fields() {
+        let informer = listed(
+            vec![with_managed_fields(node(
+                "n1",
+                json!({"cpu": "4"}),
+                json!({}),
+            ))],
+            vec![
+                with_managed_fields(pod("pending", json!({}))),
+                with_managed_fields(bound("running", "n1")),
+            ],
+        );
+        let n1 = informer.snapshot.node("n1").unwrap();
+        assert!(n1.node.as_ref().unwrap().metadata.managed_fields.is_none());
+        assert!(n1.pods["default/running"]
+            .pod
+            .metadata
+            .managed_fields
+            .is_none());
+        let pending = informer.pending_pod("default/pending").unwrap();
+        assert!(pending.metadata.managed_fields.is_none());
+    }
+
+    #[test]
+    fn pending_pods_are_queued_and_forgotten_once_bound_or_deleted() {
+        let mut informer = listed(
+            vec![node("n1", json!({"cpu": "4"}), json!({}))],
+            vec![pod("a", json!({})), pod("b", json!({}))],
+        );
+        assert_eq!(informer.queue.pop().as_deref(), Some("default/a"));
+        let a = informer.pending_pod("default/a").unwrap();
+        informer.snapshot.assume(&a, "n1");
+        informer.on_pod(watcher::Event::Apply(pod("a", json!({}))));
+        assert_eq!(
+            informer.queue.pop().as_deref(),
+            Some("default/b"),
+            "an assumed pod is not queued again"
+        );
+        informer.on_pod(watcher::Event::Apply(bound("a", "n1")));
+        assert!(informer.pending_pod("default/a").is_none());
+        assert!(!informer.snapshot.is_assumed("default/a"));
+        informer.on_pod(watcher::Event::Delete(pod("b", json!({}))));
+        assert!(informer.pending_pod("default/b").is_none());
+        assert!(!informer.queue.has_active());
+    }
+
+    #[test]
+    fn a_relist_forgets_what_it_no_longer_shows() {
+        let mut informer = listed(
+            vec![
+                node("n1", json!({"cpu": "4"}), json!({})),
+                node("n2", json!({"cpu": "4"}), json!({})),
+            ],
+            vec![
+                pod("gone", json!({})),
+                pod("kept", json!({})),
+                bound("ran", "n1"),
+            ],
+        );
+        let relisted = listed_again(&mut informer, vec![pod("kept", json!({}))]);
+        assert!(relisted.pending_pod("default/gone").is_none());
+        assert!(relisted.pending_pod("default/kept").is_some());
+        assert_eq!(relisted.snapshot.placement("default/ran"), None);
+        assert_eq!(relisted.queue.pop().as_deref(), Some("default/kept"));
+        assert_eq!(relisted.queue.pop(), None, "the deleted pod left the queue");
+        relisted.on_node(watcher::Event::Init);
+        relisted.on_node(watcher::Event::InitApply(node(
+            "n2",
+            json!({"cpu": "4"}),
+            json!({}),
+        )));
+        relisted.on_node(watcher::Event::InitDone);
+        assert!(relisted.snapshot.node("n1").is_none());
+        assert!(relisted.snapshot.node("n2").is_some());
+    }
+
+    fn listed_again(informer: &mut Informer, pods: Vec<Pod>) -> &mut Informer {
+        informer.on_pod(watcher::Event::Init);
+        for p in pods {
+            informer.on_pod(watcher::Event::InitApply(p));
+        }
+        informer.on_pod(watcher::Event::InitDone);
+        informer
+    }
+}
