@@ -14,7 +14,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   step "installing Debian packages"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    ca-certificates curl protobuf-compiler etcd-server >/dev/null
+    ca-certificates curl protobuf-compiler etcd-server \
+    busybox-static umoci skopeo docker-registry >/dev/null
 fi
 
 for kubectl in /usr/lib/google-cloud-sdk/bin/kubectl.1.{27,28,29,30,31,33}; do

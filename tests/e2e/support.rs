@@ -20,7 +20,8 @@ pub fn berth_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_berth"))
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on now, for a server a test starts.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
