@@ -152,20 +152,18 @@ impl WatchState {
     }
 }
 
-/// One event on the wire: a JSON line, or a length-prefixed protobuf `WatchEvent`.
-fn frame(rendering: Rendering, pending: Pending) -> Bytes {
+/// Appends one event to `chunk` as it goes on the wire: a JSON line, or a
+/// length-prefixed protobuf `WatchEvent`.
+fn frame_into(chunk: &mut Vec<u8>, rendering: Rendering, pending: Pending) {
     match pending {
-        Pending::Rendered(value) => frame_value(rendering, &value),
+        Pending::Rendered(value) => chunk.extend_from_slice(&frame_value(rendering, &value)),
         Pending::Shared(kind, event) => {
             // Byte for byte what serializing {"type": kind, "object": object} gives.
-            let object = event.json();
-            let mut line = Vec::with_capacity(object.len() + 32);
-            line.extend_from_slice(b"{\"type\":\"");
-            line.extend_from_slice(kind.as_bytes());
-            line.extend_from_slice(b"\",\"object\":");
-            line.extend_from_slice(object);
-            line.extend_from_slice(b"}\n");
-            Bytes::from(line)
+            chunk.extend_from_slice(b"{\"type\":\"");
+            chunk.extend_from_slice(kind.as_bytes());
+            chunk.extend_from_slice(b"\",\"object\":");
+            chunk.extend_from_slice(event.json());
+            chunk.extend_from_slice(b"}\n");
         }
     }
 }
@@ -354,7 +352,7 @@ impl WatchState {
     fn take_chunk(&mut self) -> Bytes {
         let mut chunk = Vec::new();
         while let Some(pending) = self.pending.pop_front() {
-            chunk.extend_from_slice(&frame(self.rendering, pending));
+            frame_into(&mut chunk, self.rendering, pending);
             if chunk.len() >= MAX_CHUNK {
                 break;
             }

@@ -18,13 +18,16 @@ use crate::store::event_log::EventLog;
 pub(super) type WriteFn =
     Box<dyn FnOnce(&Connection, i64) -> Result<StoreEvent, StoreError> + Send>;
 
+/// Where a write's outcome goes once its group is committed.
+pub(super) type Reply = oneshot::Sender<Result<KeyValue, StoreError>>;
+
+/// A write waiting for the next group commit.
+type Queued = (WriteFn, Reply);
+
 /// What the writer thread is asked to do.
 pub(super) enum Job {
     /// A revisioned write, answered once its group is durable.
-    Write {
-        apply: WriteFn,
-        reply: oneshot::Sender<Result<KeyValue, StoreError>>,
-    },
+    Write { apply: WriteFn, reply: Reply },
     /// Drop history before `revision` (no revision of its own).
     Compact {
         revision: i64,
@@ -84,10 +87,7 @@ struct WriterThread {
 }
 
 /// A write applied inside the open transaction, waiting for its commit.
-type Applied = (
-    oneshot::Sender<Result<KeyValue, StoreError>>,
-    Result<StoreEvent, StoreError>,
-);
+type Applied = (Reply, Result<StoreEvent, StoreError>);
 
 impl WriterThread {
     fn run(&mut self, queue: mpsc::Receiver<Job>) {
@@ -110,10 +110,7 @@ impl WriterThread {
     }
 
     /// Applies `writes` in one transaction and answers each after the commit.
-    fn commit_group(
-        &mut self,
-        writes: Vec<(WriteFn, oneshot::Sender<Result<KeyValue, StoreError>>)>,
-    ) {
+    fn commit_group(&mut self, writes: Vec<Queued>) {
         if writes.is_empty() {
             return;
         }
@@ -143,12 +140,10 @@ impl WriterThread {
     }
 
     /// On a commit failure nothing was stored and every writer gets the error.
-    #[allow(clippy::type_complexity)]
     fn apply_group(
         &mut self,
-        writes: Vec<(WriteFn, oneshot::Sender<Result<KeyValue, StoreError>>)>,
-    ) -> Result<(Vec<Applied>, i64), (Vec<oneshot::Sender<Result<KeyValue, StoreError>>>, String)>
-    {
+        writes: Vec<Queued>,
+    ) -> Result<(Vec<Applied>, i64), (Vec<Reply>, String)> {
         let start = self.revision;
         let tx = match self
             .conn
