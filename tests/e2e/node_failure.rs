@@ -115,10 +115,15 @@ fn lost_node_pods_are_replaced_and_taint_clears_when_it_returns() {
         &server,
         &mut [&mut n1, &mut n2],
         || {
+            // Availability first: a pod listed before it is counted may
+            // still be waiting for its sandbox (no IP yet).
+            if available_replicas(&kubectl) != "4" {
+                return None;
+            }
             let pods = web_pods(&kubectl);
             let nodes: BTreeSet<&str> = pods.iter().map(|p| p.1.as_str()).collect();
-            (available_replicas(&kubectl) == "4" && nodes.len() == 2 && pods.len() == 4)
-                .then_some(pods)
+            let all_have_ips = pods.iter().all(|p| !p.2.is_empty());
+            (nodes.len() == 2 && pods.len() == 4 && all_have_ips).then_some(pods)
         },
     );
     for (name, node, ip, _) in &pods {
