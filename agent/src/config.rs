@@ -212,11 +212,21 @@ pub fn parse_taints(text: &str) -> Result<Vec<Taint>, FlagError> {
 /// [`DEFAULT_CAPACITY`]: named resources override the defaults, others keep them.
 /// Values are printed back in canonical form (`1024Mi` → `1Gi`).
 pub fn parse_capacity(text: &str) -> Result<BTreeMap<String, OpenApiQuantity>, FlagError> {
-    const FLAG: &str = "--capacity";
     let mut capacity: BTreeMap<String, OpenApiQuantity> = DEFAULT_CAPACITY
         .iter()
         .map(|(k, v)| ((*k).to_owned(), OpenApiQuantity((*v).to_owned())))
         .collect();
+    capacity.extend(parse_capacity_overrides(text)?);
+    Ok(capacity)
+}
+
+/// Only the resources `--capacity` names, for a node whose other
+/// capacity comes from the machine itself.
+pub fn parse_capacity_overrides(
+    text: &str,
+) -> Result<BTreeMap<String, OpenApiQuantity>, FlagError> {
+    const FLAG: &str = "--capacity";
+    let mut capacity = BTreeMap::new();
     let mut seen = Vec::new();
     for pair in key_values(FLAG, text) {
         let (resource, value) = pair?;
@@ -288,6 +298,8 @@ pub struct NodeConfig {
     /// A number unique among this process's nodes, from which the fallback
     /// pod range and the simulated address are derived.
     pub slot: u32,
+    /// The machine a real node runs on (its nodeInfo); `None` for simulated nodes.
+    pub host: Option<crate::host::HostFacts>,
 }
 
 impl NodeConfig {
@@ -301,6 +313,7 @@ impl NodeConfig {
             capacity: parse_capacity("").expect("the default capacity parses"),
             internal_ip: IpAddr::V4(simulated_address(slot)),
             slot,
+            host: None,
         }
     }
 

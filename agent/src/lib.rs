@@ -7,6 +7,8 @@
 
 pub mod client;
 pub mod config;
+pub mod gpu;
+pub mod host;
 pub mod lease;
 pub mod node;
 pub mod pods;

@@ -115,27 +115,36 @@ pub fn node_status(node: &NodeHandle, now: Timestamp) -> NodeStatus {
         daemon_endpoints: Some(NodeDaemonEndpoints {
             kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
         }),
-        node_info: Some(NodeSystemInfo {
-            architecture: config
-                .all_labels()
-                .get("kubernetes.io/arch")
-                .cloned()
-                .unwrap_or_else(|| "amd64".into()),
-            operating_system: "linux".into(),
-            os_image: "berth simulated node".into(),
-            kernel_version: "6.1.0-berth".into(),
-            kubelet_version: KUBELET_VERSION.into(),
-            kube_proxy_version: KUBELET_VERSION.into(),
-            container_runtime_version: node.runtime.version(),
-            boot_id: node.boot_id.clone(),
-            machine_id: format!(
-                "{:032x}",
-                u128::from(crate::config::slot_for_name(&config.name))
-            ),
-            system_uuid: format!("berth-{}", config.name),
-            ..NodeSystemInfo::default()
+        node_info: Some(match &config.host {
+            Some(host) => host.system_info(KUBELET_VERSION, node.runtime.version()),
+            None => simulated_system_info(node),
         }),
         ..NodeStatus::default()
+    }
+}
+
+/// What a simulated node says it runs on: made up, but stable per name.
+fn simulated_system_info(node: &NodeHandle) -> NodeSystemInfo {
+    let config = &node.config;
+    NodeSystemInfo {
+        architecture: config
+            .all_labels()
+            .get("kubernetes.io/arch")
+            .cloned()
+            .unwrap_or_else(|| "amd64".into()),
+        operating_system: "linux".into(),
+        os_image: "berth simulated node".into(),
+        kernel_version: "6.1.0-berth".into(),
+        kubelet_version: KUBELET_VERSION.into(),
+        kube_proxy_version: KUBELET_VERSION.into(),
+        container_runtime_version: node.runtime.version(),
+        boot_id: node.boot_id.clone(),
+        machine_id: format!(
+            "{:032x}",
+            u128::from(crate::config::slot_for_name(&config.name))
+        ),
+        system_uuid: format!("berth-{}", config.name),
+        ..NodeSystemInfo::default()
     }
 }
 

@@ -8,6 +8,7 @@
 //! (the simulated one lives in memory) finds its Running pods missing there
 //! and simply starts them again, keeping their IPs when it can.
 
+pub mod spec;
 pub mod status;
 
 use std::collections::{HashMap, HashSet};
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::Store;
@@ -25,7 +26,7 @@ use kube::ResourceExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::{RuntimeError, SandboxPhase};
+use crate::runtime::RuntimeError;
 use crate::{lock, AgentError, AgentOptions, Nodes};
 
 /// Grace period when a deleting pod names none (upstream's default).
@@ -45,6 +46,8 @@ enum PodError {
     Api(#[from] kube::Error),
     #[error("{0}")]
     Runtime(#[from] RuntimeError),
+    #[error("{0}")]
+    Spec(#[from] spec::SpecError),
 }
 
 /// The field selector of the pod watch: one node's pods, or every bound pod.
@@ -121,23 +124,33 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         return Ok(Action::await_change());
     }
 
-    let state = match node.runtime.pod_state(&uid).await? {
-        Some(state) if state.phase == SandboxPhase::Running => state,
-        stale => {
-            if stale.is_some() {
-                // Stopped without being deleted: restartPolicy Always brings it back.
-                node.runtime.remove_pod(&uid).await?;
-            }
-            let state = node
-                .runtime
-                .start_pod(&status::sandbox_config(&pod))
-                .await?;
-            tracing::info!(pod = %format!("{namespace}/{}", pod.name_any()), node = node.name(), ip = ?state.ip, "pod started");
-            state
+    let lookups = fetch_lookups(&ctx.client, &pod, &namespace).await?;
+    let host_ip = node.config.internal_ip;
+    let config = match spec::sandbox_config(&pod, &lookups, &host_ip.to_string()) {
+        Ok(config) => config,
+        Err(error) => {
+            report_config_error(&api, &pod, &error).await?;
+            return Err(error.into());
         }
     };
-    let desired = status::running_status(&pod, &state, node.config.internal_ip, Timestamp::now());
+    let state = node.runtime.sync_pod(&config).await?;
+    let desired = status::pod_status(
+        &pod,
+        &state,
+        &status::Readiness::new(),
+        host_ip,
+        Timestamp::now(),
+    );
     if !status::status_matches(pod.status.as_ref(), &desired) {
+        if pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.as_ref())
+            .is_none()
+            && desired.pod_ip.is_some()
+        {
+            tracing::info!(pod = %format!("{namespace}/{}", pod.name_any()), node = node.name(), ip = ?state.ip, "pod started");
+        }
         api.patch_status(
             &pod.name_any(),
             &PatchParams::default(),
@@ -146,7 +159,84 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         .await?;
     }
     lock(&ctx.failures).remove(&uid);
-    Ok(Action::requeue(ctx.resync))
+    if matches!(desired.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        // A finished pod keeps its exited containers (for logs) but not its sandbox.
+        node.runtime.stop_pod(&uid, Duration::ZERO).await?;
+        return Ok(Action::await_change());
+    }
+    let every = node
+        .runtime
+        .poll_interval()
+        .map_or(ctx.resync, |poll| poll.min(ctx.resync));
+    Ok(Action::requeue(every))
+}
+
+/// The ConfigMaps and Secrets `pod` refers to; none are fetched for a pod
+/// that refers to none (every simulated pod).
+async fn fetch_lookups(
+    client: &kube::Client,
+    pod: &Pod,
+    namespace: &str,
+) -> Result<spec::Lookups, PodError> {
+    let (config_maps, secrets) = spec::referenced_names(pod);
+    let mut lookups = spec::Lookups::default();
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    for name in config_maps {
+        if let Some(map) = maps.get_opt(&name).await? {
+            lookups.config_maps.insert(name, map);
+        }
+    }
+    let secret_api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    for name in secrets {
+        if let Some(secret) = secret_api.get_opt(&name).await? {
+            lookups.secrets.insert(name, secret);
+        }
+    }
+    Ok(lookups)
+}
+
+/// Shows a spec the agent cannot run yet (a missing ConfigMap) on every
+/// container not yet started, as kubelet's `CreateContainerConfigError`.
+async fn report_config_error(
+    api: &Api<Pod>,
+    pod: &Pod,
+    error: &spec::SpecError,
+) -> Result<(), PodError> {
+    let waiting = |name: &str| {
+        json!({
+            "name": name,
+            "image": "",
+            "imageID": "",
+            "ready": false,
+            "restartCount": 0,
+            "state": {"waiting": {"reason": "CreateContainerConfigError", "message": error.0}}
+        })
+    };
+    let spec = pod.spec.clone().unwrap_or_default();
+    let statuses: Vec<_> = spec.containers.iter().map(|c| waiting(&c.name)).collect();
+    let current = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref());
+    let already = current.is_some_and(|list| {
+        list.iter().all(|c| {
+            c.state
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.message.as_deref())
+                == Some(error.0.as_str())
+        })
+    });
+    if !already {
+        let patch = json!({"status": {"phase": "Pending", "containerStatuses": statuses}});
+        api.patch_status(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 fn error_policy(pod: Arc<Pod>, error: &PodError, ctx: Arc<Context>) -> Action {

@@ -3,17 +3,21 @@
 //! back, listed for adoption). `simulated` runs nothing; a CRI backend over
 //! containerd comes later. Implementations never talk to the API server.
 
+pub mod cri;
 pub mod ipam;
 pub mod simulated;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-/// What the runtime needs to start one pod, taken from the Pod's spec.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the runtime needs to run one pod, taken from the Pod's spec with
+/// everything that needs the API (env from ConfigMaps, volume contents)
+/// already resolved by the agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodSandboxConfig {
     /// The Pod's UID: the runtime's key, so a re-created pod of the same name is a new sandbox.
     pub uid: String,
@@ -28,15 +32,132 @@ pub struct PodSandboxConfig {
     /// The IP the pod had before the agent restarted, kept when still free so
     /// an adopted pod does not change address under its Services.
     pub previous_ip: Option<IpAddr>,
+    /// When exited containers are started again.
+    pub restart_policy: RestartPolicy,
+    /// Whether the pod shares the node's network namespace.
+    pub host_network: bool,
+    /// The pod's hostname (its name, or `spec.hostname`).
+    pub hostname: String,
+    /// The Pod's labels, passed to the sandbox as kubelet does.
+    pub labels: BTreeMap<String, String>,
+    /// The pod's volumes, by name.
+    pub volumes: Vec<Volume>,
+}
+
+/// `spec.restartPolicy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// Restart whenever a container exits (the default).
+    #[default]
+    Always,
+    /// Restart only containers that failed.
+    OnFailure,
+    /// Never restart.
+    Never,
+}
+
+impl RestartPolicy {
+    /// Whether a container that exited with `exit_code` runs again.
+    pub fn restarts(self, exit_code: i32) -> bool {
+        match self {
+            Self::Always => true,
+            Self::OnFailure => exit_code != 0,
+            Self::Never => false,
+        }
+    }
+}
+
+/// `imagePullPolicy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull every time a container starts.
+    Always,
+    /// Pull when the node lacks the image (the default for tagged images).
+    #[default]
+    IfNotPresent,
+    /// Never pull; fail when the node lacks the image.
+    Never,
+}
+
+/// One pod volume as the runtime provides it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    /// The volume's name in the pod spec.
+    pub name: String,
+    /// What backs it.
+    pub source: VolumeSource,
+}
+
+/// What backs a volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSource {
+    /// An empty directory that lives as long as the pod (`emptyDir`).
+    EmptyDir,
+    /// Files the agent resolved from the API (configMap, secret, downwardAPI,
+    /// projected): relative path, contents, mode.
+    Files(Vec<VolumeFile>),
+    /// A directory of the node (`hostPath`).
+    HostPath(String),
+}
+
+/// One file of a [`VolumeSource::Files`] volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeFile {
+    /// Path inside the volume.
+    pub path: String,
+    /// Contents.
+    pub contents: Vec<u8>,
+    /// Unix permission bits.
+    pub mode: u32,
 }
 
 /// One container to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerConfig {
     /// The container's name in the pod spec.
     pub name: String,
     /// The image reference as written in the pod spec.
     pub image: String,
+    /// When to pull the image.
+    pub pull_policy: PullPolicy,
+    /// `command` (replaces the image's entrypoint when set).
+    pub command: Vec<String>,
+    /// `args` (replace the image's cmd when set).
+    pub args: Vec<String>,
+    /// `workingDir`, when set.
+    pub working_dir: Option<String>,
+    /// Environment, resolved and in order.
+    pub env: Vec<(String, String)>,
+    /// Volume mounts.
+    pub mounts: Vec<Mount>,
+    /// CPU and memory requests and limits, for the container's cgroup.
+    pub resources: Resources,
+    /// Host device files the container gets (GPUs).
+    pub devices: Vec<String>,
+}
+
+/// A volume mounted into a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The pod volume's name.
+    pub volume: String,
+    /// Where it appears in the container.
+    pub container_path: String,
+    /// A path inside the volume to mount instead of its root.
+    pub sub_path: Option<String>,
+    /// Whether it is mounted read-only.
+    pub read_only: bool,
+}
+
+/// The cgroup settings of a container, in the units the kernel takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// CPU request in millicores (sets cpu shares).
+    pub cpu_request_millis: Option<u64>,
+    /// CPU limit in millicores (sets the CFS quota).
+    pub cpu_limit_millis: Option<u64>,
+    /// Memory limit in bytes.
+    pub memory_limit_bytes: Option<u64>,
 }
 
 /// Where a pod stands in the runtime.
@@ -76,33 +197,53 @@ pub struct ContainerState {
     pub name: String,
     /// The image as the pod spec names it.
     pub image: String,
-    /// The resolved image (`docker.io/library/nginx@sha256:…`).
+    /// The resolved image (`docker.io/library/nginx@sha256:…`); empty before it is pulled.
     pub image_id: String,
-    /// `RUNTIME://ID`, as containerStatuses[].containerID shows it.
+    /// `RUNTIME://ID`, as containerStatuses[].containerID shows it; empty before it is created.
     pub container_id: String,
-    /// Running, or exited with a code.
+    /// Waiting, running, or exited with a code.
     pub status: ContainerStatus,
+    /// How many times it was started again after exiting.
+    pub restart_count: u32,
+    /// How its previous run ended (`lastState.terminated`).
+    pub last_termination: Option<Termination>,
+}
+
+/// How a container run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Termination {
+    /// The container ID of that run (`RUNTIME://ID`).
+    pub container_id: String,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it exited.
+    pub finished_at: Timestamp,
+    /// Its exit code.
+    pub exit_code: i32,
+    /// Upstream's reason word (`Completed`, `Error`, `OOMKilled`).
+    pub reason: String,
+    /// The runtime's message, if any (the termination message).
+    pub message: String,
 }
 
 /// A container's lifecycle state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContainerStatus {
+    /// Not running yet, or between runs.
+    Waiting {
+        /// Upstream's reason word (`ContainerCreating`, `PodInitializing`,
+        /// `ErrImagePull`, `ImagePullBackOff`, `CrashLoopBackOff`).
+        reason: String,
+        /// Details, as kubelet words them.
+        message: String,
+    },
     /// Started at this time and still running.
     Running {
         /// When it started.
         started_at: Timestamp,
     },
     /// Exited.
-    Exited {
-        /// When it started.
-        started_at: Timestamp,
-        /// When it exited.
-        finished_at: Timestamp,
-        /// Its exit code.
-        exit_code: i32,
-        /// Upstream's reason word (`Completed`, `Error`).
-        reason: String,
-    },
+    Exited(Termination),
 }
 
 /// Why a runtime call failed.
@@ -139,9 +280,30 @@ pub trait Runtime: Send + Sync + 'static {
     /// (CRI's `UpdateRuntimeConfig`): pods started afterwards get IPs from it.
     async fn update_pod_cidr(&self, cidr: &str) -> Result<(), RuntimeError>;
 
-    /// Starts the pod's sandbox and containers; a pod already started is
-    /// left as it is and its state returned.
-    async fn start_pod(&self, pod: &PodSandboxConfig) -> Result<PodState, RuntimeError>;
+    /// Brings the pod one step closer to its spec and returns where it then
+    /// stands: starts its sandbox, runs init containers in order, starts its
+    /// containers and restarts exited ones as its restart policy says (with
+    /// back-off). Called again whenever the pod or its containers change.
+    async fn sync_pod(&self, pod: &PodSandboxConfig) -> Result<PodState, RuntimeError>;
+
+    /// Stops one container so that the next [`Runtime::sync_pod`] restarts it
+    /// (a failed liveness probe); an unknown container is ignored.
+    async fn kill_container(
+        &self,
+        uid: &str,
+        container: &str,
+        grace: Duration,
+    ) -> Result<(), RuntimeError> {
+        let _ = (uid, container, grace);
+        Ok(())
+    }
+
+    /// How often a running pod should be synced again to notice containers
+    /// that exited (kubelet relists every second; a simulated pod never
+    /// changes on its own).
+    fn poll_interval(&self) -> Option<Duration> {
+        None
+    }
 
     /// Stops the pod's containers, giving them `grace` to exit before they
     /// are killed; stopping a stopped or unknown pod succeeds.

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_agent::config::{self, NodeConfig};
+use berth_agent::runtime::cri::containerd::ContainerdConfig;
+use berth_agent::runtime::cri::{Containerd, CriRuntime};
 use berth_agent::runtime::simulated::{SimulatedConfig, SimulatedRuntime};
 use berth_agent::runtime::Runtime;
 use berth_agent::{AgentOptions, NodeHandle, Nodes};
@@ -100,14 +102,95 @@ impl NodeFlags {
 pub struct AgentArgs {
     #[command(flatten)]
     connection: ConnectionFlags,
-    /// Container runtime: `simulated` (runs nothing; for tests and hollow nodes).
-    #[arg(long, env = "BERTH_RUNTIME", default_value = "simulated", value_parser = ["simulated"])]
+    /// Container runtime: `cri` (real containers through containerd) or
+    /// `simulated` (runs nothing; for tests and hollow nodes).
+    #[arg(long, env = "BERTH_RUNTIME", default_value = "cri", value_parser = ["cri", "simulated"])]
     runtime: String,
     /// Node name; defaults to the host name.
     #[arg(long, env = "BERTH_NODE_NAME")]
     name: Option<String>,
     #[command(flatten)]
     node: NodeFlags,
+    #[command(flatten)]
+    cri: CriFlags,
+}
+
+/// Where and how the CRI runtime runs.
+#[derive(Args, Debug)]
+pub struct CriFlags {
+    /// The agent's own directory: containerd's root and state, pod volumes, container logs.
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = "/var/lib/berth/agent")]
+    data_dir: PathBuf,
+    /// `managed`: start a containerd of the agent's own under --data-dir.
+    #[arg(long, env = "BERTH_CONTAINERD", default_value = "managed", value_parser = ["managed"], conflicts_with = "containerd_socket")]
+    containerd: String,
+    /// Use the containerd listening on this socket instead of starting one.
+    #[arg(long, env = "BERTH_CONTAINERD_SOCKET")]
+    containerd_socket: Option<PathBuf>,
+    /// The pause image every pod sandbox runs.
+    #[arg(
+        long,
+        env = "BERTH_PAUSE_IMAGE",
+        default_value = "registry.k8s.io/pause:3.10"
+    )]
+    pause_image: String,
+    /// Registries (`host:port`, comma-separated) pulled from over plain HTTP.
+    #[arg(long, env = "BERTH_INSECURE_REGISTRIES", value_delimiter = ',')]
+    insecure_registry: Vec<String>,
+    /// Where the CNI plugins are.
+    #[arg(long, env = "BERTH_CNI_BIN_DIR", default_value = "/usr/lib/cni")]
+    cni_bin_dir: PathBuf,
+    /// The node's InternalIP; defaults to the address of the default route's interface.
+    #[arg(long, env = "BERTH_NODE_IP")]
+    node_ip: Option<std::net::IpAddr>,
+    /// Pods the node takes at most.
+    #[arg(long, env = "BERTH_MAX_PODS", default_value_t = 110)]
+    max_pods: u32,
+}
+
+impl CriFlags {
+    /// The node as this machine has it: capacity, address and GPUs from the
+    /// machine, then what `--capacity` and `--labels` say on top.
+    pub fn real_node(&self, mut node: NodeConfig, flags: &NodeFlags) -> anyhow::Result<NodeConfig> {
+        let facts = berth_agent::host::detect(&self.data_dir).with_context(|| {
+            format!(
+                "reading this machine's resources (data dir {})",
+                self.data_dir.display()
+            )
+        })?;
+        let gpus = berth_agent::gpu::detect();
+        let mut capacity = facts.capacity(self.max_pods);
+        if let Some(first) = gpus.first() {
+            tracing::info!(gpus = gpus.len(), product = %first.name, "NVIDIA GPUs found");
+        }
+        capacity.extend(berth_agent::gpu::capacity(&gpus));
+        capacity.extend(config::parse_capacity_overrides(&flags.capacity)?);
+        node.capacity = capacity;
+        let mut labels = berth_agent::gpu::node_labels(&gpus);
+        labels.extend(std::mem::take(&mut node.labels));
+        node.labels = labels;
+        node.internal_ip = self
+            .node_ip
+            .or(facts.internal_ip)
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        node.host = Some(facts);
+        Ok(node)
+    }
+
+    /// Starts the CRI runtime (and its containerd, when managed).
+    pub async fn runtime(&self, node: &str) -> anyhow::Result<Arc<CriRuntime>> {
+        let containerd = match &self.containerd_socket {
+            Some(socket) => Containerd::Socket(socket.clone()),
+            None => Containerd::Managed(ContainerdConfig {
+                pause_image: self.pause_image.clone(),
+                insecure_registries: self.insecure_registry.clone(),
+                cni_bin_dir: self.cni_bin_dir.clone(),
+            }),
+        };
+        Ok(Arc::new(
+            CriRuntime::start(node, &self.data_dir, containerd).await?,
+        ))
+    }
 }
 
 fn host_name() -> anyhow::Result<String> {
@@ -154,14 +237,20 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let slot = config::slot_for_name(&name);
     let node = args.node.node(name, slot)?;
     let options = args.node.options()?;
-    let runtime = match args.runtime.as_str() {
-        "simulated" => args.node.simulated_runtime(slot)?,
-        other => anyhow::bail!("--runtime {other:?}: only `simulated` exists so far"),
-    };
     let client = args.connection.client().await?;
-    tracing::info!(node = %node.name, runtime = %args.runtime, "berth agent starting");
-    let nodes = Nodes::new(vec![NodeHandle::new(node, runtime)])?;
-    run_nodes(client, nodes, options).await
+    if args.runtime == "simulated" {
+        let runtime = args.node.simulated_runtime(slot)?;
+        tracing::info!(node = %node.name, runtime = %args.runtime, "berth agent starting");
+        let nodes = Nodes::new(vec![NodeHandle::new(node, runtime)])?;
+        return run_nodes(client, nodes, options).await;
+    }
+    let node = args.cri.real_node(node, &args.node)?;
+    let runtime = args.cri.runtime(&node.name).await?;
+    tracing::info!(node = %node.name, runtime = %runtime.version(), ip = %node.internal_ip, "berth agent starting");
+    let nodes = Nodes::new(vec![NodeHandle::new(node, runtime.clone())])?;
+    let outcome = run_nodes(client, nodes, options).await;
+    runtime.shutdown().await;
+    outcome
 }
 
 pub async fn shutdown_signal() {

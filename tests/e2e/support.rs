@@ -314,12 +314,37 @@ impl BerthProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Where the process logs (kept across restarts of the same process name).
+    pub fn log_path(&self) -> PathBuf {
+        self.log.clone()
+    }
+
     /// Stops the process with SIGKILL.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Stops the process with SIGTERM, as a service manager would, and waits
+    /// for it to exit (SIGKILL after 30 s).
+    pub fn terminate(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Panics with the log if the process has exited.

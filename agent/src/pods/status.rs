@@ -1,194 +1,324 @@
-//! Pod ↔ runtime translation, pure: the sandbox a Pod asks for, and the
-//! `status` a running pod reports (phase, IPs, conditions, container
-//! statuses) in kubelet's shape. No I/O; the caller patches `pods/status`.
+//! Runtime → Pod status, pure: the `status` a pod reports (phase, IPs,
+//! conditions, container statuses) in kubelet's shape, computed from what
+//! the runtime says about its containers and what the probes found. No I/O;
+//! the caller patches `pods/status`.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     ContainerState as ApiContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStatus as ApiContainerStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
+    ContainerStateWaiting, ContainerStatus as ApiContainerStatus, HostIP, Pod, PodCondition, PodIP,
+    PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::runtime::{
-    ContainerConfig, ContainerState, ContainerStatus, PodSandboxConfig, PodState,
-};
+use crate::runtime::{ContainerState, ContainerStatus, PodState, RestartPolicy, Termination};
 use crate::seconds;
 
-/// The conditions a running, ready pod has, in kubelet's order.
-const READY_CONDITIONS: &[&str] = &[
-    "PodReadyToStartContainers",
-    "Initialized",
-    "Ready",
-    "ContainersReady",
-    "PodScheduled",
-];
+/// What the probes say about a pod's containers: the readiness of every
+/// container that has a readiness probe (absent: no result yet, not ready).
+pub type Readiness = HashMap<String, bool>;
 
-/// The sandbox the runtime should start for `pod`. The pod's current IP is
-/// passed along so a pod started again after an agent restart keeps it.
-pub fn sandbox_config(pod: &Pod) -> PodSandboxConfig {
-    let containers = |list: Option<&Vec<k8s_openapi::api::core::v1::Container>>| {
-        list.map(|list| {
-            list.iter()
-                .map(|c| ContainerConfig {
-                    name: c.name.clone(),
-                    image: c.image.clone().unwrap_or_default(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-    };
-    let spec = pod.spec.as_ref();
-    PodSandboxConfig {
-        uid: pod.metadata.uid.clone().unwrap_or_default(),
-        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-        name: pod.metadata.name.clone().unwrap_or_default(),
-        init_containers: containers(spec.and_then(|s| s.init_containers.as_ref())),
-        containers: containers(spec.map(|s| &s.containers)),
-        previous_ip: pod
-            .status
-            .as_ref()
-            .and_then(|s| s.pod_ip.as_deref())
-            .and_then(|ip| ip.parse().ok()),
+fn terminated(t: &Termination) -> ContainerStateTerminated {
+    ContainerStateTerminated {
+        container_id: Some(t.container_id.clone()),
+        exit_code: t.exit_code,
+        reason: Some(t.reason.clone()),
+        message: (!t.message.is_empty()).then(|| t.message.clone()),
+        started_at: Some(Time(seconds(t.started_at))),
+        finished_at: Some(Time(seconds(t.finished_at))),
+        ..ContainerStateTerminated::default()
     }
 }
 
-fn api_container_status(container: &ContainerState, init: bool) -> ApiContainerStatus {
-    let (state, running) = match &container.status {
-        ContainerStatus::Running { started_at } => (
-            ApiContainerState {
-                running: Some(ContainerStateRunning {
-                    started_at: Some(Time(seconds(*started_at))),
-                }),
-                ..ApiContainerState::default()
-            },
-            true,
-        ),
-        ContainerStatus::Exited {
-            started_at,
-            finished_at,
-            exit_code,
-            reason,
-        } => (
-            ApiContainerState {
-                terminated: Some(ContainerStateTerminated {
-                    container_id: Some(container.container_id.clone()),
-                    exit_code: *exit_code,
-                    reason: Some(reason.clone()),
-                    started_at: Some(Time(seconds(*started_at))),
-                    finished_at: Some(Time(seconds(*finished_at))),
-                    ..ContainerStateTerminated::default()
-                }),
-                ..ApiContainerState::default()
-            },
-            false,
-        ),
-    };
+fn api_state(status: &ContainerStatus) -> ApiContainerState {
+    match status {
+        ContainerStatus::Waiting { reason, message } => ApiContainerState {
+            waiting: Some(ContainerStateWaiting {
+                reason: Some(reason.clone()),
+                message: (!message.is_empty()).then(|| message.clone()),
+            }),
+            ..ApiContainerState::default()
+        },
+        ContainerStatus::Running { started_at } => ApiContainerState {
+            running: Some(ContainerStateRunning {
+                started_at: Some(Time(seconds(*started_at))),
+            }),
+            ..ApiContainerState::default()
+        },
+        ContainerStatus::Exited(t) => ApiContainerState {
+            terminated: Some(terminated(t)),
+            ..ApiContainerState::default()
+        },
+    }
+}
+
+fn api_container_status(container: &ContainerState, ready: bool) -> ApiContainerStatus {
+    let running = matches!(container.status, ContainerStatus::Running { .. });
     ApiContainerStatus {
         name: container.name.clone(),
         image: container.image.clone(),
         image_id: container.image_id.clone(),
-        container_id: Some(container.container_id.clone()),
-        // A completed init container is ready (upstream reports it so); a
-        // running container is ready because simulated pods have no probes.
-        ready: running || init,
+        container_id: (!container.container_id.is_empty()).then(|| container.container_id.clone()),
+        ready,
         started: Some(running),
-        restart_count: 0,
-        state: Some(state),
+        restart_count: i32::try_from(container.restart_count).unwrap_or(i32::MAX),
+        state: Some(api_state(&container.status)),
+        last_state: Some(
+            container
+                .last_termination
+                .as_ref()
+                .map(|t| ApiContainerState {
+                    terminated: Some(terminated(t)),
+                    ..ApiContainerState::default()
+                })
+                .unwrap_or_default(),
+        ),
         ..ApiContainerStatus::default()
     }
 }
 
-/// The status of `pod` running as `state` on a node at `host_ip`. Times the
-/// pod already reports (startTime, condition transitions) are kept, so the
-/// same state always yields the same status.
-pub fn running_status(pod: &Pod, state: &PodState, host_ip: IpAddr, now: Timestamp) -> PodStatus {
+fn succeeded(c: &ContainerState) -> bool {
+    matches!(&c.status, ContainerStatus::Exited(t) if t.exit_code == 0)
+}
+
+/// Upstream's `getPhase`: Pending until init containers are done and every
+/// container has started; Running while any runs or will be restarted;
+/// Succeeded or Failed once all have exited for good.
+pub fn phase(state: &PodState, restart_policy: RestartPolicy) -> &'static str {
+    for init in &state.init_containers {
+        match &init.status {
+            ContainerStatus::Exited(t) if t.exit_code == 0 => {}
+            ContainerStatus::Exited(_) if restart_policy == RestartPolicy::Never => {
+                return "Failed"
+            }
+            _ => return "Pending",
+        }
+    }
+    let (mut running, mut waiting, mut stopped, mut failed) = (0, 0, 0, 0);
+    for c in &state.containers {
+        match &c.status {
+            ContainerStatus::Running { .. } => running += 1,
+            ContainerStatus::Exited(t) => {
+                stopped += 1;
+                if t.exit_code != 0 {
+                    failed += 1;
+                }
+            }
+            // Waiting to be restarted counts as having run.
+            ContainerStatus::Waiting { .. } if c.last_termination.is_some() => {
+                stopped += 1;
+                failed += usize::from(
+                    c.last_termination
+                        .as_ref()
+                        .is_some_and(|t| t.exit_code != 0),
+                );
+            }
+            ContainerStatus::Waiting { .. } => waiting += 1,
+        }
+    }
+    if waiting > 0 {
+        "Pending"
+    } else if running > 0 {
+        "Running"
+    } else if stopped > 0 {
+        match restart_policy {
+            RestartPolicy::Always => "Running",
+            RestartPolicy::OnFailure if failed > 0 => "Running",
+            RestartPolicy::Never if failed > 0 => "Failed",
+            _ => "Succeeded",
+        }
+    } else {
+        "Pending"
+    }
+}
+
+fn condition(
+    current: Option<&PodStatus>,
+    type_: &str,
+    status: bool,
+    reason: Option<&str>,
+    message: Option<String>,
+    now: Timestamp,
+) -> PodCondition {
+    let status = if status { "True" } else { "False" };
+    // The transition time moves only when the status does.
+    let since = current
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == type_))
+        .filter(|c| c.status == status)
+        .and_then(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    PodCondition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.map(str::to_owned),
+        message,
+        last_transition_time: Some(since),
+        ..PodCondition::default()
+    }
+}
+
+fn has_readiness_probe(pod: &Pod, container: &str) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.containers.iter().find(|c| c.name == container))
+        .is_some_and(|c| c.readiness_probe.is_some())
+}
+
+/// The status of `pod` as the runtime reports it in `state`, on a node at
+/// `host_ip`. Times the pod already reports (startTime, condition
+/// transitions) are kept, so the same state always yields the same status.
+pub fn pod_status(
+    pod: &Pod,
+    state: &PodState,
+    readiness: &Readiness,
+    host_ip: IpAddr,
+    now: Timestamp,
+) -> PodStatus {
     let current = pod.status.as_ref();
     let now = seconds(now);
-    let conditions = READY_CONDITIONS
+    let restart_policy = match pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) {
+        Some("Never") => RestartPolicy::Never,
+        Some("OnFailure") => RestartPolicy::OnFailure,
+        _ => RestartPolicy::Always,
+    };
+    let phase = phase(state, restart_policy);
+    let container_statuses: Vec<ApiContainerStatus> = state
+        .containers
         .iter()
-        .map(|type_| {
-            let previous = current
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|c| c.iter().find(|c| c.type_ == *type_))
-                .filter(|c| c.status == "True");
-            PodCondition {
-                type_: (*type_).to_owned(),
-                status: "True".into(),
-                last_transition_time: Some(
-                    previous
-                        .and_then(|c| c.last_transition_time.clone())
-                        .unwrap_or(Time(now)),
-                ),
-                ..PodCondition::default()
-            }
+        .map(|c| {
+            let running = matches!(c.status, ContainerStatus::Running { .. });
+            let probed = !has_readiness_probe(pod, &c.name)
+                || readiness.get(&c.name).copied().unwrap_or(false);
+            api_container_status(c, running && probed)
         })
         .collect();
-    let pod_ips = state.ip.map(|ip| vec![PodIP { ip: ip.to_string() }]);
-    let init_statuses: Vec<_> = state
+    // A completed init container is ready, as upstream reports it.
+    let init_statuses: Vec<ApiContainerStatus> = state
         .init_containers
         .iter()
-        .map(|c| api_container_status(c, true))
+        .map(|c| api_container_status(c, succeeded(c)))
         .collect();
+
+    let incomplete: Vec<&str> = state
+        .init_containers
+        .iter()
+        .filter(|c| !succeeded(c))
+        .map(|c| c.name.as_str())
+        .collect();
+    let unready: Vec<&str> = container_statuses
+        .iter()
+        .filter(|c| !c.ready)
+        .map(|c| c.name.as_str())
+        .collect();
+    let initialized = incomplete.is_empty();
+    let ready = unready.is_empty();
+    let completed = phase == "Succeeded" || phase == "Failed";
+    let (ready_reason, ready_message) = if ready {
+        (None, None)
+    } else if completed {
+        (Some("PodCompleted"), None)
+    } else {
+        (
+            Some("ContainersNotReady"),
+            Some(format!(
+                "containers with unready status: [{}]",
+                unready.join(" ")
+            )),
+        )
+    };
+    let sandbox_ready =
+        state.ip.is_some() || pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+    let mut conditions = vec![
+        condition(
+            current,
+            "PodReadyToStartContainers",
+            sandbox_ready && !completed,
+            None,
+            None,
+            now,
+        ),
+        condition(
+            current,
+            "Initialized",
+            initialized,
+            (!initialized).then_some("ContainersNotInitialized"),
+            (!initialized).then(|| {
+                format!(
+                    "containers with incomplete status: [{}]",
+                    incomplete.join(" ")
+                )
+            }),
+            now,
+        ),
+        condition(
+            current,
+            "Ready",
+            ready,
+            ready_reason,
+            ready_message.clone(),
+            now,
+        ),
+        condition(
+            current,
+            "ContainersReady",
+            ready,
+            ready_reason,
+            ready_message,
+            now,
+        ),
+    ];
+    if let Some(scheduled) = current
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"))
+    {
+        conditions.push(scheduled.clone());
+    } else {
+        conditions.push(condition(current, "PodScheduled", true, None, None, now));
+    }
     PodStatus {
-        phase: Some("Running".into()),
+        phase: Some(phase.into()),
         host_ip: Some(host_ip.to_string()),
         host_ips: Some(vec![HostIP {
             ip: host_ip.to_string(),
         }]),
         pod_ip: state.ip.map(|ip| ip.to_string()),
-        pod_ips,
+        pod_ips: state.ip.map(|ip| vec![PodIP { ip: ip.to_string() }]),
         start_time: Some(
             current
                 .and_then(|s| s.start_time.clone())
                 .unwrap_or(Time(seconds(state.started_at))),
         ),
         conditions: Some(conditions),
-        container_statuses: Some(
-            state
-                .containers
-                .iter()
-                .map(|c| api_container_status(c, false))
-                .collect(),
-        ),
+        container_statuses: Some(container_statuses),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
+        qos_class: current.and_then(|s| s.qos_class.clone()),
         ..PodStatus::default()
     }
 }
 
-/// The parts of a container status the agent owns, for comparison: name,
-/// containerID, ready, started, running.
-type ContainerKey<'a> = (&'a str, Option<&'a str>, bool, Option<bool>, bool);
-
-fn container_key(status: &ApiContainerStatus) -> ContainerKey<'_> {
-    let running = status.state.as_ref().is_some_and(|s| s.running.is_some());
-    (
-        status.name.as_str(),
-        status.container_id.as_deref(),
-        status.ready,
-        status.started,
-        running,
-    )
-}
-
-fn container_keys(list: Option<&Vec<ApiContainerStatus>>) -> Vec<ContainerKey<'_>> {
-    list.map(|l| l.iter().map(container_key).collect())
-        .unwrap_or_default()
-}
-
 /// Whether `current` already says what `desired` says, so no patch is
-/// needed. Heartbeat-like times are ignored: only facts are compared.
+/// needed. Condition times are ignored: only facts are compared.
 pub fn status_matches(current: Option<&PodStatus>, desired: &PodStatus) -> bool {
     let Some(current) = current else {
         return false;
     };
     let conditions = |s: &PodStatus| {
-        let mut list: Vec<(String, String)> = s
+        let mut list: Vec<(String, String, Option<String>, Option<String>)> = s
             .conditions
             .iter()
             .flatten()
-            .map(|c| (c.type_.clone(), c.status.clone()))
+            .map(|c| {
+                (
+                    c.type_.clone(),
+                    c.status.clone(),
+                    c.reason.clone(),
+                    c.message.clone(),
+                )
+            })
             .collect();
         list.sort();
         list
@@ -198,10 +328,8 @@ pub fn status_matches(current: Option<&PodStatus>, desired: &PodStatus) -> bool 
         && current.host_ip == desired.host_ip
         && current.start_time.is_some()
         && conditions(current) == conditions(desired)
-        && container_keys(current.container_statuses.as_ref())
-            == container_keys(desired.container_statuses.as_ref())
-        && container_keys(current.init_container_statuses.as_ref())
-            == container_keys(desired.init_container_statuses.as_ref())
+        && current.container_statuses == desired.container_statuses
+        && current.init_container_statuses == desired.init_container_statuses
 }
 
 #[cfg(test)]
@@ -222,60 +350,75 @@ mod tests {
         .unwrap()
     }
 
+    fn at() -> Timestamp {
+        Timestamp::from_second(1_700_000_000).unwrap()
+    }
+
+    fn exited(id: &str, code: i32) -> Termination {
+        Termination {
+            container_id: id.into(),
+            started_at: at(),
+            finished_at: at(),
+            exit_code: code,
+            reason: if code == 0 { "Completed" } else { "Error" }.into(),
+            message: String::new(),
+        }
+    }
+
+    fn container(name: &str, status: ContainerStatus) -> ContainerState {
+        ContainerState {
+            name: name.into(),
+            image: "img".into(),
+            image_id: "docker.io/library/img@sha256:ab".into(),
+            container_id: format!("containerd://{name}"),
+            status,
+            restart_count: 0,
+            last_termination: None,
+        }
+    }
+
     fn state() -> PodState {
-        let at = Timestamp::from_second(1_700_000_000).unwrap();
         PodState {
             uid: "u1".into(),
             namespace: "default".into(),
             name: "web".into(),
             phase: SandboxPhase::Running,
             ip: Some("10.42.0.2".parse().unwrap()),
-            started_at: at,
-            init_containers: vec![ContainerState {
-                name: "setup".into(),
-                image: "busybox".into(),
-                image_id: "docker.io/library/busybox@sha256:ab".into(),
-                container_id: "simulated://i1".into(),
-                status: ContainerStatus::Exited {
-                    started_at: at,
-                    finished_at: at,
-                    exit_code: 0,
-                    reason: "Completed".into(),
-                },
-            }],
-            containers: vec![ContainerState {
-                name: "app".into(),
-                image: "nginx:1.27".into(),
-                image_id: "docker.io/library/nginx@sha256:cd".into(),
-                container_id: "simulated://c1".into(),
-                status: ContainerStatus::Running { started_at: at },
-            }],
+            started_at: at(),
+            init_containers: vec![container(
+                "setup",
+                ContainerStatus::Exited(exited("containerd://setup", 0)),
+            )],
+            containers: vec![container(
+                "app",
+                ContainerStatus::Running { started_at: at() },
+            )],
         }
     }
 
-    #[test]
-    fn sandbox_config_takes_containers_and_previous_ip() {
-        let mut pod = pod();
-        let config = sandbox_config(&pod);
-        assert_eq!(config.uid, "u1");
-        assert_eq!(config.containers[0].image, "nginx:1.27");
-        assert_eq!(config.init_containers[0].name, "setup");
-        assert_eq!(config.previous_ip, None);
-        pod.status.as_mut().unwrap().pod_ip = Some("10.42.0.9".into());
-        assert_eq!(
-            sandbox_config(&pod).previous_ip,
-            Some("10.42.0.9".parse().unwrap())
-        );
+    fn status(state: &PodState) -> PodStatus {
+        pod_status(
+            &pod(),
+            state,
+            &Readiness::new(),
+            "127.1.0.1".parse().unwrap(),
+            Timestamp::now(),
+        )
+    }
+
+    fn condition_of<'a>(status: &'a PodStatus, type_: &str) -> &'a PodCondition {
+        status
+            .conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|c| c.type_ == type_)
+            .unwrap()
     }
 
     #[test]
     fn a_running_pod_reports_ips_conditions_and_containers() {
-        let status = running_status(
-            &pod(),
-            &state(),
-            "127.1.0.1".parse().unwrap(),
-            Timestamp::now(),
-        );
+        let status = status(&state());
         assert_eq!(status.phase.as_deref(), Some("Running"));
         assert_eq!(status.pod_ip.as_deref(), Some("10.42.0.2"));
         assert_eq!(status.pod_ips.as_ref().unwrap()[0].ip, "10.42.0.2");
@@ -284,20 +427,20 @@ mod tests {
             status.start_time.as_ref().unwrap().0.as_second(),
             1_700_000_000
         );
-        let conditions = status.conditions.as_ref().unwrap();
-        for type_ in ["PodScheduled", "Initialized", "ContainersReady", "Ready"] {
-            assert!(
-                conditions
-                    .iter()
-                    .any(|c| c.type_ == type_ && c.status == "True"),
-                "{type_}"
-            );
+        for type_ in [
+            "PodScheduled",
+            "Initialized",
+            "ContainersReady",
+            "Ready",
+            "PodReadyToStartContainers",
+        ] {
+            assert_eq!(condition_of(&status, type_).status, "True", "{type_}");
         }
         let app = &status.container_statuses.as_ref().unwrap()[0];
         assert!(app.ready);
         assert_eq!(app.started, Some(true));
         assert_eq!(app.restart_count, 0);
-        assert_eq!(app.container_id.as_deref(), Some("simulated://c1"));
+        assert_eq!(app.container_id.as_deref(), Some("containerd://app"));
         assert!(app.state.as_ref().unwrap().running.is_some());
         let setup = &status.init_container_statuses.as_ref().unwrap()[0];
         let terminated = setup.state.as_ref().unwrap().terminated.as_ref().unwrap();
@@ -305,18 +448,102 @@ mod tests {
     }
 
     #[test]
+    fn phases_follow_upstream() {
+        let mut s = state();
+        s.init_containers[0].status = ContainerStatus::Running { started_at: at() };
+        s.containers[0].status = ContainerStatus::Waiting {
+            reason: "PodInitializing".into(),
+            message: String::new(),
+        };
+        assert_eq!(phase(&s, RestartPolicy::Always), "Pending");
+        let st = status(&s);
+        assert_eq!(
+            condition_of(&st, "Initialized").reason.as_deref(),
+            Some("ContainersNotInitialized")
+        );
+        assert_eq!(
+            condition_of(&st, "Initialized").message.as_deref(),
+            Some("containers with incomplete status: [setup]")
+        );
+        assert_eq!(
+            condition_of(&st, "Ready").message.as_deref(),
+            Some("containers with unready status: [app]")
+        );
+
+        s.init_containers[0].status = ContainerStatus::Exited(exited("i", 1));
+        assert_eq!(phase(&s, RestartPolicy::Never), "Failed");
+        assert_eq!(phase(&s, RestartPolicy::OnFailure), "Pending");
+
+        let mut s = state();
+        s.containers[0].status = ContainerStatus::Exited(exited("c", 0));
+        assert_eq!(phase(&s, RestartPolicy::Never), "Succeeded");
+        assert_eq!(phase(&s, RestartPolicy::OnFailure), "Succeeded");
+        assert_eq!(phase(&s, RestartPolicy::Always), "Running");
+        s.containers[0].status = ContainerStatus::Exited(exited("c", 2));
+        assert_eq!(phase(&s, RestartPolicy::Never), "Failed");
+        assert_eq!(phase(&s, RestartPolicy::OnFailure), "Running");
+
+        // Crash-looping: waiting after a failed run is still Running.
+        s.containers[0].status = ContainerStatus::Waiting {
+            reason: "CrashLoopBackOff".into(),
+            message: "back-off".into(),
+        };
+        s.containers[0].last_termination = Some(exited("c", 1));
+        s.containers[0].restart_count = 3;
+        assert_eq!(phase(&s, RestartPolicy::Always), "Running");
+        let st = status(&s);
+        let app = &st.container_statuses.as_ref().unwrap()[0];
+        assert_eq!(app.restart_count, 3);
+        assert_eq!(
+            app.state
+                .as_ref()
+                .unwrap()
+                .waiting
+                .as_ref()
+                .unwrap()
+                .reason
+                .as_deref(),
+            Some("CrashLoopBackOff")
+        );
+        assert_eq!(
+            app.last_state
+                .as_ref()
+                .unwrap()
+                .terminated
+                .as_ref()
+                .unwrap()
+                .exit_code,
+            1
+        );
+        assert!(!app.ready);
+    }
+
+    #[test]
+    fn readiness_probes_gate_ready() {
+        let mut pod = pod();
+        pod.spec.as_mut().unwrap().containers[0].readiness_probe = Some(Default::default());
+        let host = "127.1.0.1".parse().unwrap();
+        let unknown = pod_status(&pod, &state(), &Readiness::new(), host, Timestamp::now());
+        assert_eq!(condition_of(&unknown, "Ready").status, "False");
+        let ok = Readiness::from([("app".to_owned(), true)]);
+        let ready = pod_status(&pod, &state(), &ok, host, Timestamp::now());
+        assert_eq!(condition_of(&ready, "Ready").status, "True");
+    }
+
+    #[test]
     fn a_reported_status_matches_until_the_runtime_changes() {
         let host = "127.1.0.1".parse().unwrap();
         let mut pod = pod();
-        let desired = running_status(&pod, &state(), host, Timestamp::now());
+        let desired = pod_status(&pod, &state(), &Readiness::new(), host, Timestamp::now());
         assert!(!status_matches(pod.status.as_ref(), &desired));
         // What the server stores goes through JSON; it must still match.
         let stored: PodStatus =
             serde_json::from_value(serde_json::to_value(&desired).unwrap()).unwrap();
         pod.status = Some(stored);
-        let later = running_status(
+        let later = pod_status(
             &pod,
             &state(),
+            &Readiness::new(),
             host,
             Timestamp::now() + jiff::SignedDuration::from_secs(90),
         );
@@ -327,8 +554,8 @@ mod tests {
             "times already reported are kept"
         );
         let mut restarted = state();
-        restarted.containers[0].container_id = "simulated://c2".into();
-        let changed = running_status(&pod, &restarted, host, Timestamp::now());
+        restarted.containers[0].container_id = "containerd://c2".into();
+        let changed = pod_status(&pod, &restarted, &Readiness::new(), host, Timestamp::now());
         assert!(!status_matches(pod.status.as_ref(), &changed));
         assert!(!status_matches(None, &changed));
     }

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use super::ipam::Cidr;
 use super::{
     ContainerConfig, ContainerState, ContainerStatus, PodSandboxConfig, PodState, Runtime,
-    RuntimeError, SandboxPhase,
+    RuntimeError, SandboxPhase, Termination,
 };
 
 /// How a simulated runtime behaves.
@@ -45,7 +45,7 @@ impl Default for SimulatedConfig {
 /// A call the simulated runtime got, so tests can assert what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
-    /// `start_pod` for a pod not yet running.
+    /// `sync_pod` for a pod not yet running.
     Start {
         /// The pod's UID.
         uid: String,
@@ -157,6 +157,20 @@ fn container(config: &ContainerConfig, status: ContainerStatus) -> ContainerStat
         image_id: image_id(&config.image),
         container_id: format!("simulated://{}", uuid::Uuid::new_v4().simple()),
         status,
+        restart_count: 0,
+        last_termination: None,
+    }
+}
+
+/// A run that ended with exit code 0, as a simulated container's always does.
+fn completed(container_id: &str, started_at: Timestamp, finished_at: Timestamp) -> Termination {
+    Termination {
+        container_id: container_id.to_owned(),
+        started_at,
+        finished_at,
+        exit_code: 0,
+        reason: "Completed".into(),
+        message: String::new(),
     }
 }
 
@@ -176,9 +190,22 @@ impl Runtime for SimulatedRuntime {
         Ok(())
     }
 
-    async fn start_pod(&self, pod: &PodSandboxConfig) -> Result<PodState, RuntimeError> {
-        if let Some(existing) = self.lock().pods.get(&pod.uid) {
-            return Ok(existing.clone());
+    async fn sync_pod(&self, pod: &PodSandboxConfig) -> Result<PodState, RuntimeError> {
+        {
+            let mut state = self.lock();
+            match state.pods.get(&pod.uid) {
+                Some(existing) if existing.phase == SandboxPhase::Running => {
+                    return Ok(existing.clone())
+                }
+                // Stopped without being deleted: start it again, as
+                // restartPolicy Always would.
+                Some(_) => {
+                    if let Some(ip) = state.pods.remove(&pod.uid).and_then(|p| p.ip) {
+                        state.used.remove(&ip);
+                    }
+                }
+                None => {}
+            }
         }
         if !self.config.start_latency.is_zero() {
             tokio::time::sleep(self.config.start_latency).await;
@@ -207,15 +234,10 @@ impl Runtime for SimulatedRuntime {
                 .init_containers
                 .iter()
                 .map(|c| {
-                    container(
-                        c,
-                        ContainerStatus::Exited {
-                            started_at: now,
-                            finished_at: now,
-                            exit_code: 0,
-                            reason: "Completed".into(),
-                        },
-                    )
+                    let mut state = container(c, ContainerStatus::Running { started_at: now });
+                    state.status =
+                        ContainerStatus::Exited(completed(&state.container_id, now, now));
+                    state
                 })
                 .collect(),
             containers: pod
@@ -244,12 +266,11 @@ impl Runtime for SimulatedRuntime {
             pod.phase = SandboxPhase::Stopped;
             for container in &mut pod.containers {
                 if let ContainerStatus::Running { started_at } = container.status {
-                    container.status = ContainerStatus::Exited {
+                    container.status = ContainerStatus::Exited(completed(
+                        &container.container_id,
                         started_at,
-                        finished_at: now,
-                        exit_code: 0,
-                        reason: "Completed".into(),
-                    };
+                        now,
+                    ));
                 }
             }
         }
@@ -309,26 +330,29 @@ mod tests {
             init_containers: vec![ContainerConfig {
                 name: "setup".into(),
                 image: "busybox".into(),
+                ..ContainerConfig::default()
             }],
             containers: vec![
                 ContainerConfig {
                     name: "web".into(),
                     image: "nginx:1.27".into(),
+                    ..ContainerConfig::default()
                 },
                 ContainerConfig {
                     name: "sidecar".into(),
                     image: "registry.example.com:5000/team/proxy:v1".into(),
+                    ..ContainerConfig::default()
                 },
             ],
-            previous_ip: None,
+            ..PodSandboxConfig::default()
         }
     }
 
     #[tokio::test]
     async fn started_pods_run_with_distinct_ips_from_the_range() {
         let runtime = runtime();
-        let a = runtime.start_pod(&sandbox("a")).await.unwrap();
-        let b = runtime.start_pod(&sandbox("b")).await.unwrap();
+        let a = runtime.sync_pod(&sandbox("a")).await.unwrap();
+        let b = runtime.sync_pod(&sandbox("b")).await.unwrap();
         assert_eq!(a.phase, SandboxPhase::Running);
         assert_eq!(a.ip, Some("10.128.0.2".parse().unwrap()));
         assert_eq!(b.ip, Some("10.128.0.3".parse().unwrap()));
@@ -347,7 +371,7 @@ mod tests {
             .starts_with("registry.example.com:5000/team/proxy@sha256:"));
         assert!(matches!(
             &a.init_containers[0].status,
-            ContainerStatus::Exited { exit_code: 0, reason, .. } if reason == "Completed"
+            ContainerStatus::Exited(Termination { exit_code: 0, reason, .. }) if reason == "Completed"
         ));
         assert_eq!(runtime.list_pods().await.unwrap().len(), 2);
     }
@@ -355,8 +379,8 @@ mod tests {
     #[tokio::test]
     async fn starting_twice_returns_the_same_pod() {
         let runtime = runtime();
-        let first = runtime.start_pod(&sandbox("a")).await.unwrap();
-        let again = runtime.start_pod(&sandbox("a")).await.unwrap();
+        let first = runtime.sync_pod(&sandbox("a")).await.unwrap();
+        let again = runtime.sync_pod(&sandbox("a")).await.unwrap();
         assert_eq!(first, again);
         assert_eq!(
             runtime.calls(),
@@ -368,7 +392,7 @@ mod tests {
     #[tokio::test]
     async fn stop_terminates_and_remove_frees_the_ip() {
         let runtime = runtime();
-        let a = runtime.start_pod(&sandbox("a")).await.unwrap();
+        let a = runtime.sync_pod(&sandbox("a")).await.unwrap();
         runtime
             .stop_pod("a", Duration::from_secs(30))
             .await
@@ -377,14 +401,14 @@ mod tests {
         assert_eq!(stopped.phase, SandboxPhase::Stopped);
         assert!(matches!(
             stopped.containers[0].status,
-            ContainerStatus::Exited { exit_code: 0, .. }
+            ContainerStatus::Exited(Termination { exit_code: 0, .. })
         ));
         runtime.remove_pod("a").await.unwrap();
         assert_eq!(runtime.pod_state("a").await.unwrap(), None);
         // Unknown pods stop and remove without error.
         runtime.stop_pod("a", Duration::ZERO).await.unwrap();
         runtime.remove_pod("a").await.unwrap();
-        let b = runtime.start_pod(&sandbox("b")).await.unwrap();
+        let b = runtime.sync_pod(&sandbox("b")).await.unwrap();
         assert_eq!(b.ip, a.ip, "the freed address is handed out again");
         assert_eq!(
             runtime.calls()[1],
@@ -398,18 +422,18 @@ mod tests {
     #[tokio::test]
     async fn pod_cidr_update_applies_to_new_pods_and_previous_ip_is_kept() {
         let runtime = runtime();
-        let old = runtime.start_pod(&sandbox("a")).await.unwrap();
+        let old = runtime.sync_pod(&sandbox("a")).await.unwrap();
         runtime.update_pod_cidr("10.42.7.0/24").await.unwrap();
-        let new = runtime.start_pod(&sandbox("b")).await.unwrap();
+        let new = runtime.sync_pod(&sandbox("b")).await.unwrap();
         assert_eq!(old.ip, Some("10.128.0.2".parse().unwrap()));
         assert_eq!(new.ip, Some("10.42.7.2".parse().unwrap()));
         let mut adopted = sandbox("c");
         adopted.previous_ip = Some("10.42.7.99".parse().unwrap());
-        let adopted = runtime.start_pod(&adopted).await.unwrap();
+        let adopted = runtime.sync_pod(&adopted).await.unwrap();
         assert_eq!(adopted.ip, Some("10.42.7.99".parse().unwrap()));
         let mut taken = sandbox("d");
         taken.previous_ip = new.ip;
-        let moved = runtime.start_pod(&taken).await.unwrap();
+        let moved = runtime.sync_pod(&taken).await.unwrap();
         assert_eq!(moved.ip, Some("10.42.7.3".parse().unwrap()));
         assert!(matches!(
             runtime.update_pod_cidr("10.42.0.0/99").await,
@@ -424,8 +448,8 @@ mod tests {
             ..SimulatedConfig::default()
         })
         .unwrap();
-        runtime.start_pod(&sandbox("a")).await.unwrap();
-        let error = runtime.start_pod(&sandbox("b")).await.unwrap_err();
+        runtime.sync_pod(&sandbox("a")).await.unwrap();
+        let error = runtime.sync_pod(&sandbox("b")).await.unwrap_err();
         assert!(error.to_string().contains("no free pod IP in 10.0.0.0/30"));
     }
 
@@ -437,7 +461,7 @@ mod tests {
         })
         .unwrap();
         let before = std::time::Instant::now();
-        runtime.start_pod(&sandbox("a")).await.unwrap();
+        runtime.sync_pod(&sandbox("a")).await.unwrap();
         assert!(before.elapsed() >= Duration::from_millis(50));
     }
 }

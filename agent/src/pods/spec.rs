@@ -1,0 +1,684 @@
+//! Pod → [`PodSandboxConfig`], pure: what the runtime should run for a Pod,
+//! with environment and volume contents resolved from the ConfigMaps and
+//! Secrets the agent fetched beforehand ([`Lookups`]). Errors name what is
+//! missing in kubelet's words, so the pod's status can show them.
+
+use std::collections::BTreeMap;
+
+use berth_api::quantity::Quantity;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, EnvVar, EnvVarSource, KeyToPath, Pod, PodSpec, Secret,
+};
+
+use crate::runtime::{
+    ContainerConfig, Mount, PodSandboxConfig, PullPolicy, Resources, RestartPolicy, Volume,
+    VolumeFile, VolumeSource,
+};
+
+/// Default file mode of configMap and secret volume files (upstream 0644).
+const DEFAULT_MODE: u32 = 0o644;
+
+/// The ConfigMaps and Secrets a pod refers to, by name, as fetched from its
+/// namespace; a name missing here does not exist.
+#[derive(Debug, Clone, Default)]
+pub struct Lookups {
+    /// ConfigMaps by name.
+    pub config_maps: BTreeMap<String, ConfigMap>,
+    /// Secrets by name.
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// Why a pod's spec cannot be turned into containers yet (kubelet's
+/// `CreateContainerConfigError` and failed mounts).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpecError(pub String);
+
+/// The ConfigMap and Secret names `pod` refers to (env, envFrom, volumes),
+/// so the agent knows what to fetch.
+pub fn referenced_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
+    let mut config_maps = Vec::new();
+    let mut secrets = Vec::new();
+    let Some(spec) = pod.spec.as_ref() else {
+        return (config_maps, secrets);
+    };
+    for container in all_containers(spec) {
+        for env in container.env.iter().flatten() {
+            let source = env.value_from.as_ref();
+            if let Some(r) = source.and_then(|s| s.config_map_key_ref.as_ref()) {
+                config_maps.push(r.name.clone());
+            }
+            if let Some(r) = source.and_then(|s| s.secret_key_ref.as_ref()) {
+                secrets.push(r.name.clone());
+            }
+        }
+        for from in container.env_from.iter().flatten() {
+            if let Some(r) = &from.config_map_ref {
+                config_maps.push(r.name.clone());
+            }
+            if let Some(r) = &from.secret_ref {
+                secrets.push(r.name.clone());
+            }
+        }
+    }
+    for volume in spec.volumes.iter().flatten() {
+        if let Some(c) = &volume.config_map {
+            config_maps.push(c.name.clone());
+        }
+        if let Some(name) = volume.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            secrets.push(name);
+        }
+    }
+    config_maps.sort();
+    config_maps.dedup();
+    secrets.sort();
+    secrets.dedup();
+    (config_maps, secrets)
+}
+
+fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+}
+
+/// What the runtime should run for `pod` on the node `node_name` at `host_ip`.
+pub fn sandbox_config(
+    pod: &Pod,
+    lookups: &Lookups,
+    host_ip: &str,
+) -> Result<PodSandboxConfig, SpecError> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let meta = &pod.metadata;
+    let name = meta.name.clone().unwrap_or_default();
+    let containers = |list: &[Container]| {
+        list.iter()
+            .map(|c| container_config(pod, c, lookups, host_ip))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(PodSandboxConfig {
+        uid: meta.uid.clone().unwrap_or_default(),
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: name.clone(),
+        init_containers: containers(spec.init_containers.as_deref().unwrap_or_default())?,
+        containers: containers(&spec.containers)?,
+        previous_ip: pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.as_deref())
+            .and_then(|ip| ip.parse().ok()),
+        restart_policy: match spec.restart_policy.as_deref() {
+            Some("Never") => RestartPolicy::Never,
+            Some("OnFailure") => RestartPolicy::OnFailure,
+            _ => RestartPolicy::Always,
+        },
+        host_network: spec.host_network.unwrap_or(false),
+        hostname: spec.hostname.clone().unwrap_or(name),
+        labels: meta.labels.clone().unwrap_or_default(),
+        volumes: volumes(&spec, lookups)?,
+    })
+}
+
+fn volumes(spec: &PodSpec, lookups: &Lookups) -> Result<Vec<Volume>, SpecError> {
+    let mut out = Vec::new();
+    for volume in spec.volumes.iter().flatten() {
+        let source = if volume.empty_dir.is_some() {
+            VolumeSource::EmptyDir
+        } else if let Some(host) = &volume.host_path {
+            VolumeSource::HostPath(host.path.clone())
+        } else if let Some(source) = &volume.config_map {
+            let optional = source.optional.unwrap_or(false);
+            let data = match lookups.config_maps.get(&source.name) {
+                Some(map) => config_map_data(map),
+                None if optional => BTreeMap::new(),
+                None => {
+                    return Err(SpecError(format!(
+                        "MountVolume.SetUp failed for volume {:?} : configmap {:?} not found",
+                        volume.name, source.name
+                    )))
+                }
+            };
+            VolumeSource::Files(files(
+                &data,
+                source.items.as_deref(),
+                source.default_mode,
+                &volume.name,
+            )?)
+        } else if let Some(source) = &volume.secret {
+            let secret_name = source.secret_name.clone().unwrap_or_default();
+            let optional = source.optional.unwrap_or(false);
+            let data = match lookups.secrets.get(&secret_name) {
+                Some(secret) => secret_data(secret),
+                None if optional => BTreeMap::new(),
+                None => {
+                    return Err(SpecError(format!(
+                        "MountVolume.SetUp failed for volume {:?} : secret {:?} not found",
+                        volume.name, secret_name
+                    )))
+                }
+            };
+            VolumeSource::Files(files(
+                &data,
+                source.items.as_deref(),
+                source.default_mode,
+                &volume.name,
+            )?)
+        } else {
+            return Err(SpecError(format!(
+                "volume {:?}: only emptyDir, hostPath, configMap and secret volumes are supported by berth's agent",
+                volume.name
+            )));
+        };
+        out.push(Volume {
+            name: volume.name.clone(),
+            source,
+        });
+    }
+    Ok(out)
+}
+
+fn config_map_data(map: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
+    let mut data: BTreeMap<String, Vec<u8>> = map
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    data.extend(
+        map.binary_data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.0.clone())),
+    );
+    data
+}
+
+fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    data.extend(
+        secret
+            .string_data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes())),
+    );
+    data
+}
+
+/// The files of a configMap/secret volume: every key, or only `items`.
+fn files(
+    data: &BTreeMap<String, Vec<u8>>,
+    items: Option<&[KeyToPath]>,
+    default_mode: Option<i32>,
+    volume: &str,
+) -> Result<Vec<VolumeFile>, SpecError> {
+    let mode = |m: Option<i32>| {
+        m.or(default_mode)
+            .map_or(DEFAULT_MODE, |m| m.unsigned_abs() & 0o777)
+    };
+    let Some(items) = items else {
+        return Ok(data
+            .iter()
+            .map(|(key, contents)| VolumeFile {
+                path: key.clone(),
+                contents: contents.clone(),
+                mode: mode(None),
+            })
+            .collect());
+    };
+    items
+        .iter()
+        .map(|item| {
+            let contents = data.get(&item.key).ok_or_else(|| {
+                SpecError(format!(
+                    "MountVolume.SetUp failed for volume {volume:?} : configuration key {:?} not found",
+                    item.key
+                ))
+            })?;
+            Ok(VolumeFile {
+                path: item.path.clone(),
+                contents: contents.clone(),
+                mode: mode(item.mode),
+            })
+        })
+        .collect()
+}
+
+fn container_config(
+    pod: &Pod,
+    container: &Container,
+    lookups: &Lookups,
+    host_ip: &str,
+) -> Result<ContainerConfig, SpecError> {
+    let env = environment(pod, container, lookups, host_ip)?;
+    let expand_all = |list: &Option<Vec<String>>| {
+        list.iter()
+            .flatten()
+            .map(|s| expand(s, &env))
+            .collect::<Vec<_>>()
+    };
+    let image = container.image.clone().unwrap_or_default();
+    Ok(ContainerConfig {
+        name: container.name.clone(),
+        pull_policy: pull_policy(container.image_pull_policy.as_deref(), &image),
+        image,
+        command: expand_all(&container.command),
+        args: expand_all(&container.args),
+        working_dir: container.working_dir.clone().filter(|d| !d.is_empty()),
+        mounts: container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| Mount {
+                volume: m.name.clone(),
+                container_path: m.mount_path.clone(),
+                sub_path: m.sub_path.clone().filter(|p| !p.is_empty()),
+                read_only: m.read_only.unwrap_or(false),
+            })
+            .collect(),
+        resources: resources(container),
+        env,
+        devices: Vec::new(),
+    })
+}
+
+/// Upstream's default: `Always` for `:latest` or untagged images, else `IfNotPresent`.
+fn pull_policy(policy: Option<&str>, image: &str) -> PullPolicy {
+    match policy {
+        Some("Always") => PullPolicy::Always,
+        Some("Never") => PullPolicy::Never,
+        Some("IfNotPresent") => PullPolicy::IfNotPresent,
+        _ => {
+            let name = image.split('@').next().unwrap_or(image);
+            let last = name.rsplit('/').next().unwrap_or(name);
+            match last.split_once(':') {
+                _ if image.contains('@') => PullPolicy::IfNotPresent,
+                Some((_, "latest")) | None => PullPolicy::Always,
+                Some(_) => PullPolicy::IfNotPresent,
+            }
+        }
+    }
+}
+
+fn resources(container: &Container) -> Resources {
+    let get = |list: Option<
+        &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >,
+               name: &str| {
+        list.and_then(|l| l.get(name))
+            .and_then(|q| Quantity::parse(&q.0).ok())
+    };
+    let requests = container
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref());
+    let limits = container.resources.as_ref().and_then(|r| r.limits.as_ref());
+    let millis = |q: Option<Quantity>| q.and_then(|q| u64::try_from(q.milli_value()).ok());
+    Resources {
+        // Upstream: a limit without a request requests the limit.
+        cpu_request_millis: millis(get(requests, "cpu").or_else(|| get(limits, "cpu"))),
+        cpu_limit_millis: millis(get(limits, "cpu")),
+        memory_limit_bytes: get(limits, "memory").and_then(|q| u64::try_from(q.value()).ok()),
+    }
+}
+
+/// The container's environment in kubelet's order: `envFrom` sources, then
+/// `env` entries (which override), each value with `$(VAR)` references to
+/// earlier variables expanded.
+fn environment(
+    pod: &Pod,
+    container: &Container,
+    lookups: &Lookups,
+    host_ip: &str,
+) -> Result<Vec<(String, String)>, SpecError> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let set = |env: &mut Vec<(String, String)>, name: String, value: String| match env
+        .iter_mut()
+        .find(|(n, _)| *n == name)
+    {
+        Some(slot) => slot.1 = value,
+        None => env.push((name, value)),
+    };
+    for from in container.env_from.iter().flatten() {
+        let prefix = from.prefix.clone().unwrap_or_default();
+        let data = if let Some(r) = &from.config_map_ref {
+            match lookups.config_maps.get(&r.name) {
+                Some(map) => config_map_data(map),
+                None if r.optional.unwrap_or(false) => BTreeMap::new(),
+                None => return Err(SpecError(format!("configmap {:?} not found", r.name))),
+            }
+        } else if let Some(r) = &from.secret_ref {
+            match lookups.secrets.get(&r.name) {
+                Some(secret) => secret_data(secret),
+                None if r.optional.unwrap_or(false) => BTreeMap::new(),
+                None => return Err(SpecError(format!("secret {:?} not found", r.name))),
+            }
+        } else {
+            BTreeMap::new()
+        };
+        for (key, value) in data {
+            set(
+                &mut env,
+                format!("{prefix}{key}"),
+                String::from_utf8_lossy(&value).into_owned(),
+            );
+        }
+    }
+    for var in container.env.iter().flatten() {
+        let value = match &var.value_from {
+            Some(source) => match env_source(pod, container, var, source, lookups, host_ip)? {
+                Some(value) => value,
+                None => continue,
+            },
+            None => expand(var.value.as_deref().unwrap_or_default(), &env),
+        };
+        set(&mut env, var.name.clone(), value);
+    }
+    Ok(env)
+}
+
+/// The value of an `env[].valueFrom`, or `None` for an optional key that is missing.
+fn env_source(
+    pod: &Pod,
+    container: &Container,
+    var: &EnvVar,
+    source: &EnvVarSource,
+    lookups: &Lookups,
+    host_ip: &str,
+) -> Result<Option<String>, SpecError> {
+    if let Some(r) = &source.config_map_key_ref {
+        let optional = r.optional.unwrap_or(false);
+        return match lookups.config_maps.get(&r.name) {
+            Some(map) => match config_map_data(map).remove(&r.key) {
+                Some(v) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
+                None if optional => Ok(None),
+                None => Err(SpecError(format!(
+                    "couldn't find key {} in ConfigMap {}/{}",
+                    r.key,
+                    pod.metadata.namespace.as_deref().unwrap_or_default(),
+                    r.name
+                ))),
+            },
+            None if optional => Ok(None),
+            None => Err(SpecError(format!("configmap {:?} not found", r.name))),
+        };
+    }
+    if let Some(r) = &source.secret_key_ref {
+        let optional = r.optional.unwrap_or(false);
+        return match lookups.secrets.get(&r.name) {
+            Some(secret) => match secret_data(secret).remove(&r.key) {
+                Some(v) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
+                None if optional => Ok(None),
+                None => Err(SpecError(format!(
+                    "couldn't find key {} in Secret {}/{}",
+                    r.key,
+                    pod.metadata.namespace.as_deref().unwrap_or_default(),
+                    r.name
+                ))),
+            },
+            None if optional => Ok(None),
+            None => Err(SpecError(format!("secret {:?} not found", r.name))),
+        };
+    }
+    if let Some(field) = &source.field_ref {
+        return field_value(pod, &field.field_path, host_ip)
+            .map(Some)
+            .ok_or_else(|| {
+                SpecError(format!(
+                    "env {:?}: unsupported fieldRef {:?}",
+                    var.name, field.field_path
+                ))
+            });
+    }
+    if let Some(field) = &source.resource_field_ref {
+        let name = field.container_name.as_deref().unwrap_or(&container.name);
+        let resources = pod
+            .spec
+            .iter()
+            .flat_map(all_containers)
+            .find(|c| c.name == name)
+            .and_then(|c| c.resources.clone())
+            .unwrap_or_default();
+        let (list, resource) = match field.resource.split_once('.') {
+            Some(("limits", r)) => (resources.limits, r),
+            Some(("requests", r)) => (resources.requests, r),
+            _ => (None, field.resource.as_str()),
+        };
+        let value = list
+            .and_then(|l| l.get(resource).cloned())
+            .and_then(|q| Quantity::parse(&q.0).ok());
+        let divisor = field
+            .divisor
+            .as_ref()
+            .and_then(|d| Quantity::parse(&d.0).ok());
+        let text = match (value, resource) {
+            (Some(v), "cpu") => {
+                let per = divisor.map_or(1000, |d| d.milli_value().max(1));
+                (v.milli_value() + per - 1) / per
+            }
+            (Some(v), _) => {
+                let per = divisor.map_or(1, |d| d.value().max(1));
+                (v.value() + per - 1) / per
+            }
+            (None, _) => 0,
+        };
+        return Ok(Some(text.to_string()));
+    }
+    Ok(Some(String::new()))
+}
+
+/// A downward-API field of the pod (`metadata.name`, `status.podIP`, …);
+/// `None` for a path the agent does not know.
+fn field_value(pod: &Pod, path: &str, host_ip: &str) -> Option<String> {
+    let meta = &pod.metadata;
+    let spec = pod.spec.as_ref();
+    Some(match path {
+        "metadata.name" => meta.name.clone().unwrap_or_default(),
+        "metadata.namespace" => meta.namespace.clone().unwrap_or_default(),
+        "metadata.uid" => meta.uid.clone().unwrap_or_default(),
+        "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+        "spec.serviceAccountName" => spec
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_default(),
+        "status.hostIP" | "status.hostIPs" => host_ip.to_owned(),
+        "status.podIP" | "status.podIPs" => pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .unwrap_or_default(),
+        other => {
+            let (map, key) = if let Some(rest) = other.strip_prefix("metadata.labels") {
+                (meta.labels.as_ref(), rest)
+            } else if let Some(rest) = other.strip_prefix("metadata.annotations") {
+                (meta.annotations.as_ref(), rest)
+            } else {
+                return None;
+            };
+            let key = key.strip_prefix("['")?.strip_suffix("']")?;
+            map.and_then(|m| m.get(key).cloned()).unwrap_or_default()
+        }
+    })
+}
+
+/// Kubelet's `$(VAR)` expansion: references to variables defined earlier are
+/// replaced, `$$` escapes a `$`, and unknown references stay as written.
+pub fn expand(text: &str, env: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('(') {
+            match inner.find(')') {
+                Some(end) => {
+                    let name = &inner[..end];
+                    match env.iter().rev().find(|(n, _)| n == name) {
+                        Some((_, value)) => out.push_str(value),
+                        None => {
+                            out.push_str("$(");
+                            out.push_str(name);
+                            out.push(')');
+                        }
+                    }
+                    rest = &inner[end + 1..];
+                }
+                None => {
+                    out.push_str("$(");
+                    rest = inner;
+                }
+            }
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(spec: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default", "uid": "u1", "labels": {"app": "web"}},
+            "spec": spec,
+            "status": {"podIP": "10.42.0.9"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn containers_commands_and_previous_ip_are_taken() {
+        let pod = pod(json!({
+            "restartPolicy": "OnFailure",
+            "initContainers": [{"name": "setup", "image": "busybox", "command": ["sh", "-c", "echo $(GREETING)"],
+                "env": [{"name": "GREETING", "value": "hi"}]}],
+            "containers": [{"name": "app", "image": "web:1", "args": ["-p", "80"], "workingDir": "/www"}]
+        }));
+        let config = sandbox_config(&pod, &Lookups::default(), "10.0.0.1").unwrap();
+        assert_eq!(config.uid, "u1");
+        assert_eq!(config.hostname, "web");
+        assert_eq!(config.restart_policy, RestartPolicy::OnFailure);
+        assert_eq!(
+            config.init_containers[0].command,
+            ["sh", "-c", "echo hi"],
+            "$(VAR) expands"
+        );
+        assert_eq!(config.init_containers[0].pull_policy, PullPolicy::Always);
+        assert_eq!(config.containers[0].pull_policy, PullPolicy::IfNotPresent);
+        assert_eq!(config.containers[0].working_dir.as_deref(), Some("/www"));
+        assert_eq!(config.previous_ip, Some("10.42.0.9".parse().unwrap()));
+        assert_eq!(config.labels["app"], "web");
+    }
+
+    #[test]
+    fn env_resolves_config_maps_secrets_and_the_downward_api() {
+        let pod = pod(json!({
+            "nodeName": "n1",
+            "containers": [{"name": "app", "image": "web:1",
+                "resources": {"limits": {"memory": "64Mi", "cpu": "500m"}},
+                "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "S_"}],
+                "env": [
+                    {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "mode"}}},
+                    {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                    {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+                    {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+                    {"name": "GONE", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "nope", "optional": true}}},
+                    {"name": "BOTH", "value": "$(MODE)-$(POD)-$$(POD)-$(UNKNOWN)"}
+                ]}]
+        }));
+        let lookups = Lookups {
+            config_maps: BTreeMap::from([(
+                "settings".into(),
+                serde_json::from_value(
+                    json!({"metadata": {"name": "settings"}, "data": {"mode": "fast"}}),
+                )
+                .unwrap(),
+            )]),
+            secrets: BTreeMap::from([(
+                "creds".into(),
+                serde_json::from_value(
+                    json!({"metadata": {"name": "creds"}, "data": {"token": "czNjcjN0"}}),
+                )
+                .unwrap(),
+            )]),
+        };
+        let config = sandbox_config(&pod, &lookups, "10.0.0.1").unwrap();
+        let env: BTreeMap<_, _> = config.containers[0].env.iter().cloned().collect();
+        assert_eq!(env["S_mode"], "fast");
+        assert_eq!(env["MODE"], "fast");
+        assert_eq!(env["TOKEN"], "s3cr3t");
+        assert_eq!(env["POD"], "web");
+        assert_eq!(env["APP"], "web");
+        assert_eq!(env["HOST"], "10.0.0.1");
+        assert_eq!(env["MEM"], "64");
+        assert!(!env.contains_key("GONE"));
+        assert_eq!(env["BOTH"], "fast-web-$(POD)-$(UNKNOWN)");
+        let resources = config.containers[0].resources;
+        assert_eq!(resources.memory_limit_bytes, Some(64 << 20));
+        assert_eq!(resources.cpu_limit_millis, Some(500));
+        assert_eq!(resources.cpu_request_millis, Some(500));
+
+        let missing = sandbox_config(&pod, &Lookups::default(), "10.0.0.1").unwrap_err();
+        assert_eq!(missing.0, "configmap \"settings\" not found");
+    }
+
+    #[test]
+    fn volumes_become_directories_and_files() {
+        let pod = pod(json!({
+            "containers": [{"name": "app", "image": "web:1",
+                "volumeMounts": [{"name": "www", "mountPath": "/www"}, {"name": "conf", "mountPath": "/etc/app", "readOnly": true}]}],
+            "volumes": [
+                {"name": "www", "emptyDir": {}},
+                {"name": "conf", "configMap": {"name": "settings", "items": [{"key": "mode", "path": "sub/mode.txt", "mode": 0o600}]}}
+            ]
+        }));
+        let lookups = Lookups {
+            config_maps: BTreeMap::from([(
+                "settings".into(),
+                serde_json::from_value(
+                    json!({"metadata": {"name": "settings"}, "data": {"mode": "fast"}}),
+                )
+                .unwrap(),
+            )]),
+            ..Lookups::default()
+        };
+        assert_eq!(referenced_names(&pod).0, ["settings"]);
+        let config = sandbox_config(&pod, &lookups, "10.0.0.1").unwrap();
+        assert_eq!(config.volumes[0].source, VolumeSource::EmptyDir);
+        assert_eq!(
+            config.volumes[1].source,
+            VolumeSource::Files(vec![VolumeFile {
+                path: "sub/mode.txt".into(),
+                contents: b"fast".to_vec(),
+                mode: 0o600
+            }])
+        );
+        assert!(config.containers[0].mounts[1].read_only);
+        let error = sandbox_config(&pod, &Lookups::default(), "10.0.0.1").unwrap_err();
+        assert!(
+            error.0.contains("configmap \"settings\" not found"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn expansion_follows_kubelet() {
+        let env = vec![("A".to_owned(), "1".to_owned())];
+        assert_eq!(expand("$(A)$(B)$$(A)$x$(", &env), "1$(B)$(A)$x$(");
+    }
+}

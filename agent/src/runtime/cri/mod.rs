@@ -1,0 +1,402 @@
+//! The CRI runtime: pods as real containers through containerd's CRI API
+//! (sandboxes with CNI networking, image pulls, containers), the path
+//! kubelet takes. The agent may start its own containerd ([`containerd`])
+//! or use one already running. Containers survive the agent: sandboxes and
+//! containers carry the pod's UID as a label and are found again on restart.
+
+pub mod backoff;
+pub mod cni;
+pub mod connect;
+pub mod containerd;
+pub mod observe;
+mod sync;
+pub mod translate;
+mod volumes;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::Channel;
+
+use self::backoff::Backoff;
+use self::containerd::{ContainerdConfig, Layout, ManagedContainerd};
+use self::observe::Run;
+use super::{PodSandboxConfig, PodState, Runtime, RuntimeError};
+use crate::lock;
+
+/// How often pods are synced again to notice exited containers (kubelet's
+/// relist period).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where the agent's containerd is.
+#[derive(Debug, Clone)]
+pub enum Containerd {
+    /// Start (and stop) a containerd of the agent's own under the data directory.
+    Managed(ContainerdConfig),
+    /// Use the one listening on this socket.
+    Socket(PathBuf),
+}
+
+/// What remembers between syncs: back-off, why containers wait, and the
+/// immutable facts of container runs and sandboxes.
+#[derive(Default)]
+struct Memo {
+    /// Restart back-off per (pod UID, container name).
+    restarts: Backoff<(String, String)>,
+    /// Pull back-off per image.
+    pulls: Backoff<String>,
+    /// When each image's last pull failed.
+    pull_failed_at: HashMap<String, std::time::Instant>,
+    /// Why a container is waiting, per (pod UID, container name).
+    waiting: HashMap<(String, String), (String, String)>,
+    /// Container runs by CRI ID, refreshed while they run.
+    runs: HashMap<String, Run>,
+    /// Pod IP per sandbox ID.
+    sandbox_ips: HashMap<String, Option<IpAddr>>,
+}
+
+/// Pods on containerd through CRI.
+pub struct CriRuntime {
+    runtime: RuntimeServiceClient<Channel>,
+    images: ImageServiceClient<Channel>,
+    data_dir: PathBuf,
+    conf_dir: PathBuf,
+    ipam_dir: PathBuf,
+    bridge: String,
+    version: String,
+    id_prefix: String,
+    managed: Option<ManagedContainerd>,
+    pod_cidr: Mutex<Option<String>>,
+    memo: Mutex<Memo>,
+}
+
+fn cri_error(call: &str) -> impl FnOnce(tonic::Status) -> RuntimeError + '_ {
+    move |status| RuntimeError::Backend(format!("CRI {call}: {}", status.message()))
+}
+
+impl CriRuntime {
+    /// A runtime for node `node` keeping its files under `data_dir`, on the
+    /// given containerd (started here when managed).
+    pub async fn start(
+        node: &str,
+        data_dir: &Path,
+        containerd: Containerd,
+    ) -> Result<Self, RuntimeError> {
+        let io = |e: std::io::Error| {
+            RuntimeError::Backend(format!("creating {}: {e}", data_dir.display()))
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let data_dir = std::fs::canonicalize(data_dir).map_err(io)?;
+        let layout = Layout::new(&data_dir);
+        let (socket, managed) = match containerd {
+            Containerd::Managed(config) => {
+                let managed = ManagedContainerd::start(layout.clone(), &config).await?;
+                (managed.socket(), Some(managed))
+            }
+            Containerd::Socket(socket) => (socket, None),
+        };
+        let channel = connect::channel(&socket).await?;
+        let mut runtime = RuntimeServiceClient::new(channel.clone());
+        let version = runtime
+            .version(cri::VersionRequest::default())
+            .await
+            .map_err(cri_error("Version"))?
+            .into_inner();
+        Ok(Self {
+            runtime,
+            images: ImageServiceClient::new(channel),
+            conf_dir: layout.cni_conf_dir(),
+            ipam_dir: layout.ipam_dir(),
+            data_dir,
+            bridge: cni::bridge_name(node),
+            version: format!("{}://{}", version.runtime_name, version.runtime_version),
+            id_prefix: format!("{}://", version.runtime_name),
+            managed,
+            pod_cidr: Mutex::new(None),
+            memo: Mutex::new(Memo::default()),
+        })
+    }
+
+    /// Stops the managed containerd, if this runtime started one; the
+    /// containers keep running.
+    pub async fn shutdown(&self) {
+        if let Some(managed) = &self.managed {
+            managed.stop().await;
+        }
+    }
+
+    /// The prefix of containerIDs in pod statuses (`containerd://`).
+    fn id_prefix(&self) -> &str {
+        &self.id_prefix
+    }
+
+    /// The data directory (logs live under it).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The sandboxes of pod `uid`, newest first.
+    async fn sandboxes(&self, uid: &str) -> Result<Vec<cri::PodSandbox>, RuntimeError> {
+        let filter = cri::PodSandboxFilter {
+            label_selector: HashMap::from([(translate::POD_UID.to_owned(), uid.to_owned())]),
+            ..cri::PodSandboxFilter::default()
+        };
+        let mut list = self
+            .runtime
+            .clone()
+            .list_pod_sandbox(cri::ListPodSandboxRequest {
+                filter: Some(filter),
+            })
+            .await
+            .map_err(cri_error("ListPodSandbox"))?
+            .into_inner()
+            .items;
+        list.sort_by_key(|sandbox| std::cmp::Reverse(sandbox.created_at));
+        Ok(list)
+    }
+
+    async fn containers_of(&self, sandbox_id: &str) -> Result<Vec<cri::Container>, RuntimeError> {
+        let filter = cri::ContainerFilter {
+            pod_sandbox_id: sandbox_id.to_owned(),
+            ..cri::ContainerFilter::default()
+        };
+        Ok(self
+            .runtime
+            .clone()
+            .list_containers(cri::ListContainersRequest {
+                filter: Some(filter),
+            })
+            .await
+            .map_err(cri_error("ListContainers"))?
+            .into_inner()
+            .containers)
+    }
+
+    /// The runs of `containers`, asking containerd only about those whose
+    /// state changed since last time.
+    async fn runs(
+        &self,
+        containers: &[cri::Container],
+    ) -> Result<HashMap<String, Run>, RuntimeError> {
+        let mut runs = HashMap::with_capacity(containers.len());
+        for container in containers {
+            let known = lock(&self.memo).runs.get(&container.id).cloned();
+            let run = match known {
+                Some(run) if run.state == container.state => run,
+                _ => {
+                    let status = self
+                        .runtime
+                        .clone()
+                        .container_status(cri::ContainerStatusRequest {
+                            container_id: container.id.clone(),
+                            verbose: false,
+                        })
+                        .await
+                        .map_err(cri_error("ContainerStatus"))?
+                        .into_inner()
+                        .status
+                        .unwrap_or_default();
+                    let run = observe::run_from_status(&status, self.id_prefix());
+                    lock(&self.memo)
+                        .runs
+                        .insert(container.id.clone(), run.clone());
+                    run
+                }
+            };
+            runs.insert(container.id.clone(), run);
+        }
+        Ok(runs)
+    }
+
+    async fn sandbox_ip(&self, sandbox_id: &str) -> Result<Option<IpAddr>, RuntimeError> {
+        if let Some(ip) = lock(&self.memo).sandbox_ips.get(sandbox_id) {
+            return Ok(*ip);
+        }
+        let status = self
+            .runtime
+            .clone()
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: sandbox_id.to_owned(),
+                verbose: false,
+            })
+            .await
+            .map_err(cri_error("PodSandboxStatus"))?
+            .into_inner()
+            .status
+            .unwrap_or_default();
+        let ip = observe::sandbox_ip(&status);
+        lock(&self.memo)
+            .sandbox_ips
+            .insert(sandbox_id.to_owned(), ip);
+        Ok(ip)
+    }
+
+    async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
+        let timeout = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+        match self
+            .runtime
+            .clone()
+            .stop_container(cri::StopContainerRequest {
+                container_id: id.to_owned(),
+                timeout,
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(()),
+            Err(status) => Err(cri_error("StopContainer")(status)),
+        }
+    }
+
+    fn forget_pod(&self, uid: &str, sandbox_ids: &[String], container_ids: &[String]) {
+        let mut memo = lock(&self.memo);
+        memo.restarts.retain(|(pod, _)| pod != uid);
+        memo.waiting.retain(|(pod, _), _| pod != uid);
+        for id in container_ids {
+            memo.runs.remove(id);
+        }
+        for id in sandbox_ids {
+            memo.sandbox_ips.remove(id);
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for CriRuntime {
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+
+    async fn update_pod_cidr(&self, cidr: &str) -> Result<(), RuntimeError> {
+        if cni::write(&self.conf_dir, &self.bridge, cidr, &self.ipam_dir)? {
+            tracing::info!(%cidr, bridge = %self.bridge, "pod network configured");
+        }
+        *lock(&self.pod_cidr) = Some(cidr.to_owned());
+        Ok(())
+    }
+
+    async fn sync_pod(&self, pod: &PodSandboxConfig) -> Result<PodState, RuntimeError> {
+        self.sync(pod).await
+    }
+
+    async fn kill_container(
+        &self,
+        uid: &str,
+        container: &str,
+        grace: Duration,
+    ) -> Result<(), RuntimeError> {
+        let Some(sandbox) = self.sandboxes(uid).await?.into_iter().next() else {
+            return Ok(());
+        };
+        for c in self.containers_of(&sandbox.id).await? {
+            let named = c
+                .labels
+                .get(translate::CONTAINER_NAME)
+                .is_some_and(|n| n == container);
+            if named && c.state == observe::CONTAINER_RUNNING {
+                self.stop_container(&c.id, grace).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn poll_interval(&self) -> Option<Duration> {
+        Some(POLL_INTERVAL)
+    }
+
+    async fn stop_pod(&self, uid: &str, grace: Duration) -> Result<(), RuntimeError> {
+        for sandbox in self.sandboxes(uid).await? {
+            let containers = self.containers_of(&sandbox.id).await?;
+            let stops = containers
+                .iter()
+                .filter(|c| {
+                    c.state == observe::CONTAINER_RUNNING || c.state == observe::CONTAINER_CREATED
+                })
+                .map(|c| self.stop_container(&c.id, grace));
+            for result in futures::future::join_all(stops).await {
+                result?;
+            }
+            if sandbox.state == observe::SANDBOX_READY {
+                self.runtime
+                    .clone()
+                    .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                        pod_sandbox_id: sandbox.id.clone(),
+                    })
+                    .await
+                    .map_err(cri_error("StopPodSandbox"))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_pod(&self, uid: &str) -> Result<(), RuntimeError> {
+        let sandboxes = self.sandboxes(uid).await?;
+        let mut container_ids = Vec::new();
+        let mut names = None;
+        for sandbox in &sandboxes {
+            container_ids.extend(
+                self.containers_of(&sandbox.id)
+                    .await?
+                    .into_iter()
+                    .map(|c| c.id),
+            );
+            if let Some(meta) = &sandbox.metadata {
+                names = Some((meta.namespace.clone(), meta.name.clone()));
+            }
+            // Removing a sandbox stops it (and tears down its network) first if needed.
+            self.runtime
+                .clone()
+                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                    pod_sandbox_id: sandbox.id.clone(),
+                })
+                .await
+                .map_err(cri_error("RemovePodSandbox"))?;
+        }
+        volumes::remove_pod_files(&self.data_dir, uid, names)?;
+        let sandbox_ids: Vec<String> = sandboxes.into_iter().map(|s| s.id).collect();
+        self.forget_pod(uid, &sandbox_ids, &container_ids);
+        Ok(())
+    }
+
+    async fn pod_state(&self, uid: &str) -> Result<Option<PodState>, RuntimeError> {
+        let Some(sandbox) = self.sandboxes(uid).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(Some(self.observed_state(&sandbox, None).await?))
+    }
+
+    async fn list_pods(&self) -> Result<Vec<PodState>, RuntimeError> {
+        let all = self
+            .runtime
+            .clone()
+            .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+            .await
+            .map_err(cri_error("ListPodSandbox"))?
+            .into_inner()
+            .items;
+        let mut newest: HashMap<String, cri::PodSandbox> = HashMap::new();
+        for sandbox in all {
+            let Some(uid) = sandbox.labels.get(translate::POD_UID).cloned() else {
+                continue;
+            };
+            match newest.get(&uid) {
+                Some(existing) if existing.created_at >= sandbox.created_at => {}
+                _ => {
+                    newest.insert(uid, sandbox);
+                }
+            }
+        }
+        let mut pods = Vec::with_capacity(newest.len());
+        for sandbox in newest.values() {
+            pods.push(self.observed_state(sandbox, None).await?);
+        }
+        Ok(pods)
+    }
+}

@@ -1,0 +1,186 @@
+//! A real node for end-to-end tests: the offline test images in a local
+//! registry on a free loopback port, and `berth agent --runtime cri` with its
+//! own containerd under a temporary directory. Dropping it stops the agent
+//! (and so its containerd), kills any container shims left behind, removes
+//! the node's bridge and the registry: a failed test leaves nothing running.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{free_port, BerthProcess, Server};
+
+/// The local registry of `tests/images/build.sh`, stopped when dropped.
+pub struct Registry {
+    dir: tempfile::TempDir,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/images")
+        .join(name)
+}
+
+impl Registry {
+    /// Builds and pushes the test images to a registry on a free port.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-registry")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        let registry = Self { dir, port };
+        let output = Command::new("bash")
+            .arg(script("build.sh"))
+            .args(["--port", &port.to_string(), "--dir"])
+            .arg(registry.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "tests/images/build.sh failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        registry
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The full reference of test image `name` (`web:1`).
+    pub fn image(&self, name: &str) -> String {
+        format!("{}/{name}", self.host())
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(script("stop.sh"))
+            .args(["--dir"])
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// `berth agent --runtime cri` for one node, cleaned up when dropped.
+pub struct CriNode {
+    /// The agent process.
+    pub agent: BerthProcess,
+    /// The agent's data directory.
+    pub data_dir: PathBuf,
+    name: String,
+    args: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl CriNode {
+    /// Starts node `name` pulling from `registry`.
+    pub fn start(server: &Server, registry: &Registry, name: &str) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-node")
+            .tempdir()
+            .unwrap();
+        let data_dir = dir.path().join("agent");
+        let args: Vec<String> = [
+            "agent",
+            "--runtime",
+            "cri",
+            "--name",
+            name,
+            "--heartbeat-interval",
+            "2s",
+            "--node-ip",
+            "127.0.0.1",
+            "--pause-image",
+            &registry.image("pause:3.10"),
+            "--insecure-registry",
+            &registry.host(),
+            "--data-dir",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([data_dir.display().to_string()])
+        .collect();
+        let agent = spawn(server, name, &args);
+        Self {
+            agent,
+            data_dir,
+            name: name.to_owned(),
+            args,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the agent with SIGTERM (containers keep running) and starts it again.
+    pub fn restart(&mut self, server: &Server) {
+        self.agent.terminate();
+        self.agent = spawn(server, &self.name, &self.args);
+    }
+
+    /// The containerd socket of the node.
+    pub fn socket(&self) -> PathBuf {
+        self.data_dir.join("containerd/containerd.sock")
+    }
+
+    /// `ctr --address SOCKET --namespace k8s.io ARGS`, its stdout.
+    pub fn ctr(&self, args: &[&str]) -> String {
+        let output = Command::new("ctr")
+            .arg("--address")
+            .arg(self.socket())
+            .args(["--namespace", "k8s.io"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The node's bridge interface name (the agent's naming).
+    pub fn bridge(&self) -> String {
+        let mut hash: u32 = 0x811c_9dc5;
+        for byte in self.name.bytes() {
+            hash ^= u32::from(byte);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+        format!("berth{hash:08x}")
+    }
+}
+
+fn spawn(server: &Server, name: &str, args: &[String]) -> BerthProcess {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    server.spawn_berth(&format!("agent-{name}"), &args)
+}
+
+impl Drop for CriNode {
+    fn drop(&mut self) {
+        self.agent.terminate();
+        // Shims outlive containerd by design; a test's must not outlive the test.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(self.socket())
+            .status();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(self.data_dir.join("containerd/config.toml"))
+            .status();
+        let _ = Command::new("ip")
+            .args(["link", "delete", &self.bridge()])
+            .output();
+        // Unmount whatever containerd left mounted under the directory.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let prefix = self.data_dir.display().to_string();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|p| p.starts_with(&prefix))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for point in points {
+            let _ = Command::new("umount").args(["-l", point]).status();
+        }
+    }
+}
