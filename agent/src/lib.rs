@@ -12,6 +12,7 @@ pub mod host;
 pub mod lease;
 pub mod node;
 pub mod pods;
+pub mod probes;
 pub mod runtime;
 
 use std::collections::HashMap;
@@ -107,6 +108,8 @@ pub struct NodeHandle {
     ready_since: Mutex<Timestamp>,
     /// The podCIDR last handed to the runtime.
     pod_cidr: Mutex<Option<String>>,
+    /// The node's probe workers.
+    pub prober: Arc<probes::Prober>,
 }
 
 impl NodeHandle {
@@ -119,6 +122,7 @@ impl NodeHandle {
             uid: Mutex::new(None),
             ready_since: Mutex::new(seconds(Timestamp::now())),
             pod_cidr: Mutex::new(None),
+            prober: probes::Prober::new(),
         }
     }
 

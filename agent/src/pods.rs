@@ -26,6 +26,7 @@ use kube::ResourceExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::probes;
 use crate::runtime::RuntimeError;
 use crate::{lock, AgentError, AgentOptions, Nodes};
 
@@ -78,8 +79,10 @@ async fn finish_deletion(
         .deletion_grace_period_seconds
         .unwrap_or(DEFAULT_GRACE_SECONDS)
         .max(0);
+    let grace = Duration::from_secs(grace.unsigned_abs());
+    let spent = run_pre_stop_hooks(node, pod, uid, grace).await;
     node.runtime
-        .stop_pod(uid, Duration::from_secs(grace.unsigned_abs()))
+        .stop_pod(uid, grace.saturating_sub(spent))
         .await?;
     let params = DeleteParams {
         grace_period_seconds: Some(0),
@@ -100,6 +103,53 @@ async fn finish_deletion(
     Ok(())
 }
 
+/// Runs the preStop hooks of the pod's containers, all at once, within the
+/// grace period; returns the time they took (the stop gets the rest).
+async fn run_pre_stop_hooks(
+    node: &crate::NodeHandle,
+    pod: &Pod,
+    uid: &str,
+    grace: Duration,
+) -> Duration {
+    let started = std::time::Instant::now();
+    if !node.runtime.runs_processes() || grace.is_zero() {
+        return Duration::ZERO;
+    }
+    let pod_ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_deref())
+        .and_then(|ip| ip.parse().ok());
+    let containers = pod.spec.iter().flat_map(|s| s.containers.iter());
+    let hooks = containers.filter_map(|container| {
+        let hook = container.lifecycle.as_ref()?.pre_stop.clone()?;
+        Some(async move {
+            if let Some(sleep) = &hook.sleep {
+                let pause = Duration::from_secs(sleep.seconds.max(0).unsigned_abs());
+                tokio::time::sleep(pause.min(grace)).await;
+                return;
+            }
+            let probe = k8s_openapi::api::core::v1::Probe {
+                exec: hook.exec,
+                http_get: hook.http_get,
+                tcp_socket: hook.tcp_socket,
+                timeout_seconds: i32::try_from(grace.as_secs()).ok(),
+                ..Default::default()
+            };
+            let outcome = probes::check::run(&probe, node.runtime.as_ref(), uid, container, pod_ip).await;
+            if let probes::check::Outcome::Failure(reason) = outcome {
+                tracing::info!(pod = %pod.name_any(), container = %container.name, %reason, "preStop hook failed");
+            }
+        })
+    });
+    let hooks: Vec<_> = hooks.collect();
+    if hooks.is_empty() {
+        return Duration::ZERO;
+    }
+    let _ = tokio::time::timeout(grace, futures::future::join_all(hooks)).await;
+    started.elapsed()
+}
+
 async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError> {
     let Some(node) = pod
         .spec
@@ -116,6 +166,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
 
     if pod.metadata.deletion_timestamp.is_some() {
+        node.prober.forget(&uid);
         finish_deletion(&api, node, &pod, &uid).await?;
         lock(&ctx.failures).remove(&uid);
         return Ok(Action::await_change());
@@ -134,13 +185,13 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         }
     };
     let state = node.runtime.sync_pod(&config).await?;
-    let desired = status::pod_status(
-        &pod,
-        &state,
-        &status::Readiness::new(),
-        host_ip,
-        Timestamp::now(),
-    );
+    let health = if node.runtime.runs_processes() {
+        node.prober.sync(&node.runtime, &pod, &state);
+        node.prober.health(&uid)
+    } else {
+        probes::PodHealth::default()
+    };
+    let desired = status::pod_status(&pod, &state, &health, host_ip, Timestamp::now());
     if !status::status_matches(pod.status.as_ref(), &desired) {
         if pod
             .status
@@ -160,6 +211,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
     }
     lock(&ctx.failures).remove(&uid);
     if matches!(desired.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        node.prober.forget(&uid);
         // A finished pod keeps its exited containers (for logs) but not its sandbox.
         node.runtime.stop_pod(&uid, Duration::ZERO).await?;
         return Ok(Action::await_change());

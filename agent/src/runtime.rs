@@ -246,6 +246,17 @@ pub enum ContainerStatus {
     Exited(Termination),
 }
 
+/// What a command run in a container printed, and how it exited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Its exit code.
+    pub exit_code: i32,
+    /// Its standard output.
+    pub stdout: Vec<u8>,
+    /// Its standard error.
+    pub stderr: Vec<u8>,
+}
+
 /// Why a runtime call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -296,6 +307,28 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> Result<(), RuntimeError> {
         let _ = (uid, container, grace);
         Ok(())
+    }
+
+    /// Runs `command` in the pod's running container `container` and waits
+    /// up to `timeout` (exec probes, preStop hooks). Runtimes that run no
+    /// processes refuse.
+    async fn exec_sync(
+        &self,
+        uid: &str,
+        container: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, RuntimeError> {
+        let _ = (uid, command, timeout);
+        Err(RuntimeError::Backend(format!(
+            "container {container:?}: this runtime cannot run commands in containers"
+        )))
+    }
+
+    /// Whether probes and hooks reach real processes and addresses; a
+    /// simulated runtime's pods pass every probe without being probed.
+    fn runs_processes(&self) -> bool {
+        false
     }
 
     /// How often a running pod should be synced again to notice containers

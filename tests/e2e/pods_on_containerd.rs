@@ -66,7 +66,7 @@ fn http_get(ip: &str) -> String {
 fn real_pods_run_restart_fail_as_upstream_and_leave_nothing_behind() {
     let registry = Registry::start();
     // A cluster range of its own, so this node's bridge never overlaps another test's.
-    let cidr = format!("10.{}.0.0/16", 100 + registry.port % 100);
+    let cidr = format!("10.{}.0.0/16", 100 + registry.port % 50);
     let server = Server::start_with(&["--cluster-cidr", &cidr]);
     let kubectl = server.kubectl(KUBECTL_1_31);
     let mut node = CriNode::start(&server, &registry, "real1");
@@ -78,11 +78,15 @@ fn real_pods_run_restart_fail_as_upstream_and_leave_nothing_behind() {
         &server,
         &mut [&mut node.agent],
         || {
-            let ready = kubectl.jsonpath(
-                &["get", "node", "real1"],
-                r#"{.status.conditions[?(@.type=="Ready")].status}"#,
-            );
-            (ready == "True").then_some(())
+            // Not found until the agent has registered it.
+            let out = kubectl.run(&[
+                "get",
+                "node",
+                "real1",
+                "-o",
+                r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
+            ]);
+            (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
         },
     );
     let runtime = kubectl.jsonpath(
@@ -321,4 +325,171 @@ fn real_pods_run_restart_fail_as_upstream_and_leave_nothing_behind() {
         },
     );
     assert_eq!(left.0, "");
+}
+
+const PROBED_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: probed
+  labels: {app: probed}
+spec:
+  terminationGracePeriodSeconds: 3
+  containers:
+  - name: server
+    image: REGISTRY/web:1
+    ports: [{name: http, containerPort: 80}]
+    readinessProbe:
+      httpGet: {path: /ready.html, port: http}
+      periodSeconds: 1
+      failureThreshold: 1
+    livenessProbe:
+      exec: {command: ["test", "-f", "/www/alive"]}
+      periodSeconds: 1
+      failureThreshold: 2
+    lifecycle:
+      preStop:
+        exec: {command: ["sh", "-c", "echo bye > /www/prestop-ran"]}
+    volumeMounts: [{name: www, mountPath: /www}]
+  volumes:
+  - name: www
+    hostPath: {path: HOSTDIR}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: probed}
+spec:
+  selector: {app: probed}
+  ports: [{port: 80, targetPort: http}]
+"#;
+
+const STUBBORN_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: ignores-term
+    image: REGISTRY/web:1
+    command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
+"#;
+
+#[test]
+fn probes_gate_readiness_restart_unhealthy_containers_and_termination_is_graceful() {
+    let registry = Registry::start();
+    let cidr = format!("10.{}.0.0/16", 150 + registry.port % 50);
+    let server = Server::start_with(&["--cluster-cidr", &cidr]);
+    let kubectl = server.kubectl(KUBECTL_1_31);
+    let mut node = CriNode::start(&server, &registry, "real2");
+    let site = tempfile::tempdir().unwrap();
+    for file in ["index.html", "ready.html", "alive"] {
+        std::fs::write(site.path().join(file), "ok\n").unwrap();
+    }
+    let manifest = PROBED_POD
+        .replace("REGISTRY", &registry.host())
+        .replace("HOSTDIR", &site.path().display().to_string());
+    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &STUBBORN_POD.replace("REGISTRY", &registry.host()),
+    );
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/probed",
+        "--timeout=60s",
+    ]);
+    let ip = jsonpath(&kubectl, "probed", "{.status.podIP}");
+    let endpoints = |field: &str| {
+        kubectl.jsonpath(
+            &["get", "endpoints", "probed"],
+            &format!("{{.subsets[*].{field}[*].ip}}"),
+        )
+    };
+    wait_for(
+        "the ready pod is an endpoint",
+        Duration::from_secs(20),
+        &server,
+        &mut [&mut node.agent],
+        || (endpoints("addresses") == ip).then_some(()),
+    );
+
+    // Readiness failure: out of the endpoints, back in once it passes again.
+    std::fs::remove_file(site.path().join("ready.html")).unwrap();
+    wait_for(
+        "a failing readiness probe makes the pod unready",
+        Duration::from_secs(20),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            let ready = jsonpath(
+                &kubectl,
+                "probed",
+                r#"{.status.conditions[?(@.type=="Ready")].status}"#,
+            );
+            (ready == "False"
+                && endpoints("notReadyAddresses") == ip
+                && endpoints("addresses").is_empty())
+            .then_some(())
+        },
+    );
+    assert_eq!(
+        jsonpath(
+            &kubectl,
+            "probed",
+            "{.status.containerStatuses[0].restartCount}"
+        ),
+        "0",
+        "readiness never restarts"
+    );
+    std::fs::write(site.path().join("ready.html"), "ok\n").unwrap();
+    wait_for(
+        "a passing readiness probe puts it back",
+        Duration::from_secs(20),
+        &server,
+        &mut [&mut node.agent],
+        || (endpoints("addresses") == ip).then_some(()),
+    );
+
+    // Liveness failure: the container is restarted.
+    std::fs::remove_file(site.path().join("alive")).unwrap();
+    wait_for(
+        "a failing liveness probe restarts the container",
+        Duration::from_secs(30),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            (jsonpath(
+                &kubectl,
+                "probed",
+                "{.status.containerStatuses[0].restartCount}",
+            ) == "1")
+                .then_some(())
+        },
+    );
+    std::fs::write(site.path().join("alive"), "ok\n").unwrap();
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/probed",
+        "--timeout=30s",
+    ]);
+
+    // Graceful termination: preStop runs before SIGTERM; a container that
+    // ignores SIGTERM is killed when the grace period ends.
+    kubectl.ok(&["delete", "pod", "probed", "--timeout=30s"]);
+    assert_eq!(
+        std::fs::read_to_string(site.path().join("prestop-ran"))
+            .unwrap()
+            .trim(),
+        "bye"
+    );
+    let started = std::time::Instant::now();
+    kubectl.ok(&["delete", "pod", "stubborn", "--timeout=30s"]);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(15),
+        "deleting a pod that ignores SIGTERM with a 2s grace period took {took:?}"
+    );
 }

@@ -3,7 +3,6 @@
 //! the runtime says about its containers and what the probes found. No I/O;
 //! the caller patches `pods/status`.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use jiff::Timestamp;
@@ -14,12 +13,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::probes::PodHealth;
 use crate::runtime::{ContainerState, ContainerStatus, PodState, RestartPolicy, Termination};
 use crate::seconds;
-
-/// What the probes say about a pod's containers: the readiness of every
-/// container that has a readiness probe (absent: no result yet, not ready).
-pub type Readiness = HashMap<String, bool>;
 
 fn terminated(t: &Termination) -> ContainerStateTerminated {
     ContainerStateTerminated {
@@ -55,15 +51,18 @@ fn api_state(status: &ContainerStatus) -> ApiContainerState {
     }
 }
 
-fn api_container_status(container: &ContainerState, ready: bool) -> ApiContainerStatus {
-    let running = matches!(container.status, ContainerStatus::Running { .. });
+fn api_container_status(
+    container: &ContainerState,
+    started: bool,
+    ready: bool,
+) -> ApiContainerStatus {
     ApiContainerStatus {
         name: container.name.clone(),
         image: container.image.clone(),
         image_id: container.image_id.clone(),
         container_id: (!container.container_id.is_empty()).then(|| container.container_id.clone()),
         ready,
-        started: Some(running),
+        started: Some(started),
         restart_count: i32::try_from(container.restart_count).unwrap_or(i32::MAX),
         state: Some(api_state(&container.status)),
         last_state: Some(
@@ -161,11 +160,38 @@ fn condition(
     }
 }
 
-fn has_readiness_probe(pod: &Pod, container: &str) -> bool {
-    pod.spec
+/// `(started, ready)` of a container: a running container has started once
+/// its startup probe (if any) passed, and is ready once started and its
+/// readiness probe (if any) passed. Without probes running, running is both.
+fn started_and_ready(
+    pod: &Pod,
+    container: &str,
+    running: bool,
+    health: &PodHealth,
+) -> (bool, bool) {
+    if !running {
+        return (false, false);
+    }
+    if !health.enabled {
+        return (true, true);
+    }
+    let spec = pod
+        .spec
         .as_ref()
-        .and_then(|s| s.containers.iter().find(|c| c.name == container))
-        .is_some_and(|c| c.readiness_probe.is_some())
+        .and_then(|s| s.containers.iter().find(|c| c.name == container));
+    let passed = |has_probe: bool, verdicts: &std::collections::HashMap<String, bool>| {
+        !has_probe || verdicts.get(container).copied().unwrap_or(false)
+    };
+    let started = passed(
+        spec.is_some_and(|c| c.startup_probe.is_some()),
+        &health.started,
+    );
+    let ready = started
+        && passed(
+            spec.is_some_and(|c| c.readiness_probe.is_some()),
+            &health.ready,
+        );
+    (started, ready)
 }
 
 /// The status of `pod` as the runtime reports it in `state`, on a node at
@@ -174,7 +200,7 @@ fn has_readiness_probe(pod: &Pod, container: &str) -> bool {
 pub fn pod_status(
     pod: &Pod,
     state: &PodState,
-    readiness: &Readiness,
+    health: &PodHealth,
     host_ip: IpAddr,
     now: Timestamp,
 ) -> PodStatus {
@@ -191,16 +217,18 @@ pub fn pod_status(
         .iter()
         .map(|c| {
             let running = matches!(c.status, ContainerStatus::Running { .. });
-            let probed = !has_readiness_probe(pod, &c.name)
-                || readiness.get(&c.name).copied().unwrap_or(false);
-            api_container_status(c, running && probed)
+            let (started, ready) = started_and_ready(pod, &c.name, running, health);
+            api_container_status(c, started, ready)
         })
         .collect();
     // A completed init container is ready, as upstream reports it.
     let init_statuses: Vec<ApiContainerStatus> = state
         .init_containers
         .iter()
-        .map(|c| api_container_status(c, succeeded(c)))
+        .map(|c| {
+            let running = matches!(c.status, ContainerStatus::Running { .. });
+            api_container_status(c, running, succeeded(c))
+        })
         .collect();
 
     let incomplete: Vec<&str> = state
@@ -400,7 +428,7 @@ mod tests {
         pod_status(
             &pod(),
             state,
-            &Readiness::new(),
+            &PodHealth::default(),
             "127.1.0.1".parse().unwrap(),
             Timestamp::now(),
         )
@@ -523,9 +551,29 @@ mod tests {
         let mut pod = pod();
         pod.spec.as_mut().unwrap().containers[0].readiness_probe = Some(Default::default());
         let host = "127.1.0.1".parse().unwrap();
-        let unknown = pod_status(&pod, &state(), &Readiness::new(), host, Timestamp::now());
+        let simulated = pod_status(
+            &pod,
+            &state(),
+            &PodHealth::default(),
+            host,
+            Timestamp::now(),
+        );
+        assert_eq!(
+            condition_of(&simulated, "Ready").status,
+            "True",
+            "no probes run on simulated nodes"
+        );
+        let probing = PodHealth {
+            enabled: true,
+            ..PodHealth::default()
+        };
+        let unknown = pod_status(&pod, &state(), &probing, host, Timestamp::now());
         assert_eq!(condition_of(&unknown, "Ready").status, "False");
-        let ok = Readiness::from([("app".to_owned(), true)]);
+        let ok = PodHealth {
+            enabled: true,
+            ready: [("app".to_owned(), true)].into(),
+            ..PodHealth::default()
+        };
         let ready = pod_status(&pod, &state(), &ok, host, Timestamp::now());
         assert_eq!(condition_of(&ready, "Ready").status, "True");
     }
@@ -534,7 +582,13 @@ mod tests {
     fn a_reported_status_matches_until_the_runtime_changes() {
         let host = "127.1.0.1".parse().unwrap();
         let mut pod = pod();
-        let desired = pod_status(&pod, &state(), &Readiness::new(), host, Timestamp::now());
+        let desired = pod_status(
+            &pod,
+            &state(),
+            &PodHealth::default(),
+            host,
+            Timestamp::now(),
+        );
         assert!(!status_matches(pod.status.as_ref(), &desired));
         // What the server stores goes through JSON; it must still match.
         let stored: PodStatus =
@@ -543,7 +597,7 @@ mod tests {
         let later = pod_status(
             &pod,
             &state(),
-            &Readiness::new(),
+            &PodHealth::default(),
             host,
             Timestamp::now() + jiff::SignedDuration::from_secs(90),
         );
@@ -555,7 +609,13 @@ mod tests {
         );
         let mut restarted = state();
         restarted.containers[0].container_id = "containerd://c2".into();
-        let changed = pod_status(&pod, &restarted, &Readiness::new(), host, Timestamp::now());
+        let changed = pod_status(
+            &pod,
+            &restarted,
+            &PodHealth::default(),
+            host,
+            Timestamp::now(),
+        );
         assert!(!status_matches(pod.status.as_ref(), &changed));
         assert!(!status_matches(None, &changed));
     }

@@ -28,7 +28,7 @@ use tonic::transport::Channel;
 use self::backoff::Backoff;
 use self::containerd::{ContainerdConfig, Layout, ManagedContainerd};
 use self::observe::Run;
-use super::{PodSandboxConfig, PodState, Runtime, RuntimeError};
+use super::{ExecOutput, PodSandboxConfig, PodState, Runtime, RuntimeError};
 use crate::lock;
 
 /// How often pods are synced again to notice exited containers (kubelet's
@@ -239,7 +239,9 @@ impl CriRuntime {
     }
 
     async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), RuntimeError> {
-        let timeout = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+        // CRI takes whole seconds; round up so no grace is cut short.
+        let seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+        let timeout = i64::try_from(seconds).unwrap_or(i64::MAX);
         match self
             .runtime
             .clone()
@@ -253,6 +255,28 @@ impl CriRuntime {
             Err(status) if status.code() == tonic::Code::NotFound => Ok(()),
             Err(status) => Err(cri_error("StopContainer")(status)),
         }
+    }
+
+    /// The CRI ID of the running container named `container` in pod `uid`.
+    async fn running_container(
+        &self,
+        uid: &str,
+        container: &str,
+    ) -> Result<Option<String>, RuntimeError> {
+        let Some(sandbox) = self.sandboxes(uid).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(self
+            .containers_of(&sandbox.id)
+            .await?
+            .into_iter()
+            .find(|c| {
+                c.state == observe::CONTAINER_RUNNING
+                    && c.labels
+                        .get(translate::CONTAINER_NAME)
+                        .is_some_and(|n| n == container)
+            })
+            .map(|c| c.id))
     }
 
     fn forget_pod(&self, uid: &str, sandbox_ids: &[String], container_ids: &[String]) {
@@ -292,23 +316,49 @@ impl Runtime for CriRuntime {
         container: &str,
         grace: Duration,
     ) -> Result<(), RuntimeError> {
-        let Some(sandbox) = self.sandboxes(uid).await?.into_iter().next() else {
-            return Ok(());
-        };
-        for c in self.containers_of(&sandbox.id).await? {
-            let named = c
-                .labels
-                .get(translate::CONTAINER_NAME)
-                .is_some_and(|n| n == container);
-            if named && c.state == observe::CONTAINER_RUNNING {
-                self.stop_container(&c.id, grace).await?;
-            }
+        match self.running_container(uid, container).await? {
+            Some(id) => self.stop_container(&id, grace).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn poll_interval(&self) -> Option<Duration> {
         Some(POLL_INTERVAL)
+    }
+
+    fn runs_processes(&self) -> bool {
+        true
+    }
+
+    async fn exec_sync(
+        &self,
+        uid: &str,
+        container: &str,
+        command: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, RuntimeError> {
+        let id = self
+            .running_container(uid, container)
+            .await?
+            .ok_or_else(|| {
+                RuntimeError::Backend(format!("container {container:?} is not running"))
+            })?;
+        let reply = self
+            .runtime
+            .clone()
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: id,
+                cmd: command.to_vec(),
+                timeout: i64::try_from(timeout.as_secs().max(1)).unwrap_or(i64::MAX),
+            })
+            .await
+            .map_err(cri_error("ExecSync"))?
+            .into_inner();
+        Ok(ExecOutput {
+            exit_code: reply.exit_code,
+            stdout: reply.stdout,
+            stderr: reply.stderr,
+        })
     }
 
     async fn stop_pod(&self, uid: &str, grace: Duration) -> Result<(), RuntimeError> {
