@@ -300,6 +300,9 @@ pub struct NodeConfig {
     pub slot: u32,
     /// The machine a real node runs on (its nodeInfo); `None` for simulated nodes.
     pub host: Option<crate::host::HostFacts>,
+    /// The port of the node's kubelet API (logs, exec, port-forward), as
+    /// `status.daemonEndpoints` reports it.
+    pub kubelet_port: u16,
 }
 
 impl NodeConfig {
@@ -314,6 +317,7 @@ impl NodeConfig {
             internal_ip: IpAddr::V4(simulated_address(slot)),
             slot,
             host: None,
+            kubelet_port: 10250,
         }
     }
 

@@ -113,7 +113,9 @@ pub fn node_status(node: &NodeHandle, now: Timestamp) -> NodeStatus {
             ),
         ]),
         daemon_endpoints: Some(NodeDaemonEndpoints {
-            kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: i32::from(config.kubelet_port),
+            }),
         }),
         node_info: Some(match &config.host {
             Some(host) => host.system_info(KUBELET_VERSION, node.runtime.version()),

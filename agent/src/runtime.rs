@@ -246,6 +246,50 @@ pub enum ContainerStatus {
     Exited(Termination),
 }
 
+/// A streaming session a client asks for through the API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamRequest {
+    /// `kubectl exec`: run `command` in a container.
+    Exec {
+        /// The pod's UID.
+        uid: String,
+        /// The container's name.
+        container: String,
+        /// The command and its arguments.
+        command: Vec<String>,
+        /// Whether to allocate a terminal.
+        tty: bool,
+        /// Whether the client sends standard input.
+        stdin: bool,
+        /// Whether the client wants standard output.
+        stdout: bool,
+        /// Whether the client wants standard error.
+        stderr: bool,
+    },
+    /// `kubectl attach`: connect to a container's main process.
+    Attach {
+        /// The pod's UID.
+        uid: String,
+        /// The container's name.
+        container: String,
+        /// Whether the container has a terminal.
+        tty: bool,
+        /// Whether the client sends standard input.
+        stdin: bool,
+        /// Whether the client wants standard output.
+        stdout: bool,
+        /// Whether the client wants standard error.
+        stderr: bool,
+    },
+    /// `kubectl port-forward`: connect to ports of the pod's network namespace.
+    PortForward {
+        /// The pod's UID.
+        uid: String,
+        /// The ports asked for (may be empty: SPDY names them per stream).
+        ports: Vec<u16>,
+    },
+}
+
 /// What a command run in a container printed, and how it exited.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -323,6 +367,28 @@ pub trait Runtime: Send + Sync + 'static {
         Err(RuntimeError::Backend(format!(
             "container {container:?}: this runtime cannot run commands in containers"
         )))
+    }
+
+    /// A URL of the runtime's streaming server for `request` (CRI's Exec,
+    /// Attach and PortForward), which the agent relays the client's
+    /// upgraded connection to.
+    async fn streaming_url(&self, request: &StreamRequest) -> Result<String, RuntimeError> {
+        let _ = request;
+        Err(RuntimeError::Backend(
+            "this runtime runs no processes to exec into, attach to or forward ports of".into(),
+        ))
+    }
+
+    /// The log file of the pod's container `container`: of its current (or
+    /// latest) run, or with `previous` of the run before it.
+    async fn container_log(
+        &self,
+        uid: &str,
+        container: &str,
+        previous: bool,
+    ) -> Result<Option<std::path::PathBuf>, RuntimeError> {
+        let _ = (uid, container, previous);
+        Ok(None)
     }
 
     /// Whether probes and hooks reach real processes and addresses; a

@@ -143,6 +143,9 @@ pub struct CriFlags {
     /// The node's InternalIP; defaults to the address of the default route's interface.
     #[arg(long, env = "BERTH_NODE_IP")]
     node_ip: Option<std::net::IpAddr>,
+    /// The port of the node's kubelet API (logs, exec, port-forward for the API server).
+    #[arg(long, env = "BERTH_KUBELET_PORT", default_value_t = 10250)]
+    kubelet_port: u16,
     /// Pods the node takes at most.
     #[arg(long, env = "BERTH_MAX_PODS", default_value_t = 110)]
     max_pods: u32,
@@ -174,6 +177,7 @@ impl CriFlags {
             .or(facts.internal_ip)
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
         node.host = Some(facts);
+        node.kubelet_port = self.kubelet_port;
         Ok(node)
     }
 

@@ -28,7 +28,7 @@ use tonic::transport::Channel;
 use self::backoff::Backoff;
 use self::containerd::{ContainerdConfig, Layout, ManagedContainerd};
 use self::observe::Run;
-use super::{ExecOutput, PodSandboxConfig, PodState, Runtime, RuntimeError};
+use super::{ExecOutput, PodSandboxConfig, PodState, Runtime, RuntimeError, StreamRequest};
 use crate::lock;
 
 /// How often pods are synced again to notice exited containers (kubelet's
@@ -328,6 +328,98 @@ impl Runtime for CriRuntime {
 
     fn runs_processes(&self) -> bool {
         true
+    }
+
+    async fn streaming_url(&self, request: &StreamRequest) -> Result<String, RuntimeError> {
+        let not_running = |container: &str| {
+            RuntimeError::Backend(format!("container {container:?} is not running"))
+        };
+        let mut client = self.runtime.clone();
+        match request {
+            StreamRequest::Exec { uid, container, command, tty, stdin, stdout, stderr } => {
+                let id = self.running_container(uid, container).await?.ok_or_else(|| not_running(container))?;
+                Ok(client
+                    .exec(cri::ExecRequest {
+                        container_id: id,
+                        cmd: command.clone(),
+                        tty: *tty,
+                        stdin: *stdin,
+                        stdout: *stdout,
+                        // With a terminal, stderr is part of stdout.
+                        stderr: *stderr && !*tty,
+                    })
+                    .await
+                    .map_err(cri_error("Exec"))?
+                    .into_inner()
+                    .url)
+            }
+            StreamRequest::Attach { uid, container, tty, stdin, stdout, stderr } => {
+                let id = self.running_container(uid, container).await?.ok_or_else(|| not_running(container))?;
+                Ok(client
+                    .attach(cri::AttachRequest {
+                        container_id: id,
+                        tty: *tty,
+                        stdin: *stdin,
+                        stdout: *stdout,
+                        stderr: *stderr && !*tty,
+                    })
+                    .await
+                    .map_err(cri_error("Attach"))?
+                    .into_inner()
+                    .url)
+            }
+            StreamRequest::PortForward { uid, ports } => {
+                let sandbox = self
+                    .sandboxes(uid)
+                    .await?
+                    .into_iter()
+                    .find(|s| s.state == observe::SANDBOX_READY)
+                    .ok_or_else(|| RuntimeError::Backend("the pod's sandbox is not running".into()))?;
+                Ok(client
+                    .port_forward(cri::PortForwardRequest {
+                        pod_sandbox_id: sandbox.id,
+                        port: ports.iter().map(|p| i32::from(*p)).collect(),
+                    })
+                    .await
+                    .map_err(cri_error("PortForward"))?
+                    .into_inner()
+                    .url)
+            }
+        }
+    }
+
+    async fn container_log(
+        &self,
+        uid: &str,
+        container: &str,
+        previous: bool,
+    ) -> Result<Option<PathBuf>, RuntimeError> {
+        let Some(sandbox) = self.sandboxes(uid).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let containers = self.containers_of(&sandbox.id).await?;
+        let runs = self.runs(&containers).await?;
+        let observed = observe::group(&containers, &runs);
+        // Regular containers first; an init container's logs when no regular one has the name.
+        let list = match observed.runs(false, container) {
+            [] => observed.runs(true, container),
+            list => list,
+        };
+        let Some(run) = list.get(usize::from(previous)) else {
+            return Ok(None);
+        };
+        let Some(meta) = sandbox.metadata.as_ref() else {
+            return Ok(None);
+        };
+        let pod = PodSandboxConfig {
+            uid: uid.to_owned(),
+            namespace: meta.namespace.clone(),
+            name: meta.name.clone(),
+            ..PodSandboxConfig::default()
+        };
+        Ok(Some(
+            translate::log_dir(&self.data_dir, &pod).join(translate::log_path(container, run.attempt)),
+        ))
     }
 
     async fn exec_sync(
