@@ -209,31 +209,41 @@ pub async fn run_nodes(
     nodes: Nodes,
     options: AgentOptions,
 ) -> anyhow::Result<()> {
+    run_nodes_until(client, nodes, options, cancel_on_signal()).await
+}
+
+/// A token cancelled by the first SIGINT or SIGTERM.
+pub fn cancel_on_signal() -> CancellationToken {
     let cancel = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(berth_agent::run(client, nodes, options, cancel.clone()));
-    let outcome = tokio::select! {
-        _ = shutdown_signal() => {
-            tracing::info!("shutting down");
-            cancel.cancel();
-            None
-        }
-        joined = tasks.join_next() => joined,
-    };
-    let joined = match outcome {
-        Some(joined) => Some(joined),
-        None => tasks.join_next().await,
-    };
-    if let Some(result) = joined {
-        result
-            .context("the agent task panicked")?
-            .context("the agent stopped")?;
-    }
-    Ok(())
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        on_signal.cancel();
+    });
+    cancel
+}
+
+/// Runs `nodes` until `cancel` fires (or until the agent fails).
+pub async fn run_nodes_until(
+    client: kube::Client,
+    nodes: Nodes,
+    options: AgentOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    berth_agent::run(client, nodes, options, cancel)
+        .await
+        .context("the agent stopped")
 }
 
 /// Runs one node agent until SIGINT or SIGTERM.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    run_until(args, cancel_on_signal()).await
+}
+
+/// Runs one node agent until `cancel` fires; a managed containerd is
+/// stopped on the way out, its containers left running.
+pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     let name = match args.name {
         Some(name) => name,
         None => host_name()?,
@@ -246,13 +256,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         let runtime = args.node.simulated_runtime(slot)?;
         tracing::info!(node = %node.name, runtime = %args.runtime, "berth agent starting");
         let nodes = Nodes::new(vec![NodeHandle::new(node, runtime)])?;
-        return run_nodes(client, nodes, options).await;
+        return run_nodes_until(client, nodes, options, cancel).await;
     }
     let node = args.cri.real_node(node, &args.node)?;
     let runtime = args.cri.runtime(&node.name).await?;
     tracing::info!(node = %node.name, runtime = %runtime.version(), ip = %node.internal_ip, "berth agent starting");
     let nodes = Nodes::new(vec![NodeHandle::new(node, runtime.clone())])?;
-    let outcome = run_nodes(client, nodes, options).await;
+    let outcome = run_nodes_until(client, nodes, options, cancel).await;
     runtime.shutdown().await;
     outcome
 }

@@ -6,6 +6,7 @@ mod controller_manager;
 mod scheduler;
 mod server;
 mod sim;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a single-node cluster: the API server and a node running real
+    /// containers, in one process (installs containerd and friends as root).
+    Up(up::UpArgs),
     /// Run the API server (with its embedded SQLite store by default).
     Server(server::ServerArgs),
     /// Run the scheduler alone against a cluster (leader-elected through a Lease).
@@ -41,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
     berth_observability::init_logging("info");
     let cli = Cli::parse();
     match cli.command {
+        Command::Up(args) => up::run(args).await,
         Command::Server(args) => server::run(args).await,
         Command::Scheduler(args) => scheduler::run(args).await,
         Command::ControllerManager(args) => controller_manager::run(args).await,

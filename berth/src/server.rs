@@ -149,8 +149,43 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(seconds))
 }
 
+/// A server started in this process, with its in-process scheduler and
+/// controllers; [`Running::stop`] ends them.
+pub struct Running {
+    cancel: CancellationToken,
+    tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+    /// Where the admin kubeconfig was written.
+    pub kubeconfig: PathBuf,
+    /// The URL clients use.
+    pub url: String,
+}
+
+impl Running {
+    /// Stops every task and waits for them.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        while let Some(result) = self.tasks.join_next().await {
+            result.context("a server task panicked")??;
+        }
+        Ok(())
+    }
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let running = start(args).await?;
+    eprintln!(
+        "berth API server listening on {}\nuse it with: kubectl --kubeconfig {}",
+        running.url,
+        running.kubeconfig.display()
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await
+}
+
+/// Starts the server (and, unless disabled, its scheduler and controllers).
+pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating --data-dir {}", args.data_dir.display()))?;
     let service_cidr: Cidr = args
@@ -191,48 +226,46 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let kubeconfig = args.data_dir.join("admin.kubeconfig");
     pki.write_admin_kubeconfig(&kubeconfig, &format!("https://{host}:{}", addr.port()))?;
     tracing::info!(%addr, kubeconfig = %kubeconfig.display(), "berth API server listening");
-    eprintln!(
-        "berth API server listening on https://{addr}\nuse it with: kubectl --kubeconfig {}",
-        kubeconfig.display()
-    );
+    let url = format!("https://{host}:{}", addr.port());
 
     let cancel = CancellationToken::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(server.serve(cancel.clone()));
-    tasks.spawn(compactor::run(
-        store,
-        args.compaction_interval,
-        cancel.clone(),
-    ));
+    let mut tasks: tokio::task::JoinSet<anyhow::Result<()>> = tokio::task::JoinSet::new();
+    let serve = server.serve(cancel.clone());
+    tasks.spawn(async move {
+        serve.await;
+        Ok(())
+    });
+    let compact = compactor::run(store, args.compaction_interval, cancel.clone());
+    tasks.spawn(async move {
+        compact.await;
+        Ok(())
+    });
     if !args.disable.iter().any(|d| d == "controllers") {
-        let url = format!("https://{host}:{}", addr.port());
         let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
             .await
             .context("building the controllers' API client")?;
-        tasks.spawn(controllers::supervise_with(
-            client,
-            cancel.clone(),
-            controllers_config,
-        ));
+        let run = controllers::supervise_with(client, cancel.clone(), controllers_config);
+        tasks.spawn(async move {
+            run.await;
+            Ok(())
+        });
     }
     if !args.disable.iter().any(|d| d == "scheduler") {
-        let url = format!("https://{host}:{}", addr.port());
         let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
             .await
             .context("building the scheduler's API client")?;
-        tasks.spawn(scheduler::run_restarting(
-            client,
-            scheduler::default_identity(),
-            cancel.clone(),
-        ));
+        let run = scheduler::run_restarting(client, scheduler::default_identity(), cancel.clone());
+        tasks.spawn(async move {
+            run.await;
+            Ok(())
+        });
     }
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    cancel.cancel();
-    while let Some(result) = tasks.join_next().await {
-        result.context("a server task failed")?;
-    }
-    Ok(())
+    Ok(Running {
+        cancel,
+        tasks,
+        kubeconfig,
+        url,
+    })
 }
 
 async fn shutdown_signal() {

@@ -141,12 +141,7 @@ impl CriNode {
 
     /// The node's bridge interface name (the agent's naming).
     pub fn bridge(&self) -> String {
-        let mut hash: u32 = 0x811c_9dc5;
-        for byte in self.name.bytes() {
-            hash ^= u32::from(byte);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
-        format!("berth{hash:08x}")
+        bridge_name(&self.name)
     }
 }
 
@@ -158,29 +153,42 @@ fn spawn(server: &Server, name: &str, args: &[String]) -> BerthProcess {
 impl Drop for CriNode {
     fn drop(&mut self) {
         self.agent.terminate();
-        // Shims outlive containerd by design; a test's must not outlive the test.
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f"])
-            .arg(self.socket())
-            .status();
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f"])
-            .arg(self.data_dir.join("containerd/config.toml"))
-            .status();
-        let _ = Command::new("ip")
-            .args(["link", "delete", &self.bridge()])
-            .output();
-        // Unmount whatever containerd left mounted under the directory.
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        let prefix = self.data_dir.display().to_string();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(1))
-            .filter(|p| p.starts_with(&prefix))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for point in points {
-            let _ = Command::new("umount").args(["-l", point]).status();
-        }
+        clean_up_node(&self.data_dir, &self.bridge());
     }
+}
+
+/// Kills the container shims a node's containerd left (they outlive it by
+/// design; a test's must not outlive the test), removes its bridge and
+/// unmounts whatever is still mounted under its data directory.
+pub fn clean_up_node(data_dir: &Path, bridge: &str) {
+    let socket = data_dir.join("containerd/containerd.sock");
+    let config = data_dir.join("containerd/config.toml");
+    for pattern in [socket, config] {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f"])
+            .arg(pattern)
+            .status();
+    }
+    let _ = Command::new("ip").args(["link", "delete", bridge]).output();
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let prefix = data_dir.display().to_string();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for point in points {
+        let _ = Command::new("umount").args(["-l", point]).status();
+    }
+}
+
+/// The bridge the agent names for node `name`.
+pub fn bridge_name(name: &str) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in name.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    format!("berth{hash:08x}")
 }

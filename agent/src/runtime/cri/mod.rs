@@ -9,6 +9,7 @@ pub mod cni;
 pub mod connect;
 pub mod containerd;
 pub mod observe;
+pub mod pause;
 mod sync;
 pub mod translate;
 mod volumes;
@@ -95,14 +96,33 @@ impl CriRuntime {
         std::fs::create_dir_all(data_dir).map_err(io)?;
         let data_dir = std::fs::canonicalize(data_dir).map_err(io)?;
         let layout = Layout::new(&data_dir);
-        let (socket, managed) = match containerd {
+        let (socket, managed, local_pause) = match containerd {
             Containerd::Managed(config) => {
                 let managed = ManagedContainerd::start(layout.clone(), &config).await?;
-                (managed.socket(), Some(managed))
+                let local = config.pause_image == pause::LOCAL_PAUSE_IMAGE;
+                (managed.socket(), Some(managed), local)
             }
-            Containerd::Socket(socket) => (socket, None),
+            Containerd::Socket(socket) => (socket, None, false),
         };
         let channel = connect::channel(&socket).await?;
+        if local_pause {
+            let present = ImageServiceClient::new(channel.clone())
+                .image_status(cri::ImageStatusRequest {
+                    image: Some(cri::ImageSpec {
+                        image: pause::LOCAL_PAUSE_IMAGE.to_owned(),
+                        ..cri::ImageSpec::default()
+                    }),
+                    verbose: false,
+                })
+                .await
+                .map_err(cri_error("ImageStatus"))?
+                .into_inner()
+                .image
+                .is_some();
+            if !present {
+                pause::import(&socket, &layout.dir).await?;
+            }
+        }
         let mut runtime = RuntimeServiceClient::new(channel.clone());
         let version = runtime
             .version(cri::VersionRequest::default())
@@ -336,8 +356,19 @@ impl Runtime for CriRuntime {
         };
         let mut client = self.runtime.clone();
         match request {
-            StreamRequest::Exec { uid, container, command, tty, stdin, stdout, stderr } => {
-                let id = self.running_container(uid, container).await?.ok_or_else(|| not_running(container))?;
+            StreamRequest::Exec {
+                uid,
+                container,
+                command,
+                tty,
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                let id = self
+                    .running_container(uid, container)
+                    .await?
+                    .ok_or_else(|| not_running(container))?;
                 Ok(client
                     .exec(cri::ExecRequest {
                         container_id: id,
@@ -353,8 +384,18 @@ impl Runtime for CriRuntime {
                     .into_inner()
                     .url)
             }
-            StreamRequest::Attach { uid, container, tty, stdin, stdout, stderr } => {
-                let id = self.running_container(uid, container).await?.ok_or_else(|| not_running(container))?;
+            StreamRequest::Attach {
+                uid,
+                container,
+                tty,
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                let id = self
+                    .running_container(uid, container)
+                    .await?
+                    .ok_or_else(|| not_running(container))?;
                 Ok(client
                     .attach(cri::AttachRequest {
                         container_id: id,
@@ -374,7 +415,9 @@ impl Runtime for CriRuntime {
                     .await?
                     .into_iter()
                     .find(|s| s.state == observe::SANDBOX_READY)
-                    .ok_or_else(|| RuntimeError::Backend("the pod's sandbox is not running".into()))?;
+                    .ok_or_else(|| {
+                        RuntimeError::Backend("the pod's sandbox is not running".into())
+                    })?;
                 Ok(client
                     .port_forward(cri::PortForwardRequest {
                         pod_sandbox_id: sandbox.id,
@@ -418,7 +461,8 @@ impl Runtime for CriRuntime {
             ..PodSandboxConfig::default()
         };
         Ok(Some(
-            translate::log_dir(&self.data_dir, &pod).join(translate::log_path(container, run.attempt)),
+            translate::log_dir(&self.data_dir, &pod)
+                .join(translate::log_path(container, run.attempt)),
         ))
     }
 
