@@ -3,6 +3,7 @@
 //! own containerd under a temporary directory. Dropping it stops the agent
 //! (and so its containerd), kills any container shims left behind, removes
 //! the node's bridge and the registry: a failed test leaves nothing running.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
