@@ -303,6 +303,10 @@ pub struct NodeConfig {
     /// The port of the node's kubelet API (logs, exec, port-forward), as
     /// `status.daemonEndpoints` reports it.
     pub kubelet_port: u16,
+    /// The node's GPUs, handed to pods that request `nvidia.com/gpu`.
+    pub gpus: Vec<crate::gpu::Gpu>,
+    /// Where GPU assignments are kept across agent restarts.
+    pub gpu_checkpoint: Option<std::path::PathBuf>,
 }
 
 impl NodeConfig {
@@ -318,6 +322,8 @@ impl NodeConfig {
             slot,
             host: None,
             kubelet_port: 10250,
+            gpus: Vec::new(),
+            gpu_checkpoint: None,
         }
     }
 

@@ -110,12 +110,17 @@ pub struct NodeHandle {
     pod_cidr: Mutex<Option<String>>,
     /// The node's probe workers.
     pub prober: Arc<probes::Prober>,
+    /// The node's GPUs and the pods holding them.
+    pub gpus: pods::gpus::GpuAssignments,
 }
 
 impl NodeHandle {
     /// A node to run with `runtime`.
     pub fn new(config: NodeConfig, runtime: Arc<dyn Runtime>) -> Self {
+        let gpus =
+            pods::gpus::GpuAssignments::new(config.gpus.clone(), config.gpu_checkpoint.clone());
         Self {
+            gpus,
             config,
             runtime,
             boot_id: uuid::Uuid::new_v4().to_string(),

@@ -8,6 +8,7 @@
 //! (the simulated one lives in memory) finds its Running pods missing there
 //! and simply starts them again, keeping their IPs when it can.
 
+pub mod gpus;
 pub mod spec;
 pub mod status;
 
@@ -168,6 +169,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
     if pod.metadata.deletion_timestamp.is_some() {
         node.prober.forget(&uid);
         finish_deletion(&api, node, &pod, &uid).await?;
+        node.gpus.release(&uid);
         lock(&ctx.failures).remove(&uid);
         return Ok(Action::await_change());
     }
@@ -177,7 +179,11 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
 
     let lookups = fetch_lookups(&ctx.client, &pod, &namespace).await?;
     let host_ip = node.config.internal_ip;
-    let config = match spec::sandbox_config(&pod, &lookups, &host_ip.to_string()) {
+    let config = spec::sandbox_config(&pod, &lookups, &host_ip.to_string()).and_then(|mut config| {
+        node.gpus.assign(&pod, &mut config)?;
+        Ok(config)
+    });
+    let config = match config {
         Ok(config) => config,
         Err(error) => {
             report_config_error(&api, &pod, &error).await?;
@@ -212,6 +218,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
     lock(&ctx.failures).remove(&uid);
     if matches!(desired.phase.as_deref(), Some("Succeeded" | "Failed")) {
         node.prober.forget(&uid);
+        node.gpus.release(&uid);
         // A finished pod keeps its exited containers (for logs) but not its sandbox.
         node.runtime.stop_pod(&uid, Duration::ZERO).await?;
         return Ok(Action::await_change());
@@ -328,6 +335,7 @@ async fn housekeeping(store: &Store<Pod>, nodes: &Nodes) {
                 node.runtime.remove_pod(&orphan.uid).await
             }
             .await;
+            node.gpus.release(&orphan.uid);
             match outcome {
                 Ok(()) => {
                     tracing::info!(pod = %format!("{}/{}", orphan.namespace, orphan.name), node = node.name(), "removed a pod the API no longer has")

@@ -177,6 +177,8 @@ impl CriFlags {
             .or(facts.internal_ip)
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
         node.host = Some(facts);
+        node.gpus = gpus;
+        node.gpu_checkpoint = Some(self.data_dir.join("gpu-assignments.json"));
         node.kubelet_port = self.kubelet_port;
         Ok(node)
     }

@@ -81,6 +81,11 @@ impl GpuAllocator {
         self.free_indices().len() as u32
     }
 
+    /// The pods holding GPUs.
+    pub fn holders(&self) -> Vec<String> {
+        self.held.keys().cloned().collect()
+    }
+
     /// The GPUs `pod_uid` holds, if any.
     pub fn allocation(&self, pod_uid: &str) -> Option<Vec<Gpu>> {
         self.held.get(pod_uid).map(|indices| self.resolve(indices))
