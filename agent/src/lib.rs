@@ -10,10 +10,12 @@ pub mod config;
 pub mod gpu;
 pub mod host;
 pub mod lease;
+pub mod logs;
 pub mod node;
 pub mod pods;
 pub mod probes;
 pub mod runtime;
+pub mod server;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -28,8 +28,9 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::probes;
-use crate::runtime::RuntimeError;
+use crate::runtime::{RuntimeError, RuntimeEvent};
 use crate::{lock, AgentError, AgentOptions, Nodes};
+use berth_observability::events::{object_reference, EventType, Recorder};
 
 /// Grace period when a deleting pod names none (upstream's default).
 const DEFAULT_GRACE_SECONDS: i64 = 30;
@@ -37,6 +38,9 @@ const DEFAULT_GRACE_SECONDS: i64 = 30;
 struct Context {
     client: kube::Client,
     nodes: Arc<Nodes>,
+    /// Event recorders of the nodes that run real processes, by node name
+    /// (simulated nodes record none, as hollow nodes should not flood the API).
+    recorders: HashMap<String, Recorder>,
     resync: Duration,
     /// Consecutive failures per pod UID, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
@@ -72,6 +76,7 @@ fn is_finished(pod: &Pod) -> bool {
 async fn finish_deletion(
     api: &Api<Pod>,
     node: &crate::NodeHandle,
+    recorder: Option<&Recorder>,
     pod: &Pod,
     uid: &str,
 ) -> Result<(), PodError> {
@@ -81,6 +86,20 @@ async fn finish_deletion(
         .unwrap_or(DEFAULT_GRACE_SECONDS)
         .max(0);
     let grace = Duration::from_secs(grace.unsigned_abs());
+    if let Some(recorder) = recorder {
+        let stopping = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .map(|c| RuntimeEvent {
+                container: Some(c.name.clone()),
+                init: false,
+                warning: false,
+                reason: "Killing".into(),
+                message: format!("Stopping container {}", c.name),
+            });
+        record(recorder, pod, stopping.collect()).await;
+    }
     let spent = run_pre_stop_hooks(node, pod, uid, grace).await;
     node.runtime
         .stop_pod(uid, grace.saturating_sub(spent))
@@ -168,7 +187,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
 
     if pod.metadata.deletion_timestamp.is_some() {
         node.prober.forget(&uid);
-        finish_deletion(&api, node, &pod, &uid).await?;
+        finish_deletion(&api, node, ctx.recorders.get(node.name()), &pod, &uid).await?;
         node.gpus.release(&uid);
         lock(&ctx.failures).remove(&uid);
         return Ok(Action::await_change());
@@ -179,10 +198,11 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
 
     let lookups = fetch_lookups(&ctx.client, &pod, &namespace).await?;
     let host_ip = node.config.internal_ip;
-    let config = spec::sandbox_config(&pod, &lookups, &host_ip.to_string()).and_then(|mut config| {
-        node.gpus.assign(&pod, &mut config)?;
-        Ok(config)
-    });
+    let config =
+        spec::sandbox_config(&pod, &lookups, &host_ip.to_string()).and_then(|mut config| {
+            node.gpus.assign(&pod, &mut config)?;
+            Ok(config)
+        });
     let config = match config {
         Ok(config) => config,
         Err(error) => {
@@ -197,6 +217,11 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
     } else {
         probes::PodHealth::default()
     };
+    if let Some(recorder) = ctx.recorders.get(node.name()) {
+        let mut happened = node.runtime.drain_events(&uid);
+        happened.extend(node.prober.drain_events(&uid));
+        record(recorder, &pod, happened).await;
+    }
     let desired = status::pod_status(&pod, &state, &health, host_ip, Timestamp::now());
     if !status::status_matches(pod.status.as_ref(), &desired) {
         if pod
@@ -228,6 +253,30 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         .poll_interval()
         .map_or(ctx.resync, |poll| poll.min(ctx.resync));
     Ok(Action::requeue(every))
+}
+
+/// Records what happened to `pod` as Events on it, naming the container in
+/// `fieldPath` as kubelet does.
+async fn record(recorder: &Recorder, pod: &Pod, happened: Vec<RuntimeEvent>) {
+    for event in happened {
+        let mut involved = object_reference(pod);
+        involved.field_path = event.container.as_ref().map(|name| {
+            let list = if event.init {
+                "initContainers"
+            } else {
+                "containers"
+            };
+            format!("spec.{list}{{{name}}}")
+        });
+        let kind = if event.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        recorder
+            .record_reference(involved, kind, &event.reason, &event.message)
+            .await;
+    }
 }
 
 /// The ConfigMaps and Secrets `pod` refers to; none are fetched for a pod
@@ -360,7 +409,16 @@ pub async fn run(
     let controller = Controller::new(api, watch)
         .with_config(controller::Config::default().concurrency(options.pod_workers));
     let store = controller.store();
+    let recorders = nodes
+        .iter()
+        .filter(|node| node.runtime.runs_processes())
+        .map(|node| {
+            let recorder = Recorder::new(client.clone(), "kubelet").with_host(node.name());
+            (node.name().to_owned(), recorder)
+        })
+        .collect();
     let context = Arc::new(Context {
+        recorders,
         client,
         nodes: Arc::clone(&nodes),
         resync: options.pod_resync,

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, Probe};
 use tokio::task::AbortHandle;
 
 use crate::lock;
-use crate::runtime::{ContainerStatus, PodState, Runtime};
+use crate::runtime::{ContainerStatus, PodState, Runtime, RuntimeEvent};
 
 use self::check::Outcome;
 
@@ -70,6 +70,8 @@ struct Worker {
 pub struct Prober {
     results: Mutex<HashMap<Key, bool>>,
     workers: Mutex<HashMap<Key, Worker>>,
+    /// Events per pod UID (`Unhealthy`, `Killing`) until drained.
+    events: Mutex<HashMap<String, Vec<RuntimeEvent>>>,
 }
 
 fn probe_of(container: &Container, kind: Kind) -> Option<&Probe> {
@@ -206,6 +208,26 @@ impl Prober {
             keep
         });
         lock(&self.results).retain(|key, _| key.0 != uid);
+        lock(&self.events).remove(uid);
+    }
+
+    /// What the probes found for pod `uid` since the last call, as Events.
+    pub fn drain_events(&self, uid: &str) -> Vec<RuntimeEvent> {
+        lock(&self.events).remove(uid).unwrap_or_default()
+    }
+
+    fn event(&self, target: &Target, warning: bool, reason: &str, message: String) {
+        let mut events = lock(&self.events);
+        let queue = events.entry(target.uid.clone()).or_default();
+        if queue.len() < 64 {
+            queue.push(RuntimeEvent {
+                container: Some(target.container.name.clone()),
+                init: false,
+                warning,
+                reason: reason.to_owned(),
+                message,
+            });
+        }
     }
 
     fn verdict(&self, key: &Key) -> Option<bool> {
@@ -249,10 +271,26 @@ impl Prober {
                     failures += 1;
                     successes = 0;
                     tracing::info!(pod = %target.pod, container = %target.container.name, probe = target.kind.word(), %reason, "probe failed");
+                    self.event(
+                        &target,
+                        true,
+                        "Unhealthy",
+                        format!("{} probe failed: {reason}", target.kind.word()),
+                    );
                     if failures >= failure_threshold {
                         lock(&self.results).insert(key.clone(), false);
                         if target.kind != Kind::Readiness {
                             tracing::info!(pod = %target.pod, container = %target.container.name, "{} probe failed; restarting the container", target.kind.word());
+                            self.event(
+                                &target,
+                                false,
+                                "Killing",
+                                format!(
+                                    "Container {} failed {} probe, will be restarted",
+                                    target.container.name,
+                                    target.kind.word().to_lowercase()
+                                ),
+                            );
                             let stopped = target
                                 .runtime
                                 .kill_container(

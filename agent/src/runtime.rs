@@ -42,6 +42,21 @@ pub struct PodSandboxConfig {
     pub labels: BTreeMap<String, String>,
     /// The pod's volumes, by name.
     pub volumes: Vec<Volume>,
+    /// Credentials from the pod's `imagePullSecrets`, per registry.
+    pub registry_auths: Vec<RegistryAuth>,
+}
+
+/// Credentials for one registry, as a docker config holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuth {
+    /// The registry's `host[:port]` (`docker.io` for Docker Hub).
+    pub server: String,
+    /// User name, if given on its own.
+    pub username: String,
+    /// Password, if given on its own.
+    pub password: String,
+    /// base64 of `user:password`, if given that way.
+    pub auth: String,
 }
 
 /// `spec.restartPolicy`.
@@ -246,6 +261,22 @@ pub enum ContainerStatus {
     Exited(Termination),
 }
 
+/// Something that happened to a pod, which the agent records as an Event
+/// (kubelet's `Pulling`, `Created`, `Started`, `BackOff`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeEvent {
+    /// The container it is about, if any.
+    pub container: Option<String>,
+    /// Whether that container is an init container.
+    pub init: bool,
+    /// A `Warning` rather than a `Normal` event.
+    pub warning: bool,
+    /// Upstream's reason word.
+    pub reason: String,
+    /// Upstream's message.
+    pub message: String,
+}
+
 /// A streaming session a client asks for through the API server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamRequest {
@@ -389,6 +420,13 @@ pub trait Runtime: Send + Sync + 'static {
     ) -> Result<Option<std::path::PathBuf>, RuntimeError> {
         let _ = (uid, container, previous);
         Ok(None)
+    }
+
+    /// What happened to pod `uid` since the last call (pulls, container
+    /// starts, back-off), for the agent to record as Events.
+    fn drain_events(&self, uid: &str) -> Vec<RuntimeEvent> {
+        let _ = uid;
+        Vec::new()
     }
 
     /// Whether probes and hooks reach real processes and addresses; a

@@ -226,7 +226,8 @@ async fn main() -> anyhow::Result<()> {
         .args(["up", "--no-install", "--data-dir"])
         .arg(&data_dir)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--name", NODE])
-        .args(["--cluster-cidr", "10.251.0.0/16"])
+        .args(["--cluster-cidr", "10.251.0.0/16", "--node-ip", "127.0.0.1"])
+        .args(["--kubelet-port", &free_port().to_string()])
         .args([
             "--insecure-registry",
             &format!("127.0.0.1:{}", registry.port),

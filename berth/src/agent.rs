@@ -246,8 +246,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 /// Runs one node agent until `cancel` fires; a managed containerd is
 /// stopped on the way out, its containers left running.
 pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Result<()> {
-    let name = match args.name {
-        Some(name) => name,
+    let name = match &args.name {
+        Some(name) => name.clone(),
         None => host_name()?,
     };
     let slot = config::slot_for_name(&name);
@@ -263,10 +263,33 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     let node = args.cri.real_node(node, &args.node)?;
     let runtime = args.cri.runtime(&node.name).await?;
     tracing::info!(node = %node.name, runtime = %runtime.version(), ip = %node.internal_ip, "berth agent starting");
+    let kubelet_api = kubelet_server(&args.connection.kubeconfig, &node, runtime.clone()).await?;
     let nodes = Nodes::new(vec![NodeHandle::new(node, runtime.clone())])?;
-    let outcome = run_nodes_until(client, nodes, options, cancel).await;
+    let serving = tokio::spawn(kubelet_api.serve(cancel.clone()));
+    let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
+    cancel.cancel();
+    let _ = serving.await;
     runtime.shutdown().await;
     outcome
+}
+
+/// The node's kubelet API (logs, exec, attach, port-forward for the API
+/// server), on the node's address; only clients with a certificate from
+/// the cluster's CA (the API server) get in.
+async fn kubelet_server(
+    kubeconfig: &std::path::Path,
+    node: &NodeConfig,
+    runtime: Arc<CriRuntime>,
+) -> anyhow::Result<berth_agent::server::Server> {
+    let client_ca_pem = berth_agent::server::ca_from_kubeconfig(kubeconfig)?;
+    let config = berth_agent::server::ServerConfig {
+        listen: std::net::SocketAddr::new(node.internal_ip, node.kubelet_port),
+        node_name: node.name.clone(),
+        client_ca_pem,
+        serving_cert_pem: None,
+        serving_key_pem: None,
+    };
+    Ok(berth_agent::server::Server::bind(config, runtime).await?)
 }
 
 pub async fn shutdown_signal() {

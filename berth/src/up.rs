@@ -41,6 +41,12 @@ pub struct UpArgs {
         default_value = "127.0.0.1:5000"
     )]
     insecure_registry: Vec<String>,
+    /// The node's address (default: the address of the default route's interface).
+    #[arg(long, env = "BERTH_NODE_IP")]
+    node_ip: Option<std::net::IpAddr>,
+    /// The port of the node's kubelet API (logs, exec, port-forward).
+    #[arg(long, env = "BERTH_KUBELET_PORT", default_value_t = 10250)]
+    kubelet_port: u16,
     /// Never install packages; report what is missing instead.
     #[arg(long)]
     no_install: bool,
@@ -96,6 +102,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(name) = &args.name {
         agent_flags.extend(["--name".into(), name.clone()]);
     }
+    if let Some(ip) = &args.node_ip {
+        agent_flags.extend(["--node-ip".into(), ip.to_string()]);
+    }
+    agent_flags.extend(["--kubelet-port".into(), args.kubelet_port.to_string()]);
     let agent_args: AgentArgs = parse(&agent_flags)?;
     eprintln!(
         "berth is up: the API server on {url} and this machine as a node.\n\

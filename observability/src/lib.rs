@@ -1,6 +1,10 @@
 //! One place that sets up logging for every berth binary, so all components
-//! log the same way and honour `RUST_LOG`. Metrics and trace export join here.
+//! log the same way and honour `RUST_LOG`, and the Kubernetes Events every
+//! component (controllers, node agents) records for `kubectl describe`.
+//! Metrics and trace export join here.
 #![warn(missing_docs)]
+
+pub mod events;
 
 use tracing_subscriber::EnvFilter;
 

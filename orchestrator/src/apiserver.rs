@@ -14,6 +14,7 @@ pub mod errors;
 mod handlers;
 mod listing;
 pub mod negotiate;
+mod node_proxy;
 pub mod objects;
 mod openapi;
 pub mod pki;
@@ -30,7 +31,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use http::{header, HeaderMap, Method, StatusCode, Uri};
+use http::{header, HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -42,6 +43,7 @@ use tower::ServiceExt;
 
 use self::allocator::{Allocator, Cidr};
 use self::errors::ApiError;
+use self::node_proxy::NodeProxy;
 use self::objects::{Objects, WriteOptions};
 use self::pki::Pki;
 use self::request::ApiRequest;
@@ -84,6 +86,7 @@ pub struct ApiServerConfig {
 struct AppState {
     objects: Objects,
     admin_token: Arc<str>,
+    node_proxy: NodeProxy,
 }
 
 /// A bound, bootstrapped API server, ready to serve.
@@ -91,6 +94,7 @@ pub struct ApiServer {
     listener: TcpListener,
     acceptor: TlsAcceptor,
     router: Router,
+    node_proxy: NodeProxy,
 }
 
 impl ApiServer {
@@ -121,9 +125,11 @@ impl ApiServer {
         let objects = Objects::new(Arc::clone(&store), allocator.clone())
             .with_default_toleration_seconds(toleration_seconds);
         bootstrap(&objects, &allocator).await?;
+        let node_proxy = NodeProxy::new(pki).map_err(ServeError::Tls)?;
         let state = AppState {
             objects,
             admin_token: Arc::from(pki.admin_token.as_str()),
+            node_proxy: node_proxy.clone(),
         };
         let router = Router::new().fallback(dispatch).with_state(state);
         let acceptor = tls_acceptor(pki)?;
@@ -138,6 +144,7 @@ impl ApiServer {
             listener,
             acceptor,
             router,
+            node_proxy,
         })
     }
 
@@ -188,6 +195,7 @@ impl ApiServer {
             });
         }
         connections.shutdown().await;
+        self.node_proxy.shutdown().await;
     }
 }
 
@@ -305,15 +313,10 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     Ok(collected.freeze())
 }
 
-async fn dispatch(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn dispatch(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let started = std::time::Instant::now();
-    let response = match route(&state, &method, &uri, &headers, body).await {
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let response = match route(&state, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
@@ -321,20 +324,23 @@ async fn dispatch(
     response
 }
 
-async fn route(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
+async fn route(state: &AppState, http: axum::extract::Request) -> Result<Response, ApiError> {
+    let (method, uri) = (http.method(), http.uri());
     let request = request::parse(method, uri.path(), uri.query())?;
     if matches!(request, ApiRequest::Health) {
         return Ok((StatusCode::OK, "ok").into_response());
     }
-    if !authorized(headers, &state.admin_token) {
+    if !authorized(http.headers(), &state.admin_token) {
         return Err(ApiError::Unauthorized);
     }
+    if let ApiRequest::Resource(resource) = &request {
+        if NodeProxy::serves(resource) {
+            // Streams: the body stays unread and the upgrade handle travels along.
+            return state.node_proxy.serve(&state.objects, resource, http).await;
+        }
+    }
+    let (parts, body) = http.into_parts();
+    let headers = &parts.headers;
     let body = read_body(body).await?;
     let json_ok = |v: Value| Ok(negotiate::json_response(StatusCode::OK, &v));
     match request {

@@ -7,7 +7,6 @@ pub mod client;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
-pub mod events;
 pub mod garbage_collector;
 pub mod namespace;
 pub mod node_ipam;

@@ -36,6 +36,12 @@ impl Up {
             .arg(data_dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--name", NODE, "--cluster-cidr", cidr])
+            .args([
+                "--node-ip",
+                "127.0.0.1",
+                "--kubelet-port",
+                &free_port().to_string(),
+            ])
             .args(["--insecure-registry", &registry.host()])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

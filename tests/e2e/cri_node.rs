@@ -97,6 +97,8 @@ impl CriNode {
             "2s",
             "--node-ip",
             "127.0.0.1",
+            "--kubelet-port",
+            &free_port().to_string(),
             "--pause-image",
             &registry.image("pause:3.10"),
             "--insecure-registry",

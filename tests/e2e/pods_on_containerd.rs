@@ -54,9 +54,15 @@ fn jsonpath(kubectl: &Kubectl, pod: &str, template: &str) -> String {
     kubectl.jsonpath(&["get", "pod", pod], template)
 }
 
-fn http_get(ip: &str) -> String {
+/// `curl http://ADDRESS` (`/` added when ADDRESS names no path).
+fn http_get(address: &str) -> String {
+    let url = if address.contains('/') {
+        format!("http://{address}")
+    } else {
+        format!("http://{address}/")
+    };
     let output = Command::new("curl")
-        .args(["-s", "-m", "5", &format!("http://{ip}/")])
+        .args(["-s", "-m", "5", &url])
         .output()
         .unwrap();
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -201,6 +207,36 @@ fn real_pods_run_restart_fail_as_upstream_and_leave_nothing_behind() {
         "the running container is adopted, not replaced"
     );
 
+    // The API server goes away: pods keep running, and what happened
+    // meanwhile (a killed process, restarted by the agent) is reported once
+    // it is back.
+    let mut server = server;
+    server.kill9();
+    let adopted_task = running_id.trim_start_matches("containerd://").to_owned();
+    node.ctr(&["task", "kill", "--signal", "SIGKILL", &adopted_task]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        http_get(&ip).trim(),
+        "hello from the init container",
+        "the pod is restarted and serves while the API server is down"
+    );
+    server.restart();
+    let kubectl = server.kubectl(KUBECTL_1_31);
+    wait_for(
+        "the agent reports the restart once the API server is back",
+        Duration::from_secs(60),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            (jsonpath(
+                &kubectl,
+                "web",
+                "{.status.containerStatuses[0].restartCount}",
+            ) == "2")
+                .then_some(())
+        },
+    );
+
     // Completed, OOMKilled, ImagePullBackOff, CrashLoopBackOff with growing
     // back-off (started after the agent restart, which forgets back-off as
     // kubelet's does).
@@ -279,6 +315,21 @@ fn real_pods_run_restart_fail_as_upstream_and_leave_nothing_behind() {
     assert!(kubectl
         .ok(&["get", "pod", "crash"])
         .contains("CrashLoopBackOff"));
+    let reasons = kubectl.jsonpath(
+        &["get", "events"],
+        r#"{range .items[?(@.involvedObject.name=="crash")]}{.reason}/{.type}/{.involvedObject.fieldPath} {end}"#,
+    );
+    for expected in [
+        "Pulled/Normal/spec.containers{crash}",
+        "Created/Normal/spec.containers{crash}",
+        "Started/Normal/spec.containers{crash}",
+        "BackOff/Warning/spec.containers{crash}",
+    ] {
+        assert!(
+            reasons.contains(expected),
+            "{expected} missing from the pod's events: {reasons}"
+        );
+    }
     assert_eq!(
         jsonpath(
             &kubectl,
@@ -492,4 +543,251 @@ fn probes_gate_readiness_restart_unhealthy_containers_and_termination_is_gracefu
         took >= Duration::from_secs(2) && took < Duration::from_secs(15),
         "deleting a pod that ignores SIGTERM with a 2s grace period took {took:?}"
     );
+}
+
+const CHATTY_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: chatty}
+spec:
+  initContainers:
+  - name: page
+    image: REGISTRY/web:1
+    command: ["sh", "-c", "echo writing the page; echo hello from the init container > /www/index.html"]
+    volumeMounts: [{name: www, mountPath: /www}]
+  containers:
+  - name: server
+    image: REGISTRY/web:1
+    volumeMounts: [{name: www, mountPath: /www}]
+  - name: counter
+    image: REGISTRY/web:1
+    command: ["sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done"]
+  volumes:
+  - name: www
+    emptyDir: {}
+"#;
+
+/// Reads lines from `reader` until one contains `needle` (or 20 s pass).
+fn read_until(reader: impl std::io::Read + Send + 'static, needle: &str) -> Vec<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        // Keep draining after the caller stops listening: a closed pipe
+        // would kill kubectl (SIGPIPE) on its next line of output.
+        for line in std::io::BufReader::new(reader)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let done = line.contains(needle);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+    }
+    panic!("never saw {needle:?}; got {seen:?}");
+}
+
+#[test]
+fn kubectl_logs_exec_port_forward_cp_and_describe_work_on_real_pods() {
+    let registry = Registry::start();
+    let cidr = format!("10.{}.0.0/16", 50 + registry.port % 50);
+    let server = Server::start_with(&["--cluster-cidr", &cidr]);
+    let kubectl = server.kubectl(KUBECTL_1_31);
+    let mut node = CriNode::start(&server, &registry, "real3");
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &CHATTY_POD.replace("REGISTRY", &registry.host()),
+    );
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: crash}}\nspec:\n  containers:\n  - {{name: crash, image: {}}}\n",
+            registry.image("crash:1")
+        ),
+    );
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/chatty",
+        "--timeout=60s",
+    ]);
+
+    // logs: init container, --tail, -f, --previous, and upstream's error without -c.
+    assert_eq!(
+        kubectl.ok(&["logs", "chatty", "-c", "page"]).trim(),
+        "writing the page"
+    );
+    // kubectl picks the first container itself; the API asks for one.
+    let defaulted = kubectl.run(&["logs", "chatty"]);
+    assert!(
+        String::from_utf8_lossy(&defaulted.stderr).contains("Defaulted container \"server\""),
+        "{defaulted:?}"
+    );
+    let error = kubectl.fails(&["get", "--raw", "/api/v1/namespaces/default/pods/chatty/log"]);
+    assert!(
+        error.contains(
+            "a container name must be specified for pod chatty, choose one of: [page server counter]"
+        ),
+        "{error}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let tail = kubectl.ok(&["logs", "chatty", "-c", "counter", "--tail=2"]);
+    assert_eq!(tail.lines().count(), 2, "{tail}");
+    assert!(tail.lines().all(|l| l.starts_with("line ")), "{tail}");
+    let stamped = kubectl.ok(&[
+        "logs",
+        "chatty",
+        "-c",
+        "counter",
+        "--tail=1",
+        "--timestamps",
+    ]);
+    assert!(
+        stamped.starts_with("20") && stamped.contains("Z line "),
+        "{stamped}"
+    );
+    let mut follow = kubectl.spawn(&["logs", "-f", "chatty", "-c", "counter", "--tail=1"]);
+    let first: usize = read_until(follow.stdout.take().unwrap(), "line ")
+        .last()
+        .and_then(|l| l.trim_start_matches("line ").parse().ok())
+        .unwrap();
+    let mut follow_on = kubectl.spawn(&["logs", "-f", "chatty", "-c", "counter"]);
+    let later = format!("line {}", first + 5);
+    read_until(follow_on.stdout.take().unwrap(), &later);
+    let _ = follow.kill();
+    let _ = follow_on.kill();
+    let _ = (follow.wait(), follow_on.wait());
+    wait_for(
+        "the crashing pod restarts",
+        Duration::from_secs(30),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            (jsonpath(
+                &kubectl,
+                "crash",
+                "{.status.containerStatuses[0].restartCount}",
+            ) != "0")
+                .then_some(())
+        },
+    );
+    assert_eq!(
+        kubectl.ok(&["logs", "crash", "--previous"]).trim(),
+        "crash: exiting with status 1"
+    );
+
+    // exec: plain, with stdin, and with a terminal (through `script`, which gives kubectl a pty).
+    assert_eq!(
+        kubectl
+            .ok(&[
+                "exec",
+                "chatty",
+                "-c",
+                "server",
+                "--",
+                "cat",
+                "/www/index.html"
+            ])
+            .trim(),
+        "hello from the init container"
+    );
+    let echoed = kubectl.ok_stdin(
+        &[
+            "exec",
+            "-i",
+            "chatty",
+            "-c",
+            "server",
+            "--",
+            "sh",
+            "-c",
+            "cat > /www/note.txt; cat /www/note.txt",
+        ],
+        "from stdin\n",
+    );
+    assert_eq!(echoed.trim(), "from stdin");
+    let failed = kubectl.run(&["exec", "chatty", "-c", "server", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(
+        failed.status.code(),
+        Some(3),
+        "exec passes the exit code on"
+    );
+    let tty = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{KUBECTL_1_31} --kubeconfig {} exec -it chatty -c server -- sh -c 'tty; exit'",
+            server.kubeconfig().display()
+        ))
+        .arg("/dev/null")
+        .output()
+        .unwrap();
+    let tty_out = String::from_utf8_lossy(&tty.stdout);
+    assert!(
+        tty_out.contains("/dev/pts/"),
+        "exec -it got no terminal: {tty_out}"
+    );
+
+    // port-forward to the server container's port 80.
+    let local = support::free_port();
+    let mut forward = kubectl.spawn(&["port-forward", "pod/chatty", &format!("{local}:80")]);
+    read_until(forward.stdout.take().unwrap(), "Forwarding from");
+    let page = http_get(&format!("127.0.0.1:{local}"));
+    let _ = forward.kill();
+    let output = forward.wait_with_output().unwrap();
+    assert_eq!(
+        page.trim(),
+        "hello from the init container",
+        "port-forward: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // cp in both directions (tar through exec).
+    let dir = tempfile::tempdir().unwrap();
+    let down = dir.path().join("index.html");
+    kubectl.ok(&[
+        "cp",
+        "-c",
+        "server",
+        "chatty:/www/index.html",
+        down.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&down).unwrap().trim(),
+        "hello from the init container"
+    );
+    let up = dir.path().join("up.txt");
+    std::fs::write(&up, "uploaded\n").unwrap();
+    kubectl.ok(&[
+        "cp",
+        "-c",
+        "server",
+        up.to_str().unwrap(),
+        "chatty:/www/up.txt",
+    ]);
+    let ip = jsonpath(&kubectl, "chatty", "{.status.podIP}");
+    assert_eq!(http_get(&format!("{ip}/up.txt")).trim(), "uploaded");
+
+    // describe tells the story a user expects.
+    let described = kubectl.ok(&["describe", "pod", "chatty"]);
+    for expected in [
+        "Init Containers:",
+        "Restart Count:",
+        "State:          Running",
+        "Ready:          True",
+        "Node:         real3/",
+    ] {
+        assert!(
+            described.contains(expected),
+            "{expected:?} missing from:\n{described}"
+        );
+    }
+    kubectl.ok(&["delete", "pods", "--all", "--timeout=60s"]);
 }

@@ -101,10 +101,20 @@ impl GpuAssignments {
         if self.is_empty() {
             return Ok(());
         }
-        let Some(spec) = pod.spec.as_ref() else { return Ok(()) };
+        let Some(spec) = pod.spec.as_ref() else {
+            return Ok(());
+        };
         let regular: Vec<u32> = spec.containers.iter().map(requested).collect();
-        let init: Vec<u32> = spec.init_containers.iter().flatten().map(requested).collect();
-        let total = regular.iter().sum::<u32>().max(init.iter().copied().max().unwrap_or(0));
+        let init: Vec<u32> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .map(requested)
+            .collect();
+        let total = regular
+            .iter()
+            .sum::<u32>()
+            .max(init.iter().copied().max().unwrap_or(0));
         let mut allocator = lock(&self.allocator);
         let held = allocator
             .allocate(&config.uid, total)
@@ -167,13 +177,19 @@ mod tests {
             .enumerate()
             .map(|(i, n)| json!({"name": format!("c{i}"), "image": "cuda", "resources": {"limits": {"nvidia.com/gpu": n.to_string()}}}))
             .collect();
-        let pod: Pod = serde_json::from_value(json!({"metadata": {"uid": uid}, "spec": {"containers": containers}})).unwrap();
+        let pod: Pod = serde_json::from_value(
+            json!({"metadata": {"uid": uid}, "spec": {"containers": containers}}),
+        )
+        .unwrap();
         let config = PodSandboxConfig {
             uid: uid.into(),
             containers: gpus_for
                 .iter()
                 .enumerate()
-                .map(|(i, _)| ContainerConfig { name: format!("c{i}"), ..ContainerConfig::default() })
+                .map(|(i, _)| ContainerConfig {
+                    name: format!("c{i}"),
+                    ..ContainerConfig::default()
+                })
                 .collect(),
             ..PodSandboxConfig::default()
         };
@@ -181,7 +197,12 @@ mod tests {
     }
 
     fn env(container: &ContainerConfig) -> &str {
-        &container.env.iter().find(|(n, _)| n == gpu::VISIBLE_DEVICES_ENV).unwrap().1
+        &container
+            .env
+            .iter()
+            .find(|(n, _)| n == gpu::VISIBLE_DEVICES_ENV)
+            .unwrap()
+            .1
     }
 
     #[test]
@@ -192,8 +213,14 @@ mod tests {
         let (a, mut a_config) = pod("a", &[1, 0]);
         assignments.assign(&a, &mut a_config).unwrap();
         assert_eq!(env(&a_config.containers[0]), "GPU-0");
-        assert!(a_config.containers[0].devices.contains(&"/dev/nvidia0".to_owned()));
-        assert_eq!(env(&a_config.containers[1]), "void", "asked for none, sees none");
+        assert!(a_config.containers[0]
+            .devices
+            .contains(&"/dev/nvidia0".to_owned()));
+        assert_eq!(
+            env(&a_config.containers[1]),
+            "void",
+            "asked for none, sees none"
+        );
         assert!(a_config.containers[1].devices.is_empty());
         let (b, mut b_config) = pod("b", &[1]);
         assignments.assign(&b, &mut b_config).unwrap();

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{
 };
 
 use crate::runtime::{
-    ContainerConfig, Mount, PodSandboxConfig, PullPolicy, Resources, RestartPolicy, Volume,
-    VolumeFile, VolumeSource,
+    ContainerConfig, Mount, PodSandboxConfig, PullPolicy, RegistryAuth, Resources, RestartPolicy,
+    Volume, VolumeFile, VolumeSource,
 };
 
 /// Default file mode of configMap and secret volume files (upstream 0644).
@@ -60,6 +60,9 @@ pub fn referenced_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
                 secrets.push(r.name.clone());
             }
         }
+    }
+    for pull in spec.image_pull_secrets.iter().flatten() {
+        secrets.push(pull.name.clone());
     }
     for volume in spec.volumes.iter().flatten() {
         if let Some(c) = &volume.config_map {
@@ -117,7 +120,72 @@ pub fn sandbox_config(
         hostname: spec.hostname.clone().unwrap_or(name),
         labels: meta.labels.clone().unwrap_or_default(),
         volumes: volumes(&spec, lookups)?,
+        registry_auths: registry_auths(&spec, lookups),
     })
+}
+
+/// The registry credentials of the pod's `imagePullSecrets`
+/// (`kubernetes.io/dockerconfigjson` or the older `dockercfg`); secrets
+/// that are missing or malformed are skipped, as kubelet does, and the pull
+/// then fails with the registry's own error.
+fn registry_auths(spec: &PodSpec, lookups: &Lookups) -> Vec<RegistryAuth> {
+    let mut auths = Vec::new();
+    for pull in spec.image_pull_secrets.iter().flatten() {
+        let Some(secret) = lookups.secrets.get(&pull.name) else {
+            continue;
+        };
+        let data = secret_data(secret);
+        let parsed: Option<serde_json::Value> = data
+            .get(".dockerconfigjson")
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+            .and_then(|v| v.get("auths").cloned())
+            .or_else(|| {
+                data.get(".dockercfg")
+                    .and_then(|bytes| serde_json::from_slice(bytes).ok())
+            });
+        let Some(serde_json::Value::Object(entries)) = parsed else {
+            continue;
+        };
+        for (server, entry) in entries {
+            let field = |name: &str| {
+                entry
+                    .get(name)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            auths.push(RegistryAuth {
+                server: registry_host(&server),
+                username: field("username"),
+                password: field("password"),
+                auth: field("auth"),
+            });
+        }
+    }
+    auths
+}
+
+/// The `host[:port]` of a registry as docker config keys write it
+/// (`https://index.docker.io/v1/`, `registry.example.com:5000`).
+pub fn registry_host(server: &str) -> String {
+    let bare = server
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let host = bare.split('/').next().unwrap_or(bare);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The registry an image reference pulls from (`docker.io` when it names none).
+pub fn image_registry(image: &str) -> String {
+    match image.split_once('/') {
+        Some((host, _)) if host.contains('.') || host.contains(':') || host == "localhost" => {
+            registry_host(host)
+        }
+        _ => "docker.io".to_owned(),
+    }
 }
 
 fn volumes(spec: &PodSpec, lookups: &Lookups) -> Result<Vec<Volume>, SpecError> {
@@ -674,6 +742,44 @@ mod tests {
             error.0.contains("configmap \"settings\" not found"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn image_pull_secrets_become_registry_credentials() {
+        let pod = pod(json!({
+            "imagePullSecrets": [{"name": "regcred"}, {"name": "missing"}],
+            "containers": [{"name": "app", "image": "registry.example.com:5000/team/app:1"}]
+        }));
+        assert_eq!(referenced_names(&pod).1, ["missing", "regcred"]);
+        let config = json!({"auths": {"https://registry.example.com:5000/v1/": {"username": "u", "password": "p", "auth": "dTpw"}}});
+        let encoded = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            config.to_string(),
+        );
+        let lookups = Lookups {
+            secrets: BTreeMap::from([(
+                "regcred".into(),
+                serde_json::from_value(json!({"metadata": {"name": "regcred"}, "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": encoded}})).unwrap(),
+            )]),
+            ..Lookups::default()
+        };
+        let config = sandbox_config(&pod, &lookups, "10.0.0.1").unwrap();
+        assert_eq!(
+            config.registry_auths,
+            [RegistryAuth {
+                server: "registry.example.com:5000".into(),
+                username: "u".into(),
+                password: "p".into(),
+                auth: "dTpw".into()
+            }]
+        );
+        assert_eq!(
+            image_registry("registry.example.com:5000/team/app:1"),
+            "registry.example.com:5000"
+        );
+        assert_eq!(image_registry("nginx:1.27"), "docker.io");
+        assert_eq!(image_registry("library/nginx"), "docker.io");
+        assert_eq!(registry_host("https://index.docker.io/v1/"), "docker.io");
     }
 
     #[test]

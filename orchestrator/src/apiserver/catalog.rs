@@ -131,6 +131,15 @@ impl ResourceInfo {
         }
     }
 
+    /// Subresources the node serves, proxied to its kubelet: `pods/log`,
+    /// `pods/exec`, `pods/attach`, `pods/portforward`.
+    pub fn streaming_subresources(&self) -> &'static [&'static str] {
+        match (self.group, self.kind) {
+            ("", "Pod") => &["attach", "exec", "log", "portforward"],
+            _ => &[],
+        }
+    }
+
     /// The verbs advertised in discovery.
     pub fn verbs(&self) -> &'static [&'static str] {
         &[

@@ -63,7 +63,7 @@ pub fn group(name: &str) -> Option<Value> {
     Some(entry)
 }
 
-/// The kind (group, version, kind) and verbs of an action subresource.
+/// The kind (group, version, kind) and verbs of an action or streaming subresource.
 fn action_subresource(
     sub: &str,
 ) -> (
@@ -73,6 +73,10 @@ fn action_subresource(
     match sub {
         "binding" => (("", "v1", "Binding"), &["create"]),
         "eviction" => (("policy", "v1", "Eviction"), &["create"]),
+        "log" => (("", "v1", "Pod"), &["get"]),
+        "exec" => (("", "v1", "PodExecOptions"), &["create", "get"]),
+        "attach" => (("", "v1", "PodAttachOptions"), &["create", "get"]),
+        "portforward" => (("", "v1", "PodPortForwardOptions"), &["create", "get"]),
         _ => (("", "v1", "Namespace"), &["update"]),
     }
 }
@@ -96,7 +100,11 @@ fn resource_entries(r: &ResourceInfo) -> Vec<Value> {
             "verbs": ["get", "patch", "update"],
         }));
     }
-    for sub in r.action_subresources() {
+    for sub in r
+        .action_subresources()
+        .iter()
+        .chain(r.streaming_subresources())
+    {
         let (kind, verbs) = action_subresource(sub);
         entries.push(json!({
             "name": format!("{}/{sub}", r.plural),
@@ -171,7 +179,11 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
             "verbs": ["get", "patch", "update"],
         }));
     }
-    for sub in r.action_subresources() {
+    for sub in r
+        .action_subresources()
+        .iter()
+        .chain(r.streaming_subresources())
+    {
         let ((group, version, k), verbs) = action_subresource(sub);
         subresources.push(
             json!({"subresource": sub, "responseKind": kind(group, version, k), "verbs": verbs}),
@@ -277,6 +289,20 @@ mod tests {
             .collect();
         assert!(names.contains(&"pods"));
         assert!(names.contains(&"pods/status"));
+        for (name, verbs) in [
+            ("pods/log", json!(["get"])),
+            ("pods/exec", json!(["create", "get"])),
+            ("pods/attach", json!(["create", "get"])),
+            ("pods/portforward", json!(["create", "get"])),
+        ] {
+            let entry = list["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .unwrap_or_else(|| panic!("{name} listed"));
+            assert_eq!(entry["verbs"], verbs, "{name}");
+        }
         let pods = list["resources"]
             .as_array()
             .unwrap()

@@ -180,6 +180,18 @@ pub enum ApiError {
     /// 503 while the server cannot serve the request yet (e.g. an allocator range is full).
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// An answer from, or a failure on the way to, a node's kubelet API, passed
+    /// on with its code; `reason` is empty where upstream reports none (e.g. a
+    /// failed dial, which kubectl prints as `Error from server: MESSAGE`).
+    #[error("{message}")]
+    Backend {
+        /// The HTTP code to answer with.
+        code: StatusCode,
+        /// The upstream reason, or empty.
+        reason: &'static str,
+        /// What the kubelet said, or why it could not be reached.
+        message: String,
+    },
 }
 
 fn join_causes(causes: &[FieldCause]) -> String {
@@ -224,6 +236,7 @@ impl ApiError {
             ApiError::ServiceUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
             }
+            ApiError::Backend { code, reason, .. } => (*code, reason),
         }
     }
 
@@ -267,6 +280,12 @@ impl ApiError {
         };
         if let Some(details) = details {
             status["details"] = details;
+        }
+        if reason.is_empty() {
+            // Upstream omits an unknown reason.
+            if let Some(fields) = status.as_object_mut() {
+                fields.remove("reason");
+            }
         }
         status
     }
@@ -350,6 +369,31 @@ mod tests {
             assert_eq!(error.to_string(), message);
             assert_eq!(error.to_status()["message"], message);
         }
+    }
+
+    #[test]
+    fn kubelet_failures_keep_their_code_and_omit_an_unknown_reason() {
+        let dial = ApiError::Backend {
+            code: StatusCode::INTERNAL_SERVER_ERROR,
+            reason: "",
+            message: "error dialing backend: dial tcp 10.0.0.5:10250: connect: connection refused"
+                .into(),
+        };
+        let status = dial.to_status();
+        assert_eq!(status["code"], 500);
+        assert_eq!(
+            status["message"],
+            "error dialing backend: dial tcp 10.0.0.5:10250: connect: connection refused"
+        );
+        assert!(status.get("reason").is_none());
+        let refused = ApiError::Backend {
+            code: StatusCode::BAD_REQUEST,
+            reason: "BadRequest",
+            message: "container \"app\" in pod \"web\" is waiting to start: ContainerCreating"
+                .into(),
+        };
+        assert_eq!(refused.to_status()["reason"], "BadRequest");
+        assert_eq!(refused.code_and_reason().0, StatusCode::BAD_REQUEST);
     }
 
     #[test]

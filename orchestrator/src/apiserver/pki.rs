@@ -1,6 +1,7 @@
 //! The server's own PKI on first start: a cluster CA, a serving certificate for
-//! the API server and an admin token, kept under the data directory and reused
-//! on every later start, plus the `admin.kubeconfig` kubectl reads as is.
+//! the API server, the client certificate it presents to kubelets and an admin
+//! token, kept under the data directory and reused on every later start, plus
+//! the `admin.kubeconfig` kubectl reads as is.
 
 use std::fs;
 use std::net::IpAddr;
@@ -8,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 
 /// Why the PKI could not be created or loaded.
@@ -36,6 +38,11 @@ pub struct Pki {
     pub serving_cert_pem: String,
     /// PEM of the serving key.
     pub serving_key_pem: String,
+    /// PEM of the certificate the API server presents to kubelets (CN
+    /// `kube-apiserver-kubelet-client`, O `system:masters`, client auth).
+    pub kubelet_client_cert_pem: String,
+    /// PEM of its key.
+    pub kubelet_client_key_pem: String,
     /// Bearer token of the cluster admin.
     pub admin_token: String,
 }
@@ -80,9 +87,11 @@ impl Pki {
             source,
         })?;
         let (ca_cert, ca_key) = (tls.join("ca.crt"), tls.join("ca.key"));
+        let mut ca_created = false;
         let (ca_pem, ca_key_pem) = match (read(&ca_cert)?, read(&ca_key)?) {
             (Some(c), Some(k)) => (c, k),
             _ => {
+                ca_created = true;
                 let key = KeyPair::generate()?;
                 let mut params = CertificateParams::new(Vec::<String>::new())?;
                 params
@@ -131,6 +140,36 @@ impl Pki {
                 (cert.pem(), key.serialize_pem())
             }
         };
+        let (client_cert, client_key) = (
+            tls.join("kubelet-client.crt"),
+            tls.join("kubelet-client.key"),
+        );
+        let (kubelet_client_cert_pem, kubelet_client_key_pem) =
+            match (read(&client_cert)?, read(&client_key)?) {
+                (Some(c), Some(k)) if !ca_created => (c, k),
+                _ => {
+                    let issuer =
+                        Issuer::from_ca_cert_pem(&ca_pem, KeyPair::from_pem(&ca_key_pem)?)?;
+                    let key = KeyPair::generate()?;
+                    let mut params = CertificateParams::new(Vec::<String>::new())?;
+                    params
+                        .distinguished_name
+                        .push(DnType::CommonName, "kube-apiserver-kubelet-client");
+                    params
+                        .distinguished_name
+                        .push(DnType::OrganizationName, "system:masters");
+                    params.key_usages = vec![
+                        KeyUsagePurpose::DigitalSignature,
+                        KeyUsagePurpose::KeyEncipherment,
+                    ];
+                    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+                    params.not_after = rcgen::date_time_ymd(2036, 1, 1);
+                    let cert = params.signed_by(&key, &issuer)?;
+                    write(&client_key, &key.serialize_pem(), true)?;
+                    write(&client_cert, &cert.pem(), false)?;
+                    (cert.pem(), key.serialize_pem())
+                }
+            };
         let token_file = tls.join("admin.token");
         let admin_token = match read(&token_file)? {
             Some(t) if !t.trim().is_empty() => t.trim().to_owned(),
@@ -144,6 +183,8 @@ impl Pki {
             ca_pem,
             serving_cert_pem,
             serving_key_pem,
+            kubelet_client_cert_pem,
+            kubelet_client_key_pem,
             admin_token,
         })
     }
@@ -194,6 +235,23 @@ mod tests {
         assert_eq!(first.ca_pem, second.ca_pem);
         assert_eq!(first.serving_cert_pem, second.serving_cert_pem);
         assert_eq!(first.admin_token, second.admin_token);
+        assert_eq!(
+            first.kubelet_client_cert_pem,
+            second.kubelet_client_cert_pem
+        );
+        assert!(dir.path().join("tls/kubelet-client.crt").exists());
+        assert!(dir.path().join("tls/kubelet-client.key").exists());
+        let der = rustls_pemfile::certs(&mut first.kubelet_client_cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let contains = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
+        assert!(contains(b"kube-apiserver-kubelet-client"));
+        assert!(contains(b"system:masters"));
+        // The clientAuth extended key usage, OID 1.3.6.1.5.5.7.3.2.
+        assert!(contains(&[
+            0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02
+        ]));
         let config = first.admin_kubeconfig("https://127.0.0.1:6443");
         assert!(config.contains("server: https://127.0.0.1:6443"));
         assert!(config.contains(&first.admin_token));

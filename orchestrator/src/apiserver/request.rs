@@ -159,7 +159,8 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
+/// The `key=value` pairs of a raw query, decoded, in order (names may repeat).
+pub(crate) fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -248,7 +249,10 @@ fn parse_group_version(
         let served = match sub.as_str() {
             "status" => resource.has_status,
             "scale" => resource.has_scale,
-            other => resource.action_subresources().contains(&other),
+            other => {
+                resource.action_subresources().contains(&other)
+                    || resource.streaming_subresources().contains(&other)
+            }
         };
         if !served {
             return Err(ApiError::UnknownPath);

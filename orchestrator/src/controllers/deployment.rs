@@ -32,11 +32,11 @@ use self::rollout::{
 };
 use self::scaling::{is_scaling_event, proportional_sizes, Sized, Target};
 use self::status::compute_status;
-use super::events::{EventType, Recorder};
 use super::workload::{
     cached_watch, controller_of, controller_reference, owners_to_wake, selector_matches,
 };
 use super::ControllerError;
+use berth_observability::events::{EventType, Recorder};
 
 /// The revision annotation `kubectl rollout history|undo` reads.
 pub const REVISION: &str = "deployment.kubernetes.io/revision";

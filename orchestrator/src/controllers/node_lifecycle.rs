@@ -25,10 +25,10 @@ use kube::ResourceExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::events::{EventType, Recorder};
 use super::workload::{cached_watch, drain};
 use super::ControllerError;
 use crate::scheduler::plugins::tolerates;
+use berth_observability::events::{EventType, Recorder};
 
 /// The taint on nodes whose heartbeats stopped.
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";

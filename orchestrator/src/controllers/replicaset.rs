@@ -28,12 +28,12 @@ use tokio_util::sync::CancellationToken;
 
 use self::expectations::Expectations;
 use self::status::{compute_status, status_patch, Managed};
-use super::events::{EventType, Recorder};
 use super::workload::{
     cached_watch, controller_of, controller_reference, owners_to_wake, pod_is_active,
     selector_matches,
 };
 use super::ControllerError;
+use berth_observability::events::{EventType, Recorder};
 
 /// At most this many pods are created or deleted in one pass (upstream's burstReplicas).
 const BURST_REPLICAS: usize = 500;

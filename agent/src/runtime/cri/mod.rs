@@ -29,7 +29,9 @@ use tonic::transport::Channel;
 use self::backoff::Backoff;
 use self::containerd::{ContainerdConfig, Layout, ManagedContainerd};
 use self::observe::Run;
-use super::{ExecOutput, PodSandboxConfig, PodState, Runtime, RuntimeError, StreamRequest};
+use super::{
+    ExecOutput, PodSandboxConfig, PodState, Runtime, RuntimeError, RuntimeEvent, StreamRequest,
+};
 use crate::lock;
 
 /// How often pods are synced again to notice exited containers (kubelet's
@@ -61,6 +63,8 @@ struct Memo {
     runs: HashMap<String, Run>,
     /// Pod IP per sandbox ID.
     sandbox_ips: HashMap<String, Option<IpAddr>>,
+    /// Events per pod UID, until the agent drains them.
+    events: HashMap<String, Vec<RuntimeEvent>>,
 }
 
 /// Pods on containerd through CRI.
@@ -303,6 +307,7 @@ impl CriRuntime {
         let mut memo = lock(&self.memo);
         memo.restarts.retain(|(pod, _)| pod != uid);
         memo.waiting.retain(|(pod, _), _| pod != uid);
+        memo.events.remove(uid);
         for id in container_ids {
             memo.runs.remove(id);
         }
@@ -348,6 +353,10 @@ impl Runtime for CriRuntime {
 
     fn runs_processes(&self) -> bool {
         true
+    }
+
+    fn drain_events(&self, uid: &str) -> Vec<RuntimeEvent> {
+        lock(&self.memo).events.remove(uid).unwrap_or_default()
     }
 
     async fn streaming_url(&self, request: &StreamRequest) -> Result<String, RuntimeError> {

@@ -14,7 +14,7 @@ use super::{cri_error, translate, volumes, CriRuntime};
 use crate::lock;
 use crate::runtime::{
     ContainerConfig, ContainerState, ContainerStatus, PodSandboxConfig, PodState, PullPolicy,
-    RuntimeError, SandboxPhase,
+    RuntimeError, RuntimeEvent, SandboxPhase,
 };
 
 /// Where the sandbox of a pod is.
@@ -109,6 +109,31 @@ impl CriRuntime {
         Ok(Sandbox { id, config })
     }
 
+    /// Queues an Event about `container` of `pod` for the agent to record.
+    fn event(
+        &self,
+        pod: &PodSandboxConfig,
+        container: &ContainerConfig,
+        warning: bool,
+        reason: &str,
+        message: String,
+    ) {
+        let init = pod.init_containers.iter().any(|c| c.name == container.name);
+        let event = RuntimeEvent {
+            container: Some(container.name.clone()),
+            init,
+            warning,
+            reason: reason.to_owned(),
+            message,
+        };
+        let mut memo = lock(&self.memo);
+        let queue = memo.events.entry(pod.uid.clone()).or_default();
+        // A pod that keeps failing must not grow the queue without bound.
+        if queue.len() < 64 {
+            queue.push(event);
+        }
+    }
+
     fn set_waiting(&self, pod: &PodSandboxConfig, container: &str, reason: &str, message: String) {
         lock(&self.memo).waiting.insert(
             (pod.uid.clone(), container.to_owned()),
@@ -188,6 +213,16 @@ impl CriRuntime {
         let now = Instant::now();
         let waiting = lock(&self.memo).restarts.waiting(&key, ended, now);
         if let Some(delay) = waiting {
+            self.event(
+                pod,
+                container,
+                true,
+                "BackOff",
+                format!(
+                    "Back-off restarting failed container {} in pod {}_{}({})",
+                    container.name, pod.name, pod.namespace, pod.uid
+                ),
+            );
             self.set_waiting(
                 pod,
                 &container.name,
@@ -235,6 +270,7 @@ impl CriRuntime {
     /// `Err` carries the waiting reason and message when it is not.
     async fn ensure_image(
         &self,
+        pod: &PodSandboxConfig,
         container: &ContainerConfig,
     ) -> Result<(), (&'static str, String)> {
         let spec = cri::ImageSpec {
@@ -255,6 +291,16 @@ impl CriRuntime {
                 .image
                 .is_some();
             if present {
+                self.event(
+                    pod,
+                    container,
+                    false,
+                    "Pulled",
+                    format!(
+                        "Container image \"{}\" already present on machine",
+                        container.image
+                    ),
+                );
                 return Ok(());
             }
             if container.pull_policy == PullPolicy::Never {
@@ -275,20 +321,59 @@ impl CriRuntime {
             failed_at.and_then(|at| memo.pulls.waiting(&key, at, now))
         };
         if in_backoff.is_some() {
+            self.event(
+                pod,
+                container,
+                false,
+                "BackOff",
+                format!("Back-off pulling image \"{}\"", container.image),
+            );
             return Err((
                 "ImagePullBackOff",
                 format!("Back-off pulling image \"{}\"", container.image),
             ));
         }
+        self.event(
+            pod,
+            container,
+            false,
+            "Pulling",
+            format!("Pulling image \"{}\"", container.image),
+        );
+        let pull_started = Instant::now();
         let pulled = self
             .images
             .clone()
             .pull_image(cri::PullImageRequest {
                 image: Some(spec),
-                auth: None,
+                auth: pull_auth(pod, &container.image),
                 sandbox_config: None,
             })
             .await;
+        match &pulled {
+            Ok(_) => self.event(
+                pod,
+                container,
+                false,
+                "Pulled",
+                format!(
+                    "Successfully pulled image \"{}\" in {:.3}s",
+                    container.image,
+                    pull_started.elapsed().as_secs_f64()
+                ),
+            ),
+            Err(status) => self.event(
+                pod,
+                container,
+                true,
+                "Failed",
+                format!(
+                    "Failed to pull image \"{}\": {}",
+                    container.image,
+                    status.message()
+                ),
+            ),
+        }
         let mut memo = lock(&self.memo);
         match pulled {
             Ok(_) => {
@@ -321,7 +406,7 @@ impl CriRuntime {
         init: bool,
         attempt: u32,
     ) -> Result<bool, RuntimeError> {
-        if let Err((reason, message)) = self.ensure_image(container).await {
+        if let Err((reason, message)) = self.ensure_image(pod, container).await {
             tracing::info!(pod = %format!("{}/{}", pod.namespace, pod.name), container = %container.name, reason, %message, "image not available");
             self.set_waiting(pod, &container.name, reason, message);
             return Ok(false);
@@ -339,6 +424,13 @@ impl CriRuntime {
         let id = match created {
             Ok(reply) => reply.into_inner().container_id,
             Err(status) => {
+                self.event(
+                    pod,
+                    container,
+                    true,
+                    "Failed",
+                    format!("Error: {}", status.message()),
+                );
                 self.set_waiting(
                     pod,
                     &container.name,
@@ -348,6 +440,13 @@ impl CriRuntime {
                 return Ok(false);
             }
         };
+        self.event(
+            pod,
+            container,
+            false,
+            "Created",
+            format!("Created container {}", container.name),
+        );
         let started = self
             .runtime
             .clone()
@@ -358,6 +457,13 @@ impl CriRuntime {
         if let Err(status) = started {
             // The run exists and shows as exited; back-off applies to it.
             tracing::info!(pod = %format!("{}/{}", pod.namespace, pod.name), container = %container.name, error = %status.message(), "container failed to start");
+            self.event(
+                pod,
+                container,
+                true,
+                "Failed",
+                format!("Error: {}", status.message()),
+            );
             self.set_waiting(
                 pod,
                 &container.name,
@@ -366,6 +472,13 @@ impl CriRuntime {
             );
             return Ok(true);
         }
+        self.event(
+            pod,
+            container,
+            false,
+            "Started",
+            format!("Started container {}", container.name),
+        );
         self.clear_waiting(pod, &container.name);
         Ok(true)
     }
@@ -454,6 +567,21 @@ impl CriRuntime {
             containers: states(&observed.regular),
         })
     }
+}
+
+/// The credentials of the pod's pull secrets for the registry `image` is on.
+fn pull_auth(pod: &PodSandboxConfig, image: &str) -> Option<cri::AuthConfig> {
+    let registry = crate::pods::spec::image_registry(image);
+    pod.registry_auths
+        .iter()
+        .find(|a| a.server == registry)
+        .map(|a| cri::AuthConfig {
+            username: a.username.clone(),
+            password: a.password.clone(),
+            auth: a.auth.clone(),
+            server_address: a.server.clone(),
+            ..cri::AuthConfig::default()
+        })
 }
 
 /// One container's state from its runs (latest first) and why it waits.

@@ -1,4 +1,4 @@
-//! A small event recorder shared by the controllers: writes core/v1 Events
+//! A small event recorder shared by the controllers and node agents: writes core/v1 Events
 //! (involvedObject, reason, message, type, source, timestamps, count) so
 //! `kubectl describe` tells the story of what a controller did. Repeats of the
 //! same event are folded into one object with a growing count, as upstream's
@@ -37,6 +37,8 @@ type EventKey = (String, String, String, String, &'static str);
 pub struct Recorder {
     client: kube::Client,
     component: &'static str,
+    /// `source.host`: the node, for events a node agent records.
+    host: Option<String>,
     /// Events already written: key → (event name, count), for folding repeats.
     seen: Mutex<HashMap<EventKey, (String, i32)>>,
 }
@@ -47,7 +49,29 @@ impl Recorder {
         Self {
             client,
             component,
+            host: None,
             seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The same recorder, signing its events as coming from node `host` (kubelet's `source.host`).
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// Records an event about the object `involved` refers to (which may
+    /// name a part of it in `fieldPath`, as kubelet names a container);
+    /// errors are logged, never returned.
+    pub async fn record_reference(
+        &self,
+        involved: ObjectReference,
+        event_type: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        if let Err(e) = self.write(involved, event_type, reason, message).await {
+            tracing::debug!(error = %e, reason, "could not record event");
         }
     }
 
@@ -101,7 +125,12 @@ impl Recorder {
             }
         }
         let object_name = involved.name.clone().unwrap_or_default();
-        let suffix = jiff::Timestamp::now().as_nanosecond() as u64;
+        // The clock alone repeats when two events are recorded back to back
+        // (a container's Created and Started); a process-wide sequence
+        // keeps the names apart.
+        static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let suffix = (jiff::Timestamp::now().as_nanosecond() as u64).wrapping_add(sequence);
         let event = Event {
             metadata: ObjectMeta {
                 name: Some(format!("{object_name}.{suffix:x}")),
@@ -114,7 +143,7 @@ impl Recorder {
             type_: Some(event_type.as_str().to_owned()),
             source: Some(EventSource {
                 component: Some(self.component.to_owned()),
-                host: None,
+                host: self.host.clone(),
             }),
             reporting_component: Some(self.component.to_owned()),
             reporting_instance: Some(self.component.to_owned()),
