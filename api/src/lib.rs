@@ -12,6 +12,7 @@ pub mod protobuf;
 pub mod quantity;
 mod schema;
 pub mod selector;
+pub mod streaming;
 pub mod strict;
 pub mod table;
 pub mod validation;

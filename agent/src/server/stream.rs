@@ -14,17 +14,7 @@ use super::request::NodeRequest;
 use super::Splice;
 use crate::runtime::{ContainerStatus, PodState, SandboxPhase, StreamRequest};
 
-/// The client's headers that negotiate the upgrade, passed on verbatim.
-const FORWARDED: [&str; 8] = [
-    "connection",
-    "upgrade",
-    "sec-websocket-key",
-    "sec-websocket-version",
-    "sec-websocket-protocol",
-    "sec-websocket-extensions",
-    "x-stream-protocol-version",
-    "origin",
-];
+use berth_api::streaming::UPGRADE_HEADERS as FORWARDED;
 
 /// The most of a refusal's body relayed from the streaming server.
 const MAX_REFUSAL_BODY: usize = 1024 * 1024;

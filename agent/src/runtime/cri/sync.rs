@@ -134,6 +134,19 @@ impl CriRuntime {
         }
     }
 
+    /// A container that could not be created or started: a `Failed` event,
+    /// and it waits with `reason` until the next attempt.
+    fn failed(
+        &self,
+        pod: &PodSandboxConfig,
+        container: &ContainerConfig,
+        reason: &str,
+        message: &str,
+    ) {
+        self.event(pod, container, true, "Failed", format!("Error: {message}"));
+        self.set_waiting(pod, &container.name, reason, message.to_owned());
+    }
+
     fn set_waiting(&self, pod: &PodSandboxConfig, container: &str, reason: &str, message: String) {
         lock(&self.memo).waiting.insert(
             (pod.uid.clone(), container.to_owned()),
@@ -424,19 +437,7 @@ impl CriRuntime {
         let id = match created {
             Ok(reply) => reply.into_inner().container_id,
             Err(status) => {
-                self.event(
-                    pod,
-                    container,
-                    true,
-                    "Failed",
-                    format!("Error: {}", status.message()),
-                );
-                self.set_waiting(
-                    pod,
-                    &container.name,
-                    "CreateContainerError",
-                    status.message().to_owned(),
-                );
+                self.failed(pod, container, "CreateContainerError", status.message());
                 return Ok(false);
             }
         };
@@ -457,19 +458,7 @@ impl CriRuntime {
         if let Err(status) = started {
             // The run exists and shows as exited; back-off applies to it.
             tracing::info!(pod = %format!("{}/{}", pod.namespace, pod.name), container = %container.name, error = %status.message(), "container failed to start");
-            self.event(
-                pod,
-                container,
-                true,
-                "Failed",
-                format!("Error: {}", status.message()),
-            );
-            self.set_waiting(
-                pod,
-                &container.name,
-                "RunContainerError",
-                status.message().to_owned(),
-            );
+            self.failed(pod, container, "RunContainerError", status.message());
             return Ok(true);
         }
         self.event(

@@ -19,18 +19,7 @@ use super::location::KubeletEndpoint;
 use super::transport::{self, KubeletDialer};
 use crate::apiserver::errors::ApiError;
 
-/// The client headers the kubelet needs to answer the upgrade; nothing else
-/// (least of all `Authorization`) is passed on.
-const FORWARDED_HEADERS: [&str; 8] = [
-    "connection",
-    "upgrade",
-    "sec-websocket-key",
-    "sec-websocket-version",
-    "sec-websocket-protocol",
-    "sec-websocket-extensions",
-    "x-stream-protocol-version",
-    "origin",
-];
+use berth_api::streaming::UPGRADE_HEADERS as FORWARDED_HEADERS;
 
 /// Headers of a non-101 kubelet answer that describe the kubelet connection, not the answer.
 const HOP_BY_HOP: [HeaderName; 4] = [
