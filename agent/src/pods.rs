@@ -11,6 +11,7 @@
 pub mod gpus;
 pub mod spec;
 pub mod status;
+pub mod volumes;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};

@@ -547,8 +547,18 @@ fn probes_gate_readiness_restart_unhealthy_containers_and_termination_is_gracefu
 
 const CHATTY_POD: &str = r#"
 apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {mode: fast}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {token: s3cr3t}
+---
+apiVersion: v1
 kind: Pod
-metadata: {name: chatty}
+metadata: {name: chatty, labels: {app: chatty}}
 spec:
   initContainers:
   - name: page
@@ -558,13 +568,25 @@ spec:
   containers:
   - name: server
     image: REGISTRY/web:1
-    volumeMounts: [{name: www, mountPath: /www}]
+    env:
+    - {name: MODE, valueFrom: {configMapKeyRef: {name: settings, key: mode}}}
+    - {name: TOKEN, valueFrom: {secretKeyRef: {name: creds, key: token}}}
+    - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    volumeMounts:
+    - {name: www, mountPath: /www}
+    - {name: settings, mountPath: /etc/settings, readOnly: true}
+    - {name: podinfo, mountPath: /etc/podinfo}
   - name: counter
     image: REGISTRY/web:1
     command: ["sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done"]
   volumes:
   - name: www
     emptyDir: {}
+  - name: settings
+    configMap: {name: settings}
+  - name: podinfo
+    downwardAPI:
+      items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]
 "#;
 
 /// Reads lines from `reader` until one contains `needle` (or 20 s pass).
@@ -699,6 +721,17 @@ fn kubectl_logs_exec_port_forward_cp_and_describe_work_on_real_pods() {
             .trim(),
         "hello from the init container"
     );
+    let configured = kubectl.ok(&[
+        "exec",
+        "chatty",
+        "-c",
+        "server",
+        "--",
+        "sh",
+        "-c",
+        "echo $MODE $TOKEN $POD_NAME; cat /etc/settings/mode; echo; cat /etc/podinfo/labels",
+    ]);
+    assert_eq!(configured, "fast s3cr3t chatty\nfast\napp=\"chatty\"\n");
     let echoed = kubectl.ok_stdin(
         &[
             "exec",

@@ -7,16 +7,12 @@ use std::collections::BTreeMap;
 
 use berth_api::quantity::Quantity;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, EnvVar, EnvVarSource, KeyToPath, Pod, PodSpec, Secret,
+    ConfigMap, Container, EnvVar, EnvVarSource, Pod, PodSpec, ResourceFieldSelector, Secret,
 };
 
 use crate::runtime::{
     ContainerConfig, Mount, PodSandboxConfig, PullPolicy, RegistryAuth, Resources, RestartPolicy,
-    Volume, VolumeFile, VolumeSource,
 };
-
-/// Default file mode of configMap and secret volume files (upstream 0644).
-const DEFAULT_MODE: u32 = 0o644;
 
 /// The ConfigMaps and Secrets a pod refers to, by name, as fetched from its
 /// namespace; a name missing here does not exist.
@@ -119,7 +115,7 @@ pub fn sandbox_config(
         host_network: spec.host_network.unwrap_or(false),
         hostname: spec.hostname.clone().unwrap_or(name),
         labels: meta.labels.clone().unwrap_or_default(),
-        volumes: volumes(&spec, lookups)?,
+        volumes: super::volumes::volumes(pod, lookups, host_ip)?,
         registry_auths: registry_auths(&spec, lookups),
     })
 }
@@ -188,65 +184,8 @@ pub fn image_registry(image: &str) -> String {
     }
 }
 
-fn volumes(spec: &PodSpec, lookups: &Lookups) -> Result<Vec<Volume>, SpecError> {
-    let mut out = Vec::new();
-    for volume in spec.volumes.iter().flatten() {
-        let source = if volume.empty_dir.is_some() {
-            VolumeSource::EmptyDir
-        } else if let Some(host) = &volume.host_path {
-            VolumeSource::HostPath(host.path.clone())
-        } else if let Some(source) = &volume.config_map {
-            let optional = source.optional.unwrap_or(false);
-            let data = match lookups.config_maps.get(&source.name) {
-                Some(map) => config_map_data(map),
-                None if optional => BTreeMap::new(),
-                None => {
-                    return Err(SpecError(format!(
-                        "MountVolume.SetUp failed for volume {:?} : configmap {:?} not found",
-                        volume.name, source.name
-                    )))
-                }
-            };
-            VolumeSource::Files(files(
-                &data,
-                source.items.as_deref(),
-                source.default_mode,
-                &volume.name,
-            )?)
-        } else if let Some(source) = &volume.secret {
-            let secret_name = source.secret_name.clone().unwrap_or_default();
-            let optional = source.optional.unwrap_or(false);
-            let data = match lookups.secrets.get(&secret_name) {
-                Some(secret) => secret_data(secret),
-                None if optional => BTreeMap::new(),
-                None => {
-                    return Err(SpecError(format!(
-                        "MountVolume.SetUp failed for volume {:?} : secret {:?} not found",
-                        volume.name, secret_name
-                    )))
-                }
-            };
-            VolumeSource::Files(files(
-                &data,
-                source.items.as_deref(),
-                source.default_mode,
-                &volume.name,
-            )?)
-        } else {
-            return Err(SpecError(format!(
-                "volume {:?}: only emptyDir, hostPath, configMap and secret volumes are supported by berth's agent",
-                volume.name
-            )));
-        };
-        out.push(Volume {
-            name: volume.name.clone(),
-            source,
-        });
-    }
-    Ok(out)
-}
-
-fn config_map_data(map: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
+/// Every key of a ConfigMap (text and binary) with its bytes.
+pub(super) fn config_map_data(map: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
     let mut data: BTreeMap<String, Vec<u8>> = map
         .data
         .iter()
@@ -262,7 +201,8 @@ fn config_map_data(map: &ConfigMap) -> BTreeMap<String, Vec<u8>> {
     data
 }
 
-fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+/// Every key of a Secret (`data` and `stringData`) with its bytes.
+pub(super) fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
     let mut data: BTreeMap<String, Vec<u8>> = secret
         .data
         .iter()
@@ -277,45 +217,6 @@ fn secret_data(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
             .map(|(k, v)| (k.clone(), v.clone().into_bytes())),
     );
     data
-}
-
-/// The files of a configMap/secret volume: every key, or only `items`.
-fn files(
-    data: &BTreeMap<String, Vec<u8>>,
-    items: Option<&[KeyToPath]>,
-    default_mode: Option<i32>,
-    volume: &str,
-) -> Result<Vec<VolumeFile>, SpecError> {
-    let mode = |m: Option<i32>| {
-        m.or(default_mode)
-            .map_or(DEFAULT_MODE, |m| m.unsigned_abs() & 0o777)
-    };
-    let Some(items) = items else {
-        return Ok(data
-            .iter()
-            .map(|(key, contents)| VolumeFile {
-                path: key.clone(),
-                contents: contents.clone(),
-                mode: mode(None),
-            })
-            .collect());
-    };
-    items
-        .iter()
-        .map(|item| {
-            let contents = data.get(&item.key).ok_or_else(|| {
-                SpecError(format!(
-                    "MountVolume.SetUp failed for volume {volume:?} : configuration key {:?} not found",
-                    item.key
-                ))
-            })?;
-            Ok(VolumeFile {
-                path: item.path.clone(),
-                contents: contents.clone(),
-                mode: mode(item.mode),
-            })
-        })
-        .collect()
 }
 
 fn container_config(
@@ -505,45 +406,60 @@ fn env_source(
             });
     }
     if let Some(field) = &source.resource_field_ref {
-        let name = field.container_name.as_deref().unwrap_or(&container.name);
-        let resources = pod
-            .spec
-            .iter()
-            .flat_map(all_containers)
-            .find(|c| c.name == name)
-            .and_then(|c| c.resources.clone())
-            .unwrap_or_default();
-        let (list, resource) = match field.resource.split_once('.') {
-            Some(("limits", r)) => (resources.limits, r),
-            Some(("requests", r)) => (resources.requests, r),
-            _ => (None, field.resource.as_str()),
-        };
-        let value = list
-            .and_then(|l| l.get(resource).cloned())
-            .and_then(|q| Quantity::parse(&q.0).ok());
-        let divisor = field
-            .divisor
-            .as_ref()
-            .and_then(|d| Quantity::parse(&d.0).ok());
-        let text = match (value, resource) {
-            (Some(v), "cpu") => {
-                let per = divisor.map_or(1000, |d| d.milli_value().max(1));
-                (v.milli_value() + per - 1) / per
-            }
-            (Some(v), _) => {
-                let per = divisor.map_or(1, |d| d.value().max(1));
-                (v.value() + per - 1) / per
-            }
-            (None, _) => 0,
-        };
-        return Ok(Some(text.to_string()));
+        return Ok(Some(
+            resource_value(pod, field, Some(&container.name)).to_string(),
+        ));
     }
     Ok(Some(String::new()))
 }
 
+/// A `resourceFieldRef`'s value: the named container's (or `default_container`'s)
+/// request or limit in units of the divisor, rounded up as upstream does.
+pub(super) fn resource_value(
+    pod: &Pod,
+    field: &ResourceFieldSelector,
+    default_container: Option<&str>,
+) -> i128 {
+    let name = field
+        .container_name
+        .as_deref()
+        .or(default_container)
+        .unwrap_or_default();
+    let resources = pod
+        .spec
+        .iter()
+        .flat_map(all_containers)
+        .find(|c| c.name == name)
+        .and_then(|c| c.resources.clone())
+        .unwrap_or_default();
+    let (list, resource) = match field.resource.split_once('.') {
+        Some(("limits", r)) => (resources.limits, r),
+        Some(("requests", r)) => (resources.requests, r),
+        _ => (None, field.resource.as_str()),
+    };
+    let value = list
+        .and_then(|l| l.get(resource).cloned())
+        .and_then(|q| Quantity::parse(&q.0).ok());
+    let divisor = field
+        .divisor
+        .as_ref()
+        .and_then(|d| Quantity::parse(&d.0).ok());
+    match (value, resource) {
+        (Some(v), "cpu") => {
+            let per = divisor.map_or(1000, |d| d.milli_value().max(1));
+            (v.milli_value() + per - 1) / per
+        }
+        (Some(v), _) => {
+            let per = divisor.map_or(1, |d| d.value().max(1));
+            (v.value() + per - 1) / per
+        }
+        (None, _) => 0,
+    }
+}
+
 /// A downward-API field of the pod (`metadata.name`, `status.podIP`, …);
 /// `None` for a path the agent does not know.
-fn field_value(pod: &Pod, path: &str, host_ip: &str) -> Option<String> {
+pub(super) fn field_value(pod: &Pod, path: &str, host_ip: &str) -> Option<String> {
     let meta = &pod.metadata;
     let spec = pod.spec.as_ref();
     Some(match path {
@@ -616,6 +532,7 @@ pub fn expand(text: &str, env: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::{VolumeFile, VolumeSource};
     use serde_json::json;
 
     fn pod(spec: serde_json::Value) -> Pod {
