@@ -45,7 +45,14 @@ struct Context {
     resync: Duration,
     /// Consecutive failures per pod UID, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// The ConfigMaps and Secrets each pod's spec resolved against, kept
+    /// for [`LOOKUP_TTL`] so a pod synced every second does not GET them
+    /// every second; a pod whose spec did not resolve fetches afresh.
+    lookups: Mutex<HashMap<String, (std::time::Instant, Arc<spec::Lookups>)>>,
 }
+
+/// How long resolved ConfigMaps and Secrets are reused for one pod.
+const LOOKUP_TTL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 enum PodError {
@@ -187,6 +194,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
 
     if pod.metadata.deletion_timestamp.is_some() {
+        lock(&ctx.lookups).remove(&uid);
         node.prober.forget(&uid);
         finish_deletion(&api, node, ctx.recorders.get(node.name()), &pod, &uid).await?;
         node.gpus.release(&uid);
@@ -197,7 +205,15 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         return Ok(Action::await_change());
     }
 
-    let lookups = fetch_lookups(&ctx.client, &pod, &namespace).await?;
+    let cached = lock(&ctx.lookups)
+        .get(&uid)
+        .filter(|(at, _)| at.elapsed() < LOOKUP_TTL)
+        .map(|(_, lookups)| Arc::clone(lookups));
+    let fresh = cached.is_none();
+    let lookups = match cached {
+        Some(lookups) => lookups,
+        None => Arc::new(fetch_lookups(&ctx.client, &pod, &namespace).await?),
+    };
     let host_ip = node.config.internal_ip;
     let config =
         spec::sandbox_config(&pod, &lookups, &host_ip.to_string()).and_then(|mut config| {
@@ -207,10 +223,17 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
     let config = match config {
         Ok(config) => config,
         Err(error) => {
+            lock(&ctx.lookups).remove(&uid);
             report_config_error(&api, &pod, &error).await?;
             return Err(error.into());
         }
     };
+    if fresh {
+        lock(&ctx.lookups).insert(
+            uid.clone(),
+            (std::time::Instant::now(), Arc::clone(&lookups)),
+        );
+    }
     let state = node.runtime.sync_pod(&config).await?;
     let health = if node.runtime.runs_processes() {
         node.prober.sync(&node.runtime, &pod, &state);
@@ -243,6 +266,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
     }
     lock(&ctx.failures).remove(&uid);
     if matches!(desired.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        lock(&ctx.lookups).remove(&uid);
         node.prober.forget(&uid);
         node.gpus.release(&uid);
         // A finished pod keeps its exited containers (for logs) but not its sandbox.
@@ -424,6 +448,7 @@ pub async fn run(
         nodes: Arc::clone(&nodes),
         resync: options.pod_resync,
         failures: Mutex::new(HashMap::new()),
+        lookups: Mutex::new(HashMap::new()),
     });
     let shutdown = cancel.clone();
     let pods = controller
