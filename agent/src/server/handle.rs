@@ -132,7 +132,7 @@ impl Handler {
             parsed => {
                 let stream_request = stream::stream_request(&pod, parsed)?;
                 let url = self.runtime.streaming_url(&stream_request).await?;
-                stream::relay(request, &url, splice).await
+                stream::serve(request, &stream_request, &url, splice).await
             }
         }
     }

@@ -1,12 +1,15 @@
 //! exec, attach and port-forward: the client's upgrade request is replayed
 //! against the runtime's streaming server (CRI's URL, plain HTTP on
 //! localhost) and, once both sides switch protocols, the two connections are
-//! spliced byte for byte. The frames (SPDY or WebSocket) are never read here.
+//! spliced byte for byte. The frames (SPDY or WebSocket) are never read here;
+//! WebSocket clients the runtime cannot serve go to `websocket` instead.
 
 use bytes::Bytes;
-use http::{header, HeaderName, Request, Response, StatusCode, Uri};
+use futures::future::BoxFuture;
+use http::{header, HeaderMap, HeaderName, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming;
+use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 
 use super::handle::{container_of, full, Body, Refusal};
@@ -15,6 +18,9 @@ use super::Splice;
 use crate::runtime::{ContainerStatus, PodState, SandboxPhase, StreamRequest};
 
 use berth_api::streaming::UPGRADE_HEADERS as FORWARDED;
+
+mod spdy;
+mod websocket;
 
 /// The most of a refusal's body relayed from the streaming server.
 const MAX_REFUSAL_BODY: usize = 1024 * 1024;
@@ -81,14 +87,80 @@ pub(super) fn stream_request(
     }
 }
 
+/// How the streaming server answered an upgrade request.
+pub(super) enum Answer {
+    /// Anything but `101 Switching Protocols`, ready to relay as it is.
+    Refused(Response<Body>),
+    /// `101 Switching Protocols`: its headers, and its connection once upgraded.
+    Switched {
+        headers: HeaderMap,
+        upgraded: BoxFuture<'static, hyper::Result<Upgraded>>,
+    },
+}
+
+/// Serves the stream `request` asks for (`stream_request`, whose URL on the
+/// runtime's streaming server is `url`): WebSocket sessions the runtime
+/// cannot serve are translated, everything else is relayed.
+pub(super) async fn serve(
+    request: Request<Incoming>,
+    stream_request: &StreamRequest,
+    url: &str,
+    splice: &Splice,
+) -> Result<Response<Body>, Refusal> {
+    match websocket::handshake(request.headers(), stream_request) {
+        Some(handshake) => websocket::serve(request, handshake, url, splice).await,
+        None => relay(request, url, splice).await,
+    }
+}
+
 /// Replays `request` against the streaming server at `url` and answers with
 /// its response; on `101 Switching Protocols` leaves the splice of both
 /// upgraded connections in `splice`, for the connection to run.
-pub(super) async fn relay(
+async fn relay(
     mut request: Request<Incoming>,
     url: &str,
     splice: &Splice,
 ) -> Result<Response<Body>, Refusal> {
+    let mut headers = HeaderMap::new();
+    for name in FORWARDED.map(HeaderName::from_static) {
+        for value in request.headers().get_all(&name) {
+            headers.append(&name, value.clone());
+        }
+    }
+    let (switched, runtime_upgrade) = match upgrade(url, request.method().clone(), headers).await? {
+        Answer::Refused(refused) => return Ok(refused),
+        Answer::Switched { headers, upgraded } => (headers, upgraded),
+    };
+    let client_upgrade = hyper::upgrade::on(&mut request);
+    let mut relayed = Response::new(full(Bytes::new()));
+    *relayed.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *relayed.headers_mut() = switched;
+    let spliced = async move {
+        let runtime_io = runtime_upgrade.await;
+        let (client_io, runtime_io) = match (client_upgrade.await, runtime_io) {
+            (Ok(client), Ok(runtime)) => (client, runtime),
+            (client, runtime) => {
+                tracing::debug!(client = ?client.err(), runtime = ?runtime.err(), "a stream upgrade failed");
+                return;
+            }
+        };
+        let (mut client_io, mut runtime_io) = (TokioIo::new(client_io), TokioIo::new(runtime_io));
+        match tokio::io::copy_bidirectional(&mut client_io, &mut runtime_io).await {
+            Ok((up, down)) => tracing::debug!(up, down, "stream closed"),
+            Err(e) => tracing::debug!(error = %e, "stream ended with an error"),
+        }
+    };
+    *crate::lock(splice) = Some(Box::pin(spliced));
+    Ok(relayed)
+}
+
+/// Sends an upgrade request with `method` and `headers` to the streaming
+/// server at `url` (a plain `http://` URL, as CRI runtimes hand out).
+pub(super) async fn upgrade(
+    url: &str,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Answer, Refusal> {
     let target: Uri = url.parse().map_err(|e| {
         Refusal::internal(format!(
             "the runtime's streaming URL {url:?} does not parse: {e}"
@@ -119,13 +191,11 @@ pub(super) async fn relay(
     let mut connection = Some(Box::pin(connection.with_upgrades()));
 
     let mut forwarded = Request::builder()
-        .method(request.method().clone())
+        .method(method)
         .uri(target.path_and_query().map_or("/", |p| p.as_str()))
         .header(header::HOST, authority.as_str());
-    for name in FORWARDED.map(HeaderName::from_static) {
-        for value in request.headers().get_all(&name) {
-            forwarded = forwarded.header(&name, value);
-        }
+    if let Some(all) = forwarded.headers_mut() {
+        all.extend(headers);
     }
     let forwarded = forwarded
         .body(Empty::new())
@@ -163,32 +233,18 @@ pub(super) async fn relay(
         let mut relayed = Response::from_parts(parts, full(body));
         relayed.headers_mut().remove(header::CONTENT_LENGTH);
         relayed.headers_mut().remove(header::TRANSFER_ENCODING);
-        return Ok(relayed);
+        return Ok(Answer::Refused(relayed));
     }
 
-    let client_upgrade = hyper::upgrade::on(&mut request);
     let runtime_upgrade = hyper::upgrade::on(&mut response);
-    let mut relayed = Response::new(full(Bytes::new()));
-    *relayed.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    *relayed.headers_mut() = response.headers().clone();
-    let spliced = async move {
-        let runtime_io = match connection {
+    let upgraded = async move {
+        match connection {
             Some(driving) => tokio::join!(runtime_upgrade, driving).0,
             None => runtime_upgrade.await,
-        };
-        let (client_io, runtime_io) = match (client_upgrade.await, runtime_io) {
-            (Ok(client), Ok(runtime)) => (client, runtime),
-            (client, runtime) => {
-                tracing::debug!(client = ?client.err(), runtime = ?runtime.err(), "a stream upgrade failed");
-                return;
-            }
-        };
-        let (mut client_io, mut runtime_io) = (TokioIo::new(client_io), TokioIo::new(runtime_io));
-        match tokio::io::copy_bidirectional(&mut client_io, &mut runtime_io).await {
-            Ok((up, down)) => tracing::debug!(up, down, "stream closed"),
-            Err(e) => tracing::debug!(error = %e, "stream ended with an error"),
         }
     };
-    *crate::lock(splice) = Some(Box::pin(spliced));
-    Ok(relayed)
+    Ok(Answer::Switched {
+        headers: response.headers().clone(),
+        upgraded: Box::pin(upgraded),
+    })
 }
