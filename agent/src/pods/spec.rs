@@ -361,39 +361,14 @@ fn env_source(
     lookups: &Lookups,
     host_ip: &str,
 ) -> Result<Option<String>, SpecError> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
     if let Some(r) = &source.config_map_key_ref {
-        let optional = r.optional.unwrap_or(false);
-        return match lookups.config_maps.get(&r.name) {
-            Some(map) => match config_map_data(map).remove(&r.key) {
-                Some(v) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
-                None if optional => Ok(None),
-                None => Err(SpecError(format!(
-                    "couldn't find key {} in ConfigMap {}/{}",
-                    r.key,
-                    pod.metadata.namespace.as_deref().unwrap_or_default(),
-                    r.name
-                ))),
-            },
-            None if optional => Ok(None),
-            None => Err(SpecError(format!("configmap {:?} not found", r.name))),
-        };
+        let data = lookups.config_maps.get(&r.name).map(config_map_data);
+        return key_value(data, "ConfigMap", namespace, &r.name, &r.key, r.optional);
     }
     if let Some(r) = &source.secret_key_ref {
-        let optional = r.optional.unwrap_or(false);
-        return match lookups.secrets.get(&r.name) {
-            Some(secret) => match secret_data(secret).remove(&r.key) {
-                Some(v) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
-                None if optional => Ok(None),
-                None => Err(SpecError(format!(
-                    "couldn't find key {} in Secret {}/{}",
-                    r.key,
-                    pod.metadata.namespace.as_deref().unwrap_or_default(),
-                    r.name
-                ))),
-            },
-            None if optional => Ok(None),
-            None => Err(SpecError(format!("secret {:?} not found", r.name))),
-        };
+        let data = lookups.secrets.get(&r.name).map(secret_data);
+        return key_value(data, "Secret", namespace, &r.name, &r.key, r.optional);
     }
     if let Some(field) = &source.field_ref {
         return field_value(pod, &field.field_path, host_ip)
@@ -411,6 +386,34 @@ fn env_source(
         ));
     }
     Ok(Some(String::new()))
+}
+
+/// One key of a ConfigMap's or Secret's `data` (`None` when the object is
+/// missing) for an env var: `Ok(None)` when it is optional and absent,
+/// kubelet's error otherwise.
+fn key_value(
+    data: Option<BTreeMap<String, Vec<u8>>>,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    key: &str,
+    optional: Option<bool>,
+) -> Result<Option<String>, SpecError> {
+    let optional = optional.unwrap_or(false);
+    match data {
+        Some(mut data) => match data.remove(key) {
+            Some(v) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
+            None if optional => Ok(None),
+            None => Err(SpecError(format!(
+                "couldn't find key {key} in {kind} {namespace}/{name}"
+            ))),
+        },
+        None if optional => Ok(None),
+        None => Err(SpecError(format!(
+            "{} {name:?} not found",
+            kind.to_lowercase()
+        ))),
+    }
 }
 
 /// A `resourceFieldRef`'s value: the named container's (or `default_container`'s)

@@ -53,36 +53,43 @@ fn key_files(
         .collect()
 }
 
-/// A ConfigMap's data, empty for a missing optional one.
+/// The data of the ConfigMap or Secret (`kind`, lower case as kubelet's
+/// messages write it) named `name`, found or not; empty for a missing
+/// optional one.
+fn source_data(
+    found: Option<BTreeMap<String, Vec<u8>>>,
+    kind: &str,
+    name: &str,
+    optional: Option<bool>,
+    volume: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, SpecError> {
+    match found {
+        Some(data) => Ok(data),
+        None if optional.unwrap_or(false) => Ok(BTreeMap::new()),
+        None => Err(SpecError(format!(
+            "MountVolume.SetUp failed for volume {volume:?} : {kind} {name:?} not found"
+        ))),
+    }
+}
+
 fn config_map(
     lookups: &Lookups,
     name: &str,
     optional: Option<bool>,
     volume: &str,
 ) -> Result<BTreeMap<String, Vec<u8>>, SpecError> {
-    match lookups.config_maps.get(name) {
-        Some(map) => Ok(config_map_data(map)),
-        None if optional.unwrap_or(false) => Ok(BTreeMap::new()),
-        None => Err(SpecError(format!(
-            "MountVolume.SetUp failed for volume {volume:?} : configmap {name:?} not found"
-        ))),
-    }
+    let found = lookups.config_maps.get(name).map(config_map_data);
+    source_data(found, "configmap", name, optional, volume)
 }
 
-/// A Secret's data, empty for a missing optional one.
 fn secret(
     lookups: &Lookups,
     name: &str,
     optional: Option<bool>,
     volume: &str,
 ) -> Result<BTreeMap<String, Vec<u8>>, SpecError> {
-    match lookups.secrets.get(name) {
-        Some(secret) => Ok(secret_data(secret)),
-        None if optional.unwrap_or(false) => Ok(BTreeMap::new()),
-        None => Err(SpecError(format!(
-            "MountVolume.SetUp failed for volume {volume:?} : secret {name:?} not found"
-        ))),
-    }
+    let found = lookups.secrets.get(name).map(secret_data);
+    source_data(found, "secret", name, optional, volume)
 }
 
 /// `key="value"` lines, sorted, as kubelet writes whole label and annotation maps.

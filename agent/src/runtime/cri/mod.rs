@@ -281,6 +281,14 @@ impl CriRuntime {
         }
     }
 
+    /// The CRI ID of the running container `container` of pod `uid`, or
+    /// why there is none to stream from.
+    async fn running_id(&self, uid: &str, container: &str) -> Result<String, RuntimeError> {
+        self.running_container(uid, container)
+            .await?
+            .ok_or_else(|| RuntimeError::Backend(format!("container {container:?} is not running")))
+    }
+
     /// The CRI ID of the running container named `container` in pod `uid`.
     async fn running_container(
         &self,
@@ -360,9 +368,6 @@ impl Runtime for CriRuntime {
     }
 
     async fn streaming_url(&self, request: &StreamRequest) -> Result<String, RuntimeError> {
-        let not_running = |container: &str| {
-            RuntimeError::Backend(format!("container {container:?} is not running"))
-        };
         let mut client = self.runtime.clone();
         match request {
             StreamRequest::Exec {
@@ -374,10 +379,7 @@ impl Runtime for CriRuntime {
                 stdout,
                 stderr,
             } => {
-                let id = self
-                    .running_container(uid, container)
-                    .await?
-                    .ok_or_else(|| not_running(container))?;
+                let id = self.running_id(uid, container).await?;
                 Ok(client
                     .exec(cri::ExecRequest {
                         container_id: id,
@@ -401,10 +403,7 @@ impl Runtime for CriRuntime {
                 stdout,
                 stderr,
             } => {
-                let id = self
-                    .running_container(uid, container)
-                    .await?
-                    .ok_or_else(|| not_running(container))?;
+                let id = self.running_id(uid, container).await?;
                 Ok(client
                     .attach(cri::AttachRequest {
                         container_id: id,
@@ -482,12 +481,7 @@ impl Runtime for CriRuntime {
         command: &[String],
         timeout: Duration,
     ) -> Result<ExecOutput, RuntimeError> {
-        let id = self
-            .running_container(uid, container)
-            .await?
-            .ok_or_else(|| {
-                RuntimeError::Backend(format!("container {container:?} is not running"))
-            })?;
+        let id = self.running_id(uid, container).await?;
         let reply = self
             .runtime
             .clone()
