@@ -2,6 +2,7 @@
 official `kubernetes` client at its admin kubeconfig."""
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -52,6 +53,8 @@ def berth_server():
     yield kubeconfig
     proc.kill()
     proc.wait()
+    log.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture()
