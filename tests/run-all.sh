@@ -16,7 +16,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     ca-certificates curl protobuf-compiler etcd-server \
     busybox-static umoci skopeo docker-registry \
-    containerd runc containernetworking-plugins iproute2 procps unzip >/dev/null
+    containerd runc containernetworking-plugins iproute2 procps unzip nftables >/dev/null
 fi
 
 for kubectl in /usr/lib/google-cloud-sdk/bin/kubectl.1.{27,28,29,30,31,33}; do

@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod host;
 pub mod lease;
 pub mod logs;
+pub mod network;
 pub mod node;
 pub mod pods;
 pub mod probes;

@@ -110,6 +110,10 @@ impl Drop for Cluster {
         let _ = Command::new("ip")
             .args(["link", "delete", &bridge])
             .output();
+        let table = berth_agent::network::service_proxy::table_name(NODE);
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .output();
     }
 }
 

@@ -264,11 +264,18 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     let runtime = args.cri.runtime(&node.name).await?;
     tracing::info!(node = %node.name, runtime = %runtime.version(), ip = %node.internal_ip, "berth agent starting");
     let kubelet_api = kubelet_server(&args.connection.kubeconfig, &node, runtime.clone()).await?;
+    let node_name = node.name.clone();
     let nodes = Nodes::new(vec![NodeHandle::new(node, runtime.clone())])?;
     let serving = tokio::spawn(kubelet_api.serve(cancel.clone()));
+    let proxy = tokio::spawn(berth_agent::network::service_proxy::run(
+        client.clone(),
+        node_name.clone(),
+        cancel.clone(),
+    ));
     let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
     cancel.cancel();
     let _ = serving.await;
+    let _ = proxy.await;
     runtime.shutdown().await;
     outcome
 }

@@ -114,7 +114,7 @@ fn without_containerd_and_no_install_it_names_what_is_missing() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("lacks containerd, ctr, runc")
-            && stderr.contains("`apt-get install containerd runc`"),
+            && stderr.contains("`apt-get install containerd runc nftables`"),
         "{stderr}"
     );
 }

@@ -173,6 +173,11 @@ pub fn clean_up_node(data_dir: &Path, bridge: &str) {
             .status();
     }
     let _ = Command::new("ip").args(["link", "delete", bridge]).output();
+    // The node's Service rules (the agent names its nftables table like its bridge).
+    let table = bridge.replacen("berth", "berth_", 1);
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", &table])
+        .output();
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let prefix = data_dir.display().to_string();
     let mut points: Vec<&str> = mounts

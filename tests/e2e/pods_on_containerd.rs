@@ -808,6 +808,31 @@ fn kubectl_logs_exec_port_forward_cp_and_describe_work_on_real_pods() {
     let ip = jsonpath(&kubectl, "chatty", "{.status.podIP}");
     assert_eq!(http_get(&format!("{ip}/up.txt")).trim(), "uploaded");
 
+    // A Service's ClusterIP leads to the pod, from the node and from a pod.
+    kubectl.ok(&["expose", "pod", "chatty", "--port=8080", "--target-port=80"]);
+    let cluster_ip = kubectl.jsonpath(&["get", "service", "chatty"], "{.spec.clusterIP}");
+    wait_for(
+        "the Service's ClusterIP answers on the node",
+        Duration::from_secs(30),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            (http_get(&format!("{cluster_ip}:8080")).trim() == "hello from the init container")
+                .then_some(())
+        },
+    );
+    let through_service = kubectl.ok(&[
+        "exec",
+        "chatty",
+        "-c",
+        "counter",
+        "--",
+        "wget",
+        "-qO-",
+        &format!("http://{cluster_ip}:8080/"),
+    ]);
+    assert_eq!(through_service.trim(), "hello from the init container");
+
     // describe tells the story a user expects.
     let described = kubectl.ok(&["describe", "pod", "chatty"]);
     for expected in [

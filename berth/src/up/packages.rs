@@ -50,6 +50,10 @@ pub const REQUIREMENTS: &[Requirement] = &[
         what: "/bin/busybox",
         package: "busybox-static",
     },
+    Requirement {
+        what: "nft",
+        package: "nftables",
+    },
 ];
 
 /// Whether `what` exists: an absolute path, or a program in one of `path`'s directories.
