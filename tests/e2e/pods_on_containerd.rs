@@ -832,6 +832,46 @@ fn kubectl_logs_exec_port_forward_cp_and_describe_work_on_real_pods() {
         &format!("http://{cluster_ip}:8080/"),
     ]);
     assert_eq!(through_service.trim(), "hello from the init container");
+    // A NodePort answers on the node's own addresses: here the bridge
+    // gateway, as a pod sees it (the node's loopback InternalIP does not
+    // forward, as with upstream's nftables proxy).
+    kubectl.ok(&[
+        "expose",
+        "pod",
+        "chatty",
+        "--name=chatty-np",
+        "--type=NodePort",
+        "--port=80",
+    ]);
+    let node_port = kubectl.jsonpath(
+        &["get", "service", "chatty-np"],
+        "{.spec.ports[0].nodePort}",
+    );
+    let gateway = {
+        let (network, _) = ip.rsplit_once('.').unwrap();
+        format!("{network}.1")
+    };
+    let through_node_port = wait_for(
+        "the NodePort answers on the node's address",
+        Duration::from_secs(30),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            let out = kubectl.run(&[
+                "exec",
+                "chatty",
+                "-c",
+                "counter",
+                "--",
+                "wget",
+                "-qO-",
+                &format!("http://{gateway}:{node_port}/"),
+            ]);
+            Some(String::from_utf8_lossy(&out.stdout).into_owned())
+                .filter(|page| page.trim() == "hello from the init container")
+        },
+    );
+    assert_eq!(through_node_port.trim(), "hello from the init container");
 
     // describe tells the story a user expects.
     let described = kubectl.ok(&["describe", "pod", "chatty"]);

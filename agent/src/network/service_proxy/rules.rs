@@ -26,6 +26,8 @@ pub struct ServicePort {
     pub protocol: &'static str,
     /// The Service port.
     pub port: u16,
+    /// The port every node address answers on too (NodePort and LoadBalancer Services).
+    pub node_port: Option<u16>,
     /// Ready endpoints (address, target port).
     pub endpoints: Vec<(Ipv4Addr, u16)>,
 }
@@ -114,6 +116,10 @@ pub fn service_ports(services: &[Service], slices: &[EndpointSlice]) -> Vec<Serv
                 cluster_ip,
                 protocol: protocol(port.protocol.as_deref()),
                 port: number,
+                node_port: port
+                    .node_port
+                    .and_then(|p| u16::try_from(p).ok())
+                    .filter(|p| *p != 0),
                 endpoints,
             });
         }
@@ -165,8 +171,21 @@ pub fn script(table: &str, ports: &[ServicePort]) -> String {
         );
     }
     let _ = writeln!(out, "  }}");
-    let _ = writeln!(out, "  chain prerouting {{\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n  }}");
-    let _ = writeln!(out, "  chain output {{\n    type nat hook output priority -100; policy accept;\n    jump services\n  }}");
+    // NodePorts answer on this node's own addresses only, never on traffic
+    // passing through to others.
+    let _ = writeln!(out, "  chain nodeports {{");
+    for (index, port) in ports.iter().enumerate() {
+        if let Some(node_port) = port.node_port {
+            let _ = writeln!(
+                out,
+                "    fib daddr type local {} dport {node_port} goto svc{index}",
+                port.protocol
+            );
+        }
+    }
+    let _ = writeln!(out, "  }}");
+    let _ = writeln!(out, "  chain prerouting {{\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
+    let _ = writeln!(out, "  chain output {{\n    type nat hook output priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
     let _ = writeln!(out, "  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark {MASQUERADE_MARK} masquerade\n  }}");
     let _ = writeln!(out, "}}");
     out
@@ -180,7 +199,7 @@ mod tests {
     fn service() -> Service {
         serde_json::from_value(json!({
             "metadata": {"name": "web", "namespace": "default"},
-            "spec": {"clusterIP": "10.43.0.10", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}
+            "spec": {"clusterIP": "10.43.0.10", "type": "NodePort", "ports": [{"name": "http", "port": 8080, "protocol": "TCP", "nodePort": 30080}]}
         }))
         .unwrap()
     }
