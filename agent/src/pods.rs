@@ -8,6 +8,7 @@
 //! (the simulated one lives in memory) finds its Running pods missing there
 //! and simply starts them again, keeping their IPs when it can.
 
+pub mod env;
 pub mod gpus;
 pub mod spec;
 pub mod status;

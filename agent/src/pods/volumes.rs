@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, KeyToPath, Pod};
 
-use super::spec::{config_map_data, field_value, secret_data, Lookups, SpecError};
+use super::env::{field_value, resource_value};
+use super::spec::{config_map_data, secret_data, Lookups, SpecError};
 use crate::runtime::{Volume, VolumeFile, VolumeSource};
 
 /// Default file mode of configMap, secret and downwardAPI files (upstream 0644).
@@ -119,9 +120,7 @@ fn downward_files(
                         SpecError(format!("volume {volume:?}: unsupported fieldRef {path:?}"))
                     })?,
                 },
-                (None, Some(resource)) => {
-                    super::spec::resource_value(pod, resource, None).to_string()
-                }
+                (None, Some(resource)) => resource_value(pod, resource, None).to_string(),
                 (None, None) => String::new(),
             };
             Ok(VolumeFile {

@@ -8,8 +8,10 @@ pub mod backoff;
 pub mod cni;
 pub mod connect;
 pub mod containerd;
+mod images;
 pub mod observe;
 pub mod pause;
+mod report;
 mod sync;
 pub mod translate;
 mod volumes;
@@ -558,7 +560,7 @@ impl Runtime for CriRuntime {
         let Some(sandbox) = self.sandboxes(uid).await?.into_iter().next() else {
             return Ok(None);
         };
-        Ok(Some(self.observed_state(&sandbox, None).await?))
+        Ok(Some(self.observed_state(&sandbox).await?))
     }
 
     async fn list_pods(&self) -> Result<Vec<PodState>, RuntimeError> {
@@ -584,7 +586,7 @@ impl Runtime for CriRuntime {
         }
         let mut pods = Vec::with_capacity(newest.len());
         for sandbox in newest.values() {
-            pods.push(self.observed_state(sandbox, None).await?);
+            pods.push(self.observed_state(sandbox).await?);
         }
         Ok(pods)
     }
