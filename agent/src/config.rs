@@ -365,16 +365,22 @@ pub fn fallback_pod_cidr(slot: u32) -> String {
     format!("10.{}.{}.0/24", 128 + slot / 256, slot % 256)
 }
 
-/// A slot for a node that runs alone in its process (`berth agent`): a hash of
-/// its name, so separately started agents rarely share a fallback range.
-pub fn slot_for_name(name: &str) -> u32 {
-    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+/// A hash of a node's name that is the same in every run and on every
+/// platform (FNV-1a, unlike the std hasher), for the names and ranges a
+/// node derives from its own (fallback pod range, bridge, nftables table).
+pub fn name_hash(name: &str) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
     for byte in name.bytes() {
         hash ^= u32::from(byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }
-    hash % 32_768
+    hash
+}
+
+/// A slot for a node that runs alone in its process (`berth agent`): a hash of
+/// its name, so separately started agents rarely share a fallback range.
+pub fn slot_for_name(name: &str) -> u32 {
+    name_hash(name) % 32_768
 }
 
 #[cfg(test)]

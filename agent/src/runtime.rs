@@ -72,6 +72,15 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
+    /// The policy `spec.restartPolicy` names (`Always` when unset, as upstream defaults it).
+    pub fn from_spec(value: Option<&str>) -> Self {
+        match value {
+            Some("Never") => Self::Never,
+            Some("OnFailure") => Self::OnFailure,
+            _ => Self::Always,
+        }
+    }
+
     /// Whether a container that exited with `exit_code` runs again.
     pub fn restarts(self, exit_code: i32) -> bool {
         match self {

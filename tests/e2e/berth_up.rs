@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cri_node::{bridge_name, clean_up_node, Registry};
+use cri_node::{clean_up_node, Registry};
 use support::{berth_bin, eventually, free_port, KUBECTL_1_31};
 
 const NODE: &str = "upnode";
@@ -219,7 +219,7 @@ fn scopeguard(agent_dir: std::path::PathBuf) -> impl Drop {
     struct Guard(std::path::PathBuf);
     impl Drop for Guard {
         fn drop(&mut self) {
-            clean_up_node(&self.0, &bridge_name(NODE));
+            clean_up_node(&self.0, NODE);
         }
     }
     Guard(agent_dir)

@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use berth_agent::runtime::cri::cni::bridge_name;
+
 use crate::support::{free_port, BerthProcess, Server};
 
 /// The local registry of `tests/images/build.sh`, stopped when dropped.
@@ -156,14 +158,14 @@ fn spawn(server: &Server, name: &str, args: &[String]) -> BerthProcess {
 impl Drop for CriNode {
     fn drop(&mut self) {
         self.agent.terminate();
-        clean_up_node(&self.data_dir, &self.bridge());
+        clean_up_node(&self.data_dir, &self.name);
     }
 }
 
 /// Kills the container shims a node's containerd left (they outlive it by
 /// design; a test's must not outlive the test), removes its bridge and
-/// unmounts whatever is still mounted under its data directory.
-pub fn clean_up_node(data_dir: &Path, bridge: &str) {
+/// Service table, and unmounts whatever is still mounted under its data directory.
+pub fn clean_up_node(data_dir: &Path, node: &str) {
     let socket = data_dir.join("containerd/containerd.sock");
     let config = data_dir.join("containerd/config.toml");
     for pattern in [socket, config] {
@@ -172,9 +174,10 @@ pub fn clean_up_node(data_dir: &Path, bridge: &str) {
             .arg(pattern)
             .status();
     }
-    let _ = Command::new("ip").args(["link", "delete", bridge]).output();
-    // The node's Service rules (the agent names its nftables table like its bridge).
-    let table = bridge.replacen("berth", "berth_", 1);
+    let _ = Command::new("ip")
+        .args(["link", "delete", &bridge_name(node)])
+        .output();
+    let table = berth_agent::network::service_proxy::table_name(node);
     let _ = Command::new("nft")
         .args(["delete", "table", "ip", &table])
         .output();
@@ -189,14 +192,4 @@ pub fn clean_up_node(data_dir: &Path, bridge: &str) {
     for point in points {
         let _ = Command::new("umount").args(["-l", point]).status();
     }
-}
-
-/// The bridge the agent names for node `name`.
-pub fn bridge_name(name: &str) -> String {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in name.bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    format!("berth{hash:08x}")
 }

@@ -21,12 +21,7 @@ const SETTLE: Duration = Duration::from_millis(100);
 
 /// The node's nftables table name (`berth_` and a hash of the node name).
 pub fn table_name(node: &str) -> String {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in node.bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    format!("berth_{hash:08x}")
+    format!("berth_{:08x}", crate::config::name_hash(node))
 }
 
 /// Applies an nft script.

@@ -107,11 +107,7 @@ pub fn sandbox_config(
             .as_ref()
             .and_then(|s| s.pod_ip.as_deref())
             .and_then(|ip| ip.parse().ok()),
-        restart_policy: match spec.restart_policy.as_deref() {
-            Some("Never") => RestartPolicy::Never,
-            Some("OnFailure") => RestartPolicy::OnFailure,
-            _ => RestartPolicy::Always,
-        },
+        restart_policy: RestartPolicy::from_spec(spec.restart_policy.as_deref()),
         host_network: spec.host_network.unwrap_or(false),
         hostname: spec.hostname.clone().unwrap_or(name),
         labels: meta.labels.clone().unwrap_or_default(),

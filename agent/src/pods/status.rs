@@ -206,11 +206,8 @@ pub fn pod_status(
 ) -> PodStatus {
     let current = pod.status.as_ref();
     let now = seconds(now);
-    let restart_policy = match pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) {
-        Some("Never") => RestartPolicy::Never,
-        Some("OnFailure") => RestartPolicy::OnFailure,
-        _ => RestartPolicy::Always,
-    };
+    let restart_policy =
+        RestartPolicy::from_spec(pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()));
     let phase = phase(state, restart_policy);
     let container_statuses: Vec<ApiContainerStatus> = state
         .containers

@@ -15,12 +15,7 @@ pub const CONFLIST: &str = "10-berth.conflist";
 /// A Linux interface name (at most 15 bytes) for `node`'s bridge, stable
 /// across restarts: `berth` plus a hash of the node name.
 pub fn bridge_name(node: &str) -> String {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in node.bytes() {
-        hash ^= u32::from(byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    format!("berth{hash:08x}")
+    format!("berth{:08x}", crate::config::name_hash(node))
 }
 
 /// The conflist for a node whose pods take addresses from `pod_cidr`.
