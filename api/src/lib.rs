@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod field;
+pub mod kinds;
 pub mod nodepool;
 pub mod openapi;
 pub mod patch;

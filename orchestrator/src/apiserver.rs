@@ -4,11 +4,11 @@
 //! It is the only component that touches the store.
 
 mod actions;
+mod admission;
 pub mod allocator;
 mod apply;
 pub mod catalog;
-mod defaults;
-pub use defaults::DefaultTolerationSeconds;
+pub use admission::DefaultTolerationSeconds;
 pub mod discovery;
 pub mod errors;
 mod handlers;
@@ -21,7 +21,6 @@ pub mod pki;
 pub mod request;
 mod scale;
 mod tables;
-mod validate;
 mod watch;
 
 use std::net::SocketAddr;
@@ -106,7 +105,7 @@ impl ApiServer {
     ) -> Result<Self, ServeError> {
         Self::bind_with(
             config,
-            defaults::DefaultTolerationSeconds::default(),
+            admission::DefaultTolerationSeconds::default(),
             store,
             pki,
         )
@@ -117,7 +116,7 @@ impl ApiServer {
     /// unreachable nodes (the DefaultTolerationSeconds admission's flags).
     pub async fn bind_with(
         config: ApiServerConfig,
-        toleration_seconds: defaults::DefaultTolerationSeconds,
+        toleration_seconds: admission::DefaultTolerationSeconds,
         store: Arc<dyn Store>,
         pki: &Pki,
     ) -> Result<Self, ServeError> {

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use berth_api::apply::BuiltinApplySchema;
+use berth_api::kinds::{self, KindRules};
 use berth_api::patch::BuiltinSchema;
 use serde_json::Value;
 
@@ -60,6 +61,8 @@ pub struct ResourceInfo {
     pub schema: SchemaBuilder,
     /// The schema's definition name (`io.k8s.api.apps.v1.Deployment`, `dev.berth.v1.NodePool`).
     pub schema_name: fn() -> String,
+    /// The kind's own rules: defaults, validation, tables, field selectors.
+    pub rules: Arc<dyn KindRules>,
 }
 
 impl ResourceInfo {
@@ -158,7 +161,7 @@ impl ResourceInfo {
 macro_rules! resource {
     ($group:literal, $version:literal, $kind:literal, $plural:literal, $singular:literal,
      namespaced: $ns:literal, short: [$($short:literal),*], categories: [$($cat:literal),*],
-     status: $status:literal, scale: $scale:literal, definition: $def:expr, ty: $ty:ty) => {
+     status: $status:literal, scale: $scale:literal, definition: $def:expr, ty: $ty:ty, rules: $rules:expr) => {
         ResourceInfo {
             group: $group,
             version: $version,
@@ -174,6 +177,7 @@ macro_rules! resource {
             typecheck: typecheck::<$ty>,
             schema: json_schema::<$ty>,
             schema_name: schema_name::<$ty>,
+            rules: Arc::new($rules),
         }
     };
 }
@@ -188,33 +192,33 @@ pub fn resources() -> &'static [ResourceInfo] {
     RESOURCES.get_or_init(|| {
         vec![
             resource!("", "v1", "Namespace", "namespaces", "namespace", namespaced: false, short: ["ns"], categories: [],
-                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Namespace"), ty: core::Namespace),
+                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Namespace"), ty: core::Namespace, rules: kinds::core::namespace::Namespace),
             resource!("", "v1", "Pod", "pods", "pod", namespaced: true, short: ["po"], categories: ["all"],
-                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Pod"), ty: core::Pod),
+                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Pod"), ty: core::Pod, rules: kinds::core::pod::Pod),
             resource!("", "v1", "Service", "services", "service", namespaced: true, short: ["svc"], categories: ["all"],
-                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Service"), ty: core::Service),
+                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Service"), ty: core::Service, rules: kinds::core::service::Service),
             resource!("", "v1", "Endpoints", "endpoints", "endpoints", namespaced: true, short: ["ep"], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.Endpoints"), ty: core::Endpoints),
+                status: false, scale: false, definition: Some("io.k8s.api.core.v1.Endpoints"), ty: core::Endpoints, rules: kinds::core::endpoints::Endpoints),
             resource!("", "v1", "ConfigMap", "configmaps", "configmap", namespaced: true, short: ["cm"], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.ConfigMap"), ty: core::ConfigMap),
+                status: false, scale: false, definition: Some("io.k8s.api.core.v1.ConfigMap"), ty: core::ConfigMap, rules: kinds::core::configmap::ConfigMap),
             resource!("", "v1", "Secret", "secrets", "secret", namespaced: true, short: [], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.Secret"), ty: core::Secret),
+                status: false, scale: false, definition: Some("io.k8s.api.core.v1.Secret"), ty: core::Secret, rules: kinds::core::secret::Secret),
             resource!("", "v1", "Node", "nodes", "node", namespaced: false, short: ["no"], categories: [],
-                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Node"), ty: core::Node),
+                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Node"), ty: core::Node, rules: kinds::core::node::Node),
             resource!("", "v1", "Event", "events", "event", namespaced: true, short: ["ev"], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.Event"), ty: core::Event),
+                status: false, scale: false, definition: Some("io.k8s.api.core.v1.Event"), ty: core::Event, rules: kinds::core::event::Event),
             resource!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", namespaced: true, short: ["sa"], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.ServiceAccount"), ty: core::ServiceAccount),
+                status: false, scale: false, definition: Some("io.k8s.api.core.v1.ServiceAccount"), ty: core::ServiceAccount, rules: kinds::core::serviceaccount::ServiceAccount),
             resource!("apps", "v1", "Deployment", "deployments", "deployment", namespaced: true, short: ["deploy"], categories: ["all"],
-                status: true, scale: true, definition: Some("io.k8s.api.apps.v1.Deployment"), ty: apps::Deployment),
+                status: true, scale: true, definition: Some("io.k8s.api.apps.v1.Deployment"), ty: apps::Deployment, rules: kinds::apps::deployment::Deployment),
             resource!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", namespaced: true, short: ["rs"], categories: ["all"],
-                status: true, scale: true, definition: Some("io.k8s.api.apps.v1.ReplicaSet"), ty: apps::ReplicaSet),
+                status: true, scale: true, definition: Some("io.k8s.api.apps.v1.ReplicaSet"), ty: apps::ReplicaSet, rules: kinds::apps::replicaset::ReplicaSet),
             resource!("coordination.k8s.io", "v1", "Lease", "leases", "lease", namespaced: true, short: [], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.coordination.v1.Lease"), ty: coordination::Lease),
+                status: false, scale: false, definition: Some("io.k8s.api.coordination.v1.Lease"), ty: coordination::Lease, rules: kinds::coordination::lease::Lease),
             resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", namespaced: true, short: [], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.discovery.v1.EndpointSlice"), ty: discovery::EndpointSlice),
+                status: false, scale: false, definition: Some("io.k8s.api.discovery.v1.EndpointSlice"), ty: discovery::EndpointSlice, rules: kinds::discovery::endpointslice::EndpointSlice),
             resource!("berth.dev", "v1", "NodePool", "nodepools", "nodepool", namespaced: false, short: ["np"], categories: [],
-                status: true, scale: true, definition: None, ty: berth_api::nodepool::NodePool),
+                status: true, scale: true, definition: None, ty: berth_api::nodepool::NodePool, rules: kinds::berth::nodepool::NodePool),
         ]
     })
 }

@@ -1,7 +1,10 @@
 //! Lists and the selectors they filter by: label selectors with every operator,
 //! the field selectors kubectl relies on, and `limit`/`continue` paging.
 
+use std::sync::Arc;
+
 use base64::Engine;
+use berth_api::kinds::KindRules;
 use berth_api::selector::{FieldSelector, LabelSelector};
 use serde_json::{json, Value};
 
@@ -16,61 +19,12 @@ use crate::store::Store;
 pub struct Filter {
     labels: LabelSelector,
     fields: FieldSelector,
+    /// The kind's rules, which say what a field label's value is.
+    rules: Arc<dyn KindRules>,
 }
 
 /// Field labels every kind supports.
 const COMMON_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
-
-fn kind_fields(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "Pod" => &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        ],
-        "Event" => &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ],
-        "Secret" => &["type"],
-        "Node" => &["spec.unschedulable"],
-        "Namespace" => &["status.phase"],
-        "ReplicaSet" => &["status.replicas"],
-        _ => &[],
-    }
-}
-
-/// A field's value as a field selector compares it (missing = empty string).
-fn field_value(obj: &Value, field: &str) -> String {
-    if field == "source" {
-        return obj
-            .pointer("/source/component")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-    }
-    let pointer = format!("/{}", field.replace('.', "/"));
-    match obj.pointer(&pointer) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Bool(b)) => b.to_string(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => String::new(),
-    }
-}
 
 impl Filter {
     /// Parses `labelSelector` and `fieldSelector`, rejecting unsupported field labels with 400.
@@ -80,19 +34,25 @@ impl Filter {
         let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         for field in fields.fields() {
-            if !COMMON_FIELDS.contains(&field) && !kind_fields(r.kind).contains(&field) {
+            if !COMMON_FIELDS.contains(&field) && !r.rules.field_labels().contains(&field) {
                 return Err(ApiError::BadRequest(format!(
                     "field label not supported: {field}"
                 )));
             }
         }
-        Ok(Self { labels, fields })
+        Ok(Self {
+            labels,
+            fields,
+            rules: Arc::clone(&r.rules),
+        })
     }
 
     /// Whether an object passes both selectors.
     pub fn matches(&self, obj: &Value) -> bool {
         self.labels.matches_value(obj.pointer("/metadata/labels"))
-            && self.fields.matches(|field| Some(field_value(obj, field)))
+            && self
+                .fields
+                .matches(|field| Some(self.rules.field_value(obj, field)))
     }
 }
 

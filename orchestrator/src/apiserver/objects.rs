@@ -12,11 +12,12 @@ use std::sync::{Arc, OnceLock};
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
+use super::admission;
 use super::allocator::Allocator;
 use super::catalog::ResourceInfo;
+use super::errors::FieldCause;
 use super::errors::{ApiError, Target};
 use super::watch::SharedEvents;
-use super::{defaults, validate};
 use crate::store::{KeyValue, Store, StoreError};
 
 /// Upstream's message for a stale `resourceVersion`.
@@ -56,7 +57,7 @@ pub struct Objects {
     store: Arc<dyn Store>,
     allocator: Allocator,
     /// Seconds of the tolerations new pods get (DefaultTolerationSeconds admission).
-    toleration_seconds: defaults::DefaultTolerationSeconds,
+    toleration_seconds: admission::DefaultTolerationSeconds,
     /// Store events decoded once for all watch streams.
     shared_events: Arc<SharedEvents>,
     /// Active namespaces, followed from the store once the first create needs them.
@@ -120,14 +121,22 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     meta.as_object_mut().expect("metadata is an object")
 }
 
-/// Kinds whose `metadata.generation` moves with their spec.
-fn tracks_generation(kind: &str) -> bool {
-    matches!(kind, "Deployment" | "ReplicaSet" | "NodePool")
-}
-
 /// Kinds whose status is reset on create (their status is owned by controllers).
 fn resets_status_on_create(r: &ResourceInfo) -> bool {
-    r.has_status && r.kind != "Node"
+    r.has_status && !r.rules.keeps_status_on_create()
+}
+
+/// Upstream's defaulting: nulls are unset fields, then the kind's defaults.
+fn default(r: &ResourceInfo, obj: &mut Value) {
+    berth_api::kinds::drop_nulls(obj);
+    r.rules.default(obj);
+}
+
+/// Metadata and the kind's own rules of a new or updated object.
+fn validate(r: &ResourceInfo, obj: &Value) -> Vec<FieldCause> {
+    let mut causes = berth_api::kinds::validate_metadata(r.rules.name_rule(), obj);
+    causes.extend(r.rules.validate(obj));
+    causes
 }
 
 fn random_suffix() -> String {
@@ -148,7 +157,7 @@ impl Objects {
         Self {
             store,
             allocator,
-            toleration_seconds: defaults::DefaultTolerationSeconds::default(),
+            toleration_seconds: admission::DefaultTolerationSeconds::default(),
             shared_events: Arc::default(),
             namespaces: Arc::default(),
         }
@@ -157,7 +166,7 @@ impl Objects {
     /// The same, giving new pods these default toleration seconds.
     pub fn with_default_toleration_seconds(
         mut self,
-        seconds: defaults::DefaultTolerationSeconds,
+        seconds: admission::DefaultTolerationSeconds,
     ) -> Self {
         self.toleration_seconds = seconds;
         self
@@ -302,7 +311,7 @@ impl Objects {
         }
         meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
-        if tracks_generation(r.kind) {
+        if r.rules.tracks_generation() {
             meta.insert("generation".into(), json!(1));
         } else {
             meta.remove("generation");
@@ -314,12 +323,12 @@ impl Objects {
         }
         (r.typecheck)(&obj)
             .map_err(|e| ApiError::BadRequest(format!("error decoding {}: {e}", r.kind)))?;
-        defaults::apply(r.kind, &mut obj);
-        if r.kind == "Pod" {
-            defaults::default_tolerations(&mut obj, self.toleration_seconds);
+        default(r, &mut obj);
+        if r.group.is_empty() && r.kind == "Pod" {
+            admission::default_tolerations(&mut obj, self.toleration_seconds);
         }
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
-        let causes = validate::on_create(r.kind, &obj);
+        let causes = validate(r, &obj);
         if !causes.is_empty() {
             return Err(ApiError::Invalid(target(r, &name), causes));
         }
@@ -409,7 +418,7 @@ impl Objects {
         new["kind"] = json!(r.kind);
         new["apiVersion"] = json!(r.api_version());
         preserve_system_metadata(old, &mut new);
-        if tracks_generation(r.kind) {
+        if r.rules.tracks_generation() {
             let generation = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -423,8 +432,9 @@ impl Objects {
         }
         (r.typecheck)(&new)
             .map_err(|e| ApiError::BadRequest(format!("error decoding {}: {e}", r.kind)))?;
-        defaults::apply(r.kind, &mut new);
-        let causes = validate::on_update(r.kind, old, &new);
+        default(r, &mut new);
+        let mut causes = validate(r, &new);
+        causes.extend(r.rules.validate_update(old, &new));
         if !causes.is_empty() {
             return Err(ApiError::Invalid(target(r, name), causes));
         }
@@ -435,7 +445,7 @@ impl Objects {
         let key = r.key(ns, name);
         let finished_deleting = new.pointer("/metadata/deletionTimestamp").is_some()
             && is_empty_list(new.pointer("/metadata/finalizers"))
-            && (r.kind != "Namespace" || is_empty_list(new.pointer("/spec/finalizers")))
+            && !r.rules.deletion_held(&new)
             && new
                 .pointer("/metadata/deletionGracePeriodSeconds")
                 .and_then(Value::as_i64)
@@ -628,22 +638,7 @@ pub fn merge_for_update(
         }
         _ if r.has_status => {
             let mut merged = new;
-            if r.kind == "Namespace" {
-                // Only namespaces/finalize changes spec.finalizers.
-                match old.pointer("/spec/finalizers") {
-                    Some(finalizers) => {
-                        if !merged.get("spec").is_some_and(Value::is_object) {
-                            merged["spec"] = json!({});
-                        }
-                        merged["spec"]["finalizers"] = finalizers.clone();
-                    }
-                    None => {
-                        if let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut) {
-                            spec.remove("finalizers");
-                        }
-                    }
-                }
-            }
+            r.rules.prepare_for_update(old, &mut merged);
             if let Some(map) = merged.as_object_mut() {
                 match old.get("status") {
                     Some(status) => {

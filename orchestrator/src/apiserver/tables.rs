@@ -1,14 +1,14 @@
 //! Wraps objects into `meta.k8s.io/v1` Tables (what `kubectl get` asks for),
 //! with each row carrying the object's metadata as kubectl expects.
 
-use berth_api::table;
 use serde_json::{json, Value};
 
 use super::catalog::ResourceInfo;
 use super::request::Query;
 
-fn column_definitions(kind: &str) -> Vec<Value> {
-    table::columns(kind)
+fn column_definitions(r: &ResourceInfo) -> Vec<Value> {
+    r.rules
+        .columns()
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
@@ -47,7 +47,7 @@ pub fn table(r: &ResourceInfo, objects: &[Value], list_metadata: Value, query: &
         .iter()
         .map(|obj| {
             json!({
-                "cells": table::cells(r.kind, obj, now),
+                "cells": r.rules.cells(obj, now),
                 "object": row_object(r, obj, query),
             })
         })
@@ -56,7 +56,7 @@ pub fn table(r: &ResourceInfo, objects: &[Value], list_metadata: Value, query: &
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": list_metadata,
-        "columnDefinitions": column_definitions(r.kind),
+        "columnDefinitions": column_definitions(r),
         "rows": rows,
     })
 }

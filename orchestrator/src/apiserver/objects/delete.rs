@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{encode, is_empty_list, meta_mut, meta_str, stamped, target, DeleteOptions, Objects};
+use super::{encode, meta_mut, meta_str, stamped, target, DeleteOptions, Objects};
 use crate::apiserver::catalog::ResourceInfo;
 use crate::apiserver::errors::ApiError;
 
@@ -37,7 +37,9 @@ impl Objects {
                 ));
             }
         }
-        let mut grace = graceful_period(r, &obj, opts);
+        let mut grace = r
+            .rules
+            .deletion_grace_period(&obj, opts.grace_period_seconds);
         let mut finalizers: Vec<Value> = obj
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
@@ -53,20 +55,12 @@ impl Objects {
                 finalizers.push(json!(f));
             }
         }
-        if r.kind == "Namespace" && !is_empty_list(obj.pointer("/spec/finalizers")) {
-            if let Some(status) = obj
-                .as_object_mut()
-                .map(|m| m.entry("status").or_insert_with(|| json!({})))
-            {
-                status["phase"] = json!("Terminating");
-            }
+        let held = r.rules.begin_deletion(&mut obj);
+        if held {
             grace.get_or_insert(0);
         }
         let already_deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
-        if !finalizers.is_empty()
-            || grace.is_some_and(|g| g > 0)
-            || (r.kind == "Namespace" && !is_empty_list(obj.pointer("/spec/finalizers")))
-        {
+        if !finalizers.is_empty() || grace.is_some_and(|g| g > 0) || held {
             let grace = grace.unwrap_or(0);
             let meta = meta_mut(&mut obj);
             if !finalizers.is_empty() {
@@ -111,27 +105,4 @@ impl Objects {
             Err(e) => Err(self.write_error(r, name, e)),
         }
     }
-}
-
-/// Pods on a node get a grace period (the agent finishes the deletion); others go at once.
-fn graceful_period(r: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> Option<i64> {
-    if r.kind != "Pod" {
-        return None;
-    }
-    let scheduled = obj
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty());
-    let phase = obj
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if !scheduled || matches!(phase, "Succeeded" | "Failed") {
-        return Some(0);
-    }
-    let default = obj
-        .pointer("/spec/terminationGracePeriodSeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(30);
-    Some(opts.grace_period_seconds.unwrap_or(default).max(0))
 }

@@ -1,0 +1,3 @@
+//! berth's own `berth.dev` group's kinds.
+
+pub mod nodepool;

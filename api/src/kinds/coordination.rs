@@ -1,0 +1,3 @@
+//! The `coordination.k8s.io` group's kinds.
+
+pub mod lease;
