@@ -126,7 +126,7 @@ ROOTS = [
         [
             "CSIDriver", "CSIDriverList", "CSINode", "CSINodeList", "CSIStorageCapacity",
             "CSIStorageCapacityList", "StorageClass", "StorageClassList", "VolumeAttachment",
-            "VolumeAttachmentList",
+            "VolumeAttachmentList", "VolumeAttributesClass", "VolumeAttributesClassList",
         ],
     ),
     (

@@ -5830,6 +5830,29 @@ pub(super) static STORAGE_V1_VOLUME_ATTACHMENT_STATUS: Message = Message {
     },
 };
 
+pub(super) static STORAGE_V1_VOLUME_ATTRIBUTES_CLASS: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeAttributesClass",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "driverName", T::String, L::Value(Omit::Never)),
+            f(3, "parameters", T::String, L::Map { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_ATTRIBUTES_CLASS_LIST: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeAttributesClassList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&STORAGE_V1_VOLUME_ATTRIBUTES_CLASS), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
 pub(super) static STORAGE_V1_VOLUME_ERROR: Message = Message {
     name: "k8s.io.api.storage.v1.VolumeError",
     shape: Shape::Fields {
@@ -6613,6 +6636,8 @@ pub(super) static MESSAGES: &[&Message] = &[
     &STORAGE_V1_VOLUME_ATTACHMENT_SOURCE,
     &STORAGE_V1_VOLUME_ATTACHMENT_SPEC,
     &STORAGE_V1_VOLUME_ATTACHMENT_STATUS,
+    &STORAGE_V1_VOLUME_ATTRIBUTES_CLASS,
+    &STORAGE_V1_VOLUME_ATTRIBUTES_CLASS_LIST,
     &STORAGE_V1_VOLUME_ERROR,
     &STORAGE_V1_VOLUME_NODE_RESOURCES,
     &RESOURCE_QUANTITY,
@@ -6722,6 +6747,8 @@ pub(super) static KINDS: &[(&str, &str, &Message)] = &[
     ("storage.k8s.io/v1", "StorageClassList", &STORAGE_V1_STORAGE_CLASS_LIST),
     ("storage.k8s.io/v1", "VolumeAttachment", &STORAGE_V1_VOLUME_ATTACHMENT),
     ("storage.k8s.io/v1", "VolumeAttachmentList", &STORAGE_V1_VOLUME_ATTACHMENT_LIST),
+    ("storage.k8s.io/v1", "VolumeAttributesClass", &STORAGE_V1_VOLUME_ATTRIBUTES_CLASS),
+    ("storage.k8s.io/v1", "VolumeAttributesClassList", &STORAGE_V1_VOLUME_ATTRIBUTES_CLASS_LIST),
     ("v1", "Binding", &CORE_V1_BINDING),
     ("v1", "ComponentStatus", &CORE_V1_COMPONENT_STATUS),
     ("v1", "ComponentStatusList", &CORE_V1_COMPONENT_STATUS_LIST),

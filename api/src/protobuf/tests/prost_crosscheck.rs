@@ -73,6 +73,7 @@ fn through_prost(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
         ("storage.k8s.io/v1", "CSIStorageCapacity") => storage::CSIStorageCapacity,
         ("storage.k8s.io/v1", "StorageClass") => storage::StorageClass,
         ("storage.k8s.io/v1", "VolumeAttachment") => storage::VolumeAttachment,
+        ("storage.k8s.io/v1", "VolumeAttributesClass") => storage::VolumeAttributesClass,
         ("v1", "Binding") => core::Binding,
         ("v1", "ComponentStatus") => core::ComponentStatus,
         ("v1", "ConfigMap") => core::ConfigMap,
