@@ -5,26 +5,33 @@ Two inputs, because neither alone says everything the codec must know:
 
 * the `k8s-pb` crate (kube-rs's prost types) gives every message's fields: tag number, wire
   type, repeated/map, and which message a field refers to;
-* the Kubernetes Go types (`k8s.io/api` and `k8s.io/apimachinery` at the release k8s-pb was
-  generated from) give what prost loses: the JSON name (`podIP`, not `pod_ip`), `omitempty`,
-  whether the Go field is a pointer (a present zero survives) or a value (always on the wire,
-  dropped from JSON when empty), `json:",inline"` embedding, and the proto message names
-  (`PodIP`, which prost renames `PodIp`).
+* the Kubernetes Go types (`k8s.io/api`, `k8s.io/apimachinery`, `k8s.io/kube-aggregator` and
+  `k8s.io/apiextensions-apiserver` at the release k8s-pb was generated from) give what prost
+  loses: the JSON name (`podIP`, not `pod_ip`), `omitempty`, whether the Go field is a pointer
+  (a present zero survives) or a value (always on the wire, dropped from JSON when empty),
+  `json:",inline"` embedding, and the proto message names (`PodIP`, which prost renames
+  `PodIp`).
 
 k8s-pb 0.9.0 was generated from Kubernetes 1.35, so the Go sources are the v0.35.0 tags of
-github.com/kubernetes/api and github.com/kubernetes/apimachinery (only read, never built).
-Usage, from the repository root (k8s-pb's source is in the cargo registry once any build
-has fetched the dev-dependency):
+github.com/kubernetes/{api,apimachinery,kube-aggregator,apiextensions-apiserver} (only read,
+never built). Usage, from the repository root (k8s-pb's source is in the cargo registry once
+any build has fetched the dev-dependency):
 
-    mkdir -p /tmp/k8s-go/api /tmp/k8s-go/apimachinery
-    git -C <kubernetes/api clone> archive v0.35.0 | tar -x -C /tmp/k8s-go/api
-    git -C <kubernetes/apimachinery clone> archive v0.35.0 | tar -x -C /tmp/k8s-go/apimachinery
+    for repo in api apimachinery kube-aggregator apiextensions-apiserver; do
+        mkdir -p /tmp/k8s-go/$repo
+        git -C <kubernetes/$repo clone> archive v0.35.0 | tar -x -C /tmp/k8s-go/$repo
+    done
     python3 api/tools/gen_protobuf_table.py \
         --k8s-pb ~/.cargo/registry/src/*/k8s-pb-0.9.0 \
-        --go-api /tmp/k8s-go/api --go-apimachinery /tmp/k8s-go/apimachinery
+        --go-api /tmp/k8s-go/api --go-apimachinery /tmp/k8s-go/apimachinery \
+        --go-kube-aggregator /tmp/k8s-go/kube-aggregator \
+        --go-apiextensions-apiserver /tmp/k8s-go/apiextensions-apiserver
 
 It writes api/src/protobuf/generated.rs (one line per field; `#[rustfmt::skip]` keeps it so)
-and fails loudly when the two sources disagree. To serve a new kind, add it to ROOTS below and
+and fails loudly when the two sources disagree, or when a message's JSON is not an object of
+its fields (a Go named slice such as ExtraValue, a Go type with its own MarshalJSON such as
+Duration or apiextensions' JSONSchemaPropsOrBool, a field Go leaves out of JSON) and the codec
+has no hand-written shape for it (SPECIAL below). To serve a new kind, add it to ROOTS below and
 rerun; everything it references is pulled in. Add a fixture for it under
 api/src/protobuf/fixtures/objects/ too (a test insists).
 """
@@ -40,25 +47,93 @@ ROOTS = [
         "k8s.io.api.core.v1",
         "v1",
         [
-            "Namespace", "NamespaceList", "Pod", "PodList", "Service", "ServiceList",
-            "Endpoints", "EndpointsList", "ConfigMap", "ConfigMapList", "Secret", "SecretList",
-            "Node", "NodeList", "Event", "EventList", "ServiceAccount", "ServiceAccountList",
-            "Binding", "ResourceQuota", "ResourceQuotaList",
+            "Binding", "ComponentStatus", "ComponentStatusList", "ConfigMap", "ConfigMapList",
+            "Endpoints", "EndpointsList", "Event", "EventList", "LimitRange", "LimitRangeList",
+            "Namespace", "NamespaceList", "Node", "NodeList", "PersistentVolume",
+            "PersistentVolumeList", "PersistentVolumeClaim", "PersistentVolumeClaimList", "Pod",
+            "PodList", "PodTemplate", "PodTemplateList", "ReplicationController",
+            "ReplicationControllerList", "ResourceQuota", "ResourceQuotaList", "Secret",
+            "SecretList", "Service", "ServiceList", "ServiceAccount", "ServiceAccountList",
         ],
     ),
-    ("k8s.io.api.apps.v1", "apps/v1", ["Deployment", "DeploymentList", "ReplicaSet", "ReplicaSetList"]),
-    ("k8s.io.api.autoscaling.v1", "autoscaling/v1", ["Scale"]),
-    ("k8s.io.api.batch.v1", "batch/v1", ["Job", "JobList"]),
+    (
+        "k8s.io.api.admissionregistration.v1",
+        "admissionregistration.k8s.io/v1",
+        [
+            "MutatingWebhookConfiguration", "MutatingWebhookConfigurationList",
+            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyList",
+            "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicyBindingList",
+            "ValidatingWebhookConfiguration", "ValidatingWebhookConfigurationList",
+        ],
+    ),
+    (
+        "k8s.io.api.apps.v1",
+        "apps/v1",
+        [
+            "ControllerRevision", "ControllerRevisionList", "DaemonSet", "DaemonSetList",
+            "Deployment", "DeploymentList", "ReplicaSet", "ReplicaSetList", "StatefulSet",
+            "StatefulSetList",
+        ],
+    ),
+    ("k8s.io.api.authentication.v1", "authentication.k8s.io/v1", ["TokenRequest"]),
+    (
+        "k8s.io.api.authorization.v1",
+        "authorization.k8s.io/v1",
+        ["SelfSubjectAccessReview", "SelfSubjectRulesReview"],
+    ),
+    (
+        "k8s.io.api.autoscaling.v1",
+        "autoscaling/v1",
+        ["HorizontalPodAutoscaler", "HorizontalPodAutoscalerList", "Scale"],
+    ),
+    ("k8s.io.api.autoscaling.v2", "autoscaling/v2", ["HorizontalPodAutoscaler", "HorizontalPodAutoscalerList"]),
+    ("k8s.io.api.batch.v1", "batch/v1", ["CronJob", "CronJobList", "Job", "JobList"]),
     ("k8s.io.api.coordination.v1", "coordination.k8s.io/v1", ["Lease", "LeaseList"]),
     ("k8s.io.api.discovery.v1", "discovery.k8s.io/v1", ["EndpointSlice", "EndpointSliceList"]),
+    ("k8s.io.api.events.v1", "events.k8s.io/v1", ["Event", "EventList"]),
+    (
+        "k8s.io.api.flowcontrol.v1",
+        "flowcontrol.apiserver.k8s.io/v1",
+        ["FlowSchema", "FlowSchemaList", "PriorityLevelConfiguration", "PriorityLevelConfigurationList"],
+    ),
+    (
+        "k8s.io.api.networking.v1",
+        "networking.k8s.io/v1",
+        [
+            "IPAddress", "IPAddressList", "Ingress", "IngressList", "IngressClass",
+            "IngressClassList", "NetworkPolicy", "NetworkPolicyList", "ServiceCIDR",
+            "ServiceCIDRList",
+        ],
+    ),
+    ("k8s.io.api.node.v1", "node.k8s.io/v1", ["RuntimeClass", "RuntimeClassList"]),
     (
         "k8s.io.api.policy.v1",
         "policy/v1",
         ["Eviction", "PodDisruptionBudget", "PodDisruptionBudgetList"],
     ),
+    (
+        "k8s.io.api.rbac.v1",
+        "rbac.authorization.k8s.io/v1",
+        [
+            "ClusterRole", "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList",
+            "Role", "RoleList", "RoleBinding", "RoleBindingList",
+        ],
+    ),
     ("k8s.io.api.scheduling.v1", "scheduling.k8s.io/v1", ["PriorityClass", "PriorityClassList"]),
-    ("k8s.io.api.authorization.v1", "authorization.k8s.io/v1", ["SelfSubjectAccessReview"]),
-    ("k8s.io.api.authentication.v1", "authentication.k8s.io/v1", ["TokenRequest"]),
+    (
+        "k8s.io.api.storage.v1",
+        "storage.k8s.io/v1",
+        [
+            "CSIDriver", "CSIDriverList", "CSINode", "CSINodeList", "CSIStorageCapacity",
+            "CSIStorageCapacityList", "StorageClass", "StorageClassList", "VolumeAttachment",
+            "VolumeAttachmentList", "VolumeAttributesClass", "VolumeAttributesClassList",
+        ],
+    ),
+    (
+        "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1",
+        "apiregistration.k8s.io/v1",
+        ["APIService", "APIServiceList"],
+    ),
     # meta/v1 kinds travel under many API versions; the codec resolves them by kind alone.
     (
         "k8s.io.apimachinery.pkg.apis.meta.v1",
@@ -74,6 +149,8 @@ SPECIAL = {
     "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1": "RawJson",
     "k8s.io.apimachinery.pkg.runtime.RawExtension": "RawJson",
     "k8s.io.apimachinery.pkg.util.intstr.IntOrString": "IntOrString",
+    # apiextensions' JSON marshals its `raw` bytes verbatim, "null" when empty, as RawExtension.
+    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSON": "RawJson",
     "k8s.io.apimachinery.pkg.api.resource.Quantity": "Quantity",
 }
 
@@ -125,7 +202,9 @@ def resolve_path(module, path):
 
 
 def package_of(module):
-    return "k8s.io." + ".".join(part.replace("_", "-") for part in module)
+    # The proto packages keep the underscores of k8s-pb's modules
+    # (`k8s.io.kube_aggregator.pkg.apis.apiregistration.v1`).
+    return "k8s.io." + ".".join(module)
 
 
 def message_path(type_text, is_map):
@@ -145,8 +224,9 @@ def parse_prost(root):
     for path in sorted(src.rglob("mod.rs")):
         module = path.parent.relative_to(src).parts
         text = path.read_text()
-        for struct in re.finditer(r"\npub struct (\w+) \{\n(.*?)\n\}", text, re.S):
-            name, body = struct.group(1), struct.group(2)
+        # An empty message (`CustomResourceSubresourceStatus`) is `pub struct Name {}`.
+        for struct in re.finditer(r"\npub struct (\w+) \{(?:\n(.*?)\n)?\}", text, re.S):
+            name, body = struct.group(1), struct.group(2) or ""
             fields = []
             for attr in re.finditer(r"#\[prost\(([^)]*)\)\]\s*pub (?:r#)?(\w+):", body):
                 args = attr.group(1)
@@ -191,19 +271,25 @@ def go_dir(args, package):
         return args.go_api / package[len("k8s.io.api.") :].replace(".", "/")
     if package.startswith("k8s.io.apimachinery."):
         return args.go_apimachinery / package[len("k8s.io.apimachinery.") :].replace(".", "/")
+    if package.startswith("k8s.io.kube_aggregator."):
+        return args.go_kube_aggregator / package[len("k8s.io.kube_aggregator.") :].replace(".", "/")
+    if package.startswith("k8s.io.apiextensions_apiserver."):
+        return args.go_apiextensions_apiserver / package[len("k8s.io.apiextensions_apiserver.") :].replace(".", "/")
     fail(f"no Go source for package {package}")
 
 
 def parse_go(directory):
-    """({struct name: [field dict]}, {named type: underlying type}) for one Go package."""
-    structs, named = {}, {}
+    """({struct name: [field dict]}, {named type: underlying type}, {types with their own JSON
+    (un)marshaller}) for one Go package."""
+    structs, named, marshallers = {}, {}, set()
     for path in sorted(directory.glob("*.go")):
         if path.name.endswith("_test.go") or path.name.startswith(("generated.", "zz_generated")):
             continue
         text = path.read_text()
-        for struct in re.finditer(r"^type (\w+) struct \{\n(.*?)^\}", text, re.M | re.S):
+        # `type Name struct{}` is an empty message (`CustomResourceSubresourceStatus`).
+        for struct in re.finditer(r"^type (\w+) struct ?\{(?:\}|\n(.*?)^\})", text, re.M | re.S):
             fields = []
-            for line in struct.group(2).splitlines():
+            for line in (struct.group(2) or "").splitlines():
                 if line.strip().startswith("//"):
                     continue
                 match = GO_FIELD.match(line)
@@ -226,7 +312,9 @@ def parse_go(directory):
             structs[struct.group(1)] = fields
         for alias in re.finditer(r"^type (\w+) (\[\][\w.*]+|map\[[^\]]+\][\w.*\[\]]+)\s*$", text, re.M):
             named[alias.group(1)] = alias.group(2)
-    return structs, named
+        for method in re.finditer(r"^func \(\w* ?\*?(\w+)\) (?:Unm|M)arshalJSON\(", text, re.M):
+            marshallers.add(method.group(1))
+    return structs, named, marshallers
 
 
 # ---------------------------------------------------------------- the table
@@ -262,7 +350,7 @@ class Generator:
         return self.go[package]
 
     def go_struct_name(self, package, prost_name):
-        structs, named = self.go_package(package)
+        structs, named, _ = self.go_package(package)
         for name in list(structs) + list(named):
             if name.lower() == prost_name.lower():
                 return name
@@ -286,11 +374,14 @@ class Generator:
         if full in SPECIAL:
             self.messages[full] = {"shape": SPECIAL[full]}
             return full
-        structs, named = self.go_package(package)
+        structs, named, marshallers = self.go_package(package)
         prost_fields = self.prost[key]
         if go_name in named:
-            # e.g. Duration or ExtraValue: JSON is not an object of the proto's fields.
+            # e.g. ExtraValue: JSON is not an object of the proto's fields.
             fail(f"{full} (Go: {named[go_name]}) needs a hand-written shape in the codec")
+        if go_name in marshallers:
+            # e.g. Duration or JSONSchemaPropsOrBool: Go writes its JSON by hand.
+            fail(f"{full} has its own Go JSON (un)marshaller and needs a hand-written shape in the codec")
         go_fields = {field["number"]: field for field in structs[go_name]}
         go_order = [field["number"] for field in structs[go_name]]
         fields = []
@@ -298,6 +389,8 @@ class Generator:
             go_field = go_fields.get(field["tag"])
             if go_field is None:
                 fail(f"{full}: field {field['rust']} = {field['tag']} is not in the Go type")
+            if go_field["json"] == "-":
+                fail(f"{full}: field {field['rust']} = {field['tag']} is not in Go's JSON (json:\"-\")")
             ty = self.field_type(field)
             fields.append(
                 {"number": field["tag"], "json": go_field["json"], "type": ty, "label": self.label(full, field, go_field)}
@@ -409,6 +502,15 @@ def main():
     parser.add_argument("--k8s-pb", type=pathlib.Path, required=True, help="the k8s-pb 0.9 crate source")
     parser.add_argument("--go-api", type=pathlib.Path, required=True, help="a k8s.io/api source tree")
     parser.add_argument("--go-apimachinery", type=pathlib.Path, required=True, help="a k8s.io/apimachinery source tree")
+    parser.add_argument(
+        "--go-kube-aggregator", type=pathlib.Path, required=True, help="a k8s.io/kube-aggregator source tree"
+    )
+    parser.add_argument(
+        "--go-apiextensions-apiserver",
+        type=pathlib.Path,
+        required=True,
+        help="a k8s.io/apiextensions-apiserver source tree",
+    )
     parser.add_argument(
         "--out",
         type=pathlib.Path,

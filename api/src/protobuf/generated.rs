@@ -8,6 +8,446 @@ const fn f(number: u32, json_name: &'static str, ty: T, label: L) -> Field {
     Field { number, json_name, ty, label }
 }
 
+pub(super) static ADMISSIONREGISTRATION_V1_AUDIT_ANNOTATION: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.AuditAnnotation",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "key", T::String, L::Value(Omit::Never)),
+            f(2, "valueExpression", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_EXPRESSION_WARNING: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ExpressionWarning",
+    shape: Shape::Fields {
+        fields: &[
+            f(2, "fieldRef", T::String, L::Value(Omit::Never)),
+            f(3, "warning", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_MATCH_CONDITION: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.MatchCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "expression", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_MATCH_RESOURCES: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.MatchResources",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "namespaceSelector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(2, "objectSelector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(3, "resourceRules", T::Message(&ADMISSIONREGISTRATION_V1_NAMED_RULE_WITH_OPERATIONS), L::Repeated { omitempty: true }),
+            f(4, "excludeResourceRules", T::Message(&ADMISSIONREGISTRATION_V1_NAMED_RULE_WITH_OPERATIONS), L::Repeated { omitempty: true }),
+            f(7, "matchPolicy", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.MutatingWebhook",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "clientConfig", T::Message(&ADMISSIONREGISTRATION_V1_WEBHOOK_CLIENT_CONFIG), L::Value(Omit::Never)),
+            f(3, "rules", T::Message(&ADMISSIONREGISTRATION_V1_RULE_WITH_OPERATIONS), L::Repeated { omitempty: true }),
+            f(4, "failurePolicy", T::String, L::Optional),
+            f(5, "namespaceSelector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(6, "sideEffects", T::String, L::Optional),
+            f(7, "timeoutSeconds", T::Int32, L::Optional),
+            f(8, "admissionReviewVersions", T::String, L::Repeated { omitempty: false }),
+            f(9, "matchPolicy", T::String, L::Optional),
+            f(10, "reinvocationPolicy", T::String, L::Optional),
+            f(11, "objectSelector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(12, "matchConditions", T::Message(&ADMISSIONREGISTRATION_V1_MATCH_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 8, 4, 10, 5, 6, 7, 9, 11],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.MutatingWebhookConfiguration",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "webhooks", T::Message(&ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION_LIST: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.MutatingWebhookConfigurationList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_NAMED_RULE_WITH_OPERATIONS: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.NamedRuleWithOperations",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "resourceNames", T::String, L::Repeated { omitempty: true }),
+            f(2, "", T::Message(&ADMISSIONREGISTRATION_V1_RULE_WITH_OPERATIONS), L::Inline),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_PARAM_KIND: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ParamKind",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "apiVersion", T::String, L::Value(Omit::Empty)),
+            f(2, "kind", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_PARAM_REF: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ParamRef",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Empty)),
+            f(2, "namespace", T::String, L::Value(Omit::Empty)),
+            f(3, "selector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(4, "parameterNotFoundAction", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_RULE: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.Rule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "apiGroups", T::String, L::Repeated { omitempty: true }),
+            f(2, "apiVersions", T::String, L::Repeated { omitempty: true }),
+            f(3, "resources", T::String, L::Repeated { omitempty: true }),
+            f(4, "scope", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_RULE_WITH_OPERATIONS: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.RuleWithOperations",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "operations", T::String, L::Repeated { omitempty: true }),
+            f(2, "", T::Message(&ADMISSIONREGISTRATION_V1_RULE), L::Inline),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_SERVICE_REFERENCE: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ServiceReference",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "namespace", T::String, L::Value(Omit::Never)),
+            f(2, "name", T::String, L::Value(Omit::Never)),
+            f(3, "path", T::String, L::Optional),
+            f(4, "port", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_TYPE_CHECKING: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.TypeChecking",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "expressionWarnings", T::Message(&ADMISSIONREGISTRATION_V1_EXPRESSION_WARNING), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicy",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBinding",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING_SPEC), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING_LIST: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING_SPEC: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "policyName", T::String, L::Value(Omit::Empty)),
+            f(2, "paramRef", T::Message(&ADMISSIONREGISTRATION_V1_PARAM_REF), L::Optional),
+            f(3, "matchResources", T::Message(&ADMISSIONREGISTRATION_V1_MATCH_RESOURCES), L::Optional),
+            f(4, "validationActions", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_LIST: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_SPEC: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicySpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "paramKind", T::Message(&ADMISSIONREGISTRATION_V1_PARAM_KIND), L::Optional),
+            f(2, "matchConstraints", T::Message(&ADMISSIONREGISTRATION_V1_MATCH_RESOURCES), L::Optional),
+            f(3, "validations", T::Message(&ADMISSIONREGISTRATION_V1_VALIDATION), L::Repeated { omitempty: true }),
+            f(4, "failurePolicy", T::String, L::Optional),
+            f(5, "auditAnnotations", T::Message(&ADMISSIONREGISTRATION_V1_AUDIT_ANNOTATION), L::Repeated { omitempty: true }),
+            f(6, "matchConditions", T::Message(&ADMISSIONREGISTRATION_V1_MATCH_CONDITION), L::Repeated { omitempty: true }),
+            f(7, "variables", T::Message(&ADMISSIONREGISTRATION_V1_VARIABLE), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_STATUS: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingAdmissionPolicyStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "observedGeneration", T::Int64, L::Value(Omit::Empty)),
+            f(2, "typeChecking", T::Message(&ADMISSIONREGISTRATION_V1_TYPE_CHECKING), L::Optional),
+            f(3, "conditions", T::Message(&META_V1_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingWebhook",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "clientConfig", T::Message(&ADMISSIONREGISTRATION_V1_WEBHOOK_CLIENT_CONFIG), L::Value(Omit::Never)),
+            f(3, "rules", T::Message(&ADMISSIONREGISTRATION_V1_RULE_WITH_OPERATIONS), L::Repeated { omitempty: true }),
+            f(4, "failurePolicy", T::String, L::Optional),
+            f(5, "namespaceSelector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(6, "sideEffects", T::String, L::Optional),
+            f(7, "timeoutSeconds", T::Int32, L::Optional),
+            f(8, "admissionReviewVersions", T::String, L::Repeated { omitempty: false }),
+            f(9, "matchPolicy", T::String, L::Optional),
+            f(10, "objectSelector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(11, "matchConditions", T::Message(&ADMISSIONREGISTRATION_V1_MATCH_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 8, 4, 9, 5, 6, 7, 10],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingWebhookConfiguration",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "webhooks", T::Message(&ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION_LIST: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.ValidatingWebhookConfigurationList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VALIDATION: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.Validation",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "expression", T::String, L::Value(Omit::Never)),
+            f(2, "message", T::String, L::Value(Omit::Empty)),
+            f(3, "reason", T::String, L::Optional),
+            f(4, "messageExpression", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_VARIABLE: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.Variable",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "expression", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static ADMISSIONREGISTRATION_V1_WEBHOOK_CLIENT_CONFIG: Message = Message {
+    name: "k8s.io.api.admissionregistration.v1.WebhookClientConfig",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "service", T::Message(&ADMISSIONREGISTRATION_V1_SERVICE_REFERENCE), L::Optional),
+            f(2, "caBundle", T::Bytes, L::Optional),
+            f(3, "url", T::String, L::Optional),
+        ],
+        json_order: &[2, 0, 1],
+    },
+};
+
+pub(super) static APPS_V1_CONTROLLER_REVISION: Message = Message {
+    name: "k8s.io.api.apps.v1.ControllerRevision",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "data", T::Message(&RUNTIME_RAW_EXTENSION), L::Value(Omit::Never)),
+            f(3, "revision", T::Int64, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static APPS_V1_CONTROLLER_REVISION_LIST: Message = Message {
+    name: "k8s.io.api.apps.v1.ControllerRevisionList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&APPS_V1_CONTROLLER_REVISION), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APPS_V1_DAEMON_SET: Message = Message {
+    name: "k8s.io.api.apps.v1.DaemonSet",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&APPS_V1_DAEMON_SET_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&APPS_V1_DAEMON_SET_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static APPS_V1_DAEMON_SET_CONDITION: Message = Message {
+    name: "k8s.io.api.apps.v1.DaemonSetCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "status", T::String, L::Value(Omit::Never)),
+            f(3, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(4, "reason", T::String, L::Value(Omit::Empty)),
+            f(5, "message", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static APPS_V1_DAEMON_SET_LIST: Message = Message {
+    name: "k8s.io.api.apps.v1.DaemonSetList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&APPS_V1_DAEMON_SET), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APPS_V1_DAEMON_SET_SPEC: Message = Message {
+    name: "k8s.io.api.apps.v1.DaemonSetSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "selector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(2, "template", T::Message(&CORE_V1_POD_TEMPLATE_SPEC), L::Value(Omit::Never)),
+            f(3, "updateStrategy", T::Message(&APPS_V1_DAEMON_SET_UPDATE_STRATEGY), L::Value(Omit::Never)),
+            f(4, "minReadySeconds", T::Int32, L::Value(Omit::Empty)),
+            f(6, "revisionHistoryLimit", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static APPS_V1_DAEMON_SET_STATUS: Message = Message {
+    name: "k8s.io.api.apps.v1.DaemonSetStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "currentNumberScheduled", T::Int32, L::Value(Omit::Never)),
+            f(2, "numberMisscheduled", T::Int32, L::Value(Omit::Never)),
+            f(3, "desiredNumberScheduled", T::Int32, L::Value(Omit::Never)),
+            f(4, "numberReady", T::Int32, L::Value(Omit::Never)),
+            f(5, "observedGeneration", T::Int64, L::Value(Omit::Empty)),
+            f(6, "updatedNumberScheduled", T::Int32, L::Value(Omit::Empty)),
+            f(7, "numberAvailable", T::Int32, L::Value(Omit::Empty)),
+            f(8, "numberUnavailable", T::Int32, L::Value(Omit::Empty)),
+            f(9, "collisionCount", T::Int32, L::Optional),
+            f(10, "conditions", T::Message(&APPS_V1_DAEMON_SET_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    },
+};
+
+pub(super) static APPS_V1_DAEMON_SET_UPDATE_STRATEGY: Message = Message {
+    name: "k8s.io.api.apps.v1.DaemonSetUpdateStrategy",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Empty)),
+            f(2, "rollingUpdate", T::Message(&APPS_V1_ROLLING_UPDATE_DAEMON_SET), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
 pub(super) static APPS_V1_DEPLOYMENT: Message = Message {
     name: "k8s.io.api.apps.v1.Deployment",
     shape: Shape::Fields {
@@ -158,12 +598,142 @@ pub(super) static APPS_V1_REPLICA_SET_STATUS: Message = Message {
     },
 };
 
+pub(super) static APPS_V1_ROLLING_UPDATE_DAEMON_SET: Message = Message {
+    name: "k8s.io.api.apps.v1.RollingUpdateDaemonSet",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "maxUnavailable", T::Message(&INTSTR_INT_OR_STRING), L::Optional),
+            f(2, "maxSurge", T::Message(&INTSTR_INT_OR_STRING), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
 pub(super) static APPS_V1_ROLLING_UPDATE_DEPLOYMENT: Message = Message {
     name: "k8s.io.api.apps.v1.RollingUpdateDeployment",
     shape: Shape::Fields {
         fields: &[
             f(1, "maxUnavailable", T::Message(&INTSTR_INT_OR_STRING), L::Optional),
             f(2, "maxSurge", T::Message(&INTSTR_INT_OR_STRING), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APPS_V1_ROLLING_UPDATE_STATEFUL_SET_STRATEGY: Message = Message {
+    name: "k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "partition", T::Int32, L::Optional),
+            f(2, "maxUnavailable", T::Message(&INTSTR_INT_OR_STRING), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APPS_V1_STATEFUL_SET: Message = Message {
+    name: "k8s.io.api.apps.v1.StatefulSet",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&APPS_V1_STATEFUL_SET_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&APPS_V1_STATEFUL_SET_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_CONDITION: Message = Message {
+    name: "k8s.io.api.apps.v1.StatefulSetCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "status", T::String, L::Value(Omit::Never)),
+            f(3, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(4, "reason", T::String, L::Value(Omit::Empty)),
+            f(5, "message", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_LIST: Message = Message {
+    name: "k8s.io.api.apps.v1.StatefulSetList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&APPS_V1_STATEFUL_SET), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_ORDINALS: Message = Message {
+    name: "k8s.io.api.apps.v1.StatefulSetOrdinals",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "start", T::Int32, L::Value(Omit::Never)),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY: Message = Message {
+    name: "k8s.io.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "whenDeleted", T::String, L::Value(Omit::Empty)),
+            f(2, "whenScaled", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_SPEC: Message = Message {
+    name: "k8s.io.api.apps.v1.StatefulSetSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "replicas", T::Int32, L::Optional),
+            f(2, "selector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(3, "template", T::Message(&CORE_V1_POD_TEMPLATE_SPEC), L::Value(Omit::Never)),
+            f(4, "volumeClaimTemplates", T::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM), L::Repeated { omitempty: true }),
+            f(5, "serviceName", T::String, L::Value(Omit::Never)),
+            f(6, "podManagementPolicy", T::String, L::Value(Omit::Empty)),
+            f(7, "updateStrategy", T::Message(&APPS_V1_STATEFUL_SET_UPDATE_STRATEGY), L::Value(Omit::Never)),
+            f(8, "revisionHistoryLimit", T::Int32, L::Optional),
+            f(9, "minReadySeconds", T::Int32, L::Value(Omit::Empty)),
+            f(10, "persistentVolumeClaimRetentionPolicy", T::Message(&APPS_V1_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY), L::Optional),
+            f(11, "ordinals", T::Message(&APPS_V1_STATEFUL_SET_ORDINALS), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    },
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_STATUS: Message = Message {
+    name: "k8s.io.api.apps.v1.StatefulSetStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "observedGeneration", T::Int64, L::Value(Omit::Empty)),
+            f(2, "replicas", T::Int32, L::Value(Omit::Never)),
+            f(3, "readyReplicas", T::Int32, L::Value(Omit::Empty)),
+            f(4, "currentReplicas", T::Int32, L::Value(Omit::Empty)),
+            f(5, "updatedReplicas", T::Int32, L::Value(Omit::Empty)),
+            f(6, "currentRevision", T::String, L::Value(Omit::Empty)),
+            f(7, "updateRevision", T::String, L::Value(Omit::Empty)),
+            f(9, "collisionCount", T::Int32, L::Optional),
+            f(10, "conditions", T::Message(&APPS_V1_STATEFUL_SET_CONDITION), L::Repeated { omitempty: true }),
+            f(11, "availableReplicas", T::Int32, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    },
+};
+
+pub(super) static APPS_V1_STATEFUL_SET_UPDATE_STRATEGY: Message = Message {
+    name: "k8s.io.api.apps.v1.StatefulSetUpdateStrategy",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Empty)),
+            f(2, "rollingUpdate", T::Message(&APPS_V1_ROLLING_UPDATE_STATEFUL_SET_STRATEGY), L::Optional),
         ],
         json_order: &[0, 1],
     },
@@ -250,6 +820,17 @@ pub(super) static AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES: Message = Message {
     },
 };
 
+pub(super) static AUTHORIZATION_V1_NON_RESOURCE_RULE: Message = Message {
+    name: "k8s.io.api.authorization.v1.NonResourceRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "verbs", T::String, L::Repeated { omitempty: false }),
+            f(2, "nonResourceURLs", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
 pub(super) static AUTHORIZATION_V1_RESOURCE_ATTRIBUTES: Message = Message {
     name: "k8s.io.api.authorization.v1.ResourceAttributes",
     shape: Shape::Fields {
@@ -265,6 +846,19 @@ pub(super) static AUTHORIZATION_V1_RESOURCE_ATTRIBUTES: Message = Message {
             f(9, "labelSelector", T::Message(&AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES), L::Optional),
         ],
         json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8],
+    },
+};
+
+pub(super) static AUTHORIZATION_V1_RESOURCE_RULE: Message = Message {
+    name: "k8s.io.api.authorization.v1.ResourceRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "verbs", T::String, L::Repeated { omitempty: false }),
+            f(2, "apiGroups", T::String, L::Repeated { omitempty: true }),
+            f(3, "resources", T::String, L::Repeated { omitempty: true }),
+            f(4, "resourceNames", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3],
     },
 };
 
@@ -291,6 +885,28 @@ pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: Message = Me
     },
 };
 
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW: Message = Message {
+    name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC: Message = Message {
+    name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "namespace", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0],
+    },
+};
+
 pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Message = Message {
     name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus",
     shape: Shape::Fields {
@@ -301,6 +917,81 @@ pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Message = Messa
             f(4, "denied", T::Bool, L::Value(Omit::Empty)),
         ],
         json_order: &[0, 3, 1, 2],
+    },
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS: Message = Message {
+    name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "resourceRules", T::Message(&AUTHORIZATION_V1_RESOURCE_RULE), L::Repeated { omitempty: false }),
+            f(2, "nonResourceRules", T::Message(&AUTHORIZATION_V1_NON_RESOURCE_RULE), L::Repeated { omitempty: false }),
+            f(3, "incomplete", T::Bool, L::Value(Omit::Never)),
+            f(4, "evaluationError", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE: Message = Message {
+    name: "k8s.io.api.autoscaling.v1.CrossVersionObjectReference",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "kind", T::String, L::Value(Omit::Never)),
+            f(2, "name", T::String, L::Value(Omit::Never)),
+            f(3, "apiVersion", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER: Message = Message {
+    name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscaler",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_LIST: Message = Message {
+    name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC: Message = Message {
+    name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "scaleTargetRef", T::Message(&AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE), L::Value(Omit::Never)),
+            f(2, "minReplicas", T::Int32, L::Optional),
+            f(3, "maxReplicas", T::Int32, L::Value(Omit::Never)),
+            f(4, "targetCPUUtilizationPercentage", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS: Message = Message {
+    name: "k8s.io.api.autoscaling.v1.HorizontalPodAutoscalerStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "observedGeneration", T::Int64, L::Optional),
+            f(2, "lastScaleTime", T::Message(&META_V1_TIME), L::Optional),
+            f(3, "currentReplicas", T::Int32, L::Value(Omit::Never)),
+            f(4, "desiredReplicas", T::Int32, L::Value(Omit::Never)),
+            f(5, "currentCPUUtilizationPercentage", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
     },
 };
 
@@ -334,6 +1025,352 @@ pub(super) static AUTOSCALING_V1_SCALE_STATUS: Message = Message {
             f(2, "selector", T::String, L::Value(Omit::Empty)),
         ],
         json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "target", T::Message(&AUTOSCALING_V2_METRIC_TARGET), L::Value(Omit::Never)),
+            f(3, "container", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.ContainerResourceMetricStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "current", T::Message(&AUTOSCALING_V2_METRIC_VALUE_STATUS), L::Value(Omit::Never)),
+            f(3, "container", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.CrossVersionObjectReference",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "kind", T::String, L::Value(Omit::Never)),
+            f(2, "name", T::String, L::Value(Omit::Never)),
+            f(3, "apiVersion", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.ExternalMetricSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metric", T::Message(&AUTOSCALING_V2_METRIC_IDENTIFIER), L::Value(Omit::Never)),
+            f(2, "target", T::Message(&AUTOSCALING_V2_METRIC_TARGET), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_EXTERNAL_METRIC_STATUS: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.ExternalMetricStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metric", T::Message(&AUTOSCALING_V2_METRIC_IDENTIFIER), L::Value(Omit::Never)),
+            f(2, "current", T::Message(&AUTOSCALING_V2_METRIC_VALUE_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_HPA_SCALING_POLICY: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.HPAScalingPolicy",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "value", T::Int32, L::Value(Omit::Never)),
+            f(3, "periodSeconds", T::Int32, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_HPA_SCALING_RULES: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.HPAScalingRules",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "selectPolicy", T::String, L::Optional),
+            f(2, "policies", T::Message(&AUTOSCALING_V2_HPA_SCALING_POLICY), L::Repeated { omitempty: true }),
+            f(3, "stabilizationWindowSeconds", T::Int32, L::Optional),
+            f(4, "tolerance", T::Message(&RESOURCE_QUANTITY), L::Optional),
+        ],
+        json_order: &[2, 0, 1, 3],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscaler",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerBehavior",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "scaleUp", T::Message(&AUTOSCALING_V2_HPA_SCALING_RULES), L::Optional),
+            f(2, "scaleDown", T::Message(&AUTOSCALING_V2_HPA_SCALING_RULES), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "status", T::String, L::Value(Omit::Never)),
+            f(3, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(4, "reason", T::String, L::Value(Omit::Empty)),
+            f(5, "message", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_LIST: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "scaleTargetRef", T::Message(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE), L::Value(Omit::Never)),
+            f(2, "minReplicas", T::Int32, L::Optional),
+            f(3, "maxReplicas", T::Int32, L::Value(Omit::Never)),
+            f(4, "metrics", T::Message(&AUTOSCALING_V2_METRIC_SPEC), L::Repeated { omitempty: true }),
+            f(5, "behavior", T::Message(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.HorizontalPodAutoscalerStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "observedGeneration", T::Int64, L::Optional),
+            f(2, "lastScaleTime", T::Message(&META_V1_TIME), L::Optional),
+            f(3, "currentReplicas", T::Int32, L::Value(Omit::Empty)),
+            f(4, "desiredReplicas", T::Int32, L::Value(Omit::Never)),
+            f(5, "currentMetrics", T::Message(&AUTOSCALING_V2_METRIC_STATUS), L::Repeated { omitempty: false }),
+            f(6, "conditions", T::Message(&AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_IDENTIFIER: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.MetricIdentifier",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "selector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_SPEC: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.MetricSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "object", T::Message(&AUTOSCALING_V2_OBJECT_METRIC_SOURCE), L::Optional),
+            f(3, "pods", T::Message(&AUTOSCALING_V2_PODS_METRIC_SOURCE), L::Optional),
+            f(4, "resource", T::Message(&AUTOSCALING_V2_RESOURCE_METRIC_SOURCE), L::Optional),
+            f(5, "external", T::Message(&AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE), L::Optional),
+            f(7, "containerResource", T::Message(&AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 5, 4],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_STATUS: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.MetricStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "object", T::Message(&AUTOSCALING_V2_OBJECT_METRIC_STATUS), L::Optional),
+            f(3, "pods", T::Message(&AUTOSCALING_V2_PODS_METRIC_STATUS), L::Optional),
+            f(4, "resource", T::Message(&AUTOSCALING_V2_RESOURCE_METRIC_STATUS), L::Optional),
+            f(5, "external", T::Message(&AUTOSCALING_V2_EXTERNAL_METRIC_STATUS), L::Optional),
+            f(7, "containerResource", T::Message(&AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 5, 4],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_TARGET: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.MetricTarget",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "value", T::Message(&RESOURCE_QUANTITY), L::Optional),
+            f(3, "averageValue", T::Message(&RESOURCE_QUANTITY), L::Optional),
+            f(4, "averageUtilization", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_METRIC_VALUE_STATUS: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.MetricValueStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "value", T::Message(&RESOURCE_QUANTITY), L::Optional),
+            f(2, "averageValue", T::Message(&RESOURCE_QUANTITY), L::Optional),
+            f(3, "averageUtilization", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_OBJECT_METRIC_SOURCE: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.ObjectMetricSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "describedObject", T::Message(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE), L::Value(Omit::Never)),
+            f(2, "target", T::Message(&AUTOSCALING_V2_METRIC_TARGET), L::Value(Omit::Never)),
+            f(3, "metric", T::Message(&AUTOSCALING_V2_METRIC_IDENTIFIER), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_OBJECT_METRIC_STATUS: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.ObjectMetricStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metric", T::Message(&AUTOSCALING_V2_METRIC_IDENTIFIER), L::Value(Omit::Never)),
+            f(2, "current", T::Message(&AUTOSCALING_V2_METRIC_VALUE_STATUS), L::Value(Omit::Never)),
+            f(3, "describedObject", T::Message(&AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_PODS_METRIC_SOURCE: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.PodsMetricSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metric", T::Message(&AUTOSCALING_V2_METRIC_IDENTIFIER), L::Value(Omit::Never)),
+            f(2, "target", T::Message(&AUTOSCALING_V2_METRIC_TARGET), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_PODS_METRIC_STATUS: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.PodsMetricStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metric", T::Message(&AUTOSCALING_V2_METRIC_IDENTIFIER), L::Value(Omit::Never)),
+            f(2, "current", T::Message(&AUTOSCALING_V2_METRIC_VALUE_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_RESOURCE_METRIC_SOURCE: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.ResourceMetricSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "target", T::Message(&AUTOSCALING_V2_METRIC_TARGET), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTOSCALING_V2_RESOURCE_METRIC_STATUS: Message = Message {
+    name: "k8s.io.api.autoscaling.v2.ResourceMetricStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "current", T::Message(&AUTOSCALING_V2_METRIC_VALUE_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static BATCH_V1_CRON_JOB: Message = Message {
+    name: "k8s.io.api.batch.v1.CronJob",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&BATCH_V1_CRON_JOB_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&BATCH_V1_CRON_JOB_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static BATCH_V1_CRON_JOB_LIST: Message = Message {
+    name: "k8s.io.api.batch.v1.CronJobList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&BATCH_V1_CRON_JOB), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static BATCH_V1_CRON_JOB_SPEC: Message = Message {
+    name: "k8s.io.api.batch.v1.CronJobSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "schedule", T::String, L::Value(Omit::Never)),
+            f(2, "startingDeadlineSeconds", T::Int64, L::Optional),
+            f(3, "concurrencyPolicy", T::String, L::Value(Omit::Empty)),
+            f(4, "suspend", T::Bool, L::Optional),
+            f(5, "jobTemplate", T::Message(&BATCH_V1_JOB_TEMPLATE_SPEC), L::Value(Omit::Never)),
+            f(6, "successfulJobsHistoryLimit", T::Int32, L::Optional),
+            f(7, "failedJobsHistoryLimit", T::Int32, L::Optional),
+            f(8, "timeZone", T::String, L::Optional),
+        ],
+        json_order: &[0, 7, 1, 2, 3, 4, 5, 6],
+    },
+};
+
+pub(super) static BATCH_V1_CRON_JOB_STATUS: Message = Message {
+    name: "k8s.io.api.batch.v1.CronJobStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "active", T::Message(&CORE_V1_OBJECT_REFERENCE), L::Repeated { omitempty: true }),
+            f(4, "lastScheduleTime", T::Message(&META_V1_TIME), L::Optional),
+            f(5, "lastSuccessfulTime", T::Message(&META_V1_TIME), L::Optional),
+        ],
+        json_order: &[0, 1, 2],
     },
 };
 
@@ -417,6 +1454,17 @@ pub(super) static BATCH_V1_JOB_STATUS: Message = Message {
             f(11, "terminating", T::Int32, L::Optional),
         ],
         json_order: &[0, 1, 2, 3, 4, 5, 10, 6, 9, 7, 8],
+    },
+};
+
+pub(super) static BATCH_V1_JOB_TEMPLATE_SPEC: Message = Message {
+    name: "k8s.io.api.batch.v1.JobTemplateSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&BATCH_V1_JOB_SPEC), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
     },
 };
 
@@ -597,6 +1645,19 @@ pub(super) static CORE_V1_AZURE_DISK_VOLUME_SOURCE: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_AZURE_FILE_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.AzureFilePersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "secretName", T::String, L::Value(Omit::Never)),
+            f(2, "shareName", T::String, L::Value(Omit::Never)),
+            f(3, "readOnly", T::Bool, L::Value(Omit::Empty)),
+            f(4, "secretNamespace", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
 pub(super) static CORE_V1_AZURE_FILE_VOLUME_SOURCE: Message = Message {
     name: "k8s.io.api.core.v1.AzureFileVolumeSource",
     shape: Shape::Fields {
@@ -617,6 +1678,25 @@ pub(super) static CORE_V1_BINDING: Message = Message {
             f(2, "target", T::Message(&CORE_V1_OBJECT_REFERENCE), L::Value(Omit::Never)),
         ],
         json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_CSI_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.CSIPersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "driver", T::String, L::Value(Omit::Never)),
+            f(2, "volumeHandle", T::String, L::Value(Omit::Never)),
+            f(3, "readOnly", T::Bool, L::Value(Omit::Empty)),
+            f(4, "fsType", T::String, L::Value(Omit::Empty)),
+            f(5, "volumeAttributes", T::String, L::Map { omitempty: true }),
+            f(6, "controllerPublishSecretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+            f(7, "nodeStageSecretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+            f(8, "nodePublishSecretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+            f(9, "controllerExpandSecretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+            f(10, "nodeExpandSecretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
     },
 };
 
@@ -645,6 +1725,21 @@ pub(super) static CORE_V1_CAPABILITIES: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_CEPH_FS_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.CephFSPersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "monitors", T::String, L::Repeated { omitempty: false }),
+            f(2, "path", T::String, L::Value(Omit::Empty)),
+            f(3, "user", T::String, L::Value(Omit::Empty)),
+            f(4, "secretFile", T::String, L::Value(Omit::Empty)),
+            f(5, "secretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+            f(6, "readOnly", T::Bool, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
 pub(super) static CORE_V1_CEPH_FS_VOLUME_SOURCE: Message = Message {
     name: "k8s.io.api.core.v1.CephFSVolumeSource",
     shape: Shape::Fields {
@@ -657,6 +1752,19 @@ pub(super) static CORE_V1_CEPH_FS_VOLUME_SOURCE: Message = Message {
             f(6, "readOnly", T::Bool, L::Value(Omit::Empty)),
         ],
         json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
+pub(super) static CORE_V1_CINDER_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.CinderPersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "volumeID", T::String, L::Value(Omit::Never)),
+            f(2, "fsType", T::String, L::Value(Omit::Empty)),
+            f(3, "readOnly", T::Bool, L::Value(Omit::Empty)),
+            f(4, "secretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
     },
 };
 
@@ -694,6 +1802,41 @@ pub(super) static CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION: Message = Message {
             f(5, "optional", T::Bool, L::Optional),
         ],
         json_order: &[0, 1, 2, 4, 3],
+    },
+};
+
+pub(super) static CORE_V1_COMPONENT_CONDITION: Message = Message {
+    name: "k8s.io.api.core.v1.ComponentCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "status", T::String, L::Value(Omit::Never)),
+            f(3, "message", T::String, L::Value(Omit::Empty)),
+            f(4, "error", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static CORE_V1_COMPONENT_STATUS: Message = Message {
+    name: "k8s.io.api.core.v1.ComponentStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "conditions", T::Message(&CORE_V1_COMPONENT_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_COMPONENT_STATUS_LIST: Message = Message {
+    name: "k8s.io.api.core.v1.ComponentStatusList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&CORE_V1_COMPONENT_STATUS), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
     },
 };
 
@@ -1272,6 +2415,20 @@ pub(super) static CORE_V1_FILE_KEY_SELECTOR: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_FLEX_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.FlexPersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "driver", T::String, L::Value(Omit::Never)),
+            f(2, "fsType", T::String, L::Value(Omit::Empty)),
+            f(3, "secretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+            f(4, "readOnly", T::Bool, L::Value(Omit::Empty)),
+            f(5, "options", T::String, L::Map { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
 pub(super) static CORE_V1_FLEX_VOLUME_SOURCE: Message = Message {
     name: "k8s.io.api.core.v1.FlexVolumeSource",
     shape: Shape::Fields {
@@ -1330,6 +2487,19 @@ pub(super) static CORE_V1_GIT_REPO_VOLUME_SOURCE: Message = Message {
             f(3, "directory", T::String, L::Value(Omit::Empty)),
         ],
         json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static CORE_V1_GLUSTERFS_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.GlusterfsPersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "endpoints", T::String, L::Value(Omit::Never)),
+            f(2, "path", T::String, L::Value(Omit::Never)),
+            f(3, "readOnly", T::Bool, L::Value(Omit::Empty)),
+            f(4, "endpointsNamespace", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
     },
 };
 
@@ -1402,6 +2572,26 @@ pub(super) static CORE_V1_HOST_PATH_VOLUME_SOURCE: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_ISCSI_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.ISCSIPersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "targetPortal", T::String, L::Value(Omit::Never)),
+            f(2, "iqn", T::String, L::Value(Omit::Never)),
+            f(3, "lun", T::Int32, L::Value(Omit::Never)),
+            f(4, "iscsiInterface", T::String, L::Value(Omit::Empty)),
+            f(5, "fsType", T::String, L::Value(Omit::Empty)),
+            f(6, "readOnly", T::Bool, L::Value(Omit::Empty)),
+            f(7, "portals", T::String, L::Repeated { omitempty: true }),
+            f(8, "chapAuthDiscovery", T::Bool, L::Value(Omit::Empty)),
+            f(10, "secretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+            f(11, "chapAuthSession", T::Bool, L::Value(Omit::Empty)),
+            f(12, "initiatorName", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 9, 8, 10],
+    },
+};
+
 pub(super) static CORE_V1_ISCSI_VOLUME_SOURCE: Message = Message {
     name: "k8s.io.api.core.v1.ISCSIVolumeSource",
     shape: Shape::Fields {
@@ -1470,6 +2660,53 @@ pub(super) static CORE_V1_LIFECYCLE_HANDLER: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_LIMIT_RANGE: Message = Message {
+    name: "k8s.io.api.core.v1.LimitRange",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&CORE_V1_LIMIT_RANGE_SPEC), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_LIMIT_RANGE_ITEM: Message = Message {
+    name: "k8s.io.api.core.v1.LimitRangeItem",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "max", T::Message(&RESOURCE_QUANTITY), L::Map { omitempty: true }),
+            f(3, "min", T::Message(&RESOURCE_QUANTITY), L::Map { omitempty: true }),
+            f(4, "default", T::Message(&RESOURCE_QUANTITY), L::Map { omitempty: true }),
+            f(5, "defaultRequest", T::Message(&RESOURCE_QUANTITY), L::Map { omitempty: true }),
+            f(6, "maxLimitRequestRatio", T::Message(&RESOURCE_QUANTITY), L::Map { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
+pub(super) static CORE_V1_LIMIT_RANGE_LIST: Message = Message {
+    name: "k8s.io.api.core.v1.LimitRangeList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&CORE_V1_LIMIT_RANGE), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_LIMIT_RANGE_SPEC: Message = Message {
+    name: "k8s.io.api.core.v1.LimitRangeSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "limits", T::Message(&CORE_V1_LIMIT_RANGE_ITEM), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0],
+    },
+};
+
 pub(super) static CORE_V1_LINUX_CONTAINER_USER: Message = Message {
     name: "k8s.io.api.core.v1.LinuxContainerUser",
     shape: Shape::Fields {
@@ -1512,6 +2749,28 @@ pub(super) static CORE_V1_LOCAL_OBJECT_REFERENCE: Message = Message {
             f(1, "name", T::String, L::Value(Omit::Empty)),
         ],
         json_order: &[0],
+    },
+};
+
+pub(super) static CORE_V1_LOCAL_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.LocalVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "path", T::String, L::Value(Omit::Never)),
+            f(2, "fsType", T::String, L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_MODIFY_VOLUME_STATUS: Message = Message {
+    name: "k8s.io.api.core.v1.ModifyVolumeStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "targetVolumeAttributesClassName", T::String, L::Value(Omit::Empty)),
+            f(2, "status", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
     },
 };
 
@@ -1839,6 +3098,56 @@ pub(super) static CORE_V1_OBJECT_REFERENCE: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_PERSISTENT_VOLUME: Message = Message {
+    name: "k8s.io.api.core.v1.PersistentVolume",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&CORE_V1_PERSISTENT_VOLUME_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&CORE_V1_PERSISTENT_VOLUME_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM: Message = Message {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaim",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_CONDITION: Message = Message {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaimCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "status", T::String, L::Value(Omit::Never)),
+            f(3, "lastProbeTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(4, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(5, "reason", T::String, L::Value(Omit::Empty)),
+            f(6, "message", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_LIST: Message = Message {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaimList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
 pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC: Message = Message {
     name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec",
     shape: Shape::Fields {
@@ -1854,6 +3163,23 @@ pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC: Message = Message {
             f(9, "volumeAttributesClassName", T::String, L::Optional),
         ],
         json_order: &[0, 3, 1, 2, 4, 5, 6, 7, 8],
+    },
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_STATUS: Message = Message {
+    name: "k8s.io.api.core.v1.PersistentVolumeClaimStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "phase", T::String, L::Value(Omit::Empty)),
+            f(2, "accessModes", T::String, L::Repeated { omitempty: true }),
+            f(3, "capacity", T::Message(&RESOURCE_QUANTITY), L::Map { omitempty: true }),
+            f(4, "conditions", T::Message(&CORE_V1_PERSISTENT_VOLUME_CLAIM_CONDITION), L::Repeated { omitempty: true }),
+            f(5, "allocatedResources", T::Message(&RESOURCE_QUANTITY), L::Map { omitempty: true }),
+            f(7, "allocatedResourceStatuses", T::String, L::Map { omitempty: true }),
+            f(8, "currentVolumeAttributesClassName", T::String, L::Optional),
+            f(9, "modifyVolumeStatus", T::Message(&CORE_V1_MODIFY_VOLUME_STATUS), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7],
     },
 };
 
@@ -1876,6 +3202,80 @@ pub(super) static CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: Message = Messa
             f(2, "readOnly", T::Bool, L::Value(Omit::Empty)),
         ],
         json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_LIST: Message = Message {
+    name: "k8s.io.api.core.v1.PersistentVolumeList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&CORE_V1_PERSISTENT_VOLUME), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.PersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "gcePersistentDisk", T::Message(&CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE), L::Optional),
+            f(2, "awsElasticBlockStore", T::Message(&CORE_V1_AWS_ELASTIC_BLOCK_STORE_VOLUME_SOURCE), L::Optional),
+            f(3, "hostPath", T::Message(&CORE_V1_HOST_PATH_VOLUME_SOURCE), L::Optional),
+            f(4, "glusterfs", T::Message(&CORE_V1_GLUSTERFS_PERSISTENT_VOLUME_SOURCE), L::Optional),
+            f(5, "nfs", T::Message(&CORE_V1_NFS_VOLUME_SOURCE), L::Optional),
+            f(6, "rbd", T::Message(&CORE_V1_RBD_PERSISTENT_VOLUME_SOURCE), L::Optional),
+            f(7, "iscsi", T::Message(&CORE_V1_ISCSI_PERSISTENT_VOLUME_SOURCE), L::Optional),
+            f(8, "cinder", T::Message(&CORE_V1_CINDER_PERSISTENT_VOLUME_SOURCE), L::Optional),
+            f(9, "cephfs", T::Message(&CORE_V1_CEPH_FS_PERSISTENT_VOLUME_SOURCE), L::Optional),
+            f(10, "fc", T::Message(&CORE_V1_FC_VOLUME_SOURCE), L::Optional),
+            f(11, "flocker", T::Message(&CORE_V1_FLOCKER_VOLUME_SOURCE), L::Optional),
+            f(12, "flexVolume", T::Message(&CORE_V1_FLEX_PERSISTENT_VOLUME_SOURCE), L::Optional),
+            f(13, "azureFile", T::Message(&CORE_V1_AZURE_FILE_PERSISTENT_VOLUME_SOURCE), L::Optional),
+            f(14, "vsphereVolume", T::Message(&CORE_V1_VSPHERE_VIRTUAL_DISK_VOLUME_SOURCE), L::Optional),
+            f(15, "quobyte", T::Message(&CORE_V1_QUOBYTE_VOLUME_SOURCE), L::Optional),
+            f(16, "azureDisk", T::Message(&CORE_V1_AZURE_DISK_VOLUME_SOURCE), L::Optional),
+            f(17, "photonPersistentDisk", T::Message(&CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE), L::Optional),
+            f(18, "portworxVolume", T::Message(&CORE_V1_PORTWORX_VOLUME_SOURCE), L::Optional),
+            f(19, "scaleIO", T::Message(&CORE_V1_SCALE_IO_PERSISTENT_VOLUME_SOURCE), L::Optional),
+            f(20, "local", T::Message(&CORE_V1_LOCAL_VOLUME_SOURCE), L::Optional),
+            f(21, "storageos", T::Message(&CORE_V1_STORAGE_OS_PERSISTENT_VOLUME_SOURCE), L::Optional),
+            f(22, "csi", T::Message(&CORE_V1_CSI_PERSISTENT_VOLUME_SOURCE), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21],
+    },
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_SPEC: Message = Message {
+    name: "k8s.io.api.core.v1.PersistentVolumeSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "capacity", T::Message(&RESOURCE_QUANTITY), L::Map { omitempty: true }),
+            f(2, "", T::Message(&CORE_V1_PERSISTENT_VOLUME_SOURCE), L::Inline),
+            f(3, "accessModes", T::String, L::Repeated { omitempty: true }),
+            f(4, "claimRef", T::Message(&CORE_V1_OBJECT_REFERENCE), L::Optional),
+            f(5, "persistentVolumeReclaimPolicy", T::String, L::Value(Omit::Empty)),
+            f(6, "storageClassName", T::String, L::Value(Omit::Empty)),
+            f(7, "mountOptions", T::String, L::Repeated { omitempty: true }),
+            f(8, "volumeMode", T::String, L::Optional),
+            f(9, "nodeAffinity", T::Message(&CORE_V1_VOLUME_NODE_AFFINITY), L::Optional),
+            f(10, "volumeAttributesClassName", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    },
+};
+
+pub(super) static CORE_V1_PERSISTENT_VOLUME_STATUS: Message = Message {
+    name: "k8s.io.api.core.v1.PersistentVolumeStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "phase", T::String, L::Value(Omit::Empty)),
+            f(2, "message", T::String, L::Value(Omit::Empty)),
+            f(3, "reason", T::String, L::Value(Omit::Empty)),
+            f(4, "lastPhaseTransitionTime", T::Message(&META_V1_TIME), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
     },
 };
 
@@ -2181,6 +3581,28 @@ pub(super) static CORE_V1_POD_STATUS: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_POD_TEMPLATE: Message = Message {
+    name: "k8s.io.api.core.v1.PodTemplate",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "template", T::Message(&CORE_V1_POD_TEMPLATE_SPEC), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_POD_TEMPLATE_LIST: Message = Message {
+    name: "k8s.io.api.core.v1.PodTemplateList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&CORE_V1_POD_TEMPLATE), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
 pub(super) static CORE_V1_POD_TEMPLATE_SPEC: Message = Message {
     name: "k8s.io.api.core.v1.PodTemplateSpec",
     shape: Shape::Fields {
@@ -2282,6 +3704,23 @@ pub(super) static CORE_V1_QUOBYTE_VOLUME_SOURCE: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_RBD_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.RBDPersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "monitors", T::String, L::Repeated { omitempty: false }),
+            f(2, "image", T::String, L::Value(Omit::Never)),
+            f(3, "fsType", T::String, L::Value(Omit::Empty)),
+            f(4, "pool", T::String, L::Value(Omit::Empty)),
+            f(5, "user", T::String, L::Value(Omit::Empty)),
+            f(6, "keyring", T::String, L::Value(Omit::Empty)),
+            f(7, "secretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+            f(8, "readOnly", T::Bool, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7],
+    },
+};
+
 pub(super) static CORE_V1_RBD_VOLUME_SOURCE: Message = Message {
     name: "k8s.io.api.core.v1.RBDVolumeSource",
     shape: Shape::Fields {
@@ -2296,6 +3735,71 @@ pub(super) static CORE_V1_RBD_VOLUME_SOURCE: Message = Message {
             f(8, "readOnly", T::Bool, L::Value(Omit::Empty)),
         ],
         json_order: &[0, 1, 2, 3, 4, 5, 6, 7],
+    },
+};
+
+pub(super) static CORE_V1_REPLICATION_CONTROLLER: Message = Message {
+    name: "k8s.io.api.core.v1.ReplicationController",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&CORE_V1_REPLICATION_CONTROLLER_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&CORE_V1_REPLICATION_CONTROLLER_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static CORE_V1_REPLICATION_CONTROLLER_CONDITION: Message = Message {
+    name: "k8s.io.api.core.v1.ReplicationControllerCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "status", T::String, L::Value(Omit::Never)),
+            f(3, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(4, "reason", T::String, L::Value(Omit::Empty)),
+            f(5, "message", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static CORE_V1_REPLICATION_CONTROLLER_LIST: Message = Message {
+    name: "k8s.io.api.core.v1.ReplicationControllerList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&CORE_V1_REPLICATION_CONTROLLER), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_REPLICATION_CONTROLLER_SPEC: Message = Message {
+    name: "k8s.io.api.core.v1.ReplicationControllerSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "replicas", T::Int32, L::Optional),
+            f(2, "selector", T::String, L::Map { omitempty: true }),
+            f(3, "template", T::Message(&CORE_V1_POD_TEMPLATE_SPEC), L::Optional),
+            f(4, "minReadySeconds", T::Int32, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 3, 1, 2],
+    },
+};
+
+pub(super) static CORE_V1_REPLICATION_CONTROLLER_STATUS: Message = Message {
+    name: "k8s.io.api.core.v1.ReplicationControllerStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "replicas", T::Int32, L::Value(Omit::Never)),
+            f(2, "fullyLabeledReplicas", T::Int32, L::Value(Omit::Empty)),
+            f(3, "observedGeneration", T::Int64, L::Value(Omit::Empty)),
+            f(4, "readyReplicas", T::Int32, L::Value(Omit::Empty)),
+            f(5, "availableReplicas", T::Int32, L::Value(Omit::Empty)),
+            f(6, "conditions", T::Message(&CORE_V1_REPLICATION_CONTROLLER_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 3, 4, 2, 5],
     },
 };
 
@@ -2415,6 +3919,25 @@ pub(super) static CORE_V1_SE_LINUX_OPTIONS: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_SCALE_IO_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.ScaleIOPersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "gateway", T::String, L::Value(Omit::Never)),
+            f(2, "system", T::String, L::Value(Omit::Never)),
+            f(3, "secretRef", T::Message(&CORE_V1_SECRET_REFERENCE), L::Optional),
+            f(4, "sslEnabled", T::Bool, L::Value(Omit::Empty)),
+            f(5, "protectionDomain", T::String, L::Value(Omit::Empty)),
+            f(6, "storagePool", T::String, L::Value(Omit::Empty)),
+            f(7, "storageMode", T::String, L::Value(Omit::Empty)),
+            f(8, "volumeName", T::String, L::Value(Omit::Empty)),
+            f(9, "fsType", T::String, L::Value(Omit::Empty)),
+            f(10, "readOnly", T::Bool, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    },
+};
+
 pub(super) static CORE_V1_SCALE_IO_VOLUME_SOURCE: Message = Message {
     name: "k8s.io.api.core.v1.ScaleIOVolumeSource",
     shape: Shape::Fields {
@@ -2524,6 +4047,17 @@ pub(super) static CORE_V1_SECRET_PROJECTION: Message = Message {
             f(4, "optional", T::Bool, L::Optional),
         ],
         json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static CORE_V1_SECRET_REFERENCE: Message = Message {
+    name: "k8s.io.api.core.v1.SecretReference",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Empty)),
+            f(2, "namespace", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1],
     },
 };
 
@@ -2695,6 +4229,20 @@ pub(super) static CORE_V1_SLEEP_ACTION: Message = Message {
     },
 };
 
+pub(super) static CORE_V1_STORAGE_OS_PERSISTENT_VOLUME_SOURCE: Message = Message {
+    name: "k8s.io.api.core.v1.StorageOSPersistentVolumeSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "volumeName", T::String, L::Value(Omit::Empty)),
+            f(2, "volumeNamespace", T::String, L::Value(Omit::Empty)),
+            f(3, "fsType", T::String, L::Value(Omit::Empty)),
+            f(4, "readOnly", T::Bool, L::Value(Omit::Empty)),
+            f(5, "secretRef", T::Message(&CORE_V1_OBJECT_REFERENCE), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
 pub(super) static CORE_V1_STORAGE_OS_VOLUME_SOURCE: Message = Message {
     name: "k8s.io.api.core.v1.StorageOSVolumeSource",
     shape: Shape::Fields {
@@ -2755,6 +4303,27 @@ pub(super) static CORE_V1_TOLERATION: Message = Message {
             f(5, "tolerationSeconds", T::Int64, L::Optional),
         ],
         json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static CORE_V1_TOPOLOGY_SELECTOR_LABEL_REQUIREMENT: Message = Message {
+    name: "k8s.io.api.core.v1.TopologySelectorLabelRequirement",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "key", T::String, L::Value(Omit::Never)),
+            f(2, "values", T::String, L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CORE_V1_TOPOLOGY_SELECTOR_TERM: Message = Message {
+    name: "k8s.io.api.core.v1.TopologySelectorTerm",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "matchLabelExpressions", T::Message(&CORE_V1_TOPOLOGY_SELECTOR_LABEL_REQUIREMENT), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0],
     },
 };
 
@@ -2848,6 +4417,16 @@ pub(super) static CORE_V1_VOLUME_MOUNT_STATUS: Message = Message {
             f(4, "recursiveReadOnly", T::String, L::Optional),
         ],
         json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static CORE_V1_VOLUME_NODE_AFFINITY: Message = Message {
+    name: "k8s.io.api.core.v1.VolumeNodeAffinity",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "required", T::Message(&CORE_V1_NODE_SELECTOR), L::Optional),
+        ],
+        json_order: &[0],
     },
 };
 
@@ -3062,6 +4641,758 @@ pub(super) static DISCOVERY_V1_FOR_ZONE: Message = Message {
     },
 };
 
+pub(super) static EVENTS_V1_EVENT: Message = Message {
+    name: "k8s.io.api.events.v1.Event",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "eventTime", T::Message(&META_V1_MICRO_TIME), L::Value(Omit::Never)),
+            f(3, "series", T::Message(&EVENTS_V1_EVENT_SERIES), L::Optional),
+            f(4, "reportingController", T::String, L::Value(Omit::Empty)),
+            f(5, "reportingInstance", T::String, L::Value(Omit::Empty)),
+            f(6, "action", T::String, L::Value(Omit::Empty)),
+            f(7, "reason", T::String, L::Value(Omit::Empty)),
+            f(8, "regarding", T::Message(&CORE_V1_OBJECT_REFERENCE), L::Value(Omit::Never)),
+            f(9, "related", T::Message(&CORE_V1_OBJECT_REFERENCE), L::Optional),
+            f(10, "note", T::String, L::Value(Omit::Empty)),
+            f(11, "type", T::String, L::Value(Omit::Empty)),
+            f(12, "deprecatedSource", T::Message(&CORE_V1_EVENT_SOURCE), L::Value(Omit::Never)),
+            f(13, "deprecatedFirstTimestamp", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(14, "deprecatedLastTimestamp", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(15, "deprecatedCount", T::Int32, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
+    },
+};
+
+pub(super) static EVENTS_V1_EVENT_LIST: Message = Message {
+    name: "k8s.io.api.events.v1.EventList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&EVENTS_V1_EVENT), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static EVENTS_V1_EVENT_SERIES: Message = Message {
+    name: "k8s.io.api.events.v1.EventSeries",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "count", T::Int32, L::Value(Omit::Never)),
+            f(2, "lastObservedTime", T::Message(&META_V1_MICRO_TIME), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_EXEMPT_PRIORITY_LEVEL_CONFIGURATION: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.ExemptPriorityLevelConfiguration",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "nominalConcurrencyShares", T::Int32, L::Optional),
+            f(2, "lendablePercent", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_FLOW_DISTINGUISHER_METHOD: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.FlowDistinguisherMethod",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_FLOW_SCHEMA: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.FlowSchema",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&FLOWCONTROL_V1_FLOW_SCHEMA_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&FLOWCONTROL_V1_FLOW_SCHEMA_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_FLOW_SCHEMA_CONDITION: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.FlowSchemaCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Empty)),
+            f(2, "status", T::String, L::Value(Omit::Empty)),
+            f(3, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(4, "reason", T::String, L::Value(Omit::Empty)),
+            f(5, "message", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_FLOW_SCHEMA_LIST: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.FlowSchemaList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&FLOWCONTROL_V1_FLOW_SCHEMA), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_FLOW_SCHEMA_SPEC: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.FlowSchemaSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "priorityLevelConfiguration", T::Message(&FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_REFERENCE), L::Value(Omit::Never)),
+            f(2, "matchingPrecedence", T::Int32, L::Value(Omit::Never)),
+            f(3, "distinguisherMethod", T::Message(&FLOWCONTROL_V1_FLOW_DISTINGUISHER_METHOD), L::Optional),
+            f(4, "rules", T::Message(&FLOWCONTROL_V1_POLICY_RULES_WITH_SUBJECTS), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_FLOW_SCHEMA_STATUS: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.FlowSchemaStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "conditions", T::Message(&FLOWCONTROL_V1_FLOW_SCHEMA_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_GROUP_SUBJECT: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.GroupSubject",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_LIMIT_RESPONSE: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.LimitResponse",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "queuing", T::Message(&FLOWCONTROL_V1_QUEUING_CONFIGURATION), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_LIMITED_PRIORITY_LEVEL_CONFIGURATION: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.LimitedPriorityLevelConfiguration",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "nominalConcurrencyShares", T::Int32, L::Optional),
+            f(2, "limitResponse", T::Message(&FLOWCONTROL_V1_LIMIT_RESPONSE), L::Value(Omit::Never)),
+            f(3, "lendablePercent", T::Int32, L::Optional),
+            f(4, "borrowingLimitPercent", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_NON_RESOURCE_POLICY_RULE: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.NonResourcePolicyRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "verbs", T::String, L::Repeated { omitempty: false }),
+            f(6, "nonResourceURLs", T::String, L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_POLICY_RULES_WITH_SUBJECTS: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.PolicyRulesWithSubjects",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "subjects", T::Message(&FLOWCONTROL_V1_SUBJECT), L::Repeated { omitempty: false }),
+            f(2, "resourceRules", T::Message(&FLOWCONTROL_V1_RESOURCE_POLICY_RULE), L::Repeated { omitempty: true }),
+            f(3, "nonResourceRules", T::Message(&FLOWCONTROL_V1_NON_RESOURCE_POLICY_RULE), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.PriorityLevelConfiguration",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_CONDITION: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.PriorityLevelConfigurationCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Empty)),
+            f(2, "status", T::String, L::Value(Omit::Empty)),
+            f(3, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(4, "reason", T::String, L::Value(Omit::Empty)),
+            f(5, "message", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_LIST: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.PriorityLevelConfigurationList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_REFERENCE: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.PriorityLevelConfigurationReference",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_SPEC: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.PriorityLevelConfigurationSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "limited", T::Message(&FLOWCONTROL_V1_LIMITED_PRIORITY_LEVEL_CONFIGURATION), L::Optional),
+            f(3, "exempt", T::Message(&FLOWCONTROL_V1_EXEMPT_PRIORITY_LEVEL_CONFIGURATION), L::Optional),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_STATUS: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.PriorityLevelConfigurationStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "conditions", T::Message(&FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_QUEUING_CONFIGURATION: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.QueuingConfiguration",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "queues", T::Int32, L::Value(Omit::Never)),
+            f(2, "handSize", T::Int32, L::Value(Omit::Never)),
+            f(3, "queueLengthLimit", T::Int32, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_RESOURCE_POLICY_RULE: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.ResourcePolicyRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "verbs", T::String, L::Repeated { omitempty: false }),
+            f(2, "apiGroups", T::String, L::Repeated { omitempty: false }),
+            f(3, "resources", T::String, L::Repeated { omitempty: false }),
+            f(4, "clusterScope", T::Bool, L::Value(Omit::Empty)),
+            f(5, "namespaces", T::String, L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_SERVICE_ACCOUNT_SUBJECT: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.ServiceAccountSubject",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "namespace", T::String, L::Value(Omit::Never)),
+            f(2, "name", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_SUBJECT: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.Subject",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "kind", T::String, L::Value(Omit::Never)),
+            f(2, "user", T::Message(&FLOWCONTROL_V1_USER_SUBJECT), L::Optional),
+            f(3, "group", T::Message(&FLOWCONTROL_V1_GROUP_SUBJECT), L::Optional),
+            f(4, "serviceAccount", T::Message(&FLOWCONTROL_V1_SERVICE_ACCOUNT_SUBJECT), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static FLOWCONTROL_V1_USER_SUBJECT: Message = Message {
+    name: "k8s.io.api.flowcontrol.v1.UserSubject",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static NETWORKING_V1_HTTP_INGRESS_PATH: Message = Message {
+    name: "k8s.io.api.networking.v1.HTTPIngressPath",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "path", T::String, L::Value(Omit::Empty)),
+            f(2, "backend", T::Message(&NETWORKING_V1_INGRESS_BACKEND), L::Value(Omit::Never)),
+            f(3, "pathType", T::String, L::Optional),
+        ],
+        json_order: &[0, 2, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_HTTP_INGRESS_RULE_VALUE: Message = Message {
+    name: "k8s.io.api.networking.v1.HTTPIngressRuleValue",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "paths", T::Message(&NETWORKING_V1_HTTP_INGRESS_PATH), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static NETWORKING_V1_IP_ADDRESS: Message = Message {
+    name: "k8s.io.api.networking.v1.IPAddress",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&NETWORKING_V1_IP_ADDRESS_SPEC), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_IP_ADDRESS_LIST: Message = Message {
+    name: "k8s.io.api.networking.v1.IPAddressList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&NETWORKING_V1_IP_ADDRESS), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_IP_ADDRESS_SPEC: Message = Message {
+    name: "k8s.io.api.networking.v1.IPAddressSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "parentRef", T::Message(&NETWORKING_V1_PARENT_REFERENCE), L::Optional),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static NETWORKING_V1_IP_BLOCK: Message = Message {
+    name: "k8s.io.api.networking.v1.IPBlock",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "cidr", T::String, L::Value(Omit::Never)),
+            f(2, "except", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS: Message = Message {
+    name: "k8s.io.api.networking.v1.Ingress",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&NETWORKING_V1_INGRESS_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&NETWORKING_V1_INGRESS_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_BACKEND: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressBackend",
+    shape: Shape::Fields {
+        fields: &[
+            f(3, "resource", T::Message(&CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE), L::Optional),
+            f(4, "service", T::Message(&NETWORKING_V1_INGRESS_SERVICE_BACKEND), L::Optional),
+        ],
+        json_order: &[1, 0],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_CLASS: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressClass",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&NETWORKING_V1_INGRESS_CLASS_SPEC), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_CLASS_LIST: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressClassList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&NETWORKING_V1_INGRESS_CLASS), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_CLASS_PARAMETERS_REFERENCE: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressClassParametersReference",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "apiGroup", T::String, L::Optional),
+            f(2, "kind", T::String, L::Value(Omit::Never)),
+            f(3, "name", T::String, L::Value(Omit::Never)),
+            f(4, "scope", T::String, L::Optional),
+            f(5, "namespace", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_CLASS_SPEC: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressClassSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "controller", T::String, L::Value(Omit::Empty)),
+            f(2, "parameters", T::Message(&NETWORKING_V1_INGRESS_CLASS_PARAMETERS_REFERENCE), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_LIST: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&NETWORKING_V1_INGRESS), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "ip", T::String, L::Value(Omit::Empty)),
+            f(2, "hostname", T::String, L::Value(Omit::Empty)),
+            f(4, "ports", T::Message(&NETWORKING_V1_INGRESS_PORT_STATUS), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "ingress", T::Message(&NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_PORT_STATUS: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressPortStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "port", T::Int32, L::Value(Omit::Never)),
+            f(2, "protocol", T::String, L::Value(Omit::Never)),
+            f(3, "error", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_RULE: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "host", T::String, L::Value(Omit::Empty)),
+            f(2, "", T::Message(&NETWORKING_V1_INGRESS_RULE_VALUE), L::Inline),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_RULE_VALUE: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressRuleValue",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "http", T::Message(&NETWORKING_V1_HTTP_INGRESS_RULE_VALUE), L::Optional),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_SERVICE_BACKEND: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressServiceBackend",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "port", T::Message(&NETWORKING_V1_SERVICE_BACKEND_PORT), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_SPEC: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "defaultBackend", T::Message(&NETWORKING_V1_INGRESS_BACKEND), L::Optional),
+            f(2, "tls", T::Message(&NETWORKING_V1_INGRESS_TLS), L::Repeated { omitempty: true }),
+            f(3, "rules", T::Message(&NETWORKING_V1_INGRESS_RULE), L::Repeated { omitempty: true }),
+            f(4, "ingressClassName", T::String, L::Optional),
+        ],
+        json_order: &[3, 0, 1, 2],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_STATUS: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "loadBalancer", T::Message(&NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static NETWORKING_V1_INGRESS_TLS: Message = Message {
+    name: "k8s.io.api.networking.v1.IngressTLS",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "hosts", T::String, L::Repeated { omitempty: true }),
+            f(2, "secretName", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY: Message = Message {
+    name: "k8s.io.api.networking.v1.NetworkPolicy",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&NETWORKING_V1_NETWORK_POLICY_SPEC), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_EGRESS_RULE: Message = Message {
+    name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "ports", T::Message(&NETWORKING_V1_NETWORK_POLICY_PORT), L::Repeated { omitempty: true }),
+            f(2, "to", T::Message(&NETWORKING_V1_NETWORK_POLICY_PEER), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_INGRESS_RULE: Message = Message {
+    name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "ports", T::Message(&NETWORKING_V1_NETWORK_POLICY_PORT), L::Repeated { omitempty: true }),
+            f(2, "from", T::Message(&NETWORKING_V1_NETWORK_POLICY_PEER), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_LIST: Message = Message {
+    name: "k8s.io.api.networking.v1.NetworkPolicyList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&NETWORKING_V1_NETWORK_POLICY), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_PEER: Message = Message {
+    name: "k8s.io.api.networking.v1.NetworkPolicyPeer",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "podSelector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(2, "namespaceSelector", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(3, "ipBlock", T::Message(&NETWORKING_V1_IP_BLOCK), L::Optional),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_PORT: Message = Message {
+    name: "k8s.io.api.networking.v1.NetworkPolicyPort",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "protocol", T::String, L::Optional),
+            f(2, "port", T::Message(&INTSTR_INT_OR_STRING), L::Optional),
+            f(3, "endPort", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static NETWORKING_V1_NETWORK_POLICY_SPEC: Message = Message {
+    name: "k8s.io.api.networking.v1.NetworkPolicySpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "podSelector", T::Message(&META_V1_LABEL_SELECTOR), L::Value(Omit::Never)),
+            f(2, "ingress", T::Message(&NETWORKING_V1_NETWORK_POLICY_INGRESS_RULE), L::Repeated { omitempty: true }),
+            f(3, "egress", T::Message(&NETWORKING_V1_NETWORK_POLICY_EGRESS_RULE), L::Repeated { omitempty: true }),
+            f(4, "policyTypes", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static NETWORKING_V1_PARENT_REFERENCE: Message = Message {
+    name: "k8s.io.api.networking.v1.ParentReference",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "group", T::String, L::Value(Omit::Empty)),
+            f(2, "resource", T::String, L::Value(Omit::Empty)),
+            f(3, "namespace", T::String, L::Value(Omit::Empty)),
+            f(4, "name", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static NETWORKING_V1_SERVICE_BACKEND_PORT: Message = Message {
+    name: "k8s.io.api.networking.v1.ServiceBackendPort",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Empty)),
+            f(2, "number", T::Int32, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_SERVICE_CIDR: Message = Message {
+    name: "k8s.io.api.networking.v1.ServiceCIDR",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&NETWORKING_V1_SERVICE_CIDR_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&NETWORKING_V1_SERVICE_CIDR_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static NETWORKING_V1_SERVICE_CIDR_LIST: Message = Message {
+    name: "k8s.io.api.networking.v1.ServiceCIDRList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&NETWORKING_V1_SERVICE_CIDR), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NETWORKING_V1_SERVICE_CIDR_SPEC: Message = Message {
+    name: "k8s.io.api.networking.v1.ServiceCIDRSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "cidrs", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static NETWORKING_V1_SERVICE_CIDR_STATUS: Message = Message {
+    name: "k8s.io.api.networking.v1.ServiceCIDRStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "conditions", T::Message(&META_V1_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static NODE_V1_OVERHEAD: Message = Message {
+    name: "k8s.io.api.node.v1.Overhead",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "podFixed", T::Message(&RESOURCE_QUANTITY), L::Map { omitempty: true }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static NODE_V1_RUNTIME_CLASS: Message = Message {
+    name: "k8s.io.api.node.v1.RuntimeClass",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "handler", T::String, L::Value(Omit::Never)),
+            f(3, "overhead", T::Message(&NODE_V1_OVERHEAD), L::Optional),
+            f(4, "scheduling", T::Message(&NODE_V1_SCHEDULING), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static NODE_V1_RUNTIME_CLASS_LIST: Message = Message {
+    name: "k8s.io.api.node.v1.RuntimeClassList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&NODE_V1_RUNTIME_CLASS), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static NODE_V1_SCHEDULING: Message = Message {
+    name: "k8s.io.api.node.v1.Scheduling",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "nodeSelector", T::String, L::Map { omitempty: true }),
+            f(2, "tolerations", T::Message(&CORE_V1_TOLERATION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
 pub(super) static POLICY_V1_EVICTION: Message = Message {
     name: "k8s.io.api.policy.v1.Eviction",
     shape: Shape::Fields {
@@ -3125,6 +5456,146 @@ pub(super) static POLICY_V1_POD_DISRUPTION_BUDGET_STATUS: Message = Message {
     },
 };
 
+pub(super) static RBAC_V1_AGGREGATION_RULE: Message = Message {
+    name: "k8s.io.api.rbac.v1.AggregationRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "clusterRoleSelectors", T::Message(&META_V1_LABEL_SELECTOR), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static RBAC_V1_CLUSTER_ROLE: Message = Message {
+    name: "k8s.io.api.rbac.v1.ClusterRole",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "rules", T::Message(&RBAC_V1_POLICY_RULE), L::Repeated { omitempty: false }),
+            f(3, "aggregationRule", T::Message(&RBAC_V1_AGGREGATION_RULE), L::Optional),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static RBAC_V1_CLUSTER_ROLE_BINDING: Message = Message {
+    name: "k8s.io.api.rbac.v1.ClusterRoleBinding",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "subjects", T::Message(&RBAC_V1_SUBJECT), L::Repeated { omitempty: true }),
+            f(3, "roleRef", T::Message(&RBAC_V1_ROLE_REF), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static RBAC_V1_CLUSTER_ROLE_BINDING_LIST: Message = Message {
+    name: "k8s.io.api.rbac.v1.ClusterRoleBindingList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&RBAC_V1_CLUSTER_ROLE_BINDING), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static RBAC_V1_CLUSTER_ROLE_LIST: Message = Message {
+    name: "k8s.io.api.rbac.v1.ClusterRoleList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&RBAC_V1_CLUSTER_ROLE), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static RBAC_V1_POLICY_RULE: Message = Message {
+    name: "k8s.io.api.rbac.v1.PolicyRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "verbs", T::String, L::Repeated { omitempty: false }),
+            f(2, "apiGroups", T::String, L::Repeated { omitempty: true }),
+            f(3, "resources", T::String, L::Repeated { omitempty: true }),
+            f(4, "resourceNames", T::String, L::Repeated { omitempty: true }),
+            f(5, "nonResourceURLs", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static RBAC_V1_ROLE: Message = Message {
+    name: "k8s.io.api.rbac.v1.Role",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "rules", T::Message(&RBAC_V1_POLICY_RULE), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static RBAC_V1_ROLE_BINDING: Message = Message {
+    name: "k8s.io.api.rbac.v1.RoleBinding",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "subjects", T::Message(&RBAC_V1_SUBJECT), L::Repeated { omitempty: true }),
+            f(3, "roleRef", T::Message(&RBAC_V1_ROLE_REF), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static RBAC_V1_ROLE_BINDING_LIST: Message = Message {
+    name: "k8s.io.api.rbac.v1.RoleBindingList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&RBAC_V1_ROLE_BINDING), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static RBAC_V1_ROLE_LIST: Message = Message {
+    name: "k8s.io.api.rbac.v1.RoleList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&RBAC_V1_ROLE), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static RBAC_V1_ROLE_REF: Message = Message {
+    name: "k8s.io.api.rbac.v1.RoleRef",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "apiGroup", T::String, L::Value(Omit::Never)),
+            f(2, "kind", T::String, L::Value(Omit::Never)),
+            f(3, "name", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static RBAC_V1_SUBJECT: Message = Message {
+    name: "k8s.io.api.rbac.v1.Subject",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "kind", T::String, L::Value(Omit::Never)),
+            f(2, "apiGroup", T::String, L::Value(Omit::Empty)),
+            f(3, "name", T::String, L::Value(Omit::Never)),
+            f(4, "namespace", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
 pub(super) static SCHEDULING_V1_PRIORITY_CLASS: Message = Message {
     name: "k8s.io.api.scheduling.v1.PriorityClass",
     shape: Shape::Fields {
@@ -3147,6 +5618,260 @@ pub(super) static SCHEDULING_V1_PRIORITY_CLASS_LIST: Message = Message {
             f(2, "items", T::Message(&SCHEDULING_V1_PRIORITY_CLASS), L::Repeated { omitempty: false }),
         ],
         json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_CSI_DRIVER: Message = Message {
+    name: "k8s.io.api.storage.v1.CSIDriver",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&STORAGE_V1_CSI_DRIVER_SPEC), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_CSI_DRIVER_LIST: Message = Message {
+    name: "k8s.io.api.storage.v1.CSIDriverList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&STORAGE_V1_CSI_DRIVER), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_CSI_DRIVER_SPEC: Message = Message {
+    name: "k8s.io.api.storage.v1.CSIDriverSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "attachRequired", T::Bool, L::Optional),
+            f(2, "podInfoOnMount", T::Bool, L::Optional),
+            f(3, "volumeLifecycleModes", T::String, L::Repeated { omitempty: true }),
+            f(4, "storageCapacity", T::Bool, L::Optional),
+            f(5, "fsGroupPolicy", T::String, L::Optional),
+            f(6, "tokenRequests", T::Message(&STORAGE_V1_TOKEN_REQUEST), L::Repeated { omitempty: true }),
+            f(7, "requiresRepublish", T::Bool, L::Optional),
+            f(8, "seLinuxMount", T::Bool, L::Optional),
+            f(9, "nodeAllocatableUpdatePeriodSeconds", T::Int64, L::Optional),
+            f(10, "serviceAccountTokenInSecrets", T::Bool, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    },
+};
+
+pub(super) static STORAGE_V1_CSI_NODE: Message = Message {
+    name: "k8s.io.api.storage.v1.CSINode",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&STORAGE_V1_CSI_NODE_SPEC), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_CSI_NODE_DRIVER: Message = Message {
+    name: "k8s.io.api.storage.v1.CSINodeDriver",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "nodeID", T::String, L::Value(Omit::Never)),
+            f(3, "topologyKeys", T::String, L::Repeated { omitempty: false }),
+            f(4, "allocatable", T::Message(&STORAGE_V1_VOLUME_NODE_RESOURCES), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static STORAGE_V1_CSI_NODE_LIST: Message = Message {
+    name: "k8s.io.api.storage.v1.CSINodeList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&STORAGE_V1_CSI_NODE), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_CSI_NODE_SPEC: Message = Message {
+    name: "k8s.io.api.storage.v1.CSINodeSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "drivers", T::Message(&STORAGE_V1_CSI_NODE_DRIVER), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static STORAGE_V1_CSI_STORAGE_CAPACITY: Message = Message {
+    name: "k8s.io.api.storage.v1.CSIStorageCapacity",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "nodeTopology", T::Message(&META_V1_LABEL_SELECTOR), L::Optional),
+            f(3, "storageClassName", T::String, L::Value(Omit::Never)),
+            f(4, "capacity", T::Message(&RESOURCE_QUANTITY), L::Optional),
+            f(5, "maximumVolumeSize", T::Message(&RESOURCE_QUANTITY), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static STORAGE_V1_CSI_STORAGE_CAPACITY_LIST: Message = Message {
+    name: "k8s.io.api.storage.v1.CSIStorageCapacityList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&STORAGE_V1_CSI_STORAGE_CAPACITY), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_STORAGE_CLASS: Message = Message {
+    name: "k8s.io.api.storage.v1.StorageClass",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "provisioner", T::String, L::Value(Omit::Never)),
+            f(3, "parameters", T::String, L::Map { omitempty: true }),
+            f(4, "reclaimPolicy", T::String, L::Optional),
+            f(5, "mountOptions", T::String, L::Repeated { omitempty: true }),
+            f(6, "allowVolumeExpansion", T::Bool, L::Optional),
+            f(7, "volumeBindingMode", T::String, L::Optional),
+            f(8, "allowedTopologies", T::Message(&CORE_V1_TOPOLOGY_SELECTOR_TERM), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7],
+    },
+};
+
+pub(super) static STORAGE_V1_STORAGE_CLASS_LIST: Message = Message {
+    name: "k8s.io.api.storage.v1.StorageClassList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&STORAGE_V1_STORAGE_CLASS), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_TOKEN_REQUEST: Message = Message {
+    name: "k8s.io.api.storage.v1.TokenRequest",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "audience", T::String, L::Value(Omit::Never)),
+            f(2, "expirationSeconds", T::Int64, L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_ATTACHMENT: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeAttachment",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&STORAGE_V1_VOLUME_ATTACHMENT_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&STORAGE_V1_VOLUME_ATTACHMENT_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_ATTACHMENT_LIST: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeAttachmentList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&STORAGE_V1_VOLUME_ATTACHMENT), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_ATTACHMENT_SOURCE: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeAttachmentSource",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "persistentVolumeName", T::String, L::Optional),
+            f(2, "inlineVolumeSpec", T::Message(&CORE_V1_PERSISTENT_VOLUME_SPEC), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_ATTACHMENT_SPEC: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeAttachmentSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "attacher", T::String, L::Value(Omit::Never)),
+            f(2, "source", T::Message(&STORAGE_V1_VOLUME_ATTACHMENT_SOURCE), L::Value(Omit::Never)),
+            f(3, "nodeName", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_ATTACHMENT_STATUS: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeAttachmentStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "attached", T::Bool, L::Value(Omit::Never)),
+            f(2, "attachmentMetadata", T::String, L::Map { omitempty: true }),
+            f(3, "attachError", T::Message(&STORAGE_V1_VOLUME_ERROR), L::Optional),
+            f(4, "detachError", T::Message(&STORAGE_V1_VOLUME_ERROR), L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_ATTRIBUTES_CLASS: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeAttributesClass",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "driverName", T::String, L::Value(Omit::Never)),
+            f(3, "parameters", T::String, L::Map { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_ATTRIBUTES_CLASS_LIST: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeAttributesClassList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&STORAGE_V1_VOLUME_ATTRIBUTES_CLASS), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_ERROR: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeError",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "time", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(2, "message", T::String, L::Value(Omit::Empty)),
+            f(3, "errorCode", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static STORAGE_V1_VOLUME_NODE_RESOURCES: Message = Message {
+    name: "k8s.io.api.storage.v1.VolumeNodeResources",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "count", T::Int32, L::Optional),
+        ],
+        json_order: &[0],
     },
 };
 
@@ -3377,8 +6102,118 @@ pub(super) static INTSTR_INT_OR_STRING: Message = Message {
     shape: Shape::IntOrString,
 };
 
+pub(super) static KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE: Message = Message {
+    name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIService",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_CONDITION: Message = Message {
+    name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIServiceCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "status", T::String, L::Value(Omit::Never)),
+            f(3, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(4, "reason", T::String, L::Value(Omit::Empty)),
+            f(5, "message", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_LIST: Message = Message {
+    name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIServiceList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_SPEC: Message = Message {
+    name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIServiceSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "service", T::Message(&KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_SERVICE_REFERENCE), L::Optional),
+            f(2, "group", T::String, L::Value(Omit::Empty)),
+            f(3, "version", T::String, L::Value(Omit::Empty)),
+            f(4, "insecureSkipTLSVerify", T::Bool, L::Value(Omit::Empty)),
+            f(5, "caBundle", T::Bytes, L::Optional),
+            f(7, "groupPriorityMinimum", T::Int32, L::Value(Omit::Never)),
+            f(8, "versionPriority", T::Int32, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6],
+    },
+};
+
+pub(super) static KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_STATUS: Message = Message {
+    name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.APIServiceStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "conditions", T::Message(&KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_CONDITION), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_SERVICE_REFERENCE: Message = Message {
+    name: "k8s.io.kube_aggregator.pkg.apis.apiregistration.v1.ServiceReference",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "namespace", T::String, L::Value(Omit::Empty)),
+            f(2, "name", T::String, L::Value(Omit::Empty)),
+            f(3, "port", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
 /// Every message above, sorted by name for binary search.
 pub(super) static MESSAGES: &[&Message] = &[
+    &ADMISSIONREGISTRATION_V1_AUDIT_ANNOTATION,
+    &ADMISSIONREGISTRATION_V1_EXPRESSION_WARNING,
+    &ADMISSIONREGISTRATION_V1_MATCH_CONDITION,
+    &ADMISSIONREGISTRATION_V1_MATCH_RESOURCES,
+    &ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK,
+    &ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION,
+    &ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION_LIST,
+    &ADMISSIONREGISTRATION_V1_NAMED_RULE_WITH_OPERATIONS,
+    &ADMISSIONREGISTRATION_V1_PARAM_KIND,
+    &ADMISSIONREGISTRATION_V1_PARAM_REF,
+    &ADMISSIONREGISTRATION_V1_RULE,
+    &ADMISSIONREGISTRATION_V1_RULE_WITH_OPERATIONS,
+    &ADMISSIONREGISTRATION_V1_SERVICE_REFERENCE,
+    &ADMISSIONREGISTRATION_V1_TYPE_CHECKING,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING_LIST,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING_SPEC,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_LIST,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_SPEC,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_STATUS,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION,
+    &ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION_LIST,
+    &ADMISSIONREGISTRATION_V1_VALIDATION,
+    &ADMISSIONREGISTRATION_V1_VARIABLE,
+    &ADMISSIONREGISTRATION_V1_WEBHOOK_CLIENT_CONFIG,
+    &APPS_V1_CONTROLLER_REVISION,
+    &APPS_V1_CONTROLLER_REVISION_LIST,
+    &APPS_V1_DAEMON_SET,
+    &APPS_V1_DAEMON_SET_CONDITION,
+    &APPS_V1_DAEMON_SET_LIST,
+    &APPS_V1_DAEMON_SET_SPEC,
+    &APPS_V1_DAEMON_SET_STATUS,
+    &APPS_V1_DAEMON_SET_UPDATE_STRATEGY,
     &APPS_V1_DEPLOYMENT,
     &APPS_V1_DEPLOYMENT_CONDITION,
     &APPS_V1_DEPLOYMENT_LIST,
@@ -3390,7 +6225,17 @@ pub(super) static MESSAGES: &[&Message] = &[
     &APPS_V1_REPLICA_SET_LIST,
     &APPS_V1_REPLICA_SET_SPEC,
     &APPS_V1_REPLICA_SET_STATUS,
+    &APPS_V1_ROLLING_UPDATE_DAEMON_SET,
     &APPS_V1_ROLLING_UPDATE_DEPLOYMENT,
+    &APPS_V1_ROLLING_UPDATE_STATEFUL_SET_STRATEGY,
+    &APPS_V1_STATEFUL_SET,
+    &APPS_V1_STATEFUL_SET_CONDITION,
+    &APPS_V1_STATEFUL_SET_LIST,
+    &APPS_V1_STATEFUL_SET_ORDINALS,
+    &APPS_V1_STATEFUL_SET_PERSISTENT_VOLUME_CLAIM_RETENTION_POLICY,
+    &APPS_V1_STATEFUL_SET_SPEC,
+    &APPS_V1_STATEFUL_SET_STATUS,
+    &APPS_V1_STATEFUL_SET_UPDATE_STRATEGY,
     &AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE,
     &AUTHENTICATION_V1_TOKEN_REQUEST,
     &AUTHENTICATION_V1_TOKEN_REQUEST_SPEC,
@@ -3398,18 +6243,57 @@ pub(super) static MESSAGES: &[&Message] = &[
     &AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES,
     &AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES,
     &AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES,
+    &AUTHORIZATION_V1_NON_RESOURCE_RULE,
     &AUTHORIZATION_V1_RESOURCE_ATTRIBUTES,
+    &AUTHORIZATION_V1_RESOURCE_RULE,
     &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW,
     &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC,
+    &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW,
+    &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC,
     &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS,
+    &AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS,
+    &AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE,
+    &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER,
+    &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_LIST,
+    &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_SPEC,
+    &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_STATUS,
     &AUTOSCALING_V1_SCALE,
     &AUTOSCALING_V1_SCALE_SPEC,
     &AUTOSCALING_V1_SCALE_STATUS,
+    &AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_SOURCE,
+    &AUTOSCALING_V2_CONTAINER_RESOURCE_METRIC_STATUS,
+    &AUTOSCALING_V2_CROSS_VERSION_OBJECT_REFERENCE,
+    &AUTOSCALING_V2_EXTERNAL_METRIC_SOURCE,
+    &AUTOSCALING_V2_EXTERNAL_METRIC_STATUS,
+    &AUTOSCALING_V2_HPA_SCALING_POLICY,
+    &AUTOSCALING_V2_HPA_SCALING_RULES,
+    &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER,
+    &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_BEHAVIOR,
+    &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_CONDITION,
+    &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_LIST,
+    &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_SPEC,
+    &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_STATUS,
+    &AUTOSCALING_V2_METRIC_IDENTIFIER,
+    &AUTOSCALING_V2_METRIC_SPEC,
+    &AUTOSCALING_V2_METRIC_STATUS,
+    &AUTOSCALING_V2_METRIC_TARGET,
+    &AUTOSCALING_V2_METRIC_VALUE_STATUS,
+    &AUTOSCALING_V2_OBJECT_METRIC_SOURCE,
+    &AUTOSCALING_V2_OBJECT_METRIC_STATUS,
+    &AUTOSCALING_V2_PODS_METRIC_SOURCE,
+    &AUTOSCALING_V2_PODS_METRIC_STATUS,
+    &AUTOSCALING_V2_RESOURCE_METRIC_SOURCE,
+    &AUTOSCALING_V2_RESOURCE_METRIC_STATUS,
+    &BATCH_V1_CRON_JOB,
+    &BATCH_V1_CRON_JOB_LIST,
+    &BATCH_V1_CRON_JOB_SPEC,
+    &BATCH_V1_CRON_JOB_STATUS,
     &BATCH_V1_JOB,
     &BATCH_V1_JOB_CONDITION,
     &BATCH_V1_JOB_LIST,
     &BATCH_V1_JOB_SPEC,
     &BATCH_V1_JOB_STATUS,
+    &BATCH_V1_JOB_TEMPLATE_SPEC,
     &BATCH_V1_POD_FAILURE_POLICY,
     &BATCH_V1_POD_FAILURE_POLICY_ON_EXIT_CODES_REQUIREMENT,
     &BATCH_V1_POD_FAILURE_POLICY_ON_POD_CONDITIONS_PATTERN,
@@ -3425,14 +6309,21 @@ pub(super) static MESSAGES: &[&Message] = &[
     &CORE_V1_APP_ARMOR_PROFILE,
     &CORE_V1_ATTACHED_VOLUME,
     &CORE_V1_AZURE_DISK_VOLUME_SOURCE,
+    &CORE_V1_AZURE_FILE_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_AZURE_FILE_VOLUME_SOURCE,
     &CORE_V1_BINDING,
+    &CORE_V1_CSI_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_CSI_VOLUME_SOURCE,
     &CORE_V1_CAPABILITIES,
+    &CORE_V1_CEPH_FS_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_CEPH_FS_VOLUME_SOURCE,
+    &CORE_V1_CINDER_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_CINDER_VOLUME_SOURCE,
     &CORE_V1_CLIENT_IP_CONFIG,
     &CORE_V1_CLUSTER_TRUST_BUNDLE_PROJECTION,
+    &CORE_V1_COMPONENT_CONDITION,
+    &CORE_V1_COMPONENT_STATUS,
+    &CORE_V1_COMPONENT_STATUS_LIST,
     &CORE_V1_CONFIG_MAP,
     &CORE_V1_CONFIG_MAP_ENV_SOURCE,
     &CORE_V1_CONFIG_MAP_KEY_SELECTOR,
@@ -3476,26 +6367,35 @@ pub(super) static MESSAGES: &[&Message] = &[
     &CORE_V1_EXEC_ACTION,
     &CORE_V1_FC_VOLUME_SOURCE,
     &CORE_V1_FILE_KEY_SELECTOR,
+    &CORE_V1_FLEX_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_FLEX_VOLUME_SOURCE,
     &CORE_V1_FLOCKER_VOLUME_SOURCE,
     &CORE_V1_GCE_PERSISTENT_DISK_VOLUME_SOURCE,
     &CORE_V1_GRPC_ACTION,
     &CORE_V1_GIT_REPO_VOLUME_SOURCE,
+    &CORE_V1_GLUSTERFS_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_GLUSTERFS_VOLUME_SOURCE,
     &CORE_V1_HTTP_GET_ACTION,
     &CORE_V1_HTTP_HEADER,
     &CORE_V1_HOST_ALIAS,
     &CORE_V1_HOST_IP,
     &CORE_V1_HOST_PATH_VOLUME_SOURCE,
+    &CORE_V1_ISCSI_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_ISCSI_VOLUME_SOURCE,
     &CORE_V1_IMAGE_VOLUME_SOURCE,
     &CORE_V1_KEY_TO_PATH,
     &CORE_V1_LIFECYCLE,
     &CORE_V1_LIFECYCLE_HANDLER,
+    &CORE_V1_LIMIT_RANGE,
+    &CORE_V1_LIMIT_RANGE_ITEM,
+    &CORE_V1_LIMIT_RANGE_LIST,
+    &CORE_V1_LIMIT_RANGE_SPEC,
     &CORE_V1_LINUX_CONTAINER_USER,
     &CORE_V1_LOAD_BALANCER_INGRESS,
     &CORE_V1_LOAD_BALANCER_STATUS,
     &CORE_V1_LOCAL_OBJECT_REFERENCE,
+    &CORE_V1_LOCAL_VOLUME_SOURCE,
+    &CORE_V1_MODIFY_VOLUME_STATUS,
     &CORE_V1_NFS_VOLUME_SOURCE,
     &CORE_V1_NAMESPACE,
     &CORE_V1_NAMESPACE_CONDITION,
@@ -3522,9 +6422,18 @@ pub(super) static MESSAGES: &[&Message] = &[
     &CORE_V1_NODE_SYSTEM_INFO,
     &CORE_V1_OBJECT_FIELD_SELECTOR,
     &CORE_V1_OBJECT_REFERENCE,
+    &CORE_V1_PERSISTENT_VOLUME,
+    &CORE_V1_PERSISTENT_VOLUME_CLAIM,
+    &CORE_V1_PERSISTENT_VOLUME_CLAIM_CONDITION,
+    &CORE_V1_PERSISTENT_VOLUME_CLAIM_LIST,
     &CORE_V1_PERSISTENT_VOLUME_CLAIM_SPEC,
+    &CORE_V1_PERSISTENT_VOLUME_CLAIM_STATUS,
     &CORE_V1_PERSISTENT_VOLUME_CLAIM_TEMPLATE,
     &CORE_V1_PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE,
+    &CORE_V1_PERSISTENT_VOLUME_LIST,
+    &CORE_V1_PERSISTENT_VOLUME_SOURCE,
+    &CORE_V1_PERSISTENT_VOLUME_SPEC,
+    &CORE_V1_PERSISTENT_VOLUME_STATUS,
     &CORE_V1_PHOTON_PERSISTENT_DISK_VOLUME_SOURCE,
     &CORE_V1_POD,
     &CORE_V1_POD_AFFINITY,
@@ -3545,6 +6454,8 @@ pub(super) static MESSAGES: &[&Message] = &[
     &CORE_V1_POD_SECURITY_CONTEXT,
     &CORE_V1_POD_SPEC,
     &CORE_V1_POD_STATUS,
+    &CORE_V1_POD_TEMPLATE,
+    &CORE_V1_POD_TEMPLATE_LIST,
     &CORE_V1_POD_TEMPLATE_SPEC,
     &CORE_V1_PORT_STATUS,
     &CORE_V1_PORTWORX_VOLUME_SOURCE,
@@ -3553,7 +6464,13 @@ pub(super) static MESSAGES: &[&Message] = &[
     &CORE_V1_PROBE_HANDLER,
     &CORE_V1_PROJECTED_VOLUME_SOURCE,
     &CORE_V1_QUOBYTE_VOLUME_SOURCE,
+    &CORE_V1_RBD_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_RBD_VOLUME_SOURCE,
+    &CORE_V1_REPLICATION_CONTROLLER,
+    &CORE_V1_REPLICATION_CONTROLLER_CONDITION,
+    &CORE_V1_REPLICATION_CONTROLLER_LIST,
+    &CORE_V1_REPLICATION_CONTROLLER_SPEC,
+    &CORE_V1_REPLICATION_CONTROLLER_STATUS,
     &CORE_V1_RESOURCE_CLAIM,
     &CORE_V1_RESOURCE_FIELD_SELECTOR,
     &CORE_V1_RESOURCE_HEALTH,
@@ -3564,6 +6481,7 @@ pub(super) static MESSAGES: &[&Message] = &[
     &CORE_V1_RESOURCE_REQUIREMENTS,
     &CORE_V1_RESOURCE_STATUS,
     &CORE_V1_SE_LINUX_OPTIONS,
+    &CORE_V1_SCALE_IO_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_SCALE_IO_VOLUME_SOURCE,
     &CORE_V1_SCOPE_SELECTOR,
     &CORE_V1_SCOPED_RESOURCE_SELECTOR_REQUIREMENT,
@@ -3573,6 +6491,7 @@ pub(super) static MESSAGES: &[&Message] = &[
     &CORE_V1_SECRET_KEY_SELECTOR,
     &CORE_V1_SECRET_LIST,
     &CORE_V1_SECRET_PROJECTION,
+    &CORE_V1_SECRET_REFERENCE,
     &CORE_V1_SECRET_VOLUME_SOURCE,
     &CORE_V1_SECURITY_CONTEXT,
     &CORE_V1_SERVICE,
@@ -3585,11 +6504,14 @@ pub(super) static MESSAGES: &[&Message] = &[
     &CORE_V1_SERVICE_STATUS,
     &CORE_V1_SESSION_AFFINITY_CONFIG,
     &CORE_V1_SLEEP_ACTION,
+    &CORE_V1_STORAGE_OS_PERSISTENT_VOLUME_SOURCE,
     &CORE_V1_STORAGE_OS_VOLUME_SOURCE,
     &CORE_V1_SYSCTL,
     &CORE_V1_TCP_SOCKET_ACTION,
     &CORE_V1_TAINT,
     &CORE_V1_TOLERATION,
+    &CORE_V1_TOPOLOGY_SELECTOR_LABEL_REQUIREMENT,
+    &CORE_V1_TOPOLOGY_SELECTOR_TERM,
     &CORE_V1_TOPOLOGY_SPREAD_CONSTRAINT,
     &CORE_V1_TYPED_LOCAL_OBJECT_REFERENCE,
     &CORE_V1_TYPED_OBJECT_REFERENCE,
@@ -3597,6 +6519,7 @@ pub(super) static MESSAGES: &[&Message] = &[
     &CORE_V1_VOLUME_DEVICE,
     &CORE_V1_VOLUME_MOUNT,
     &CORE_V1_VOLUME_MOUNT_STATUS,
+    &CORE_V1_VOLUME_NODE_AFFINITY,
     &CORE_V1_VOLUME_PROJECTION,
     &CORE_V1_VOLUME_RESOURCE_REQUIREMENTS,
     &CORE_V1_VOLUME_SOURCE,
@@ -3612,13 +6535,111 @@ pub(super) static MESSAGES: &[&Message] = &[
     &DISCOVERY_V1_ENDPOINT_SLICE_LIST,
     &DISCOVERY_V1_FOR_NODE,
     &DISCOVERY_V1_FOR_ZONE,
+    &EVENTS_V1_EVENT,
+    &EVENTS_V1_EVENT_LIST,
+    &EVENTS_V1_EVENT_SERIES,
+    &FLOWCONTROL_V1_EXEMPT_PRIORITY_LEVEL_CONFIGURATION,
+    &FLOWCONTROL_V1_FLOW_DISTINGUISHER_METHOD,
+    &FLOWCONTROL_V1_FLOW_SCHEMA,
+    &FLOWCONTROL_V1_FLOW_SCHEMA_CONDITION,
+    &FLOWCONTROL_V1_FLOW_SCHEMA_LIST,
+    &FLOWCONTROL_V1_FLOW_SCHEMA_SPEC,
+    &FLOWCONTROL_V1_FLOW_SCHEMA_STATUS,
+    &FLOWCONTROL_V1_GROUP_SUBJECT,
+    &FLOWCONTROL_V1_LIMIT_RESPONSE,
+    &FLOWCONTROL_V1_LIMITED_PRIORITY_LEVEL_CONFIGURATION,
+    &FLOWCONTROL_V1_NON_RESOURCE_POLICY_RULE,
+    &FLOWCONTROL_V1_POLICY_RULES_WITH_SUBJECTS,
+    &FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION,
+    &FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_CONDITION,
+    &FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_LIST,
+    &FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_REFERENCE,
+    &FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_SPEC,
+    &FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_STATUS,
+    &FLOWCONTROL_V1_QUEUING_CONFIGURATION,
+    &FLOWCONTROL_V1_RESOURCE_POLICY_RULE,
+    &FLOWCONTROL_V1_SERVICE_ACCOUNT_SUBJECT,
+    &FLOWCONTROL_V1_SUBJECT,
+    &FLOWCONTROL_V1_USER_SUBJECT,
+    &NETWORKING_V1_HTTP_INGRESS_PATH,
+    &NETWORKING_V1_HTTP_INGRESS_RULE_VALUE,
+    &NETWORKING_V1_IP_ADDRESS,
+    &NETWORKING_V1_IP_ADDRESS_LIST,
+    &NETWORKING_V1_IP_ADDRESS_SPEC,
+    &NETWORKING_V1_IP_BLOCK,
+    &NETWORKING_V1_INGRESS,
+    &NETWORKING_V1_INGRESS_BACKEND,
+    &NETWORKING_V1_INGRESS_CLASS,
+    &NETWORKING_V1_INGRESS_CLASS_LIST,
+    &NETWORKING_V1_INGRESS_CLASS_PARAMETERS_REFERENCE,
+    &NETWORKING_V1_INGRESS_CLASS_SPEC,
+    &NETWORKING_V1_INGRESS_LIST,
+    &NETWORKING_V1_INGRESS_LOAD_BALANCER_INGRESS,
+    &NETWORKING_V1_INGRESS_LOAD_BALANCER_STATUS,
+    &NETWORKING_V1_INGRESS_PORT_STATUS,
+    &NETWORKING_V1_INGRESS_RULE,
+    &NETWORKING_V1_INGRESS_RULE_VALUE,
+    &NETWORKING_V1_INGRESS_SERVICE_BACKEND,
+    &NETWORKING_V1_INGRESS_SPEC,
+    &NETWORKING_V1_INGRESS_STATUS,
+    &NETWORKING_V1_INGRESS_TLS,
+    &NETWORKING_V1_NETWORK_POLICY,
+    &NETWORKING_V1_NETWORK_POLICY_EGRESS_RULE,
+    &NETWORKING_V1_NETWORK_POLICY_INGRESS_RULE,
+    &NETWORKING_V1_NETWORK_POLICY_LIST,
+    &NETWORKING_V1_NETWORK_POLICY_PEER,
+    &NETWORKING_V1_NETWORK_POLICY_PORT,
+    &NETWORKING_V1_NETWORK_POLICY_SPEC,
+    &NETWORKING_V1_PARENT_REFERENCE,
+    &NETWORKING_V1_SERVICE_BACKEND_PORT,
+    &NETWORKING_V1_SERVICE_CIDR,
+    &NETWORKING_V1_SERVICE_CIDR_LIST,
+    &NETWORKING_V1_SERVICE_CIDR_SPEC,
+    &NETWORKING_V1_SERVICE_CIDR_STATUS,
+    &NODE_V1_OVERHEAD,
+    &NODE_V1_RUNTIME_CLASS,
+    &NODE_V1_RUNTIME_CLASS_LIST,
+    &NODE_V1_SCHEDULING,
     &POLICY_V1_EVICTION,
     &POLICY_V1_POD_DISRUPTION_BUDGET,
     &POLICY_V1_POD_DISRUPTION_BUDGET_LIST,
     &POLICY_V1_POD_DISRUPTION_BUDGET_SPEC,
     &POLICY_V1_POD_DISRUPTION_BUDGET_STATUS,
+    &RBAC_V1_AGGREGATION_RULE,
+    &RBAC_V1_CLUSTER_ROLE,
+    &RBAC_V1_CLUSTER_ROLE_BINDING,
+    &RBAC_V1_CLUSTER_ROLE_BINDING_LIST,
+    &RBAC_V1_CLUSTER_ROLE_LIST,
+    &RBAC_V1_POLICY_RULE,
+    &RBAC_V1_ROLE,
+    &RBAC_V1_ROLE_BINDING,
+    &RBAC_V1_ROLE_BINDING_LIST,
+    &RBAC_V1_ROLE_LIST,
+    &RBAC_V1_ROLE_REF,
+    &RBAC_V1_SUBJECT,
     &SCHEDULING_V1_PRIORITY_CLASS,
     &SCHEDULING_V1_PRIORITY_CLASS_LIST,
+    &STORAGE_V1_CSI_DRIVER,
+    &STORAGE_V1_CSI_DRIVER_LIST,
+    &STORAGE_V1_CSI_DRIVER_SPEC,
+    &STORAGE_V1_CSI_NODE,
+    &STORAGE_V1_CSI_NODE_DRIVER,
+    &STORAGE_V1_CSI_NODE_LIST,
+    &STORAGE_V1_CSI_NODE_SPEC,
+    &STORAGE_V1_CSI_STORAGE_CAPACITY,
+    &STORAGE_V1_CSI_STORAGE_CAPACITY_LIST,
+    &STORAGE_V1_STORAGE_CLASS,
+    &STORAGE_V1_STORAGE_CLASS_LIST,
+    &STORAGE_V1_TOKEN_REQUEST,
+    &STORAGE_V1_VOLUME_ATTACHMENT,
+    &STORAGE_V1_VOLUME_ATTACHMENT_LIST,
+    &STORAGE_V1_VOLUME_ATTACHMENT_SOURCE,
+    &STORAGE_V1_VOLUME_ATTACHMENT_SPEC,
+    &STORAGE_V1_VOLUME_ATTACHMENT_STATUS,
+    &STORAGE_V1_VOLUME_ATTRIBUTES_CLASS,
+    &STORAGE_V1_VOLUME_ATTRIBUTES_CLASS_LIST,
+    &STORAGE_V1_VOLUME_ERROR,
+    &STORAGE_V1_VOLUME_NODE_RESOURCES,
     &RESOURCE_QUANTITY,
     &META_V1_CONDITION,
     &META_V1_DELETE_OPTIONS,
@@ -3639,41 +6660,120 @@ pub(super) static MESSAGES: &[&Message] = &[
     &META_V1_WATCH_EVENT,
     &RUNTIME_RAW_EXTENSION,
     &INTSTR_INT_OR_STRING,
+    &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE,
+    &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_CONDITION,
+    &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_LIST,
+    &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_SPEC,
+    &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_STATUS,
+    &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_SERVICE_REFERENCE,
 ];
 
 /// (apiVersion, kind) → message, sorted for binary search.
 pub(super) static KINDS: &[(&str, &str, &Message)] = &[
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", &ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfigurationList", &ADMISSIONREGISTRATION_V1_MUTATING_WEBHOOK_CONFIGURATION_LIST),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBindingList", &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_BINDING_LIST),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyList", &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_LIST),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", &ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfigurationList", &ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION_LIST),
+    ("apiregistration.k8s.io/v1", "APIService", &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE),
+    ("apiregistration.k8s.io/v1", "APIServiceList", &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_LIST),
+    ("apps/v1", "ControllerRevision", &APPS_V1_CONTROLLER_REVISION),
+    ("apps/v1", "ControllerRevisionList", &APPS_V1_CONTROLLER_REVISION_LIST),
+    ("apps/v1", "DaemonSet", &APPS_V1_DAEMON_SET),
+    ("apps/v1", "DaemonSetList", &APPS_V1_DAEMON_SET_LIST),
     ("apps/v1", "Deployment", &APPS_V1_DEPLOYMENT),
     ("apps/v1", "DeploymentList", &APPS_V1_DEPLOYMENT_LIST),
     ("apps/v1", "ReplicaSet", &APPS_V1_REPLICA_SET),
     ("apps/v1", "ReplicaSetList", &APPS_V1_REPLICA_SET_LIST),
+    ("apps/v1", "StatefulSet", &APPS_V1_STATEFUL_SET),
+    ("apps/v1", "StatefulSetList", &APPS_V1_STATEFUL_SET_LIST),
     ("authentication.k8s.io/v1", "TokenRequest", &AUTHENTICATION_V1_TOKEN_REQUEST),
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview", &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW),
+    ("autoscaling/v1", "HorizontalPodAutoscaler", &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER),
+    ("autoscaling/v1", "HorizontalPodAutoscalerList", &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_LIST),
     ("autoscaling/v1", "Scale", &AUTOSCALING_V1_SCALE),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER),
+    ("autoscaling/v2", "HorizontalPodAutoscalerList", &AUTOSCALING_V2_HORIZONTAL_POD_AUTOSCALER_LIST),
+    ("batch/v1", "CronJob", &BATCH_V1_CRON_JOB),
+    ("batch/v1", "CronJobList", &BATCH_V1_CRON_JOB_LIST),
     ("batch/v1", "Job", &BATCH_V1_JOB),
     ("batch/v1", "JobList", &BATCH_V1_JOB_LIST),
     ("coordination.k8s.io/v1", "Lease", &COORDINATION_V1_LEASE),
     ("coordination.k8s.io/v1", "LeaseList", &COORDINATION_V1_LEASE_LIST),
     ("discovery.k8s.io/v1", "EndpointSlice", &DISCOVERY_V1_ENDPOINT_SLICE),
     ("discovery.k8s.io/v1", "EndpointSliceList", &DISCOVERY_V1_ENDPOINT_SLICE_LIST),
+    ("events.k8s.io/v1", "Event", &EVENTS_V1_EVENT),
+    ("events.k8s.io/v1", "EventList", &EVENTS_V1_EVENT_LIST),
+    ("flowcontrol.apiserver.k8s.io/v1", "FlowSchema", &FLOWCONTROL_V1_FLOW_SCHEMA),
+    ("flowcontrol.apiserver.k8s.io/v1", "FlowSchemaList", &FLOWCONTROL_V1_FLOW_SCHEMA_LIST),
+    ("flowcontrol.apiserver.k8s.io/v1", "PriorityLevelConfiguration", &FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION),
+    ("flowcontrol.apiserver.k8s.io/v1", "PriorityLevelConfigurationList", &FLOWCONTROL_V1_PRIORITY_LEVEL_CONFIGURATION_LIST),
+    ("networking.k8s.io/v1", "IPAddress", &NETWORKING_V1_IP_ADDRESS),
+    ("networking.k8s.io/v1", "IPAddressList", &NETWORKING_V1_IP_ADDRESS_LIST),
+    ("networking.k8s.io/v1", "Ingress", &NETWORKING_V1_INGRESS),
+    ("networking.k8s.io/v1", "IngressClass", &NETWORKING_V1_INGRESS_CLASS),
+    ("networking.k8s.io/v1", "IngressClassList", &NETWORKING_V1_INGRESS_CLASS_LIST),
+    ("networking.k8s.io/v1", "IngressList", &NETWORKING_V1_INGRESS_LIST),
+    ("networking.k8s.io/v1", "NetworkPolicy", &NETWORKING_V1_NETWORK_POLICY),
+    ("networking.k8s.io/v1", "NetworkPolicyList", &NETWORKING_V1_NETWORK_POLICY_LIST),
+    ("networking.k8s.io/v1", "ServiceCIDR", &NETWORKING_V1_SERVICE_CIDR),
+    ("networking.k8s.io/v1", "ServiceCIDRList", &NETWORKING_V1_SERVICE_CIDR_LIST),
+    ("node.k8s.io/v1", "RuntimeClass", &NODE_V1_RUNTIME_CLASS),
+    ("node.k8s.io/v1", "RuntimeClassList", &NODE_V1_RUNTIME_CLASS_LIST),
     ("policy/v1", "Eviction", &POLICY_V1_EVICTION),
     ("policy/v1", "PodDisruptionBudget", &POLICY_V1_POD_DISRUPTION_BUDGET),
     ("policy/v1", "PodDisruptionBudgetList", &POLICY_V1_POD_DISRUPTION_BUDGET_LIST),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", &RBAC_V1_CLUSTER_ROLE),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", &RBAC_V1_CLUSTER_ROLE_BINDING),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBindingList", &RBAC_V1_CLUSTER_ROLE_BINDING_LIST),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleList", &RBAC_V1_CLUSTER_ROLE_LIST),
+    ("rbac.authorization.k8s.io/v1", "Role", &RBAC_V1_ROLE),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", &RBAC_V1_ROLE_BINDING),
+    ("rbac.authorization.k8s.io/v1", "RoleBindingList", &RBAC_V1_ROLE_BINDING_LIST),
+    ("rbac.authorization.k8s.io/v1", "RoleList", &RBAC_V1_ROLE_LIST),
     ("scheduling.k8s.io/v1", "PriorityClass", &SCHEDULING_V1_PRIORITY_CLASS),
     ("scheduling.k8s.io/v1", "PriorityClassList", &SCHEDULING_V1_PRIORITY_CLASS_LIST),
+    ("storage.k8s.io/v1", "CSIDriver", &STORAGE_V1_CSI_DRIVER),
+    ("storage.k8s.io/v1", "CSIDriverList", &STORAGE_V1_CSI_DRIVER_LIST),
+    ("storage.k8s.io/v1", "CSINode", &STORAGE_V1_CSI_NODE),
+    ("storage.k8s.io/v1", "CSINodeList", &STORAGE_V1_CSI_NODE_LIST),
+    ("storage.k8s.io/v1", "CSIStorageCapacity", &STORAGE_V1_CSI_STORAGE_CAPACITY),
+    ("storage.k8s.io/v1", "CSIStorageCapacityList", &STORAGE_V1_CSI_STORAGE_CAPACITY_LIST),
+    ("storage.k8s.io/v1", "StorageClass", &STORAGE_V1_STORAGE_CLASS),
+    ("storage.k8s.io/v1", "StorageClassList", &STORAGE_V1_STORAGE_CLASS_LIST),
+    ("storage.k8s.io/v1", "VolumeAttachment", &STORAGE_V1_VOLUME_ATTACHMENT),
+    ("storage.k8s.io/v1", "VolumeAttachmentList", &STORAGE_V1_VOLUME_ATTACHMENT_LIST),
+    ("storage.k8s.io/v1", "VolumeAttributesClass", &STORAGE_V1_VOLUME_ATTRIBUTES_CLASS),
+    ("storage.k8s.io/v1", "VolumeAttributesClassList", &STORAGE_V1_VOLUME_ATTRIBUTES_CLASS_LIST),
     ("v1", "Binding", &CORE_V1_BINDING),
+    ("v1", "ComponentStatus", &CORE_V1_COMPONENT_STATUS),
+    ("v1", "ComponentStatusList", &CORE_V1_COMPONENT_STATUS_LIST),
     ("v1", "ConfigMap", &CORE_V1_CONFIG_MAP),
     ("v1", "ConfigMapList", &CORE_V1_CONFIG_MAP_LIST),
     ("v1", "Endpoints", &CORE_V1_ENDPOINTS),
     ("v1", "EndpointsList", &CORE_V1_ENDPOINTS_LIST),
     ("v1", "Event", &CORE_V1_EVENT),
     ("v1", "EventList", &CORE_V1_EVENT_LIST),
+    ("v1", "LimitRange", &CORE_V1_LIMIT_RANGE),
+    ("v1", "LimitRangeList", &CORE_V1_LIMIT_RANGE_LIST),
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "NamespaceList", &CORE_V1_NAMESPACE_LIST),
     ("v1", "Node", &CORE_V1_NODE),
     ("v1", "NodeList", &CORE_V1_NODE_LIST),
+    ("v1", "PersistentVolume", &CORE_V1_PERSISTENT_VOLUME),
+    ("v1", "PersistentVolumeClaim", &CORE_V1_PERSISTENT_VOLUME_CLAIM),
+    ("v1", "PersistentVolumeClaimList", &CORE_V1_PERSISTENT_VOLUME_CLAIM_LIST),
+    ("v1", "PersistentVolumeList", &CORE_V1_PERSISTENT_VOLUME_LIST),
     ("v1", "Pod", &CORE_V1_POD),
     ("v1", "PodList", &CORE_V1_POD_LIST),
+    ("v1", "PodTemplate", &CORE_V1_POD_TEMPLATE),
+    ("v1", "PodTemplateList", &CORE_V1_POD_TEMPLATE_LIST),
+    ("v1", "ReplicationController", &CORE_V1_REPLICATION_CONTROLLER),
+    ("v1", "ReplicationControllerList", &CORE_V1_REPLICATION_CONTROLLER_LIST),
     ("v1", "ResourceQuota", &CORE_V1_RESOURCE_QUOTA),
     ("v1", "ResourceQuotaList", &CORE_V1_RESOURCE_QUOTA_LIST),
     ("v1", "Secret", &CORE_V1_SECRET),

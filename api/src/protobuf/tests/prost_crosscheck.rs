@@ -2,8 +2,15 @@
 //! we meant and writes them back identically, and what a prost client sends decodes to the
 //! JSON Go would write.
 
+use k8s_pb::api::admissionregistration::v1 as admissionregistration;
 use k8s_pb::api::apps::v1 as apps;
+use k8s_pb::api::authorization::v1 as authorization;
+use k8s_pb::api::batch::v1 as batch;
 use k8s_pb::api::core::v1 as core;
+use k8s_pb::api::flowcontrol::v1 as flowcontrol;
+use k8s_pb::api::networking::v1 as networking;
+use k8s_pb::api::rbac::v1 as rbac;
+use k8s_pb::api::storage::v1 as storage;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
@@ -13,41 +20,79 @@ use serde_json::json;
 use super::{differences, object_fixture, object_fixtures};
 use crate::protobuf::{decode, decode_envelope, encode, encode_object, MAGIC};
 
-/// Decodes `raw` as the k8s-pb type of `kind` and encodes it again with prost.
-fn through_prost(kind: &str, raw: &[u8]) -> Vec<u8> {
+/// Decodes `raw` as the k8s-pb type of `api_version` and `kind` and encodes it again with
+/// prost. meta/v1 kinds (Status, DeleteOptions) are the same message under any group version.
+fn through_prost(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
     macro_rules! via {
-        ($($kind:literal => $type:ty,)*) => {
-            match kind {
-                $($kind => <$type>::decode(raw).unwrap_or_else(|error| panic!("prost cannot read our {kind}: {error}")).encode_to_vec(),)*
-                other => panic!("no k8s-pb type listed for {other}"),
+        ($(($version:pat, $kind:literal) => $type:ty,)*) => {
+            match (api_version, kind) {
+                $(($version, $kind) => <$type>::decode(raw).unwrap_or_else(|error| panic!("prost cannot read our {api_version} {kind}: {error}")).encode_to_vec(),)*
+                other => panic!("no k8s-pb type listed for {other:?}"),
             }
         };
     }
     via! {
-        "Binding" => core::Binding,
-        "ConfigMap" => core::ConfigMap,
-        "DeleteOptions" => meta::DeleteOptions,
-        "Deployment" => apps::Deployment,
-        "EndpointSlice" => k8s_pb::api::discovery::v1::EndpointSlice,
-        "Endpoints" => core::Endpoints,
-        "Event" => core::Event,
-        "Eviction" => k8s_pb::api::policy::v1::Eviction,
-        "Job" => k8s_pb::api::batch::v1::Job,
-        "Lease" => k8s_pb::api::coordination::v1::Lease,
-        "Namespace" => core::Namespace,
-        "Node" => core::Node,
-        "Pod" => core::Pod,
-        "PodDisruptionBudget" => k8s_pb::api::policy::v1::PodDisruptionBudget,
-        "PriorityClass" => k8s_pb::api::scheduling::v1::PriorityClass,
-        "ReplicaSet" => apps::ReplicaSet,
-        "ResourceQuota" => core::ResourceQuota,
-        "Scale" => k8s_pb::api::autoscaling::v1::Scale,
-        "Secret" => core::Secret,
-        "SelfSubjectAccessReview" => k8s_pb::api::authorization::v1::SelfSubjectAccessReview,
-        "Service" => core::Service,
-        "ServiceAccount" => core::ServiceAccount,
-        "Status" => meta::Status,
-        "TokenRequest" => k8s_pb::api::authentication::v1::TokenRequest,
+        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => admissionregistration::MutatingWebhookConfiguration,
+        ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy") => admissionregistration::ValidatingAdmissionPolicy,
+        ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding") => admissionregistration::ValidatingAdmissionPolicyBinding,
+        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => admissionregistration::ValidatingWebhookConfiguration,
+        ("apiregistration.k8s.io/v1", "APIService") => k8s_pb::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
+        ("apps/v1", "ControllerRevision") => apps::ControllerRevision,
+        ("apps/v1", "DaemonSet") => apps::DaemonSet,
+        ("apps/v1", "Deployment") => apps::Deployment,
+        ("apps/v1", "ReplicaSet") => apps::ReplicaSet,
+        ("apps/v1", "StatefulSet") => apps::StatefulSet,
+        ("authentication.k8s.io/v1", "TokenRequest") => k8s_pb::api::authentication::v1::TokenRequest,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => authorization::SelfSubjectAccessReview,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => authorization::SelfSubjectRulesReview,
+        ("autoscaling/v1", "HorizontalPodAutoscaler") => k8s_pb::api::autoscaling::v1::HorizontalPodAutoscaler,
+        ("autoscaling/v1", "Scale") => k8s_pb::api::autoscaling::v1::Scale,
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => k8s_pb::api::autoscaling::v2::HorizontalPodAutoscaler,
+        ("batch/v1", "CronJob") => batch::CronJob,
+        ("batch/v1", "Job") => batch::Job,
+        ("coordination.k8s.io/v1", "Lease") => k8s_pb::api::coordination::v1::Lease,
+        ("discovery.k8s.io/v1", "EndpointSlice") => k8s_pb::api::discovery::v1::EndpointSlice,
+        ("events.k8s.io/v1", "Event") => k8s_pb::api::events::v1::Event,
+        ("flowcontrol.apiserver.k8s.io/v1", "FlowSchema") => flowcontrol::FlowSchema,
+        ("flowcontrol.apiserver.k8s.io/v1", "PriorityLevelConfiguration") => flowcontrol::PriorityLevelConfiguration,
+        ("networking.k8s.io/v1", "IPAddress") => networking::IPAddress,
+        ("networking.k8s.io/v1", "Ingress") => networking::Ingress,
+        ("networking.k8s.io/v1", "IngressClass") => networking::IngressClass,
+        ("networking.k8s.io/v1", "NetworkPolicy") => networking::NetworkPolicy,
+        ("networking.k8s.io/v1", "ServiceCIDR") => networking::ServiceCIDR,
+        ("node.k8s.io/v1", "RuntimeClass") => k8s_pb::api::node::v1::RuntimeClass,
+        ("policy/v1", "Eviction") => k8s_pb::api::policy::v1::Eviction,
+        ("policy/v1", "PodDisruptionBudget") => k8s_pb::api::policy::v1::PodDisruptionBudget,
+        ("rbac.authorization.k8s.io/v1", "ClusterRole") => rbac::ClusterRole,
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => rbac::ClusterRoleBinding,
+        ("rbac.authorization.k8s.io/v1", "Role") => rbac::Role,
+        ("rbac.authorization.k8s.io/v1", "RoleBinding") => rbac::RoleBinding,
+        ("scheduling.k8s.io/v1", "PriorityClass") => k8s_pb::api::scheduling::v1::PriorityClass,
+        ("storage.k8s.io/v1", "CSIDriver") => storage::CSIDriver,
+        ("storage.k8s.io/v1", "CSINode") => storage::CSINode,
+        ("storage.k8s.io/v1", "CSIStorageCapacity") => storage::CSIStorageCapacity,
+        ("storage.k8s.io/v1", "StorageClass") => storage::StorageClass,
+        ("storage.k8s.io/v1", "VolumeAttachment") => storage::VolumeAttachment,
+        ("storage.k8s.io/v1", "VolumeAttributesClass") => storage::VolumeAttributesClass,
+        ("v1", "Binding") => core::Binding,
+        ("v1", "ComponentStatus") => core::ComponentStatus,
+        ("v1", "ConfigMap") => core::ConfigMap,
+        ("v1", "Endpoints") => core::Endpoints,
+        ("v1", "Event") => core::Event,
+        ("v1", "LimitRange") => core::LimitRange,
+        ("v1", "Namespace") => core::Namespace,
+        ("v1", "Node") => core::Node,
+        ("v1", "PersistentVolume") => core::PersistentVolume,
+        ("v1", "PersistentVolumeClaim") => core::PersistentVolumeClaim,
+        ("v1", "Pod") => core::Pod,
+        ("v1", "PodTemplate") => core::PodTemplate,
+        ("v1", "ReplicationController") => core::ReplicationController,
+        ("v1", "ResourceQuota") => core::ResourceQuota,
+        ("v1", "Secret") => core::Secret,
+        ("v1", "Service") => core::Service,
+        ("v1", "ServiceAccount") => core::ServiceAccount,
+        (_, "DeleteOptions") => meta::DeleteOptions,
+        (_, "Status") => meta::Status,
     }
 }
 
@@ -61,7 +106,7 @@ fn prost_reads_our_bytes_and_writes_them_back_identically() {
         let body = encode_object(&object).unwrap();
         let envelope = decode_envelope(&body).unwrap();
         let ours = envelope.raw;
-        let theirs = through_prost(kind, ours);
+        let theirs = through_prost(&envelope.api_version, kind, ours);
         let message = crate::protobuf::message_for_kind(&envelope.api_version, kind).unwrap();
         let diff = differences(
             &decode(message, ours).unwrap(),
