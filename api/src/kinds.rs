@@ -93,6 +93,18 @@ pub trait KindRules: Send + Sync + std::fmt::Debug + 'static {
         false
     }
 
+    /// Turns a stored object into this version's form, when another version of
+    /// the kind is the one stored (autoscaling/v1 HPAs are stored as v2,
+    /// events.k8s.io Events as core Events); the object says its stored
+    /// `apiVersion`, so this is a no-op when it is already this version.
+    fn convert_from_storage(&self, _obj: &mut Value) {}
+
+    /// The stored form of an object of this version; None when this version is
+    /// the stored one.
+    fn convert_to_storage(&self, _obj: &Value) -> Option<Value> {
+        None
+    }
+
     /// The columns of `kubectl get`.
     fn columns(&self) -> Vec<Column> {
         vec![table::NAME, table::AGE]

@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use self::allocator::{Allocator, Cidr};
+use self::catalog::Catalog;
 use self::errors::ApiError;
 use self::node_proxy::NodeProxy;
 use self::objects::{Objects, WriteOptions};
@@ -84,6 +85,8 @@ pub struct ApiServerConfig {
 #[derive(Clone)]
 struct AppState {
     objects: Objects,
+    catalog: Catalog,
+    openapi: Arc<openapi::OpenApi>,
     admin_token: Arc<str>,
     node_proxy: NodeProxy,
 }
@@ -125,8 +128,11 @@ impl ApiServer {
             .with_default_toleration_seconds(toleration_seconds);
         bootstrap(&objects, &allocator).await?;
         let node_proxy = NodeProxy::new(pki).map_err(ServeError::Tls)?;
+        let catalog = Catalog::new();
         let state = AppState {
             objects,
+            catalog: catalog.clone(),
+            openapi: Arc::new(openapi::OpenApi::new(catalog)),
             admin_token: Arc::from(pki.admin_token.as_str()),
             node_proxy: node_proxy.clone(),
         };
@@ -219,7 +225,7 @@ fn tls_acceptor(pki: &Pki) -> Result<TlsAcceptor, ServeError> {
 /// Creates what every cluster has: `default`, `kube-system`, `kube-public`,
 /// `kube-node-lease`, and the `kubernetes` Service.
 async fn bootstrap(objects: &Objects, allocator: &Allocator) -> Result<(), ApiError> {
-    let namespaces = catalog::find("", "v1", "namespaces").expect("namespaces served");
+    let namespaces = catalog::builtin("", "v1", "namespaces").expect("namespaces served");
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
         match objects
@@ -230,7 +236,7 @@ async fn bootstrap(objects: &Objects, allocator: &Allocator) -> Result<(), ApiEr
             Err(e) => return Err(e),
         }
     }
-    let services = catalog::find("", "v1", "services").expect("services served");
+    let services = catalog::builtin("", "v1", "services").expect("services served");
     allocator.reserve_api_service_ip().await?;
     let ip = allocator.api_service_ip().to_string();
     let svc = json!({
@@ -325,7 +331,7 @@ async fn dispatch(State(state): State<AppState>, request: axum::extract::Request
 
 async fn route(state: &AppState, http: axum::extract::Request) -> Result<Response, ApiError> {
     let (method, uri) = (http.method(), http.uri());
-    let request = request::parse(method, uri.path(), uri.query())?;
+    let request = request::parse(&state.catalog, method, uri.path(), uri.query())?;
     if matches!(request, ApiRequest::Health) {
         return Ok((StatusCode::OK, "ok").into_response());
     }
@@ -354,22 +360,23 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
             match discovery::aggregated_version(accept) {
                 Some(version) => {
                     let content_type = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
-                    let body = serde_json::to_vec(&discovery::aggregated(core, version))
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let body =
+                        serde_json::to_vec(&discovery::aggregated(&state.catalog, core, version))
+                            .map_err(|e| ApiError::Internal(e.to_string()))?;
                     Ok(
                         (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body)
                             .into_response(),
                     )
                 }
                 None if core => json_ok(discovery::core_versions()),
-                None => json_ok(discovery::groups()),
+                None => json_ok(discovery::groups(&state.catalog)),
             }
         }
         ApiRequest::Group(name) => {
-            discovery::group(&name).map_or(Err(ApiError::UnknownPath), json_ok)
+            discovery::group(&state.catalog, &name).map_or(Err(ApiError::UnknownPath), json_ok)
         }
         ApiRequest::GroupVersion { group, version } => {
-            json_ok(discovery::resource_list(&group, &version))
+            json_ok(discovery::resource_list(&state.catalog, &group, &version))
         }
         ApiRequest::OpenApiV2 => {
             // kubectl 1.27/1.28 ask for gnostic protobuf; JSON clients get JSON.
@@ -381,14 +388,16 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
                 return Ok((
                     StatusCode::OK,
                     [(header::CONTENT_TYPE, OPENAPI_V2_PROTOBUF_RESPONSE)],
-                    openapi::v2_protobuf(),
+                    state.openapi.v2_protobuf(),
                 )
                     .into_response());
             }
-            Ok(json_bytes(openapi::v2()))
+            Ok(json_bytes(state.openapi.v2()))
         }
-        ApiRequest::OpenApiV3Index => Ok(json_bytes(openapi::index())),
-        ApiRequest::OpenApiV3 { group, version } => openapi::document(&group, &version)
+        ApiRequest::OpenApiV3Index => Ok(json_bytes(state.openapi.index())),
+        ApiRequest::OpenApiV3 { group, version } => state
+            .openapi
+            .document(&group, &version)
             .map(json_bytes)
             .ok_or(ApiError::UnknownPath),
         ApiRequest::Resource(req) => handlers::handle(&state.objects, req, headers, &body).await,

@@ -14,7 +14,7 @@ use super::objects::{target, Objects, WriteOptions};
 /// One apply request.
 pub struct ApplyRequest<'a> {
     /// The resource applied to.
-    pub resource: &'static ResourceInfo,
+    pub resource: &'a ResourceInfo,
     /// Namespace from the URL.
     pub namespace: Option<&'a str>,
     /// Object name from the URL.

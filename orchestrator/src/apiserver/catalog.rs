@@ -1,8 +1,8 @@
 //! The resources berth serves: names, scope, verbs and subresources per kind,
 //! in one table that discovery, routing, storage keys and tables all read.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use berth_api::apply::BuiltinApplySchema;
 use berth_api::kinds::{self, KindRules};
@@ -30,59 +30,93 @@ fn typecheck<T: serde::de::DeserializeOwned>(value: &Value) -> Result<(), String
     T::deserialize(value).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// Where a kind's schema comes from.
+#[derive(Clone)]
+pub enum Schema {
+    /// A kind with a Rust type: k8s-openapi's for built-in kinds, berth's own for NodePool.
+    Typed {
+        /// Decoder check for the typed form.
+        typecheck: TypeCheck,
+        /// The kind's JSON schema generator; see [`ResourceInfo::json_schema`] for the cached copy.
+        build: SchemaBuilder,
+        /// The schema's definition name (`io.k8s.api.apps.v1.Deployment`).
+        name: fn() -> String,
+    },
+    /// A custom resource: its CRD's schema, wrapped as a document whose `$defs`
+    /// hold it under `name` (so apply and pruning read it like a built-in one).
+    Custom {
+        /// `{"$ref": …, "$defs": {name: schema}}`.
+        document: Arc<Value>,
+        /// The definition name.
+        name: String,
+    },
+}
+
 /// Everything the server knows about one served resource.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ResourceInfo {
     /// API group; empty for the core group.
-    pub group: &'static str,
+    pub group: String,
     /// API version within the group.
-    pub version: &'static str,
+    pub version: String,
     /// Kind, e.g. `Deployment`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Plural resource name used in URLs.
-    pub plural: &'static str,
+    pub plural: String,
     /// Singular name (`kubectl get deployment`).
-    pub singular: &'static str,
+    pub singular: String,
     /// Whether objects live in a namespace.
     pub namespaced: bool,
     /// Short names (`deploy`, `po`, …).
-    pub short_names: &'static [&'static str],
+    pub short_names: Vec<String>,
     /// Categories (`all` makes `kubectl get all` include it).
-    pub categories: &'static [&'static str],
+    pub categories: Vec<String>,
     /// Whether `/status` is a separate subresource (the main resource then ignores status).
     pub has_status: bool,
     /// Whether `/scale` is served.
     pub has_scale: bool,
-    /// OpenAPI definition name, e.g. `io.k8s.api.apps.v1.Deployment`; None for our own kinds.
-    pub definition: Option<&'static str>,
-    /// Decoder check for the typed form.
-    pub typecheck: TypeCheck,
-    /// The kind's JSON schema generator; use [`ResourceInfo::json_schema`] for the cached copy.
-    pub schema: SchemaBuilder,
-    /// The schema's definition name (`io.k8s.api.apps.v1.Deployment`, `dev.berth.v1.NodePool`).
-    pub schema_name: fn() -> String,
+    /// Whether this is a Kubernetes built-in kind: those take strategic merge
+    /// patches and protobuf; our own and custom kinds do not.
+    pub builtin: bool,
+    /// The verbs served (and advertised in discovery).
+    pub verbs: Vec<&'static str>,
+    /// The group and resource whose store keys this one shares (events.k8s.io
+    /// Events are core Events); None for its own.
+    pub stored_with: Option<(&'static str, &'static str)>,
+    /// The kind's schema.
+    pub schema: Schema,
     /// The kind's own rules: defaults, validation, tables, field selectors.
     pub rules: Arc<dyn KindRules>,
+}
+
+impl std::fmt::Debug for ResourceInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResourceInfo")
+            .field("group", &self.group)
+            .field("version", &self.version)
+            .field("plural", &self.plural)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ResourceInfo {
     /// `apps/v1` or `v1`.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
-            self.version.to_owned()
+            self.version.clone()
         } else {
             format!("{}/{}", self.group, self.version)
         }
     }
 
-    /// The store key prefix for all objects of this resource.
+    /// The store key prefix for all objects of this resource (every version shares it).
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() {
-            "core"
-        } else {
-            self.group
+        let (group, plural) = match self.stored_with {
+            Some((group, plural)) => (group, plural),
+            None => (self.group.as_str(), self.plural.as_str()),
         };
-        format!("/registry/{group}/{}/", self.plural)
+        let group = if group.is_empty() { "core" } else { group };
+        format!("/registry/{group}/{plural}/")
     }
 
     /// The store key of one object.
@@ -93,41 +127,47 @@ impl ResourceInfo {
         }
     }
 
-    /// The kind's JSON schema, generated once per process and shared.
-    pub fn json_schema(&self) -> Arc<Value> {
-        static CACHE: OnceLock<Mutex<HashMap<&'static str, Arc<Value>>>> = OnceLock::new();
-        let cache = CACHE.get_or_init(Default::default);
-        if let Some(schema) = cache
-            .lock()
-            .expect("schema cache poisoned")
-            .get(self.plural)
-        {
-            return Arc::clone(schema);
+    /// Checks that an object decodes into the kind's typed form; custom
+    /// resources are checked against their schema by their rules instead.
+    pub fn typecheck(&self, obj: &Value) -> Result<(), String> {
+        match &self.schema {
+            Schema::Typed { typecheck, .. } => typecheck(obj),
+            Schema::Custom { .. } => Ok(()),
         }
-        let schema = Arc::new((self.schema)());
-        cache
-            .lock()
-            .expect("schema cache poisoned")
-            .insert(self.plural, Arc::clone(&schema));
-        schema
+    }
+
+    /// The schema's definition name.
+    pub fn schema_name(&self) -> String {
+        match &self.schema {
+            Schema::Typed { name, .. } => name(),
+            Schema::Custom { name, .. } => name.clone(),
+        }
+    }
+
+    /// The kind's JSON schema document, generated once per process and shared.
+    pub fn json_schema(&self) -> Arc<Value> {
+        match &self.schema {
+            Schema::Typed { build, name, .. } => typed_schema(name(), *build),
+            Schema::Custom { document, .. } => Arc::clone(document),
+        }
     }
 
     /// The list and map types server-side apply follows for this kind.
     pub fn apply_schema(&self) -> BuiltinApplySchema {
-        BuiltinApplySchema::for_definition(self.json_schema(), &(self.schema_name)())
+        BuiltinApplySchema::for_definition(self.json_schema(), &self.schema_name())
             .expect("a kind's own schema names its root definition")
     }
 
     /// The merge strategies strategic merge patch follows for this kind.
     pub fn patch_schema(&self) -> BuiltinSchema {
-        BuiltinSchema::for_definition(self.json_schema(), &(self.schema_name)())
+        BuiltinSchema::for_definition(self.json_schema(), &self.schema_name())
             .expect("a kind's own schema names its root definition")
     }
 
     /// Subresources that act on the object rather than view it: `pods/binding`
     /// (the scheduler's bind), `pods/eviction` (drain), `namespaces/finalize`.
     pub fn action_subresources(&self) -> &'static [&'static str] {
-        match (self.group, self.kind) {
+        match (self.group.as_str(), self.kind.as_str()) {
             ("", "Pod") => &["binding", "eviction"],
             ("", "Namespace") => &["finalize"],
             _ => &[],
@@ -137,108 +177,397 @@ impl ResourceInfo {
     /// Subresources the node serves, proxied to its kubelet: `pods/log`,
     /// `pods/exec`, `pods/attach`, `pods/portforward`.
     pub fn streaming_subresources(&self) -> &'static [&'static str] {
-        match (self.group, self.kind) {
+        match (self.group.as_str(), self.kind.as_str()) {
             ("", "Pod") => &["attach", "exec", "log", "portforward"],
             _ => &[],
         }
     }
 
-    /// The verbs advertised in discovery.
-    pub fn verbs(&self) -> &'static [&'static str] {
-        &[
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ]
+    /// Whether `verb` (as discovery names it) is served.
+    pub fn serves(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+
+    /// A kind with a Rust type `T`, its names and rules; the builder methods
+    /// below add what differs from a cluster-scoped kind with every verb.
+    pub fn typed<T: schemars::JsonSchema + serde::de::DeserializeOwned>(
+        group: &str,
+        version: &str,
+        kind: &str,
+        plural: &str,
+        rules: impl KindRules,
+    ) -> Self {
+        ResourceInfo {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            kind: kind.to_owned(),
+            plural: plural.to_owned(),
+            singular: kind.to_lowercase(),
+            namespaced: false,
+            short_names: Vec::new(),
+            categories: Vec::new(),
+            has_status: false,
+            has_scale: false,
+            builtin: true,
+            verbs: ALL_VERBS.to_vec(),
+            stored_with: None,
+            schema: Schema::Typed {
+                typecheck: typecheck::<T>,
+                build: json_schema::<T>,
+                name: schema_name::<T>,
+            },
+            rules: Arc::new(rules),
+        }
+    }
+
+    /// Objects live in namespaces.
+    pub fn namespaced(mut self) -> Self {
+        self.namespaced = true;
+        self
+    }
+
+    /// Short names kubectl accepts (`deploy`).
+    pub fn short_names(mut self, names: &[&str]) -> Self {
+        self.short_names = names.iter().map(|n| (*n).to_owned()).collect();
+        self
+    }
+
+    /// Categories (`all`).
+    pub fn categories(mut self, categories: &[&str]) -> Self {
+        self.categories = categories.iter().map(|c| (*c).to_owned()).collect();
+        self
+    }
+
+    /// Serves `/status`.
+    pub fn status(mut self) -> Self {
+        self.has_status = true;
+        self
+    }
+
+    /// Serves `/scale`.
+    pub fn scale(mut self) -> Self {
+        self.has_scale = true;
+        self
+    }
+
+    /// Only these verbs (read-only or create-only kinds).
+    pub fn verbs(mut self, verbs: &[&'static str]) -> Self {
+        self.verbs = verbs.to_vec();
+        self
+    }
+
+    /// Not a Kubernetes built-in kind: no strategic merge patch, no protobuf.
+    pub fn not_builtin(mut self) -> Self {
+        self.builtin = false;
+        self
+    }
+
+    /// Shares the store keys of another group's resource.
+    pub fn stored_with(mut self, group: &'static str, plural: &'static str) -> Self {
+        self.stored_with = Some((group, plural));
+        self
     }
 }
 
-macro_rules! resource {
-    ($group:literal, $version:literal, $kind:literal, $plural:literal, $singular:literal,
-     namespaced: $ns:literal, short: [$($short:literal),*], categories: [$($cat:literal),*],
-     status: $status:literal, scale: $scale:literal, definition: $def:expr, ty: $ty:ty, rules: $rules:expr) => {
-        ResourceInfo {
-            group: $group,
-            version: $version,
-            kind: $kind,
-            plural: $plural,
-            singular: $singular,
-            namespaced: $ns,
-            short_names: &[$($short),*],
-            categories: &[$($cat),*],
-            has_status: $status,
-            has_scale: $scale,
-            definition: $def,
-            typecheck: typecheck::<$ty>,
-            schema: json_schema::<$ty>,
-            schema_name: schema_name::<$ty>,
-            rules: Arc::new($rules),
-        }
-    };
+/// Every verb a stored kind serves.
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// A typed kind's schema, generated once per process (by definition name) and shared.
+fn typed_schema(name: String, build: SchemaBuilder) -> Arc<Value> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Value>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(schema) = cache.lock().expect("schema cache poisoned").get(&name) {
+        return Arc::clone(schema);
+    }
+    let schema = Arc::new(build());
+    cache
+        .lock()
+        .expect("schema cache poisoned")
+        .insert(name, Arc::clone(&schema));
+    schema
 }
 
-/// Every served resource, in discovery order.
-pub fn resources() -> &'static [ResourceInfo] {
+/// The built-in resources, in discovery order.
+pub fn builtins() -> &'static [Arc<ResourceInfo>] {
     use k8s_openapi::api::{
         apps::v1 as apps, coordination::v1 as coordination, core::v1 as core,
         discovery::v1 as discovery,
     };
-    static RESOURCES: std::sync::OnceLock<Vec<ResourceInfo>> = std::sync::OnceLock::new();
+    static RESOURCES: std::sync::OnceLock<Vec<Arc<ResourceInfo>>> = std::sync::OnceLock::new();
     RESOURCES.get_or_init(|| {
-        vec![
-            resource!("", "v1", "Namespace", "namespaces", "namespace", namespaced: false, short: ["ns"], categories: [],
-                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Namespace"), ty: core::Namespace, rules: kinds::core::namespace::Namespace),
-            resource!("", "v1", "Pod", "pods", "pod", namespaced: true, short: ["po"], categories: ["all"],
-                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Pod"), ty: core::Pod, rules: kinds::core::pod::Pod),
-            resource!("", "v1", "Service", "services", "service", namespaced: true, short: ["svc"], categories: ["all"],
-                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Service"), ty: core::Service, rules: kinds::core::service::Service),
-            resource!("", "v1", "Endpoints", "endpoints", "endpoints", namespaced: true, short: ["ep"], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.Endpoints"), ty: core::Endpoints, rules: kinds::core::endpoints::Endpoints),
-            resource!("", "v1", "ConfigMap", "configmaps", "configmap", namespaced: true, short: ["cm"], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.ConfigMap"), ty: core::ConfigMap, rules: kinds::core::configmap::ConfigMap),
-            resource!("", "v1", "Secret", "secrets", "secret", namespaced: true, short: [], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.Secret"), ty: core::Secret, rules: kinds::core::secret::Secret),
-            resource!("", "v1", "Node", "nodes", "node", namespaced: false, short: ["no"], categories: [],
-                status: true, scale: false, definition: Some("io.k8s.api.core.v1.Node"), ty: core::Node, rules: kinds::core::node::Node),
-            resource!("", "v1", "Event", "events", "event", namespaced: true, short: ["ev"], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.Event"), ty: core::Event, rules: kinds::core::event::Event),
-            resource!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", namespaced: true, short: ["sa"], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.core.v1.ServiceAccount"), ty: core::ServiceAccount, rules: kinds::core::serviceaccount::ServiceAccount),
-            resource!("apps", "v1", "Deployment", "deployments", "deployment", namespaced: true, short: ["deploy"], categories: ["all"],
-                status: true, scale: true, definition: Some("io.k8s.api.apps.v1.Deployment"), ty: apps::Deployment, rules: kinds::apps::deployment::Deployment),
-            resource!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", namespaced: true, short: ["rs"], categories: ["all"],
-                status: true, scale: true, definition: Some("io.k8s.api.apps.v1.ReplicaSet"), ty: apps::ReplicaSet, rules: kinds::apps::replicaset::ReplicaSet),
-            resource!("coordination.k8s.io", "v1", "Lease", "leases", "lease", namespaced: true, short: [], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.coordination.v1.Lease"), ty: coordination::Lease, rules: kinds::coordination::lease::Lease),
-            resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", namespaced: true, short: [], categories: [],
-                status: false, scale: false, definition: Some("io.k8s.api.discovery.v1.EndpointSlice"), ty: discovery::EndpointSlice, rules: kinds::discovery::endpointslice::EndpointSlice),
-            resource!("berth.dev", "v1", "NodePool", "nodepools", "nodepool", namespaced: false, short: ["np"], categories: [],
-                status: true, scale: true, definition: None, ty: berth_api::nodepool::NodePool, rules: kinds::berth::nodepool::NodePool),
+        [
+            ResourceInfo::typed::<core::Namespace>(
+                "",
+                "v1",
+                "Namespace",
+                "namespaces",
+                kinds::core::namespace::Namespace,
+            )
+            .short_names(&["ns"])
+            .status(),
+            ResourceInfo::typed::<core::Pod>("", "v1", "Pod", "pods", kinds::core::pod::Pod)
+                .namespaced()
+                .short_names(&["po"])
+                .categories(&["all"])
+                .status(),
+            ResourceInfo::typed::<core::Service>(
+                "",
+                "v1",
+                "Service",
+                "services",
+                kinds::core::service::Service,
+            )
+            .namespaced()
+            .short_names(&["svc"])
+            .categories(&["all"])
+            .status(),
+            ResourceInfo::typed::<core::Endpoints>(
+                "",
+                "v1",
+                "Endpoints",
+                "endpoints",
+                kinds::core::endpoints::Endpoints,
+            )
+            .namespaced()
+            .short_names(&["ep"]),
+            ResourceInfo::typed::<core::ConfigMap>(
+                "",
+                "v1",
+                "ConfigMap",
+                "configmaps",
+                kinds::core::configmap::ConfigMap,
+            )
+            .namespaced()
+            .short_names(&["cm"]),
+            ResourceInfo::typed::<core::Secret>(
+                "",
+                "v1",
+                "Secret",
+                "secrets",
+                kinds::core::secret::Secret,
+            )
+            .namespaced(),
+            ResourceInfo::typed::<core::Node>("", "v1", "Node", "nodes", kinds::core::node::Node)
+                .short_names(&["no"])
+                .status(),
+            ResourceInfo::typed::<core::Event>(
+                "",
+                "v1",
+                "Event",
+                "events",
+                kinds::core::event::Event,
+            )
+            .namespaced()
+            .short_names(&["ev"]),
+            ResourceInfo::typed::<core::ServiceAccount>(
+                "",
+                "v1",
+                "ServiceAccount",
+                "serviceaccounts",
+                kinds::core::serviceaccount::ServiceAccount,
+            )
+            .namespaced()
+            .short_names(&["sa"]),
+            ResourceInfo::typed::<apps::Deployment>(
+                "apps",
+                "v1",
+                "Deployment",
+                "deployments",
+                kinds::apps::deployment::Deployment,
+            )
+            .namespaced()
+            .short_names(&["deploy"])
+            .categories(&["all"])
+            .status()
+            .scale(),
+            ResourceInfo::typed::<apps::ReplicaSet>(
+                "apps",
+                "v1",
+                "ReplicaSet",
+                "replicasets",
+                kinds::apps::replicaset::ReplicaSet,
+            )
+            .namespaced()
+            .short_names(&["rs"])
+            .categories(&["all"])
+            .status()
+            .scale(),
+            ResourceInfo::typed::<coordination::Lease>(
+                "coordination.k8s.io",
+                "v1",
+                "Lease",
+                "leases",
+                kinds::coordination::lease::Lease,
+            )
+            .namespaced(),
+            ResourceInfo::typed::<discovery::EndpointSlice>(
+                "discovery.k8s.io",
+                "v1",
+                "EndpointSlice",
+                "endpointslices",
+                kinds::discovery::endpointslice::EndpointSlice,
+            )
+            .namespaced(),
+            ResourceInfo::typed::<berth_api::nodepool::NodePool>(
+                "berth.dev",
+                "v1",
+                "NodePool",
+                "nodepools",
+                kinds::berth::nodepool::NodePool,
+            )
+            .short_names(&["np"])
+            .status()
+            .scale()
+            .not_builtin(),
         ]
+        .into_iter()
+        .map(Arc::new)
+        .collect()
     })
 }
 
-/// Finds a resource by group, version and plural name.
-pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
-    resources()
+/// A built-in resource by group, version and plural name (for the server's own
+/// writes: bootstrap, namespaces, nodes); requests resolve through [`Catalog`].
+pub fn builtin(group: &str, version: &str, plural: &str) -> Option<&'static Arc<ResourceInfo>> {
+    builtins()
         .iter()
         .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
-/// The API groups served besides core, with their versions, in discovery order.
-pub fn groups() -> Vec<(&'static str, &'static str)> {
-    let mut groups: Vec<(&str, &str)> = Vec::new();
-    for r in resources().iter().filter(|r| !r.group.is_empty()) {
-        if !groups.contains(&(r.group, r.version)) {
-            groups.push((r.group, r.version));
+/// One API group as discovery lists it: its versions, preferred first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupVersions {
+    /// The group's name, empty for core.
+    pub name: String,
+    /// Versions, highest priority first (upstream's version ordering).
+    pub versions: Vec<String>,
+}
+
+/// The served resources: the built-in ones and those custom resource
+/// definitions add at run time. Clones share one view.
+#[derive(Clone, Default)]
+pub struct Catalog {
+    custom: Arc<RwLock<CustomResources>>,
+}
+
+#[derive(Default)]
+struct CustomResources {
+    /// Resources by the CRD that defines them, in CRD-name order.
+    by_definition: BTreeMap<String, Vec<Arc<ResourceInfo>>>,
+    /// Bumped on every change, so derived documents (OpenAPI) know when to rebuild.
+    revision: u64,
+}
+
+impl Catalog {
+    /// A catalog serving the built-in resources.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Finds a resource by group, version and plural name.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
+        let matches =
+            |r: &&Arc<ResourceInfo>| r.group == group && r.version == version && r.plural == plural;
+        if let Some(found) = builtins().iter().find(matches) {
+            return Some(Arc::clone(found));
+        }
+        let custom = self.custom.read().expect("catalog poisoned");
+        custom
+            .by_definition
+            .values()
+            .flatten()
+            .find(matches)
+            .cloned()
+    }
+
+    /// Every served resource, built-in ones first.
+    pub fn resources(&self) -> Vec<Arc<ResourceInfo>> {
+        let custom = self.custom.read().expect("catalog poisoned");
+        builtins()
+            .iter()
+            .chain(custom.by_definition.values().flatten())
+            .cloned()
+            .collect()
+    }
+
+    /// The groups besides core, each with its versions (preferred first), in discovery order.
+    pub fn groups(&self) -> Vec<GroupVersions> {
+        let mut groups: Vec<GroupVersions> = Vec::new();
+        for r in self.resources().iter().filter(|r| !r.group.is_empty()) {
+            match groups.iter_mut().find(|g| g.name == r.group) {
+                Some(group) if !group.versions.contains(&r.version) => {
+                    group.versions.push(r.version.clone())
+                }
+                Some(_) => {}
+                None => groups.push(GroupVersions {
+                    name: r.group.clone(),
+                    versions: vec![r.version.clone()],
+                }),
+            }
+        }
+        for group in &mut groups {
+            group.versions.sort_by(|a, b| compare_versions(b, a));
+        }
+        groups
+    }
+
+    /// Changes with every addition or removal of custom resources.
+    pub fn revision(&self) -> u64 {
+        self.custom.read().expect("catalog poisoned").revision
+    }
+
+    /// Serves `resources` on behalf of the definition `owner`, replacing what it served before.
+    pub fn set_custom(&self, owner: &str, resources: Vec<Arc<ResourceInfo>>) {
+        let mut custom = self.custom.write().expect("catalog poisoned");
+        custom.by_definition.insert(owner.to_owned(), resources);
+        custom.revision += 1;
+    }
+
+    /// Stops serving what the definition `owner` added.
+    pub fn remove_custom(&self, owner: &str) {
+        let mut custom = self.custom.write().expect("catalog poisoned");
+        if custom.by_definition.remove(owner).is_some() {
+            custom.revision += 1;
         }
     }
-    groups
+}
+
+/// Upstream's version priority: GA before beta before alpha, higher numbers
+/// first within each, and versions that do not look like Kubernetes versions
+/// last in alphabetical order.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parse(v: &str) -> Option<(u64, u8, u64)> {
+        let rest = v.strip_prefix('v')?;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let major = digits.parse().ok()?;
+        let tail = &rest[digits.len()..];
+        if tail.is_empty() {
+            return Some((major, 2, 0));
+        }
+        let (stage, number) = if let Some(n) = tail.strip_prefix("beta") {
+            (1, n)
+        } else if let Some(n) = tail.strip_prefix("alpha") {
+            (0, n)
+        } else {
+            return None;
+        };
+        Some((major, stage, number.parse().ok()?))
+    }
+    match (parse(a), parse(b)) {
+        (Some((ma, sa, na)), Some((mb, sb, nb))) => sa.cmp(&sb).then(ma.cmp(&mb)).then(na.cmp(&nb)),
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (None, None) => b.cmp(a),
+    }
 }
 
 #[cfg(test)]
@@ -247,12 +576,12 @@ mod tests {
 
     #[test]
     fn keys_separate_namespaces_and_groups() {
-        let deploy = find("apps", "v1", "deployments").unwrap();
+        let deploy = builtin("apps", "v1", "deployments").unwrap();
         assert_eq!(
             deploy.key(Some("default"), "web"),
             "/registry/apps/deployments/default/web"
         );
-        let ns = find("", "v1", "namespaces").unwrap();
+        let ns = builtin("", "v1", "namespaces").unwrap();
         assert_eq!(ns.key(None, "default"), "/registry/core/namespaces/default");
         assert_eq!(ns.api_version(), "v1");
         assert_eq!(deploy.api_version(), "apps/v1");
@@ -260,14 +589,42 @@ mod tests {
 
     #[test]
     fn typecheck_rejects_wrong_field_types() {
-        let deploy = find("apps", "v1", "deployments").unwrap();
+        let deploy = builtin("apps", "v1", "deployments").unwrap();
         let bad = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": "three"}});
-        assert!((deploy.typecheck)(&bad).is_err());
+        assert!(deploy.typecheck(&bad).is_err());
         let good = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 3, "selector": {}, "template": {}}});
         assert!(
-            (deploy.typecheck)(&good).is_ok(),
+            deploy.typecheck(&good).is_ok(),
             "{:?}",
-            (deploy.typecheck)(&good)
+            deploy.typecheck(&good)
+        );
+    }
+
+    #[test]
+    fn versions_sort_as_upstream_prefers_them() {
+        let mut versions = vec![
+            "v1alpha1",
+            "v1",
+            "v2beta1",
+            "foo",
+            "v1beta2",
+            "v2",
+            "v11alpha2",
+            "bar",
+        ];
+        versions.sort_by(|a, b| compare_versions(b, a));
+        assert_eq!(
+            versions,
+            [
+                "v2",
+                "v1",
+                "v2beta1",
+                "v1beta2",
+                "v11alpha2",
+                "v1alpha1",
+                "bar",
+                "foo"
+            ]
         );
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::catalog::{self, ResourceInfo};
+use super::catalog::{Catalog, GroupVersions, ResourceInfo};
 
 /// The Kubernetes version berth reports; kubectl warns beyond one minor of skew.
 pub const KUBERNETES_MINOR: &str = "33";
@@ -40,24 +40,25 @@ pub fn core_versions() -> Value {
     })
 }
 
-fn group_entry(group: &str, version: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
-    json!({"name": group, "versions": [gv.clone()], "preferredVersion": gv})
+fn group_entry(group: &GroupVersions) -> Value {
+    let versions: Vec<Value> = group
+        .versions
+        .iter()
+        .map(|version| json!({"groupVersion": format!("{}/{version}", group.name), "version": version}))
+        .collect();
+    json!({"name": group.name, "versions": versions, "preferredVersion": versions[0]})
 }
 
 /// `/apis`: every non-core group.
-pub fn groups() -> Value {
-    let groups: Vec<Value> = catalog::groups()
-        .into_iter()
-        .map(|(g, v)| group_entry(g, v))
-        .collect();
+pub fn groups(catalog: &Catalog) -> Value {
+    let groups: Vec<Value> = catalog.groups().iter().map(group_entry).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/GROUP`, or None when the group is not served.
-pub fn group(name: &str) -> Option<Value> {
-    let (g, v) = catalog::groups().into_iter().find(|(g, _)| *g == name)?;
-    let mut entry = group_entry(g, v);
+pub fn group(catalog: &Catalog, name: &str) -> Option<Value> {
+    let group = catalog.groups().into_iter().find(|g| g.name == name)?;
+    let mut entry = group_entry(&group);
     entry["kind"] = json!("APIGroup");
     entry["apiVersion"] = json!("v1");
     Some(entry)
@@ -87,7 +88,7 @@ fn resource_entries(r: &ResourceInfo) -> Vec<Value> {
         "singularName": r.singular,
         "namespaced": r.namespaced,
         "kind": r.kind,
-        "verbs": r.verbs(),
+        "verbs": r.verbs,
         "shortNames": r.short_names,
         "categories": r.categories,
     })];
@@ -129,11 +130,12 @@ fn resource_entries(r: &ResourceInfo) -> Vec<Value> {
 }
 
 /// `/api/v1` or `/apis/GROUP/VERSION`.
-pub fn resource_list(group: &str, version: &str) -> Value {
-    let resources: Vec<Value> = catalog::resources()
+pub fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Value {
+    let resources: Vec<Value> = catalog
+        .resources()
         .iter()
         .filter(|r| r.group == group && r.version == version)
-        .flat_map(resource_entries)
+        .flat_map(|r| resource_entries(r))
         .collect();
     let group_version = if group.is_empty() {
         version.to_owned()
@@ -175,7 +177,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
     if r.has_status {
         subresources.push(json!({
             "subresource": "status",
-            "responseKind": kind(r.group, r.version, r.kind),
+            "responseKind": kind(&r.group, &r.version, &r.kind),
             "verbs": ["get", "patch", "update"],
         }));
     }
@@ -198,10 +200,10 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
     }
     let mut entry = json!({
         "resource": r.plural,
-        "responseKind": kind(r.group, r.version, r.kind),
+        "responseKind": kind(&r.group, &r.version, &r.kind),
         "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": r.singular,
-        "verbs": r.verbs(),
+        "verbs": r.verbs,
     });
     if !r.short_names.is_empty() {
         entry["shortNames"] = json!(r.short_names);
@@ -216,24 +218,34 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
 }
 
 /// `/api` (core) or `/apis` (every other group) as an `APIGroupDiscoveryList`.
-pub fn aggregated(core: bool, discovery_version: &str) -> Value {
-    let mut group_versions = if core {
-        vec![("", "v1")]
+pub fn aggregated(catalog: &Catalog, core: bool, discovery_version: &str) -> Value {
+    let groups = if core {
+        vec![GroupVersions {
+            name: String::new(),
+            versions: vec!["v1".to_owned()],
+        }]
     } else {
-        catalog::groups()
+        catalog.groups()
     };
-    group_versions.dedup();
-    let items: Vec<Value> = group_versions
+    let resources = catalog.resources();
+    let items: Vec<Value> = groups
         .into_iter()
-        .map(|(group, version)| {
-            let resources: Vec<Value> = catalog::resources()
+        .map(|group| {
+            let versions: Vec<Value> = group
+                .versions
                 .iter()
-                .filter(|r| r.group == group && r.version == version)
-                .map(aggregated_resource)
+                .map(|version| {
+                    let entries: Vec<Value> = resources
+                        .iter()
+                        .filter(|r| r.group == group.name && r.version == *version)
+                        .map(|r| aggregated_resource(r))
+                        .collect();
+                    json!({"version": version, "resources": entries, "freshness": "Current"})
+                })
                 .collect();
             json!({
-                "metadata": {"name": group, "creationTimestamp": null},
-                "versions": [{"version": version, "resources": resources, "freshness": "Current"}],
+                "metadata": {"name": group.name, "creationTimestamp": null},
+                "versions": versions,
             })
         })
         .collect();
@@ -260,7 +272,7 @@ mod tests {
             Some("v2beta1")
         );
         assert_eq!(aggregated_version("application/json, */*"), None);
-        let apis = aggregated(false, "v2");
+        let apis = aggregated(&Catalog::new(), false, "v2");
         let apps = apis["items"]
             .as_array()
             .unwrap()
@@ -274,13 +286,13 @@ mod tests {
             deployments["subresources"][1]["responseKind"]["kind"],
             "Scale"
         );
-        let core = aggregated(true, "v2");
+        let core = aggregated(&Catalog::new(), true, "v2");
         assert_eq!(core["items"][0]["metadata"]["name"], "");
     }
 
     #[test]
     fn core_list_has_pods_with_short_names_and_subresources() {
-        let list = resource_list("", "v1");
+        let list = resource_list(&Catalog::new(), "", "v1");
         let names: Vec<&str> = list["resources"]
             .as_array()
             .unwrap()
@@ -315,7 +327,8 @@ mod tests {
 
     #[test]
     fn groups_include_apps_and_berth() {
-        let names: Vec<String> = groups()["groups"]
+        let catalog = Catalog::new();
+        let names: Vec<String> = groups(&catalog)["groups"]
             .as_array()
             .unwrap()
             .iter()
@@ -323,7 +336,7 @@ mod tests {
             .collect();
         assert!(names.contains(&"apps".to_owned()));
         assert!(names.contains(&"berth.dev".to_owned()));
-        assert!(group("apps").is_some());
-        assert!(group("nope").is_none());
+        assert!(group(&catalog, "apps").is_some());
+        assert!(group(&catalog, "nope").is_none());
     }
 }

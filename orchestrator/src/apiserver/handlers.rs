@@ -211,13 +211,13 @@ fn patch_type(r: &ResourceInfo, headers: &HeaderMap) -> Result<PatchType, ApiErr
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let supported = if r.definition.is_some() {
+    let supported = if r.builtin {
         "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
     } else {
         "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
     };
     match PatchType::from_content_type(content_type) {
-        Some(PatchType::StrategicMergePatch) if r.definition.is_none() => Err(ApiError::UnsupportedMediaType(format!(
+        Some(PatchType::StrategicMergePatch) if !r.builtin => Err(ApiError::UnsupportedMediaType(format!(
             "the body of the request was in an unknown format - accepted media types include: {supported}"
         ))),
         Some(t) => Ok(t),
@@ -260,7 +260,8 @@ async fn handle_inner(
     body: &[u8],
     warnings: &mut Vec<String>,
 ) -> Result<Response, ApiError> {
-    let r = req.resource;
+    let resource = Arc::clone(&req.resource);
+    let r = &*resource;
     let rendering = negotiate::rendering(headers);
     let ns = req.namespace.as_deref();
     let name = req.name.as_deref().unwrap_or("");
@@ -300,7 +301,7 @@ async fn handle_inner(
         (Verb::Watch, _) => {
             // Kinds without a protobuf definition stream JSON, as for custom resources upstream.
             let rendering = match rendering {
-                Rendering::Protobuf if r.definition.is_none() => Rendering::Json,
+                Rendering::Protobuf if !r.builtin => Rendering::Json,
                 other => other,
             };
             let content_type = if rendering == Rendering::Protobuf {
@@ -311,7 +312,7 @@ async fn handle_inner(
             let stream = watch::start(
                 objects.store().as_ref(),
                 Arc::clone(objects.shared_events()),
-                r,
+                Arc::clone(&resource),
                 ns,
                 req.name.as_deref(),
                 query.clone(),

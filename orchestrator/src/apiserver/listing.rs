@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::catalog::ResourceInfo;
 use super::errors::ApiError;
-use super::objects::decode;
+use super::objects::decode_as;
 use super::request::Query;
 use crate::store::Store;
 
@@ -123,7 +123,7 @@ pub async fn list(
         let mut last_key = None;
         for kv in &page.items {
             last_key = Some(kv.key.clone());
-            let obj = decode(kv)?;
+            let obj = decode_as(r, kv)?;
             if filter.matches(&obj) {
                 items.push(obj);
                 if limit.is_some_and(|l| items.len() >= l) {

@@ -81,7 +81,7 @@ impl NodeProxy {
         request: &ResourceRequest,
         http: Request<Body>,
     ) -> Result<Response, ApiError> {
-        let pods = request.resource;
+        let pods = &request.resource;
         let namespace = request.namespace.as_deref().unwrap_or("default");
         let name = request.name.as_deref().unwrap_or("");
         let subresource = request.subresource.as_deref().unwrap_or("");
@@ -148,7 +148,7 @@ impl NodeProxy {
         objects: &Objects,
         node: &str,
     ) -> Result<location::KubeletEndpoint, ApiError> {
-        let nodes = catalog::find("", "v1", "nodes").expect("nodes served");
+        let nodes = catalog::builtin("", "v1", "nodes").expect("nodes served");
         location::kubelet_endpoint(&objects.get(nodes, None, node).await?)
     }
 

@@ -83,6 +83,22 @@ fn encode(obj: &mut Value) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(obj).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+/// A stored object as resource `r` serves it: decoded, with its revision, in
+/// `r`'s version.
+pub fn decode_as(r: &ResourceInfo, kv: &KeyValue) -> Result<Value, ApiError> {
+    let mut value = decode(kv)?;
+    r.rules.convert_from_storage(&mut value);
+    Ok(value)
+}
+
+/// The stored form of `obj`, an object of resource `r`'s version.
+fn encode_as(r: &ResourceInfo, obj: &mut Value) -> Result<Vec<u8>, ApiError> {
+    match r.rules.convert_to_storage(obj) {
+        Some(mut stored) => encode(&mut stored),
+        None => encode(obj),
+    }
+}
+
 /// `obj` as [`decode`] would read it back after [`encode`] stored it at
 /// `revision`: answering a write needs no second parse of what was written.
 fn stamped(mut obj: Value, revision: i64) -> Value {
@@ -119,6 +135,16 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
         *meta = json!({});
     }
     meta.as_object_mut().expect("metadata is an object")
+}
+
+/// The kind the address allocator acts on: core Services get ClusterIPs and
+/// node ports; a custom kind that happens to be called Service does not.
+fn allocated_kind(r: &ResourceInfo) -> &str {
+    if r.group.is_empty() {
+        &r.kind
+    } else {
+        ""
+    }
 }
 
 /// Kinds whose status is reset on create (their status is owned by controllers).
@@ -203,13 +229,14 @@ impl Objects {
             .get(&r.key(ns, name))
             .await?
             .ok_or_else(|| ApiError::NotFound(target(r, name)))?;
-        let value = decode(&kv)?;
+        let value = decode_as(r, &kv)?;
         Ok((kv, value))
     }
 
     /// Checks that an object may be created in `ns` (upstream NamespaceLifecycle).
     async fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {
-        let namespaces = super::catalog::find("", "v1", "namespaces").expect("namespaces served");
+        let namespaces =
+            super::catalog::builtin("", "v1", "namespaces").expect("namespaces served");
         let followed = self.namespaces.get_or_init(|| {
             namespaces::NamespaceLifecycle::start(Arc::clone(&self.store), namespaces.key_prefix())
         });
@@ -321,7 +348,7 @@ impl Objects {
                 map.remove("status");
             }
         }
-        (r.typecheck)(&obj)
+        r.typecheck(&obj)
             .map_err(|e| ApiError::BadRequest(format!("error decoding {}: {e}", r.kind)))?;
         default(r, &mut obj);
         if r.group.is_empty() && r.kind == "Pod" {
@@ -344,11 +371,11 @@ impl Objects {
             return Ok(obj);
         }
         let allocated = if allocate {
-            self.allocator.allocate(r.kind, &mut obj).await?
+            self.allocator.allocate(allocated_kind(r), &mut obj).await?
         } else {
             Default::default()
         };
-        let bytes = encode(&mut obj)?;
+        let bytes = encode_as(r, &mut obj)?;
         match self.store.create(&key, bytes).await {
             Ok(kv) => Ok(stamped(obj, kv.mod_revision)),
             Err(e) => {
@@ -430,7 +457,7 @@ impl Objects {
             };
             meta_mut(&mut new).insert("generation".into(), json!(bumped));
         }
-        (r.typecheck)(&new)
+        r.typecheck(&new)
             .map_err(|e| ApiError::BadRequest(format!("error decoding {}: {e}", r.kind)))?;
         default(r, &mut new);
         let mut causes = validate(r, &new);
@@ -454,7 +481,7 @@ impl Objects {
         if finished_deleting {
             return match self.store.delete(&key, Some(kv.mod_revision)).await {
                 Ok(deleted) => {
-                    self.allocator.release_for(r.kind, &new).await;
+                    self.allocator.release_for(allocated_kind(r), &new).await;
                     let mut value = new;
                     meta_mut(&mut value).insert(
                         "resourceVersion".into(),
@@ -467,15 +494,17 @@ impl Objects {
         }
         let allocated = self
             .allocator
-            .allocate_update(r.kind, old, &mut new)
+            .allocate_update(allocated_kind(r), old, &mut new)
             .await?;
         match self
             .store
-            .update(&key, encode(&mut new)?, kv.mod_revision)
+            .update(&key, encode_as(r, &mut new)?, kv.mod_revision)
             .await
         {
             Ok(kv) => {
-                self.allocator.release_dropped(r.kind, old, &new).await;
+                self.allocator
+                    .release_dropped(allocated_kind(r), old, &new)
+                    .await;
                 Ok(stamped(new, kv.mod_revision))
             }
             Err(e) => {
@@ -543,7 +572,7 @@ impl Objects {
             let mut new = modify(&old)?;
             match self
                 .store
-                .update(&kv.key, encode(&mut new)?, kv.mod_revision)
+                .update(&kv.key, encode_as(r, &mut new)?, kv.mod_revision)
                 .await
             {
                 Ok(kv) => return Ok(kv.mod_revision),

@@ -1,12 +1,12 @@
 //! Serves `/openapi/v3`: the index and one document per group version, built
 //! once per process from the catalogue's schemas.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 
 use berth_api::openapi::{self, ResourceSpec};
 use bytes::Bytes;
 
-use super::catalog;
+use super::catalog::Catalog;
 
 struct Documents {
     index: Bytes,
@@ -23,23 +23,29 @@ fn path_of(group: &str, version: &str) -> String {
     }
 }
 
-fn build() -> Documents {
-    let specs: Vec<ResourceSpec<'static>> = catalog::resources()
+fn build(catalog: &Catalog) -> Documents {
+    let resources = catalog.resources();
+    let specs: Vec<ResourceSpec<'_>> = resources
         .iter()
         .map(|r| ResourceSpec {
-            group: r.group,
-            version: r.version,
-            kind: r.kind,
-            plural: r.plural,
+            group: &r.group,
+            version: &r.version,
+            kind: &r.kind,
+            plural: &r.plural,
             namespaced: r.namespaced,
             has_status: r.has_status,
             has_scale: r.has_scale,
-            definition: (r.schema_name)(),
+            definition: r.schema_name(),
             schema: (*r.json_schema()).clone(),
         })
         .collect();
+    let groups = catalog.groups();
     let mut group_versions = vec![("", "v1")];
-    group_versions.extend(catalog::groups());
+    for group in &groups {
+        for version in &group.versions {
+            group_versions.push((group.name.as_str(), version.as_str()));
+        }
+    }
     let mut by_path = Vec::new();
     let mut hashes = Vec::new();
     let mut v3_documents = Vec::new();
@@ -63,32 +69,57 @@ fn build() -> Documents {
     }
 }
 
-fn documents() -> &'static Documents {
-    static DOCUMENTS: OnceLock<Documents> = OnceLock::new();
-    DOCUMENTS.get_or_init(build)
+/// The documents of one server, rebuilt when its catalog's custom resources
+/// come or go (until then every request shares one build).
+pub struct OpenApi {
+    catalog: Catalog,
+    cached: Mutex<Option<(u64, Arc<Documents>)>>,
 }
 
-/// The `/openapi/v3` index.
-pub fn index() -> Bytes {
-    documents().index.clone()
-}
+impl OpenApi {
+    /// Serves the documents of `catalog`.
+    pub fn new(catalog: Catalog) -> Self {
+        Self {
+            catalog,
+            cached: Mutex::new(None),
+        }
+    }
 
-/// The Swagger 2.0 document (JSON).
-pub fn v2() -> Bytes {
-    documents().v2.clone()
-}
+    fn documents(&self) -> Arc<Documents> {
+        let revision = self.catalog.revision();
+        let mut cached = self.cached.lock().expect("openapi cache poisoned");
+        if let Some((built_at, documents)) = cached.as_ref() {
+            if *built_at == revision {
+                return Arc::clone(documents);
+            }
+        }
+        let documents = Arc::new(build(&self.catalog));
+        *cached = Some((revision, Arc::clone(&documents)));
+        documents
+    }
 
-/// The Swagger 2.0 document in gnostic protobuf (what kubectl 1.27/1.28 read).
-pub fn v2_protobuf() -> Bytes {
-    documents().v2_protobuf.clone()
-}
+    /// The `/openapi/v3` index.
+    pub fn index(&self) -> Bytes {
+        self.documents().index.clone()
+    }
 
-/// The document of one group version, if served.
-pub fn document(group: &str, version: &str) -> Option<Bytes> {
-    let path = path_of(group, version);
-    documents()
-        .by_path
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, b)| b.clone())
+    /// The Swagger 2.0 document (JSON).
+    pub fn v2(&self) -> Bytes {
+        self.documents().v2.clone()
+    }
+
+    /// The Swagger 2.0 document in gnostic protobuf (what kubectl 1.27/1.28 read).
+    pub fn v2_protobuf(&self) -> Bytes {
+        self.documents().v2_protobuf.clone()
+    }
+
+    /// The document of one group version, if served.
+    pub fn document(&self, group: &str, version: &str) -> Option<Bytes> {
+        let path = path_of(group, version);
+        self.documents()
+            .by_path
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, b)| b.clone())
+    }
 }

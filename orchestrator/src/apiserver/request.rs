@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use http::Method;
 
-use super::catalog::{self, ResourceInfo};
+use std::sync::Arc;
+
+use super::catalog::{Catalog, ResourceInfo};
 use super::errors::ApiError;
 
 /// What a request asks for.
@@ -68,7 +70,7 @@ pub enum Verb {
 #[derive(Debug, Clone)]
 pub struct ResourceRequest {
     /// The resource.
-    pub resource: &'static ResourceInfo,
+    pub resource: Arc<ResourceInfo>,
     /// Namespace from the path, if any.
     pub namespace: Option<String>,
     /// Object name from the path, if any.
@@ -172,7 +174,12 @@ pub(crate) fn url_decode_pairs(query: &str) -> Vec<(String, String)> {
 }
 
 /// Parses one request. `Err(UnknownPath)` for paths that name nothing we serve.
-pub fn parse(method: &Method, path: &str, raw_query: Option<&str>) -> Result<ApiRequest, ApiError> {
+pub fn parse(
+    catalog: &Catalog,
+    method: &Method,
+    path: &str,
+    raw_query: Option<&str>,
+) -> Result<ApiRequest, ApiError> {
     let query = Query::parse(raw_query);
     let parts: Vec<String> = path
         .trim_matches('/')
@@ -197,15 +204,18 @@ pub fn parse(method: &Method, path: &str, raw_query: Option<&str>) -> Result<Api
             group: (*group).to_owned(),
             version: (*version).to_owned(),
         }),
-        ["api", version, rest @ ..] => parse_group_version(method, "", version, rest, query),
+        ["api", version, rest @ ..] => {
+            parse_group_version(catalog, method, "", version, rest, query)
+        }
         ["apis", group, version, rest @ ..] => {
-            parse_group_version(method, group, version, rest, query)
+            parse_group_version(catalog, method, group, version, rest, query)
         }
         _ => Err(ApiError::UnknownPath),
     }
 }
 
 fn parse_group_version(
+    catalog: &Catalog,
     method: &Method,
     group: &str,
     version: &str,
@@ -213,7 +223,8 @@ fn parse_group_version(
     query: Query,
 ) -> Result<ApiRequest, ApiError> {
     if rest.is_empty() {
-        if !catalog::resources()
+        if !catalog
+            .resources()
             .iter()
             .any(|r| r.group == group && r.version == version)
         {
@@ -241,7 +252,9 @@ fn parse_group_version(
         [plural, name, sub] => (*plural, Some((*name).to_owned()), Some((*sub).to_owned())),
         _ => return Err(ApiError::UnknownPath),
     };
-    let resource = catalog::find(group, version, plural).ok_or(ApiError::UnknownPath)?;
+    let resource = catalog
+        .find(group, version, plural)
+        .ok_or(ApiError::UnknownPath)?;
     if namespace.is_some() && !resource.namespaced {
         return Err(ApiError::UnknownPath);
     }
@@ -301,7 +314,7 @@ mod tests {
     use super::*;
 
     fn resource(method: Method, path: &str, query: Option<&str>) -> ResourceRequest {
-        match parse(&method, path, query).unwrap() {
+        match parse(&Catalog::new(), &method, path, query).unwrap() {
             ApiRequest::Resource(r) => r,
             other => panic!("{path}: {other:?}"),
         }
@@ -316,7 +329,7 @@ mod tests {
         );
         assert_eq!(
             (
-                r.resource.plural,
+                r.resource.plural.as_str(),
                 r.namespace.as_deref(),
                 r.name.as_deref(),
                 r.verb
@@ -330,21 +343,21 @@ mod tests {
             Some("watch=1&labelSelector=app%3Dweb"),
         );
         assert_eq!(
-            (r.resource.plural, r.namespace, r.verb),
+            (r.resource.plural.as_str(), r.namespace, r.verb),
             ("pods", None, Verb::Watch)
         );
         assert_eq!(r.query.get("labelSelector"), Some("app=web"));
 
         let r = resource(Method::GET, "/api/v1/namespaces/kube-system", None);
         assert_eq!(
-            (r.resource.plural, r.name.as_deref(), r.namespace),
+            (r.resource.plural.as_str(), r.name.as_deref(), r.namespace),
             ("namespaces", Some("kube-system"), None)
         );
 
         let r = resource(Method::PUT, "/api/v1/namespaces/foo/status", None);
         assert_eq!(
             (
-                r.resource.plural,
+                r.resource.plural.as_str(),
                 r.name.as_deref(),
                 r.subresource.as_deref()
             ),
@@ -374,7 +387,10 @@ mod tests {
             "/nothing",
         ] {
             assert!(
-                matches!(parse(&Method::GET, path, None), Err(ApiError::UnknownPath)),
+                matches!(
+                    parse(&Catalog::new(), &Method::GET, path, None),
+                    Err(ApiError::UnknownPath)
+                ),
                 "{path}"
             );
         }

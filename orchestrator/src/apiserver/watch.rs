@@ -33,7 +33,9 @@ const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 struct WatchState {
-    resource: &'static ResourceInfo,
+    resource: Arc<ResourceInfo>,
+    /// The served `apiVersion`: stored objects of another version are converted.
+    api_version: String,
     query: Query,
     filter: Filter,
     rendering: Rendering,
@@ -71,7 +73,7 @@ impl WatchState {
     fn render(&mut self, kind: &str, obj: Value) -> Value {
         if self.rendering == Rendering::Table && kind != "BOOKMARK" && kind != "ERROR" {
             let mut table = tables::table(
-                self.resource,
+                &self.resource,
                 std::slice::from_ref(&obj),
                 json!({}),
                 &self.query,
@@ -82,7 +84,7 @@ impl WatchState {
             self.sent_columns = true;
             return event(kind, table);
         }
-        event(kind, with_type_meta(self.resource, obj))
+        event(kind, with_type_meta(&self.resource, obj))
     }
 
     fn bookmark(&self, initial_events_end: bool) -> Value {
@@ -103,13 +105,20 @@ impl WatchState {
         event: Arc<SharedEvent>,
         is_create: bool,
     ) -> Option<Pending> {
-        let kind = self.translate(kind, &event.object, is_create)?;
-        let has_type_meta =
-            event.object.get("kind").is_some() && event.object.get("apiVersion").is_some();
-        if self.rendering == Rendering::Json && has_type_meta {
-            return Some(Pending::Shared(kind, event));
+        let stored_as_served = event.object.get("kind").is_some()
+            && event.object.get("apiVersion").and_then(Value::as_str)
+                == Some(self.api_version.as_str());
+        if stored_as_served {
+            let kind = self.translate(kind, &event.object, is_create)?;
+            if self.rendering == Rendering::Json {
+                return Some(Pending::Shared(kind, event));
+            }
+            return Some(Pending::Rendered(self.render(kind, event.object.clone())));
         }
-        Some(Pending::Rendered(self.render(kind, event.object.clone())))
+        let mut object = event.object.clone();
+        self.resource.rules.convert_from_storage(&mut object);
+        let kind = self.translate(kind, &object, is_create)?;
+        Some(Pending::Rendered(self.render(kind, object)))
     }
 
     /// The event type a store event becomes for this watcher, handling
@@ -206,7 +215,7 @@ fn expired(message: String) -> Value {
 pub async fn start(
     store: &dyn Store,
     shared: Arc<SharedEvents>,
-    resource: &'static ResourceInfo,
+    resource: Arc<ResourceInfo>,
     namespace: Option<&str>,
     name: Option<&str>,
     mut query: Query,
@@ -215,7 +224,7 @@ pub async fn start(
     if let Some(name) = name {
         query = query.with_field_selector_name(name);
     }
-    let filter = Filter::from_query(resource, &query)?;
+    let filter = Filter::from_query(&resource, &query)?;
     let timeout = query
         .number("timeoutSeconds")?
         .filter(|s| *s > 0)
@@ -223,7 +232,8 @@ pub async fn start(
     let send_initial = query.flag("sendInitialEvents");
     let requested = query.get("resourceVersion").unwrap_or("").to_owned();
     let mut state = WatchState {
-        resource,
+        api_version: resource.api_version(),
+        resource: Arc::clone(&resource),
         query: query.clone(),
         filter,
         rendering,
@@ -243,7 +253,7 @@ pub async fn start(
         let mut initial_query = query.clone();
         initial_query.remove("limit");
         initial_query.remove("continue");
-        let listed = listing::list(store, resource, namespace, &initial_query).await?;
+        let listed = listing::list(store, &resource, namespace, &initial_query).await?;
         for obj in listed.items {
             let key = format!(
                 "{}/{}",
@@ -273,7 +283,7 @@ pub async fn start(
         rv
     };
     match store
-        .watch(&listing::prefix(resource, namespace), start_revision)
+        .watch(&listing::prefix(&resource, namespace), start_revision)
         .await
     {
         Ok(events) => state.events = Some(events),

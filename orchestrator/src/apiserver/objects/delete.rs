@@ -4,7 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::{encode, meta_mut, meta_str, stamped, target, DeleteOptions, Objects};
+use super::{
+    allocated_kind, encode_as, meta_mut, meta_str, stamped, target, DeleteOptions, Objects,
+};
 use crate::apiserver::catalog::ResourceInfo;
 use crate::apiserver::errors::ApiError;
 
@@ -82,7 +84,7 @@ impl Objects {
             }
             return match self
                 .store
-                .update(&kv.key, encode(&mut obj)?, kv.mod_revision)
+                .update(&kv.key, encode_as(r, &mut obj)?, kv.mod_revision)
                 .await
             {
                 Ok(kv) => Ok(stamped(obj, kv.mod_revision)),
@@ -94,7 +96,7 @@ impl Objects {
         }
         match self.store.delete(&kv.key, Some(kv.mod_revision)).await {
             Ok(deleted) => {
-                self.allocator.release_for(r.kind, &obj).await;
+                self.allocator.release_for(allocated_kind(r), &obj).await;
                 let mut value = obj;
                 meta_mut(&mut value).insert(
                     "resourceVersion".into(),
