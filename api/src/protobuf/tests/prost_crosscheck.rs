@@ -4,6 +4,7 @@
 
 use k8s_pb::api::admissionregistration::v1 as admissionregistration;
 use k8s_pb::api::apps::v1 as apps;
+use k8s_pb::api::authentication::v1 as authentication;
 use k8s_pb::api::authorization::v1 as authorization;
 use k8s_pb::api::batch::v1 as batch;
 use k8s_pb::api::core::v1 as core;
@@ -36,20 +37,26 @@ fn through_prost(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
         ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy") => admissionregistration::ValidatingAdmissionPolicy,
         ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding") => admissionregistration::ValidatingAdmissionPolicyBinding,
         ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => admissionregistration::ValidatingWebhookConfiguration,
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
         ("apiregistration.k8s.io/v1", "APIService") => k8s_pb::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
         ("apps/v1", "ControllerRevision") => apps::ControllerRevision,
         ("apps/v1", "DaemonSet") => apps::DaemonSet,
         ("apps/v1", "Deployment") => apps::Deployment,
         ("apps/v1", "ReplicaSet") => apps::ReplicaSet,
         ("apps/v1", "StatefulSet") => apps::StatefulSet,
-        ("authentication.k8s.io/v1", "TokenRequest") => k8s_pb::api::authentication::v1::TokenRequest,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => authentication::SelfSubjectReview,
+        ("authentication.k8s.io/v1", "TokenRequest") => authentication::TokenRequest,
+        ("authentication.k8s.io/v1", "TokenReview") => authentication::TokenReview,
+        ("authorization.k8s.io/v1", "LocalSubjectAccessReview") => authorization::LocalSubjectAccessReview,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => authorization::SelfSubjectAccessReview,
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => authorization::SelfSubjectRulesReview,
+        ("authorization.k8s.io/v1", "SubjectAccessReview") => authorization::SubjectAccessReview,
         ("autoscaling/v1", "HorizontalPodAutoscaler") => k8s_pb::api::autoscaling::v1::HorizontalPodAutoscaler,
         ("autoscaling/v1", "Scale") => k8s_pb::api::autoscaling::v1::Scale,
         ("autoscaling/v2", "HorizontalPodAutoscaler") => k8s_pb::api::autoscaling::v2::HorizontalPodAutoscaler,
         ("batch/v1", "CronJob") => batch::CronJob,
         ("batch/v1", "Job") => batch::Job,
+        ("certificates.k8s.io/v1", "CertificateSigningRequest") => k8s_pb::api::certificates::v1::CertificateSigningRequest,
         ("coordination.k8s.io/v1", "Lease") => k8s_pb::api::coordination::v1::Lease,
         ("discovery.k8s.io/v1", "EndpointSlice") => k8s_pb::api::discovery::v1::EndpointSlice,
         ("events.k8s.io/v1", "Event") => k8s_pb::api::events::v1::Event,
