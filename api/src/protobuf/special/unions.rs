@@ -232,3 +232,187 @@ pub(crate) fn encode_union(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::protobuf::{decode, encode, Malformation, ProtobufError};
+
+    const SCHEMA: &str = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps";
+    const SAR_SPEC: &str = "k8s.io.api.authorization.v1.SubjectAccessReviewSpec";
+
+    fn round_trip(message: &str, value: &Value) -> Value {
+        decode(message, &encode(message, value).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_alternative_of_a_union_comes_back_as_go_writes_it() {
+        // (JSON in, JSON out) for a JSONSchemaProps.
+        let cases = [
+            // OrArray: a schema, an array of schemas; an empty array is Go's nil schema.
+            (
+                json!({"items": {"type": "string"}}),
+                json!({"items": {"type": "string"}}),
+            ),
+            (
+                json!({"items": [{"type": "string"}, {"type": "integer", "minimum": 1}]}),
+                json!({"items": [{"type": "string"}, {"type": "integer", "minimum": 1}]}),
+            ),
+            (json!({"items": []}), json!({"items": null})),
+            (json!({"items": [null]}), json!({"items": [{}]})),
+            // OrBool: a schema, true or false; absent stays absent (a pointer).
+            (
+                json!({"additionalProperties": {"type": "string"}}),
+                json!({"additionalProperties": {"type": "string"}}),
+            ),
+            (
+                json!({"additionalProperties": true, "additionalItems": false}),
+                json!({"additionalProperties": true, "additionalItems": false}),
+            ),
+            (json!({"additionalProperties": null}), json!({})),
+            // OrStringArray, as map values: strings, a schema, and the zero value `null`.
+            (
+                json!({"dependencies": {"a": ["b", "c"], "d": {"required": ["e"]}, "f": null}}),
+                json!({"dependencies": {"a": ["b", "c"], "d": {"required": ["e"]}, "f": null}}),
+            ),
+            (
+                json!({"dependencies": {"a": []}}),
+                json!({"dependencies": {"a": null}}),
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(round_trip(SCHEMA, &input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn extra_values_are_string_arrays_and_never_null() {
+        // Go writes every map value and reads an empty one as an empty, non-nil slice.
+        let spec = json!({"extra": {"a": ["x", "y"], "b": [], "c": null, "d": [null]}});
+        assert_eq!(
+            round_trip(SAR_SPEC, &spec)["extra"],
+            json!({"a": ["x", "y"], "b": [], "c": [], "d": [""]})
+        );
+    }
+
+    #[test]
+    fn unions_write_the_bytes_go_writes() {
+        // What a field adds to a schema's bytes: Go writes every value field of the schema, so
+        // the union's record sits between them, in field-number order.
+        let empty = encode(SCHEMA, &json!({})).unwrap();
+        let added = |value: Value| {
+            let full = encode(SCHEMA, &value).unwrap();
+            let prefix = full.iter().zip(&empty).take_while(|(a, b)| a == b).count();
+            let suffix = full[prefix..]
+                .iter()
+                .rev()
+                .zip(empty[prefix..].iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count();
+            assert_eq!(prefix + suffix, empty.len(), "{value}: not one insertion");
+            full[prefix..full.len() - suffix].to_vec()
+        };
+        // additionalProperties (30): allows = false, which Go always writes.
+        assert_eq!(
+            added(json!({"additionalProperties": false})),
+            [0xf2, 0x01, 2, 0x08, 0x00]
+        );
+        // A schema sets allows = true before it, in field order.
+        let nested = added(json!({"additionalProperties": {}}));
+        assert_eq!(
+            nested[..7],
+            [
+                0xf2,
+                0x01,
+                4 + empty.len() as u8,
+                0x08,
+                0x01,
+                0x12,
+                empty.len() as u8
+            ]
+        );
+        assert_eq!(nested[7..], empty);
+        // items (24) as an array: one jSONSchemas (2) per element, no schema (1).
+        let items = added(json!({"items": [{}, {}]}));
+        assert_eq!(items[..4], [0xc2, 0x01, 4 + 2 * empty.len() as u8, 0x12]);
+        // dependencies (32): entry {key = "a", value = {property = "b"}}.
+        assert_eq!(
+            added(json!({"dependencies": {"a": ["b"]}})),
+            [0x82, 0x02, 8, 0x0a, 1, b'a', 0x12, 3, 0x12, 1, b'b']
+        );
+    }
+
+    #[test]
+    fn json_of_the_wrong_type_is_an_error_naming_the_field() {
+        let cases = [
+            (SCHEMA, json!({"items": "string"}), "JSONSchemaProps.items"),
+            (
+                SCHEMA,
+                json!({"additionalProperties": 1}),
+                "JSONSchemaProps.additionalProperties",
+            ),
+            (
+                SCHEMA,
+                json!({"dependencies": {"a": true}}),
+                "JSONSchemaProps.dependencies[\"a\"]",
+            ),
+            (
+                SCHEMA,
+                json!({"dependencies": {"a": [1]}}),
+                "JSONSchemaProps.dependencies[\"a\"][0]",
+            ),
+            (
+                SAR_SPEC,
+                json!({"extra": {"a": "x"}}),
+                "SubjectAccessReviewSpec.extra[\"a\"]",
+            ),
+            (
+                SAR_SPEC,
+                json!({"extra": {"a": [true]}}),
+                "SubjectAccessReviewSpec.extra[\"a\"][0]",
+            ),
+        ];
+        for (message, input, expected_path) in cases {
+            match encode(message, &input) {
+                Err(ProtobufError::InvalidJson { path, .. }) => {
+                    assert_eq!(path, expected_path, "{input}");
+                }
+                other => panic!("{input}: expected an error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_unions_on_the_wire_are_errors() {
+        // additionalProperties = {allows: a length-delimited field}.
+        let bytes = [0xf2, 0x01, 3, 0x0a, 1, 0x01];
+        match decode(SCHEMA, &bytes) {
+            Err(ProtobufError::Malformed { path, problem }) => {
+                assert_eq!(path, "JSONSchemaProps.additionalProperties");
+                assert!(
+                    matches!(problem, Malformation::WrongWireType { .. }),
+                    "{problem:?}"
+                );
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+        // items = {jSONSchemas: a varint}.
+        let bytes = [0xc2, 0x01, 2, 0x10, 0x01];
+        match decode(SCHEMA, &bytes) {
+            Err(ProtobufError::Malformed { path, .. }) => {
+                assert_eq!(path, "JSONSchemaProps.items[0]");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+        // extra = {"a": [an item that is not UTF-8]}.
+        let bytes = [0x2a, 8, 0x0a, 1, b'a', 0x12, 3, 0x0a, 1, 0xff];
+        match decode(SAR_SPEC, &bytes) {
+            Err(ProtobufError::Malformed { path, problem }) => {
+                assert_eq!(path, "SubjectAccessReviewSpec.extra[\"a\"][0]");
+                assert!(matches!(problem, Malformation::InvalidUtf8), "{problem:?}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+}

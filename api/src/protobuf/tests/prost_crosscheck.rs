@@ -327,3 +327,88 @@ fn prost_and_we_agree_on_a_hand_built_lease() {
     let back = k8s_pb::api::coordination::v1::Lease::decode(ours.as_slice()).unwrap();
     assert_eq!(back.spec, lease.spec);
 }
+
+#[test]
+fn prost_and_we_agree_on_schema_unions_and_extra_values() {
+    use k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+    let string = || apiextensions::JsonSchemaProps {
+        r#type: Some("string".into()),
+        ..Default::default()
+    };
+    let schema = apiextensions::JsonSchemaProps {
+        items: Some(Box::new(apiextensions::JsonSchemaPropsOrArray {
+            schema: None,
+            j_son_schemas: vec![string(), string()],
+        })),
+        additional_properties: Some(Box::new(apiextensions::JsonSchemaPropsOrBool {
+            allows: Some(true),
+            schema: None,
+        })),
+        additional_items: Some(Box::new(apiextensions::JsonSchemaPropsOrBool {
+            allows: Some(true),
+            schema: Some(Box::new(string())),
+        })),
+        dependencies: [
+            (
+                "a".to_owned(),
+                apiextensions::JsonSchemaPropsOrStringArray {
+                    schema: None,
+                    property: vec!["b".into(), "c".into()],
+                },
+            ),
+            (
+                "d".to_owned(),
+                apiextensions::JsonSchemaPropsOrStringArray {
+                    schema: Some(string()),
+                    property: Vec::new(),
+                },
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let name = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps";
+    let json = decode(name, &schema.encode_to_vec()).unwrap();
+    assert_eq!(
+        json,
+        json!({
+            "items": [{"type": "string"}, {"type": "string"}],
+            "additionalProperties": true,
+            "dependencies": {"a": ["b", "c"], "d": {"type": "string"}},
+            "additionalItems": {"type": "string"},
+        })
+    );
+    let back =
+        apiextensions::JsonSchemaProps::decode(encode(name, &json).unwrap().as_slice()).unwrap();
+    assert_eq!(back.items.unwrap().j_son_schemas.len(), 2);
+    assert_eq!(back.additional_properties.unwrap().allows, Some(true));
+    assert_eq!(
+        back.additional_items
+            .unwrap()
+            .schema
+            .unwrap()
+            .r#type
+            .as_deref(),
+        Some("string")
+    );
+    assert_eq!(back.dependencies["a"].property, ["b", "c"]);
+    assert!(back.dependencies["d"].schema.is_some());
+
+    let spec = authorization::SubjectAccessReviewSpec {
+        extra: [(
+            "scopes".to_owned(),
+            authorization::ExtraValue {
+                items: vec!["openid".into(), "email".into()],
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let name = "k8s.io.api.authorization.v1.SubjectAccessReviewSpec";
+    let json = decode(name, &spec.encode_to_vec()).unwrap();
+    assert_eq!(json["extra"], json!({"scopes": ["openid", "email"]}));
+    let back =
+        authorization::SubjectAccessReviewSpec::decode(encode(name, &json).unwrap().as_slice())
+            .unwrap();
+    assert_eq!(back.extra, spec.extra);
+}
