@@ -1,14 +1,15 @@
-//! Messages whose JSON is not an object: authentication's `ExtraValue`, a Go `[]string` that
-//! protobuf wraps as `{repeated string items = 1}`, and apiextensions' three schema unions,
-//! which Go's hand-written marshallers write as whichever JSON type is set:
+//! Messages whose JSON is not an object. `ExtraValue` (authentication, authorization and
+//! certificates alike) is a Go `[]string` that protobuf wraps as `{repeated string items = 1}`.
+//! apiextensions' three schema unions are written by hand-made Go marshallers as whichever JSON
+//! type is set:
 //!
-//! | message                        | wire                                   | JSON                       |
-//! |--------------------------------|----------------------------------------|----------------------------|
-//! | `JSONSchemaPropsOrArray`       | `schema = 1`, `repeated jSONSchemas = 2` | array if any, else schema or `null` |
-//! | `JSONSchemaPropsOrBool`        | `allows = 1` (always), `schema = 2`    | schema if set, else the bool |
-//! | `JSONSchemaPropsOrStringArray` | `schema = 1`, `repeated property = 2`  | strings if any, else schema or `null` |
+//! | message                        | wire                                     | JSON                                  |
+//! |--------------------------------|------------------------------------------|---------------------------------------|
+//! | `JSONSchemaPropsOrArray`       | `schema = 1`, `repeated jSONSchemas = 2` | the array if any, else schema or null |
+//! | `JSONSchemaPropsOrBool`        | `allows = 1` (always), `schema = 2`      | the schema if set, else the bool      |
+//! | `JSONSchemaPropsOrStringArray` | `schema = 1`, `repeated property = 2`    | the strings if any, else schema or null |
 //!
-//! The generator checks that k8s-pb's fields are the ones laid out here.
+//! The generator checks that k8s-pb's fields are the ones laid out here (`SPECIAL_LAYOUTS`).
 
 use serde_json::Value;
 
