@@ -6,4 +6,5 @@
 //! `serde_json::Value`s as stored, so the API server can call these on what it
 //! reads without converting.
 
+pub mod aggregation;
 pub mod bootstrap;
