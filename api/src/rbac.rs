@@ -8,3 +8,24 @@
 
 pub mod aggregation;
 pub mod bootstrap;
+pub mod evaluate;
+
+use serde_json::Value;
+
+/// The RBAC API group, which `roleRef` and User/Group subjects name.
+pub const GROUP: &str = "rbac.authorization.k8s.io";
+
+/// The strings of a list field (`verbs`, `apiGroups`, …); absent, `null` or
+/// non-string entries count as nothing, as in upstream's typed structs.
+pub(crate) fn strings<'a>(object: &'a Value, key: &str) -> Vec<&'a str> {
+    object
+        .get(key)
+        .and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// A string field, `""` when absent, as Go's zero value.
+pub(crate) fn string<'a>(object: &'a Value, key: &str) -> &'a str {
+    object.get(key).and_then(Value::as_str).unwrap_or("")
+}
