@@ -9,6 +9,7 @@
 pub mod aggregation;
 pub mod bootstrap;
 pub mod evaluate;
+pub mod validation;
 
 use serde_json::Value;
 
