@@ -8,9 +8,12 @@ use super::{events, r, role, Binding, Role};
 const SYSTEM: &str = "kube-system";
 const PUBLIC: &str = "kube-public";
 
-/// The rules of both leader-locking roles.
-fn leader_locking() -> Vec<super::Rule> {
+/// The rules of a leader-locking role: the lock of `component` (as a
+/// ConfigMap, from before leases), leases and lease candidates.
+fn leader_locking(component: &str) -> Vec<super::Rule> {
     vec![
+        r("watch", "-", "configmaps"),
+        r("get update", "-", "configmaps").names(component),
         r(
             "get watch list create update",
             "coordination.k8s.io",
@@ -59,12 +62,15 @@ pub(super) fn roles() -> Vec<(&'static str, Role)> {
             SYSTEM,
             role(
                 "system::leader-locking-kube-controller-manager",
-                leader_locking(),
+                leader_locking("kube-controller-manager"),
             ),
         ),
         (
             SYSTEM,
-            role("system::leader-locking-kube-scheduler", leader_locking()),
+            role(
+                "system::leader-locking-kube-scheduler",
+                leader_locking("kube-scheduler"),
+            ),
         ),
         (
             PUBLIC,

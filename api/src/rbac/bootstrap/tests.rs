@@ -234,3 +234,19 @@ fn namespaced_objects_live_in_kube_system_and_kube_public() {
         "system:controller:bootstrap-signer"
     );
 }
+
+#[test]
+fn leader_locking_roles_cover_configmap_and_lease_locks() {
+    let roles = roles();
+    let role = find(&roles, "system::leader-locking-kube-scheduler");
+    assert_eq!(
+        role["rules"][1],
+        json!({
+            "verbs": ["get", "update"],
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["kube-scheduler"],
+        })
+    );
+    assert_eq!(role["rules"][3]["resources"], json!(["leasecandidates"]));
+}
