@@ -82,7 +82,14 @@ pub(super) fn cluster_roles() -> Vec<Role> {
             vec![
                 r(READ, "-", "nodes"),
                 r("proxy", "-", "nodes"),
-                r("*", "-", "nodes/proxy nodes/metrics nodes/stats nodes/log"),
+                // KubeletFineGrainedAuthz (beta, on in 1.33) adds pods,
+                // healthz and configz.
+                r(
+                    "*",
+                    "-",
+                    "nodes/proxy nodes/metrics nodes/stats nodes/log nodes/pods nodes/healthz \
+                     nodes/configz",
+                ),
             ],
         ),
         role(

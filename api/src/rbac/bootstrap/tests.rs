@@ -250,3 +250,21 @@ fn leader_locking_roles_cover_configmap_and_lease_locks() {
     );
     assert_eq!(role["rules"][3]["resources"], json!(["leasecandidates"]));
 }
+
+#[test]
+fn kubelet_api_admin_has_the_fine_grained_subresources() {
+    let roles = cluster_roles();
+    let role = find(&roles, "system:kubelet-api-admin");
+    assert_eq!(
+        role["rules"][2]["resources"],
+        json!([
+            "nodes/configz",
+            "nodes/healthz",
+            "nodes/log",
+            "nodes/metrics",
+            "nodes/pods",
+            "nodes/proxy",
+            "nodes/stats"
+        ])
+    );
+}
