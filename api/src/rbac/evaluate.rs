@@ -268,8 +268,10 @@ fn applies_to<'a>(
     })
 }
 
-/// The rules of the role `binding` refers to, or upstream's error text.
-fn role_rules<'a>(
+/// The rules of the role `binding` refers to (a Role looked up in
+/// `namespace`), or upstream's error text; what a binding grants, which the
+/// API server also needs when checking that a new binding escalates nothing.
+pub fn role_rules<'a>(
     policy: &Policy<'a>,
     binding: &Value,
     namespace: &str,
