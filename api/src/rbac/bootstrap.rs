@@ -5,9 +5,9 @@
 //! auto-update annotation, so clients (and the reconciler) treat them as
 //! upstream's own defaults.
 //!
-//! The data lives in three files by origin: [`policy`] (cluster-wide roles),
-//! [`controllers`] (one role per controller service account) and
-//! [`namespaced`] (the kube-system and kube-public objects). Within a rule,
+//! The data lives in three files by origin: `policy` (cluster-wide roles),
+//! `controllers` (one role per controller service account) and
+//! `namespaced` (the kube-system and kube-public objects). Within a rule,
 //! verbs, groups, resources, names and URLs are sorted and de-duplicated, as
 //! upstream's rule builder does.
 
