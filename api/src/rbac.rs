@@ -2,7 +2,8 @@
 //! an API server creates ([`bootstrap`]), ClusterRole aggregation
 //! ([`aggregation`]), answering "may this user do that" and "what may this
 //! user do" from roles and bindings ([`evaluate`]), refusing roles that
-//! grant more than their writer holds ([`escalation`]), and create/update
+//! grant more than their writer holds ([`escalation`]), bringing stored
+//! defaults up to date at start ([`reconciliation`]), and create/update
 //! validation of the four RBAC kinds ([`validation`]). Objects are plain
 //! `serde_json::Value`s as stored, so the API server can call these on what it
 //! reads without converting.
@@ -11,6 +12,7 @@ pub mod aggregation;
 pub mod bootstrap;
 pub mod escalation;
 pub mod evaluate;
+pub mod reconciliation;
 pub mod validation;
 
 use serde_json::Value;
