@@ -197,6 +197,15 @@ fn bootstrap_decisions_and_reasons() {
     );
     let healthz = path("get", "/healthz");
     let api = path("get", "/apis/apps/v1");
+    let post_anything = path("post", "/anything/at/all");
+    let escalate = attrs(
+        "escalate",
+        "rbac.authorization.k8s.io",
+        "clusterroles",
+        "",
+        "x",
+        "",
+    );
     let watch_slices = attrs("watch", "discovery.k8s.io", "endpointslices", "", "", "");
     let create_pods = attrs("create", "", "pods", "", "", "dev");
     let crb = |binding: &str, role: &str, subject: &str| {
@@ -207,6 +216,20 @@ fn bootstrap_decisions_and_reasons() {
             "root",
             &admin,
             Request::Resource(&delete_nodes),
+            true,
+            crb("cluster-admin", "cluster-admin", "Group \"system:masters\""),
+        ),
+        (
+            "root",
+            &admin,
+            Request::NonResource(&post_anything),
+            true,
+            crb("cluster-admin", "cluster-admin", "Group \"system:masters\""),
+        ),
+        (
+            "root",
+            &admin,
+            Request::Resource(&escalate),
             true,
             crb("cluster-admin", "cluster-admin", "Group \"system:masters\""),
         ),
