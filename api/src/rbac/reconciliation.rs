@@ -7,10 +7,11 @@
 
 use serde_json::{Map, Value};
 
+use super::bootstrap::AUTOUPDATE_ANNOTATION;
 use super::escalation::covers;
 
 /// The annotation by which an administrator opts an object out of updates.
-pub const AUTOUPDATE: &str = "rbac.authorization.kubernetes.io/autoupdate";
+const AUTOUPDATE: &str = AUTOUPDATE_ANNOTATION.0;
 
 /// What to do with one default object.
 #[derive(Debug, Clone, PartialEq)]
