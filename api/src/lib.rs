@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod quantity;
+pub mod rbac;
 mod schema;
 pub mod selector;
 pub mod streaming;

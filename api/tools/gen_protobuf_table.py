@@ -29,9 +29,10 @@ any build has fetched the dev-dependency):
 
 It writes api/src/protobuf/generated.rs (one line per field; `#[rustfmt::skip]` keeps it so)
 and fails loudly when the two sources disagree, or when a message's JSON is not an object of
-its fields (a Go named slice such as ExtraValue, a Go type with its own MarshalJSON such as
-Duration or apiextensions' JSONSchemaPropsOrBool, a field Go leaves out of JSON) and the codec
-has no hand-written shape for it (SPECIAL below). To serve a new kind, add it to ROOTS below and
+its fields (a Go named slice, a Go type with its own MarshalJSON such as Duration, a field Go
+leaves out of JSON) and the codec has no hand-written shape for it (SPECIAL below; ExtraValue
+and apiextensions' JSONSchemaPropsOr* have one, and SPECIAL_LAYOUTS checks k8s-pb's fields
+against what those shapes read). To serve a new kind, add it to ROOTS below and
 rerun; everything it references is pulled in. Add a fixture for it under
 api/src/protobuf/fixtures/objects/ too (a test insists).
 """
@@ -75,11 +76,23 @@ ROOTS = [
             "StatefulSetList",
         ],
     ),
-    ("k8s.io.api.authentication.v1", "authentication.k8s.io/v1", ["TokenRequest"]),
+    (
+        "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1",
+        "apiextensions.k8s.io/v1",
+        ["CustomResourceDefinition", "CustomResourceDefinitionList"],
+    ),
+    (
+        "k8s.io.api.authentication.v1",
+        "authentication.k8s.io/v1",
+        ["SelfSubjectReview", "TokenRequest", "TokenReview"],
+    ),
     (
         "k8s.io.api.authorization.v1",
         "authorization.k8s.io/v1",
-        ["SelfSubjectAccessReview", "SelfSubjectRulesReview"],
+        [
+            "LocalSubjectAccessReview", "SelfSubjectAccessReview", "SelfSubjectRulesReview",
+            "SubjectAccessReview",
+        ],
     ),
     (
         "k8s.io.api.autoscaling.v1",
@@ -88,6 +101,11 @@ ROOTS = [
     ),
     ("k8s.io.api.autoscaling.v2", "autoscaling/v2", ["HorizontalPodAutoscaler", "HorizontalPodAutoscalerList"]),
     ("k8s.io.api.batch.v1", "batch/v1", ["CronJob", "CronJobList", "Job", "JobList"]),
+    (
+        "k8s.io.api.certificates.v1",
+        "certificates.k8s.io/v1",
+        ["CertificateSigningRequest", "CertificateSigningRequestList"],
+    ),
     ("k8s.io.api.coordination.v1", "coordination.k8s.io/v1", ["Lease", "LeaseList"]),
     ("k8s.io.api.discovery.v1", "discovery.k8s.io/v1", ["EndpointSlice", "EndpointSliceList"]),
     ("k8s.io.api.events.v1", "events.k8s.io/v1", ["Event", "EventList"]),
@@ -152,6 +170,24 @@ SPECIAL = {
     # apiextensions' JSON marshals its `raw` bytes verbatim, "null" when empty, as RawExtension.
     "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSON": "RawJson",
     "k8s.io.apimachinery.pkg.api.resource.Quantity": "Quantity",
+    # A Go `[]string` (map values of `extra`): protobuf wraps it in a message, JSON does not.
+    "k8s.io.api.authentication.v1.ExtraValue": "StringArray",
+    "k8s.io.api.authorization.v1.ExtraValue": "StringArray",
+    "k8s.io.api.certificates.v1.ExtraValue": "StringArray",
+    # A schema or another JSON type, as their hand-written Go marshallers decide.
+    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray": "SchemaOrArray",
+    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool": "SchemaOrBool",
+    "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray": "SchemaOrStringArray",
+}
+
+# The fields the codec's hand-written shapes read and write (special/unions.rs), as
+# (tag, prost label, scalar or "message"): k8s-pb must agree, or the codec would be wrong.
+# A union's message fields all name its schema message, which the table then carries.
+SPECIAL_LAYOUTS = {
+    "StringArray": [(1, "repeated", "String")],
+    "SchemaOrArray": [(1, "optional", "message"), (2, "repeated", "message")],
+    "SchemaOrBool": [(1, "optional", "Bool"), (2, "optional", "message")],
+    "SchemaOrStringArray": [(1, "optional", "message"), (2, "repeated", "String")],
 }
 
 SCALARS = {
@@ -372,7 +408,7 @@ class Generator:
         package, _ = key
         go_name = full.rsplit(".", 1)[1]
         if full in SPECIAL:
-            self.messages[full] = {"shape": SPECIAL[full]}
+            self.messages[full] = self.special(full, key, SPECIAL[full])
             return full
         structs, named, marshallers = self.go_package(package)
         prost_fields = self.prost[key]
@@ -380,7 +416,7 @@ class Generator:
             # e.g. ExtraValue: JSON is not an object of the proto's fields.
             fail(f"{full} (Go: {named[go_name]}) needs a hand-written shape in the codec")
         if go_name in marshallers:
-            # e.g. Duration or JSONSchemaPropsOrBool: Go writes its JSON by hand.
+            # e.g. Duration: Go writes its JSON by hand.
             fail(f"{full} has its own Go JSON (un)marshaller and needs a hand-written shape in the codec")
         go_fields = {field["number"]: field for field in structs[go_name]}
         go_order = [field["number"] for field in structs[go_name]]
@@ -399,6 +435,21 @@ class Generator:
         order = sorted(range(len(fields)), key=lambda index: go_order.index(numbers[index]))
         self.messages[full] = {"shape": "Fields", "fields": fields, "order": order}
         return full
+
+    def special(self, full, key, shape):
+        layout = SPECIAL_LAYOUTS.get(shape)
+        if layout is None:
+            return {"shape": shape}
+        fields = sorted(self.prost[key], key=lambda field: field["tag"])
+        found = [(field["tag"], field["label"], field.get("scalar", "message")) for field in fields]
+        if found != layout:
+            fail(f"{full}: k8s-pb's fields {found} are not the {shape} layout {layout} the codec reads")
+        targets = {field["message"] for field in fields if "message" in field}
+        if not targets:
+            return {"shape": shape}
+        if len(targets) != 1:
+            fail(f"{full}: a {shape} must refer to one schema message, not {sorted(targets)}")
+        return {"shape": shape, "schema": self.visit(targets.pop())}
 
     def field_type(self, field):
         if "message" in field:
@@ -454,7 +505,7 @@ class Generator:
             "// v0.35.0 Go types; do not edit by hand. Rerun the script (see its docstring) instead.",
             "//! The field table: one static per protobuf message berth converts.",
             "",
-            "use super::schema::{Field, Label as L, Message, Omit, Shape, Type as T};",
+            "use super::schema::{Field, Label as L, Message, Omit, SchemaOr, Shape, Type as T};",
             "",
             "const fn f(number: u32, json_name: &'static str, ty: T, label: L) -> Field {",
             "    Field { number, json_name, ty, label }",
@@ -479,6 +530,8 @@ class Generator:
                 order = ", ".join(str(index) for index in description["order"])
                 out.append(f"        json_order: &[{order}],")
                 out.append("    },")
+            elif "schema" in description:
+                out.append(f"    shape: Shape::SchemaUnion {{ union: SchemaOr::{shape[len('SchemaOr'):]}, schema: &{static_name(description['schema'])} }},")
             else:
                 out.append(f"    shape: Shape::{shape},")
             out.append("};")

@@ -50,6 +50,10 @@ pub(crate) fn decode_message(
         Shape::IntOrString => special::decode_int_or_string(bytes, path),
         Shape::Quantity => special::decode_quantity(bytes, path),
         Shape::RawJson => special::decode_raw_json(bytes, path, depth),
+        Shape::StringArray => special::unions::decode_string_array(bytes, path),
+        Shape::SchemaUnion { union, schema } => {
+            special::unions::decode_union(*union, schema, bytes, path, depth)
+        }
     }
 }
 

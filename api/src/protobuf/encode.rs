@@ -52,6 +52,10 @@ pub(crate) fn encode_message(
         Shape::IntOrString => special::encode_int_or_string(value, writer, path),
         Shape::Quantity => special::encode_quantity(value, writer, path),
         Shape::RawJson => special::encode_raw_json(value, writer, path),
+        Shape::StringArray => special::unions::encode_string_array(value, writer, path),
+        Shape::SchemaUnion { union, schema } => {
+            special::unions::encode_union(*union, schema, value, writer, path, depth)
+        }
     }
 }
 

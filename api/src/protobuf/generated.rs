@@ -2,7 +2,7 @@
 // v0.35.0 Go types; do not edit by hand. Rerun the script (see its docstring) instead.
 //! The field table: one static per protobuf message berth converts.
 
-use super::schema::{Field, Label as L, Message, Omit, Shape, Type as T};
+use super::schema::{Field, Label as L, Message, Omit, SchemaOr, Shape, Type as T};
 
 const fn f(number: u32, json_name: &'static str, ty: T, label: L) -> Field {
     Field { number, json_name, ty, label }
@@ -752,6 +752,32 @@ pub(super) static AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE: Message = Message {
     },
 };
 
+pub(super) static AUTHENTICATION_V1_EXTRA_VALUE: Message = Message {
+    name: "k8s.io.api.authentication.v1.ExtraValue",
+    shape: Shape::StringArray,
+};
+
+pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: Message = Message {
+    name: "k8s.io.api.authentication.v1.SelfSubjectReview",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "status", T::Message(&AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Message = Message {
+    name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "userInfo", T::Message(&AUTHENTICATION_V1_USER_INFO), L::Value(Omit::Never)),
+        ],
+        json_order: &[0],
+    },
+};
+
 pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST: Message = Message {
     name: "k8s.io.api.authentication.v1.TokenRequest",
     shape: Shape::Fields {
@@ -787,6 +813,60 @@ pub(super) static AUTHENTICATION_V1_TOKEN_REQUEST_STATUS: Message = Message {
     },
 };
 
+pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW: Message = Message {
+    name: "k8s.io.api.authentication.v1.TokenReview",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&AUTHENTICATION_V1_TOKEN_REVIEW_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&AUTHENTICATION_V1_TOKEN_REVIEW_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_SPEC: Message = Message {
+    name: "k8s.io.api.authentication.v1.TokenReviewSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "token", T::String, L::Value(Omit::Empty)),
+            f(2, "audiences", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTHENTICATION_V1_TOKEN_REVIEW_STATUS: Message = Message {
+    name: "k8s.io.api.authentication.v1.TokenReviewStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "authenticated", T::Bool, L::Value(Omit::Empty)),
+            f(2, "user", T::Message(&AUTHENTICATION_V1_USER_INFO), L::Value(Omit::Never)),
+            f(3, "error", T::String, L::Value(Omit::Empty)),
+            f(4, "audiences", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 3, 2],
+    },
+};
+
+pub(super) static AUTHENTICATION_V1_USER_INFO: Message = Message {
+    name: "k8s.io.api.authentication.v1.UserInfo",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "username", T::String, L::Value(Omit::Empty)),
+            f(2, "uid", T::String, L::Value(Omit::Empty)),
+            f(3, "groups", T::String, L::Repeated { omitempty: true }),
+            f(4, "extra", T::Message(&AUTHENTICATION_V1_EXTRA_VALUE), L::Map { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static AUTHORIZATION_V1_EXTRA_VALUE: Message = Message {
+    name: "k8s.io.api.authorization.v1.ExtraValue",
+    shape: Shape::StringArray,
+};
+
 pub(super) static AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES: Message = Message {
     name: "k8s.io.api.authorization.v1.FieldSelectorAttributes",
     shape: Shape::Fields {
@@ -806,6 +886,18 @@ pub(super) static AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES: Message = Message 
             f(2, "requirements", T::Message(&META_V1_LABEL_SELECTOR_REQUIREMENT), L::Repeated { omitempty: true }),
         ],
         json_order: &[0, 1],
+    },
+};
+
+pub(super) static AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: Message = Message {
+    name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
     },
 };
 
@@ -904,6 +996,33 @@ pub(super) static AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC: Message = Mes
             f(1, "namespace", T::String, L::Value(Omit::Empty)),
         ],
         json_order: &[0],
+    },
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW: Message = Message {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReview",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC: Message = Message {
+    name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "resourceAttributes", T::Message(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES), L::Optional),
+            f(2, "nonResourceAttributes", T::Message(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES), L::Optional),
+            f(3, "user", T::String, L::Value(Omit::Empty)),
+            f(4, "groups", T::String, L::Repeated { omitempty: true }),
+            f(5, "extra", T::Message(&AUTHORIZATION_V1_EXTRA_VALUE), L::Map { omitempty: true }),
+            f(6, "uid", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
     },
 };
 
@@ -1543,6 +1662,77 @@ pub(super) static BATCH_V1_UNCOUNTED_TERMINATED_PODS: Message = Message {
         ],
         json_order: &[0, 1],
     },
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST: Message = Message {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequest",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_CONDITION: Message = Message {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "reason", T::String, L::Value(Omit::Empty)),
+            f(3, "message", T::String, L::Value(Omit::Empty)),
+            f(4, "lastUpdateTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(5, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(6, "status", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 5, 1, 2, 3, 4],
+    },
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_LIST: Message = Message {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_SPEC: Message = Message {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "request", T::Bytes, L::Optional),
+            f(2, "username", T::String, L::Value(Omit::Empty)),
+            f(3, "uid", T::String, L::Value(Omit::Empty)),
+            f(4, "groups", T::String, L::Repeated { omitempty: true }),
+            f(5, "usages", T::String, L::Repeated { omitempty: true }),
+            f(6, "extra", T::Message(&CERTIFICATES_V1_EXTRA_VALUE), L::Map { omitempty: true }),
+            f(7, "signerName", T::String, L::Value(Omit::Never)),
+            f(8, "expirationSeconds", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 6, 7, 4, 1, 2, 3, 5],
+    },
+};
+
+pub(super) static CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_STATUS: Message = Message {
+    name: "k8s.io.api.certificates.v1.CertificateSigningRequestStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "conditions", T::Message(&CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_CONDITION), L::Repeated { omitempty: true }),
+            f(2, "certificate", T::Bytes, L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static CERTIFICATES_V1_EXTRA_VALUE: Message = Message {
+    name: "k8s.io.api.certificates.v1.ExtraValue",
+    shape: Shape::StringArray,
 };
 
 pub(super) static COORDINATION_V1_LEASE: Message = Message {
@@ -5875,6 +6065,318 @@ pub(super) static STORAGE_V1_VOLUME_NODE_RESOURCES: Message = Message {
     },
 };
 
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_COLUMN_DEFINITION: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceColumnDefinition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "type", T::String, L::Value(Omit::Never)),
+            f(3, "format", T::String, L::Value(Omit::Empty)),
+            f(4, "description", T::String, L::Value(Omit::Empty)),
+            f(5, "priority", T::Int32, L::Value(Omit::Empty)),
+            f(6, "jsonPath", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_CONVERSION: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceConversion",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "strategy", T::String, L::Value(Omit::Never)),
+            f(2, "webhook", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_WEBHOOK_CONVERSION), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+            f(2, "spec", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_SPEC), L::Value(Omit::Never)),
+            f(3, "status", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_STATUS), L::Value(Omit::Never)),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_CONDITION: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionCondition",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "type", T::String, L::Value(Omit::Never)),
+            f(2, "status", T::String, L::Value(Omit::Never)),
+            f(3, "lastTransitionTime", T::Message(&META_V1_TIME), L::Value(Omit::Never)),
+            f(4, "reason", T::String, L::Value(Omit::Empty)),
+            f(5, "message", T::String, L::Value(Omit::Empty)),
+            f(6, "observedGeneration", T::Int64, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_LIST: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionNames",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "plural", T::String, L::Value(Omit::Never)),
+            f(2, "singular", T::String, L::Value(Omit::Empty)),
+            f(3, "shortNames", T::String, L::Repeated { omitempty: true }),
+            f(4, "kind", T::String, L::Value(Omit::Never)),
+            f(5, "listKind", T::String, L::Value(Omit::Empty)),
+            f(6, "categories", T::String, L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_SPEC: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionSpec",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "group", T::String, L::Value(Omit::Never)),
+            f(3, "names", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES), L::Value(Omit::Never)),
+            f(4, "scope", T::String, L::Value(Omit::Never)),
+            f(7, "versions", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_VERSION), L::Repeated { omitempty: false }),
+            f(9, "conversion", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_CONVERSION), L::Optional),
+            f(10, "preserveUnknownFields", T::Bool, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_STATUS: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "conditions", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_CONDITION), L::Repeated { omitempty: false }),
+            f(2, "acceptedNames", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES), L::Value(Omit::Never)),
+            f(3, "storedVersions", T::String, L::Repeated { omitempty: false }),
+            f(4, "observedGeneration", T::Int64, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_VERSION: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionVersion",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "name", T::String, L::Value(Omit::Never)),
+            f(2, "served", T::Bool, L::Value(Omit::Never)),
+            f(3, "storage", T::Bool, L::Value(Omit::Never)),
+            f(4, "schema", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_VALIDATION), L::Optional),
+            f(5, "subresources", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCES), L::Optional),
+            f(6, "additionalPrinterColumns", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_COLUMN_DEFINITION), L::Repeated { omitempty: true }),
+            f(7, "deprecated", T::Bool, L::Value(Omit::Empty)),
+            f(8, "deprecationWarning", T::String, L::Optional),
+            f(9, "selectableFields", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_SELECTABLE_FIELD), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 6, 7, 3, 4, 5, 8],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_SCALE: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceScale",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "specReplicasPath", T::String, L::Value(Omit::Never)),
+            f(2, "statusReplicasPath", T::String, L::Value(Omit::Never)),
+            f(3, "labelSelectorPath", T::String, L::Optional),
+        ],
+        json_order: &[0, 1, 2],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_STATUS: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresourceStatus",
+    shape: Shape::Fields {
+        fields: &[
+        ],
+        json_order: &[],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCES: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceSubresources",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "status", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_STATUS), L::Optional),
+            f(2, "scale", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_SCALE), L::Optional),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_VALIDATION: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceValidation",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "openAPIV3Schema", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS), L::Optional),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_EXTERNAL_DOCUMENTATION: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.ExternalDocumentation",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "description", T::String, L::Value(Omit::Empty)),
+            f(2, "url", T::String, L::Value(Omit::Empty)),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSON",
+    shape: Shape::RawJson,
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "id", T::String, L::Value(Omit::Empty)),
+            f(2, "$schema", T::String, L::Value(Omit::Empty)),
+            f(3, "$ref", T::String, L::Optional),
+            f(4, "description", T::String, L::Value(Omit::Empty)),
+            f(5, "type", T::String, L::Value(Omit::Empty)),
+            f(6, "format", T::String, L::Value(Omit::Empty)),
+            f(7, "title", T::String, L::Value(Omit::Empty)),
+            f(8, "default", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON), L::Optional),
+            f(9, "maximum", T::Double, L::Optional),
+            f(10, "exclusiveMaximum", T::Bool, L::Value(Omit::Empty)),
+            f(11, "minimum", T::Double, L::Optional),
+            f(12, "exclusiveMinimum", T::Bool, L::Value(Omit::Empty)),
+            f(13, "maxLength", T::Int64, L::Optional),
+            f(14, "minLength", T::Int64, L::Optional),
+            f(15, "pattern", T::String, L::Value(Omit::Empty)),
+            f(16, "maxItems", T::Int64, L::Optional),
+            f(17, "minItems", T::Int64, L::Optional),
+            f(18, "uniqueItems", T::Bool, L::Value(Omit::Empty)),
+            f(19, "multipleOf", T::Double, L::Optional),
+            f(20, "enum", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON), L::Repeated { omitempty: true }),
+            f(21, "maxProperties", T::Int64, L::Optional),
+            f(22, "minProperties", T::Int64, L::Optional),
+            f(23, "required", T::String, L::Repeated { omitempty: true }),
+            f(24, "items", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_ARRAY), L::Optional),
+            f(25, "allOf", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS), L::Repeated { omitempty: true }),
+            f(26, "oneOf", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS), L::Repeated { omitempty: true }),
+            f(27, "anyOf", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS), L::Repeated { omitempty: true }),
+            f(28, "not", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS), L::Optional),
+            f(29, "properties", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS), L::Map { omitempty: true }),
+            f(30, "additionalProperties", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_BOOL), L::Optional),
+            f(31, "patternProperties", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS), L::Map { omitempty: true }),
+            f(32, "dependencies", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_STRING_ARRAY), L::Map { omitempty: true }),
+            f(33, "additionalItems", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_BOOL), L::Optional),
+            f(34, "definitions", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS), L::Map { omitempty: true }),
+            f(35, "externalDocs", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_EXTERNAL_DOCUMENTATION), L::Optional),
+            f(36, "example", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON), L::Optional),
+            f(37, "nullable", T::Bool, L::Value(Omit::Empty)),
+            f(38, "x-kubernetes-preserve-unknown-fields", T::Bool, L::Optional),
+            f(39, "x-kubernetes-embedded-resource", T::Bool, L::Value(Omit::Empty)),
+            f(40, "x-kubernetes-int-or-string", T::Bool, L::Value(Omit::Empty)),
+            f(41, "x-kubernetes-list-map-keys", T::String, L::Repeated { omitempty: true }),
+            f(42, "x-kubernetes-list-type", T::String, L::Optional),
+            f(43, "x-kubernetes-map-type", T::String, L::Optional),
+            f(44, "x-kubernetes-validations", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_VALIDATION_RULE), L::Repeated { omitempty: true }),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_ARRAY: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray",
+    shape: Shape::SchemaUnion { union: SchemaOr::Array, schema: &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_BOOL: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool",
+    shape: Shape::SchemaUnion { union: SchemaOr::Bool, schema: &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_STRING_ARRAY: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray",
+    shape: Shape::SchemaUnion { union: SchemaOr::StringArray, schema: &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_SELECTABLE_FIELD: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.SelectableField",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "jsonPath", T::String, L::Value(Omit::Never)),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_SERVICE_REFERENCE: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.ServiceReference",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "namespace", T::String, L::Value(Omit::Never)),
+            f(2, "name", T::String, L::Value(Omit::Never)),
+            f(3, "path", T::String, L::Optional),
+            f(4, "port", T::Int32, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_VALIDATION_RULE: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.ValidationRule",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "rule", T::String, L::Value(Omit::Never)),
+            f(2, "message", T::String, L::Value(Omit::Empty)),
+            f(3, "messageExpression", T::String, L::Value(Omit::Empty)),
+            f(4, "reason", T::String, L::Optional),
+            f(5, "fieldPath", T::String, L::Value(Omit::Empty)),
+            f(6, "optionalOldSelf", T::Bool, L::Optional),
+        ],
+        json_order: &[0, 1, 2, 3, 4, 5],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_WEBHOOK_CLIENT_CONFIG: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.WebhookClientConfig",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "service", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_SERVICE_REFERENCE), L::Optional),
+            f(2, "caBundle", T::Bytes, L::Optional),
+            f(3, "url", T::String, L::Optional),
+        ],
+        json_order: &[2, 0, 1],
+    },
+};
+
+pub(super) static APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_WEBHOOK_CONVERSION: Message = Message {
+    name: "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.WebhookConversion",
+    shape: Shape::Fields {
+        fields: &[
+            f(2, "clientConfig", T::Message(&APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_WEBHOOK_CLIENT_CONFIG), L::Optional),
+            f(3, "conversionReviewVersions", T::String, L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
 pub(super) static RESOURCE_QUANTITY: Message = Message {
     name: "k8s.io.apimachinery.pkg.api.resource.Quantity",
     shape: Shape::Quantity,
@@ -6237,11 +6739,20 @@ pub(super) static MESSAGES: &[&Message] = &[
     &APPS_V1_STATEFUL_SET_STATUS,
     &APPS_V1_STATEFUL_SET_UPDATE_STRATEGY,
     &AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE,
+    &AUTHENTICATION_V1_EXTRA_VALUE,
+    &AUTHENTICATION_V1_SELF_SUBJECT_REVIEW,
+    &AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS,
     &AUTHENTICATION_V1_TOKEN_REQUEST,
     &AUTHENTICATION_V1_TOKEN_REQUEST_SPEC,
     &AUTHENTICATION_V1_TOKEN_REQUEST_STATUS,
+    &AUTHENTICATION_V1_TOKEN_REVIEW,
+    &AUTHENTICATION_V1_TOKEN_REVIEW_SPEC,
+    &AUTHENTICATION_V1_TOKEN_REVIEW_STATUS,
+    &AUTHENTICATION_V1_USER_INFO,
+    &AUTHORIZATION_V1_EXTRA_VALUE,
     &AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES,
     &AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES,
+    &AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW,
     &AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES,
     &AUTHORIZATION_V1_NON_RESOURCE_RULE,
     &AUTHORIZATION_V1_RESOURCE_ATTRIBUTES,
@@ -6250,6 +6761,8 @@ pub(super) static MESSAGES: &[&Message] = &[
     &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC,
     &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW,
     &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW_SPEC,
+    &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW,
+    &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC,
     &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS,
     &AUTHORIZATION_V1_SUBJECT_RULES_REVIEW_STATUS,
     &AUTOSCALING_V1_CROSS_VERSION_OBJECT_REFERENCE,
@@ -6301,6 +6814,12 @@ pub(super) static MESSAGES: &[&Message] = &[
     &BATCH_V1_SUCCESS_POLICY,
     &BATCH_V1_SUCCESS_POLICY_RULE,
     &BATCH_V1_UNCOUNTED_TERMINATED_PODS,
+    &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST,
+    &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_CONDITION,
+    &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_LIST,
+    &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_SPEC,
+    &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_STATUS,
+    &CERTIFICATES_V1_EXTRA_VALUE,
     &COORDINATION_V1_LEASE,
     &COORDINATION_V1_LEASE_LIST,
     &COORDINATION_V1_LEASE_SPEC,
@@ -6640,6 +7159,30 @@ pub(super) static MESSAGES: &[&Message] = &[
     &STORAGE_V1_VOLUME_ATTRIBUTES_CLASS_LIST,
     &STORAGE_V1_VOLUME_ERROR,
     &STORAGE_V1_VOLUME_NODE_RESOURCES,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_COLUMN_DEFINITION,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_CONVERSION,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_CONDITION,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_LIST,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_NAMES,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_SPEC,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_STATUS,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_VERSION,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_SCALE,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCE_STATUS,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_SUBRESOURCES,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_VALIDATION,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_EXTERNAL_DOCUMENTATION,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_ARRAY,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_BOOL,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_JSON_SCHEMA_PROPS_OR_STRING_ARRAY,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_SELECTABLE_FIELD,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_SERVICE_REFERENCE,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_VALIDATION_RULE,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_WEBHOOK_CLIENT_CONFIG,
+    &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_WEBHOOK_CONVERSION,
     &RESOURCE_QUANTITY,
     &META_V1_CONDITION,
     &META_V1_DELETE_OPTIONS,
@@ -6678,6 +7221,8 @@ pub(super) static KINDS: &[(&str, &str, &Message)] = &[
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyList", &ADMISSIONREGISTRATION_V1_VALIDATING_ADMISSION_POLICY_LIST),
     ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", &ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION),
     ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfigurationList", &ADMISSIONREGISTRATION_V1_VALIDATING_WEBHOOK_CONFIGURATION_LIST),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition", &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinitionList", &APIEXTENSIONS_APISERVER_PKG_APIS_APIEXTENSIONS_V1_CUSTOM_RESOURCE_DEFINITION_LIST),
     ("apiregistration.k8s.io/v1", "APIService", &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE),
     ("apiregistration.k8s.io/v1", "APIServiceList", &KUBE_AGGREGATOR_PKG_APIS_APIREGISTRATION_V1_API_SERVICE_LIST),
     ("apps/v1", "ControllerRevision", &APPS_V1_CONTROLLER_REVISION),
@@ -6690,9 +7235,13 @@ pub(super) static KINDS: &[(&str, &str, &Message)] = &[
     ("apps/v1", "ReplicaSetList", &APPS_V1_REPLICA_SET_LIST),
     ("apps/v1", "StatefulSet", &APPS_V1_STATEFUL_SET),
     ("apps/v1", "StatefulSetList", &APPS_V1_STATEFUL_SET_LIST),
+    ("authentication.k8s.io/v1", "SelfSubjectReview", &AUTHENTICATION_V1_SELF_SUBJECT_REVIEW),
     ("authentication.k8s.io/v1", "TokenRequest", &AUTHENTICATION_V1_TOKEN_REQUEST),
+    ("authentication.k8s.io/v1", "TokenReview", &AUTHENTICATION_V1_TOKEN_REVIEW),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", &AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW),
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview", &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW),
     ("authorization.k8s.io/v1", "SelfSubjectRulesReview", &AUTHORIZATION_V1_SELF_SUBJECT_RULES_REVIEW),
+    ("authorization.k8s.io/v1", "SubjectAccessReview", &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW),
     ("autoscaling/v1", "HorizontalPodAutoscaler", &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER),
     ("autoscaling/v1", "HorizontalPodAutoscalerList", &AUTOSCALING_V1_HORIZONTAL_POD_AUTOSCALER_LIST),
     ("autoscaling/v1", "Scale", &AUTOSCALING_V1_SCALE),
@@ -6702,6 +7251,8 @@ pub(super) static KINDS: &[(&str, &str, &Message)] = &[
     ("batch/v1", "CronJobList", &BATCH_V1_CRON_JOB_LIST),
     ("batch/v1", "Job", &BATCH_V1_JOB),
     ("batch/v1", "JobList", &BATCH_V1_JOB_LIST),
+    ("certificates.k8s.io/v1", "CertificateSigningRequest", &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST),
+    ("certificates.k8s.io/v1", "CertificateSigningRequestList", &CERTIFICATES_V1_CERTIFICATE_SIGNING_REQUEST_LIST),
     ("coordination.k8s.io/v1", "Lease", &COORDINATION_V1_LEASE),
     ("coordination.k8s.io/v1", "LeaseList", &COORDINATION_V1_LEASE_LIST),
     ("discovery.k8s.io/v1", "EndpointSlice", &DISCOVERY_V1_ENDPOINT_SLICE),

@@ -30,6 +30,29 @@ pub(crate) enum Shape {
     Quantity,
     /// `runtime.RawExtension`, `meta.v1.FieldsV1`: `{raw}` holding JSON ↔ that JSON value.
     RawJson,
+    /// `ExtraValue` (authentication, authorization, certificates): a Go `[]string`, on the wire
+    /// `{repeated string items = 1}` ↔ a JSON array of strings.
+    StringArray,
+    /// One of apiextensions' `JSONSchemaPropsOr…` messages, whose JSON is either a schema or
+    /// another JSON type (see `special/unions.rs`).
+    SchemaUnion {
+        /// Which union, that is, what may stand in for the schema.
+        union: SchemaOr,
+        /// The schema message (`JSONSchemaProps`) the union carries.
+        schema: &'static Message,
+    },
+}
+
+/// The apiextensions schema unions: each is a `JSONSchemaProps` or one other JSON type, and
+/// their Go types marshal to whichever is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SchemaOr {
+    /// `JSONSchemaPropsOrArray`: a schema or an array of schemas (`items`).
+    Array,
+    /// `JSONSchemaPropsOrBool`: a schema or a boolean (`additionalProperties`).
+    Bool,
+    /// `JSONSchemaPropsOrStringArray`: a schema or an array of property names (`dependencies`).
+    StringArray,
 }
 
 /// One field of a [`Shape::Fields`] message.
@@ -46,7 +69,7 @@ pub(crate) struct Field {
 }
 
 /// A field's value type.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) enum Type {
     String,
     Bytes,
@@ -59,6 +82,23 @@ pub(crate) enum Type {
     )]
     Double,
     Message(&'static Message),
+}
+
+/// Names a referenced message instead of printing it: messages refer to each other in cycles
+/// (`JSONSchemaProps.properties` holds `JSONSchemaProps`), which a derived `Debug` would follow
+/// forever.
+impl std::fmt::Debug for Type {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Type::String => formatter.write_str("String"),
+            Type::Bytes => formatter.write_str("Bytes"),
+            Type::Bool => formatter.write_str("Bool"),
+            Type::Int32 => formatter.write_str("Int32"),
+            Type::Int64 => formatter.write_str("Int64"),
+            Type::Double => formatter.write_str("Double"),
+            Type::Message(message) => write!(formatter, "Message({})", message.name),
+        }
+    }
 }
 
 /// Presence and cardinality. Kubernetes' protos are proto2 with every field `optional`, but the

@@ -1,6 +1,10 @@
 //! The few messages whose JSON is not an object of their fields: `Time`, `MicroTime`,
 //! `IntOrString`, `Quantity`, and the raw-JSON holders `RawExtension` and `FieldsV1`.
-//! Each is converted the way its hand-written Go (un)marshallers do it.
+//! Each is converted the way its hand-written Go (un)marshallers do it. The messages whose JSON
+//! is an array or one of several types (`ExtraValue`, apiextensions' schema unions) are in
+//! [`unions`].
+
+pub(crate) mod unions;
 
 use serde_json::Value;
 

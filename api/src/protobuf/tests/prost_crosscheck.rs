@@ -4,6 +4,7 @@
 
 use k8s_pb::api::admissionregistration::v1 as admissionregistration;
 use k8s_pb::api::apps::v1 as apps;
+use k8s_pb::api::authentication::v1 as authentication;
 use k8s_pb::api::authorization::v1 as authorization;
 use k8s_pb::api::batch::v1 as batch;
 use k8s_pb::api::core::v1 as core;
@@ -36,20 +37,26 @@ fn through_prost(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
         ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy") => admissionregistration::ValidatingAdmissionPolicy,
         ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding") => admissionregistration::ValidatingAdmissionPolicyBinding,
         ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => admissionregistration::ValidatingWebhookConfiguration,
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
         ("apiregistration.k8s.io/v1", "APIService") => k8s_pb::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
         ("apps/v1", "ControllerRevision") => apps::ControllerRevision,
         ("apps/v1", "DaemonSet") => apps::DaemonSet,
         ("apps/v1", "Deployment") => apps::Deployment,
         ("apps/v1", "ReplicaSet") => apps::ReplicaSet,
         ("apps/v1", "StatefulSet") => apps::StatefulSet,
-        ("authentication.k8s.io/v1", "TokenRequest") => k8s_pb::api::authentication::v1::TokenRequest,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => authentication::SelfSubjectReview,
+        ("authentication.k8s.io/v1", "TokenRequest") => authentication::TokenRequest,
+        ("authentication.k8s.io/v1", "TokenReview") => authentication::TokenReview,
+        ("authorization.k8s.io/v1", "LocalSubjectAccessReview") => authorization::LocalSubjectAccessReview,
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => authorization::SelfSubjectAccessReview,
         ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => authorization::SelfSubjectRulesReview,
+        ("authorization.k8s.io/v1", "SubjectAccessReview") => authorization::SubjectAccessReview,
         ("autoscaling/v1", "HorizontalPodAutoscaler") => k8s_pb::api::autoscaling::v1::HorizontalPodAutoscaler,
         ("autoscaling/v1", "Scale") => k8s_pb::api::autoscaling::v1::Scale,
         ("autoscaling/v2", "HorizontalPodAutoscaler") => k8s_pb::api::autoscaling::v2::HorizontalPodAutoscaler,
         ("batch/v1", "CronJob") => batch::CronJob,
         ("batch/v1", "Job") => batch::Job,
+        ("certificates.k8s.io/v1", "CertificateSigningRequest") => k8s_pb::api::certificates::v1::CertificateSigningRequest,
         ("coordination.k8s.io/v1", "Lease") => k8s_pb::api::coordination::v1::Lease,
         ("discovery.k8s.io/v1", "EndpointSlice") => k8s_pb::api::discovery::v1::EndpointSlice,
         ("events.k8s.io/v1", "Event") => k8s_pb::api::events::v1::Event,
@@ -319,4 +326,89 @@ fn prost_and_we_agree_on_a_hand_built_lease() {
     let ours = encode("k8s.io.api.coordination.v1.Lease", &json).unwrap();
     let back = k8s_pb::api::coordination::v1::Lease::decode(ours.as_slice()).unwrap();
     assert_eq!(back.spec, lease.spec);
+}
+
+#[test]
+fn prost_and_we_agree_on_schema_unions_and_extra_values() {
+    use k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+    let string = || apiextensions::JsonSchemaProps {
+        r#type: Some("string".into()),
+        ..Default::default()
+    };
+    let schema = apiextensions::JsonSchemaProps {
+        items: Some(Box::new(apiextensions::JsonSchemaPropsOrArray {
+            schema: None,
+            j_son_schemas: vec![string(), string()],
+        })),
+        additional_properties: Some(Box::new(apiextensions::JsonSchemaPropsOrBool {
+            allows: Some(true),
+            schema: None,
+        })),
+        additional_items: Some(Box::new(apiextensions::JsonSchemaPropsOrBool {
+            allows: Some(true),
+            schema: Some(Box::new(string())),
+        })),
+        dependencies: [
+            (
+                "a".to_owned(),
+                apiextensions::JsonSchemaPropsOrStringArray {
+                    schema: None,
+                    property: vec!["b".into(), "c".into()],
+                },
+            ),
+            (
+                "d".to_owned(),
+                apiextensions::JsonSchemaPropsOrStringArray {
+                    schema: Some(string()),
+                    property: Vec::new(),
+                },
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let name = "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps";
+    let json = decode(name, &schema.encode_to_vec()).unwrap();
+    assert_eq!(
+        json,
+        json!({
+            "items": [{"type": "string"}, {"type": "string"}],
+            "additionalProperties": true,
+            "dependencies": {"a": ["b", "c"], "d": {"type": "string"}},
+            "additionalItems": {"type": "string"},
+        })
+    );
+    let back =
+        apiextensions::JsonSchemaProps::decode(encode(name, &json).unwrap().as_slice()).unwrap();
+    assert_eq!(back.items.unwrap().j_son_schemas.len(), 2);
+    assert_eq!(back.additional_properties.unwrap().allows, Some(true));
+    assert_eq!(
+        back.additional_items
+            .unwrap()
+            .schema
+            .unwrap()
+            .r#type
+            .as_deref(),
+        Some("string")
+    );
+    assert_eq!(back.dependencies["a"].property, ["b", "c"]);
+    assert!(back.dependencies["d"].schema.is_some());
+
+    let spec = authorization::SubjectAccessReviewSpec {
+        extra: [(
+            "scopes".to_owned(),
+            authorization::ExtraValue {
+                items: vec!["openid".into(), "email".into()],
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let name = "k8s.io.api.authorization.v1.SubjectAccessReviewSpec";
+    let json = decode(name, &spec.encode_to_vec()).unwrap();
+    assert_eq!(json["extra"], json!({"scopes": ["openid", "email"]}));
+    let back =
+        authorization::SubjectAccessReviewSpec::decode(encode(name, &json).unwrap().as_slice())
+            .unwrap();
+    assert_eq!(back.extra, spec.extra);
 }
