@@ -1,6 +1,8 @@
 //! Strict field validation: finds fields an object carries that its kind's
 //! schema does not define, as kube-apiserver reports them for
-//! `fieldValidation=Strict` (`unknown field "spec.foo"`).
+//! `fieldValidation=Strict` (`unknown field "spec.foo"`). The same walk does
+//! the other thing upstream's decoder does to a body: base64 `[]byte` fields
+//! written with line breaks are read as if unbroken (Go's decoder skips them).
 
 use serde_json::Value;
 
@@ -83,8 +85,16 @@ fn walk(
                 }
             }
         }
+        Value::String(text) if is_byte_field(schema) && text.contains(['\n', '\r']) => {
+            text.retain(|c| c != '\n' && c != '\r');
+        }
         _ => {}
     }
+}
+
+/// Whether a schema describes a base64-encoded `[]byte` (`format: byte`).
+fn is_byte_field(schema: &Value) -> bool {
+    schema.get("format").and_then(Value::as_str) == Some("byte")
 }
 
 /// Paths of fields in `value` that the root schema of `document` does not define.
@@ -134,6 +144,17 @@ mod tests {
                 "spec.template.spec.containers[0].imag"
             ]
         );
+    }
+
+    #[test]
+    fn line_wrapped_base64_reads_as_unbroken() {
+        let doc = schemars::SchemaGenerator::default()
+            .into_root_schema_for::<k8s_openapi::api::core::v1::Secret>()
+            .to_value();
+        let mut secret = json!({"data": {"key": "c2Vj\ncmV0\r\n"}, "stringData": {"k": "a\nb"}});
+        assert!(prune_unknown_fields(&doc, &mut secret).is_empty());
+        assert_eq!(secret["data"]["key"], "c2VjcmV0");
+        assert_eq!(secret["stringData"]["k"], "a\nb");
     }
 
     #[test]

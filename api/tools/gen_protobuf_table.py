@@ -156,7 +156,7 @@ ROOTS = [
     (
         "k8s.io.apimachinery.pkg.apis.meta.v1",
         None,
-        ["Status", "DeleteOptions", "ListMeta", "ObjectMeta", "WatchEvent"],
+        ["Status", "DeleteOptions", "ListMeta", "ObjectMeta", "WatchEvent", "PartialObjectMetadata", "PartialObjectMetadataList"],
     ),
 ]
 

@@ -26,6 +26,10 @@ pub struct ServerArgs {
     /// Address the HTTPS API listens on.
     #[arg(long, env = "BERTH_LISTEN", default_value = "127.0.0.1:6443")]
     listen: SocketAddr,
+    /// Address published in the `kubernetes` Service's endpoints, for pods and
+    /// other machines (default: the listen address).
+    #[arg(long, env = "BERTH_ADVERTISE_ADDRESS")]
+    advertise_address: Option<std::net::IpAddr>,
     /// State store: `sqlite` (embedded) or `etcd://HOST:PORT[,HOST:PORT…]`.
     #[arg(long, env = "BERTH_DATASTORE", default_value = "sqlite")]
     datastore: String,
@@ -211,6 +215,7 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
     let config = ApiServerConfig {
         listen: args.listen,
         service_cidr,
+        advertise_address: args.advertise_address,
     };
     let toleration_seconds = DefaultTolerationSeconds {
         not_ready: args.default_not_ready_toleration_seconds,

@@ -10,6 +10,7 @@ mod apply;
 pub mod catalog;
 pub use admission::DefaultTolerationSeconds;
 pub mod discovery;
+mod endpoint_reconciler;
 pub mod errors;
 mod handlers;
 mod listing;
@@ -80,6 +81,10 @@ pub struct ApiServerConfig {
     pub listen: SocketAddr,
     /// The range Service ClusterIPs come from.
     pub service_cidr: Cidr,
+    /// The address other machines and pods reach this server at, published in
+    /// the `kubernetes` Service's endpoints; the listen address when None (and
+    /// loopback when listening on every address).
+    pub advertise_address: Option<std::net::IpAddr>,
 }
 
 #[derive(Clone)]
@@ -94,6 +99,8 @@ struct AppState {
 /// A bound, bootstrapped API server, ready to serve.
 pub struct ApiServer {
     listener: TcpListener,
+    objects: Objects,
+    advertised: SocketAddr,
     acceptor: TlsAcceptor,
     router: Router,
     node_proxy: NodeProxy,
@@ -130,7 +137,7 @@ impl ApiServer {
         let node_proxy = NodeProxy::new(pki).map_err(ServeError::Tls)?;
         let catalog = Catalog::new();
         let state = AppState {
-            objects,
+            objects: objects.clone(),
             catalog: catalog.clone(),
             openapi: Arc::new(openapi::OpenApi::new(catalog)),
             admin_token: Arc::from(pki.admin_token.as_str()),
@@ -145,8 +152,21 @@ impl ApiServer {
                     addr: config.listen,
                     source,
                 })?;
+        let bound = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let advertised_ip = config.advertise_address.unwrap_or_else(|| {
+            if bound.ip().is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                bound.ip()
+            }
+        });
         Ok(Self {
             listener,
+            objects,
+            advertised: SocketAddr::new(advertised_ip, bound.port()),
             acceptor,
             router,
             node_proxy,
@@ -161,6 +181,12 @@ impl ApiServer {
     /// Serves until `cancel` fires; open connections are dropped then.
     pub async fn serve(self, cancel: CancellationToken) {
         let mut connections = tokio::task::JoinSet::new();
+        let mut background = tokio::task::JoinSet::new();
+        background.spawn(endpoint_reconciler::run(
+            self.objects.clone(),
+            self.advertised,
+            cancel.clone(),
+        ));
         loop {
             let (tcp, peer) = tokio::select! {
                 _ = cancel.cancelled() => break,
@@ -200,6 +226,7 @@ impl ApiServer {
             });
         }
         connections.shutdown().await;
+        background.shutdown().await;
         self.node_proxy.shutdown().await;
     }
 }

@@ -12,6 +12,7 @@ pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod replicaset;
+pub mod serviceaccount;
 pub mod workload;
 
 use std::future::Future;
@@ -69,6 +70,10 @@ pub fn all(
         (
             "namespace",
             Box::pin(namespace::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "serviceaccount",
+            Box::pin(serviceaccount::run(client.clone(), cancel.clone())),
         ),
         (
             "replicaset",

@@ -156,6 +156,26 @@ impl Server {
         self.spawn();
     }
 
+    /// `GET path` with the admin token and this `Accept`, as a client library
+    /// would send it; returns the HTTP status and the body bytes.
+    pub fn get_raw(&self, path: &str, accept: &str) -> (u16, Vec<u8>) {
+        let token = std::fs::read_to_string(self.dir.path().join("tls/admin.token")).unwrap();
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+            .arg(self.dir.path().join("tls/ca.crt"))
+            .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+            .args(["-H", &format!("Accept: {accept}")])
+            .arg(format!("https://127.0.0.1:{}{path}", self.port))
+            .output()
+            .expect("curl is installed by tests/run-all.sh");
+        let split = out.stdout.iter().rposition(|b| *b == b'\n').unwrap();
+        let code = String::from_utf8_lossy(&out.stdout[split + 1..])
+            .trim()
+            .parse()
+            .unwrap();
+        (code, out.stdout[..split].to_vec())
+    }
+
     /// A kubectl bound to this server.
     pub fn kubectl(&self, binary: &str) -> Kubectl {
         Kubectl {

@@ -6525,6 +6525,27 @@ pub(super) static META_V1_OWNER_REFERENCE: Message = Message {
     },
 };
 
+pub(super) static META_V1_PARTIAL_OBJECT_METADATA: Message = Message {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_OBJECT_META), L::Value(Omit::Never)),
+        ],
+        json_order: &[0],
+    },
+};
+
+pub(super) static META_V1_PARTIAL_OBJECT_METADATA_LIST: Message = Message {
+    name: "k8s.io.apimachinery.pkg.apis.meta.v1.PartialObjectMetadataList",
+    shape: Shape::Fields {
+        fields: &[
+            f(1, "metadata", T::Message(&META_V1_LIST_META), L::Value(Omit::Never)),
+            f(2, "items", T::Message(&META_V1_PARTIAL_OBJECT_METADATA), L::Repeated { omitempty: false }),
+        ],
+        json_order: &[0, 1],
+    },
+};
+
 pub(super) static META_V1_PRECONDITIONS: Message = Message {
     name: "k8s.io.apimachinery.pkg.apis.meta.v1.Preconditions",
     shape: Shape::Fields {
@@ -7195,6 +7216,8 @@ pub(super) static MESSAGES: &[&Message] = &[
     &META_V1_MICRO_TIME,
     &META_V1_OBJECT_META,
     &META_V1_OWNER_REFERENCE,
+    &META_V1_PARTIAL_OBJECT_METADATA,
+    &META_V1_PARTIAL_OBJECT_METADATA_LIST,
     &META_V1_PRECONDITIONS,
     &META_V1_STATUS,
     &META_V1_STATUS_CAUSE,

@@ -160,6 +160,10 @@ pub(crate) fn message_for_kind(api_version: &str, kind: &str) -> Option<&'static
         "Status" => "k8s.io.apimachinery.pkg.apis.meta.v1.Status",
         "DeleteOptions" => "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
         "WatchEvent" => "k8s.io.apimachinery.pkg.apis.meta.v1.WatchEvent",
+        "PartialObjectMetadata" => "k8s.io.apimachinery.pkg.apis.meta.v1.PartialObjectMetadata",
+        "PartialObjectMetadataList" => {
+            "k8s.io.apimachinery.pkg.apis.meta.v1.PartialObjectMetadataList"
+        }
         _ => return None,
     };
     message(meta)

@@ -1,8 +1,50 @@
 //! Admission steps that need the server's configuration rather than the kind's
-//! pure rules: today upstream's DefaultTolerationSeconds for new pods.
+//! pure rules: upstream's DefaultTolerationSeconds for new pods, the
+//! ServiceAccount default, and NamespaceLifecycle's immortal namespaces.
 
 use berth_api::kinds::obj_mut;
 use serde_json::{json, Value};
+
+use super::catalog::ResourceInfo;
+use super::errors::ApiError;
+use super::objects::target;
+
+/// Namespaces every cluster needs; upstream refuses to delete them.
+pub const IMMORTAL_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Refuses deleting an immortal namespace, with upstream's NamespaceLifecycle message.
+pub fn check_delete(r: &ResourceInfo, name: &str) -> Result<(), ApiError> {
+    if r.group.is_empty() && r.kind == "Namespace" && IMMORTAL_NAMESPACES.contains(&name) {
+        return Err(ApiError::forbidden(
+            &target(r, name),
+            "this namespace may not be deleted",
+        ));
+    }
+    Ok(())
+}
+
+/// Upstream's ServiceAccount admission default: a pod names the service
+/// account it runs as, `default` unless it says otherwise.
+pub fn default_service_account(pod: &mut Value) {
+    if !pod.is_object() {
+        return;
+    }
+    let spec = obj_mut(pod, "spec");
+    let name = spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            spec.get("serviceAccount")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+        })
+        .unwrap_or("default")
+        .to_owned();
+    spec.insert("serviceAccountName".into(), json!(name));
+    spec.insert("serviceAccount".into(), json!(name));
+}
 
 /// Seconds the DefaultTolerationSeconds admission gives new pods (upstream's
 /// `--default-not-ready-toleration-seconds` / `--default-unreachable-toleration-seconds`).

@@ -42,6 +42,25 @@ impl Target {
     }
 }
 
+impl ApiError {
+    /// Upstream's `NewForbidden`: `pods "web" is forbidden: <why>` (or
+    /// `pods is forbidden: <why>` before the object has a name).
+    pub fn forbidden(target: &Target, why: impl std::fmt::Display) -> Self {
+        if target.name.is_empty() {
+            ApiError::Forbidden(format!(
+                "{} is forbidden: {why}",
+                target.qualified_resource()
+            ))
+        } else {
+            ApiError::Forbidden(format!(
+                "{} \"{}\" is forbidden: {why}",
+                target.qualified_resource(),
+                target.name
+            ))
+        }
+    }
+}
+
 /// A server-side apply conflict: upstream's message and one cause per field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyConflict {

@@ -304,7 +304,7 @@ async fn handle_inner(
                 Rendering::Protobuf if !r.builtin => Rendering::Json,
                 other => other,
             };
-            let content_type = if rendering == Rendering::Protobuf {
+            let content_type = if rendering.is_protobuf() {
                 berth_api::protobuf::WATCH_CONTENT_TYPE
             } else {
                 "application/json"

@@ -24,6 +24,63 @@ pub enum Rendering {
     /// Kubernetes protobuf (`application/vnd.kubernetes.protobuf`), for built-in kinds;
     /// kinds without a protobuf definition fall back to JSON.
     Protobuf,
+    /// Only the objects' metadata, as `meta.k8s.io/v1` PartialObjectMetadata(List)
+    /// (metadata informers, garbage collectors, the Python dynamic client), in
+    /// protobuf or JSON; custom resources get it too.
+    PartialMetadata {
+        /// Protobuf rather than JSON.
+        protobuf: bool,
+    },
+}
+
+impl Rendering {
+    /// Whether the body goes out in Kubernetes protobuf.
+    pub fn is_protobuf(self) -> bool {
+        matches!(
+            self,
+            Rendering::Protobuf | Rendering::PartialMetadata { protobuf: true }
+        )
+    }
+}
+
+/// Whether media-type parameters ask for `meta.k8s.io/v1` PartialObjectMetadata or its list.
+fn asks_partial_metadata(params: &[&str]) -> bool {
+    let group = params.contains(&"g=meta.k8s.io");
+    let version = params.contains(&"v=v1");
+    let partial = params.iter().any(|p| {
+        matches!(
+            *p,
+            "as=PartialObjectMetadata" | "as=PartialObjectMetadataList"
+        )
+    });
+    group && version && partial
+}
+
+/// An object's metadata alone, as upstream answers metadata-only requests.
+pub fn partial_object(obj: &Value) -> Value {
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+    })
+}
+
+/// `value` as a metadata-only answer: a list becomes PartialObjectMetadataList,
+/// an object PartialObjectMetadata; a Status stays as it is.
+pub fn partial(value: &Value) -> Value {
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind == "Status" {
+        return value.clone();
+    }
+    match value.get("items").and_then(Value::as_array) {
+        Some(items) if kind.ends_with("List") => serde_json::json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": value.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+            "items": items.iter().map(partial_object).collect::<Vec<_>>(),
+        }),
+        _ => partial_object(value),
+    }
 }
 
 /// Reads the `Accept` header, preferring the first acceptable media type.
@@ -41,12 +98,18 @@ pub fn rendering(headers: &HeaderMap) -> Rendering {
                 if params.contains(&"as=Table") {
                     return Rendering::Table;
                 }
+                if asks_partial_metadata(&params) {
+                    return Rendering::PartialMetadata { protobuf: false };
+                }
                 if params.iter().any(|p| p.starts_with("as=")) {
                     continue;
                 }
                 return Rendering::Json;
             }
             "application/vnd.kubernetes.protobuf" => {
+                if asks_partial_metadata(&params) {
+                    return Rendering::PartialMetadata { protobuf: true };
+                }
                 if params.iter().any(|p| p.starts_with("as=")) {
                     continue;
                 }
@@ -102,6 +165,14 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
 /// Writes a JSON value with the status code, as JSON, YAML or protobuf per the request.
 pub fn respond(status: StatusCode, rendering: Rendering, value: &Value) -> Response {
     match rendering {
+        Rendering::PartialMetadata { protobuf } => {
+            let inner = if protobuf {
+                Rendering::Protobuf
+            } else {
+                Rendering::Json
+            };
+            respond(status, inner, &partial(value))
+        }
         Rendering::Protobuf => match protobuf::encode_object(value) {
             Ok(bytes) => (
                 status,
@@ -131,6 +202,30 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response {
 }
 
 #[cfg(test)]
+mod partial_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lists_become_partial_metadata_lists_and_objects_partial_metadata() {
+        let list = json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
+            "items": [{"metadata": {"name": "a", "labels": {"x": "y"}}, "spec": {"containers": []}}]});
+        assert_eq!(
+            partial(&list),
+            json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"resourceVersion": "7"},
+                "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                    "metadata": {"name": "a", "labels": {"x": "y"}}}]})
+        );
+        let pod = &list["items"][0];
+        assert_eq!(partial(pod)["kind"], "PartialObjectMetadata");
+        assert!(partial(pod).get("spec").is_none());
+        let status = json!({"kind": "Status", "code": 404});
+        assert_eq!(partial(&status), status);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -149,12 +244,6 @@ mod tests {
         assert_eq!(accept("application/json, */*"), Rendering::Json);
         assert_eq!(accept("application/yaml"), Rendering::Yaml);
         assert_eq!(
-            accept(
-                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-            ),
-            Rendering::Json
-        );
-        assert_eq!(
             accept("application/vnd.kubernetes.protobuf,application/json"),
             Rendering::Protobuf
         );
@@ -165,5 +254,15 @@ mod tests {
             Rendering::Json
         );
         assert_eq!(accept(""), Rendering::Json);
+        assert_eq!(
+            accept(
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+            ),
+            Rendering::PartialMetadata { protobuf: false }
+        );
+        assert_eq!(
+            accept("application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"),
+            Rendering::PartialMetadata { protobuf: true }
+        );
     }
 }

@@ -234,7 +234,7 @@ impl Objects {
     }
 
     /// Checks that an object may be created in `ns` (upstream NamespaceLifecycle).
-    async fn check_namespace(&self, ns: &str) -> Result<(), ApiError> {
+    async fn check_namespace(&self, created: &Target, ns: &str) -> Result<(), ApiError> {
         let namespaces =
             super::catalog::builtin("", "v1", "namespaces").expect("namespaces served");
         let followed = self.namespaces.get_or_init(|| {
@@ -248,9 +248,10 @@ impl Objects {
             Some(kv) => {
                 let namespace = decode(&kv)?;
                 if namespace.pointer("/metadata/deletionTimestamp").is_some() {
-                    Err(ApiError::Forbidden(format!(
-                        "unable to create new content in namespace {ns} because it is being terminated"
-                    )))
+                    Err(ApiError::forbidden(
+                        created,
+                        format!("unable to create new content in namespace {ns} because it is being terminated"),
+                    ))
                 } else {
                     Ok(())
                 }
@@ -353,6 +354,7 @@ impl Objects {
         default(r, &mut obj);
         if r.group.is_empty() && r.kind == "Pod" {
             admission::default_tolerations(&mut obj, self.toleration_seconds);
+            admission::default_service_account(&mut obj);
         }
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
         let causes = validate(r, &obj);
@@ -361,7 +363,7 @@ impl Objects {
         }
         ownership::record_ownership(r, None, &mut obj, opts);
         if let Some(ns) = ns.filter(|_| r.namespaced) {
-            self.check_namespace(ns).await?;
+            self.check_namespace(&target(r, &name), ns).await?;
         }
         let key = r.key(ns, &name);
         if opts.dry_run {

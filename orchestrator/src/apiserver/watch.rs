@@ -19,7 +19,7 @@ use berth_api::protobuf;
 use super::catalog::ResourceInfo;
 use super::errors::ApiError;
 use super::listing::{self, Filter};
-use super::negotiate::Rendering;
+use super::negotiate::{self, Rendering};
 use super::request::Query;
 use super::tables;
 use crate::store::{EventKind, Store, StoreError, WatchStream};
@@ -83,6 +83,12 @@ impl WatchState {
             }
             self.sent_columns = true;
             return event(kind, table);
+        }
+        if matches!(self.rendering, Rendering::PartialMetadata { .. })
+            && kind != "BOOKMARK"
+            && kind != "ERROR"
+        {
+            return event(kind, negotiate::partial_object(&obj));
         }
         event(kind, with_type_meta(&self.resource, obj))
     }
@@ -178,7 +184,7 @@ fn frame_into(chunk: &mut Vec<u8>, rendering: Rendering, pending: Pending) {
 }
 
 fn frame_value(rendering: Rendering, value: &Value) -> Bytes {
-    if rendering == Rendering::Protobuf {
+    if rendering.is_protobuf() {
         let object = &value["object"];
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
         let kind = object["kind"].as_str().unwrap_or_default();

@@ -21,6 +21,8 @@ impl KindRules for Service {
 
     fn default(&self, obj: &mut Value) {
         default_service(obj_mut(obj, "spec"));
+        // Upstream always returns the load balancer status, empty until one is assigned.
+        set_default(obj_mut(obj, "status"), "loadBalancer", json!({}));
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldCause> {

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::{
     allocated_kind, encode_as, meta_mut, meta_str, stamped, target, DeleteOptions, Objects,
 };
+use crate::apiserver::admission;
 use crate::apiserver::catalog::ResourceInfo;
 use crate::apiserver::errors::ApiError;
 
@@ -19,6 +20,7 @@ impl Objects {
         name: &str,
         opts: &DeleteOptions,
     ) -> Result<Value, ApiError> {
+        admission::check_delete(r, name)?;
         let (kv, mut obj) = self.get_kv(r, ns, name).await?;
         if let Some(uid) = &opts.precondition_uid {
             if meta_str(&obj, "uid") != Some(uid.as_str()) {
