@@ -1,0 +1,557 @@
+//! Validation of a custom object against its structural schema, with the
+//! messages of upstream's OpenAPI validator (kube-openapi) as the API server
+//! turns them into field causes, plus list-type and embedded-resource rules.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::{format, path, Additional, Node};
+use crate::field::FieldCause;
+
+/// Validates the object root: schema checks, then list sets/maps.
+pub(super) fn validate_root(root: &Node, obj: &Value, errors: &mut Vec<FieldCause>) {
+    validate(root, obj, "", errors);
+    list_types(root, obj, "", errors);
+}
+
+fn invalid_msg(at: &str, value: &Value, msg: String) -> FieldCause {
+    FieldCause {
+        reason: "FieldValueInvalid",
+        field: at.to_owned(),
+        message: format!("Invalid value: {}: {msg}", render(value)),
+    }
+}
+
+/// A bad value as Go's field errors print it: strings quoted, numbers and
+/// booleans plain, null as `"null"`, compound values as Go's `%#v`.
+pub(super) fn render(value: &Value) -> String {
+    match value {
+        Value::Null => "\"null\"".to_owned(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Number(_) => path::go_number(value),
+        Value::Bool(b) => b.to_string(),
+        other => go_sharp_v(other),
+    }
+}
+
+/// Go's `%#v` of a decoded JSON value (`map[string]interface {}{"a":1}`).
+pub(super) fn go_sharp_v(value: &Value) -> String {
+    match value {
+        Value::Null => "interface {}(nil)".to_owned(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Number(_) => path::go_number(value),
+        Value::Bool(b) => b.to_string(),
+        Value::Array(items) => {
+            let inner: Vec<String> = items.iter().map(go_sharp_v).collect();
+            format!("[]interface {{}}{{{}}}", inner.join(", "))
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k:?}:{}", go_sharp_v(&map[k.as_str()])))
+                .collect();
+            format!("map[string]interface {{}}{{{}}}", inner.join(", "))
+        }
+    }
+}
+
+/// The subject of kube-openapi's messages: the path from the object root.
+fn name(at: &str) -> &str {
+    at
+}
+
+fn type_invalid(at: &str, want: &str, got: &str) -> FieldCause {
+    FieldCause {
+        reason: "FieldValueTypeInvalid",
+        field: at.to_owned(),
+        message: format!(
+            "Invalid value: {got:?}: {} in body must be of type {want}: {got:?}",
+            name(at)
+        ),
+    }
+}
+
+/// The `type` a value must have (`integer,string` for int-or-string), when
+/// it has the wrong one.
+fn type_mismatch(s: &Node, value: &Value) -> Option<String> {
+    let got = path::type_name(value);
+    if s.int_or_string {
+        return (!matches!(got, "integer" | "string")).then(|| "integer,string".to_owned());
+    }
+    let ok = s.ty.is_empty() || s.ty == got || (s.ty == "number" && got == "integer");
+    (!ok).then(|| s.ty.clone())
+}
+
+/// Validates `value` at `at` against `s`, recursing into its children.
+pub(super) fn validate(s: &Node, value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
+    if value.is_null() && (s.nullable || (s.ty.is_empty() && !s.int_or_string)) {
+        return;
+    }
+    if let Some(want) = type_mismatch(s, value) {
+        errors.push(type_invalid(at, &want, path::type_name(value)));
+        return;
+    }
+    junctors(s, value, at, errors);
+    match value {
+        Value::String(text) => string_checks(s, text, value, at, errors),
+        Value::Number(_) => number_checks(s, value, at, errors),
+        Value::Array(items) => array_checks(s, items, value, at, errors),
+        Value::Object(map) => object_checks(s, map, value, at, errors),
+        _ => {}
+    }
+    if let Some(allowed) = &s.enumeration {
+        if !allowed.contains(value) {
+            let shown: Vec<String> = allowed
+                .iter()
+                .map(|a| match a {
+                    Value::String(text) => format!("{text:?}"),
+                    other => format!("{:?}", other.to_string()),
+                })
+                .collect();
+            errors.push(FieldCause {
+                reason: "FieldValueNotSupported",
+                field: at.to_owned(),
+                message: format!(
+                    "Unsupported value: {}: supported values: {}",
+                    render(value),
+                    shown.join(", ")
+                ),
+            });
+        }
+    }
+    if s.embedded {
+        if let Value::Object(map) = value {
+            embedded(map, at, errors);
+        }
+    }
+}
+
+fn junctors(s: &Node, value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
+    let run = |n: &Node| {
+        let mut errs = Vec::new();
+        validate(n, value, at, &mut errs);
+        errs
+    };
+    if !s.any_of.is_empty() {
+        let results: Vec<Vec<FieldCause>> = s.any_of.iter().map(run).collect();
+        if results.iter().all(|r| !r.is_empty()) {
+            errors.push(invalid_msg(
+                at,
+                &Value::String(String::new()),
+                format!("{:?} must validate at least one schema (anyOf)", name(at)),
+            ));
+            if let Some(best) = results.into_iter().min_by_key(Vec::len) {
+                errors.extend(best);
+            }
+        }
+    }
+    if !s.one_of.is_empty() {
+        let results: Vec<Vec<FieldCause>> = s.one_of.iter().map(run).collect();
+        let valid = results.iter().filter(|r| r.is_empty()).count();
+        if valid != 1 {
+            let extra = if valid == 0 {
+                "Found none valid".to_owned()
+            } else {
+                format!("Found {valid} valid alternatives")
+            };
+            errors.push(invalid_msg(
+                at,
+                &Value::String(String::new()),
+                format!(
+                    "{:?} must validate one and only one schema (oneOf). {extra}",
+                    name(at)
+                ),
+            ));
+            if valid == 0 {
+                if let Some(best) = results.into_iter().min_by_key(Vec::len) {
+                    errors.extend(best);
+                }
+            }
+        }
+    }
+    if !s.all_of.is_empty() {
+        let mut validated = 0;
+        for n in &s.all_of {
+            let errs = run(n);
+            if errs.is_empty() {
+                validated += 1;
+            }
+            errors.extend(errs);
+        }
+        if validated != s.all_of.len() {
+            let extra = if validated == 0 {
+                ". None validated"
+            } else {
+                ""
+            };
+            errors.push(invalid_msg(
+                at,
+                &Value::String(String::new()),
+                format!(
+                    "{:?} must validate all the schemas (allOf){extra}",
+                    name(at)
+                ),
+            ));
+        }
+    }
+    if let Some(n) = &s.not {
+        if run(n).is_empty() {
+            errors.push(invalid_msg(
+                at,
+                &Value::String(String::new()),
+                format!("{:?} must not validate the schema (not)", name(at)),
+            ));
+        }
+    }
+}
+
+fn string_checks(s: &Node, text: &str, value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
+    let len = text.chars().count() as u64;
+    if let Some(max) = s.max_length {
+        if len > max {
+            let unit = if max == 1 { "byte" } else { "bytes" };
+            errors.push(FieldCause {
+                reason: "FieldValueTooLong",
+                field: at.to_owned(),
+                message: format!("Too long: may not be more than {max} {unit}"),
+            });
+        }
+    }
+    if let Some(min) = s.min_length {
+        if len < min {
+            errors.push(invalid_msg(
+                at,
+                value,
+                format!("{} in body should be at least {min} chars long", name(at)),
+            ));
+        }
+    }
+    if let Some((source, re)) = &s.pattern {
+        if !re.is_match(text) {
+            errors.push(invalid_msg(
+                at,
+                value,
+                format!("{} in body should match '{source}'", name(at)),
+            ));
+        }
+    }
+    if !s.format.is_empty() && !format::is_valid(&s.format, text) {
+        errors.push(FieldCause {
+            reason: "FieldValueTypeInvalid",
+            field: at.to_owned(),
+            message: format!(
+                "Invalid value: {text:?}: {} in body must be of type {}: {text:?}",
+                name(at),
+                s.format
+            ),
+        });
+    }
+}
+
+fn number_checks(s: &Node, value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
+    let Some(n) = value.as_f64() else { return };
+    if let Some(factor) = s.multiple_of {
+        if factor > 0.0 {
+            let q = n / factor;
+            if (q - q.round()).abs() > 1e-9 {
+                errors.push(invalid_msg(
+                    at,
+                    value,
+                    format!(
+                        "{} in body should be a multiple of {}",
+                        name(at),
+                        path::go_float(factor)
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(max) = s.maximum {
+        let bad = if s.exclusive_maximum {
+            n >= max
+        } else {
+            n > max
+        };
+        if bad {
+            let how = if s.exclusive_maximum {
+                "less than"
+            } else {
+                "less than or equal to"
+            };
+            errors.push(invalid_msg(
+                at,
+                value,
+                format!(
+                    "{} in body should be {how} {}",
+                    name(at),
+                    path::go_float(max)
+                ),
+            ));
+        }
+    }
+    if let Some(min) = s.minimum {
+        let bad = if s.exclusive_minimum {
+            n <= min
+        } else {
+            n < min
+        };
+        if bad {
+            let how = if s.exclusive_minimum {
+                "greater than"
+            } else {
+                "greater than or equal to"
+            };
+            errors.push(invalid_msg(
+                at,
+                value,
+                format!(
+                    "{} in body should be {how} {}",
+                    name(at),
+                    path::go_float(min)
+                ),
+            ));
+        }
+    }
+}
+
+fn array_checks(s: &Node, items: &[Value], _value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
+    if let Some(item_schema) = &s.items {
+        for (i, item) in items.iter().enumerate() {
+            validate(item_schema, item, &path::index(at, i), errors);
+        }
+    }
+    let size = items.len() as u64;
+    if let Some(min) = s.min_items {
+        if size < min {
+            errors.push(invalid_msg(
+                at,
+                &Value::from(size),
+                format!("{} in body should have at least {min} items", name(at)),
+            ));
+        }
+    }
+    if let Some(max) = s.max_items {
+        if size > max {
+            errors.push(too_many(at, size, max));
+        }
+    }
+    if s.unique_items {
+        let mut seen = std::collections::HashSet::new();
+        if !items.iter().all(|i| seen.insert(canonical(i))) {
+            errors.push(invalid_msg(
+                at,
+                &Value::String(String::new()),
+                format!("{} in body shouldn't contain duplicates", name(at)),
+            ));
+        }
+    }
+}
+
+fn too_many(at: &str, actual: u64, max: u64) -> FieldCause {
+    let unit = if max == 1 { "item" } else { "items" };
+    FieldCause {
+        reason: "FieldValueTooMany",
+        field: at.to_owned(),
+        message: format!("Too many: {actual}: must have at most {max} {unit}"),
+    }
+}
+
+fn object_checks(
+    s: &Node,
+    map: &serde_json::Map<String, Value>,
+    _value: &Value,
+    at: &str,
+    errors: &mut Vec<FieldCause>,
+) {
+    let size = map.len() as u64;
+    if let Some(min) = s.min_properties {
+        if size < min {
+            errors.push(invalid_msg(
+                at,
+                &Value::from(size),
+                format!("{} in body should have at least {min} properties", name(at)),
+            ));
+        }
+    }
+    if let Some(max) = s.max_properties {
+        if size > max {
+            errors.push(too_many(at, size, max));
+        }
+    }
+    for required in &s.required {
+        if !map.contains_key(required) {
+            errors.push(FieldCause::required(path::child(at, required), ""));
+        }
+    }
+    for (key, child) in map {
+        let here = path::child(at, key);
+        if let Some(prop) = s.property(key) {
+            validate(prop, child, &here, errors);
+        } else if let Some(Additional::Schema(sub)) = &s.additional {
+            validate(sub, child, &here, errors);
+        }
+    }
+}
+
+/// apiVersion and kind of an `x-kubernetes-embedded-resource` object.
+fn embedded(map: &serde_json::Map<String, Value>, at: &str, errors: &mut Vec<FieldCause>) {
+    let api_version = path::child(at, "apiVersion");
+    let kind = path::child(at, "kind");
+    if !map.contains_key("apiVersion") {
+        errors.push(FieldCause::required(&api_version, ""));
+    }
+    if !map.contains_key("kind") {
+        errors.push(FieldCause::required(&kind, ""));
+    }
+    match map.get("apiVersion") {
+        Some(Value::String(v)) if v.is_empty() => errors.push(invalid_msg(
+            &api_version,
+            &Value::from(""),
+            "must not be empty".into(),
+        )),
+        Some(Value::String(v)) if v.split('/').count() > 2 => errors.push(invalid_msg(
+            &api_version,
+            &Value::from(v.as_str()),
+            format!("unexpected GroupVersion string: {v}"),
+        )),
+        Some(Value::String(_)) | None => {}
+        Some(other) => errors.push(invalid_msg(&api_version, other, "must be a string".into())),
+    }
+    match map.get("kind") {
+        Some(Value::String(v)) if v.is_empty() => errors.push(invalid_msg(
+            &kind,
+            &Value::from(""),
+            "must not be empty".into(),
+        )),
+        Some(Value::String(v)) => {
+            let errs = crate::validation::is_dns1035_label(&v.to_lowercase());
+            if !errs.is_empty() {
+                errors.push(invalid_msg(
+                    &kind,
+                    &Value::from(v.as_str()),
+                    format!(
+                        "may have mixed case, but should otherwise match: {}",
+                        errs.join(",")
+                    ),
+                ));
+            }
+        }
+        None => {}
+        Some(other) => errors.push(invalid_msg(&kind, other, "must be a string".into())),
+    }
+}
+
+/// `x-kubernetes-list-type: set|map` uniqueness, everywhere in the object.
+fn list_types(s: &Node, value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
+    match value {
+        Value::Array(items) => {
+            match s.list_type.as_deref() {
+                Some("set") => {
+                    for i in second_occurrences(items.iter().map(Some)) {
+                        errors.push(duplicate(&path::index(at, i), &items[i]));
+                    }
+                }
+                Some("map") => list_map(s, items, at, errors),
+                _ => {}
+            }
+            if let Some(item_schema) = &s.items {
+                for (i, item) in items.iter().enumerate() {
+                    list_types(item_schema, item, &path::index(at, i), errors);
+                }
+            }
+        }
+        Value::Object(map) => {
+            for (key, child) in map {
+                let here = path::child(at, key);
+                if let Some(prop) = s.property(key) {
+                    list_types(prop, child, &here, errors);
+                } else if let Some(Additional::Schema(sub)) = &s.additional {
+                    list_types(sub, child, &here, errors);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn list_map(s: &Node, items: &[Value], at: &str, errors: &mut Vec<FieldCause>) {
+    for (i, item) in items.iter().enumerate() {
+        if !item.is_object() && !item.is_null() {
+            errors.push(invalid_msg(
+                &path::index(at, i),
+                item,
+                "must be an object for an array of list-type map".into(),
+            ));
+            return;
+        }
+    }
+    let keys: Vec<Value> = items
+        .iter()
+        .map(|item| {
+            let mut key = serde_json::Map::new();
+            for k in &s.list_map_keys {
+                if let Some(v) = item.get(k) {
+                    key.insert(k.clone(), v.clone());
+                }
+            }
+            Value::Object(key)
+        })
+        .collect();
+    for i in second_occurrences(keys.iter().map(Some)) {
+        errors.push(duplicate(&path::index(at, i), &keys[i]));
+    }
+}
+
+/// Indices of the second occurrence of each repeated value (upstream reports
+/// a value once, at its first repetition).
+fn second_occurrences<'a>(values: impl Iterator<Item = Option<&'a Value>>) -> Vec<usize> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (i, v) in values.enumerate() {
+        let key = v.map(canonical).unwrap_or_default();
+        let count = seen.entry(key).or_insert(0);
+        *count += 1;
+        if *count == 2 {
+            out.push(i);
+        }
+    }
+    out
+}
+
+fn duplicate(at: &str, value: &Value) -> FieldCause {
+    FieldCause {
+        reason: "FieldValueDuplicate",
+        field: at.to_owned(),
+        message: format!("Duplicate value: {}", render(value)),
+    }
+}
+
+/// JSON with object keys sorted, so equal values compare equal as text.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        Value::from(k.as_str()),
+                        canonical(&map[k.as_str()])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", parts.join(","))
+        }
+        Value::Number(_) => path::go_number(value),
+        other => other.to_string(),
+    }
+}
