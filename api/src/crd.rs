@@ -7,8 +7,11 @@ mod format;
 mod path;
 mod printer;
 mod prune;
+mod rules;
 mod structural;
 mod validate;
+
+use std::sync::Arc;
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -48,6 +51,17 @@ impl CustomSchema {
     pub fn validate(&self, obj: &Value) -> Vec<FieldCause> {
         let mut errors = Vec::new();
         validate::validate_root(&self.root, obj, &mut errors);
+        rules::evaluate(&self.root, obj, None, "", &mut errors);
+        errors
+    }
+
+    /// Validates an update: everything [`CustomSchema::validate`] checks, with
+    /// transition rules (those using `oldSelf`) evaluated where the old object
+    /// has a value to compare with.
+    pub fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldCause> {
+        let mut errors = Vec::new();
+        validate::validate_root(&self.root, new, &mut errors);
+        rules::evaluate(&self.root, new, Some(old), "", &mut errors);
         errors
     }
 
@@ -96,6 +110,7 @@ struct Node {
     title: bool,
     description: bool,
     has_validations: bool,
+    rules: Vec<Arc<rules::Rule>>,
     required: Vec<String>,
     enumeration: Option<Vec<Value>>,
     pattern: Option<(String, Regex)>,
@@ -167,7 +182,8 @@ impl Node {
                 self.list_map_keys = strings(value, here, errors);
             }
             "x-kubernetes-validations" => {
-                self.has_validations = value.as_array().is_some_and(|a| !a.is_empty())
+                self.has_validations = value.as_array().is_some_and(|a| !a.is_empty());
+                self.rules = rules::parse(value, here, errors);
             }
             "required" => self.required = strings(value, here, errors),
             "enum" => self.enumeration = value.as_array().cloned(),

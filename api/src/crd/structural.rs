@@ -220,7 +220,7 @@ fn invariants(s: &Node, lvl: Level, at: &str, errors: &mut Vec<FieldCause>) {
         .all_of
         .first()
         .is_some_and(|a| is_int_or_string_any_of(&a.any_of));
-    value_validation(s, skip_any_of, skip_first_all_of_any_of, at, errors);
+    value_validation(s, skip_any_of, skip_first_all_of_any_of, true, at, errors);
 
     let check_metadata = lvl == Level::Root || s.embedded;
     if s.embedded && s.ty != "object" {
@@ -325,42 +325,58 @@ fn is_int_or_string_any_of(any_of: &[Node]) -> bool {
     any_of.len() == 2 && bare(&any_of[0], "integer") && bare(&any_of[1], "string")
 }
 
+/// Rules (`x-kubernetes-validations`) are allowed under `allOf` only.
 fn value_validation(
     v: &Node,
     skip_any_of: bool,
     skip_first_all_of_any_of: bool,
+    allow_rules: bool,
     at: &str,
     errors: &mut Vec<FieldCause>,
 ) {
     if !skip_any_of {
         for (i, n) in v.any_of.iter().enumerate() {
-            nested(n, false, &path::index(&path::child(at, "anyOf"), i), errors);
+            nested(
+                n,
+                false,
+                false,
+                &path::index(&path::child(at, "anyOf"), i),
+                errors,
+            );
         }
     }
     for (i, n) in v.all_of.iter().enumerate() {
         let skip = skip_first_all_of_any_of && i == 0;
-        nested(n, skip, &path::index(&path::child(at, "allOf"), i), errors);
+        nested(
+            n,
+            skip,
+            allow_rules,
+            &path::index(&path::child(at, "allOf"), i),
+            errors,
+        );
     }
     for (i, n) in v.one_of.iter().enumerate() {
-        nested(n, false, &path::index(&path::child(at, "oneOf"), i), errors);
+        nested(
+            n,
+            false,
+            false,
+            &path::index(&path::child(at, "oneOf"), i),
+            errors,
+        );
     }
     if let Some(n) = &v.not {
-        nested(n, false, &path::child(at, "not"), errors);
+        nested(n, false, false, &path::child(at, "not"), errors);
     }
 }
 
-fn nested(v: &Node, skip_any_of: bool, at: &str, errors: &mut Vec<FieldCause>) {
-    value_validation(v, skip_any_of, false, at, errors);
+fn nested(v: &Node, skip_any_of: bool, allow_rules: bool, at: &str, errors: &mut Vec<FieldCause>) {
+    value_validation(v, skip_any_of, false, allow_rules, at, errors);
     if let Some(items) = &v.items {
-        nested(items, false, &path::child(at, "items"), errors);
+        nested(items, false, allow_rules, &path::child(at, "items"), errors);
     }
     for (k, p) in &v.properties {
-        nested(
-            p,
-            false,
-            &path::key(&path::child(at, "properties"), k),
-            errors,
-        );
+        let here = path::key(&path::child(at, "properties"), k);
+        nested(p, false, allow_rules, &here, errors);
     }
     let forbid = |errors: &mut Vec<FieldCause>, name: &str, detail: &str| {
         errors.push(FieldCause::forbidden(path::child(at, name), detail));
@@ -429,7 +445,7 @@ fn nested(v: &Node, skip_any_of: bool, at: &str, errors: &mut Vec<FieldCause>) {
             "must be undefined to be structural",
         );
     }
-    if v.has_validations {
+    if v.has_validations && !allow_rules {
         forbid(
             errors,
             "x-kubernetes-validations",
