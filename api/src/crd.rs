@@ -3,6 +3,7 @@
 //! pruning, defaulting), plus the CRD object's own rules and printer columns.
 
 mod definition;
+mod fieldpath;
 mod format;
 mod path;
 mod printer;
@@ -110,6 +111,7 @@ struct Node {
     title: bool,
     description: bool,
     has_validations: bool,
+    unsupported: Vec<(&'static str, &'static str)>,
     rules: Vec<Arc<rules::Rule>>,
     required: Vec<String>,
     enumeration: Option<Vec<Value>>,
@@ -163,6 +165,9 @@ impl Node {
                         .push((name.clone(), Node::parse(sub, &at, errors)));
                 }
             }
+            "items" if value.is_array() => self
+                .unsupported
+                .push(("items", "items must be a schema object and not an array")),
             "items" => self.items = Some(Box::new(Node::parse(value, here, errors))),
             "additionalProperties" => {
                 self.additional = Some(match value {
@@ -227,6 +232,20 @@ impl Node {
                 }
             }
             "not" => self.not = Some(Box::new(Node::parse(value, here, errors))),
+            "id" => self.unsupported.push(("id", "id is not supported")),
+            "additionalItems" => self
+                .unsupported
+                .push(("additionalItems", "additionalItems is not supported")),
+            "patternProperties" => self
+                .unsupported
+                .push(("patternProperties", "patternProperties is not supported")),
+            "definitions" => self
+                .unsupported
+                .push(("definitions", "definitions is not supported")),
+            "dependencies" => self
+                .unsupported
+                .push(("dependencies", "dependencies is not supported")),
+            "$ref" => self.unsupported.push(("$ref", "$ref is not supported")),
             _ => {}
         }
     }

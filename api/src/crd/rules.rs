@@ -14,10 +14,11 @@ use crate::field::FieldCause;
 /// One compiled validation rule.
 #[derive(Debug)]
 pub(super) struct Rule {
+    /// Checked against the schema once the whole node is read.
+    pub(super) field_path: String,
     source: String,
     message: String,
     message_expression: Option<Program>,
-    field_path: String,
     reason: Option<String>,
     program: Program,
     uses_old_self: bool,
@@ -156,7 +157,7 @@ pub(super) fn parse(value: &Value, at: &str, errors: &mut Vec<FieldCause>) -> Ve
             source,
             message,
             message_expression,
-            field_path: field_path.trim().trim_start_matches('.').to_owned(),
+            field_path,
             reason,
             program,
             uses_old_self,
@@ -267,10 +268,9 @@ fn run(
     match rule.program.execute(&context) {
         Ok(cel::Value::Bool(true)) => {}
         Ok(_) => {
-            let at = if rule.field_path.is_empty() {
-                at.to_owned()
-            } else {
-                path::child(at, &rule.field_path)
+            let at = match super::fieldpath::resolve(&rule.field_path, s, true) {
+                Ok((p, _)) if !p.is_empty() => path::child(at, &p),
+                _ => at.to_owned(),
             };
             let detail = rule
                 .message_expression

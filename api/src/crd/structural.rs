@@ -16,8 +16,8 @@ enum Level {
 
 /// Pushes every structural-schema violation of `root`, paths under `at`.
 pub(super) fn check(root: &Node, at: &str, errors: &mut Vec<FieldCause>) {
-    openapi_rules(root, at, errors);
     invariants(root, Level::Root, at, errors);
+    openapi_rules(root, at, errors);
     completeness(root, at, errors);
 }
 
@@ -25,6 +25,37 @@ pub(super) fn check(root: &Node, at: &str, errors: &mut Vec<FieldCause>) {
 /// (`ValidateCustomResourceDefinitionOpenAPISchema`), for the whole tree.
 fn openapi_rules(s: &Node, at: &str, errors: &mut Vec<FieldCause>) {
     let str_value = |v: &str| Value::String(v.to_owned());
+    const TYPES: [&str; 6] = ["array", "boolean", "integer", "number", "object", "string"];
+    if !s.ty.is_empty() && !TYPES.contains(&s.ty.as_str()) {
+        errors.push(FieldCause::not_supported(
+            path::child(at, "type"),
+            &str_value(&s.ty),
+            &TYPES,
+        ));
+    }
+    for (name, detail) in &s.unsupported {
+        errors.push(FieldCause::forbidden(path::child(at, name), *detail));
+    }
+    if s.ty == "null" {
+        errors.push(FieldCause::forbidden(
+            path::child(at, "type"),
+            "type cannot be set to null, use nullable as an alternative",
+        ));
+    }
+    for (i, rule) in s.rules.iter().enumerate() {
+        if !rule.field_path.trim().is_empty()
+            && super::fieldpath::resolve(&rule.field_path, s, true).is_err()
+        {
+            errors.push(FieldCause::invalid(
+                path::child(
+                    &path::index(&path::child(at, "x-kubernetes-validations"), i),
+                    "fieldPath",
+                ),
+                &str_value(&rule.field_path),
+                "must be a valid path",
+            ));
+        }
+    }
     if s.unique_items {
         errors.push(FieldCause::forbidden(
             path::child(at, "uniqueItems"),
