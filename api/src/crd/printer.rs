@@ -5,8 +5,9 @@
 use serde_json::Value;
 
 /// One cell per column of `columns` (a CRD version's
-/// `additionalPrinterColumns`) for `obj`: the value found at the column's
-/// `jsonPath`, `null` when absent or of another type than the column's.
+/// `additionalPrinterColumns`) for `obj`, after the Name cell the caller
+/// adds: the value at the column's `jsonPath`, `null` when absent or not
+/// convertible to the column's type.
 pub fn printer_cells(columns: &Value, obj: &Value) -> Vec<Value> {
     let Some(columns) = columns.as_array() else {
         return Vec::new();
@@ -25,27 +26,33 @@ pub fn printer_cells(columns: &Value, obj: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// Upstream prints the first match; a value of the wrong type for the column
-/// is shown as `<nil>`-less empty, which we return as null.
+/// The first match, as upstream's table convertor turns it into a cell:
+/// strings columns print any value (objects as JSON), integer and number
+/// columns convert between the two, dates stay strings for the caller to
+/// render as an age (`<invalid>` when not a timestamp); anything else is null.
 fn cell(ty: &str, found: Vec<&Value>) -> Value {
     let Some(first) = found.into_iter().next() else {
         return Value::Null;
     };
-    let ok = match ty {
-        "integer" => first.is_i64() || first.is_u64(),
-        "number" => first.is_number(),
-        "boolean" => first.is_boolean(),
-        "date" => first.is_string(),
-        _ => true,
-    };
-    if !ok {
-        return Value::Null;
-    }
     match (ty, first) {
+        (_, Value::Null) => Value::Null,
         ("string", Value::String(_)) => first.clone(),
-        ("string", Value::Null) => Value::Null,
-        ("string", other) => Value::String(other.to_string()),
-        _ => first.clone(),
+        ("string", Value::Number(_)) => Value::String(super::path::go_number(first)),
+        ("string", other) => Value::String(super::validate::canonical(other)),
+        ("integer", Value::Number(n)) => match n.as_i64() {
+            Some(i) => Value::from(i),
+            None => Value::from(n.as_f64().unwrap_or(0.0) as i64),
+        },
+        ("number", Value::Number(n)) => Value::from(n.as_f64().unwrap_or(0.0)),
+        ("boolean", Value::Bool(_)) => first.clone(),
+        ("date", Value::String(s)) => {
+            if s.parse::<jiff::Timestamp>().is_ok() {
+                first.clone()
+            } else {
+                Value::from("<invalid>")
+            }
+        }
+        _ => Value::Null,
     }
 }
 
@@ -184,10 +191,16 @@ mod tests {
             {"name": "First", "type": "string", "jsonPath": ".spec.list[0]"},
             {"name": "Wrong", "type": "integer", "jsonPath": ".spec.cronSpec"},
             {"name": "Bool", "type": "string", "jsonPath": ".spec.flag"},
+            {"name": "Ratio", "type": "integer", "jsonPath": ".spec.ratio"},
+            {"name": "Count", "type": "number", "jsonPath": ".spec.replicas"},
+            {"name": "Obj", "type": "string", "jsonPath": ".spec.obj"},
+            {"name": "BadDate", "type": "date", "jsonPath": ".spec.cronSpec"},
+            {"name": "Big", "type": "string", "jsonPath": ".spec.big"},
         ]);
         let obj = json!({
             "metadata": {"creationTimestamp": "2024-01-01T00:00:00Z"},
-            "spec": {"cronSpec": "* * * * */5", "replicas": 3, "list": ["a", "b"], "flag": true},
+            "spec": {"cronSpec": "* * * * */5", "replicas": 3, "list": ["a", "b"], "flag": true,
+                     "ratio": 2.7, "obj": {"b": 1, "a": [true]}, "big": 1e7},
             "status": {"conditions": [
                 {"type": "Synced", "status": "False"},
                 {"type": "Ready", "status": "True"}
@@ -204,6 +217,11 @@ mod tests {
                 json!("a"),
                 Value::Null,
                 json!("true"),
+                json!(2),
+                json!(3.0),
+                json!("{\"a\":[true],\"b\":1}"),
+                json!("<invalid>"),
+                json!("1e+07"),
             ]
         );
     }

@@ -530,7 +530,7 @@ fn duplicate(at: &str, value: &Value) -> FieldCause {
 }
 
 /// JSON with object keys sorted, so equal values compare equal as text.
-fn canonical(value: &Value) -> String {
+pub(super) fn canonical(value: &Value) -> String {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
