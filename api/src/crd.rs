@@ -51,17 +51,19 @@ impl CustomSchema {
     /// `apiVersion`, `kind` and `metadata` are the server's business).
     pub fn validate(&self, obj: &Value) -> Vec<FieldCause> {
         let mut errors = Vec::new();
-        validate::validate_root(&self.root, obj, &mut errors);
+        validate::validate_root(&self.root, obj, None, &mut errors);
         rules::evaluate(&self.root, obj, None, "", &mut errors);
         errors
     }
 
     /// Validates an update: everything [`CustomSchema::validate`] checks, with
     /// transition rules (those using `oldSelf`) evaluated where the old object
-    /// has a value to compare with.
+    /// has a value to compare with, and upstream's ratcheting: a value equal to
+    /// its old counterpart (object keys and map-list items correlate) is not
+    /// held to schema checks or non-transition rules again.
     pub fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldCause> {
         let mut errors = Vec::new();
-        validate::validate_root(&self.root, new, &mut errors);
+        validate::validate_root(&self.root, new, Some(old), &mut errors);
         rules::evaluate(&self.root, new, Some(old), "", &mut errors);
         errors
     }

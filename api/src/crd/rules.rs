@@ -236,7 +236,7 @@ pub(super) fn evaluate(
 
 /// The old item of a `x-kubernetes-list-type: map` list with the same keys;
 /// other lists do not correlate.
-fn correlate<'a>(s: &Node, item: &Value, old: &'a Value) -> Option<&'a Value> {
+pub(super) fn correlate<'a>(s: &Node, item: &Value, old: &'a Value) -> Option<&'a Value> {
     if s.list_type.as_deref() != Some("map") {
         return None;
     }
@@ -256,6 +256,10 @@ fn run(
     errors: &mut Vec<FieldCause>,
 ) {
     if rule.uses_old_self && old.is_none() {
+        return;
+    }
+    // Ratcheting: an unchanged value keeps passing its non-transition rules.
+    if !rule.uses_old_self && old == Some(value) {
         return;
     }
     let mut context = Context::with_env(env());

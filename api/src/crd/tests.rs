@@ -442,3 +442,24 @@ fn go_float_matches_go_v() {
         assert_eq!(go_float(f), want);
     }
 }
+
+#[test]
+fn updates_ratchet_unchanged_values() {
+    let s = schema();
+    let old = json!({"spec": {"cronSpec": "* * * * *", "replicas": 20,
+                              "ports": [{"name": "a", "port": "x"}]}});
+    // Only cronSpec changes: the stored, now-invalid values stay accepted.
+    let new = json!({"spec": {"cronSpec": "*/5 * * * *", "replicas": 20,
+                              "ports": [{"name": "a", "port": "x"}]}});
+    assert!(s.validate_update(&new, &old).is_empty());
+    assert_eq!(s.validate(&new).len(), 2);
+    // A changed value is held to the schema again.
+    let new = json!({"spec": {"cronSpec": "* * * * *", "replicas": 30,
+                              "ports": [{"name": "a", "port": "y"}]}});
+    let fields: Vec<String> = s
+        .validate_update(&new, &old)
+        .into_iter()
+        .map(|c| c.field)
+        .collect();
+    assert_eq!(fields, vec!["spec.replicas", "spec.ports[0].port"]);
+}

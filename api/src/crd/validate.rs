@@ -10,8 +10,16 @@ use super::{format, path, Additional, Node};
 use crate::field::FieldCause;
 
 /// Validates the object root: schema checks, then list sets/maps.
-pub(super) fn validate_root(root: &Node, obj: &Value, errors: &mut Vec<FieldCause>) {
-    validate(root, obj, "", errors);
+/// `old` is the object before an update: subtrees that did not change are not
+/// validated again (upstream's validation ratcheting), so objects stored under
+/// an older schema stay updatable.
+pub(super) fn validate_root(
+    root: &Node,
+    obj: &Value,
+    old: Option<&Value>,
+    errors: &mut Vec<FieldCause>,
+) {
+    validate(root, obj, old, "", errors);
     list_types(root, obj, "", errors);
 }
 
@@ -86,7 +94,16 @@ fn type_mismatch(s: &Node, value: &Value) -> Option<String> {
 }
 
 /// Validates `value` at `at` against `s`, recursing into its children.
-pub(super) fn validate(s: &Node, value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
+pub(super) fn validate(
+    s: &Node,
+    value: &Value,
+    old: Option<&Value>,
+    at: &str,
+    errors: &mut Vec<FieldCause>,
+) {
+    if old == Some(value) {
+        return;
+    }
     if value.is_null() && (s.nullable || (s.ty.is_empty() && !s.int_or_string)) {
         return;
     }
@@ -98,8 +115,8 @@ pub(super) fn validate(s: &Node, value: &Value, at: &str, errors: &mut Vec<Field
     match value {
         Value::String(text) => string_checks(s, text, value, at, errors),
         Value::Number(_) => number_checks(s, value, at, errors),
-        Value::Array(items) => array_checks(s, items, value, at, errors),
-        Value::Object(map) => object_checks(s, map, value, at, errors),
+        Value::Array(items) => array_checks(s, items, old, at, errors),
+        Value::Object(map) => object_checks(s, map, old, at, errors),
         _ => {}
     }
     if let Some(allowed) = &s.enumeration {
@@ -132,7 +149,7 @@ pub(super) fn validate(s: &Node, value: &Value, at: &str, errors: &mut Vec<Field
 fn junctors(s: &Node, value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
     let run = |n: &Node| {
         let mut errs = Vec::new();
-        validate(n, value, at, &mut errs);
+        validate(n, value, None, at, &mut errs);
         errs
     };
     if !s.any_of.is_empty() {
@@ -317,10 +334,17 @@ fn number_checks(s: &Node, value: &Value, at: &str, errors: &mut Vec<FieldCause>
     }
 }
 
-fn array_checks(s: &Node, items: &[Value], _value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
+fn array_checks(
+    s: &Node,
+    items: &[Value],
+    old: Option<&Value>,
+    at: &str,
+    errors: &mut Vec<FieldCause>,
+) {
     if let Some(item_schema) = &s.items {
         for (i, item) in items.iter().enumerate() {
-            validate(item_schema, item, &path::index(at, i), errors);
+            let old_item = old.and_then(|o| super::rules::correlate(s, item, o));
+            validate(item_schema, item, old_item, &path::index(at, i), errors);
         }
     }
     let size = items.len() as u64;
@@ -362,7 +386,7 @@ fn too_many(at: &str, actual: u64, max: u64) -> FieldCause {
 fn object_checks(
     s: &Node,
     map: &serde_json::Map<String, Value>,
-    _value: &Value,
+    old: Option<&Value>,
     at: &str,
     errors: &mut Vec<FieldCause>,
 ) {
@@ -389,9 +413,9 @@ fn object_checks(
     for (key, child) in map {
         let here = path::child(at, key);
         if let Some(prop) = s.property(key) {
-            validate(prop, child, &here, errors);
+            validate(prop, child, old.and_then(|o| o.get(key)), &here, errors);
         } else if let Some(Additional::Schema(sub)) = &s.additional {
-            validate(sub, child, &here, errors);
+            validate(sub, child, old.and_then(|o| o.get(key)), &here, errors);
         }
     }
 }
