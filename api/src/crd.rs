@@ -2,6 +2,7 @@
 //! version ([`CustomSchema`]) and what the server does with it (validation,
 //! pruning, defaulting), plus the CRD object's own rules and printer columns.
 
+mod defaults;
 mod definition;
 mod fieldpath;
 mod format;
@@ -39,6 +40,9 @@ impl CustomSchema {
         let root = Node::parse(schema, field_prefix, &mut errors);
         if errors.is_empty() {
             structural::check(&root, field_prefix, &mut errors);
+        }
+        if errors.is_empty() {
+            defaults::check(&root, field_prefix, &mut errors);
         }
         if errors.is_empty() {
             Ok(CustomSchema { root })

@@ -17,6 +17,11 @@ pub(super) fn prune_root(root: &Node, obj: &mut Value, pruned: &mut Vec<String>)
     pruned.sort();
 }
 
+/// Prunes a value under one node (not the object root), discarding the paths.
+pub(super) fn prune_node(s: &Node, x: &mut Value) {
+    prune(Some(s), x, "", &mut Vec::new());
+}
+
 fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
         key.to_owned()

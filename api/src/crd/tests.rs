@@ -463,3 +463,33 @@ fn updates_ratchet_unchanged_values() {
         .collect();
     assert_eq!(fields, vec!["spec.replicas", "spec.ports[0].port"]);
 }
+
+#[test]
+fn defaults_must_be_pruned_and_valid() {
+    let with_default = |prop: Value| json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"p": prop}}}});
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (json!({"type": "integer", "default": 3}), vec![]),
+        (
+            json!({"type": "integer", "default": "three"}),
+            vec!["spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[p].default: Invalid value: \"string\":  in body must be of type integer: \"string\""],
+        ),
+        (
+            json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 1}}, "default": {"a": "long", "b": 1}}),
+            vec![
+                "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[p].default: Invalid value: {\"a\":\"long\",\"b\":1}: must not have unknown fields",
+                "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[p].default.a: Too long: may not be more than 1 byte",
+            ],
+        ),
+        (
+            json!({"type": "string", "default": "x", "x-kubernetes-validations": [{"rule": "self != 'x'"}]}),
+            vec!["spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[p].default: Invalid value: \"string\": failed rule: self != 'x'"],
+        ),
+    ];
+    for (prop, want) in cases {
+        let got = match CustomSchema::new(&with_default(prop.clone()), PREFIX) {
+            Ok(_) => Vec::new(),
+            Err(errs) => messages(&errs),
+        };
+        assert_eq!(got, want, "{prop}");
+    }
+}
