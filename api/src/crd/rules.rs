@@ -9,6 +9,8 @@ use cel::{Context, Env, ExecutionError, Program};
 use serde_json::Value;
 
 use super::{path, Additional, Node};
+
+mod library;
 use crate::field::FieldCause;
 
 /// One compiled validation rule.
@@ -263,6 +265,7 @@ fn run(
         return;
     }
     let mut context = Context::with_env(env());
+    library::register(&mut context);
     context.add_variable_from_value("self", to_cel(value));
     if let Some(old) = old {
         context.add_variable_from_value("oldSelf", to_cel(old));

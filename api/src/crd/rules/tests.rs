@@ -99,6 +99,18 @@ fn rules_fail_with_upstream_messages() {
             json!({"spec": {"tags": ["t-a", "t-b"]}}),
             vec![],
         ),
+        (
+            // Kubernetes list and regex library functions.
+            json!([{"rule": "self.tags.isSorted() && [1, 2, 3].sum() == 6 && [3, 1].min() == 1 && [3, 1].max() == 3"},
+                   {"rule": "self.tags[0].find('[a-z]+') == 't' && self.tags[1].findAll('[a-z]') == ['t', 'b']"}]),
+            json!({"spec": {"tags": ["t-a", "t-b"]}}),
+            vec![],
+        ),
+        (
+            json!([{"rule": "self.tags.isSorted()"}]),
+            json!({"spec": {"tags": ["t-b", "t-a"]}}),
+            vec!["FieldValueInvalid spec: Invalid value: \"object\": failed rule: self.tags.isSorted()"],
+        ),
     ];
     for (rules, obj, want) in cases {
         assert_eq!(check(rules.clone(), obj), want, "{rules}");
