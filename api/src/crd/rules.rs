@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use cel::objects::OptionalValue;
 use cel::{Context, Env, ExecutionError, Program};
 use serde_json::Value;
 
@@ -23,7 +24,17 @@ pub(super) struct Rule {
     message_expression: Option<Program>,
     reason: Option<String>,
     program: Program,
-    uses_old_self: bool,
+    /// Whether the rule reads `oldSelf` (a transition rule).
+    pub(super) uses_old_self: bool,
+    /// `optionalOldSelf`: evaluate on create too, with `oldSelf` an optional.
+    pub(super) optional_old_self: Option<bool>,
+}
+
+impl Rule {
+    /// The rule's CEL text.
+    pub(super) fn source(&self) -> &str {
+        &self.source
+    }
 }
 
 const REASONS: [&str; 4] = [
@@ -155,6 +166,7 @@ pub(super) fn parse(value: &Value, at: &str, errors: &mut Vec<FieldCause>) -> Ve
             }
         };
         let uses_old_self = program.references().has_variable("oldSelf");
+        let optional_old_self = raw.get("optionalOldSelf").and_then(Value::as_bool);
         rules.push(Arc::new(Rule {
             source,
             message,
@@ -163,6 +175,7 @@ pub(super) fn parse(value: &Value, at: &str, errors: &mut Vec<FieldCause>) -> Ve
             reason,
             program,
             uses_old_self,
+            optional_old_self,
         }));
     }
     rules
@@ -257,7 +270,8 @@ fn run(
     at: &str,
     errors: &mut Vec<FieldCause>,
 ) {
-    if rule.uses_old_self && old.is_none() {
+    let optional = rule.optional_old_self == Some(true);
+    if rule.uses_old_self && old.is_none() && !optional {
         return;
     }
     // Ratcheting: an unchanged value keeps passing its non-transition rules.
@@ -267,7 +281,13 @@ fn run(
     let mut context = Context::with_env(env());
     library::register(&mut context);
     context.add_variable_from_value("self", to_cel(value));
-    if let Some(old) = old {
+    if optional {
+        let wrapped = match old {
+            Some(old) => OptionalValue::of(to_cel(old)),
+            None => OptionalValue::none(),
+        };
+        context.add_variable_from_value("oldSelf", cel::Value::Opaque(Arc::new(wrapped)));
+    } else if let Some(old) = old {
         context.add_variable_from_value("oldSelf", to_cel(old));
     }
     let ty = Value::String(s.ty.clone());

@@ -17,13 +17,47 @@ enum Level {
 /// Pushes every structural-schema violation of `root`, paths under `at`.
 pub(super) fn check(root: &Node, at: &str, errors: &mut Vec<FieldCause>) {
     invariants(root, Level::Root, at, errors);
-    openapi_rules(root, at, errors);
+    openapi_rules(root, at, &Walk::root(), errors);
     completeness(root, at, errors);
+}
+
+/// What the OpenAPI checks carry down the tree.
+#[derive(Clone, Default)]
+struct Walk {
+    is_root: bool,
+    /// Below the root's (or an embedded resource's) apiVersion/kind/metadata.
+    inside_meta: bool,
+    /// Why defaults are forbidden here, if they are.
+    forbid_defaults: Option<&'static str>,
+    /// The first ancestor whose old value cannot be correlated.
+    uncorrelatable: Option<String>,
+}
+
+impl Walk {
+    fn root() -> Walk {
+        Walk {
+            is_root: true,
+            ..Walk::default()
+        }
+    }
+
+    fn child(&self) -> Walk {
+        Walk {
+            is_root: false,
+            ..self.clone()
+        }
+    }
+
+    fn uncorrelatable_at(&self, at: &str) -> Walk {
+        let mut w = self.child();
+        w.uncorrelatable.get_or_insert_with(|| at.to_owned());
+        w
+    }
 }
 
 /// The CRD-specific OpenAPI rules upstream checks before structural ones
 /// (`ValidateCustomResourceDefinitionOpenAPISchema`), for the whole tree.
-fn openapi_rules(s: &Node, at: &str, errors: &mut Vec<FieldCause>) {
+fn openapi_rules(s: &Node, at: &str, walk: &Walk, errors: &mut Vec<FieldCause>) {
     let str_value = |v: &str| Value::String(v.to_owned());
     const TYPES: [&str; 6] = ["array", "boolean", "integer", "number", "object", "string"];
     if !s.ty.is_empty() && !TYPES.contains(&s.ty.as_str()) {
@@ -31,6 +65,12 @@ fn openapi_rules(s: &Node, at: &str, errors: &mut Vec<FieldCause>) {
             path::child(at, "type"),
             &str_value(&s.ty),
             &TYPES,
+        ));
+    }
+    if let (Some(reason), Some(_)) = (walk.forbid_defaults, &s.default) {
+        errors.push(FieldCause::forbidden(
+            path::child(at, "default"),
+            format!("must not be set {reason}"),
         ));
     }
     for (name, detail) in &s.unsupported {
@@ -42,7 +82,29 @@ fn openapi_rules(s: &Node, at: &str, errors: &mut Vec<FieldCause>) {
             "type cannot be set to null, use nullable as an alternative",
         ));
     }
+    if walk.inside_meta && s.embedded {
+        errors.push(FieldCause::forbidden(
+            path::child(at, "x-kubernetes-embedded-resource"),
+            "must not be used inside of resource meta",
+        ));
+    }
     for (i, rule) in s.rules.iter().enumerate() {
+        let rule_at = path::index(&path::child(at, "x-kubernetes-validations"), i);
+        if rule.uses_old_self {
+            if let Some(within) = &walk.uncorrelatable {
+                errors.push(FieldCause::invalid(
+                    path::child(&rule_at, "rule"),
+                    &str_value(rule.source()),
+                    format!("oldSelf cannot be used on the uncorrelatable portion of the schema within {within}"),
+                ));
+            }
+        } else if let Some(optional) = rule.optional_old_self {
+            errors.push(FieldCause::invalid(
+                path::child(&rule_at, "optionalOldSelf"),
+                &Value::Bool(optional),
+                "may not be set if oldSelf is not used in rule",
+            ));
+        }
         if !rule.field_path.trim().is_empty()
             && super::fieldpath::resolve(&rule.field_path, s, true).is_err()
         {
@@ -71,7 +133,32 @@ fn openapi_rules(s: &Node, at: &str, errors: &mut Vec<FieldCause>) {
         }
     }
     for (k, p) in &s.properties {
-        openapi_rules(p, &path::key(&path::child(at, "properties"), k), errors);
+        let mut sub = if s
+            .map_type
+            .as_deref()
+            .is_some_and(|m| m != "atomic" && m != "granular")
+        {
+            walk.uncorrelatable_at(at)
+        } else {
+            walk.child()
+        };
+        if (walk.is_root || s.embedded) && ["apiVersion", "kind", "metadata"].contains(&k.as_str())
+        {
+            sub.inside_meta = true;
+            if walk.is_root {
+                sub.forbid_defaults = Some(match k.as_str() {
+                    "apiVersion" => "in top-level apiVersion",
+                    "kind" => "in top-level kind",
+                    _ => "in top-level metadata",
+                });
+            }
+        }
+        openapi_rules(
+            p,
+            &path::key(&path::child(at, "properties"), k),
+            &sub,
+            errors,
+        );
     }
     for (name, list) in [
         ("allOf", &s.all_of),
@@ -79,17 +166,31 @@ fn openapi_rules(s: &Node, at: &str, errors: &mut Vec<FieldCause>) {
         ("anyOf", &s.any_of),
     ] {
         for (i, n) in list.iter().enumerate() {
-            openapi_rules(n, &path::index(&path::child(at, name), i), errors);
+            openapi_rules(
+                n,
+                &path::index(&path::child(at, name), i),
+                &walk.child(),
+                errors,
+            );
         }
     }
     if let Some(Additional::Schema(sub)) = &s.additional {
-        openapi_rules(sub, &path::child(at, "additionalProperties"), errors);
+        let mut w = walk.child();
+        if walk.inside_meta {
+            w.forbid_defaults = Some("inside additionalProperties applying to object metadata");
+        }
+        openapi_rules(sub, &path::child(at, "additionalProperties"), &w, errors);
     }
     if let Some(n) = &s.not {
-        openapi_rules(n, &path::child(at, "not"), errors);
+        openapi_rules(n, &path::child(at, "not"), &walk.child(), errors);
     }
     if let Some(items) = &s.items {
-        openapi_rules(items, &path::child(at, "items"), errors);
+        let w = if s.list_type.as_deref() == Some("map") {
+            walk.child()
+        } else {
+            walk.uncorrelatable_at(at)
+        };
+        openapi_rules(items, &path::child(at, "items"), &w, errors);
     }
     if s.preserve_unknown_false {
         errors.push(FieldCause::invalid(

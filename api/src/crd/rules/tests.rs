@@ -183,3 +183,70 @@ fn bad_rules_refuse_the_schema() {
         "spec.versions[0].schema.openAPIV3Schema.anyOf[0].x-kubernetes-validations: Forbidden: must be empty to be structural"
     );
 }
+
+#[test]
+fn old_self_needs_correlatable_values() {
+    let list = |list_type: Option<&str>| {
+        let mut items = json!({"type": "array", "items": {"type": "object",
+            "properties": {"k": {"type": "string"}},
+            "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}});
+        if let Some(t) = list_type {
+            items["x-kubernetes-list-type"] = json!(t);
+            items["x-kubernetes-list-map-keys"] = json!(["k"]);
+            items["items"]["required"] = json!(["k"]);
+        }
+        json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"l": items}}}})
+    };
+    assert!(CustomSchema::new(&list(Some("map")), PREFIX).is_ok());
+    let errs = CustomSchema::new(&list(None), PREFIX).unwrap_err();
+    assert_eq!(
+        format!("{}: {}", errs[0].field, errs[0].message),
+        "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[l].items.x-kubernetes-validations[0].rule: Invalid value: \"self == oldSelf\": oldSelf cannot be used on the uncorrelatable portion of the schema within spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[l]"
+    );
+    // Map-list items correlate by key on update.
+    let schema = CustomSchema::new(&list(Some("map")), PREFIX).unwrap();
+    let old = json!({"spec": {"l": [{"k": "a"}, {"k": "b"}]}});
+    assert!(schema
+        .validate_update(&json!({"spec": {"l": [{"k": "b"}, {"k": "a"}]}}), &old)
+        .is_empty());
+}
+
+#[test]
+fn optional_old_self_runs_on_create() {
+    let rules = json!([{"rule": "!oldSelf.hasValue() || self.replicas >= oldSelf.value().replicas",
+                        "message": "replicas may only grow", "optionalOldSelf": true}]);
+    let schema = CustomSchema::new(&schema_with(rules), PREFIX).unwrap();
+    assert!(schema
+        .validate(&json!({"spec": {"replicas": 1}}))
+        .is_empty());
+    let errs = schema.validate_update(
+        &json!({"spec": {"replicas": 1}}),
+        &json!({"spec": {"replicas": 2}}),
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(
+        errs[0].message,
+        "Invalid value: \"object\": replicas may only grow"
+    );
+
+    let errs = CustomSchema::new(
+        &schema_with(json!([{"rule": "true", "optionalOldSelf": true}])),
+        PREFIX,
+    )
+    .unwrap_err();
+    assert_eq!(
+        format!("{}: {}", errs[0].field, errs[0].message),
+        "spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].optionalOldSelf: Invalid value: true: may not be set if oldSelf is not used in rule"
+    );
+}
+
+#[test]
+fn no_defaults_in_top_level_metadata() {
+    let schema = json!({"type": "object", "properties": {
+        "metadata": {"type": "object", "properties": {"name": {"type": "string", "default": "x"}}}}});
+    let errs = CustomSchema::new(&schema, PREFIX).unwrap_err();
+    assert_eq!(
+        format!("{}: {}", errs[0].field, errs[0].message),
+        "spec.versions[0].schema.openAPIV3Schema.properties[metadata].properties[name].default: Forbidden: must not be set in top-level metadata"
+    );
+}
