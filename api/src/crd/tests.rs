@@ -153,6 +153,21 @@ fn structural_schema_violations_carry_upstream_paths() {
             json!({"type": "object", "properties": {"a": {"type": "array", "x-kubernetes-list-type": "bag", "items": {"type": "string"}}}}),
             vec!["spec.versions[0].schema.openAPIV3Schema.properties[a].x-kubernetes-list-type: Unsupported value: \"bag\": supported values: \"atomic\", \"set\", \"map\""],
         ),
+        (
+            json!({"type": "object", "properties": {"a": {"type": "array", "x-kubernetes-list-type": "set",
+                   "items": {"type": "object", "properties": {"k": {"type": "string"}}}}}}),
+            vec!["spec.versions[0].schema.openAPIV3Schema.properties[a].items.x-kubernetes-map-type: Invalid value: \"null\": must be atomic as item of a list with x-kubernetes-list-type=set"],
+        ),
+        (
+            json!({"type": "object", "properties": {"a": {"type": "array", "x-kubernetes-list-type": "map",
+                   "x-kubernetes-list-map-keys": ["k"],
+                   "items": {"type": "object", "nullable": true, "properties": {"k": {"type": "string", "nullable": true}}}}}}),
+            vec![
+                "spec.versions[0].schema.openAPIV3Schema.properties[a].items.nullable: Forbidden: cannot be nullable when x-kubernetes-list-type is map",
+                "spec.versions[0].schema.openAPIV3Schema.properties[a].items.properties[k].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property",
+                "spec.versions[0].schema.openAPIV3Schema.properties[a].items.properties[k].nullable: Forbidden: this property is in x-kubernetes-list-map-keys, so it cannot be nullable",
+            ],
+        ),
     ];
     for (schema, want) in cases {
         let got = match CustomSchema::new(&schema, PREFIX) {

@@ -212,6 +212,8 @@ pub(super) fn openapi_rules(s: &Node, at: &str, walk: &Walk, errors: &mut Vec<Fi
     if let Some(list_type) = &s.list_type {
         if s.ty != "array" {
             typed(errors, "array", "x-kubernetes-list-type");
+        } else if list_type == "set" {
+            atomic_set_items(s, at, errors);
         }
         if !matches!(list_type.as_str(), "atomic" | "set" | "map") {
             errors.push(FieldCause::not_supported(
@@ -237,6 +239,75 @@ pub(super) fn openapi_rules(s: &Node, at: &str, walk: &Walk, errors: &mut Vec<Fi
     }
     if s.list_type.as_deref() == Some("map") {
         list_map_rules(s, at, errors);
+    }
+    map_set_items(s, at, errors);
+}
+
+/// Items of a set must be compared whole: nested lists atomic, objects
+/// `x-kubernetes-map-type: atomic`.
+fn atomic_set_items(s: &Node, at: &str, errors: &mut Vec<FieldCause>) {
+    let Some(items) = &s.items else { return };
+    let detail = "must be atomic as item of a list with x-kubernetes-list-type=set";
+    let items_at = path::child(at, "items");
+    let shown = |v: &Option<String>| Value::String(v.clone().unwrap_or_else(|| "null".to_owned()));
+    match items.ty.as_str() {
+        "array" if items.list_type.as_deref().is_some_and(|t| t != "atomic") => {
+            errors.push(FieldCause::invalid(
+                path::child(&items_at, "x-kubernetes-list-type"),
+                &shown(&items.list_type),
+                detail,
+            ));
+        }
+        // Upstream shows the items' list type here, usually unset.
+        "object" if items.map_type.as_deref() != Some("atomic") => {
+            errors.push(FieldCause::invalid(
+                path::child(&items_at, "x-kubernetes-map-type"),
+                &shown(&items.list_type),
+                detail,
+            ));
+        }
+        _ => {}
+    }
+}
+
+/// Set and map list items may not be null; map keys must be required or
+/// defaulted, and not nullable.
+fn map_set_items(s: &Node, at: &str, errors: &mut Vec<FieldCause>) {
+    let Some(items) = &s.items else { return };
+    let Some(list_type) = s
+        .list_type
+        .as_deref()
+        .filter(|t| matches!(*t, "set" | "map"))
+    else {
+        return;
+    };
+    let items_at = path::child(at, "items");
+    if items.nullable {
+        errors.push(FieldCause::forbidden(
+            path::child(&items_at, "nullable"),
+            format!("cannot be nullable when x-kubernetes-list-type is {list_type}"),
+        ));
+    }
+    if list_type != "map" {
+        return;
+    }
+    for k in &s.list_map_keys {
+        let Some(key) = items.property(k) else {
+            continue;
+        };
+        let key_at = path::key(&path::child(&items_at, "properties"), k);
+        if !items.required.contains(k) && key.default.is_none() {
+            errors.push(FieldCause::required(
+                path::child(&key_at, "default"),
+                "this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property",
+            ));
+        }
+        if key.nullable {
+            errors.push(FieldCause::forbidden(
+                path::child(&key_at, "nullable"),
+                "this property is in x-kubernetes-list-map-keys, so it cannot be nullable",
+            ));
+        }
     }
 }
 
