@@ -36,6 +36,7 @@ fn crontab_schema() -> Value {
                                "additionalProperties": {"type": "string"}},
                     "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
                               "properties": {"known": {"type": "object", "properties": {"a": {"type": "string"}}}}},
+                    "closed": {"type": "object", "additionalProperties": false},
                     "template": {"type": "object", "x-kubernetes-embedded-resource": true,
                                  "x-kubernetes-preserve-unknown-fields": true}
                 }
@@ -289,6 +290,10 @@ fn validation_speaks_kube_openapi() {
                 ("spec.template.apiVersion", "Invalid value: \"a/b/c\": unexpected GroupVersion string: a/b/c"),
                 ("spec.template.kind", "Invalid value: \"Pod_x\": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"),
             ],
+        ),
+        (
+            with(json!({"spec": {"closed": {"x": 1}}})),
+            vec![("spec.closed", "Invalid value: \"x\": spec.closed.x in body is a forbidden property")],
         ),
         (
             with(json!({"spec": "nope"})),

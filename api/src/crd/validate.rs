@@ -416,6 +416,12 @@ fn object_checks(
             validate(prop, child, old.and_then(|o| o.get(key)), &here, errors);
         } else if let Some(Additional::Schema(sub)) = &s.additional {
             validate(sub, child, old.and_then(|o| o.get(key)), &here, errors);
+        } else if let Some(Additional::Allowed(false)) = &s.additional {
+            errors.push(invalid_msg(
+                at,
+                &Value::from(key.as_str()),
+                format!("{}.{key} in body is a forbidden property", name(at)),
+            ));
         }
     }
 }
