@@ -497,7 +497,7 @@ fn defaults_must_be_pruned_and_valid() {
             json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 1}}, "default": {"a": "long", "b": 1}}),
             vec![
                 "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[p].default: Invalid value: {\"a\":\"long\",\"b\":1}: must not have unknown fields",
-                "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[p].default.a: Too long: may not be more than 1 byte",
+                "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[p].default.a: Too long: may not be more than 1 bytes",
             ],
         ),
         (

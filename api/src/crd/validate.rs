@@ -229,11 +229,11 @@ fn string_checks(s: &Node, text: &str, value: &Value, at: &str, errors: &mut Vec
     let len = text.chars().count() as u64;
     if let Some(max) = s.max_length {
         if len > max {
-            let unit = if max == 1 { "byte" } else { "bytes" };
+            // apimachinery 1.33 words it so (no singular, value omitted).
             errors.push(FieldCause {
                 reason: "FieldValueTooLong",
                 field: at.to_owned(),
-                message: format!("Too long: may not be more than {max} {unit}"),
+                message: format!("Too long: may not be more than {max} bytes"),
             });
         }
     }
@@ -375,11 +375,10 @@ fn array_checks(
 }
 
 fn too_many(at: &str, actual: u64, max: u64) -> FieldCause {
-    let unit = if max == 1 { "item" } else { "items" };
     FieldCause {
         reason: "FieldValueTooMany",
         field: at.to_owned(),
-        message: format!("Too many: {actual}: must have at most {max} {unit}"),
+        message: format!("Too many: {actual}: must have at most {max} items"),
     }
 }
 
