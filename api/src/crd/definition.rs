@@ -176,7 +176,7 @@ fn spec(spec: &Value, errors: &mut Vec<FieldCause>) {
         if version.pointer("/schema/openAPIV3Schema").is_none() {
             errors.push(FieldCause::required(
                 path::child(&at, "schema.openAPIV3Schema"),
-                "",
+                "schemas are required",
             ));
         }
         version::version(version, &at, errors);

@@ -93,13 +93,13 @@ pub(super) fn parse(value: &Value, at: &str, errors: &mut Vec<FieldCause>) -> Ve
             errors.push(FieldCause::invalid(
                 path::child(&here, "message"),
                 &Value::from(message.as_str()),
-                "must be non-empty if specified",
+                "message must be non-empty if specified",
             ));
         } else if trimmed_msg.contains('\n') {
             errors.push(FieldCause::invalid(
                 path::child(&here, "message"),
                 &Value::from(message.as_str()),
-                "must not contain line breaks",
+                "message must not contain line breaks",
             ));
         } else if source.trim().contains('\n') && trimmed_msg.is_empty() {
             errors.push(FieldCause::required(
@@ -126,14 +126,14 @@ pub(super) fn parse(value: &Value, at: &str, errors: &mut Vec<FieldCause>) -> Ve
             errors.push(FieldCause::invalid(
                 path::child(&here, "fieldPath"),
                 &Value::from(field_path.as_str()),
-                "must be non-empty if specified",
+                "fieldPath must be non-empty if specified",
             ));
         }
         if field_path.contains('\n') {
             errors.push(FieldCause::invalid(
                 path::child(&here, "fieldPath"),
                 &Value::from(field_path.as_str()),
-                "must not contain line breaks",
+                "fieldPath must not contain line breaks",
             ));
         }
         if errors.len() > before {

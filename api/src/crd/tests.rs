@@ -282,7 +282,7 @@ fn validation_speaks_kube_openapi() {
         ),
         (
             with(json!({"spec": {"template": {"kind": "Pod"}}})),
-            vec![("spec.template.apiVersion", "Required value")],
+            vec![("spec.template.apiVersion", "Required value: must not be empty")],
         ),
         (
             with(json!({"spec": {"template": {"apiVersion": "a/b/c", "kind": "Pod_x"}}})),

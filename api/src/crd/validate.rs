@@ -430,10 +430,10 @@ fn embedded(map: &serde_json::Map<String, Value>, at: &str, errors: &mut Vec<Fie
     let api_version = path::child(at, "apiVersion");
     let kind = path::child(at, "kind");
     if !map.contains_key("apiVersion") {
-        errors.push(FieldCause::required(&api_version, ""));
+        errors.push(FieldCause::required(&api_version, "must not be empty"));
     }
     if !map.contains_key("kind") {
-        errors.push(FieldCause::required(&kind, ""));
+        errors.push(FieldCause::required(&kind, "must not be empty"));
     }
     match map.get("apiVersion") {
         Some(Value::String(v)) if v.is_empty() => errors.push(invalid_msg(

@@ -93,7 +93,7 @@ fn crd_rules_speak_upstream() {
         ),
         (
             version_with(json!({"schema": null, "selectableFields": null})),
-            vec!["spec.versions[0].schema.openAPIV3Schema: Required value"],
+            vec!["spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required"],
         ),
         (
             version_with(json!({"schema": {"openAPIV3Schema": {"properties": {"spec": {"properties": {"cronSpec": {"type": null}}}}}}})),
@@ -159,7 +159,7 @@ fn crd_rules_speak_upstream() {
         ),
         (
             version_with(json!({"schema": {"openAPIV3Schema": {"properties": {"spec": {"x-kubernetes-validations": [{"rule": "true", "fieldPath": ".nope"}]}}}}})),
-            vec!["spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].fieldPath: Invalid value: \".nope\": must be a valid path"],
+            vec!["spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].fieldPath: Invalid value: \".nope\": fieldPath must be a valid path"],
         ),
         (
             version_with(json!({"deprecationWarning": "old"})),

@@ -82,7 +82,7 @@ pub(super) fn version(version: &Value, at: &str, errors: &mut Vec<FieldCause>) {
                 errors.push(FieldCause::invalid(
                     &here,
                     &json!(""),
-                    "may only be set when `version.schema.openAPIV3Schema` is not included",
+                    "selectableFields may only be set when version.schema.openAPIV3Schema is not included",
                 ));
             }
             None => {}

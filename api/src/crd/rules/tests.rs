@@ -154,7 +154,7 @@ fn bad_rules_refuse_the_schema() {
         ),
         (
             json!([{"rule": "true", "message": " "}]),
-            "spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].message: Invalid value: \" \": must be non-empty if specified",
+            "spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].message: Invalid value: \" \": message must be non-empty if specified",
         ),
         (
             json!([{"rule": "true", "reason": "Nope"}]),

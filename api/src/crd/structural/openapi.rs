@@ -100,7 +100,7 @@ pub(super) fn openapi_rules(s: &Node, at: &str, walk: &Walk, errors: &mut Vec<Fi
                     "fieldPath",
                 ),
                 &str_value(&rule.field_path),
-                "must be a valid path",
+                "fieldPath must be a valid path",
             ));
         }
     }
