@@ -53,16 +53,25 @@ static HEXCOLOR: OnceLock<Regex> = OnceLock::new();
 static RGBCOLOR: OnceLock<Regex> = OnceLock::new();
 static SSN: OnceLock<Regex> = OnceLock::new();
 static DURATION: OnceLock<Regex> = OnceLock::new();
+static DATE_TIME: OnceLock<Regex> = OnceLock::new();
 
 fn regex(cell: &'static OnceLock<Regex>, source: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(source).expect("static regex"))
 }
 
-/// RFC 3339 with or without fractional seconds; like strfmt, a zone-less
-/// local time is also accepted.
+/// strfmt's check: an RFC 3339 date, `T`, then `hh:mm:ss[.frac]` and a
+/// zone (`Z` or `±hh:mm`), case-insensitive.
 fn is_date_time(text: &str) -> bool {
-    text.parse::<jiff::Timestamp>().is_ok()
-        || (text.contains('T') && text.parse::<jiff::civil::DateTime>().is_ok())
+    let lower = text.to_ascii_lowercase();
+    let Some((date, time)) = lower.split_once('t') else {
+        return false;
+    };
+    is_valid("date", date)
+        && regex(
+            &DATE_TIME,
+            r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?(z|([+-][0-9]{2}:[0-9]{2}))$",
+        )
+        .is_match(time)
 }
 
 /// Like Go's `url.ParseRequestURI`: an absolute URI (`scheme:...`) or an

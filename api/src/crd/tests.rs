@@ -422,6 +422,8 @@ fn formats_follow_strfmt() {
         ("date", "2024-02-30", false),
         ("date-time", "2024-02-01T10:00:00.5+02:00", true),
         ("date-time", "2024-02-01", false),
+        ("date-time", "2024-02-01T10:00:00", false),
+        ("date-time", "2024-02-01t10:00:00z", true),
         ("email", "a@b.example", true),
         ("email", "not an email", false),
         ("hostname", "my-host.example.com", true),
