@@ -207,6 +207,13 @@ fn validation_speaks_kube_openapi() {
             vec![("spec.policy", "Unsupported value: \"Maybe\": supported values: \"Allow\", \"Forbid\"")],
         ),
         (
+            with(json!({"spec": {"policy": 5}})),
+            vec![
+                ("spec.policy", "Invalid value: \"integer\": spec.policy in body must be of type string: \"integer\""),
+                ("spec.policy", "Unsupported value: 5: supported values: \"Allow\", \"Forbid\""),
+            ],
+        ),
+        (
             with(json!({"spec": {"cronSpec": "every minute"}})),
             vec![("spec.cronSpec", "Invalid value: \"every minute\": spec.cronSpec in body should match '^(\\d+|\\*)(/\\d+)?(\\s+(\\d+|\\*)(/\\d+)?){4}$'")],
         ),

@@ -104,11 +104,17 @@ pub(super) fn validate(
     if old == Some(value) {
         return;
     }
-    if value.is_null() && (s.nullable || (s.ty.is_empty() && !s.int_or_string)) {
+    // Like kube-openapi: a null only meets the type and enum checks; other
+    // values meet every check that applies to their own kind, even after a
+    // type mismatch.
+    if value.is_null() && s.nullable {
         return;
     }
     if let Some(want) = type_mismatch(s, value) {
         errors.push(type_invalid(at, &want, path::type_name(value)));
+    }
+    if value.is_null() {
+        enum_check(s, value, at, errors);
         return;
     }
     junctors(s, value, at, errors);
@@ -119,6 +125,16 @@ pub(super) fn validate(
         Value::Object(map) => object_checks(s, map, old, at, errors),
         _ => {}
     }
+    enum_check(s, value, at, errors);
+    if s.embedded {
+        if let Value::Object(map) = value {
+            embedded(map, at, errors);
+        }
+    }
+}
+
+/// `enum`: the value must equal one of the listed ones.
+fn enum_check(s: &Node, value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
     if let Some(allowed) = &s.enumeration {
         if !allowed.contains(value) {
             let shown: Vec<String> = allowed
@@ -137,11 +153,6 @@ pub(super) fn validate(
                     shown.join(", ")
                 ),
             });
-        }
-    }
-    if s.embedded {
-        if let Value::Object(map) = value {
-            embedded(map, at, errors);
         }
     }
 }
