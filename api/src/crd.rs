@@ -25,6 +25,11 @@ pub use printer::printer_cells;
 
 /// The structural schema of one CRD version, checked once when the CRD is
 /// stored and then used for every custom object of that version.
+///
+/// Left to the server or not done yet: object-meta validation and coercion
+/// of the root's and embedded resources' `metadata`, the list-type
+/// ratcheting of updates, and Go's exact rendering of compound values
+/// (`%#v` of structs) in a few CRD messages, which show JSON instead.
 #[derive(Debug, Clone)]
 pub struct CustomSchema {
     root: Node,

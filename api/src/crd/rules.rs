@@ -9,9 +9,9 @@ use cel::objects::OptionalValue;
 use cel::{Context, Env, ExecutionError, Program};
 use serde_json::Value;
 
-use super::{path, Additional, Node};
-
 mod library;
+
+use super::{path, Additional, Node};
 use crate::field::FieldCause;
 
 /// One compiled validation rule.
@@ -45,7 +45,14 @@ const REASONS: [&str; 4] = [
 ];
 
 /// The CEL environment: the standard library with the strings, lists and
-/// math extensions Kubernetes also enables.
+/// math extensions Kubernetes also enables, plus [`library`]'s functions.
+///
+/// Not there yet, compared with upstream: type checking against the schema
+/// (an unknown field or a non-bool rule is found only when it runs, and a
+/// rule that does not return `true` fails), cost estimates and limits, the
+/// `url`, `ip`, `cidr`, `quantity`, `format`, `semver` and `authz` libraries,
+/// list `indexOf`/`lastIndexOf` (the name is taken by strings), and `self` at
+/// the root shows all of metadata rather than only name and generateName.
 fn env() -> Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
     ENV.get_or_init(|| {
