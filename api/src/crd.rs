@@ -61,7 +61,7 @@ impl CustomSchema {
     pub fn validate(&self, obj: &Value) -> Vec<FieldCause> {
         let mut errors = Vec::new();
         validate::validate_root(&self.root, obj, None, &mut errors);
-        rules::evaluate(&self.root, obj, None, "", &mut errors);
+        rules_unless_blocked(&self.root, obj, None, &mut errors);
         errors
     }
 
@@ -73,7 +73,7 @@ impl CustomSchema {
     pub fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldCause> {
         let mut errors = Vec::new();
         validate::validate_root(&self.root, new, Some(old), &mut errors);
-        rules::evaluate(&self.root, new, Some(old), "", &mut errors);
+        rules_unless_blocked(&self.root, new, Some(old), &mut errors);
         errors
     }
 
@@ -90,6 +90,35 @@ impl CustomSchema {
     /// fields; the server calls it after pruning and before validation.
     pub fn default(&self, obj: &mut Value) {
         prune::default_node(&self.root, obj);
+    }
+}
+
+/// Runs the CEL rules unless a schema error makes the object unfit for them
+/// (a missing, unsupported, too long or mistyped value), as upstream does.
+fn rules_unless_blocked(
+    root: &Node,
+    obj: &Value,
+    old: Option<&Value>,
+    errors: &mut Vec<FieldCause>,
+) {
+    const BLOCKING: [&str; 5] = [
+        "FieldValueNotSupported",
+        "FieldValueRequired",
+        "FieldValueTooLong",
+        "FieldValueTooMany",
+        "FieldValueTypeInvalid",
+    ];
+    if !root.has_any_rules() {
+        return;
+    }
+    if errors.iter().any(|e| BLOCKING.contains(&e.reason)) {
+        errors.push(FieldCause::invalid(
+            "",
+            &Value::String("null".to_owned()),
+            "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+        ));
+    } else {
+        rules::evaluate(root, obj, old, "", errors);
     }
 }
 
@@ -259,6 +288,15 @@ impl Node {
             "$ref" => self.unsupported.push(("$ref", "$ref is not supported")),
             _ => {}
         }
+    }
+
+    /// Whether this node or any below it has `x-kubernetes-validations`.
+    fn has_any_rules(&self) -> bool {
+        !self.rules.is_empty()
+            || self.properties.iter().any(|(_, p)| p.has_any_rules())
+            || self.items.as_ref().is_some_and(|i| i.has_any_rules())
+            || self.all_of.iter().any(Node::has_any_rules)
+            || matches!(&self.additional, Some(Additional::Schema(s)) if s.has_any_rules())
     }
 
     /// The schema of property `name`, if specified.

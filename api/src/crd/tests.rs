@@ -531,3 +531,17 @@ fn defaults_must_be_pruned_and_valid() {
         assert_eq!(got, want, "{prop}");
     }
 }
+
+#[test]
+fn list_duplicates_ratchet_on_the_old_object() {
+    let s = schema();
+    let dup = json!({"spec": {"cronSpec": "* * * * *", "tags": ["a", "a"]}});
+    // Already duplicated before: still accepted, as upstream.
+    assert!(s.validate_update(&dup, &dup).is_empty());
+    let fields: Vec<String> = s
+        .validate_update(&dup, &json!({"spec": {"cronSpec": "* * * * *"}}))
+        .into_iter()
+        .map(|c| c.field)
+        .collect();
+    assert_eq!(fields, vec!["spec.tags[1]"]);
+}

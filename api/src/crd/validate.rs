@@ -2,9 +2,10 @@
 //! messages of upstream's OpenAPI validator (kube-openapi) as the API server
 //! turns them into field causes, plus list-type and embedded-resource rules.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
+
+mod embedded;
+mod lists;
 
 use super::{format, path, Additional, Node};
 use crate::field::FieldCause;
@@ -20,10 +21,20 @@ pub(super) fn validate_root(
     errors: &mut Vec<FieldCause>,
 ) {
     validate(root, obj, old, "", errors);
-    list_types(root, obj, "", errors);
+    // Upstream does not ratchet embedded resources; list sets and maps are
+    // only checked when the old object passed them.
+    embedded::walk(root, obj, "", errors);
+    let old_lists_ok = old.is_none_or(|o| {
+        let mut found = Vec::new();
+        lists::walk(root, o, "", &mut found);
+        found.is_empty()
+    });
+    if old_lists_ok {
+        lists::walk(root, obj, "", errors);
+    }
 }
 
-fn invalid_msg(at: &str, value: &Value, msg: String) -> FieldCause {
+pub(super) fn invalid_msg(at: &str, value: &Value, msg: String) -> FieldCause {
     FieldCause {
         reason: "FieldValueInvalid",
         field: at.to_owned(),
@@ -126,11 +137,6 @@ pub(super) fn validate(
         _ => {}
     }
     enum_check(s, value, at, errors);
-    if s.embedded {
-        if let Value::Object(map) = value {
-            embedded(map, at, errors);
-        }
-    }
 }
 
 /// `enum`: the value must equal one of the listed ones.
@@ -433,139 +439,6 @@ fn object_checks(
                 format!("{}.{key} in body is a forbidden property", name(at)),
             ));
         }
-    }
-}
-
-/// apiVersion and kind of an `x-kubernetes-embedded-resource` object.
-fn embedded(map: &serde_json::Map<String, Value>, at: &str, errors: &mut Vec<FieldCause>) {
-    let api_version = path::child(at, "apiVersion");
-    let kind = path::child(at, "kind");
-    if !map.contains_key("apiVersion") {
-        errors.push(FieldCause::required(&api_version, "must not be empty"));
-    }
-    if !map.contains_key("kind") {
-        errors.push(FieldCause::required(&kind, "must not be empty"));
-    }
-    match map.get("apiVersion") {
-        Some(Value::String(v)) if v.is_empty() => errors.push(invalid_msg(
-            &api_version,
-            &Value::from(""),
-            "must not be empty".into(),
-        )),
-        Some(Value::String(v)) if v.split('/').count() > 2 => errors.push(invalid_msg(
-            &api_version,
-            &Value::from(v.as_str()),
-            format!("unexpected GroupVersion string: {v}"),
-        )),
-        Some(Value::String(_)) | None => {}
-        Some(other) => errors.push(invalid_msg(&api_version, other, "must be a string".into())),
-    }
-    match map.get("kind") {
-        Some(Value::String(v)) if v.is_empty() => errors.push(invalid_msg(
-            &kind,
-            &Value::from(""),
-            "must not be empty".into(),
-        )),
-        Some(Value::String(v)) => {
-            let errs = crate::validation::is_dns1035_label(&v.to_lowercase());
-            if !errs.is_empty() {
-                errors.push(invalid_msg(
-                    &kind,
-                    &Value::from(v.as_str()),
-                    format!(
-                        "may have mixed case, but should otherwise match: {}",
-                        errs.join(",")
-                    ),
-                ));
-            }
-        }
-        None => {}
-        Some(other) => errors.push(invalid_msg(&kind, other, "must be a string".into())),
-    }
-}
-
-/// `x-kubernetes-list-type: set|map` uniqueness, everywhere in the object.
-fn list_types(s: &Node, value: &Value, at: &str, errors: &mut Vec<FieldCause>) {
-    match value {
-        Value::Array(items) => {
-            match s.list_type.as_deref() {
-                Some("set") => {
-                    for i in second_occurrences(items.iter().map(Some)) {
-                        errors.push(duplicate(&path::index(at, i), &items[i]));
-                    }
-                }
-                Some("map") => list_map(s, items, at, errors),
-                _ => {}
-            }
-            if let Some(item_schema) = &s.items {
-                for (i, item) in items.iter().enumerate() {
-                    list_types(item_schema, item, &path::index(at, i), errors);
-                }
-            }
-        }
-        Value::Object(map) => {
-            for (key, child) in map {
-                let here = path::child(at, key);
-                if let Some(prop) = s.property(key) {
-                    list_types(prop, child, &here, errors);
-                } else if let Some(Additional::Schema(sub)) = &s.additional {
-                    list_types(sub, child, &here, errors);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-fn list_map(s: &Node, items: &[Value], at: &str, errors: &mut Vec<FieldCause>) {
-    for (i, item) in items.iter().enumerate() {
-        if !item.is_object() && !item.is_null() {
-            errors.push(invalid_msg(
-                &path::index(at, i),
-                item,
-                "must be an object for an array of list-type map".into(),
-            ));
-            return;
-        }
-    }
-    let keys: Vec<Value> = items
-        .iter()
-        .map(|item| {
-            let mut key = serde_json::Map::new();
-            for k in &s.list_map_keys {
-                if let Some(v) = item.get(k) {
-                    key.insert(k.clone(), v.clone());
-                }
-            }
-            Value::Object(key)
-        })
-        .collect();
-    for i in second_occurrences(keys.iter().map(Some)) {
-        errors.push(duplicate(&path::index(at, i), &keys[i]));
-    }
-}
-
-/// Indices of the second occurrence of each repeated value (upstream reports
-/// a value once, at its first repetition).
-fn second_occurrences<'a>(values: impl Iterator<Item = Option<&'a Value>>) -> Vec<usize> {
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut out = Vec::new();
-    for (i, v) in values.enumerate() {
-        let key = v.map(canonical).unwrap_or_default();
-        let count = seen.entry(key).or_insert(0);
-        *count += 1;
-        if *count == 2 {
-            out.push(i);
-        }
-    }
-    out
-}
-
-fn duplicate(at: &str, value: &Value) -> FieldCause {
-    FieldCause {
-        reason: "FieldValueDuplicate",
-        field: at.to_owned(),
-        message: format!("Duplicate value: {}", render(value)),
     }
 }
 

@@ -55,6 +55,15 @@ fn rules_fail_with_upstream_messages() {
             vec!["FieldValueInvalid spec: Invalid value: \"object\": replicas should be in the range minReplicas..maxReplicas."],
         ),
         (
+            // A mistyped value blocks the rules.
+            json!([{"rule": "self.replicas <= self.maxReplicas"}]),
+            json!({"spec": {"replicas": "5", "maxReplicas": 3}}),
+            vec![
+                "FieldValueTypeInvalid spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\"",
+                "FieldValueInvalid : Invalid value: \"null\": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
+            ],
+        ),
+        (
             json!([{"rule": "self.replicas <= self.maxReplicas"}]),
             bad.clone(),
             vec!["FieldValueInvalid spec: Invalid value: \"object\": failed rule: self.replicas <= self.maxReplicas"],
