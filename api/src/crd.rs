@@ -10,6 +10,7 @@ mod path;
 mod printer;
 mod prune;
 mod rules;
+mod scale;
 mod structural;
 mod validate;
 
@@ -22,6 +23,7 @@ use crate::field::FieldCause;
 
 pub use definition::{default_crd, validate_crd, validate_crd_update};
 pub use printer::printer_cells;
+pub use scale::validate_scale;
 
 /// The structural schema of one CRD version, checked once when the CRD is
 /// stored and then used for every custom object of that version.
