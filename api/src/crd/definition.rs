@@ -152,6 +152,14 @@ fn spec(spec: &Value, errors: &mut Vec<FieldCause>) {
     );
 
     let versions = list(spec.get("versions"));
+    for (i, version) in versions.iter().enumerate() {
+        if version.pointer("/schema/openAPIV3Schema").is_none() {
+            errors.push(FieldCause::required(
+                path::child(&path::index("spec.versions", i), "schema.openAPIV3Schema"),
+                "schemas are required",
+            ));
+        }
+    }
     let mut storage = 0;
     let mut seen = Vec::new();
     let mut unique = true;
@@ -171,12 +179,6 @@ fn spec(spec: &Value, errors: &mut Vec<FieldCause>) {
                 path::child(&at, "name"),
                 &json!(name),
                 errs.join(","),
-            ));
-        }
-        if version.pointer("/schema/openAPIV3Schema").is_none() {
-            errors.push(FieldCause::required(
-                path::child(&at, "schema.openAPIV3Schema"),
-                "schemas are required",
             ));
         }
         version::version(version, &at, errors);
@@ -239,7 +241,7 @@ fn names(names: &Value, errors: &mut Vec<FieldCause>) {
             ));
         }
     }
-    for key in ["shortNames", "categories"] {
+    let dns_labels = |errors: &mut Vec<FieldCause>, key: &str| {
         for (i, item) in list(names.get(key)).iter().enumerate() {
             let value = item.as_str().unwrap_or("");
             let errs = is_dns1035_label(value);
@@ -251,7 +253,8 @@ fn names(names: &Value, errors: &mut Vec<FieldCause>) {
                 ));
             }
         }
-    }
+    };
+    dns_labels(errors, "shortNames");
     let kind = str_at(names, &["kind"]);
     if !kind.is_empty() && kind == str_at(names, &["listKind"]) {
         errors.push(FieldCause::invalid(
@@ -260,6 +263,7 @@ fn names(names: &Value, errors: &mut Vec<FieldCause>) {
             "kind and listKind may not be the same",
         ));
     }
+    dns_labels(errors, "categories");
 }
 
 fn conversion(conversion: Option<&Value>, errors: &mut Vec<FieldCause>) {
