@@ -60,9 +60,13 @@ pub fn validate_crd(crd: &Value) -> Vec<FieldCause> {
 /// (group and plural always; scope and kind once the CRD is established) and
 /// the stored versions, which must all stay in `spec.versions`.
 pub fn validate_crd_update(old: &Value, new: &Value) -> Vec<FieldCause> {
+    // The name is the server's to keep; a CRD that already preserved
+    // unknown fields may keep doing so.
+    let kept_preserve = old.pointer("/spec/preserveUnknownFields") == Some(&Value::Bool(true));
     let mut errors: Vec<FieldCause> = validate_crd(new)
         .into_iter()
         .filter(|c| c.field != "metadata.name")
+        .filter(|c| !(kept_preserve && c.field == "spec.preserveUnknownFields"))
         .collect();
     let established = list(old.pointer("/status/conditions"))
         .iter()
