@@ -28,10 +28,10 @@ pub use scale::validate_scale;
 /// The structural schema of one CRD version, checked once when the CRD is
 /// stored and then used for every custom object of that version.
 ///
-/// Left to the server or not done yet: object-meta validation and coercion
-/// of the root's and embedded resources' `metadata`, the list-type
-/// ratcheting of updates, and Go's exact rendering of compound values
-/// (`%#v` of structs) in a few CRD messages, which show JSON instead.
+/// Left to the server or not done yet: the root's `metadata`, embedded
+/// resources' metadata beyond names, labels and annotations (owner
+/// references, finalizers, coercion of unknown fields), and Go's rendering
+/// of structs (`%#v`) in a few CRD messages, which show JSON instead.
 #[derive(Debug, Clone)]
 pub struct CustomSchema {
     root: Node,

@@ -303,6 +303,15 @@ fn validation_speaks_kube_openapi() {
             vec![("spec.closed", "Invalid value: \"x\": spec.closed.x in body is a forbidden property")],
         ),
         (
+            with(json!({"spec": {"template": {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "a/b", "namespace": "Bad", "labels": {"ok": "bad value"}}}}})),
+            vec![
+                ("spec.template.metadata.name", "Invalid value: \"a/b\": may not contain '/'"),
+                ("spec.template.metadata.namespace", "Invalid value: \"Bad\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"),
+                ("spec.template.metadata.labels", "Invalid value: \"bad value\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"),
+            ],
+        ),
+        (
             with(json!({"spec": "nope"})),
             vec![("spec", "Invalid value: \"string\": spec in body must be of type object: \"string\"")],
         ),

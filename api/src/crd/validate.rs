@@ -10,8 +10,8 @@ mod lists;
 use super::{format, path, Additional, Node};
 use crate::field::FieldCause;
 
-/// Validates the object root: schema checks, then list sets/maps.
-/// `old` is the object before an update: subtrees that did not change are not
+/// Validates the object root: schema checks, embedded resources, then list
+/// sets and maps. `old` is the object before an update: subtrees that did not change are not
 /// validated again (upstream's validation ratcheting), so objects stored under
 /// an older schema stay updatable.
 pub(super) fn validate_root(
