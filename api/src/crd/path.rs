@@ -62,3 +62,25 @@ pub(super) fn go_number(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+/// A JSON number as Go's `encoding/json` writes a decoded value: integers
+/// plain, floats without exponent between 1e-6 and 1e21 (`1e-7`, `1e+21`
+/// outside).
+pub(super) fn go_json_number(value: &Value) -> String {
+    let Value::Number(n) = value else {
+        return value.to_string();
+    };
+    if n.is_i64() || n.is_u64() {
+        return n.to_string();
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    let abs = f.abs();
+    if abs == 0.0 || (1e-6..1e21).contains(&abs) {
+        return format!("{f}");
+    }
+    let s = format!("{f:e}");
+    match s.split_once('e') {
+        Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
+        _ => s,
+    }
+}

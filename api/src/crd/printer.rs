@@ -200,7 +200,7 @@ mod tests {
         let obj = json!({
             "metadata": {"creationTimestamp": "2024-01-01T00:00:00Z"},
             "spec": {"cronSpec": "* * * * */5", "replicas": 3, "list": ["a", "b"], "flag": true,
-                     "ratio": 2.7, "obj": {"b": 1, "a": [true]}, "big": 1e7},
+                     "ratio": 2.7, "obj": {"b": 1e7, "a": [true, 1e-7]}, "big": 1e7},
             "status": {"conditions": [
                 {"type": "Synced", "status": "False"},
                 {"type": "Ready", "status": "True"}
@@ -219,7 +219,7 @@ mod tests {
                 json!("true"),
                 json!(2),
                 json!(3.0),
-                json!("{\"a\":[true],\"b\":1}"),
+                json!("{\"a\":[true,1e-7],\"b\":10000000}"),
                 json!("<invalid>"),
                 json!("1e+07"),
             ]

@@ -442,7 +442,8 @@ fn object_checks(
     }
 }
 
-/// JSON with object keys sorted, so equal values compare equal as text.
+/// JSON as Go's encoder writes it (object keys sorted, Go's numbers), so
+/// equal values compare equal as text.
 pub(super) fn canonical(value: &Value) -> String {
     match value {
         Value::Object(map) => {
@@ -464,7 +465,7 @@ pub(super) fn canonical(value: &Value) -> String {
             let parts: Vec<String> = items.iter().map(canonical).collect();
             format!("[{}]", parts.join(","))
         }
-        Value::Number(_) => path::go_number(value),
+        Value::Number(_) => path::go_json_number(value),
         other => other.to_string(),
     }
 }
