@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod apply;
+pub mod crd;
 pub mod field;
 pub mod kinds;
 pub mod nodepool;
