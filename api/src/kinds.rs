@@ -4,10 +4,12 @@
 //! API server reaches them through the catalog only, so it stays kind-agnostic
 //! and a new kind is one module plus one catalog line. Pure: no I/O here.
 
+pub mod apiextensions;
 pub mod apps;
 pub mod berth;
 pub mod coordination;
 pub mod core;
+pub mod custom;
 pub mod discovery;
 mod meta;
 
@@ -72,6 +74,32 @@ pub trait KindRules: Send + Sync + std::fmt::Debug + 'static {
         Vec::new()
     }
 
+    /// Everything wrong with an update: the create rules on the new object
+    /// plus [`KindRules::validate_update`]. Kinds whose checks ratchet (custom
+    /// resources: unchanged values are not held to the rules again) replace it.
+    fn update_causes(&self, old: &Value, new: &Value) -> Vec<FieldCause> {
+        let mut causes = self.validate(new);
+        causes.extend(self.validate_update(old, new));
+        causes
+    }
+
+    /// Drops the fields the kind does not define and names them (for
+    /// `fieldValidation` warnings or errors); None when the kind's typed schema
+    /// decides, as for every built-in kind.
+    fn prune(&self, _obj: &mut Value) -> Option<Vec<String>> {
+        None
+    }
+
+    /// The `Warning` every request on this resource gets (a deprecated version).
+    fn deprecation_warning(&self, _kind: &str) -> Option<String> {
+        None
+    }
+
+    /// Where `/scale` finds replicas and the selector.
+    fn scale_mapping(&self) -> ScaleMapping {
+        ScaleMapping::default()
+    }
+
     /// Carries over what a write of the main resource may not change besides
     /// `status` (a namespace's `spec.finalizers`, changed only through `finalize`).
     fn prepare_for_update(&self, _old: &Value, _new: &mut Value) {}
@@ -120,9 +148,38 @@ pub trait KindRules: Send + Sync + std::fmt::Debug + 'static {
         &[]
     }
 
+    /// Whether a field selector may use `field` (besides `metadata.name` and
+    /// `metadata.namespace`); kinds with run-time labels (custom resources'
+    /// `selectableFields`) replace it.
+    fn selects_field(&self, field: &str) -> bool {
+        self.field_labels().contains(&field)
+    }
+
     /// A field's value as a field selector compares it (missing = empty string).
     fn field_value(&self, obj: &Value, field: &str) -> String {
         field_value_at(obj, field)
+    }
+}
+
+/// How a kind's `/scale` subresource maps onto its own fields (JSON pointers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleMapping {
+    /// The desired replicas, written through `/scale`.
+    pub spec_replicas: String,
+    /// The observed replicas.
+    pub status_replicas: String,
+    /// A string label selector (custom resources' `labelSelectorPath`); None
+    /// reads `spec.selector` as a LabelSelector, as workloads carry it.
+    pub label_selector: Option<String>,
+}
+
+impl Default for ScaleMapping {
+    fn default() -> Self {
+        Self {
+            spec_replicas: "/spec/replicas".into(),
+            status_replicas: "/status/replicas".into(),
+            label_selector: None,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod admission;
 pub mod allocator;
 mod apply;
 pub mod catalog;
+mod crd_registry;
 pub use admission::DefaultTolerationSeconds;
 pub mod discovery;
 mod endpoint_reconciler;
@@ -100,6 +101,9 @@ struct AppState {
 pub struct ApiServer {
     listener: TcpListener,
     objects: Objects,
+    catalog: Catalog,
+    /// The store revision the custom resource definitions were loaded at.
+    definitions_revision: i64,
     advertised: SocketAddr,
     acceptor: TlsAcceptor,
     router: Router,
@@ -136,10 +140,11 @@ impl ApiServer {
         bootstrap(&objects, &allocator).await?;
         let node_proxy = NodeProxy::new(pki).map_err(ServeError::Tls)?;
         let catalog = Catalog::new();
+        let definitions_revision = crd_registry::load(&objects, &catalog).await?;
         let state = AppState {
             objects: objects.clone(),
             catalog: catalog.clone(),
-            openapi: Arc::new(openapi::OpenApi::new(catalog)),
+            openapi: Arc::new(openapi::OpenApi::new(catalog.clone())),
             admin_token: Arc::from(pki.admin_token.as_str()),
             node_proxy: node_proxy.clone(),
         };
@@ -166,6 +171,8 @@ impl ApiServer {
         Ok(Self {
             listener,
             objects,
+            catalog,
+            definitions_revision,
             advertised: SocketAddr::new(advertised_ip, bound.port()),
             acceptor,
             router,
@@ -185,6 +192,12 @@ impl ApiServer {
         background.spawn(endpoint_reconciler::run(
             self.objects.clone(),
             self.advertised,
+            cancel.clone(),
+        ));
+        background.spawn(crd_registry::run(
+            self.objects.clone(),
+            self.catalog.clone(),
+            self.definitions_revision,
             cancel.clone(),
         ));
         loop {

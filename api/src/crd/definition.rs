@@ -29,9 +29,6 @@ pub fn validate_crd(crd: &Value) -> Vec<FieldCause> {
     let mut errors = Vec::new();
     let name = str_at(crd, &["metadata", "name"]);
     if !name.is_empty() {
-        for msg in is_dns1123_subdomain(name) {
-            errors.push(FieldCause::invalid("metadata.name", &json!(name), msg));
-        }
         let required = format!(
             "{}.{}",
             str_at(crd, &["spec", "names", "plural"]),

@@ -220,6 +220,32 @@ impl ResourceInfo {
         }
     }
 
+    /// A custom resource served for one version of a CRD: `document` is its
+    /// schema as [`custom_document`] wraps it.
+    pub fn custom(names: CustomNames, rules: Arc<dyn KindRules>, document: Value) -> Self {
+        let definition = custom_definition_name(&names.group, &names.version, &names.kind);
+        ResourceInfo {
+            group: names.group,
+            version: names.version,
+            kind: names.kind,
+            plural: names.plural,
+            singular: names.singular,
+            namespaced: names.namespaced,
+            short_names: names.short_names,
+            categories: names.categories,
+            has_status: false,
+            has_scale: false,
+            builtin: false,
+            verbs: ALL_VERBS.to_vec(),
+            stored_with: None,
+            schema: Schema::Custom {
+                document: Arc::new(document),
+                name: definition,
+            },
+            rules,
+        }
+    }
+
     /// Objects live in namespaces.
     pub fn namespaced(mut self) -> Self {
         self.namespaced = true;
@@ -269,6 +295,80 @@ impl ResourceInfo {
     }
 }
 
+/// The names a CRD gives one served version of its resource.
+#[derive(Debug, Clone, Default)]
+pub struct CustomNames {
+    /// `spec.group`.
+    pub group: String,
+    /// The version's name.
+    pub version: String,
+    /// `spec.names.kind`.
+    pub kind: String,
+    /// `spec.names.plural`.
+    pub plural: String,
+    /// `spec.names.singular`.
+    pub singular: String,
+    /// `spec.scope == Namespaced`.
+    pub namespaced: bool,
+    /// `spec.names.shortNames`.
+    pub short_names: Vec<String>,
+    /// `spec.names.categories`.
+    pub categories: Vec<String>,
+}
+
+/// Upstream's OpenAPI name of a custom kind: the group reversed, then version and kind
+/// (`com.example.stable.v1.CronTab`).
+pub fn custom_definition_name(group: &str, version: &str, kind: &str) -> String {
+    let reversed: Vec<&str> = group.split('.').rev().collect();
+    format!("{}.{version}.{kind}", reversed.join("."))
+}
+
+/// A CRD version's `openAPIV3Schema` as a schema document like a typed kind's:
+/// the root with `apiVersion`, `kind` and a `metadata` that refers to
+/// ObjectMeta, the definitions it refers to in `$defs`, and the root again
+/// under its definition name (server-side apply finds it there).
+pub fn custom_document(definition: &str, openapi_schema: &Value) -> Value {
+    let meta_name = schema_name::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>();
+    let mut meta = json_schema::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>();
+    let mut defs = meta
+        .as_object_mut()
+        .and_then(|m| m.remove("$defs"))
+        .and_then(|d| match d {
+            Value::Object(map) => Some(map),
+            _ => None,
+        })
+        .unwrap_or_default();
+    if let Some(map) = meta.as_object_mut() {
+        map.remove("$schema");
+        map.remove("title");
+    }
+    defs.insert(meta_name.clone(), meta);
+    let mut root = if openapi_schema.is_object() {
+        openapi_schema.clone()
+    } else {
+        serde_json::json!({"type": "object"})
+    };
+    let properties = root
+        .as_object_mut()
+        .expect("an object")
+        .entry("properties")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(properties) = properties.as_object_mut() {
+        for field in ["apiVersion", "kind"] {
+            properties
+                .entry(field)
+                .or_insert_with(|| serde_json::json!({"type": "string"}));
+        }
+        properties.insert(
+            "metadata".into(),
+            serde_json::json!({"$ref": format!("#/$defs/{meta_name}")}),
+        );
+    }
+    defs.insert(definition.to_owned(), root.clone());
+    root["$defs"] = Value::Object(defs);
+    root
+}
+
 /// Every verb a stored kind serves.
 pub const ALL_VERBS: &[&str] = &[
     "create",
@@ -302,6 +402,7 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
         apps::v1 as apps, coordination::v1 as coordination, core::v1 as core,
         discovery::v1 as discovery,
     };
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as crd;
     static RESOURCES: std::sync::OnceLock<Vec<Arc<ResourceInfo>>> = std::sync::OnceLock::new();
     RESOURCES.get_or_init(|| {
         [
@@ -409,6 +510,16 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
                 kinds::coordination::lease::Lease,
             )
             .namespaced(),
+            ResourceInfo::typed::<crd::CustomResourceDefinition>(
+                "apiextensions.k8s.io",
+                "v1",
+                "CustomResourceDefinition",
+                "customresourcedefinitions",
+                kinds::apiextensions::customresourcedefinition::CustomResourceDefinition,
+            )
+            .short_names(&["crd", "crds"])
+            .categories(&["api-extensions"])
+            .status(),
             ResourceInfo::typed::<discovery::EndpointSlice>(
                 "discovery.k8s.io",
                 "v1",

@@ -44,7 +44,10 @@ fn check_fields(
     obj: &mut Value,
     mode: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
-    let unknown = berth_api::strict::prune_unknown_fields(&r.json_schema(), obj);
+    let unknown = match r.rules.prune(obj) {
+        Some(pruned) => pruned,
+        None => berth_api::strict::prune_unknown_fields(&r.json_schema(), obj),
+    };
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
@@ -249,7 +252,9 @@ pub async fn handle(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let mut warnings = Vec::new();
+    let deprecation = req.resource.rules.deprecation_warning(&req.resource.kind);
     let response = handle_inner(objects, req, headers, body, &mut warnings).await?;
+    warnings.extend(deprecation);
     Ok(with_warnings(response, &warnings))
 }
 
@@ -273,7 +278,7 @@ async fn handle_inner(
             Ok(negotiate::respond(
                 StatusCode::OK,
                 rendering,
-                &scale::to_scale(&obj),
+                &scale::to_scale(r, &obj),
             ))
         }
         (Verb::Get, _) => {
@@ -374,7 +379,7 @@ async fn handle_inner(
             Ok(negotiate::respond(
                 StatusCode::OK,
                 rendering,
-                &scale::to_scale(&updated),
+                &scale::to_scale(r, &updated),
             ))
         }
         (Verb::Update, sub) => {
@@ -433,7 +438,7 @@ async fn handle_inner(
                 return Ok(negotiate::respond(
                     StatusCode::OK,
                     rendering,
-                    &scale::to_scale(&updated),
+                    &scale::to_scale(r, &updated),
                 ));
             }
             Ok(render_object(r, StatusCode::OK, rendering, updated, query))

@@ -34,7 +34,7 @@ impl Filter {
         let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         for field in fields.fields() {
-            if !COMMON_FIELDS.contains(&field) && !r.rules.field_labels().contains(&field) {
+            if !COMMON_FIELDS.contains(&field) && !r.rules.selects_field(field) {
                 return Err(ApiError::BadRequest(format!(
                     "field label not supported: {field}"
                 )));

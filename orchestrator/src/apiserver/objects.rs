@@ -462,8 +462,8 @@ impl Objects {
         r.typecheck(&new)
             .map_err(|e| ApiError::BadRequest(format!("error decoding {}: {e}", r.kind)))?;
         default(r, &mut new);
-        let mut causes = validate(r, &new);
-        causes.extend(r.rules.validate_update(old, &new));
+        let mut causes = berth_api::kinds::validate_metadata(r.rules.name_rule(), &new);
+        causes.extend(r.rules.update_causes(old, &new));
         if !causes.is_empty() {
             return Err(ApiError::Invalid(target(r, name), causes));
         }

@@ -8,14 +8,23 @@ use super::catalog::ResourceInfo;
 use super::errors::{ApiError, FieldCause};
 use super::objects::{target, Objects, WriteOptions};
 
-/// The Scale object for a workload.
-pub fn to_scale(obj: &Value) -> Value {
+/// The Scale object of an object of resource `r`, read from where the kind
+/// keeps its replicas and selector.
+pub fn to_scale(r: &ResourceInfo, obj: &Value) -> Value {
+    let mapping = r.rules.scale_mapping();
     let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
-    let selector = obj
-        .pointer("/spec/selector")
-        .and_then(|s| berth_api::selector::LabelSelector::from_value(s).ok())
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+    let selector = match &mapping.label_selector {
+        Some(pointer) => obj
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        None => obj
+            .pointer("/spec/selector")
+            .and_then(|s| berth_api::selector::LabelSelector::from_value(s).ok())
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -26,12 +35,29 @@ pub fn to_scale(obj: &Value) -> Value {
             "resourceVersion": meta.get("resourceVersion"),
             "creationTimestamp": meta.get("creationTimestamp"),
         },
-        "spec": {"replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)},
+        "spec": {"replicas": obj.pointer(&mapping.spec_replicas).and_then(Value::as_i64).unwrap_or(0)},
         "status": {
-            "replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+            "replicas": obj.pointer(&mapping.status_replicas).and_then(Value::as_i64).unwrap_or(0),
             "selector": selector,
         },
     })
+}
+
+/// Writes `replicas` where the kind keeps its desired replicas.
+fn set_replicas(r: &ResourceInfo, obj: &mut Value, replicas: i64) {
+    let pointer = r.rules.scale_mapping().spec_replicas;
+    let mut at = &mut *obj;
+    for segment in pointer.trim_start_matches('/').split('/') {
+        if !at.is_object() {
+            *at = json!({});
+        }
+        at = at
+            .as_object_mut()
+            .expect("just made an object")
+            .entry(segment.to_owned())
+            .or_insert(Value::Null);
+    }
+    *at = json!(replicas);
 }
 
 fn replicas_from(r: &ResourceInfo, name: &str, scale: &Value) -> Result<i64, ApiError> {
@@ -73,7 +99,7 @@ pub async fn update_scale(
     objects
         .read_modify_write(r, ns, name, opts, |current| {
             let mut next = current.clone();
-            next["spec"]["replicas"] = json!(replicas);
+            set_replicas(r, &mut next, replicas);
             if let Some(rv) = &pinned {
                 next["metadata"]["resourceVersion"] = json!(rv);
             }
@@ -94,7 +120,7 @@ pub async fn patch_scale(
 ) -> Result<Value, ApiError> {
     objects
         .read_modify_write(r, ns, name, opts, |current| {
-            let scale = to_scale(current);
+            let scale = to_scale(r, current);
             let patched = match patch_type {
                 PatchType::JsonPatch => {
                     let mut s = scale.clone();
@@ -110,7 +136,7 @@ pub async fn patch_scale(
             };
             let replicas = replicas_from(r, name, &patched)?;
             let mut next = current.clone();
-            next["spec"]["replicas"] = json!(replicas);
+            set_replicas(r, &mut next, replicas);
             if let Some(rv) = patched.pointer("/metadata/resourceVersion").filter(|rv| {
                 *rv != scale
                     .pointer("/metadata/resourceVersion")
