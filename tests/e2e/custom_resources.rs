@@ -280,3 +280,44 @@ anything: {goes: here}
         "{error}"
     );
 }
+
+#[test]
+fn custom_objects_are_garbage_collected_with_their_owner() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    let definition = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+";
+    k.ok_stdin(&["apply", "-f", "-"], definition);
+    k.ok(&[
+        "wait",
+        "--for=condition=established",
+        "--timeout=30s",
+        "crd/gadgets.example.com",
+    ]);
+    k.ok(&["create", "configmap", "owner"]);
+    let uid = k.jsonpath(&["get", "configmap", "owner"], "{.metadata.uid}");
+    let gadget = format!(
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: owned\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: owner, uid: {uid}}}\n"
+    );
+    k.ok_stdin(&["apply", "-f", "-"], &gadget);
+    k.ok(&["delete", "configmap", "owner"]);
+    eventually(Duration::from_secs(60), || {
+        let out = k.run(&["get", "gadget", "owned"]);
+        String::from_utf8_lossy(&out.stderr)
+            .contains("NotFound")
+            .then_some(())
+    });
+}

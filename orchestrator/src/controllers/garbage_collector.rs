@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::discovery::{self, Discovery, Scope};
+use kube::discovery::{self, verbs, Discovery, Scope};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::ResourceExt;
@@ -410,8 +410,44 @@ fn state_of(owner: &DynamicObject) -> OwnerState {
     }
 }
 
-/// Runs the garbage collector until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
+/// Groups whose kinds are Kubernetes' own (or berth's); everything else a
+/// discovery lists was added by a CustomResourceDefinition.
+fn is_builtin_group(group: &str) -> bool {
+    matches!(
+        group,
+        "" | "apps" | "batch" | "autoscaling" | "policy" | "berth.dev"
+    ) || group.ends_with(".k8s.io")
+}
+
+/// The resources the collector follows: the built-in kinds that have owners
+/// (`WATCHED`) and every custom resource that can be listed, watched and
+/// deleted (their objects may name owners too).
+fn watched_resources(discovery: &Discovery) -> Vec<ApiResource> {
+    let mut resources = Vec::new();
+    for (group, kind) in WATCHED {
+        let found = discovery
+            .groups()
+            .filter(|g| g.name() == *group)
+            .flat_map(|g| g.recommended_resources())
+            .find(|(r, _)| r.kind == *kind);
+        if let Some((resource, _)) = found {
+            resources.push(resource);
+        }
+    }
+    for group in discovery.groups().filter(|g| !is_builtin_group(g.name())) {
+        for (resource, capabilities) in group.recommended_resources() {
+            let deletable = [verbs::LIST, verbs::WATCH, verbs::DELETE]
+                .iter()
+                .all(|verb| capabilities.supports_operation(verb));
+            if deletable {
+                resources.push(resource);
+            }
+        }
+    }
+    resources
+}
+
+async fn discover(client: &kube::Client) -> Result<Vec<ApiResource>, ControllerError> {
     let discovery = Discovery::new(client.clone())
         .run()
         .await
@@ -419,15 +455,34 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             controller: "garbage-collector",
             source,
         })?;
+    Ok(watched_resources(&discovery))
+}
+
+/// How often the collector asks discovery whether custom resources came or went.
+const REDISCOVERY_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Runs the garbage collector until `cancel` fires, following the resources
+/// discovery lists as custom resource definitions come and go.
+pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
+    let mut resources = discover(&client).await?;
+    loop {
+        match collect(&client, resources, &cancel).await? {
+            Some(changed) => resources = changed,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Collects garbage among `resources` until `cancel` fires (None) or the
+/// discovered resources change (Some, with the new set).
+async fn collect(
+    client: &kube::Client,
+    resources: Vec<ApiResource>,
+    cancel: &CancellationToken,
+) -> Result<Option<Vec<ApiResource>>, ControllerError> {
     let mut kinds = Vec::new();
     let mut streams = Vec::new();
-    for (group, kind) in WATCHED {
-        let found = discovery
-            .groups()
-            .filter(|g| g.name() == *group)
-            .flat_map(|g| g.recommended_resources())
-            .find(|(r, _)| r.kind == *kind);
-        let Some((resource, _)) = found else { continue };
+    for resource in resources {
         let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
         let store = writer.as_reader();
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
@@ -440,7 +495,12 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         );
         kinds.push(Kind { resource, store });
     }
-    let collector = Collector { client, kinds };
+    let collector = Collector {
+        client: client.clone(),
+        kinds,
+    };
+    let mut rediscover = tokio::time::interval(REDISCOVERY_INTERVAL);
+    rediscover.tick().await;
     let mut events = stream::select_all(streams);
     let mut ready = vec![false; collector.kinds.len()];
     let mut queue: HashSet<Key> = HashSet::new();
@@ -450,9 +510,9 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     loop {
         let caches_ready = ready.iter().all(|r| *r);
         tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
+            _ = cancel.cancelled() => return Ok(None),
             event = events.next() => match event {
-                None => return Ok(()),
+                None => return Ok(None),
                 Some((i, Ok(watcher::Event::InitDone))) => {
                     ready[i] = true;
                     queue.extend(collector.all_keys());
@@ -472,6 +532,15 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
                 Some((i, Err(e))) => tracing::debug!(kind = %collector.kinds[i].resource.kind, error = %e, "garbage collector watch"),
             },
             _ = resync.tick() => queue.extend(collector.all_keys()),
+            _ = rediscover.tick() => {
+                if let Ok(now) = discover(client).await {
+                    let followed: Vec<&ApiResource> = collector.kinds.iter().map(|k| &k.resource).collect();
+                    if now.len() != followed.len() || now.iter().zip(&followed).any(|(a, b)| a != *b) {
+                        tracing::info!(resources = now.len(), "garbage collector follows the resources discovery lists now");
+                        return Ok(Some(now));
+                    }
+                }
+            }
             _ = retry_tick.tick() => queue.extend(retry.drain()),
             _ = tokio::time::sleep(Duration::from_millis(20)), if caches_ready && !queue.is_empty() => {
                 for key in std::mem::take(&mut queue) {
