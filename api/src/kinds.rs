@@ -10,6 +10,7 @@ pub mod coordination;
 pub mod core;
 pub mod discovery;
 mod meta;
+pub mod rbac;
 
 use serde_json::{json, Map, Value};
 

@@ -1,0 +1,467 @@
+//! The review resources, answered and never stored (upstream's
+//! `pkg/registry/authorization/*` and `pkg/registry/authentication/*`): access
+//! reviews and rules reviews evaluated with RBAC against the stored roles and
+//! bindings, and who the caller is (SelfSubjectReview, TokenReview).
+//!
+//! berth knows one credential, the admin bearer token, which authenticates as
+//! upstream's admin: user `kubernetes-admin` in `system:masters`. The "self"
+//! reviews honour kubectl's impersonation headers (`--as`, `--as-group`).
+
+use axum::response::Response;
+use berth_api::rbac::aggregation::aggregate;
+use berth_api::rbac::evaluate::{self, Policy, Request};
+use http::{HeaderMap, StatusCode};
+use k8s_openapi::api::authorization::v1::{NonResourceAttributes, ResourceAttributes};
+use serde_json::{json, Map, Value};
+
+use super::catalog::{self, ResourceInfo};
+use super::errors::{ApiError, FieldCause};
+use super::listing;
+use super::negotiate;
+use super::objects::{target, Objects};
+use super::request::{Query, ResourceRequest, Verb};
+
+/// The user the admin token authenticates as.
+pub const ADMIN_USER: &str = "kubernetes-admin";
+/// The admin's groups, as upstream reports them.
+pub const ADMIN_GROUPS: &[&str] = &["system:masters", "system:authenticated"];
+
+/// Who a request acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The user name.
+    pub username: String,
+    /// The groups the user is in.
+    pub groups: Vec<String>,
+}
+
+impl UserInfo {
+    fn admin() -> Self {
+        UserInfo {
+            username: ADMIN_USER.to_owned(),
+            groups: ADMIN_GROUPS.iter().map(|g| (*g).to_owned()).collect(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({"username": self.username, "groups": self.groups})
+    }
+}
+
+/// The admin, or whom the request impersonates: `Impersonate-User` with its
+/// `Impersonate-Group`s, a service account getting its groups as upstream
+/// gives them, and every user but `system:anonymous` `system:authenticated`.
+pub fn requesting_user(headers: &HeaderMap) -> UserInfo {
+    let Some(user) = headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return UserInfo::admin();
+    };
+    let mut groups: Vec<String> = headers
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
+    if groups.is_empty() {
+        if let Some(rest) = user.strip_prefix("system:serviceaccount:") {
+            if let Some((namespace, _)) = rest.split_once(':') {
+                groups.push("system:serviceaccounts".to_owned());
+                groups.push(format!("system:serviceaccounts:{namespace}"));
+            }
+        }
+    }
+    let authenticated = "system:authenticated";
+    if user != "system:anonymous" && !groups.iter().any(|g| g == authenticated) {
+        groups.push(authenticated.to_owned());
+    }
+    UserInfo {
+        username: user.to_owned(),
+        groups,
+    }
+}
+
+/// Answers a request on a resource that is not stored: only `create`, whose
+/// answer is the posted object with its status computed.
+pub async fn handle(
+    objects: &Objects,
+    admin_token: &str,
+    req: ResourceRequest,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let r = &*req.resource;
+    if req.verb != Verb::Create || req.subresource.is_some() || !r.serves("create") {
+        return Err(ApiError::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({:?} {})",
+            req.verb, r.plural
+        )));
+    }
+    let mut review = negotiate::decode_body(headers, body)?;
+    berth_api::kinds::drop_nulls(&mut review);
+    r.typecheck(&review).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
+            kind = r.kind,
+            version = r.version
+        ))
+    })?;
+    let spec = review.get("spec").cloned().unwrap_or_else(|| json!({}));
+    let status = match r.kind.as_str() {
+        "SelfSubjectReview" => json!({"userInfo": requesting_user(headers).to_json()}),
+        "TokenReview" => token_review(&spec, admin_token)?,
+        "SelfSubjectRulesReview" => {
+            let user = requesting_user(headers);
+            rules_review(objects, &user, &spec).await?
+        }
+        _ => {
+            let user = access_review_subject(r, req.namespace.as_deref(), &spec, headers)?;
+            access_review(objects, &user, &spec).await?
+        }
+    };
+    let mut answer = Map::new();
+    answer.insert("kind".into(), json!(r.kind));
+    answer.insert("apiVersion".into(), json!(r.api_version()));
+    let mut metadata = review.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    metadata["creationTimestamp"] = Value::Null;
+    answer.insert("metadata".into(), metadata);
+    if r.kind != "SelfSubjectReview" {
+        answer.insert("spec".into(), spec);
+    }
+    answer.insert("status".into(), status);
+    let answer = Value::Object(answer);
+    Ok(negotiate::respond(
+        StatusCode::CREATED,
+        negotiate::rendering(headers),
+        &answer,
+    ))
+}
+
+/// The user an access review asks about, after upstream's checks of its spec.
+fn access_review_subject(
+    r: &ResourceInfo,
+    path_namespace: Option<&str>,
+    spec: &Value,
+    headers: &HeaderMap,
+) -> Result<UserInfo, ApiError> {
+    let resource = spec.get("resourceAttributes");
+    let non_resource = spec.get("nonResourceAttributes");
+    let mut causes = Vec::new();
+    match (resource, non_resource) {
+        (None, None) => causes.push(FieldCause::required(
+            "spec.resourceAttributes",
+            "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+        )),
+        (Some(_), Some(non_resource)) => causes.push(FieldCause::invalid(
+            "spec.nonResourceAttributes",
+            non_resource,
+            "cannot be specified in combination with resourceAttributes",
+        )),
+        _ => {}
+    }
+    let local = r.namespaced;
+    if local && non_resource.is_some() {
+        causes.push(FieldCause::invalid(
+            "spec.nonResourceAttributes",
+            non_resource.unwrap_or(&Value::Null),
+            "disallowed on this kind of request",
+        ));
+    }
+    let is_self = r.kind == "SelfSubjectAccessReview";
+    let user = if is_self {
+        requesting_user(headers)
+    } else {
+        let username = spec.get("user").and_then(Value::as_str).unwrap_or_default();
+        let groups: Vec<String> = spec
+            .get("groups")
+            .and_then(Value::as_array)
+            .map(|g| {
+                g.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if username.is_empty() && groups.is_empty() {
+            causes.push(FieldCause::invalid(
+                "spec.user",
+                &json!(username),
+                "at least one of user or group must be specified",
+            ));
+        }
+        UserInfo {
+            username: username.to_owned(),
+            groups,
+        }
+    };
+    if !causes.is_empty() {
+        return Err(ApiError::Invalid(target(r, ""), causes));
+    }
+    if local {
+        let namespace = path_namespace.unwrap_or_default();
+        let asked = resource
+            .and_then(|a| a.get("namespace"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if asked != namespace {
+            return Err(ApiError::BadRequest(format!(
+                "spec.resourceAttributes.namespace must match namespace: {namespace}"
+            )));
+        }
+    }
+    Ok(user)
+}
+
+/// The stored roles and bindings, aggregated ClusterRoles with their
+/// aggregated rules (whether or not the controller caught up yet).
+struct StoredPolicy {
+    roles: Vec<Value>,
+    cluster_roles: Vec<Value>,
+    role_bindings: Vec<Value>,
+    cluster_role_bindings: Vec<Value>,
+}
+
+impl StoredPolicy {
+    async fn load(objects: &Objects) -> Result<Self, ApiError> {
+        let list = |plural: &'static str| async move {
+            let r = catalog::builtin(berth_api::rbac::GROUP, "v1", plural).expect("RBAC served");
+            listing::list(objects.store().as_ref(), r, None, &Query::default())
+                .await
+                .map(|result| result.items)
+        };
+        let mut cluster_roles = list("clusterroles").await?;
+        let aggregated: Vec<Option<Vec<Value>>> = cluster_roles
+            .iter()
+            .map(|role| aggregate(role, &cluster_roles))
+            .collect();
+        for (role, rules) in cluster_roles.iter_mut().zip(aggregated) {
+            if let Some(rules) = rules {
+                role["rules"] = Value::Array(rules);
+            }
+        }
+        Ok(StoredPolicy {
+            roles: list("roles").await?,
+            cluster_roles,
+            role_bindings: list("rolebindings").await?,
+            cluster_role_bindings: list("clusterrolebindings").await?,
+        })
+    }
+
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            roles: &self.roles,
+            cluster_roles: &self.cluster_roles,
+            role_bindings: &self.role_bindings,
+            cluster_role_bindings: &self.cluster_role_bindings,
+        }
+    }
+}
+
+/// An access review's status: allowed, and upstream's reason.
+async fn access_review(
+    objects: &Objects,
+    user: &UserInfo,
+    spec: &Value,
+) -> Result<Value, ApiError> {
+    let stored = StoredPolicy::load(objects).await?;
+    let bad = |e: serde_json::Error| ApiError::BadRequest(e.to_string());
+    let (allowed, reason) = match spec.get("resourceAttributes") {
+        Some(attributes) => {
+            let attributes: ResourceAttributes =
+                serde_json::from_value(attributes.clone()).map_err(bad)?;
+            evaluate::allows(
+                &user.username,
+                &user.groups,
+                Request::Resource(&attributes),
+                &stored.policy(),
+            )
+        }
+        None => {
+            let attributes: NonResourceAttributes = serde_json::from_value(
+                spec.get("nonResourceAttributes")
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+            .map_err(bad)?;
+            evaluate::allows(
+                &user.username,
+                &user.groups,
+                Request::NonResource(&attributes),
+                &stored.policy(),
+            )
+        }
+    };
+    let mut status = json!({"allowed": allowed});
+    if !reason.is_empty() {
+        status["reason"] = json!(reason);
+    }
+    Ok(status)
+}
+
+/// A rules review's status: what the user may do in `spec.namespace`.
+async fn rules_review(objects: &Objects, user: &UserInfo, spec: &Value) -> Result<Value, ApiError> {
+    let namespace = spec
+        .get("namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty());
+    let stored = StoredPolicy::load(objects).await?;
+    let review = evaluate::rules_for(&user.username, &user.groups, namespace, &stored.policy());
+    let mut status = json!({
+        "resourceRules": to_json(&review.resource_rules)?,
+        "nonResourceRules": to_json(&review.non_resource_rules)?,
+        "incomplete": review.evaluation_error.is_some(),
+    });
+    if let Some(error) = review.evaluation_error {
+        status["evaluationError"] = json!(error);
+    }
+    Ok(status)
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// A token review's status: the admin token is the admin; no other token
+/// authenticates.
+fn token_review(spec: &Value, admin_token: &str) -> Result<Value, ApiError> {
+    let token = spec
+        .get("token")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if token.is_empty() {
+        return Err(ApiError::BadRequest(
+            "token is required for TokenReview in authentication".into(),
+        ));
+    }
+    if super::constant_time_eq(token.as_bytes(), admin_token.as_bytes()) {
+        let mut status = json!({"authenticated": true, "user": UserInfo::admin().to_json()});
+        if let Some(audiences) = spec
+            .get("audiences")
+            .filter(|a| a.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            status["audiences"] = audiences.clone();
+        }
+        return Ok(status);
+    }
+    Ok(json!({"authenticated": false, "user": {}}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_requesting_user_is_the_admin_or_whom_it_impersonates() {
+        type Case<'a> = (&'a [(&'static str, &'a str)], &'a str, &'a [&'a str]);
+        let cases: [Case; 4] = [
+            (
+                &[],
+                "kubernetes-admin",
+                &["system:masters", "system:authenticated"],
+            ),
+            (
+                &[("impersonate-user", "system:serviceaccount:default:default")],
+                "system:serviceaccount:default:default",
+                &[
+                    "system:serviceaccounts",
+                    "system:serviceaccounts:default",
+                    "system:authenticated",
+                ],
+            ),
+            (
+                &[("impersonate-user", "jane"), ("impersonate-group", "devs")],
+                "jane",
+                &["devs", "system:authenticated"],
+            ),
+            (
+                &[("impersonate-user", "system:anonymous")],
+                "system:anonymous",
+                &[],
+            ),
+        ];
+        for (pairs, user, groups) in cases {
+            let info = requesting_user(&headers(pairs));
+            assert_eq!(info.username, user);
+            assert_eq!(info.groups, groups, "{user}");
+        }
+    }
+
+    #[test]
+    fn token_reviews_know_only_the_admin_token() {
+        let cases = [
+            (json!({"token": "secret"}), Some(true)),
+            (json!({"token": "other"}), Some(false)),
+            (json!({}), None),
+        ];
+        for (spec, authenticated) in cases {
+            let status = token_review(&spec, "secret");
+            match authenticated {
+                Some(expected) => {
+                    let status = status.unwrap();
+                    assert_eq!(status["authenticated"], expected);
+                    if expected {
+                        assert_eq!(status["user"]["username"], ADMIN_USER);
+                    }
+                }
+                None => assert!(matches!(status, Err(ApiError::BadRequest(_)))),
+            }
+        }
+    }
+
+    #[test]
+    fn access_review_specs_are_checked_as_upstream() {
+        let sar = catalog::builtin("authorization.k8s.io", "v1", "subjectaccessreviews").unwrap();
+        let local =
+            catalog::builtin("authorization.k8s.io", "v1", "localsubjectaccessreviews").unwrap();
+        let none = HeaderMap::new();
+        let attrs = json!({"verb": "get", "resource": "pods", "namespace": "a"});
+        let cases = [
+            (
+                sar,
+                None,
+                json!({"user": "jane", "resourceAttributes": attrs}),
+                "ok",
+            ),
+            (
+                sar,
+                None,
+                json!({"resourceAttributes": attrs}),
+                "at least one of user or group must be specified",
+            ),
+            (
+                sar,
+                None,
+                json!({"user": "jane"}),
+                "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            ),
+            (
+                local,
+                Some("a"),
+                json!({"user": "jane", "resourceAttributes": attrs}),
+                "ok",
+            ),
+            (
+                local,
+                Some("b"),
+                json!({"user": "jane", "resourceAttributes": attrs}),
+                "spec.resourceAttributes.namespace must match namespace: b",
+            ),
+        ];
+        for (r, ns, spec, expected) in cases {
+            let got = match access_review_subject(r, ns, &spec, &none) {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            assert!(got.contains(expected), "{spec}: {got}");
+        }
+    }
+}
