@@ -1,7 +1,8 @@
 //! ClusterRole aggregation, as upstream's clusterrole-aggregation controller:
 //! every ClusterRole with an `aggregationRule` keeps, as its `rules`, the rules
 //! of the ClusterRoles its selectors match ([`berth_api::rbac::aggregation`]).
-//! Level-triggered: any ClusterRole change recomputes every aggregated role.
+//! Level-triggered: any ClusterRole change (deletions included) recomputes
+//! every aggregated role, and aggregated roles are re-checked periodically.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watcher};
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -53,10 +54,10 @@ fn stale_roles(all: &[Value]) -> Vec<(String, Vec<Value>)> {
         .collect()
 }
 
-async fn reconcile(
-    _changed: Arc<ClusterRole>,
-    ctx: Arc<Context>,
-) -> Result<Action, ReconcileError> {
+/// How often an aggregated role is re-checked without any change seen.
+const RESYNC: Duration = Duration::from_secs(30);
+
+async fn reconcile(changed: Arc<ClusterRole>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     ctx.roles
         .wait_until_ready()
         .await
@@ -76,6 +77,9 @@ async fn reconcile(
         ctx.api.patch(&name, &params, &Patch::Merge(&patch)).await?;
         tracing::debug!(clusterrole = %name, "aggregated rules updated");
     }
+    if changed.aggregation_rule.is_some() {
+        return Ok(Action::requeue(RESYNC));
+    }
     Ok(Action::await_change())
 }
 
@@ -87,8 +91,14 @@ fn error_policy(role: Arc<ClusterRole>, error: &ReconcileError, _ctx: Arc<Contex
 /// Runs the aggregation controller until `cancel` fires.
 pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
     let api: Api<ClusterRole> = Api::all(client);
+    // A deleted role is not reconciled itself: its deletion re-checks them all.
+    let deletions =
+        watcher(api.clone(), watcher::Config::default()).filter_map(|event| async move {
+            matches!(event, Ok(watcher::Event::Delete(_))).then_some(())
+        });
     let controller = Controller::new(api.clone(), watcher::Config::default())
-        .with_config(controller::Config::default().concurrency(1));
+        .with_config(controller::Config::default().concurrency(1))
+        .reconcile_all_on(deletions);
     let context = Arc::new(Context {
         api,
         roles: controller.store(),
