@@ -301,12 +301,14 @@ async fn access_review(
 
 /// A rules review's status: what the user may do in `spec.namespace`.
 async fn rules_review(objects: &Objects, user: &UserInfo, spec: &Value) -> Result<Value, ApiError> {
-    let namespace = spec
-        .get("namespace")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty());
+    let namespace = rules_namespace(spec)?;
     let stored = StoredPolicy::load(objects).await?;
-    let review = evaluate::rules_for(&user.username, &user.groups, namespace, &stored.policy());
+    let review = evaluate::rules_for(
+        &user.username,
+        &user.groups,
+        Some(namespace),
+        &stored.policy(),
+    );
     let mut status = json!({
         "resourceRules": to_json(&review.resource_rules)?,
         "nonResourceRules": to_json(&review.non_resource_rules)?,
@@ -316,6 +318,14 @@ async fn rules_review(objects: &Objects, user: &UserInfo, spec: &Value) -> Resul
         status["evaluationError"] = json!(error);
     }
     Ok(status)
+}
+
+/// The namespace a rules review asks about; upstream requires one.
+fn rules_namespace(spec: &Value) -> Result<&str, ApiError> {
+    spec.get("namespace")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("no namespace on request".into()))
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<Value, ApiError> {
@@ -392,6 +402,22 @@ mod tests {
             let info = requesting_user(&headers(pairs));
             assert_eq!(info.username, user);
             assert_eq!(info.groups, groups, "{user}");
+        }
+    }
+
+    #[test]
+    fn rules_reviews_need_a_namespace() {
+        let cases = [
+            (json!({"namespace": "default"}), Some("default")),
+            (json!({"namespace": ""}), None),
+            (json!({}), None),
+        ];
+        for (spec, expected) in cases {
+            match (rules_namespace(&spec), expected) {
+                (Ok(ns), Some(expected)) => assert_eq!(ns, expected),
+                (Err(e), None) => assert_eq!(e.to_string(), "no namespace on request"),
+                (got, _) => panic!("{spec}: {got:?}"),
+            }
         }
     }
 
