@@ -338,7 +338,17 @@ fn invalid_objects_get_upstream_messages(k: &Kubectl) {
 fn aggregation_follows_new_roles(k: &Kubectl) {
     let before = k.ok(&["describe", "clusterrole", "view"]);
     assert!(!before.contains("crontabs"), "{before}");
-    k.ok(&["apply", "-f", &manifest("kinds/clusterrole-aggregate.yaml")]);
+    // Server-side apply (Helm 4's default) creates it.
+    let applied = k.ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        &manifest("kinds/clusterrole-aggregate.yaml"),
+    ]);
+    assert_has(
+        &applied,
+        &["clusterrole.rbac.authorization.k8s.io/aggregate-cron-tabs-view serverside-applied"],
+    );
     eventually(Duration::from_secs(20), || {
         let view = k.ok(&["describe", "clusterrole", "view"]);
         view.contains("crontabs.stable.example.com").then_some(())
