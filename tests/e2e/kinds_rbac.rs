@@ -460,7 +460,16 @@ fn reviews_answer_and_are_never_stored(server: &Server, k: &Kubectl) {
         assert_eq!(answer.trim(), format!("{authenticated} {user}").trim());
     }
     let err = k.fails(&["get", "selfsubjectaccessreviews"]);
-    assert_has(&err, &["MethodNotAllowed"]);
+    assert_has(
+        &err,
+        &["(MethodNotAllowed): the server does not allow this method on the requested resource"],
+    );
+    let unknown = "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  bogus: 1\n  user: jane\n  resourceAttributes: {verb: get, resource: pods}\n";
+    let err = k.fails_stdin(&["create", "-f", "-"], unknown);
+    assert_has(
+        &err,
+        &[r#"strict decoding error: unknown field "spec.bogus""#],
+    );
     let resources = k.ok(&[
         "api-resources",
         "--api-group=authorization.k8s.io",

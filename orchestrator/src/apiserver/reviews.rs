@@ -16,10 +16,10 @@ use serde_json::{json, Map, Value};
 
 use super::catalog::{self, ResourceInfo};
 use super::errors::{ApiError, FieldCause};
-use super::listing;
 use super::negotiate;
 use super::objects::{target, Objects};
 use super::request::{Query, ResourceRequest, Verb};
+use super::{handlers, listing};
 
 /// The user the admin token authenticates as.
 pub const ADMIN_USER: &str = "kubernetes-admin";
@@ -93,13 +93,14 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     let r = &*req.resource;
     if req.verb != Verb::Create || req.subresource.is_some() || !r.serves("create") {
-        return Err(ApiError::MethodNotAllowed(format!(
-            "the server does not allow this method on the requested resource ({:?} {})",
-            req.verb, r.plural
-        )));
+        return Err(ApiError::MethodNotAllowed(
+            "the server does not allow this method on the requested resource".into(),
+        ));
     }
     let mut review = negotiate::decode_body(headers, body)?;
     berth_api::kinds::drop_nulls(&mut review);
+    let validation = handlers::field_validation(&req.query)?;
+    let warnings = handlers::check_fields(r, &mut review, validation)?;
     r.typecheck(&review).map_err(|e| {
         ApiError::BadRequest(format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
@@ -131,11 +132,8 @@ pub async fn handle(
     }
     answer.insert("status".into(), status);
     let answer = Value::Object(answer);
-    Ok(negotiate::respond(
-        StatusCode::CREATED,
-        negotiate::rendering(headers),
-        &answer,
-    ))
+    let response = negotiate::respond(StatusCode::CREATED, negotiate::rendering(headers), &answer);
+    Ok(handlers::with_warnings(response, &warnings))
 }
 
 /// The user an access review asks about, after upstream's checks of its spec.
