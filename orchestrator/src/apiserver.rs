@@ -411,6 +411,7 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
         return Err(ApiError::Unauthorized);
     }
     if let ApiRequest::Resource(resource) = &request {
+        reviews::authorize_impersonated(&state.objects, resource, http.headers()).await?;
         if NodeProxy::serves(resource) {
             // Streams: the body stays unread and the upgrade handle travels along.
             return state.node_proxy.serve(&state.objects, resource, http).await;

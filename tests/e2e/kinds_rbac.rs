@@ -402,6 +402,24 @@ fn kubectl_auth_answers_from_the_stored_policy(k: &Kubectl) {
         ),
         "yes"
     );
+
+    // Impersonated requests are authorized as that user.
+    k.ok(&["get", "pods", "--as=jane"]);
+    let err = k.fails(&["get", "secrets", "--as=jane"]);
+    assert_has(
+        &err,
+        &[
+            r#"Error from server (Forbidden): secrets is forbidden: User "jane" cannot list resource "secrets" in API group "" in the namespace "default""#,
+        ],
+    );
+    let err = k.fails(&["delete", "role", "pod-reader", "--as=jane"]);
+    assert_has(
+        &err,
+        &[
+            r#"roles.rbac.authorization.k8s.io "pod-reader" is forbidden: User "jane" cannot delete resource "roles" in API group "rbac.authorization.k8s.io" in the namespace "default""#,
+        ],
+    );
+    k.ok(&["get", "secrets", "-A", "--as=bob", "--as-group=manager"]);
 }
 
 fn reviews_answer_and_are_never_stored(server: &Server, k: &Kubectl) {
