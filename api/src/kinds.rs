@@ -12,6 +12,7 @@ pub mod core;
 pub mod custom;
 pub mod discovery;
 mod meta;
+pub mod rbac;
 
 use serde_json::{json, Map, Value};
 

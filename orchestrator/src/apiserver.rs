@@ -21,6 +21,7 @@ pub mod objects;
 mod openapi;
 pub mod pki;
 pub mod request;
+pub mod reviews;
 mod scale;
 mod tables;
 mod watch;
@@ -263,8 +264,79 @@ fn tls_acceptor(pki: &Pki) -> Result<TlsAcceptor, ServeError> {
 }
 
 /// Creates what every cluster has: `default`, `kube-system`, `kube-public`,
-/// `kube-node-lease`, and the `kubernetes` Service.
+/// `kube-node-lease`, the `kubernetes` Service, and the default RBAC roles and
+/// bindings (reconciled add-only, as upstream's API server does at each start).
 async fn bootstrap(objects: &Objects, allocator: &Allocator) -> Result<(), ApiError> {
+    bootstrap_namespaces_and_service(objects, allocator).await?;
+    use berth_api::rbac::bootstrap as defaults;
+    let rbac =
+        |plural| catalog::builtin(berth_api::rbac::GROUP, "v1", plural).expect("RBAC served");
+    for (plural, expected, is_role) in [
+        ("clusterroles", defaults::cluster_roles(), true),
+        (
+            "clusterrolebindings",
+            defaults::cluster_role_bindings(),
+            false,
+        ),
+        ("roles", defaults::roles(), true),
+        ("rolebindings", defaults::role_bindings(), false),
+    ] {
+        let r = rbac(plural);
+        for object in expected {
+            reconcile_default(objects, r, &object, is_role).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Brings one default RBAC object up to date with berth_api's reconciliation.
+async fn reconcile_default(
+    objects: &Objects,
+    r: &catalog::ResourceInfo,
+    expected: &Value,
+    is_role: bool,
+) -> Result<(), ApiError> {
+    use berth_api::rbac::reconciliation::{reconcile_binding, reconcile_role, Reconciled};
+    let ns = expected
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str);
+    let name = expected
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let existing = match objects.get(r, ns, name).await {
+        Ok(existing) => Some(existing),
+        Err(ApiError::NotFound(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let decision = if is_role {
+        reconcile_role(existing.as_ref(), expected)
+    } else {
+        reconcile_binding(existing.as_ref(), expected)
+    };
+    let opts = WriteOptions::default();
+    let written = match decision {
+        Reconciled::Unchanged | Reconciled::Protected => return Ok(()),
+        Reconciled::Create(object) => objects.create(r, ns, object, &opts).await,
+        Reconciled::Update(object) => objects.update(r, ns, name, object, None, &opts).await,
+        Reconciled::Recreate(object) => {
+            match objects.delete(r, ns, name, &Default::default()).await {
+                Ok(_) | Err(ApiError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            objects.create(r, ns, object, &opts).await
+        }
+    };
+    match written {
+        Ok(_) | Err(ApiError::AlreadyExists(_)) | Err(ApiError::Conflict(..)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+async fn bootstrap_namespaces_and_service(
+    objects: &Objects,
+    allocator: &Allocator,
+) -> Result<(), ApiError> {
     let namespaces = catalog::builtin("", "v1", "namespaces").expect("namespaces served");
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
@@ -379,6 +451,7 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
         return Err(ApiError::Unauthorized);
     }
     if let ApiRequest::Resource(resource) = &request {
+        reviews::authorize_impersonated(&state.objects, resource, http.headers()).await?;
         if NodeProxy::serves(resource) {
             // Streams: the body stays unread and the upgrade handle travels along.
             return state.node_proxy.serve(&state.objects, resource, http).await;
@@ -440,6 +513,9 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
             .document(&group, &version)
             .map(json_bytes)
             .ok_or(ApiError::UnknownPath),
+        ApiRequest::Resource(req) if !req.resource.stored => {
+            reviews::handle(&state.objects, &state.admin_token, req, headers, &body).await
+        }
         ApiRequest::Resource(req) => handlers::handle(&state.objects, req, headers, &body).await,
     }
 }

@@ -4,6 +4,7 @@
 //! own process unchanged.
 
 pub mod client;
+pub mod clusterrole_aggregation;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
@@ -67,6 +68,10 @@ pub fn all(
     config: &ControllersConfig,
 ) -> Vec<(&'static str, ControllerFuture)> {
     vec![
+        (
+            "clusterrole-aggregation",
+            Box::pin(clusterrole_aggregation::run(client.clone(), cancel.clone())),
+        ),
         (
             "namespace",
             Box::pin(namespace::run(client.clone(), cancel.clone())),

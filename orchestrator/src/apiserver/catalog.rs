@@ -80,6 +80,9 @@ pub struct ResourceInfo {
     pub builtin: bool,
     /// The verbs served (and advertised in discovery).
     pub verbs: Vec<&'static str>,
+    /// Whether objects are stored; a create on a resource that is not (the
+    /// access and token reviews) is answered by computing its status instead.
+    pub stored: bool,
     /// The group and resource whose store keys this one shares (events.k8s.io
     /// Events are core Events); None for its own.
     pub stored_with: Option<(&'static str, &'static str)>,
@@ -210,6 +213,7 @@ impl ResourceInfo {
             has_scale: false,
             builtin: true,
             verbs: ALL_VERBS.to_vec(),
+            stored: true,
             stored_with: None,
             schema: Schema::Typed {
                 typecheck: typecheck::<T>,
@@ -237,6 +241,7 @@ impl ResourceInfo {
             has_scale: false,
             builtin: false,
             verbs: ALL_VERBS.to_vec(),
+            stored: true,
             stored_with: None,
             schema: Schema::Custom {
                 document: Arc::new(document),
@@ -280,6 +285,13 @@ impl ResourceInfo {
     pub fn verbs(mut self, verbs: &[&'static str]) -> Self {
         self.verbs = verbs.to_vec();
         self
+    }
+
+    /// Never stored: only `create` is served, and it answers with the object's
+    /// computed status (upstream's review resources).
+    pub fn not_stored(mut self) -> Self {
+        self.stored = false;
+        self.verbs(&["create"])
     }
 
     /// Not a Kubernetes built-in kind: no strategic merge patch, no protobuf.
@@ -399,10 +411,14 @@ fn typed_schema(name: String, build: SchemaBuilder) -> Arc<Value> {
 /// The built-in resources, in discovery order.
 pub fn builtins() -> &'static [Arc<ResourceInfo>] {
     use k8s_openapi::api::{
-        apps::v1 as apps, coordination::v1 as coordination, core::v1 as core,
-        discovery::v1 as discovery,
+        apps::v1 as apps, authentication::v1 as authn, authorization::v1 as authz,
+        coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+        rbac::v1 as rbac,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as crd;
+    const RBAC: &str = "rbac.authorization.k8s.io";
+    const AUTHZ: &str = "authorization.k8s.io";
+    const AUTHN: &str = "authentication.k8s.io";
     static RESOURCES: std::sync::OnceLock<Vec<Arc<ResourceInfo>>> = std::sync::OnceLock::new();
     RESOURCES.get_or_init(|| {
         [
@@ -528,6 +544,79 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
                 kinds::discovery::endpointslice::EndpointSlice,
             )
             .namespaced(),
+            ResourceInfo::typed::<rbac::ClusterRole>(
+                RBAC,
+                "v1",
+                "ClusterRole",
+                "clusterroles",
+                kinds::rbac::clusterrole::ClusterRole,
+            ),
+            ResourceInfo::typed::<rbac::ClusterRoleBinding>(
+                RBAC,
+                "v1",
+                "ClusterRoleBinding",
+                "clusterrolebindings",
+                kinds::rbac::clusterrolebinding::ClusterRoleBinding,
+            ),
+            ResourceInfo::typed::<rbac::Role>(RBAC, "v1", "Role", "roles", kinds::rbac::role::Role)
+                .namespaced(),
+            ResourceInfo::typed::<rbac::RoleBinding>(
+                RBAC,
+                "v1",
+                "RoleBinding",
+                "rolebindings",
+                kinds::rbac::rolebinding::RoleBinding,
+            )
+            .namespaced(),
+            ResourceInfo::typed::<authz::LocalSubjectAccessReview>(
+                AUTHZ,
+                "v1",
+                "LocalSubjectAccessReview",
+                "localsubjectaccessreviews",
+                kinds::Generic,
+            )
+            .namespaced()
+            .not_stored(),
+            ResourceInfo::typed::<authz::SelfSubjectAccessReview>(
+                AUTHZ,
+                "v1",
+                "SelfSubjectAccessReview",
+                "selfsubjectaccessreviews",
+                kinds::Generic,
+            )
+            .not_stored(),
+            ResourceInfo::typed::<authz::SelfSubjectRulesReview>(
+                AUTHZ,
+                "v1",
+                "SelfSubjectRulesReview",
+                "selfsubjectrulesreviews",
+                kinds::Generic,
+            )
+            .not_stored(),
+            ResourceInfo::typed::<authz::SubjectAccessReview>(
+                AUTHZ,
+                "v1",
+                "SubjectAccessReview",
+                "subjectaccessreviews",
+                kinds::Generic,
+            )
+            .not_stored(),
+            ResourceInfo::typed::<authn::SelfSubjectReview>(
+                AUTHN,
+                "v1",
+                "SelfSubjectReview",
+                "selfsubjectreviews",
+                kinds::Generic,
+            )
+            .not_stored(),
+            ResourceInfo::typed::<authn::TokenReview>(
+                AUTHN,
+                "v1",
+                "TokenReview",
+                "tokenreviews",
+                kinds::Generic,
+            )
+            .not_stored(),
             ResourceInfo::typed::<berth_api::nodepool::NodePool>(
                 "berth.dev",
                 "v1",

@@ -20,13 +20,13 @@ use super::{actions, scale, tables, watch};
 
 /// How unknown fields in a request are treated (`fieldValidation`; upstream defaults to Warn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FieldValidation {
+pub(super) enum FieldValidation {
     Ignore,
     Warn,
     Strict,
 }
 
-fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
+pub(super) fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
     match query.get("fieldValidation").unwrap_or("") {
         "" | "Warn" => Ok(FieldValidation::Warn),
         "Ignore" => Ok(FieldValidation::Ignore),
@@ -39,7 +39,7 @@ fn field_validation(query: &Query) -> Result<FieldValidation, ApiError> {
 
 /// Drops fields the kind does not define; in Strict mode they are a 400 instead.
 /// Returns the warnings to send for Warn mode.
-fn check_fields(
+pub(super) fn check_fields(
     r: &ResourceInfo,
     obj: &mut Value,
     mode: FieldValidation,
@@ -67,7 +67,7 @@ fn check_fields(
     }
 }
 
-fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+pub(super) fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
     for warning in warnings {
         let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
         if let Ok(value) = http::HeaderValue::from_str(&text) {
