@@ -8,6 +8,7 @@ mod admission;
 pub mod allocator;
 mod apply;
 pub mod catalog;
+pub mod component_status;
 pub use admission::DefaultTolerationSeconds;
 pub mod discovery;
 pub mod errors;
@@ -80,6 +81,9 @@ pub struct ApiServerConfig {
     pub listen: SocketAddr,
     /// The range Service ClusterIPs come from.
     pub service_cidr: Cidr,
+    /// Control-plane parts running in this process (`scheduler`,
+    /// `controller-manager`), reported healthy by `componentstatuses`.
+    pub in_process: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -89,6 +93,7 @@ struct AppState {
     openapi: Arc<openapi::OpenApi>,
     admin_token: Arc<str>,
     node_proxy: NodeProxy,
+    components: component_status::Components,
 }
 
 /// A bound, bootstrapped API server, ready to serve.
@@ -135,6 +140,9 @@ impl ApiServer {
             openapi: Arc::new(openapi::OpenApi::new(catalog)),
             admin_token: Arc::from(pki.admin_token.as_str()),
             node_proxy: node_proxy.clone(),
+            components: component_status::Components {
+                in_process: Arc::new(config.in_process.clone()),
+            },
         };
         let router = Router::new().fallback(dispatch).with_state(state);
         let acceptor = tls_acceptor(pki)?;
@@ -400,6 +408,9 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
             .document(&group, &version)
             .map(json_bytes)
             .ok_or(ApiError::UnknownPath),
+        ApiRequest::Resource(req) if req.resource.computed => {
+            state.components.handle(&state.objects, req, headers).await
+        }
         ApiRequest::Resource(req) => handlers::handle(&state.objects, req, headers, &body).await,
     }
 }

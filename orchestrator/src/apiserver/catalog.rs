@@ -87,6 +87,9 @@ pub struct ResourceInfo {
     pub schema: Schema,
     /// The kind's own rules: defaults, validation, tables, field selectors.
     pub rules: Arc<dyn KindRules>,
+    /// Whether objects are computed by the API server on each read rather than
+    /// stored (ComponentStatus): only get and list, answered by a provider.
+    pub computed: bool,
 }
 
 impl std::fmt::Debug for ResourceInfo {
@@ -217,6 +220,7 @@ impl ResourceInfo {
                 name: schema_name::<T>,
             },
             rules: Arc::new(rules),
+            computed: false,
         }
     }
 
@@ -253,6 +257,13 @@ impl ResourceInfo {
     /// Only these verbs (read-only or create-only kinds).
     pub fn verbs(mut self, verbs: &[&'static str]) -> Self {
         self.verbs = verbs.to_vec();
+        self
+    }
+
+    /// Computed on each read, never stored: serves get and list only.
+    pub fn computed(mut self) -> Self {
+        self.computed = true;
+        self.verbs = vec!["get", "list"];
         self
     }
 
@@ -377,6 +388,73 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
             )
             .namespaced()
             .short_names(&["sa"]),
+            ResourceInfo::typed::<core::ReplicationController>(
+                "",
+                "v1",
+                "ReplicationController",
+                "replicationcontrollers",
+                kinds::core::replicationcontroller::ReplicationController,
+            )
+            .namespaced()
+            .short_names(&["rc"])
+            .categories(&["all"])
+            .status()
+            .scale(),
+            ResourceInfo::typed::<core::PodTemplate>(
+                "",
+                "v1",
+                "PodTemplate",
+                "podtemplates",
+                kinds::core::podtemplate::PodTemplate,
+            )
+            .namespaced(),
+            ResourceInfo::typed::<core::LimitRange>(
+                "",
+                "v1",
+                "LimitRange",
+                "limitranges",
+                kinds::core::limitrange::LimitRange,
+            )
+            .namespaced()
+            .short_names(&["limits"]),
+            ResourceInfo::typed::<core::PersistentVolume>(
+                "",
+                "v1",
+                "PersistentVolume",
+                "persistentvolumes",
+                kinds::core::persistentvolume::PersistentVolume,
+            )
+            .short_names(&["pv"])
+            .status(),
+            ResourceInfo::typed::<core::PersistentVolumeClaim>(
+                "",
+                "v1",
+                "PersistentVolumeClaim",
+                "persistentvolumeclaims",
+                kinds::core::persistentvolumeclaim::PersistentVolumeClaim,
+            )
+            .namespaced()
+            .short_names(&["pvc"])
+            .status(),
+            ResourceInfo::typed::<core::ResourceQuota>(
+                "",
+                "v1",
+                "ResourceQuota",
+                "resourcequotas",
+                kinds::core::resourcequota::ResourceQuota,
+            )
+            .namespaced()
+            .short_names(&["quota"])
+            .status(),
+            ResourceInfo::typed::<core::ComponentStatus>(
+                "",
+                "v1",
+                "ComponentStatus",
+                "componentstatuses",
+                kinds::core::componentstatus::ComponentStatus,
+            )
+            .short_names(&["cs"])
+            .computed(),
             ResourceInfo::typed::<apps::Deployment>(
                 "apps",
                 "v1",
