@@ -12,6 +12,7 @@ pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod replicaset;
+pub mod resource_quota;
 pub mod workload;
 
 use std::future::Future;
@@ -73,6 +74,10 @@ pub fn all(
         (
             "replicaset",
             Box::pin(replicaset::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "resourcequota",
+            Box::pin(resource_quota::run(client.clone(), cancel.clone())),
         ),
         (
             "deployment",
