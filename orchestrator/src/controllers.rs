@@ -76,6 +76,13 @@ pub fn all(
             Box::pin(replicaset::run(client.clone(), cancel.clone())),
         ),
         (
+            "replicationcontroller",
+            Box::pin(replicaset::run_replication_controllers(
+                client.clone(),
+                cancel.clone(),
+            )),
+        ),
+        (
             "resourcequota",
             Box::pin(resource_quota::run(client.clone(), cancel.clone())),
         ),

@@ -137,6 +137,21 @@ pub fn owners_to_wake<K>(
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
+    owners_to_wake_by(child, owners, |owner, labels| {
+        selector(owner).is_some_and(|s| selector_matches(s, labels))
+    })
+}
+
+/// [`owners_to_wake`] with the owner's selector applied by `selects` (for
+/// owners whose selector is not a `LabelSelector`, as ReplicationControllers').
+pub fn owners_to_wake_by<K>(
+    child: &ObjectMeta,
+    owners: &Store<K>,
+    selects: impl Fn(&K, Option<&BTreeMap<String, String>>) -> bool,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
     if let Some(owner) = controller_of(child) {
         if owner.kind != K::kind(&()) {
             return Vec::new();
@@ -151,7 +166,7 @@ where
         .state()
         .iter()
         .filter(|o| o.meta().namespace == child.namespace)
-        .filter(|o| selector(o).is_some_and(|s| selector_matches(s, child.labels.as_ref())))
+        .filter(|o| selects(o, child.labels.as_ref()))
         .map(|o| ObjectRef::from_obj(o.as_ref()))
         .collect()
 }
