@@ -3,7 +3,6 @@
 //! upstream's replication manager wraps the ReplicaSet controller. The kind
 //! decides the owner references, events and status writes; nothing else.
 
-use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{ObjectReference, ReplicationController};
@@ -82,7 +81,7 @@ pub fn as_replica_set(rc: &ReplicationController) -> ReplicaSet {
             replicas: spec.replicas,
             min_ready_seconds: spec.min_ready_seconds,
             selector: LabelSelector {
-                match_labels: Some(spec.selector.unwrap_or_else(BTreeMap::new)),
+                match_labels: Some(spec.selector.unwrap_or_default()),
                 match_expressions: None,
             },
             template: spec.template,
