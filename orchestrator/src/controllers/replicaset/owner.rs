@@ -3,7 +3,6 @@
 //! upstream's replication manager wraps the ReplicaSet controller. The kind
 //! decides the owner references, events and status writes; nothing else.
 
-
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::{ObjectReference, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference};
