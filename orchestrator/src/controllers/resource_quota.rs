@@ -40,8 +40,6 @@ struct Context {
 enum ReconcileError {
     #[error("{0}")]
     Api(#[from] kube::Error),
-    #[error("cannot count {0}: the server does not serve it")]
-    UnknownResource(String),
 }
 
 /// The quota's hard amounts, by resource (unparsable ones left out).
@@ -56,19 +54,23 @@ fn hard_of(quota: &ResourceQuota) -> BTreeMap<String, Quantity> {
         .collect()
 }
 
-/// The served resource `plural` of `group`, found through discovery.
+/// The served, namespaced resource `plural` of `group`, found through
+/// discovery; None when the server does not serve it (nothing to count then).
 async fn find_resource(
     client: &kube::Client,
     group: &str,
     plural: &str,
-) -> Result<ApiResource, ReconcileError> {
-    let found = kube::discovery::group(client, group).await?;
-    found
+) -> Result<Option<ApiResource>, ReconcileError> {
+    let found = match kube::discovery::group(client, group).await {
+        Ok(found) => found,
+        Err(kube::Error::Discovery(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(found
         .recommended_resources()
         .into_iter()
-        .map(|(resource, _)| resource)
-        .find(|r| r.plural == plural)
-        .ok_or_else(|| ReconcileError::UnknownResource(usage::count_name(group, plural)))
+        .find(|(r, caps)| r.plural == plural && caps.scope == kube::discovery::Scope::Namespaced)
+        .map(|(resource, _)| resource))
 }
 
 async fn reconcile(quota: Arc<ResourceQuota>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
@@ -106,7 +108,11 @@ async fn reconcile(quota: Arc<ResourceQuota>, ctx: Arc<Context>) -> Result<Actio
     };
     let mut counts = BTreeMap::new();
     for (group, plural) in &wanted.counted {
-        let resource = find_resource(client, group, plural).await?;
+        let Some(resource) = find_resource(client, group, plural).await? else {
+            tracing::debug!(resource = %usage::count_name(group, plural), "not served; counted as 0");
+            counts.insert((group.clone(), plural.clone()), 0);
+            continue;
+        };
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
         let listed = api.list_metadata(&params).await?;
         counts.insert((group.clone(), plural.clone()), listed.items.len() as i64);
