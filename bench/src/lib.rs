@@ -122,6 +122,7 @@ impl TestServer {
             listen: "127.0.0.1:0".parse()?,
             service_cidr: "10.43.0.0/16".parse().map_err(anyhow::Error::msg)?,
             advertise_address: None,
+            in_process: Vec::new(),
         };
         let server = ApiServer::bind(config, store, &pki).await?;
         let addr = server.local_addr()?;

@@ -212,10 +212,19 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
     let controllers_config = controllers_config(&args)?;
     let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
     let store = open_store(&args).await?;
+    let in_process = ["controllers", "scheduler"]
+        .into_iter()
+        .filter(|part| !args.disable.iter().any(|d| d == part))
+        .map(|part| match part {
+            "controllers" => "controller-manager".to_owned(),
+            other => other.to_owned(),
+        })
+        .collect();
     let config = ApiServerConfig {
         listen: args.listen,
         service_cidr,
         advertise_address: args.advertise_address,
+        in_process,
     };
     let toleration_seconds = DefaultTolerationSeconds {
         not_ready: args.default_not_ready_toleration_seconds,

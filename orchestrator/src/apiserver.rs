@@ -8,6 +8,7 @@ mod admission;
 pub mod allocator;
 mod apply;
 pub mod catalog;
+pub mod component_status;
 mod crd_registry;
 pub use admission::DefaultTolerationSeconds;
 pub mod discovery;
@@ -44,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use self::allocator::{Allocator, Cidr};
-use self::catalog::Catalog;
+use self::catalog::{Catalog, Serving};
 use self::errors::ApiError;
 use self::node_proxy::NodeProxy;
 use self::objects::{Objects, WriteOptions};
@@ -87,6 +88,9 @@ pub struct ApiServerConfig {
     /// the `kubernetes` Service's endpoints; the listen address when None (and
     /// loopback when listening on every address).
     pub advertise_address: Option<std::net::IpAddr>,
+    /// Control-plane parts running in this process (`scheduler`,
+    /// `controller-manager`), reported healthy by `componentstatuses`.
+    pub in_process: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -96,6 +100,7 @@ struct AppState {
     openapi: Arc<openapi::OpenApi>,
     admin_token: Arc<str>,
     node_proxy: NodeProxy,
+    components: component_status::Components,
 }
 
 /// A bound, bootstrapped API server, ready to serve.
@@ -148,6 +153,9 @@ impl ApiServer {
             openapi: Arc::new(openapi::OpenApi::new(catalog.clone())),
             admin_token: Arc::from(pki.admin_token.as_str()),
             node_proxy: node_proxy.clone(),
+            components: component_status::Components {
+                in_process: Arc::new(config.in_process.clone()),
+            },
         };
         let router = Router::new().fallback(dispatch).with_state(state);
         let acceptor = tls_acceptor(pki)?;
@@ -513,8 +521,11 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
             .document(&group, &version)
             .map(json_bytes)
             .ok_or(ApiError::UnknownPath),
-        ApiRequest::Resource(req) if !req.resource.stored => {
+        ApiRequest::Resource(req) if req.resource.serving == Serving::Review => {
             reviews::handle(&state.objects, &state.admin_token, req, headers, &body).await
+        }
+        ApiRequest::Resource(req) if req.resource.serving == Serving::Computed => {
+            state.components.handle(&state.objects, req, headers).await
         }
         ApiRequest::Resource(req) => handlers::handle(&state.objects, req, headers, &body).await,
     }

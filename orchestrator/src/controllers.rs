@@ -13,6 +13,7 @@ pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod replicaset;
+pub mod resource_quota;
 pub mod serviceaccount;
 pub mod workload;
 
@@ -83,6 +84,17 @@ pub fn all(
         (
             "replicaset",
             Box::pin(replicaset::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "replicationcontroller",
+            Box::pin(replicaset::run_replication_controllers(
+                client.clone(),
+                cancel.clone(),
+            )),
+        ),
+        (
+            "resourcequota",
+            Box::pin(resource_quota::run(client.clone(), cancel.clone())),
         ),
         (
             "deployment",

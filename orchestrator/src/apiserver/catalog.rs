@@ -80,9 +80,8 @@ pub struct ResourceInfo {
     pub builtin: bool,
     /// The verbs served (and advertised in discovery).
     pub verbs: Vec<&'static str>,
-    /// Whether objects are stored; a create on a resource that is not (the
-    /// access and token reviews) is answered by computing its status instead.
-    pub stored: bool,
+    /// Where the resource's objects come from.
+    pub serving: Serving,
     /// The group and resource whose store keys this one shares (events.k8s.io
     /// Events are core Events); None for its own.
     pub stored_with: Option<(&'static str, &'static str)>,
@@ -90,6 +89,18 @@ pub struct ResourceInfo {
     pub schema: Schema,
     /// The kind's own rules: defaults, validation, tables, field selectors.
     pub rules: Arc<dyn KindRules>,
+}
+
+/// Where a resource's objects come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// Objects live in the store: every verb the catalog lists.
+    Stored,
+    /// Never stored: a create is answered by computing its status (the access
+    /// and token reviews).
+    Review,
+    /// Computed by the API server on each read (ComponentStatus): get and list.
+    Computed,
 }
 
 impl std::fmt::Debug for ResourceInfo {
@@ -213,7 +224,7 @@ impl ResourceInfo {
             has_scale: false,
             builtin: true,
             verbs: ALL_VERBS.to_vec(),
-            stored: true,
+            serving: Serving::Stored,
             stored_with: None,
             schema: Schema::Typed {
                 typecheck: typecheck::<T>,
@@ -241,7 +252,7 @@ impl ResourceInfo {
             has_scale: false,
             builtin: false,
             verbs: ALL_VERBS.to_vec(),
-            stored: true,
+            serving: Serving::Stored,
             stored_with: None,
             schema: Schema::Custom {
                 document: Arc::new(document),
@@ -290,8 +301,15 @@ impl ResourceInfo {
     /// Never stored: only `create` is served, and it answers with the object's
     /// computed status (upstream's review resources).
     pub fn not_stored(mut self) -> Self {
-        self.stored = false;
+        self.serving = Serving::Review;
         self.verbs(&["create"])
+    }
+
+    /// Computed on each read, never stored: serves get and list only.
+    pub fn computed(mut self) -> Self {
+        self.serving = Serving::Computed;
+        self.verbs = vec!["get", "list"];
+        self
     }
 
     /// Not a Kubernetes built-in kind: no strategic merge patch, no protobuf.
@@ -494,6 +512,73 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
             )
             .namespaced()
             .short_names(&["sa"]),
+            ResourceInfo::typed::<core::ReplicationController>(
+                "",
+                "v1",
+                "ReplicationController",
+                "replicationcontrollers",
+                kinds::core::replicationcontroller::ReplicationController,
+            )
+            .namespaced()
+            .short_names(&["rc"])
+            .categories(&["all"])
+            .status()
+            .scale(),
+            ResourceInfo::typed::<core::PodTemplate>(
+                "",
+                "v1",
+                "PodTemplate",
+                "podtemplates",
+                kinds::core::podtemplate::PodTemplate,
+            )
+            .namespaced(),
+            ResourceInfo::typed::<core::LimitRange>(
+                "",
+                "v1",
+                "LimitRange",
+                "limitranges",
+                kinds::core::limitrange::LimitRange,
+            )
+            .namespaced()
+            .short_names(&["limits"]),
+            ResourceInfo::typed::<core::PersistentVolume>(
+                "",
+                "v1",
+                "PersistentVolume",
+                "persistentvolumes",
+                kinds::core::persistentvolume::PersistentVolume,
+            )
+            .short_names(&["pv"])
+            .status(),
+            ResourceInfo::typed::<core::PersistentVolumeClaim>(
+                "",
+                "v1",
+                "PersistentVolumeClaim",
+                "persistentvolumeclaims",
+                kinds::core::persistentvolumeclaim::PersistentVolumeClaim,
+            )
+            .namespaced()
+            .short_names(&["pvc"])
+            .status(),
+            ResourceInfo::typed::<core::ResourceQuota>(
+                "",
+                "v1",
+                "ResourceQuota",
+                "resourcequotas",
+                kinds::core::resourcequota::ResourceQuota,
+            )
+            .namespaced()
+            .short_names(&["quota"])
+            .status(),
+            ResourceInfo::typed::<core::ComponentStatus>(
+                "",
+                "v1",
+                "ComponentStatus",
+                "componentstatuses",
+                kinds::core::componentstatus::ComponentStatus,
+            )
+            .short_names(&["cs"])
+            .computed(),
             ResourceInfo::typed::<apps::Deployment>(
                 "apps",
                 "v1",

@@ -8,6 +8,29 @@ use super::catalog::ResourceInfo;
 use super::errors::{ApiError, FieldCause};
 use super::objects::{target, Objects, WriteOptions};
 
+/// A workload's selector as Scale's `status.selector` string: a
+/// `LabelSelector`, or an equality map of plain strings (ReplicationControllers),
+/// which upstream prints as `key=value` pairs sorted by key.
+fn selector_string(selector: Option<&Value>) -> String {
+    let Some(selector) = selector else {
+        return String::new();
+    };
+    if let Some(map) = selector
+        .as_object()
+        .filter(|m| !m.is_empty() && m.values().all(Value::is_string))
+    {
+        let mut pairs: Vec<String> = map
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        pairs.sort();
+        return pairs.join(",");
+    }
+    berth_api::selector::LabelSelector::from_value(selector)
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
 /// The Scale object of an object of resource `r`, read from where the kind
 /// keeps its replicas and selector.
 pub fn to_scale(r: &ResourceInfo, obj: &Value) -> Value {
@@ -19,11 +42,7 @@ pub fn to_scale(r: &ResourceInfo, obj: &Value) -> Value {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned(),
-        None => obj
-            .pointer("/spec/selector")
-            .and_then(|s| berth_api::selector::LabelSelector::from_value(s).ok())
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
+        None => selector_string(obj.pointer("/spec/selector")),
     };
     json!({
         "kind": "Scale",
@@ -147,4 +166,24 @@ pub async fn patch_scale(
             Ok(next)
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_selectors_from_label_selectors_and_equality_maps() {
+        let rcs = super::super::catalog::builtin("", "v1", "replicationcontrollers").unwrap();
+        let to_scale = |obj: &Value| super::to_scale(rcs, obj);
+        let rc = json!({"metadata": {"name": "nginx"}, "spec": {"replicas": 3, "selector": {"tier": "web", "app": "nginx"}},
+                        "status": {"replicas": 2}});
+        let scale = to_scale(&rc);
+        assert_eq!(scale["status"]["selector"], "app=nginx,tier=web");
+        assert_eq!(scale["spec"]["replicas"], 3);
+        assert_eq!(scale["status"]["replicas"], 2);
+        let rs = json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}}});
+        assert_eq!(to_scale(&rs)["status"]["selector"], "app=web");
+        assert_eq!(to_scale(&json!({"spec": {}}))["status"]["selector"], "");
+    }
 }

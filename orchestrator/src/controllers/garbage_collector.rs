@@ -29,6 +29,7 @@ pub const ORPHAN: &str = "orphan";
 const WATCHED: &[(&str, &str)] = &[
     ("", "Pod"),
     ("", "Service"),
+    ("", "ReplicationController"),
     ("apps", "ReplicaSet"),
     ("apps", "Deployment"),
     ("apps", "DaemonSet"),

@@ -1,4 +1,5 @@
-//! The ReplicaSet controller (upstream's `pkg/controller/replicaset`): keeps
+//! The ReplicaSet controller (upstream's `pkg/controller/replicaset`), which
+//! also serves ReplicationControllers seen as ReplicaSets (see [`owner`]): keeps
 //! `spec.replicas` active pods that match the selector and are controlled by
 //! the ReplicaSet, adopting matching orphans and releasing pods that stop
 //! matching, and reports counts through `replicasets/status`, with the
@@ -8,6 +9,7 @@
 //! (expectations).
 
 pub mod expectations;
+pub mod owner;
 pub mod ranking;
 pub mod status;
 
@@ -17,20 +19,21 @@ use std::time::{Duration, Instant};
 
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{applier, Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use self::expectations::Expectations;
+use self::owner::{as_replica_set, OwnerKind};
 use self::status::{compute_status, status_patch, Managed};
 use super::workload::{
-    cached_watch, controller_of, controller_reference, owners_to_wake, pod_is_active,
-    selector_matches,
+    cached_watch, controller_of, owners_to_wake_by, pod_is_active, selector_matches,
 };
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
@@ -40,6 +43,7 @@ const BURST_REPLICAS: usize = 500;
 
 struct Context {
     client: kube::Client,
+    owner: OwnerKind,
     pods: Store<Pod>,
     expectations: Arc<Expectations>,
     recorder: Recorder,
@@ -106,7 +110,7 @@ async fn claim_pods(rs: &ReplicaSet, ctx: &Context) -> Result<Vec<Arc<Pod>>, Rec
             None if matches && !deleting && pod.metadata.deletion_timestamp.is_none() => {
                 // Adopt an orphan that matches.
                 let mut refs = pod.owner_references().to_vec();
-                refs.push(controller_reference(rs));
+                refs.push(ctx.owner.reference(rs));
                 if patch_owner_references(&pods_api, &pod, refs).await? {
                     owned.push(pod);
                 }
@@ -139,8 +143,8 @@ async fn patch_owner_references(
     }
 }
 
-/// A new pod for `rs` from its template.
-fn pod_from_template(rs: &ReplicaSet) -> Pod {
+/// A new pod for `rs` from its template, controlled by `owner`.
+fn pod_from_template(rs: &ReplicaSet, owner: &OwnerKind) -> Pod {
     let template = rs
         .spec
         .as_ref()
@@ -154,7 +158,7 @@ fn pod_from_template(rs: &ReplicaSet) -> Pod {
             labels: template_meta.labels,
             annotations: template_meta.annotations,
             finalizers: template_meta.finalizers,
-            owner_references: Some(vec![controller_reference(rs)]),
+            owner_references: Some(vec![owner.reference(rs)]),
             ..Default::default()
         },
         spec: template.spec,
@@ -184,7 +188,9 @@ async fn manage_replicas(
         let mut batch = 1;
         while remaining > 0 {
             let size = batch.min(remaining);
-            let pods: Vec<Pod> = (0..size).map(|_| pod_from_template(rs)).collect();
+            let pods: Vec<Pod> = (0..size)
+                .map(|_| pod_from_template(rs, &ctx.owner))
+                .collect();
             let params = PostParams::default();
             let creations = pods.iter().map(|pod| api.create(&params, pod));
             let results = futures::future::join_all(creations).await;
@@ -200,8 +206,8 @@ async fn manage_replicas(
                 .expect_creations(&uid, names.clone(), Instant::now());
             for name in &names {
                 ctx.recorder
-                    .record(
-                        rs,
+                    .record_reference(
+                        ctx.owner.object_reference(rs),
                         EventType::Normal,
                         "SuccessfulCreate",
                         &format!("Created pod: {name}"),
@@ -210,8 +216,8 @@ async fn manage_replicas(
             }
             if let Some(e) = failed {
                 ctx.recorder
-                    .record(
-                        rs,
+                    .record_reference(
+                        ctx.owner.object_reference(rs),
                         EventType::Warning,
                         "FailedCreate",
                         &format!("Error creating: {}", api_message(&e)),
@@ -238,8 +244,8 @@ async fn manage_replicas(
             match api.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {
                     ctx.recorder
-                        .record(
-                            rs,
+                        .record_reference(
+                            ctx.owner.object_reference(rs),
                             EventType::Normal,
                             "SuccessfulDelete",
                             &format!("Deleted pod: {name}"),
@@ -249,8 +255,8 @@ async fn manage_replicas(
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => {
                     ctx.recorder
-                        .record(
-                            rs,
+                        .record_reference(
+                            ctx.owner.object_reference(rs),
                             EventType::Warning,
                             "FailedDelete",
                             &format!("Error deleting: {}", api_message(&e)),
@@ -312,8 +318,9 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Rec
     }
     let status = compute_status(&rs, &active, &managed, jiff::Timestamp::now());
     if rs.status.as_ref() != Some(&status) {
-        let api: Api<ReplicaSet> =
-            Api::namespaced(ctx.client.clone(), &rs.namespace().unwrap_or_default());
+        let api = ctx
+            .owner
+            .api(ctx.client.clone(), &rs.namespace().unwrap_or_default());
         let patch = status_patch(&status);
         match api
             .patch_status(
@@ -344,23 +351,35 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Rec
     Ok(Action::await_change())
 }
 
-fn error_policy(rs: Arc<ReplicaSet>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(replicaset = %rs.name_any(), %error, "replicaset reconcile failed");
+fn error_policy<K: ResourceExt>(
+    owner: Arc<K>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(kind = %ctx.owner.resource.kind, name = %owner.name_any(), %error, "replica reconcile failed");
     Action::requeue(Duration::from_secs(2))
 }
 
-/// The ReplicaSets a pod event should wake: its controller, or for an orphan
-/// every ReplicaSet whose selector matches it (one of them may adopt it).
-fn replicasets_for_pod(
+/// The owners a pod event should wake: its controller, or for an orphan
+/// every owner whose selector matches it (one of them may adopt it).
+fn owners_for_pod<K>(
     pod: &Pod,
-    replicasets: &Store<ReplicaSet>,
+    owners: &Store<K>,
     expectations: &Expectations,
-) -> Vec<ObjectRef<ReplicaSet>> {
-    if let Some(owner) = controller_of(&pod.metadata).filter(|o| o.kind == "ReplicaSet") {
+    kind: &str,
+    view: fn(&K) -> ReplicaSet,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    if let Some(owner) = controller_of(&pod.metadata).filter(|o| o.kind == kind) {
         expectations.observe_creation(&owner.uid, &pod.name_any());
     }
-    owners_to_wake(&pod.metadata, replicasets, |rs| {
-        rs.spec.as_ref().map(|s| &s.selector)
+    owners_to_wake_by(&pod.metadata, owners, |owner, labels| {
+        view(owner)
+            .spec
+            .as_ref()
+            .is_some_and(|s| selector_matches(&s.selector, labels))
     })
 }
 
@@ -368,41 +387,80 @@ type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError
 
 /// Runs the ReplicaSet controller until `cancel` fires.
 pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (replicasets, rs_events) = cached_watch(Api::<ReplicaSet>::all(client.clone()));
+    run_kind::<ReplicaSet>(client, cancel, OwnerKind::replica_set(), ReplicaSet::clone).await
+}
+
+/// Runs the ReplicationController controller (the same reconcile, on
+/// ReplicationControllers seen as ReplicaSets) until `cancel` fires.
+pub async fn run_replication_controllers(
+    client: kube::Client,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    run_kind::<ReplicationController>(
+        client,
+        cancel,
+        OwnerKind::replication_controller(),
+        as_replica_set,
+    )
+    .await
+}
+
+/// The replica controller for owners of kind `K`, each reconciled as the
+/// ReplicaSet `view` makes of it.
+async fn run_kind<K>(
+    client: kube::Client,
+    cancel: CancellationToken,
+    owner: OwnerKind,
+    view: fn(&K) -> ReplicaSet,
+) -> Result<(), ControllerError>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (owners, owner_events) = cached_watch(Api::<K>::all(client.clone()));
     let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
     let expectations = Arc::new(Expectations::default());
+    let kind = owner.resource.kind.clone();
     let queue = stream::select(
-        rs_events
-            .map_ok(|rs| vec![ObjectRef::from_obj(&rs)])
+        owner_events
+            .map_ok(|o| vec![ObjectRef::from_obj(&o)])
             .boxed(),
         pod_events
             .map_ok({
-                let replicasets = replicasets.clone();
+                let owners = owners.clone();
                 let expectations = expectations.clone();
-                move |pod| replicasets_for_pod(&pod, &replicasets, &expectations)
+                move |pod| owners_for_pod(&pod, &owners, &expectations, &kind, view)
             })
             .boxed(),
     )
     .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
     .try_flatten();
     let context = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), "replicaset-controller"),
+        recorder: Recorder::new(client.clone(), owner.component),
         client,
+        owner,
         pods,
         expectations,
     });
     applier(
-        |rs, ctx| -> ReconcileFuture { Box::pin(reconcile(rs, ctx)) },
-        error_policy,
+        move |obj: Arc<K>, ctx| -> ReconcileFuture {
+            Box::pin(reconcile(Arc::new(view(&obj)), ctx))
+        },
+        error_policy::<K>,
         context,
-        replicasets,
+        owners,
         queue,
         Config::default(),
     )
     .take_until(cancel.cancelled())
     .for_each(|result| async move {
         if let Err(e) = result {
-            tracing::debug!(error = %e, "replicaset controller event");
+            tracing::debug!(error = %e, "replica controller event");
         }
     })
     .await;

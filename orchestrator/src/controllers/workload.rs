@@ -137,6 +137,21 @@ pub fn owners_to_wake<K>(
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
+    owners_to_wake_by(child, owners, |owner, labels| {
+        selector(owner).is_some_and(|s| selector_matches(s, labels))
+    })
+}
+
+/// [`owners_to_wake`] with the owner's selector applied by `selects` (for
+/// owners whose selector is not a `LabelSelector`, as ReplicationControllers').
+pub fn owners_to_wake_by<K>(
+    child: &ObjectMeta,
+    owners: &Store<K>,
+    selects: impl Fn(&K, Option<&BTreeMap<String, String>>) -> bool,
+) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
     if let Some(owner) = controller_of(child) {
         if owner.kind != K::kind(&()) {
             return Vec::new();
@@ -151,7 +166,7 @@ where
         .state()
         .iter()
         .filter(|o| o.meta().namespace == child.namespace)
-        .filter(|o| selector(o).is_some_and(|s| selector_matches(s, child.labels.as_ref())))
+        .filter(|o| selects(o, child.labels.as_ref()))
         .map(|o| ObjectRef::from_obj(o.as_ref()))
         .collect()
 }
@@ -223,5 +238,55 @@ mod tests {
             &LabelSelector::default(),
             Some(&labels(&[("a", "b")]))
         ));
+    }
+
+    #[test]
+    fn orphans_wake_owners_whose_equality_selector_matches_and_owned_pods_their_controller() {
+        use k8s_openapi::api::core::v1::ReplicationController;
+        let (store, mut writer) = reflector::store::<ReplicationController>();
+        for (name, app) in [("web", "web"), ("db", "db")] {
+            let rc: ReplicationController = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "default", "uid": name},
+                "spec": {"selector": {"app": app}}
+            }))
+            .unwrap();
+            writer.apply_watcher_event(&watcher::Event::Apply(rc));
+        }
+        let selects = |rc: &ReplicationController, labels: Option<&BTreeMap<String, String>>| {
+            let wanted = rc.spec.as_ref().and_then(|s| s.selector.as_ref());
+            wanted.is_some_and(|w| {
+                !w.is_empty()
+                    && w.iter()
+                        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+            })
+        };
+        let orphan = ObjectMeta {
+            namespace: Some("default".into()),
+            labels: Some(labels(&[("app", "web")])),
+            ..Default::default()
+        };
+        let woken = owners_to_wake_by(&orphan, &store, selects);
+        assert_eq!(
+            woken.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["web"]
+        );
+        let cases = [
+            ("ReplicationController", vec!["db"]),
+            ("ReplicaSet", vec![]),
+        ];
+        for (kind, expected) in cases {
+            let owned = ObjectMeta {
+                owner_references: Some(vec![OwnerReference {
+                    kind: kind.into(),
+                    name: "db".into(),
+                    controller: Some(true),
+                    ..Default::default()
+                }]),
+                ..orphan.clone()
+            };
+            let woken = owners_to_wake_by(&owned, &store, selects);
+            let names: Vec<&str> = woken.iter().map(|r| r.name.as_str()).collect();
+            assert_eq!(names, expected, "{kind}");
+        }
     }
 }

@@ -51,6 +51,7 @@ impl Cluster {
             listen: "127.0.0.1:0".parse().unwrap(),
             service_cidr: "10.43.0.0/16".parse().unwrap(),
             advertise_address: None,
+            in_process: Vec::new(),
         };
         let server = ApiServer::bind(config, store, &pki).await.unwrap();
         let api = server.local_addr().unwrap();
