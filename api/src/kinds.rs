@@ -5,11 +5,14 @@
 //! and a new kind is one module plus one catalog line. Pure: no I/O here.
 
 pub mod apps;
+pub mod autoscaling;
+pub mod batch;
 pub mod berth;
 pub mod coordination;
 pub mod core;
 pub mod discovery;
 mod meta;
+pub mod policy;
 
 use serde_json::{json, Map, Value};
 
