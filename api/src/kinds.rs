@@ -6,12 +6,15 @@
 
 pub mod apiextensions;
 pub mod apps;
+pub mod autoscaling;
+pub mod batch;
 pub mod berth;
 pub mod coordination;
 pub mod core;
 pub mod custom;
 pub mod discovery;
 mod meta;
+pub mod policy;
 pub mod rbac;
 
 use serde_json::{json, Map, Value};

@@ -170,3 +170,23 @@ fn metadata_only_requests_get_partial_object_metadata_in_json_and_protobuf() {
         .iter()
         .any(|i| i["metadata"]["name"] == "one"));
 }
+
+#[test]
+fn server_side_apply_of_the_main_resource_leaves_status_alone() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    let service = "\
+apiVersion: v1
+kind: Service
+metadata: {name: applied}
+spec:
+  ports: [{port: 80}]
+status:
+  loadBalancer:
+    ingress: [{ip: 192.0.2.10}]
+";
+    k.ok_stdin(&["apply", "--server-side", "-f", "-"], service);
+    k.ok_stdin(&["apply", "--server-side", "-f", "-"], service);
+    let applied = json(&k.ok(&["get", "service", "applied", "-o", "json"]));
+    assert_eq!(applied["status"], serde_json::json!({"loadBalancer": {}}));
+}

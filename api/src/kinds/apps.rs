@@ -2,8 +2,12 @@
 //! shares: non-negative replicas, a required selector that matches the
 //! template's labels, a valid pod spec, and an immutable selector.
 
+pub mod controllerrevision;
+pub mod daemonset;
 pub mod deployment;
 pub mod replicaset;
+pub mod statefulset;
+pub mod workload;
 
 use serde_json::Value;
 

@@ -25,6 +25,8 @@ pub struct ApplyRequest<'a> {
     pub force: bool,
     /// `dryRun=All`.
     pub dry_run: bool,
+    /// The subresource applied to (`status`), which decides what the write may change.
+    pub subresource: Option<&'a str>,
 }
 
 fn apply_error(r: &ResourceInfo, name: &str, error: ApplyError) -> ApiError {
@@ -111,7 +113,14 @@ pub async fn server_side_apply(
                     if let Some(meta) = merged.get_mut("metadata").and_then(Value::as_object_mut) {
                         meta.remove("resourceVersion");
                     }
-                    Ok(merged)
+                    // As for any write of the main resource: status stays, and the
+                    // kind carries over what only its own paths change.
+                    Ok(super::objects::merge_for_update(
+                        r,
+                        current,
+                        merged,
+                        request.subresource,
+                    ))
                 })
                 .await?;
             Ok((StatusCode::OK, updated))

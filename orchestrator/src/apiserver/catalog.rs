@@ -430,8 +430,9 @@ fn typed_schema(name: String, build: SchemaBuilder) -> Arc<Value> {
 pub fn builtins() -> &'static [Arc<ResourceInfo>] {
     use k8s_openapi::api::{
         apps::v1 as apps, authentication::v1 as authn, authorization::v1 as authz,
+        autoscaling::v1 as autoscaling_v1, autoscaling::v2 as autoscaling_v2, batch::v1 as batch,
         coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-        rbac::v1 as rbac,
+        policy::v1 as policy, rbac::v1 as rbac,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as crd;
     const RBAC: &str = "rbac.authorization.k8s.io";
@@ -603,6 +604,84 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
             .categories(&["all"])
             .status()
             .scale(),
+            ResourceInfo::typed::<apps::ControllerRevision>(
+                "apps",
+                "v1",
+                "ControllerRevision",
+                "controllerrevisions",
+                kinds::apps::controllerrevision::ControllerRevision,
+            )
+            .namespaced(),
+            ResourceInfo::typed::<apps::DaemonSet>(
+                "apps",
+                "v1",
+                "DaemonSet",
+                "daemonsets",
+                kinds::apps::daemonset::DaemonSet,
+            )
+            .namespaced()
+            .short_names(&["ds"])
+            .categories(&["all"])
+            .status(),
+            ResourceInfo::typed::<apps::StatefulSet>(
+                "apps",
+                "v1",
+                "StatefulSet",
+                "statefulsets",
+                kinds::apps::statefulset::StatefulSet,
+            )
+            .namespaced()
+            .short_names(&["sts"])
+            .categories(&["all"])
+            .status()
+            .scale(),
+            ResourceInfo::typed::<autoscaling_v2::HorizontalPodAutoscaler>(
+                "autoscaling",
+                "v2",
+                "HorizontalPodAutoscaler",
+                "horizontalpodautoscalers",
+                kinds::autoscaling::horizontalpodautoscaler::HorizontalPodAutoscaler,
+            )
+            .namespaced()
+            .short_names(&["hpa"])
+            .categories(&["all"])
+            .status(),
+            ResourceInfo::typed::<autoscaling_v1::HorizontalPodAutoscaler>(
+                "autoscaling",
+                "v1",
+                "HorizontalPodAutoscaler",
+                "horizontalpodautoscalers",
+                kinds::autoscaling::horizontalpodautoscaler::HorizontalPodAutoscalerV1,
+            )
+            .namespaced()
+            .short_names(&["hpa"])
+            .categories(&["all"])
+            .status(),
+            ResourceInfo::typed::<batch::CronJob>(
+                "batch",
+                "v1",
+                "CronJob",
+                "cronjobs",
+                kinds::batch::cronjob::CronJob,
+            )
+            .namespaced()
+            .short_names(&["cj"])
+            .categories(&["all"])
+            .status(),
+            ResourceInfo::typed::<batch::Job>("batch", "v1", "Job", "jobs", kinds::batch::job::Job)
+                .namespaced()
+                .categories(&["all"])
+                .status(),
+            ResourceInfo::typed::<policy::PodDisruptionBudget>(
+                "policy",
+                "v1",
+                "PodDisruptionBudget",
+                "poddisruptionbudgets",
+                kinds::policy::poddisruptionbudget::PodDisruptionBudget,
+            )
+            .namespaced()
+            .short_names(&["pdb"])
+            .status(),
             ResourceInfo::typed::<coordination::Lease>(
                 "coordination.k8s.io",
                 "v1",

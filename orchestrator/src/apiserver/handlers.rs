@@ -415,6 +415,7 @@ async fn handle_inner(
                     manager: &manager,
                     force: query.flag("force"),
                     dry_run: query.get("dryRun") == Some("All"),
+                    subresource: sub,
                 };
                 let (status, obj) =
                     super::apply::server_side_apply(objects, request, document).await?;

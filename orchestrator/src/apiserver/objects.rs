@@ -682,6 +682,10 @@ pub fn merge_for_update(
             }
             merged
         }
-        _ => new,
+        _ => {
+            let mut merged = new;
+            r.rules.prepare_for_update(old, &mut merged);
+            merged
+        }
     }
 }

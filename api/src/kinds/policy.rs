@@ -1,0 +1,3 @@
+//! The `policy` group's kinds: PodDisruptionBudgets.
+
+pub mod poddisruptionbudget;
