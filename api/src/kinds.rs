@@ -4,12 +4,16 @@
 //! API server reaches them through the catalog only, so it stays kind-agnostic
 //! and a new kind is one module plus one catalog line. Pure: no I/O here.
 
+pub mod admissionregistration;
 pub mod apps;
 pub mod berth;
 pub mod coordination;
 pub mod core;
 pub mod discovery;
 mod meta;
+pub mod networking;
+pub mod node;
+pub mod storage;
 
 use serde_json::{json, Map, Value};
 

@@ -299,9 +299,11 @@ fn typed_schema(name: String, build: SchemaBuilder) -> Arc<Value> {
 /// The built-in resources, in discovery order.
 pub fn builtins() -> &'static [Arc<ResourceInfo>] {
     use k8s_openapi::api::{
-        apps::v1 as apps, coordination::v1 as coordination, core::v1 as core,
-        discovery::v1 as discovery,
+        admissionregistration::v1 as admission, apps::v1 as apps, coordination::v1 as coordination,
+        core::v1 as core, discovery::v1 as discovery, networking::v1 as networking,
+        node::v1 as node, storage::v1 as storage,
     };
+    use kinds::admissionregistration::{policy, webhook};
     static RESOURCES: std::sync::OnceLock<Vec<Arc<ResourceInfo>>> = std::sync::OnceLock::new();
     RESOURCES.get_or_init(|| {
         [
@@ -417,6 +419,102 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
                 kinds::discovery::endpointslice::EndpointSlice,
             )
             .namespaced(),
+            ResourceInfo::typed::<networking::Ingress>(
+                "networking.k8s.io",
+                "v1",
+                "Ingress",
+                "ingresses",
+                kinds::networking::ingress::Ingress,
+            )
+            .namespaced()
+            .short_names(&["ing"])
+            .status(),
+            ResourceInfo::typed::<networking::IngressClass>(
+                "networking.k8s.io",
+                "v1",
+                "IngressClass",
+                "ingressclasses",
+                kinds::networking::ingressclass::IngressClass,
+            ),
+            ResourceInfo::typed::<networking::NetworkPolicy>(
+                "networking.k8s.io",
+                "v1",
+                "NetworkPolicy",
+                "networkpolicies",
+                kinds::networking::networkpolicy::NetworkPolicy,
+            )
+            .namespaced()
+            .short_names(&["netpol"]),
+            ResourceInfo::typed::<storage::StorageClass>(
+                "storage.k8s.io",
+                "v1",
+                "StorageClass",
+                "storageclasses",
+                kinds::storage::storageclass::StorageClass,
+            )
+            .short_names(&["sc"]),
+            ResourceInfo::typed::<storage::CSIDriver>(
+                "storage.k8s.io",
+                "v1",
+                "CSIDriver",
+                "csidrivers",
+                kinds::storage::csidriver::CsiDriver,
+            ),
+            ResourceInfo::typed::<storage::CSINode>(
+                "storage.k8s.io",
+                "v1",
+                "CSINode",
+                "csinodes",
+                kinds::storage::csinode::CsiNode,
+            ),
+            ResourceInfo::typed::<storage::VolumeAttachment>(
+                "storage.k8s.io",
+                "v1",
+                "VolumeAttachment",
+                "volumeattachments",
+                kinds::storage::volumeattachment::VolumeAttachment,
+            )
+            .status(),
+            ResourceInfo::typed::<node::RuntimeClass>(
+                "node.k8s.io",
+                "v1",
+                "RuntimeClass",
+                "runtimeclasses",
+                kinds::node::runtimeclass::RuntimeClass,
+            ),
+            ResourceInfo::typed::<admission::ValidatingWebhookConfiguration>(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingWebhookConfiguration",
+                "validatingwebhookconfigurations",
+                webhook::WebhookConfiguration { mutating: false },
+            )
+            .categories(&["api-extensions"]),
+            ResourceInfo::typed::<admission::MutatingWebhookConfiguration>(
+                "admissionregistration.k8s.io",
+                "v1",
+                "MutatingWebhookConfiguration",
+                "mutatingwebhookconfigurations",
+                webhook::WebhookConfiguration { mutating: true },
+            )
+            .categories(&["api-extensions"]),
+            ResourceInfo::typed::<admission::ValidatingAdmissionPolicy>(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingAdmissionPolicy",
+                "validatingadmissionpolicies",
+                policy::ValidatingAdmissionPolicy,
+            )
+            .categories(&["api-extensions"])
+            .status(),
+            ResourceInfo::typed::<admission::ValidatingAdmissionPolicyBinding>(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingAdmissionPolicyBinding",
+                "validatingadmissionpolicybindings",
+                policy::ValidatingAdmissionPolicyBinding,
+            )
+            .categories(&["api-extensions"]),
             ResourceInfo::typed::<berth_api::nodepool::NodePool>(
                 "berth.dev",
                 "v1",
