@@ -13,6 +13,7 @@ pub mod discovery;
 mod meta;
 pub mod networking;
 pub mod node;
+pub mod scheduling;
 pub mod storage;
 
 use serde_json::{json, Map, Value};

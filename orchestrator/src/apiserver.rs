@@ -236,6 +236,17 @@ async fn bootstrap(objects: &Objects, allocator: &Allocator) -> Result<(), ApiEr
             Err(e) => return Err(e),
         }
     }
+    let classes = catalog::builtin("scheduling.k8s.io", "v1", "priorityclasses")
+        .expect("priority classes served");
+    for class in berth_api::kinds::scheduling::priorityclass::system_classes() {
+        match objects
+            .create(classes, None, class, &WriteOptions::default())
+            .await
+        {
+            Ok(_) | Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let services = catalog::builtin("", "v1", "services").expect("services served");
     allocator.reserve_api_service_ip().await?;
     let ip = allocator.api_service_ip().to_string();

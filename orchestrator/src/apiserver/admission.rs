@@ -1,8 +1,15 @@
-//! Admission steps that need the server's configuration rather than the kind's
-//! pure rules: today upstream's DefaultTolerationSeconds for new pods.
+//! Admission steps that need the server's configuration or the store rather
+//! than the kind's pure rules: upstream's DefaultTolerationSeconds for new pods
+//! and its Priority plugin (pods' priority from their PriorityClass, one
+//! global default class).
 
 use berth_api::kinds::obj_mut;
 use serde_json::{json, Value};
+
+use super::catalog::{self, ResourceInfo};
+use super::errors::ApiError;
+use super::objects::decode;
+use crate::store::Store;
 
 /// Seconds the DefaultTolerationSeconds admission gives new pods (upstream's
 /// `--default-not-ready-toleration-seconds` / `--default-unreachable-toleration-seconds`).
@@ -62,6 +69,124 @@ pub fn default_tolerations(pod: &mut Value, seconds: DefaultTolerationSeconds) {
     }
 }
 
+/// The admission steps of a create that read the store, by resource: pods get
+/// their priority, a new PriorityClass may not be a second global default.
+pub async fn admit_create(
+    store: &dyn Store,
+    r: &ResourceInfo,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
+    match (r.group.as_str(), r.plural.as_str()) {
+        ("", "pods") => pod_priority(obj, &priority_classes(store).await?),
+        ("scheduling.k8s.io", "priorityclasses") => {
+            single_global_default(obj, &priority_classes(store).await?)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Every stored PriorityClass.
+async fn priority_classes(store: &dyn Store) -> Result<Vec<Value>, ApiError> {
+    let r = catalog::builtin("scheduling.k8s.io", "v1", "priorityclasses")
+        .expect("priority classes served");
+    let page = store.list(&r.key_prefix(), None, 0).await?;
+    page.items.iter().map(decode).collect()
+}
+
+fn name_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The global default class upstream picks: among those marked default, the lowest value.
+fn default_class(classes: &[Value]) -> Option<&Value> {
+    classes
+        .iter()
+        .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
+        .min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
+}
+
+/// Upstream's Priority admission for a new pod: `spec.priorityClassName` (or
+/// the global default class) resolved into `spec.priority` and
+/// `spec.preemptionPolicy`; an unknown class or a contradicting value is refused.
+pub fn pod_priority(pod: &mut Value, classes: &[Value]) -> Result<(), ApiError> {
+    let forbidden = |pod: &Value, why: String| {
+        ApiError::Forbidden(format!("pods \"{}\" is forbidden: {why}", name_of(pod)))
+    };
+    let wanted = pod
+        .pointer("/spec/priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let (class_name, priority, policy) = if wanted.is_empty() {
+        match default_class(classes) {
+            Some(c) => (
+                Some(name_of(c).to_owned()),
+                c.get("value").and_then(Value::as_i64).unwrap_or(0),
+                c.get("preemptionPolicy").cloned(),
+            ),
+            None => (None, 0, None),
+        }
+    } else {
+        let class = classes
+            .iter()
+            .find(|c| name_of(c) == wanted)
+            .ok_or_else(|| {
+                forbidden(
+                    pod,
+                    format!("no PriorityClass with name {wanted} was found"),
+                )
+            })?;
+        (
+            None,
+            class.get("value").and_then(Value::as_i64).unwrap_or(0),
+            class.get("preemptionPolicy").cloned(),
+        )
+    };
+    if let Some(given) = pod.pointer("/spec/priority").and_then(Value::as_i64) {
+        if given != priority {
+            return Err(forbidden(pod, format!("the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name")));
+        }
+    }
+    if let (Some(given), Some(computed)) = (
+        pod.pointer("/spec/preemptionPolicy")
+            .and_then(Value::as_str),
+        policy.as_ref().and_then(Value::as_str),
+    ) {
+        if given != computed {
+            return Err(forbidden(pod, format!("the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {computed} from the given PriorityClass name")));
+        }
+    }
+    if !pod.is_object() {
+        return Ok(());
+    }
+    let spec = obj_mut(pod, "spec");
+    if let Some(name) = class_name {
+        spec.insert("priorityClassName".into(), json!(name));
+    }
+    spec.insert("priority".into(), json!(priority));
+    if let Some(policy) = policy {
+        spec.insert("preemptionPolicy".into(), policy);
+    }
+    Ok(())
+}
+
+/// Upstream's Priority admission for a new PriorityClass: only one may be the global default.
+pub fn single_global_default(class: &Value, classes: &[Value]) -> Result<(), ApiError> {
+    if class.get("globalDefault").and_then(Value::as_bool) != Some(true) {
+        return Ok(());
+    }
+    match default_class(classes) {
+        Some(existing) => Err(ApiError::Forbidden(format!(
+            "priorityclasses.scheduling.k8s.io \"{}\" is forbidden: PriorityClass {} is already marked as default. Only one default can exist",
+            name_of(class),
+            name_of(existing)
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +243,51 @@ mod tests {
                 assert_eq!(t["effect"], json!("NoExecute"));
             }
         }
+    }
+
+    #[test]
+    fn pods_get_their_class_priority_or_the_default_one() {
+        let classes = vec![
+            json!({"metadata": {"name": "system-node-critical"}, "value": 2_000_001_000, "preemptionPolicy": "PreemptLowerPriority"}),
+            json!({"metadata": {"name": "low"}, "value": 10, "globalDefault": true, "preemptionPolicy": "Never"}),
+        ];
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {"priorityClassName": "system-node-critical"}});
+        pod_priority(&mut pod, &classes).unwrap();
+        assert_eq!(pod["spec"]["priority"], 2_000_001_000i64);
+        assert_eq!(pod["spec"]["preemptionPolicy"], "PreemptLowerPriority");
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {}});
+        pod_priority(&mut pod, &classes).unwrap();
+        assert_eq!(
+            (
+                pod["spec"]["priorityClassName"].clone(),
+                pod["spec"]["priority"].clone()
+            ),
+            (json!("low"), json!(10))
+        );
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {}});
+        pod_priority(&mut pod, &classes[..1]).unwrap();
+        assert_eq!(pod["spec"]["priority"], 0);
+        let cases = [
+            (json!({"priorityClassName": "foo"}), "pods \"x\" is forbidden: no PriorityClass with name foo was found"),
+            (json!({"priorityClassName": "low", "priority": 3}), "pods \"x\" is forbidden: the integer value of priority (3) must not be provided in pod spec; priority admission controller computed 10 from the given PriorityClass name"),
+        ];
+        for (spec, message) in cases {
+            let mut pod = json!({"metadata": {"name": "x"}, "spec": spec});
+            match pod_priority(&mut pod, &classes) {
+                Err(ApiError::Forbidden(got)) => assert_eq!(got, message),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_one_class_is_the_global_default() {
+        let existing = vec![json!({"metadata": {"name": "a"}, "value": 1, "globalDefault": true})];
+        let new = json!({"metadata": {"name": "b"}, "value": 2, "globalDefault": true});
+        match single_global_default(&new, &existing) {
+            Err(ApiError::Forbidden(m)) => assert_eq!(m, "priorityclasses.scheduling.k8s.io \"b\" is forbidden: PriorityClass a is already marked as default. Only one default can exist"),
+            other => panic!("{other:?}"),
+        }
+        assert!(single_global_default(&new, &[]).is_ok());
     }
 }

@@ -301,7 +301,7 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
     use k8s_openapi::api::{
         admissionregistration::v1 as admission, apps::v1 as apps, coordination::v1 as coordination,
         core::v1 as core, discovery::v1 as discovery, networking::v1 as networking,
-        node::v1 as node, storage::v1 as storage,
+        node::v1 as node, scheduling::v1 as scheduling, storage::v1 as storage,
     };
     use kinds::admissionregistration::{policy, webhook};
     static RESOURCES: std::sync::OnceLock<Vec<Arc<ResourceInfo>>> = std::sync::OnceLock::new();
@@ -515,6 +515,14 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
                 policy::ValidatingAdmissionPolicyBinding,
             )
             .categories(&["api-extensions"]),
+            ResourceInfo::typed::<scheduling::PriorityClass>(
+                "scheduling.k8s.io",
+                "v1",
+                "PriorityClass",
+                "priorityclasses",
+                kinds::scheduling::priorityclass::PriorityClass,
+            )
+            .short_names(&["pc"]),
             ResourceInfo::typed::<berth_api::nodepool::NodePool>(
                 "berth.dev",
                 "v1",

@@ -354,6 +354,7 @@ impl Objects {
         if r.group.is_empty() && r.kind == "Pod" {
             admission::default_tolerations(&mut obj, self.toleration_seconds);
         }
+        admission::admit_create(self.store.as_ref(), r, &mut obj).await?;
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
         let causes = validate(r, &obj);
         if !causes.is_empty() {
