@@ -10,6 +10,7 @@ pub mod berth;
 pub mod coordination;
 pub mod core;
 pub mod discovery;
+pub mod events;
 mod meta;
 pub mod networking;
 pub mod node;

@@ -300,8 +300,9 @@ fn typed_schema(name: String, build: SchemaBuilder) -> Arc<Value> {
 pub fn builtins() -> &'static [Arc<ResourceInfo>] {
     use k8s_openapi::api::{
         admissionregistration::v1 as admission, apps::v1 as apps, coordination::v1 as coordination,
-        core::v1 as core, discovery::v1 as discovery, networking::v1 as networking,
-        node::v1 as node, scheduling::v1 as scheduling, storage::v1 as storage,
+        core::v1 as core, discovery::v1 as discovery, events::v1 as events,
+        networking::v1 as networking, node::v1 as node, scheduling::v1 as scheduling,
+        storage::v1 as storage,
     };
     use kinds::admissionregistration::{policy, webhook};
     static RESOURCES: std::sync::OnceLock<Vec<Arc<ResourceInfo>>> = std::sync::OnceLock::new();
@@ -523,6 +524,16 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
                 kinds::scheduling::priorityclass::PriorityClass,
             )
             .short_names(&["pc"]),
+            ResourceInfo::typed::<events::Event>(
+                "events.k8s.io",
+                "v1",
+                "Event",
+                "events",
+                kinds::events::event::Event,
+            )
+            .namespaced()
+            .short_names(&["ev"])
+            .stored_with("", "events"),
             ResourceInfo::typed::<berth_api::nodepool::NodePool>(
                 "berth.dev",
                 "v1",
