@@ -7,6 +7,7 @@
 pub mod admissionregistration;
 pub mod apps;
 pub mod berth;
+pub mod certificates;
 pub mod coordination;
 pub mod core;
 pub mod discovery;

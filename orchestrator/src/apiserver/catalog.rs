@@ -75,6 +75,10 @@ pub struct ResourceInfo {
     pub has_status: bool,
     /// Whether `/scale` is served.
     pub has_scale: bool,
+    /// Subresources that, like `status`, write one part of the object and keep
+    /// the rest: (subresource, JSON pointer of the part), e.g.
+    /// `certificatesigningrequests/approval` writes `/status/conditions`.
+    pub status_like: Vec<(&'static str, &'static str)>,
     /// Whether this is a Kubernetes built-in kind: those take strategic merge
     /// patches and protobuf; our own and custom kinds do not.
     pub builtin: bool,
@@ -208,6 +212,7 @@ impl ResourceInfo {
             categories: Vec::new(),
             has_status: false,
             has_scale: false,
+            status_like: Vec::new(),
             builtin: true,
             verbs: ALL_VERBS.to_vec(),
             stored_with: None,
@@ -248,6 +253,20 @@ impl ResourceInfo {
     pub fn scale(mut self) -> Self {
         self.has_scale = true;
         self
+    }
+
+    /// Serves `/<subresource>`, which writes only the part of the object at `pointer`.
+    pub fn status_like(mut self, subresource: &'static str, pointer: &'static str) -> Self {
+        self.status_like.push((subresource, pointer));
+        self
+    }
+
+    /// The part of the object a status-like subresource writes, if `sub` is one.
+    pub fn status_like_part(&self, sub: &str) -> Option<&'static str> {
+        self.status_like
+            .iter()
+            .find(|(name, _)| *name == sub)
+            .map(|(_, pointer)| *pointer)
     }
 
     /// Only these verbs (read-only or create-only kinds).
@@ -299,10 +318,10 @@ fn typed_schema(name: String, build: SchemaBuilder) -> Arc<Value> {
 /// The built-in resources, in discovery order.
 pub fn builtins() -> &'static [Arc<ResourceInfo>] {
     use k8s_openapi::api::{
-        admissionregistration::v1 as admission, apps::v1 as apps, coordination::v1 as coordination,
-        core::v1 as core, discovery::v1 as discovery, events::v1 as events,
-        networking::v1 as networking, node::v1 as node, scheduling::v1 as scheduling,
-        storage::v1 as storage,
+        admissionregistration::v1 as admission, apps::v1 as apps, certificates::v1 as certificates,
+        coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+        events::v1 as events, networking::v1 as networking, node::v1 as node,
+        scheduling::v1 as scheduling, storage::v1 as storage,
     };
     use kinds::admissionregistration::{policy, webhook};
     static RESOURCES: std::sync::OnceLock<Vec<Arc<ResourceInfo>>> = std::sync::OnceLock::new();
@@ -534,6 +553,16 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
             .namespaced()
             .short_names(&["ev"])
             .stored_with("", "events"),
+            ResourceInfo::typed::<certificates::CertificateSigningRequest>(
+                "certificates.k8s.io",
+                "v1",
+                "CertificateSigningRequest",
+                "certificatesigningrequests",
+                kinds::certificates::csr::CertificateSigningRequest,
+            )
+            .short_names(&["csr"])
+            .status()
+            .status_like("approval", "/status/conditions"),
             ResourceInfo::typed::<berth_api::nodepool::NodePool>(
                 "berth.dev",
                 "v1",
