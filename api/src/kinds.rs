@@ -5,6 +5,7 @@
 //! and a new kind is one module plus one catalog line. Pure: no I/O here.
 
 pub mod admissionregistration;
+pub mod apiregistration;
 pub mod apps;
 pub mod berth;
 pub mod certificates;

@@ -247,6 +247,7 @@ async fn bootstrap(objects: &Objects, allocator: &Allocator) -> Result<(), ApiEr
             Err(e) => return Err(e),
         }
     }
+    bootstrap_api_services(objects).await?;
     let services = catalog::builtin("", "v1", "services").expect("services served");
     allocator.reserve_api_service_ip().await?;
     let ip = allocator.api_service_ip().to_string();
@@ -273,6 +274,46 @@ async fn bootstrap(objects: &Objects, allocator: &Allocator) -> Result<(), ApiEr
         }
         Err(e) => Err(e),
     }
+}
+
+/// Creates the `Local` APIService of every group version the built-in catalog
+/// serves (kube-aggregator's autoregistration), Available from the start.
+async fn bootstrap_api_services(objects: &Objects) -> Result<(), ApiError> {
+    use berth_api::kinds::apiregistration::defaults;
+    let r = catalog::builtin("apiregistration.k8s.io", "v1", "apiservices")
+        .expect("API services served");
+    let now = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .to_string();
+    let mut seen = std::collections::BTreeSet::new();
+    for info in catalog::builtins() {
+        if !seen.insert((info.group.as_str(), info.version.as_str())) {
+            continue;
+        }
+        let service = defaults::local_api_service(&info.group, &info.version, &now);
+        let name = defaults::name(&info.group, &info.version);
+        match objects
+            .create(r, None, service.clone(), &WriteOptions::default())
+            .await
+        {
+            Ok(_) => {
+                objects
+                    .update(
+                        r,
+                        None,
+                        &name,
+                        service,
+                        Some("status"),
+                        &WriteOptions::default(),
+                    )
+                    .await?;
+            }
+            Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The media type clients ask for to get the OpenAPI v2 document in protobuf.

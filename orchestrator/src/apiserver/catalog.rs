@@ -563,6 +563,17 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
             .short_names(&["csr"])
             .status()
             .status_like("approval", "/status/conditions"),
+            ResourceInfo::typed::<
+                k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
+            >(
+                "apiregistration.k8s.io",
+                "v1",
+                "APIService",
+                "apiservices",
+                kinds::apiregistration::apiservice::ApiService,
+            )
+            .categories(&["api-extensions"])
+            .status(),
             ResourceInfo::typed::<berth_api::nodepool::NodePool>(
                 "berth.dev",
                 "v1",
