@@ -13,6 +13,7 @@ pub mod coordination;
 pub mod core;
 pub mod discovery;
 pub mod events;
+pub mod flowcontrol;
 mod meta;
 pub mod networking;
 pub mod node;

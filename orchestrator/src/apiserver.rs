@@ -248,6 +248,7 @@ async fn bootstrap(objects: &Objects, allocator: &Allocator) -> Result<(), ApiEr
         }
     }
     bootstrap_api_services(objects).await?;
+    bootstrap_flow_control(objects).await?;
     let services = catalog::builtin("", "v1", "services").expect("services served");
     allocator.reserve_api_service_ip().await?;
     let ip = allocator.api_service_ip().to_string();
@@ -304,6 +305,62 @@ async fn bootstrap_api_services(objects: &Objects) -> Result<(), ApiError> {
                         None,
                         &name,
                         service,
+                        Some("status"),
+                        &WriteOptions::default(),
+                    )
+                    .await?;
+            }
+            Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Creates upstream's default FlowSchemas and PriorityLevelConfigurations
+/// (stored for tools that read them; berth does not enforce them).
+async fn bootstrap_flow_control(objects: &Objects) -> Result<(), ApiError> {
+    use berth_api::kinds::flowcontrol::defaults;
+    let levels = catalog::builtin(
+        "flowcontrol.apiserver.k8s.io",
+        "v1",
+        "prioritylevelconfigurations",
+    )
+    .expect("priority levels served");
+    for level in defaults::priority_levels() {
+        match objects
+            .create(levels, None, level, &WriteOptions::default())
+            .await
+        {
+            Ok(_) | Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let schemas = catalog::builtin("flowcontrol.apiserver.k8s.io", "v1", "flowschemas")
+        .expect("flow schemas served");
+    let now = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .to_string();
+    for schema in defaults::flow_schemas() {
+        let name = schema
+            .pointer("/metadata/name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut with_status = schema.clone();
+        with_status["status"] = defaults::found_status(&schema, &now);
+        match objects
+            .create(schemas, None, schema, &WriteOptions::default())
+            .await
+        {
+            Ok(_) => {
+                objects
+                    .update(
+                        schemas,
+                        None,
+                        &name,
+                        with_status,
                         Some("status"),
                         &WriteOptions::default(),
                     )

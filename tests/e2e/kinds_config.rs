@@ -212,6 +212,30 @@ fn cases() -> Vec<Case> {
             ),
         },
         Case {
+            file: "flowschema.yaml",
+            resource: "flowschema",
+            name: "health-for-strangers",
+            headers: "NAME                   PRIORITYLEVEL   MATCHINGPRECEDENCE   DISTINGUISHERMETHOD   AGE   MISSINGPL",
+            yaml: &["matchingPrecedence: 1000", "generation: 1"],
+            patch: (r#"{"spec":{"matchingPrecedence":999}}"#, "generation: 2"),
+            invalid: (
+                "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: FlowSchema\nmetadata: {name: bad}\nspec:\n  matchingPrecedence: 20000\n  priorityLevelConfiguration: {name: exempt}\n",
+                "spec.matchingPrecedence: Invalid value: 20000: must not be greater than 10000",
+            ),
+        },
+        Case {
+            file: "prioritylevelconfiguration.yaml",
+            resource: "prioritylevelconfiguration",
+            name: "list-events-default-service-account",
+            headers: "NAME                                  TYPE      NOMINALCONCURRENCYSHARES   QUEUES   HANDSIZE   QUEUELENGTHLIMIT   AGE",
+            yaml: &["handSize: 8", "queues: 64", "queueLengthLimit: 50", "lendablePercent: 0"],
+            patch: (r#"{"spec":{"limited":{"nominalConcurrencyShares":20}}}"#, "nominalConcurrencyShares: 20"),
+            invalid: (
+                "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: PriorityLevelConfiguration\nmetadata: {name: bad}\nspec:\n  type: Limited\n",
+                "spec.limited: Required value: must not be empty when type is Limited",
+            ),
+        },
+        Case {
             file: "certificatesigningrequest.yaml",
             resource: "csr",
             name: "myuser",
@@ -384,6 +408,53 @@ fn kubectl_generators_and_discovery(k: &Kubectl) {
         "{.spec.groupPriorityMinimum} {.spec.versionPriority}",
     );
     assert_eq!(priority, "17800 15");
+    // Upstream's flow-control defaults exist from the start.
+    let schemas = k.ok(&["get", "flowschemas", "-o", "name"]);
+    for name in [
+        "exempt",
+        "probes",
+        "system-leader-election",
+        "endpoint-controller",
+        "workload-leader-election",
+        "system-node-high",
+        "system-nodes",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-system-service-accounts",
+        "service-accounts",
+        "global-default",
+        "catch-all",
+    ] {
+        assert!(
+            schemas
+                .lines()
+                .any(|l| l == format!("flowschema.flowcontrol.apiserver.k8s.io/{name}")),
+            "{name}: {schemas}"
+        );
+    }
+    let levels = k.ok(&["get", "prioritylevelconfigurations", "--no-headers"]);
+    for name in [
+        "exempt",
+        "catch-all",
+        "system",
+        "node-high",
+        "leader-election",
+        "workload-high",
+        "workload-low",
+        "global-default",
+    ] {
+        assert!(
+            levels
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "{name}: {levels}"
+        );
+    }
+    let missing = k.jsonpath(
+        &["get", "flowschema", "catch-all"],
+        "{.status.conditions[0].type}={.status.conditions[0].status}",
+    );
+    assert_eq!(missing, "Dangling=False");
 }
 
 fn priority_admission(k: &Kubectl) {

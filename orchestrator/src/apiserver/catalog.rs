@@ -320,8 +320,8 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
     use k8s_openapi::api::{
         admissionregistration::v1 as admission, apps::v1 as apps, certificates::v1 as certificates,
         coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-        events::v1 as events, networking::v1 as networking, node::v1 as node,
-        scheduling::v1 as scheduling, storage::v1 as storage,
+        events::v1 as events, flowcontrol::v1 as flowcontrol, networking::v1 as networking,
+        node::v1 as node, scheduling::v1 as scheduling, storage::v1 as storage,
     };
     use kinds::admissionregistration::{policy, webhook};
     static RESOURCES: std::sync::OnceLock<Vec<Arc<ResourceInfo>>> = std::sync::OnceLock::new();
@@ -573,6 +573,22 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
                 kinds::apiregistration::apiservice::ApiService,
             )
             .categories(&["api-extensions"])
+            .status(),
+            ResourceInfo::typed::<flowcontrol::FlowSchema>(
+                "flowcontrol.apiserver.k8s.io",
+                "v1",
+                "FlowSchema",
+                "flowschemas",
+                kinds::flowcontrol::flowschema::FlowSchema,
+            )
+            .status(),
+            ResourceInfo::typed::<flowcontrol::PriorityLevelConfiguration>(
+                "flowcontrol.apiserver.k8s.io",
+                "v1",
+                "PriorityLevelConfiguration",
+                "prioritylevelconfigurations",
+                kinds::flowcontrol::prioritylevel::PriorityLevelConfiguration,
+            )
             .status(),
             ResourceInfo::typed::<berth_api::nodepool::NodePool>(
                 "berth.dev",
