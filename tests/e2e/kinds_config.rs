@@ -366,6 +366,20 @@ fn kubectl_generators_and_discovery(k: &Kubectl) {
     let table = k.ok(&["get", "ingress", "simple", "--no-headers"]);
     let cells: Vec<&str> = table.split_whitespace().collect();
     assert_eq!(cells[1..4], ["<none>", "foo.com", "80,"], "{table}");
+    // DefaultIngressClass admission: a class marked default is given to new
+    // ingresses that name none.
+    k.ok(&["apply", "-f", &manifest("kinds/ingressclass.yaml")]);
+    k.ok(&[
+        "annotate",
+        "ingressclass",
+        "external-lb",
+        "ingressclass.kubernetes.io/is-default-class=true",
+    ]);
+    k.ok(&["create", "ingress", "defaulted", "--rule=bar.com/=svc1:80"]);
+    let class = k.jsonpath(&["get", "ingress", "defaulted"], "{.spec.ingressClassName}");
+    assert_eq!(class, "external-lb");
+    k.ok(&["delete", "ingress", "defaulted", "simple"]);
+    k.ok(&["delete", "ingressclass", "external-lb"]);
     k.ok(&[
         "create",
         "priorityclass",

@@ -1,7 +1,7 @@
 //! Admission steps that need the server's configuration or the store rather
-//! than the kind's pure rules: upstream's DefaultTolerationSeconds for new pods
-//! and its Priority plugin (pods' priority from their PriorityClass, one
-//! global default class).
+//! than the kind's pure rules: upstream's DefaultTolerationSeconds for new pods,
+//! its Priority plugin (pods' priority from their PriorityClass, one global
+//! default class) and DefaultIngressClass.
 
 use berth_api::kinds::obj_mut;
 use serde_json::{json, Value};
@@ -81,16 +81,59 @@ pub async fn admit_create(
         ("scheduling.k8s.io", "priorityclasses") => {
             single_global_default(obj, &priority_classes(store).await?)
         }
+        ("networking.k8s.io", "ingresses") => {
+            let classes = stored(store, "networking.k8s.io", "ingressclasses").await?;
+            default_ingress_class(obj, &classes);
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
 
-/// Every stored PriorityClass.
-async fn priority_classes(store: &dyn Store) -> Result<Vec<Value>, ApiError> {
-    let r = catalog::builtin("scheduling.k8s.io", "v1", "priorityclasses")
-        .expect("priority classes served");
+/// Every stored object of a built-in cluster-scoped resource.
+async fn stored(store: &dyn Store, group: &str, plural: &str) -> Result<Vec<Value>, ApiError> {
+    let r = catalog::builtin(group, "v1", plural).expect("admission reads served resources");
     let page = store.list(&r.key_prefix(), None, 0).await?;
     page.items.iter().map(decode).collect()
+}
+
+/// Every stored PriorityClass.
+async fn priority_classes(store: &dyn Store) -> Result<Vec<Value>, ApiError> {
+    stored(store, "scheduling.k8s.io", "priorityclasses").await
+}
+
+/// Upstream's DefaultIngressClass admission: an Ingress that names no class
+/// (neither `spec.ingressClassName` nor the legacy annotation) gets the class
+/// marked default; with several, the newest (then the first by name).
+pub fn default_ingress_class(ingress: &mut Value, classes: &[Value]) {
+    let named = ingress.pointer("/spec/ingressClassName").is_some()
+        || ingress
+            .pointer("/metadata/annotations/kubernetes.io~1ingress.class")
+            .is_some();
+    if named || !ingress.is_object() {
+        return;
+    }
+    let created = |c: &Value| {
+        c.pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    };
+    let chosen = classes
+        .iter()
+        .filter(|c| {
+            c.pointer("/metadata/annotations/ingressclass.kubernetes.io~1is-default-class")
+                .and_then(Value::as_str)
+                == Some("true")
+        })
+        .max_by(|a, b| {
+            created(a)
+                .cmp(&created(b))
+                .then_with(|| name_of(b).cmp(name_of(a)))
+        });
+    if let Some(class) = chosen {
+        let name = name_of(class).to_owned();
+        obj_mut(ingress, "spec").insert("ingressClassName".into(), json!(name));
+    }
 }
 
 fn name_of(obj: &Value) -> &str {
@@ -289,5 +332,30 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(single_global_default(&new, &[]).is_ok());
+    }
+
+    #[test]
+    fn ingresses_without_a_class_get_the_newest_default_one() {
+        let class = |name: &str, created: &str, default: bool| {
+            json!({"metadata": {"name": name, "creationTimestamp": created,
+                "annotations": {"ingressclass.kubernetes.io/is-default-class": if default { "true" } else { "false" }}}})
+        };
+        let classes = vec![
+            class("old", "2025-01-01T00:00:00Z", true),
+            class("new", "2025-02-01T00:00:00Z", true),
+            class("newest-not-default", "2025-03-01T00:00:00Z", false),
+        ];
+        let mut ingress = json!({"metadata": {"name": "i"}, "spec": {}});
+        default_ingress_class(&mut ingress, &classes);
+        assert_eq!(ingress["spec"]["ingressClassName"], "new");
+        let mut named = json!({"metadata": {"name": "i"}, "spec": {"ingressClassName": "mine"}});
+        default_ingress_class(&mut named, &classes);
+        assert_eq!(named["spec"]["ingressClassName"], "mine");
+        let mut legacy = json!({"metadata": {"name": "i", "annotations": {"kubernetes.io/ingress.class": "nginx"}}, "spec": {}});
+        default_ingress_class(&mut legacy, &classes);
+        assert!(legacy["spec"].get("ingressClassName").is_none());
+        let mut none = json!({"metadata": {"name": "i"}, "spec": {}});
+        default_ingress_class(&mut none, &classes[2..]);
+        assert!(none["spec"].get("ingressClassName").is_none());
     }
 }
