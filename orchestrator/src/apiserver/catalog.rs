@@ -774,6 +774,31 @@ mod tests {
     }
 
     #[test]
+    fn status_like_subresources_write_only_their_part() {
+        use serde_json::json;
+        let csr = builtin("certificates.k8s.io", "v1", "certificatesigningrequests").unwrap();
+        assert_eq!(csr.status_like_part("approval"), Some("/status/conditions"));
+        assert_eq!(csr.status_like_part("finalize"), None);
+        let old = json!({"metadata": {"name": "c"}, "spec": {"signerName": "a/b"},
+            "status": {"certificate": "Zm9v"}});
+        let new = json!({"metadata": {"name": "c", "resourceVersion": "7"}, "spec": {"signerName": "x/y"},
+            "status": {"certificate": "", "conditions": [{"type": "Approved", "status": "True"}]}});
+        let merged = crate::apiserver::objects::merge_for_update(csr, &old, new, Some("approval"));
+        assert_eq!(merged["spec"]["signerName"], "a/b");
+        assert_eq!(merged["status"]["certificate"], "Zm9v");
+        assert_eq!(merged["status"]["conditions"][0]["type"], "Approved");
+        assert_eq!(merged["metadata"]["resourceVersion"], "7");
+        let cleared = crate::apiserver::objects::merge_for_update(
+            csr,
+            &merged,
+            json!({"metadata": {}}),
+            Some("approval"),
+        );
+        assert!(cleared["status"].get("conditions").is_none());
+        assert_eq!(cleared["status"]["certificate"], "Zm9v");
+    }
+
+    #[test]
     fn versions_sort_as_upstream_prefers_them() {
         let mut versions = vec![
             "v1alpha1",
