@@ -4,18 +4,27 @@
 //! API server reaches them through the catalog only, so it stays kind-agnostic
 //! and a new kind is one module plus one catalog line. Pure: no I/O here.
 
+pub mod admissionregistration;
 pub mod apiextensions;
+pub mod apiregistration;
 pub mod apps;
 pub mod autoscaling;
 pub mod batch;
 pub mod berth;
+pub mod certificates;
 pub mod coordination;
 pub mod core;
 pub mod custom;
 pub mod discovery;
+pub mod events;
+pub mod flowcontrol;
 mod meta;
+pub mod networking;
+pub mod node;
 pub mod policy;
 pub mod rbac;
+pub mod scheduling;
+pub mod storage;
 
 use serde_json::{json, Map, Value};
 

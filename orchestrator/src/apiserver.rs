@@ -356,6 +356,19 @@ async fn bootstrap_namespaces_and_service(
             Err(e) => return Err(e),
         }
     }
+    let classes = catalog::builtin("scheduling.k8s.io", "v1", "priorityclasses")
+        .expect("priority classes served");
+    for class in berth_api::kinds::scheduling::priorityclass::system_classes() {
+        match objects
+            .create(classes, None, class, &WriteOptions::default())
+            .await
+        {
+            Ok(_) | Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    bootstrap_api_services(objects).await?;
+    bootstrap_flow_control(objects).await?;
     let services = catalog::builtin("", "v1", "services").expect("services served");
     allocator.reserve_api_service_ip().await?;
     let ip = allocator.api_service_ip().to_string();
@@ -382,6 +395,102 @@ async fn bootstrap_namespaces_and_service(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Creates the `Local` APIService of every group version the built-in catalog
+/// serves (kube-aggregator's autoregistration), Available from the start.
+async fn bootstrap_api_services(objects: &Objects) -> Result<(), ApiError> {
+    use berth_api::kinds::apiregistration::defaults;
+    let r = catalog::builtin("apiregistration.k8s.io", "v1", "apiservices")
+        .expect("API services served");
+    let now = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .to_string();
+    let mut seen = std::collections::BTreeSet::new();
+    for info in catalog::builtins() {
+        if !seen.insert((info.group.as_str(), info.version.as_str())) {
+            continue;
+        }
+        let service = defaults::local_api_service(&info.group, &info.version, &now);
+        let name = defaults::name(&info.group, &info.version);
+        match objects
+            .create(r, None, service.clone(), &WriteOptions::default())
+            .await
+        {
+            Ok(_) => {
+                objects
+                    .update(
+                        r,
+                        None,
+                        &name,
+                        service,
+                        Some("status"),
+                        &WriteOptions::default(),
+                    )
+                    .await?;
+            }
+            Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Creates upstream's default FlowSchemas and PriorityLevelConfigurations
+/// (stored for tools that read them; berth does not enforce them).
+async fn bootstrap_flow_control(objects: &Objects) -> Result<(), ApiError> {
+    use berth_api::kinds::flowcontrol::defaults;
+    let levels = catalog::builtin(
+        "flowcontrol.apiserver.k8s.io",
+        "v1",
+        "prioritylevelconfigurations",
+    )
+    .expect("priority levels served");
+    for level in defaults::priority_levels() {
+        match objects
+            .create(levels, None, level, &WriteOptions::default())
+            .await
+        {
+            Ok(_) | Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let schemas = catalog::builtin("flowcontrol.apiserver.k8s.io", "v1", "flowschemas")
+        .expect("flow schemas served");
+    let now = jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .to_string();
+    for schema in defaults::flow_schemas() {
+        let name = schema
+            .pointer("/metadata/name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut with_status = schema.clone();
+        with_status["status"] = defaults::found_status(&schema, &now);
+        match objects
+            .create(schemas, None, schema, &WriteOptions::default())
+            .await
+        {
+            Ok(_) => {
+                objects
+                    .update(
+                        schemas,
+                        None,
+                        &name,
+                        with_status,
+                        Some("status"),
+                        &WriteOptions::default(),
+                    )
+                    .await?;
+            }
+            Err(ApiError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The media type clients ask for to get the OpenAPI v2 document in protobuf.

@@ -1,13 +1,16 @@
-//! Admission steps that need the server's configuration rather than the kind's
-//! pure rules: upstream's DefaultTolerationSeconds for new pods, the
-//! ServiceAccount default, and NamespaceLifecycle's immortal namespaces.
+//! Admission steps that need the server's configuration or the store rather
+//! than the kind's pure rules: upstream's DefaultTolerationSeconds for new pods,
+//! the ServiceAccount default, NamespaceLifecycle's immortal namespaces, the
+//! Priority plugin (pods' priority from their PriorityClass, one global default
+//! class) and DefaultIngressClass.
 
 use berth_api::kinds::obj_mut;
 use serde_json::{json, Value};
 
-use super::catalog::ResourceInfo;
+use super::catalog::{self, ResourceInfo};
 use super::errors::ApiError;
-use super::objects::target;
+use super::objects::{decode, target};
+use crate::store::Store;
 
 /// Namespaces every cluster needs; upstream refuses to delete them.
 pub const IMMORTAL_NAMESPACES: [&str; 4] =
@@ -104,6 +107,167 @@ pub fn default_tolerations(pod: &mut Value, seconds: DefaultTolerationSeconds) {
     }
 }
 
+/// The admission steps of a create that read the store, by resource: pods get
+/// their priority, a new PriorityClass may not be a second global default.
+pub async fn admit_create(
+    store: &dyn Store,
+    r: &ResourceInfo,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
+    match (r.group.as_str(), r.plural.as_str()) {
+        ("", "pods") => pod_priority(obj, &priority_classes(store).await?),
+        ("scheduling.k8s.io", "priorityclasses") => {
+            single_global_default(obj, &priority_classes(store).await?)
+        }
+        ("networking.k8s.io", "ingresses") => {
+            let classes = stored(store, "networking.k8s.io", "ingressclasses").await?;
+            default_ingress_class(obj, &classes);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Every stored object of a built-in cluster-scoped resource.
+async fn stored(store: &dyn Store, group: &str, plural: &str) -> Result<Vec<Value>, ApiError> {
+    let r = catalog::builtin(group, "v1", plural).expect("admission reads served resources");
+    let page = store.list(&r.key_prefix(), None, 0).await?;
+    page.items.iter().map(decode).collect()
+}
+
+/// Every stored PriorityClass.
+async fn priority_classes(store: &dyn Store) -> Result<Vec<Value>, ApiError> {
+    stored(store, "scheduling.k8s.io", "priorityclasses").await
+}
+
+/// Upstream's DefaultIngressClass admission: an Ingress that names no class
+/// (neither `spec.ingressClassName` nor the legacy annotation) gets the class
+/// marked default; with several, the newest (then the first by name).
+pub fn default_ingress_class(ingress: &mut Value, classes: &[Value]) {
+    let named = ingress.pointer("/spec/ingressClassName").is_some()
+        || ingress
+            .pointer("/metadata/annotations/kubernetes.io~1ingress.class")
+            .is_some();
+    if named || !ingress.is_object() {
+        return;
+    }
+    let created = |c: &Value| {
+        c.pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    };
+    let chosen = classes
+        .iter()
+        .filter(|c| {
+            c.pointer("/metadata/annotations/ingressclass.kubernetes.io~1is-default-class")
+                .and_then(Value::as_str)
+                == Some("true")
+        })
+        .max_by(|a, b| {
+            created(a)
+                .cmp(&created(b))
+                .then_with(|| name_of(b).cmp(name_of(a)))
+        });
+    if let Some(class) = chosen {
+        let name = name_of(class).to_owned();
+        obj_mut(ingress, "spec").insert("ingressClassName".into(), json!(name));
+    }
+}
+
+fn name_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The global default class upstream picks: among those marked default, the lowest value.
+fn default_class(classes: &[Value]) -> Option<&Value> {
+    classes
+        .iter()
+        .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
+        .min_by_key(|c| c.get("value").and_then(Value::as_i64).unwrap_or(0))
+}
+
+/// Upstream's Priority admission for a new pod: `spec.priorityClassName` (or
+/// the global default class) resolved into `spec.priority` and
+/// `spec.preemptionPolicy`; an unknown class or a contradicting value is refused.
+pub fn pod_priority(pod: &mut Value, classes: &[Value]) -> Result<(), ApiError> {
+    let forbidden = |pod: &Value, why: String| {
+        ApiError::Forbidden(format!("pods \"{}\" is forbidden: {why}", name_of(pod)))
+    };
+    let wanted = pod
+        .pointer("/spec/priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let (class_name, priority, policy) = if wanted.is_empty() {
+        match default_class(classes) {
+            Some(c) => (
+                Some(name_of(c).to_owned()),
+                c.get("value").and_then(Value::as_i64).unwrap_or(0),
+                c.get("preemptionPolicy").cloned(),
+            ),
+            None => (None, 0, None),
+        }
+    } else {
+        let class = classes
+            .iter()
+            .find(|c| name_of(c) == wanted)
+            .ok_or_else(|| {
+                forbidden(
+                    pod,
+                    format!("no PriorityClass with name {wanted} was found"),
+                )
+            })?;
+        (
+            None,
+            class.get("value").and_then(Value::as_i64).unwrap_or(0),
+            class.get("preemptionPolicy").cloned(),
+        )
+    };
+    if let Some(given) = pod.pointer("/spec/priority").and_then(Value::as_i64) {
+        if given != priority {
+            return Err(forbidden(pod, format!("the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {priority} from the given PriorityClass name")));
+        }
+    }
+    if let (Some(given), Some(computed)) = (
+        pod.pointer("/spec/preemptionPolicy")
+            .and_then(Value::as_str),
+        policy.as_ref().and_then(Value::as_str),
+    ) {
+        if given != computed {
+            return Err(forbidden(pod, format!("the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {computed} from the given PriorityClass name")));
+        }
+    }
+    if !pod.is_object() {
+        return Ok(());
+    }
+    let spec = obj_mut(pod, "spec");
+    if let Some(name) = class_name {
+        spec.insert("priorityClassName".into(), json!(name));
+    }
+    spec.insert("priority".into(), json!(priority));
+    if let Some(policy) = policy {
+        spec.insert("preemptionPolicy".into(), policy);
+    }
+    Ok(())
+}
+
+/// Upstream's Priority admission for a new PriorityClass: only one may be the global default.
+pub fn single_global_default(class: &Value, classes: &[Value]) -> Result<(), ApiError> {
+    if class.get("globalDefault").and_then(Value::as_bool) != Some(true) {
+        return Ok(());
+    }
+    match default_class(classes) {
+        Some(existing) => Err(ApiError::Forbidden(format!(
+            "priorityclasses.scheduling.k8s.io \"{}\" is forbidden: PriorityClass {} is already marked as default. Only one default can exist",
+            name_of(class),
+            name_of(existing)
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +324,76 @@ mod tests {
                 assert_eq!(t["effect"], json!("NoExecute"));
             }
         }
+    }
+
+    #[test]
+    fn pods_get_their_class_priority_or_the_default_one() {
+        let classes = vec![
+            json!({"metadata": {"name": "system-node-critical"}, "value": 2_000_001_000, "preemptionPolicy": "PreemptLowerPriority"}),
+            json!({"metadata": {"name": "low"}, "value": 10, "globalDefault": true, "preemptionPolicy": "Never"}),
+        ];
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {"priorityClassName": "system-node-critical"}});
+        pod_priority(&mut pod, &classes).unwrap();
+        assert_eq!(pod["spec"]["priority"], 2_000_001_000i64);
+        assert_eq!(pod["spec"]["preemptionPolicy"], "PreemptLowerPriority");
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {}});
+        pod_priority(&mut pod, &classes).unwrap();
+        assert_eq!(
+            (
+                pod["spec"]["priorityClassName"].clone(),
+                pod["spec"]["priority"].clone()
+            ),
+            (json!("low"), json!(10))
+        );
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {}});
+        pod_priority(&mut pod, &classes[..1]).unwrap();
+        assert_eq!(pod["spec"]["priority"], 0);
+        let cases = [
+            (json!({"priorityClassName": "foo"}), "pods \"x\" is forbidden: no PriorityClass with name foo was found"),
+            (json!({"priorityClassName": "low", "priority": 3}), "pods \"x\" is forbidden: the integer value of priority (3) must not be provided in pod spec; priority admission controller computed 10 from the given PriorityClass name"),
+        ];
+        for (spec, message) in cases {
+            let mut pod = json!({"metadata": {"name": "x"}, "spec": spec});
+            match pod_priority(&mut pod, &classes) {
+                Err(ApiError::Forbidden(got)) => assert_eq!(got, message),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_one_class_is_the_global_default() {
+        let existing = vec![json!({"metadata": {"name": "a"}, "value": 1, "globalDefault": true})];
+        let new = json!({"metadata": {"name": "b"}, "value": 2, "globalDefault": true});
+        match single_global_default(&new, &existing) {
+            Err(ApiError::Forbidden(m)) => assert_eq!(m, "priorityclasses.scheduling.k8s.io \"b\" is forbidden: PriorityClass a is already marked as default. Only one default can exist"),
+            other => panic!("{other:?}"),
+        }
+        assert!(single_global_default(&new, &[]).is_ok());
+    }
+
+    #[test]
+    fn ingresses_without_a_class_get_the_newest_default_one() {
+        let class = |name: &str, created: &str, default: bool| {
+            json!({"metadata": {"name": name, "creationTimestamp": created,
+                "annotations": {"ingressclass.kubernetes.io/is-default-class": if default { "true" } else { "false" }}}})
+        };
+        let classes = vec![
+            class("old", "2025-01-01T00:00:00Z", true),
+            class("new", "2025-02-01T00:00:00Z", true),
+            class("newest-not-default", "2025-03-01T00:00:00Z", false),
+        ];
+        let mut ingress = json!({"metadata": {"name": "i"}, "spec": {}});
+        default_ingress_class(&mut ingress, &classes);
+        assert_eq!(ingress["spec"]["ingressClassName"], "new");
+        let mut named = json!({"metadata": {"name": "i"}, "spec": {"ingressClassName": "mine"}});
+        default_ingress_class(&mut named, &classes);
+        assert_eq!(named["spec"]["ingressClassName"], "mine");
+        let mut legacy = json!({"metadata": {"name": "i", "annotations": {"kubernetes.io/ingress.class": "nginx"}}, "spec": {}});
+        default_ingress_class(&mut legacy, &classes);
+        assert!(legacy["spec"].get("ingressClassName").is_none());
+        let mut none = json!({"metadata": {"name": "i"}, "spec": {}});
+        default_ingress_class(&mut none, &classes[2..]);
+        assert!(none["spec"].get("ingressClassName").is_none());
     }
 }

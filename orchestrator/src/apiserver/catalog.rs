@@ -75,6 +75,10 @@ pub struct ResourceInfo {
     pub has_status: bool,
     /// Whether `/scale` is served.
     pub has_scale: bool,
+    /// Subresources that, like `status`, write one part of the object and keep
+    /// the rest: (subresource, JSON pointer of the part), e.g.
+    /// `certificatesigningrequests/approval` writes `/status/conditions`.
+    pub status_like: Vec<(&'static str, &'static str)>,
     /// Whether this is a Kubernetes built-in kind: those take strategic merge
     /// patches and protobuf; our own and custom kinds do not.
     pub builtin: bool,
@@ -222,6 +226,7 @@ impl ResourceInfo {
             categories: Vec::new(),
             has_status: false,
             has_scale: false,
+            status_like: Vec::new(),
             builtin: true,
             verbs: ALL_VERBS.to_vec(),
             serving: Serving::Stored,
@@ -250,6 +255,7 @@ impl ResourceInfo {
             categories: names.categories,
             has_status: false,
             has_scale: false,
+            status_like: Vec::new(),
             builtin: false,
             verbs: ALL_VERBS.to_vec(),
             serving: Serving::Stored,
@@ -290,6 +296,20 @@ impl ResourceInfo {
     pub fn scale(mut self) -> Self {
         self.has_scale = true;
         self
+    }
+
+    /// Serves `/<subresource>`, which writes only the part of the object at `pointer`.
+    pub fn status_like(mut self, subresource: &'static str, pointer: &'static str) -> Self {
+        self.status_like.push((subresource, pointer));
+        self
+    }
+
+    /// The part of the object a status-like subresource writes, if `sub` is one.
+    pub fn status_like_part(&self, sub: &str) -> Option<&'static str> {
+        self.status_like
+            .iter()
+            .find(|(name, _)| *name == sub)
+            .map(|(_, pointer)| *pointer)
     }
 
     /// Only these verbs (read-only or create-only kinds).
@@ -429,12 +449,16 @@ fn typed_schema(name: String, build: SchemaBuilder) -> Arc<Value> {
 /// The built-in resources, in discovery order.
 pub fn builtins() -> &'static [Arc<ResourceInfo>] {
     use k8s_openapi::api::{
-        apps::v1 as apps, authentication::v1 as authn, authorization::v1 as authz,
-        autoscaling::v1 as autoscaling_v1, autoscaling::v2 as autoscaling_v2, batch::v1 as batch,
+        admissionregistration::v1 as admission, apps::v1 as apps, authentication::v1 as authn,
+        authorization::v1 as authz, autoscaling::v1 as autoscaling_v1,
+        autoscaling::v2 as autoscaling_v2, batch::v1 as batch, certificates::v1 as certificates,
         coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-        policy::v1 as policy, rbac::v1 as rbac,
+        events::v1 as events, flowcontrol::v1 as flowcontrol, networking::v1 as networking,
+        node::v1 as node, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+        storage::v1 as storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as crd;
+    use kinds::admissionregistration::{policy as admission_policy, webhook as admission_webhook};
     const RBAC: &str = "rbac.authorization.k8s.io";
     const AUTHZ: &str = "authorization.k8s.io";
     const AUTHN: &str = "authentication.k8s.io";
@@ -781,6 +805,157 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
                 kinds::Generic,
             )
             .not_stored(),
+            ResourceInfo::typed::<networking::Ingress>(
+                "networking.k8s.io",
+                "v1",
+                "Ingress",
+                "ingresses",
+                kinds::networking::ingress::Ingress,
+            )
+            .namespaced()
+            .short_names(&["ing"])
+            .status(),
+            ResourceInfo::typed::<networking::IngressClass>(
+                "networking.k8s.io",
+                "v1",
+                "IngressClass",
+                "ingressclasses",
+                kinds::networking::ingressclass::IngressClass,
+            ),
+            ResourceInfo::typed::<networking::NetworkPolicy>(
+                "networking.k8s.io",
+                "v1",
+                "NetworkPolicy",
+                "networkpolicies",
+                kinds::networking::networkpolicy::NetworkPolicy,
+            )
+            .namespaced()
+            .short_names(&["netpol"]),
+            ResourceInfo::typed::<storage::StorageClass>(
+                "storage.k8s.io",
+                "v1",
+                "StorageClass",
+                "storageclasses",
+                kinds::storage::storageclass::StorageClass,
+            )
+            .short_names(&["sc"]),
+            ResourceInfo::typed::<storage::CSIDriver>(
+                "storage.k8s.io",
+                "v1",
+                "CSIDriver",
+                "csidrivers",
+                kinds::storage::csidriver::CsiDriver,
+            ),
+            ResourceInfo::typed::<storage::CSINode>(
+                "storage.k8s.io",
+                "v1",
+                "CSINode",
+                "csinodes",
+                kinds::storage::csinode::CsiNode,
+            ),
+            ResourceInfo::typed::<storage::VolumeAttachment>(
+                "storage.k8s.io",
+                "v1",
+                "VolumeAttachment",
+                "volumeattachments",
+                kinds::storage::volumeattachment::VolumeAttachment,
+            )
+            .status(),
+            ResourceInfo::typed::<node::RuntimeClass>(
+                "node.k8s.io",
+                "v1",
+                "RuntimeClass",
+                "runtimeclasses",
+                kinds::node::runtimeclass::RuntimeClass,
+            ),
+            ResourceInfo::typed::<admission::ValidatingWebhookConfiguration>(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingWebhookConfiguration",
+                "validatingwebhookconfigurations",
+                admission_webhook::WebhookConfiguration { mutating: false },
+            )
+            .categories(&["api-extensions"]),
+            ResourceInfo::typed::<admission::MutatingWebhookConfiguration>(
+                "admissionregistration.k8s.io",
+                "v1",
+                "MutatingWebhookConfiguration",
+                "mutatingwebhookconfigurations",
+                admission_webhook::WebhookConfiguration { mutating: true },
+            )
+            .categories(&["api-extensions"]),
+            ResourceInfo::typed::<admission::ValidatingAdmissionPolicy>(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingAdmissionPolicy",
+                "validatingadmissionpolicies",
+                admission_policy::ValidatingAdmissionPolicy,
+            )
+            .categories(&["api-extensions"])
+            .status(),
+            ResourceInfo::typed::<admission::ValidatingAdmissionPolicyBinding>(
+                "admissionregistration.k8s.io",
+                "v1",
+                "ValidatingAdmissionPolicyBinding",
+                "validatingadmissionpolicybindings",
+                admission_policy::ValidatingAdmissionPolicyBinding,
+            )
+            .categories(&["api-extensions"]),
+            ResourceInfo::typed::<scheduling::PriorityClass>(
+                "scheduling.k8s.io",
+                "v1",
+                "PriorityClass",
+                "priorityclasses",
+                kinds::scheduling::priorityclass::PriorityClass,
+            )
+            .short_names(&["pc"]),
+            ResourceInfo::typed::<events::Event>(
+                "events.k8s.io",
+                "v1",
+                "Event",
+                "events",
+                kinds::events::event::Event,
+            )
+            .namespaced()
+            .short_names(&["ev"])
+            .stored_with("", "events"),
+            ResourceInfo::typed::<certificates::CertificateSigningRequest>(
+                "certificates.k8s.io",
+                "v1",
+                "CertificateSigningRequest",
+                "certificatesigningrequests",
+                kinds::certificates::csr::CertificateSigningRequest,
+            )
+            .short_names(&["csr"])
+            .status()
+            .status_like("approval", "/status/conditions"),
+            ResourceInfo::typed::<
+                k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService,
+            >(
+                "apiregistration.k8s.io",
+                "v1",
+                "APIService",
+                "apiservices",
+                kinds::apiregistration::apiservice::ApiService,
+            )
+            .categories(&["api-extensions"])
+            .status(),
+            ResourceInfo::typed::<flowcontrol::FlowSchema>(
+                "flowcontrol.apiserver.k8s.io",
+                "v1",
+                "FlowSchema",
+                "flowschemas",
+                kinds::flowcontrol::flowschema::FlowSchema,
+            )
+            .status(),
+            ResourceInfo::typed::<flowcontrol::PriorityLevelConfiguration>(
+                "flowcontrol.apiserver.k8s.io",
+                "v1",
+                "PriorityLevelConfiguration",
+                "prioritylevelconfigurations",
+                kinds::flowcontrol::prioritylevel::PriorityLevelConfiguration,
+            )
+            .status(),
             ResourceInfo::typed::<berth_api::nodepool::NodePool>(
                 "berth.dev",
                 "v1",
@@ -962,6 +1137,31 @@ mod tests {
             "{:?}",
             deploy.typecheck(&good)
         );
+    }
+
+    #[test]
+    fn status_like_subresources_write_only_their_part() {
+        use serde_json::json;
+        let csr = builtin("certificates.k8s.io", "v1", "certificatesigningrequests").unwrap();
+        assert_eq!(csr.status_like_part("approval"), Some("/status/conditions"));
+        assert_eq!(csr.status_like_part("finalize"), None);
+        let old = json!({"metadata": {"name": "c"}, "spec": {"signerName": "a/b"},
+            "status": {"certificate": "Zm9v"}});
+        let new = json!({"metadata": {"name": "c", "resourceVersion": "7"}, "spec": {"signerName": "x/y"},
+            "status": {"certificate": "", "conditions": [{"type": "Approved", "status": "True"}]}});
+        let merged = crate::apiserver::objects::merge_for_update(csr, &old, new, Some("approval"));
+        assert_eq!(merged["spec"]["signerName"], "a/b");
+        assert_eq!(merged["status"]["certificate"], "Zm9v");
+        assert_eq!(merged["status"]["conditions"][0]["type"], "Approved");
+        assert_eq!(merged["metadata"]["resourceVersion"], "7");
+        let cleared = crate::apiserver::objects::merge_for_update(
+            csr,
+            &merged,
+            json!({"metadata": {}}),
+            Some("approval"),
+        );
+        assert!(cleared["status"].get("conditions").is_none());
+        assert_eq!(cleared["status"]["certificate"], "Zm9v");
     }
 
     #[test]

@@ -101,6 +101,15 @@ fn resource_entries(r: &ResourceInfo) -> Vec<Value> {
             "verbs": ["get", "patch", "update"],
         }));
     }
+    for (sub, _) in &r.status_like {
+        entries.push(json!({
+            "name": format!("{}/{sub}", r.plural),
+            "singularName": "",
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
     for sub in r
         .action_subresources()
         .iter()
@@ -177,6 +186,13 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
     if r.has_status {
         subresources.push(json!({
             "subresource": "status",
+            "responseKind": kind(&r.group, &r.version, &r.kind),
+            "verbs": ["get", "patch", "update"],
+        }));
+    }
+    for (sub, _) in &r.status_like {
+        subresources.push(json!({
+            "subresource": sub,
             "responseKind": kind(&r.group, &r.version, &r.kind),
             "verbs": ["get", "patch", "update"],
         }));

@@ -356,6 +356,7 @@ impl Objects {
             admission::default_tolerations(&mut obj, self.toleration_seconds);
             admission::default_service_account(&mut obj);
         }
+        admission::admit_create(self.store.as_ref(), r, &mut obj).await?;
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
         let causes = validate(r, &obj);
         if !causes.is_empty() {
@@ -642,6 +643,33 @@ fn preserve_system_metadata(old: &Value, new: &mut Value) {
     meta.remove("resourceVersion");
 }
 
+/// Sets (or, with None, removes) the value at a JSON pointer, creating parent objects.
+fn set_pointer(obj: &mut Value, pointer: &str, value: Option<Value>) {
+    let parts: Vec<&str> = pointer.split('/').skip(1).collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut at = obj;
+    for part in parents {
+        if !at.get(*part).is_some_and(Value::is_object) {
+            if value.is_none() {
+                return;
+            }
+            at[*part] = json!({});
+        }
+        at = &mut at[*part];
+    }
+    match (value, at.as_object_mut()) {
+        (Some(v), Some(map)) => {
+            map.insert((*last).to_owned(), v);
+        }
+        (None, Some(map)) => {
+            map.remove(*last);
+        }
+        _ => {}
+    }
+}
+
 /// Combines a client's full object with the stored one: the main resource keeps the
 /// stored status, the status subresource keeps everything but status.
 pub fn merge_for_update(
@@ -662,6 +690,15 @@ pub fn merge_for_update(
                 }
             }
             // Status writers still pass resourceVersion for optimistic concurrency.
+            if let Some(rv) = new.pointer("/metadata/resourceVersion") {
+                meta_mut(&mut merged).insert("resourceVersion".into(), rv.clone());
+            }
+            merged
+        }
+        Some(sub) if r.status_like_part(sub).is_some() => {
+            let pointer = r.status_like_part(sub).unwrap_or_default();
+            let mut merged = old.clone();
+            set_pointer(&mut merged, pointer, new.pointer(pointer).cloned());
             if let Some(rv) = new.pointer("/metadata/resourceVersion") {
                 meta_mut(&mut merged).insert("resourceVersion".into(), rv.clone());
             }

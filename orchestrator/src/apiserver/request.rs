@@ -263,7 +263,8 @@ fn parse_group_version(
             "status" => resource.has_status,
             "scale" => resource.has_scale,
             other => {
-                resource.action_subresources().contains(&other)
+                resource.status_like_part(other).is_some()
+                    || resource.action_subresources().contains(&other)
                     || resource.streaming_subresources().contains(&other)
             }
         };

@@ -1,0 +1,3 @@
+//! The `node.k8s.io` group's kinds: RuntimeClass.
+
+pub mod runtimeclass;

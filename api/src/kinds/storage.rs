@@ -1,0 +1,7 @@
+//! The `storage.k8s.io` group's kinds: StorageClass, CSIDriver, CSINode and
+//! VolumeAttachment, stored and validated as upstream does.
+
+pub mod csidriver;
+pub mod csinode;
+pub mod storageclass;
+pub mod volumeattachment;
