@@ -1,4 +1,4 @@
-//! ClusterClusterRoleBindings: grant a ClusterRole everywhere; subjects defaulted and
+//! ClusterRoleBindings: grant a ClusterRole everywhere; subjects defaulted and
 //! validated as upstream's `pkg/registry/rbac/clusterrolebinding`, `roleRef`
 //! fixed once created. Printed with ROLE and (wide) the subjects.
 
