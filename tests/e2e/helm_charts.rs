@@ -2,7 +2,7 @@
 //! upgrades, rolls back and uninstalls the chart `helm create` makes (with
 //! autoscaling and ingress turned on) and public charts vendored under
 //! `tests/charts/` (cert-manager with its CRDs, RBAC and webhooks;
-//! kube-state-metrics with its RBAC).
+//! kube-state-metrics with its RBAC; metrics-server with its APIService).
 //!
 //! Images never need to run: no `--wait`; the tests check the release's
 //! objects through kubectl. Helm comes from the path in `BERTH_HELM`
@@ -24,6 +24,9 @@ const CERT_MANAGER: (&str, &str) = ("cert-manager", "v1.21.1");
 
 /// The vendored chart with cluster-wide RBAC: (name, version).
 const KUBE_STATE_METRICS: (&str, &str) = ("kube-state-metrics", "8.4.0");
+
+/// The vendored chart with an APIService and auth-delegator RBAC: (name, version).
+const METRICS_SERVER: (&str, &str) = ("metrics-server", "3.13.1");
 
 /// A helm bound to one server, with its own cache, config and data homes.
 struct Helm {
@@ -437,4 +440,56 @@ fn cert_manager_chart_with_crds_rbac_and_webhooks() {
     assert_none_exist(&kubectl, &cluster, None);
     // The chart marks its CRDs `helm.sh/resource-policy: keep` (crds.keep=true).
     assert_all_exist(&kubectl, &crds, None);
+}
+
+#[test]
+fn metrics_server_chart_with_api_service() {
+    let server = Server::start();
+    let kubectl = server.kubectl(KUBECTL_1_33);
+    let helm = Helm::new(&server);
+    let chart = vendored_chart(METRICS_SERVER);
+    let chart = chart.to_str().unwrap();
+    let ns = "kube-system";
+
+    helm.ok(&["install", "ms", chart, "-n", ns]);
+    helm.assert_deployed("ms", ns, 1);
+    let name = "ms-metrics-server";
+    let namespaced = [
+        ("deployment", name),
+        ("serviceaccount", name),
+        ("service", name),
+        ("rolebinding", "ms-metrics-server-auth-reader"),
+    ];
+    let cluster = [
+        ("clusterrole", "system:ms-metrics-server"),
+        ("clusterrole", "system:metrics-server-aggregated-reader"),
+        ("clusterrolebinding", "system:ms-metrics-server"),
+        (
+            "clusterrolebinding",
+            "ms-metrics-server:system:auth-delegator",
+        ),
+        ("apiservice", "v1beta1.metrics.k8s.io"),
+    ];
+    assert_all_exist(&kubectl, &namespaced, Some(ns));
+    assert_all_exist(&kubectl, &cluster, None);
+    let backend = kubectl.jsonpath(
+        &["get", "apiservice", "v1beta1.metrics.k8s.io"],
+        "{.spec.service.namespace}/{.spec.service.name}",
+    );
+    assert_eq!(backend, format!("{ns}/{name}"));
+    let replicas = || kubectl.jsonpath(&["get", "deployment", name, "-n", ns], "{.spec.replicas}");
+    assert_eq!(replicas(), "1");
+
+    helm.ok(&["upgrade", "ms", chart, "-n", ns, "--set", "replicas=2"]);
+    helm.assert_deployed("ms", ns, 2);
+    assert_eq!(replicas(), "2");
+
+    helm.ok(&["rollback", "ms", "1", "-n", ns]);
+    helm.assert_deployed("ms", ns, 3);
+    assert_eq!(replicas(), "1");
+    assert_install_upgrade_rollback_history(&helm, "ms", ns);
+
+    helm.ok(&["uninstall", "ms", "-n", ns]);
+    assert_none_exist(&kubectl, &namespaced, Some(ns));
+    assert_none_exist(&kubectl, &cluster, None);
 }
