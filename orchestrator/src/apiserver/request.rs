@@ -66,6 +66,22 @@ pub enum Verb {
     DeleteCollection,
 }
 
+impl Verb {
+    /// The verb as discovery and RBAC name it (`deletecollection`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+        }
+    }
+}
+
 /// A request on a served resource.
 #[derive(Debug, Clone)]
 pub struct ResourceRequest {
@@ -300,6 +316,14 @@ fn parse_group_version(
             )))
         }
     };
+    // The resource itself serves only the verbs discovery lists for it (upstream
+    // has no handler for the rest: no deletecollection of namespaces, no reads
+    // of bindings); subresources carry their own verbs.
+    if subresource.is_none() && !resource.serves(verb.name()) {
+        return Err(ApiError::MethodNotAllowed(
+            "the server does not allow this method on the requested resource".into(),
+        ));
+    }
     Ok(ApiRequest::Resource(ResourceRequest {
         resource,
         namespace,
