@@ -68,13 +68,19 @@ fn parse_table(text: &str) -> BTreeMap<(String, String), Row> {
     ];
     let starts: Vec<usize> = columns
         .iter()
-        .map(|c| header.find(c).unwrap_or_else(|| panic!("{c} in {header:?}")))
+        .map(|c| {
+            header
+                .find(c)
+                .unwrap_or_else(|| panic!("{c} in {header:?}"))
+        })
         .collect();
     let mut rows = BTreeMap::new();
     for line in lines {
         let field = |i: usize| -> String {
             let start = starts[i].min(line.len());
-            let end = starts.get(i + 1).map_or(line.len(), |e| (*e).min(line.len()));
+            let end = starts
+                .get(i + 1)
+                .map_or(line.len(), |e| (*e).min(line.len()));
             line[start..end].trim().to_owned()
         };
         let key = (field(2), field(0));
@@ -153,6 +159,12 @@ fn api_resources_match_kubernetes_1_33() {
         .into_iter()
         .filter(|((version, _), _)| served.contains(group_of(version)))
         .collect();
+    assert!(
+        upstream.len() > 50 && berth.len() > 50,
+        "compared {} upstream rows with {} of berth's",
+        upstream.len(),
+        berth.len()
+    );
     let problems = differences(&upstream, &berth);
     assert!(
         problems.is_empty(),
@@ -194,4 +206,71 @@ fn api_versions_match_kubernetes_1_33() {
         missing.is_empty() && extra.is_empty(),
         "kubectl api-versions differs from Kubernetes 1.33: missing {missing:?}, extra {extra:?}"
     );
+}
+
+#[test]
+fn bindings_bind_the_named_pod_and_serve_only_create() {
+    let server = Server::start();
+    let kubectl = server.kubectl(KUBECTL_1_33);
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: bound, namespace: default}\n\
+         spec: {containers: [{name: c, image: busybox}]}\n",
+    );
+    let binding = r#"{"apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": "bound", "namespace": "default"},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "node-a"}}"#;
+    kubectl.ok_stdin(
+        &[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/bindings",
+            "-f",
+            "-",
+        ],
+        binding,
+    );
+    assert_eq!(
+        kubectl.jsonpath(&["get", "pod", "bound"], "{.spec.nodeName}"),
+        "node-a"
+    );
+    let refused = kubectl.fails(&["get", "--raw", "/api/v1/namespaces/default/bindings"]);
+    assert!(
+        refused.contains("MethodNotAllowed") || refused.contains("not allow"),
+        "{refused}"
+    );
+    let refused = kubectl.fails(&["delete", "--raw", "/api/v1/namespaces"]);
+    assert!(
+        refused.contains("MethodNotAllowed") || refused.contains("not allow"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn differences_name_missing_extra_and_changed_rows() {
+    let row = |kind: &str, verbs: &str| Row {
+        short_names: set(""),
+        namespaced: "true".into(),
+        kind: kind.into(),
+        verbs: set(verbs),
+        categories: set(""),
+    };
+    let key = |v: &str, n: &str| (v.to_owned(), n.to_owned());
+    let upstream = BTreeMap::from([
+        (key("v1", "pods"), row("Pod", "get,list")),
+        (key("v1", "secrets"), row("Secret", "get")),
+        (
+            key("storage.k8s.io/v1", "csistoragecapacities"),
+            row("CSIStorageCapacity", "get"),
+        ),
+    ]);
+    let berth = BTreeMap::from([
+        (key("v1", "pods"), row("Pod", "list,get,create")),
+        (key("v1", "things"), row("Thing", "get")),
+    ]);
+    let problems = differences(&upstream, &berth);
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(problems[0].starts_with("v1 pods: upstream"));
+    assert_eq!(problems[1], "missing in berth: v1 secrets");
+    assert_eq!(problems[2], "extra in berth: v1 things");
 }
