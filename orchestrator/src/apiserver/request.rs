@@ -346,6 +346,31 @@ mod tests {
     }
 
     #[test]
+    fn verbs_a_resource_does_not_list_are_refused() {
+        let refused = |method: Method, path: &str| {
+            matches!(
+                parse(&Catalog::new(), &method, path, None),
+                Err(ApiError::MethodNotAllowed(_))
+            )
+        };
+        assert!(refused(Method::DELETE, "/api/v1/namespaces"));
+        assert!(refused(Method::GET, "/api/v1/namespaces/default/bindings"));
+        assert!(refused(
+            Method::GET,
+            "/api/v1/namespaces/default/bindings/web"
+        ));
+        assert!(!refused(
+            Method::POST,
+            "/api/v1/namespaces/default/bindings"
+        ));
+        assert!(!refused(Method::DELETE, "/api/v1/namespaces/default/pods"));
+        assert!(!refused(
+            Method::POST,
+            "/api/v1/namespaces/default/pods/web/binding"
+        ));
+    }
+
+    #[test]
     fn paths_map_to_resources_namespaces_and_verbs() {
         let r = resource(
             Method::GET,
