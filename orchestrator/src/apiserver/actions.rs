@@ -24,6 +24,23 @@ fn binding_target(name: &str) -> Target {
     }
 }
 
+/// `POST /api/v1/namespaces/NS/bindings`: binds the pod the Binding names
+/// (`metadata.name`), as `pods/NAME/binding` does.
+pub async fn bind_named(
+    objects: &Objects,
+    ns: Option<&str>,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let pod = body
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("Binding.metadata.name is required".into()))?
+        .to_owned();
+    let pods = super::catalog::builtin("", "v1", "pods").expect("pods are a built-in resource");
+    bind(objects, pods, ns, &pod, body).await
+}
+
 /// `POST pods/NAME/binding`: sets `spec.nodeName` once, and the PodScheduled condition.
 pub async fn bind(
     objects: &Objects,

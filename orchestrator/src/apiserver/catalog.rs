@@ -473,12 +473,21 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
                 kinds::core::namespace::Namespace,
             )
             .short_names(&["ns"])
-            .status(),
+            .status()
+            // Upstream's namespace storage has no collection delete.
+            .verbs(&[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]),
             ResourceInfo::typed::<core::Pod>("", "v1", "Pod", "pods", kinds::core::pod::Pod)
                 .namespaced()
                 .short_names(&["po"])
                 .categories(&["all"])
                 .status(),
+            // `POST namespaces/NS/bindings` binds the pod the Binding names, like
+            // `pods/NAME/binding`; nothing is stored, so create is the one verb.
+            ResourceInfo::typed::<core::Binding>("", "v1", "Binding", "bindings", kinds::Generic)
+                .namespaced()
+                .verbs(&["create"]),
             ResourceInfo::typed::<core::Service>(
                 "",
                 "v1",

@@ -339,6 +339,22 @@ mod tests {
             .unwrap();
         assert_eq!(pods["shortNames"], json!(["po"]));
         assert_eq!(pods["categories"], json!(["all"]));
+        let verbs_of = |name: &str| {
+            list["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .map(|r| r["verbs"].clone())
+        };
+        assert_eq!(verbs_of("bindings"), Some(json!(["create"])));
+        assert_eq!(verbs_of("componentstatuses"), Some(json!(["get", "list"])));
+        assert_eq!(
+            verbs_of("namespaces"),
+            Some(json!([
+                "create", "delete", "get", "list", "patch", "update", "watch"
+            ]))
+        );
     }
 
     #[test]

@@ -347,6 +347,11 @@ async fn handle_inner(
                     .await?;
             Ok(render_object(r, StatusCode::OK, rendering, updated, query))
         }
+        (Verb::Create, None) if r.group.is_empty() && r.plural == "bindings" => {
+            let body = negotiate::decode_body(headers, body)?;
+            let status = actions::bind_named(objects, ns, &body).await?;
+            Ok(negotiate::json_response(StatusCode::CREATED, &status))
+        }
         (Verb::Create, None) => {
             let mut obj = negotiate::decode_body(headers, body)?;
             warnings.extend(check_fields(r, &mut obj, field_validation(query)?)?);

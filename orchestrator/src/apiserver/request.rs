@@ -66,6 +66,22 @@ pub enum Verb {
     DeleteCollection,
 }
 
+impl Verb {
+    /// The verb as discovery and RBAC name it (`deletecollection`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+        }
+    }
+}
+
 /// A request on a served resource.
 #[derive(Debug, Clone)]
 pub struct ResourceRequest {
@@ -300,6 +316,14 @@ fn parse_group_version(
             )))
         }
     };
+    // The resource itself serves only the verbs discovery lists for it (upstream
+    // has no handler for the rest: no deletecollection of namespaces, no reads
+    // of bindings); subresources carry their own verbs.
+    if subresource.is_none() && !resource.serves(verb.name()) {
+        return Err(ApiError::MethodNotAllowed(
+            "the server does not allow this method on the requested resource".into(),
+        ));
+    }
     Ok(ApiRequest::Resource(ResourceRequest {
         resource,
         namespace,
@@ -319,6 +343,31 @@ mod tests {
             ApiRequest::Resource(r) => r,
             other => panic!("{path}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn verbs_a_resource_does_not_list_are_refused() {
+        let refused = |method: Method, path: &str| {
+            matches!(
+                parse(&Catalog::new(), &method, path, None),
+                Err(ApiError::MethodNotAllowed(_))
+            )
+        };
+        assert!(refused(Method::DELETE, "/api/v1/namespaces"));
+        assert!(refused(Method::GET, "/api/v1/namespaces/default/bindings"));
+        assert!(refused(
+            Method::GET,
+            "/api/v1/namespaces/default/bindings/web"
+        ));
+        assert!(!refused(
+            Method::POST,
+            "/api/v1/namespaces/default/bindings"
+        ));
+        assert!(!refused(Method::DELETE, "/api/v1/namespaces/default/pods"));
+        assert!(!refused(
+            Method::POST,
+            "/api/v1/namespaces/default/pods/web/binding"
+        ));
     }
 
     #[test]

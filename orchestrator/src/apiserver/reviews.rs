@@ -127,16 +127,7 @@ pub async fn authorize_impersonated(
 
 /// The verb RBAC names a request by.
 fn verb_name(verb: Verb) -> &'static str {
-    match verb {
-        Verb::Get => "get",
-        Verb::List => "list",
-        Verb::Watch => "watch",
-        Verb::Create => "create",
-        Verb::Update => "update",
-        Verb::Patch => "patch",
-        Verb::Delete => "delete",
-        Verb::DeleteCollection => "deletecollection",
-    }
+    verb.name()
 }
 
 /// Upstream's text for a refused request: `pods "web" is forbidden: User
