@@ -889,7 +889,9 @@ fn kubectl_logs_exec_port_forward_cp_and_describe_work_on_real_pods() {
     }
     // kubectl aligns the values to its longest label, so only the line's words are fixed.
     assert!(
-        described.lines().any(|line| line.starts_with("Node:") && line.contains(" real3/")),
+        described
+            .lines()
+            .any(|line| line.starts_with("Node:") && line.contains(" real3/")),
         "the node line is missing from:\n{described}"
     );
     kubectl.ok(&["delete", "pods", "--all", "--timeout=60s"]);
