@@ -1,10 +1,18 @@
-//! API benchmark: creates, updates and gets of ConfigMaps through the real
-//! HTTPS API (TLS, auth, validation, SQLite store), at a fixed concurrency and
-//! at a paced rate, beside the raw store floor measured in the same run.
+//! API benchmark: creates, updates and gets through the real HTTPS API (TLS,
+//! auth, validation, SQLite store), at a paced rate and at full speed, beside
+//! the raw store floor measured in the same run. The paced workload runs on
+//! a built-in kind (ConfigMap) and on a custom resource (a CRD with a
+//! structural schema, defaults, a pattern, an enum and a CEL rule), phase by
+//! phase alternately, and prints the custom kind's p99 as a ratio to the
+//! built-in kind's.
 //!
 //! `cargo run --release -p berth-bench --bin api-bench [-- --seconds 5 --rate 500 --concurrency 16]`
 //!
-//! Targets (2-core machine, SQLite): mutating p99 ≤ 25 ms at 500 writes/s, reads p99 ≤ 5 ms.
+//! Targets (2-core machine, SQLite): mutating p99 ≤ 25 ms at 500 writes/s,
+//! reads p99 ≤ 5 ms; custom-resource p99 ≤ 1.5× the built-in kind's.
+
+#[path = "api/custom.rs"]
+mod custom;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,32 +21,29 @@ use anyhow::Context;
 use berth_bench::{Connection, TestServer};
 use berth_orchestrator::store::sqlite::SqliteStore;
 use berth_orchestrator::store::Store;
+use clap::Parser;
+use custom::{configmap, Target};
 
+/// Load for the API benchmark.
+#[derive(Parser)]
+#[command(
+    name = "api-bench",
+    about = "berth's API latency as ratios to floors measured in the same run"
+)]
 struct Options {
+    /// How long each paced phase runs, in seconds.
+    #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Operations per second in the paced phases.
+    #[arg(long, default_value_t = 500)]
     rate: u64,
+    /// Keep-alive connections (and store workers) in flight.
+    #[arg(long, default_value_t = 16)]
     concurrency: usize,
 }
 
-fn options() -> anyhow::Result<Options> {
-    let mut opts = Options {
-        seconds: 5,
-        rate: 500,
-        concurrency: 16,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--seconds" => opts.seconds = value.parse()?,
-            "--rate" => opts.rate = value.parse()?,
-            "--concurrency" => opts.concurrency = value.parse()?,
-            other => anyhow::bail!("unknown flag {other} (use --seconds, --rate, --concurrency)"),
-        }
-    }
-    Ok(opts)
-}
+/// The custom resource's p99 may be at most this many times the built-in kind's.
+const CUSTOM_TARGET: f64 = 1.5;
 
 /// Latencies of one phase.
 struct Stats {
@@ -64,7 +69,7 @@ impl Stats {
 
     fn print(&self) {
         println!(
-            "{:<28} n={:>6}  {:>8.0}/s  p50={:>7.2}ms  p99={:>7.2}ms",
+            "{:<34} n={:>6}  {:>8.0}/s  p50={:>7.2}ms  p99={:>7.2}ms",
             self.name,
             self.latencies.len(),
             self.throughput(),
@@ -78,15 +83,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn configmap(name: &str, value: usize) -> String {
-    serde_json::json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name, "labels": {"bench": "api"}},
-        "data": {"value": value.to_string(), "payload": "x".repeat(256)},
-    })
-    .to_string()
-}
-
 #[derive(Clone, Copy)]
 enum Op {
     Create,
@@ -94,10 +90,11 @@ enum Op {
     Get,
 }
 
-/// Runs `total` operations over `connections`, starting one every `interval` (None = as fast as possible).
+/// Runs `total` operations on `target` over `connections`, starting one
+/// every `interval` (None = as fast as possible).
 async fn run_api_phase(
     name: &str,
-    op: Op,
+    (target, op): (Target, Op),
     connections: &mut Vec<Connection>,
     total: usize,
     interval: Option<Duration>,
@@ -119,36 +116,22 @@ async fn run_api_phase(
                     let due = started + interval * index as u32;
                     tokio::time::sleep_until(due.into()).await;
                 }
-                let name = format!("cm-{index}");
+                let name = format!("bench-{index}");
                 let t = Instant::now();
                 let status = match op {
                     Op::Create => {
-                        let body = (configmap(&name, 0), "application/json");
-                        conn.request(
-                            http::Method::POST,
-                            "/api/v1/namespaces/default/configmaps",
-                            Some(body),
-                        )
-                        .await?
+                        let body = (target.body(&name, 0), "application/json");
+                        conn.request(http::Method::POST, target.collection(), Some(body))
+                            .await?
                     }
                     Op::Update => {
-                        let patch =
-                            serde_json::json!({"data": {"value": index.to_string()}}).to_string();
-                        let path = format!("/api/v1/namespaces/default/configmaps/{name}");
-                        conn.request(
-                            http::Method::PATCH,
-                            &path,
-                            Some((patch, "application/merge-patch+json")),
-                        )
-                        .await?
+                        let patch = (target.patch(index), "application/merge-patch+json");
+                        conn.request(http::Method::PATCH, &target.object(&name), Some(patch))
+                            .await?
                     }
                     Op::Get => {
-                        conn.request(
-                            http::Method::GET,
-                            &format!("/api/v1/namespaces/default/configmaps/{name}"),
-                            None,
-                        )
-                        .await?
+                        conn.request(http::Method::GET, &target.object(&name), None)
+                            .await?
                     }
                 };
                 anyhow::ensure!((200..300).contains(&status), "{name}: HTTP {status}");
@@ -218,7 +201,7 @@ async fn run_store_phase(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let opts = options()?;
+    let opts = Options::parse();
     let dir = tempfile::tempdir()?;
     let total = (opts.seconds * opts.rate) as usize;
     println!(
@@ -263,36 +246,35 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..opts.concurrency {
         connections.push(server.connect().await?);
     }
+    custom::install(connections.first_mut().context("no connections")?).await?;
 
-    let creates = run_api_phase(
-        "api create (paced)",
-        Op::Create,
+    // The paced workload, each operation on the built-in kind then on the
+    // custom one, so both see the same machine load.
+    let mut paced = Vec::new();
+    for (op, verb) in [
+        (Op::Create, "create"),
+        (Op::Update, "update"),
+        (Op::Get, "get"),
+    ] {
+        let mut pair = Vec::new();
+        for target in [Target::Builtin, Target::Custom] {
+            let name = format!("api {verb} {} (paced)", target.label());
+            pair.push(run_api_phase(&name, (target, op), &mut connections, total, interval).await?);
+        }
+        paced.push((verb, pair));
+    }
+    let builtin = Target::Builtin;
+    let get_max = run_api_phase(
+        "api get configmap (max rate)",
+        (builtin, Op::Get),
         &mut connections,
         total,
-        interval,
+        None,
     )
     .await?;
-    let updates = run_api_phase(
-        "api update (paced)",
-        Op::Update,
-        &mut connections,
-        total,
-        interval,
-    )
-    .await?;
-    let gets = run_api_phase(
-        "api get (paced)",
-        Op::Get,
-        &mut connections,
-        total,
-        interval,
-    )
-    .await?;
-    let get_max =
-        run_api_phase("api get (max rate)", Op::Get, &mut connections, total, None).await?;
     let update_max = run_api_phase(
-        "api update (max rate)",
-        Op::Update,
+        "api update configmap (max)",
+        (builtin, Op::Update),
         &mut connections,
         total,
         None,
@@ -300,41 +282,51 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     println!();
-    for stats in [
-        &floor_write,
-        &floor_read,
-        &floor_max,
-        &creates,
-        &updates,
-        &gets,
-        &get_max,
-        &update_max,
-    ] {
+    for stats in [&floor_write, &floor_read, &floor_max] {
         stats.print();
     }
+    for (_, pair) in &paced {
+        pair.iter().for_each(Stats::print);
+    }
+    get_max.print();
+    update_max.print();
     println!();
     let ratio = |api: &Stats, floor: &Stats, p: f64| {
         ms(api.percentile(p)) / ms(floor.percentile(p)).max(0.001)
     };
+    let (creates, updates, gets) = (&paced[0].1[0], &paced[1].1[0], &paced[2].1[0]);
     println!(
         "ratio create p50 api/store: {:.1}x   p99: {:.1}x",
-        ratio(&creates, &floor_write, 0.5),
-        ratio(&creates, &floor_write, 0.99)
+        ratio(creates, &floor_write, 0.5),
+        ratio(creates, &floor_write, 0.99)
     );
     println!(
         "ratio update p50 api/store: {:.1}x   p99: {:.1}x",
-        ratio(&updates, &floor_write, 0.5),
-        ratio(&updates, &floor_write, 0.99)
+        ratio(updates, &floor_write, 0.5),
+        ratio(updates, &floor_write, 0.99)
     );
     println!(
         "ratio get    p50 api/store: {:.1}x   p99: {:.1}x",
-        ratio(&gets, &floor_read, 0.5),
-        ratio(&gets, &floor_read, 0.99)
+        ratio(gets, &floor_read, 0.5),
+        ratio(gets, &floor_read, 0.99)
     );
     println!(
         "ratio write throughput api/store at max rate: {:.2}x",
         update_max.throughput() / floor_max.throughput()
     );
+    let mut worst_custom: f64 = 0.0;
+    for (verb, pair) in &paced {
+        let (builtin, custom) = (&pair[0], &pair[1]);
+        let p99 = ratio(custom, builtin, 0.99);
+        worst_custom = worst_custom.max(p99);
+        println!(
+            "ratio {verb:<6} p50 custom/built-in: {:.2}x   p99: {:.2}x ({:.2}ms / {:.2}ms)",
+            ratio(custom, builtin, 0.5),
+            p99,
+            ms(custom.percentile(0.99)),
+            ms(builtin.percentile(0.99)),
+        );
+    }
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
     let mutating_p99 = ms(creates.percentile(0.99)).max(ms(updates.percentile(0.99)));
     println!(
@@ -347,6 +339,10 @@ async fn main() -> anyhow::Result<()> {
         "target read p99 <= 5ms: {:.2}ms {}",
         ms(gets.percentile(0.99)),
         verdict(ms(gets.percentile(0.99)) <= 5.0)
+    );
+    println!(
+        "target custom/built-in p99 <= {CUSTOM_TARGET}x: {worst_custom:.2}x {}",
+        verdict(worst_custom <= CUSTOM_TARGET)
     );
 
     server.stop().await

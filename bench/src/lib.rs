@@ -200,6 +200,19 @@ impl Connection {
         response.into_body().collect().await?;
         Ok(status)
     }
+
+    /// Sends a bodiless request and reads the whole answer; returns the
+    /// status and the body.
+    pub async fn request_body(
+        &mut self,
+        method: http::Method,
+        path: &str,
+    ) -> anyhow::Result<(u16, Bytes)> {
+        let response = self.send(method, path, "application/json", None).await?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
 }
 
 /// CPU time (user + system) this process has used, from `/proc/self/stat`.
