@@ -235,7 +235,13 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
             (std::time::Instant::now(), Arc::clone(&lookups)),
         );
     }
-    let state = node.runtime.sync_pod(&config).await?;
+    let synced = node.runtime.sync_pod(&config).await;
+    if let Some(recorder) = ctx.recorders.get(node.name()) {
+        // Recorded before the error returns, so a sandbox that cannot be
+        // made (FailedCreatePodSandBox) tells the user why the pod waits.
+        record(recorder, &pod, node.runtime.drain_events(&uid)).await;
+    }
+    let state = synced?;
     let health = if node.runtime.runs_processes() {
         node.prober.sync(&node.runtime, &pod, &state);
         node.prober.health(&uid)
@@ -243,9 +249,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         probes::PodHealth::default()
     };
     if let Some(recorder) = ctx.recorders.get(node.name()) {
-        let mut happened = node.runtime.drain_events(&uid);
-        happened.extend(node.prober.drain_events(&uid));
-        record(recorder, &pod, happened).await;
+        record(recorder, &pod, node.prober.drain_events(&uid)).await;
     }
     let desired = status::pod_status(&pod, &state, &health, host_ip, Timestamp::now());
     if !status::status_matches(pod.status.as_ref(), &desired) {

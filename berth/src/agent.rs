@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_agent::config::{self, NodeConfig};
+use berth_agent::network::pod_network::{self, PodNetworkConfig};
 use berth_agent::runtime::cri::containerd::ContainerdConfig;
 use berth_agent::runtime::cri::{Containerd, CriRuntime};
 use berth_agent::runtime::simulated::{SimulatedConfig, SimulatedRuntime};
@@ -127,11 +128,12 @@ pub struct CriFlags {
     /// Use the containerd listening on this socket instead of starting one.
     #[arg(long, env = "BERTH_CONTAINERD_SOCKET")]
     containerd_socket: Option<PathBuf>,
-    /// The pause image every pod sandbox runs.
+    /// The pause image every pod sandbox runs; the default is built on the
+    /// machine from Debian's busybox-static, so a node needs no registry for it.
     #[arg(
         long,
         env = "BERTH_PAUSE_IMAGE",
-        default_value = "registry.k8s.io/pause:3.10"
+        default_value = berth_agent::runtime::cri::pause::LOCAL_PAUSE_IMAGE
     )]
     pause_image: String,
     /// Registries (`host:port`, comma-separated) pulled from over plain HTTP.
@@ -143,6 +145,12 @@ pub struct CriFlags {
     /// The node's InternalIP; defaults to the address of the default route's interface.
     #[arg(long, env = "BERTH_NODE_IP")]
     node_ip: Option<std::net::IpAddr>,
+    /// How this node reaches pods on other nodes: `routed` (a route via each
+    /// node's address; all nodes on one L2 network) or `vxlan` (an overlay
+    /// over UDP 8472; nodes anywhere they reach each other). Recorded on the
+    /// Node as the `berth.dev/network-mode` annotation.
+    #[arg(long, env = "BERTH_NETWORK_MODE", default_value = "routed", value_parser = ["routed", "vxlan"])]
+    network_mode: String,
     /// The port of the node's kubelet API (logs, exec, port-forward for the API server).
     #[arg(long, env = "BERTH_KUBELET_PORT", default_value_t = 10250)]
     kubelet_port: u16,
@@ -183,8 +191,29 @@ impl CriFlags {
         Ok(node)
     }
 
-    /// Starts the CRI runtime (and its containerd, when managed).
-    pub async fn runtime(&self, node: &str) -> anyhow::Result<Arc<CriRuntime>> {
+    /// This node's part of the pod network, when its address is IPv4.
+    pub fn pod_network(&self, node: &NodeConfig) -> anyhow::Result<Option<PodNetworkConfig>> {
+        let std::net::IpAddr::V4(node_ip) = node.internal_ip else {
+            return Ok(None);
+        };
+        let mode = self
+            .network_mode
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--network-mode: {e}"))?;
+        Ok(Some(PodNetworkConfig {
+            node: node.name.clone(),
+            node_ip,
+            mode,
+        }))
+    }
+
+    /// Starts the CRI runtime (and its containerd, when managed), with pods
+    /// on `network`'s MTU.
+    pub async fn runtime(
+        &self,
+        node: &str,
+        network: Option<&PodNetworkConfig>,
+    ) -> anyhow::Result<Arc<CriRuntime>> {
         let containerd = match &self.containerd_socket {
             Some(socket) => Containerd::Socket(socket.clone()),
             None => Containerd::Managed(ContainerdConfig {
@@ -193,8 +222,14 @@ impl CriFlags {
                 cni_bin_dir: self.cni_bin_dir.clone(),
             }),
         };
+        let mtu = match network {
+            Some(network) => pod_network::pod_mtu(network.mode, network.node_ip).await,
+            None => None,
+        };
         Ok(Arc::new(
-            CriRuntime::start(node, &self.data_dir, containerd).await?,
+            CriRuntime::start(node, &self.data_dir, containerd)
+                .await?
+                .with_pod_mtu(mtu),
         ))
     }
 }
@@ -261,7 +296,8 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
         return run_nodes_until(client, nodes, options, cancel).await;
     }
     let node = args.cri.real_node(node, &args.node)?;
-    let runtime = args.cri.runtime(&node.name).await?;
+    let network = args.cri.pod_network(&node)?;
+    let runtime = args.cri.runtime(&node.name, network.as_ref()).await?;
     tracing::info!(node = %node.name, runtime = %runtime.version(), ip = %node.internal_ip, "berth agent starting");
     let kubelet_api = kubelet_server(&args.connection.kubeconfig, &node, runtime.clone()).await?;
     let node_name = node.name.clone();
@@ -272,10 +308,15 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
         node_name.clone(),
         cancel.clone(),
     ));
+    let pod_network = network
+        .map(|network| tokio::spawn(pod_network::run(client.clone(), network, cancel.clone())));
     let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
     cancel.cancel();
     let _ = serving.await;
     let _ = proxy.await;
+    if let Some(pod_network) = pod_network {
+        let _ = pod_network.await;
+    }
     runtime.shutdown().await;
     outcome
 }

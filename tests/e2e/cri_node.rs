@@ -54,6 +54,11 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Where the registry keeps its blobs (a second registry may serve them too).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
     /// The full reference of test image `name` (`web:1`).
     pub fn image(&self, name: &str) -> String {
         format!("{}/{name}", self.host())
@@ -177,10 +182,14 @@ pub fn clean_up_node(data_dir: &Path, node: &str) {
     let _ = Command::new("ip")
         .args(["link", "delete", &bridge_name(node)])
         .output();
-    let table = berth_agent::network::service_proxy::table_name(node);
-    let _ = Command::new("nft")
-        .args(["delete", "table", "ip", &table])
-        .output();
+    for table in [
+        berth_agent::network::service_proxy::table_name(node),
+        berth_agent::network::pod_network::masquerade::table_name(node),
+    ] {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .output();
+    }
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let prefix = data_dir.display().to_string();
     let mut points: Vec<&str> = mounts

@@ -45,6 +45,8 @@ pub struct Server {
     pub etcd: Option<berth_orchestrator::store::etcd::testing::EtcdProcess>,
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// The address it listens on (loopback unless a test's own bridge).
+    pub host: String,
     extra_args: Vec<String>,
 }
 
@@ -61,6 +63,12 @@ impl Server {
 
     /// Starts a server on the given store (etcd is started first when asked for).
     pub fn start_on(datastore: Datastore, extra: &[&str]) -> Self {
+        Self::start_listening(datastore, "127.0.0.1", extra)
+    }
+
+    /// Starts a server listening on `host` (an address of this machine the
+    /// test owns, such as its test hosts' bridge), on the given store.
+    pub fn start_listening(datastore: Datastore, host: &str, extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("berth-e2e")
             .tempdir()
@@ -82,6 +90,7 @@ impl Server {
             etcd,
             dir,
             port: free_port(),
+            host: host.to_owned(),
             extra_args,
         };
         server.spawn();
@@ -107,7 +116,7 @@ impl Server {
             .arg("--data-dir")
             .arg(self.dir.path())
             .arg("--listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", self.host, self.port))
             .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -124,7 +133,7 @@ impl Server {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("berth server exited early ({status}); log:\n{}", self.log());
             }
-            let up = std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+            let up = std::net::TcpStream::connect((self.host.as_str(), self.port)).is_ok();
             if up && self.kubeconfig().exists() {
                 return;
             }
@@ -165,7 +174,7 @@ impl Server {
             .arg(self.dir.path().join("tls/ca.crt"))
             .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
             .args(["-H", &format!("Accept: {accept}")])
-            .arg(format!("https://127.0.0.1:{}{path}", self.port))
+            .arg(format!("https://{}:{}{path}", self.host, self.port))
             .output()
             .expect("curl is installed by tests/run-all.sh");
         let split = out.stdout.iter().rposition(|b| *b == b'\n').unwrap();
@@ -386,19 +395,40 @@ impl Drop for BerthProcess {
 impl Server {
     /// The server's HTTPS URL.
     pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        format!("https://{}:{}", self.host, self.port)
     }
 
     /// Starts `berth ARGS --server URL --kubeconfig ADMIN` with its log in
     /// `LOG_NAME.log` beside the server's.
     pub fn spawn_berth(&self, log_name: &str, args: &[&str]) -> BerthProcess {
+        self.spawn_berth_in(None, log_name, args)
+    }
+
+    /// Like [`Self::spawn_berth`], inside network namespace `netns` when
+    /// given (entered with nsenter, which keeps the cgroup mounts).
+    pub fn spawn_berth_in(
+        &self,
+        netns: Option<&str>,
+        log_name: &str,
+        args: &[&str],
+    ) -> BerthProcess {
         let log = self.dir.path().join(format!("{log_name}.log"));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log)
             .unwrap();
-        let child = Command::new(berth_bin())
+        let mut command = match netns {
+            Some(netns) => {
+                let mut command = Command::new("nsenter");
+                command
+                    .arg(format!("--net=/var/run/netns/{netns}"))
+                    .arg(berth_bin());
+                command
+            }
+            None => Command::new(berth_bin()),
+        };
+        let child = command
             .args(args)
             .arg("--server")
             .arg(self.url())

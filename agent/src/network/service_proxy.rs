@@ -13,7 +13,6 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::{reflector, watcher, WatchStreamExt};
-use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 /// How long changes are gathered before the table is rewritten.
@@ -22,29 +21,6 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// The node's nftables table name (`berth_` and a hash of the node name).
 pub fn table_name(node: &str) -> String {
     format!("berth_{:08x}", crate::config::name_hash(node))
-}
-
-/// Applies an nft script.
-async fn apply(script: &str) -> Result<(), String> {
-    let mut child = tokio::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("running nft (Debian package nftables): {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
-    }
 }
 
 /// Keeps node `node`'s Service table in step with the API until `cancel`
@@ -91,7 +67,7 @@ pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) 
         if script == applied {
             continue;
         }
-        match apply(&script).await {
+        match super::nft::apply(&script).await {
             Ok(()) => {
                 tracing::debug!(%table, "service rules updated");
                 applied = script;

@@ -83,6 +83,16 @@ impl Cidr {
             .unwrap_or(u128::MAX)
     }
 
+    /// The range's first address (`10.42.3.0` of `10.42.3.0/24`).
+    pub fn network(&self) -> IpAddr {
+        self.network
+    }
+
+    /// The prefix length (`24` of `10.42.3.0/24`).
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
     /// Whether `address` lies in the range.
     pub fn contains(&self, address: IpAddr) -> bool {
         address.is_ipv4() == self.network.is_ipv4()

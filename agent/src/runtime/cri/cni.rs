@@ -1,7 +1,9 @@
 //! The node's CNI network: a `bridge` conflist over the node's podCIDR with
 //! `host-local` addresses and `portmap`, written where containerd's CRI
 //! plugin watches for it. Each node gets its own bridge name and address
-//! store, so several nodes on one machine never hand out the same IP.
+//! store, so several nodes on one machine never hand out the same IP. The
+//! bridge does not masquerade: the pod network's own table does, sparing
+//! traffic between pods of different nodes.
 
 use std::path::Path;
 
@@ -18,25 +20,42 @@ pub fn bridge_name(node: &str) -> String {
     format!("berth{:08x}", crate::config::name_hash(node))
 }
 
-/// The conflist for a node whose pods take addresses from `pod_cidr`.
-pub fn conflist(bridge: &str, pod_cidr: &str, ipam_dir: &Path) -> serde_json::Value {
+/// One node's pod network as CNI sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Network<'a> {
+    /// The bridge interface's name.
+    pub bridge: &'a str,
+    /// The node's podCIDR.
+    pub pod_cidr: &'a str,
+    /// The MTU of the bridge and the pods' interfaces; the kernel's default when unset.
+    pub mtu: Option<u32>,
+    /// Where host-local keeps its address leases.
+    pub ipam_dir: &'a Path,
+}
+
+/// The conflist for `network`.
+pub fn conflist(network: &Network<'_>) -> serde_json::Value {
+    let mut bridge = json!({
+        "type": "bridge",
+        "bridge": network.bridge,
+        "isGateway": true,
+        "ipMasq": false,
+        "hairpinMode": true,
+        "ipam": {
+            "type": "host-local",
+            "ranges": [[{"subnet": network.pod_cidr}]],
+            "routes": [{"dst": "0.0.0.0/0"}],
+            "dataDir": network.ipam_dir,
+        }
+    });
+    if let Some(mtu) = network.mtu {
+        bridge["mtu"] = json!(mtu);
+    }
     json!({
         "cniVersion": "1.0.0",
         "name": "berth",
         "plugins": [
-            {
-                "type": "bridge",
-                "bridge": bridge,
-                "isGateway": true,
-                "ipMasq": true,
-                "hairpinMode": true,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": pod_cidr}]],
-                    "routes": [{"dst": "0.0.0.0/0"}],
-                    "dataDir": ipam_dir,
-                }
-            },
+            bridge,
             {"type": "portmap", "capabilities": {"portMappings": true}}
         ]
     })
@@ -44,13 +63,8 @@ pub fn conflist(bridge: &str, pod_cidr: &str, ipam_dir: &Path) -> serde_json::Va
 
 /// Writes the conflist into `conf_dir` (atomically, so containerd never
 /// reads half a file); returns whether it changed.
-pub fn write(
-    conf_dir: &Path,
-    bridge: &str,
-    pod_cidr: &str,
-    ipam_dir: &Path,
-) -> Result<bool, RuntimeError> {
-    let text = serde_json::to_string_pretty(&conflist(bridge, pod_cidr, ipam_dir))
+pub fn write(conf_dir: &Path, network: &Network<'_>) -> Result<bool, RuntimeError> {
+    let text = serde_json::to_string_pretty(&conflist(network))
         .map_err(|e| RuntimeError::Backend(format!("encoding the CNI conflist: {e}")))?;
     let path = conf_dir.join(CONFLIST);
     if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
@@ -58,7 +72,7 @@ pub fn write(
     }
     let io = |e: std::io::Error| RuntimeError::Backend(format!("writing {}: {e}", path.display()));
     std::fs::create_dir_all(conf_dir).map_err(io)?;
-    std::fs::create_dir_all(ipam_dir).map_err(io)?;
+    std::fs::create_dir_all(network.ipam_dir).map_err(io)?;
     let partial = conf_dir.join(".berth.conflist.partial");
     std::fs::write(&partial, text).map_err(io)?;
     std::fs::rename(&partial, &path).map_err(io)?;
@@ -81,17 +95,22 @@ mod tests {
     fn the_conflist_uses_the_pod_cidr_and_own_store() {
         let dir = tempfile::tempdir().unwrap();
         let ipam = dir.path().join("ipam");
-        assert!(write(dir.path(), "berth1", "10.42.3.0/24", &ipam).unwrap());
-        assert!(
-            !write(dir.path(), "berth1", "10.42.3.0/24", &ipam).unwrap(),
-            "unchanged"
-        );
+        let network = Network {
+            bridge: "berth1",
+            pod_cidr: "10.42.3.0/24",
+            mtu: Some(1450),
+            ipam_dir: &ipam,
+        };
+        assert!(write(dir.path(), &network).unwrap());
+        assert!(!write(dir.path(), &network).unwrap(), "unchanged");
         let text = std::fs::read_to_string(dir.path().join(CONFLIST)).unwrap();
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         let bridge = &value["plugins"][0];
         assert_eq!(bridge["bridge"], "berth1");
         assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], "10.42.3.0/24");
         assert_eq!(bridge["ipam"]["dataDir"], ipam.to_str().unwrap());
+        assert_eq!(bridge["mtu"], 1450);
+        assert_eq!(bridge["ipMasq"], false, "the pod network masquerades");
         assert_eq!(value["plugins"][1]["type"], "portmap");
     }
 }

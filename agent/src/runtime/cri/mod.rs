@@ -77,6 +77,8 @@ pub struct CriRuntime {
     conf_dir: PathBuf,
     ipam_dir: PathBuf,
     bridge: String,
+    /// The MTU of the pods' interfaces (the overlay's, in VXLAN mode).
+    pod_mtu: Option<u32>,
     version: String,
     id_prefix: String,
     managed: Option<ManagedContainerd>,
@@ -142,12 +144,20 @@ impl CriRuntime {
             ipam_dir: layout.ipam_dir(),
             data_dir,
             bridge: cni::bridge_name(node),
+            pod_mtu: None,
             version: format!("{}://{}", version.runtime_name, version.runtime_version),
             id_prefix: format!("{}://", version.runtime_name),
             managed,
             pod_cidr: Mutex::new(None),
             memo: Mutex::new(Memo::default()),
         })
+    }
+
+    /// Gives pods interfaces of `mtu` bytes (what the pod network can
+    /// carry: less than the node's own under VXLAN).
+    pub fn with_pod_mtu(mut self, mtu: Option<u32>) -> Self {
+        self.pod_mtu = mtu;
+        self
     }
 
     /// Stops the managed containerd, if this runtime started one; the
@@ -334,7 +344,13 @@ impl Runtime for CriRuntime {
     }
 
     async fn update_pod_cidr(&self, cidr: &str) -> Result<(), RuntimeError> {
-        if cni::write(&self.conf_dir, &self.bridge, cidr, &self.ipam_dir)? {
+        let network = cni::Network {
+            bridge: &self.bridge,
+            pod_cidr: cidr,
+            mtu: self.pod_mtu,
+            ipam_dir: &self.ipam_dir,
+        };
+        if cni::write(&self.conf_dir, &network)? {
             tracing::info!(%cidr, bridge = %self.bridge, "pod network configured");
         }
         *lock(&self.pod_cidr) = Some(cidr.to_owned());

@@ -92,18 +92,45 @@ impl CriRuntime {
         }
         volumes::prepare(&self.data_dir, pod)?;
         let config = translate::sandbox_config(&self.data_dir, pod, attempt);
-        let id = self
+        let created = self
             .runtime
             .clone()
             .run_pod_sandbox(cri::RunPodSandboxRequest {
                 config: Some(config.clone()),
                 runtime_handler: String::new(),
             })
-            .await
-            .map_err(cri_error("RunPodSandbox"))?
-            .into_inner()
-            .pod_sandbox_id;
+            .await;
+        let id = match created {
+            Ok(reply) => reply.into_inner().pod_sandbox_id,
+            Err(status) => {
+                // kubelet's words, with the runtime's error as Go's gRPC prints it.
+                self.pod_event(
+                    pod,
+                    "FailedCreatePodSandBox",
+                    format!(
+                        "Failed to create pod sandbox: rpc error: code = {:?} desc = {}",
+                        status.code(),
+                        status.message()
+                    ),
+                );
+                return Err(cri_error("RunPodSandbox")(status));
+            }
+        };
         Ok(Sandbox { id, config })
+    }
+
+    /// Queues a Warning Event about `pod` itself (no container) for the agent to record.
+    fn pod_event(&self, pod: &PodSandboxConfig, reason: &str, message: String) {
+        self.queue_event(
+            pod,
+            RuntimeEvent {
+                container: None,
+                init: false,
+                warning: true,
+                reason: reason.to_owned(),
+                message,
+            },
+        );
     }
 
     /// Queues an Event about `container` of `pod` for the agent to record.
@@ -123,6 +150,10 @@ impl CriRuntime {
             reason: reason.to_owned(),
             message,
         };
+        self.queue_event(pod, event);
+    }
+
+    fn queue_event(&self, pod: &PodSandboxConfig, event: RuntimeEvent) {
         let mut memo = lock(&self.memo);
         let queue = memo.events.entry(pod.uid.clone()).or_default();
         // A pod that keeps failing must not grow the queue without bound.

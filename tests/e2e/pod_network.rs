@@ -1,0 +1,310 @@
+//! Several machines, one pod network: three test hosts (network namespaces,
+//! `tests/hosts/hosts.sh`) each run `berth agent --runtime cri` with its own
+//! containerd, in routed mode on one L2 network and in VXLAN mode on two
+//! networks joined only through a routed hop. Driven with kubectl 1.33:
+//! a Deployment spread over the nodes behind a NodePort Service is reached
+//! from a pod on every node through its ClusterIP (every replica answers),
+//! pods reach pods on other nodes by IP without NAT, the NodePort answers on
+//! every node, a not-ready pod gets no traffic, a Service without endpoints
+//! refuses at once, and a node that leaves takes its routes (and VXLAN
+//! entries) with it everywhere.
+
+mod cri_node;
+mod hosts;
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hosts::{HostCluster, Topology};
+use support::{eventually, Kubectl, KUBECTL_1_33};
+
+const WEB: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      topologySpreadConstraints:
+      - maxSkew: 1
+        topologyKey: kubernetes.io/hostname
+        whenUnsatisfiable: DoNotSchedule
+        labelSelector: {matchLabels: {app: web}}
+      containers:
+      - name: web
+        image: REGISTRY/web:1
+        command:
+        - sh
+        - -c
+        - |
+          mkdir -p /www/cgi-bin
+          hostname > /www/index.html
+          printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n' > /www/cgi-bin/ip
+          chmod +x /www/cgi-bin/ip
+          touch /tmp/ready
+          exec httpd -f -p 80 -h /www
+        readinessProbe:
+          exec: {command: [cat, /tmp/ready]}
+          periodSeconds: 1
+          failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: 80}]
+"#;
+
+const CLIENT: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: NAME, labels: {app: client}}
+spec:
+  nodeName: NODE
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: client
+    image: REGISTRY/web:1
+    command: [sleep, "100000"]
+"#;
+
+/// `kubectl exec POD -- sh -c SCRIPT`: (succeeded, stdout + stderr).
+fn exec(kubectl: &Kubectl, pod: &str, script: &str) -> (bool, String) {
+    let output = kubectl.run(&["exec", pod, "--", "sh", "-c", script]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// The pages a pod gets from `url` asked `times` times in a row.
+fn pages(kubectl: &Kubectl, pod: &str, url: &str, times: usize) -> Vec<String> {
+    let script = format!(
+        "for i in $(seq {times}); do busybox timeout 3 wget -qO- {url} || echo FAILED; done"
+    );
+    let (_, text) = exec(kubectl, pod, &script);
+    text.lines().map(str::to_owned).collect()
+}
+
+fn web_pods(kubectl: &Kubectl) -> Vec<(String, String, String)> {
+    kubectl
+        .jsonpath(
+            &["get", "pods", "-l", "app=web"],
+            r#"{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP}{"\n"}{end}"#,
+        )
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.len() == 3).then(|| (f[0].to_owned(), f[1].to_owned(), f[2].to_owned()))
+        })
+        .collect()
+}
+
+/// The agent-made routes in host `index`'s namespace.
+fn routes(cluster: &HostCluster, index: usize) -> String {
+    cluster.nodes[index]
+        .host
+        .stdout(&["ip", "route", "show", "proto", "190"])
+}
+
+fn the_pod_network_works(prefix: &str, subnet: &str, cidr: &str, mode: &str) {
+    let topology = if mode == "vxlan" {
+        Topology::TwoLans
+    } else {
+        Topology::OneLan
+    };
+    let mut cluster = HostCluster::start(
+        prefix,
+        3,
+        subnet,
+        topology,
+        &["--cluster-cidr", cidr],
+        &["--network-mode", mode],
+    );
+    let kubectl = cluster.server.kubectl(KUBECTL_1_33);
+    let registry = cluster.mirror.host.clone();
+    let with_registry = |text: &str| text.replace("REGISTRY", &registry);
+    let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+
+    eventually(Duration::from_secs(60), || {
+        let ready = kubectl.jsonpath(
+            &["get", "nodes"],
+            r#"{range .items[*]}{.metadata.annotations.berth\.dev/network-mode}{" "}{.spec.podCIDR}{"\n"}{end}"#,
+        );
+        (ready
+            .lines()
+            .filter(|l| l.starts_with(mode) && l.contains('/'))
+            .count()
+            == 3)
+            .then_some(())
+    });
+
+    kubectl.ok_stdin(&["apply", "-f", "-"], &with_registry(WEB));
+    for (index, node) in names.iter().enumerate() {
+        let pod = CLIENT
+            .replace("NAME", &format!("client-{}", index + 1))
+            .replace("NODE", node);
+        kubectl.ok_stdin(&["apply", "-f", "-"], &with_registry(&pod));
+    }
+    let ready = |kubectl: &Kubectl| {
+        kubectl.run(&[
+            "wait",
+            "--for=condition=Ready",
+            "pods",
+            "--all",
+            "--timeout=120s",
+        ])
+    };
+    let waited = ready(&kubectl);
+    assert!(
+        waited.status.success(),
+        "pods not ready: {}\n{}\n{}",
+        String::from_utf8_lossy(&waited.stderr),
+        kubectl.ok(&["get", "pods", "-o", "wide"]),
+        cluster.logs()
+    );
+
+    // The replicas are spread: one per node.
+    let web = web_pods(&kubectl);
+    let nodes: BTreeSet<&str> = web.iter().map(|(_, node, _)| node.as_str()).collect();
+    assert_eq!(nodes.len(), 3, "topology spread: {web:?}");
+    let replicas: BTreeSet<String> = web.iter().map(|(name, _, _)| name.clone()).collect();
+
+    // From a pod on every node, the ClusterIP reaches every replica.
+    let cluster_ip = kubectl.jsonpath(&["get", "service", "web"], "{.spec.clusterIP}");
+    for client in ["client-1", "client-2", "client-3"] {
+        let answers: BTreeSet<String> =
+            pages(&kubectl, client, &format!("http://{cluster_ip}/"), 30)
+                .into_iter()
+                .collect();
+        assert_eq!(
+            answers,
+            replicas,
+            "{client} through {cluster_ip}:\n{}",
+            cluster.logs()
+        );
+    }
+
+    // Pods reach pods on other nodes by IP, and keep their own address.
+    let client_ip = kubectl.jsonpath(&["get", "pod", "client-1"], "{.status.podIP}");
+    for (name, node, ip) in &web {
+        if node == &names[0] {
+            continue;
+        }
+        let (pinged, text) = exec(&kubectl, "client-1", &format!("ping -c 1 -W 3 {ip}"));
+        assert!(pinged, "ping {name} on {node} from client-1: {text}");
+        let (_, seen) = exec(
+            &kubectl,
+            "client-1",
+            &format!("busybox timeout 3 wget -qO- http://{ip}/cgi-bin/ip"),
+        );
+        // busybox httpd prints the peer as a v4-mapped IPv6 address.
+        let seen = seen
+            .trim()
+            .trim_start_matches("[::ffff:")
+            .trim_end_matches(']');
+        assert_eq!(seen, client_ip, "no NAT between pods of different nodes");
+    }
+
+    // The NodePort answers on every node's address.
+    let node_port = kubectl.jsonpath(&["get", "service", "web"], "{.spec.ports[0].nodePort}");
+    for node in &cluster.nodes {
+        let output = Command::new("curl")
+            .args(["-s", "-m", "5"])
+            .arg(format!("http://{}:{node_port}/", node.host.address))
+            .output()
+            .unwrap();
+        let page = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        assert!(
+            replicas.contains(&page),
+            "NodePort on {}: {page:?}",
+            node.name
+        );
+    }
+
+    // A replica that turns not ready gets no more traffic.
+    let (unready, _, _) = web[0].clone();
+    kubectl.ok(&["exec", &unready, "--", "rm", "/tmp/ready"]);
+    eventually(Duration::from_secs(30), || {
+        let slice = kubectl.jsonpath(
+            &[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=web",
+            ],
+            "{.items[*].endpoints[*].conditions.ready}",
+        );
+        (slice.split_whitespace().filter(|r| *r == "true").count() == 2).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let answers = pages(&kubectl, "client-2", &format!("http://{cluster_ip}/"), 20);
+    assert!(
+        !answers.contains(&unready) && answers.len() == 20,
+        "{unready} is not ready: {answers:?}"
+    );
+
+    // With no replicas, connections are refused at once, not left hanging.
+    kubectl.ok(&["scale", "deployment", "web", "--replicas=0"]);
+    eventually(Duration::from_secs(30), || {
+        web_pods(&kubectl).is_empty().then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let (ok, text) = exec(
+        &kubectl,
+        "client-3",
+        &format!("busybox timeout 10 wget -qO- http://{cluster_ip}/"),
+    );
+    assert!(!ok, "no endpoints, yet: {text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused, not hanging: {:?} {text}",
+        started.elapsed()
+    );
+
+    // A node that leaves takes its routes and VXLAN entries with it.
+    let leaving_cidr = kubectl.jsonpath(&["get", "node", &names[2]], "{.spec.podCIDR}");
+    let mac = kubectl.jsonpath(
+        &["get", "node", &names[2]],
+        r#"{.metadata.annotations.berth\.dev/vxlan-mac}"#,
+    );
+    for (index, name) in names.iter().enumerate().take(2) {
+        let routes = routes(&cluster, index);
+        assert!(routes.contains(&leaving_cidr), "{name}: {routes}");
+    }
+    cluster.stop_agent(2);
+    kubectl.ok(&["delete", "node", &names[2]]);
+    for (index, name) in names.iter().enumerate().take(2) {
+        eventually(Duration::from_secs(20), || {
+            (!routes(&cluster, index).contains(&leaving_cidr)).then_some(())
+        });
+        if mode == "vxlan" {
+            let device = berth_agent::network::pod_network::plan::vxlan_device(name);
+            let fdb = cluster.nodes[index]
+                .host
+                .stdout(&["bridge", "fdb", "show", "dev", &device]);
+            assert!(!mac.is_empty() && !fdb.contains(&mac), "{fdb}");
+        }
+    }
+}
+
+#[test]
+fn three_routed_hosts_make_one_pod_network() {
+    the_pod_network_works("bnr", "10.77", "10.170.0.0/16", "routed");
+}
+
+#[test]
+fn three_vxlan_hosts_on_two_networks_make_one_pod_network() {
+    the_pod_network_works("bnv", "10.78", "10.171.0.0/16", "vxlan");
+}
