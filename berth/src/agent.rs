@@ -301,11 +301,13 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     tracing::info!(node = %node.name, runtime = %runtime.version(), ip = %node.internal_ip, "berth agent starting");
     let kubelet_api = kubelet_server(&args.connection.kubeconfig, &node, runtime.clone()).await?;
     let node_name = node.name.clone();
+    let node_ip = node.internal_ip;
     let nodes = Nodes::new(vec![NodeHandle::new(node, runtime.clone())])?;
     let serving = tokio::spawn(kubelet_api.serve(cancel.clone()));
     let proxy = tokio::spawn(berth_agent::network::service_proxy::run(
         client.clone(),
         node_name.clone(),
+        node_ip,
         cancel.clone(),
     ));
     let pod_network = network

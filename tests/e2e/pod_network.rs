@@ -63,6 +63,51 @@ spec:
   ports: [{name: http, port: 80, targetPort: 80}]
 "#;
 
+const SERVICES: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: solo}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: solo}}
+  template:
+    metadata: {labels: {app: solo}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      nodeSelector: {kubernetes.io/hostname: NODE1}
+      containers:
+      - name: web
+        image: REGISTRY/web:1
+        command:
+        - sh
+        - -c
+        - |
+          mkdir -p /www/cgi-bin
+          hostname > /www/index.html
+          printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n' > /www/cgi-bin/ip
+          chmod +x /www/cgi-bin/ip
+          exec httpd -f -p 80 -h /www
+---
+apiVersion: v1
+kind: Service
+metadata: {name: solo-local}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  selector: {app: solo}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-sticky}
+spec:
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 300}}
+  externalIPs: [EXTERNAL_IP]
+  ports: [{name: http, port: 8080, targetPort: 80}]
+"#;
+
 const CLIENT: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -108,6 +153,134 @@ fn web_pods(kubectl: &Kubectl) -> Vec<(String, String, String)> {
             (f.len() == 3).then(|| (f[0].to_owned(), f[1].to_owned(), f[2].to_owned()))
         })
         .collect()
+}
+
+/// `curl -m 3 URL` from this machine: the body, or None when it failed.
+fn curl(url: &str) -> Option<String> {
+    let output = Command::new("curl")
+        .args(["-sf", "-m", "3", url])
+        .output()
+        .unwrap();
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// The address busybox httpd reports for its peer (a v4-mapped IPv6 address).
+fn peer_address(text: &str) -> String {
+    text.trim()
+        .trim_start_matches("[::ffff:")
+        .trim_end_matches(']')
+        .to_owned()
+}
+
+/// externalTrafficPolicy Local with its health check, ClientIP affinity,
+/// external IPs, and pod addresses kept through a ClusterIP.
+fn service_fields_work(
+    cluster: &HostCluster,
+    kubectl: &Kubectl,
+    replicas: &BTreeSet<String>,
+    external_ip: &str,
+) {
+    let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    let manifest = SERVICES
+        .replace("REGISTRY", &cluster.mirror.host)
+        .replace("NODE1", &names[0])
+        .replace("EXTERNAL_IP", external_ip);
+    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    let waited = kubectl.run(&[
+        "wait",
+        "--for=condition=Available",
+        "deployment/solo",
+        "--timeout=60s",
+    ]);
+    assert!(waited.status.success(), "{}", cluster.logs());
+
+    // Only the node running the endpoint answers the NodePort, with the
+    // client's own address; the health check says which node that is.
+    let node_port = kubectl.jsonpath(
+        &["get", "service", "solo-local"],
+        "{.spec.ports[0].nodePort}",
+    );
+    let check = kubectl.jsonpath(
+        &["get", "service", "solo-local"],
+        "{.spec.healthCheckNodePort}",
+    );
+    assert!(
+        !check.is_empty(),
+        "a Local LoadBalancer gets a healthCheckNodePort"
+    );
+    let first = &cluster.nodes[0].host;
+    let seen = eventually(Duration::from_secs(20), || {
+        curl(&format!("http://{}:{node_port}/cgi-bin/ip", first.address))
+    });
+    assert_eq!(
+        peer_address(&seen),
+        first.gateway,
+        "the client address is kept"
+    );
+    assert_eq!(
+        curl(&format!(
+            "http://{}:{node_port}/",
+            cluster.nodes[1].host.address
+        )),
+        None,
+        "a node without a local endpoint drops"
+    );
+    let health = eventually(Duration::from_secs(20), || {
+        curl(&format!("http://{}:{check}/", first.address))
+    });
+    assert!(health.contains(r#""localEndpoints":1"#), "{health}");
+    let other = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "3"])
+        .arg(format!("http://{}:{check}/", cluster.nodes[1].host.address))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&other.stdout), "503");
+
+    // ClientIP affinity: one client, one replica; the external IP leads there too.
+    let sticky_ip = kubectl.jsonpath(&["get", "service", "web-sticky"], "{.spec.clusterIP}");
+    let answers: BTreeSet<String> = pages(
+        kubectl,
+        "client-2",
+        &format!("http://{sticky_ip}:8080/"),
+        10,
+    )
+    .into_iter()
+    .collect();
+    assert_eq!(answers.len(), 1, "session affinity sticks: {answers:?}");
+    assert!(replicas.is_superset(&answers), "{answers:?}");
+    let external: BTreeSet<String> = pages(
+        kubectl,
+        "client-3",
+        &format!("http://{external_ip}:8080/"),
+        3,
+    )
+    .into_iter()
+    .collect();
+    assert!(
+        replicas.is_superset(&external) && !external.is_empty(),
+        "external IP: {external:?}"
+    );
+
+    // A pod reaching pods through a ClusterIP keeps its own address.
+    let client_ip = kubectl.jsonpath(&["get", "pod", "client-1"], "{.status.podIP}");
+    let cluster_ip = kubectl.jsonpath(&["get", "service", "web"], "{.spec.clusterIP}");
+    for seen in pages(
+        kubectl,
+        "client-1",
+        &format!("http://{cluster_ip}/cgi-bin/ip"),
+        6,
+    ) {
+        assert_eq!(
+            peer_address(&seen),
+            client_ip,
+            "no NAT from pods through a ClusterIP"
+        );
+    }
+    kubectl.ok(&["delete", "service", "solo-local", "web-sticky"]);
+    kubectl.ok(&["delete", "deployment", "solo"]);
 }
 
 /// The agent-made routes in host `index`'s namespace.
@@ -231,6 +404,8 @@ fn the_pod_network_works(prefix: &str, subnet: &str, cidr: &str, mode: &str) {
             node.name
         );
     }
+
+    service_fields_work(&cluster, &kubectl, &replicas, &format!("{subnet}.9.9"));
 
     // A replica that turns not ready gets no more traffic.
     let (unready, _, _) = web[0].clone();

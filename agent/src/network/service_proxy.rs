@@ -4,12 +4,14 @@
 //! ClusterIP traffic to ready endpoints. Changes are applied atomically and
 //! at most a few times a second, whatever the churn.
 
+pub mod endpoints;
+pub mod health;
 pub mod rules;
 
 use std::time::Duration;
 
 use futures::{stream, StreamExt};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::{reflector, watcher, WatchStreamExt};
@@ -26,10 +28,28 @@ pub fn table_name(node: &str) -> String {
 /// Keeps node `node`'s Service table in step with the API until `cancel`
 /// fires. The table stays when the agent stops (Services keep working while
 /// it restarts), as kube-proxy's rules do.
-pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) {
-    let table = table_name(&node);
+pub async fn run(
+    client: kube::Client,
+    node: String,
+    node_ip: std::net::IpAddr,
+    cancel: CancellationToken,
+) {
+    let mut health_checks = health::HealthChecks::new(node_ip, cancel.clone());
+    sync(client, &node, &mut health_checks, &cancel).await;
+    health_checks.shutdown().await;
+}
+
+/// The watch-and-write loop of [`run`], until `cancel` fires or the watches end.
+async fn sync(
+    client: kube::Client,
+    node: &str,
+    health_checks: &mut health::HealthChecks,
+    cancel: &CancellationToken,
+) {
+    let table = table_name(node);
     let (services, services_writer) = reflector::store::<Service>();
     let (slices, slices_writer) = reflector::store::<EndpointSlice>();
+    let (nodes, nodes_writer) = reflector::store::<Node>();
     let service_events = watcher(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
@@ -38,13 +58,22 @@ pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) 
     .reflect(services_writer)
     .map(|_| ());
     let slice_events = watcher(
-        Api::<EndpointSlice>::all(client),
+        Api::<EndpointSlice>::all(client.clone()),
         watcher::Config::default(),
     )
     .default_backoff()
     .reflect(slices_writer)
     .map(|_| ());
-    let mut changes = std::pin::pin!(stream::select(service_events, slice_events));
+    // Only this node's own object, for its podCIDR (what "local" traffic is).
+    let node_events = watcher(
+        Api::<Node>::all(client),
+        watcher::Config::default().fields(&format!("metadata.name={node}")),
+    )
+    .default_backoff()
+    .reflect(nodes_writer)
+    .map(|_| ());
+    let slice_and_node_events = stream::select(slice_events, node_events);
+    let mut changes = std::pin::pin!(stream::select(service_events, slice_and_node_events));
     let mut applied = String::new();
     loop {
         tokio::select! {
@@ -63,7 +92,15 @@ pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) 
         }
         let services: Vec<Service> = services.state().iter().map(|s| (**s).clone()).collect();
         let slices: Vec<EndpointSlice> = slices.state().iter().map(|s| (**s).clone()).collect();
-        let script = rules::script(&table, &rules::service_ports(&services, &slices));
+        let pod_cidr = nodes
+            .state()
+            .first()
+            .and_then(|n| n.spec.as_ref()?.pod_cidr.clone());
+        let ports = endpoints::service_ports(&services, &slices, node);
+        health_checks
+            .update(endpoints::health_checks(&services, &ports))
+            .await;
+        let script = rules::script(&table, &ports, pod_cidr.as_deref());
         if script == applied {
             continue;
         }

@@ -85,6 +85,15 @@ pub struct Allocation {
     keys: Vec<String>,
 }
 
+/// The `healthCheckNodePort` a Service holds, if any.
+fn health_check_port(service: Option<&Value>) -> Option<u16> {
+    service?
+        .pointer("/spec/healthCheckNodePort")
+        .and_then(Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+}
+
 /// Hands out ClusterIPs from the service CIDR and NodePorts from 30000–32767.
 #[derive(Clone)]
 pub struct Allocator {
@@ -216,9 +225,86 @@ impl Allocator {
         self.allocate_node_ports(obj, None, allocation).await
     }
 
+    /// Gives a NodePort/LoadBalancer Service its node ports, and a
+    /// LoadBalancer with `externalTrafficPolicy: Local` its health check port.
+    async fn allocate_node_ports(
+        &self,
+        obj: &mut Value,
+        previous: Option<&Value>,
+        allocation: &mut Allocation,
+    ) -> Result<(), ApiError> {
+        self.allocate_port_numbers(obj, previous, allocation)
+            .await?;
+        self.allocate_health_check_port(obj, previous, allocation)
+            .await
+    }
+
+    /// `spec.healthCheckNodePort`, as upstream keeps it: only for a
+    /// LoadBalancer with `externalTrafficPolicy: Local`; the one asked for,
+    /// else the one held before, else a free one from the NodePort range.
+    async fn allocate_health_check_port(
+        &self,
+        obj: &mut Value,
+        previous: Option<&Value>,
+        allocation: &mut Allocation,
+    ) -> Result<(), ApiError> {
+        let wanted_here = obj.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer")
+            && obj
+                .pointer("/spec/externalTrafficPolicy")
+                .and_then(Value::as_str)
+                == Some("Local");
+        let held = health_check_port(previous);
+        let asked = health_check_port(Some(obj));
+        if !wanted_here {
+            if let Some(asked) = asked.filter(|p| Some(*p) != held) {
+                return Err(rejected(
+                    obj,
+                    FieldCause::invalid(
+                        "spec.healthCheckNodePort",
+                        &json!(asked),
+                        "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
+                    ),
+                ));
+            }
+            if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("healthCheckNodePort");
+            }
+            return Ok(());
+        }
+        let port = match (asked, held) {
+            (Some(asked), Some(held)) if asked == held => held,
+            (None, Some(held)) => held,
+            (None, None) => self.allocate_port(obj, allocation).await?,
+            (Some(asked), _) => {
+                if !(NODE_PORT_RANGE.0..=NODE_PORT_RANGE.1).contains(&asked) {
+                    return Err(rejected(obj, FieldCause::invalid(
+                        "spec.healthCheckNodePort",
+                        &json!(asked),
+                        "provided port is not in the valid range. The range of valid ports is 30000-32767",
+                    )));
+                }
+                let key = format!("{PORT_PREFIX}{asked}");
+                if !self.claim(key.clone(), obj).await? {
+                    return Err(rejected(
+                        obj,
+                        FieldCause::invalid(
+                            "spec.healthCheckNodePort",
+                            &json!(asked),
+                            "provided port is already allocated",
+                        ),
+                    ));
+                }
+                allocation.keys.push(key);
+                asked
+            }
+        };
+        obj["spec"]["healthCheckNodePort"] = json!(port);
+        Ok(())
+    }
+
     /// Gives every port of a NodePort/LoadBalancer Service a node port: the one
     /// asked for, else the one the same port had before (`previous`), else a free one.
-    async fn allocate_node_ports(
+    async fn allocate_port_numbers(
         &self,
         obj: &mut Value,
         previous: Option<&Value>,
@@ -342,11 +428,14 @@ impl Allocator {
         let kept: Vec<u16> = node_ports(Some(new))
             .into_iter()
             .map(|(_, _, n)| n)
+            .chain(health_check_port(Some(new)))
             .collect();
         let keys = node_ports(Some(old))
             .into_iter()
-            .filter(|(_, _, n)| !kept.contains(n))
-            .map(|(_, _, n)| format!("{PORT_PREFIX}{n}"))
+            .map(|(_, _, n)| n)
+            .chain(health_check_port(Some(old)))
+            .filter(|n| !kept.contains(n))
+            .map(|n| format!("{PORT_PREFIX}{n}"))
             .collect();
         self.release(&Allocation { keys }).await;
     }
@@ -435,6 +524,7 @@ impl Allocator {
                 keys.push(format!("{PORT_PREFIX}{p}"));
             }
         }
+        keys.extend(health_check_port(Some(obj)).map(|p| format!("{PORT_PREFIX}{p}")));
         self.release(&Allocation { keys }).await;
     }
 }
@@ -488,6 +578,34 @@ mod tests {
         );
         alloc.release_for("Service", &a).await;
         alloc.allocate("Service", &mut b).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn local_load_balancers_get_a_health_check_port_and_give_it_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let allocator = allocator(&dir, "10.43.0.0/16");
+        let mut lb = json!({"metadata": {"name": "lb"}, "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "ports": [{"port": 80}]}});
+        allocator.allocate("Service", &mut lb).await.unwrap();
+        let check = lb["spec"]["healthCheckNodePort"].as_u64().unwrap();
+        assert_ne!(check, lb["spec"]["ports"][0]["nodePort"].as_u64().unwrap());
+        // Turning the policy to Cluster drops the port and gives it back.
+        let mut cluster = lb.clone();
+        cluster["spec"]["externalTrafficPolicy"] = json!("Cluster");
+        allocator
+            .allocate_update("Service", &lb, &mut cluster)
+            .await
+            .unwrap();
+        assert!(cluster["spec"].get("healthCheckNodePort").is_none());
+        allocator.release_dropped("Service", &lb, &cluster).await;
+        let mut taken = json!({"metadata": {"name": "other"}, "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": check}]}});
+        allocator.allocate("Service", &mut taken).await.unwrap();
+        // Asking for one on a NodePort Service is refused as upstream does.
+        let mut wrong = json!({"metadata": {"name": "np"}, "spec": {"type": "NodePort", "healthCheckNodePort": 31000, "ports": [{"port": 80}]}});
+        let error = allocator.allocate("Service", &mut wrong).await.unwrap_err();
+        assert!(
+            format!("{error:?}").contains("may only be set when"),
+            "{error:?}"
+        );
     }
 
     #[tokio::test]

@@ -1,206 +1,333 @@
-//! Services and their EndpointSlices → one nftables table, pure. Each
-//! ClusterIP port DNATs to one of its ready endpoints, picked at random per
-//! connection; service traffic is masqueraded so replies come back through
-//! this node even when client and endpoint share the bridge.
+//! Service ports → one nftables table, pure. Lookups are maps, not rule
+//! lists, so a packet costs the same with ten Services or ten thousand and
+//! the table is a few chains plus elements: a verdict map from
+//! (address, protocol, port) to a chain per endpoint count, which DNATs
+//! through a map keyed by (address, protocol, port, random bucket). Traffic
+//! from outside this node's pod range is masqueraded (kube-proxy's
+//! `--detect-local-mode=NodeCIDR`), as is a pod reaching itself; outside
+//! traffic under `externalTrafficPolicy: Local` keeps its source address.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
 
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use super::endpoints::{Endpoint, ServicePort};
 
-/// The label that ties an EndpointSlice to its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 /// The mark that asks postrouting to masquerade.
 const MASQUERADE_MARK: &str = "0x4000";
 
-/// One Service port and where it leads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServicePort {
-    /// `namespace/name:port-name`, for the chain's comment.
-    pub id: String,
-    /// The ClusterIP.
-    pub cluster_ip: Ipv4Addr,
-    /// `tcp`, `udp` or `sctp`.
-    pub protocol: &'static str,
-    /// The Service port.
-    pub port: u16,
-    /// The port every node address answers on too (NodePort and LoadBalancer Services).
-    pub node_port: Option<u16>,
-    /// Ready endpoints (address, target port).
-    pub endpoints: Vec<(Ipv4Addr, u16)>,
+/// Which traffic a dispatch chain handles, which decides what it masquerades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Traffic {
+    /// To a ClusterIP: masqueraded unless it comes from this node's pods.
+    Cluster,
+    /// To an external or load-balancer IP, or a NodePort: always masqueraded.
+    External,
+    /// Outside traffic under `externalTrafficPolicy: Local`: never masqueraded.
+    ExternalLocal,
 }
 
-fn protocol(name: Option<&str>) -> &'static str {
-    match name {
-        Some("UDP") => "udp",
-        Some("SCTP") => "sctp",
-        _ => "tcp",
-    }
-}
-
-/// The ClusterIP ports of `services` with their ready endpoints from `slices`.
-pub fn service_ports(services: &[Service], slices: &[EndpointSlice]) -> Vec<ServicePort> {
-    let mut by_service: BTreeMap<(String, String), Vec<&EndpointSlice>> = BTreeMap::new();
-    for slice in slices {
-        let Some(service) = slice
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(SERVICE_NAME_LABEL))
-        else {
-            continue;
-        };
-        let namespace = slice.metadata.namespace.clone().unwrap_or_default();
-        by_service
-            .entry((namespace, service.clone()))
-            .or_default()
-            .push(slice);
-    }
-    let mut ports = Vec::new();
-    for service in services {
-        let namespace = service.metadata.namespace.clone().unwrap_or_default();
-        let name = service.metadata.name.clone().unwrap_or_default();
-        let Some(spec) = service.spec.as_ref() else {
-            continue;
-        };
-        let Some(cluster_ip) = spec
-            .cluster_ip
-            .as_deref()
-            .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
-        else {
-            continue;
-        };
-        let slices = by_service
-            .get(&(namespace.clone(), name.clone()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for port in spec.ports.iter().flatten() {
-            let port_name = port.name.clone().unwrap_or_default();
-            let mut endpoints = Vec::new();
-            for slice in slices {
-                let Some(target) = slice
-                    .ports
-                    .iter()
-                    .flatten()
-                    .find(|p| p.name.clone().unwrap_or_default() == port_name)
-                    .and_then(|p| p.port)
-                    .and_then(|p| u16::try_from(p).ok())
-                else {
-                    continue;
-                };
-                for endpoint in &slice.endpoints {
-                    let ready = endpoint
-                        .conditions
-                        .as_ref()
-                        .and_then(|c| c.ready)
-                        .unwrap_or(true);
-                    if !ready {
-                        continue;
-                    }
-                    for address in &endpoint.addresses {
-                        if let Ok(ip) = address.parse::<Ipv4Addr>() {
-                            endpoints.push((ip, target));
-                        }
-                    }
-                }
-            }
-            endpoints.sort();
-            endpoints.dedup();
-            let Ok(number) = u16::try_from(port.port) else {
-                continue;
-            };
-            ports.push(ServicePort {
-                id: format!("{namespace}/{name}:{port_name}"),
-                cluster_ip,
-                protocol: protocol(port.protocol.as_deref()),
-                port: number,
-                node_port: port
-                    .node_port
-                    .and_then(|p| u16::try_from(p).ok())
-                    .filter(|p| *p != 0),
-                endpoints,
-            });
+impl Traffic {
+    fn word(self) -> &'static str {
+        match self {
+            Self::Cluster => "cluster",
+            Self::External => "external",
+            Self::ExternalLocal => "local",
         }
     }
-    ports
+
+    fn mark_rule(self, pod_cidr: Option<&str>) -> Option<String> {
+        match (self, pod_cidr) {
+            (Self::Cluster, Some(cidr)) => Some(format!(
+                "ip saddr != {cidr} meta mark set {MASQUERADE_MARK}"
+            )),
+            (Self::Cluster | Self::External, _) => Some(format!("meta mark set {MASQUERADE_MARK}")),
+            (Self::ExternalLocal, _) => None,
+        }
+    }
 }
 
-/// The nft script that replaces table `table` with rules for `ports`.
-/// Declaring the table, deleting it and defining it again in one script
-/// makes the change atomic (nft applies a file as one transaction).
-pub fn script(table: &str, ports: &[ServicePort]) -> String {
+/// How packets find their endpoints: keyed by destination address
+/// (ClusterIPs, external IPs) or by port alone (NodePorts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Address,
+    NodePort,
+}
+
+/// The table being written, gathered before it is printed.
+#[derive(Default)]
+struct Table {
+    address_verdicts: Vec<String>,
+    node_port_verdicts: Vec<String>,
+    address_endpoints: Vec<String>,
+    node_port_endpoints: Vec<String>,
+    /// (key, traffic, endpoint count) of every shared pick chain in use.
+    pick_chains: BTreeSet<(Key, Traffic, usize)>,
+    /// Chains and sets of Services with ClientIP affinity.
+    affinity: String,
+    hairpin: BTreeSet<String>,
+}
+
+fn pick_chain(key: Key, traffic: Traffic, count: usize) -> String {
+    let key = match key {
+        Key::Address => "ip",
+        Key::NodePort => "np",
+    };
+    format!("pick_{key}_{}_{count}", traffic.word())
+}
+
+impl Table {
+    /// Sends (`key`, traffic of kind `traffic`) for port `index` to `endpoints`;
+    /// the verdict the lookup map holds for it.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        index: usize,
+        port: &ServicePort,
+        key: Key,
+        match_key: &str,
+        traffic: Traffic,
+        endpoints: &[Endpoint],
+        local_only: bool,
+        pod_cidr: Option<&str>,
+    ) -> String {
+        if endpoints.is_empty() {
+            // No endpoint anywhere: reject; none here under a Local policy: drop.
+            return if local_only && port.has_endpoints {
+                "drop".to_owned()
+            } else {
+                "goto no_endpoints".to_owned()
+            };
+        }
+        for endpoint in endpoints.iter().filter(|e| e.local) {
+            self.hairpin
+                .insert(format!("{} . {}", endpoint.ip, endpoint.ip));
+        }
+        if let Some(seconds) = port.affinity_seconds {
+            return self.affinity_chain(
+                index,
+                port.protocol,
+                traffic,
+                endpoints,
+                seconds,
+                pod_cidr,
+            );
+        }
+        let elements = match key {
+            Key::Address => &mut self.address_endpoints,
+            Key::NodePort => &mut self.node_port_endpoints,
+        };
+        for (bucket, endpoint) in endpoints.iter().enumerate() {
+            elements.push(format!(
+                "{match_key} . {bucket} : {} . {}",
+                endpoint.ip, endpoint.port
+            ));
+        }
+        self.pick_chains.insert((key, traffic, endpoints.len()));
+        format!("goto {}", pick_chain(key, traffic, endpoints.len()))
+    }
+
+    /// Chains for a port with ClientIP affinity: a client seen within the
+    /// timeout goes back to the endpoint it had.
+    fn affinity_chain(
+        &mut self,
+        index: usize,
+        protocol: &str,
+        traffic: Traffic,
+        endpoints: &[Endpoint],
+        seconds: u32,
+        pod_cidr: Option<&str>,
+    ) -> String {
+        let chain = format!("affinity{index}_{}", traffic.word());
+        let out = &mut self.affinity;
+        if out.contains(&format!("chain {chain} {{")) {
+            return format!("goto {chain}");
+        }
+        let mut dispatch = Vec::new();
+        let mut random = Vec::new();
+        for (j, endpoint) in endpoints.iter().enumerate() {
+            let set = format!("{chain}_seen{j}");
+            let _ = writeln!(
+                out,
+                "  set {set} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {seconds}s\n  }}"
+            );
+            let _ = writeln!(
+                out,
+                "  chain {chain}_to{j} {{\n    update @{set} {{ ip saddr }}\n    meta l4proto {protocol} dnat ip to {}:{}\n  }}",
+                endpoint.ip, endpoint.port
+            );
+            dispatch.push(format!("    ip saddr @{set} goto {chain}_to{j}"));
+            random.push(format!("{j} : goto {chain}_to{j}"));
+        }
+        let _ = writeln!(out, "  chain {chain} {{");
+        if let Some(rule) = traffic.mark_rule(pod_cidr) {
+            let _ = writeln!(out, "    {rule}");
+        }
+        for line in dispatch {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(
+            out,
+            "    numgen random mod {} vmap {{ {} }}\n  }}",
+            endpoints.len(),
+            random.join(", ")
+        );
+        format!("goto {chain}")
+    }
+
+    fn add(&mut self, index: usize, port: &ServicePort, pod_cidr: Option<&str>) {
+        let protocol = port.protocol;
+        if let Some(cluster_ip) = port.cluster_ip {
+            let key = format!("{cluster_ip} . {protocol} . {}", port.port);
+            let verdict = self.dispatch(
+                index,
+                port,
+                Key::Address,
+                &key,
+                Traffic::Cluster,
+                &port.cluster_endpoints,
+                port.internal_local,
+                pod_cidr,
+            );
+            self.address_verdicts.push(format!("{key} : {verdict}"));
+        }
+        let outside = if port.external_local {
+            Traffic::ExternalLocal
+        } else {
+            Traffic::External
+        };
+        for external_ip in &port.external_ips {
+            let key = format!("{external_ip} . {protocol} . {}", port.port);
+            let verdict = self.dispatch(
+                index,
+                port,
+                Key::Address,
+                &key,
+                outside,
+                &port.external_endpoints,
+                port.external_local,
+                pod_cidr,
+            );
+            self.address_verdicts.push(format!("{key} : {verdict}"));
+        }
+        if let Some(node_port) = port.node_port {
+            let key = format!("{protocol} . {node_port}");
+            let verdict = self.dispatch(
+                index,
+                port,
+                Key::NodePort,
+                &key,
+                outside,
+                &port.external_endpoints,
+                port.external_local,
+                pod_cidr,
+            );
+            self.node_port_verdicts.push(format!("{key} : {verdict}"));
+        }
+    }
+}
+
+fn elements(out: &mut String, items: &[String]) {
+    if !items.is_empty() {
+        let _ = writeln!(out, "    elements = {{ {} }}", items.join(",\n      "));
+    }
+}
+
+/// The nft script that replaces table `table` with rules for `ports` on a
+/// node whose pods take addresses from `pod_cidr` (when known; without it,
+/// all Service traffic is masqueraded). Declaring the table, deleting it
+/// and defining it again in one script makes the change atomic.
+pub fn script(table: &str, ports: &[ServicePort], pod_cidr: Option<&str>) -> String {
+    let mut gathered = Table::default();
+    for (index, port) in ports.iter().enumerate() {
+        gathered.add(index, port, pod_cidr);
+    }
     let mut out = String::new();
     let _ = writeln!(
         out,
         "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{"
     );
-    for (index, port) in ports.iter().enumerate() {
-        let _ = writeln!(out, "  chain svc{index} {{");
-        let _ = writeln!(out, "    comment {:?}", port.id);
-        match port.endpoints.as_slice() {
-            [] => {
-                // Upstream rejects traffic to a Service without endpoints.
-                let _ = writeln!(out, "    reject");
-            }
-            endpoints => {
-                let _ = writeln!(out, "    meta mark set {MASQUERADE_MARK}");
-                let targets: Vec<String> = endpoints
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (ip, target))| format!("{i} : {ip} . {target}"))
-                    .collect();
-                let _ = writeln!(
-                    out,
-                    "    meta l4proto {} dnat ip addr . port to numgen random mod {} map {{ {} }}",
-                    port.protocol,
-                    endpoints.len(),
-                    targets.join(", ")
-                );
-            }
+    let _ = writeln!(
+        out,
+        "  map address_endpoints {{\n    typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport"
+    );
+    elements(&mut out, &gathered.address_endpoints);
+    let _ = writeln!(out, "  }}");
+    let _ = writeln!(
+        out,
+        "  map node_port_endpoints {{\n    typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport"
+    );
+    elements(&mut out, &gathered.node_port_endpoints);
+    let _ = writeln!(out, "  }}");
+    let _ = writeln!(
+        out,
+        "  map service_ips {{\n    type ipv4_addr . inet_proto . inet_service : verdict"
+    );
+    elements(&mut out, &gathered.address_verdicts);
+    let _ = writeln!(out, "  }}");
+    let _ = writeln!(
+        out,
+        "  map node_ports {{\n    type inet_proto . inet_service : verdict"
+    );
+    elements(&mut out, &gathered.node_port_verdicts);
+    let _ = writeln!(out, "  }}");
+    let _ = writeln!(out, "  set hairpin {{\n    type ipv4_addr . ipv4_addr");
+    elements(&mut out, &gathered.hairpin.into_iter().collect::<Vec<_>>());
+    let _ = writeln!(out, "  }}");
+    // Upstream rejects traffic to a Service without endpoints.
+    let _ = writeln!(out, "  chain no_endpoints {{\n    reject\n  }}");
+    for (key, traffic, count) in &gathered.pick_chains {
+        let _ = writeln!(out, "  chain {} {{", pick_chain(*key, *traffic, *count));
+        if let Some(rule) = traffic.mark_rule(pod_cidr) {
+            let _ = writeln!(out, "    {rule}");
         }
-        let _ = writeln!(out, "  }}");
-    }
-    let _ = writeln!(out, "  chain services {{");
-    for (index, port) in ports.iter().enumerate() {
+        let lookup = match key {
+            Key::Address => "ip daddr . meta l4proto . th dport",
+            Key::NodePort => "meta l4proto . th dport",
+        };
+        let map = match key {
+            Key::Address => "address_endpoints",
+            Key::NodePort => "node_port_endpoints",
+        };
         let _ = writeln!(
             out,
-            "    ip daddr {} {} dport {} goto svc{index}",
-            port.cluster_ip, port.protocol, port.port
+            "    dnat ip to {lookup} . numgen random mod {count} map @{map}\n  }}"
         );
     }
-    let _ = writeln!(out, "  }}");
+    out.push_str(&gathered.affinity);
+    let _ = writeln!(
+        out,
+        "  chain services {{\n    ip daddr . meta l4proto . th dport vmap @service_ips\n  }}"
+    );
     // NodePorts answer on this node's own addresses only, never on traffic
     // passing through to others.
-    let _ = writeln!(out, "  chain nodeports {{");
-    for (index, port) in ports.iter().enumerate() {
-        if let Some(node_port) = port.node_port {
-            let _ = writeln!(
-                out,
-                "    fib daddr type local {} dport {node_port} goto svc{index}",
-                port.protocol
-            );
-        }
-    }
-    let _ = writeln!(out, "  }}");
+    let _ = writeln!(
+        out,
+        "  chain nodeports {{\n    fib daddr type local meta l4proto . th dport vmap @node_ports\n  }}"
+    );
     let _ = writeln!(out, "  chain prerouting {{\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
     let _ = writeln!(out, "  chain output {{\n    type nat hook output priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
-    let _ = writeln!(out, "  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark {MASQUERADE_MARK} masquerade\n  }}");
+    let _ = writeln!(out, "  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} masquerade\n    ip saddr . ip daddr @hairpin masquerade\n  }}");
     let _ = writeln!(out, "}}");
     out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::endpoints::service_ports;
     use super::*;
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
     use serde_json::json;
 
-    fn service() -> Service {
-        serde_json::from_value(json!({
-            "metadata": {"name": "web", "namespace": "default"},
-            "spec": {"clusterIP": "10.43.0.10", "type": "NodePort", "ports": [{"name": "http", "port": 8080, "protocol": "TCP", "nodePort": 30080}]}
-        }))
+    fn service(extra: serde_json::Value) -> Service {
+        let mut spec = json!({"clusterIP": "10.43.0.10", "type": "NodePort", "ports": [{"name": "http", "port": 8080, "protocol": "TCP", "nodePort": 30080}]});
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        serde_json::from_value(
+            json!({"metadata": {"name": "web", "namespace": "default"}, "spec": spec}),
+        )
         .unwrap()
     }
 
@@ -210,39 +337,94 @@ mod tests {
             "addressType": "IPv4",
             "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
             "endpoints": [
-                {"addresses": ["10.42.0.5"], "conditions": {"ready": true}},
-                {"addresses": ["10.42.0.6"], "conditions": {"ready": ready}}
+                {"addresses": ["10.42.0.5"], "nodeName": "n1", "conditions": {"ready": true}},
+                {"addresses": ["10.42.1.6"], "nodeName": "n2", "conditions": {"ready": ready}}
             ]
         }))
         .unwrap()
     }
 
     #[test]
-    fn ready_endpoints_are_picked_at_random() {
-        let ports = service_ports(&[service()], &[slice(true)]);
-        assert_eq!(ports.len(), 1);
-        assert_eq!(
-            ports[0].endpoints,
-            [
-                ("10.42.0.5".parse().unwrap(), 80),
-                ("10.42.0.6".parse().unwrap(), 80)
-            ]
-        );
-        let text = script("berth_n1", &ports);
+    fn ready_endpoints_are_picked_at_random_through_maps() {
+        let ports = service_ports(&[service(json!({}))], &[slice(true)], "n1");
+        let text = script("berth_n1", &ports, Some("10.42.0.0/24"));
         assert!(
             text.starts_with("table ip berth_n1 {}\ndelete table ip berth_n1\n"),
             "{text}"
         );
-        assert!(text.contains("meta l4proto tcp dnat ip addr . port to numgen random mod 2 map { 0 : 10.42.0.5 . 80, 1 : 10.42.0.6 . 80 }"), "{text}");
         assert!(
-            text.contains("ip daddr 10.43.0.10 tcp dport 8080 goto svc0"),
+            text.contains("10.43.0.10 . tcp . 8080 : goto pick_ip_cluster_2"),
             "{text}"
         );
-        let unready = service_ports(&[service()], &[slice(false)]);
+        assert!(
+            text.contains("10.43.0.10 . tcp . 8080 . 0 : 10.42.0.5 . 80"),
+            "{text}"
+        );
+        assert!(
+            text.contains("10.43.0.10 . tcp . 8080 . 1 : 10.42.1.6 . 80"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tcp . 30080 : goto pick_np_external_2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ip saddr != 10.42.0.0/24 meta mark set 0x4000"),
+            "only traffic from outside the node's pods is masqueraded: {text}"
+        );
+        assert!(text.contains("10.42.0.5 . 10.42.0.5"), "hairpin: {text}");
+        let unready = service_ports(&[service(json!({}))], &[slice(false)], "n1");
         assert_eq!(
-            unready[0].endpoints.len(),
+            unready[0].cluster_endpoints.len(),
             1,
             "unready endpoints get no traffic"
+        );
+    }
+
+    #[test]
+    fn policies_decide_between_reject_drop_and_keeping_the_source() {
+        let local =
+            service(json!({"externalTrafficPolicy": "Local", "internalTrafficPolicy": "Local"}));
+        // Seen from n3, which runs no endpoint of it.
+        let text = script(
+            "t",
+            &service_ports(std::slice::from_ref(&local), &[slice(true)], "n3"),
+            None,
+        );
+        assert!(text.contains("10.43.0.10 . tcp . 8080 : drop"), "{text}");
+        assert!(text.contains("tcp . 30080 : drop"), "{text}");
+        // Seen from n1: outside traffic goes to its endpoint unmasqueraded.
+        let text = script("t", &service_ports(&[local], &[slice(true)], "n1"), None);
+        assert!(
+            text.contains("tcp . 30080 : goto pick_np_local_1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("chain pick_np_local_1 {\n    meta mark"),
+            "{text}"
+        );
+        // No endpoints anywhere: rejected.
+        let text = script("t", &service_ports(&[service(json!({}))], &[], "n1"), None);
+        assert!(
+            text.contains("10.43.0.10 . tcp . 8080 : goto no_endpoints"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn affinity_sends_a_client_back_to_its_endpoint() {
+        let sticky = service(
+            json!({"sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}}}),
+        );
+        let text = script("t", &service_ports(&[sticky], &[slice(true)], "n1"), None);
+        assert!(text.contains("timeout 60s"), "{text}");
+        assert!(
+            text.contains("ip saddr @affinity0_cluster_seen1 goto affinity0_cluster_to1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("update @affinity0_cluster_seen0 { ip saddr }"),
+            "{text}"
         );
     }
 
@@ -257,14 +439,25 @@ mod tests {
         else {
             return;
         };
-        let mut ports = service_ports(&[service()], &[slice(true)]);
-        ports.extend(service_ports(&[service()], &[]));
+        let services = [
+            service(json!({})),
+            service(
+                json!({"clusterIP": "10.43.0.11", "externalIPs": ["192.0.2.1"], "externalTrafficPolicy": "Local", "ports": [{"name": "http", "port": 80, "nodePort": 30081, "protocol": "UDP"}]}),
+            ),
+            service(
+                json!({"clusterIP": "10.43.0.12", "sessionAffinity": "ClientIP", "ports": [{"name": "http", "port": 80, "nodePort": 30082}]}),
+            ),
+            service(
+                json!({"clusterIP": "10.43.0.13", "ports": [{"name": "other", "port": 80}], "type": "ClusterIP"}),
+            ),
+        ];
+        let ports = service_ports(&services, &[slice(true)], "n1");
         use std::io::Write;
         child
             .stdin
             .take()
             .unwrap()
-            .write_all(script("berth_check", &ports).as_bytes())
+            .write_all(script("berth_check", &ports, Some("10.42.0.0/24")).as_bytes())
             .unwrap();
         let output = child.wait_with_output().unwrap();
         assert!(
@@ -272,12 +465,7 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&output.stderr)
         );
-    }
-
-    #[test]
-    fn a_service_without_endpoints_rejects() {
-        let ports = service_ports(&[service()], &[]);
-        assert!(ports[0].endpoints.is_empty());
-        assert!(script("t", &ports).contains("    reject\n"));
+        // An empty table is valid too.
+        assert!(script("t", &[], None).contains("chain services"));
     }
 }
