@@ -281,6 +281,16 @@ fn service_fields_work(
     }
     kubectl.ok(&["delete", "service", "solo-local", "web-sticky"]);
     kubectl.ok(&["delete", "deployment", "solo"]);
+    // Deleting a Service removes its rules on every node.
+    for node in &cluster.nodes {
+        let table = berth_agent::network::service_proxy::table_name(&node.name);
+        eventually(Duration::from_secs(10), || {
+            let rules = node
+                .host
+                .stdout(&["nft", "list", "map", "ip", &table, "service_ips"]);
+            (rules.contains(&cluster_ip) && !rules.contains(&sticky_ip)).then_some(())
+        });
+    }
 }
 
 /// The agent-made routes in host `index`'s namespace.

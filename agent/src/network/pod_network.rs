@@ -38,15 +38,18 @@ pub struct PodNetworkConfig {
     pub mode: Mode,
 }
 
-/// The MTU pods on this node should get: the MTU of the interface holding
-/// `node_ip`, less the VXLAN headers in VXLAN mode; `None` when unknown.
+/// The MTU pods on this node should get: under VXLAN, the MTU of the
+/// interface holding `node_ip` less the VXLAN headers; routed pods keep
+/// the kernel's default (a node on loopback must not hand its 64 KiB MTU
+/// to pods).
 pub async fn pod_mtu(mode: Mode, node_ip: Ipv4Addr) -> Option<u32> {
-    let interfaces = kernel::interfaces().await.ok()?;
-    let mtu = kernel::interface_with(&interfaces, node_ip)?.mtu;
-    match mode {
-        Mode::Routed => Some(mtu),
-        Mode::Vxlan => mtu.checked_sub(kernel::VXLAN_OVERHEAD),
+    if mode == Mode::Routed {
+        return None;
     }
+    let interfaces = kernel::interfaces().await.ok()?;
+    kernel::interface_with(&interfaces, node_ip)?
+        .mtu
+        .checked_sub(kernel::VXLAN_OVERHEAD)
 }
 
 /// Keeps this node's routes, VXLAN entries and masquerade table in step

@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How long changes are gathered before the table is rewritten.
 const SETTLE: Duration = Duration::from_millis(100);
+/// How soon a table write that failed is tried again.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// The node's nftables table name (`berth_` and a hash of the node name).
 pub fn table_name(node: &str) -> String {
@@ -75,10 +77,14 @@ async fn sync(
     let slice_and_node_events = stream::select(slice_events, node_events);
     let mut changes = std::pin::pin!(stream::select(service_events, slice_and_node_events));
     let mut applied = String::new();
+    let mut failed = false;
     loop {
+        // After a failed write, try again soon even if nothing changes.
+        let retry = tokio::time::sleep(if failed { RETRY } else { Duration::MAX / 4 });
         tokio::select! {
             _ = cancel.cancelled() => return,
             change = changes.next() => if change.is_none() { return },
+            _ = retry => {}
         }
         // Let a burst of changes settle, then write the table once.
         let settle = tokio::time::sleep(SETTLE);
@@ -108,8 +114,12 @@ async fn sync(
             Ok(()) => {
                 tracing::debug!(%table, "service rules updated");
                 applied = script;
+                failed = false;
             }
-            Err(e) => tracing::warn!(%table, error = %e, "updating the service rules failed"),
+            Err(e) => {
+                tracing::warn!(%table, error = %e, "updating the service rules failed; retrying");
+                failed = true;
+            }
         }
     }
 }

@@ -1,0 +1,179 @@
+//! How long a node takes to resync its Service rules from scratch: N
+//! Services with M endpoints each become the agent's nftables table (the
+//! same code the agent runs) and are applied in a network namespace of the
+//! benchmark's own. The floor, measured in the same run, is applying one
+//! plain set holding as many elements: the least the kernel must be told.
+//! Target: 10,000 Services in at most 1 s (iptables-mode kube-proxy takes
+//! minutes at that size). Needs root and Debian's `nftables`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use berth_agent::network::service_proxy::{endpoints, rules};
+use clap::Parser;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde_json::json;
+
+/// Flags of the Service-rules benchmark.
+#[derive(Parser, Debug)]
+#[command(
+    about = "Time to resync a node's Service rules (nftables) for many Services, vs. a floor"
+)]
+struct Args {
+    /// Service counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    services: Vec<usize>,
+    /// Endpoints per Service.
+    #[arg(long, default_value_t = 10)]
+    endpoints: usize,
+    /// Runs per size (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+/// A network namespace of the benchmark's own, removed when dropped.
+struct Namespace(String);
+
+impl Namespace {
+    fn new() -> anyhow::Result<Self> {
+        let name = format!("berth-bench-{}", std::process::id());
+        let status = Command::new("ip").args(["netns", "add", &name]).status()?;
+        if !status.success() {
+            bail!("ip netns add {name} failed (run as root)");
+        }
+        Ok(Self(name))
+    }
+
+    /// Applies an nft script inside the namespace; how long nft took.
+    fn apply(&self, script: &str) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let mut child = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", self.0))
+            .args(["nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running nft (Debian package nftables)")?;
+        child
+            .stdin
+            .take()
+            .context("nft's stdin")?
+            .write_all(script.as_bytes())?;
+        let output = child.wait_with_output()?;
+        if !output.status.success() {
+            bail!("nft failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(started.elapsed())
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+fn address(n: usize, base: u8) -> String {
+    format!(
+        "10.{}.{}.{}",
+        base as usize + n / 62_500,
+        (n / 250) % 250,
+        n % 250 + 1
+    )
+}
+
+/// `count` Services with `per` ready endpoints each spread over 100 nodes; every fourth is a
+/// NodePort (as many as the NodePort range holds).
+fn cluster(count: usize, per: usize) -> (Vec<Service>, Vec<EndpointSlice>) {
+    let mut services = Vec::with_capacity(count);
+    let mut slices = Vec::with_capacity(count);
+    for i in 0..count {
+        let name = format!("svc{i}");
+        let node_port = (i % 4 == 0 && i / 4 < 2_768).then(|| 30_000 + i / 4);
+        services.push(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "bench"},
+                "spec": {
+                    "type": if node_port.is_some() { "NodePort" } else { "ClusterIP" },
+                    "clusterIP": address(i, 43),
+                    "ports": [{"name": "http", "port": 80, "protocol": "TCP", "nodePort": node_port}]
+                }
+            }))
+            .expect("a valid Service"),
+        );
+        let endpoints: Vec<_> = (0..per)
+            .map(|j| json!({"addresses": [address(i * per + j, 44)], "nodeName": format!("n{}", (i * per + j) % 100), "conditions": {"ready": true}}))
+            .collect();
+        slices.push(
+            serde_json::from_value(json!({
+                "metadata": {"name": format!("{name}-x"), "namespace": "bench", "labels": {"kubernetes.io/service-name": name}},
+                "addressType": "IPv4",
+                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                "endpoints": endpoints
+            }))
+            .expect("a valid EndpointSlice"),
+        );
+    }
+    (services, slices)
+}
+
+/// A table with one plain set of `elements` (address . port) elements.
+fn floor_script(elements: usize) -> String {
+    let items: Vec<String> = (0..elements)
+        .map(|n| format!("{} . 8080", address(n, 44)))
+        .collect();
+    format!(
+        "table ip floor {{}}\ndelete table ip floor\ntable ip floor {{\n  set s {{\n    type ipv4_addr . inet_service\n    elements = {{ {} }}\n  }}\n}}\n",
+        items.join(", ")
+    )
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let namespace = Namespace::new()?;
+    println!(
+        "service-rules: {} endpoints per Service, best of {} runs",
+        args.endpoints, args.runs
+    );
+    for &count in &args.services {
+        let (services, slices) = cluster(count, args.endpoints);
+        let mut best_generate = Duration::MAX;
+        let mut best_apply = Duration::MAX;
+        let mut best_floor = Duration::MAX;
+        let mut size = 0;
+        let mut elements = 0;
+        for _ in 0..args.runs {
+            let started = Instant::now();
+            let ports = endpoints::service_ports(&services, &slices, "n0");
+            let script = rules::script("berth_bench", &ports, Some("10.44.0.0/24"));
+            best_generate = best_generate.min(started.elapsed());
+            size = script.len();
+            if let Some(path) = std::env::var_os("BERTH_BENCH_DUMP") {
+                std::fs::write(path, &script)?;
+            }
+            elements = ports
+                .iter()
+                .map(|p| p.cluster_endpoints.len() * (1 + usize::from(p.node_port.is_some())) + 1)
+                .sum();
+            best_apply = best_apply.min(namespace.apply(&script)?);
+            best_floor = best_floor.min(namespace.apply(&floor_script(elements))?);
+        }
+        let total = best_generate + best_apply;
+        println!(
+            "{count:>6} Services: generate {:>7.1} ms + apply {:>7.1} ms = {:>7.1} ms ({} KiB, {elements} map elements); floor (one set of as many elements) {:>7.1} ms; ratio {:.2}x; target <= 1 s: {}",
+            best_generate.as_secs_f64() * 1e3,
+            best_apply.as_secs_f64() * 1e3,
+            total.as_secs_f64() * 1e3,
+            size / 1024,
+            best_floor.as_secs_f64() * 1e3,
+            total.as_secs_f64() / best_floor.as_secs_f64(),
+            if total <= Duration::from_secs(1) { "met" } else { "MISSED" }
+        );
+    }
+    Ok(())
+}
