@@ -228,7 +228,11 @@ pub fn drop_nulls(value: &mut Value) {
 
 /// The object at `key` of `v`, created (or replaced, when not an object) if needed.
 pub fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut Map<String, Value> {
-    let map = v.as_object_mut().expect("defaulting an object");
+    field_obj_mut(v.as_object_mut().expect("defaulting an object"), key)
+}
+
+/// The object at `key` of `map`, created (or replaced, when not an object) if needed.
+pub fn field_obj_mut<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
     let entry = map.entry(key.to_owned()).or_insert_with(|| json!({}));
     if !entry.is_object() {
         *entry = json!({});

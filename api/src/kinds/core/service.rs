@@ -3,10 +3,12 @@
 //! `kubectl get services` columns. Address allocation needs the store and
 //! stays in the API server.
 
+pub mod validate;
+
 use serde_json::{json, Map, Value};
 
 use crate::field::FieldCause;
-use crate::kinds::{immutable_fields, obj_mut, set_default, KindRules, NameRule};
+use crate::kinds::{field_obj_mut, immutable_fields, obj_mut, set_default, KindRules, NameRule};
 use crate::table::print::{array_at, int_at, or_none, str_at, str_or_none};
 use crate::table::{col, Column, AGE, NAME};
 
@@ -26,7 +28,7 @@ impl KindRules for Service {
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldCause> {
-        validate_service(obj)
+        validate::service(obj)
     }
 
     fn validate_update(&self, old: &Value, new: &Value) -> Vec<FieldCause> {
@@ -86,8 +88,20 @@ fn default_service(spec: &mut Map<String, Value>) {
         set_default(spec, "ipFamilies", json!(["IPv4"]));
         set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
     }
-    if matches!(service_type.as_str(), "NodePort" | "LoadBalancer") {
+    let external_ips = spec
+        .get("externalIPs")
+        .and_then(Value::as_array)
+        .is_some_and(|ips| !ips.is_empty());
+    if matches!(service_type.as_str(), "NodePort" | "LoadBalancer") || external_ips {
         set_default(spec, "externalTrafficPolicy", json!("Cluster"));
+    }
+    if spec.get("sessionAffinity").and_then(Value::as_str) == Some("ClientIP") {
+        let config = field_obj_mut(spec, "sessionAffinityConfig");
+        set_default(
+            field_obj_mut(config, "clientIP"),
+            "timeoutSeconds",
+            json!(10_800),
+        );
     }
     if service_type == "LoadBalancer" {
         set_default(spec, "allocateLoadBalancerNodePorts", json!(true));
@@ -100,49 +114,6 @@ fn default_service(spec: &mut Map<String, Value>) {
             }
         }
     }
-}
-
-fn validate_service(obj: &Value) -> Vec<FieldCause> {
-    let mut causes = Vec::new();
-    let service_type = obj
-        .pointer("/spec/type")
-        .and_then(Value::as_str)
-        .unwrap_or("ClusterIP");
-    if !matches!(
-        service_type,
-        "ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName"
-    ) {
-        causes.push(FieldCause::not_supported(
-            "spec.type",
-            &Value::String(service_type.to_owned()),
-            &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
-        ));
-    }
-    let ports = obj.pointer("/spec/ports").and_then(Value::as_array);
-    let headless = obj.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
-    if service_type != "ExternalName" && !headless && ports.is_none_or(Vec::is_empty) {
-        causes.push(FieldCause::required("spec.ports", ""));
-    }
-    let many = ports.is_some_and(|p| p.len() > 1);
-    for (i, port) in ports.into_iter().flatten().enumerate() {
-        let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
-        if !(1..=65535).contains(&number) {
-            causes.push(FieldCause::invalid(
-                format!("spec.ports[{i}].port"),
-                &Value::from(number),
-                "must be between 1 and 65535, inclusive",
-            ));
-        }
-        if many
-            && port
-                .get("name")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-        {
-            causes.push(FieldCause::required(format!("spec.ports[{i}].name"), ""));
-        }
-    }
-    causes
 }
 
 fn service_selector(svc: &Value) -> String {
