@@ -493,3 +493,38 @@ fn three_routed_hosts_make_one_pod_network() {
 fn three_vxlan_hosts_on_two_networks_make_one_pod_network() {
     the_pod_network_works("bnv", "10.78", "10.171.0.0/16", "vxlan");
 }
+
+#[test]
+fn a_sandbox_that_cannot_be_made_is_reported_as_kubelet_does() {
+    // A pause image nobody serves: the namespace's own loopback, port 1.
+    let cluster = HostCluster::start(
+        "bns",
+        1,
+        "10.79",
+        Topology::OneLan,
+        &["--cluster-cidr", "10.172.0.0/16"],
+        &["--pause-image", "127.0.0.1:1/pause:missing"],
+    );
+    let kubectl = cluster.server.kubectl(KUBECTL_1_33);
+    let pod = CLIENT
+        .replace("NAME", "stuck")
+        .replace("NODE", &cluster.nodes[0].name)
+        .replace("REGISTRY", &cluster.mirror.host);
+    kubectl.ok_stdin(&["apply", "-f", "-"], &pod);
+    let message = eventually(Duration::from_secs(60), || {
+        let events = kubectl.jsonpath(
+            &["get", "events", "--field-selector", "involvedObject.name=stuck,reason=FailedCreatePodSandBox"],
+            "{range .items[*]}{.type} {.message}{\"\\n\"}{end}",
+        );
+        events.lines().next().map(str::to_owned)
+    });
+    assert!(
+        message.starts_with("Warning Failed to create pod sandbox: rpc error: code = "),
+        "{message}"
+    );
+    assert!(message.contains("127.0.0.1:1/pause:missing"), "{message}");
+    assert_eq!(
+        kubectl.jsonpath(&["get", "pod", "stuck"], "{.status.phase}"),
+        "Pending"
+    );
+}
