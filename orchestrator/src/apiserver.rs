@@ -370,7 +370,9 @@ async fn bootstrap_namespaces_and_service(
     bootstrap_api_services(objects).await?;
     bootstrap_flow_control(objects).await?;
     let services = catalog::builtin("", "v1", "services").expect("services served");
+    allocator.migrate_legacy_claims().await?;
     allocator.reserve_api_service_ip().await?;
+    bootstrap_service_cidr(objects, allocator).await?;
     let ip = allocator.api_service_ip().to_string();
     let svc = json!({
         "apiVersion": "v1",
@@ -393,6 +395,41 @@ async fn bootstrap_namespaces_and_service(
                 Err(e) => Err(e),
             }
         }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the default `kubernetes` ServiceCIDR for the allocator's range,
+/// Ready, as upstream's default-ServiceCIDR controller does; an existing one
+/// is kept (its CIDRs are immutable) and only made Ready if it is not yet.
+async fn bootstrap_service_cidr(objects: &Objects, allocator: &Allocator) -> Result<(), ApiError> {
+    use berth_api::kinds::networking::servicecidr::{default_service_cidr, DEFAULT_NAME};
+    let r =
+        catalog::builtin("networking.k8s.io", "v1", "servicecidrs").expect("service CIDRs served");
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let wanted = default_service_cidr(&[allocator.service_cidr().to_string()], &now);
+    let opts = WriteOptions::default();
+    let existing = match objects.get(r, None, DEFAULT_NAME).await {
+        Ok(existing) => existing,
+        Err(ApiError::NotFound(_)) => match objects.create(r, None, wanted.clone(), &opts).await {
+            Ok(created) => created,
+            Err(ApiError::AlreadyExists(_)) => objects.get(r, None, DEFAULT_NAME).await?,
+            Err(e) => return Err(e),
+        },
+        Err(e) => return Err(e),
+    };
+    if existing.pointer("/status/conditions").is_some() {
+        return Ok(());
+    }
+    let mut ready = existing;
+    ready["status"] = wanted["status"].clone();
+    match objects
+        .update(r, None, DEFAULT_NAME, ready, Some("status"), &opts)
+        .await
+    {
+        Ok(_) | Err(ApiError::Conflict(..)) => Ok(()),
         Err(e) => Err(e),
     }
 }
