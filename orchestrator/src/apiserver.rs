@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod component_status;
 mod crd_registry;
 pub use admission::DefaultTolerationSeconds;
+mod default_service_cidr;
 pub mod discovery;
 mod endpoint_reconciler;
 pub mod errors;
@@ -114,6 +115,8 @@ pub struct ApiServer {
     acceptor: TlsAcceptor,
     router: Router,
     node_proxy: NodeProxy,
+    /// The service range, kept as the default ServiceCIDR.
+    service_cidr: String,
 }
 
 impl ApiServer {
@@ -186,6 +189,7 @@ impl ApiServer {
             acceptor,
             router,
             node_proxy,
+            service_cidr: config.service_cidr.to_string(),
         })
     }
 
@@ -201,6 +205,11 @@ impl ApiServer {
         background.spawn(endpoint_reconciler::run(
             self.objects.clone(),
             self.advertised,
+            cancel.clone(),
+        ));
+        background.spawn(default_service_cidr::run(
+            self.objects.clone(),
+            self.service_cidr.clone(),
             cancel.clone(),
         ));
         background.spawn(crd_registry::run(
@@ -372,7 +381,7 @@ async fn bootstrap_namespaces_and_service(
     let services = catalog::builtin("", "v1", "services").expect("services served");
     allocator.migrate_legacy_claims().await?;
     allocator.reserve_api_service_ip().await?;
-    bootstrap_service_cidr(objects, allocator).await?;
+    default_service_cidr::ensure(objects, &allocator.service_cidr().to_string()).await?;
     let ip = allocator.api_service_ip().to_string();
     let svc = json!({
         "apiVersion": "v1",
@@ -395,41 +404,6 @@ async fn bootstrap_namespaces_and_service(
                 Err(e) => Err(e),
             }
         }
-        Err(e) => Err(e),
-    }
-}
-
-/// Creates the default `kubernetes` ServiceCIDR for the allocator's range,
-/// Ready, as upstream's default-ServiceCIDR controller does; an existing one
-/// is kept (its CIDRs are immutable) and only made Ready if it is not yet.
-async fn bootstrap_service_cidr(objects: &Objects, allocator: &Allocator) -> Result<(), ApiError> {
-    use berth_api::kinds::networking::servicecidr::{default_service_cidr, DEFAULT_NAME};
-    let r =
-        catalog::builtin("networking.k8s.io", "v1", "servicecidrs").expect("service CIDRs served");
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
-    let wanted = default_service_cidr(&[allocator.service_cidr().to_string()], &now);
-    let opts = WriteOptions::default();
-    let existing = match objects.get(r, None, DEFAULT_NAME).await {
-        Ok(existing) => existing,
-        Err(ApiError::NotFound(_)) => match objects.create(r, None, wanted.clone(), &opts).await {
-            Ok(created) => created,
-            Err(ApiError::AlreadyExists(_)) => objects.get(r, None, DEFAULT_NAME).await?,
-            Err(e) => return Err(e),
-        },
-        Err(e) => return Err(e),
-    };
-    if existing.pointer("/status/conditions").is_some() {
-        return Ok(());
-    }
-    let mut ready = existing;
-    ready["status"] = wanted["status"].clone();
-    match objects
-        .update(r, None, DEFAULT_NAME, ready, Some("status"), &opts)
-        .await
-    {
-        Ok(_) | Err(ApiError::Conflict(..)) => Ok(()),
         Err(e) => Err(e),
     }
 }

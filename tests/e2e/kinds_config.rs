@@ -4,7 +4,8 @@
 //! `berth server`: upstream examples applied, read back as tables, YAML,
 //! describe and explain, edited, refused with upstream's messages, deleted;
 //! plus the Priority admission, CSR approval, the Events conversion, and the
-//! default ServiceCIDR with one IPAddress per ClusterIP.
+//! default ServiceCIDR (kept, re-created when deleted) with one IPAddress per
+//! ClusterIP.
 
 mod support;
 
@@ -673,6 +674,21 @@ fn service_cidrs_and_ip_addresses(k: &Kubectl) {
     k.ok(&["delete", "service", "ip-owner"]);
     let gone = k.fails(&["get", "ipaddress", &ip]);
     assert!(gone.contains("NotFound"), "{gone}");
+    // The default ServiceCIDR comes back when deleted.
+    k.ok(&["delete", "servicecidr", "kubernetes"]);
+    let back = support::eventually(std::time::Duration::from_secs(30), || {
+        let out = k.run(&[
+            "get",
+            "servicecidr",
+            "kubernetes",
+            "-o",
+            "jsonpath={.spec.cidrs[0]}",
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(back, "10.43.0.0/16");
 }
 
 fn events_in_both_groups(k: &Kubectl) {
