@@ -282,32 +282,40 @@ anything: {goes: here}
     );
 }
 
-#[test]
-fn custom_objects_are_garbage_collected_with_their_owner() {
-    let server = Server::start();
-    let k = server.kubectl(KUBECTL_1_33);
-    let definition = "\
-apiVersion: apiextensions.k8s.io/v1
+/// Defines the namespaced kind `kind` (`plural.example.com`, schemaless) and
+/// waits until it is established.
+fn define_namespaced(k: &support::Kubectl, plural: &str, kind: &str) {
+    let singular = kind.to_lowercase();
+    let definition = format!(
+        "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: gadgets.example.com}
+metadata: {{name: {plural}.example.com}}
 spec:
   group: example.com
   scope: Namespaced
-  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  names: {{plural: {plural}, singular: {singular}, kind: {kind}}}
   versions:
   - name: v1
     served: true
     storage: true
     schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-";
-    k.ok_stdin(&["apply", "-f", "-"], definition);
+      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"
+    );
+    k.ok_stdin(&["apply", "-f", "-"], &definition);
     k.ok(&[
         "wait",
         "--for=condition=established",
         "--timeout=30s",
-        "crd/gadgets.example.com",
+        &format!("crd/{plural}.example.com"),
     ]);
+}
+
+#[test]
+fn custom_objects_are_garbage_collected_with_their_owner() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    define_namespaced(&k, "gadgets", "Gadget");
     k.ok(&["create", "configmap", "owner"]);
     let uid = k.jsonpath(&["get", "configmap", "owner"], "{.metadata.uid}");
     let gadget = format!(
@@ -327,28 +335,7 @@ spec:
 fn creates_are_refused_while_the_definition_terminates() {
     let server = Server::start();
     let k = server.kubectl(KUBECTL_1_33);
-    let definition = "\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: things.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: things, singular: thing, kind: Thing}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-";
-    k.ok_stdin(&["apply", "-f", "-"], definition);
-    k.ok(&[
-        "wait",
-        "--for=condition=established",
-        "--timeout=30s",
-        "crd/things.example.com",
-    ]);
+    define_namespaced(&k, "things", "Thing");
     // A finalizer nobody releases keeps the definition terminating.
     k.ok_stdin(
         &["create", "-f", "-"],
