@@ -115,8 +115,9 @@ pub struct ApiServer {
     acceptor: TlsAcceptor,
     router: Router,
     node_proxy: NodeProxy,
-    /// The service range, kept as the default ServiceCIDR.
-    service_cidr: String,
+    /// The ClusterIP allocator, whose addresses the repair loop checks and
+    /// whose range is kept as the default ServiceCIDR.
+    allocator: Allocator,
 }
 
 impl ApiServer {
@@ -189,7 +190,7 @@ impl ApiServer {
             acceptor,
             router,
             node_proxy,
-            service_cidr: config.service_cidr.to_string(),
+            allocator,
         })
     }
 
@@ -209,7 +210,11 @@ impl ApiServer {
         ));
         background.spawn(default_service_cidr::run(
             self.objects.clone(),
-            self.service_cidr.clone(),
+            self.allocator.service_cidr().to_string(),
+            cancel.clone(),
+        ));
+        background.spawn(allocator::repair::run(
+            self.allocator.clone(),
             cancel.clone(),
         ));
         background.spawn(crd_registry::run(

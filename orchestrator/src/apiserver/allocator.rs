@@ -5,6 +5,8 @@
 //! IPAddress-backed allocator keeps them, so `kubectl get ipaddresses` shows
 //! exactly what is taken.
 
+pub mod repair;
+
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
