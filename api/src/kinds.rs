@@ -53,7 +53,7 @@ impl NameRule {
             NameRule::Subdomain => crate::validation::is_dns1123_subdomain(name),
             NameRule::Label => crate::validation::is_dns1123_label(name),
             NameRule::PathSegment => Vec::new(),
-            NameRule::IpAddress => crate::validation::ip::is_canonical_ip(name),
+            NameRule::IpAddress => crate::validation::ip::is_valid_ip(name),
         }
     }
 }

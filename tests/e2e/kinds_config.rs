@@ -123,7 +123,7 @@ fn cases() -> Vec<Case> {
             name: "newcidr1",
             headers: "NAME       CIDRS          AGE",
             yaml: &["- 10.96.0.0/24"],
-            patch: (r#"{"spec":{"cidrs":["10.96.0.0/24","2001:db8::/64"]}}"#, "- 2001:db8::/64"),
+            patch: (r#"{"metadata":{"labels":{"tier":"extra"}}}"#, "tier: extra"),
             invalid: (
                 "apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: bad}\nspec:\n  cidrs: [10.0.0.0/24, 10.1.0.0/24]\n",
                 "spec.cidrs: Invalid value: networking.ServiceCIDRSpec{CIDRs:[]string{\"10.0.0.0/24\", \"10.1.0.0/24\"}}: may specify no more than one IP for each IP family, i.e 192.168.0.0/24 and 2001:db8::/64",
@@ -138,7 +138,7 @@ fn cases() -> Vec<Case> {
             patch: (r#"{"metadata":{"labels":{"reserved-by":"ops"}}}"#, "reserved-by: ops"),
             invalid: (
                 "apiVersion: networking.k8s.io/v1\nkind: IPAddress\nmetadata: {name: 10.96.0.010}\nspec:\n  parentRef: {resource: services, name: x}\n",
-                "metadata.name: Invalid value: \"10.96.0.010\": ParseAddr(\"10.96.0.010\"): IPv4 field has octet with leading zero",
+                "metadata.name: Invalid value: \"10.96.0.010\": must not have leading 0s",
             ),
         },
         Case {
@@ -674,6 +674,20 @@ fn service_cidrs_and_ip_addresses(k: &Kubectl) {
     k.ok(&["delete", "service", "ip-owner"]);
     let gone = k.fails(&["get", "ipaddress", &ip]);
     assert!(gone.contains("NotFound"), "{gone}");
+    let refused = k.fails(&[
+        "patch",
+        "servicecidr",
+        "kubernetes",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"cidrs":["10.44.0.0/16"]}}"#,
+    ]);
+    assert!(
+        refused
+            .contains(r#"spec.cidrs: Invalid value: []string{"10.44.0.0/16"}: field is immutable"#),
+        "{refused}"
+    );
     // The default ServiceCIDR comes back when deleted.
     k.ok(&["delete", "servicecidr", "kubernetes"]);
     let back = support::eventually(std::time::Duration::from_secs(30), || {

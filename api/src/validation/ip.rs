@@ -1,122 +1,98 @@
-//! IP address and CIDR checks with upstream's wording: Go's `netip.ParseAddr`
-//! errors for IPAddress names and apimachinery's `IsValidCIDR` for
-//! ServiceCIDRs. Both insist on the canonical form, so one address or range
-//! has exactly one spelling.
+//! IP address and CIDR checks with upstream's wording (apimachinery's strict
+//! `IsValidIP` and `IsValidCIDR`, used by IPAddress names and ServiceCIDRs):
+//! a value that parses only leniently (leading zeros), an IPv4-mapped IPv6
+//! address, a CIDR with host bits set, or a non-canonical spelling is refused,
+//! so one address or range has exactly one spelling.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// The family of an IP address, as upstream's `IPFamily` names it.
-pub fn family(ip: &IpAddr) -> &'static str {
-    match ip {
-        IpAddr::V4(_) => "IPv4",
-        IpAddr::V6(_) => "IPv6",
-    }
-}
-
-/// Go's `parseAddrError` text.
-fn parse_error(input: &str, message: &str, at: Option<&str>) -> String {
-    match at {
-        Some(at) => format!("ParseAddr({input:?}): {message} (at {at:?})"),
-        None => format!("ParseAddr({input:?}): {message}"),
-    }
-}
-
-/// Go's dotted-quad parser: no leading zeros, four fields of at most 255.
-fn parse_ipv4(input: &str) -> Result<Ipv4Addr, String> {
-    let bytes = input.as_bytes();
-    let mut fields = [0u8; 4];
-    let (mut value, mut position, mut digits) = (0u32, 0usize, 0usize);
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'0'..=b'9' => {
-                if digits == 1 && value == 0 {
-                    return Err(parse_error(
-                        input,
-                        "IPv4 field has octet with leading zero",
-                        None,
-                    ));
-                }
-                value = value * 10 + u32::from(b - b'0');
-                digits += 1;
-                if value > 255 {
-                    return Err(parse_error(input, "IPv4 field has value >255", None));
-                }
-            }
-            b'.' => {
-                if i == 0 || i == bytes.len() - 1 || bytes[i - 1] == b'.' {
-                    return Err(parse_error(
-                        input,
-                        "IPv4 field must have at least one digit",
-                        Some(&input[i..]),
-                    ));
-                }
-                if position == 3 {
-                    return Err(parse_error(input, "IPv4 address too long", None));
-                }
-                fields[position] = value as u8;
-                position += 1;
-                value = 0;
-                digits = 0;
-            }
-            _ => {
-                return Err(parse_error(
-                    input,
-                    "unexpected character",
-                    Some(&input[i..]),
-                ))
-            }
+/// Go's lenient dotted-quad parser (`ParseIPSloppy`): leading zeros allowed
+/// and read as decimal.
+fn parse_ipv4_sloppy(value: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut fields = value.split('.');
+    for octet in &mut octets {
+        let field = fields.next()?;
+        if field.is_empty() || !field.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
         }
+        let digits = field.trim_start_matches('0');
+        *octet = if digits.is_empty() {
+            0
+        } else if digits.len() > 3 {
+            return None;
+        } else {
+            digits
+                .parse::<u16>()
+                .ok()
+                .and_then(|n| u8::try_from(n).ok())?
+        };
     }
-    if position < 3 {
-        return Err(parse_error(input, "IPv4 address too short", None));
-    }
-    fields[3] = value as u8;
-    Ok(Ipv4Addr::from(fields))
+    fields.next().is_none().then(|| Ipv4Addr::from(octets))
 }
 
-/// An IP address as Go's `netip.ParseAddr` reads it, or its error text.
-pub fn parse_addr(input: &str) -> Result<IpAddr, String> {
-    match input.bytes().find(|b| matches!(b, b'.' | b':' | b'%')) {
-        Some(b'.') => parse_ipv4(input).map(IpAddr::V4),
-        Some(b':') => input
-            .parse::<Ipv6Addr>()
-            .map(IpAddr::V6)
-            .map_err(|_| parse_error(input, "unable to parse IPv6 address", None)),
-        Some(_) => Err(parse_error(input, "missing IPv6 address", None)),
-        None => Err(parse_error(input, "unable to parse IP", None)),
-    }
-}
-
-/// Upstream's IPAddress name rule: a valid IP address in canonical form.
-pub fn is_canonical_ip(name: &str) -> Vec<String> {
-    match parse_addr(name) {
-        Err(e) => vec![e],
-        Ok(ip) if ip.to_string() != name => {
-            vec!["must be a canonical format IP address".to_owned()]
-        }
-        Ok(_) => Vec::new(),
+/// An address as Go's lenient parser reads it.
+fn parse_ip_sloppy(value: &str) -> Option<IpAddr> {
+    if value.contains(':') {
+        value.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+    } else {
+        parse_ipv4_sloppy(value).map(IpAddr::V4)
     }
 }
 
-/// A CIDR's network address and prefix length, when it parses.
+/// Whether an IPv4 address (or the IPv4 part of one) is written with a
+/// leading zero in some field.
+fn has_leading_zeros(value: &str) -> bool {
+    !value.contains(':')
+        && value
+            .split('.')
+            .any(|field| field.len() > 1 && field.starts_with('0'))
+}
+
+fn is_ipv4_mapped(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+}
+
+/// Upstream's strict `IsValidIP`: a valid address without leading zeros, not
+/// IPv4-mapped, written canonically.
+pub fn is_valid_ip(value: &str) -> Vec<String> {
+    let Some(ip) = parse_ip_sloppy(value) else {
+        return vec!["must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".to_owned()];
+    };
+    let mut problems = Vec::new();
+    if has_leading_zeros(value) {
+        problems.push("must not have leading 0s".to_owned());
+    }
+    if is_ipv4_mapped(&ip) {
+        problems.push("must not be an IPv4-mapped IPv6 address".to_owned());
+    }
+    if problems.is_empty() && ip.to_string() != value {
+        problems.push(format!("must be in canonical form (\"{ip}\")"));
+    }
+    problems
+}
+
+/// A CIDR's address and prefix length as Go's lenient `ParseCIDRSloppy`
+/// reads them (the address as written, host bits kept).
 pub fn parse_cidr(value: &str) -> Option<(IpAddr, u8)> {
     let (addr, prefix) = value.split_once('/')?;
-    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 3 {
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let prefix: u8 = prefix.parse().ok()?;
-    let ip = match addr.parse::<IpAddr>().ok()? {
-        IpAddr::V4(_) => IpAddr::V4(parse_ipv4(addr).ok()?),
-        v6 => v6,
-    };
+    let ip = parse_ip_sloppy(addr)?;
     let bits = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = prefix.trim_start_matches('0');
+    let prefix: u8 = if prefix.is_empty() {
+        0
+    } else {
+        prefix.parse().ok()?
+    };
     (prefix <= bits).then_some((ip, prefix))
 }
 
-/// The canonical spelling of a CIDR: its network address (host bits cleared)
-/// and prefix length.
-fn canonical_cidr(ip: IpAddr, prefix: u8) -> String {
-    let network = match ip {
+/// The network address of `ip` under a `prefix`-bit mask.
+fn network(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
         IpAddr::V4(v4) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
             IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
@@ -125,24 +101,31 @@ fn canonical_cidr(ip: IpAddr, prefix: u8) -> String {
             let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
             IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
         }
-    };
-    format!("{network}/{prefix}")
+    }
 }
 
-/// Upstream's `IsValidCIDR`: a CIDR that parses, written canonically.
+/// Upstream's strict `IsValidCIDR`: a valid subnet without leading zeros, not
+/// IPv4-mapped, without bits set past the prefix, written canonically.
 pub fn is_valid_cidr(value: &str) -> Vec<String> {
-    match parse_cidr(value) {
-        None => {
-            vec!["must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)".to_owned()]
-        }
-        Some((ip, prefix)) => {
-            let canonical = canonical_cidr(ip, prefix);
-            if canonical == value {
-                Vec::new()
-            } else {
-                vec![format!("must be in canonical form ({canonical:?})")]
-            }
-        }
+    let Some((ip, prefix)) = parse_cidr(value) else {
+        return vec!["must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)".to_owned()];
+    };
+    let (addr, bits) = value.split_once('/').unwrap_or_default();
+    if has_leading_zeros(addr) || (bits.len() > 1 && bits.starts_with('0')) {
+        return vec!["must not have leading 0s in IP or prefix length".to_owned()];
+    }
+    if is_ipv4_mapped(&ip) {
+        return vec!["must not have an IPv4-mapped IPv6 address".to_owned()];
+    }
+    let subnet = network(ip, prefix);
+    if subnet != ip {
+        return vec!["must not have bits set beyond the prefix length".to_owned()];
+    }
+    let canonical = format!("{subnet}/{prefix}");
+    if canonical == value {
+        Vec::new()
+    } else {
+        vec![format!("must be in canonical form (\"{canonical}\")")]
     }
 }
 
@@ -151,48 +134,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ip_names_follow_go_netip() {
+    fn addresses_must_be_strict_and_canonical() {
         let cases = [
             ("10.96.0.1", None),
             ("2001:db8::1", None),
-            ("", Some("ParseAddr(\"\"): unable to parse IP")),
-            ("foo", Some("ParseAddr(\"foo\"): unable to parse IP")),
             (
-                "10.96.0.01",
-                Some("ParseAddr(\"10.96.0.01\"): IPv4 field has octet with leading zero"),
+                "",
+                Some("must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"),
+            ),
+            (
+                "foo",
+                Some("must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"),
             ),
             (
                 "10.96.0.256",
-                Some("ParseAddr(\"10.96.0.256\"): IPv4 field has value >255"),
+                Some("must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"),
             ),
             (
                 "10.96.0",
-                Some("ParseAddr(\"10.96.0\"): IPv4 address too short"),
+                Some("must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"),
+            ),
+            ("10.96.0.010", Some("must not have leading 0s")),
+            (
+                "::ffff:10.96.0.1",
+                Some("must not be an IPv4-mapped IPv6 address"),
             ),
             (
-                "10..0.1",
-                Some(
-                    "ParseAddr(\"10..0.1\"): IPv4 field must have at least one digit (at \".0.1\")",
-                ),
+                "2001:DB8::1",
+                Some("must be in canonical form (\"2001:db8::1\")"),
             ),
-            (
-                "10.96.0.x",
-                Some("ParseAddr(\"10.96.0.x\"): unexpected character (at \"x\")"),
-            ),
-            ("2001:DB8::1", Some("must be a canonical format IP address")),
             (
                 "2001:db8:0:0::1",
-                Some("must be a canonical format IP address"),
+                Some("must be in canonical form (\"2001:db8::1\")"),
             ),
         ];
-        for (name, want) in cases {
-            let got = is_canonical_ip(name);
-            assert_eq!(got.first().map(String::as_str), want, "{name}");
+        for (value, want) in cases {
+            let got = is_valid_ip(value);
+            assert_eq!(got.first().map(String::as_str), want, "{value}");
         }
     }
 
     #[test]
-    fn cidrs_must_parse_and_be_canonical() {
+    fn cidrs_must_be_strict_subnets_in_canonical_form() {
         let cases = [
             ("10.96.0.0/12", None),
             ("2001:db8::/64", None),
@@ -206,20 +189,29 @@ mod tests {
             ),
             (
                 "010.96.0.0/12",
-                Some("must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"),
+                Some("must not have leading 0s in IP or prefix length"),
+            ),
+            (
+                "10.96.0.0/012",
+                Some("must not have leading 0s in IP or prefix length"),
+            ),
+            (
+                "::ffff:10.0.0.0/104",
+                Some("must not have an IPv4-mapped IPv6 address"),
             ),
             (
                 "10.96.0.1/12",
-                Some("must be in canonical form (\"10.96.0.0/12\")"),
+                Some("must not have bits set beyond the prefix length"),
             ),
             (
                 "2001:DB8::/64",
                 Some("must be in canonical form (\"2001:db8::/64\")"),
             ),
         ];
-        for (cidr, want) in cases {
-            let got = is_valid_cidr(cidr);
-            assert_eq!(got.first().map(String::as_str), want, "{cidr}");
+        for (value, want) in cases {
+            let got = is_valid_cidr(value);
+            assert_eq!(got.first().map(String::as_str), want, "{value}");
         }
+        assert!(parse_cidr("010.96.0.0/12").is_some(), "read leniently");
     }
 }

@@ -1,6 +1,6 @@
 //! IPAddresses: one object per allocated Service ClusterIP, named by the
 //! address itself, so an address is taken exactly when its object exists.
-//! Upstream's validation (a canonical IP as name, a required and immutable
+//! Upstream's validation (a strictly valid, canonical IP as name, a required and immutable
 //! `spec.parentRef`), the `kubectl get ipaddresses` columns, and the object
 //! the ClusterIP allocator writes for a Service.
 
@@ -76,7 +76,7 @@ impl KindRules for IpAddress {
         ]
     }
 
-    fn cells(&self, obj: &Value, _now: jiff::Timestamp) -> Vec<Value> {
+    fn cells(&self, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
         let parent = match obj.pointer("/spec/parentRef") {
             None => "<none>".to_owned(),
             Some(p) => {
@@ -92,7 +92,12 @@ impl KindRules for IpAddress {
                 format!("{text}/{}", str_at(p, &["name"]).unwrap_or_default())
             }
         };
-        vec![crate::table::name_cell(obj), json!(parent)]
+        // Upstream sends the age too, though it declares no column for it.
+        vec![
+            crate::table::name_cell(obj),
+            json!(parent),
+            crate::table::age_cell(obj, now),
+        ]
     }
 }
 
@@ -134,7 +139,7 @@ mod tests {
         bad_name["metadata"]["name"] = json!("10.96.0.010");
         assert_eq!(
             validate_metadata(IpAddress.name_rule(), &bad_name)[0].message,
-            "Invalid value: \"10.96.0.010\": ParseAddr(\"10.96.0.010\"): IPv4 field has octet with leading zero"
+            "Invalid value: \"10.96.0.010\": must not have leading 0s"
         );
         let cases = [
             (json!({"spec": {}}), "spec.parentRef", "Required value"),

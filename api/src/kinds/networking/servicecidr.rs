@@ -1,6 +1,5 @@
 //! ServiceCIDRs: the ranges Service ClusterIPs come from. Upstream's
-//! validation (one or two canonical CIDRs, one per family, fixed once set
-//! except that a single-stack range may gain its second family), the
+//! validation (one or two canonical CIDRs, one per family, fixed once set), the
 //! `kubectl get servicecidrs` columns, and the default `kubernetes` ServiceCIDR
 //! the API server keeps for its own flag-given range.
 
@@ -49,14 +48,29 @@ fn invalid_shown(field: &str, shown: String, detail: &str) -> FieldCause {
 impl KindRules for ServiceCidr {
     fn validate(&self, obj: &Value) -> Vec<FieldCause> {
         let cidrs = cidrs(obj);
-        match cidrs.len() {
-            0 => {
+        match cidrs[..] {
+            [] => {
                 return vec![FieldCause::required(
                     "spec.cidrs",
                     "at least one CIDR required",
                 )]
             }
-            1 | 2 => {}
+            [_] => {}
+            [first, second] => {
+                // One of each family, judged on a lenient parse, before the
+                // CIDRs themselves are checked.
+                let dual = match (parse_cidr(first), parse_cidr(second)) {
+                    (Some((a, _)), Some((b, _))) => a.is_ipv4() != b.is_ipv4(),
+                    _ => false,
+                };
+                if !dual {
+                    return vec![invalid_shown(
+                        "spec.cidrs",
+                        go_spec(&cidrs),
+                        "may specify no more than one IP for each IP family, i.e 192.168.0.0/24 and 2001:db8::/64",
+                    )];
+                }
+            }
             _ => {
                 return vec![invalid_shown(
                     "spec.cidrs",
@@ -65,7 +79,7 @@ impl KindRules for ServiceCidr {
                 )]
             }
         }
-        let mut causes: Vec<FieldCause> = cidrs
+        cidrs
             .iter()
             .enumerate()
             .flat_map(|(i, cidr)| {
@@ -73,41 +87,19 @@ impl KindRules for ServiceCidr {
                     .into_iter()
                     .map(move |p| FieldCause::invalid(format!("spec.cidrs[{i}]"), &json!(cidr), p))
             })
-            .collect();
-        if let [first, second] = cidrs[..] {
-            let dual = match (parse_cidr(first), parse_cidr(second)) {
-                (Some((a, _)), Some((b, _))) => a.is_ipv4() != b.is_ipv4(),
-                _ => false,
-            };
-            if !dual {
-                causes.push(invalid_shown(
-                    "spec.cidrs",
-                    go_spec(&cidrs),
-                    "may specify no more than one IP for each IP family, i.e 192.168.0.0/24 and 2001:db8::/64",
-                ));
-            }
-        }
-        causes
+            .collect()
     }
 
     fn validate_update(&self, old: &Value, new: &Value) -> Vec<FieldCause> {
-        let (before, after) = (cidrs(old), cidrs(new));
-        let immutable =
-            |i: usize| FieldCause::immutable(format!("spec.cidrs[{i}]"), &json!(after[i]));
-        match (before.len(), after.len()) {
-            (b, a) if b == a => (0..b)
-                .filter(|&i| before[i] != after[i])
-                .map(immutable)
-                .collect(),
-            // A single-stack range may become dual-stack; its first CIDR stays.
-            (1, 2) if before[0] != after[0] => vec![immutable(0)],
-            (1, 2) => Vec::new(),
-            _ => vec![invalid_shown(
-                "spec.cidrs",
-                go_strings(&after),
-                "field is immutable",
-            )],
+        let after = cidrs(new);
+        if cidrs(old) == after {
+            return Vec::new();
         }
+        vec![invalid_shown(
+            "spec.cidrs",
+            go_strings(&after),
+            "field is immutable",
+        )]
     }
 
     fn columns(&self) -> Vec<Column> {
@@ -164,7 +156,7 @@ mod tests {
         for ok in [&["10.96.0.0/12"][..], &["10.96.0.0/12", "2001:db8::/64"]] {
             assert!(ServiceCidr.validate(&cidr(ok)).is_empty(), "{ok:?}");
         }
-        let cases: [(&[&str], &str, &str); 4] = [
+        let cases: [(&[&str], &str, &str); 5] = [
             (&[], "spec.cidrs", "Required value: at least one CIDR required"),
             (
                 &["10.0.0.0/24", "10.1.0.0/24"],
@@ -175,6 +167,11 @@ mod tests {
                 &["10.0.0.0/24", "2001:db8::/64", "10.1.0.0/24"],
                 "spec.cidrs",
                 "Invalid value: networking.ServiceCIDRSpec{CIDRs:[]string{\"10.0.0.0/24\", \"2001:db8::/64\", \"10.1.0.0/24\"}}: may only hold up to 2 values",
+            ),
+            (
+                &["bad", "2001:db8::/64"],
+                "spec.cidrs",
+                "Invalid value: networking.ServiceCIDRSpec{CIDRs:[]string{\"bad\", \"2001:db8::/64\"}}: may specify no more than one IP for each IP family, i.e 192.168.0.0/24 and 2001:db8::/64",
             ),
             (
                 &["bad"],
@@ -192,28 +189,27 @@ mod tests {
     }
 
     #[test]
-    fn cidrs_are_immutable_but_may_gain_a_second_family() {
+    fn cidrs_are_immutable() {
         let old = cidr(&["10.96.0.0/12"]);
-        let cases: [(&[&str], &[&str]); 4] = [
-            (&["10.96.0.0/12"], &[]),
-            (&["10.96.0.0/12", "2001:db8::/64"], &[]),
-            (&["10.97.0.0/16"], &["spec.cidrs[0]"]),
-            (&["10.97.0.0/16", "2001:db8::/64"], &["spec.cidrs[0]"]),
+        assert!(ServiceCidr.validate_update(&old, &old.clone()).is_empty());
+        let cases: [(&[&str], &str); 2] = [
+            (
+                &["10.97.0.0/16"],
+                "Invalid value: []string{\"10.97.0.0/16\"}: field is immutable",
+            ),
+            (
+                &["10.96.0.0/12", "2001:db8::/64"],
+                "Invalid value: []string{\"10.96.0.0/12\", \"2001:db8::/64\"}: field is immutable",
+            ),
         ];
-        for (new, fields) in cases {
-            let got: Vec<String> = ServiceCidr
-                .validate_update(&old, &cidr(new))
-                .into_iter()
-                .map(|c| c.field)
-                .collect();
-            assert_eq!(got, fields, "{new:?}");
+        for (new, message) in cases {
+            let got = ServiceCidr.validate_update(&old, &cidr(new));
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert_eq!(
+                (got[0].field.as_str(), got[0].message.as_str()),
+                ("spec.cidrs", message)
+            );
         }
-        let dual = cidr(&["10.96.0.0/12", "2001:db8::/64"]);
-        let shrunk = ServiceCidr.validate_update(&dual, &old);
-        assert_eq!(
-            shrunk[0].message,
-            "Invalid value: []string{\"10.96.0.0/12\"}: field is immutable"
-        );
     }
 
     #[test]

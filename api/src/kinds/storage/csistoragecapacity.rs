@@ -1,6 +1,6 @@
 //! CSIStorageCapacities: what a CSI driver reports it can still provision for
 //! one storage class in one topology segment. Upstream's validation (a valid
-//! class name, non-negative quantities, a valid node topology selector, the
+//! class name, a non-negative capacity, a valid node topology selector, the
 //! class and topology fixed once set) and the `kubectl get` columns.
 
 use serde_json::{json, Value};
@@ -42,11 +42,8 @@ impl KindRules for CsiStorageCapacity {
                 problem,
             ));
         }
-        causes.extend(
-            ["capacity", "maximumVolumeSize"]
-                .iter()
-                .filter_map(|field| non_negative_quantity(obj, field)),
-        );
+        // Upstream checks only the capacity (maximumVolumeSize is unchecked).
+        causes.extend(non_negative_quantity(obj, "capacity"));
         causes
     }
 
@@ -126,11 +123,6 @@ mod tests {
                 json!({"capacity": "-1Gi"}),
                 "capacity",
                 "Invalid value: \"-1Gi\": must be greater than or equal to 0",
-            ),
-            (
-                json!({"maximumVolumeSize": "-5"}),
-                "maximumVolumeSize",
-                "Invalid value: \"-5\": must be greater than or equal to 0",
             ),
             (
                 json!({"nodeTopology": {"matchExpressions": [{"key": "zone", "operator": "Foo"}]}}),
