@@ -42,6 +42,8 @@ pub enum NameRule {
     Label,
     /// Only a valid path segment (no `/`, `%`, `.` or `..`): RBAC objects, events.
     PathSegment,
+    /// An IP address in canonical form: IPAddresses.
+    IpAddress,
 }
 
 impl NameRule {
@@ -51,6 +53,7 @@ impl NameRule {
             NameRule::Subdomain => crate::validation::is_dns1123_subdomain(name),
             NameRule::Label => crate::validation::is_dns1123_label(name),
             NameRule::PathSegment => Vec::new(),
+            NameRule::IpAddress => crate::validation::ip::is_valid_ip(name),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! keep working. Each check returns every problem found, empty when valid;
 //! callers add the field path. Pure string checks: no I/O, no regex engine.
 
+pub mod ip;
+
 /// Longest DNS-1123 label (namespace names, most label-like names) in bytes.
 pub const DNS1123_LABEL_MAX_LENGTH: usize = 63;
 /// Longest DNS-1123 subdomain (most object names) in bytes.

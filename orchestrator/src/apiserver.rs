@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod component_status;
 mod crd_registry;
 pub use admission::DefaultTolerationSeconds;
+mod default_service_cidr;
 pub mod discovery;
 mod endpoint_reconciler;
 pub mod errors;
@@ -114,6 +115,9 @@ pub struct ApiServer {
     acceptor: TlsAcceptor,
     router: Router,
     node_proxy: NodeProxy,
+    /// The ClusterIP allocator, whose addresses the repair loop checks and
+    /// whose range is kept as the default ServiceCIDR.
+    allocator: Allocator,
 }
 
 impl ApiServer {
@@ -186,6 +190,7 @@ impl ApiServer {
             acceptor,
             router,
             node_proxy,
+            allocator,
         })
     }
 
@@ -201,6 +206,15 @@ impl ApiServer {
         background.spawn(endpoint_reconciler::run(
             self.objects.clone(),
             self.advertised,
+            cancel.clone(),
+        ));
+        background.spawn(default_service_cidr::run(
+            self.objects.clone(),
+            self.allocator.service_cidr().to_string(),
+            cancel.clone(),
+        ));
+        background.spawn(allocator::repair::run(
+            self.allocator.clone(),
             cancel.clone(),
         ));
         background.spawn(crd_registry::run(
@@ -370,7 +384,9 @@ async fn bootstrap_namespaces_and_service(
     bootstrap_api_services(objects).await?;
     bootstrap_flow_control(objects).await?;
     let services = catalog::builtin("", "v1", "services").expect("services served");
+    allocator.migrate_legacy_claims().await?;
     allocator.reserve_api_service_ip().await?;
+    default_service_cidr::ensure(objects, &allocator.service_cidr().to_string()).await?;
     let ip = allocator.api_service_ip().to_string();
     let svc = json!({
         "apiVersion": "v1",

@@ -12,16 +12,8 @@ use support::{Server, KUBECTL_1_33};
 
 /// Upstream 1.33 resources berth does not serve yet, each with why; they are
 /// left out of the comparison (and must not be served, or this list is stale).
-const NOT_YET_SERVED: &[(&str, &str)] = &[
-    // storage.k8s.io/v1: published by CSI drivers for the scheduler's storage
-    // capacity check, which berth's scheduler does not do.
-    ("storage.k8s.io/v1", "csistoragecapacities"),
-    // networking.k8s.io/v1 (GA in 1.33, MultiCIDRServiceAllocator): berth
-    // allocates cluster IPs from its one flag-given range, with no
-    // ServiceCIDR/IPAddress objects behind it.
-    ("networking.k8s.io/v1", "servicecidrs"),
-    ("networking.k8s.io/v1", "ipaddresses"),
-];
+/// Empty: berth serves every resource of the groups it shares with upstream.
+const NOT_YET_SERVED: &[(&str, &str)] = &[];
 
 /// Groups outside the comparison: berth's own.
 const BERTH_GROUPS: &[&str] = &["berth.dev"];
@@ -259,10 +251,6 @@ fn differences_name_missing_extra_and_changed_rows() {
     let upstream = BTreeMap::from([
         (key("v1", "pods"), row("Pod", "get,list")),
         (key("v1", "secrets"), row("Secret", "get")),
-        (
-            key("storage.k8s.io/v1", "csistoragecapacities"),
-            row("CSIStorageCapacity", "get"),
-        ),
     ]);
     let berth = BTreeMap::from([
         (key("v1", "pods"), row("Pod", "list,get,create")),

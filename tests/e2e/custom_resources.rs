@@ -3,7 +3,8 @@
 //! a CEL rule, a default and a selectable field; established, discovered,
 //! explained, validated with upstream's messages, pruned, defaulted, scaled,
 //! applied server-side, selected by field, and gone with its objects when the
-//! definition is deleted (also across a server restart).
+//! definition is deleted (also across a server restart); no new objects while
+//! it terminates.
 
 mod support;
 
@@ -281,32 +282,40 @@ anything: {goes: here}
     );
 }
 
-#[test]
-fn custom_objects_are_garbage_collected_with_their_owner() {
-    let server = Server::start();
-    let k = server.kubectl(KUBECTL_1_33);
-    let definition = "\
-apiVersion: apiextensions.k8s.io/v1
+/// Defines the namespaced kind `kind` (`plural.example.com`, schemaless) and
+/// waits until it is established.
+fn define_namespaced(k: &support::Kubectl, plural: &str, kind: &str) {
+    let singular = kind.to_lowercase();
+    let definition = format!(
+        "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: gadgets.example.com}
+metadata: {{name: {plural}.example.com}}
 spec:
   group: example.com
   scope: Namespaced
-  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  names: {{plural: {plural}, singular: {singular}, kind: {kind}}}
   versions:
   - name: v1
     served: true
     storage: true
     schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-";
-    k.ok_stdin(&["apply", "-f", "-"], definition);
+      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"
+    );
+    k.ok_stdin(&["apply", "-f", "-"], &definition);
     k.ok(&[
         "wait",
         "--for=condition=established",
         "--timeout=30s",
-        "crd/gadgets.example.com",
+        &format!("crd/{plural}.example.com"),
     ]);
+}
+
+#[test]
+fn custom_objects_are_garbage_collected_with_their_owner() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    define_namespaced(&k, "gadgets", "Gadget");
     k.ok(&["create", "configmap", "owner"]);
     let uid = k.jsonpath(&["get", "configmap", "owner"], "{.metadata.uid}");
     let gadget = format!(
@@ -316,6 +325,56 @@ spec:
     k.ok(&["delete", "configmap", "owner"]);
     eventually(Duration::from_secs(60), || {
         let out = k.run(&["get", "gadget", "owned"]);
+        String::from_utf8_lossy(&out.stderr)
+            .contains("NotFound")
+            .then_some(())
+    });
+}
+
+#[test]
+fn creates_are_refused_while_the_definition_terminates() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    define_namespaced(&k, "things", "Thing");
+    // A finalizer nobody releases keeps the definition terminating.
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Thing\nmetadata: {name: held, finalizers: [example.com/hold]}\n",
+    );
+    k.ok(&["delete", "crd", "things.example.com", "--wait=false"]);
+    let refused = eventually(Duration::from_secs(30), || {
+        let out = k.run_stdin(
+            &["create", "-f", "-"],
+            "apiVersion: example.com/v1\nkind: Thing\nmetadata: {name: late}\n",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (!out.status.success() && stderr.contains("MethodNotAllowed")).then_some(stderr)
+    });
+    assert!(
+        refused.contains("create not allowed while custom resource definition is terminating"),
+        "{refused}"
+    );
+    let reason = eventually(Duration::from_secs(30), || {
+        let reason = k.jsonpath(
+            &["get", "crd", "things.example.com"],
+            "{.status.conditions[?(@.type==\"Terminating\")].reason}",
+        );
+        (!reason.is_empty()).then_some(reason)
+    });
+    assert_eq!(reason, "InstanceDeletionInProgress");
+    // Objects already there are still served: releasing the finalizer lets
+    // the object, then the definition, go.
+    k.ok(&[
+        "patch",
+        "things.example.com",
+        "held",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    eventually(Duration::from_secs(60), || {
+        let out = k.run(&["get", "crd", "things.example.com"]);
         String::from_utf8_lossy(&out.stderr)
             .contains("NotFound")
             .then_some(())

@@ -3,7 +3,9 @@
 //! registration) driven by the real kubectl 1.33 (protobuf) against one
 //! `berth server`: upstream examples applied, read back as tables, YAML,
 //! describe and explain, edited, refused with upstream's messages, deleted;
-//! plus the Priority admission, CSR approval and the Events conversion.
+//! plus the Priority admission, CSR approval, the Events conversion, and the
+//! default ServiceCIDR (kept, re-created when deleted) with one IPAddress per
+//! ClusterIP.
 
 mod support;
 
@@ -101,6 +103,42 @@ fn cases() -> Vec<Case> {
             invalid: (
                 "apiVersion: storage.k8s.io/v1\nkind: CSINode\nmetadata: {name: bad}\nspec:\n  drivers:\n  - name: d.example.com\n",
                 "spec.drivers[0].nodeID: Required value",
+            ),
+        },
+        Case {
+            file: "csistoragecapacity.yaml",
+            resource: "csistoragecapacities",
+            name: "csisc-zone-a",
+            headers: "NAME           STORAGECLASSNAME   CAPACITY",
+            yaml: &["storageClassName: standard", "maximumVolumeSize: 10Gi", "topology.kubernetes.io/zone: us-east1-a"],
+            patch: (r#"{"capacity":"50Gi"}"#, "capacity: 50Gi"),
+            invalid: (
+                "apiVersion: storage.k8s.io/v1\nkind: CSIStorageCapacity\nmetadata: {name: bad}\nstorageClassName: Fast_Disks\ncapacity: 1Gi\n",
+                "storageClassName: Invalid value: \"Fast_Disks\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters",
+            ),
+        },
+        Case {
+            file: "servicecidr.yaml",
+            resource: "servicecidrs",
+            name: "newcidr1",
+            headers: "NAME       CIDRS          AGE",
+            yaml: &["- 10.96.0.0/24"],
+            patch: (r#"{"metadata":{"labels":{"tier":"extra"}}}"#, "tier: extra"),
+            invalid: (
+                "apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata: {name: bad}\nspec:\n  cidrs: [10.0.0.0/24, 10.1.0.0/24]\n",
+                "spec.cidrs: Invalid value: networking.ServiceCIDRSpec{CIDRs:[]string{\"10.0.0.0/24\", \"10.1.0.0/24\"}}: may specify no more than one IP for each IP family, i.e 192.168.0.0/24 and 2001:db8::/64",
+            ),
+        },
+        Case {
+            file: "ipaddress.yaml",
+            resource: "ipaddresses",
+            name: "192.168.250.7",
+            headers: "NAME            PARENTREF",
+            yaml: &["resource: services", "name: reserved"],
+            patch: (r#"{"metadata":{"labels":{"reserved-by":"ops"}}}"#, "reserved-by: ops"),
+            invalid: (
+                "apiVersion: networking.k8s.io/v1\nkind: IPAddress\nmetadata: {name: 10.96.0.010}\nspec:\n  parentRef: {resource: services, name: x}\n",
+                "metadata.name: Invalid value: \"10.96.0.010\": must not have leading 0s",
             ),
         },
         Case {
@@ -587,6 +625,86 @@ fn certificate_approval(k: &Kubectl) {
     k.ok(&["delete", "csr", "myuser"]);
 }
 
+/// The server's own range is the default `kubernetes` ServiceCIDR, Ready, and
+/// every ClusterIP it hands out is an IPAddress naming its Service, gone with it.
+fn service_cidrs_and_ip_addresses(k: &Kubectl) {
+    let table = k.ok(&["get", "servicecidrs", "kubernetes", "--no-headers"]);
+    let cells: Vec<&str> = table.split_whitespace().collect();
+    assert_eq!(cells[..2], ["kubernetes", "10.43.0.0/16"], "{table}");
+    let ready = k.jsonpath(
+        &["get", "servicecidr", "kubernetes"],
+        "{.status.conditions[0].type}={.status.conditions[0].status}",
+    );
+    assert_eq!(ready, "Ready=True");
+    let api = k.ok(&["get", "ipaddresses", "10.43.0.1", "--no-headers"]);
+    assert!(api.contains("services/default/kubernetes"), "{api}");
+
+    k.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "ip-owner",
+        "--tcp=80:8080",
+    ]);
+    let ip = k.jsonpath(&["get", "service", "ip-owner"], "{.spec.clusterIP}");
+    let listed = k.ok(&["get", "ipaddresses"]);
+    let row = listed
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(ip.as_str()))
+        .unwrap_or_else(|| panic!("{ip} not listed:\n{listed}"));
+    assert!(row.contains("services/default/ip-owner"), "{row}");
+    let yaml = k.ok(&["get", "ipaddress", &ip, "-o", "yaml"]);
+    for line in [
+        "ipaddress.kubernetes.io/ip-family: IPv4",
+        "ipaddress.kubernetes.io/managed-by: ipallocator.k8s.io",
+        "resource: services",
+        "name: ip-owner",
+    ] {
+        assert!(yaml.contains(line), "{line:?} missing from\n{yaml}");
+    }
+    // A taken address cannot be requested by another Service.
+    let refused = k.fails_stdin(
+        &["apply", "-f", "-"],
+        &format!("apiVersion: v1\nkind: Service\nmetadata: {{name: ip-thief}}\nspec:\n  clusterIP: {ip}\n  ports: [{{port: 80}}]\n"),
+    );
+    assert!(
+        refused.contains("provided IP is already allocated"),
+        "{refused}"
+    );
+    k.ok(&["delete", "service", "ip-owner"]);
+    let gone = k.fails(&["get", "ipaddress", &ip]);
+    assert!(gone.contains("NotFound"), "{gone}");
+    let refused = k.fails(&[
+        "patch",
+        "servicecidr",
+        "kubernetes",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"cidrs":["10.44.0.0/16"]}}"#,
+    ]);
+    assert!(
+        refused
+            .contains(r#"spec.cidrs: Invalid value: []string{"10.44.0.0/16"}: field is immutable"#),
+        "{refused}"
+    );
+    // The default ServiceCIDR comes back when deleted.
+    k.ok(&["delete", "servicecidr", "kubernetes"]);
+    let back = support::eventually(std::time::Duration::from_secs(30), || {
+        let out = k.run(&[
+            "get",
+            "servicecidr",
+            "kubernetes",
+            "-o",
+            "jsonpath={.spec.cidrs[0]}",
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(back, "10.43.0.0/16");
+}
+
 fn events_in_both_groups(k: &Kubectl) {
     let core = "apiVersion: v1\nkind: Event\nmetadata: {name: from-core, namespace: default}\ninvolvedObject: {kind: Pod, name: web, namespace: default}\nmessage: Pulled image\nreason: Pulled\ntype: Normal\nsource: {component: kubelet, host: node1}\ncount: 3\nfirstTimestamp: \"2025-01-01T00:00:00Z\"\nlastTimestamp: \"2025-01-01T00:05:00Z\"\n";
     k.ok_stdin(&["apply", "-f", "-"], core);
@@ -622,4 +740,5 @@ fn config_kinds_with_kubectl_1_33() {
     priority_admission(&k);
     certificate_approval(&k);
     events_in_both_groups(&k);
+    service_cidrs_and_ip_addresses(&k);
 }

@@ -1,18 +1,46 @@
 //! Service ClusterIP and NodePort allocation. Each allocated address or port
 //! is a key in the store, created with create-if-absent, so two concurrent
-//! requests can never get the same one and a restart forgets nothing.
+//! requests can never get the same one and a restart forgets nothing. An
+//! address's key is its `networking.k8s.io/v1` IPAddress object, as upstream's
+//! IPAddress-backed allocator keeps them, so `kubectl get ipaddresses` shows
+//! exactly what is taken.
+
+pub mod repair;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use berth_api::kinds::networking::ipaddress;
 use rand::Rng;
 use serde_json::{json, Value};
 
+use super::catalog::{self, ResourceInfo};
 use super::errors::{ApiError, FieldCause, Target};
 use crate::store::{Store, StoreError};
 
-const IP_PREFIX: &str = "/registry/ranges/serviceips/";
+/// Where addresses were claimed before they were IPAddress objects; moved
+/// over at start-up.
+const LEGACY_IP_PREFIX: &str = "/registry/ranges/serviceips/";
 const PORT_PREFIX: &str = "/registry/ranges/servicenodeports/";
+
+/// The IPAddress resource, whose objects are the address claims.
+fn ip_resource() -> &'static ResourceInfo {
+    catalog::builtin("networking.k8s.io", "v1", "ipaddresses").expect("IP addresses served")
+}
+
+/// The store key claiming `ip`: its IPAddress object's.
+fn ip_key(ip: Ipv4Addr) -> String {
+    ip_resource().key(None, &ip.to_string())
+}
+
+/// The ClusterIP a Service holds (none when headless or ExternalName).
+fn cluster_ip(service: &Value) -> Option<Ipv4Addr> {
+    service
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)?
+        .parse()
+        .ok()
+}
 
 /// The first and last NodePort (upstream's default range).
 pub const NODE_PORT_RANGE: (u16, u16) = (30000, 32767);
@@ -61,6 +89,12 @@ impl std::str::FromStr for Cidr {
             base: u32::from(addr) & mask,
             prefix,
         })
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix)
     }
 }
 
@@ -133,17 +167,50 @@ impl Allocator {
         self.service_cidr.nth(1)
     }
 
-    async fn claim(&self, key: String, owner: &Value) -> Result<bool, ApiError> {
-        let who = json!({"namespace": owner.pointer("/metadata/namespace"), "name": owner.pointer("/metadata/name")});
+    /// The service CIDR addresses come from.
+    pub fn service_cidr(&self) -> Cidr {
+        self.service_cidr
+    }
+
+    /// Creates `key` with `value` unless it exists; whether this call took it.
+    async fn create_if_absent(&self, key: &str, value: &Value) -> Result<bool, ApiError> {
         match self
             .store
-            .create(&key, serde_json::to_vec(&who).unwrap_or_default())
+            .create(key, serde_json::to_vec(value).unwrap_or_default())
             .await
         {
             Ok(_) => Ok(true),
             Err(StoreError::AlreadyExists(_)) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Claims a node port for `owner`.
+    async fn claim(&self, key: String, owner: &Value) -> Result<bool, ApiError> {
+        let who = json!({"namespace": owner.pointer("/metadata/namespace"), "name": owner.pointer("/metadata/name")});
+        self.create_if_absent(&key, &who).await
+    }
+
+    /// Claims `ip` for the Service `owner` by creating its IPAddress object.
+    async fn claim_ip(&self, ip: Ipv4Addr, owner: &Value) -> Result<bool, ApiError> {
+        let text = |field: &str| {
+            owner
+                .pointer(&format!("/metadata/{field}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let address = ipaddress::for_service(
+            &ip.to_string(),
+            "IPv4",
+            &text("namespace"),
+            &text("name"),
+            &uuid::Uuid::new_v4().to_string(),
+            &jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+        );
+        self.create_if_absent(&ip_key(ip), &address).await
     }
 
     /// Allocates what a new object needs (Services: ClusterIP and NodePorts).
@@ -204,8 +271,7 @@ impl Allocator {
                     ),
                 ));
             }
-            let key = format!("{IP_PREFIX}{requested}");
-            if !self.claim(key.clone(), obj).await? {
+            if !self.claim_ip(addr, obj).await? {
                 return Err(rejected(
                     obj,
                     FieldCause::invalid(
@@ -217,7 +283,7 @@ impl Allocator {
                     ),
                 ));
             }
-            allocation.keys.push(key);
+            allocation.keys.push(ip_key(addr));
             requested
         };
         obj["spec"]["clusterIP"] = json!(ip);
@@ -420,10 +486,17 @@ impl Allocator {
         }
     }
 
-    /// After an update is stored: gives back the node ports the new object dropped.
+    /// After an update is stored: gives back the node ports (and the ClusterIP)
+    /// the new object dropped.
     pub async fn release_dropped(&self, kind: &str, old: &Value, new: &Value) {
         if kind != "Service" {
             return;
+        }
+        if let Some(ip) = cluster_ip(old).filter(|&ip| cluster_ip(new) != Some(ip)) {
+            self.release(&Allocation {
+                keys: vec![ip_key(ip)],
+            })
+            .await;
         }
         let kept: Vec<u16> = node_ports(Some(new))
             .into_iter()
@@ -449,14 +522,10 @@ impl Allocator {
         let usable = self.service_cidr.size().saturating_sub(3);
         let start = rand::rng().random_range(0..usable.max(1));
         for offset in 0..usable {
-            let ip = self
-                .service_cidr
-                .nth(2 + (start + offset) % usable)
-                .to_string();
-            let key = format!("{IP_PREFIX}{ip}");
-            if self.claim(key.clone(), obj).await? {
-                allocation.keys.push(key);
-                return Ok(ip);
+            let ip = self.service_cidr.nth(2 + (start + offset) % usable);
+            if self.claim_ip(ip, obj).await? {
+                allocation.keys.push(ip_key(ip));
+                return Ok(ip.to_string());
             }
         }
         Err(ApiError::Internal(
@@ -487,9 +556,29 @@ impl Allocator {
     /// Reserves the `kubernetes` Service address at start-up (idempotent).
     pub async fn reserve_api_service_ip(&self) -> Result<(), ApiError> {
         let owner = json!({"metadata": {"namespace": "default", "name": "kubernetes"}});
-        self.claim(format!("{IP_PREFIX}{}", self.api_service_ip()), &owner)
+        self.claim_ip(self.api_service_ip(), &owner)
             .await
             .map(|_| ())
+    }
+
+    /// Turns addresses claimed by an older berth (plain keys naming their
+    /// Service) into IPAddress objects, so none is handed out twice after an
+    /// upgrade (idempotent; run at start-up before anything allocates).
+    pub async fn migrate_legacy_claims(&self) -> Result<(), ApiError> {
+        let page = self.store.list(LEGACY_IP_PREFIX, None, 0).await?;
+        for kv in page.items {
+            let Ok(ip) = kv.key[LEGACY_IP_PREFIX.len()..].parse::<Ipv4Addr>() else {
+                continue;
+            };
+            let who: Value = serde_json::from_slice(&kv.value).unwrap_or_default();
+            let owner = json!({"metadata": who});
+            self.claim_ip(ip, &owner).await?;
+            match self.store.delete(&kv.key, Some(kv.mod_revision)).await {
+                Ok(_) | Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Gives back what a failed create allocated.
@@ -507,13 +596,7 @@ impl Allocator {
             return;
         }
         let mut keys = Vec::new();
-        if let Some(ip) = obj
-            .pointer("/spec/clusterIP")
-            .and_then(Value::as_str)
-            .filter(|ip| ip.parse::<Ipv4Addr>().is_ok())
-        {
-            keys.push(format!("{IP_PREFIX}{ip}"));
-        }
+        keys.extend(cluster_ip(obj).map(ip_key));
         for port in obj
             .pointer("/spec/ports")
             .and_then(Value::as_array)
@@ -605,6 +688,71 @@ mod tests {
         assert!(
             format!("{error:?}").contains("may only be set when"),
             "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn each_cluster_ip_is_an_ipaddress_object_of_its_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let alloc = allocator(&dir, "10.43.0.0/16");
+        let mut svc = json!({"metadata": {"name": "web", "namespace": "shop"}, "spec": {"ports": [{"port": 80}]}});
+        alloc.allocate("Service", &mut svc).await.unwrap();
+        let ip: Ipv4Addr = svc["spec"]["clusterIP"].as_str().unwrap().parse().unwrap();
+        let kv = alloc
+            .store
+            .get(&ip_key(ip))
+            .await
+            .unwrap()
+            .expect("IPAddress stored");
+        let address: Value = serde_json::from_slice(&kv.value).unwrap();
+        assert_eq!(address["kind"], "IPAddress");
+        assert_eq!(address["metadata"]["name"], ip.to_string());
+        assert_eq!(
+            address["metadata"]["labels"],
+            json!({"ipaddress.kubernetes.io/ip-family": "IPv4", "ipaddress.kubernetes.io/managed-by": "ipallocator.k8s.io"})
+        );
+        assert_eq!(
+            address["spec"]["parentRef"],
+            json!({"resource": "services", "namespace": "shop", "name": "web"})
+        );
+        assert!(address["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty()));
+        alloc.release_for("Service", &svc).await;
+        assert!(alloc.store.get(&ip_key(ip)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn legacy_claims_become_ipaddresses_and_stay_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let alloc = allocator(&dir, "10.43.0.0/16");
+        let legacy = format!("{LEGACY_IP_PREFIX}10.43.0.50");
+        alloc
+            .store
+            .create(&legacy, br#"{"namespace":"default","name":"old"}"#.to_vec())
+            .await
+            .unwrap();
+        alloc.migrate_legacy_claims().await.unwrap();
+        alloc.migrate_legacy_claims().await.unwrap();
+        assert!(alloc.store.get(&legacy).await.unwrap().is_none());
+        let ip: Ipv4Addr = "10.43.0.50".parse().unwrap();
+        let kv = alloc
+            .store
+            .get(&ip_key(ip))
+            .await
+            .unwrap()
+            .expect("migrated");
+        let address: Value = serde_json::from_slice(&kv.value).unwrap();
+        assert_eq!(address["spec"]["parentRef"]["name"], "old");
+        let mut clash = json!({"metadata": {"name": "new", "namespace": "default"}, "spec": {"clusterIP": "10.43.0.50", "ports": [{"port": 80}]}});
+        assert!(alloc.allocate("Service", &mut clash).await.is_err());
+    }
+
+    #[test]
+    fn cidr_prints_as_parsed() {
+        assert_eq!(
+            "10.43.7.0/16".parse::<Cidr>().unwrap().to_string(),
+            "10.43.0.0/16"
         );
     }
 

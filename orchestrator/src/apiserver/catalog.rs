@@ -97,6 +97,9 @@ pub struct ResourceInfo {
     pub schema: Schema,
     /// The kind's own rules: defaults, validation, tables, field selectors.
     pub rules: Arc<dyn KindRules>,
+    /// Whether the definition serving it is being deleted (custom resources of
+    /// a terminating CRD): new objects are refused, as upstream does.
+    pub terminating: bool,
 }
 
 /// Where a resource's objects come from.
@@ -241,6 +244,7 @@ impl ResourceInfo {
                 name: schema_name::<T>,
             },
             rules: Arc::new(rules),
+            terminating: false,
         }
     }
 
@@ -269,7 +273,14 @@ impl ResourceInfo {
                 name: definition,
             },
             rules,
+            terminating: false,
         }
+    }
+
+    /// Served for a definition being deleted: creates are refused.
+    pub fn terminating(mut self) -> Self {
+        self.terminating = true;
+        self
     }
 
     /// Objects live in namespaces.

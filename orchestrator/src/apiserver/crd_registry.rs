@@ -102,6 +102,9 @@ pub fn resources_of(crd: &Value) -> Vec<Arc<ResourceInfo>> {
         if version.pointer("/subresources/scale").is_some() {
             resource = resource.scale();
         }
+        if crd.pointer("/metadata/deletionTimestamp").is_some() {
+            resource = resource.terminating();
+        }
         resources.push(Arc::new(resource));
     }
     resources
@@ -268,6 +271,31 @@ fn established(crd: &Value) -> Value {
     next
 }
 
+/// `crd` with the `Terminating` condition upstream sets while its objects go.
+fn with_terminating_condition(crd: &Value) -> Value {
+    let mut next = crd.clone();
+    if !next["status"].is_object() {
+        next["status"] = json!({});
+    }
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let condition = condition(
+        "Terminating",
+        "InstanceDeletionInProgress",
+        "CustomResource deletion is in progress",
+        &now,
+    );
+    match next["status"]["conditions"].as_array_mut() {
+        Some(conditions) => {
+            conditions.retain(|c| c["type"] != "Terminating");
+            conditions.push(condition);
+        }
+        None => next["status"]["conditions"] = json!([condition]),
+    }
+    next
+}
+
 /// Deletes the custom objects of a CRD being deleted; once none are left,
 /// releases the cleanup finalizer so the CRD goes, and stops serving it.
 async fn clean_up(objects: &Objects, catalog: &Catalog, crd: &Value) -> Result<(), ApiError> {
@@ -278,6 +306,18 @@ async fn clean_up(objects: &Objects, catalog: &Catalog, crd: &Value) -> Result<(
         .is_some_and(|f| f.iter().any(|f| f == CLEANUP_FINALIZER));
     if !holds {
         return Ok(());
+    }
+    let terminating = crd
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Terminating"));
+    if !terminating {
+        // Upstream's finalizer controller says so before deleting the objects.
+        objects
+            .update_bypassing_validation(definitions(), None, &name, |current| {
+                Ok(with_terminating_condition(current))
+            })
+            .await?;
     }
     let resources = resources_of(crd);
     let mut remaining = 0;
@@ -370,5 +410,23 @@ mod tests {
             .collect();
         assert_eq!(kinds, ["NamesAccepted", "Established"]);
         assert_eq!(established(&first), first, "a second pass changes nothing");
+    }
+
+    #[test]
+    fn a_definition_being_deleted_is_terminating() {
+        assert!(!resources_of(&crontab())[0].terminating);
+        let mut deleting = established(&crontab());
+        deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        assert!(resources_of(&deleting)[0].terminating);
+        let marked = with_terminating_condition(&deleting);
+        let marked = with_terminating_condition(&marked);
+        let conditions = marked["status"]["conditions"].as_array().unwrap();
+        let terminating: Vec<&Value> = conditions
+            .iter()
+            .filter(|c| c["type"] == "Terminating")
+            .collect();
+        assert_eq!(terminating.len(), 1, "{conditions:?}");
+        assert_eq!(terminating[0]["reason"], "InstanceDeletionInProgress");
+        assert_eq!(conditions.len(), 3, "Established and NamesAccepted stay");
     }
 }

@@ -352,6 +352,9 @@ async fn handle_inner(
             let status = actions::bind_named(objects, ns, &body).await?;
             Ok(negotiate::json_response(StatusCode::CREATED, &status))
         }
+        (Verb::Create, None) if r.terminating => Err(ApiError::MethodNotAllowed(
+            "create not allowed while custom resource definition is terminating".into(),
+        )),
         (Verb::Create, None) => {
             let mut obj = negotiate::decode_body(headers, body)?;
             warnings.extend(check_fields(r, &mut obj, field_validation(query)?)?);

@@ -402,6 +402,22 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
             )
             .namespaced()
             .short_names(&["netpol"]),
+            ResourceInfo::typed::<networking::ServiceCIDR>(
+                "networking.k8s.io",
+                "v1",
+                "ServiceCIDR",
+                "servicecidrs",
+                kinds::networking::servicecidr::ServiceCidr,
+            )
+            .status(),
+            ResourceInfo::typed::<networking::IPAddress>(
+                "networking.k8s.io",
+                "v1",
+                "IPAddress",
+                "ipaddresses",
+                kinds::networking::ipaddress::IpAddress,
+            )
+            .short_names(&["ip"]),
             ResourceInfo::typed::<storage::StorageClass>(
                 "storage.k8s.io",
                 "v1",
@@ -424,6 +440,14 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
                 "csinodes",
                 kinds::storage::csinode::CsiNode,
             ),
+            ResourceInfo::typed::<storage::CSIStorageCapacity>(
+                "storage.k8s.io",
+                "v1",
+                "CSIStorageCapacity",
+                "csistoragecapacities",
+                kinds::storage::csistoragecapacity::CsiStorageCapacity,
+            )
+            .namespaced(),
             ResourceInfo::typed::<storage::VolumeAttachment>(
                 "storage.k8s.io",
                 "v1",
