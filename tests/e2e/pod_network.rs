@@ -399,6 +399,15 @@ fn the_pod_network_works(prefix: &str, subnet: &str, cidr: &str, mode: &str) {
         assert_eq!(seen, client_ip, "no NAT between pods of different nodes");
     }
 
+    // Pods reach what lies outside the pod ranges through their node's
+    // address: the registry mirror on this machine has no route to pods.
+    let (_, registry_answer) = exec(
+        &kubectl,
+        "client-2",
+        &format!("busybox timeout 3 wget -qO- http://{}/v2/", cluster.mirror.host),
+    );
+    assert_eq!(registry_answer.trim(), "{}", "masqueraded to the outside");
+
     // The NodePort answers on every node's address.
     let node_port = kubectl.jsonpath(&["get", "service", "web"], "{.spec.ports[0].nodePort}");
     for node in &cluster.nodes {
