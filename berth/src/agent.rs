@@ -272,10 +272,16 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
         node_name.clone(),
         cancel.clone(),
     ));
+    let policies = tokio::spawn(berth_agent::network::network_policy::run(
+        client.clone(),
+        node_name.clone(),
+        cancel.clone(),
+    ));
     let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
     cancel.cancel();
     let _ = serving.await;
     let _ = proxy.await;
+    let _ = policies.await;
     runtime.shutdown().await;
     outcome
 }

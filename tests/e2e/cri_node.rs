@@ -164,7 +164,7 @@ impl Drop for CriNode {
 
 /// Kills the container shims a node's containerd left (they outlive it by
 /// design; a test's must not outlive the test), removes its bridge and
-/// Service table, and unmounts whatever is still mounted under its data directory.
+/// Service and NetworkPolicy tables, and unmounts whatever is still mounted under its data directory.
 pub fn clean_up_node(data_dir: &Path, node: &str) {
     let socket = data_dir.join("containerd/containerd.sock");
     let config = data_dir.join("containerd/config.toml");
@@ -177,10 +177,14 @@ pub fn clean_up_node(data_dir: &Path, node: &str) {
     let _ = Command::new("ip")
         .args(["link", "delete", &bridge_name(node)])
         .output();
-    let table = berth_agent::network::service_proxy::table_name(node);
-    let _ = Command::new("nft")
-        .args(["delete", "table", "ip", &table])
-        .output();
+    for table in [
+        berth_agent::network::service_proxy::table_name(node),
+        berth_agent::network::network_policy::table_name(node),
+    ] {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .output();
+    }
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let prefix = data_dir.display().to_string();
     let mut points: Vec<&str> = mounts
