@@ -3,4 +3,5 @@
 //! NetworkPolicy, as a policy plugin (Calico, Cilium) does.
 
 pub mod network_policy;
+pub mod nft;
 pub mod service_proxy;

@@ -18,7 +18,6 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::Api;
 use kube::runtime::reflector::Store;
 use kube::runtime::{reflector, watcher, WatchStreamExt};
-use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -43,31 +42,6 @@ pub fn desired_script(
 ) -> String {
     let cluster = cluster::Cluster::new(pods, namespaces);
     script::script(table, &plan::plan(policies, &cluster, node))
-}
-
-/// Feeds `script` to `nft -f -`, one transaction.
-async fn apply(script: &str) -> Result<(), String> {
-    let mut child = tokio::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("running nft (Debian package nftables): {e}"))?;
-    let mut stdin = child.stdin.take().ok_or("nft has no stdin")?;
-    stdin
-        .write_all(script.as_bytes())
-        .await
-        .map_err(|e| format!("writing to nft: {e}"))?;
-    drop(stdin);
-    let output = child
-        .wait_with_output()
-        .await
-        .map_err(|e| format!("waiting for nft: {e}"))?;
-    match output.status.success() {
-        true => Ok(()),
-        false => Err(String::from_utf8_lossy(&output.stderr).trim().to_owned()),
-    }
 }
 
 /// Whether a reflector's cache holds its first complete list.
@@ -148,7 +122,7 @@ pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) 
         if script == applied {
             continue;
         }
-        match apply(&script).instrument(span.clone()).await {
+        match super::nft::apply(&script).instrument(span.clone()).await {
             Ok(()) => {
                 tracing::debug!(parent: &span, "network policy rules updated");
                 applied = script;
