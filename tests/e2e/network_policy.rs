@@ -357,6 +357,8 @@ fn network_policies_allow_exactly_what_they_name_and_deny_the_rest() {
             ("np-a/other", &alt, false),
             ("np-b/client", &web, false),
             ("np-a/client", &service, false),
+            // A pod through its own Service: the hairpin counts as the node.
+            ("np-a/server", &service, true),
         ],
     );
     let table = nft_table();

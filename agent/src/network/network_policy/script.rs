@@ -5,7 +5,8 @@
 //! br_netfilter; routed and ClusterIP traffic after DNAT): replies of allowed
 //! connections pass, an egress-isolated source must be allowed by an egress
 //! rule, then an ingress-isolated destination by an ingress rule; traffic
-//! from the node itself to its pods always passes, as upstream requires.
+//! from the node itself to its pods (and a pod's hairpin through a Service
+//! back to itself) always passes, as upstream requires.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -38,6 +39,17 @@ pub fn script(table: &str, plan: &Plan) -> String {
             false,
             egress.iter().map(Ipv4Addr::to_string),
         );
+        // A pod reaching itself through a Service comes back over the
+        // bridge; upstream's proxy masquerades that hairpin as the node, so
+        // it is allowed like the node is.
+        let hairpin: Vec<String> = ingress.iter().map(|ip| format!("{ip} . {ip}")).collect();
+        if !hairpin.is_empty() {
+            let _ = writeln!(
+                out,
+                "  set hairpin {{ type ipv4_addr . ipv4_addr; elements = {{ {} }} }}",
+                hairpin.join(", ")
+            );
+        }
         direction_chain(&mut out, "ingress", Direction::Ingress, &plan.ingress);
         direction_chain(&mut out, "egress", Direction::Egress, &plan.egress);
         out.push_str(concat!(
@@ -90,6 +102,9 @@ fn direction_chain(out: &mut String, chain: &str, direction: Direction, policies
     if direction == Direction::Ingress {
         // The pod's own node (kubelet probes, host-network pods) always gets in.
         rules.push("fib saddr type local return".to_owned());
+        if !policies.is_empty() {
+            rules.push("ip saddr . ip daddr @hairpin return".to_owned());
+        }
     }
     for (p, policy) in policies.iter().enumerate() {
         if policy.rules.is_empty() {
@@ -247,6 +262,8 @@ mod tests {
             "    ip daddr @in1_targets return\n",
             "ip saddr @eg0_targets meta l4proto . th dport { udp . 53 } return",
             "fib saddr type local return",
+            "set hairpin { type ipv4_addr . ipv4_addr; elements = { 10.1.0.2 . 10.1.0.2, 10.1.0.3 . 10.1.0.3 } }",
+            "ip saddr . ip daddr @hairpin return",
         ] {
             assert!(text.contains(expected), "{expected:?} missing from:\n{text}");
         }
