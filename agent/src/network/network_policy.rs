@@ -62,12 +62,28 @@ where
     store.state().iter().map(|o| (**o).clone()).collect()
 }
 
+/// The sysctl that makes bridged IPv4 frames (pod to pod on one node) pass
+/// the `ip` family hooks; without it such traffic bypasses the table.
+const BRIDGE_NF_CALL: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+
+/// Whether bridged traffic reaches the table, as kubeadm's preflight checks.
+fn bridged_traffic_filtered() -> bool {
+    std::fs::read_to_string(BRIDGE_NF_CALL).is_ok_and(|v| v.trim() == "1")
+}
+
 /// Keeps node `node`'s NetworkPolicy table in step with the API until
 /// `cancel` fires. The table stays when the agent stops, so isolated pods
 /// stay isolated while it restarts.
 pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) {
     let table = table_name(&node);
     let span = tracing::info_span!("network_policy", %node, %table);
+    if !bridged_traffic_filtered() {
+        tracing::warn!(
+            parent: &span,
+            "{BRIDGE_NF_CALL} is not 1: traffic between pods of this node bypasses NetworkPolicy; \
+             run `modprobe br_netfilter && sysctl net.bridge.bridge-nf-call-iptables=1`"
+        );
+    }
     let (policies, policies_writer) = reflector::store::<NetworkPolicy>();
     let (pods, pods_writer) = reflector::store::<Pod>();
     let (namespaces, namespaces_writer) = reflector::store::<Namespace>();
