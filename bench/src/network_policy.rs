@@ -52,7 +52,8 @@ fn namespaces() -> Vec<Namespace> {
         .collect()
 }
 
-/// Pod `i`: namespace `i % 10`, one of 20 apps, a named port, 10.254.x.y.
+/// Pod `i`: namespace `i % 10`, one of 20 apps, a named port, 10.254.x.y,
+/// nodes taking whole rows of namespaces so each holds every namespace.
 fn pod(i: usize, nodes: usize) -> Pod {
     serde_json::from_value(json!({
         "metadata": {
@@ -61,7 +62,7 @@ fn pod(i: usize, nodes: usize) -> Pod {
             "labels": {"app": format!("app-{}", i % 20), "tier": if i.is_multiple_of(2) { "web" } else { "db" }}
         },
         "spec": {
-            "nodeName": format!("node-{}", i % nodes),
+            "nodeName": format!("node-{}", (i / NAMESPACES) % nodes),
             "containers": [{"name": "c", "image": "x", "ports": [{"name": "http", "containerPort": 8000 + (i % 7)}]}]
         },
         "status": {"phase": "Running", "podIP": format!("10.254.{}.{}", i / 250, 1 + i % 250)}
