@@ -62,6 +62,26 @@ where
     store.state().iter().map(|o| (**o).clone()).collect()
 }
 
+/// A cache of every `K` in the cluster and the stream that fills it,
+/// yielding once per change.
+fn reflected<K>(client: &kube::Client) -> (Store<K>, impl futures::Stream<Item = ()>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let events = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .map(|_| ());
+    (store, events)
+}
+
 /// The sysctl that makes bridged IPv4 frames (pod to pod on one node) pass
 /// the `ip` family hooks; without it such traffic bypasses the table.
 const BRIDGE_NF_CALL: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
@@ -84,24 +104,9 @@ pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) 
              run `modprobe br_netfilter && sysctl net.bridge.bridge-nf-call-iptables=1`"
         );
     }
-    let (policies, policies_writer) = reflector::store::<NetworkPolicy>();
-    let (pods, pods_writer) = reflector::store::<Pod>();
-    let (namespaces, namespaces_writer) = reflector::store::<Namespace>();
-    let policy_events = watcher(
-        Api::<NetworkPolicy>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(policies_writer)
-    .map(|_| ());
-    let pod_events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(pods_writer)
-        .map(|_| ());
-    let namespace_events = watcher(Api::<Namespace>::all(client), watcher::Config::default())
-        .default_backoff()
-        .reflect(namespaces_writer)
-        .map(|_| ());
+    let (policies, policy_events) = reflected::<NetworkPolicy>(&client);
+    let (pods, pod_events) = reflected::<Pod>(&client);
+    let (namespaces, namespace_events) = reflected::<Namespace>(&client);
     let mut changes = std::pin::pin!(stream::select(
         stream::select(policy_events, pod_events),
         namespace_events
