@@ -312,6 +312,11 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     ));
     let pod_network = network
         .map(|network| tokio::spawn(pod_network::run(client.clone(), network, cancel.clone())));
+    let policies = tokio::spawn(berth_agent::network::network_policy::run(
+        client.clone(),
+        node_name.clone(),
+        cancel.clone(),
+    ));
     let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
     cancel.cancel();
     let _ = serving.await;
@@ -319,6 +324,7 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     if let Some(pod_network) = pod_network {
         let _ = pod_network.await;
     }
+    let _ = policies.await;
     runtime.shutdown().await;
     outcome
 }

@@ -169,7 +169,7 @@ impl Drop for CriNode {
 
 /// Kills the container shims a node's containerd left (they outlive it by
 /// design; a test's must not outlive the test), removes its bridge and
-/// Service table, and unmounts whatever is still mounted under its data directory.
+/// Service and NetworkPolicy tables, and unmounts whatever is still mounted under its data directory.
 pub fn clean_up_node(data_dir: &Path, node: &str) {
     let socket = data_dir.join("containerd/containerd.sock");
     let config = data_dir.join("containerd/config.toml");
@@ -185,6 +185,7 @@ pub fn clean_up_node(data_dir: &Path, node: &str) {
     for table in [
         berth_agent::network::service_proxy::table_name(node),
         berth_agent::network::pod_network::masquerade::table_name(node),
+        berth_agent::network::network_policy::table_name(node),
     ] {
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &table])

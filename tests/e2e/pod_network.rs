@@ -404,7 +404,10 @@ fn the_pod_network_works(prefix: &str, subnet: &str, cidr: &str, mode: &str) {
     let (_, registry_answer) = exec(
         &kubectl,
         "client-2",
-        &format!("busybox timeout 3 wget -qO- http://{}/v2/", cluster.mirror.host),
+        &format!(
+            "busybox timeout 3 wget -qO- http://{}/v2/",
+            cluster.mirror.host
+        ),
     );
     assert_eq!(registry_answer.trim(), "{}", "masqueraded to the outside");
 
@@ -522,7 +525,12 @@ fn a_sandbox_that_cannot_be_made_is_reported_as_kubelet_does() {
     kubectl.ok_stdin(&["apply", "-f", "-"], &pod);
     let message = eventually(Duration::from_secs(60), || {
         let events = kubectl.jsonpath(
-            &["get", "events", "--field-selector", "involvedObject.name=stuck,reason=FailedCreatePodSandBox"],
+            &[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=stuck,reason=FailedCreatePodSandBox",
+            ],
             "{range .items[*]}{.type} {.message}{\"\\n\"}{end}",
         );
         events.lines().next().map(str::to_owned)

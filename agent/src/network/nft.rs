@@ -1,28 +1,72 @@
-//! Applying nft scripts: every table the agent keeps is rewritten by one
-//! script that declares, deletes and defines it, which nft applies as one
-//! transaction, so packets never see half a table.
+//! Running `nft` (Debian package nftables) on a whole script: one script is
+//! one kernel transaction, so a table is replaced atomically or not at all.
+//! Only the process edge; the scripts come from the pure rule builders.
+
+use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
-/// Applies an nft script; the error is nft's own message.
-pub async fn apply(script: &str) -> Result<(), String> {
+/// Why a script was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    /// `nft` could not be started.
+    #[error("running nft (install Debian's nftables; the agent needs root): {0}")]
+    Spawn(std::io::Error),
+    /// Talking to `nft` failed.
+    #[error("feeding the script to nft: {0}")]
+    Io(std::io::Error),
+    /// `nft` refused the script; nothing of it was applied.
+    #[error("nft rejected the script: {0}")]
+    Rejected(String),
+}
+
+/// Applies `script` as one transaction (`nft -f -`).
+pub async fn apply(script: &str) -> Result<(), NftError> {
     let mut child = tokio::process::Command::new("nft")
         .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
         .spawn()
-        .map_err(|e| format!("running nft (Debian package nftables): {e}"))?;
+        .map_err(NftError::Spawn)?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(script.as_bytes())
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(NftError::Io)?;
     }
-    let output = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    let output = child.wait_with_output().await.map_err(NftError::Io)?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
+        Err(NftError::Rejected(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ))
+    }
+}
+
+/// Checks `script` without applying it (`nft -c`), for tests: `Ok` where
+/// nft is missing, so unit tests still run on machines without it.
+#[cfg(test)]
+pub fn check(script: &str) -> Result<(), String> {
+    use std::io::Write;
+    let Ok(mut child) = std::process::Command::new("nft")
+        .args(["-c", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    else {
+        return Ok(());
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
     }
 }

@@ -146,7 +146,7 @@ async fn reconcile(
     let ranges: Vec<_> = peers.iter().map(|p| p.pod_cidr).collect();
     let table = masquerade::script(&masquerade::table_name(&config.node), &own, &ranges);
     if table != *applied_table {
-        super::nft::apply(&table).await?;
+        super::nft::apply(&table).await.map_err(|e| e.to_string())?;
         *applied_table = table;
         tracing::info!(node = %config.node, peers = peers.len(), mode = config.mode.as_str(), "pod network updated");
     }
