@@ -108,6 +108,26 @@ spec:
   ports: [{name: http, port: 8080, targetPort: 80}]
 "#;
 
+const DENY_WEB: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-web}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+"#;
+
+const ALLOW_CLIENTS: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-clients}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: client}}}]
+    ports: [{port: 80}]
+"#;
+
 const CLIENT: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -410,6 +430,27 @@ fn the_pod_network_works(prefix: &str, subnet: &str, cidr: &str, mode: &str) {
         ),
     );
     assert_eq!(registry_answer.trim(), "{}", "masqueraded to the outside");
+
+    // NetworkPolicy holds across nodes: default-deny ingress shuts the
+    // replicas off from the clients until a rule names the clients.
+    let target = web
+        .iter()
+        .find(|(_, node, _)| node != &names[0])
+        .map(|(_, _, ip)| ip.clone())
+        .unwrap();
+    let url = format!("http://{target}/");
+    kubectl.ok_stdin(&["apply", "-f", "-"], DENY_WEB);
+    eventually(Duration::from_secs(10), || {
+        pages(&kubectl, "client-1", &url, 1)
+            .contains(&"FAILED".to_owned())
+            .then_some(())
+    });
+    kubectl.ok_stdin(&["apply", "-f", "-"], ALLOW_CLIENTS);
+    eventually(Duration::from_secs(10), || {
+        let answer = pages(&kubectl, "client-1", &url, 1);
+        (answer.len() == 1 && replicas.contains(&answer[0])).then_some(())
+    });
+    kubectl.ok(&["delete", "networkpolicy", "deny-web", "allow-clients"]);
 
     // The NodePort answers on every node's address.
     let node_port = kubectl.jsonpath(&["get", "service", "web"], "{.spec.ports[0].nodePort}");
