@@ -76,7 +76,7 @@ async fn sync(
     .map(|_| ());
     let slice_and_node_events = stream::select(slice_events, node_events);
     let mut changes = std::pin::pin!(stream::select(service_events, slice_and_node_events));
-    let mut applied = String::new();
+    let mut applied: Option<rules::Rules> = None;
     let mut failed = false;
     loop {
         // After a failed write, try again soon even if nothing changes.
@@ -106,18 +106,23 @@ async fn sync(
         health_checks
             .update(endpoints::health_checks(&services, &ports))
             .await;
-        let script = rules::script(&table, &ports, pod_cidr.as_deref());
-        if script == applied {
-            continue;
-        }
+        let wanted = rules::rules(&ports, pod_cidr.as_deref());
+        // Only elements changed: update them in place; else write the table whole.
+        let script = match applied.as_ref().and_then(|old| wanted.delta(&table, old)) {
+            Some(delta) if delta.is_empty() => continue,
+            Some(delta) => delta,
+            None => wanted.script(&table),
+        };
         match super::nft::apply(&script).await {
             Ok(()) => {
                 tracing::debug!(%table, "service rules updated");
-                applied = script;
+                applied = Some(wanted);
                 failed = false;
             }
             Err(e) => {
                 tracing::warn!(%table, error = %e, "updating the service rules failed; retrying");
+                // Whatever the table holds now, the next write replaces it whole.
+                applied = None;
                 failed = true;
             }
         }

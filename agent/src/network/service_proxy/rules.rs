@@ -7,7 +7,7 @@
 //! `--detect-local-mode=NodeCIDR`), as is a pod reaching itself; outside
 //! traffic under `externalTrafficPolicy: Local` keeps its source address.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::endpoints::{Endpoint, ServicePort};
@@ -57,16 +57,37 @@ enum Key {
 /// The table being written, gathered before it is printed.
 #[derive(Default)]
 struct Table {
-    address_verdicts: Vec<String>,
-    node_port_verdicts: Vec<String>,
-    address_endpoints: Vec<String>,
-    node_port_endpoints: Vec<String>,
+    /// Elements per map or set: key → value (none for sets).
+    elements: Elements,
     /// (key, traffic, endpoint count) of every shared pick chain in use.
     pick_chains: BTreeSet<(Key, Traffic, usize)>,
     /// Chains and sets of Services with ClientIP affinity.
     affinity: String,
-    hairpin: BTreeSet<String>,
 }
+
+/// Elements per map or set of the table: key → value (none for sets).
+type Elements = BTreeMap<&'static str, BTreeMap<String, Option<String>>>;
+
+/// The maps and sets of the table, in order: (name, declaration).
+const CONTAINERS: [(&str, &str); 5] = [
+    (
+        "address_endpoints",
+        "map address_endpoints {\n    typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport",
+    ),
+    (
+        "node_port_endpoints",
+        "map node_port_endpoints {\n    typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport",
+    ),
+    (
+        "service_ips",
+        "map service_ips {\n    type ipv4_addr . inet_proto . inet_service : verdict",
+    ),
+    (
+        "node_ports",
+        "map node_ports {\n    type inet_proto . inet_service : verdict",
+    ),
+    ("hairpin", "set hairpin {\n    type ipv4_addr . ipv4_addr"),
+];
 
 fn pick_chain(key: Key, traffic: Traffic, count: usize) -> String {
     let key = match key {
@@ -77,12 +98,11 @@ fn pick_chain(key: Key, traffic: Traffic, count: usize) -> String {
 }
 
 impl Table {
-    /// Sends (`key`, traffic of kind `traffic`) for port `index` to `endpoints`;
+    /// Sends (`key`, traffic of kind `traffic`) for `port` to `endpoints`;
     /// the verdict the lookup map holds for it.
     #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &mut self,
-        index: usize,
         port: &ServicePort,
         key: Key,
         match_key: &str,
@@ -100,12 +120,15 @@ impl Table {
             };
         }
         for endpoint in endpoints.iter().filter(|e| e.local) {
-            self.hairpin
-                .insert(format!("{} . {}", endpoint.ip, endpoint.ip));
+            self.insert(
+                "hairpin",
+                format!("{} . {}", endpoint.ip, endpoint.ip),
+                None,
+            );
         }
         if let Some(seconds) = port.affinity_seconds {
             return self.affinity_chain(
-                index,
+                &port.id,
                 port.protocol,
                 traffic,
                 endpoints,
@@ -113,15 +136,16 @@ impl Table {
                 pod_cidr,
             );
         }
-        let elements = match key {
-            Key::Address => &mut self.address_endpoints,
-            Key::NodePort => &mut self.node_port_endpoints,
+        let map = match key {
+            Key::Address => "address_endpoints",
+            Key::NodePort => "node_port_endpoints",
         };
         for (bucket, endpoint) in endpoints.iter().enumerate() {
-            elements.push(format!(
-                "{match_key} . {bucket} : {} . {}",
-                endpoint.ip, endpoint.port
-            ));
+            self.insert(
+                map,
+                format!("{match_key} . {bucket}"),
+                Some(format!("{} . {}", endpoint.ip, endpoint.port)),
+            );
         }
         self.pick_chains.insert((key, traffic, endpoints.len()));
         format!("goto {}", pick_chain(key, traffic, endpoints.len()))
@@ -131,14 +155,19 @@ impl Table {
     /// timeout goes back to the endpoint it had.
     fn affinity_chain(
         &mut self,
-        index: usize,
+        port_id: &str,
         protocol: &str,
         traffic: Traffic,
         endpoints: &[Endpoint],
         seconds: u32,
         pod_cidr: Option<&str>,
     ) -> String {
-        let chain = format!("affinity{index}_{}", traffic.word());
+        // Named after the port, so other Services coming and going leave it be.
+        let chain = format!(
+            "affinity_{:08x}_{}",
+            crate::config::name_hash(port_id),
+            traffic.word()
+        );
         let out = &mut self.affinity;
         if out.contains(&format!("chain {chain} {{")) {
             return format!("goto {chain}");
@@ -175,12 +204,18 @@ impl Table {
         format!("goto {chain}")
     }
 
-    fn add(&mut self, index: usize, port: &ServicePort, pod_cidr: Option<&str>) {
+    fn insert(&mut self, container: &'static str, key: String, value: Option<String>) {
+        self.elements
+            .entry(container)
+            .or_default()
+            .insert(key, value);
+    }
+
+    fn add(&mut self, port: &ServicePort, pod_cidr: Option<&str>) {
         let protocol = port.protocol;
         if let Some(cluster_ip) = port.cluster_ip {
             let key = format!("{cluster_ip} . {protocol} . {}", port.port);
             let verdict = self.dispatch(
-                index,
                 port,
                 Key::Address,
                 &key,
@@ -189,7 +224,7 @@ impl Table {
                 port.internal_local,
                 pod_cidr,
             );
-            self.address_verdicts.push(format!("{key} : {verdict}"));
+            self.insert("service_ips", key, Some(verdict));
         }
         let outside = if port.external_local {
             Traffic::ExternalLocal
@@ -199,7 +234,6 @@ impl Table {
         for external_ip in &port.external_ips {
             let key = format!("{external_ip} . {protocol} . {}", port.port);
             let verdict = self.dispatch(
-                index,
                 port,
                 Key::Address,
                 &key,
@@ -208,12 +242,11 @@ impl Table {
                 port.external_local,
                 pod_cidr,
             );
-            self.address_verdicts.push(format!("{key} : {verdict}"));
+            self.insert("service_ips", key, Some(verdict));
         }
         if let Some(node_port) = port.node_port {
             let key = format!("{protocol} . {node_port}");
             let verdict = self.dispatch(
-                index,
                 port,
                 Key::NodePort,
                 &key,
@@ -222,94 +255,145 @@ impl Table {
                 port.external_local,
                 pod_cidr,
             );
-            self.node_port_verdicts.push(format!("{key} : {verdict}"));
+            self.insert("node_ports", key, Some(verdict));
         }
     }
 }
 
-fn elements(out: &mut String, items: &[String]) {
-    if !items.is_empty() {
-        let _ = writeln!(out, "    elements = {{ {} }}", items.join(",\n      "));
+/// A node's Service table: its chains (the structure) and the elements of
+/// its maps and sets. When only elements change, the table is updated in
+/// place, element by element, so ClientIP affinity and established flows
+/// are untouched and a resync costs what changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    chains: String,
+    elements: Elements,
+}
+
+fn element(key: &str, value: &Option<String>) -> String {
+    match value {
+        Some(value) => format!("{key} : {value}"),
+        None => key.to_owned(),
     }
 }
 
-/// The nft script that replaces table `table` with rules for `ports` on a
-/// node whose pods take addresses from `pod_cidr` (when known; without it,
-/// all Service traffic is masqueraded). Declaring the table, deleting it
-/// and defining it again in one script makes the change atomic.
-pub fn script(table: &str, ports: &[ServicePort], pod_cidr: Option<&str>) -> String {
+/// The table for `ports` on a node whose pods take addresses from
+/// `pod_cidr` (when known; without it, all Service traffic is masqueraded).
+pub fn rules(ports: &[ServicePort], pod_cidr: Option<&str>) -> Rules {
     let mut gathered = Table::default();
-    for (index, port) in ports.iter().enumerate() {
-        gathered.add(index, port, pod_cidr);
+    for port in ports {
+        gathered.add(port, pod_cidr);
     }
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{"
-    );
-    let _ = writeln!(
-        out,
-        "  map address_endpoints {{\n    typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport"
-    );
-    elements(&mut out, &gathered.address_endpoints);
-    let _ = writeln!(out, "  }}");
-    let _ = writeln!(
-        out,
-        "  map node_port_endpoints {{\n    typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport"
-    );
-    elements(&mut out, &gathered.node_port_endpoints);
-    let _ = writeln!(out, "  }}");
-    let _ = writeln!(
-        out,
-        "  map service_ips {{\n    type ipv4_addr . inet_proto . inet_service : verdict"
-    );
-    elements(&mut out, &gathered.address_verdicts);
-    let _ = writeln!(out, "  }}");
-    let _ = writeln!(
-        out,
-        "  map node_ports {{\n    type inet_proto . inet_service : verdict"
-    );
-    elements(&mut out, &gathered.node_port_verdicts);
-    let _ = writeln!(out, "  }}");
-    let _ = writeln!(out, "  set hairpin {{\n    type ipv4_addr . ipv4_addr");
-    elements(&mut out, &gathered.hairpin.into_iter().collect::<Vec<_>>());
-    let _ = writeln!(out, "  }}");
+    let mut chains = String::new();
     // Upstream rejects traffic to a Service without endpoints.
-    let _ = writeln!(out, "  chain no_endpoints {{\n    reject\n  }}");
+    let _ = writeln!(chains, "  chain no_endpoints {{\n    reject\n  }}");
     for (key, traffic, count) in &gathered.pick_chains {
-        let _ = writeln!(out, "  chain {} {{", pick_chain(*key, *traffic, *count));
+        let _ = writeln!(chains, "  chain {} {{", pick_chain(*key, *traffic, *count));
         if let Some(rule) = traffic.mark_rule(pod_cidr) {
-            let _ = writeln!(out, "    {rule}");
+            let _ = writeln!(chains, "    {rule}");
         }
-        let lookup = match key {
-            Key::Address => "ip daddr . meta l4proto . th dport",
-            Key::NodePort => "meta l4proto . th dport",
-        };
-        let map = match key {
-            Key::Address => "address_endpoints",
-            Key::NodePort => "node_port_endpoints",
+        let (lookup, map) = match key {
+            Key::Address => ("ip daddr . meta l4proto . th dport", "address_endpoints"),
+            Key::NodePort => ("meta l4proto . th dport", "node_port_endpoints"),
         };
         let _ = writeln!(
-            out,
+            chains,
             "    dnat ip to {lookup} . numgen random mod {count} map @{map}\n  }}"
         );
     }
-    out.push_str(&gathered.affinity);
+    chains.push_str(&gathered.affinity);
     let _ = writeln!(
-        out,
+        chains,
         "  chain services {{\n    ip daddr . meta l4proto . th dport vmap @service_ips\n  }}"
     );
     // NodePorts answer on this node's own addresses only, never on traffic
     // passing through to others.
     let _ = writeln!(
-        out,
+        chains,
         "  chain nodeports {{\n    fib daddr type local meta l4proto . th dport vmap @node_ports\n  }}"
     );
-    let _ = writeln!(out, "  chain prerouting {{\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
-    let _ = writeln!(out, "  chain output {{\n    type nat hook output priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
-    let _ = writeln!(out, "  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} masquerade\n    ip saddr . ip daddr @hairpin masquerade\n  }}");
-    let _ = writeln!(out, "}}");
-    out
+    let _ = writeln!(chains, "  chain prerouting {{\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
+    let _ = writeln!(chains, "  chain output {{\n    type nat hook output priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
+    let _ = writeln!(chains, "  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} masquerade\n    ip saddr . ip daddr @hairpin masquerade\n  }}");
+    Rules {
+        chains,
+        elements: gathered.elements,
+    }
+}
+
+impl Rules {
+    /// The nft script that replaces table `table` with these rules.
+    /// Declaring the table, deleting it and defining it again in one script
+    /// makes the change atomic.
+    pub fn script(&self, table: &str) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{"
+        );
+        for (name, declaration) in CONTAINERS {
+            let _ = writeln!(out, "  {declaration}");
+            let items: Vec<String> = self
+                .elements
+                .get(name)
+                .into_iter()
+                .flatten()
+                .map(|(key, value)| element(key, value))
+                .collect();
+            if !items.is_empty() {
+                let _ = writeln!(out, "    elements = {{ {} }}", items.join(",\n      "));
+            }
+            let _ = writeln!(out, "  }}");
+        }
+        out.push_str(&self.chains);
+        let _ = writeln!(out, "}}");
+        out
+    }
+
+    /// The nft script that turns table `table`, holding `previous`, into
+    /// these rules by changing elements alone; `None` when the chains
+    /// differ (the table must be written whole), empty when nothing changed.
+    pub fn delta(&self, table: &str, previous: &Rules) -> Option<String> {
+        if self.chains != previous.chains {
+            return None;
+        }
+        let empty = BTreeMap::new();
+        let mut out = String::new();
+        for (name, _) in CONTAINERS {
+            let old = previous.elements.get(name).unwrap_or(&empty);
+            let new = self.elements.get(name).unwrap_or(&empty);
+            let gone: Vec<&str> = old
+                .iter()
+                .filter(|(key, value)| new.get(*key) != Some(value))
+                .map(|(key, _)| key.as_str())
+                .collect();
+            let added: Vec<String> = new
+                .iter()
+                .filter(|(key, value)| old.get(*key) != Some(value))
+                .map(|(key, value)| element(key, value))
+                .collect();
+            if !gone.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "delete element ip {table} {name} {{ {} }}",
+                    gone.join(", ")
+                );
+            }
+            if !added.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "add element ip {table} {name} {{ {} }}",
+                    added.join(", ")
+                );
+            }
+        }
+        Some(out)
+    }
+}
+
+/// The nft script that replaces table `table` with rules for `ports` (see [`rules`]).
+pub fn script(table: &str, ports: &[ServicePort], pod_cidr: Option<&str>) -> String {
+    rules(ports, pod_cidr).script(table)
 }
 
 #[cfg(test)]
@@ -418,14 +502,52 @@ mod tests {
         );
         let text = script("t", &service_ports(&[sticky], &[slice(true)], "n1"), None);
         assert!(text.contains("timeout 60s"), "{text}");
+        let chain = format!(
+            "affinity_{:08x}_cluster",
+            crate::config::name_hash("default/web:http")
+        );
         assert!(
-            text.contains("ip saddr @affinity0_cluster_seen1 goto affinity0_cluster_to1"),
+            text.contains(&format!("ip saddr @{chain}_seen1 goto {chain}_to1")),
             "{text}"
         );
         assert!(
-            text.contains("update @affinity0_cluster_seen0 { ip saddr }"),
+            text.contains(&format!("update @{chain}_seen0 {{ ip saddr }}")),
             "{text}"
         );
+    }
+
+    #[test]
+    fn endpoint_changes_touch_elements_only() {
+        let before = rules(
+            &service_ports(&[service(json!({}))], &[slice(true)], "n1"),
+            None,
+        );
+        let after = rules(
+            &service_ports(&[service(json!({}))], &[slice(false)], "n1"),
+            None,
+        );
+        // One endpoint fewer means another pick chain: the table is rewritten.
+        assert_eq!(after.delta("t", &before), None);
+        let moved = serde_json::from_value::<EndpointSlice>(json!({
+            "metadata": {"name": "web-abc", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+            "endpoints": [
+                {"addresses": ["10.42.0.5"], "nodeName": "n1", "conditions": {"ready": true}},
+                {"addresses": ["10.42.1.9"], "nodeName": "n2", "conditions": {"ready": true}}
+            ]
+        }))
+        .unwrap();
+        let after = rules(&service_ports(&[service(json!({}))], &[moved], "n1"), None);
+        let delta = after.delta("t", &before).expect("same chains");
+        assert_eq!(
+            delta,
+            "delete element ip t address_endpoints { 10.43.0.10 . tcp . 8080 . 1 }\n\
+             add element ip t address_endpoints { 10.43.0.10 . tcp . 8080 . 1 : 10.42.1.9 . 80 }\n\
+             delete element ip t node_port_endpoints { tcp . 30080 . 1 }\n\
+             add element ip t node_port_endpoints { tcp . 30080 . 1 : 10.42.1.9 . 80 }\n"
+        );
+        assert_eq!(after.delta("t", &after).as_deref(), Some(""));
     }
 
     #[test]
