@@ -87,7 +87,7 @@ pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) 
         }
         let services: Vec<Service> = services.state().iter().map(|s| (**s).clone()).collect();
         let slices: Vec<EndpointSlice> = slices.state().iter().map(|s| (**s).clone()).collect();
-        let script = rules::script(&table, &rules::service_ports(&services, &slices));
+        let script = rules::script(&table, &rules::service_ports(&node, &services, &slices));
         if script == applied {
             continue;
         }

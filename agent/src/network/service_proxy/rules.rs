@@ -30,6 +30,9 @@ pub struct ServicePort {
     pub node_port: Option<u16>,
     /// Ready endpoints (address, target port).
     pub endpoints: Vec<(Ipv4Addr, u16)>,
+    /// `internalTrafficPolicy: Local` left no endpoint on this node: traffic
+    /// is dropped, not rejected, as kube-proxy does.
+    pub drop_without_endpoints: bool,
 }
 
 fn protocol(name: Option<&str>) -> &'static str {
@@ -40,8 +43,14 @@ fn protocol(name: Option<&str>) -> &'static str {
     }
 }
 
-/// The ClusterIP ports of `services` with their ready endpoints from `slices`.
-pub fn service_ports(services: &[Service], slices: &[EndpointSlice]) -> Vec<ServicePort> {
+/// The ClusterIP ports of `services` with their ready endpoints from
+/// `slices`, as seen from node `node` (`internalTrafficPolicy: Local`
+/// Services use only the endpoints on it).
+pub fn service_ports(
+    node: &str,
+    services: &[Service],
+    slices: &[EndpointSlice],
+) -> Vec<ServicePort> {
     let mut by_service: BTreeMap<(String, String), Vec<&EndpointSlice>> = BTreeMap::new();
     for slice in slices {
         let Some(service) = slice
@@ -72,6 +81,7 @@ pub fn service_ports(services: &[Service], slices: &[EndpointSlice]) -> Vec<Serv
         else {
             continue;
         };
+        let local_only = spec.internal_traffic_policy.as_deref() == Some("Local");
         let slices = by_service
             .get(&(namespace.clone(), name.clone()))
             .map(Vec::as_slice)
@@ -96,7 +106,7 @@ pub fn service_ports(services: &[Service], slices: &[EndpointSlice]) -> Vec<Serv
                         .as_ref()
                         .and_then(|c| c.ready)
                         .unwrap_or(true);
-                    if !ready {
+                    if !ready || (local_only && endpoint.node_name.as_deref() != Some(node)) {
                         continue;
                     }
                     for address in &endpoint.addresses {
@@ -120,6 +130,7 @@ pub fn service_ports(services: &[Service], slices: &[EndpointSlice]) -> Vec<Serv
                     .node_port
                     .and_then(|p| u16::try_from(p).ok())
                     .filter(|p| *p != 0),
+                drop_without_endpoints: local_only && endpoints.is_empty(),
                 endpoints,
             });
         }
@@ -140,6 +151,9 @@ pub fn script(table: &str, ports: &[ServicePort]) -> String {
         let _ = writeln!(out, "  chain svc{index} {{");
         let _ = writeln!(out, "    comment {:?}", port.id);
         match port.endpoints.as_slice() {
+            [] if port.drop_without_endpoints => {
+                let _ = writeln!(out, "    drop");
+            }
             [] => {
                 // Upstream rejects traffic to a Service without endpoints.
                 let _ = writeln!(out, "    reject");
@@ -219,7 +233,7 @@ mod tests {
 
     #[test]
     fn ready_endpoints_are_picked_at_random() {
-        let ports = service_ports(&[service()], &[slice(true)]);
+        let ports = service_ports("n1", &[service()], &[slice(true)]);
         assert_eq!(ports.len(), 1);
         assert_eq!(
             ports[0].endpoints,
@@ -238,7 +252,7 @@ mod tests {
             text.contains("ip daddr 10.43.0.10 tcp dport 8080 goto svc0"),
             "{text}"
         );
-        let unready = service_ports(&[service()], &[slice(false)]);
+        let unready = service_ports("n1", &[service()], &[slice(false)]);
         assert_eq!(
             unready[0].endpoints.len(),
             1,
@@ -257,8 +271,8 @@ mod tests {
         else {
             return;
         };
-        let mut ports = service_ports(&[service()], &[slice(true)]);
-        ports.extend(service_ports(&[service()], &[]));
+        let mut ports = service_ports("n1", &[service()], &[slice(true)]);
+        ports.extend(service_ports("n1", &[service()], &[]));
         use std::io::Write;
         child
             .stdin
@@ -276,8 +290,48 @@ mod tests {
 
     #[test]
     fn a_service_without_endpoints_rejects() {
-        let ports = service_ports(&[service()], &[]);
+        let ports = service_ports("n1", &[service()], &[]);
         assert!(ports[0].endpoints.is_empty());
         assert!(script("t", &ports).contains("    reject\n"));
+    }
+}
+
+#[cfg(test)]
+mod internal_traffic_policy {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn local_services_use_only_this_nodes_endpoints() {
+        let service: Service = serde_json::from_value(json!({
+            "metadata": {"name": "kube-dns", "namespace": "kube-system"},
+            "spec": {"clusterIP": "10.43.0.10", "internalTrafficPolicy": "Local",
+                     "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}
+        }))
+        .unwrap();
+        let slice = |node: &str, ip: &str| -> EndpointSlice {
+            serde_json::from_value(json!({
+                "metadata": {"name": format!("kube-dns-{node}"), "namespace": "kube-system",
+                             "labels": {"kubernetes.io/service-name": "kube-dns"}},
+                "addressType": "IPv4",
+                "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}],
+                "endpoints": [{"addresses": [ip], "nodeName": node, "conditions": {"ready": true}}]
+            }))
+            .unwrap()
+        };
+        let slices = [slice("n1", "10.0.0.1"), slice("n2", "10.0.0.2")];
+        type Case<'a> = (&'a str, &'a [(Ipv4Addr, u16)], bool);
+        let cases: &[Case] = &[
+            ("n1", &[(Ipv4Addr::new(10, 0, 0, 1), 53)], false),
+            ("n2", &[(Ipv4Addr::new(10, 0, 0, 2), 53)], false),
+            ("n3", &[], true),
+        ];
+        for (node, endpoints, dropped) in cases {
+            let ports = service_ports(node, std::slice::from_ref(&service), &slices);
+            assert_eq!(ports[0].endpoints, *endpoints, "{node}");
+            assert_eq!(ports[0].drop_without_endpoints, *dropped, "{node}");
+        }
+        let script = script("t", &service_ports("n3", &[service], &slices));
+        assert!(script.contains("    drop\n"), "{script}");
     }
 }
