@@ -113,9 +113,11 @@ async fn echo(socket: UdpSocket, cancel: CancellationToken) {
     }
 }
 
-/// One client: sends queries round-robin (paced to `interval` when given)
-/// until `deadline`, one in flight, and returns each answer's latency
-/// (from the scheduled send time when paced, so a stall counts in full).
+/// One client: sends queries round-robin (paced to `interval` when given,
+/// on an absolute schedule, so a late answer makes the next query go at
+/// once rather than lowering the rate) until `deadline`, one in flight,
+/// and returns each answer's latency from its send (tokio's timer ticks in
+/// milliseconds, too coarse to measure from the scheduled time).
 async fn client(
     target: SocketAddr,
     queries: Arc<Vec<Vec<u8>>>,
@@ -132,20 +134,19 @@ async fn client(
     let start = Instant::now();
     let mut sent = 0u32;
     while Instant::now() < deadline {
-        let scheduled = match interval {
-            Some(interval) => {
-                let at = start + interval * sent;
+        if let Some(interval) = interval {
+            let at = start + interval * sent;
+            if at > Instant::now() {
                 tokio::time::sleep_until(at.into()).await;
-                at
             }
-            None => Instant::now(),
-        };
+        }
         sent += 1;
         let query = &queries[index % queries.len()];
         index += 1;
+        let sent_at = Instant::now();
         socket.send(query).await?;
         match tokio::time::timeout(Duration::from_secs(1), socket.recv(&mut buffer)).await {
-            Ok(Ok(_)) => latencies.push(scheduled.elapsed()),
+            Ok(Ok(_)) => latencies.push(sent_at.elapsed()),
             _ => lost += 1,
         }
     }

@@ -140,6 +140,7 @@ fn serial_now() -> u32 {
 /// complete lists of Services and EndpointSlices, binds, publishes the
 /// node's kube-dns endpoint, keeps the records in step with the watches,
 /// and withdraws the endpoint on the way out.
+#[tracing::instrument(name = "cluster_dns", skip_all, fields(node = %node, listen = %config.listen))]
 pub async fn run(
     client: kube::Client,
     node: String,

@@ -33,17 +33,12 @@ impl Handler {
             Some(mut answer) => {
                 // An ExternalName's CNAME comes with its target's addresses,
                 // as CoreDNS looks them up for A and AAAA questions.
-                if let [Record { .. }] = answer.answers.as_slice() {
-                    if let (RData::CNAME(target), RecordType::A | RecordType::AAAA) =
-                        (answer.answers[0].data(), qtype)
-                    {
-                        let target: Name = target.0.clone();
-                        let chased = match records.answer(&target, qtype) {
-                            Some(local) => local.answers,
-                            None => self.forward(Query::query(target, qtype)).await.answers,
-                        };
-                        answer.answers.extend(chased);
-                    }
+                if let Some(target) = cname_target(&answer.answers, qtype) {
+                    let chased = match records.answer(&target, qtype) {
+                        Some(local) => local.answers,
+                        None => self.forward(Query::query(target, qtype)).await.answers,
+                    };
+                    answer.answers.extend(chased);
                 }
                 answer
             }
@@ -71,6 +66,17 @@ impl Handler {
                 }
             }
         }
+    }
+}
+
+/// The name to chase when `answers` is a lone CNAME for an address question.
+fn cname_target(answers: &[Record], qtype: RecordType) -> Option<Name> {
+    match (answers, qtype) {
+        ([record], RecordType::A | RecordType::AAAA) => match record.data() {
+            RData::CNAME(target) => Some(target.0.clone()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
