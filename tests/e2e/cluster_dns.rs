@@ -245,10 +245,10 @@ fn pods_resolve_services_through_the_node_dns() {
         || {
             let out = kubectl.run(&[
                 "get", "endpointslice", "kube-dns-dns1", "-n", "kube-system", "-o",
-                "jsonpath={.endpoints[0].addresses[0]} {.endpoints[0].nodeName} {.endpoints[0].conditions.ready}",
+                "jsonpath={.endpoints[0].addresses[0]} {.endpoints[0].nodeName} {.endpoints[0].conditions.ready} {.metadata.ownerReferences[0].kind}",
             ]);
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            (text == format!("{dns_ip} dns1 true")).then_some(())
+            (text == format!("{dns_ip} dns1 true Node")).then_some(())
         },
     );
 

@@ -200,9 +200,7 @@ pub async fn run(
     let server = BoundServer::bind(config.listen, Handler::new(records_rx, forwarder)).await?;
     tracing::info!(node = %node, listen = %server.address(), "cluster DNS serving");
     let serving = tokio::spawn(server.serve(cancel.clone()));
-    if let Err(error) = endpoint_slice::publish(client.clone(), &node, config.listen).await {
-        tracing::warn!(%error, "publishing the node's kube-dns endpoint failed");
-    }
+    endpoint_slice::keep_trying_to_publish(client.clone(), &node, config.listen, &cancel).await;
     'watch: loop {
         tokio::select! {
             _ = cancel.cancelled() => break 'watch,

@@ -5,10 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, PostParams};
+use tokio_util::sync::CancellationToken;
 
 /// The namespace of the DNS Service.
 pub const NAMESPACE: &str = "kube-system";
@@ -58,10 +61,28 @@ pub fn node_slice(node: &str, listen: SocketAddr) -> EndpointSlice {
     }
 }
 
-/// Creates or replaces node `node`'s slice.
-pub async fn publish(client: kube::Client, node: &str, listen: SocketAddr) -> kube::Result<()> {
-    let api: Api<EndpointSlice> = Api::namespaced(client, NAMESPACE);
+/// Makes the Node `node` (uid `uid`) the slice's owner, so the garbage
+/// collector removes the slice when the Node is deleted, clean stop or not.
+pub fn owned_by_node(slice: &mut EndpointSlice, node: &str, uid: &str) {
+    slice.metadata.owner_references = Some(vec![OwnerReference {
+        api_version: "v1".to_owned(),
+        kind: "Node".to_owned(),
+        name: node.to_owned(),
+        uid: uid.to_owned(),
+        ..OwnerReference::default()
+    }]);
+}
+
+/// Creates or replaces node `node`'s slice, owned by the Node (uid `uid`).
+pub async fn publish(
+    client: kube::Client,
+    node: &str,
+    uid: &str,
+    listen: SocketAddr,
+) -> kube::Result<()> {
     let mut slice = node_slice(node, listen);
+    owned_by_node(&mut slice, node, uid);
+    let api: Api<EndpointSlice> = Api::namespaced(client, NAMESPACE);
     match api.create(&PostParams::default(), &slice).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 409 => {
@@ -72,6 +93,37 @@ pub async fn publish(client: kube::Client, node: &str, listen: SocketAddr) -> ku
                 .map(|_| ())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Publishes node `node`'s slice once its Node is registered, retrying with
+/// back-off until it is written or `cancel` fires.
+pub async fn keep_trying_to_publish(
+    client: kube::Client,
+    node: &str,
+    listen: SocketAddr,
+    cancel: &CancellationToken,
+) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match Api::<Node>::all(client.clone()).get_opt(node).await {
+            Ok(Some(found)) => {
+                let uid = found.metadata.uid.unwrap_or_default();
+                match publish(client.clone(), node, &uid, listen).await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "publishing the node's kube-dns endpoint failed")
+                    }
+                }
+            }
+            Ok(None) => tracing::debug!("the Node is not registered yet"),
+            Err(error) => tracing::warn!(%error, "reading the Node failed"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
     }
 }
 
@@ -103,5 +155,10 @@ mod tests {
         assert_eq!(value["endpoints"][0]["conditions"]["ready"], true);
         assert_eq!(value["ports"][0]["name"], "dns");
         assert_eq!(value["ports"][1]["protocol"], "TCP");
+        let mut owned = slice;
+        owned_by_node(&mut owned, "n1", "uid-1");
+        let value = serde_json::to_value(&owned).unwrap();
+        assert_eq!(value["metadata"]["ownerReferences"][0]["kind"], "Node");
+        assert_eq!(value["metadata"]["ownerReferences"][0]["uid"], "uid-1");
     }
 }
