@@ -379,6 +379,10 @@ async fn bootstrap_namespaces_and_service(
         "spec": {"clusterIP": ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
     });
     create_reserved_service(objects, "default", "kubernetes", svc).await?;
+    if allocator.service_range_size() < 16 {
+        tracing::warn!("the service range has no tenth address; no kube-dns Service is created");
+        return Ok(());
+    }
     allocator.reserve_dns_service_ip().await?;
     create_reserved_service(objects, "kube-system", "kube-dns", dns_service(allocator)).await
 }

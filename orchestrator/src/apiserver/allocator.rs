@@ -413,6 +413,11 @@ impl Allocator {
         ))
     }
 
+    /// How many addresses the service range has.
+    pub fn service_range_size(&self) -> u32 {
+        self.service_cidr.size()
+    }
+
     /// The `kube-dns` Service address: the tenth of the range, as upstream
     /// installers put it (10.43.0.10 for 10.43.0.0/16).
     pub fn dns_service_ip(&self) -> Ipv4Addr {
