@@ -154,3 +154,86 @@ async fn tcp(server: SocketAddr, request: &[u8], id: u16) -> Result<Message, Str
         .map_err(|e| e.to_string())?;
     check(&reply, id)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::{Name, RecordType};
+    use serde_json::json;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::network::dns::handler::Handler;
+    use crate::network::dns::records::ClusterRecords;
+    use crate::network::dns::BoundServer;
+
+    /// A headless Service with `count` ready endpoints.
+    fn big_headless(count: usize) -> ClusterRecords {
+        let service = serde_json::from_value(json!({
+            "metadata": {"name": "big", "namespace": "default"},
+            "spec": {"clusterIP": "None"}
+        }))
+        .unwrap();
+        let endpoints: Vec<_> = (0..count)
+            .map(|i| json!({"addresses": [format!("10.42.{}.{}", i / 200, 1 + i % 200)]}))
+            .collect();
+        let slice = serde_json::from_value(json!({
+            "metadata": {"name": "big-1", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "big"}},
+            "addressType": "IPv4",
+            "endpoints": endpoints
+        }))
+        .unwrap();
+        ClusterRecords::build("cluster.local", 1, &[service], &[slice])
+    }
+
+    #[tokio::test]
+    async fn answers_too_big_for_udp_come_over_tcp() {
+        let (_tx, rx) = tokio::sync::watch::channel(Arc::new(big_headless(300)));
+        let server = BoundServer::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            Handler::new(rx, Forwarder::new(Vec::new())),
+        )
+        .await
+        .unwrap();
+        let address = server.address();
+        let cancel = CancellationToken::new();
+        let serving = tokio::spawn(server.serve(cancel.clone()));
+        let client = Forwarder::new(vec![address]);
+        let query = |name: &str, qtype| Query::query(Name::from_ascii(name).unwrap(), qtype);
+
+        // Over UDP alone the answer is cut (EDNS payload 1232 bytes) …
+        let mut request = Message::new();
+        request
+            .set_id(7)
+            .add_query(query("big.default.svc.cluster.local.", RecordType::A));
+        let cut = udp(address, &request.to_vec().unwrap(), 7).await.unwrap();
+        assert!(cut.truncated());
+        // … so the forwarder asks again over TCP.
+        let big = client
+            .forward(query("big.default.svc.cluster.local.", RecordType::A))
+            .await
+            .unwrap();
+        assert_eq!(big.response_code(), ResponseCode::NoError);
+        assert!(!big.truncated());
+        assert_eq!(big.answers().len(), 300, "every endpoint, over TCP");
+
+        let missing = client
+            .forward(query("nope.default.svc.cluster.local.", RecordType::A))
+            .await
+            .unwrap();
+        assert_eq!(missing.response_code(), ResponseCode::NXDomain);
+        assert!(missing.header().authoritative());
+
+        // Nothing to forward to: SERVFAIL, as a resolver with no upstream answers.
+        let outside = client
+            .forward(query("example.com.", RecordType::A))
+            .await
+            .unwrap();
+        assert_eq!(outside.response_code(), ResponseCode::ServFail);
+        cancel.cancel();
+        serving.await.unwrap();
+    }
+}
