@@ -30,8 +30,9 @@ pub struct ServicePort {
     pub node_port: Option<u16>,
     /// Ready endpoints (address, target port).
     pub endpoints: Vec<(Ipv4Addr, u16)>,
-    /// `internalTrafficPolicy: Local` left no endpoint on this node: traffic
-    /// is dropped, not rejected, as kube-proxy does.
+    /// The Service has ready endpoints, but `internalTrafficPolicy: Local`
+    /// left none on this node: traffic is dropped, not rejected (which says
+    /// "no endpoints at all"), as kube-proxy does.
     pub drop_without_endpoints: bool,
 }
 
@@ -89,6 +90,7 @@ pub fn service_ports(
         for port in spec.ports.iter().flatten() {
             let port_name = port.name.clone().unwrap_or_default();
             let mut endpoints = Vec::new();
+            let mut elsewhere = false;
             for slice in slices {
                 let Some(target) = slice
                     .ports
@@ -106,7 +108,11 @@ pub fn service_ports(
                         .as_ref()
                         .and_then(|c| c.ready)
                         .unwrap_or(true);
-                    if !ready || (local_only && endpoint.node_name.as_deref() != Some(node)) {
+                    if !ready {
+                        continue;
+                    }
+                    if local_only && endpoint.node_name.as_deref() != Some(node) {
+                        elsewhere = true;
                         continue;
                     }
                     for address in &endpoint.addresses {
@@ -130,7 +136,7 @@ pub fn service_ports(
                     .node_port
                     .and_then(|p| u16::try_from(p).ok())
                     .filter(|p| *p != 0),
-                drop_without_endpoints: local_only && endpoints.is_empty(),
+                drop_without_endpoints: elsewhere && endpoints.is_empty(),
                 endpoints,
             });
         }
@@ -273,6 +279,10 @@ mod tests {
         };
         let mut ports = service_ports("n1", &[service()], &[slice(true)]);
         ports.extend(service_ports("n1", &[service()], &[]));
+        let mut dropped = ports[0].clone();
+        dropped.endpoints.clear();
+        dropped.drop_without_endpoints = true;
+        ports.push(dropped);
         use std::io::Write;
         child
             .stdin
@@ -331,7 +341,15 @@ mod internal_traffic_policy {
             assert_eq!(ports[0].endpoints, *endpoints, "{node}");
             assert_eq!(ports[0].drop_without_endpoints, *dropped, "{node}");
         }
-        let script = script("t", &service_ports("n3", &[service], &slices));
-        assert!(script.contains("    drop\n"), "{script}");
+        let script_text = script(
+            "t",
+            &service_ports("n3", std::slice::from_ref(&service), &slices),
+        );
+        assert!(script_text.contains("    drop\n"), "{script_text}");
+        let none = service_ports("n1", &[service], &[]);
+        assert!(
+            !none[0].drop_without_endpoints,
+            "no endpoints at all rejects"
+        );
     }
 }
