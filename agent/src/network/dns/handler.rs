@@ -25,8 +25,9 @@ impl Handler {
         Self { records, forwarder }
     }
 
-    /// The answer to `query`: the cluster's, or the upstream resolvers'.
-    pub async fn resolve(&self, query: &Query) -> Answer {
+    /// The answer to `query`: the cluster's (authoritative), or the
+    /// upstream resolvers'.
+    pub async fn resolve(&self, query: &Query) -> (Answer, bool) {
         let records = Arc::clone(&self.records.borrow());
         let qtype = query.query_type();
         match records.answer(query.name(), qtype) {
@@ -40,9 +41,9 @@ impl Handler {
                     };
                     answer.answers.extend(chased);
                 }
-                answer
+                (answer, true)
             }
-            None => self.forward(query.clone()).await,
+            None => (self.forward(query.clone()).await, false),
         }
     }
 
@@ -100,14 +101,9 @@ impl RequestHandler for Handler {
                 if request.op_code() == OpCode::Query
                     && request.message_type() == MessageType::Query =>
             {
-                let query = info.query.original().clone();
-                let cluster = self
-                    .records
-                    .borrow()
-                    .zone()
-                    .zone_of(&query.name().to_lowercase());
-                header.set_authoritative(cluster);
-                self.resolve(&query).await
+                let (answer, authoritative) = self.resolve(info.query.original()).await;
+                header.set_authoritative(authoritative);
+                answer
             }
             Ok(_) => Answer {
                 code: ResponseCode::NotImp,

@@ -70,8 +70,8 @@ pub struct Answer {
 pub struct ClusterRecords {
     zone: Name,
     serial: u32,
-    services: HashMap<(String, String), ServiceEntry>,
-    namespaces: HashSet<String>,
+    /// Services by namespace, then name (looked up without allocating).
+    services: HashMap<String, HashMap<String, ServiceEntry>>,
     reverse: HashMap<IpAddr, Name>,
 }
 
@@ -220,7 +220,6 @@ impl ClusterRecords {
         let mut zone = name(domain).unwrap_or_else(|| Name::from_ascii("cluster.local").unwrap());
         zone.set_fqdn(true);
         let mut entries: HashMap<(String, String), ServiceEntry> = HashMap::new();
-        let mut namespaces = HashSet::new();
         for service in services {
             let (Some(namespace), Some(svc)) = (
                 service.metadata.namespace.as_ref(),
@@ -229,7 +228,6 @@ impl ClusterRecords {
                 continue;
             };
             if let Some(entry) = service_entry(service) {
-                namespaces.insert(namespace.clone());
                 entries.insert((namespace.clone(), svc.clone()), entry);
             }
         }
@@ -272,11 +270,14 @@ impl ClusterRecords {
                 }
             }
         }
+        let mut services: HashMap<String, HashMap<String, ServiceEntry>> = HashMap::new();
+        for ((namespace, name), entry) in entries {
+            services.entry(namespace).or_default().insert(name, entry);
+        }
         Self {
             zone,
             serial,
-            services: entries,
-            namespaces,
+            services,
             reverse,
         }
     }
@@ -321,7 +322,8 @@ impl ClusterRecords {
     /// Service or endpoint has) and must be forwarded.
     pub fn answer(&self, qname: &Name, qtype: RecordType) -> Option<Answer> {
         let lower = qname.to_lowercase();
-        if !self.zone.zone_of(&lower) {
+        // The zone is lowercase already.
+        if !self.zone.zone_of_case(&lower) {
             if qtype != RecordType::PTR {
                 return None;
             }
@@ -374,7 +376,7 @@ impl ClusterRecords {
             },
             ["svc"] | ["pod"] => nodata(),
             [namespace, "svc"] | [namespace, "pod"] => {
-                if self.namespaces.contains(*namespace) {
+                if self.services.contains_key(*namespace) {
                     nodata()
                 } else {
                     nxdomain()
@@ -432,7 +434,7 @@ impl ClusterRecords {
     }
 
     fn service(&self, namespace: &str, name: &str) -> Option<&ServiceEntry> {
-        self.services.get(&(namespace.to_owned(), name.to_owned()))
+        self.services.get(namespace)?.get(name)
     }
 
     /// `_port._proto.NAME.NS.svc.zone`: one SRV for a Service with a
