@@ -307,6 +307,8 @@ pub struct NodeConfig {
     pub gpus: Vec<crate::gpu::Gpu>,
     /// Where GPU assignments are kept across agent restarts.
     pub gpu_checkpoint: Option<std::path::PathBuf>,
+    /// How pods' resolv.conf is composed; `None` (simulated nodes) leaves it to the runtime.
+    pub dns: Option<crate::pods::dns::NodeDns>,
 }
 
 impl NodeConfig {
@@ -324,6 +326,7 @@ impl NodeConfig {
             kubelet_port: 10250,
             gpus: Vec::new(),
             gpu_checkpoint: None,
+            dns: None,
         }
     }
 

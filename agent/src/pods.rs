@@ -8,6 +8,7 @@
 //! (the simulated one lives in memory) finds its Running pods missing there
 //! and simply starts them again, keeping their IPs when it can.
 
+pub mod dns;
 pub mod env;
 pub mod gpus;
 pub mod spec;
@@ -219,6 +220,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
     let config =
         spec::sandbox_config(&pod, &lookups, &host_ip.to_string()).and_then(|mut config| {
             node.gpus.assign(&pod, &mut config)?;
+            config.dns = node.config.dns.as_ref().map(|dns| dns::pod_dns(&pod, dns));
             Ok(config)
         });
     let config = match config {

@@ -44,6 +44,19 @@ pub struct PodSandboxConfig {
     pub volumes: Vec<Volume>,
     /// Credentials from the pod's `imagePullSecrets`, per registry.
     pub registry_auths: Vec<RegistryAuth>,
+    /// The pod's resolv.conf, from its dnsPolicy (`None`: the runtime's default).
+    pub dns: Option<DnsConfig>,
+}
+
+/// A pod's resolver configuration (CRI's DNSConfig): what its resolv.conf says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// `nameserver` lines.
+    pub servers: Vec<String>,
+    /// The `search` line.
+    pub searches: Vec<String>,
+    /// The `options` line.
+    pub options: Vec<String>,
 }
 
 /// Credentials for one registry, as a docker config holds them.

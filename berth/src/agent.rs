@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_agent::config::{self, NodeConfig};
+use berth_agent::network::dns::DnsConfig;
 use berth_agent::network::pod_network::{self, PodNetworkConfig};
 use berth_agent::runtime::cri::containerd::ContainerdConfig;
 use berth_agent::runtime::cri::{Containerd, CriRuntime};
@@ -157,6 +158,26 @@ pub struct CriFlags {
     /// Pods the node takes at most.
     #[arg(long, env = "BERTH_MAX_PODS", default_value_t = 110)]
     max_pods: u32,
+    /// The cluster DNS address(es) pods' resolv.conf names (kubelet's flag; the
+    /// `kube-dns` Service, the tenth address of the service range).
+    #[arg(
+        long,
+        env = "BERTH_CLUSTER_DNS",
+        value_delimiter = ',',
+        default_value = "10.43.0.10"
+    )]
+    cluster_dns: Vec<std::net::IpAddr>,
+    /// The cluster's DNS domain (kubelet's flag).
+    #[arg(long, env = "BERTH_CLUSTER_DOMAIN", default_value = "cluster.local")]
+    cluster_domain: String,
+    /// The node's resolver file: where the cluster DNS forwards other names,
+    /// and what pods with dnsPolicy Default get (kubelet's flag).
+    #[arg(long, env = "BERTH_RESOLV_CONF", default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
+    /// Where the node's DNS server listens, UDP and TCP (default: the node IP,
+    /// port 53); `off` runs none.
+    #[arg(long, env = "BERTH_DNS_LISTEN")]
+    dns_listen: Option<String>,
 }
 
 impl CriFlags {
@@ -188,6 +209,13 @@ impl CriFlags {
         node.gpus = gpus;
         node.gpu_checkpoint = Some(self.data_dir.join("gpu-assignments.json"));
         node.kubelet_port = self.kubelet_port;
+        let host = berth_agent::network::resolv_conf::ResolvConf::read(&self.resolv_conf)
+            .with_context(|| format!("reading --resolv-conf {}", self.resolv_conf.display()))?;
+        node.dns = Some(berth_agent::pods::dns::NodeDns {
+            cluster_dns: self.cluster_dns.clone(),
+            cluster_domain: self.cluster_domain.clone(),
+            host,
+        });
         Ok(node)
     }
 
@@ -204,6 +232,22 @@ impl CriFlags {
             node: node.name.clone(),
             node_ip,
             mode,
+        }))
+    }
+
+    /// The node's DNS server settings, or `None` for `--dns-listen off`.
+    pub fn dns(&self, node: &NodeConfig) -> anyhow::Result<Option<DnsConfig>> {
+        let listen = match self.dns_listen.as_deref() {
+            Some("off") => return Ok(None),
+            Some(text) => text
+                .parse()
+                .with_context(|| format!("--dns-listen {text:?} is not ADDRESS:PORT or off"))?,
+            None => std::net::SocketAddr::new(node.internal_ip, 53),
+        };
+        Ok(Some(DnsConfig {
+            listen,
+            cluster_domain: self.cluster_domain.clone(),
+            resolv_conf: self.resolv_conf.clone(),
         }))
     }
 
@@ -297,6 +341,7 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     }
     let node = args.cri.real_node(node, &args.node)?;
     let network = args.cri.pod_network(&node)?;
+    let dns = args.cri.dns(&node)?;
     let runtime = args.cri.runtime(&node.name, network.as_ref()).await?;
     tracing::info!(node = %node.name, runtime = %runtime.version(), ip = %node.internal_ip, "berth agent starting");
     let kubelet_api = kubelet_server(&args.connection.kubeconfig, &node, runtime.clone()).await?;
@@ -317,6 +362,20 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
         node_name.clone(),
         cancel.clone(),
     ));
+    let dns = dns.map(|config| {
+        let run = berth_agent::network::dns::run(
+            client.clone(),
+            node_name.clone(),
+            config,
+            cancel.clone(),
+        );
+        // A DNS server that cannot bind leaves the node running without one.
+        tokio::spawn(async move {
+            if let Err(error) = run.await {
+                tracing::warn!(%error, "the cluster DNS is not running on this node");
+            }
+        })
+    });
     let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
     cancel.cancel();
     let _ = serving.await;
@@ -325,6 +384,9 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
         let _ = pod_network.await;
     }
     let _ = policies.await;
+    if let Some(dns) = dns {
+        let _ = dns.await;
+    }
     runtime.shutdown().await;
     outcome
 }

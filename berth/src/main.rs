@@ -35,7 +35,7 @@ enum Command {
     /// Run the controllers alone against a cluster (leader-elected through a Lease).
     ControllerManager(controller_manager::ControllerManagerArgs),
     /// Run a node agent that registers a Node and runs the pods bound to it.
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// Run many simulated nodes in one process (for tests and benchmarks).
     Sim(sim::SimArgs),
 }
@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Server(args) => server::run(args).await,
         Command::Scheduler(args) => scheduler::run(args).await,
         Command::ControllerManager(args) => controller_manager::run(args).await,
-        Command::Agent(args) => agent::run(args).await,
+        Command::Agent(args) => agent::run(*args).await,
         Command::Sim(args) => sim::run(args).await,
     }
 }

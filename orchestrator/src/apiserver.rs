@@ -383,7 +383,6 @@ async fn bootstrap_namespaces_and_service(
     }
     bootstrap_api_services(objects).await?;
     bootstrap_flow_control(objects).await?;
-    let services = catalog::builtin("", "v1", "services").expect("services served");
     allocator.migrate_legacy_claims().await?;
     allocator.reserve_api_service_ip().await?;
     default_service_cidr::ensure(objects, &allocator.service_cidr().to_string()).await?;
@@ -395,14 +394,48 @@ async fn bootstrap_namespaces_and_service(
                      "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"clusterIP": ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]},
     });
-    match objects.get(services, Some("default"), "kubernetes").await {
+    create_reserved_service(objects, "default", "kubernetes", svc).await?;
+    if allocator.service_range_size() < 16 {
+        tracing::warn!("the service range has no tenth address; no kube-dns Service is created");
+        return Ok(());
+    }
+    allocator.reserve_dns_service_ip().await?;
+    create_reserved_service(objects, "kube-system", "kube-dns", dns_service(allocator)).await
+}
+
+/// The cluster DNS Service, as upstream installs it (selectorless here: each
+/// node's agent keeps its own endpoint, and `internalTrafficPolicy: Local`
+/// keeps every pod's queries on its own node).
+fn dns_service(allocator: &Allocator) -> serde_json::Value {
+    let ip = allocator.dns_service_ip().to_string();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                     "labels": {"k8s-app": "kube-dns", "kubernetes.io/name": "CoreDNS",
+                                "kubernetes.io/cluster-service": "true"}},
+        "spec": {"clusterIP": ip, "clusterIPs": [ip], "internalTrafficPolicy": "Local",
+                 "ports": [
+                     {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                     {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                     {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]},
+    })
+}
+
+/// Creates Service `namespace/name` unless it exists; its ClusterIP was
+/// reserved beforehand, so the create must not allocate it again.
+async fn create_reserved_service(
+    objects: &Objects,
+    namespace: &str,
+    name: &str,
+    svc: serde_json::Value,
+) -> Result<(), ApiError> {
+    let services = catalog::builtin("", "v1", "services").expect("services served");
+    match objects.get(services, Some(namespace), name).await {
         Ok(_) => Ok(()),
         Err(ApiError::NotFound(_)) => {
-            // The address was reserved above; the create must not allocate it again.
-            let mut svc = svc;
-            svc["spec"]["clusterIP"] = json!(ip);
             match objects
-                .create_preallocated(services, Some("default"), svc)
+                .create_preallocated(services, Some(namespace), svc)
                 .await
             {
                 Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),

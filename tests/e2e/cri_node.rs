@@ -89,6 +89,11 @@ pub struct CriNode {
 impl CriNode {
     /// Starts node `name` pulling from `registry`.
     pub fn start(server: &Server, registry: &Registry, name: &str) -> Self {
+        Self::start_with(server, registry, name, &[])
+    }
+
+    /// Starts node `name` pulling from `registry`, with `extra` agent flags.
+    pub fn start_with(server: &Server, registry: &Registry, name: &str, extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("berth-node")
             .tempdir()
@@ -115,6 +120,7 @@ impl CriNode {
         .iter()
         .map(|s| s.to_string())
         .chain([data_dir.display().to_string()])
+        .chain(extra.iter().map(|s| s.to_string()))
         .collect();
         let agent = spawn(server, name, &args);
         Self {

@@ -113,6 +113,7 @@ pub fn sandbox_config(
         labels: meta.labels.clone().unwrap_or_default(),
         volumes: super::volumes::volumes(pod, lookups, host_ip)?,
         registry_auths: registry_auths(&spec, lookups),
+        dns: None,
     })
 }
 

@@ -111,6 +111,16 @@ impl Cidr {
     pub fn nth(&self, n: u32) -> Ipv4Addr {
         Ipv4Addr::from(self.base + n)
     }
+
+    /// The (first, last) indexes random allocation uses: the low band
+    /// (upstream's static subrange of min(max(16, size/16), 256) addresses,
+    /// less the `kubernetes` address) and the rest, network and broadcast
+    /// addresses left out.
+    fn dynamic_bands(&self) -> ((u32, u32), (u32, u32)) {
+        let usable = self.size().saturating_sub(2);
+        let band = (usable / 16).clamp(16, 256).min(usable);
+        ((2, band), (band + 1, usable))
+    }
 }
 
 /// What one create allocated, so a failed create can give it back.
@@ -518,14 +528,22 @@ impl Allocator {
         obj: &Value,
         allocation: &mut Allocation,
     ) -> Result<String, ApiError> {
-        // Skip the network address and the `kubernetes` service's address.
-        let usable = self.service_cidr.size().saturating_sub(3);
-        let start = rand::rng().random_range(0..usable.max(1));
-        for offset in 0..usable {
-            let ip = self.service_cidr.nth(2 + (start + offset) % usable);
-            if self.claim_ip(ip, obj).await? {
-                allocation.keys.push(ip_key(ip));
-                return Ok(ip.to_string());
+        // As upstream: the low band is kept for addresses given by hand
+        // (the `kubernetes` and `kube-dns` Services'); random allocation
+        // takes it only when the rest of the range is full.
+        let (low, high) = self.service_cidr.dynamic_bands();
+        for (first, last) in [high, low] {
+            let usable = (last + 1).saturating_sub(first);
+            if usable == 0 {
+                continue;
+            }
+            let start = rand::rng().random_range(0..usable);
+            for offset in 0..usable {
+                let ip = self.service_cidr.nth(first + (start + offset) % usable);
+                if self.claim_ip(ip, obj).await? {
+                    allocation.keys.push(ip_key(ip));
+                    return Ok(ip.to_string());
+                }
             }
         }
         Err(ApiError::Internal(
@@ -551,6 +569,25 @@ impl Allocator {
         Err(ApiError::Internal(
             "failed to allocate a nodePort: range is full".into(),
         ))
+    }
+
+    /// How many addresses the service range has.
+    pub fn service_range_size(&self) -> u32 {
+        self.service_cidr.size()
+    }
+
+    /// The `kube-dns` Service address: the tenth of the range, as upstream
+    /// installers put it (10.43.0.10 for 10.43.0.0/16).
+    pub fn dns_service_ip(&self) -> Ipv4Addr {
+        self.service_cidr.nth(10)
+    }
+
+    /// Reserves the `kube-dns` Service address at start-up (idempotent).
+    pub async fn reserve_dns_service_ip(&self) -> Result<(), ApiError> {
+        let owner = json!({"metadata": {"namespace": "kube-system", "name": "kube-dns"}});
+        self.claim_ip(self.dns_service_ip(), &owner)
+            .await
+            .map(|_| ())
     }
 
     /// Reserves the `kubernetes` Service address at start-up (idempotent).
@@ -616,6 +653,39 @@ impl Allocator {
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
+
+    #[test]
+    fn random_allocation_keeps_the_low_band_for_last() {
+        // (range, low band, high band), as upstream's static subrange sizes it.
+        let cases = [
+            ("10.43.0.0/16", (2, 256), (257, 65534)),
+            ("10.43.0.0/24", (2, 16), (17, 254)),
+            ("10.43.0.0/28", (2, 14), (15, 14)),
+        ];
+        for (cidr, low, high) in cases {
+            let cidr: Cidr = cidr.parse().unwrap();
+            assert_eq!(cidr.dynamic_bands(), (low, high), "{cidr:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_dns_address_is_reserved_before_any_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let alloc = allocator(&dir, "10.96.0.0/28");
+        alloc.reserve_api_service_ip().await.unwrap();
+        alloc.reserve_dns_service_ip().await.unwrap();
+        assert_eq!(alloc.dns_service_ip().to_string(), "10.96.0.10");
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..12 {
+            let mut obj = json!({"metadata": {"namespace": "default", "name": format!("s{i}")},
+                                 "spec": {"ports": [{"port": 80}]}});
+            alloc.allocate("Service", &mut obj).await.unwrap();
+            let ip = obj["spec"]["clusterIP"].as_str().unwrap().to_owned();
+            assert_ne!(ip, "10.96.0.10");
+            assert_ne!(ip, "10.96.0.1");
+            assert!(seen.insert(ip));
+        }
+    }
 
     fn allocator(dir: &tempfile::TempDir, cidr: &str) -> Allocator {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("db")).unwrap());

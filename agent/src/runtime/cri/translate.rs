@@ -81,6 +81,11 @@ pub fn sandbox_config(
             pod.hostname.clone()
         },
         log_directory: log_dir(data_dir, pod).display().to_string(),
+        dns_config: pod.dns.as_ref().map(|dns| cri::DnsConfig {
+            servers: dns.servers.clone(),
+            searches: dns.searches.clone(),
+            options: dns.options.clone(),
+        }),
         labels,
         linux: Some(cri::LinuxPodSandboxConfig {
             security_context: Some(cri::LinuxSandboxSecurityContext {
