@@ -128,6 +128,42 @@ spec:
     ports: [{port: 80}]
 "#;
 
+const NAMES: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web-headless}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: http, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: elsewhere}
+spec:
+  type: ExternalName
+  externalName: web.default.svc.cluster.local
+"#;
+
+const CLIENT_EGRESS: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-egress}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  policyTypes: [Egress]
+"#;
+
+const CLIENT_DNS: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-dns}
+spec:
+  podSelector: {matchLabels: {app: client}}
+  egress:
+  - ports: [{port: 53, protocol: UDP}, {port: 53, protocol: TCP}]
+"#;
+
 const CLIENT: &str = r#"
 apiVersion: v1
 kind: Pod
@@ -313,6 +349,57 @@ fn service_fields_work(
     }
 }
 
+/// `nslookup ARGS` in `pod` (given up on after 5 s): (found, output).
+fn nslookup(kubectl: &Kubectl, pod: &str, args: &str) -> (bool, String) {
+    exec(kubectl, pod, &format!("busybox timeout 5 nslookup {args}"))
+}
+
+/// The cluster DNS answers on every node: headless Services with their
+/// pods and SRV records, ExternalName as a CNAME, and an egress policy
+/// blocks it until it allows port 53.
+fn cluster_dns_works(cluster: &HostCluster, kubectl: &Kubectl, web: &[(String, String, String)]) {
+    kubectl.ok_stdin(&["apply", "-f", "-"], NAMES);
+    for client in ["client-1", "client-2", "client-3"] {
+        let (_, headless) = eventually(Duration::from_secs(10), || {
+            let answer = nslookup(kubectl, client, "web-headless.default.svc.cluster.local");
+            web.iter()
+                .all(|(_, _, ip)| answer.1.contains(ip.as_str()))
+                .then_some(answer)
+        });
+        assert!(headless.contains("Name:"), "{headless}");
+        let (_, srv) = nslookup(
+            kubectl,
+            client,
+            "-type=srv _http._tcp.web-headless.default.svc.cluster.local",
+        );
+        assert_eq!(srv.matches("service = ").count(), 3, "{client}: {srv}");
+        assert!(srv.contains(" 80 "), "{srv}");
+        let (_, cname) = nslookup(kubectl, client, "elsewhere.default.svc.cluster.local");
+        assert!(
+            cname.contains("canonical name = web.default.svc.cluster.local"),
+            "{client}: {cname}\n{}",
+            cluster.logs()
+        );
+    }
+    // Egress default-deny blocks DNS too, until port 53 is allowed.
+    kubectl.ok_stdin(&["apply", "-f", "-"], CLIENT_EGRESS);
+    eventually(Duration::from_secs(15), || {
+        (!nslookup(kubectl, "client-1", "web.default.svc.cluster.local").0).then_some(())
+    });
+    kubectl.ok_stdin(&["apply", "-f", "-"], CLIENT_DNS);
+    eventually(Duration::from_secs(15), || {
+        nslookup(kubectl, "client-1", "web.default.svc.cluster.local")
+            .0
+            .then_some(())
+    });
+    kubectl.ok(&["delete", "networkpolicy", "client-egress", "client-dns"]);
+    // A deleted Service's name goes with it.
+    kubectl.ok(&["delete", "service", "elsewhere"]);
+    eventually(Duration::from_secs(10), || {
+        (!nslookup(kubectl, "client-2", "elsewhere.default.svc.cluster.local").0).then_some(())
+    });
+}
+
 /// The agent-made routes in host `index`'s namespace.
 fn routes(cluster: &HostCluster, index: usize) -> String {
     cluster.nodes[index]
@@ -397,6 +484,20 @@ fn the_pod_network_works(prefix: &str, subnet: &str, cidr: &str, mode: &str) {
             cluster.logs()
         );
     }
+
+    // And by name, through the cluster DNS on their own node.
+    for client in ["client-1", "client-2", "client-3"] {
+        let answers: BTreeSet<String> = pages(
+            &kubectl,
+            client,
+            "http://web.default.svc.cluster.local/",
+            30,
+        )
+        .into_iter()
+        .collect();
+        assert_eq!(answers, replicas, "{client} by name:\n{}", cluster.logs());
+    }
+    cluster_dns_works(&cluster, &kubectl, &web);
 
     // Pods reach pods on other nodes by IP, and keep their own address.
     let client_ip = kubectl.jsonpath(&["get", "pod", "client-1"], "{.status.podIP}");
