@@ -49,6 +49,7 @@ spec:
           chmod +x /www/cgi-bin/ip
           touch /tmp/ready
           exec httpd -f -p 80 -h /www
+        ports: [{name: www, containerPort: 80}]
         readinessProbe:
           exec: {command: [cat, /tmp/ready]}
           periodSeconds: 1
@@ -106,6 +107,15 @@ spec:
   sessionAffinityConfig: {clientIP: {timeoutSeconds: 300}}
   externalIPs: [EXTERNAL_IP]
   ports: [{name: http, port: 8080, targetPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-named}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: www}
+  - {name: alt, port: 8081, targetPort: www}
 "#;
 
 const DENY_WEB: &str = r#"
@@ -320,6 +330,40 @@ fn service_fields_work(
         "external IP: {external:?}"
     );
 
+    // Several ports, the target port given by the container port's name.
+    let named_ip = kubectl.jsonpath(&["get", "service", "web-named"], "{.spec.clusterIP}");
+    for port in [80, 8081] {
+        let answers: BTreeSet<String> = pages(
+            kubectl,
+            "client-1",
+            &format!("http://{named_ip}:{port}/"),
+            5,
+        )
+        .into_iter()
+        .collect();
+        assert!(
+            !answers.is_empty() && replicas.is_superset(&answers),
+            "web-named:{port}: {answers:?}"
+        );
+    }
+
+    // A load balancer's ingress IP leads to the Service on the nodes.
+    let ingress_ip = external_ip.replace(".9.9", ".9.10");
+    kubectl.ok(&[
+        "patch",
+        "service",
+        "solo-local",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"status":{{"loadBalancer":{{"ingress":[{{"ip":"{ingress_ip}"}}]}}}}}}"#),
+    ]);
+    let through_lb = eventually(Duration::from_secs(10), || {
+        let page = pages(kubectl, "client-1", &format!("http://{ingress_ip}/"), 1);
+        (page.len() == 1 && page[0].starts_with("solo-")).then_some(page)
+    });
+    assert_eq!(through_lb.len(), 1);
+
     // A pod reaching pods through a ClusterIP keeps its own address.
     let client_ip = kubectl.jsonpath(&["get", "pod", "client-1"], "{.status.podIP}");
     let cluster_ip = kubectl.jsonpath(&["get", "service", "web"], "{.spec.clusterIP}");
@@ -335,7 +379,7 @@ fn service_fields_work(
             "no NAT from pods through a ClusterIP"
         );
     }
-    kubectl.ok(&["delete", "service", "solo-local", "web-sticky"]);
+    kubectl.ok(&["delete", "service", "solo-local", "web-sticky", "web-named"]);
     kubectl.ok(&["delete", "deployment", "solo"]);
     // Deleting a Service removes its rules on every node.
     for node in &cluster.nodes {
