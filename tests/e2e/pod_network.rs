@@ -363,6 +363,18 @@ fn service_fields_work(
         (page.len() == 1 && page[0].starts_with("solo-")).then_some(page)
     });
     assert_eq!(through_lb.len(), 1);
+    // Pods on a node without a local endpoint still reach it, as kube-proxy
+    // short-circuits traffic from inside the cluster.
+    for url in [
+        format!("http://{ingress_ip}/"),
+        format!("http://{}:{node_port}/", cluster.nodes[1].host.address),
+    ] {
+        let page = pages(kubectl, "client-2", &url, 1);
+        assert!(
+            page.len() == 1 && page[0].starts_with("solo-"),
+            "{url} from client-2: {page:?}"
+        );
+    }
 
     // A pod reaching pods through a ClusterIP keeps its own address.
     let client_ip = kubectl.jsonpath(&["get", "pod", "client-1"], "{.status.podIP}");

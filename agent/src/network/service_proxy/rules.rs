@@ -47,11 +47,46 @@ impl Traffic {
 }
 
 /// How packets find their endpoints: keyed by destination address
-/// (ClusterIPs, external IPs) or by port alone (NodePorts).
+/// (ClusterIPs, external IPs) or by port alone (NodePorts); the fallback
+/// maps hold the cluster-wide endpoints that pods and the node itself get
+/// for outside addresses under `externalTrafficPolicy: Local`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     Address,
     NodePort,
+    AddressFallback,
+    NodePortFallback,
+}
+
+impl Key {
+    /// (chain word, what the packet is looked up by, the endpoint map).
+    fn parts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::Address => (
+                "ip",
+                "ip daddr . meta l4proto . th dport",
+                "address_endpoints",
+            ),
+            Self::NodePort => ("np", "meta l4proto . th dport", "node_port_endpoints"),
+            Self::AddressFallback => (
+                "ipfb",
+                "ip daddr . meta l4proto . th dport",
+                "address_fallback_endpoints",
+            ),
+            Self::NodePortFallback => (
+                "npfb",
+                "meta l4proto . th dport",
+                "node_port_fallback_endpoints",
+            ),
+        }
+    }
+
+    fn fallback(self) -> Self {
+        match self {
+            Self::Address | Self::AddressFallback => Self::AddressFallback,
+            Self::NodePort | Self::NodePortFallback => Self::NodePortFallback,
+        }
+    }
 }
 
 /// The table being written, gathered before it is printed.
@@ -61,15 +96,15 @@ struct Table {
     elements: Elements,
     /// (key, traffic, endpoint count) of every shared pick chain in use.
     pick_chains: BTreeSet<(Key, Traffic, usize)>,
-    /// Chains and sets of Services with ClientIP affinity.
-    affinity: String,
+    /// Chains and sets of single Services: ClientIP affinity, Local policies.
+    extra_chains: String,
 }
 
 /// Elements per map or set of the table: key → value (none for sets).
 type Elements = BTreeMap<&'static str, BTreeMap<String, Option<String>>>;
 
 /// The maps and sets of the table, in order: (name, declaration).
-const CONTAINERS: [(&str, &str); 5] = [
+const CONTAINERS: [(&str, &str); 7] = [
     (
         "address_endpoints",
         "map address_endpoints {\n    typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport",
@@ -77,6 +112,14 @@ const CONTAINERS: [(&str, &str); 5] = [
     (
         "node_port_endpoints",
         "map node_port_endpoints {\n    typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport",
+    ),
+    (
+        "address_fallback_endpoints",
+        "map address_fallback_endpoints {\n    typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport",
+    ),
+    (
+        "node_port_fallback_endpoints",
+        "map node_port_fallback_endpoints {\n    typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport",
     ),
     (
         "service_ips",
@@ -90,11 +133,7 @@ const CONTAINERS: [(&str, &str); 5] = [
 ];
 
 fn pick_chain(key: Key, traffic: Traffic, count: usize) -> String {
-    let key = match key {
-        Key::Address => "ip",
-        Key::NodePort => "np",
-    };
-    format!("pick_{key}_{}_{count}", traffic.word())
+    format!("pick_{}_{}_{count}", key.parts().0, traffic.word())
 }
 
 impl Table {
@@ -136,10 +175,7 @@ impl Table {
                 pod_cidr,
             );
         }
-        let map = match key {
-            Key::Address => "address_endpoints",
-            Key::NodePort => "node_port_endpoints",
-        };
+        let map = key.parts().2;
         for (bucket, endpoint) in endpoints.iter().enumerate() {
             self.insert(
                 map,
@@ -168,7 +204,7 @@ impl Table {
             crate::config::name_hash(port_id),
             traffic.word()
         );
-        let out = &mut self.affinity;
+        let out = &mut self.extra_chains;
         if out.contains(&format!("chain {chain} {{")) {
             return format!("goto {chain}");
         }
@@ -233,30 +269,64 @@ impl Table {
         };
         for external_ip in &port.external_ips {
             let key = format!("{external_ip} . {protocol} . {}", port.port);
-            let verdict = self.dispatch(
-                port,
-                Key::Address,
-                &key,
-                outside,
-                &port.external_endpoints,
-                port.external_local,
-                pod_cidr,
-            );
+            let verdict = self.outside(port, Key::Address, &key, outside, pod_cidr);
             self.insert("service_ips", key, Some(verdict));
         }
         if let Some(node_port) = port.node_port {
             let key = format!("{protocol} . {node_port}");
-            let verdict = self.dispatch(
-                port,
-                Key::NodePort,
-                &key,
-                outside,
-                &port.external_endpoints,
-                port.external_local,
-                pod_cidr,
-            );
+            let verdict = self.outside(port, Key::NodePort, &key, outside, pod_cidr);
             self.insert("node_ports", key, Some(verdict));
         }
+    }
+
+    /// The verdict for outside traffic to `port` found by `match_key`. Under
+    /// `externalTrafficPolicy: Local`, this node's pods and the node itself
+    /// still reach every endpoint, as kube-proxy short-circuits them.
+    fn outside(
+        &mut self,
+        port: &ServicePort,
+        key: Key,
+        match_key: &str,
+        traffic: Traffic,
+        pod_cidr: Option<&str>,
+    ) -> String {
+        let local = self.dispatch(
+            port,
+            key,
+            match_key,
+            traffic,
+            &port.external_endpoints,
+            port.external_local,
+            pod_cidr,
+        );
+        if traffic != Traffic::ExternalLocal {
+            return local;
+        }
+        let everywhere = self.dispatch(
+            port,
+            key.fallback(),
+            match_key,
+            Traffic::Cluster,
+            &port.cluster_endpoints,
+            port.internal_local,
+            pod_cidr,
+        );
+        let chain = format!(
+            "local_{:08x}_{}",
+            crate::config::name_hash(&port.id),
+            key.parts().0
+        );
+        if !self.extra_chains.contains(&format!("chain {chain} {{")) {
+            let _ = writeln!(self.extra_chains, "  chain {chain} {{");
+            if let Some(cidr) = pod_cidr {
+                let _ = writeln!(self.extra_chains, "    ip saddr {cidr} {everywhere}");
+            }
+            let _ = writeln!(
+                self.extra_chains,
+                "    fib saddr type local {everywhere}\n    {local}\n  }}"
+            );
+        }
+        format!("goto {chain}")
     }
 }
 
@@ -292,16 +362,13 @@ pub fn rules(ports: &[ServicePort], pod_cidr: Option<&str>) -> Rules {
         if let Some(rule) = traffic.mark_rule(pod_cidr) {
             let _ = writeln!(chains, "    {rule}");
         }
-        let (lookup, map) = match key {
-            Key::Address => ("ip daddr . meta l4proto . th dport", "address_endpoints"),
-            Key::NodePort => ("meta l4proto . th dport", "node_port_endpoints"),
-        };
+        let (_, lookup, map) = key.parts();
         let _ = writeln!(
             chains,
             "    dnat ip to {lookup} . numgen random mod {count} map @{map}\n  }}"
         );
     }
-    chains.push_str(&gathered.affinity);
+    chains.push_str(&gathered.extra_chains);
     let _ = writeln!(
         chains,
         "  chain services {{\n    ip daddr . meta l4proto . th dport vmap @service_ips\n  }}"
@@ -467,22 +534,40 @@ mod tests {
 
     #[test]
     fn policies_decide_between_reject_drop_and_keeping_the_source() {
-        let local =
+        let local = service(json!({"externalTrafficPolicy": "Local"}));
+        let both =
             service(json!({"externalTrafficPolicy": "Local", "internalTrafficPolicy": "Local"}));
-        // Seen from n3, which runs no endpoint of it.
+        let chain = format!(
+            "local_{:08x}_np",
+            crate::config::name_hash("default/web:http")
+        );
+        // Seen from n3, which runs no endpoint: outside traffic is dropped,
+        // its own pods still reach the endpoints elsewhere.
         let text = script(
             "t",
             &service_ports(std::slice::from_ref(&local), &[slice(true)], "n3"),
-            None,
+            Some("10.42.3.0/24"),
         );
-        assert!(text.contains("10.43.0.10 . tcp . 8080 : drop"), "{text}");
-        assert!(text.contains("tcp . 30080 : drop"), "{text}");
-        // Seen from n1: outside traffic goes to its endpoint unmasqueraded.
-        let text = script("t", &service_ports(&[local], &[slice(true)], "n1"), None);
         assert!(
-            text.contains("tcp . 30080 : goto pick_np_local_1"),
+            text.contains(&format!(
+                "chain {chain} {{\n    ip saddr 10.42.3.0/24 goto pick_npfb_cluster_2\n    fib saddr type local goto pick_npfb_cluster_2\n    drop\n  }}"
+            )),
             "{text}"
         );
+        // With internalTrafficPolicy Local too, the ClusterIP drops as well.
+        let text = script("t", &service_ports(&[both], &[slice(true)], "n3"), None);
+        assert!(text.contains("10.43.0.10 . tcp . 8080 : drop"), "{text}");
+        // Seen from n1: outside traffic goes to its endpoint unmasqueraded.
+        let text = script(
+            "t",
+            &service_ports(&[local], &[slice(true)], "n1"),
+            Some("10.42.0.0/24"),
+        );
+        assert!(
+            text.contains(&format!("tcp . 30080 : goto {chain}")),
+            "{text}"
+        );
+        assert!(text.contains("    goto pick_np_local_1\n  }"), "{text}");
         assert!(
             !text.contains("chain pick_np_local_1 {\n    meta mark"),
             "{text}"
