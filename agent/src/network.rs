@@ -4,6 +4,7 @@
 //! node's resolv.conf it forwards to, and NetworkPolicy as a policy plugin
 //! (Calico, Cilium) does.
 
+pub mod cache;
 pub mod dns;
 pub mod network_policy;
 pub mod nft;

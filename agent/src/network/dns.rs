@@ -15,15 +15,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{stream, FutureExt, StreamExt};
+use futures::{stream, StreamExt};
 use hickory_server::ServerFuture;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::Api;
-use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::runtime::watcher;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::network::cache::{objects, ready, reflected};
 use crate::network::resolv_conf::ResolvConf;
 use forward::Forwarder;
 use handler::Handler;
@@ -156,26 +156,12 @@ pub async fn run(
         tracing::warn!(resolv_conf = %config.resolv_conf.display(), "no nameserver to forward names outside the cluster to");
     }
 
-    let (services, services_writer) = reflector::store::<Service>();
-    let (slices, slices_writer) = reflector::store::<EndpointSlice>();
-    let service_events = watcher(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(services_writer)
-    .map(|_| ());
-    let slice_events = watcher(
-        Api::<EndpointSlice>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(slices_writer)
-    .map(|_| ());
+    let (services, service_events) = reflected::<Service>(&client, watcher::Config::default());
+    let (slices, slice_events) = reflected::<EndpointSlice>(&client, watcher::Config::default());
     let mut changes = std::pin::pin!(stream::select(service_events, slice_events));
     let build = || {
-        let services: Vec<Service> = services.state().iter().map(|s| (**s).clone()).collect();
-        let slices: Vec<EndpointSlice> = slices.state().iter().map(|s| (**s).clone()).collect();
+        let services = objects(&services);
+        let slices = objects(&slices);
         Arc::new(ClusterRecords::build(
             &config.cluster_domain,
             serial_now(),
@@ -190,9 +176,7 @@ pub async fn run(
             _ = cancel.cancelled() => return Ok(()),
             change = changes.next() => if change.is_none() { return Ok(()) },
         }
-        if services.wait_until_ready().now_or_never().is_some()
-            && slices.wait_until_ready().now_or_never().is_some()
-        {
+        if ready(&services) && ready(&slices) {
             break;
         }
     }

@@ -12,14 +12,14 @@ pub mod script;
 
 use std::time::Duration;
 
-use futures::{stream, FutureExt, StreamExt};
+use futures::stream;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::Api;
-use kube::runtime::reflector::Store;
-use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::runtime::watcher;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+use super::cache::{next_burst, objects, ready, reflected};
 
 /// How long changes are gathered before the table is rewritten.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -44,44 +44,6 @@ pub fn desired_script(
     script::script(table, &plan::plan(policies, &cluster, node))
 }
 
-/// Whether a reflector's cache holds its first complete list.
-fn ready<K>(store: &Store<K>) -> bool
-where
-    K: kube::Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
-}
-
-/// The objects of a cache, owned.
-fn objects<K>(store: &Store<K>) -> Vec<K>
-where
-    K: kube::Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    store.state().iter().map(|o| (**o).clone()).collect()
-}
-
-/// A cache of every `K` in the cluster and the stream that fills it,
-/// yielding once per change.
-fn reflected<K>(client: &kube::Client) -> (Store<K>, impl futures::Stream<Item = ()>)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store::<K>();
-    let events = watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .map(|_| ());
-    (store, events)
-}
-
 /// The sysctl that makes bridged IPv4 frames (pod to pod on one node) pass
 /// the `ip` family hooks; without it such traffic bypasses the table.
 const BRIDGE_NF_CALL: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
@@ -104,9 +66,10 @@ pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) 
              run `modprobe br_netfilter && sysctl net.bridge.bridge-nf-call-iptables=1`"
         );
     }
-    let (policies, policy_events) = reflected::<NetworkPolicy>(&client);
-    let (pods, pod_events) = reflected::<Pod>(&client);
-    let (namespaces, namespace_events) = reflected::<Namespace>(&client);
+    let (policies, policy_events) = reflected::<NetworkPolicy>(&client, watcher::Config::default());
+    let (pods, pod_events) = reflected::<Pod>(&client, watcher::Config::default());
+    let (namespaces, namespace_events) =
+        reflected::<Namespace>(&client, watcher::Config::default());
     let mut changes = std::pin::pin!(stream::select(
         stream::select(policy_events, pod_events),
         namespace_events
@@ -114,21 +77,10 @@ pub async fn run(client: kube::Client, node: String, cancel: CancellationToken) 
     let mut applied = String::new();
     let mut failed = false;
     loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            change = changes.next() => if change.is_none() { return },
-            // A failed write is tried again even when nothing changes.
-            _ = tokio::time::sleep(RETRY), if failed => {}
-        }
-        // Let a burst of changes settle, then write the table once.
-        let settle = tokio::time::sleep(SETTLE);
-        tokio::pin!(settle);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = &mut settle => break,
-                change = changes.next() => if change.is_none() { return },
-            }
+        // A failed write is tried again even when nothing changes.
+        let retry = failed.then_some(RETRY);
+        if !next_burst(&mut changes, SETTLE, retry, None, &cancel).await {
+            return;
         }
         if !(ready(&policies) && ready(&pods) && ready(&namespaces)) {
             continue;

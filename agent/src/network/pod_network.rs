@@ -12,14 +12,15 @@ pub mod plan;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::runtime::watcher;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 pub use plan::Mode;
+
+use super::cache;
 
 /// How long Node changes are gathered before the kernel is updated.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -59,32 +60,20 @@ pub async fn run(client: kube::Client, config: PodNetworkConfig, cancel: Cancell
     if let Err(e) = kernel::enable_forwarding() {
         tracing::warn!(error = %e, "enabling IPv4 forwarding failed; pods cannot reach other nodes");
     }
-    let nodes_api = Api::<Node>::all(client);
-    let (nodes, writer) = reflector::store::<Node>();
-    let changes = watcher(nodes_api.clone(), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .map(|_| ());
+    let nodes_api = Api::<Node>::all(client.clone());
+    let (nodes, changes) = cache::reflected::<Node>(&client, watcher::Config::default());
     let mut changes = std::pin::pin!(changes);
     let mut applied_table = String::new();
     let mut resync = tokio::time::interval(RESYNC);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            change = changes.next() => if change.is_none() { return },
-            _ = resync.tick() => {}
+        if !cache::next_burst(&mut changes, SETTLE, None, Some(&mut resync), &cancel).await {
+            return;
         }
-        let settle = tokio::time::sleep(SETTLE);
-        tokio::pin!(settle);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = &mut settle => break,
-                change = changes.next() => if change.is_none() { return },
-            }
+        if !cache::ready(&nodes) {
+            continue;
         }
-        let snapshot: Vec<Node> = nodes.state().iter().map(|n| (**n).clone()).collect();
+        let snapshot = cache::objects(&nodes);
         if let Err(e) = reconcile(&nodes_api, &config, &snapshot, &mut applied_table).await {
             tracing::warn!(node = %config.node, error = %e, "updating the pod network failed");
         }

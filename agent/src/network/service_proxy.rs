@@ -10,12 +10,13 @@ pub mod rules;
 
 use std::time::Duration;
 
-use futures::{stream, StreamExt};
+use futures::stream;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::Api;
-use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::runtime::watcher;
 use tokio_util::sync::CancellationToken;
+
+use super::cache::{next_burst, objects, ready, reflected};
 
 /// How long changes are gathered before the table is rewritten.
 const SETTLE: Duration = Duration::from_millis(100);
@@ -49,55 +50,30 @@ async fn sync(
     cancel: &CancellationToken,
 ) {
     let table = table_name(node);
-    let (services, services_writer) = reflector::store::<Service>();
-    let (slices, slices_writer) = reflector::store::<EndpointSlice>();
-    let (nodes, nodes_writer) = reflector::store::<Node>();
-    let service_events = watcher(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(services_writer)
-    .map(|_| ());
-    let slice_events = watcher(
-        Api::<EndpointSlice>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(slices_writer)
-    .map(|_| ());
+    let (services, service_events) = reflected::<Service>(&client, watcher::Config::default());
+    let (slices, slice_events) = reflected::<EndpointSlice>(&client, watcher::Config::default());
     // Only this node's own object, for its podCIDR (what "local" traffic is).
-    let node_events = watcher(
-        Api::<Node>::all(client),
+    let (nodes, node_events) = reflected::<Node>(
+        &client,
         watcher::Config::default().fields(&format!("metadata.name={node}")),
-    )
-    .default_backoff()
-    .reflect(nodes_writer)
-    .map(|_| ());
-    let slice_and_node_events = stream::select(slice_events, node_events);
-    let mut changes = std::pin::pin!(stream::select(service_events, slice_and_node_events));
+    );
+    let mut changes = std::pin::pin!(stream::select(
+        service_events,
+        stream::select(slice_events, node_events)
+    ));
     let mut applied: Option<rules::Rules> = None;
     let mut failed = false;
     loop {
         // After a failed write, try again soon even if nothing changes.
-        let retry = tokio::time::sleep(if failed { RETRY } else { Duration::MAX / 4 });
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            change = changes.next() => if change.is_none() { return },
-            _ = retry => {}
+        let retry = failed.then_some(RETRY);
+        if !next_burst(&mut changes, SETTLE, retry, None, cancel).await {
+            return;
         }
-        // Let a burst of changes settle, then write the table once.
-        let settle = tokio::time::sleep(SETTLE);
-        tokio::pin!(settle);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = &mut settle => break,
-                change = changes.next() => if change.is_none() { return },
-            }
+        if !(ready(&services) && ready(&slices)) {
+            continue;
         }
-        let services: Vec<Service> = services.state().iter().map(|s| (**s).clone()).collect();
-        let slices: Vec<EndpointSlice> = slices.state().iter().map(|s| (**s).clone()).collect();
+        let services = objects(&services);
+        let slices = objects(&slices);
         let pod_cidr = nodes
             .state()
             .first()
