@@ -39,16 +39,7 @@ spec:
       containers:
       - name: web
         image: REGISTRY/web:1
-        command:
-        - sh
-        - -c
-        - |
-          mkdir -p /www/cgi-bin
-          hostname > /www/index.html
-          printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n' > /www/cgi-bin/ip
-          chmod +x /www/cgi-bin/ip
-          touch /tmp/ready
-          exec httpd -f -p 80 -h /www
+        command: PAGE_COMMAND
         ports: [{name: www, containerPort: 80}]
         readinessProbe:
           exec: {command: [cat, /tmp/ready]}
@@ -63,6 +54,20 @@ spec:
   selector: {app: web}
   ports: [{name: http, port: 80, targetPort: 80}]
 "#;
+
+/// What every web replica runs: a page naming the pod, a CGI script
+/// printing the peer's address, a readiness file, and busybox httpd.
+const PAGE_SCRIPT: &str = "mkdir -p /www/cgi-bin && hostname > /www/index.html && \
+    printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && \
+    chmod +x /www/cgi-bin/ip && touch /tmp/ready && exec httpd -f -p 80 -h /www";
+
+/// `manifest` with its image registry and web command filled in.
+fn manifest(manifest: &str, registry: &str) -> String {
+    let command = serde_json::to_string(&["sh", "-c", PAGE_SCRIPT]).unwrap();
+    manifest
+        .replace("REGISTRY", registry)
+        .replace("PAGE_COMMAND", &command)
+}
 
 const SERVICES: &str = r#"
 apiVersion: apps/v1
@@ -79,15 +84,7 @@ spec:
       containers:
       - name: web
         image: REGISTRY/web:1
-        command:
-        - sh
-        - -c
-        - |
-          mkdir -p /www/cgi-bin
-          hostname > /www/index.html
-          printf '#!/bin/sh\necho Content-Type: text/plain\necho\necho $REMOTE_ADDR\n' > /www/cgi-bin/ip
-          chmod +x /www/cgi-bin/ip
-          exec httpd -f -p 80 -h /www
+        command: PAGE_COMMAND
 ---
 apiVersion: v1
 kind: Service
@@ -250,11 +247,10 @@ fn service_fields_work(
     external_ip: &str,
 ) {
     let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
-    let manifest = SERVICES
-        .replace("REGISTRY", &cluster.mirror.host)
+    let services = manifest(SERVICES, &cluster.mirror.host)
         .replace("NODE1", &names[0])
         .replace("EXTERNAL_IP", external_ip);
-    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    kubectl.ok_stdin(&["apply", "-f", "-"], &services);
     let waited = kubectl.run(&[
         "wait",
         "--for=condition=Available",
@@ -479,7 +475,7 @@ fn the_pod_network_works(prefix: &str, subnet: &str, cidr: &str, mode: &str) {
     );
     let kubectl = cluster.server.kubectl(KUBECTL_1_33);
     let registry = cluster.mirror.host.clone();
-    let with_registry = |text: &str| text.replace("REGISTRY", &registry);
+    let with_registry = |text: &str| manifest(text, &registry);
     let names: Vec<String> = cluster.nodes.iter().map(|n| n.name.clone()).collect();
 
     eventually(Duration::from_secs(60), || {
