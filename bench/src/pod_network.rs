@@ -185,6 +185,13 @@ impl Lab {
                     .output();
             }
         }
+        // Namespaces go away in the background: remove their uplinks here
+        // so the next lab can use the names at once.
+        for index in 0..2 {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &format!("{PREFIX}u{index}")])
+                .output();
+        }
         let _ = Command::new("ip")
             .args(["link", "delete", &format!("{PREFIX}br")])
             .output();
