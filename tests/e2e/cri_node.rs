@@ -177,6 +177,9 @@ impl Drop for CriNode {
 /// design; a test's must not outlive the test), removes its bridge and
 /// Service and NetworkPolicy tables, and unmounts whatever is still mounted under its data directory.
 pub fn clean_up_node(data_dir: &Path, node: &str) {
+    // The pods' own network namespaces, found through their veths on the
+    // node's bridge while it still exists; what runs in them goes too.
+    let pods = pod_namespaces(&bridge_name(node));
     let socket = data_dir.join("containerd/containerd.sock");
     let config = data_dir.join("containerd/config.toml");
     for pattern in [socket, config] {
@@ -184,6 +187,19 @@ pub fn clean_up_node(data_dir: &Path, node: &str) {
             .args(["-KILL", "-f"])
             .arg(pattern)
             .status();
+    }
+    for netns in pods {
+        let pids = Command::new("ip")
+            .args(["netns", "pids", &netns])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for pid in pids.split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &netns])
+            .output();
     }
     let _ = Command::new("ip")
         .args(["link", "delete", &bridge_name(node)])
@@ -208,4 +224,39 @@ pub fn clean_up_node(data_dir: &Path, node: &str) {
     for point in points {
         let _ = Command::new("umount").args(["-l", point]).status();
     }
+}
+
+/// The named network namespaces (CNI's `cni-…`) at the other end of the
+/// veths enslaved to `bridge`.
+fn pod_namespaces(bridge: &str) -> Vec<String> {
+    let stdout = |args: &[&str]| {
+        Command::new("ip")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let links: serde_json::Value =
+        serde_json::from_str(&stdout(&["-j", "link", "show", "master", bridge]))
+            .unwrap_or_default();
+    let ids: Vec<i64> = links
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.get("link_netnsid").and_then(serde_json::Value::as_i64))
+        .collect();
+    // `nsid 3 (iproute2 netns name: cni-…)`
+    stdout(&["netns", "list-id"])
+        .lines()
+        .filter_map(|line| {
+            let id: i64 = line
+                .strip_prefix("nsid ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            let name = line.split("netns name: ").nth(1)?.trim_end_matches(')');
+            (ids.contains(&id) && name.starts_with("cni-")).then(|| name.to_owned())
+        })
+        .collect()
 }
