@@ -110,10 +110,11 @@ impl Drop for Cluster {
         let _ = Command::new("ip")
             .args(["link", "delete", &bridge])
             .output();
-        let table = berth_agent::network::service_proxy::table_name(NODE);
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &table])
-            .output();
+        for table in berth_agent::network::service_proxy::table_names(NODE) {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &table])
+                .output();
+        }
     }
 }
 

@@ -204,8 +204,10 @@ pub fn clean_up_node(data_dir: &Path, node: &str) {
     let _ = Command::new("ip")
         .args(["link", "delete", &bridge_name(node)])
         .output();
+    let [services, services_b] = berth_agent::network::service_proxy::table_names(node);
     for table in [
-        berth_agent::network::service_proxy::table_name(node),
+        services,
+        services_b,
         berth_agent::network::pod_network::masquerade::table_name(node),
         berth_agent::network::network_policy::table_name(node),
     ] {

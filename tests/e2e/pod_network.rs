@@ -391,11 +391,16 @@ fn service_fields_work(
     kubectl.ok(&["delete", "deployment", "solo"]);
     // Deleting a Service removes its rules on every node.
     for node in &cluster.nodes {
-        let table = berth_agent::network::service_proxy::table_name(&node.name);
+        let tables = berth_agent::network::service_proxy::table_names(&node.name);
         eventually(Duration::from_secs(10), || {
-            let rules = node
-                .host
-                .stdout(&["nft", "list", "map", "ip", &table, "service_ips"]);
+            // Whichever of the two tables is live.
+            let rules: String = tables
+                .iter()
+                .map(|table| {
+                    node.host
+                        .stdout(&["nft", "list", "map", "ip", table, "service_ips"])
+                })
+                .collect();
             (rules.contains(&cluster_ip) && !rules.contains(&sticky_ip)).then_some(())
         });
     }

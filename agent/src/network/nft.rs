@@ -45,6 +45,19 @@ pub async fn apply(script: &str) -> Result<(), NftError> {
     }
 }
 
+/// Whether `object` (such as `chain ip t prerouting`) exists: `nft list`
+/// finds it.
+pub async fn exists(object: &str) -> bool {
+    tokio::process::Command::new("nft")
+        .arg("list")
+        .args(object.split_whitespace())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|status| status.success())
+}
+
 /// Checks `script` without applying it (`nft -c`), for tests: `Ok` where
 /// nft is missing, so unit tests still run on machines without it.
 #[cfg(test)]

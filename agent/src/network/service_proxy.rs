@@ -2,11 +2,13 @@
 //! and EndpointSlice and keep one nftables table (named after the node, so
 //! several nodes on one machine never touch each other's) that sends
 //! ClusterIP traffic to ready endpoints. Changes are applied atomically and
-//! at most a few times a second, whatever the churn.
+//! at most a few times a second, whatever the churn; whole rewrites
+//! alternate between two table names (see [`writer`]).
 
 pub mod endpoints;
 pub mod health;
 pub mod rules;
+pub mod writer;
 
 use std::time::Duration;
 
@@ -23,10 +25,7 @@ const SETTLE: Duration = Duration::from_millis(100);
 /// How soon a table write that failed is tried again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// The node's nftables table name (`berth_` and a hash of the node name).
-pub fn table_name(node: &str) -> String {
-    format!("berth_{:08x}", crate::config::name_hash(node))
-}
+pub use writer::table_names;
 
 /// Keeps node `node`'s Service table in step with the API until `cancel`
 /// fires. The table stays when the agent stops (Services keep working while
@@ -49,7 +48,7 @@ async fn sync(
     health_checks: &mut health::HealthChecks,
     cancel: &CancellationToken,
 ) {
-    let table = table_name(node);
+    let mut writer = writer::TableWriter::new(node).await;
     let (services, service_events) = reflected::<Service>(&client, watcher::Config::default());
     let (slices, slice_events) = reflected::<EndpointSlice>(&client, watcher::Config::default());
     // Only this node's own object, for its podCIDR (what "local" traffic is).
@@ -61,7 +60,6 @@ async fn sync(
         service_events,
         stream::select(slice_events, node_events)
     ));
-    let mut applied: Option<rules::Rules> = None;
     let mut failed = false;
     loop {
         // After a failed write, try again soon even if nothing changes.
@@ -83,22 +81,15 @@ async fn sync(
             .update(endpoints::health_checks(&services, &ports))
             .await;
         let wanted = rules::rules(&ports, pod_cidr.as_deref());
-        // Only elements changed: update them in place; else write the table whole.
-        let script = match applied.as_ref().and_then(|old| wanted.delta(&table, old)) {
-            Some(delta) if delta.is_empty() => continue,
-            Some(delta) => delta,
-            None => wanted.script(&table),
-        };
-        match super::nft::apply(&script).await {
-            Ok(()) => {
-                tracing::debug!(%table, "service rules updated");
-                applied = Some(wanted);
+        match writer.write(wanted).await {
+            Ok(written) => {
+                if written {
+                    tracing::debug!(table = ?writer.live_table(), "service rules updated");
+                }
                 failed = false;
             }
             Err(e) => {
-                tracing::warn!(%table, error = %e, "updating the service rules failed; retrying");
-                // Whatever the table holds now, the next write replaces it whole.
-                applied = None;
+                tracing::warn!(error = %e, "updating the service rules failed; retrying");
                 failed = true;
             }
         }

@@ -401,42 +401,119 @@ pub fn rules(ports: &[ServicePort], pod_cidr: Option<&str>) -> Rules {
         chains,
         "  chain nodeports {{\n    fib daddr type local meta l4proto . th dport vmap @node_ports\n  }}"
     );
-    let _ = writeln!(chains, "  chain prerouting {{\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
-    let _ = writeln!(chains, "  chain output {{\n    type nat hook output priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
-    let _ = writeln!(chains, "  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} masquerade\n    ip saddr . ip daddr @hairpin masquerade\n  }}");
     Rules {
         chains,
         elements: gathered.elements,
     }
 }
 
-impl Rules {
-    /// The nft script that replaces table `table` with these rules.
-    /// Declaring the table, deleting it and defining it again in one script
-    /// makes the change atomic.
-    pub fn script(&self, table: &str) -> String {
-        let mut out = String::new();
+/// The base chains: the only ones hooked into the kernel's paths, so a
+/// table without them, however full, changes no packet.
+fn hooks() -> String {
+    let mut hooks = String::new();
+    let _ = writeln!(hooks, "  chain prerouting {{\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
+    let _ = writeln!(hooks, "  chain output {{\n    type nat hook output priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
+    let _ = writeln!(hooks, "  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} masquerade\n    ip saddr . ip daddr @hairpin masquerade\n  }}");
+    hooks
+}
+
+/// The nft scripts that put [`Rules`] into the kernel as a table beside the
+/// live one: the new table is loaded unhooked (its elements in `batches`,
+/// which may run at once, since nft spends most of a large load parsing),
+/// then one transaction hooks it in and deletes the old table, so packets
+/// meet the old rules or the new, never a half-loaded table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replacement {
+    /// Creates the new table with its chains and empty maps, unhooked.
+    pub skeleton: String,
+    /// Fill the maps and sets; independent of each other.
+    pub batches: Vec<String>,
+    /// Hooks the new table in and deletes the old one, atomically.
+    pub swap: String,
+}
+
+impl Replacement {
+    /// The whole replacement as one transaction: for tables small enough
+    /// that a second process would cost more than it saves.
+    pub fn single(&self) -> String {
+        let mut out = self.skeleton.clone();
+        for batch in &self.batches {
+            out.push_str(batch);
+        }
+        out.push_str(&self.swap);
+        out
+    }
+}
+
+/// `add element` statements for `items` of map or set `name` in `table`.
+fn add_elements(out: &mut String, table: &str, name: &str, items: &[String]) {
+    if !items.is_empty() {
         let _ = writeln!(
             out,
+            "add element ip {table} {name} {{ {} }}",
+            items.join(", ")
+        );
+    }
+}
+
+impl Rules {
+    /// How many map and set elements the table holds.
+    pub fn element_count(&self) -> usize {
+        self.elements.values().map(BTreeMap::len).sum()
+    }
+
+    /// The scripts that load these rules as table `table` (replacing any
+    /// unhooked leftover of that name) and then swap it for `old`, with the
+    /// elements split into `batches` parts of about equal size.
+    pub fn replacement(&self, table: &str, old: Option<&str>, batches: usize) -> Replacement {
+        let mut skeleton = String::new();
+        let _ = writeln!(
+            skeleton,
             "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{"
         );
-        for (name, declaration) in CONTAINERS {
-            let _ = writeln!(out, "  {declaration}");
-            let items: Vec<String> = self
-                .elements
-                .get(name)
-                .into_iter()
-                .flatten()
-                .map(|(key, value)| element(key, value))
-                .collect();
-            if !items.is_empty() {
-                let _ = writeln!(out, "    elements = {{ {} }}", items.join(",\n      "));
-            }
-            let _ = writeln!(out, "  }}");
+        for (_, declaration) in CONTAINERS {
+            let _ = writeln!(skeleton, "  {declaration}\n  }}");
         }
-        out.push_str(&self.chains);
-        let _ = writeln!(out, "}}");
-        out
+        skeleton.push_str(&self.chains);
+        let _ = writeln!(skeleton, "}}");
+
+        let per_batch = self.element_count().div_ceil(batches.max(1)).max(1);
+        let mut scripts = Vec::new();
+        let mut script = String::new();
+        let mut in_script = 0;
+        for (name, _) in CONTAINERS {
+            let mut items = Vec::new();
+            for (key, value) in self.elements.get(name).into_iter().flatten() {
+                items.push(element(key, value));
+                in_script += 1;
+                if in_script == per_batch {
+                    add_elements(&mut script, table, name, &std::mem::take(&mut items));
+                    scripts.push(std::mem::take(&mut script));
+                    in_script = 0;
+                }
+            }
+            add_elements(&mut script, table, name, &items);
+        }
+        if !script.is_empty() {
+            scripts.push(script);
+        }
+
+        let mut swap = format!("table ip {table} {{\n{}}}\n", hooks());
+        if let Some(old) = old {
+            let _ = writeln!(swap, "table ip {old} {{}}\ndelete table ip {old}");
+        }
+        Replacement {
+            skeleton,
+            batches: scripts,
+            swap,
+        }
+    }
+
+    /// The nft script that replaces table `table` with these rules in one
+    /// transaction. Declaring the table, deleting it and defining it again
+    /// in one script makes the change atomic.
+    pub fn script(&self, table: &str) -> String {
+        self.replacement(table, None, 1).single()
     }
 
     /// The nft script that turns table `table`, holding `previous`, into
@@ -468,13 +545,7 @@ impl Rules {
                     gone.join(", ")
                 );
             }
-            if !added.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "add element ip {table} {name} {{ {} }}",
-                    added.join(", ")
-                );
-            }
+            add_elements(&mut out, table, name, &added);
         }
         Some(out)
     }
@@ -656,6 +727,37 @@ mod tests {
              add element ip t node_port_endpoints { tcp . 30080 . 1 : 10.42.1.9 . 80 }\n"
         );
         assert_eq!(after.delta("t", &after).as_deref(), Some(""));
+    }
+
+    #[test]
+    fn a_replacement_loads_unhooked_in_parts_then_swaps() {
+        let ports = service_ports(&[service(json!({}))], &[slice(true)], "n1");
+        let wanted = rules(&ports, None);
+        let replacement = wanted.replacement("new", Some("old"), 3);
+        assert!(!replacement.skeleton.contains("hook"), "{replacement:?}");
+        assert!(replacement.skeleton.contains("chain services"));
+        // Every element is in exactly one batch, the batches about equal.
+        let loaded: usize = replacement
+            .batches
+            .iter()
+            .map(|batch| {
+                batch.matches(" : ").count() + batch.matches("10.42.0.5 . 10.42.0.5").count()
+            })
+            .sum();
+        assert_eq!(loaded, wanted.element_count());
+        assert_eq!(replacement.batches.len(), 3, "{replacement:?}");
+        assert!(replacement
+            .batches
+            .iter()
+            .all(|batch| batch.starts_with("add element ip new ")));
+        assert!(replacement
+            .swap
+            .starts_with("table ip new {\n  chain prerouting {\n    type nat hook prerouting"));
+        assert!(replacement
+            .swap
+            .ends_with("table ip old {}\ndelete table ip old\n"));
+        let checked = crate::network::nft::check(&replacement.single());
+        assert!(checked.is_ok(), "{checked:?}");
     }
 
     #[test]
