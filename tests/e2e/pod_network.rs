@@ -313,6 +313,30 @@ fn service_fields_work(
     .collect();
     assert_eq!(answers.len(), 1, "session affinity sticks: {answers:?}");
     assert!(replicas.is_superset(&answers), "{answers:?}");
+    // Another Service with affinity (new chains and sets on every node,
+    // changed in place) leaves the clients of the first where they were.
+    kubectl.ok(&[
+        "expose",
+        "deployment",
+        "web",
+        "--name=web-sticky-2",
+        "--port=8082",
+        "--target-port=80",
+        "--session-affinity=ClientIP",
+    ]);
+    let second_ip = kubectl.jsonpath(&["get", "service", "web-sticky-2"], "{.spec.clusterIP}");
+    eventually(Duration::from_secs(10), || {
+        let answers: BTreeSet<String> =
+            pages(kubectl, "client-2", &format!("http://{second_ip}:8082/"), 1)
+                .into_iter()
+                .collect();
+        (!answers.is_empty() && replicas.is_superset(&answers)).then_some(())
+    });
+    let again: BTreeSet<String> =
+        pages(kubectl, "client-2", &format!("http://{sticky_ip}:8080/"), 5)
+            .into_iter()
+            .collect();
+    assert_eq!(again, answers, "affinity survives other Services changing");
     let external: BTreeSet<String> = pages(
         kubectl,
         "client-3",
@@ -387,7 +411,14 @@ fn service_fields_work(
             "no NAT from pods through a ClusterIP"
         );
     }
-    kubectl.ok(&["delete", "service", "solo-local", "web-sticky", "web-named"]);
+    kubectl.ok(&[
+        "delete",
+        "service",
+        "solo-local",
+        "web-sticky",
+        "web-sticky-2",
+        "web-named",
+    ]);
     kubectl.ok(&["delete", "deployment", "solo"]);
     // Deleting a Service removes its rules on every node.
     for node in &cluster.nodes {

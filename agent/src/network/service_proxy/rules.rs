@@ -7,10 +7,13 @@
 //! `--detect-local-mode=NodeCIDR`), as is a pod reaching itself; outside
 //! traffic under `externalTrafficPolicy: Local` keeps its source address.
 
+mod script;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::endpoints::{Endpoint, ServicePort};
+pub use script::Replacement;
 
 /// The mark that asks postrouting to masquerade.
 const MASQUERADE_MARK: &str = "0x4000";
@@ -96,9 +99,14 @@ struct Table {
     elements: Elements,
     /// (key, traffic, endpoint count) of every shared pick chain in use.
     pick_chains: BTreeSet<(Key, Traffic, usize)>,
-    /// Chains and sets of single Services: ClientIP affinity, Local policies.
-    extra_chains: String,
+    /// Chains of single Services (ClientIP affinity, Local policies): name → rules.
+    chains: Chains,
+    /// Sets of single Services (who went where under ClientIP affinity): name → declaration.
+    sets: Chains,
 }
+
+/// Chains or sets of the table by name: name → body (rules or declaration lines).
+type Chains = BTreeMap<String, String>;
 
 /// Elements per map or set of the table: key → value (none for sets).
 type Elements = BTreeMap<&'static str, BTreeMap<String, Option<String>>>;
@@ -204,39 +212,43 @@ impl Table {
             crate::config::name_hash(port_id),
             traffic.word()
         );
-        let out = &mut self.extra_chains;
-        if out.contains(&format!("chain {chain} {{")) {
+        if self.chains.contains_key(&chain) {
             return format!("goto {chain}");
         }
-        let mut dispatch = Vec::new();
+        let mut dispatch = String::new();
+        if let Some(rule) = traffic.mark_rule(pod_cidr) {
+            let _ = writeln!(dispatch, "    {rule}");
+        }
         let mut random = Vec::new();
         for (j, endpoint) in endpoints.iter().enumerate() {
-            let set = format!("{chain}_seen{j}");
-            let _ = writeln!(
-                out,
-                "  set {set} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {seconds}s\n  }}"
+            // Named after the endpoint (and the timeout), so an endpoint's
+            // clients stay with it while others come and go.
+            let to = format!(
+                "{chain}_{:08x}",
+                crate::config::name_hash(&format!("{}:{}", endpoint.ip, endpoint.port))
             );
-            let _ = writeln!(
-                out,
-                "  chain {chain}_to{j} {{\n    update @{set} {{ ip saddr }}\n    meta l4proto {protocol} dnat ip to {}:{}\n  }}",
-                endpoint.ip, endpoint.port
+            let set = format!("{to}_{seconds}s");
+            self.sets.insert(
+                set.clone(),
+                format!("    type ipv4_addr\n    flags dynamic,timeout\n    timeout {seconds}s\n"),
             );
-            dispatch.push(format!("    ip saddr @{set} goto {chain}_to{j}"));
-            random.push(format!("{j} : goto {chain}_to{j}"));
-        }
-        let _ = writeln!(out, "  chain {chain} {{");
-        if let Some(rule) = traffic.mark_rule(pod_cidr) {
-            let _ = writeln!(out, "    {rule}");
-        }
-        for line in dispatch {
-            let _ = writeln!(out, "{line}");
+            self.chains.insert(
+                to.clone(),
+                format!(
+                    "    update @{set} {{ ip saddr }}\n    meta l4proto {protocol} dnat ip to {}:{}\n",
+                    endpoint.ip, endpoint.port
+                ),
+            );
+            let _ = writeln!(dispatch, "    ip saddr @{set} goto {to}");
+            random.push(format!("{j} : goto {to}"));
         }
         let _ = writeln!(
-            out,
-            "    numgen random mod {} vmap {{ {} }}\n  }}",
+            dispatch,
+            "    numgen random mod {} vmap {{ {} }}",
             endpoints.len(),
             random.join(", ")
         );
+        self.chains.insert(chain.clone(), dispatch);
         format!("goto {chain}")
     }
 
@@ -316,15 +328,13 @@ impl Table {
             crate::config::name_hash(&port.id),
             key.parts().0
         );
-        if !self.extra_chains.contains(&format!("chain {chain} {{")) {
-            let _ = writeln!(self.extra_chains, "  chain {chain} {{");
+        if !self.chains.contains_key(&chain) {
+            let mut rules = String::new();
             if let Some(cidr) = pod_cidr {
-                let _ = writeln!(self.extra_chains, "    ip saddr {cidr} {everywhere}");
+                let _ = writeln!(rules, "    ip saddr {cidr} {everywhere}");
             }
-            let _ = writeln!(
-                self.extra_chains,
-                "    fib saddr type local {everywhere}\n    {local}\n  }}"
-            );
+            let _ = writeln!(rules, "    fib saddr type local {everywhere}\n    {local}");
+            self.chains.insert(chain.clone(), rules);
         }
         format!("goto {chain}")
     }
@@ -352,21 +362,15 @@ fn pick_chains_kept(used: &BTreeSet<(Key, Traffic, usize)>) -> BTreeSet<(Key, Tr
     kept
 }
 
-/// A node's Service table: its chains (the structure) and the elements of
-/// its maps and sets. When only elements change, the table is updated in
-/// place, element by element, so ClientIP affinity and established flows
-/// are untouched and a resync costs what changed.
+/// A node's Service table: its chains and sets (the structure) and the
+/// elements of its maps and sets. Changes are made in place, element by
+/// element and chain by chain, so ClientIP affinity and established flows
+/// of everything else are untouched and a resync costs what changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
-    chains: String,
+    chains: Chains,
+    sets: Chains,
     elements: Elements,
-}
-
-fn element(key: &str, value: &Option<String>) -> String {
-    match value {
-        Some(value) => format!("{key} : {value}"),
-        None => key.to_owned(),
-    }
 }
 
 /// The table for `ports` on a node whose pods take addresses from
@@ -376,178 +380,35 @@ pub fn rules(ports: &[ServicePort], pod_cidr: Option<&str>) -> Rules {
     for port in ports {
         gathered.add(port, pod_cidr);
     }
-    let mut chains = String::new();
+    let mut chains = gathered.chains;
     // Upstream rejects traffic to a Service without endpoints.
-    let _ = writeln!(chains, "  chain no_endpoints {{\n    reject\n  }}");
+    chains.insert("no_endpoints".to_owned(), "    reject\n".to_owned());
     for (key, traffic, count) in &pick_chains_kept(&gathered.pick_chains) {
-        let _ = writeln!(chains, "  chain {} {{", pick_chain(*key, *traffic, *count));
+        let mut rules = String::new();
         if let Some(rule) = traffic.mark_rule(pod_cidr) {
-            let _ = writeln!(chains, "    {rule}");
+            let _ = writeln!(rules, "    {rule}");
         }
         let (_, lookup, map) = key.parts();
         let _ = writeln!(
-            chains,
-            "    dnat ip to {lookup} . numgen random mod {count} map @{map}\n  }}"
+            rules,
+            "    dnat ip to {lookup} . numgen random mod {count} map @{map}"
         );
+        chains.insert(pick_chain(*key, *traffic, *count), rules);
     }
-    chains.push_str(&gathered.extra_chains);
-    let _ = writeln!(
-        chains,
-        "  chain services {{\n    ip daddr . meta l4proto . th dport vmap @service_ips\n  }}"
+    chains.insert(
+        "services".to_owned(),
+        "    ip daddr . meta l4proto . th dport vmap @service_ips\n".to_owned(),
     );
     // NodePorts answer on this node's own addresses only, never on traffic
     // passing through to others.
-    let _ = writeln!(
-        chains,
-        "  chain nodeports {{\n    fib daddr type local meta l4proto . th dport vmap @node_ports\n  }}"
+    chains.insert(
+        "nodeports".to_owned(),
+        "    fib daddr type local meta l4proto . th dport vmap @node_ports\n".to_owned(),
     );
     Rules {
         chains,
+        sets: gathered.sets,
         elements: gathered.elements,
-    }
-}
-
-/// The base chains: the only ones hooked into the kernel's paths, so a
-/// table without them, however full, changes no packet.
-fn hooks() -> String {
-    let mut hooks = String::new();
-    let _ = writeln!(hooks, "  chain prerouting {{\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
-    let _ = writeln!(hooks, "  chain output {{\n    type nat hook output priority -100; policy accept;\n    jump services\n    jump nodeports\n  }}");
-    let _ = writeln!(hooks, "  chain postrouting {{\n    type nat hook postrouting priority 100; policy accept;\n    meta mark & {MASQUERADE_MARK} == {MASQUERADE_MARK} masquerade\n    ip saddr . ip daddr @hairpin masquerade\n  }}");
-    hooks
-}
-
-/// The nft scripts that put [`Rules`] into the kernel as a table beside the
-/// live one: the new table is loaded unhooked (its elements in `batches`,
-/// which may run at once, since nft spends most of a large load parsing),
-/// then one transaction hooks it in and deletes the old table, so packets
-/// meet the old rules or the new, never a half-loaded table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Replacement {
-    /// Creates the new table with its chains and empty maps, unhooked.
-    pub skeleton: String,
-    /// Fill the maps and sets; independent of each other.
-    pub batches: Vec<String>,
-    /// Hooks the new table in and deletes the old one, atomically.
-    pub swap: String,
-}
-
-impl Replacement {
-    /// The whole replacement as one transaction: for tables small enough
-    /// that a second process would cost more than it saves.
-    pub fn single(&self) -> String {
-        let mut out = self.skeleton.clone();
-        for batch in &self.batches {
-            out.push_str(batch);
-        }
-        out.push_str(&self.swap);
-        out
-    }
-}
-
-/// `add element` statements for `items` of map or set `name` in `table`.
-fn add_elements(out: &mut String, table: &str, name: &str, items: &[String]) {
-    if !items.is_empty() {
-        let _ = writeln!(
-            out,
-            "add element ip {table} {name} {{ {} }}",
-            items.join(", ")
-        );
-    }
-}
-
-impl Rules {
-    /// How many map and set elements the table holds.
-    pub fn element_count(&self) -> usize {
-        self.elements.values().map(BTreeMap::len).sum()
-    }
-
-    /// The scripts that load these rules as table `table` (replacing any
-    /// unhooked leftover of that name) and then swap it for `old`, with the
-    /// elements split into `batches` parts of about equal size.
-    pub fn replacement(&self, table: &str, old: Option<&str>, batches: usize) -> Replacement {
-        let mut skeleton = String::new();
-        let _ = writeln!(
-            skeleton,
-            "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{"
-        );
-        for (_, declaration) in CONTAINERS {
-            let _ = writeln!(skeleton, "  {declaration}\n  }}");
-        }
-        skeleton.push_str(&self.chains);
-        let _ = writeln!(skeleton, "}}");
-
-        let per_batch = self.element_count().div_ceil(batches.max(1)).max(1);
-        let mut scripts = Vec::new();
-        let mut script = String::new();
-        let mut in_script = 0;
-        for (name, _) in CONTAINERS {
-            let mut items = Vec::new();
-            for (key, value) in self.elements.get(name).into_iter().flatten() {
-                items.push(element(key, value));
-                in_script += 1;
-                if in_script == per_batch {
-                    add_elements(&mut script, table, name, &std::mem::take(&mut items));
-                    scripts.push(std::mem::take(&mut script));
-                    in_script = 0;
-                }
-            }
-            add_elements(&mut script, table, name, &items);
-        }
-        if !script.is_empty() {
-            scripts.push(script);
-        }
-
-        let mut swap = format!("table ip {table} {{\n{}}}\n", hooks());
-        if let Some(old) = old {
-            let _ = writeln!(swap, "table ip {old} {{}}\ndelete table ip {old}");
-        }
-        Replacement {
-            skeleton,
-            batches: scripts,
-            swap,
-        }
-    }
-
-    /// The nft script that replaces table `table` with these rules in one
-    /// transaction. Declaring the table, deleting it and defining it again
-    /// in one script makes the change atomic.
-    pub fn script(&self, table: &str) -> String {
-        self.replacement(table, None, 1).single()
-    }
-
-    /// The nft script that turns table `table`, holding `previous`, into
-    /// these rules by changing elements alone; `None` when the chains
-    /// differ (the table must be written whole), empty when nothing changed.
-    pub fn delta(&self, table: &str, previous: &Rules) -> Option<String> {
-        if self.chains != previous.chains {
-            return None;
-        }
-        let empty = BTreeMap::new();
-        let mut out = String::new();
-        for (name, _) in CONTAINERS {
-            let old = previous.elements.get(name).unwrap_or(&empty);
-            let new = self.elements.get(name).unwrap_or(&empty);
-            let gone: Vec<&str> = old
-                .iter()
-                .filter(|(key, value)| new.get(*key) != Some(value))
-                .map(|(key, _)| key.as_str())
-                .collect();
-            let added: Vec<String> = new
-                .iter()
-                .filter(|(key, value)| old.get(*key) != Some(value))
-                .map(|(key, value)| element(key, value))
-                .collect();
-            if !gone.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "delete element ip {table} {name} {{ {} }}",
-                    gone.join(", ")
-                );
-            }
-            add_elements(&mut out, table, name, &added);
-        }
-        Some(out)
     }
 }
 
@@ -684,14 +545,56 @@ mod tests {
             "affinity_{:08x}_cluster",
             crate::config::name_hash("default/web:http")
         );
+        let to = |ip: &str| format!("{chain}_{:08x}", crate::config::name_hash(ip));
+        let second = to("10.42.1.6:80");
         assert!(
-            text.contains(&format!("ip saddr @{chain}_seen1 goto {chain}_to1")),
+            text.contains(&format!("ip saddr @{second}_60s goto {second}")),
             "{text}"
         );
         assert!(
-            text.contains(&format!("update @{chain}_seen0 {{ ip saddr }}")),
+            text.contains(&format!(
+                "update @{}_60s {{ ip saddr }}",
+                to("10.42.0.5:80")
+            )),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_affinity_endpoint_leaving_keeps_the_others_clients() {
+        let sticky = service(json!({"sessionAffinity": "ClientIP"}));
+        let before = rules(
+            &service_ports(std::slice::from_ref(&sticky), &[slice(true)], "n1"),
+            None,
+        );
+        let after = rules(&service_ports(&[sticky], &[slice(false)], "n1"), None);
+        let chain = format!(
+            "affinity_{:08x}_cluster",
+            crate::config::name_hash("default/web:http")
+        );
+        let stays = format!("{chain}_{:08x}", crate::config::name_hash("10.42.0.5:80"));
+        let leaves = format!("{chain}_{:08x}", crate::config::name_hash("10.42.1.6:80"));
+        let delta = after.delta("t", &before);
+        assert!(
+            delta.contains(&format!("flush chain ip t {chain}\n")),
+            "{delta}"
+        );
+        assert!(
+            delta.contains(&format!("delete chain ip t {leaves}\n")),
+            "{delta}"
+        );
+        assert!(
+            delta.contains(&format!("delete set ip t {leaves}_10800s\n")),
+            "{delta}"
+        );
+        assert!(
+            !delta.contains(&format!("set ip t {stays}_10800s")),
+            "{delta}"
+        );
+        assert!(!delta.contains(&format!("chain ip t {stays}\n")), "{delta}");
+        // The script nft gets: the table as it was, then the change.
+        let checked = crate::network::nft::check(&format!("{}{delta}", before.script("t")));
+        assert!(checked.is_ok(), "{checked:?}");
     }
 
     #[test]
@@ -705,8 +608,9 @@ mod tests {
             None,
         );
         // One endpoint fewer is another pick chain, already declared.
-        let delta = after.delta("t", &before).expect("same chains");
+        let delta = after.delta("t", &before);
         assert!(delta.contains("goto pick_ip_cluster_1"), "{delta}");
+        assert!(!delta.contains("chain"), "{delta}");
         let moved = serde_json::from_value::<EndpointSlice>(json!({
             "metadata": {"name": "web-abc", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
             "addressType": "IPv4",
@@ -718,7 +622,7 @@ mod tests {
         }))
         .unwrap();
         let after = rules(&service_ports(&[service(json!({}))], &[moved], "n1"), None);
-        let delta = after.delta("t", &before).expect("same chains");
+        let delta = after.delta("t", &before);
         assert_eq!(
             delta,
             "delete element ip t address_endpoints { 10.43.0.10 . tcp . 8080 . 1 }\n\
@@ -726,7 +630,7 @@ mod tests {
              delete element ip t node_port_endpoints { tcp . 30080 . 1 }\n\
              add element ip t node_port_endpoints { tcp . 30080 . 1 : 10.42.1.9 . 80 }\n"
         );
-        assert_eq!(after.delta("t", &after).as_deref(), Some(""));
+        assert_eq!(after.delta("t", &after), "");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Putting a node's Service rules into the kernel with the least
-//! disruption. Element changes are made in place in the live table. A
-//! whole rewrite (at start-up, or when chains change) is loaded under the
+//! disruption. Changes are made in place in the live table. A whole
+//! rewrite (at start-up, or after a failed write) is loaded under the
 //! node's other table name beside the live table, unhooked and in parallel
 //! parts for large tables, then swapped in with one transaction: packets
 //! always meet a complete table, and 10,000 Services load in under a second.
@@ -60,12 +60,12 @@ impl TableWriter {
         self.live.map(|index| self.names[index].as_str())
     }
 
-    /// Brings the kernel to `wanted`: in place when only elements differ
-    /// from what was written last, else by a whole rewrite. Returns whether
-    /// anything was written.
+    /// Brings the kernel to `wanted`: in place when the live table's content
+    /// is known, else (at start-up, after a failed write) by a whole
+    /// rewrite. Returns whether anything was written.
     pub async fn write(&mut self, wanted: Rules) -> Result<bool, NftError> {
         let delta = match (self.live_table(), self.applied.as_ref()) {
-            (Some(live), Some(applied)) => wanted.delta(live, applied),
+            (Some(live), Some(applied)) => Some(wanted.delta(live, applied)),
             _ => None,
         };
         match delta {
@@ -168,7 +168,7 @@ mod tests {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    async fn swaps_whole_rewrites_and_changes_elements_in_place() {
+    async fn changes_in_place_and_swaps_whole_rewrites() {
         let [first, second] = table_names("n1");
         let mut writer = TableWriter::new("n1").await;
         assert_eq!(writer.live_table(), None);
@@ -179,8 +179,15 @@ mod tests {
         // An endpoint moved: the live table changes in place.
         assert!(writer.write(wanted(&["10.42.0.6"], false)).await.unwrap());
         assert_eq!(writer.live_table(), Some(first.as_str()));
-        // New chains: the other table is loaded and swapped in, the old one gone.
+        // New chains and sets are made in place too.
         assert!(writer.write(wanted(&["10.42.0.6"], true)).await.unwrap());
+        assert!(writer
+            .write(wanted(&["10.42.0.6", "10.42.0.8"], true))
+            .await
+            .unwrap());
+        assert_eq!(writer.live_table(), Some(first.as_str()));
+        // A whole rewrite loads the other table and swaps it in, the old one gone.
+        writer.rewrite(wanted(&["10.42.0.6"], true)).await.unwrap();
         assert_eq!(writer.live_table(), Some(second.as_str()));
         let listed = tables().await;
         assert!(
@@ -225,7 +232,7 @@ mod tests {
                 .enable_all()
                 .build()
                 .unwrap()
-                .block_on(swaps_whole_rewrites_and_changes_elements_in_place());
+                .block_on(changes_in_place_and_swaps_whole_rewrites());
         })
         .join()
         .unwrap();
