@@ -6,6 +6,7 @@ mod controller_manager;
 mod scheduler;
 mod server;
 mod sim;
+mod supervise;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,9 @@ enum Command {
     Agent(Box<agent::AgentArgs>),
     /// Run many simulated nodes in one process (for tests and benchmarks).
     Sim(sim::SimArgs),
+    /// Keep a command running where there is no systemd: restart it with
+    /// back-off, log its output to a file, stop it on SIGTERM.
+    Supervise(supervise::SuperviseArgs),
 }
 
 #[tokio::main]
@@ -51,5 +55,6 @@ async fn main() -> anyhow::Result<()> {
         Command::ControllerManager(args) => controller_manager::run(args).await,
         Command::Agent(args) => agent::run(*args).await,
         Command::Sim(args) => sim::run(args).await,
+        Command::Supervise(args) => supervise::run(args).await,
     }
 }

@@ -133,7 +133,7 @@ fn etcd_endpoints(datastore: &str) -> anyhow::Result<Vec<String>> {
 }
 
 /// Parses `90`, `90s`, `5m` or `1h`.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => text.split_at(i),
         None => (text, "s"),
