@@ -202,13 +202,6 @@ async fn agent_keys_authenticate() {
     init_tracing();
     let sshd = Sshd::start();
     let socket = sshd.path("agent.sock");
-    let mut agent = Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("ssh-agent (Debian openssh-client)");
     struct Stop(Child);
     impl Drop for Stop {
         fn drop(&mut self) {
@@ -216,12 +209,20 @@ async fn agent_keys_authenticate() {
             let _ = self.0.wait();
         }
     }
+    let _agent = Stop(
+        Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ssh-agent (Debian openssh-client)"),
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while !socket.exists() {
         assert!(Instant::now() < deadline, "ssh-agent did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _agent = Stop(agent.try_wait().map(|_| agent).unwrap());
     let added = Command::new("ssh-add")
         .arg(sshd.path("user_rsa"))
         .env("SSH_AUTH_SOCK", &socket)
