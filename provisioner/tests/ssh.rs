@@ -33,21 +33,22 @@ fn keygen(path: &Path, kind: &str) {
     if kind == "rsa" {
         args.splice(1..1, ["-b", "2048"]);
     }
-    let status = Command::new("ssh-keygen")
-        .args(&args)
-        .arg(path)
-        .status()
-        .expect("ssh-keygen (Debian openssh-client)");
-    assert!(status.success(), "ssh-keygen -t {kind} failed");
+    let out = ssh_keygen(&args, path);
+    assert!(out.status.success(), "ssh-keygen -t {kind}: {out:?}");
+}
+
+/// `ssh-keygen ARGS FILE`.
+fn ssh_keygen(args: &[&str], file: &Path) -> std::process::Output {
+    Command::new("ssh-keygen")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("ssh-keygen (Debian openssh-client)")
 }
 
 /// `ssh-keygen -l`'s fingerprint of a public key file.
 fn fingerprint_of(public: &Path) -> String {
-    let out = Command::new("ssh-keygen")
-        .arg("-lf")
-        .arg(public)
-        .output()
-        .unwrap();
+    let out = ssh_keygen(&["-lf"], public);
     let text = String::from_utf8(out.stdout).unwrap();
     text.split_whitespace().nth(1).unwrap().to_string()
 }
@@ -152,6 +153,21 @@ impl Sshd {
             ConnectOptions::new(Auth::KeyFile(self.path("user_ed25519")), known_hosts);
         options.connect_timeout = Duration::from_secs(10);
         options
+    }
+}
+
+impl Sshd {
+    /// Two servers that trust the first one's user key, and options whose
+    /// known_hosts has both host keys.
+    fn pair() -> (Sshd, Sshd, ConnectOptions) {
+        let first = Sshd::start();
+        let second = Sshd::start();
+        let options = first.options();
+        let authorized = public_key(&first.path("user_ed25519.pub"));
+        std::fs::write(second.path("authorized_keys"), authorized + "\n").unwrap();
+        let known = format!("{}{}", first.known_hosts_line(), second.known_hosts_line());
+        std::fs::write(&options.known_hosts, known).unwrap();
+        (first, second, options)
     }
 }
 
@@ -411,15 +427,9 @@ async fn hashed_known_hosts_entries_are_recognised() {
     init_tracing();
     let sshd = Sshd::start();
     let options = sshd.options();
-    let status = Command::new("ssh-keygen")
-        .arg("-H")
-        .arg("-f")
-        .arg(&options.known_hosts)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(ssh_keygen(&["-H", "-f"], &options.known_hosts)
+        .status
+        .success());
     let text = std::fs::read_to_string(&options.known_hosts).unwrap();
     assert!(text.starts_with("|1|"), "{text}");
     let machine = Machine::connect(sshd.target(), &options).await.unwrap();
@@ -438,13 +448,8 @@ async fn accept_new_records_unknown_host_keys() {
     let recorded = std::fs::read_to_string(&options.known_hosts).unwrap();
     assert_eq!(recorded, sshd.known_hosts_line());
     // OpenSSH itself agrees with what was recorded.
-    let found = Command::new("ssh-keygen")
-        .arg("-F")
-        .arg(format!("[127.0.0.1]:{}", sshd.port))
-        .arg("-f")
-        .arg(&options.known_hosts)
-        .output()
-        .unwrap();
+    let name = format!("[127.0.0.1]:{}", sshd.port);
+    let found = ssh_keygen(&["-F", &name, "-f"], &options.known_hosts);
     assert!(found.status.success());
     // Now known: strict accepts it, and nothing more is appended.
     options.policy = HostKeyPolicy::Strict;
@@ -559,16 +564,8 @@ async fn commands_past_their_timeout_are_killed() {
 #[tokio::test]
 async fn jump_host_tunnels_to_the_machine() {
     init_tracing();
-    let jump = Sshd::start();
-    let inner = Sshd::start();
-    let mut options = inner.options();
-    // The jump host is checked and logged in to like any machine; the inner
-    // machine trusts the same user keys.
-    std::fs::copy(jump.path("user_ed25519"), inner.path("user_ed25519")).unwrap();
-    let authorized = public_key(&jump.path("user_ed25519.pub"));
-    std::fs::write(inner.path("authorized_keys"), authorized + "\n").unwrap();
-    let known = format!("{}{}", jump.known_hosts_line(), inner.known_hosts_line());
-    std::fs::write(&options.known_hosts, known).unwrap();
+    // The jump host is checked and logged in to like any machine.
+    let (jump, inner, mut options) = Sshd::pair();
     options.jump = Some(jump.target());
     let machine = Machine::connect(inner.target(), &options).await.unwrap();
     let output = machine.run("echo $SSH_CONNECTION").await.unwrap();
@@ -599,14 +596,7 @@ async fn jump_host_tunnels_to_the_machine() {
 #[tokio::test]
 async fn for_each_reports_every_machine() {
     init_tracing();
-    let first = Sshd::start();
-    let second = Sshd::start();
-    let mut options = first.options();
-    std::fs::copy(first.path("user_ed25519"), second.path("user_ed25519")).unwrap();
-    let authorized = public_key(&first.path("user_ed25519.pub"));
-    std::fs::write(second.path("authorized_keys"), authorized + "\n").unwrap();
-    let known = format!("{}{}", first.known_hosts_line(), second.known_hosts_line());
-    std::fs::write(&options.known_hosts, known).unwrap();
+    let (first, second, mut options) = Sshd::pair();
     options.connect_timeout = Duration::from_secs(3);
     let closed = free_port();
     let targets = [
