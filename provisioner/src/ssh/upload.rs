@@ -139,13 +139,14 @@ pub(crate) async fn upload(
         },
         source: source_error,
     };
-    let (sha256, size) = local_digest(source).await.map_err(local_error)?;
     let probe = probe_command(remote);
-    let found = checked(
-        exec::exec(handle, machine, &probe, None, timeout).await?,
-        machine,
-        &probe,
-    )?;
+    // Hash here while the machine hashes its copy.
+    let (digest, found) = tokio::join!(
+        local_digest(source),
+        exec::exec(handle, machine, &probe, None, timeout)
+    );
+    let (sha256, size) = digest.map_err(local_error)?;
+    let found = checked(found?, machine, &probe)?;
     if let Some(found) = parse_probe(&found.stdout).filter(|f| f.sha256 == sha256) {
         if found.mode == mode {
             tracing::info!(machine, remote, "unchanged (same sha256), not sent");
