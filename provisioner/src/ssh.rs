@@ -251,13 +251,23 @@ impl Machine {
         .await
     }
 
-    /// Ends the session (and the jump host's) cleanly.
+    /// Ends the session (and the jump host's) and waits until russh's
+    /// session task has finished, so nothing outlives the machine.
     pub async fn close(self) {
-        let _ = self
-            .handle
+        let Machine {
+            name, handle, jump, ..
+        } = self;
+        let _ = handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
             .await;
-        if let Some(jump) = self.jump {
+        match tokio::time::timeout(Duration::from_secs(5), handle).await {
+            Ok(Ok(()) | Err(HandshakeError::Ssh(russh::Error::Disconnect))) => {}
+            Ok(Err(e)) => tracing::debug!(machine = %name, "session ended: {e:?}"),
+            Err(_) => {
+                tracing::warn!(machine = %name, "session did not end within 5 s of disconnect")
+            }
+        }
+        if let Some(jump) = jump {
             Box::pin(jump.close()).await;
         }
     }
