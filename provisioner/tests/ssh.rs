@@ -70,14 +70,20 @@ struct Sshd {
 }
 
 impl Sshd {
+    /// A server with an ed25519 host key.
     fn start() -> Sshd {
+        Sshd::start_with_host_key("ed25519")
+    }
+
+    /// A server whose only host key is of type `kind`.
+    fn start_with_host_key(kind: &str) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: install Debian's openssh-server (tests/run-all.sh does)"
         );
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        keygen(&d.join("host_ed25519"), "ed25519");
+        keygen(&d.join("host_key"), kind);
         keygen(&d.join("user_ed25519"), "ed25519");
         keygen(&d.join("user_rsa"), "rsa");
         keygen(&d.join("stranger"), "ed25519");
@@ -91,7 +97,7 @@ impl Sshd {
         std::fs::create_dir_all("/run/sshd").unwrap();
         let port = free_port();
         let config = format!(
-            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_ed25519\n\
+            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_key\n\
              AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nUsePAM no\n\
              StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              PermitRootLogin prohibit-password\nAllowTcpForwarding yes\nLogLevel DEBUG1\n",
@@ -140,7 +146,7 @@ impl Sshd {
         format!(
             "[127.0.0.1]:{} {}\n",
             self.port,
-            public_key(&self.path("host_ed25519.pub"))
+            public_key(&self.path("host_key.pub"))
         )
     }
 
@@ -368,7 +374,7 @@ async fn strict_policy_refuses_unknown_host_keys() {
     let machine = format!("root@127.0.0.1:{}", sshd.port);
     assert!(text.starts_with(&machine), "{text}");
     assert!(
-        text.contains(&fingerprint_of(&sshd.path("host_ed25519.pub"))),
+        text.contains(&fingerprint_of(&sshd.path("host_key.pub"))),
         "{text}"
     );
     assert!(
@@ -408,7 +414,7 @@ async fn changed_host_keys_are_refused_under_every_policy() {
             "{text}"
         );
         assert!(
-            text.contains(&fingerprint_of(&sshd.path("host_ed25519.pub"))),
+            text.contains(&fingerprint_of(&sshd.path("host_key.pub"))),
             "{text}"
         );
         assert!(
@@ -459,6 +465,33 @@ async fn accept_new_records_unknown_host_keys() {
         std::fs::read_to_string(&options.known_hosts).unwrap(),
         recorded
     );
+}
+
+#[tokio::test]
+async fn rsa_host_keys_are_recorded_and_checked_as_ssh_rsa() {
+    init_tracing();
+    let sshd = Sshd::start_with_host_key("rsa");
+    let mut options = sshd.options();
+    std::fs::write(&options.known_hosts, "").unwrap();
+    options.policy = HostKeyPolicy::AcceptNew;
+    Machine::connect(sshd.target(), &options)
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let recorded = std::fs::read_to_string(&options.known_hosts).unwrap();
+    assert_eq!(recorded, sshd.known_hosts_line());
+    assert!(recorded.contains(" ssh-rsa "), "{recorded}");
+    // Another RSA key recorded for it: changed, not unknown.
+    keygen(&sshd.path("other_rsa"), "rsa");
+    let other = format!(
+        "[127.0.0.1]:{} {}\n",
+        sshd.port,
+        public_key(&sshd.path("other_rsa.pub"))
+    );
+    std::fs::write(&options.known_hosts, other).unwrap();
+    let error = Machine::connect(sshd.target(), &options).await.unwrap_err();
+    assert!(matches!(error, Error::ChangedHostKey { .. }), "{error}");
 }
 
 #[tokio::test]

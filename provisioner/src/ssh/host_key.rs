@@ -39,11 +39,14 @@ pub(crate) struct Verifier {
 impl Verifier {
     /// Accepts `key` or says why not; appends it under [`HostKeyPolicy::AcceptNew`].
     pub fn verify(&self, key: &PublicKey) -> Result<(), Error> {
-        let key_type = key.algorithm().as_str().to_string();
-        let blob = key.to_bytes().map_err(|e| Error::Connect {
+        let unreadable = |reason: String| Error::Connect {
             machine: self.machine.clone(),
-            reason: format!("unreadable host key: {e}"),
-        })?;
+            reason: format!("unreadable host key: {reason}"),
+        };
+        let blob = key.to_bytes().map_err(|e| unreadable(e.to_string()))?;
+        let key_type = known_hosts::key_type(&blob)
+            .ok_or_else(|| unreadable("no key type".to_string()))?
+            .to_string();
         let text = match std::fs::read_to_string(&self.known_hosts) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),

@@ -193,6 +193,14 @@ pub fn check(entries: &[Entry], name: &str, key_type: &str, key: &[u8]) -> Verdi
     }
 }
 
+/// The key type named at the start of a key in SSH wire format (a
+/// length-prefixed string, e.g. `ssh-rsa`), which is what known_hosts
+/// records, whatever signature algorithm the session negotiated.
+pub fn key_type(key: &[u8]) -> Option<&str> {
+    let length = u32::from_be_bytes(key.get(..4)?.try_into().ok()?) as usize;
+    std::str::from_utf8(key.get(4..4 + length)?).ok()
+}
+
 /// The line (with its newline) that records `key` for the host `name`.
 pub fn entry_line(name: &str, key_type: &str, key: &[u8]) -> String {
     format!("{name} {key_type} {}\n", STANDARD.encode(key))
@@ -324,6 +332,21 @@ mod tests {
         for (name, presented, want) in cases {
             let got = check(&entries, name, "ssh-ed25519", &key(presented));
             assert_eq!(&got, want, "{name} presenting {presented}");
+        }
+    }
+
+    #[test]
+    fn key_type_comes_from_the_key() {
+        let rsa = "AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7";
+        let cases: &[(Vec<u8>, Option<&str>)] = &[
+            (key(KEY_A), Some("ssh-ed25519")),
+            (key(rsa), Some("ssh-rsa")),
+            (vec![0, 0, 0], None),
+            (vec![0, 0, 0, 9, b'a'], None),
+            (vec![0, 0, 0, 1, 0xff], None),
+        ];
+        for (blob, want) in cases {
+            assert_eq!(key_type(blob), *want, "{blob:?}");
         }
     }
 
