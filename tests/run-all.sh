@@ -16,7 +16,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     ca-certificates curl protobuf-compiler libprotobuf-dev etcd-server \
     busybox-static umoci skopeo docker-registry \
-    containerd runc containernetworking-plugins iproute2 procps unzip nftables >/dev/null
+    containerd runc containernetworking-plugins iproute2 procps unzip nftables \
+    openssh-server openssh-client >/dev/null
 fi
 
 HELM_DIR="${BERTH_HELM_DIR:-/var/tmp/berth-helm}"
