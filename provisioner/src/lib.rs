@@ -1,0 +1,7 @@
+//! Builds and keeps berth clusters on the machines a `cluster.toml` lists: the
+//! cluster model, machine backends, bootstrapping and upgrades. The provisioner
+//! never depends on the orchestrator; certificates come from `berth-pki`.
+
+#![warn(missing_docs)]
+
+pub mod config;
