@@ -2,6 +2,7 @@
 //! agent and the cluster tools. It only parses flags and calls the crates.
 
 mod agent;
+mod cluster;
 mod controller_manager;
 mod scheduler;
 mod server;
@@ -38,6 +39,8 @@ enum Command {
     Agent(Box<agent::AgentArgs>),
     /// Run many simulated nodes in one process (for tests and benchmarks).
     Sim(sim::SimArgs),
+    /// Build and keep clusters described by a cluster.toml (`check` for now).
+    Cluster(cluster::ClusterArgs),
 }
 
 #[tokio::main]
@@ -51,5 +54,6 @@ async fn main() -> anyhow::Result<()> {
         Command::ControllerManager(args) => controller_manager::run(args).await,
         Command::Agent(args) => agent::run(*args).await,
         Command::Sim(args) => sim::run(args).await,
+        Command::Cluster(args) => cluster::run(args),
     }
 }

@@ -4,9 +4,11 @@
 
 mod error;
 mod model;
+mod node_labels;
 mod pool;
 mod raw;
 mod ssh;
+mod summary;
 mod taint;
 mod validate;
 
@@ -14,7 +16,9 @@ use std::path::Path;
 
 pub use error::{ConfigError, Location};
 pub use model::*;
+pub use node_labels::check_node_label;
 pub use ssh::parse_jump_host;
+pub use summary::summary;
 pub use taint::{parse_taint, EFFECTS};
 
 /// Parses and checks the text of a `cluster.toml`; `file` is the name errors

@@ -6,6 +6,7 @@ use berth_api::validation::{is_dns1123_label, is_qualified_name, is_valid_label_
 use toml::Spanned;
 
 use super::model::{Pool, Provider, Taint, GPU_TAINT_KEY, GPU_TAINT_VALUE, POOL_LABEL};
+use super::node_labels::check_node_label;
 use super::raw::{RawPool, RawSsh};
 use super::taint::parse_taint;
 use super::validate::{key_field, machine, Checker, Labels};
@@ -100,6 +101,7 @@ fn labels(
         let at = key_field(&format!("{field}.labels"), key.get_ref());
         checker.problems(key, &at, is_qualified_name(key.get_ref()))?;
         checker.problems(value, &at, is_valid_label_value(value.get_ref()))?;
+        checker.require(key, &at, check_node_label(key.get_ref()))?;
         if key.get_ref() == POOL_LABEL && value.get_ref() != pool {
             return Err(checker.error(key.span(), &at, format!(
                 "{POOL_LABEL} is set by berth to the pool's name ({pool:?}); remove it or set it to {pool:?}"

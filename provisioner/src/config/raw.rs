@@ -47,7 +47,9 @@ pub(crate) struct RawMasters {
     pub machines: Spanned<Vec<Spanned<RawMachine>>>,
 }
 
-/// One machine: its address, an optional node name and SSH overrides.
+/// One machine: its address, an optional node name and SSH overrides. The
+/// overrides repeat [`RawSsh`]'s keys because serde cannot flatten a struct
+/// into one that denies unknown fields.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMachine {
