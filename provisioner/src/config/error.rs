@@ -94,8 +94,25 @@ pub(crate) fn syntax(file: &str, text: &str, error: &toml::de::Error) -> ConfigE
     ConfigError::Syntax {
         at: Location::at(file, text, offset),
         field,
-        message: error.message().trim_end().to_owned(),
+        message: plain_words(error.message().trim_end()),
     }
+}
+
+/// serde names the Rust struct it expected; say what to write instead.
+fn plain_words(message: &str) -> String {
+    const TABLES: [(&str, &str); 5] = [
+        (
+            "struct RawMachine",
+            "a machine table like { host = \"10.0.0.1\" }",
+        ),
+        ("struct RawPool", "a pool table ([[pools]])"),
+        ("struct RawMasters", "a table ([masters])"),
+        ("struct RawSsh", "a table ([ssh])"),
+        ("struct RawCluster", "a table"),
+    ];
+    TABLES.iter().fold(message.to_owned(), |text, (from, to)| {
+        text.replace(from, to)
+    })
 }
 
 /// The path of the deepest key or value whose span contains `span`.
