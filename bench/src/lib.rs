@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use berth_orchestrator::apiserver::pki::Pki;
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};
 use berth_orchestrator::store::sqlite::SqliteStore;
 use berth_orchestrator::store::Store;
+use berth_pki::Pki;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;

@@ -2,6 +2,7 @@
 //! agent and the cluster tools. It only parses flags and calls the crates.
 
 mod agent;
+mod cluster;
 mod controller_manager;
 mod scheduler;
 mod server;
@@ -42,6 +43,8 @@ enum Command {
     /// Keep a command running where there is no systemd: restart it with
     /// back-off, log its output to a file, stop it on SIGTERM.
     Supervise(supervise::SuperviseArgs),
+    /// Build and keep clusters described by a cluster.toml (`check` for now).
+    Cluster(cluster::ClusterArgs),
 }
 
 #[tokio::main]
@@ -56,5 +59,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Agent(args) => agent::run(*args).await,
         Command::Sim(args) => sim::run(args).await,
         Command::Supervise(args) => supervise::run(args).await,
+        Command::Cluster(args) => cluster::run(args),
     }
 }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use berth_orchestrator::apiserver::allocator::Cidr;
-use berth_orchestrator::apiserver::pki::Pki;
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig, DefaultTolerationSeconds};
 use berth_orchestrator::controllers;
 use berth_orchestrator::scheduler;
 use berth_orchestrator::store::etcd::EtcdStore;
 use berth_orchestrator::store::sqlite::SqliteStore;
 use berth_orchestrator::store::{compactor, Store};
+use berth_pki::Pki;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 

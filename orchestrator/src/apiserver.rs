@@ -21,7 +21,6 @@ pub mod negotiate;
 mod node_proxy;
 pub mod objects;
 mod openapi;
-pub mod pki;
 pub mod request;
 pub mod reviews;
 mod scale;
@@ -50,9 +49,9 @@ use self::catalog::{Catalog, Serving};
 use self::errors::ApiError;
 use self::node_proxy::NodeProxy;
 use self::objects::{Objects, WriteOptions};
-use self::pki::Pki;
 use self::request::ApiRequest;
 use crate::store::Store;
+use berth_pki::Pki;
 
 /// Errors that stop the server from starting.
 #[derive(Debug, thiserror::Error)]

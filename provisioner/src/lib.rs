@@ -1,5 +1,9 @@
-//! Builds and grows berth clusters on machines: the machine backends (SSH),
-//! and what runs over them. Nothing here talks to the API server's store.
+//! Builds and keeps berth clusters on the machines a `cluster.toml` lists: the
+//! cluster model, machine backends, bootstrapping and upgrades. The provisioner
+//! never depends on the orchestrator; certificates come from `berth-pki`.
+
 #![warn(missing_docs)]
 
+pub mod certificates;
+pub mod config;
 pub mod ssh;

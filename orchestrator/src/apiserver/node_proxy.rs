@@ -24,8 +24,8 @@ use self::upgrade::Sessions;
 use super::catalog;
 use super::errors::ApiError;
 use super::objects::Objects;
-use super::pki::Pki;
 use super::request::{url_decode_pairs, ResourceRequest};
+use berth_pki::Pki;
 
 /// Proxies streaming pod subresources to kubelets; cheap to clone.
 #[derive(Clone)]

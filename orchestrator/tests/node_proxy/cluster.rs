@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_orchestrator::apiserver::pki::Pki;
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};
 use berth_orchestrator::store::sqlite::SqliteStore;
 use berth_orchestrator::store::Store;
+use berth_pki::Pki;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};

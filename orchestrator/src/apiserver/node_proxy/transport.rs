@@ -25,7 +25,7 @@ use tokio_rustls::TlsConnector;
 
 use super::location::KubeletEndpoint;
 use crate::apiserver::errors::ApiError;
-use crate::apiserver::pki::Pki;
+use berth_pki::Pki;
 
 /// How long a TCP connect to a kubelet may take (upstream's kubelet dialer).
 const DIAL_TIMEOUT: Duration = Duration::from_secs(30);

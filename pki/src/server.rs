@@ -3,9 +3,8 @@
 //! token, kept under the data directory and reused on every later start, plus
 //! the `admin.kubeconfig` kubectl reads as is.
 
-use std::fs;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine;
 use rcgen::{
@@ -13,21 +12,8 @@ use rcgen::{
     KeyUsagePurpose, SanType,
 };
 
-/// Why the PKI could not be created or loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum PkiError {
-    /// Reading or writing a file under the data directory failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Generating or parsing a certificate failed.
-    #[error("certificate error: {0}")]
-    Certificate(#[from] rcgen::Error),
-}
+use crate::files::{create_dir, read, write};
+use crate::PkiError;
 
 /// The server's TLS material and admin credentials.
 #[derive(Debug, Clone)]
@@ -47,31 +33,6 @@ pub struct Pki {
     pub admin_token: String,
 }
 
-fn read(path: &Path) -> Result<Option<String>, PkiError> {
-    match fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(PkiError::Io {
-            path: path.to_owned(),
-            source,
-        }),
-    }
-}
-
-fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
-    let io = |source| PkiError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, contents).map_err(io)?;
-    if private {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(io)?;
-    }
-    fs::rename(&tmp, path).map_err(io)
-}
-
 fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -82,10 +43,7 @@ impl Pki {
     /// names and addresses the serving certificate must be valid for.
     pub fn load_or_create(dir: &Path, hosts: &[String]) -> Result<Self, PkiError> {
         let tls = dir.join("tls");
-        fs::create_dir_all(&tls).map_err(|source| PkiError::Io {
-            path: tls.clone(),
-            source,
-        })?;
+        create_dir(&tls)?;
         let (ca_cert, ca_key) = (tls.join("ca.crt"), tls.join("ca.key"));
         let mut ca_created = false;
         let (ca_pem, ca_key_pem) = match (read(&ca_cert)?, read(&ca_key)?) {

@@ -1,0 +1,301 @@
+//! The checked cluster model a `cluster.toml` becomes: what to build, on which
+//! machines, with which SSH settings. Every value here has passed the rules in
+//! `validate`; later steps trust it and never re-read the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use berth_api::quantity::Quantity;
+use serde::Deserialize;
+
+/// Service CIDR when the file names none (k3s' default, as berth's single-node server uses).
+pub const DEFAULT_SERVICE_CIDR: &str = "10.43.0.0/16";
+/// Pod (cluster) CIDR when the file names none.
+pub const DEFAULT_CLUSTER_CIDR: &str = "10.42.0.0/16";
+/// SSH user when neither `[ssh]` nor the machine names one.
+pub const DEFAULT_SSH_USER: &str = "root";
+/// SSH port when neither `[ssh]` nor the machine names one.
+pub const DEFAULT_SSH_PORT: u16 = 22;
+/// known_hosts file when neither `[ssh]` nor the machine names one.
+pub const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
+/// The label every node of a pool carries, valued with the pool's name.
+pub const POOL_LABEL: &str = "berth.dev/pool";
+/// The taint key `gpu = true` adds (the NVIDIA device plugin's resource name).
+pub const GPU_TAINT_KEY: &str = "nvidia.com/gpu";
+/// The taint value `gpu = true` adds.
+pub const GPU_TAINT_VALUE: &str = "present";
+
+/// A checked `cluster.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cluster {
+    /// The cluster's name (a DNS-1123 label): kubeconfig context, certificate names.
+    pub name: String,
+    /// The berth executable installed on every machine.
+    pub binary: Binary,
+    /// Where ClusterIP Services get their addresses.
+    pub service_cidr: Cidr,
+    /// Where pods get their addresses (one slice per node).
+    pub cluster_cidr: Cidr,
+    /// How pod traffic crosses machines.
+    pub network_mode: NetworkMode,
+    /// Where the API server keeps its objects.
+    pub datastore: Datastore,
+    /// The control-plane machines: 1 on sqlite, 3 or 5 on etcd.
+    pub masters: Vec<Machine>,
+    /// The worker pools, in file order.
+    pub pools: Vec<Pool>,
+}
+
+impl Cluster {
+    /// Every machine with its role, masters first, in file order.
+    pub fn machines(&self) -> impl Iterator<Item = (Role<'_>, &Machine)> {
+        let masters = self.masters.iter().map(|m| (Role::Master, m));
+        let nodes = self
+            .pools
+            .iter()
+            .flat_map(|pool| pool.machines.iter().map(move |m| (Role::Node(pool), m)));
+        masters.chain(nodes)
+    }
+}
+
+/// What a machine becomes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Role<'a> {
+    /// A control-plane machine (API server, scheduler, controllers, etcd member on etcd).
+    Master,
+    /// A worker node of this pool.
+    Node(&'a Pool),
+}
+
+/// The berth executable to install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binary {
+    /// `binary = "self"` (the default): the executable running the command.
+    SelfExe,
+    /// A file on this machine.
+    Path(PathBuf),
+}
+
+impl fmt::Display for Binary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SelfExe => f.write_str("self (this berth executable)"),
+            Self::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A subnet in canonical form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    /// The network address.
+    pub address: IpAddr,
+    /// The prefix length.
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Whether the two subnets share any address.
+    pub fn overlaps(&self, other: &Cidr) -> bool {
+        let prefix = self.prefix.min(other.prefix);
+        match (self.address, other.address) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                u32::from(a) & mask == u32::from(b) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                u128::from(a) & mask == u128::from(b) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// The first usable address, which upstream gives the `kubernetes` Service.
+    pub fn first_address(&self) -> IpAddr {
+        match self.address {
+            IpAddr::V4(a) => IpAddr::V4((u32::from(a).wrapping_add(1)).into()),
+            IpAddr::V6(a) => IpAddr::V6((u128::from(a).wrapping_add(1)).into()),
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix)
+    }
+}
+
+/// How pod traffic crosses machines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Plain routes between machines on one L2 network (the default).
+    #[default]
+    Routed,
+    /// A VXLAN overlay, for machines on different networks.
+    Vxlan,
+}
+
+/// Where the API server keeps its objects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Datastore {
+    /// An embedded SQLite file: exactly one master (the default).
+    #[default]
+    Sqlite,
+    /// An etcd cluster on the masters: three or five of them.
+    Etcd,
+}
+
+impl Datastore {
+    /// The master counts this datastore allows.
+    pub fn allowed_masters(self) -> &'static [usize] {
+        match self {
+            Self::Sqlite => &[1],
+            Self::Etcd => &[3, 5],
+        }
+    }
+
+    /// The name as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Etcd => "etcd",
+        }
+    }
+}
+
+/// Where a pool's machines come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Machines that exist already, reached over SSH.
+    Ssh,
+    /// EC2 instances (not supported yet: refused with a message).
+    Aws,
+}
+
+/// What to do with a host key that is not in known_hosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicy {
+    /// Refuse any host whose key is not already known (the default).
+    #[default]
+    Strict,
+    /// Trust a host seen for the first time and record its key; refuse a changed key.
+    AcceptNew,
+}
+
+impl HostKeyPolicy {
+    /// The name as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::AcceptNew => "accept-new",
+        }
+    }
+}
+
+/// How to authenticate to a machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// A private key file on this machine.
+    KeyFile(PathBuf),
+    /// The keys of the running ssh-agent (`SSH_AUTH_SOCK`), the default.
+    Agent,
+}
+
+/// A bastion to hop through: `[user@]host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JumpHost {
+    /// Login on the bastion; the machine's user when absent.
+    pub user: Option<String>,
+    /// The bastion's address.
+    pub host: String,
+    /// The bastion's SSH port.
+    pub port: u16,
+}
+
+impl fmt::Display for JumpHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// The SSH settings one machine ends up with (its overrides over `[ssh]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ssh {
+    /// Login user.
+    pub user: String,
+    /// SSH port.
+    pub port: u16,
+    /// Key file or agent.
+    pub auth: Auth,
+    /// The known_hosts file host keys are checked against (`~` not yet expanded).
+    pub known_hosts: PathBuf,
+    /// Strict, or trust on first use.
+    pub host_key_policy: HostKeyPolicy,
+    /// A bastion to hop through.
+    pub jump_host: Option<JumpHost>,
+}
+
+/// One machine of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    /// Address or DNS name SSH connects to.
+    pub host: String,
+    /// The Node name it registers as (the host in lower case unless set).
+    pub name: String,
+    /// How to reach it.
+    pub ssh: Ssh,
+}
+
+/// A `key=value:Effect` taint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taint {
+    /// Qualified name.
+    pub key: String,
+    /// Label-value syntax; may be empty.
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: String,
+}
+
+impl fmt::Display for Taint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.value.is_empty() {
+            write!(f, "{}:{}", self.key, self.effect)
+        } else {
+            write!(f, "{}={}:{}", self.key, self.value, self.effect)
+        }
+    }
+}
+
+/// A group of like worker nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pool {
+    /// Unique name (a DNS-1123 label); also the value of the pool label.
+    pub name: String,
+    /// Where its machines come from.
+    pub provider: Provider,
+    /// Its machines.
+    pub machines: Vec<Machine>,
+    /// Labels every node gets, the pool label included.
+    pub labels: BTreeMap<String, String>,
+    /// Taints every node registers with, the GPU taint included when `gpu = true`.
+    pub taints: Vec<Taint>,
+    /// Whether the nodes have NVIDIA GPUs.
+    pub gpu: bool,
+    /// Most pods per node (the agent's default when absent).
+    pub max_pods: Option<u32>,
+    /// CPU kept back from pods on each node.
+    pub reserved_cpu: Option<Quantity>,
+    /// Memory kept back from pods on each node.
+    pub reserved_memory: Option<Quantity>,
+}

@@ -1,0 +1,122 @@
+//! What `berth cluster check` prints: the cluster a checked file describes,
+//! machine by machine, so a reader sees what would be built before anything is.
+
+use std::fmt::Write;
+
+use super::model::{Auth, Cluster, Machine, Pool};
+
+/// A human-readable account of what `cluster` would build.
+pub fn summary(cluster: &Cluster) -> String {
+    let nodes: usize = cluster.pools.iter().map(|p| p.machines.len()).sum();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "cluster {:?}: {} master(s) on {}, {} pool(s), {} node(s)",
+        cluster.name,
+        cluster.masters.len(),
+        cluster.datastore.as_str(),
+        cluster.pools.len(),
+        nodes
+    );
+    let _ = writeln!(out, "  binary:       {}", cluster.binary);
+    let _ = writeln!(
+        out,
+        "  service CIDR: {} (the kubernetes Service at {})",
+        cluster.service_cidr,
+        cluster.service_cidr.first_address()
+    );
+    let _ = writeln!(out, "  cluster CIDR: {}", cluster.cluster_cidr);
+    let mode = match cluster.network_mode {
+        super::NetworkMode::Routed => "routed",
+        super::NetworkMode::Vxlan => "vxlan",
+    };
+    let _ = writeln!(out, "  network mode: {mode}");
+    let _ = writeln!(out, "masters:");
+    for machine in &cluster.masters {
+        machine_line(&mut out, machine);
+    }
+    for pool in &cluster.pools {
+        pool_lines(&mut out, pool);
+    }
+    out
+}
+
+fn pool_lines(out: &mut String, pool: &Pool) {
+    let mut details = vec![format!("{} machine(s)", pool.machines.len())];
+    if pool.gpu {
+        details.push("GPU".to_owned());
+    }
+    if let Some(max) = pool.max_pods {
+        details.push(format!("max {max} pods"));
+    }
+    if let Some(cpu) = pool.reserved_cpu {
+        details.push(format!("reserved cpu {cpu}"));
+    }
+    if let Some(memory) = pool.reserved_memory {
+        details.push(format!("reserved memory {memory}"));
+    }
+    let _ = writeln!(out, "pool {:?} ({}):", pool.name, details.join(", "));
+    let labels: Vec<String> = pool
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(out, "  labels: {}", labels.join(", "));
+    if !pool.taints.is_empty() {
+        let taints: Vec<String> = pool.taints.iter().map(ToString::to_string).collect();
+        let _ = writeln!(out, "  taints: {}", taints.join(", "));
+    }
+    for machine in &pool.machines {
+        machine_line(out, machine);
+    }
+}
+
+fn machine_line(out: &mut String, machine: &Machine) {
+    let ssh = &machine.ssh;
+    let auth = match &ssh.auth {
+        Auth::Agent => "ssh-agent".to_owned(),
+        Auth::KeyFile(path) => format!("key {}", path.display()),
+    };
+    let jump = ssh
+        .jump_host
+        .as_ref()
+        .map(|jump| format!(", via {jump}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  - {} ({}@{}:{}, {auth}, host key {}{jump})",
+        machine.name,
+        ssh.user,
+        machine.host,
+        ssh.port,
+        ssh.host_key_policy.as_str()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lists_every_machine_with_its_role() {
+        let text = "name = \"lab\"\n[masters]\nmachines = [{ host = \"10.0.0.1\" }]\n\
+                    [[pools]]\nname = \"gpu\"\ngpu = true\nmax_pods = 8\n\
+                    machines = [{ host = \"10.0.2.1\", name = \"g1\", key_file = \"/k\", jump_host = \"b\" }]\n";
+        let cluster = crate::config::parse("cluster.toml", text).unwrap();
+        assert_eq!(
+            summary(&cluster),
+            "cluster \"lab\": 1 master(s) on sqlite, 1 pool(s), 1 node(s)
+  binary:       self (this berth executable)
+  service CIDR: 10.43.0.0/16 (the kubernetes Service at 10.43.0.1)
+  cluster CIDR: 10.42.0.0/16
+  network mode: routed
+masters:
+  - 10.0.0.1 (root@10.0.0.1:22, ssh-agent, host key strict)
+pool \"gpu\" (1 machine(s), GPU, max 8 pods):
+  labels: berth.dev/pool=gpu
+  taints: nvidia.com/gpu=present:NoSchedule
+  - g1 (root@10.0.2.1:22, key /k, host key strict, via b:22)
+"
+        );
+    }
+}

@@ -1,0 +1,357 @@
+//! The rules of the cluster model, applied to the raw file: names, CIDRs, the
+//! master count per datastore, unique pools, hosts and node names. Each broken
+//! rule becomes one error pointing at the offending value.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Display;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use berth_api::validation::ip::{is_valid_cidr, parse_cidr};
+use berth_api::validation::{is_dns1123_label, is_dns1123_subdomain};
+use toml::Spanned;
+
+use super::error::{key_segment, Location};
+use super::model::{
+    Binary, Cidr, Cluster, Datastore, Machine, DEFAULT_CLUSTER_CIDR, DEFAULT_SERVICE_CIDR,
+};
+use super::pool::pool;
+use super::raw::{RawCluster, RawMachine, RawSsh};
+use super::{ssh, ConfigError};
+
+/// Most host bits a service CIDR may have (upstream's limit, 2²⁰ addresses).
+const MAX_SERVICE_CIDR_BITS: u8 = 20;
+/// Prefix of each node's pod subnet (the controller's `--node-cidr-mask-size`).
+const NODE_CIDR_MASK_V4: u8 = 24;
+const NODE_CIDR_MASK_V6: u8 = 64;
+
+/// Builds errors that point into one file.
+pub(crate) struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(file: &'a str, text: &'a str) -> Self {
+        Self { file, text }
+    }
+
+    /// An error at `span` for `field`.
+    pub fn error(&self, span: Range<usize>, field: &str, message: impl Display) -> ConfigError {
+        ConfigError::Invalid {
+            at: Location::at(self.file, self.text, span.start),
+            field: field.to_owned(),
+            message: message.to_string(),
+        }
+    }
+
+    /// `result`, or its error placed at `value`.
+    pub fn require<T, U, E: Display>(
+        &self,
+        value: &Spanned<T>,
+        field: &str,
+        result: Result<U, E>,
+    ) -> Result<U, ConfigError> {
+        result.map_err(|e| self.error(value.span(), field, e))
+    }
+
+    /// Problems from a Kubernetes validator, joined as upstream joins them.
+    pub fn problems<T>(
+        &self,
+        value: &Spanned<T>,
+        field: &str,
+        problems: Vec<String>,
+    ) -> Result<(), ConfigError> {
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(self.error(value.span(), field, problems.join("; ")))
+        }
+    }
+}
+
+/// Checks the raw file and builds the model.
+pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster, ConfigError> {
+    checker.problems(&raw.name, "name", is_dns1123_label(raw.name.get_ref()))?;
+    let binary = match &raw.binary {
+        None => Binary::SelfExe,
+        Some(binary) if binary.get_ref() == "self" => Binary::SelfExe,
+        Some(binary) if binary.get_ref().trim().is_empty() => {
+            return Err(checker.error(
+                binary.span(),
+                "binary",
+                "must be \"self\" (this berth executable) or the path of a berth executable",
+            ));
+        }
+        Some(binary) => Binary::Path(PathBuf::from(binary.get_ref())),
+    };
+    let service_cidr = cidr(
+        checker,
+        raw.service_cidr.as_ref(),
+        "service_cidr",
+        DEFAULT_SERVICE_CIDR,
+    )?;
+    if let Some(value) = &raw.service_cidr {
+        let bits = if service_cidr.address.is_ipv4() {
+            32
+        } else {
+            128
+        };
+        if bits - service_cidr.prefix > MAX_SERVICE_CIDR_BITS {
+            return Err(checker.error(value.span(), "service_cidr", format!(
+                "specified service_cidr is too large; for {bits}-bit addresses, the mask must be >= {}",
+                bits - MAX_SERVICE_CIDR_BITS
+            )));
+        }
+    }
+    let cluster_cidr = cidr(
+        checker,
+        raw.cluster_cidr.as_ref(),
+        "cluster_cidr",
+        DEFAULT_CLUSTER_CIDR,
+    )?;
+    if service_cidr.overlaps(&cluster_cidr) {
+        let (span, field) = match (&raw.cluster_cidr, &raw.service_cidr) {
+            (Some(value), _) => (value.span(), "cluster_cidr"),
+            (None, Some(value)) => (value.span(), "service_cidr"),
+            (None, None) => (0..0, "cluster_cidr"),
+        };
+        return Err(checker.error(span, field, format!(
+            "cluster_cidr {cluster_cidr} overlaps service_cidr {service_cidr}; pods and Services need separate ranges"
+        )));
+    }
+    let datastore = raw
+        .datastore
+        .as_ref()
+        .map(|d| *d.get_ref())
+        .unwrap_or_default();
+    let masters = master_count(checker, &raw, datastore)?;
+    let masters = masters
+        .iter()
+        .enumerate()
+        .map(|(index, machine)| {
+            self::machine(
+                checker,
+                &raw.ssh,
+                machine,
+                &format!("masters.machines[{index}]"),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut pools = Vec::new();
+    let mut pool_names: HashMap<String, usize> = HashMap::new();
+    for (index, raw_pool) in raw.pools.iter().enumerate() {
+        let field = format!("pools[{index}]");
+        let name = &raw_pool.get_ref().name;
+        if let Some(first) = pool_names.insert(name.get_ref().clone(), index) {
+            return Err(checker.error(
+                name.span(),
+                &format!("{field}.name"),
+                format!(
+                    "pool name {:?} is already used by pools[{first}]; pool names must be unique",
+                    name.get_ref()
+                ),
+            ));
+        }
+        pools.push(pool(checker, &raw.ssh, raw_pool, &field)?);
+    }
+    let cluster = Cluster {
+        name: raw.name.into_inner(),
+        binary,
+        service_cidr,
+        cluster_cidr,
+        network_mode: raw.network_mode,
+        datastore,
+        masters,
+        pools,
+    };
+    unique_machines(
+        checker,
+        &raw_machines_in_order(&raw.masters.get_ref().machines, &raw.pools),
+        &cluster,
+    )?;
+    enough_node_subnets(checker, raw.cluster_cidr.as_ref(), &cluster)?;
+    Ok(cluster)
+}
+
+/// One machine with its SSH settings resolved.
+pub(crate) fn machine(
+    checker: &Checker<'_>,
+    defaults: &RawSsh,
+    raw: &Spanned<RawMachine>,
+    field: &str,
+) -> Result<Machine, ConfigError> {
+    let raw = raw.get_ref();
+    let host = raw.host.get_ref();
+    let host_field = format!("{field}.host");
+    if host.parse::<std::net::IpAddr>().is_err() {
+        let problems = is_dns1123_subdomain(&host.to_ascii_lowercase());
+        if !problems.is_empty() {
+            return Err(checker.error(
+                raw.host.span(),
+                &host_field,
+                format!(
+                    "must be an IP address or a DNS name: {}",
+                    problems.join("; ")
+                ),
+            ));
+        }
+    }
+    let name = match &raw.name {
+        Some(name) => {
+            checker.problems(
+                name,
+                &format!("{field}.name"),
+                is_dns1123_subdomain(name.get_ref()),
+            )?;
+            name.get_ref().clone()
+        }
+        None => {
+            let name = host.to_ascii_lowercase();
+            let problems = is_dns1123_subdomain(&name);
+            if !problems.is_empty() {
+                return Err(checker.error(raw.host.span(), &host_field, format!(
+                    "{name:?} cannot be a Node name ({}); set name = \"NODE-NAME\" for this machine", problems.join("; ")
+                )));
+            }
+            name
+        }
+    };
+    let ssh = ssh::resolve(checker, defaults, &raw.ssh_overrides(), field)?;
+    Ok(Machine {
+        host: host.clone(),
+        name,
+        ssh,
+    })
+}
+
+fn cidr(
+    checker: &Checker<'_>,
+    value: Option<&Spanned<String>>,
+    field: &str,
+    default: &str,
+) -> Result<Cidr, ConfigError> {
+    let text = value.map_or(default, |v| v.get_ref().as_str());
+    if let Some(value) = value {
+        checker.problems(value, field, is_valid_cidr(text))?;
+    }
+    let (address, prefix) = parse_cidr(text).unwrap_or((std::net::Ipv4Addr::UNSPECIFIED.into(), 0));
+    Ok(Cidr { address, prefix })
+}
+
+fn master_count<'r>(
+    checker: &Checker<'_>,
+    raw: &'r RawCluster,
+    datastore: Datastore,
+) -> Result<&'r [Spanned<RawMachine>], ConfigError> {
+    let machines = &raw.masters.get_ref().machines;
+    let count = machines.get_ref().len();
+    if datastore.allowed_masters().contains(&count) {
+        return Ok(machines.get_ref());
+    }
+    let message = match datastore {
+        Datastore::Sqlite => format!(
+            "datastore \"sqlite\"{} needs exactly 1 master, found {count}; for high availability use datastore = \"etcd\" with 3 or 5 masters",
+            if raw.datastore.is_none() { " (the default)" } else { "" }
+        ),
+        Datastore::Etcd => format!(
+            "datastore \"etcd\" needs 3 or 5 masters (an odd number, so a majority survives a failure), found {count}"
+        ),
+    };
+    Err(checker.error(machines.span(), "masters.machines", message))
+}
+
+/// Every raw machine with its field path, masters first, in file order.
+fn raw_machines_in_order<'r>(
+    masters: &'r Spanned<Vec<Spanned<RawMachine>>>,
+    pools: &'r [Spanned<super::raw::RawPool>],
+) -> Vec<(String, &'r Spanned<RawMachine>)> {
+    let masters = masters
+        .get_ref()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (format!("masters.machines[{i}]"), m));
+    let nodes = pools.iter().enumerate().flat_map(|(p, pool)| {
+        pool.get_ref()
+            .machines
+            .iter()
+            .enumerate()
+            .map(move |(i, m)| (format!("pools[{p}].machines[{i}]"), m))
+    });
+    masters.chain(nodes).collect()
+}
+
+/// No two machines share a host (and port) or a Node name.
+fn unique_machines(
+    checker: &Checker<'_>,
+    raw: &[(String, &Spanned<RawMachine>)],
+    cluster: &Cluster,
+) -> Result<(), ConfigError> {
+    let mut hosts: HashMap<(String, u16), &str> = HashMap::new();
+    let mut names: HashMap<&str, &str> = HashMap::new();
+    for ((field, raw), (_, machine)) in raw.iter().zip(cluster.machines()) {
+        let key = (machine.host.to_ascii_lowercase(), machine.ssh.port);
+        if let Some(first) = hosts.insert(key, field) {
+            return Err(checker.error(
+                raw.get_ref().host.span(),
+                &format!("{field}.host"),
+                format!(
+                    "host {:?} is already used by {first}; each machine may appear once",
+                    machine.host
+                ),
+            ));
+        }
+        if let Some(first) = names.insert(&machine.name, field) {
+            let (span, at) = match &raw.get_ref().name {
+                Some(name) => (name.span(), format!("{field}.name")),
+                None => (raw.get_ref().host.span(), format!("{field}.host")),
+            };
+            return Err(checker.error(
+                span,
+                &at,
+                format!(
+                    "Node name {:?} is already used by {first}; set a unique name",
+                    machine.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The cluster CIDR holds one pod subnet per machine.
+fn enough_node_subnets(
+    checker: &Checker<'_>,
+    value: Option<&Spanned<String>>,
+    cluster: &Cluster,
+) -> Result<(), ConfigError> {
+    let cidr = cluster.cluster_cidr;
+    let mask = if cidr.address.is_ipv4() {
+        NODE_CIDR_MASK_V4
+    } else {
+        NODE_CIDR_MASK_V6
+    };
+    let machines = cluster.machines().count();
+    let subnets = if cidr.prefix > mask {
+        0
+    } else {
+        1u128
+            .checked_shl(u32::from(mask - cidr.prefix))
+            .unwrap_or(u128::MAX)
+    };
+    if subnets >= machines as u128 {
+        return Ok(());
+    }
+    let span = value.map_or(0..0, |v| v.span());
+    Err(checker.error(span, "cluster_cidr", format!(
+        "{cidr} holds {subnets} node subnet(s) of /{mask} but the cluster has {machines} machines; use a larger range (e.g. /16)"
+    )))
+}
+
+/// Labels by key, for the pool module.
+pub(crate) type Labels = BTreeMap<String, String>;
+
+/// A field path for a map key (`labels."example.com/tier"`).
+pub(crate) fn key_field(parent: &str, key: &str) -> String {
+    format!("{parent}.{}", key_segment(key))
+}
