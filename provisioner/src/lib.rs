@@ -6,4 +6,6 @@
 
 pub mod certificates;
 pub mod config;
+pub mod layout;
+pub mod service;
 pub mod ssh;

@@ -18,6 +18,8 @@ pub const DEFAULT_CLUSTER_CIDR: &str = "10.42.0.0/16";
 pub const DEFAULT_SSH_USER: &str = "root";
 /// SSH port when neither `[ssh]` nor the machine names one.
 pub const DEFAULT_SSH_PORT: u16 = 22;
+/// Where berth keeps its binary, state and logs on a machine, unless set.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/berth";
 /// known_hosts file when neither `[ssh]` nor the machine names one.
 pub const DEFAULT_KNOWN_HOSTS: &str = "~/.ssh/known_hosts";
 /// The label every node of a pool carries, valued with the pool's name.
@@ -46,6 +48,8 @@ pub struct Cluster {
     pub masters: Vec<Machine>,
     /// The worker pools, in file order.
     pub pools: Vec<Pool>,
+    /// Registries (`host:port`) nodes pull from over plain HTTP.
+    pub insecure_registries: Vec<String>,
 }
 
 impl Cluster {
@@ -252,6 +256,9 @@ pub struct Machine {
     pub host: String,
     /// The Node name it registers as (the host in lower case unless set).
     pub name: String,
+    /// Where berth keeps its binary, state and logs there (everything it
+    /// installs is under it, so deleting the cluster removes it whole).
+    pub data_dir: PathBuf,
     /// How to reach it.
     pub ssh: Ssh,
 }

@@ -7,9 +7,9 @@ use toml::Spanned;
 
 use super::model::{Pool, Provider, Taint, GPU_TAINT_KEY, GPU_TAINT_VALUE, POOL_LABEL};
 use super::node_labels::check_node_label;
-use super::raw::{RawPool, RawSsh};
+use super::raw::RawPool;
 use super::taint::parse_taint;
-use super::validate::{key_field, machine, Checker, Labels};
+use super::validate::{key_field, machine, Checker, Defaults, Labels};
 use super::ConfigError;
 
 /// Most pods a node may be told to take (kubelet's own bound is the pod CIDR size).
@@ -18,7 +18,7 @@ const MAX_PODS_LIMIT: i64 = 1024;
 /// Checks one pool at `field` (`pools[2]`) and builds it.
 pub(crate) fn pool(
     checker: &Checker<'_>,
-    defaults: &RawSsh,
+    defaults: &Defaults<'_>,
     raw: &Spanned<RawPool>,
     field: &str,
 ) -> Result<Pool, ConfigError> {

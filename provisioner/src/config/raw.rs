@@ -20,6 +20,9 @@ pub(crate) struct RawCluster {
     #[serde(default)]
     pub network_mode: NetworkMode,
     pub datastore: Option<Spanned<Datastore>>,
+    pub data_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub insecure_registries: Vec<Spanned<String>>,
     #[serde(default)]
     pub ssh: RawSsh,
     pub masters: Spanned<RawMasters>,
@@ -55,6 +58,7 @@ pub(crate) struct RawMasters {
 pub(crate) struct RawMachine {
     pub host: Spanned<String>,
     pub name: Option<Spanned<String>>,
+    pub data_dir: Option<Spanned<String>>,
     pub user: Option<Spanned<String>>,
     pub port: Option<Spanned<i64>>,
     pub key_file: Option<Spanned<String>>,

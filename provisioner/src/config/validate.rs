@@ -13,7 +13,8 @@ use toml::Spanned;
 
 use super::error::{key_segment, Location};
 use super::model::{
-    Binary, Cidr, Cluster, Datastore, Machine, DEFAULT_CLUSTER_CIDR, DEFAULT_SERVICE_CIDR,
+    Binary, Cidr, Cluster, Datastore, Machine, DEFAULT_CLUSTER_CIDR, DEFAULT_DATA_DIR,
+    DEFAULT_SERVICE_CIDR,
 };
 use super::pool::pool;
 use super::raw::{RawCluster, RawMachine, RawSsh};
@@ -125,6 +126,31 @@ pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster,
         .as_ref()
         .map(|d| *d.get_ref())
         .unwrap_or_default();
+    let defaults = Defaults {
+        ssh: &raw.ssh,
+        data_dir: data_dir(checker, raw.data_dir.as_ref(), "data_dir")?
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+    };
+    let insecure_registries = raw
+        .insecure_registries
+        .iter()
+        .enumerate()
+        .map(|(index, registry)| {
+            let valid = registry
+                .get_ref()
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+            if valid {
+                Ok(registry.get_ref().clone())
+            } else {
+                Err(checker.error(
+                    registry.span(),
+                    &format!("insecure_registries[{index}]"),
+                    format!("{:?} is not host:port", registry.get_ref()),
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let masters = master_count(checker, &raw, datastore)?;
     let masters = masters
         .iter()
@@ -132,7 +158,7 @@ pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster,
         .map(|(index, machine)| {
             self::machine(
                 checker,
-                &raw.ssh,
+                &defaults,
                 machine,
                 &format!("masters.machines[{index}]"),
             )
@@ -153,7 +179,7 @@ pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster,
                 ),
             ));
         }
-        pools.push(pool(checker, &raw.ssh, raw_pool, &field)?);
+        pools.push(pool(checker, &defaults, raw_pool, &field)?);
     }
     let cluster = Cluster {
         name: raw.name.into_inner(),
@@ -164,6 +190,7 @@ pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster,
         datastore,
         masters,
         pools,
+        insecure_registries,
     };
     unique_machines(
         checker,
@@ -174,10 +201,37 @@ pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster,
     Ok(cluster)
 }
 
-/// One machine with its SSH settings resolved.
+/// What a machine takes from the file's top level unless it sets its own.
+pub(crate) struct Defaults<'r> {
+    /// `[ssh]`.
+    pub ssh: &'r RawSsh,
+    /// `data_dir`, or berth's default.
+    pub data_dir: PathBuf,
+}
+
+/// A `data_dir` value: an absolute path.
+fn data_dir(
+    checker: &Checker<'_>,
+    raw: Option<&Spanned<String>>,
+    field: &str,
+) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let path = PathBuf::from(raw.get_ref());
+    if path.is_absolute() && path.parent().is_some() {
+        Ok(Some(path))
+    } else {
+        Err(checker.error(
+            raw.span(),
+            field,
+            format!("{:?} must be an absolute path below / (like \"/var/lib/berth\")", raw.get_ref()),
+        ))
+    }
+}
+
+/// One machine with its SSH settings and data directory resolved.
 pub(crate) fn machine(
     checker: &Checker<'_>,
-    defaults: &RawSsh,
+    defaults: &Defaults<'_>,
     raw: &Spanned<RawMachine>,
     field: &str,
 ) -> Result<Machine, ConfigError> {
@@ -217,10 +271,13 @@ pub(crate) fn machine(
             name
         }
     };
-    let ssh = ssh::resolve(checker, defaults, &raw.ssh_overrides(), field)?;
+    let ssh = ssh::resolve(checker, defaults.ssh, &raw.ssh_overrides(), field)?;
+    let data_dir = data_dir(checker, raw.data_dir.as_ref(), &format!("{field}.data_dir"))?
+        .unwrap_or_else(|| defaults.data_dir.clone());
     Ok(Machine {
         host: host.clone(),
         name,
+        data_dir,
         ssh,
     })
 }
