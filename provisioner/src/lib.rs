@@ -6,6 +6,9 @@
 
 pub mod certificates;
 pub mod config;
+pub mod create;
+pub mod etcd;
 pub mod layout;
+pub mod remote;
 pub mod service;
 pub mod ssh;
