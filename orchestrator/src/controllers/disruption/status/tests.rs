@@ -71,6 +71,17 @@ fn ago(seconds: i64) -> Time {
     Time(now() - jiff::SignedDuration::from_secs(seconds))
 }
 
+/// (name, spec, pods, expected (expectedPods, desiredHealthy, unmanaged)).
+type CountCase<'a> = (
+    &'a str,
+    Value,
+    &'a [Pod],
+    Result<(i32, i32, Vec<String>), SyncError>,
+);
+
+/// (spec, pods, currentHealthy, desiredHealthy, expectedPods, disruptionsAllowed, reason).
+type StatusCase<'a> = (Value, &'a [Pod], i32, i32, i32, i32, &'a str);
+
 #[test]
 fn scaled_values_round_percentages_up() {
     let cases = [
@@ -129,12 +140,7 @@ fn expected_pods_and_desired_healthy_follow_the_spec_and_the_controllers_scale()
         pod("x", true, false, json!(null)),
         pod("y", true, false, json!(null)),
     ];
-    let cases: Vec<(
-        &str,
-        Value,
-        &[Pod],
-        Result<(i32, i32, Vec<String>), SyncError>,
-    )> = vec![
+    let cases: Vec<CountCase> = vec![
         // Integer minAvailable counts the pods themselves.
         (
             "int min",
@@ -266,7 +272,7 @@ fn status_allows_what_is_healthy_beyond_desired_and_only_with_expected_pods() {
         pod("c", true, true, owned),
     ];
     // (spec, pods, currentHealthy, desiredHealthy, expectedPods, disruptionsAllowed, condition reason)
-    let cases: Vec<(Value, &[Pod], i32, i32, i32, i32, &str)> = vec![
+    let cases: Vec<StatusCase> = vec![
         (
             json!({"minAvailable": 2}),
             &ready3,
