@@ -82,6 +82,40 @@ fn evict(kubectl: &Kubectl, dir: &std::path::Path, pod: &str) -> std::process::O
     ])
 }
 
+/// `POST` of an Eviction of `pod` with curl and the admin token, as a client
+/// library sends it: the HTTP code and the decoded `Status`.
+fn evict_raw(server: &Server, pod: &str) -> (u16, serde_json::Value) {
+    let dir = server.data_dir();
+    let token = std::fs::read_to_string(dir.join("tls/admin.token")).unwrap();
+    let body = format!(
+        r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{pod}","namespace":"default"}}}}"#
+    );
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+        .arg(dir.join("tls/ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-X",
+            "POST",
+            "--data",
+            &body,
+        ])
+        .arg(format!(
+            "https://{}:{}/api/v1/namespaces/default/pods/{pod}/eviction",
+            server.host, server.port
+        ))
+        .output()
+        .expect("curl is installed by tests/run-all.sh");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (status, code) = text.rsplit_once('\n').expect("curl wrote the code");
+    (
+        code.trim().parse().unwrap(),
+        serde_json::from_str(status).unwrap_or_else(|e| panic!("{e}: {status}")),
+    )
+}
+
 #[test]
 fn drain_evicts_within_the_budget_and_refusals_match_upstream() {
     let server = Server::start();
@@ -177,6 +211,17 @@ fn drain_evicts_within_the_budget_and_refusals_match_upstream() {
         ),
         "{stderr}"
     );
+    let (code, status) = evict_raw(&server, &victim);
+    assert_eq!(code, 429, "{status}");
+    assert_eq!(status["reason"], "TooManyRequests", "{status}");
+    assert_eq!(
+        status["details"]["causes"],
+        serde_json::json!([{
+            "reason": "DisruptionBudget",
+            "message": "The disruption budget web needs 3 healthy pods and has 3 currently"
+        }]),
+        "{status}"
+    );
     // A dry run through a budget that allows one disruption spends nothing.
     kubectl.ok(&[
         "patch",
@@ -228,6 +273,12 @@ fn drain_evicts_within_the_budget_and_refusals_match_upstream() {
             "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
         ),
         "{stderr}"
+    );
+    let (code, status) = evict_raw(&server, &victim);
+    assert_eq!(
+        (code, &status["status"]),
+        (500, &serde_json::json!("Failure")),
+        "{status}"
     );
     kubectl.ok(&["delete", "pdb", "web-too"]);
 
