@@ -357,6 +357,42 @@ fn drain_evicts_within_the_budget_and_refusals_match_upstream() {
         "3 2 3 1 SufficientPods",
     );
 
+    // An eviction's DisruptionTarget left standing on a pod that was not
+    // deleted is reset to False once it is two minutes old.
+    let survivor = web_pods_by_node(&kubectl)
+        .into_values()
+        .flatten()
+        .next()
+        .unwrap();
+    let long_ago = std::process::Command::new("date")
+        .args(["-u", "-d", "-180 seconds", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    let long_ago = String::from_utf8_lossy(&long_ago.stdout).trim().to_owned();
+    kubectl.ok(&[
+        "patch",
+        "pod",
+        &survivor,
+        "--subresource=status",
+        "-p",
+        &format!(
+            r#"{{"status":{{"conditions":[{{"type":"DisruptionTarget","status":"True","reason":"EvictionByEvictionAPI","message":"Eviction API: evicting","lastTransitionTime":"{long_ago}"}}]}}}}"#
+        ),
+    ]);
+    wait_for(
+        "the stale DisruptionTarget condition is reset to False",
+        Duration::from_secs(30),
+        &server,
+        &mut [&mut a, &mut b, &mut c],
+        || {
+            let status = kubectl.jsonpath(
+                &["get", "pod", &survivor],
+                r#"{.status.conditions[?(@.type=="DisruptionTarget")].status}"#,
+            );
+            (status == "False").then_some(())
+        },
+    );
+
     kubectl.ok(&["uncordon", node]);
     assert_eq!(
         kubectl.jsonpath(&["get", "node", node], "{.spec.unschedulable}"),

@@ -4,6 +4,7 @@
 //! subresource fills, and the `DisruptionAllowed` condition — level-triggered
 //! from watches of budgets and pods. It never evicts or deletes anything.
 
+mod stale;
 mod status;
 
 use std::pin::Pin;
@@ -16,7 +17,7 @@ use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{applier, Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -24,6 +25,7 @@ use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use self::stale::{reset_patch, stale_disruption_in};
 pub use self::status::{compute, fail_safe, with_status, Computed, SyncError, Workloads};
 
 use super::workload::{cached_watch, drain};
@@ -222,6 +224,43 @@ fn budgets_for_pod(
         .collect()
 }
 
+/// How often pods are checked for stale `DisruptionTarget` conditions.
+const STALE_SWEEP: Duration = Duration::from_secs(10);
+
+/// Resets every stale `DisruptionTarget=True` to False (upstream's stale pod
+/// disruption worker, here a level-triggered sweep of the pod cache).
+async fn reset_stale_disruptions(client: kube::Client, pods: Store<Pod>) {
+    if pods.wait_until_ready().await.is_err() {
+        // The pod watch is gone; the controller loop reports that itself.
+        return std::future::pending().await;
+    }
+    let params = PatchParams {
+        field_manager: Some("poddisruptionbudget-controller".into()),
+        ..Default::default()
+    };
+    let mut tick = tokio::time::interval(STALE_SWEEP);
+    loop {
+        tick.tick().await;
+        let now = jiff::Timestamp::now();
+        for pod in pods.state() {
+            if stale_disruption_in(&pod, now) != Some(Duration::ZERO) {
+                continue;
+            }
+            let namespace = pod.namespace().unwrap_or_default();
+            let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+            let patch: Patch<serde_json::Value> = Patch::Strategic(reset_patch(now));
+            match api.patch_status(&pod.name_any(), &params, &patch).await {
+                Ok(_) => {
+                    tracing::info!(pod = %format!("{namespace}/{}", pod.name_any()), "reset stale DisruptionTarget condition to False")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not reset a stale DisruptionTarget condition")
+                }
+            }
+        }
+    }
+}
+
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
 
 /// Runs the disruption controller until `cancel` fires.
@@ -246,6 +285,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     )
     .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
     .try_flatten();
+    let stale = reset_stale_disruptions(client.clone(), pods.clone());
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), "controllermanager"),
         client,
@@ -285,6 +325,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         _ = cancel.cancelled() => {}
         _ = controller => {}
         _ = drain(fill) => {}
+        _ = stale => {}
     }
     Ok(())
 }
