@@ -290,10 +290,15 @@ fn drain_evicts_within_the_budget_and_refusals_match_upstream() {
         &server,
         &mut [&mut a, &mut b, &mut c],
         || {
-            let ready = kubectl.jsonpath(
-                &["get", "node", "drain-c"],
-                r#"{.status.conditions[?(@.type=="Ready")].status}"#,
-            );
+            // NotFound until the agent has registered it.
+            let out = kubectl.run(&[
+                "get",
+                "node",
+                "drain-c",
+                "-o",
+                r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
+            ]);
+            let ready = String::from_utf8_lossy(&out.stdout).into_owned();
             (ready == "True").then_some(())
         },
     );
