@@ -65,6 +65,19 @@ fn wait_for_budget(
     );
 }
 
+/// Patches budget `web` to `minAvailable: min` and waits until it reports `wanted`.
+fn set_min_available(
+    server: &Server,
+    kubectl: &Kubectl,
+    agents: &mut [&mut BerthProcess],
+    min: u32,
+    wanted: &str,
+) {
+    let patch = format!(r#"{{"spec":{{"minAvailable":{min}}}}}"#);
+    kubectl.ok(&["patch", "pdb", "web", "--type=merge", "-p", &patch]);
+    wait_for_budget(server, kubectl, agents, "web", wanted);
+}
+
 /// Posts an Eviction of `pod` with `kubectl create --raw`: the output.
 fn evict(kubectl: &Kubectl, dir: &std::path::Path, pod: &str) -> std::process::Output {
     let body = dir.join(format!("evict-{pod}.json"));
@@ -183,19 +196,11 @@ fn drain_evicts_within_the_budget_and_refusals_match_upstream() {
     assert_eq!(lines[1][..4], ["web", "2", "N/A", "1"], "{table}");
 
     // A budget that allows nothing refuses with upstream's 429.
-    kubectl.ok(&[
-        "patch",
-        "pdb",
-        "web",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"minAvailable":3}}"#,
-    ]);
-    wait_for_budget(
+    set_min_available(
         &server,
         &kubectl,
         &mut [&mut a, &mut b],
-        "web",
+        3,
         "3 3 3 0 InsufficientPods",
     );
     let victim = placed.values().next().unwrap()[0].clone();
@@ -223,19 +228,11 @@ fn drain_evicts_within_the_budget_and_refusals_match_upstream() {
         "{status}"
     );
     // A dry run through a budget that allows one disruption spends nothing.
-    kubectl.ok(&[
-        "patch",
-        "pdb",
-        "web",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"minAvailable":2}}"#,
-    ]);
-    wait_for_budget(
+    set_min_available(
         &server,
         &kubectl,
         &mut [&mut a, &mut b],
-        "web",
+        2,
         "3 2 3 1 SufficientPods",
     );
     let dry = kubectl.run(&[

@@ -13,7 +13,7 @@ use berth_api::kinds::policy::disruption::{
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::controllers::workload::{controller_of, pod_is_ready};
@@ -97,6 +97,17 @@ fn is_kind(reference: &OwnerReference, kind: &str, groups: &[&str]) -> Result<bo
     Ok(reference.kind == kind && groups.contains(&group))
 }
 
+/// `(uid, replicas)` of a controller found by name, if it is the one the
+/// reference means (same uid); unset replicas default to 1.
+fn scale_if_same(
+    reference: &OwnerReference,
+    meta: &ObjectMeta,
+    replicas: Option<i32>,
+) -> Option<(String, i32)> {
+    (meta.uid.as_deref() == Some(reference.uid.as_str()))
+        .then(|| (reference.uid.clone(), replicas.unwrap_or(1)))
+}
+
 /// The controller (uid) behind a pod's controller reference and its desired
 /// scale, trying upstream's finders in order: a ReplicaSet not owned by a
 /// Deployment, the Deployment owning a ReplicaSet, a ReplicationController, a
@@ -106,51 +117,38 @@ pub fn controller_scale(
     namespace: &str,
     workloads: &impl Workloads,
 ) -> Result<Option<(String, i32)>, SyncError> {
-    let uid_of = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        meta.uid.clone().unwrap_or_default()
-    };
     if is_kind(reference, "ReplicaSet", &["apps", "extensions"])? {
-        let Some(rs) = workloads
-            .replica_set(namespace, &reference.name)
-            .filter(|rs| uid_of(&rs.metadata) == reference.uid)
-        else {
+        let Some(rs) = workloads.replica_set(namespace, &reference.name) else {
             return Ok(None);
         };
-        match controller_of(&rs.metadata) {
+        return match controller_of(&rs.metadata) {
+            _ if rs.metadata.uid.as_deref() != Some(reference.uid.as_str()) => Ok(None),
             Some(owner) if owner.kind == "Deployment" => {
                 if !is_kind(owner, "Deployment", &["apps", "extensions"])? {
                     return Ok(None);
                 }
-                let deployment = workloads
-                    .deployment(namespace, &owner.name)
-                    .filter(|d| uid_of(&d.metadata) == owner.uid);
-                return Ok(deployment.map(|d| {
-                    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                    (owner.uid.clone(), replicas)
-                }));
+                let deployment = workloads.deployment(namespace, &owner.name);
+                Ok(deployment.and_then(|d| {
+                    scale_if_same(owner, &d.metadata, d.spec.and_then(|s| s.replicas))
+                }))
             }
-            _ => {
-                let replicas = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-                return Ok(Some((reference.uid.clone(), replicas)));
-            }
-        }
+            _ => Ok(scale_if_same(
+                reference,
+                &rs.metadata,
+                rs.spec.as_ref().and_then(|s| s.replicas),
+            )),
+        };
     }
     if is_kind(reference, "ReplicationController", &[""])? {
-        let rc = workloads
-            .replication_controller(namespace, &reference.name)
-            .filter(|rc| uid_of(&rc.metadata) == reference.uid);
-        return Ok(rc.map(|rc| {
-            let replicas = rc.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-            (reference.uid.clone(), replicas)
+        let rc = workloads.replication_controller(namespace, &reference.name);
+        return Ok(rc.and_then(|rc| {
+            scale_if_same(reference, &rc.metadata, rc.spec.and_then(|s| s.replicas))
         }));
     }
     if is_kind(reference, "StatefulSet", &["apps"])? {
-        let sts = workloads
-            .stateful_set(namespace, &reference.name)
-            .filter(|s| uid_of(&s.metadata) == reference.uid);
-        return Ok(sts.map(|s| {
-            let replicas = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-            (reference.uid.clone(), replicas)
+        let sts = workloads.stateful_set(namespace, &reference.name);
+        return Ok(sts.and_then(|sts| {
+            scale_if_same(reference, &sts.metadata, sts.spec.and_then(|s| s.replicas))
         }));
     }
     Ok(None)
