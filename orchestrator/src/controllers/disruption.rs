@@ -190,15 +190,18 @@ async fn reconcile(
     Ok(recheck(&computed, now))
 }
 
-/// Wakes the budget again when its earliest disrupted-pod entry lapses.
+/// How often a budget is synced without any event: a pod whose labels
+/// changed away from a budget only wakes the budgets it matches now.
+const RESYNC: Duration = Duration::from_secs(60);
+
+/// Wakes the budget again when its earliest disrupted-pod entry lapses, or
+/// after [`RESYNC`].
 fn recheck(computed: &Computed, now: jiff::Timestamp) -> Action {
-    match computed.recheck_at {
-        Some(at) => {
-            let wait = at.duration_since(now).as_secs().max(0).unsigned_abs();
-            Action::requeue(Duration::from_secs(wait + 1))
-        }
-        None => Action::await_change(),
-    }
+    let lapse = computed.recheck_at.map(|at| {
+        let wait = at.duration_since(now).as_secs().max(0).unsigned_abs();
+        Duration::from_secs(wait + 1)
+    });
+    Action::requeue(lapse.map_or(RESYNC, |l| l.min(RESYNC)))
 }
 
 fn error_policy(
