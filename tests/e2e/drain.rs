@@ -12,7 +12,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::{wait_for, BerthProcess, Kubectl, Server, KUBECTL_1_33};
+use support::{wait_for, BerthProcess, Kubectl, Server, KUBECTL_1_31, KUBECTL_1_33};
 
 /// `node → web pods on it` of the pods not being deleted.
 fn web_pods_by_node(kubectl: &Kubectl) -> BTreeMap<String, Vec<String>> {
@@ -129,10 +129,21 @@ fn evict_raw(server: &Server, pod: &str) -> (u16, serde_json::Value) {
     )
 }
 
+/// kubectl 1.33 sends protobuf bodies (the Eviction among them).
 #[test]
 fn drain_evicts_within_the_budget_and_refusals_match_upstream() {
+    drain_under_a_budget(KUBECTL_1_33);
+}
+
+/// kubectl 1.31 sends JSON.
+#[test]
+fn drain_with_a_json_kubectl() {
+    drain_under_a_budget(KUBECTL_1_31);
+}
+
+fn drain_under_a_budget(kubectl_binary: &str) {
     let server = Server::start();
-    let kubectl = server.kubectl(KUBECTL_1_33);
+    let kubectl = server.kubectl(kubectl_binary);
     let dir = tempfile::tempdir().unwrap();
     let heartbeat = ["--heartbeat-interval", "2s"];
     let mut a = server.start_agent("drain-a", &heartbeat);
