@@ -166,17 +166,21 @@ async fn reconcile(
     let computed = match compute(&pdb, &pods, &ctx.workloads, now) {
         Ok(computed) => computed,
         Err(error) => {
-            let message = format!("Failed to calculate the number of expected pods: {error}");
-            ctx.recorder
-                .record(
-                    pdb.as_ref(),
-                    EventType::Warning,
-                    "CalculateExpectedPodCountFailed",
-                    &message,
-                )
-                .await;
-            tracing::warn!(%error, "failed to sync PDB");
-            write_status(&ctx, &fail_safe(&pdb, &error, now)).await?;
+            // Written (and told) once: an unchanged status would only wake this budget again.
+            let failed = fail_safe(&pdb, &error, now);
+            if failed.status != pdb.status {
+                tracing::warn!(%error, "failed to sync PDB");
+                let message = format!("Failed to calculate the number of expected pods: {error}");
+                ctx.recorder
+                    .record(
+                        pdb.as_ref(),
+                        EventType::Warning,
+                        "CalculateExpectedPodCountFailed",
+                        &message,
+                    )
+                    .await;
+                write_status(&ctx, &failed).await?;
+            }
             return Ok(Action::requeue(Duration::from_secs(5)));
         }
     };

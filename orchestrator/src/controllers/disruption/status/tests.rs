@@ -383,4 +383,12 @@ fn a_failed_sync_allows_no_disruption_and_says_why() {
         ("False", "SyncFailed", "found no controllers for pod \"p\"")
     );
     assert_eq!(conditions[0].last_transition_time, Time(now()));
+    // Failing again later changes nothing, so nothing is written again.
+    let failed = fail_safe(&budget, &SyncError::NoController("p".into()), now());
+    let again = fail_safe(
+        &failed,
+        &SyncError::NoController("p".into()),
+        now() + jiff::SignedDuration::from_secs(60),
+    );
+    assert_eq!(again.status, failed.status);
 }
