@@ -15,6 +15,7 @@ mod default_service_cidr;
 pub mod discovery;
 mod endpoint_reconciler;
 pub mod errors;
+mod eviction;
 mod handlers;
 mod listing;
 pub mod negotiate;

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod clusterrole_aggregation;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbage_collector;
@@ -99,6 +100,10 @@ pub fn all(
         (
             "deployment",
             Box::pin(deployment::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "disruption",
+            Box::pin(disruption::run(client.clone(), cancel.clone())),
         ),
         (
             "endpoints",

@@ -304,6 +304,16 @@ pub fn pod_status(
     } else {
         conditions.push(condition(current, "PodScheduled", true, None, None, now));
     }
+    // Conditions kubelet does not own (DisruptionTarget, readiness gates')
+    // stay as others wrote them, as upstream's generateAPIPodStatus keeps them.
+    conditions.extend(
+        current
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|c| !KUBELET_CONDITIONS.contains(&c.type_.as_str()))
+            .cloned(),
+    );
     PodStatus {
         phase: Some(phase.into()),
         host_ip: Some(host_ip.to_string()),
@@ -324,6 +334,15 @@ pub fn pod_status(
         ..PodStatus::default()
     }
 }
+
+/// The pod condition types kubelet owns and recomputes on every status.
+const KUBELET_CONDITIONS: [&str; 5] = [
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+];
 
 /// Whether `current` already says what `desired` says, so no patch is
 /// needed. Condition times are ignored: only facts are compared.
@@ -615,5 +634,43 @@ mod tests {
         );
         assert!(!status_matches(pod.status.as_ref(), &changed));
         assert!(!status_matches(None, &changed));
+    }
+
+    #[test]
+    fn conditions_kubelet_does_not_own_are_kept() {
+        let mut pod = pod();
+        let marked = PodCondition {
+            type_: "DisruptionTarget".into(),
+            status: "True".into(),
+            reason: Some("EvictionByEvictionAPI".into()),
+            message: Some("Eviction API: evicting".into()),
+            ..PodCondition::default()
+        };
+        let stale_ready = PodCondition {
+            type_: "Ready".into(),
+            status: "Unknown".into(),
+            ..PodCondition::default()
+        };
+        pod.status = Some(PodStatus {
+            conditions: Some(vec![marked.clone(), stale_ready]),
+            ..PodStatus::default()
+        });
+        let host = "127.1.0.1".parse().unwrap();
+        let status = pod_status(
+            &pod,
+            &state(),
+            &PodHealth::default(),
+            host,
+            Timestamp::now(),
+        );
+        assert_eq!(condition_of(&status, "DisruptionTarget"), &marked);
+        let ready: Vec<&PodCondition> = status
+            .conditions
+            .iter()
+            .flatten()
+            .filter(|c| c.type_ == "Ready")
+            .collect();
+        assert_eq!(ready.len(), 1);
+        assert_ne!(ready[0].status, "Unknown");
     }
 }

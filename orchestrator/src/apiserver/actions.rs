@@ -1,16 +1,14 @@
 //! Subresources that act on an object: `pods/binding` (the scheduler assigns a
-//! node), `pods/eviction` (a polite delete, as `kubectl drain` sends) and
-//! `namespaces/finalize` (the namespace controller releases a namespace).
+//! node) and `namespaces/finalize` (the namespace controller releases a
+//! namespace); `pods/eviction` has its own module, `eviction`.
 
 use serde_json::{json, Value};
 
 use super::catalog::ResourceInfo;
 use super::errors::{ApiError, Target};
-use super::handlers::delete_options_from;
 use super::objects::{target, Objects, WriteOptions};
-use super::request::Query;
 
-/// The `Status` upstream answers a successful binding or eviction with.
+/// The `Status` upstream answers a successful binding with.
 fn success(code: u16) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code})
 }
@@ -98,24 +96,6 @@ fn set_condition(pod: &mut Value, condition: Value) {
         list.retain(|c| c.get("type") != condition.get("type"));
         list.push(condition);
     }
-}
-
-/// `POST pods/NAME/eviction`: deletes the pod with the eviction's options
-/// (no PodDisruptionBudgets are served yet, so nothing blocks an eviction).
-pub async fn evict(
-    objects: &Objects,
-    r: &ResourceInfo,
-    ns: Option<&str>,
-    name: &str,
-    body: &Value,
-) -> Result<Value, ApiError> {
-    let options = body
-        .get("deleteOptions")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let opts = delete_options_from(&options, &Query::default())?;
-    objects.delete(r, ns, name, &opts).await?;
-    Ok(success(201))
 }
 
 /// `PUT namespaces/NAME/finalize`: only `spec.finalizers` changes; a terminating

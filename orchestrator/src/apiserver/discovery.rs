@@ -115,14 +115,21 @@ fn resource_entries(r: &ResourceInfo) -> Vec<Value> {
         .iter()
         .chain(r.streaming_subresources())
     {
-        let (kind, verbs) = action_subresource(sub);
-        entries.push(json!({
+        let ((group, version, kind), verbs) = action_subresource(sub);
+        let mut entry = json!({
             "name": format!("{}/{sub}", r.plural),
             "singularName": "",
             "namespaced": r.namespaced,
-            "kind": kind.2,
+            "kind": kind,
             "verbs": verbs,
-        }));
+        });
+        // Upstream names the group and version of a subresource whose kind
+        // lives elsewhere (kubectl drain finds the Eviction version this way).
+        if (group, version) != (r.group.as_str(), r.version.as_str()) {
+            entry["group"] = json!(group);
+            entry["version"] = json!(version);
+        }
+        entries.push(entry);
     }
     if r.has_scale {
         entries.push(json!({
@@ -347,6 +354,22 @@ mod tests {
                 .find(|r| r["name"] == name)
                 .map(|r| r["verbs"].clone())
         };
+        let entry = |name: &str| {
+            list["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .cloned()
+                .unwrap()
+        };
+        // kubectl drain reads the Eviction's group and version from here.
+        let eviction = entry("pods/eviction");
+        assert_eq!(
+            (&eviction["group"], &eviction["version"], &eviction["kind"]),
+            (&json!("policy"), &json!("v1"), &json!("Eviction"))
+        );
+        assert!(entry("pods/binding").get("group").is_none());
         assert_eq!(verbs_of("bindings"), Some(json!(["create"])));
         assert_eq!(verbs_of("componentstatuses"), Some(json!(["get", "list"])));
         assert_eq!(

@@ -123,6 +123,14 @@ pub enum ApiError {
     /// 503 while the server cannot serve the request yet (e.g. an allocator range is full).
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// 429 when the server refuses for now and the client should retry (an
+    /// eviction a PodDisruptionBudget blocks), with `(reason, message)` causes.
+    #[error("{0}")]
+    TooManyRequests(String, Vec<(&'static str, String)>),
+    /// 504 when the server gave up retrying (upstream's `NewTimeoutError`),
+    /// suggesting a retry after the given seconds.
+    #[error("Timeout: {0}")]
+    Timeout(String, u32),
     /// An answer from, or a failure on the way to, a node's kubelet API, passed
     /// on with its code; `reason` is empty where upstream reports none (e.g. a
     /// failed dial, which kubectl prints as `Error from server: MESSAGE`).
@@ -179,6 +187,8 @@ impl ApiError {
             ApiError::ServiceUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable")
             }
+            ApiError::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequests"),
+            ApiError::Timeout(..) => (StatusCode::GATEWAY_TIMEOUT, "Timeout"),
             ApiError::Backend { code, reason, .. } => (*code, reason),
         }
     }
@@ -219,6 +229,13 @@ impl ApiError {
                 };
                 Some(target_details(&kind, causes))
             }
+            ApiError::TooManyRequests(_, causes) => Some(json!({
+                "causes": causes
+                    .iter()
+                    .map(|(reason, message)| json!({"reason": reason, "message": message}))
+                    .collect::<Vec<_>>()
+            })),
+            ApiError::Timeout(_, retry_after) => Some(json!({"retryAfterSeconds": retry_after})),
             _ => None,
         };
         if let Some(details) = details {

@@ -16,7 +16,7 @@ use super::listing;
 use super::negotiate::{self, Rendering};
 use super::objects::{target, DeleteOptions, Objects, WriteOptions};
 use super::request::{Query, ResourceRequest, Verb};
-use super::{actions, scale, tables, watch};
+use super::{actions, eviction, scale, tables, watch};
 
 /// How unknown fields in a request are treated (`fieldValidation`; upstream defaults to Warn).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,14 +331,16 @@ async fn handle_inner(
                 .body(Body::from_stream(stream))
                 .map_err(|e| ApiError::Internal(e.to_string()))?)
         }
-        (Verb::Create, Some(action @ ("binding" | "eviction"))) => {
+        (Verb::Create, Some("binding")) => {
             let body = negotiate::decode_body(headers, body)?;
-            let status = if action == "binding" {
-                actions::bind(objects, r, ns, name, &body).await?
-            } else {
-                actions::evict(objects, r, ns, name, &body).await?
-            };
+            let status = actions::bind(objects, r, ns, name, &body).await?;
             Ok(negotiate::json_response(StatusCode::CREATED, &status))
+        }
+        (Verb::Create, Some("eviction")) => {
+            let body = negotiate::decode_body(headers, body)?;
+            let dry_run = query.get("dryRun") == Some("All");
+            let (code, status) = eviction::evict(objects, r, ns, name, &body, dry_run).await?;
+            Ok(negotiate::json_response(code, &status))
         }
         (Verb::Update, Some("finalize")) => {
             let body = negotiate::decode_body(headers, body)?;
