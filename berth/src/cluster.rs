@@ -1,9 +1,12 @@
 //! `berth cluster …`: clusters built from a `cluster.toml`. Thin: parses
-//! flags, calls `berth-provisioner`, prints. Only `check` exists so far.
+//! flags, calls `berth-provisioner`, prints.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use berth_provisioner::config::{self, Binary};
+use anyhow::Context;
+use berth_provisioner::config::{self, Binary, Cluster};
+use berth_provisioner::{create, delete};
 use clap::{Args, Subcommand};
 
 /// `berth cluster` and its subcommands.
@@ -18,6 +21,44 @@ enum ClusterCommand {
     /// Check a cluster.toml and print what would be built; exits 1 with the
     /// first problem (file:line:column: field: what is allowed) otherwise.
     Check(CheckArgs),
+    /// Build the cluster (or finish a build that stopped part-way; a re-run
+    /// on a finished cluster changes nothing) and write its admin kubeconfig.
+    Create(StateArgs),
+    /// Stop and remove everything berth installed on the cluster's
+    /// machines, then the cluster's local state.
+    Delete(StateArgs),
+}
+
+#[derive(Args, Debug)]
+struct StateArgs {
+    /// The cluster description.
+    #[arg(short = 'f', long = "file", default_value = "cluster.toml")]
+    file: PathBuf,
+    /// Where the cluster's certificates, token and kubeconfig are kept on
+    /// this machine (default: ~/.berth/clusters/NAME).
+    #[arg(long, env = "BERTH_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Limit for each SSH connection.
+    #[arg(long, default_value = "20s", value_parser = crate::server::parse_duration)]
+    connect_timeout: Duration,
+    /// How long the API may take to answer once the servers are started.
+    #[arg(long, default_value = "120s", value_parser = crate::server::parse_duration)]
+    ready_timeout: Duration,
+}
+
+impl StateArgs {
+    fn load(&self) -> anyhow::Result<(Cluster, PathBuf)> {
+        let cluster = config::load(&self.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let state_dir = match &self.state_dir {
+            Some(dir) => dir.clone(),
+            None => PathBuf::from(
+                std::env::var_os("HOME").context("HOME is not set; pass --state-dir")?,
+            )
+            .join(".berth/clusters")
+            .join(&cluster.name),
+        };
+        Ok((cluster, state_dir))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -28,13 +69,43 @@ struct CheckArgs {
 }
 
 /// Runs a `berth cluster` subcommand.
-pub fn run(args: ClusterArgs) -> anyhow::Result<()> {
+pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     match args.command {
         ClusterCommand::Check(check) => {
             if let Err(problem) = self::check(&check) {
                 eprintln!("{problem}");
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        ClusterCommand::Create(args) => {
+            let (cluster, state_dir) = args.load()?;
+            let binary = match &cluster.binary {
+                Binary::SelfExe => {
+                    std::env::current_exe().context("finding this berth executable")?
+                }
+                Binary::Path(path) => path.clone(),
+            };
+            let options = create::CreateOptions {
+                state_dir,
+                binary,
+                connect_timeout: args.connect_timeout,
+                ready_timeout: args.ready_timeout,
+            };
+            let created = create::create(&cluster, &options).await?;
+            eprint!("{}", created.summary);
+            println!(
+                "cluster {} is ready; use it with: kubectl --kubeconfig {}",
+                cluster.name,
+                created.kubeconfig.display()
+            );
+            Ok(())
+        }
+        ClusterCommand::Delete(args) => {
+            let (cluster, state_dir) = args.load()?;
+            let summary = delete::delete(&cluster, &state_dir, args.connect_timeout).await?;
+            eprint!("{summary}");
+            println!("cluster {} deleted", cluster.name);
             Ok(())
         }
     }

@@ -43,7 +43,7 @@ enum Command {
     /// Keep a command running where there is no systemd: restart it with
     /// back-off, log its output to a file, stop it on SIGTERM.
     Supervise(supervise::SuperviseArgs),
-    /// Build and keep clusters described by a cluster.toml (`check` for now).
+    /// Build, check and delete clusters described by a cluster.toml.
     Cluster(cluster::ClusterArgs),
 }
 
@@ -59,6 +59,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Agent(args) => agent::run(*args).await,
         Command::Sim(args) => sim::run(args).await,
         Command::Supervise(args) => supervise::run(args).await,
-        Command::Cluster(args) => cluster::run(args),
+        Command::Cluster(args) => cluster::run(args).await,
     }
 }

@@ -107,8 +107,8 @@ impl State {
         };
         std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
         let hosts: Vec<String> = cluster.masters.iter().map(|m| m.host.clone()).collect();
-        let seed =
-            Pki::load_or_create(&dir.join("server-seed"), &hosts).map_err(|e| failed(e.to_string()))?;
+        let seed = Pki::load_or_create(&dir.join("server-seed"), &hosts)
+            .map_err(|e| failed(e.to_string()))?;
         let etcd = match cluster.datastore {
             Datastore::Etcd => Some(
                 etcd::Certificates::load_or_issue(&dir.join("etcd"), &cluster.masters)
@@ -180,7 +180,10 @@ async fn connect(machines: &[Machine], timeout: Duration) -> Result<Vec<Session<
     });
     let mut sessions = Vec::new();
     let mut failures = Vec::new();
-    for (machine, attempt) in machines.iter().zip(futures::future::join_all(attempts).await) {
+    for (machine, attempt) in machines
+        .iter()
+        .zip(futures::future::join_all(attempts).await)
+    {
         match attempt? {
             Ok(session) => sessions.push(session),
             Err(e) => failures.push((machine.name.clone(), ssh::Outcome::Failed(e.to_string()))),
@@ -196,9 +199,7 @@ async fn connect(machines: &[Machine], timeout: Duration) -> Result<Vec<Session<
         step: "connecting",
         failed: failures.len(),
         total: machines.len(),
-        summary: Summary {
-            outcomes: failures,
-        },
+        summary: Summary { outcomes: failures },
     })
 }
 
@@ -236,7 +237,10 @@ async fn install_masters(
                 progress.step("etcd");
                 let member = etcd.install(&session.ssh, session.machine, &layout).await?;
                 let service = etcd::service(cluster, session.machine, &layout, &member);
-                session.ssh.run_ok(&service.ensure_running(&layout, false)).await?;
+                session
+                    .ssh
+                    .run_ok(&service.ensure_running(&layout, false))
+                    .await?;
             }
             progress.step("berth server");
             let service = server_service(cluster, session.machine, &layout, state.etcd.as_ref());
@@ -342,5 +346,8 @@ async fn readyz(seed: &Pki, url: &str) -> Result<String, String> {
     let request = http::Request::get("/readyz")
         .body(Vec::new())
         .map_err(|e| e.to_string())?;
-    client.request_text(request).await.map_err(|e| e.to_string())
+    client
+        .request_text(request)
+        .await
+        .map_err(|e| e.to_string())
 }

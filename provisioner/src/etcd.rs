@@ -36,8 +36,14 @@ fn load_or_issue(
     name: &str,
     issue: impl FnOnce() -> Result<CertifiedKey, PkiError>,
 ) -> Result<CertifiedKey, PkiError> {
-    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
-    if let (Ok(cert_pem), Ok(key_pem)) = (std::fs::read_to_string(&cert), std::fs::read_to_string(&key)) {
+    let (cert, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    if let (Ok(cert_pem), Ok(key_pem)) = (
+        std::fs::read_to_string(&cert),
+        std::fs::read_to_string(&key),
+    ) {
         return Ok(CertifiedKey { cert_pem, key_pem });
     }
     let issued = issue()?;
@@ -46,7 +52,8 @@ fn load_or_issue(
         source: e,
     };
     std::fs::write(&key, &issued.key_pem).map_err(io)?;
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(io)?;
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(io)?;
     std::fs::write(&cert, &issued.cert_pem).map_err(io)?;
     Ok(issued)
 }
@@ -83,7 +90,9 @@ impl Certificates {
             })?;
             members.insert(master.name.clone(), (server, peer));
         }
-        let api_client = load_or_issue(dir, "apiserver-etcd-client", || ca.issue(&etcd_api_client(), now))?;
+        let api_client = load_or_issue(dir, "apiserver-etcd-client", || {
+            ca.issue(&etcd_api_client(), now)
+        })?;
         Ok(Self {
             ca,
             members,
@@ -150,7 +159,12 @@ fn url(host: &str, port: u16) -> String {
 }
 
 /// The etcd member of `master`.
-pub fn service(cluster: &Cluster, master: &Machine, layout: &Layout, files: &MemberFiles) -> Service {
+pub fn service(
+    cluster: &Cluster,
+    master: &Machine,
+    layout: &Layout,
+    files: &MemberFiles,
+) -> Service {
     let initial_cluster: Vec<String> = cluster
         .masters
         .iter()
@@ -163,7 +177,10 @@ pub fn service(cluster: &Cluster, master: &Machine, layout: &Layout, files: &Mem
         "--data-dir",
         &layout.etcd_dir().display().to_string(),
         "--listen-client-urls",
-        &format!("{},https://127.0.0.1:{CLIENT_PORT}", url(&master.host, CLIENT_PORT)),
+        &format!(
+            "{},https://127.0.0.1:{CLIENT_PORT}",
+            url(&master.host, CLIENT_PORT)
+        ),
         "--advertise-client-urls",
         &url(&master.host, CLIENT_PORT),
         "--listen-peer-urls",

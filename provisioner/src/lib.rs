@@ -7,6 +7,7 @@
 pub mod certificates;
 pub mod config;
 pub mod create;
+pub mod delete;
 pub mod etcd;
 pub mod layout;
 pub mod remote;

@@ -35,9 +35,11 @@ fn expand_home(path: &Path) -> PathBuf {
 pub fn options(machine: &Machine, timeout: Duration) -> Result<ConnectOptions, SettingsError> {
     let auth = match &machine.ssh.auth {
         config::Auth::KeyFile(path) => ssh::Auth::KeyFile(expand_home(path)),
-        config::Auth::Agent => ssh::Auth::agent_from_env().ok_or_else(|| SettingsError::NoAgent {
-            machine: target(machine).to_string(),
-        })?,
+        config::Auth::Agent => {
+            ssh::Auth::agent_from_env().ok_or_else(|| SettingsError::NoAgent {
+                machine: target(machine).to_string(),
+            })?
+        }
     };
     let mut options = ConnectOptions::new(auth, expand_home(&machine.ssh.known_hosts));
     options.policy = match machine.ssh.host_key_policy {
@@ -62,8 +64,14 @@ mod tests {
     #[test]
     fn home_is_expanded_only_at_the_start() {
         std::env::set_var("HOME", "/home/ops");
-        assert_eq!(expand_home(Path::new("~/.ssh/known_hosts")), PathBuf::from("/home/ops/.ssh/known_hosts"));
-        assert_eq!(expand_home(Path::new("/etc/ssh/known_hosts")), PathBuf::from("/etc/ssh/known_hosts"));
+        assert_eq!(
+            expand_home(Path::new("~/.ssh/known_hosts")),
+            PathBuf::from("/home/ops/.ssh/known_hosts")
+        );
+        assert_eq!(
+            expand_home(Path::new("/etc/ssh/known_hosts")),
+            PathBuf::from("/etc/ssh/known_hosts")
+        );
         assert_eq!(expand_home(Path::new("a/~/b")), PathBuf::from("a/~/b"));
     }
 }

@@ -66,7 +66,10 @@ impl Service {
             "mkdir -p {}",
             shell_quote(&layout.root().join("run").display().to_string())
         );
-        let _ = writeln!(script, "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then");
+        let _ = writeln!(
+            script,
+            "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then"
+        );
         let unit_path = format!("/etc/systemd/system/{}", self.unit_name());
         let _ = writeln!(
             script,
@@ -92,7 +95,11 @@ impl Service {
             script,
             "if [ $running = 1 ] && [ $force = 0 ] && [ \"$(cat {cmd_file} 2>/dev/null)\" = \"$want\" ]; then echo unchanged; exit 0; fi"
         );
-        let _ = writeln!(script, "if [ $running = 1 ]; then\n{}fi", stop_supervised(layout, &self.name));
+        let _ = writeln!(
+            script,
+            "if [ $running = 1 ]; then\n{}fi",
+            stop_supervised(layout, &self.name)
+        );
         let _ = writeln!(script, "printf '%s' \"$want\" > {cmd_file}");
         let _ = writeln!(
             script,
@@ -163,14 +170,22 @@ mod tests {
         let layout = Layout::new(dir);
         let service = Service {
             name: "demo".to_owned(),
-            command: vec!["sh".to_owned(), "-c".to_owned(), "echo 'up'; sleep 1000".to_owned()],
+            command: vec![
+                "sh".to_owned(),
+                "-c".to_owned(),
+                "echo 'up'; sleep 1000".to_owned(),
+            ],
         };
         (layout, service)
     }
 
     fn sh(script: &str) -> String {
         let output = Command::new("sh").arg("-c").arg(script).output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
@@ -181,7 +196,11 @@ mod tests {
         service.command[0] = "/bin/sh".to_owned();
         let unit = dir.path().join("berth-demo.service");
         std::fs::write(&unit, service.unit()).unwrap();
-        let Ok(output) = Command::new("systemd-analyze").arg("verify").arg(&unit).output() else {
+        let Ok(output) = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&unit)
+            .output()
+        else {
             eprintln!("skipped: no systemd-analyze");
             return;
         };
@@ -223,10 +242,14 @@ mod tests {
         assert_eq!(sh(&service.ensure_running(&layout, false)), "restarted");
         let second = std::fs::read_to_string(layout.pid_file("demo")).unwrap();
         assert_ne!(first, second);
-        assert!(!Path::new(&format!("/proc/{}", first.trim())).exists() || {
-            // A zombie until reaped by init; it no longer runs.
-            std::fs::read_to_string(format!("/proc/{}/stat", first.trim())).unwrap_or_default().contains(") Z")
-        });
+        assert!(
+            !Path::new(&format!("/proc/{}", first.trim())).exists() || {
+                // A zombie until reaped by init; it no longer runs.
+                std::fs::read_to_string(format!("/proc/{}/stat", first.trim()))
+                    .unwrap_or_default()
+                    .contains(") Z")
+            }
+        );
         assert_eq!(sh(&service.ensure_running(&layout, true)), "restarted");
         sh(&stop(&layout, "demo"));
         assert!(!layout.pid_file("demo").exists());

@@ -23,8 +23,8 @@ use tracing::Instrument as _;
 
 pub use auth::Auth;
 pub use error::Error;
-pub use exec::{ExitStatus, Output};
 pub(crate) use exec::shell_quote;
+pub use exec::{ExitStatus, Output};
 pub use host_key::HostKeyPolicy;
 pub use parallel::{for_each, Outcome, Progress, Summary};
 pub use upload::{Source, Uploaded};

@@ -139,7 +139,9 @@ pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster,
             let valid = registry
                 .get_ref()
                 .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+                .is_some_and(|(host, port)| {
+                    !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+                });
             if valid {
                 Ok(registry.get_ref().clone())
             } else {
@@ -223,7 +225,10 @@ fn data_dir(
         Err(checker.error(
             raw.span(),
             field,
-            format!("{:?} must be an absolute path below / (like \"/var/lib/berth\")", raw.get_ref()),
+            format!(
+                "{:?} must be an absolute path below / (like \"/var/lib/berth\")",
+                raw.get_ref()
+            ),
         ))
     }
 }

@@ -1,0 +1,70 @@
+//! `berth cluster delete`: stops every service berth started on the
+//! cluster's machines and removes each machine's `data_dir` (binary, state,
+//! logs, certificates), then the cluster's state on this machine. Machines
+//! that are already clean are fine; a re-run after a failure finishes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::{Cluster, Machine};
+use crate::create::CreateError;
+use crate::layout::Layout;
+use crate::remote;
+use crate::service;
+use crate::ssh::{self, shell_quote, Summary};
+
+/// The services berth may run on a machine, stopped in this order.
+const SERVICES: [&str; 3] = ["agent", "server", "etcd"];
+
+/// The script that removes everything berth put on a machine.
+pub fn teardown_script(machine: &Machine) -> String {
+    let layout = Layout::new(&machine.data_dir);
+    let mut script = String::from("set -e\n");
+    for name in SERVICES {
+        script.push_str(&service::stop(&layout, name));
+    }
+    script.push_str(&format!(
+        "rm -rf {}\n",
+        shell_quote(&layout.root().display().to_string())
+    ));
+    script
+}
+
+/// Tears down every machine of `cluster`, then removes `state_dir`.
+pub async fn delete(
+    cluster: &Cluster,
+    state_dir: &Path,
+    timeout: Duration,
+) -> Result<Summary, CreateError> {
+    let machines: Vec<&Machine> = cluster.machines().map(|(_, machine)| machine).collect();
+    let summary = ssh::for_each(
+        &machines,
+        |machine| machine.name.clone(),
+        |&machine, progress| async move {
+            let options = remote::options(machine, timeout).map_err(|e| e.to_string())?;
+            let session = ssh::Machine::connect(remote::target(machine), &options)
+                .await
+                .map_err(|e| e.to_string())?;
+            progress.step("stopping and removing");
+            let result = session.run_ok(&teardown_script(machine)).await;
+            session.close().await;
+            result.map(|_| ()).map_err(|e| e.to_string())
+        },
+    )
+    .await;
+    if !summary.all_done() {
+        return Err(CreateError::Machines {
+            step: "deleting",
+            failed: summary.failures().count(),
+            total: machines.len(),
+            summary,
+        });
+    }
+    if state_dir.exists() {
+        std::fs::remove_dir_all(state_dir).map_err(|e| CreateError::State {
+            dir: state_dir.to_owned(),
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(summary)
+}
