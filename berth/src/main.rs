@@ -6,6 +6,7 @@ mod controller_manager;
 mod scheduler;
 mod server;
 mod sim;
+mod token;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     Agent(Box<agent::AgentArgs>),
     /// Run many simulated nodes in one process (for tests and benchmarks).
     Sim(sim::SimArgs),
+    /// Manage bootstrap tokens nodes join with (`create`, `list`).
+    Token(token::TokenArgs),
 }
 
 #[tokio::main]
@@ -51,5 +54,6 @@ async fn main() -> anyhow::Result<()> {
         Command::ControllerManager(args) => controller_manager::run(args).await,
         Command::Agent(args) => agent::run(*args).await,
         Command::Sim(args) => sim::run(args).await,
+        Command::Token(args) => token::run(args).await,
     }
 }

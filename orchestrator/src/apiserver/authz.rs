@@ -1,0 +1,184 @@
+//! What an authenticated user may do: `system:masters` everything (and may
+//! impersonate, checked as the impersonated user); every other user what RBAC
+//! grants it. Nodes get their rights through the bindings below, which
+//! `berth server` keeps at each start — kubeadm's bootstrap bindings plus a
+//! stand-in for the Node authorizer (group `system:nodes` bound to the
+//! `system:node` role and to kube-proxy's, as the agent does both jobs).
+
+use berth_api::bootstrap_token::DEFAULT_GROUP;
+use http::HeaderMap;
+use serde_json::{json, Value};
+
+use super::authn;
+use super::errors::ApiError;
+use super::objects::Objects;
+use super::request::{ResourceRequest, Verb};
+use super::reviews::{self, UserInfo};
+
+/// The group node client certificates carry.
+pub const NODES_GROUP: &str = "system:nodes";
+
+/// Lets `user` make `req`, or answers 403 Forbidden with upstream's text.
+pub async fn authorize(
+    objects: &Objects,
+    req: &ResourceRequest,
+    headers: &HeaderMap,
+    user: &UserInfo,
+) -> Result<(), ApiError> {
+    if authn::is_superuser(user) {
+        return reviews::authorize_impersonated(objects, req, headers).await;
+    }
+    if let Some(target) = headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+    {
+        return Err(ApiError::Forbidden(format!(
+            "users \"{target}\" is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
+            user.username
+        )));
+    }
+    reviews::authorize_user(objects, req, user).await
+}
+
+/// Whether `req` creates a CertificateSigningRequest (whose requestor the
+/// server then records).
+pub fn is_csr_create(req: &ResourceRequest) -> bool {
+    req.verb == Verb::Create
+        && req.subresource.is_none()
+        && req.resource.group == "certificates.k8s.io"
+        && req.resource.plural == "certificatesigningrequests"
+}
+
+fn group_binding(name: &str, role: &str, group: &str) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {
+            "name": name,
+            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}],
+    })
+}
+
+/// The ClusterRoleBindings that let bootstrap tokens ask for node
+/// certificates (auto-approved) and nodes renew theirs and do their work.
+pub fn node_bindings() -> Vec<Value> {
+    vec![
+        group_binding(
+            "berth:kubelet-bootstrap",
+            "system:node-bootstrapper",
+            DEFAULT_GROUP,
+        ),
+        group_binding(
+            "berth:node-autoapprove-bootstrap",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            DEFAULT_GROUP,
+        ),
+        group_binding(
+            "berth:node-autoapprove-certificate-rotation",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            NODES_GROUP,
+        ),
+        group_binding("berth:nodes", "system:node", NODES_GROUP),
+        group_binding("berth:node-proxier", "system:node-proxier", NODES_GROUP),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api::rbac::evaluate::{self, Policy, Request};
+    use k8s_openapi::api::authorization::v1::ResourceAttributes;
+
+    fn allows(user: &str, groups: &[&str], verb: &str, group: &str, resource: &str) -> bool {
+        let cluster_roles = berth_api::rbac::bootstrap::cluster_roles();
+        let bindings = node_bindings();
+        let (resource, subresource) = match resource.split_once('/') {
+            Some((r, s)) => (r, Some(s.to_owned())),
+            None => (resource, None),
+        };
+        let attributes = ResourceAttributes {
+            verb: Some(verb.into()),
+            group: Some(group.into()),
+            resource: Some(resource.into()),
+            subresource,
+            ..ResourceAttributes::default()
+        };
+        let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        let policy = Policy {
+            roles: &[],
+            cluster_roles: &cluster_roles,
+            role_bindings: &[],
+            cluster_role_bindings: &bindings,
+        };
+        evaluate::allows(user, &groups, Request::Resource(&attributes), &policy).0
+    }
+
+    #[test]
+    fn bootstrappers_and_nodes_get_what_joining_needs() {
+        let boot = [
+            "system:bootstrappers",
+            DEFAULT_GROUP,
+            "system:authenticated",
+        ];
+        let node = [NODES_GROUP, "system:authenticated"];
+        let cases = [
+            (
+                &boot[..],
+                "create",
+                "certificates.k8s.io",
+                "certificatesigningrequests",
+                true,
+            ),
+            (
+                &boot[..],
+                "get",
+                "certificates.k8s.io",
+                "certificatesigningrequests",
+                true,
+            ),
+            (
+                &boot[..],
+                "create",
+                "certificates.k8s.io",
+                "certificatesigningrequests/nodeclient",
+                true,
+            ),
+            (&boot[..], "list", "", "pods", false),
+            (&boot[..], "create", "", "nodes", false),
+            (
+                &node[..],
+                "create",
+                "certificates.k8s.io",
+                "certificatesigningrequests/selfnodeclient",
+                true,
+            ),
+            (
+                &node[..],
+                "create",
+                "certificates.k8s.io",
+                "certificatesigningrequests/nodeclient",
+                false,
+            ),
+            (&node[..], "patch", "", "nodes/status", true),
+            (
+                &node[..],
+                "list",
+                "discovery.k8s.io",
+                "endpointslices",
+                true,
+            ),
+            (&node[..], "delete", "", "namespaces", false),
+            (&node[..], "create", "apps", "deployments", false),
+        ];
+        for (groups, verb, group, resource, want) in cases {
+            assert_eq!(
+                allows("someone", groups, verb, group, resource),
+                want,
+                "{groups:?} {verb} {group}/{resource}"
+            );
+        }
+    }
+}
