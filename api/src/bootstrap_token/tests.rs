@@ -57,9 +57,12 @@ fn groups_must_be_under_bootstrappers() {
     }
 }
 
+/// What authenticating a token gives.
+type Outcome = Result<(String, Vec<String>), TokenRefusal>;
+
 #[test]
 fn authenticate_follows_upstream_checks() {
-    let ok = |user: &str, groups: &[&str]| {
+    let ok = |user: &str, groups: &[&str]| -> Outcome {
         Ok((
             user.to_owned(),
             groups.iter().map(|g| (*g).to_owned()).collect::<Vec<_>>(),
@@ -69,12 +72,7 @@ fn authenticate_follows_upstream_checks() {
     wrong_type["type"] = json!("Opaque");
     let mut deleting = stored(&[]);
     deleting["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
-    let cases: Vec<(
-        &str,
-        Value,
-        &str,
-        Result<(String, Vec<String>), TokenRefusal>,
-    )> = vec![
+    let cases: Vec<(&str, Value, &str, Outcome)> = vec![
         (
             "valid",
             stored(&[]),

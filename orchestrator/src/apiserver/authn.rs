@@ -162,7 +162,11 @@ mod tests {
     #[test]
     fn certificate_without_common_name_names_nobody() {
         let key = rcgen::KeyPair::generate().unwrap();
-        let params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "system:masters");
         let cert = params.self_signed(&key).unwrap();
         assert!(certificate_user(cert.der()).is_none());
     }

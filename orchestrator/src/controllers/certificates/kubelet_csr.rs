@@ -175,12 +175,12 @@ pub(crate) mod tests {
     #[test]
     fn client_requests_are_checked_as_upstream() {
         let client = ["digital signature", "client auth"];
-        let cases: Vec<(&str, String, Vec<String>, Result<(), String>)> = vec![
+        let cases = vec![
             (
                 "node",
                 request("system:node:n1", &["system:nodes"], &[]),
                 strings(&client),
-                Ok(()),
+                Ok::<(), String>(()),
             ),
             (
                 "rsa usages",

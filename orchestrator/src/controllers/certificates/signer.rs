@@ -28,6 +28,9 @@ use crate::controllers::ControllerError;
 
 /// How far back certificates start, for clocks that run behind.
 const BACKDATE: Duration = Duration::from_secs(5 * 60);
+/// Certificates shorter than this end their lifetime after now rather than
+/// after the backdated start (upstream's "short" certificates).
+const SHORT: Duration = Duration::from_secs(8 * 3600);
 
 /// The CA the signer signs with, and the longest certificate it issues
 /// (kube-controller-manager's `--cluster-signing-*` flags).
@@ -133,7 +136,8 @@ pub fn sign(
         .collect();
     let life = lifetime(config.duration, spec.expiration_seconds);
     let start = now - jiff::SignedDuration::try_from(BACKDATE).unwrap_or_default();
-    let end = now + jiff::SignedDuration::try_from(life).unwrap_or_default();
+    let from = if life < SHORT { now } else { start };
+    let end = from + jiff::SignedDuration::try_from(life).unwrap_or_default();
     params.not_before = to_offset(start)?;
     params.not_after = to_offset(end)?;
     let mut serial: [u8; 16] = rand::random();
@@ -322,6 +326,11 @@ mod tests {
         assert_eq!(o, "system:nodes");
         let life = cert.validity().not_after.timestamp() - now.as_second();
         assert!((899..=900).contains(&life), "{life}");
+        let start = now.as_second() - cert.validity().not_before.timestamp();
+        assert!(
+            (299..=300).contains(&start),
+            "backdated five minutes: {start}"
+        );
         assert!(
             cert.extended_key_usage()
                 .unwrap()
@@ -337,6 +346,21 @@ mod tests {
             .as_str()
             .unwrap();
         assert_eq!(issuer, "test-ca");
+    }
+
+    #[test]
+    fn long_certificates_last_their_duration_from_the_backdated_start() {
+        let mut config = ca();
+        config.duration = Duration::from_secs(24 * 3600);
+        let c = csr("system:nodes", &["digital signature", "client auth"], None);
+        let pem = sign(&c, &config, jiff::Timestamp::now()).unwrap();
+        let (_, block) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+        let (_, cert) = X509Certificate::from_der(&block.contents).unwrap();
+        let validity = cert.validity();
+        assert_eq!(
+            validity.not_after.timestamp() - validity.not_before.timestamp(),
+            24 * 3600
+        );
     }
 
     #[test]
