@@ -5,19 +5,15 @@
 //! denies: what it does not recognise is left for a person.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 
@@ -100,14 +96,7 @@ pub fn approved_condition(
     message: &str,
     now: jiff::Timestamp,
 ) -> CertificateSigningRequestCondition {
-    CertificateSigningRequestCondition {
-        type_: "Approved".into(),
-        status: "True".into(),
-        reason: Some("AutoApproved".into()),
-        message: Some(message.into()),
-        last_update_time: Some(Time(now)),
-        last_transition_time: Some(Time(now)),
-    }
+    super::condition("Approved", "AutoApproved", message, now)
 }
 
 struct Context {
@@ -156,28 +145,12 @@ async fn reconcile(
     Ok(Action::await_change())
 }
 
-fn error_policy(
-    _csr: Arc<CertificateSigningRequest>,
-    error: &kube::Error,
-    _ctx: Arc<Context>,
-) -> Action {
-    tracing::warn!(%error, "certificate approval failed");
-    Action::requeue(Duration::from_secs(2))
-}
-
 /// Runs the approver until `cancel` fires.
 pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let csrs: Api<CertificateSigningRequest> = Api::all(client.clone());
-    let context = Arc::new(Context { client });
-    Controller::new(csrs, watcher::Config::default())
-        .graceful_shutdown_on(async move { cancel.cancelled().await })
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "csr approving controller event");
-            }
-        })
-        .await;
+    let context = Arc::new(Context {
+        client: client.clone(),
+    });
+    super::run_over_requests(client, "csrapproving", reconcile, context, cancel).await;
     Ok(())
 }
 

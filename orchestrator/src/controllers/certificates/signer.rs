@@ -8,14 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use rcgen::{
     CertificateSigningRequestParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -155,14 +152,7 @@ pub fn sign(
 
 /// The condition a refused request gets.
 pub fn failed_condition(message: &str, now: jiff::Timestamp) -> CertificateSigningRequestCondition {
-    CertificateSigningRequestCondition {
-        type_: "Failed".into(),
-        status: "True".into(),
-        reason: Some("SignerValidationFailure".into()),
-        message: Some(message.into()),
-        last_update_time: Some(Time(now)),
-        last_transition_time: Some(Time(now)),
-    }
+    super::condition("Failed", "SignerValidationFailure", message, now)
 }
 
 struct Context {
@@ -209,32 +199,17 @@ async fn reconcile(
     Ok(Action::await_change())
 }
 
-fn error_policy(
-    _csr: Arc<CertificateSigningRequest>,
-    error: &kube::Error,
-    _ctx: Arc<Context>,
-) -> Action {
-    tracing::warn!(%error, "certificate signing failed");
-    Action::requeue(Duration::from_secs(2))
-}
-
 /// Runs the signer until `cancel` fires.
 pub async fn run(
     client: kube::Client,
     config: SigningConfig,
     cancel: CancellationToken,
 ) -> Result<(), ControllerError> {
-    let csrs: Api<CertificateSigningRequest> = Api::all(client.clone());
-    let context = Arc::new(Context { client, config });
-    Controller::new(csrs, watcher::Config::default())
-        .graceful_shutdown_on(async move { cancel.cancelled().await })
-        .run(reconcile, error_policy, context)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "csr signing controller event");
-            }
-        })
-        .await;
+    let context = Arc::new(Context {
+        client: client.clone(),
+        config,
+    });
+    super::run_over_requests(client, "csrsigning", reconcile, context, cancel).await;
     Ok(())
 }
 
