@@ -150,9 +150,18 @@ impl ApiServer {
         let objects = Objects::new(Arc::clone(&store), allocator.clone())
             .with_default_toleration_seconds(toleration_seconds);
         bootstrap(&objects, &allocator).await?;
+        let rbac = |plural| catalog::builtin(berth_api::rbac::GROUP, "v1", plural);
+        for role in authz::node_roles() {
+            reconcile_default(
+                &objects,
+                rbac("clusterroles").expect("RBAC served"),
+                &role,
+                true,
+            )
+            .await?;
+        }
         for binding in authz::node_bindings() {
-            let r = catalog::builtin(berth_api::rbac::GROUP, "v1", "clusterrolebindings")
-                .expect("RBAC served");
+            let r = rbac("clusterrolebindings").expect("RBAC served");
             reconcile_default(&objects, r, &binding, false).await?;
         }
         let node_proxy = NodeProxy::new(pki).map_err(ServeError::Tls)?;

@@ -3,7 +3,8 @@
 //! grants it. Nodes get their rights through the bindings below, which
 //! `berth server` keeps at each start — kubeadm's bootstrap bindings plus a
 //! stand-in for the Node authorizer (group `system:nodes` bound to the
-//! `system:node` role and to kube-proxy's, as the agent does both jobs).
+//! `system:node` role, to kube-proxy's, and to reading namespaces and
+//! NetworkPolicies, as the agent does all three jobs).
 
 use berth_api::bootstrap_token::DEFAULT_GROUP;
 use http::HeaderMap;
@@ -62,6 +63,23 @@ fn group_binding(name: &str, role: &str, group: &str) -> Value {
     })
 }
 
+/// The ClusterRole with what the agent reads beyond kubelet's and
+/// kube-proxy's roles: namespaces and NetworkPolicies (it enforces them).
+pub fn node_roles() -> Vec<Value> {
+    vec![json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": "berth:node-network",
+            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
+        },
+        "rules": [
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
+        ],
+    })]
+}
+
 /// The ClusterRoleBindings that let bootstrap tokens ask for node
 /// certificates (auto-approved) and nodes renew theirs and do their work.
 pub fn node_bindings() -> Vec<Value> {
@@ -83,6 +101,7 @@ pub fn node_bindings() -> Vec<Value> {
         ),
         group_binding("berth:nodes", "system:node", NODES_GROUP),
         group_binding("berth:node-proxier", "system:node-proxier", NODES_GROUP),
+        group_binding("berth:node-network", "berth:node-network", NODES_GROUP),
     ]
 }
 
@@ -93,7 +112,8 @@ mod tests {
     use k8s_openapi::api::authorization::v1::ResourceAttributes;
 
     fn allows(user: &str, groups: &[&str], verb: &str, group: &str, resource: &str) -> bool {
-        let cluster_roles = berth_api::rbac::bootstrap::cluster_roles();
+        let mut cluster_roles = berth_api::rbac::bootstrap::cluster_roles();
+        cluster_roles.extend(node_roles());
         let bindings = node_bindings();
         let (resource, subresource) = match resource.split_once('/') {
             Some((r, s)) => (r, Some(s.to_owned())),
