@@ -1,4 +1,4 @@
-//! `berth token create|list`: bootstrap tokens for joining nodes, like
+//! `berth token create|list|delete`: bootstrap tokens for joining nodes, like
 //! `kubeadm token`. A token is a `bootstrap.kubernetes.io/token` Secret in
 //! `kube-system`; `berth agent --bootstrap-token` presents it once to get the
 //! node its own client certificate.
@@ -36,6 +36,12 @@ enum TokenCommand {
     },
     /// List the bootstrap tokens with their expiry and groups.
     List,
+    /// Delete bootstrap tokens (by `ID` or `ID.SECRET`), so they no longer authenticate.
+    Delete {
+        /// The tokens.
+        #[arg(required = true)]
+        tokens: Vec<String>,
+    },
 }
 
 /// Runs `berth token …`.
@@ -99,6 +105,19 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
                 rows.push(list_row(&value, now));
             }
             print!("{}", columns(&rows));
+        }
+        TokenCommand::Delete { tokens } => {
+            for token in tokens {
+                let id = token.split('.').next().unwrap_or_default();
+                let name = bootstrap_token::secret_name(id);
+                match secrets.delete(&name, &Default::default()).await {
+                    Ok(_) => println!("bootstrap token \"{id}\" deleted"),
+                    Err(kube::Error::Api(status)) if status.code == 404 => {
+                        anyhow::bail!("bootstrap token \"{id}\" not found")
+                    }
+                    Err(e) => return Err(e).context(format!("deleting bootstrap token {id}")),
+                }
+            }
         }
     }
     Ok(())

@@ -332,4 +332,19 @@ fn node_joins_with_a_bootstrap_token_and_rotates_its_certificate() {
     });
     assert_eq!(bootstrap_requests(&csr_rows(&kubectl)), before_restart);
     drop(agent);
+
+    // A deleted token no longer authenticates.
+    let deleted = berth_token(&server, &["delete", &token]);
+    assert_eq!(
+        deleted.trim(),
+        format!("bootstrap token \"{token_id}\" deleted")
+    );
+    let (_, code) = answer(&curl(
+        &server,
+        Identity::Token(&token),
+        "GET",
+        "/api/v1/namespaces/default/pods",
+        "",
+    ));
+    assert_eq!(code, 401, "a deleted bootstrap token must be refused");
 }
