@@ -4,7 +4,9 @@
 //! issued by the controller manager (`kubectl get csr`), the node Ready and
 //! acting as `system:node:NAME` (SelfSubjectReview and RBAC refusals through
 //! its certificate with curl), the certificate rotated by the node itself and
-//! reused across a restart; an expired token refused with 401 and deleted.
+//! reused across a restart; an expired token refused with 401 and deleted;
+//! a request for a subject that is not a node left Pending and, approved by
+//! hand, failed by the signer.
 
 mod support;
 
@@ -134,6 +136,62 @@ fn node_ready(kubectl: &Kubectl, node: &str) -> bool {
         r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
     ]);
     String::from_utf8_lossy(&out.stdout) == "True"
+}
+
+/// A kubelet client request for `cn` in `organization`, as the CSR manifest
+/// `kubectl apply` takes.
+fn kubelet_csr_manifest(name: &str, cn: &str, organization: &str) -> String {
+    use base64::Engine;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, organization);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    let pem = params.serialize_request(&key).unwrap().pem().unwrap();
+    let request = base64::engine::general_purpose::STANDARD.encode(pem);
+    format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {{name: {name}}}\nspec:\n  request: {request}\n  signerName: kubernetes.io/kube-apiserver-client-kubelet\n  usages: [digital signature, client auth]\n"
+    )
+}
+
+#[test]
+fn bad_kubelet_requests_are_neither_auto_approved_nor_issued() {
+    let server = Server::start();
+    let kubectl = server.kubectl(KUBECTL_1_33);
+    // Not a node's subject: the approver leaves it Pending; approved by hand,
+    // the signer fails it with upstream's reason instead of issuing it.
+    let manifest = kubelet_csr_manifest("not-a-node", "system:node:evil", "system:masters");
+    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    std::thread::sleep(Duration::from_secs(2));
+    let pending = kubectl.ok(&["get", "csr", "not-a-node", "--no-headers"]);
+    assert!(pending.trim_end().ends_with("Pending"), "{pending}");
+    assert!(pending.contains("kubernetes-admin"), "requestor: {pending}");
+    kubectl.ok(&["certificate", "approve", "not-a-node"]);
+    let failed = eventually(Duration::from_secs(20), || {
+        let row = kubectl.ok(&["get", "csr", "not-a-node", "--no-headers"]);
+        row.trim_end().ends_with("Approved,Failed").then_some(row)
+    });
+    let reason = kubectl.jsonpath(
+        &["get", "csr", "not-a-node"],
+        r#"{.status.conditions[?(@.type=="Failed")].reason}: {.status.conditions[?(@.type=="Failed")].message}"#,
+    );
+    assert_eq!(
+        reason, "SignerValidationFailure: subject organization is not system:nodes",
+        "{failed}"
+    );
+    let certificate = kubectl.jsonpath(&["get", "csr", "not-a-node"], "{.status.certificate}");
+    assert!(certificate.is_empty());
+    // A proper node request from the admin passes the approver's
+    // SubjectAccessReview (system:masters may create nodeclient requests).
+    let manifest = kubelet_csr_manifest("from-admin", "system:node:manual", "system:nodes");
+    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    eventually(Duration::from_secs(20), || {
+        let row = kubectl.ok(&["get", "csr", "from-admin", "--no-headers"]);
+        row.trim_end().ends_with("Approved,Issued").then_some(())
+    });
 }
 
 #[test]
