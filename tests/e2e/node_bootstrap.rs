@@ -331,6 +331,37 @@ fn node_joins_with_a_bootstrap_token_and_rotates_its_certificate() {
         )),
         "{body}"
     );
+    // A node changes its own Node, not another's (NodeRestriction).
+    let patch = r#"{"metadata":{"labels":{"touched":"yes"}}}"#;
+    let patch_node = |name: &str| {
+        let mut command = Command::new("curl");
+        command
+            .args(["-sS", "-w", "\n%{http_code}", "-X", "PATCH"])
+            .arg("--cacert")
+            .arg(server.data_dir().join("tls").join("ca.crt"))
+            .arg("--cert")
+            .arg(&pem)
+            .arg("--key")
+            .arg(&pem)
+            .args([
+                "-H",
+                "Content-Type: application/merge-patch+json",
+                "-d",
+                patch,
+            ])
+            .arg(format!("{}/api/v1/nodes/{name}", server.url()));
+        answer(&command.output().unwrap())
+    };
+    let (body, code) = patch_node(node);
+    assert_eq!(code, 200, "{body}");
+    let (body, code) = patch_node("some-other-node");
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(&format!(
+            "node \\\"{node}\\\" is not allowed to modify node \\\"some-other-node\\\""
+        )),
+        "{body}"
+    );
     // The bootstrap token itself may ask for certificates but nothing else.
     let (_, code) = answer(&curl(
         &server,

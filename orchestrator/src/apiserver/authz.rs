@@ -4,7 +4,8 @@
 //! `berth server` keeps at each start — kubeadm's bootstrap bindings plus a
 //! stand-in for the Node authorizer (group `system:nodes` bound to the
 //! `system:node` role, to kube-proxy's, and to reading namespaces and
-//! NetworkPolicies, as the agent does all three jobs).
+//! NetworkPolicies, as the agent does all three jobs), with NodeRestriction's
+//! rule that a node changes only its own Node and Lease.
 
 use berth_api::bootstrap_token::DEFAULT_GROUP;
 use http::HeaderMap;
@@ -12,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::authn;
 use super::errors::ApiError;
-use super::objects::Objects;
+use super::objects::{target, Objects};
 use super::request::{ResourceRequest, Verb};
 use super::reviews::{self, UserInfo};
 
@@ -38,7 +39,57 @@ pub async fn authorize(
             user.username
         )));
     }
-    reviews::authorize_user(objects, req, user).await
+    reviews::authorize_user(objects, req, user).await?;
+    let Some(node) = node_name(user) else {
+        return Ok(());
+    };
+    let r = &req.resource;
+    match node_restriction(
+        node,
+        &r.group,
+        &r.plural,
+        req.namespace.as_deref(),
+        req.name.as_deref(),
+        req.verb.name(),
+    ) {
+        Some(why) => Err(ApiError::forbidden(
+            &target(r, req.name.as_deref().unwrap_or_default()),
+            why,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The node a credential belongs to: `NAME` of user `system:node:NAME` in
+/// group `system:nodes`.
+pub fn node_name(user: &UserInfo) -> Option<&str> {
+    let name = user.username.strip_prefix("system:node:")?;
+    (!name.is_empty() && user.groups.iter().any(|g| g == NODES_GROUP)).then_some(name)
+}
+
+/// Upstream's NodeRestriction for what a node changes by name: only its own
+/// Node and its own Lease in `kube-node-lease`; the reason to refuse, if any.
+pub fn node_restriction(
+    node: &str,
+    group: &str,
+    plural: &str,
+    namespace: Option<&str>,
+    name: Option<&str>,
+    verb: &str,
+) -> Option<String> {
+    let name = name.filter(|n| !n.is_empty())?;
+    if !matches!(verb, "update" | "patch" | "delete") || name == node {
+        return None;
+    }
+    match (group, plural, namespace) {
+        ("", "nodes", _) => Some(format!(
+            "node \"{node}\" is not allowed to modify node \"{name}\""
+        )),
+        ("coordination.k8s.io", "leases", Some("kube-node-lease")) => {
+            Some("can only access node lease with the same name as the requesting node".into())
+        }
+        _ => None,
+    }
 }
 
 /// Whether `req` creates a CertificateSigningRequest (whose requestor the
@@ -108,6 +159,81 @@ pub fn node_bindings() -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nodes_change_only_their_own_node_and_lease() {
+        let lease = Some("kube-node-lease");
+        let cases = [
+            ("", "nodes", None, Some("n1"), "patch", None),
+            (
+                "",
+                "nodes",
+                None,
+                Some("n2"),
+                "patch",
+                Some("node \"n1\" is not allowed to modify node \"n2\""),
+            ),
+            (
+                "",
+                "nodes",
+                None,
+                Some("n2"),
+                "delete",
+                Some("node \"n1\" is not allowed to modify node \"n2\""),
+            ),
+            ("", "nodes", None, Some("n2"), "get", None),
+            (
+                "coordination.k8s.io",
+                "leases",
+                lease,
+                Some("n1"),
+                "update",
+                None,
+            ),
+            (
+                "coordination.k8s.io",
+                "leases",
+                lease,
+                Some("n2"),
+                "update",
+                Some("can only access node lease with the same name as the requesting node"),
+            ),
+            (
+                "coordination.k8s.io",
+                "leases",
+                Some("kube-system"),
+                Some("x"),
+                "update",
+                None,
+            ),
+            ("", "pods", Some("default"), Some("web"), "delete", None),
+        ];
+        for (group, plural, namespace, name, verb, want) in cases {
+            assert_eq!(
+                node_restriction("n1", group, plural, namespace, name, verb).as_deref(),
+                want,
+                "{verb} {group}/{plural} {name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn node_names_come_from_node_credentials_only() {
+        let user = |name: &str, groups: &[&str]| UserInfo {
+            username: name.into(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        };
+        assert_eq!(
+            node_name(&user("system:node:n1", &[NODES_GROUP])),
+            Some("n1")
+        );
+        assert_eq!(
+            node_name(&user("system:node:n1", &["system:authenticated"])),
+            None
+        );
+        assert_eq!(node_name(&user("system:node:", &[NODES_GROUP])), None);
+        assert_eq!(node_name(&user("admin", &[NODES_GROUP])), None);
+    }
     use berth_api::rbac::evaluate::{self, Policy, Request};
     use k8s_openapi::api::authorization::v1::ResourceAttributes;
 
