@@ -88,12 +88,24 @@ fn berth_token(server: &Server, args: &[&str]) -> String {
 
 /// curl against the server with the node's certificate (or a bearer token).
 fn curl(server: &Server, identity: Identity<'_>, method: &str, path: &str, body: &str) -> Output {
+    curl_as(server, identity, method, path, "application/json", body)
+}
+
+/// [`curl`] with a body of `content_type`.
+fn curl_as(
+    server: &Server,
+    identity: Identity<'_>,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> Output {
     let mut command = Command::new("curl");
     command
         .args(["-sS", "-w", "\n%{http_code}", "-X", method])
         .arg("--cacert")
         .arg(server.data_dir().join("tls").join("ca.crt"))
-        .args(["-H", "Content-Type: application/json"]);
+        .args(["-H", &format!("Content-Type: {content_type}")]);
     match identity {
         Identity::Certificate(pem) => {
             command.arg("--cert").arg(pem).arg("--key").arg(pem);
@@ -114,6 +126,12 @@ fn curl(server: &Server, identity: Identity<'_>, method: &str, path: &str, body:
 enum Identity<'a> {
     Certificate(&'a Path),
     Token(&'a str),
+}
+
+/// The HTTP status a bearer `token` gets listing pods.
+fn token_status(server: &Server, token: &str) -> u16 {
+    let path = "/api/v1/namespaces/default/pods";
+    answer(&curl(server, Identity::Token(token), "GET", path, "")).1
 }
 
 /// The body and HTTP status of a curl run.
@@ -212,13 +230,7 @@ fn node_joins_with_a_bootstrap_token_and_rotates_its_certificate() {
         .trim()
         .to_owned();
     std::thread::sleep(Duration::from_millis(1500));
-    let (_, code) = answer(&curl(
-        &server,
-        Identity::Token(&expired),
-        "GET",
-        "/api/v1/namespaces/default/pods",
-        "",
-    ));
+    let code = token_status(&server, &expired);
     assert_eq!(code, 401, "an expired bootstrap token must be refused");
     let expired_dir = tempfile::tempdir().unwrap();
     let refused = JoiningAgent::start(&server, "bootstrap-refused", &expired, expired_dir.path());
@@ -363,13 +375,7 @@ fn node_joins_with_a_bootstrap_token_and_rotates_its_certificate() {
         "{body}"
     );
     // The bootstrap token itself may ask for certificates but nothing else.
-    let (_, code) = answer(&curl(
-        &server,
-        Identity::Token(&token),
-        "GET",
-        "/api/v1/namespaces/default/pods",
-        "",
-    ));
+    let code = token_status(&server, &token);
     assert_eq!(code, 403);
 
     // The node renews its certificate itself before it expires.
@@ -428,12 +434,6 @@ fn node_joins_with_a_bootstrap_token_and_rotates_its_certificate() {
         deleted.trim(),
         format!("bootstrap token \"{token_id}\" deleted")
     );
-    let (_, code) = answer(&curl(
-        &server,
-        Identity::Token(&token),
-        "GET",
-        "/api/v1/namespaces/default/pods",
-        "",
-    ));
+    let code = token_status(&server, &token);
     assert_eq!(code, 401, "a deleted bootstrap token must be refused");
 }
