@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod apply;
+pub mod bootstrap_token;
 pub mod crd;
 pub mod field;
 pub mod kinds;

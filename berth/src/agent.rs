@@ -22,19 +22,88 @@ use tokio_util::sync::CancellationToken;
 #[derive(Args, Debug)]
 pub struct ConnectionFlags {
     /// API server URL; overrides the kubeconfig's server.
-    #[arg(long, env = "BERTH_SERVER")]
+    #[arg(long, env = "BERTH_SERVER", global = true)]
     server: Option<String>,
     /// Kubeconfig with the credentials to use (`berth server` writes admin.kubeconfig).
-    #[arg(long, env = "KUBECONFIG")]
-    kubeconfig: PathBuf,
+    #[arg(long, env = "KUBECONFIG", global = true)]
+    kubeconfig: Option<PathBuf>,
 }
 
 impl ConnectionFlags {
+    /// The kubeconfig flag, required by commands that have no other credentials.
+    fn kubeconfig(&self) -> anyhow::Result<&std::path::Path> {
+        self.kubeconfig.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--kubeconfig is required (the admin.kubeconfig `berth server` wrote into its data directory)"
+            )
+        })
+    }
+
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
         Ok(
-            berth_agent::client::from_kubeconfig_file(&self.kubeconfig, self.server.as_deref())
+            berth_agent::client::from_kubeconfig_file(self.kubeconfig()?, self.server.as_deref())
                 .await?,
         )
+    }
+}
+
+/// How a node without a kubeconfig joins (kubelet's TLS bootstrap).
+#[derive(Args, Debug)]
+pub struct JoinFlags {
+    /// Bootstrap token (`ID.SECRET`, from `berth token create`) to request the
+    /// node's client certificate with, when it has none yet (needs --server).
+    #[arg(long, env = "BERTH_BOOTSTRAP_TOKEN")]
+    bootstrap_token: Option<String>,
+    /// The cluster CA certificate to trust the API server with when joining
+    /// (the server's `tls/ca.crt`); kept in the data directory for restarts.
+    #[arg(long, env = "BERTH_CA_FILE")]
+    ca_file: Option<PathBuf>,
+}
+
+impl JoinFlags {
+    /// Whether the node authenticates with its own certificate rather than a kubeconfig.
+    fn joins(&self, connection: &ConnectionFlags, data_dir: &std::path::Path) -> bool {
+        self.bootstrap_token.is_some()
+            || (connection.kubeconfig.is_none()
+                && berth_agent::bootstrap::certificate_path(data_dir).exists())
+    }
+
+    /// The node's identity: its kept certificate, or a new one got with the token.
+    async fn identity(
+        &self,
+        connection: &ConnectionFlags,
+        node: &str,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<(berth_agent::bootstrap::NodeIdentity, String)> {
+        let server = connection.server.clone().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--server is required to join with a bootstrap token (e.g. https://10.0.0.1:6443)"
+            )
+        })?;
+        let kept_ca = data_dir.join("pki").join("ca.crt");
+        let ca_path = self.ca_file.clone().unwrap_or_else(|| kept_ca.clone());
+        let ca_pem = std::fs::read_to_string(&ca_path).with_context(|| {
+            format!(
+                "reading the cluster CA {}; pass --ca-file with the server's tls/ca.crt",
+                ca_path.display()
+            )
+        })?;
+        if ca_path != kept_ca {
+            std::fs::create_dir_all(data_dir.join("pki"))
+                .and_then(|()| std::fs::write(&kept_ca, &ca_pem))
+                .with_context(|| format!("keeping the cluster CA in {}", kept_ca.display()))?;
+        }
+        let identity =
+            berth_agent::bootstrap::load_or_bootstrap(berth_agent::bootstrap::BootstrapConfig {
+                server,
+                ca_pem: ca_pem.clone(),
+                token: self.bootstrap_token.clone(),
+                node_name: node.to_owned(),
+                dir: data_dir.to_owned(),
+                wait: Duration::from_secs(15 * 60),
+            })
+            .await?;
+        Ok((identity, ca_pem))
     }
 }
 
@@ -104,6 +173,8 @@ impl NodeFlags {
 pub struct AgentArgs {
     #[command(flatten)]
     connection: ConnectionFlags,
+    #[command(flatten)]
+    join: JoinFlags,
     /// Container runtime: `cri` (real containers through containerd) or
     /// `simulated` (runs nothing; for tests and hollow nodes).
     #[arg(long, env = "BERTH_RUNTIME", default_value = "cri", value_parser = ["cri", "simulated"])]
@@ -332,7 +403,51 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     let slot = config::slot_for_name(&name);
     let node = args.node.node(name, slot)?;
     let options = args.node.options()?;
-    let client = args.connection.client().await?;
+    let (client, client_ca_pem, rotation) = if args.join.joins(&args.connection, &args.cri.data_dir)
+    {
+        let (identity, ca_pem) = args
+            .join
+            .identity(&args.connection, &node.name, &args.cri.data_dir)
+            .await?;
+        let client = identity.client();
+        let rotation = tokio::spawn(identity.rotate_until(cancel.clone()));
+        (client, ca_pem, Some(rotation))
+    } else {
+        let kubeconfig = args.connection.kubeconfig()?;
+        let ca_pem = if args.runtime == "simulated" {
+            String::new()
+        } else {
+            berth_agent::server::ca_from_kubeconfig(kubeconfig)?
+        };
+        (args.connection.client().await?, ca_pem, None)
+    };
+    let outcome = run_node(
+        args,
+        node,
+        options,
+        slot,
+        client,
+        client_ca_pem,
+        cancel.clone(),
+    )
+    .await;
+    cancel.cancel();
+    if let Some(rotation) = rotation {
+        let _ = rotation.await;
+    }
+    outcome
+}
+
+/// Runs the node with `client` until `cancel` fires.
+async fn run_node(
+    args: AgentArgs,
+    node: NodeConfig,
+    options: AgentOptions,
+    slot: u32,
+    client: kube::Client,
+    client_ca_pem: String,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
     if args.runtime == "simulated" {
         let runtime = args.node.simulated_runtime(slot)?;
         tracing::info!(node = %node.name, runtime = %args.runtime, "berth agent starting");
@@ -344,7 +459,7 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     let dns = args.cri.dns(&node)?;
     let runtime = args.cri.runtime(&node.name, network.as_ref()).await?;
     tracing::info!(node = %node.name, runtime = %runtime.version(), ip = %node.internal_ip, "berth agent starting");
-    let kubelet_api = kubelet_server(&args.connection.kubeconfig, &node, runtime.clone()).await?;
+    let kubelet_api = kubelet_server(client_ca_pem, &node, runtime.clone()).await?;
     let node_name = node.name.clone();
     let node_ip = node.internal_ip;
     let nodes = Nodes::new(vec![NodeHandle::new(node, runtime.clone())])?;
@@ -395,11 +510,10 @@ pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
 /// server), on the node's address; only clients with a certificate from
 /// the cluster's CA (the API server) get in.
 async fn kubelet_server(
-    kubeconfig: &std::path::Path,
+    client_ca_pem: String,
     node: &NodeConfig,
     runtime: Arc<CriRuntime>,
 ) -> anyhow::Result<berth_agent::server::Server> {
-    let client_ca_pem = berth_agent::server::ca_from_kubeconfig(kubeconfig)?;
     let config = berth_agent::server::ServerConfig {
         listen: std::net::SocketAddr::new(node.internal_ip, node.kubelet_port),
         node_name: node.name.clone(),

@@ -6,6 +6,8 @@
 
 use std::convert::Infallible;
 
+use anyhow::Context;
+
 use berth_orchestrator::controllers;
 use berth_orchestrator::leader_election::{LeaderElector, LeaseConfig};
 use berth_orchestrator::scheduler;
@@ -28,12 +30,56 @@ pub struct ControllerManagerArgs {
     /// Holder identity in the Lease; unique per process (default: host, pid, random suffix).
     #[arg(long, env = "BERTH_CONTROLLER_MANAGER_IDENTITY")]
     identity: Option<String>,
+    /// The cluster CA certificate csrsigning issues kubelet certificates with
+    /// (the server's `tls/ca.crt`); without it and the key, nothing is signed.
+    #[arg(
+        long,
+        env = "BERTH_CLUSTER_SIGNING_CERT_FILE",
+        requires = "cluster_signing_key_file"
+    )]
+    cluster_signing_cert_file: Option<std::path::PathBuf>,
+    /// The cluster CA key (the server's `tls/ca.key`).
+    #[arg(
+        long,
+        env = "BERTH_CLUSTER_SIGNING_KEY_FILE",
+        requires = "cluster_signing_cert_file"
+    )]
+    cluster_signing_key_file: Option<std::path::PathBuf>,
+    /// The longest lifetime of an issued kubelet certificate (`8760h`, `30m`).
+    #[arg(long, env = "BERTH_CLUSTER_SIGNING_DURATION", default_value = "8760h")]
+    cluster_signing_duration: String,
+}
+
+/// The controllers' configuration: berth's defaults, with csrsigning when
+/// the CA files are given.
+fn controllers_config(
+    args: &ControllerManagerArgs,
+) -> anyhow::Result<controllers::ControllersConfig> {
+    let mut config = controllers::ControllersConfig::default();
+    if let (Some(cert), Some(key)) = (
+        &args.cluster_signing_cert_file,
+        &args.cluster_signing_key_file,
+    ) {
+        let read = |path: &std::path::Path| {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+        };
+        config.csr_signing = Some(controllers::certificates::signer::SigningConfig {
+            ca_cert_pem: read(cert)?,
+            ca_key_pem: read(key)?,
+            duration: berth_agent::config::parse_duration(
+                "--cluster-signing-duration",
+                &args.cluster_signing_duration,
+            )?,
+        });
+    }
+    Ok(config)
 }
 
 /// Runs the controllers while this process holds the Lease, until SIGINT or
 /// SIGTERM; a clean stop releases the Lease so another copy takes over at once.
 pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let client = args.connection.client().await?;
+    let config = controllers_config(&args)?;
     let identity = args.identity.unwrap_or_else(scheduler::default_identity);
     tracing::info!(%identity, "berth controller-manager starting");
     let cancel = CancellationToken::new();
@@ -45,9 +91,9 @@ pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     // controllers stop then, and start afresh if the Lease comes back, so
     // their caches are re-listed rather than trusted across a gap.
     let elect = elector.run(cancel.clone(), |leading| {
-        let client = client.clone();
+        let (client, config) = (client.clone(), config.clone());
         async move {
-            controllers::supervise(client, leading).await;
+            controllers::supervise_with(client, leading, config).await;
             Ok::<(), Infallible>(())
         }
     });

@@ -8,6 +8,7 @@ mod scheduler;
 mod server;
 mod sim;
 mod supervise;
+mod token;
 mod up;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,8 @@ enum Command {
     Supervise(supervise::SuperviseArgs),
     /// Build, check and delete clusters described by a cluster.toml.
     Cluster(cluster::ClusterArgs),
+    /// Manage bootstrap tokens nodes join with (`create`, `list`).
+    Token(token::TokenArgs),
 }
 
 #[tokio::main]
@@ -60,5 +63,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args).await,
         Command::Supervise(args) => supervise::run(args).await,
         Command::Cluster(args) => cluster::run(args).await,
+        Command::Token(args) => token::run(args).await,
     }
 }

@@ -70,6 +70,10 @@ pub struct ServerArgs {
         default_value_t = 30
     )]
     default_not_ready_toleration_seconds: i64,
+    /// The longest lifetime of the kubelet certificates the csrsigning
+    /// controller issues (kube-controller-manager's flag; upstream 8760h).
+    #[arg(long, env = "BERTH_CLUSTER_SIGNING_DURATION", default_value = "8760h", value_parser = parse_duration)]
+    cluster_signing_duration: std::time::Duration,
 }
 
 /// The controllers' configuration from the flags.
@@ -86,6 +90,23 @@ fn controllers_config(args: &ServerArgs) -> anyhow::Result<controllers::Controll
         node_lifecycle: controllers::node_lifecycle::NodeLifecycleConfig {
             grace_period: args.node_monitor_grace_period,
         },
+        csr_signing: None,
+    })
+}
+
+/// The csrsigning controller's CA: the cluster CA under `data_dir/tls`.
+fn signing_config(
+    pki: &Pki,
+    data_dir: &std::path::Path,
+    duration: std::time::Duration,
+) -> anyhow::Result<controllers::certificates::signer::SigningConfig> {
+    let key = data_dir.join("tls").join("ca.key");
+    let ca_key_pem = std::fs::read_to_string(&key)
+        .with_context(|| format!("reading the cluster CA key {}", key.display()))?;
+    Ok(controllers::certificates::signer::SigningConfig {
+        ca_cert_pem: pki.ca_pem.clone(),
+        ca_key_pem,
+        duration,
     })
 }
 
@@ -209,8 +230,13 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         hosts.push(listen_ip.to_string());
     }
     hosts.extend(args.tls_san.iter().cloned());
-    let controllers_config = controllers_config(&args)?;
+    let mut controllers_config = controllers_config(&args)?;
     let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
+    controllers_config.csr_signing = Some(signing_config(
+        &pki,
+        &args.data_dir,
+        args.cluster_signing_duration,
+    )?);
     let store = open_store(&args).await?;
     let in_process = ["controllers", "scheduler"]
         .into_iter()

@@ -7,6 +7,8 @@ mod actions;
 mod admission;
 pub mod allocator;
 mod apply;
+pub mod authn;
+mod authz;
 pub mod catalog;
 pub mod component_status;
 mod crd_registry;
@@ -35,7 +37,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use http::{header, HeaderMap, StatusCode};
+use http::{header, StatusCode};
 use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -99,7 +101,7 @@ struct AppState {
     objects: Objects,
     catalog: Catalog,
     openapi: Arc<openapi::OpenApi>,
-    admin_token: Arc<str>,
+    authenticator: authn::Authenticator,
     node_proxy: NodeProxy,
     components: component_status::Components,
 }
@@ -148,6 +150,20 @@ impl ApiServer {
         let objects = Objects::new(Arc::clone(&store), allocator.clone())
             .with_default_toleration_seconds(toleration_seconds);
         bootstrap(&objects, &allocator).await?;
+        let rbac = |plural| catalog::builtin(berth_api::rbac::GROUP, "v1", plural);
+        for role in authz::node_roles() {
+            reconcile_default(
+                &objects,
+                rbac("clusterroles").expect("RBAC served"),
+                &role,
+                true,
+            )
+            .await?;
+        }
+        for binding in authz::node_bindings() {
+            let r = rbac("clusterrolebindings").expect("RBAC served");
+            reconcile_default(&objects, r, &binding, false).await?;
+        }
         let node_proxy = NodeProxy::new(pki).map_err(ServeError::Tls)?;
         let catalog = Catalog::new();
         let definitions_revision = crd_registry::load(&objects, &catalog).await?;
@@ -155,7 +171,7 @@ impl ApiServer {
             objects: objects.clone(),
             catalog: catalog.clone(),
             openapi: Arc::new(openapi::OpenApi::new(catalog.clone())),
-            admin_token: Arc::from(pki.admin_token.as_str()),
+            authenticator: authn::Authenticator::new(&pki.admin_token),
             node_proxy: node_proxy.clone(),
             components: component_status::Components {
                 in_process: Arc::new(config.in_process.clone()),
@@ -246,10 +262,22 @@ impl ApiServer {
                         return;
                     }
                 };
+                // The handshake verified any client certificate against the cluster CA.
+                let certificate_user = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|cert| authn::certificate_user(cert))
+                    .map(authn::CertificateUser);
                 let service =
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let router = router.clone();
-                        async move { router.oneshot(req.map(Body::new)).await }
+                        let mut req = req.map(Body::new);
+                        if let Some(user) = &certificate_user {
+                            req.extensions_mut().insert(user.clone());
+                        }
+                        async move { router.oneshot(req).await }
                     });
                 let builder = auto::Builder::new(TokioExecutor::new());
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
@@ -275,10 +303,25 @@ fn tls_acceptor(pki: &Pki) -> Result<TlsAcceptor, ServeError> {
         .map_err(|e| ServeError::Tls(e.to_string()))?
         .ok_or_else(|| ServeError::Tls("no private key in serving.key".into()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls_pemfile::certs(&mut pki.ca_pem.as_bytes()) {
+        let ca = ca.map_err(|e| ServeError::Tls(e.to_string()))?;
+        roots
+            .add(ca)
+            .map_err(|e| ServeError::Tls(format!("cluster CA: {e}")))?;
+    }
+    // Client certificates are optional: token clients send none.
+    let client_verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| ServeError::Tls(e.to_string()))?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ServeError::Tls(e.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(client_verifier)
         .with_single_cert(certs, key)
         .map_err(|e| ServeError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -557,18 +600,6 @@ fn json_bytes(body: Bytes) -> Response {
         .into_response()
 }
 
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// How much of an oversized body is read (and dropped) before answering 413, so the
 /// client receives the answer instead of a reset connection.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
@@ -613,19 +644,38 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
     if matches!(request, ApiRequest::Health) {
         return Ok((StatusCode::OK, "ok").into_response());
     }
-    if !authorized(http.headers(), &state.admin_token) {
-        return Err(ApiError::Unauthorized);
-    }
+    let user = state
+        .authenticator
+        .authenticate(
+            &state.objects,
+            http.headers(),
+            http.extensions().get::<authn::CertificateUser>(),
+        )
+        .await?;
     if let ApiRequest::Resource(resource) = &request {
-        reviews::authorize_impersonated(&state.objects, resource, http.headers()).await?;
+        tracing::debug!(user = %user.username, verb = resource.verb.name(), resource = %resource.resource.plural, name = ?resource.name, "authenticated");
+        authz::authorize(&state.objects, resource, http.headers(), &user).await?;
         if NodeProxy::serves(resource) {
             // Streams: the body stays unread and the upgrade handle travels along.
             return state.node_proxy.serve(&state.objects, resource, http).await;
         }
     }
-    let (parts, body) = http.into_parts();
+    let (mut parts, body) = http.into_parts();
+    let mut body = read_body(body).await?;
+    if let ApiRequest::Resource(resource) = &request {
+        if authz::is_csr_create(resource) {
+            let mut csr = negotiate::decode_body(&parts.headers, &body)?;
+            authn::stamp_requestor(&mut csr, &user);
+            body = Bytes::from(
+                serde_json::to_vec(&csr).map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+        }
+    }
     let headers = &parts.headers;
-    let body = read_body(body).await?;
     let json_ok = |v: Value| Ok(negotiate::json_response(StatusCode::OK, &v));
     match request {
         ApiRequest::Version => json_ok(discovery::version()),
@@ -680,7 +730,15 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
             .map(json_bytes)
             .ok_or(ApiError::UnknownPath),
         ApiRequest::Resource(req) if req.resource.serving == Serving::Review => {
-            reviews::handle(&state.objects, &state.admin_token, req, headers, &body).await
+            reviews::handle(
+                &state.objects,
+                state.authenticator.admin_token(),
+                &user,
+                req,
+                headers,
+                &body,
+            )
+            .await
         }
         ApiRequest::Resource(req) if req.resource.serving == Serving::Computed => {
             state.components.handle(&state.objects, req, headers).await

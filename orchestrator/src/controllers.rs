@@ -3,6 +3,7 @@
 //! store or the API server's memory, so they run in `berth server` or in their
 //! own process unchanged.
 
+pub mod certificates;
 pub mod client;
 pub mod clusterrole_aggregation;
 pub mod deployment;
@@ -16,6 +17,7 @@ pub mod node_lifecycle;
 pub mod replicaset;
 pub mod resource_quota;
 pub mod serviceaccount;
+pub mod token_cleaner;
 pub mod workload;
 
 use std::future::Future;
@@ -44,6 +46,9 @@ pub struct ControllersConfig {
     pub node_cidrs: node_ipam::NodeCidrAllocator,
     /// Heartbeat grace period of the node lifecycle controller.
     pub node_lifecycle: node_lifecycle::NodeLifecycleConfig,
+    /// The CA and duration the csrsigning controller issues kubelet
+    /// certificates with; it does not run without.
+    pub csr_signing: Option<certificates::signer::SigningConfig>,
 }
 
 impl Default for ControllersConfig {
@@ -56,6 +61,7 @@ impl Default for ControllersConfig {
             node_lifecycle: node_lifecycle::NodeLifecycleConfig {
                 grace_period: std::time::Duration::from_secs(20),
             },
+            csr_signing: None,
         }
     }
 }
@@ -69,7 +75,7 @@ pub fn all(
     cancel: &CancellationToken,
     config: &ControllersConfig,
 ) -> Vec<(&'static str, ControllerFuture)> {
-    vec![
+    let mut controllers: Vec<(&'static str, ControllerFuture)> = vec![
         (
             "clusterrole-aggregation",
             Box::pin(clusterrole_aggregation::run(client.clone(), cancel.clone())),
@@ -133,7 +139,26 @@ pub fn all(
                 cancel.clone(),
             )),
         ),
-    ]
+        (
+            "csrapproving",
+            Box::pin(certificates::approver::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "tokencleaner",
+            Box::pin(token_cleaner::run(client.clone(), cancel.clone())),
+        ),
+    ];
+    if let Some(signing) = &config.csr_signing {
+        controllers.push((
+            "csrsigning",
+            Box::pin(certificates::signer::run(
+                client.clone(),
+                signing.clone(),
+                cancel.clone(),
+            )),
+        ));
+    }
+    controllers
 }
 
 /// [`supervise_with`] the default [`ControllersConfig`].

@@ -36,7 +36,8 @@ pub struct UserInfo {
 }
 
 impl UserInfo {
-    fn admin() -> Self {
+    /// The admin the admin token authenticates as.
+    pub fn admin() -> Self {
         UserInfo {
             username: ADMIN_USER.to_owned(),
             groups: ADMIN_GROUPS.iter().map(|g| (*g).to_owned()).collect(),
@@ -52,11 +53,16 @@ impl UserInfo {
 /// `Impersonate-Group`s, a service account getting its groups as upstream
 /// gives them, and every user but `system:anonymous` `system:authenticated`.
 pub fn requesting_user(headers: &HeaderMap) -> UserInfo {
+    requesting_user_as(&UserInfo::admin(), headers)
+}
+
+/// `authenticated`, or whom the request impersonates (see [`requesting_user`]).
+pub fn requesting_user_as(authenticated: &UserInfo, headers: &HeaderMap) -> UserInfo {
     let Some(user) = headers
         .get("impersonate-user")
         .and_then(|v| v.to_str().ok())
     else {
-        return UserInfo::admin();
+        return authenticated.clone();
     };
     let mut groups: Vec<String> = headers
         .get_all("impersonate-group")
@@ -93,7 +99,16 @@ pub async fn authorize_impersonated(
     if !headers.contains_key("impersonate-user") {
         return Ok(());
     }
-    let user = requesting_user(headers);
+    authorize_user(objects, req, &requesting_user(headers)).await
+}
+
+/// Lets a request through only where RBAC allows `user`, refusing it with
+/// upstream's Forbidden text otherwise.
+pub async fn authorize_user(
+    objects: &Objects,
+    req: &ResourceRequest,
+    user: &UserInfo,
+) -> Result<(), ApiError> {
     let r = &*req.resource;
     let verb = verb_name(req.verb);
     let attributes = ResourceAttributes {
@@ -172,6 +187,7 @@ fn forbidden_message(
 pub async fn handle(
     objects: &Objects,
     admin_token: &str,
+    authenticated: &UserInfo,
     req: ResourceRequest,
     headers: &HeaderMap,
     body: &[u8],
@@ -195,14 +211,17 @@ pub async fn handle(
     })?;
     let spec = review.get("spec").cloned().unwrap_or_else(|| json!({}));
     let status = match r.kind.as_str() {
-        "SelfSubjectReview" => json!({"userInfo": requesting_user(headers).to_json()}),
+        "SelfSubjectReview" => {
+            json!({"userInfo": requesting_user_as(authenticated, headers).to_json()})
+        }
         "TokenReview" => token_review(&spec, admin_token)?,
         "SelfSubjectRulesReview" => {
-            let user = requesting_user(headers);
+            let user = requesting_user_as(authenticated, headers);
             rules_review(objects, &user, &spec).await?
         }
         _ => {
-            let user = access_review_subject(r, req.namespace.as_deref(), &spec, headers)?;
+            let user =
+                access_review_subject(r, req.namespace.as_deref(), &spec, headers, authenticated)?;
             access_review(objects, &user, &spec).await?
         }
     };
@@ -227,6 +246,7 @@ fn access_review_subject(
     path_namespace: Option<&str>,
     spec: &Value,
     headers: &HeaderMap,
+    authenticated: &UserInfo,
 ) -> Result<UserInfo, ApiError> {
     let resource = spec.get("resourceAttributes");
     let non_resource = spec.get("nonResourceAttributes");
@@ -253,7 +273,7 @@ fn access_review_subject(
     }
     let is_self = r.kind == "SelfSubjectAccessReview";
     let user = if is_self {
-        requesting_user(headers)
+        requesting_user_as(authenticated, headers)
     } else {
         let username = spec.get("user").and_then(Value::as_str).unwrap_or_default();
         let groups: Vec<String> = spec
@@ -427,7 +447,7 @@ fn token_review(spec: &Value, admin_token: &str) -> Result<Value, ApiError> {
             "token is required for TokenReview in authentication".into(),
         ));
     }
-    if super::constant_time_eq(token.as_bytes(), admin_token.as_bytes()) {
+    if super::authn::constant_time_eq(token.as_bytes(), admin_token.as_bytes()) {
         let mut status = json!({"authenticated": true, "user": UserInfo::admin().to_json()});
         if let Some(audiences) = spec
             .get("audiences")

@@ -171,7 +171,7 @@ fn access_review_specs_are_checked_as_upstream() {
         ),
     ];
     for (r, ns, spec, expected) in cases {
-        let got = match access_review_subject(r, ns, &spec, &none) {
+        let got = match access_review_subject(r, ns, &spec, &none, &UserInfo::admin()) {
             Ok(_) => "ok".to_owned(),
             Err(e) => e.to_string(),
         };
