@@ -566,6 +566,34 @@ async fn unreachable_machines_fail_within_the_connect_timeout() {
 }
 
 #[tokio::test]
+async fn an_upload_the_machine_stops_taking_fails_at_once() {
+    init_tracing();
+    let sshd = Sshd::start();
+    let mut options = sshd.options();
+    options.command_timeout = Duration::from_secs(15);
+    let machine = Machine::connect(sshd.target(), &options).await.unwrap();
+    // More than the channel's window, to a folder that cannot be made: the
+    // machine exits before reading its input (as on a full disk).
+    let content = vec![7u8; 16 << 20];
+    let started = Instant::now();
+    let error = machine
+        .upload(Source::Bytes(&content), "/proc/berth-refused/berth", 0o755)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::CommandFailed { .. }),
+        "{error} after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    machine.close().await;
+}
+
+#[tokio::test]
 async fn commands_past_their_timeout_are_killed() {
     init_tracing();
     let sshd = Sshd::start();

@@ -212,6 +212,15 @@ pub struct Kubectl {
 }
 
 impl Kubectl {
+    /// A kubectl `binary` using `kubeconfig`, caching discovery under `cache_dir`.
+    pub fn with_kubeconfig(binary: &str, kubeconfig: &Path, cache_dir: &Path) -> Self {
+        Self {
+            binary: binary.to_owned(),
+            kubeconfig: kubeconfig.to_owned(),
+            cache_dir: cache_dir.to_owned(),
+        }
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--kubeconfig")

@@ -130,8 +130,16 @@ pub(crate) async fn exec(
     let (mut read, write) = channel.split();
     let group = AtomicU32::new(0);
     let work = async {
-        let (sent, output) = tokio::join!(send(&write, stdin), collect(&mut read, machine, &group));
-        sent.map(|()| output)
+        let sending = send(&write, stdin);
+        let collecting = collect(&mut read, machine, &group);
+        tokio::pin!(sending, collecting);
+        tokio::select! {
+            sent = &mut sending => sent.map(|()| ()),
+            // The command ended before taking all its input (it failed, or
+            // never reads it): nothing will take the rest, so stop sending.
+            output = &mut collecting => return Ok(output),
+        }?;
+        Ok(collecting.await)
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(result) => result.map_err(session_error),

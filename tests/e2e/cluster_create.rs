@@ -1,0 +1,180 @@
+//! `berth cluster create` over SSH, as a user runs it: machines are network
+//! namespaces each running its own OpenSSH server; the cluster.toml names
+//! them, the berth binary under test is installed on them, the API comes up
+//! and answers through the kubeconfig it writes; a second run changes
+//! nothing; a wrong host key and an unreachable machine are refused naming
+//! the machine; `cluster delete` leaves nothing behind.
+
+mod cri_node;
+mod hosts;
+mod ssh_hosts;
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hosts::{Hosts, Topology};
+use ssh_hosts::{keygen, Sshd};
+use support::{berth_bin, Kubectl, KUBECTL_1_33};
+
+fn berth(args: &[&str], file: &Path, state: &Path) -> Output {
+    Command::new(berth_bin())
+        .args(["cluster"])
+        .args(args)
+        .arg("-f")
+        .arg(file)
+        .arg("--state-dir")
+        .arg(state)
+        .args(["--connect-timeout", "5s"])
+        .output()
+        .expect("running berth cluster")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn cluster_toml(dir: &Path, host: &str, known_hosts: &Path) -> String {
+    format!(
+        r#"name = "edge"
+binary = "{binary}"
+data_dir = "{dir}/machines/default"
+service_cidr = "10.43.0.0/16"
+cluster_cidr = "10.182.0.0/16"
+
+[ssh]
+user = "root"
+key_file = "{dir}/id"
+known_hosts = "{known_hosts}"
+
+[masters]
+machines = [{{ host = "{host}", name = "m1", data_dir = "{dir}/machines/m1" }}]
+"#,
+        binary = berth_bin().display(),
+        dir = dir.display(),
+        known_hosts = known_hosts.display(),
+    )
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(cmdline);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_single_master_cluster_is_created_kept_and_deleted_over_ssh() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let hosts = Hosts::up("bcc", 2, "10.81", Topology::OneLan);
+    let (machine, silent) = (&hosts.hosts[0], &hosts.hosts[1]);
+    let user_key = keygen(&dir.join("id"));
+    let sshd = Sshd::start(machine, &dir.join("sshd"), &user_key.with_extension("pub"));
+    let known_hosts = dir.join("known_hosts");
+    std::fs::write(&known_hosts, format!("{}\n", sshd.known_hosts_line)).unwrap();
+    let file = dir.join("cluster.toml");
+    std::fs::write(&file, cluster_toml(dir, &machine.address, &known_hosts)).unwrap();
+    let state = dir.join("state");
+    let data_dir = dir.join("machines/m1");
+
+    // Created: berth installed and running there, the API answering here.
+    let created = berth(&["create"], &file, &state);
+    assert!(created.status.success(), "{}", text(&created));
+    assert!(
+        String::from_utf8_lossy(&created.stdout).contains("cluster edge is ready"),
+        "{}",
+        text(&created)
+    );
+    assert!(
+        !String::from_utf8_lossy(&created.stderr).contains('\u{1b}'),
+        "no colour codes in logs that are not a terminal: {}",
+        text(&created)
+    );
+    let kubeconfig = state.join("admin.kubeconfig");
+    let kubectl = Kubectl::with_kubeconfig(KUBECTL_1_33, &kubeconfig, &dir.join("kubectl-cache"));
+    assert_eq!(kubectl.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
+    kubectl.ok(&["create", "namespace", "from-create"]);
+    assert!(kubectl
+        .ok(&["get", "namespaces", "-o", "name"])
+        .contains("namespace/from-create"));
+    assert!(std::fs::read_to_string(&kubeconfig)
+        .unwrap()
+        .contains(&format!("server: https://{}:6443", machine.address)));
+    let pid = std::fs::read_to_string(data_dir.join("run/server.pid")).unwrap();
+
+    // Run again: nothing changes, the server keeps running, the data stays.
+    let again = berth(&["create"], &file, &state);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("berth server unchanged"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(data_dir.join("run/server.pid")).unwrap(),
+        pid
+    );
+    assert!(kubectl
+        .ok(&["get", "namespaces", "-o", "name"])
+        .contains("namespace/from-create"));
+
+    // A host key other than the recorded one is refused, naming the machine.
+    std::fs::write(
+        &known_hosts,
+        format!(
+            "{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOf9M0xE7o6Yq1bzQ8j3Vq3hZxkQ4yVQ2m1N1pQw6a8F\n",
+            machine.address
+        ),
+    )
+    .unwrap();
+    let refused = berth(&["create"], &file, &state);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("root@{}:22", machine.address))
+            && stderr.contains("HOST KEY CHANGED"),
+        "{}",
+        text(&refused)
+    );
+    std::fs::write(&known_hosts, format!("{}\n", sshd.known_hosts_line)).unwrap();
+
+    // A machine with no SSH server: refused within the timeout, named.
+    let unreachable = dir.join("unreachable.toml");
+    std::fs::write(
+        &unreachable,
+        cluster_toml(dir, &silent.address, &known_hosts)
+            .replace("name = \"edge\"", "name = \"nowhere\""),
+    )
+    .unwrap();
+    let failed = berth(&["create"], &unreachable, &dir.join("state-nowhere"));
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("m1") && stderr.contains(&format!("root@{}:22", silent.address)),
+        "{}",
+        text(&failed)
+    );
+
+    // Deleted: no berth process and no data left on the machine.
+    let deleted = berth(&["delete"], &file, &state);
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    assert!(!data_dir.exists(), "{}", text(&deleted));
+    assert!(!state.exists());
+    assert_eq!(
+        processes_mentioning(&data_dir.display().to_string()),
+        Vec::<String>::new()
+    );
+}
