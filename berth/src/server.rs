@@ -17,6 +17,8 @@ use berth_pki::Pki;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+mod etcd_tls;
+
 /// Flags of `berth server`.
 #[derive(Args, Debug)]
 pub struct ServerArgs {
@@ -70,6 +72,14 @@ pub struct ServerArgs {
         default_value_t = 30
     )]
     default_not_ready_toleration_seconds: i64,
+    /// TLS to etcd (HA masters).
+    #[command(flatten)]
+    etcd_tls: etcd_tls::EtcdTlsFlags,
+    /// Run the in-process controllers only while this server holds the
+    /// `kube-system/berth-controller-manager` Lease (HA masters; the scheduler
+    /// always elects through its own Lease).
+    #[arg(long, env = "BERTH_LEADER_ELECT")]
+    leader_elect: bool,
 }
 
 /// The controllers' configuration from the flags.
@@ -92,6 +102,9 @@ fn controllers_config(args: &ServerArgs) -> anyhow::Result<controllers::Controll
 async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
     match args.datastore.as_str() {
         "sqlite" => {
+            if args.etcd_tls.any() {
+                anyhow::bail!("--etcd-cafile/--etcd-certfile/--etcd-keyfile need --datastore etcd://HOST:PORT[,HOST:PORT…]");
+            }
             let path = args.data_dir.join("state.db");
             let store =
                 SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
@@ -99,7 +112,8 @@ async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
         }
         other if other.starts_with("etcd://") => {
             let endpoints = etcd_endpoints(other)?;
-            let store = EtcdStore::connect(&endpoints)
+            let tls = args.etcd_tls.load()?;
+            let store = EtcdStore::connect_with(&endpoints, tls.as_ref())
                 .await
                 .with_context(|| format!("--datastore {other}"))?;
             tracing::info!(endpoints = %endpoints.join(","), "using the etcd store");
@@ -258,9 +272,16 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
             .await
             .context("building the controllers' API client")?;
-        let run = controllers::supervise_with(client, cancel.clone(), controllers_config);
+        let cancel = cancel.clone();
+        let leader_elect = args.leader_elect;
         tasks.spawn(async move {
-            run.await;
+            if leader_elect {
+                let identity = scheduler::default_identity();
+                tracing::info!(%identity, "controllers run while this server holds the controller-manager Lease");
+                crate::controller_manager::supervise_while_leading(client, &identity, controllers_config, cancel).await;
+            } else {
+                controllers::supervise_with(client, cancel, controllers_config).await;
+            }
             Ok(())
         });
     }

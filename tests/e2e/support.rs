@@ -97,6 +97,26 @@ impl Server {
         server
     }
 
+    /// Starts a server on loopback on a data directory the test prepared
+    /// (e.g. a shared cluster CA under `tls/`), with extra flags.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let mut server = Self {
+            child: None,
+            etcd: None,
+            dir,
+            port: free_port(),
+            host: "127.0.0.1".to_owned(),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// The server process's id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
