@@ -222,6 +222,11 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
     if !listen_ip.is_unspecified() && !hosts.contains(&listen_ip.to_string()) {
         hosts.push(listen_ip.to_string());
     }
+    if let Some(advertised) = args.advertise_address.map(|ip| ip.to_string()) {
+        if !hosts.contains(&advertised) {
+            hosts.push(advertised);
+        }
+    }
     hosts.extend(args.tls_san.iter().cloned());
     let controllers_config = controllers_config(&args)?;
     let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
