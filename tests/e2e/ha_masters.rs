@@ -216,21 +216,25 @@ fn kubectl_ok(via: &Server, target: &Server, args: &[&str]) -> String {
 }
 
 fn lease_holder(via: &Server, target: &Server) -> Option<String> {
-    let out = kubectl(
-        via,
-        target,
-        &[
-            "-n",
-            "kube-system",
-            "get",
-            "lease",
-            "berth-controller-manager",
-            "-o",
-            "jsonpath={.spec.holderIdentity}",
-        ],
+    let url = target.url();
+    support::lease_holder(
+        &via.kubectl(KUBECTL_1_33),
+        &["--server", &url],
+        "berth-controller-manager",
+    )
+}
+
+/// Scales the Deployment through `s` and waits until that many pods exist.
+fn scale_and_wait(s: &Server, replicas: usize) {
+    let flag = format!("--replicas={replicas}");
+    kubectl_ok(
+        s,
+        s,
+        &["-n", NAMESPACE, "scale", "deployment", "web", &flag],
     );
-    let holder = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && !holder.is_empty()).then_some(holder)
+    eventually(Duration::from_secs(30), || {
+        (pod_count(s, s) == Some(replicas)).then_some(())
+    });
 }
 
 fn pod_count(via: &Server, target: &Server) -> Option<usize> {
@@ -390,21 +394,7 @@ fn three_masters_share_one_ca_elect_one_controller_manager_and_survive_failures(
         "takeover took {takeover:?}"
     );
     let s = &servers[survivor];
-    kubectl_ok(
-        s,
-        s,
-        &[
-            "-n",
-            NAMESPACE,
-            "scale",
-            "deployment",
-            "web",
-            "--replicas=5",
-        ],
-    );
-    eventually(Duration::from_secs(30), || {
-        (pod_count(s, s) == Some(5)).then_some(())
-    });
+    scale_and_wait(s, 5);
 
     // The etcd leader dies: reads and writes keep working through the others
     // once they have elected a new one.
@@ -425,21 +415,7 @@ fn three_masters_share_one_ca_elect_one_controller_manager_and_survive_failures(
             &["-n", NAMESPACE, "get", "configmap", &name],
         );
     }
-    kubectl_ok(
-        s,
-        s,
-        &[
-            "-n",
-            NAMESPACE,
-            "scale",
-            "deployment",
-            "web",
-            "--replicas=6",
-        ],
-    );
-    eventually(Duration::from_secs(30), || {
-        (pod_count(s, s) == Some(6)).then_some(())
-    });
+    scale_and_wait(s, 6);
     eprintln!(
         "with one etcd member down: writes, reads and a scale-up took {:?}",
         started.elapsed()

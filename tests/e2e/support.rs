@@ -350,6 +350,17 @@ pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
     }
 }
 
+/// The holder of the Lease `kube-system/NAME`, or None while there is none;
+/// `global` goes before the command (e.g. `--server URL`).
+pub fn lease_holder(k: &Kubectl, global: &[&str], name: &str) -> Option<String> {
+    let mut args = global.to_vec();
+    args.extend(["-n", "kube-system", "get", "lease", name]);
+    args.extend(["-o", "jsonpath={.spec.holderIdentity}"]);
+    let out = k.run(&args);
+    let holder = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !holder.is_empty()).then_some(holder)
+}
+
 /// Another berth process (`berth agent`, `berth sim`, …) pointed at a test
 /// server, logging to a file in the server's directory; SIGKILLed when dropped.
 pub struct BerthProcess {
