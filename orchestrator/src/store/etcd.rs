@@ -159,7 +159,8 @@ impl EtcdStore {
             ))
         };
         // Probed until one endpoint answers: the channel may first pick a
-        // member that is down while the others serve.
+        // member that is down while the others serve, or a young cluster may
+        // still be electing its first leader.
         let deadline = tokio::time::Instant::now() + DIAL_TIMEOUT;
         let mut attempt = 0;
         loop {
@@ -167,14 +168,14 @@ impl EtcdStore {
             let probe = kv.get(vec![0], Some(GetOptions::new().with_count_only()));
             match tokio::time::timeout_at(deadline, probe).await {
                 Ok(Ok(_)) => return Ok(store),
-                Ok(Err(e)) if is_unreachable(&e) => {
-                    let pause = retry::backoff(attempt);
-                    if tokio::time::Instant::now() + pause >= deadline {
-                        return Err(unreachable(e.to_string()));
-                    }
-                    tokio::time::sleep(pause).await;
+                Ok(Err(e))
+                    if is_retryable(&e)
+                        && tokio::time::Instant::now() + retry::backoff(attempt) < deadline =>
+                {
+                    tokio::time::sleep(retry::backoff(attempt)).await;
                     attempt += 1;
                 }
+                Ok(Err(e)) if is_unreachable(&e) => return Err(unreachable(e.to_string())),
                 Ok(Err(e)) => {
                     return Err(StoreError::Backend(format!(
                         "etcd at {}: {e}; check that the cluster is healthy and has a leader",
