@@ -83,32 +83,42 @@ pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let identity = args.identity.unwrap_or_else(scheduler::default_identity);
     tracing::info!(%identity, "berth controller-manager starting");
     let cancel = CancellationToken::new();
+    let elect = supervise_while_leading(client, &identity, config, cancel.clone());
+    tokio::pin!(elect);
+    tokio::select! {
+        () = &mut elect => return Ok(()),
+        _ = shutdown_signal() => {}
+    }
+    tracing::info!("shutting down");
+    cancel.cancel();
+    elect.await;
+    Ok(())
+}
+
+/// Runs the controllers whenever `identity` holds the
+/// `kube-system/berth-controller-manager` Lease, until `cancel` fires. They
+/// stop when the Lease is lost and start afresh when it comes back, so their
+/// caches are re-listed rather than trusted across a gap. Shared by `berth
+/// controller-manager` and `berth server --leader-elect`.
+pub async fn supervise_while_leading(
+    client: kube::Client,
+    identity: &str,
+    config: controllers::ControllersConfig,
+    cancel: CancellationToken,
+) {
     let elector = LeaderElector::new(
         client.clone(),
-        LeaseConfig::new(LEASE_NAMESPACE, LEASE_NAME, &identity),
+        LeaseConfig::new(LEASE_NAMESPACE, LEASE_NAME, identity),
     );
-    // `leading` is cancelled when the Lease is lost (or on shutdown); the
-    // controllers stop then, and start afresh if the Lease comes back, so
-    // their caches are re-listed rather than trusted across a gap.
-    let elect = elector.run(cancel.clone(), |leading| {
-        let (client, config) = (client.clone(), config.clone());
+    let elected = elector.run(cancel, |leading| {
+        let client = client.clone();
+        let config = config.clone();
         async move {
             controllers::supervise_with(client, leading, config).await;
             Ok::<(), Infallible>(())
         }
     });
-    tokio::pin!(elect);
-    tokio::select! {
-        result = &mut elect => {
-            let Ok(()) = result;
-            return Ok(());
-        }
-        _ = shutdown_signal() => {}
-    }
-    tracing::info!("shutting down");
-    cancel.cancel();
-    let Ok(()) = elect.await;
-    Ok(())
+    let Ok(()) = elected.await;
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -17,6 +17,8 @@ use berth_pki::Pki;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+mod etcd_tls;
+
 /// Flags of `berth server`.
 #[derive(Args, Debug)]
 pub struct ServerArgs {
@@ -74,6 +76,14 @@ pub struct ServerArgs {
     /// controller issues (kube-controller-manager's flag; upstream 8760h).
     #[arg(long, env = "BERTH_CLUSTER_SIGNING_DURATION", default_value = "8760h", value_parser = parse_duration)]
     cluster_signing_duration: std::time::Duration,
+    /// TLS to etcd (HA masters).
+    #[command(flatten)]
+    etcd_tls: etcd_tls::EtcdTlsFlags,
+    /// Run the in-process controllers only while this server holds the
+    /// `kube-system/berth-controller-manager` Lease (HA masters; the scheduler
+    /// always elects through its own Lease).
+    #[arg(long, env = "BERTH_LEADER_ELECT")]
+    leader_elect: bool,
 }
 
 /// The controllers' configuration from the flags.
@@ -113,6 +123,9 @@ fn signing_config(
 async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
     match args.datastore.as_str() {
         "sqlite" => {
+            if args.etcd_tls.any() {
+                anyhow::bail!("--etcd-cafile/--etcd-certfile/--etcd-keyfile need --datastore etcd://HOST:PORT[,HOST:PORT…]");
+            }
             let path = args.data_dir.join("state.db");
             let store =
                 SqliteStore::open(&path).with_context(|| format!("opening {}", path.display()))?;
@@ -120,7 +133,8 @@ async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
         }
         other if other.starts_with("etcd://") => {
             let endpoints = etcd_endpoints(other)?;
-            let store = EtcdStore::connect(&endpoints)
+            let tls = args.etcd_tls.load()?;
+            let store = EtcdStore::connect_with(&endpoints, tls.as_ref())
                 .await
                 .with_context(|| format!("--datastore {other}"))?;
             tracing::info!(endpoints = %endpoints.join(","), "using the etcd store");
@@ -229,6 +243,11 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
     if !listen_ip.is_unspecified() && !hosts.contains(&listen_ip.to_string()) {
         hosts.push(listen_ip.to_string());
     }
+    if let Some(advertised) = args.advertise_address.map(|ip| ip.to_string()) {
+        if !hosts.contains(&advertised) {
+            hosts.push(advertised);
+        }
+    }
     hosts.extend(args.tls_san.iter().cloned());
     let mut controllers_config = controllers_config(&args)?;
     let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
@@ -284,9 +303,16 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
             .await
             .context("building the controllers' API client")?;
-        let run = controllers::supervise_with(client, cancel.clone(), controllers_config);
+        let cancel = cancel.clone();
+        let leader_elect = args.leader_elect;
         tasks.spawn(async move {
-            run.await;
+            if leader_elect {
+                let identity = scheduler::default_identity();
+                tracing::info!(%identity, "controllers run while this server holds the controller-manager Lease");
+                crate::controller_manager::supervise_while_leading(client, &identity, controllers_config, cancel).await;
+            } else {
+                controllers::supervise_with(client, cancel, controllers_config).await;
+            }
             Ok(())
         });
     }

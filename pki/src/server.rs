@@ -214,4 +214,49 @@ mod tests {
         assert!(config.contains("server: https://127.0.0.1:6443"));
         assert!(config.contains(&first.admin_token));
     }
+
+    /// HA masters: the provisioner puts one CA and admin token on every
+    /// master before its first start; each keeps them and issues its own
+    /// serving certificate from that CA for its own names.
+    #[test]
+    fn masters_sharing_a_ca_keep_it_and_serve_their_own_names() {
+        let seed = tempfile::tempdir().unwrap();
+        let shared = Pki::load_or_create(seed.path(), &["127.0.0.1".to_owned()]).unwrap();
+        let masters: Vec<(tempfile::TempDir, Pki)> = ["master-a.test", "master-b.test"]
+            .into_iter()
+            .map(|name| {
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::create_dir_all(dir.path().join("tls")).unwrap();
+                for file in ["ca.crt", "ca.key", "admin.token"] {
+                    std::fs::copy(
+                        seed.path().join("tls").join(file),
+                        dir.path().join("tls").join(file),
+                    )
+                    .unwrap();
+                }
+                let hosts = vec!["127.0.0.1".to_owned(), name.to_owned()];
+                let pki = Pki::load_or_create(dir.path(), &hosts).unwrap();
+                (dir, pki)
+            })
+            .collect();
+        for ((_, pki), name) in masters.iter().zip(["master-a.test", "master-b.test"]) {
+            assert_eq!(pki.ca_pem, shared.ca_pem);
+            assert_eq!(pki.admin_token, shared.admin_token);
+            assert_ne!(pki.serving_cert_pem, shared.serving_cert_pem);
+            let der = rustls_pemfile::certs(&mut pki.serving_cert_pem.as_bytes())
+                .next()
+                .unwrap()
+                .unwrap();
+            let names = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
+            assert!(
+                names(name.as_bytes()),
+                "{name} missing from its serving certificate"
+            );
+            assert!(
+                names(b"berth-ca"),
+                "serving certificate not issued by the shared CA"
+            );
+        }
+        assert_ne!(masters[0].1.serving_cert_pem, masters[1].1.serving_cert_pem);
+    }
 }

@@ -14,17 +14,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The Lease's current holder, or None while there is none.
 fn holder(k: &Kubectl) -> Option<String> {
-    let out = k.run(&[
-        "-n",
-        "kube-system",
-        "get",
-        "lease",
-        "berth-controller-manager",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
-    let holder = String::from_utf8_lossy(&out.stdout).into_owned();
-    (out.status.success() && !holder.is_empty()).then_some(holder)
+    support::lease_holder(k, &[], "berth-controller-manager")
 }
 
 /// Names of the objects of `kind` labelled `app=APP`.

@@ -97,6 +97,26 @@ impl Server {
         server
     }
 
+    /// Starts a server on loopback on a data directory the test prepared
+    /// (e.g. a shared cluster CA under `tls/`), with extra flags.
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        let mut server = Self {
+            child: None,
+            etcd: None,
+            dir,
+            port: free_port(),
+            host: "127.0.0.1".to_owned(),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// The server process's id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
@@ -337,6 +357,17 @@ pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The holder of the Lease `kube-system/NAME`, or None while there is none;
+/// `global` goes before the command (e.g. `--server URL`).
+pub fn lease_holder(k: &Kubectl, global: &[&str], name: &str) -> Option<String> {
+    let mut args = global.to_vec();
+    args.extend(["-n", "kube-system", "get", "lease", name]);
+    args.extend(["-o", "jsonpath={.spec.holderIdentity}"]);
+    let out = k.run(&args);
+    let holder = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !holder.is_empty()).then_some(holder)
 }
 
 /// Another berth process (`berth agent`, `berth sim`, …) pointed at a test

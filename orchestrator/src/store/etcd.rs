@@ -2,7 +2,11 @@
 //! watches and compaction are etcd's own, so this file only translates the
 //! [`Store`] calls into transactions; it must never keep state of its own.
 
+mod retry;
 pub mod testing;
+mod tls;
+
+pub use tls::EtcdTls;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -22,8 +26,6 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one unary request may take; the balanced channel would otherwise
 /// wait forever while every endpoint is down.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// gRPC's `UNAVAILABLE` status code (tonic is not a direct dependency).
-const GRPC_UNAVAILABLE: i32 = 14;
 /// Largest response accepted: a full list or a batch of watch events can be far
 /// above gRPC's 4 MiB default (upstream's client lifts the limit the same way).
 const MAX_MESSAGE_SIZE: usize = i32::MAX as usize;
@@ -79,8 +81,19 @@ fn is_unreachable(error: &etcd_client::Error) -> bool {
     match error {
         etcd_client::Error::TransportError(_) => true,
         etcd_client::Error::GRpcStatus(status) => {
-            i32::from(status.code()) == GRPC_UNAVAILABLE
+            i32::from(status.code()) == retry::GRPC_UNAVAILABLE
                 && !status.message().starts_with("etcdserver:")
+        }
+        _ => false,
+    }
+}
+
+/// True when `error` says nothing about the request itself (see [`retry`]).
+fn is_retryable(error: &etcd_client::Error) -> bool {
+    match error {
+        etcd_client::Error::TransportError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => {
+            retry::retryable_status(i32::from(status.code()), status.message())
         }
         _ => false,
     }
@@ -99,6 +112,16 @@ impl EtcdStore {
     /// `http://HOST:PORT`) and checks that one answers, so a wrong address fails
     /// at start-up with a message rather than on the first request.
     pub async fn connect<E: AsRef<str>>(endpoints: &[E]) -> Result<Self, StoreError> {
+        Self::connect_with(endpoints, None).await
+    }
+
+    /// As [`EtcdStore::connect`], over TLS when `tls` is given (`HOST:PORT`
+    /// endpoints then mean `https://HOST:PORT`). Requests are balanced over
+    /// every endpoint, so the store keeps working while a member is down.
+    pub async fn connect_with<E: AsRef<str>>(
+        endpoints: &[E],
+        tls: Option<&EtcdTls>,
+    ) -> Result<Self, StoreError> {
         let list = endpoints
             .iter()
             .map(|e| e.as_ref().to_owned())
@@ -113,6 +136,10 @@ impl EtcdStore {
             .with_connect_timeout(DIAL_TIMEOUT)
             .with_keep_alive(Duration::from_secs(30), Duration::from_secs(10))
             .with_require_leader(true);
+        let options = match tls {
+            Some(tls) => options.with_tls(tls.options()),
+            None => options,
+        };
         let client = Client::connect(&list, Some(options))
             .await
             .map_err(|e| StoreError::Backend(format!("etcd endpoints {joined}: {e}")))?;
@@ -125,34 +152,67 @@ impl EtcdStore {
                 .max_decoding_message_size(MAX_MESSAGE_SIZE),
             endpoints: joined,
         };
-        let mut kv = store.kv.clone();
-        let probe = kv.get(vec![0], Some(GetOptions::new().with_count_only()));
         let unreachable = |detail: String| {
             StoreError::Backend(format!(
                 "no etcd endpoint answered (tried {}): {detail}; check that etcd is running and listening there",
                 store.endpoints
             ))
         };
-        match tokio::time::timeout(DIAL_TIMEOUT, probe).await {
-            Ok(Ok(_)) => Ok(store),
-            Ok(Err(e)) if is_unreachable(&e) => Err(unreachable(e.to_string())),
-            Ok(Err(e)) => Err(StoreError::Backend(format!(
-                "etcd at {}: {e}; check that the cluster is healthy and has a leader",
-                store.endpoints
-            ))),
-            Err(_) => Err(unreachable(format!(
-                "no answer within {}s",
-                DIAL_TIMEOUT.as_secs()
-            ))),
+        // Probed until one endpoint answers: the channel may first pick a
+        // member that is down while the others serve, or a young cluster may
+        // still be electing its first leader.
+        let deadline = tokio::time::Instant::now() + DIAL_TIMEOUT;
+        let mut attempt = 0;
+        loop {
+            let mut kv = store.kv.clone();
+            let probe = kv.get(vec![0], Some(GetOptions::new().with_count_only()));
+            match tokio::time::timeout_at(deadline, probe).await {
+                Ok(Ok(_)) => return Ok(store),
+                Ok(Err(e))
+                    if is_retryable(&e)
+                        && tokio::time::Instant::now() + retry::backoff(attempt) < deadline =>
+                {
+                    tokio::time::sleep(retry::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Ok(Err(e)) if is_unreachable(&e) => return Err(unreachable(e.to_string())),
+                Ok(Err(e)) => {
+                    return Err(StoreError::Backend(format!(
+                        "etcd at {}: {e}; check that the cluster is healthy and has a leader",
+                        store.endpoints
+                    )))
+                }
+                Err(_) => {
+                    return Err(unreachable(format!(
+                        "no answer within {}s",
+                        DIAL_TIMEOUT.as_secs()
+                    )))
+                }
+            }
         }
     }
 
-    /// Runs one unary request with [`REQUEST_TIMEOUT`], naming the endpoints on failure.
-    async fn call<T>(
-        &self,
-        request: impl Future<Output = Result<T, etcd_client::Error>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
+    /// Runs one unary request, sending it again (to whichever endpoint the
+    /// channel picks next) while it fails for reasons [`retry`] deems safe,
+    /// all within [`REQUEST_TIMEOUT`]; names the endpoints on failure.
+    async fn call<T, Fut>(&self, mut request: impl FnMut() -> Fut) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let attempts = async {
+            let mut attempt = 0;
+            loop {
+                match request().await {
+                    Err(e) if is_retryable(&e) => {
+                        tracing::debug!(error = %e, attempt, "etcd request failed; retrying");
+                        tokio::time::sleep(retry::backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
+        };
+        match tokio::time::timeout(REQUEST_TIMEOUT, attempts).await {
             Ok(result) => result.map_err(backend),
             Err(_) => Err(StoreError::Backend(format!(
                 "etcd at {} did not answer within {}s",
@@ -163,16 +223,23 @@ impl EtcdStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
-        let mut kv = self.kv.clone();
-        self.call(kv.txn(txn)).await
+        self.call(|| {
+            let (mut kv, txn) = (self.kv.clone(), txn.clone());
+            async move { kv.txn(txn).await }
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        let mut kv = self.kv.clone();
-        let response = self.call(kv.get(key, None)).await?;
+        let response = self
+            .call(|| {
+                let mut kv = self.kv.clone();
+                async move { kv.get(key, None).await }
+            })
+            .await?;
         Ok(response.kvs().first().map(to_key_value))
     }
 
@@ -193,8 +260,12 @@ impl Store for EtcdStore {
         if limit > 0 {
             options = options.with_limit(i64::try_from(limit).unwrap_or(i64::MAX));
         }
-        let mut kv = self.kv.clone();
-        let response = self.call(kv.get(start, Some(options))).await?;
+        let response = self
+            .call(|| {
+                let (mut kv, start, options) = (self.kv.clone(), start.clone(), options.clone());
+                async move { kv.get(start, Some(options)).await }
+            })
+            .await?;
         Ok(ListPage {
             items: response.kvs().iter().map(to_key_value).collect(),
             more: response.more(),
@@ -311,14 +382,23 @@ impl Store for EtcdStore {
             .with_range(end)
             .with_start_revision(after_revision.saturating_add(1).max(1))
             .with_prev_key();
-        let mut client = self.watch.clone();
-        let inner = self.call(client.watch(key, Some(options))).await?;
+        let inner = self
+            .call(|| {
+                let (mut client, key, options) = (self.watch.clone(), key.clone(), options.clone());
+                async move { client.watch(key, Some(options)).await }
+            })
+            .await?;
         Ok(Box::pin(watch_events(inner, after_revision)))
     }
 
     async fn compact(&self, revision: i64) -> Result<(), StoreError> {
-        let mut kv = self.kv.clone();
-        match self.call(kv.compact(revision, None)).await {
+        let compacted = self
+            .call(|| {
+                let mut kv = self.kv.clone();
+                async move { kv.compact(revision, None).await }
+            })
+            .await;
+        match compacted {
             // Compacting at or below an earlier compaction is a no-op, as in the SQLite store.
             Err(StoreError::Backend(message))
                 if message.contains("required revision has been compacted") =>
@@ -330,9 +410,14 @@ impl Store for EtcdStore {
     }
 
     async fn current_revision(&self) -> Result<i64, StoreError> {
-        let mut kv = self.kv.clone();
         let response = self
-            .call(kv.get(vec![0], Some(GetOptions::new().with_count_only())))
+            .call(|| {
+                let mut kv = self.kv.clone();
+                async move {
+                    kv.get(vec![0], Some(GetOptions::new().with_count_only()))
+                        .await
+                }
+            })
             .await?;
         revision_of(response.header())
     }
