@@ -52,8 +52,16 @@ impl ConnectionFlags {
 pub struct JoinFlags {
     /// Bootstrap token (`ID.SECRET`, from `berth token create`) to request the
     /// node's client certificate with, when it has none yet (needs --server).
-    #[arg(long, env = "BERTH_BOOTSTRAP_TOKEN")]
+    #[arg(
+        long,
+        env = "BERTH_BOOTSTRAP_TOKEN",
+        conflicts_with = "bootstrap_token_file"
+    )]
     bootstrap_token: Option<String>,
+    /// A file holding the bootstrap token (as the provisioner installs it, so
+    /// a new token never changes the agent's command line).
+    #[arg(long, env = "BERTH_BOOTSTRAP_TOKEN_FILE")]
+    bootstrap_token_file: Option<PathBuf>,
     /// The cluster CA certificate to trust the API server with when joining
     /// (the server's `tls/ca.crt`); kept in the data directory for restarts.
     #[arg(long, env = "BERTH_CA_FILE")]
@@ -61,9 +69,24 @@ pub struct JoinFlags {
 }
 
 impl JoinFlags {
+    /// The token from --bootstrap-token or --bootstrap-token-file, if any.
+    fn token(&self) -> anyhow::Result<Option<String>> {
+        match (&self.bootstrap_token, &self.bootstrap_token_file) {
+            (Some(token), _) => Ok(Some(token.clone())),
+            (None, Some(file)) => {
+                let token = std::fs::read_to_string(file).with_context(|| {
+                    format!("reading --bootstrap-token-file {}", file.display())
+                })?;
+                Ok(Some(token.trim().to_owned()))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Whether the node authenticates with its own certificate rather than a kubeconfig.
     fn joins(&self, connection: &ConnectionFlags, data_dir: &std::path::Path) -> bool {
         self.bootstrap_token.is_some()
+            || self.bootstrap_token_file.is_some()
             || (connection.kubeconfig.is_none()
                 && berth_agent::bootstrap::certificate_path(data_dir).exists())
     }
@@ -97,7 +120,7 @@ impl JoinFlags {
             berth_agent::bootstrap::load_or_bootstrap(berth_agent::bootstrap::BootstrapConfig {
                 server,
                 ca_pem: ca_pem.clone(),
-                token: self.bootstrap_token.clone(),
+                token: self.token()?,
                 node_name: node.to_owned(),
                 dir: data_dir.to_owned(),
                 wait: Duration::from_secs(15 * 60),

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use berth_pki::Pki;
 
-use crate::config::{Cluster, Datastore, Machine};
+use crate::config::{Cluster, Datastore, Machine, Pool};
 use crate::etcd;
+use crate::join;
 use crate::layout::Layout;
 use crate::remote::{self, SettingsError};
 use crate::service::Service;
@@ -58,6 +59,22 @@ pub enum CreateError {
         total: usize,
         /// What happened where.
         summary: Summary,
+    },
+    /// Talking to the new cluster's API failed.
+    #[error("the API at {url}: {reason}")]
+    Api {
+        /// The URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Nodes did not become Ready in time.
+    #[error("nodes not Ready within {timeout:?}: {nodes}; see data_dir/logs/agent.log on those machines")]
+    NodesNotReady {
+        /// The limit.
+        timeout: Duration,
+        /// The nodes still waited for.
+        nodes: String,
     },
     /// The API did not answer in time.
     #[error("the API at {url} was not ready within {timeout:?} ({last}); see the server's log under data_dir/logs/server.log on the masters")]
@@ -137,12 +154,12 @@ struct Session<'c> {
 /// Builds (or finishes, or confirms) the control plane of `cluster`.
 pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Created, CreateError> {
     let state = State::open(&options.state_dir, cluster)?;
-    let masters = connect(&cluster.masters, options.connect_timeout).await?;
+    let masters = connect(cluster.masters.iter().collect(), options.connect_timeout).await?;
     let result = install_masters(cluster, &state, &masters, &options.binary).await;
     for session in masters {
         session.ssh.close().await;
     }
-    let summary = result?;
+    let mut summary = result?;
     let url = api_url(&cluster.masters[0]);
     let kubeconfig = state.dir.join("admin.kubeconfig");
     state
@@ -153,10 +170,88 @@ pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Create
             reason: e.to_string(),
         })?;
     wait_ready(&state.seed, &url, options.ready_timeout).await?;
+    if !cluster.pools.is_empty() {
+        let nodes = join_pools(cluster, &state, options, &url).await?;
+        summary.outcomes.extend(nodes.outcomes);
+    }
     Ok(Created {
         kubeconfig,
         summary,
     })
+}
+
+/// Every pool machine joins through `url`; waits for all to be Ready.
+async fn join_pools(
+    cluster: &Cluster,
+    state: &State,
+    options: &CreateOptions,
+    url: &str,
+) -> Result<Summary, CreateError> {
+    let api_error = |reason: String| CreateError::Api {
+        url: url.to_owned(),
+        reason,
+    };
+    let client = admin_client(&state.seed, url).await.map_err(api_error)?;
+    let token = join::ensure_token(&client, &state.dir)
+        .await
+        .map_err(api_error)?;
+    let members: Vec<(&Pool, &Machine)> = cluster
+        .pools
+        .iter()
+        .flat_map(|pool| pool.machines.iter().map(move |machine| (pool, machine)))
+        .collect();
+    let connected = connect(
+        members.iter().map(|(_, m)| *m).collect(),
+        options.connect_timeout,
+    )
+    .await?;
+    let ca_pem = state.seed_file("ca.crt");
+    let indices: Vec<usize> = (0..connected.len()).collect();
+    let (sessions, members, binary) = (&connected, &members, &options.binary);
+    let (ca_pem, token) = (&ca_pem, &token);
+    let summary = ssh::for_each(
+        &indices,
+        |&index| members[index].1.name.clone(),
+        |&index, progress| async move {
+            let (pool, machine) = members[index];
+            let session = &sessions[index].ssh;
+            let layout = Layout::new(&machine.data_dir);
+            progress.step("uploading berth");
+            let new_binary = matches!(
+                session
+                    .upload(Source::File(binary), &path(&layout.binary()), 0o755)
+                    .await?,
+                Uploaded::Copied { .. }
+            );
+            progress.step("berth agent");
+            let service = join::agent_service(cluster, pool, machine, &layout, url);
+            let outcome =
+                join::install_node(session, &service, &layout, ca_pem, token, new_binary).await?;
+            progress.step(format!("berth agent {outcome}"));
+            Ok::<(), ssh::Error>(())
+        },
+    )
+    .await;
+    let failed = summary.failures().count();
+    for session in connected {
+        session.ssh.close().await;
+    }
+    if failed > 0 {
+        return Err(CreateError::Machines {
+            step: "joining nodes",
+            failed,
+            total: members.len(),
+            summary,
+        });
+    }
+    let names: Vec<String> = members.iter().map(|(_, m)| m.name.clone()).collect();
+    join::wait_ready(&client, &names, options.ready_timeout)
+        .await
+        .map_err(|waiting| CreateError::NodesNotReady {
+            timeout: options.ready_timeout,
+            nodes: waiting.join(", "),
+        })?;
+    Ok(summary)
 }
 
 /// `https://HOST:6443` of a master.
@@ -169,8 +264,11 @@ pub fn api_url(master: &Machine) -> String {
 }
 
 /// Connects to every machine at once; fails naming each machine that did not answer.
-async fn connect(machines: &[Machine], timeout: Duration) -> Result<Vec<Session<'_>>, CreateError> {
-    let attempts = machines.iter().map(|machine| async move {
+async fn connect(
+    machines: Vec<&Machine>,
+    timeout: Duration,
+) -> Result<Vec<Session<'_>>, CreateError> {
+    let attempts = machines.iter().copied().map(|machine| async move {
         let options = remote::options(machine, timeout)?;
         Ok::<_, CreateError>(
             ssh::Machine::connect(remote::target(machine), &options)
@@ -336,13 +434,18 @@ async fn wait_ready(seed: &Pki, url: &str, timeout: Duration) -> Result<(), Crea
     }
 }
 
-async fn readyz(seed: &Pki, url: &str) -> Result<String, String> {
+/// A client with the cluster admin's credentials against `url`.
+async fn admin_client(seed: &Pki, url: &str) -> Result<kube::Client, String> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&seed.admin_kubeconfig(url))
         .map_err(|e| e.to_string())?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .map_err(|e| e.to_string())?;
-    let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
+    kube::Client::try_from(config).map_err(|e| e.to_string())
+}
+
+async fn readyz(seed: &Pki, url: &str) -> Result<String, String> {
+    let client = admin_client(seed, url).await?;
     let request = http::Request::get("/readyz")
         .body(Vec::new())
         .map_err(|e| e.to_string())?;

@@ -9,6 +9,7 @@ pub mod config;
 pub mod create;
 pub mod delete;
 pub mod etcd;
+pub mod join;
 pub mod layout;
 pub mod remote;
 pub mod service;

@@ -178,3 +178,163 @@ fn a_single_master_cluster_is_created_kept_and_deleted_over_ssh() {
         Vec::<String>::new()
     );
 }
+
+/// A cluster.toml for three masters on etcd and a pool of two nodes.
+fn ha_cluster_toml(
+    dir: &Path,
+    hosts: &[hosts::Host],
+    known_hosts: &Path,
+    registry: &str,
+) -> String {
+    let machine = |i: usize, name: &str| {
+        format!(
+            "{{ host = \"{}\", name = \"{name}\", data_dir = \"{}/machines/{name}\" }}",
+            hosts[i].address,
+            dir.display()
+        )
+    };
+    format!(
+        r#"name = "ha"
+binary = "{binary}"
+datastore = "etcd"
+cluster_cidr = "10.183.0.0/16"
+insecure_registries = ["{registry}"]
+
+[ssh]
+key_file = "{dir}/id"
+known_hosts = "{known_hosts}"
+
+[masters]
+machines = [{m1}, {m2}, {m3}]
+
+[[pools]]
+name = "cpu"
+labels = {{ "example.com/tier" = "web" }}
+machines = [{n1}, {n2}]
+"#,
+        binary = berth_bin().display(),
+        dir = dir.display(),
+        known_hosts = known_hosts.display(),
+        m1 = machine(0, "m1"),
+        m2 = machine(1, "m2"),
+        m3 = machine(2, "m3"),
+        n1 = machine(3, "n1"),
+        n2 = machine(4, "n2"),
+    )
+}
+
+#[test]
+fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let hosts = Hosts::up("bch", 5, "10.82", Topology::OneLan);
+    let registry = cri_node::Registry::start();
+    let mirror = hosts::RegistryMirror::start(&registry, &hosts.hosts[0].gateway);
+    let user_key = keygen(&dir.join("id"));
+    let sshds: Vec<Sshd> = hosts
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            Sshd::start(
+                host,
+                &dir.join(format!("sshd{i}")),
+                &user_key.with_extension("pub"),
+            )
+        })
+        .collect();
+    let known_hosts = dir.join("known_hosts");
+    let lines: Vec<&str> = sshds.iter().map(|s| s.known_hosts_line.as_str()).collect();
+    std::fs::write(&known_hosts, lines.join("\n") + "\n").unwrap();
+    let file = dir.join("cluster.toml");
+    std::fs::write(
+        &file,
+        ha_cluster_toml(dir, &hosts.hosts, &known_hosts, &mirror.host),
+    )
+    .unwrap();
+    let state = dir.join("state");
+
+    let created = berth(&["create"], &file, &state);
+    assert!(created.status.success(), "{}", text(&created));
+    let kubectl = Kubectl::with_kubeconfig(
+        KUBECTL_1_33,
+        &state.join("admin.kubeconfig"),
+        &dir.join("kubectl-cache"),
+    );
+    // Both pool nodes joined through a CSR the cluster approved and signed.
+    let nodes = kubectl.ok(&[
+        "get",
+        "nodes",
+        "-l",
+        "berth.dev/pool=cpu,example.com/tier=web",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(nodes.trim(), "node/n1\nnode/n2", "{nodes}");
+    let csrs = kubectl.ok(&["get", "csr"]);
+    assert_eq!(csrs.matches("Approved,Issued").count(), 2, "{csrs}");
+    assert!(csrs.contains("system:bootstrap:"), "{csrs}");
+    // One etcd member per master, the API answering through every master.
+    for (i, master) in hosts.hosts[..3].iter().enumerate() {
+        assert!(
+            std::fs::read_to_string(dir.join(format!("machines/m{}/run/etcd.cmd", i + 1)))
+                .unwrap()
+                .contains("--initial-cluster"),
+        );
+        let other = Kubectl::with_kubeconfig(
+            KUBECTL_1_33,
+            &state.join("admin.kubeconfig"),
+            &dir.join(format!("kubectl-cache-{i}")),
+        );
+        assert_eq!(
+            other
+                .ok(&[
+                    "--server",
+                    &format!("https://{}:6443", master.address),
+                    "get",
+                    "--raw",
+                    "/readyz"
+                ])
+                .trim(),
+            "ok"
+        );
+    }
+    // A Deployment lands on the pool by its label, with pods running there.
+    let manifest = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      nodeSelector: {{berth.dev/pool: cpu}}\n      containers:\n      - name: web\n        image: {}\n",
+        mirror.image("web:1")
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    let placed = kubectl.jsonpath(
+        &["get", "pods", "-l", "app=web"],
+        "{.items[*].spec.nodeName}",
+    );
+    assert!(
+        placed.split_whitespace().all(|n| n == "n1" || n == "n2") && !placed.trim().is_empty(),
+        "{placed}"
+    );
+
+    // Again: nothing changes anywhere.
+    let again = berth(&["create"], &file, &state);
+    assert!(again.status.success(), "{}", text(&again));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    let progress = |step: &str| {
+        stderr
+            .lines()
+            .filter(|line| !line.contains(" INFO ") && line.ends_with(step))
+            .count()
+    };
+    assert_eq!(progress(": berth server unchanged"), 3, "{}", text(&again));
+    assert_eq!(progress(": berth agent unchanged"), 2, "{}", text(&again));
+
+    let deleted = berth(&["delete"], &file, &state);
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    assert_eq!(
+        processes_mentioning(&dir.join("machines").display().to_string()),
+        Vec::<String>::new()
+    );
+    for name in ["m1", "m2", "m3", "n1", "n2"] {
+        assert!(!dir.join("machines").join(name).exists(), "{name}");
+    }
+}

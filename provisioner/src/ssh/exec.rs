@@ -134,7 +134,7 @@ pub(crate) async fn exec(
         let collecting = collect(&mut read, machine, &group);
         tokio::pin!(sending, collecting);
         tokio::select! {
-            sent = &mut sending => sent.map(|()| ()),
+            sent = &mut sending => sent,
             // The command ended before taking all its input (it failed, or
             // never reads it): nothing will take the rest, so stop sending.
             output = &mut collecting => return Ok(output),
