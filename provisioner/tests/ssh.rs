@@ -184,13 +184,19 @@ impl Drop for Sshd {
     }
 }
 
-#[tokio::test]
-async fn run_returns_output_and_exit_status() {
+/// A fresh sshd and a session to it with the default options.
+async fn connected() -> (Sshd, Machine) {
     init_tracing();
     let sshd = Sshd::start();
     let machine = Machine::connect(sshd.target(), &sshd.options())
         .await
         .unwrap();
+    (sshd, machine)
+}
+
+#[tokio::test]
+async fn run_returns_output_and_exit_status() {
+    let (sshd, machine) = connected().await;
     assert_eq!(machine.name(), format!("root@127.0.0.1:{}", sshd.port));
     let output = machine
         .run("echo out; echo line2; echo err >&2; printf partial; exit 3")
@@ -261,11 +267,7 @@ async fn agent_keys_authenticate() {
 
 #[tokio::test]
 async fn upload_skips_identical_files() {
-    init_tracing();
-    let sshd = Sshd::start();
-    let machine = Machine::connect(sshd.target(), &sshd.options())
-        .await
-        .unwrap();
+    let (sshd, machine) = connected().await;
     let remote = sshd.path("remote/bin/berth");
     let remote_text = remote.to_str().unwrap();
     // 32 MiB that do not compress to nothing.
@@ -595,11 +597,7 @@ async fn an_upload_the_machine_stops_taking_fails_at_once() {
 
 #[tokio::test]
 async fn commands_past_their_timeout_are_killed() {
-    init_tracing();
-    let sshd = Sshd::start();
-    let machine = Machine::connect(sshd.target(), &sshd.options())
-        .await
-        .unwrap();
+    let (sshd, machine) = connected().await;
     // A duration no other test uses, to find the process by.
     let seconds = format!("3{}", sshd.port);
     let started = Instant::now();

@@ -137,7 +137,7 @@ fn bad_files_name_line_column_field_and_what_is_allowed() {
     };
     let cases: Vec<(String, &str)> = vec![
         ("name = \n".into(), "cluster.toml:1:8: string values must be quoted, expected literal string"),
-        (single("colour = \"red\"\n"), "cluster.toml:2:1: colour: unknown field `colour`, expected one of `name`, `binary`, `service_cidr`, `cluster_cidr`, `network_mode`, `datastore`, `ssh`, `masters`, `pools`"),
+        (single("colour = \"red\"\n"), "cluster.toml:2:1: colour: unknown field `colour`, expected one of `name`, `binary`, `service_cidr`, `cluster_cidr`, `network_mode`, `datastore`, `data_dir`, `insecure_registries`, `ssh`, `masters`, `pools`"),
         (MASTER.into(), "cluster.toml:1:1: missing field `name`"),
         (single("network_mode = \"flat\"\n"), "cluster.toml:2:16: network_mode: unknown variant `flat`, expected `routed` or `vxlan`"),
         (single("datastore = \"etcd\"\n"), "cluster.toml:4:12: masters.machines: datastore \"etcd\" needs 3 or 5 masters (an odd number, so a majority survives a failure), found 1"),
@@ -157,7 +157,7 @@ fn bad_files_name_line_column_field_and_what_is_allowed() {
         ("name = \"lab\"\n[masters]\nmachines = [{ host = \"10.0.0.1\", port = 70000 }]\n".into(), "cluster.toml:3:41: masters.machines[0].port: must be a port between 1 and 65535"),
         ("name = \"lab\"\n[masters]\nmachines = [{ host = \"a_b\" }]\n".into(), "cluster.toml:3:22: masters.machines[0].host: must be an IP address or a DNS name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
         ("name = \"lab\"\n[masters]\nmachines = [{ host = \"fd00::1\" }]\n".into(), "cluster.toml:3:22: masters.machines[0].host: \"fd00::1\" cannot be a Node name (a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')); set name = \"NODE-NAME\" for this machine"),
-        ("name = \"lab\"\n[masters]\nmachines = [{ host = \"10.0.0.1\", ip = \"x\" }]\n".into(), "cluster.toml:3:34: masters.machines[0].ip: unknown field `ip`, expected one of `host`, `name`, `user`, `port`, `key_file`, `agent`, `known_hosts`, `host_key_policy`, `jump_host`"),
+        ("name = \"lab\"\n[masters]\nmachines = [{ host = \"10.0.0.1\", ip = \"x\" }]\n".into(), "cluster.toml:3:34: masters.machines[0].ip: unknown field `ip`, expected one of `host`, `name`, `data_dir`, `user`, `port`, `key_file`, `agent`, `known_hosts`, `host_key_policy`, `jump_host`"),
         ("name = \"lab\"\n[masters]\nmachines = [\"10.0.0.1\"]\n".into(), "cluster.toml:3:13: masters.machines[0]: invalid type: string \"10.0.0.1\", expected a machine table like { host = \"10.0.0.1\" }"),
         ("name = \"lab\"\nssh = 1\n".into(), "cluster.toml:2:7: ssh: invalid type: integer `1`, expected a table ([ssh])"),
         (pool("provider = \"aws\"\n"), "cluster.toml:7:12: pools[0].provider: provider \"aws\" is not supported yet (it comes with the AWS backend); allowed: \"ssh\""),
