@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_provisioner::config::{self, Binary, Cluster};
-use berth_provisioner::{create, delete};
+use berth_provisioner::{create, delete, status};
 use clap::{Args, Subcommand};
 
 /// `berth cluster` and its subcommands.
@@ -27,6 +27,9 @@ enum ClusterCommand {
     /// Stop and remove everything berth installed on the cluster's
     /// machines, then the cluster's local state.
     Delete(StateArgs),
+    /// Show the machines with their services and versions, etcd's members
+    /// and leader, the Nodes, and when the certificates expire.
+    Status(StateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -98,6 +101,17 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 "cluster {} is ready; use it with: kubectl --kubeconfig {}",
                 cluster.name,
                 created.kubeconfig.display()
+            );
+            Ok(())
+        }
+        ClusterCommand::Status(args) => {
+            let (cluster, state_dir) = args.load()?;
+            let client = status::client_from_kubeconfig(&state_dir.join("admin.kubeconfig"))
+                .await
+                .ok();
+            print!(
+                "{}",
+                status::report(&cluster, &state_dir, client.as_ref(), args.connect_timeout).await
             );
             Ok(())
         }

@@ -14,3 +14,4 @@ pub mod layout;
 pub mod remote;
 pub mod service;
 pub mod ssh;
+pub mod status;

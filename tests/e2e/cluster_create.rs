@@ -114,6 +114,21 @@ fn a_single_master_cluster_is_created_kept_and_deleted_over_ssh() {
         .unwrap()
         .contains(&format!("server: https://{}:6443", machine.address)));
     let pid = std::fs::read_to_string(data_dir.join("run/server.pid")).unwrap();
+    let status = berth(&["status"], &file, &state);
+    assert!(status.status.success(), "{}", text(&status));
+    let report = String::from_utf8_lossy(&status.stdout);
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("m1 "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("master") && line.contains("server running") && line.contains("berth "),
+        "{report}"
+    );
+    assert!(
+        report.contains("certificate server-seed/tls/ca.crt"),
+        "{report}"
+    );
 
     // Run again: nothing changes, the server keeps running, the data stays.
     let again = berth(&["create"], &file, &state);
@@ -314,6 +329,24 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
         placed.split_whitespace().all(|n| n == "n1" || n == "n2") && !placed.trim().is_empty(),
         "{placed}"
     );
+
+    // Status: every service running, one etcd leader, both nodes Ready.
+    let status = berth(&["status"], &file, &state);
+    assert!(status.status.success(), "{}", text(&status));
+    let report = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(
+        report.matches("etcd running, server running").count(),
+        3,
+        "{report}"
+    );
+    assert_eq!(report.matches("agent running").count(), 2, "{report}");
+    assert_eq!(report.matches(" healthy, leader").count(), 1, "{report}");
+    assert_eq!(report.matches(" healthy, follower").count(), 2, "{report}");
+    assert!(
+        report.contains("node n1") && report.matches(" Ready ").count() >= 2,
+        "{report}"
+    );
+    assert!(report.contains("certificate etcd/m1-peer.crt"), "{report}");
 
     // Again: nothing changes anywhere.
     let again = berth(&["create"], &file, &state);
