@@ -5,7 +5,13 @@
 //! IPAddress-backed allocator keeps them, so `kubectl get ipaddresses` shows
 //! exactly what is taken.
 
+mod cidr;
+mod node_ports;
 pub mod repair;
+
+pub use cidr::Cidr;
+pub use node_ports::NODE_PORT_RANGE;
+use node_ports::{health_check_port, node_ports};
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -42,100 +48,10 @@ fn cluster_ip(service: &Value) -> Option<Ipv4Addr> {
         .ok()
 }
 
-/// The first and last NodePort (upstream's default range).
-pub const NODE_PORT_RANGE: (u16, u16) = (30000, 32767);
-
-/// `(port, protocol, nodePort)` of every port of a Service that has a node port.
-fn node_ports(service: Option<&Value>) -> Vec<(i64, String, u16)> {
-    service
-        .and_then(|s| s.pointer("/spec/ports"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            let node_port = u16::try_from(p.get("nodePort")?.as_u64()?).ok()?;
-            let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
-            let protocol = p
-                .get("protocol")
-                .and_then(Value::as_str)
-                .unwrap_or("TCP")
-                .to_owned();
-            Some((port, protocol, node_port))
-        })
-        .collect()
-}
-
-/// An IPv4 CIDR like `10.43.0.0/16`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    base: u32,
-    prefix: u8,
-}
-
-impl std::str::FromStr for Cidr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (addr, prefix) = s
-            .split_once('/')
-            .ok_or_else(|| format!("{s:?} is not a CIDR (want A.B.C.D/N)"))?;
-        let addr: Ipv4Addr = addr.parse().map_err(|e| format!("{s:?}: {e}"))?;
-        let prefix: u8 = prefix.parse().map_err(|e| format!("{s:?}: {e}"))?;
-        if !(8..=30).contains(&prefix) {
-            return Err(format!("{s:?}: prefix length must be between 8 and 30"));
-        }
-        let mask = u32::MAX << (32 - prefix);
-        Ok(Self {
-            base: u32::from(addr) & mask,
-            prefix,
-        })
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix)
-    }
-}
-
-impl Cidr {
-    fn size(&self) -> u32 {
-        1 << (32 - self.prefix)
-    }
-
-    fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & (u32::MAX << (32 - self.prefix)) == self.base
-    }
-
-    /// The n-th address of the range.
-    pub fn nth(&self, n: u32) -> Ipv4Addr {
-        Ipv4Addr::from(self.base + n)
-    }
-
-    /// The (first, last) indexes random allocation uses: the low band
-    /// (upstream's static subrange of min(max(16, size/16), 256) addresses,
-    /// less the `kubernetes` address) and the rest, network and broadcast
-    /// addresses left out.
-    fn dynamic_bands(&self) -> ((u32, u32), (u32, u32)) {
-        let usable = self.size().saturating_sub(2);
-        let band = (usable / 16).clamp(16, 256).min(usable);
-        ((2, band), (band + 1, usable))
-    }
-}
-
 /// What one create allocated, so a failed create can give it back.
 #[derive(Debug, Default)]
 pub struct Allocation {
     keys: Vec<String>,
-}
-
-/// The `healthCheckNodePort` a Service holds, if any.
-fn health_check_port(service: Option<&Value>) -> Option<u16> {
-    service?
-        .pointer("/spec/healthCheckNodePort")
-        .and_then(Value::as_u64)
-        .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p != 0)
 }
 
 /// Hands out ClusterIPs from the service CIDR and NodePorts from 30000–32767.
@@ -301,177 +217,6 @@ impl Allocator {
         self.allocate_node_ports(obj, None, allocation).await
     }
 
-    /// Gives a NodePort/LoadBalancer Service its node ports, and a
-    /// LoadBalancer with `externalTrafficPolicy: Local` its health check port.
-    async fn allocate_node_ports(
-        &self,
-        obj: &mut Value,
-        previous: Option<&Value>,
-        allocation: &mut Allocation,
-    ) -> Result<(), ApiError> {
-        self.allocate_port_numbers(obj, previous, allocation)
-            .await?;
-        self.allocate_health_check_port(obj, previous, allocation)
-            .await
-    }
-
-    /// `spec.healthCheckNodePort`, as upstream keeps it: only for a
-    /// LoadBalancer with `externalTrafficPolicy: Local`; the one asked for,
-    /// else the one held before, else a free one from the NodePort range.
-    async fn allocate_health_check_port(
-        &self,
-        obj: &mut Value,
-        previous: Option<&Value>,
-        allocation: &mut Allocation,
-    ) -> Result<(), ApiError> {
-        let wanted_here = obj.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer")
-            && obj
-                .pointer("/spec/externalTrafficPolicy")
-                .and_then(Value::as_str)
-                == Some("Local");
-        let held = health_check_port(previous);
-        let asked = health_check_port(Some(obj));
-        if !wanted_here {
-            if let Some(asked) = asked.filter(|p| Some(*p) != held) {
-                return Err(rejected(
-                    obj,
-                    FieldCause::invalid(
-                        "spec.healthCheckNodePort",
-                        &json!(asked),
-                        "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'",
-                    ),
-                ));
-            }
-            if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.remove("healthCheckNodePort");
-            }
-            return Ok(());
-        }
-        let port = match (asked, held) {
-            (Some(asked), Some(held)) if asked == held => held,
-            (None, Some(held)) => held,
-            (None, None) => self.allocate_port(obj, allocation).await?,
-            (Some(asked), _) => {
-                if !(NODE_PORT_RANGE.0..=NODE_PORT_RANGE.1).contains(&asked) {
-                    return Err(rejected(obj, FieldCause::invalid(
-                        "spec.healthCheckNodePort",
-                        &json!(asked),
-                        "provided port is not in the valid range. The range of valid ports is 30000-32767",
-                    )));
-                }
-                let key = format!("{PORT_PREFIX}{asked}");
-                if !self.claim(key.clone(), obj).await? {
-                    return Err(rejected(
-                        obj,
-                        FieldCause::invalid(
-                            "spec.healthCheckNodePort",
-                            &json!(asked),
-                            "provided port is already allocated",
-                        ),
-                    ));
-                }
-                allocation.keys.push(key);
-                asked
-            }
-        };
-        obj["spec"]["healthCheckNodePort"] = json!(port);
-        Ok(())
-    }
-
-    /// Gives every port of a NodePort/LoadBalancer Service a node port: the one
-    /// asked for, else the one the same port had before (`previous`), else a free one.
-    async fn allocate_port_numbers(
-        &self,
-        obj: &mut Value,
-        previous: Option<&Value>,
-        allocation: &mut Allocation,
-    ) -> Result<(), ApiError> {
-        let service_type = obj
-            .pointer("/spec/type")
-            .and_then(Value::as_str)
-            .unwrap_or("ClusterIP")
-            .to_owned();
-        let held = node_ports(previous);
-        let ports = obj
-            .pointer("/spec/ports")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if !matches!(service_type.as_str(), "NodePort" | "LoadBalancer") {
-            for (i, port) in ports.iter().enumerate() {
-                let wanted = port.get("nodePort").and_then(Value::as_u64).unwrap_or(0);
-                if wanted != 0 && !held.iter().any(|(_, _, p)| u64::from(*p) == wanted) {
-                    return Err(rejected(
-                        obj,
-                        FieldCause::forbidden(
-                            format!("spec.ports[{i}].nodePort"),
-                            format!("may not be used when `type` is '{service_type}'"),
-                        ),
-                    ));
-                }
-            }
-            let stripped: Vec<Value> = ports
-                .into_iter()
-                .map(|mut p| {
-                    if let Some(map) = p.as_object_mut() {
-                        map.remove("nodePort");
-                    }
-                    p
-                })
-                .collect();
-            obj["spec"]["ports"] = Value::Array(stripped);
-            return Ok(());
-        }
-        let mut updated = Vec::with_capacity(ports.len());
-        for (i, mut port) in ports.into_iter().enumerate() {
-            let wanted = port.get("nodePort").and_then(Value::as_u64).unwrap_or(0);
-            let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
-            let protocol = port
-                .get("protocol")
-                .and_then(Value::as_str)
-                .unwrap_or("TCP")
-                .to_owned();
-            let kept = held
-                .iter()
-                .find(|(p, proto, _)| *p == number && *proto == protocol)
-                .map(|(_, _, n)| *n);
-            let node_port = if wanted == 0 {
-                match kept {
-                    Some(existing) => existing,
-                    None => self.allocate_port(obj, allocation).await?,
-                }
-            } else if held.iter().any(|(_, _, n)| u64::from(*n) == wanted) {
-                wanted as u16
-            } else {
-                let wanted = u16::try_from(wanted).unwrap_or(0);
-                if !(NODE_PORT_RANGE.0..=NODE_PORT_RANGE.1).contains(&wanted) {
-                    return Err(rejected(obj, FieldCause::invalid(
-                            format!("spec.ports[{i}].nodePort"),
-                            &json!(wanted),
-                            "provided port is not in the valid range. The range of valid ports is 30000-32767",
-                        )));
-                }
-                let key = format!("{PORT_PREFIX}{wanted}");
-                if !self.claim(key.clone(), obj).await? {
-                    return Err(rejected(
-                        obj,
-                        FieldCause::invalid(
-                            format!("spec.ports[{i}].nodePort"),
-                            &json!(wanted),
-                            "provided port is already allocated",
-                        ),
-                    ));
-                }
-                allocation.keys.push(key);
-                wanted
-            };
-            port["nodePort"] = json!(node_port);
-            updated.push(port);
-        }
-        obj["spec"]["ports"] = Value::Array(updated);
-        Ok(())
-    }
-
     /// Allocates what an updated object newly needs (node ports of a Service
     /// that became NodePort, or gained ports), keeping what it already held.
     pub async fn allocate_update(
@@ -548,26 +293,6 @@ impl Allocator {
         }
         Err(ApiError::Internal(
             "failed to allocate a serviceIP: range is full".into(),
-        ))
-    }
-
-    async fn allocate_port(
-        &self,
-        obj: &Value,
-        allocation: &mut Allocation,
-    ) -> Result<u16, ApiError> {
-        let span = u32::from(NODE_PORT_RANGE.1 - NODE_PORT_RANGE.0) + 1;
-        let start = rand::rng().random_range(0..span);
-        for offset in 0..span {
-            let port = NODE_PORT_RANGE.0 + ((start + offset) % span) as u16;
-            let key = format!("{PORT_PREFIX}{port}");
-            if self.claim(key.clone(), obj).await? {
-                allocation.keys.push(key);
-                return Ok(port);
-            }
-        }
-        Err(ApiError::Internal(
-            "failed to allocate a nodePort: range is full".into(),
         ))
     }
 
