@@ -1,6 +1,6 @@
 //! Which failed etcd requests are tried again, and when: a member that died
 //! (connection refused or reset) or an election in progress (`leader changed`,
-//! `no leader`) says nothing about the request itself, so it goes to the next
+//! `no leader`, a request lost with the old leader) says nothing about the request itself, so it goes to the next
 //! endpoint after a short pause, as etcd's clientv3 retry interceptor does.
 //! Every write the store sends is a compare-and-swap transaction, so a retry
 //! of one that had in fact been applied fails its comparison rather than
@@ -11,8 +11,13 @@ use std::time::Duration;
 /// gRPC's `UNAVAILABLE` status code (tonic is not a direct dependency).
 pub(super) const GRPC_UNAVAILABLE: i32 = 14;
 
-/// Messages etcd answers with while its members elect a new leader.
-const ELECTION_MESSAGES: [&str; 2] = ["etcdserver: leader changed", "etcdserver: no leader"];
+/// Messages etcd answers with while its members elect a new leader (the
+/// last when a proposal was lost with the leader that died).
+const ELECTION_MESSAGES: [&str; 3] = [
+    "etcdserver: leader changed",
+    "etcdserver: no leader",
+    "etcdserver: request timed out, possibly due to previous leader failure",
+];
 
 /// True when a request that failed with this gRPC status should be sent again:
 /// the transport failed (`UNAVAILABLE` not from etcd itself) or the cluster
@@ -44,6 +49,11 @@ mod tests {
             (GRPC_UNAVAILABLE, "etcdserver: leader changed", true),
             (GRPC_UNAVAILABLE, "etcdserver: no leader", true),
             (GRPC_UNAVAILABLE, "etcdserver: request timed out", false),
+            (
+                GRPC_UNAVAILABLE,
+                "etcdserver: request timed out, possibly due to previous leader failure",
+                true,
+            ),
             (
                 3,
                 "etcdserver: mvcc: required revision has been compacted",
