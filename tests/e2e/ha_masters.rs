@@ -404,11 +404,19 @@ fn three_masters_share_one_ca_elect_one_controller_manager_and_survive_failures(
     let started = Instant::now();
     for (i, server) in servers.iter().enumerate().filter(|(i, _)| *i != leader) {
         let name = format!("after-member-loss-{i}");
-        kubectl_ok(
-            server,
-            server,
-            &["-n", NAMESPACE, "create", "configmap", &name],
-        );
+        // Until the members have elected a new leader, etcd may time a write
+        // out (as upstream's API server reports it too); the write goes
+        // through once they have, within etcd's election time. A write that
+        // timed out but was applied shows as AlreadyExists on the retry.
+        eventually(Duration::from_secs(30), || {
+            let out = kubectl(
+                server,
+                server,
+                &["-n", NAMESPACE, "create", "configmap", &name],
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            (out.status.success() || stderr.contains("already exists")).then_some(())
+        });
         kubectl_ok(
             server,
             server,
