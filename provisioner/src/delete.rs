@@ -54,14 +54,10 @@ pub async fn delete(
         &machines,
         |machine| machine.name.clone(),
         |&machine, progress| async move {
-            let options = remote::options(machine, timeout).map_err(|e| e.to_string())?;
-            let session = ssh::Machine::connect(remote::target(machine), &options)
-                .await
-                .map_err(|e| e.to_string())?;
             progress.step("stopping and removing");
-            let result = session.run_ok(&teardown_script(machine)).await;
-            session.close().await;
-            result.map(|_| ()).map_err(|e| e.to_string())
+            remote::run_once(machine, timeout, &teardown_script(machine))
+                .await
+                .map(|_| ())
         },
     )
     .await;

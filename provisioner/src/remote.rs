@@ -57,6 +57,22 @@ pub fn options(machine: &Machine, timeout: Duration) -> Result<ConnectOptions, S
     Ok(options)
 }
 
+/// Connects to `machine`, runs `script` there and hangs up: its stdout, or
+/// what failed (naming the machine), for one-shot commands.
+pub async fn run_once(
+    machine: &Machine,
+    timeout: Duration,
+    script: &str,
+) -> Result<String, String> {
+    let options = options(machine, timeout).map_err(|e| e.to_string())?;
+    let session = ssh::Machine::connect(target(machine), &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let output = session.run_ok(script).await;
+    session.close().await;
+    output.map(|o| o.stdout).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

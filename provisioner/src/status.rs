@@ -15,7 +15,7 @@ use crate::config::{Cluster, Datastore, Machine, Role};
 use crate::etcd;
 use crate::layout::Layout;
 use crate::remote;
-use crate::ssh::{self, shell_quote};
+use crate::ssh::shell_quote;
 
 /// The services a machine of `role` runs.
 fn services(cluster: &Cluster, role: Role<'_>) -> &'static [&'static str] {
@@ -56,19 +56,9 @@ async fn machine_line(
         Role::Master => "master".to_owned(),
         Role::Node(pool) => format!("node ({})", pool.name),
     };
-    let probe = async {
-        let options = remote::options(machine, timeout).map_err(|e| e.to_string())?;
-        let session = ssh::Machine::connect(remote::target(machine), &options)
-            .await
-            .map_err(|e| e.to_string())?;
-        let layout = Layout::new(&machine.data_dir);
-        let output = session
-            .run_ok(&probe_script(&layout, services(cluster, role)))
-            .await;
-        session.close().await;
-        output.map(|o| o.stdout).map_err(|e| e.to_string())
-    };
-    match probe.await {
+    let layout = Layout::new(&machine.data_dir);
+    let probe = probe_script(&layout, services(cluster, role));
+    match remote::run_once(machine, timeout, &probe).await {
         Ok(stdout) => {
             let lines: Vec<&str> = stdout.lines().collect();
             let (version, services) = lines.split_last().unwrap_or((&"?", &[]));
