@@ -5,6 +5,7 @@
 //! watch. It is an ordinary API client: it never reaches into the server.
 #![warn(missing_docs)]
 
+pub mod api_failover;
 pub mod bootstrap;
 pub mod client;
 pub mod config;

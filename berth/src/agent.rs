@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 /// How to reach the API server.
 #[derive(Args, Debug)]
 pub struct ConnectionFlags {
-    /// API server URL; overrides the kubeconfig's server.
+    /// API server URL; overrides the kubeconfig's server. Several URLs,
+    /// comma-separated (every master of a cluster), make the agent forward
+    /// through a local port to whichever master answers.
     #[arg(long, env = "BERTH_SERVER", global = true)]
     server: Option<String>,
     /// Kubeconfig with the credentials to use (`berth server` writes admin.kubeconfig).
@@ -37,6 +39,27 @@ impl ConnectionFlags {
                 "--kubeconfig is required (the admin.kubeconfig `berth server` wrote into its data directory)"
             )
         })
+    }
+
+    /// With several `--server` URLs, starts the local forwarder to them and
+    /// points `--server` at it; it runs until `cancel` fires.
+    async fn fail_over(
+        &mut self,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Option<berth_agent::api_failover::ApiFailover>> {
+        let Some(servers) = self.server.as_deref().filter(|s| s.contains(',')) else {
+            return Ok(None);
+        };
+        let urls: Vec<&str> = servers
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .collect();
+        let upstreams = berth_agent::api_failover::upstreams(&urls)?;
+        let failover =
+            berth_agent::api_failover::ApiFailover::start(upstreams, cancel.clone()).await?;
+        self.server = Some(failover.url());
+        Ok(Some(failover))
     }
 
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
@@ -418,7 +441,18 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
 /// Runs one node agent until `cancel` fires; a managed containerd is
 /// stopped on the way out, its containers left running.
-pub async fn run_until(args: AgentArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_until(mut args: AgentArgs, cancel: CancellationToken) -> anyhow::Result<()> {
+    let failover = args.connection.fail_over(&cancel).await?;
+    let outcome = run_connected(args, cancel.clone()).await;
+    cancel.cancel();
+    if let Some(failover) = failover {
+        failover.stopped().await;
+    }
+    outcome
+}
+
+/// Runs the agent once `--server` names one endpoint.
+async fn run_connected(args: AgentArgs, cancel: CancellationToken) -> anyhow::Result<()> {
     let name = match &args.name {
         Some(name) => name.clone(),
         None => host_name()?,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_provisioner::config::{self, Binary, Cluster};
-use berth_provisioner::{create, delete, status};
+use berth_provisioner::{admin, create, delete, status};
 use clap::{Args, Subcommand};
 
 /// `berth cluster` and its subcommands.
@@ -106,8 +106,9 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         }
         ClusterCommand::Status(args) => {
             let (cluster, state_dir) = args.load()?;
-            let client = status::client_from_kubeconfig(&state_dir.join("admin.kubeconfig"))
+            let client = admin::client(&cluster, &state_dir, args.connect_timeout)
                 .await
+                .map_err(|e| tracing::warn!("{e}"))
                 .ok();
             print!(
                 "{}",

@@ -36,12 +36,16 @@ pub struct PlannedCertificate {
 }
 
 /// Every certificate `cluster`'s masters need: the API serving certificate
-/// (all masters, the first one as endpoint), the front-proxy client, and on
+/// (all masters and `api_endpoint`, or the first master without one), the front-proxy client, and on
 /// etcd each member's server and peer certificates plus the API servers'
 /// etcd client certificate.
 pub fn plan(cluster: &Cluster) -> Vec<PlannedCertificate> {
     let hosts: Vec<String> = cluster.masters.iter().map(|m| m.host.clone()).collect();
-    let endpoint = hosts.first().cloned().unwrap_or_default();
+    let endpoint = cluster
+        .api_endpoint
+        .clone()
+        .or_else(|| hosts.first().cloned())
+        .unwrap_or_default();
     let first_service_ip = cluster.service_cidr.first_address();
     let shared = |name: &str, signer, spec| PlannedCertificate {
         name: name.to_owned(),

@@ -18,8 +18,7 @@ use crate::remote::{self, SettingsError};
 use crate::service::Service;
 use crate::ssh::{self, Source, Summary, Uploaded};
 
-/// The API servers' port on every master.
-pub const API_PORT: u16 = 6443;
+pub use crate::endpoint::{api_url, listen_address, API_PORT};
 
 /// How `create` runs.
 #[derive(Debug, Clone)]
@@ -164,7 +163,7 @@ pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Create
     let kubeconfig = state.dir.join("admin.kubeconfig");
     state
         .seed
-        .write_admin_kubeconfig(&kubeconfig, &url)
+        .write_admin_kubeconfig(&kubeconfig, &crate::endpoint::admin_server(cluster))
         .map_err(|e| CreateError::State {
             dir: state.dir.clone(),
             reason: e.to_string(),
@@ -224,7 +223,7 @@ async fn join_pools(
                 Uploaded::Copied { .. }
             );
             progress.step("berth agent");
-            let service = join::agent_service(cluster, pool, machine, &layout, url);
+            let service = join::agent_service(cluster, pool, machine, &layout);
             let outcome =
                 join::install_node(session, &service, &layout, ca_pem, token, new_binary).await?;
             progress.step(format!("berth agent {outcome}"));
@@ -252,15 +251,6 @@ async fn join_pools(
             nodes: waiting.join(", "),
         })?;
     Ok(summary)
-}
-
-/// `https://HOST:6443` of a master.
-pub fn api_url(master: &Machine) -> String {
-    if master.host.contains(':') {
-        format!("https://[{}]:{API_PORT}", master.host)
-    } else {
-        format!("https://{}:{API_PORT}", master.host)
-    }
 }
 
 /// Connects to every machine at once; fails naming each machine that did not answer.
@@ -392,6 +382,12 @@ fn server_service(
             .masters
             .iter()
             .map(|m| m.host.clone())
+            .chain(
+                cluster
+                    .api_endpoint
+                    .as_deref()
+                    .map(berth_pki::endpoint_host),
+            )
             .collect::<Vec<_>>()
             .join(","),
     ];
@@ -402,15 +398,6 @@ fn server_service(
     Service {
         name: "server".to_owned(),
         command,
-    }
-}
-
-/// `HOST:PORT`, bracketing IPv6 addresses.
-pub fn listen_address(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 

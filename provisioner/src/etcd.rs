@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use berth_pki::{etcd_api_client, etcd_peer, etcd_server, Authority, CertifiedKey, PkiError};
 
 use crate::config::{Cluster, Machine};
-use crate::create::listen_address;
+use crate::endpoint::listen_address;
 use crate::layout::Layout;
 use crate::service::Service;
 use crate::ssh::{self, Source};

@@ -85,13 +85,12 @@ fn cluster_dns(service_cidr: &Cidr) -> IpAddr {
     }
 }
 
-/// `berth agent` on a pool machine, joining at `api_url`.
+/// `berth agent` on a pool machine, failing over between every master.
 pub fn agent_service(
     cluster: &Cluster,
     pool: &Pool,
     machine: &Machine,
     layout: &Layout,
-    api_url: &str,
 ) -> Service {
     let pki = layout.pki_dir();
     let mut command = vec![
@@ -100,7 +99,7 @@ pub fn agent_service(
         "--runtime".to_owned(),
         "cri".to_owned(),
         "--server".to_owned(),
-        api_url.to_owned(),
+        crate::endpoint::agent_servers(cluster),
         "--bootstrap-token-file".to_owned(),
         pki.join("bootstrap-token").display().to_string(),
         "--ca-file".to_owned(),

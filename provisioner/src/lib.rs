@@ -4,10 +4,12 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod certificates;
 pub mod config;
 pub mod create;
 pub mod delete;
+pub mod endpoint;
 pub mod etcd;
 pub mod join;
 pub mod layout;

@@ -97,7 +97,7 @@ async fn etcd_lines(cluster: &Cluster, state_dir: &Path) -> Vec<String> {
     for master in &cluster.masters {
         let endpoint = format!(
             "https://{}",
-            crate::create::listen_address(&master.host, etcd::CLIENT_PORT)
+            crate::endpoint::listen_address(&master.host, etcd::CLIENT_PORT)
         );
         let options = etcd_client::ConnectOptions::new()
             .with_tls(tls.clone())
@@ -204,15 +204,6 @@ fn certificate_lines(state_dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A client with the credentials of the kubeconfig at `path`.
-pub async fn client_from_kubeconfig(path: &Path) -> Result<kube::Client, String> {
-    let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| e.to_string())?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    kube::Client::try_from(config).map_err(|e| e.to_string())
-}
-
 /// The whole report for `cluster`, whose state is in `state_dir`; `client`
 /// talks to its API with the admin's credentials, when it could be made.
 pub async fn report(
@@ -246,7 +237,7 @@ pub async fn report(
                 let _ = writeln!(out, "{line}");
             }
         }
-        None => out.push_str("API: no admin kubeconfig in the state directory\n"),
+        None => out.push_str("API: no master answered (see the warning above)\n"),
     }
     for line in certificate_lines(state_dir) {
         let _ = writeln!(out, "{line}");

@@ -194,6 +194,30 @@ fn a_single_master_cluster_is_created_kept_and_deleted_over_ssh() {
     );
 }
 
+/// The HA cluster's `api_endpoint`: a name the client machine resolves to every master.
+const API_ENDPOINT: &str = "api.ha.test";
+
+/// Sends SIGKILL to every process whose command line mentions `needle`
+/// (twice, so a supervisor restarting its child in between loses too).
+fn kill_processes_mentioning(needle: &str) {
+    for _ in 0..2 {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+                if String::from_utf8_lossy(&cmdline)
+                    .replace('\0', " ")
+                    .contains(needle)
+                {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
 /// A cluster.toml for three masters on etcd and a pool of two nodes.
 fn ha_cluster_toml(
     dir: &Path,
@@ -212,6 +236,7 @@ fn ha_cluster_toml(
         r#"name = "ha"
 binary = "{binary}"
 datastore = "etcd"
+api_endpoint = "{endpoint}"
 cluster_cidr = "10.183.0.0/16"
 insecure_registries = ["{registry}"]
 
@@ -230,6 +255,7 @@ machines = [{n1}, {n2}]
         binary = berth_bin().display(),
         dir = dir.display(),
         known_hosts = known_hosts.display(),
+        endpoint = API_ENDPOINT,
         m1 = machine(0, "m1"),
         m2 = machine(1, "m2"),
         m3 = machine(2, "m3"),
@@ -271,11 +297,23 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
 
     let created = berth(&["create"], &file, &state);
     assert!(created.status.success(), "{}", text(&created));
+    // The admin works from a machine where the endpoint's name resolves to
+    // every master, as a DNS name with three A records does.
+    let client = &hosts.hosts[4];
+    let masters: Vec<&str> = hosts.hosts[..3]
+        .iter()
+        .map(|h| h.address.as_str())
+        .collect();
+    let _resolving = client.resolving(&[(API_ENDPOINT, masters.clone())]);
+    assert!(std::fs::read_to_string(state.join("admin.kubeconfig"))
+        .unwrap()
+        .contains(&format!("server: https://{API_ENDPOINT}:6443")));
     let kubectl = Kubectl::with_kubeconfig(
         KUBECTL_1_33,
         &state.join("admin.kubeconfig"),
         &dir.join("kubectl-cache"),
-    );
+    )
+    .in_netns(&client.netns);
     // Both pool nodes joined through a CSR the cluster approved and signed.
     let nodes = kubectl.ok(&[
         "get",
@@ -360,6 +398,64 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
     };
     assert_eq!(progress(": berth server unchanged"), 3, "{}", text(&again));
     assert_eq!(progress(": berth agent unchanged"), 2, "{}", text(&again));
+
+    // The first master dies (its etcd member, API server and supervisors):
+    // the API keeps serving through the endpoint, the nodes keep renewing
+    // their leases through their agents' failover, the pods keep running.
+    let renewed = |node: &str| {
+        kubectl.jsonpath(
+            &["get", "lease", "-n", "kube-node-lease", node],
+            "{.spec.renewTime}",
+        )
+    };
+    let before = (renewed("n1"), renewed("n2"));
+    kill_processes_mentioning(&dir.join("machines/m1/").display().to_string());
+    assert_eq!(
+        kubectl.ok(&["get", "--raw", "/readyz"]).trim(),
+        "ok",
+        "the API answers through the endpoint with m1 gone"
+    );
+    kubectl.ok(&["create", "configmap", "after-m1", "--from-literal=a=b"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now = (renewed("n1"), renewed("n2"));
+        if now.0 != before.0 && now.1 != before.1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node leases not renewed after m1 died: {before:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let phases = kubectl.jsonpath(
+        &["get", "pods", "-l", "app=web"],
+        "{.items[*].status.phase}",
+    );
+    assert_eq!(phases.trim(), "Running Running", "{phases}");
+
+    // Restarted (a re-run of create), m1 rejoins: three healthy members again.
+    let rejoined = berth(&["create"], &file, &state);
+    assert!(rejoined.status.success(), "{}", text(&rejoined));
+    let stderr = String::from_utf8_lossy(&rejoined.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("m1") && l.ends_with(": berth server started")),
+        "{}",
+        text(&rejoined)
+    );
+    let status = berth(&["status"], &file, &state);
+    let report = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(
+        report.matches("etcd running, server running").count(),
+        3,
+        "{report}"
+    );
+    assert_eq!(report.matches(" healthy, ").count(), 3, "{report}");
+    assert!(kubectl
+        .ok(&["get", "configmap", "after-m1", "-o", "name"])
+        .contains("after-m1"));
 
     let deleted = berth(&["delete"], &file, &state);
     assert!(deleted.status.success(), "{}", text(&deleted));

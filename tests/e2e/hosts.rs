@@ -47,6 +47,22 @@ pub struct Host {
 }
 
 impl Host {
+    /// Gives programs started with `ip netns exec` in this host's namespace
+    /// a hosts file resolving each name to its addresses, in order (what a
+    /// DNS name with several A records gives them). Removed when dropped.
+    pub fn resolving(&self, names: &[(&str, Vec<&str>)]) -> HostsFile {
+        let dir = PathBuf::from("/etc/netns").join(&self.netns);
+        std::fs::create_dir_all(&dir).expect("creating /etc/netns/NAME");
+        let mut text = String::from("127.0.0.1 localhost\n");
+        for (name, addresses) in names {
+            for address in addresses {
+                text.push_str(&format!("{address} {name}\n"));
+            }
+        }
+        std::fs::write(dir.join("hosts"), text).expect("writing /etc/netns/NAME/hosts");
+        HostsFile { dir }
+    }
+
     /// Runs `args` inside the host's network namespace.
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new("nsenter")
@@ -101,6 +117,17 @@ impl Hosts {
             .collect();
         assert_eq!(hosts.hosts.len(), count);
         hosts
+    }
+}
+
+/// `/etc/netns/NAME/hosts` of one host, removed on drop.
+pub struct HostsFile {
+    dir: PathBuf,
+}
+
+impl Drop for HostsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -207,14 +207,14 @@ impl Server {
 
     /// A kubectl bound to this server.
     pub fn kubectl(&self, binary: &str) -> Kubectl {
-        Kubectl {
-            binary: binary.to_owned(),
-            kubeconfig: self.kubeconfig(),
-            cache_dir: self.dir.path().join(format!(
+        Kubectl::with_kubeconfig(
+            binary,
+            &self.kubeconfig(),
+            &self.dir.path().join(format!(
                 "kubectl-cache-{}",
                 binary.rsplit('/').next().unwrap()
             )),
-        }
+        )
     }
 }
 
@@ -229,6 +229,9 @@ pub struct Kubectl {
     pub binary: String,
     kubeconfig: PathBuf,
     cache_dir: PathBuf,
+    /// A network namespace to run in (`ip netns exec`, which also gives it
+    /// that namespace's `/etc/netns/NAME/hosts`).
+    netns: Option<String>,
 }
 
 impl Kubectl {
@@ -238,11 +241,26 @@ impl Kubectl {
             binary: binary.to_owned(),
             kubeconfig: kubeconfig.to_owned(),
             cache_dir: cache_dir.to_owned(),
+            netns: None,
         }
     }
 
+    /// The same kubectl, run inside network namespace `netns` as a client
+    /// machine there would (its own name resolution included).
+    pub fn in_netns(mut self, netns: &str) -> Self {
+        self.netns = Some(netns.to_owned());
+        self
+    }
+
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = match &self.netns {
+            Some(netns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", netns, &self.binary]);
+                cmd
+            }
+            None => Command::new(&self.binary),
+        };
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")

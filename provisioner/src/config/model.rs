@@ -44,6 +44,10 @@ pub struct Cluster {
     pub network_mode: NetworkMode,
     /// Where the API server keeps its objects.
     pub datastore: Datastore,
+    /// The one address the admin kubeconfig names (`HOST` or `HOST:PORT`):
+    /// a DNS name with a record per master, or a load balancer in front of
+    /// them; the serving certificates cover it. `None`: the first master.
+    pub api_endpoint: Option<String>,
     /// The control-plane machines: 1 on sqlite, 3 or 5 on etcd.
     pub masters: Vec<Machine>,
     /// The worker pools, in file order.

@@ -20,6 +20,7 @@ pub(crate) struct RawCluster {
     #[serde(default)]
     pub network_mode: NetworkMode,
     pub datastore: Option<Spanned<Datastore>>,
+    pub api_endpoint: Option<Spanned<String>>,
     pub data_dir: Option<Spanned<String>>,
     #[serde(default)]
     pub insecure_registries: Vec<Spanned<String>>,

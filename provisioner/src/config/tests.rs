@@ -137,7 +137,7 @@ fn bad_files_name_line_column_field_and_what_is_allowed() {
     };
     let cases: Vec<(String, &str)> = vec![
         ("name = \n".into(), "cluster.toml:1:8: string values must be quoted, expected literal string"),
-        (single("colour = \"red\"\n"), "cluster.toml:2:1: colour: unknown field `colour`, expected one of `name`, `binary`, `service_cidr`, `cluster_cidr`, `network_mode`, `datastore`, `data_dir`, `insecure_registries`, `ssh`, `masters`, `pools`"),
+        (single("colour = \"red\"\n"), "cluster.toml:2:1: colour: unknown field `colour`, expected one of `name`, `binary`, `service_cidr`, `cluster_cidr`, `network_mode`, `datastore`, `api_endpoint`, `data_dir`, `insecure_registries`, `ssh`, `masters`, `pools`"),
         (MASTER.into(), "cluster.toml:1:1: missing field `name`"),
         (single("network_mode = \"flat\"\n"), "cluster.toml:2:16: network_mode: unknown variant `flat`, expected `routed` or `vxlan`"),
         (single("datastore = \"etcd\"\n"), "cluster.toml:4:12: masters.machines: datastore \"etcd\" needs 3 or 5 masters (an odd number, so a majority survives a failure), found 1"),
@@ -147,6 +147,8 @@ fn bad_files_name_line_column_field_and_what_is_allowed() {
         (single("service_cidr = \"10.0.0.0/8\"\n"), "cluster.toml:2:16: service_cidr: specified service_cidr is too large; for 32-bit addresses, the mask must be >= 12"),
         (single("cluster_cidr = \"10.43.128.0/17\"\n"), "cluster.toml:2:16: cluster_cidr: cluster_cidr 10.43.128.0/17 overlaps service_cidr 10.43.0.0/16; pods and Services need separate ranges"),
         (single("cluster_cidr = \"10.42.0.0/25\"\n"), "cluster.toml:2:16: cluster_cidr: 10.42.0.0/25 holds 0 node subnet(s) of /24 but the cluster has 1 machines; use a larger range (e.g. /16)"),
+        (single("api_endpoint = \"api_1.example\"\n"), "cluster.toml:2:16: api_endpoint: \"api_1.example\" is not HOST or HOST:PORT (a DNS name with one address per master, or a load balancer's address)"),
+        (single("api_endpoint = \"api.example:0\"\n"), "cluster.toml:2:16: api_endpoint: \"api.example:0\" is not HOST or HOST:PORT (a DNS name with one address per master, or a load balancer's address)"),
         (single("binary = \"\"\n"), "cluster.toml:2:10: binary: must be \"self\" (this berth executable) or the path of a berth executable"),
         (single("[ssh]\nport = 0\n"), "cluster.toml:3:8: ssh.port: must be a port between 1 and 65535"),
         (single("[ssh]\nhost_key_policy = \"yes\"\n"), "cluster.toml:3:19: ssh.host_key_policy: unknown variant `yes`, expected `strict` or `accept-new`"),

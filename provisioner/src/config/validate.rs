@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
+use std::net::IpAddr;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -153,6 +154,11 @@ pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster,
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let api_endpoint = raw
+        .api_endpoint
+        .as_ref()
+        .map(|endpoint| api_endpoint(checker, endpoint))
+        .transpose()?;
     let masters = master_count(checker, &raw, datastore)?;
     let masters = masters
         .iter()
@@ -190,6 +196,7 @@ pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster,
         cluster_cidr,
         network_mode: raw.network_mode,
         datastore,
+        api_endpoint,
         masters,
         pools,
         insecure_registries,
@@ -416,4 +423,40 @@ pub(crate) type Labels = BTreeMap<String, String>;
 /// A field path for a map key (`labels."example.com/tier"`).
 pub(crate) fn key_field(parent: &str, key: &str) -> String {
     format!("{parent}.{}", key_segment(key))
+}
+
+/// `api_endpoint`: a host name or address, with an optional port.
+fn api_endpoint(checker: &Checker<'_>, endpoint: &Spanned<String>) -> Result<String, ConfigError> {
+    let text = endpoint.get_ref();
+    let (host, port) = split_host_port(text);
+    let host_ok = host.parse::<IpAddr>().is_ok()
+        || (!host.is_empty() && is_dns1123_subdomain(&host.to_ascii_lowercase()).is_empty());
+    let port_ok = port.is_none_or(|port| port.parse::<u16>().is_ok_and(|p| p > 0));
+    if host_ok && port_ok {
+        Ok(text.clone())
+    } else {
+        Err(checker.error(
+            endpoint.span(),
+            "api_endpoint",
+            format!("{text:?} is not HOST or HOST:PORT (a DNS name with one address per master, or a load balancer's address)"),
+        ))
+    }
+}
+
+/// `HOST[:PORT]`, `[V6][:PORT]` or a bare IPv6 address, split.
+fn split_host_port(text: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = text.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, port)) => (host, Some(port.strip_prefix(':').unwrap_or(port))),
+            None => ("", None),
+        };
+    }
+    if text.parse::<std::net::Ipv6Addr>().is_ok() {
+        return (text, None);
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (text, None),
+    }
 }
