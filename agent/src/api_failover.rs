@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn urls_give_host_and_port() {
-        let cases: [(&[&str], Result<Vec<&str>, &str>); 4] = [
+        type Case<'a> = (&'a [&'a str], Result<Vec<&'a str>, &'a str>);
+        let cases: [Case; 4] = [
             (
                 &["https://10.0.0.1:6443", "https://m2.example:7443/"],
                 Ok(vec!["10.0.0.1:6443", "m2.example:7443"]),

@@ -225,31 +225,73 @@ pub fn parse_capacity(text: &str) -> Result<BTreeMap<String, OpenApiQuantity>, F
 pub fn parse_capacity_overrides(
     text: &str,
 ) -> Result<BTreeMap<String, OpenApiQuantity>, FlagError> {
-    const FLAG: &str = "--capacity";
+    parse_resource_list("--capacity", text)
+}
+
+/// `--system-reserved`: what the machine keeps back from pods (kubelet's
+/// flag of that name, `cpu=500m,memory=1Gi`); allocatable is capacity less it.
+pub fn parse_reserved(text: &str) -> Result<BTreeMap<String, OpenApiQuantity>, FlagError> {
+    parse_resource_list("--system-reserved", text)
+}
+
+/// What a node offers pods: each capacity less what is reserved of it,
+/// never below zero (kubelet's allocatable).
+pub fn allocatable(
+    capacity: &BTreeMap<String, OpenApiQuantity>,
+    reserved: &BTreeMap<String, OpenApiQuantity>,
+) -> BTreeMap<String, OpenApiQuantity> {
+    capacity
+        .iter()
+        .map(|(resource, total)| {
+            let left = match (
+                Quantity::try_from(total),
+                reserved.get(resource).map(Quantity::try_from),
+            ) {
+                (Ok(total), Some(Ok(kept))) => {
+                    let format = total.format();
+                    let left = total.checked_sub(kept).unwrap_or(total);
+                    if left.signum() < 0 {
+                        OpenApiQuantity(Quantity::new(0, format).to_string())
+                    } else {
+                        OpenApiQuantity(left.to_string())
+                    }
+                }
+                _ => total.clone(),
+            };
+            (resource.clone(), left)
+        })
+        .collect()
+}
+
+/// `resource=quantity,…` for the flag named `flag`.
+fn parse_resource_list(
+    flag: &'static str,
+    text: &str,
+) -> Result<BTreeMap<String, OpenApiQuantity>, FlagError> {
     let mut capacity = BTreeMap::new();
     let mut seen = Vec::new();
-    for pair in key_values(FLAG, text) {
+    for pair in key_values(flag, text) {
         let (resource, value) = pair?;
-        check_key(FLAG, resource)?;
+        check_key(flag, resource)?;
         if seen.contains(&resource) {
             return Err(FlagError::Duplicate {
-                flag: FLAG,
+                flag,
                 key: resource.to_owned(),
             });
         }
         seen.push(resource);
         let quantity = Quantity::parse(value).map_err(|e| FlagError::Quantity {
-            flag: FLAG,
+            flag,
             resource: resource.to_owned(),
             value: value.to_owned(),
             reason: e.to_string(),
         })?;
         if quantity.signum() < 0 {
             return Err(FlagError::Quantity {
-                flag: FLAG,
+                flag,
                 resource: resource.to_owned(),
                 value: value.to_owned(),
-                reason: "capacity cannot be negative".into(),
+                reason: "cannot be negative".into(),
             });
         }
         capacity.insert(resource.to_owned(), OpenApiQuantity(quantity.to_string()));
@@ -291,8 +333,10 @@ pub struct NodeConfig {
     /// `--register-with-taints`; an existing Node's taints are left alone,
     /// since controllers and users manage them afterwards).
     pub taints: Vec<Taint>,
-    /// Capacity, also reported as allocatable (nothing is reserved).
+    /// Capacity: what the machine has.
     pub capacity: BTreeMap<String, OpenApiQuantity>,
+    /// Kept back from pods (`--system-reserved`); allocatable is capacity less this.
+    pub reserved: BTreeMap<String, OpenApiQuantity>,
     /// The InternalIP the Node reports and pods get as hostIP.
     pub internal_ip: IpAddr,
     /// A number unique among this process's nodes, from which the fallback
@@ -320,6 +364,7 @@ impl NodeConfig {
             labels: BTreeMap::new(),
             taints: Vec::new(),
             capacity: parse_capacity("").expect("the default capacity parses"),
+            reserved: BTreeMap::new(),
             internal_ip: IpAddr::V4(simulated_address(slot)),
             slot,
             host: None,
@@ -389,6 +434,23 @@ pub fn slot_for_name(name: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allocatable_is_capacity_less_what_is_reserved_never_below_zero() {
+        let capacity = parse_capacity("cpu=4,memory=16Gi,pods=110").unwrap();
+        let reserved = parse_reserved("cpu=500m,memory=17Gi").unwrap();
+        let left = allocatable(&capacity, &reserved);
+        assert_eq!(left["cpu"].0, "3500m");
+        assert_eq!(left["memory"].0, "0");
+        assert_eq!(left["pods"].0, "110");
+        assert!(matches!(
+            parse_reserved("cpu=-1"),
+            Err(FlagError::Quantity {
+                flag: "--system-reserved",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn labels_parse_into_a_map() {

@@ -67,7 +67,10 @@ pub fn node_status(node: &NodeHandle, now: Timestamp) -> NodeStatus {
     let since = *lock(&node.ready_since);
     NodeStatus {
         capacity: Some(config.capacity.clone()),
-        allocatable: Some(config.capacity.clone()),
+        allocatable: Some(crate::config::allocatable(
+            &config.capacity,
+            &config.reserved,
+        )),
         addresses: Some(vec![
             NodeAddress {
                 type_: "InternalIP".into(),

@@ -165,6 +165,10 @@ pub struct NodeFlags {
     /// Capacity (and allocatable), over the defaults cpu=4,memory=16Gi,pods=110,ephemeral-storage=100Gi.
     #[arg(long, env = "BERTH_NODE_CAPACITY", default_value = "")]
     capacity: String,
+    /// Resources kept back from pods for the machine itself, as kubelet's
+    /// flag: `cpu=500m,memory=1Gi`; allocatable is capacity less these.
+    #[arg(long, env = "BERTH_SYSTEM_RESERVED", default_value = "")]
+    system_reserved: String,
     /// Node pool: sets the `berth.dev/pool` label.
     #[arg(long, env = "BERTH_NODE_POOL")]
     pool: Option<String>,
@@ -183,6 +187,7 @@ impl NodeFlags {
         node.labels = config::parse_labels(&self.labels)?;
         node.taints = config::parse_taints(&self.taints)?;
         node.capacity = config::parse_capacity(&self.capacity)?;
+        node.reserved = config::parse_reserved(&self.system_reserved)?;
         if let Some(pool) = &self.pool {
             node = node.with_pool(&config::parse_pool(pool)?);
         }

@@ -137,6 +137,16 @@ pub fn agent_service(
     if let Some(max_pods) = pool.max_pods {
         command.extend(["--max-pods".to_owned(), max_pods.to_string()]);
     }
+    let reserved: Vec<String> = [
+        ("cpu", &pool.reserved_cpu),
+        ("memory", &pool.reserved_memory),
+    ]
+    .into_iter()
+    .filter_map(|(resource, kept)| kept.as_ref().map(|q| format!("{resource}={q}")))
+    .collect();
+    if !reserved.is_empty() {
+        command.extend(["--system-reserved".to_owned(), reserved.join(",")]);
+    }
     for registry in &cluster.insecure_registries {
         command.extend(["--insecure-registry".to_owned(), registry.clone()]);
     }

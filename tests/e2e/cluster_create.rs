@@ -250,6 +250,8 @@ machines = [{m1}, {m2}, {m3}]
 [[pools]]
 name = "cpu"
 labels = {{ "example.com/tier" = "web" }}
+reserved_cpu = "500m"
+reserved_memory = "256Mi"
 machines = [{n1}, {n2}]
 "#,
         binary = berth_bin().display(),
@@ -324,6 +326,13 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
         "name",
     ]);
     assert_eq!(nodes.trim(), "node/n1\nnode/n2", "{nodes}");
+    // The pool's reserved CPU and memory are kept back from pods.
+    let (capacity, allocatable) = (
+        kubectl.jsonpath(&["get", "node", "n1"], "{.status.capacity.cpu}"),
+        kubectl.jsonpath(&["get", "node", "n1"], "{.status.allocatable.cpu}"),
+    );
+    let cores: i64 = capacity.trim().parse().unwrap();
+    assert_eq!(allocatable.trim(), format!("{}m", cores * 1000 - 500));
     let csrs = kubectl.ok(&["get", "csr"]);
     assert_eq!(csrs.matches("Approved,Issued").count(), 2, "{csrs}");
     assert!(csrs.contains("system:bootstrap:"), "{csrs}");
