@@ -90,6 +90,22 @@ fn a_single_master_cluster_is_created_kept_and_deleted_over_ssh() {
     let state = dir.join("state");
     let data_dir = dir.join("machines/m1");
 
+    // Fails half-way (berth uploaded, certificates in place, but the
+    // server cannot start: a file stands where its log folder goes): the
+    // error names the machine and the step; fixed, a re-run finishes.
+    std::fs::create_dir_all(&data_dir).unwrap();
+    std::fs::write(data_dir.join("logs"), "in the way").unwrap();
+    let failed = berth(&["create"], &file, &state);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("m1") && stderr.contains("setting up masters"),
+        "{}",
+        text(&failed)
+    );
+    assert!(data_dir.join("bin/berth").exists(), "{}", text(&failed));
+    std::fs::remove_file(data_dir.join("logs")).unwrap();
+
     // Created: berth installed and running there, the API answering here.
     let created = berth(&["create"], &file, &state);
     assert!(created.status.success(), "{}", text(&created));
