@@ -129,7 +129,7 @@ pub async fn restore(
     for session in masters {
         session.ssh.close().await;
     }
-    let mut summary = result?;
+    result?;
     let url = create::api_url(&cluster.masters[0]);
     let kubeconfig = state.dir.join("admin.kubeconfig");
     state
@@ -161,10 +161,9 @@ pub async fn restore(
         },
     )
     .await;
-    summary.outcomes.extend(
-        create::check_summary(cleaned, "removing the old etcd data", cluster.masters.len())?
-            .outcomes,
-    );
+    // Every earlier step succeeded everywhere, or we would not be here.
+    let summary =
+        create::check_summary(cleaned, "removing the old etcd data", cluster.masters.len())?;
     Ok(Created {
         kubeconfig,
         summary,
@@ -179,7 +178,7 @@ async fn restore_on(
     options: &CreateOptions,
     snapshot: &Path,
     stamp: &str,
-) -> Result<ssh::Summary, CreateError> {
+) -> Result<(), CreateError> {
     let indices: Vec<usize> = (0..masters.len()).collect();
     let restored = ssh::for_each(
         &indices,
@@ -212,7 +211,7 @@ async fn restore_on(
         },
     )
     .await;
-    let mut summary = create::check_summary(restored, "restoring the snapshot", masters.len())?;
+    create::check_summary(restored, "restoring the snapshot", masters.len())?;
     // Every member's data is in place before any starts: they form one new cluster.
     let started = ssh::for_each(
         &indices,
@@ -226,9 +225,7 @@ async fn restore_on(
         },
     )
     .await;
-    summary.outcomes =
-        create::check_summary(started, "starting the masters", masters.len())?.outcomes;
-    Ok(summary)
+    create::check_summary(started, "starting the masters", masters.len()).map(|_| ())
 }
 
 #[cfg(test)]

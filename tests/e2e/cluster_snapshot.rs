@@ -1,8 +1,9 @@
 //! `berth cluster etcd-snapshot save|restore` and `berth cluster
 //! renew-certs` on three masters on etcd, as an operator runs them: a
 //! snapshot taken from the live cluster, the certificates renewed under it
-//! with kubectl still answering, the cluster deleted, and the snapshot
-//! restored into the bare machines with its objects back.
+//! with kubectl still answering, the snapshot restored into the running
+//! cluster, then the cluster deleted and the snapshot restored into the bare
+//! machines, its objects back each time.
 
 mod cri_node;
 mod hosts;
@@ -178,6 +179,7 @@ fn a_snapshot_of_three_masters_restores_into_fresh_machines_and_certificates_ren
         text(&saved)
     );
     assert!(!dir.join("backup/snap.db.part").exists());
+    eprintln!("{}", text(&saved));
 
     // Renewed: new certificates from the same CA, on the machines, later
     // expiry in status, the admin's kubeconfig still good.
@@ -186,6 +188,7 @@ fn a_snapshot_of_three_masters_restores_into_fresh_machines_and_certificates_ren
     let ca = std::fs::read_to_string(state.join("etcd/ca.crt")).unwrap();
     let renewed = berth(&["renew-certs"], &file, &state);
     assert!(renewed.status.success(), "{}", text(&renewed));
+    eprintln!("{}", text(&renewed));
     let printed = String::from_utf8_lossy(&renewed.stdout);
     assert!(
         printed.contains("renewed etcd/m2-peer.crt") && printed.contains("now expires"),
@@ -218,6 +221,22 @@ fn a_snapshot_of_three_masters_restores_into_fresh_machines_and_certificates_ren
         "teal"
     );
 
+    // Restored into the running cluster: what was deleted since is back.
+    kubectl.ok(&["delete", "configmap", "settings", "-n", "kept"]);
+    let restored = berth(
+        &["etcd-snapshot", "restore", &snapshot.display().to_string()],
+        &file,
+        &state,
+    );
+    assert!(restored.status.success(), "{}", text(&restored));
+    assert_eq!(
+        kubectl.jsonpath(
+            &["get", "configmap", "settings", "-n", "kept"],
+            "{.data.colour}"
+        ),
+        "teal"
+    );
+
     // Deleted, then restored into the bare machines.
     let deleted = berth(&["delete"], &file, &state);
     assert!(deleted.status.success(), "{}", text(&deleted));
@@ -228,6 +247,7 @@ fn a_snapshot_of_three_masters_restores_into_fresh_machines_and_certificates_ren
         &state,
     );
     assert!(restored.status.success(), "{}", text(&restored));
+    eprintln!("{}", text(&restored));
     assert_eq!(
         kubectl.jsonpath(
             &["get", "configmap", "settings", "-n", "kept"],
