@@ -203,10 +203,11 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             for certificate in &report.certificates {
                 println!("{certificate}");
             }
+            let reissued = report.certificates.iter().filter(|c| c.reissued).count();
             println!(
-                "cluster {}: {} certificates renewed, every master restarted with them",
+                "cluster {}: {reissued} certificates renewed, {} kept, every master restarted with them",
                 cluster.name,
-                report.certificates.len()
+                report.certificates.len() - reissued
             );
             Ok(())
         }

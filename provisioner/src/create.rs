@@ -161,6 +161,25 @@ pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Create
         session.ssh.close().await;
     }
     let mut summary = result?;
+    let (kubeconfig, url) = serve_kubeconfig(cluster, &state, options).await?;
+    if !cluster.pools.is_empty() {
+        let nodes = join_pools(cluster, &state, options, &url).await?;
+        summary.outcomes.extend(nodes.outcomes);
+    }
+    Ok(Created {
+        kubeconfig,
+        summary,
+    })
+}
+
+/// Writes the admin kubeconfig (pointing at the first master) once the
+/// masters run, and waits until the API answers there: the kubeconfig's
+/// path and the API's URL.
+pub(crate) async fn serve_kubeconfig(
+    cluster: &Cluster,
+    state: &State,
+    options: &CreateOptions,
+) -> Result<(PathBuf, String), CreateError> {
     let url = api_url(&cluster.masters[0]);
     let kubeconfig = state.dir.join("admin.kubeconfig");
     state
@@ -171,14 +190,7 @@ pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Create
             reason: e.to_string(),
         })?;
     wait_ready(&state.seed, &url, options.ready_timeout).await?;
-    if !cluster.pools.is_empty() {
-        let nodes = join_pools(cluster, &state, options, &url).await?;
-        summary.outcomes.extend(nodes.outcomes);
-    }
-    Ok(Created {
-        kubeconfig,
-        summary,
-    })
+    Ok((kubeconfig, url))
 }
 
 /// Every pool machine joins through `url`; waits for all to be Ready.

@@ -99,7 +99,7 @@ impl std::fmt::Display for Renewed {
             .map_or_else(|| "unreadable".to_owned(), format_time);
         write!(
             f,
-            "renewed {:<40} expired {old}, now expires {}",
+            "renewed {:<40} expiry was {old}, now expires {}",
             self.name,
             format_time(self.new)
         )

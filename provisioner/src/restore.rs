@@ -130,16 +130,7 @@ pub async fn restore(
         session.ssh.close().await;
     }
     result?;
-    let url = create::api_url(&cluster.masters[0]);
-    let kubeconfig = state.dir.join("admin.kubeconfig");
-    state
-        .seed
-        .write_admin_kubeconfig(&kubeconfig, &url)
-        .map_err(|e| CreateError::State {
-            dir: state.dir.clone(),
-            reason: e.to_string(),
-        })?;
-    create::wait_ready(&state.seed, &url, options.ready_timeout).await?;
+    let (kubeconfig, url) = create::serve_kubeconfig(cluster, &state, options).await?;
     let tls = etcd::client_tls(&state.dir).map_err(SnapshotError::State)?;
     for master in &cluster.masters {
         etcd::wait_healthy(&tls, master, options.ready_timeout)

@@ -5,53 +5,17 @@
 //! cluster, then the cluster deleted and the snapshot restored into the bare
 //! machines, its objects back each time.
 
+mod cluster_support_snapshot;
 mod cri_node;
 mod hosts;
 mod ssh_hosts;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use cluster_support_snapshot::{berth, processes_mentioning, ssh_into, text};
 use hosts::{Hosts, Topology};
-use ssh_hosts::{keygen, Sshd};
 use support::{berth_bin, Kubectl, KUBECTL_1_33};
-
-fn berth(args: &[&str], file: &Path, state: &Path) -> Output {
-    Command::new(berth_bin())
-        .args(["cluster"])
-        .args(args)
-        .arg("-f")
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--connect-timeout", "5s"])
-        .output()
-        .expect("running berth cluster")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(needle) {
-                found.push(cmdline);
-            }
-        }
-    }
-    found
-}
 
 /// Deletes the cluster when the test ends early, so no etcd or server
 /// outlives a failed run (the namespaces go with [`Hosts`]).
@@ -115,22 +79,7 @@ fn a_snapshot_of_three_masters_restores_into_fresh_machines_and_certificates_ren
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let hosts = Hosts::up("bsn", 3, "10.84", Topology::OneLan);
-    let user_key = keygen(&dir.join("id"));
-    let sshds: Vec<Sshd> = hosts
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            Sshd::start(
-                host,
-                &dir.join(format!("sshd{i}")),
-                &user_key.with_extension("pub"),
-            )
-        })
-        .collect();
-    let known_hosts = dir.join("known_hosts");
-    let lines: Vec<&str> = sshds.iter().map(|s| s.known_hosts_line.as_str()).collect();
-    std::fs::write(&known_hosts, lines.join("\n") + "\n").unwrap();
+    let (_sshds, known_hosts) = ssh_into(&hosts.hosts, dir);
     let file = dir.join("cluster.toml");
     std::fs::write(&file, cluster_toml(dir, &hosts.hosts, &known_hosts)).unwrap();
     let state = dir.join("state");
