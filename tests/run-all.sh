@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   step "installing Debian packages"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    ca-certificates curl protobuf-compiler libprotobuf-dev etcd-server \
+    ca-certificates curl protobuf-compiler libprotobuf-dev etcd-server etcd-client \
     busybox-static umoci skopeo docker-registry \
     containerd runc containernetworking-plugins iproute2 procps unzip nftables \
     openssh-server openssh-client >/dev/null

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_provisioner::config::{self, Binary, Cluster};
-use berth_provisioner::{admin, create, delete, status};
+use berth_provisioner::{admin, create, delete, renew, restore, snapshot, status};
 use clap::{Args, Subcommand};
 
 /// `berth cluster` and its subcommands.
@@ -30,6 +30,41 @@ enum ClusterCommand {
     /// Show the machines with their services and versions, etcd's members
     /// and leader, the Nodes, and when the certificates expire.
     Status(StateArgs),
+    /// Save etcd's data to a file, or restore the masters from one.
+    #[command(subcommand)]
+    EtcdSnapshot(SnapshotCommand),
+    /// Re-issue every leaf certificate from the same CAs and restart the
+    /// masters one at a time with them; prints old and new expiry.
+    RenewCerts(StateArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum SnapshotCommand {
+    /// Stream a snapshot from a healthy etcd member into a file, checked
+    /// against its sha256; prints its path, size and revision.
+    Save(SaveArgs),
+    /// Stop every master, rebuild each etcd member's data from FILE (the old
+    /// data kept aside until the API answers), start them again. Installs
+    /// the masters first when they are fresh machines.
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+struct SaveArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// Where to write the snapshot (default:
+    /// STATE_DIR/snapshots/NAME-<UTC time>.db).
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct RestoreArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The snapshot file `etcd-snapshot save` wrote.
+    snapshot: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +97,24 @@ impl StateArgs {
         };
         Ok((cluster, state_dir))
     }
+
+    /// What `create` and the commands that install masters need.
+    fn create_options(
+        &self,
+        cluster: &Cluster,
+        state_dir: PathBuf,
+    ) -> anyhow::Result<create::CreateOptions> {
+        let binary = match &cluster.binary {
+            Binary::SelfExe => std::env::current_exe().context("finding this berth executable")?,
+            Binary::Path(path) => path.clone(),
+        };
+        Ok(create::CreateOptions {
+            state_dir,
+            binary,
+            connect_timeout: self.connect_timeout,
+            ready_timeout: self.ready_timeout,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -83,18 +136,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         }
         ClusterCommand::Create(args) => {
             let (cluster, state_dir) = args.load()?;
-            let binary = match &cluster.binary {
-                Binary::SelfExe => {
-                    std::env::current_exe().context("finding this berth executable")?
-                }
-                Binary::Path(path) => path.clone(),
-            };
-            let options = create::CreateOptions {
-                state_dir,
-                binary,
-                connect_timeout: args.connect_timeout,
-                ready_timeout: args.ready_timeout,
-            };
+            let options = args.create_options(&cluster, state_dir)?;
             let created = create::create(&cluster, &options).await?;
             eprint!("{}", created.summary);
             println!(
@@ -121,6 +163,53 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             let summary = delete::delete(&cluster, &state_dir, args.connect_timeout).await?;
             eprint!("{summary}");
             println!("cluster {} deleted", cluster.name);
+            Ok(())
+        }
+        ClusterCommand::EtcdSnapshot(SnapshotCommand::Save(args)) => {
+            let (cluster, state_dir) = args.state.load()?;
+            let saved = snapshot::save(
+                &cluster,
+                &state_dir,
+                args.output.as_deref(),
+                args.state.connect_timeout,
+            )
+            .await?;
+            println!(
+                "snapshot {} ({} bytes, revision {}, from etcd member {}, sha256 checked)",
+                saved.path.display(),
+                saved.size,
+                saved.revision,
+                saved.member
+            );
+            Ok(())
+        }
+        ClusterCommand::EtcdSnapshot(SnapshotCommand::Restore(args)) => {
+            let (cluster, state_dir) = args.state.load()?;
+            let options = args.state.create_options(&cluster, state_dir)?;
+            let restored = restore::restore(&cluster, &options, &args.snapshot).await?;
+            eprint!("{}", restored.summary);
+            println!(
+                "cluster {} restored from {}; use it with: kubectl --kubeconfig {}",
+                cluster.name,
+                args.snapshot.display(),
+                restored.kubeconfig.display()
+            );
+            Ok(())
+        }
+        ClusterCommand::RenewCerts(args) => {
+            let (cluster, state_dir) = args.load()?;
+            let options = args.create_options(&cluster, state_dir)?;
+            let report = renew::renew(&cluster, &options).await?;
+            eprint!("{}", report.summary);
+            for certificate in &report.certificates {
+                println!("{certificate}");
+            }
+            let reissued = report.certificates.iter().filter(|c| c.reissued).count();
+            println!(
+                "cluster {}: {reissued} certificates renewed, {} kept, every master restarted with them",
+                cluster.name,
+                report.certificates.len() - reissued
+            );
             Ok(())
         }
     }

@@ -113,6 +113,17 @@ pub fn etcd_api_client() -> LeafSpec {
     }
 }
 
+/// The client certificate the API servers present to kubelets (their logs,
+/// exec and port-forward endpoints): an admin of the cluster.
+pub fn apiserver_kubelet_client() -> LeafSpec {
+    LeafSpec {
+        common_name: "kube-apiserver-kubelet-client".to_owned(),
+        organizations: vec!["system:masters".to_owned()],
+        sans: Vec::new(),
+        usage: Usage::Client,
+    }
+}
+
 /// The client certificate the API server presents to aggregated API servers,
 /// signed by the front-proxy CA.
 pub fn front_proxy_client() -> LeafSpec {

@@ -19,7 +19,7 @@ pub use cluster::{ClusterAuthorities, ServiceAccountKey};
 pub use error::PkiError;
 pub use expiry::expiry;
 pub use leaf::{
-    api_serving, endpoint_host, etcd_api_client, etcd_peer, etcd_server, front_proxy_client,
-    LeafSpec, Usage, CLUSTER_DOMAIN,
+    api_serving, apiserver_kubelet_client, endpoint_host, etcd_api_client, etcd_peer, etcd_server,
+    front_proxy_client, LeafSpec, Usage, CLUSTER_DOMAIN,
 };
 pub use server::Pki;

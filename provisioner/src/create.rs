@@ -90,24 +90,24 @@ pub enum CreateError {
 /// What a finished `create` leaves.
 #[derive(Debug)]
 pub struct Created {
-    /// The admin kubeconfig, pointing at the first master.
+    /// The admin kubeconfig, naming `api_endpoint` (or the first master).
     pub kubeconfig: PathBuf,
     /// What was done where.
     pub summary: Summary,
 }
 
 /// The cluster's secrets kept on this machine between runs.
-struct State {
-    dir: PathBuf,
+pub(crate) struct State {
+    pub(crate) dir: PathBuf,
     /// The cluster CA, admin token and kubelet client certificate every
     /// API server shares (`server-seed/tls/…`).
-    seed: Pki,
+    pub(crate) seed: Pki,
     /// etcd's CA and certificates, on the etcd datastore.
-    etcd: Option<etcd::Certificates>,
+    pub(crate) etcd: Option<etcd::Certificates>,
 }
 
 /// The files of `server-seed/tls` every master's `server/tls` gets, with their modes.
-const SEED_FILES: [(&str, u32); 5] = [
+pub(crate) const SEED_FILES: [(&str, u32); 5] = [
     ("ca.crt", 0o644),
     ("ca.key", 0o600),
     ("admin.token", 0o600),
@@ -116,7 +116,8 @@ const SEED_FILES: [(&str, u32); 5] = [
 ];
 
 impl State {
-    fn open(dir: &Path, cluster: &Cluster) -> Result<Self, CreateError> {
+    /// The state in `dir`, created for `cluster` where missing.
+    pub(crate) fn open(dir: &Path, cluster: &Cluster) -> Result<Self, CreateError> {
         let failed = |reason: String| CreateError::State {
             dir: dir.to_owned(),
             reason,
@@ -145,9 +146,9 @@ impl State {
 }
 
 /// One connected machine and what it is in the cluster.
-struct Session<'c> {
-    machine: &'c Machine,
-    ssh: ssh::Machine,
+pub(crate) struct Session<'c> {
+    pub(crate) machine: &'c Machine,
+    pub(crate) ssh: ssh::Machine,
 }
 
 /// Builds (or finishes, or confirms) the control plane of `cluster`.
@@ -159,6 +160,25 @@ pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Create
         session.ssh.close().await;
     }
     let mut summary = result?;
+    let (kubeconfig, url) = serve_kubeconfig(cluster, &state, options).await?;
+    if !cluster.pools.is_empty() {
+        let nodes = join_pools(cluster, &state, options, &url).await?;
+        summary.outcomes.extend(nodes.outcomes);
+    }
+    Ok(Created {
+        kubeconfig,
+        summary,
+    })
+}
+
+/// Writes the admin kubeconfig (naming `api_endpoint` or the first master) once the
+/// masters run, and waits until the API answers there: the kubeconfig's
+/// path and the API's URL.
+pub(crate) async fn serve_kubeconfig(
+    cluster: &Cluster,
+    state: &State,
+    options: &CreateOptions,
+) -> Result<(PathBuf, String), CreateError> {
     let url = api_url(&cluster.masters[0]);
     let kubeconfig = state.dir.join("admin.kubeconfig");
     state
@@ -169,14 +189,7 @@ pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Create
             reason: e.to_string(),
         })?;
     wait_ready(&state.seed, &url, options.ready_timeout).await?;
-    if !cluster.pools.is_empty() {
-        let nodes = join_pools(cluster, &state, options, &url).await?;
-        summary.outcomes.extend(nodes.outcomes);
-    }
-    Ok(Created {
-        kubeconfig,
-        summary,
-    })
+    Ok((kubeconfig, url))
 }
 
 /// Every pool machine joins through `url`; waits for all to be Ready.
@@ -254,7 +267,7 @@ async fn join_pools(
 }
 
 /// Connects to every machine at once; fails naming each machine that did not answer.
-async fn connect(
+pub(crate) async fn connect(
     machines: Vec<&Machine>,
     timeout: Duration,
 ) -> Result<Vec<Session<'_>>, CreateError> {
@@ -304,53 +317,104 @@ async fn install_masters(
         |&index| masters[index].machine.name.clone(),
         |&index, progress| async move {
             let session = &masters[index];
-            let layout = Layout::new(&session.machine.data_dir);
-            progress.step("uploading berth");
-            let new_binary = matches!(
-                session
-                    .ssh
-                    .upload(Source::File(binary), &path(&layout.binary()), 0o755)
-                    .await?,
-                Uploaded::Copied { .. }
-            );
-            progress.step("certificates");
-            for (name, mode) in SEED_FILES {
-                let remote = layout.server_dir().join("tls").join(name);
-                session
-                    .ssh
-                    .upload(Source::Bytes(&state.seed_file(name)), &path(&remote), mode)
-                    .await?;
-            }
-            if let Some(etcd) = &state.etcd {
-                progress.step("etcd");
-                let member = etcd.install(&session.ssh, session.machine, &layout).await?;
-                let service = etcd::service(cluster, session.machine, &layout, &member);
-                session
-                    .ssh
-                    .run_ok(&service.ensure_running(&layout, false))
-                    .await?;
-            }
-            progress.step("berth server");
-            let service = server_service(cluster, session.machine, &layout, state.etcd.as_ref());
-            let outcome = session
-                .ssh
-                .run_ok(&service.ensure_running(&layout, new_binary))
-                .await?;
-            progress.step(format!("berth server {}", outcome.stdout.trim()));
-            Ok::<(), ssh::Error>(())
+            let new_binary = prepare_master(state, session, binary, &progress).await?;
+            let restart = Restart {
+                etcd: false,
+                server: new_binary,
+            };
+            start_master(cluster, state, session, restart, &progress).await
         },
     )
     .await;
+    check_summary(summary, "setting up masters", masters.len())
+}
+
+/// `summary` when every machine is done, else the error naming `step`.
+pub(crate) fn check_summary(
+    summary: Summary,
+    step: &'static str,
+    total: usize,
+) -> Result<Summary, CreateError> {
     if summary.all_done() {
         Ok(summary)
     } else {
         Err(CreateError::Machines {
-            step: "setting up masters",
+            step,
             failed: summary.failures().count(),
-            total: masters.len(),
+            total,
             summary,
         })
     }
+}
+
+/// Puts berth, the shared certificates and (on etcd) the member's files
+/// and etcd itself on a master without starting anything; whether the
+/// binary changed.
+pub(crate) async fn prepare_master(
+    state: &State,
+    session: &Session<'_>,
+    binary: &Path,
+    progress: &ssh::Progress,
+) -> Result<bool, ssh::Error> {
+    let layout = Layout::new(&session.machine.data_dir);
+    progress.step("uploading berth");
+    let new_binary = matches!(
+        session
+            .ssh
+            .upload(Source::File(binary), &path(&layout.binary()), 0o755)
+            .await?,
+        Uploaded::Copied { .. }
+    );
+    progress.step("certificates");
+    for (name, mode) in SEED_FILES {
+        let remote = layout.server_dir().join("tls").join(name);
+        session
+            .ssh
+            .upload(Source::Bytes(&state.seed_file(name)), &path(&remote), mode)
+            .await?;
+    }
+    if let Some(etcd) = &state.etcd {
+        progress.step("etcd");
+        etcd.install(&session.ssh, session.machine, &layout).await?;
+    }
+    Ok(new_binary)
+}
+
+/// What [`start_master`] restarts even when its command line is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Restart {
+    /// The etcd member (it read new certificates).
+    pub etcd: bool,
+    /// `berth server` (a new binary or new certificates).
+    pub server: bool,
+}
+
+/// Makes sure a prepared master runs its etcd member (on etcd) and
+/// `berth server` with the wanted command lines, restarting what `restart` says.
+pub(crate) async fn start_master(
+    cluster: &Cluster,
+    state: &State,
+    session: &Session<'_>,
+    restart: Restart,
+    progress: &ssh::Progress,
+) -> Result<(), ssh::Error> {
+    let layout = Layout::new(&session.machine.data_dir);
+    if state.etcd.is_some() {
+        let service = etcd::service(cluster, session.machine, &layout);
+        let outcome = session
+            .ssh
+            .run_ok(&service.ensure_running(&layout, restart.etcd))
+            .await?;
+        progress.step(format!("etcd {}", outcome.stdout.trim()));
+    }
+    progress.step("berth server");
+    let service = server_service(cluster, session.machine, &layout, state.etcd.as_ref());
+    let outcome = session
+        .ssh
+        .run_ok(&service.ensure_running(&layout, restart.server))
+        .await?;
+    progress.step(format!("berth server {}", outcome.stdout.trim()));
+    Ok(())
 }
 
 fn path(path: &Path) -> String {
@@ -358,7 +422,7 @@ fn path(path: &Path) -> String {
 }
 
 /// `berth server` on a master.
-fn server_service(
+pub(crate) fn server_service(
     cluster: &Cluster,
     master: &Machine,
     layout: &Layout,
@@ -402,7 +466,11 @@ fn server_service(
 }
 
 /// Polls `url/readyz` with the admin credentials until it answers `ok`.
-async fn wait_ready(seed: &Pki, url: &str, timeout: Duration) -> Result<(), CreateError> {
+pub(crate) async fn wait_ready(
+    seed: &Pki,
+    url: &str,
+    timeout: Duration,
+) -> Result<(), CreateError> {
     let started = Instant::now();
     loop {
         let last = match readyz(seed, url).await {

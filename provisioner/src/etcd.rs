@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use berth_pki::{etcd_api_client, etcd_peer, etcd_server, Authority, CertifiedKey, PkiError};
+use berth_pki::{
+    etcd_api_client, etcd_peer, etcd_server, Authority, CertifiedKey, LeafSpec, PkiError,
+};
 
 use crate::config::{Cluster, Machine};
 use crate::endpoint::listen_address;
@@ -58,8 +60,72 @@ fn load_or_issue(
     Ok(issued)
 }
 
+/// The file stem of the API servers' client certificate in the state directory's `etcd/`.
+const API_CLIENT: &str = "apiserver-etcd-client";
+
+fn server_stem(member: &str) -> String {
+    format!("{member}-server")
+}
+
+fn peer_stem(member: &str) -> String {
+    format!("{member}-peer")
+}
+
+/// What each etcd leaf certificate says, by its file stem in the state
+/// directory's `etcd/`: every member's server and peer certificate, then
+/// the API servers' client certificate. One list, so `create` and
+/// `renew-certs` issue the same certificates.
+pub fn leaves(masters: &[Machine]) -> Vec<(String, LeafSpec)> {
+    let mut leaves = Vec::new();
+    for master in masters {
+        leaves.push((
+            server_stem(&master.name),
+            etcd_server(&master.name, &master.host),
+        ));
+        leaves.push((
+            peer_stem(&master.name),
+            etcd_peer(&master.name, &master.host),
+        ));
+    }
+    leaves.push((API_CLIENT.to_owned(), etcd_api_client()));
+    leaves
+}
+
+/// TLS settings for talking to etcd as the API servers do, from the
+/// certificates in the state directory's `etcd/`.
+pub fn client_tls(state_dir: &Path) -> Result<etcd_client::TlsOptions, String> {
+    let dir = state_dir.join("etcd");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .map_err(|e| format!("etcd: {}: {e}", dir.join(name).display()))
+    };
+    let (ca, cert, key) = (
+        read("ca.crt")?,
+        read(&format!("{API_CLIENT}.crt"))?,
+        read(&format!("{API_CLIENT}.key"))?,
+    );
+    Ok(etcd_client::TlsOptions::new()
+        .ca_certificate(etcd_client::Certificate::from_pem(ca))
+        .identity(etcd_client::Identity::from_pem(cert, key)))
+}
+
+/// A client of the member on `master` only, with `timeout` for connecting
+/// and for each request.
+pub async fn member_client(
+    tls: &etcd_client::TlsOptions,
+    master: &Machine,
+    timeout: std::time::Duration,
+) -> Result<etcd_client::Client, etcd_client::Error> {
+    let endpoint = url(&master.host, CLIENT_PORT);
+    let options = etcd_client::ConnectOptions::new()
+        .with_tls(tls.clone())
+        .with_connect_timeout(timeout)
+        .with_timeout(timeout);
+    etcd_client::Client::connect([endpoint.as_str()], Some(options)).await
+}
+
 /// Where a member's files go on its machine.
-pub struct MemberFiles {
+struct MemberFiles {
     dir: PathBuf,
 }
 
@@ -80,19 +146,21 @@ impl Certificates {
     pub fn load_or_issue(dir: &Path, masters: &[Machine]) -> Result<Self, PkiError> {
         let now = SystemTime::now();
         let ca = Authority::load_or_create(dir, "ca", "berth-etcd-ca", now)?;
-        let mut members = BTreeMap::new();
-        for master in masters {
-            let server = load_or_issue(dir, &format!("{}-server", master.name), || {
-                ca.issue(&etcd_server(&master.name, &master.host), now)
-            })?;
-            let peer = load_or_issue(dir, &format!("{}-peer", master.name), || {
-                ca.issue(&etcd_peer(&master.name, &master.host), now)
-            })?;
-            members.insert(master.name.clone(), (server, peer));
+        let mut issued = BTreeMap::new();
+        for (stem, spec) in leaves(masters) {
+            let certified = load_or_issue(dir, &stem, || ca.issue(&spec, now))?;
+            issued.insert(stem, certified);
         }
-        let api_client = load_or_issue(dir, "apiserver-etcd-client", || {
-            ca.issue(&etcd_api_client(), now)
-        })?;
+        let mut take = |stem: String| issued.remove(&stem).expect("every leaf was issued");
+        let members = masters
+            .iter()
+            .map(|master| {
+                let server = take(server_stem(&master.name));
+                let peer = take(peer_stem(&master.name));
+                (master.name.clone(), (server, peer))
+            })
+            .collect();
+        let api_client = take(API_CLIENT.to_owned());
         Ok(Self {
             ca,
             members,
@@ -107,7 +175,7 @@ impl Certificates {
         session: &ssh::Machine,
         master: &Machine,
         layout: &Layout,
-    ) -> Result<MemberFiles, ssh::Error> {
+    ) -> Result<(), ssh::Error> {
         let files = MemberFiles::new(layout);
         let (server, peer) = &self.members[&master.name];
         let uploads: [(&str, &str, u32); 7] = [
@@ -131,7 +199,7 @@ impl Certificates {
                  && if [ -d /run/systemd/system ]; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi; }",
             )
             .await?;
-        Ok(files)
+        Ok(())
     }
 
     /// The flags that point `berth server` at the etcd cluster.
@@ -158,18 +226,49 @@ fn url(host: &str, port: u16) -> String {
     format!("https://{}", listen_address(host, port))
 }
 
-/// The etcd member of `master`.
-pub fn service(
-    cluster: &Cluster,
-    master: &Machine,
-    layout: &Layout,
-    files: &MemberFiles,
-) -> Service {
-    let initial_cluster: Vec<String> = cluster
+/// The URL `master`'s member is reached on by the others.
+pub fn peer_url(master: &Machine) -> String {
+    url(&master.host, PEER_PORT)
+}
+
+/// etcd's `--initial-cluster`: every master's `NAME=PEER_URL`.
+pub fn initial_cluster(cluster: &Cluster) -> String {
+    cluster
         .masters
         .iter()
-        .map(|m| format!("{}={}", m.name, url(&m.host, PEER_PORT)))
-        .collect();
+        .map(|m| format!("{}={}", m.name, peer_url(m)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Waits until the member on `master` answers a status request, at most `timeout`.
+pub async fn wait_healthy(
+    tls: &etcd_client::TlsOptions,
+    master: &Machine,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    loop {
+        let attempt = async {
+            let mut client = member_client(tls, master, std::time::Duration::from_secs(3)).await?;
+            client.status().await
+        };
+        match attempt.await {
+            Ok(_) => return Ok(()),
+            Err(e) if started.elapsed() >= timeout => {
+                return Err(format!(
+                    "etcd member {} not healthy within {timeout:?}: {e}",
+                    master.name
+                ))
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// The etcd member of `master`.
+pub fn service(cluster: &Cluster, master: &Machine, layout: &Layout) -> Service {
+    let files = MemberFiles::new(layout);
     let command = [
         "etcd",
         "--name",
@@ -186,9 +285,9 @@ pub fn service(
         "--listen-peer-urls",
         &url(&master.host, PEER_PORT),
         "--initial-advertise-peer-urls",
-        &url(&master.host, PEER_PORT),
+        &peer_url(master),
         "--initial-cluster",
-        &initial_cluster.join(","),
+        &initial_cluster(cluster),
         "--initial-cluster-state",
         "new",
         "--initial-cluster-token",

@@ -81,31 +81,14 @@ async fn machine_line(
 /// etcd's members, their health and the leader, asked over TLS with the
 /// API servers' client certificate.
 async fn etcd_lines(cluster: &Cluster, state_dir: &Path) -> Vec<String> {
-    let dir = state_dir.join("etcd");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name));
-    let (Ok(ca), Ok(cert), Ok(key)) = (
-        read("ca.crt"),
-        read("apiserver-etcd-client.crt"),
-        read("apiserver-etcd-client.key"),
-    ) else {
-        return vec![format!("etcd: no certificates in {}", dir.display())];
+    let tls = match etcd::client_tls(state_dir) {
+        Ok(tls) => tls,
+        Err(e) => return vec![e],
     };
-    let tls = etcd_client::TlsOptions::new()
-        .ca_certificate(etcd_client::Certificate::from_pem(ca))
-        .identity(etcd_client::Identity::from_pem(cert, key));
     let mut lines = Vec::new();
     for master in &cluster.masters {
-        let endpoint = format!(
-            "https://{}",
-            crate::endpoint::listen_address(&master.host, etcd::CLIENT_PORT)
-        );
-        let options = etcd_client::ConnectOptions::new()
-            .with_tls(tls.clone())
-            .with_connect_timeout(Duration::from_secs(3))
-            .with_timeout(Duration::from_secs(3));
         let status = async {
-            let mut client =
-                etcd_client::Client::connect([endpoint.as_str()], Some(options)).await?;
+            let mut client = etcd::member_client(&tls, master, Duration::from_secs(3)).await?;
             client.status().await
         };
         lines.push(match status.await {
@@ -197,11 +180,19 @@ fn certificate_lines(state_dir: &Path) -> Vec<String> {
                 .map_or(0, |left| left.as_secs() / 86_400);
             format!(
                 "certificate {name:<40} expires {} ({days} days)",
-                jiff::Timestamp::try_from(expires)
-                    .map_or_else(|_| "?".to_owned(), |t| t.strftime("%Y-%m-%d").to_string())
+                format_time(expires)
             )
         })
         .collect()
+}
+
+/// A time as the reports print it, to the second (a renewal shows the
+/// same day): `2027-12-06 15:04:05 UTC`.
+pub fn format_time(time: SystemTime) -> String {
+    jiff::Timestamp::try_from(time).map_or_else(
+        |_| "?".to_owned(),
+        |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 /// The whole report for `cluster`, whose state is in `state_dir`; `client`

@@ -5,39 +5,18 @@
 //! nothing; a wrong host key and an unreachable machine are refused naming
 //! the machine; `cluster delete` leaves nothing behind.
 
+mod cluster_support;
 mod cri_node;
 mod hosts;
 mod ssh_hosts;
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use cluster_support::{berth, kill_processes_mentioning, processes_mentioning, ssh_into, text};
 use hosts::{Hosts, Topology};
 use ssh_hosts::{keygen, Sshd};
 use support::{berth_bin, Kubectl, KUBECTL_1_33};
-
-fn berth(args: &[&str], file: &Path, state: &Path) -> Output {
-    Command::new(berth_bin())
-        .args(["cluster"])
-        .args(args)
-        .arg("-f")
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--connect-timeout", "5s"])
-        .output()
-        .expect("running berth cluster")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn cluster_toml(dir: &Path, host: &str, known_hosts: &Path) -> String {
     format!(
@@ -59,20 +38,6 @@ machines = [{{ host = "{host}", name = "m1", data_dir = "{dir}/machines/m1" }}]
         dir = dir.display(),
         known_hosts = known_hosts.display(),
     )
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(needle) {
-                found.push(cmdline);
-            }
-        }
-    }
-    found
 }
 
 #[test]
@@ -213,27 +178,6 @@ fn a_single_master_cluster_is_created_kept_and_deleted_over_ssh() {
 /// The HA cluster's `api_endpoint`: a name the client machine resolves to every master.
 const API_ENDPOINT: &str = "api.ha.test";
 
-/// Sends SIGKILL to every process whose command line mentions `needle`
-/// (twice, so a supervisor restarting its child in between loses too).
-fn kill_processes_mentioning(needle: &str) {
-    for _ in 0..2 {
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-                if String::from_utf8_lossy(&cmdline)
-                    .replace('\0', " ")
-                    .contains(needle)
-                {
-                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                }
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(300));
-    }
-}
-
 /// A cluster.toml for three masters on etcd and a pool of two nodes.
 fn ha_cluster_toml(
     dir: &Path,
@@ -289,22 +233,7 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
     let hosts = Hosts::up("bch", 5, "10.82", Topology::OneLan);
     let registry = cri_node::Registry::start();
     let mirror = hosts::RegistryMirror::start(&registry, &hosts.hosts[0].gateway);
-    let user_key = keygen(&dir.join("id"));
-    let sshds: Vec<Sshd> = hosts
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            Sshd::start(
-                host,
-                &dir.join(format!("sshd{i}")),
-                &user_key.with_extension("pub"),
-            )
-        })
-        .collect();
-    let known_hosts = dir.join("known_hosts");
-    let lines: Vec<&str> = sshds.iter().map(|s| s.known_hosts_line.as_str()).collect();
-    std::fs::write(&known_hosts, lines.join("\n") + "\n").unwrap();
+    let (_sshds, known_hosts) = ssh_into(&hosts.hosts, dir);
     let file = dir.join("cluster.toml");
     std::fs::write(
         &file,
