@@ -98,11 +98,11 @@ pub struct Created {
 }
 
 /// The cluster's secrets kept on this machine between runs.
-struct State {
-    dir: PathBuf,
+pub(crate) struct State {
+    pub(crate) dir: PathBuf,
     /// The cluster CA, admin token and kubelet client certificate every
     /// API server shares (`server-seed/tls/…`).
-    seed: Pki,
+    pub(crate) seed: Pki,
     /// etcd's CA and certificates, on the etcd datastore.
     etcd: Option<etcd::Certificates>,
 }
@@ -117,7 +117,7 @@ const SEED_FILES: [(&str, u32); 5] = [
 ];
 
 impl State {
-    fn open(dir: &Path, cluster: &Cluster) -> Result<Self, CreateError> {
+    pub(crate) fn open(dir: &Path, cluster: &Cluster) -> Result<Self, CreateError> {
         let failed = |reason: String| CreateError::State {
             dir: dir.to_owned(),
             reason,
@@ -187,6 +187,24 @@ async fn join_pools(
     options: &CreateOptions,
     url: &str,
 ) -> Result<Summary, CreateError> {
+    let members: Vec<(&Pool, &Machine)> = cluster
+        .pools
+        .iter()
+        .flat_map(|pool| pool.machines.iter().map(move |machine| (pool, machine)))
+        .collect();
+    join_machines(cluster, state, options, url, &members).await
+}
+
+/// `members` (pool machines) join through `url`, as `create` joins them
+/// (binary, containerd, bootstrap token, agent service); waits for their
+/// Nodes to be Ready.
+pub(crate) async fn join_machines(
+    cluster: &Cluster,
+    state: &State,
+    options: &CreateOptions,
+    url: &str,
+    members: &[(&Pool, &Machine)],
+) -> Result<Summary, CreateError> {
     let api_error = |reason: String| CreateError::Api {
         url: url.to_owned(),
         reason,
@@ -195,11 +213,6 @@ async fn join_pools(
     let token = join::ensure_token(&client, &state.dir)
         .await
         .map_err(api_error)?;
-    let members: Vec<(&Pool, &Machine)> = cluster
-        .pools
-        .iter()
-        .flat_map(|pool| pool.machines.iter().map(move |machine| (pool, machine)))
-        .collect();
     let connected = connect(
         members.iter().map(|(_, m)| *m).collect(),
         options.connect_timeout,
@@ -207,7 +220,7 @@ async fn join_pools(
     .await?;
     let ca_pem = state.seed_file("ca.crt");
     let indices: Vec<usize> = (0..connected.len()).collect();
-    let (sessions, members, binary) = (&connected, &members, &options.binary);
+    let (sessions, binary) = (&connected, &options.binary);
     let (ca_pem, token) = (&ca_pem, &token);
     let summary = ssh::for_each(
         &indices,
@@ -435,7 +448,7 @@ async fn wait_ready(seed: &Pki, url: &str, timeout: Duration) -> Result<(), Crea
 }
 
 /// A client with the cluster admin's credentials against `url`.
-async fn admin_client(seed: &Pki, url: &str) -> Result<kube::Client, String> {
+pub(crate) async fn admin_client(seed: &Pki, url: &str) -> Result<kube::Client, String> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&seed.admin_kubeconfig(url))
         .map_err(|e| e.to_string())?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())

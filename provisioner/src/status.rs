@@ -81,31 +81,16 @@ async fn machine_line(
 /// etcd's members, their health and the leader, asked over TLS with the
 /// API servers' client certificate.
 async fn etcd_lines(cluster: &Cluster, state_dir: &Path) -> Vec<String> {
-    let dir = state_dir.join("etcd");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name));
-    let (Ok(ca), Ok(cert), Ok(key)) = (
-        read("ca.crt"),
-        read("apiserver-etcd-client.crt"),
-        read("apiserver-etcd-client.key"),
-    ) else {
-        return vec![format!("etcd: no certificates in {}", dir.display())];
+    let options = match etcd::client_options(state_dir) {
+        Ok(options) => options,
+        Err(e) => return vec![e],
     };
-    let tls = etcd_client::TlsOptions::new()
-        .ca_certificate(etcd_client::Certificate::from_pem(ca))
-        .identity(etcd_client::Identity::from_pem(cert, key));
     let mut lines = Vec::new();
     for master in &cluster.masters {
-        let endpoint = format!(
-            "https://{}",
-            crate::create::listen_address(&master.host, etcd::CLIENT_PORT)
-        );
-        let options = etcd_client::ConnectOptions::new()
-            .with_tls(tls.clone())
-            .with_connect_timeout(Duration::from_secs(3))
-            .with_timeout(Duration::from_secs(3));
+        let endpoint = etcd::client_url(master);
         let status = async {
             let mut client =
-                etcd_client::Client::connect([endpoint.as_str()], Some(options)).await?;
+                etcd_client::Client::connect([endpoint.as_str()], Some(options.clone())).await?;
             client.status().await
         };
         lines.push(match status.await {
@@ -125,6 +110,12 @@ async fn etcd_lines(cluster: &Cluster, state_dir: &Path) -> Vec<String> {
             Err(e) => format!("etcd {:<12} unhealthy: {e}", master.name),
         });
     }
+    lines.push(
+        match etcd::member_names(state_dir, &cluster.masters).await {
+            Ok(names) => format!("etcd members ({}): {}", names.len(), names.join(", ")),
+            Err(e) => format!("etcd members: {e}"),
+        },
+    );
     lines
 }
 

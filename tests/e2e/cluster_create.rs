@@ -5,39 +5,18 @@
 //! nothing; a wrong host key and an unreachable machine are refused naming
 //! the machine; `cluster delete` leaves nothing behind.
 
+mod cluster_support_nodes;
 mod cri_node;
 mod hosts;
 mod ssh_hosts;
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use cluster_support_nodes::{berth, processes_mentioning, text};
 use hosts::{Hosts, Topology};
 use ssh_hosts::{keygen, Sshd};
 use support::{berth_bin, Kubectl, KUBECTL_1_33};
-
-fn berth(args: &[&str], file: &Path, state: &Path) -> Output {
-    Command::new(berth_bin())
-        .args(["cluster"])
-        .args(args)
-        .arg("-f")
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--connect-timeout", "5s"])
-        .output()
-        .expect("running berth cluster")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn cluster_toml(dir: &Path, host: &str, known_hosts: &Path) -> String {
     format!(
@@ -59,20 +38,6 @@ machines = [{{ host = "{host}", name = "m1", data_dir = "{dir}/machines/m1" }}]
         dir = dir.display(),
         known_hosts = known_hosts.display(),
     )
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(needle) {
-                found.push(cmdline);
-            }
-        }
-    }
-    found
 }
 
 #[test]

@@ -1,0 +1,241 @@
+//! `berth cluster add-node` and `remove-node` on a running cluster, as a
+//! user runs them: five namespace machines with OpenSSH; three masters on
+//! etcd and pool `cpu` with one machine are created, a second machine is
+//! added to the pool (and to cluster.toml, comments kept), the first is
+//! removed with its pods drained to the second under a disruption budget,
+//! then a master is removed (its etcd member first) while the API keeps
+//! answering; `delete` leaves nothing.
+
+mod cluster_support_nodes;
+mod cri_node;
+mod hosts;
+mod ssh_hosts;
+mod support;
+
+use std::path::Path;
+
+use cluster_support_nodes::{berth, processes_mentioning, text};
+use hosts::{Hosts, Topology};
+use ssh_hosts::{keygen, Sshd};
+use support::{berth_bin, Kubectl, KUBECTL_1_33};
+
+/// Three masters on etcd and pool `cpu` with its first machine, written as
+/// a user would (comments, a multi-line list).
+fn cluster_toml(dir: &Path, hosts: &[hosts::Host], known_hosts: &Path, registry: &str) -> String {
+    let machine = |i: usize, name: &str| {
+        format!(
+            "{{ host = \"{}\", name = \"{name}\", data_dir = \"{}/machines/{name}\" }}",
+            hosts[i].address,
+            dir.display()
+        )
+    };
+    format!(
+        r#"# grown and shrunk by berth cluster add-node / remove-node
+name = "nodes"
+binary = "{binary}"
+datastore = "etcd"
+service_cidr = "10.45.0.0/16"
+cluster_cidr = "10.185.0.0/16"
+insecure_registries = ["{registry}"]
+
+[ssh]
+key_file = "{dir}/id"
+known_hosts = "{known_hosts}"
+
+[masters]
+machines = [{m1}, {m2}, {m3}]
+
+# the web tier
+[[pools]]
+name = "cpu"
+labels = {{ "example.com/tier" = "web" }}
+machines = [
+  {n1}, # first rack
+]
+"#,
+        binary = berth_bin().display(),
+        dir = dir.display(),
+        known_hosts = known_hosts.display(),
+        m1 = machine(0, "m1"),
+        m2 = machine(1, "m2"),
+        m3 = machine(2, "m3"),
+        n1 = machine(3, "n1"),
+    )
+}
+
+#[test]
+fn nodes_are_added_and_removed_with_drains_and_etcd_members_kept_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let hosts = Hosts::up("bnd", 5, "10.85", Topology::OneLan);
+    let registry = cri_node::Registry::start();
+    let mirror = hosts::RegistryMirror::start(&registry, &hosts.hosts[0].gateway);
+    let user_key = keygen(&dir.join("id"));
+    let sshds: Vec<Sshd> = hosts
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            Sshd::start(
+                host,
+                &dir.join(format!("sshd{i}")),
+                &user_key.with_extension("pub"),
+            )
+        })
+        .collect();
+    let known_hosts = dir.join("known_hosts");
+    let lines: Vec<&str> = sshds.iter().map(|s| s.known_hosts_line.as_str()).collect();
+    std::fs::write(&known_hosts, lines.join("\n") + "\n").unwrap();
+    let file = dir.join("cluster.toml");
+    std::fs::write(
+        &file,
+        cluster_toml(dir, &hosts.hosts, &known_hosts, &mirror.host),
+    )
+    .unwrap();
+    let state = dir.join("state");
+    let n2 = &hosts.hosts[4].address;
+
+    let created = berth(&["create"], &file, &state);
+    assert!(created.status.success(), "{}", text(&created));
+    let kubectl = Kubectl::with_kubeconfig(
+        KUBECTL_1_33,
+        &state.join("admin.kubeconfig"),
+        &dir.join("kubectl-cache"),
+    );
+
+    // Two replicas on n1 (the pool's only node), kept at one by a budget.
+    let manifest = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      nodeSelector: {{berth.dev/pool: cpu}}\n      containers:\n      - name: web\n        image: {}\n",
+        mirror.image("web:1")
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    kubectl.ok(&[
+        "create",
+        "poddisruptionbudget",
+        "web",
+        "--selector=app=web",
+        "--min-available=1",
+    ]);
+    kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    let placed = || {
+        kubectl.jsonpath(
+            &["get", "pods", "-l", "app=web"],
+            "{.items[*].spec.nodeName}",
+        )
+    };
+    assert_eq!(placed().trim(), "n1 n1");
+
+    // add-node: n2 joins the pool, Ready with its labels; the file lists it.
+    let added = berth(
+        &[
+            "add-node",
+            "cpu",
+            n2,
+            "--name",
+            "n2",
+            "--data-dir",
+            &format!("{}/machines/n2", dir.display()),
+        ],
+        &file,
+        &state,
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let nodes = kubectl.ok(&[
+        "get",
+        "nodes",
+        "-l",
+        "berth.dev/pool=cpu,example.com/tier=web",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(nodes.trim(), "node/n1\nnode/n2", "{nodes}");
+    let edited = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        edited.contains(&format!("  {{ host = \"{n2}\", name = \"n2\", data_dir = "))
+            && edited.contains("# the web tier\n")
+            && edited.contains(" # first rack\n"),
+        "{edited}"
+    );
+    // Again: found in the file, nothing changes.
+    let again = berth(&["add-node", "cpu", n2, "--name", "n2"], &file, &state);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("berth agent unchanged"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), edited);
+    let unknown = berth(&["add-node", "gpu", n2], &file, &state);
+    assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no pool \"gpu\"; the pools are: cpu"),
+        "{}",
+        text(&unknown)
+    );
+
+    // remove-node n1: drained through evictions the budget paces, cleaned.
+    let removed = berth(&["remove-node", "n1", "--timeout", "3m"], &file, &state);
+    assert!(removed.status.success(), "{}", text(&removed));
+    eprintln!("remove-node n1:\n{}", text(&removed));
+    assert!(
+        String::from_utf8_lossy(&removed.stderr).contains("node/n1 cordoned"),
+        "{}",
+        text(&removed)
+    );
+    kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
+    assert_eq!(placed().trim(), "n2 n2");
+    let nodes = kubectl.ok(&["get", "nodes", "-o", "name"]);
+    assert_eq!(nodes.trim(), "node/n2", "{nodes}");
+    assert!(!dir.join("machines/n1").exists());
+    assert_eq!(
+        processes_mentioning(&dir.join("machines/n1").display().to_string()),
+        Vec::<String>::new()
+    );
+    let edited = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !edited.contains(&hosts.hosts[3].address) && edited.contains("# the web tier\n"),
+        "{edited}"
+    );
+
+    // remove-node m3: its etcd member goes first; two are left, the API answers.
+    let removed = berth(&["remove-node", "m3"], &file, &state);
+    assert!(removed.status.success(), "{}", text(&removed));
+    assert!(
+        String::from_utf8_lossy(&removed.stderr).contains("two masters are left"),
+        "{}",
+        text(&removed)
+    );
+    let status = berth(&["status"], &file, &state);
+    assert!(status.status.success(), "{}", text(&status));
+    let report = String::from_utf8_lossy(&status.stdout);
+    assert!(report.contains("etcd members (2): m1, m2"), "{report}");
+    assert_eq!(
+        report.matches("etcd running, server running").count(),
+        2,
+        "{report}"
+    );
+    assert!(!dir.join("machines/m3").exists());
+    assert_eq!(
+        processes_mentioning(&dir.join("machines/m3").display().to_string()),
+        Vec::<String>::new()
+    );
+    kubectl.ok(&["create", "namespace", "after-m3"]);
+    assert_eq!(kubectl.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
+    let refused = berth(&["remove-node", "m2"], &file, &state);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("pass --force"),
+        "{}",
+        text(&refused)
+    );
+
+    let deleted = berth(&["delete"], &file, &state);
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    assert_eq!(
+        processes_mentioning(&dir.join("machines").display().to_string()),
+        Vec::<String>::new()
+    );
+    for name in ["m1", "m2", "m3", "n1", "n2"] {
+        assert!(!dir.join("machines").join(name).exists(), "{name}");
+    }
+}
