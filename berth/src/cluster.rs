@@ -69,7 +69,8 @@ struct RemoveNodeArgs {
     /// are retried until then.
     #[arg(long, default_value = "5m", value_parser = crate::server::parse_duration)]
     timeout: Duration,
-    /// Also evict pods no controller manages, and allow leaving a single master.
+    /// Also evict pods no controller manages, allow leaving a single
+    /// master, and go on when the machine cannot be reached to clean it.
     #[arg(long)]
     force: bool,
 }

@@ -449,12 +449,16 @@ async fn wait_ready(seed: &Pki, url: &str, timeout: Duration) -> Result<(), Crea
 
 /// A client with the cluster admin's credentials against `url`.
 pub(crate) async fn admin_client(seed: &Pki, url: &str) -> Result<kube::Client, String> {
+    kube::Client::try_from(admin_config(seed, url).await?).map_err(|e| e.to_string())
+}
+
+/// The client configuration with the cluster admin's credentials against `url`.
+pub(crate) async fn admin_config(seed: &Pki, url: &str) -> Result<kube::Config, String> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&seed.admin_kubeconfig(url))
         .map_err(|e| e.to_string())?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
-        .map_err(|e| e.to_string())?;
-    kube::Client::try_from(config).map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
 }
 
 async fn readyz(seed: &Pki, url: &str) -> Result<String, String> {

@@ -13,7 +13,7 @@ mod support;
 
 use std::path::Path;
 
-use cluster_support_nodes::{berth, processes_mentioning, text};
+use cluster_support_nodes::{berth, processes_mentioning, text, SshLab};
 use hosts::{Hosts, Topology};
 use ssh_hosts::{keygen, Sshd};
 use support::{berth_bin, Kubectl, KUBECTL_1_33};
@@ -160,46 +160,12 @@ fn a_single_master_cluster_is_created_kept_and_deleted_over_ssh() {
 }
 
 /// A cluster.toml for three masters on etcd and a pool of two nodes.
-fn ha_cluster_toml(
-    dir: &Path,
-    hosts: &[hosts::Host],
-    known_hosts: &Path,
-    registry: &str,
-) -> String {
-    let machine = |i: usize, name: &str| {
-        format!(
-            "{{ host = \"{}\", name = \"{name}\", data_dir = \"{}/machines/{name}\" }}",
-            hosts[i].address,
-            dir.display()
-        )
-    };
+fn ha_cluster_toml(lab: &SshLab) -> String {
     format!(
-        r#"name = "ha"
-binary = "{binary}"
-datastore = "etcd"
-cluster_cidr = "10.183.0.0/16"
-insecure_registries = ["{registry}"]
-
-[ssh]
-key_file = "{dir}/id"
-known_hosts = "{known_hosts}"
-
-[masters]
-machines = [{m1}, {m2}, {m3}]
-
-[[pools]]
-name = "cpu"
-labels = {{ "example.com/tier" = "web" }}
-machines = [{n1}, {n2}]
-"#,
-        binary = berth_bin().display(),
-        dir = dir.display(),
-        known_hosts = known_hosts.display(),
-        m1 = machine(0, "m1"),
-        m2 = machine(1, "m2"),
-        m3 = machine(2, "m3"),
-        n1 = machine(3, "n1"),
-        n2 = machine(4, "n2"),
+        "{}\n[[pools]]\nname = \"cpu\"\nlabels = {{ \"example.com/tier\" = \"web\" }}\nmachines = [{}, {}]\n",
+        lab.etcd_masters_toml("ha", "cluster_cidr = \"10.183.0.0/16\"\n"),
+        lab.machine(3, "n1"),
+        lab.machine(4, "n2"),
     )
 }
 
@@ -207,40 +173,10 @@ machines = [{n1}, {n2}]
 fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let hosts = Hosts::up("bch", 5, "10.82", Topology::OneLan);
-    let registry = cri_node::Registry::start();
-    let mirror = hosts::RegistryMirror::start(&registry, &hosts.hosts[0].gateway);
-    let user_key = keygen(&dir.join("id"));
-    let sshds: Vec<Sshd> = hosts
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            Sshd::start(
-                host,
-                &dir.join(format!("sshd{i}")),
-                &user_key.with_extension("pub"),
-            )
-        })
-        .collect();
-    let known_hosts = dir.join("known_hosts");
-    let lines: Vec<&str> = sshds.iter().map(|s| s.known_hosts_line.as_str()).collect();
-    std::fs::write(&known_hosts, lines.join("\n") + "\n").unwrap();
-    let file = dir.join("cluster.toml");
-    std::fs::write(
-        &file,
-        ha_cluster_toml(dir, &hosts.hosts, &known_hosts, &mirror.host),
-    )
-    .unwrap();
-    let state = dir.join("state");
+    let lab = SshLab::up(dir, "bch", 5, "10.82");
+    let (hosts, mirror) = (&lab.hosts, &lab.mirror);
+    let (file, state, kubectl) = lab.create(&ha_cluster_toml(&lab));
 
-    let created = berth(&["create"], &file, &state);
-    assert!(created.status.success(), "{}", text(&created));
-    let kubectl = Kubectl::with_kubeconfig(
-        KUBECTL_1_33,
-        &state.join("admin.kubeconfig"),
-        &dir.join("kubectl-cache"),
-    );
     // Both pool nodes joined through a CSR the cluster approved and signed.
     let nodes = kubectl.ok(&[
         "get",

@@ -12,54 +12,18 @@ mod hosts;
 mod ssh_hosts;
 mod support;
 
-use std::path::Path;
-
-use cluster_support_nodes::{berth, processes_mentioning, text};
-use hosts::{Hosts, Topology};
-use ssh_hosts::{keygen, Sshd};
-use support::{berth_bin, Kubectl, KUBECTL_1_33};
+use cluster_support_nodes::{berth, processes_mentioning, text, SshLab};
 
 /// Three masters on etcd and pool `cpu` with its first machine, written as
 /// a user would (comments, a multi-line list).
-fn cluster_toml(dir: &Path, hosts: &[hosts::Host], known_hosts: &Path, registry: &str) -> String {
-    let machine = |i: usize, name: &str| {
-        format!(
-            "{{ host = \"{}\", name = \"{name}\", data_dir = \"{}/machines/{name}\" }}",
-            hosts[i].address,
-            dir.display()
-        )
-    };
+fn cluster_toml(lab: &SshLab) -> String {
     format!(
-        r#"# grown and shrunk by berth cluster add-node / remove-node
-name = "nodes"
-binary = "{binary}"
-datastore = "etcd"
-service_cidr = "10.45.0.0/16"
-cluster_cidr = "10.185.0.0/16"
-insecure_registries = ["{registry}"]
-
-[ssh]
-key_file = "{dir}/id"
-known_hosts = "{known_hosts}"
-
-[masters]
-machines = [{m1}, {m2}, {m3}]
-
-# the web tier
-[[pools]]
-name = "cpu"
-labels = {{ "example.com/tier" = "web" }}
-machines = [
-  {n1}, # first rack
-]
-"#,
-        binary = berth_bin().display(),
-        dir = dir.display(),
-        known_hosts = known_hosts.display(),
-        m1 = machine(0, "m1"),
-        m2 = machine(1, "m2"),
-        m3 = machine(2, "m3"),
-        n1 = machine(3, "n1"),
+        "{}\n# the web tier\n[[pools]]\nname = \"cpu\"\nlabels = {{ \"example.com/tier\" = \"web\" }}\nmachines = [\n  {}, # first rack\n]\n",
+        lab.etcd_masters_toml(
+            "nodes",
+            "service_cidr = \"10.45.0.0/16\"\ncluster_cidr = \"10.185.0.0/16\"\n"
+        ),
+        lab.machine(3, "n1"),
     )
 }
 
@@ -67,41 +31,10 @@ machines = [
 fn nodes_are_added_and_removed_with_drains_and_etcd_members_kept_right() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let hosts = Hosts::up("bnd", 5, "10.85", Topology::OneLan);
-    let registry = cri_node::Registry::start();
-    let mirror = hosts::RegistryMirror::start(&registry, &hosts.hosts[0].gateway);
-    let user_key = keygen(&dir.join("id"));
-    let sshds: Vec<Sshd> = hosts
-        .hosts
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            Sshd::start(
-                host,
-                &dir.join(format!("sshd{i}")),
-                &user_key.with_extension("pub"),
-            )
-        })
-        .collect();
-    let known_hosts = dir.join("known_hosts");
-    let lines: Vec<&str> = sshds.iter().map(|s| s.known_hosts_line.as_str()).collect();
-    std::fs::write(&known_hosts, lines.join("\n") + "\n").unwrap();
-    let file = dir.join("cluster.toml");
-    std::fs::write(
-        &file,
-        cluster_toml(dir, &hosts.hosts, &known_hosts, &mirror.host),
-    )
-    .unwrap();
-    let state = dir.join("state");
+    let lab = SshLab::up(dir, "bnd", 5, "10.85");
+    let (hosts, mirror) = (&lab.hosts, &lab.mirror);
+    let (file, state, kubectl) = lab.create(&cluster_toml(&lab));
     let n2 = &hosts.hosts[4].address;
-
-    let created = berth(&["create"], &file, &state);
-    assert!(created.status.success(), "{}", text(&created));
-    let kubectl = Kubectl::with_kubeconfig(
-        KUBECTL_1_33,
-        &state.join("admin.kubeconfig"),
-        &dir.join("kubectl-cache"),
-    );
 
     // Two replicas on n1 (the pool's only node), kept at one by a budget.
     let manifest = format!(
@@ -177,8 +110,11 @@ fn nodes_are_added_and_removed_with_drains_and_etcd_members_kept_right() {
     let removed = berth(&["remove-node", "n1", "--timeout", "3m"], &file, &state);
     assert!(removed.status.success(), "{}", text(&removed));
     eprintln!("remove-node n1:\n{}", text(&removed));
+    let stderr = String::from_utf8_lossy(&removed.stderr);
     assert!(
-        String::from_utf8_lossy(&removed.stderr).contains("node/n1 cordoned"),
+        stderr.contains("node/n1 cordoned")
+            && stderr.contains("(will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.")
+            && stderr.contains("node/n1 drained"),
         "{}",
         text(&removed)
     );

@@ -3,10 +3,108 @@
 //! finding processes a cluster left behind.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::support::berth_bin;
+use crate::cri_node::Registry;
+use crate::hosts::{Hosts, RegistryMirror, Topology};
+use crate::ssh_hosts::{keygen, Sshd};
+use crate::support::{berth_bin, Kubectl, KUBECTL_1_33};
+
+/// Namespace machines on one LAN, each running OpenSSH that lets in the
+/// test's user key (`DIR/id`), a known_hosts file naming them all, and the
+/// offline registry mirrored on their bridge. Dropping it stops the SSH
+/// servers and the registries, then removes the machines with all they run.
+pub struct SshLab {
+    /// The test's folder: keys, known_hosts, the machines' data_dirs.
+    pub dir: PathBuf,
+    /// `DIR/known_hosts`.
+    pub known_hosts: PathBuf,
+    /// One per machine, in order.
+    pub sshds: Vec<Sshd>,
+    /// The registry as the machines reach it.
+    pub mirror: RegistryMirror,
+    /// The offline test registry.
+    pub registry: Registry,
+    /// The machines.
+    pub hosts: Hosts,
+}
+
+impl SshLab {
+    /// `count` machines named `PREFIX-i` with addresses in `SUBNET.0.0/16`.
+    pub fn up(dir: &Path, prefix: &str, count: usize, subnet: &str) -> Self {
+        let hosts = Hosts::up(prefix, count, subnet, Topology::OneLan);
+        let registry = Registry::start();
+        let mirror = RegistryMirror::start(&registry, &hosts.hosts[0].gateway);
+        let user_key = keygen(&dir.join("id"));
+        let sshds: Vec<Sshd> = hosts
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, host)| {
+                Sshd::start(
+                    host,
+                    &dir.join(format!("sshd{i}")),
+                    &user_key.with_extension("pub"),
+                )
+            })
+            .collect();
+        let known_hosts = dir.join("known_hosts");
+        let lines: Vec<&str> = sshds.iter().map(|s| s.known_hosts_line.as_str()).collect();
+        std::fs::write(&known_hosts, lines.join("\n") + "\n").unwrap();
+        Self {
+            dir: dir.to_owned(),
+            known_hosts,
+            sshds,
+            mirror,
+            registry,
+            hosts,
+        }
+    }
+
+    /// Machine `index` as a cluster.toml entry named `name`, its data_dir
+    /// under `DIR/machines/NAME`.
+    pub fn machine(&self, index: usize, name: &str) -> String {
+        format!(
+            "{{ host = \"{}\", name = \"{name}\", data_dir = \"{}/machines/{name}\" }}",
+            self.hosts.hosts[index].address,
+            self.dir.display()
+        )
+    }
+
+    /// Writes `toml` to `DIR/cluster.toml` and creates the cluster with its
+    /// state in `DIR/state`: the file, the state folder, and kubectl
+    /// through the admin kubeconfig.
+    pub fn create(&self, toml: &str) -> (PathBuf, PathBuf, Kubectl) {
+        let file = self.dir.join("cluster.toml");
+        std::fs::write(&file, toml).unwrap();
+        let state = self.dir.join("state");
+        let created = berth(&["create"], &file, &state);
+        assert!(created.status.success(), "{}", text(&created));
+        let kubectl = Kubectl::with_kubeconfig(
+            KUBECTL_1_33,
+            &state.join("admin.kubeconfig"),
+            &self.dir.join("kubectl-cache"),
+        );
+        (file, state, kubectl)
+    }
+
+    /// The start of a cluster.toml for cluster `name`: this berth, etcd on
+    /// masters m1..m3 (machines 0 to 2), `settings` (CIDRs), the mirror as
+    /// an insecure registry, and the lab's SSH settings. Pools follow.
+    pub fn etcd_masters_toml(&self, name: &str, settings: &str) -> String {
+        format!(
+            "name = \"{name}\"\nbinary = \"{binary}\"\ndatastore = \"etcd\"\n{settings}insecure_registries = [\"{registry}\"]\n\n[ssh]\nkey_file = \"{dir}/id\"\nknown_hosts = \"{known_hosts}\"\n\n[masters]\nmachines = [{m1}, {m2}, {m3}]\n",
+            binary = berth_bin().display(),
+            registry = self.mirror.host,
+            dir = self.dir.display(),
+            known_hosts = self.known_hosts.display(),
+            m1 = self.machine(0, "m1"),
+            m2 = self.machine(1, "m2"),
+            m3 = self.machine(2, "m3"),
+        )
+    }
+}
 
 /// `berth cluster ARGS -f FILE --state-dir STATE --connect-timeout 5s`.
 pub fn berth(args: &[&str], file: &Path, state: &Path) -> Output {

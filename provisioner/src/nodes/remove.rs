@@ -30,7 +30,8 @@ pub struct RemoveOptions {
     pub connect_timeout: Duration,
     /// How long the drain may take (evictions refused by budgets are retried until then).
     pub timeout: Duration,
-    /// Evict pods no controller manages, and allow leaving one master.
+    /// Evict pods no controller manages, allow leaving one master, and go
+    /// on when the machine cannot be reached to clean it.
     pub force: bool,
 }
 
@@ -114,12 +115,17 @@ pub async fn remove_node(
     }
     let state = State::open(&options.state_dir, &cluster)?;
     let url = create::api_url(remaining[0]);
-    let client = create::admin_client(&state.seed, &url)
+    let api_error = |reason: String| NodeError::Api {
+        url: url.clone(),
+        reason,
+    };
+    // The drain sees each 429 itself (to retry on its own clock and say
+    // what it waits on) instead of the client retrying it silently.
+    let mut config = create::admin_config(&state.seed, &url)
         .await
-        .map_err(|reason| NodeError::Api {
-            url: url.clone(),
-            reason,
-        })?;
+        .map_err(api_error)?;
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).map_err(|e| api_error(e.to_string()))?;
     let mut evicted = 0;
     if master {
         if etcd::remove_member(&options.state_dir, &remaining, machine)
@@ -148,12 +154,20 @@ pub async fn remove_node(
         }
     }
     report(format!("stopping and removing berth on {name}"));
-    remote::run_once(machine, options.connect_timeout, &teardown_script(machine))
-        .await
-        .map_err(|reason| NodeError::Machine {
-            name: name.to_owned(),
-            reason,
-        })?;
+    if let Err(reason) =
+        remote::run_once(machine, options.connect_timeout, &teardown_script(machine)).await
+    {
+        // A dead machine is a common reason to remove one: --force goes on.
+        if !options.force {
+            return Err(NodeError::Machine {
+                name: name.to_owned(),
+                reason: format!("{reason} (--force removes it from the cluster anyway)"),
+            });
+        }
+        report(format!(
+            "warning: could not clean {name} ({reason}); removing it from the cluster anyway"
+        ));
+    }
     delete_node_object(&client, name, &url).await?;
     if master {
         repoint_kubeconfig(&cluster, &state, machine, &url)?;
