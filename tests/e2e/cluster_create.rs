@@ -174,7 +174,7 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let lab = SshLab::up(dir, "bch", 5, "10.82");
-    let (hosts, mirror) = (&lab.hosts, &lab.mirror);
+    let hosts = &lab.hosts;
     let (file, state, kubectl) = lab.create(&ha_cluster_toml(&lab));
 
     // Both pool nodes joined through a CSR the cluster approved and signed.
@@ -216,11 +216,7 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
         );
     }
     // A Deployment lands on the pool by its label, with pods running there.
-    let manifest = format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      nodeSelector: {{berth.dev/pool: cpu}}\n      containers:\n      - name: web\n        image: {}\n",
-        mirror.image("web:1")
-    );
-    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    lab.apply_web_on_cpu_pool(&kubectl);
     kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
     let placed = kubectl.jsonpath(
         &["get", "pods", "-l", "app=web"],

@@ -32,16 +32,12 @@ fn nodes_are_added_and_removed_with_drains_and_etcd_members_kept_right() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let lab = SshLab::up(dir, "bnd", 5, "10.85");
-    let (hosts, mirror) = (&lab.hosts, &lab.mirror);
+    let hosts = &lab.hosts;
     let (file, state, kubectl) = lab.create(&cluster_toml(&lab));
     let n2 = &hosts.hosts[4].address;
 
     // Two replicas on n1 (the pool's only node), kept at one by a budget.
-    let manifest = format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      nodeSelector: {{berth.dev/pool: cpu}}\n      containers:\n      - name: web\n        image: {}\n",
-        mirror.image("web:1")
-    );
-    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    lab.apply_web_on_cpu_pool(&kubectl);
     kubectl.ok(&[
         "create",
         "poddisruptionbudget",

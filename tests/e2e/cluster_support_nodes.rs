@@ -89,6 +89,16 @@ impl SshLab {
         (file, state, kubectl)
     }
 
+    /// Applies Deployment `web`: two replicas of the `web:1` test image on
+    /// pool `cpu` by its label.
+    pub fn apply_web_on_cpu_pool(&self, kubectl: &Kubectl) {
+        let manifest = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      nodeSelector: {{berth.dev/pool: cpu}}\n      containers:\n      - name: web\n        image: {}\n",
+            self.mirror.image("web:1")
+        );
+        kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    }
+
     /// The start of a cluster.toml for cluster `name`: this berth, etcd on
     /// masters m1..m3 (machines 0 to 2), `settings` (CIDRs), the mirror as
     /// an insecure registry, and the lab's SSH settings. Pools follow.
