@@ -126,8 +126,7 @@ pub async fn remove_node(
         .map_err(api_error)?;
     config.default_retry = false;
     let client = kube::Client::try_from(config).map_err(|e| api_error(e.to_string()))?;
-    let mut evicted = 0;
-    if master {
+    let evicted = if master {
         if etcd::remove_member(&options.state_dir, &remaining, machine)
             .await
             .map_err(NodeError::Etcd)?
@@ -136,23 +135,10 @@ pub async fn remove_node(
         } else {
             report(format!("etcd member {name} was removed already"));
         }
+        0
     } else {
-        let drained = drain::drain(&client, name, options.timeout, options.force, report).await;
-        match drained {
-            Ok(drained) => {
-                evicted = drained.evicted.len();
-                report(format!("node/{name} drained"));
-            }
-            // A re-run after the Node was deleted: nothing left to drain.
-            Err(drain::DrainError::Api {
-                source: kube::Error::Api(status),
-                ..
-            }) if status.code == 404 => {
-                report(format!("node/{name} is not in the API; nothing to drain"));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+        drain_node(&client, name, options, report).await?
+    };
     report(format!("stopping and removing berth on {name}"));
     if let Err(reason) =
         remote::run_once(machine, options.connect_timeout, &teardown_script(machine)).await
@@ -177,6 +163,30 @@ pub async fn remove_node(
         report(format!("{name} removed from {file_name}"));
     }
     Ok(Removed { master, evicted })
+}
+
+/// Cordons and drains Node `name`: how many pods it evicted. A Node gone
+/// already (a re-run after it was deleted) has nothing to drain.
+async fn drain_node(
+    client: &kube::Client,
+    name: &str,
+    options: &RemoveOptions,
+    report: &(dyn Fn(String) + Sync),
+) -> Result<usize, NodeError> {
+    match drain::drain(client, name, options.timeout, options.force, report).await {
+        Ok(drained) => {
+            report(format!("node/{name} drained"));
+            Ok(drained.evicted.len())
+        }
+        Err(drain::DrainError::Api {
+            source: kube::Error::Api(status),
+            ..
+        }) if status.code == 404 => {
+            report(format!("node/{name} is not in the API; nothing to drain"));
+            Ok(0)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Deletes the Node object (gone already is fine).
