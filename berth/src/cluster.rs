@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use berth_provisioner::config::{self, Binary, Cluster};
+use berth_provisioner::config::edit::NewMachine;
+use berth_provisioner::config::{self, Binary, Cluster, MasterRule};
+use berth_provisioner::nodes::{self, RemoveOptions};
 use berth_provisioner::{admin, create, delete, renew, restore, snapshot, status};
 use clap::{Args, Subcommand};
 
@@ -36,6 +38,15 @@ enum ClusterCommand {
     /// Re-issue every leaf certificate from the same CAs and restart the
     /// masters one at a time with them; prints old and new expiry.
     RenewCerts(StateArgs),
+    /// Add a machine to a pool: written into cluster.toml (comments and
+    /// layout kept), joined as `create` joins pool machines, waited for
+    /// until its Node is Ready. A re-run changes nothing.
+    AddNode(AddNodeArgs),
+    /// Take a machine out: a node is cordoned and drained through the
+    /// Eviction API (PodDisruptionBudgets respected), a master's etcd member
+    /// removed first; then its services stop, its data_dir goes, its Node
+    /// object is deleted and cluster.toml no longer lists it.
+    RemoveNode(RemoveNodeArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -68,6 +79,38 @@ struct RestoreArgs {
 }
 
 #[derive(Args, Debug)]
+struct AddNodeArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The pool (its `name` in cluster.toml).
+    pool: String,
+    /// The machine's address or DNS name, as SSH reaches it.
+    host: String,
+    /// Its Node name (default: the host in lower case).
+    #[arg(long)]
+    name: Option<String>,
+    /// Where berth keeps its files there (default: the file's data_dir).
+    #[arg(long)]
+    data_dir: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct RemoveNodeArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The machine's Node name (its `name` in cluster.toml).
+    name: String,
+    /// How long the drain may take; evictions a disruption budget refuses
+    /// are retried until then.
+    #[arg(long, default_value = "5m", value_parser = crate::server::parse_duration)]
+    timeout: Duration,
+    /// Also evict pods no controller manages, allow leaving a single
+    /// master, and go on when the machine cannot be reached to clean it.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
 struct StateArgs {
     /// The cluster description.
     #[arg(short = 'f', long = "file", default_value = "cluster.toml")]
@@ -85,8 +128,9 @@ struct StateArgs {
 }
 
 impl StateArgs {
-    fn load(&self) -> anyhow::Result<(Cluster, PathBuf)> {
-        let cluster = config::load(&self.file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    /// The cluster, checked with `rule`, and its state directory.
+    fn load(&self, rule: MasterRule) -> anyhow::Result<(Cluster, PathBuf)> {
+        let cluster = config::load_with(&self.file, rule).map_err(|e| anyhow::anyhow!("{e}"))?;
         let state_dir = match &self.state_dir {
             Some(dir) => dir.clone(),
             None => PathBuf::from(
@@ -135,7 +179,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::Create(args) => {
-            let (cluster, state_dir) = args.load()?;
+            let (cluster, state_dir) = args.load(MasterRule::New)?;
             let options = args.create_options(&cluster, state_dir)?;
             let created = create::create(&cluster, &options).await?;
             eprint!("{}", created.summary);
@@ -147,7 +191,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::Status(args) => {
-            let (cluster, state_dir) = args.load()?;
+            let (cluster, state_dir) = args.load(MasterRule::Existing)?;
             let client = admin::client(&cluster, &state_dir, args.connect_timeout)
                 .await
                 .map_err(|e| tracing::warn!("{e}"))
@@ -159,14 +203,14 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::Delete(args) => {
-            let (cluster, state_dir) = args.load()?;
+            let (cluster, state_dir) = args.load(MasterRule::Existing)?;
             let summary = delete::delete(&cluster, &state_dir, args.connect_timeout).await?;
             eprint!("{summary}");
             println!("cluster {} deleted", cluster.name);
             Ok(())
         }
         ClusterCommand::EtcdSnapshot(SnapshotCommand::Save(args)) => {
-            let (cluster, state_dir) = args.state.load()?;
+            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
             let saved = snapshot::save(
                 &cluster,
                 &state_dir,
@@ -184,7 +228,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::EtcdSnapshot(SnapshotCommand::Restore(args)) => {
-            let (cluster, state_dir) = args.state.load()?;
+            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
             let options = args.state.create_options(&cluster, state_dir)?;
             let restored = restore::restore(&cluster, &options, &args.snapshot).await?;
             eprint!("{}", restored.summary);
@@ -197,7 +241,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::RenewCerts(args) => {
-            let (cluster, state_dir) = args.load()?;
+            let (cluster, state_dir) = args.load(MasterRule::Existing)?;
             let options = args.create_options(&cluster, state_dir)?;
             let report = renew::renew(&cluster, &options).await?;
             eprint!("{}", report.summary);
@@ -209,6 +253,51 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 "cluster {}: {reissued} certificates renewed, {} kept, every master restarted with them",
                 cluster.name,
                 report.certificates.len() - reissued
+            );
+            Ok(())
+        }
+        ClusterCommand::AddNode(args) => {
+            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
+            let options = args.state.create_options(&cluster, state_dir)?;
+            let machine = NewMachine {
+                host: args.host.clone(),
+                name: args.name.clone(),
+                data_dir: args.data_dir.clone(),
+            };
+            let added = nodes::add_node(&args.state.file, &args.pool, &machine, &options).await?;
+            eprint!("{}", added.summary);
+            println!(
+                "node/{} is Ready in pool {}{}",
+                added.name,
+                args.pool,
+                if added.file_changed {
+                    format!("; added to {}", args.state.file.display())
+                } else {
+                    String::new()
+                }
+            );
+            Ok(())
+        }
+        ClusterCommand::RemoveNode(args) => {
+            let (_, state_dir) = args.state.load(MasterRule::Existing)?;
+            let options = RemoveOptions {
+                state_dir,
+                connect_timeout: args.state.connect_timeout,
+                timeout: args.timeout,
+                force: args.force,
+            };
+            let report = |line: String| eprintln!("{line}");
+            let removed =
+                nodes::remove_node(&args.state.file, &args.name, &options, &report).await?;
+            println!(
+                "{} {} removed{}",
+                if removed.master { "master" } else { "node" },
+                args.name,
+                if removed.master {
+                    String::new()
+                } else {
+                    format!(" ({} pods evicted)", removed.evicted)
+                }
             );
             Ok(())
         }

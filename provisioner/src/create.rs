@@ -199,6 +199,24 @@ async fn join_pools(
     options: &CreateOptions,
     url: &str,
 ) -> Result<Summary, CreateError> {
+    let members: Vec<(&Pool, &Machine)> = cluster
+        .pools
+        .iter()
+        .flat_map(|pool| pool.machines.iter().map(move |machine| (pool, machine)))
+        .collect();
+    join_machines(cluster, state, options, url, &members).await
+}
+
+/// `members` (pool machines) join through `url`, as `create` joins them
+/// (binary, containerd, bootstrap token, agent service); waits for their
+/// Nodes to be Ready.
+pub(crate) async fn join_machines(
+    cluster: &Cluster,
+    state: &State,
+    options: &CreateOptions,
+    url: &str,
+    members: &[(&Pool, &Machine)],
+) -> Result<Summary, CreateError> {
     let api_error = |reason: String| CreateError::Api {
         url: url.to_owned(),
         reason,
@@ -207,11 +225,6 @@ async fn join_pools(
     let token = join::ensure_token(&client, &state.dir)
         .await
         .map_err(api_error)?;
-    let members: Vec<(&Pool, &Machine)> = cluster
-        .pools
-        .iter()
-        .flat_map(|pool| pool.machines.iter().map(move |machine| (pool, machine)))
-        .collect();
     let connected = connect(
         members.iter().map(|(_, m)| *m).collect(),
         options.connect_timeout,
@@ -219,7 +232,7 @@ async fn join_pools(
     .await?;
     let ca_pem = state.seed_file("ca.crt");
     let indices: Vec<usize> = (0..connected.len()).collect();
-    let (sessions, members, binary) = (&connected, &members, &options.binary);
+    let (sessions, binary) = (&connected, &options.binary);
     let (ca_pem, token) = (&ca_pem, &token);
     let summary = ssh::for_each(
         &indices,
@@ -490,13 +503,17 @@ pub(crate) async fn wait_ready(
 }
 
 /// A client with the cluster admin's credentials against `url`.
-async fn admin_client(seed: &Pki, url: &str) -> Result<kube::Client, String> {
+pub(crate) async fn admin_client(seed: &Pki, url: &str) -> Result<kube::Client, String> {
+    kube::Client::try_from(admin_config(seed, url).await?).map_err(|e| e.to_string())
+}
+
+/// The client configuration with the cluster admin's credentials against `url`.
+pub(crate) async fn admin_config(seed: &Pki, url: &str) -> Result<kube::Config, String> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&seed.admin_kubeconfig(url))
         .map_err(|e| e.to_string())?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
-        .map_err(|e| e.to_string())?;
-    kube::Client::try_from(config).map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())
 }
 
 async fn readyz(seed: &Pki, url: &str) -> Result<String, String> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use berth_pki::{
     etcd_api_client, etcd_peer, etcd_server, Authority, CertifiedKey, LeafSpec, PkiError,
@@ -116,7 +116,7 @@ pub async fn member_client(
     master: &Machine,
     timeout: std::time::Duration,
 ) -> Result<etcd_client::Client, etcd_client::Error> {
-    let endpoint = url(&master.host, CLIENT_PORT);
+    let endpoint = client_url(master);
     let options = etcd_client::ConnectOptions::new()
         .with_tls(tls.clone())
         .with_connect_timeout(timeout)
@@ -220,6 +220,68 @@ impl Certificates {
             files.file("client.key"),
         ]
     }
+}
+
+/// How the provisioner talks to etcd: TLS with the API servers' client
+/// certificate from the state directory's `etcd/`, short timeouts.
+pub fn client_options(state_dir: &Path) -> Result<etcd_client::ConnectOptions, String> {
+    Ok(etcd_client::ConnectOptions::new()
+        .with_tls(client_tls(state_dir)?)
+        .with_connect_timeout(Duration::from_secs(3))
+        .with_timeout(Duration::from_secs(5)))
+}
+
+/// The client URL of `master`'s member.
+pub fn client_url(master: &Machine) -> String {
+    url(&master.host, CLIENT_PORT)
+}
+
+/// Removes `master`'s member from the etcd cluster through the members in
+/// `through` (never through the one removed); `false` when it was not a
+/// member any more. etcd refuses when the removal would lose quorum.
+pub async fn remove_member(
+    state_dir: &Path,
+    through: &[&Machine],
+    master: &Machine,
+) -> Result<bool, String> {
+    let endpoints: Vec<String> = through.iter().map(|m| client_url(m)).collect();
+    let mut client = etcd_client::Client::connect(&endpoints, Some(client_options(state_dir)?))
+        .await
+        .map_err(|e| format!("etcd at {}: {e}", endpoints.join(",")))?;
+    let peer = url(&master.host, PEER_PORT);
+    let members = client
+        .member_list()
+        .await
+        .map_err(|e| format!("listing etcd members: {e}"))?;
+    let Some(id) = members
+        .members()
+        .iter()
+        .find(|m| m.name() == master.name || m.peer_urls().contains(&peer))
+        .map(|m| m.id())
+    else {
+        return Ok(false);
+    };
+    client
+        .member_remove(id)
+        .await
+        .map_err(|e| format!("removing etcd member {} ({id:x}): {e}", master.name))?;
+    Ok(true)
+}
+
+/// The names of etcd's members, asked through `through`.
+pub async fn member_names(state_dir: &Path, through: &[Machine]) -> Result<Vec<String>, String> {
+    let endpoints: Vec<String> = through.iter().map(client_url).collect();
+    let mut client = etcd_client::Client::connect(&endpoints, Some(client_options(state_dir)?))
+        .await
+        .map_err(|e| e.to_string())?;
+    let members = client.member_list().await.map_err(|e| e.to_string())?;
+    let mut names: Vec<String> = members
+        .members()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 fn url(host: &str, port: u16) -> String {

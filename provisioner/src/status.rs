@@ -108,6 +108,12 @@ async fn etcd_lines(cluster: &Cluster, state_dir: &Path) -> Vec<String> {
             Err(e) => format!("etcd {:<12} unhealthy: {e}", master.name),
         });
     }
+    lines.push(
+        match etcd::member_names(state_dir, &cluster.masters).await {
+            Ok(names) => format!("etcd members ({}): {}", names.len(), names.join(", ")),
+            Err(e) => format!("etcd members: {e}"),
+        },
+    );
     lines
 }
 

@@ -13,7 +13,7 @@ mod support;
 
 use std::path::Path;
 
-use cluster_support::{berth, kill_processes_mentioning, processes_mentioning, ssh_into, text};
+use cluster_support::{berth, kill_processes_mentioning, processes_mentioning, text, SshLab};
 use hosts::{Hosts, Topology};
 use ssh_hosts::{keygen, Sshd};
 use support::{berth_bin, Kubectl, KUBECTL_1_33};
@@ -179,50 +179,15 @@ fn a_single_master_cluster_is_created_kept_and_deleted_over_ssh() {
 const API_ENDPOINT: &str = "api.ha.test";
 
 /// A cluster.toml for three masters on etcd and a pool of two nodes.
-fn ha_cluster_toml(
-    dir: &Path,
-    hosts: &[hosts::Host],
-    known_hosts: &Path,
-    registry: &str,
-) -> String {
-    let machine = |i: usize, name: &str| {
-        format!(
-            "{{ host = \"{}\", name = \"{name}\", data_dir = \"{}/machines/{name}\" }}",
-            hosts[i].address,
-            dir.display()
-        )
-    };
+fn ha_cluster_toml(lab: &SshLab) -> String {
     format!(
-        r#"name = "ha"
-binary = "{binary}"
-datastore = "etcd"
-api_endpoint = "{endpoint}"
-cluster_cidr = "10.183.0.0/16"
-insecure_registries = ["{registry}"]
-
-[ssh]
-key_file = "{dir}/id"
-known_hosts = "{known_hosts}"
-
-[masters]
-machines = [{m1}, {m2}, {m3}]
-
-[[pools]]
-name = "cpu"
-labels = {{ "example.com/tier" = "web" }}
-reserved_cpu = "500m"
-reserved_memory = "256Mi"
-machines = [{n1}, {n2}]
-"#,
-        binary = berth_bin().display(),
-        dir = dir.display(),
-        known_hosts = known_hosts.display(),
-        endpoint = API_ENDPOINT,
-        m1 = machine(0, "m1"),
-        m2 = machine(1, "m2"),
-        m3 = machine(2, "m3"),
-        n1 = machine(3, "n1"),
-        n2 = machine(4, "n2"),
+        "{}\n[[pools]]\nname = \"cpu\"\nlabels = {{ \"example.com/tier\" = \"web\" }}\nreserved_cpu = \"500m\"\nreserved_memory = \"256Mi\"\nmachines = [{}, {}]\n",
+        lab.etcd_masters_toml(
+            "ha",
+            &format!("api_endpoint = \"{API_ENDPOINT}\"\ncluster_cidr = \"10.183.0.0/16\"\n"),
+        ),
+        lab.machine(3, "n1"),
+        lab.machine(4, "n2"),
     )
 }
 
@@ -230,20 +195,9 @@ machines = [{n1}, {n2}]
 fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    let hosts = Hosts::up("bch", 5, "10.82", Topology::OneLan);
-    let registry = cri_node::Registry::start();
-    let mirror = hosts::RegistryMirror::start(&registry, &hosts.hosts[0].gateway);
-    let (_sshds, known_hosts) = ssh_into(&hosts.hosts, dir);
-    let file = dir.join("cluster.toml");
-    std::fs::write(
-        &file,
-        ha_cluster_toml(dir, &hosts.hosts, &known_hosts, &mirror.host),
-    )
-    .unwrap();
-    let state = dir.join("state");
-
-    let created = berth(&["create"], &file, &state);
-    assert!(created.status.success(), "{}", text(&created));
+    let lab = SshLab::up(dir, "bch", 5, "10.82");
+    let hosts = &lab.hosts;
+    let (file, state, _) = lab.create(&ha_cluster_toml(&lab));
     // The admin works from a machine where the endpoint's name resolves to
     // every master, as a DNS name with three A records does.
     let client = &hosts.hosts[4];
@@ -307,11 +261,7 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
         );
     }
     // A Deployment lands on the pool by its label, with pods running there.
-    let manifest = format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      nodeSelector: {{berth.dev/pool: cpu}}\n      containers:\n      - name: web\n        image: {}\n",
-        mirror.image("web:1")
-    );
-    kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    lab.apply_web_on_cpu_pool(&kubectl);
     kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
     let placed = kubectl.jsonpath(
         &["get", "pods", "-l", "app=web"],

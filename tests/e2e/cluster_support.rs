@@ -7,9 +7,100 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::hosts::Host;
+use crate::cri_node::Registry;
+use crate::hosts::{Host, Hosts, RegistryMirror, Topology};
 use crate::ssh_hosts::{keygen, Sshd};
-use crate::support::berth_bin;
+use crate::support::{berth_bin, Kubectl, KUBECTL_1_33};
+
+/// Namespace machines on one LAN, each running OpenSSH that lets in the
+/// test's user key (`DIR/id`), a known_hosts file naming them all, and the
+/// offline registry mirrored on their bridge. Dropping it stops the SSH
+/// servers and the registries, then removes the machines with all they run.
+pub struct SshLab {
+    /// The test's folder: keys, known_hosts, the machines' data_dirs.
+    pub dir: PathBuf,
+    /// `DIR/known_hosts`.
+    pub known_hosts: PathBuf,
+    /// One per machine, in order.
+    pub sshds: Vec<Sshd>,
+    /// The registry as the machines reach it.
+    pub mirror: RegistryMirror,
+    /// The offline test registry.
+    pub registry: Registry,
+    /// The machines.
+    pub hosts: Hosts,
+}
+
+impl SshLab {
+    /// `count` machines named `PREFIX-i` with addresses in `SUBNET.0.0/16`.
+    pub fn up(dir: &Path, prefix: &str, count: usize, subnet: &str) -> Self {
+        let hosts = Hosts::up(prefix, count, subnet, Topology::OneLan);
+        let registry = Registry::start();
+        let mirror = RegistryMirror::start(&registry, &hosts.hosts[0].gateway);
+        let (sshds, known_hosts) = ssh_into(&hosts.hosts, dir);
+        Self {
+            dir: dir.to_owned(),
+            known_hosts,
+            sshds,
+            mirror,
+            registry,
+            hosts,
+        }
+    }
+
+    /// Machine `index` as a cluster.toml entry named `name`, its data_dir
+    /// under `DIR/machines/NAME`.
+    pub fn machine(&self, index: usize, name: &str) -> String {
+        format!(
+            "{{ host = \"{}\", name = \"{name}\", data_dir = \"{}/machines/{name}\" }}",
+            self.hosts.hosts[index].address,
+            self.dir.display()
+        )
+    }
+
+    /// Writes `toml` to `DIR/cluster.toml` and creates the cluster with its
+    /// state in `DIR/state`: the file, the state folder, and kubectl
+    /// through the admin kubeconfig.
+    pub fn create(&self, toml: &str) -> (PathBuf, PathBuf, Kubectl) {
+        let file = self.dir.join("cluster.toml");
+        std::fs::write(&file, toml).unwrap();
+        let state = self.dir.join("state");
+        let created = berth(&["create"], &file, &state);
+        assert!(created.status.success(), "{}", text(&created));
+        let kubectl = Kubectl::with_kubeconfig(
+            KUBECTL_1_33,
+            &state.join("admin.kubeconfig"),
+            &self.dir.join("kubectl-cache"),
+        );
+        (file, state, kubectl)
+    }
+
+    /// Applies Deployment `web`: two replicas of the `web:1` test image on
+    /// pool `cpu` by its label.
+    pub fn apply_web_on_cpu_pool(&self, kubectl: &Kubectl) {
+        let manifest = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      nodeSelector: {{berth.dev/pool: cpu}}\n      containers:\n      - name: web\n        image: {}\n",
+            self.mirror.image("web:1")
+        );
+        kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
+    }
+
+    /// The start of a cluster.toml for cluster `name`: this berth, etcd on
+    /// masters m1..m3 (machines 0 to 2), `settings` (CIDRs), the mirror as
+    /// an insecure registry, and the lab's SSH settings. Pools follow.
+    pub fn etcd_masters_toml(&self, name: &str, settings: &str) -> String {
+        format!(
+            "name = \"{name}\"\nbinary = \"{binary}\"\ndatastore = \"etcd\"\n{settings}insecure_registries = [\"{registry}\"]\n\n[ssh]\nkey_file = \"{dir}/id\"\nknown_hosts = \"{known_hosts}\"\n\n[masters]\nmachines = [{m1}, {m2}, {m3}]\n",
+            binary = berth_bin().display(),
+            registry = self.mirror.host,
+            dir = self.dir.display(),
+            known_hosts = self.known_hosts.display(),
+            m1 = self.machine(0, "m1"),
+            m2 = self.machine(1, "m2"),
+            m3 = self.machine(2, "m3"),
+        )
+    }
+}
 
 /// An OpenSSH server on each of `hosts` that lets in the key `dir/id`
 /// (made here), and the known_hosts file naming them all; the servers stop

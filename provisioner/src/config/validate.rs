@@ -27,6 +27,17 @@ const MAX_SERVICE_CIDR_BITS: u8 = 20;
 const NODE_CIDR_MASK_V4: u8 = 24;
 const NODE_CIDR_MASK_V6: u8 = 64;
 
+/// Which master counts a file may have: what a new cluster needs, or also
+/// what `remove-node` may leave of a running one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterRule {
+    /// 1 on sqlite, 3 or 5 on etcd (`check`, `create`).
+    New,
+    /// Also any count from 1 on etcd: a cluster whose masters
+    /// `remove-node` removed (`status`, `delete`, `add-node`, `remove-node`).
+    Existing,
+}
+
 /// Builds errors that point into one file.
 pub(crate) struct Checker<'a> {
     file: &'a str,
@@ -73,7 +84,11 @@ impl<'a> Checker<'a> {
 }
 
 /// Checks the raw file and builds the model.
-pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster, ConfigError> {
+pub(crate) fn cluster(
+    checker: &Checker<'_>,
+    raw: RawCluster,
+    rule: MasterRule,
+) -> Result<Cluster, ConfigError> {
     checker.problems(&raw.name, "name", is_dns1123_label(raw.name.get_ref()))?;
     let binary = match &raw.binary {
         None => Binary::SelfExe,
@@ -159,7 +174,7 @@ pub(crate) fn cluster(checker: &Checker<'_>, raw: RawCluster) -> Result<Cluster,
         .as_ref()
         .map(|endpoint| api_endpoint(checker, endpoint))
         .transpose()?;
-    let masters = master_count(checker, &raw, datastore)?;
+    let masters = master_count(checker, &raw, datastore, rule)?;
     let masters = masters
         .iter()
         .enumerate()
@@ -312,10 +327,12 @@ fn master_count<'r>(
     checker: &Checker<'_>,
     raw: &'r RawCluster,
     datastore: Datastore,
+    rule: MasterRule,
 ) -> Result<&'r [Spanned<RawMachine>], ConfigError> {
     let machines = &raw.masters.get_ref().machines;
     let count = machines.get_ref().len();
-    if datastore.allowed_masters().contains(&count) {
+    let shrunk = rule == MasterRule::Existing && datastore == Datastore::Etcd && count >= 1;
+    if shrunk || datastore.allowed_masters().contains(&count) {
         return Ok(machines.get_ref());
     }
     let message = match datastore {
