@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_provisioner::config::{self, Binary, Cluster};
-use berth_provisioner::{create, delete, status};
+use berth_provisioner::{create, delete, status, upgrade};
 use clap::{Args, Subcommand};
 
 /// `berth cluster` and its subcommands.
@@ -23,13 +23,41 @@ enum ClusterCommand {
     Check(CheckArgs),
     /// Build the cluster (or finish a build that stopped part-way; a re-run
     /// on a finished cluster changes nothing) and write its admin kubeconfig.
-    Create(StateArgs),
+    Create(CreateArgs),
     /// Stop and remove everything berth installed on the cluster's
     /// machines, then the cluster's local state.
     Delete(StateArgs),
     /// Show the machines with their services and versions, etcd's members
     /// and leader, the Nodes, and when the certificates expire.
     Status(StateArgs),
+    /// Roll the cluster onto another berth binary: masters one at a time
+    /// (waiting for /readyz and etcd), then nodes one at a time (cordon,
+    /// drain respecting PodDisruptionBudgets, swap, Ready, uncordon).
+    /// Machines already on it are skipped, so a re-run resumes.
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Args, Debug)]
+struct CreateArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// Print how long each phase took (`timing PHASE SECONDS` lines:
+    /// ssh-connect, upload, etcd-formation, api-ready, node-join, total).
+    #[arg(long)]
+    timings: bool,
+}
+
+#[derive(Args, Debug)]
+struct UpgradeArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The new berth executable (cluster.toml's `binary` is not changed;
+    /// point it at the new one yourself).
+    #[arg(long)]
+    binary: PathBuf,
+    /// How long draining one node may take.
+    #[arg(long, default_value = "300s", value_parser = crate::server::parse_duration)]
+    drain_timeout: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -81,7 +109,10 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ClusterCommand::Create(args) => {
+        ClusterCommand::Create(CreateArgs {
+            state: args,
+            timings,
+        }) => {
             let (cluster, state_dir) = args.load()?;
             let binary = match &cluster.binary {
                 Binary::SelfExe => {
@@ -102,6 +133,9 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 cluster.name,
                 created.kubeconfig.display()
             );
+            if timings {
+                print!("{}", created.timings);
+            }
             Ok(())
         }
         ClusterCommand::Status(args) => {
@@ -113,6 +147,20 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 "{}",
                 status::report(&cluster, &state_dir, client.as_ref(), args.connect_timeout).await
             );
+            Ok(())
+        }
+        ClusterCommand::Upgrade(args) => {
+            let (cluster, state_dir) = args.state.load()?;
+            let options = upgrade::UpgradeOptions {
+                state_dir,
+                binary: args.binary,
+                connect_timeout: args.state.connect_timeout,
+                ready_timeout: args.state.ready_timeout,
+                drain_timeout: args.drain_timeout,
+            };
+            let upgraded = upgrade::upgrade(&cluster, &options).await?;
+            print!("{upgraded}");
+            println!("cluster {} upgraded", cluster.name);
             Ok(())
         }
         ClusterCommand::Delete(args) => {

@@ -5,7 +5,10 @@
 //! nothing. The cluster's secrets live in a state directory on this
 //! machine, so every run hands the machines the same ones.
 
+mod timings;
+
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_pki::Pki;
@@ -17,6 +20,8 @@ use crate::layout::Layout;
 use crate::remote::{self, SettingsError};
 use crate::service::Service;
 use crate::ssh::{self, Source, Summary, Uploaded};
+
+pub use timings::{parse as parse_timings, Phase, Timings};
 
 /// The API servers' port on every master.
 pub const API_PORT: u16 = 6443;
@@ -95,16 +100,18 @@ pub struct Created {
     pub kubeconfig: PathBuf,
     /// What was done where.
     pub summary: Summary,
+    /// How long each phase took.
+    pub timings: Timings,
 }
 
 /// The cluster's secrets kept on this machine between runs.
-struct State {
-    dir: PathBuf,
+pub(crate) struct State {
+    pub(crate) dir: PathBuf,
     /// The cluster CA, admin token and kubelet client certificate every
     /// API server shares (`server-seed/tls/…`).
-    seed: Pki,
+    pub(crate) seed: Pki,
     /// etcd's CA and certificates, on the etcd datastore.
-    etcd: Option<etcd::Certificates>,
+    pub(crate) etcd: Option<etcd::Certificates>,
 }
 
 /// The files of `server-seed/tls` every master's `server/tls` gets, with their modes.
@@ -117,7 +124,7 @@ const SEED_FILES: [(&str, u32); 5] = [
 ];
 
 impl State {
-    fn open(dir: &Path, cluster: &Cluster) -> Result<Self, CreateError> {
+    pub(crate) fn open(dir: &Path, cluster: &Cluster) -> Result<Self, CreateError> {
         let failed = |reason: String| CreateError::State {
             dir: dir.to_owned(),
             reason,
@@ -140,22 +147,24 @@ impl State {
         })
     }
 
-    fn seed_file(&self, name: &str) -> Vec<u8> {
+    pub(crate) fn seed_file(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.dir.join("server-seed/tls").join(name)).unwrap_or_default()
     }
 }
 
 /// One connected machine and what it is in the cluster.
-struct Session<'c> {
-    machine: &'c Machine,
-    ssh: ssh::Machine,
+pub(crate) struct Session<'c> {
+    pub(crate) machine: &'c Machine,
+    pub(crate) ssh: ssh::Machine,
 }
 
 /// Builds (or finishes, or confirms) the control plane of `cluster`.
 pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Created, CreateError> {
+    let mut timings = Timings::start();
     let state = State::open(&options.state_dir, cluster)?;
     let masters = connect(cluster.masters.iter().collect(), options.connect_timeout).await?;
-    let result = install_masters(cluster, &state, &masters, &options.binary).await;
+    timings.lap(Phase::SshConnect);
+    let result = install_masters(cluster, &state, &masters, options, &mut timings).await;
     for session in masters {
         session.ssh.close().await;
     }
@@ -170,14 +179,26 @@ pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Create
             reason: e.to_string(),
         })?;
     wait_ready(&state.seed, &url, options.ready_timeout).await?;
+    timings.lap(Phase::ApiReady);
     if !cluster.pools.is_empty() {
-        let nodes = join_pools(cluster, &state, options, &url).await?;
+        let nodes = join_pools(cluster, &state, options, &url, &mut timings).await?;
         summary.outcomes.extend(nodes.outcomes);
     }
     Ok(Created {
         kubeconfig,
         summary,
+        timings,
     })
+}
+
+/// The error for a step of `for_each` that failed on some machines.
+fn machines_failed(step: &'static str, total: usize, summary: Summary) -> CreateError {
+    CreateError::Machines {
+        step,
+        failed: summary.failures().count(),
+        total,
+        summary,
+    }
 }
 
 /// Every pool machine joins through `url`; waits for all to be Ready.
@@ -186,6 +207,7 @@ async fn join_pools(
     state: &State,
     options: &CreateOptions,
     url: &str,
+    timings: &mut Timings,
 ) -> Result<Summary, CreateError> {
     let api_error = |reason: String| CreateError::Api {
         url: url.to_owned(),
@@ -195,6 +217,7 @@ async fn join_pools(
     let token = join::ensure_token(&client, &state.dir)
         .await
         .map_err(api_error)?;
+    timings.lap(Phase::NodeJoin);
     let members: Vec<(&Pool, &Machine)> = cluster
         .pools
         .iter()
@@ -205,44 +228,60 @@ async fn join_pools(
         options.connect_timeout,
     )
     .await?;
+    timings.lap(Phase::SshConnect);
     let ca_pem = state.seed_file("ca.crt");
     let indices: Vec<usize> = (0..connected.len()).collect();
+    let new_binary: Vec<AtomicBool> = indices.iter().map(|_| AtomicBool::new(false)).collect();
     let (sessions, members, binary) = (&connected, &members, &options.binary);
-    let (ca_pem, token) = (&ca_pem, &token);
-    let summary = ssh::for_each(
+    let (ca_pem, token, new_binary) = (&ca_pem, &token, &new_binary);
+    let uploaded = ssh::for_each(
         &indices,
         |&index| members[index].1.name.clone(),
         |&index, progress| async move {
-            let (pool, machine) = members[index];
-            let session = &sessions[index].ssh;
-            let layout = Layout::new(&machine.data_dir);
+            let layout = Layout::new(&members[index].1.data_dir);
             progress.step("uploading berth");
-            let new_binary = matches!(
-                session
-                    .upload(Source::File(binary), &path(&layout.binary()), 0o755)
-                    .await?,
-                Uploaded::Copied { .. }
-            );
-            progress.step("berth agent");
-            let service = join::agent_service(cluster, pool, machine, &layout, url);
-            let outcome =
-                join::install_node(session, &service, &layout, ca_pem, token, new_binary).await?;
-            progress.step(format!("berth agent {outcome}"));
+            let copied = sessions[index]
+                .ssh
+                .upload(Source::File(binary), &path(&layout.binary()), 0o755)
+                .await?;
+            new_binary[index].store(matches!(copied, Uploaded::Copied { .. }), Ordering::Relaxed);
             Ok::<(), ssh::Error>(())
         },
     )
     .await;
-    let failed = summary.failures().count();
+    timings.lap(Phase::Upload);
+    let summary = if uploaded.all_done() {
+        ssh::for_each(
+            &indices,
+            |&index| members[index].1.name.clone(),
+            |&index, progress| async move {
+                let (pool, machine) = members[index];
+                let layout = Layout::new(&machine.data_dir);
+                progress.step("berth agent");
+                let service = join::agent_service(cluster, pool, machine, &layout, url);
+                let restart = new_binary[index].load(Ordering::Relaxed);
+                let outcome = join::install_node(
+                    &sessions[index].ssh,
+                    &service,
+                    &layout,
+                    ca_pem,
+                    token,
+                    restart,
+                )
+                .await?;
+                progress.step(format!("berth agent {outcome}"));
+                Ok::<(), ssh::Error>(())
+            },
+        )
+        .await
+    } else {
+        uploaded
+    };
     for session in connected {
         session.ssh.close().await;
     }
-    if failed > 0 {
-        return Err(CreateError::Machines {
-            step: "joining nodes",
-            failed,
-            total: members.len(),
-            summary,
-        });
+    if !summary.all_done() {
+        return Err(machines_failed("joining nodes", members.len(), summary));
     }
     let names: Vec<String> = members.iter().map(|(_, m)| m.name.clone()).collect();
     join::wait_ready(&client, &names, options.ready_timeout)
@@ -251,6 +290,7 @@ async fn join_pools(
             timeout: options.ready_timeout,
             nodes: waiting.join(", "),
         })?;
+    timings.lap(Phase::NodeJoin);
     Ok(summary)
 }
 
@@ -264,7 +304,7 @@ pub fn api_url(master: &Machine) -> String {
 }
 
 /// Connects to every machine at once; fails naming each machine that did not answer.
-async fn connect(
+pub(crate) async fn connect(
     machines: Vec<&Machine>,
     timeout: Duration,
 ) -> Result<Vec<Session<'_>>, CreateError> {
@@ -301,74 +341,106 @@ async fn connect(
     })
 }
 
+/// The masters in three passes, each on all of them at once: files, then
+/// the etcd members until all are healthy, then the API servers.
 async fn install_masters(
     cluster: &Cluster,
     state: &State,
     masters: &[Session<'_>],
-    binary: &Path,
+    options: &CreateOptions,
+    timings: &mut Timings,
 ) -> Result<Summary, CreateError> {
     // By index, so each machine's work borrows the sessions, not the argument.
     let indices: Vec<usize> = (0..masters.len()).collect();
-    let summary = ssh::for_each(
-        &indices,
-        |&index| masters[index].machine.name.clone(),
-        |&index, progress| async move {
+    let name = |&index: &usize| masters[index].machine.name.clone();
+    let new_binary: Vec<AtomicBool> = indices.iter().map(|_| AtomicBool::new(false)).collect();
+    let (binary, new_binary) = (&options.binary, &new_binary);
+    let uploaded = ssh::for_each(&indices, name, |&index, progress| async move {
+        let session = &masters[index];
+        let layout = Layout::new(&session.machine.data_dir);
+        progress.step("uploading berth");
+        let copied = session
+            .ssh
+            .upload(Source::File(binary), &path(&layout.binary()), 0o755)
+            .await?;
+        new_binary[index].store(matches!(copied, Uploaded::Copied { .. }), Ordering::Relaxed);
+        progress.step("certificates");
+        for (name, mode) in SEED_FILES {
+            let remote = layout.server_dir().join("tls").join(name);
+            session
+                .ssh
+                .upload(Source::Bytes(&state.seed_file(name)), &path(&remote), mode)
+                .await?;
+        }
+        Ok::<(), ssh::Error>(())
+    })
+    .await;
+    timings.lap(Phase::Upload);
+    if !uploaded.all_done() {
+        return Err(machines_failed(
+            "setting up masters",
+            masters.len(),
+            uploaded,
+        ));
+    }
+    if let Some(etcd) = &state.etcd {
+        let formed = ssh::for_each(&indices, name, |&index, progress| async move {
             let session = &masters[index];
             let layout = Layout::new(&session.machine.data_dir);
-            progress.step("uploading berth");
-            let new_binary = matches!(
-                session
-                    .ssh
-                    .upload(Source::File(binary), &path(&layout.binary()), 0o755)
-                    .await?,
-                Uploaded::Copied { .. }
-            );
-            progress.step("certificates");
-            for (name, mode) in SEED_FILES {
-                let remote = layout.server_dir().join("tls").join(name);
-                session
-                    .ssh
-                    .upload(Source::Bytes(&state.seed_file(name)), &path(&remote), mode)
-                    .await?;
-            }
-            if let Some(etcd) = &state.etcd {
-                progress.step("etcd");
-                let member = etcd.install(&session.ssh, session.machine, &layout).await?;
-                let service = etcd::service(cluster, session.machine, &layout, &member);
-                session
-                    .ssh
-                    .run_ok(&service.ensure_running(&layout, false))
-                    .await?;
-            }
-            progress.step("berth server");
-            let service = server_service(cluster, session.machine, &layout, state.etcd.as_ref());
-            let outcome = session
+            progress.step("etcd");
+            let member = etcd.install(&session.ssh, session.machine, &layout).await?;
+            let service = etcd::service(cluster, session.machine, &layout, &member);
+            session
                 .ssh
-                .run_ok(&service.ensure_running(&layout, new_binary))
+                .run_ok(&service.ensure_running(&layout, false))
                 .await?;
-            progress.step(format!("berth server {}", outcome.stdout.trim()));
             Ok::<(), ssh::Error>(())
-        },
-    )
+        })
+        .await;
+        if !formed.all_done() {
+            return Err(machines_failed("starting etcd", masters.len(), formed));
+        }
+        etcd::wait_healthy(cluster, &state.dir, options.ready_timeout)
+            .await
+            .map_err(|reason| CreateError::State {
+                dir: state.dir.join("etcd"),
+                reason: format!(
+                    "etcd members: {reason}; see data_dir/logs/etcd.log on the masters"
+                ),
+            })?;
+        timings.lap(Phase::EtcdFormation);
+    }
+    let summary = ssh::for_each(&indices, name, |&index, progress| async move {
+        let session = &masters[index];
+        let layout = Layout::new(&session.machine.data_dir);
+        progress.step("berth server");
+        let service = server_service(cluster, session.machine, &layout, state.etcd.as_ref());
+        let restart = new_binary[index].load(Ordering::Relaxed);
+        let outcome = session
+            .ssh
+            .run_ok(&service.ensure_running(&layout, restart))
+            .await?;
+        progress.step(format!("berth server {}", outcome.stdout.trim()));
+        Ok::<(), ssh::Error>(())
+    })
     .await;
     if summary.all_done() {
         Ok(summary)
     } else {
-        Err(CreateError::Machines {
-            step: "setting up masters",
-            failed: summary.failures().count(),
-            total: masters.len(),
+        Err(machines_failed(
+            "setting up masters",
+            masters.len(),
             summary,
-        })
+        ))
     }
 }
 
-fn path(path: &Path) -> String {
+pub(crate) fn path(path: &Path) -> String {
     path.display().to_string()
 }
 
 /// `berth server` on a master.
-fn server_service(
+pub(crate) fn server_service(
     cluster: &Cluster,
     master: &Machine,
     layout: &Layout,
@@ -415,7 +487,11 @@ pub fn listen_address(host: &str, port: u16) -> String {
 }
 
 /// Polls `url/readyz` with the admin credentials until it answers `ok`.
-async fn wait_ready(seed: &Pki, url: &str, timeout: Duration) -> Result<(), CreateError> {
+pub(crate) async fn wait_ready(
+    seed: &Pki,
+    url: &str,
+    timeout: Duration,
+) -> Result<(), CreateError> {
     let started = Instant::now();
     loop {
         let last = match readyz(seed, url).await {
@@ -435,7 +511,7 @@ async fn wait_ready(seed: &Pki, url: &str, timeout: Duration) -> Result<(), Crea
 }
 
 /// A client with the cluster admin's credentials against `url`.
-async fn admin_client(seed: &Pki, url: &str) -> Result<kube::Client, String> {
+pub(crate) async fn admin_client(seed: &Pki, url: &str) -> Result<kube::Client, String> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&seed.admin_kubeconfig(url))
         .map_err(|e| e.to_string())?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use berth_pki::{etcd_api_client, etcd_peer, etcd_server, Authority, CertifiedKey, PkiError};
 
@@ -64,7 +64,8 @@ pub struct MemberFiles {
 }
 
 impl MemberFiles {
-    fn new(layout: &Layout) -> Self {
+    /// The member's files under `layout`.
+    pub fn new(layout: &Layout) -> Self {
         Self {
             dir: layout.pki_dir().join("etcd"),
         }
@@ -211,5 +212,86 @@ pub fn service(
     Service {
         name: "etcd".to_owned(),
         command: command.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// What one member says of itself when asked for its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberHealth {
+    /// Whether it is the leader.
+    pub leader: bool,
+    /// etcd's version.
+    pub version: String,
+}
+
+/// Asks each master's member for its status over TLS, with the API
+/// servers' client certificate from `state_dir/etcd`; per master (in
+/// `cluster.toml` order) its answer or why there was none. Fails only when
+/// the certificates are not there.
+pub async fn member_health(
+    cluster: &Cluster,
+    state_dir: &Path,
+) -> Result<Vec<(String, Result<MemberHealth, String>)>, String> {
+    let dir = state_dir.join("etcd");
+    let read = |name: &str| std::fs::read_to_string(dir.join(name));
+    let (Ok(ca), Ok(cert), Ok(key)) = (
+        read("ca.crt"),
+        read("apiserver-etcd-client.crt"),
+        read("apiserver-etcd-client.key"),
+    ) else {
+        return Err(format!("no etcd certificates in {}", dir.display()));
+    };
+    let tls = etcd_client::TlsOptions::new()
+        .ca_certificate(etcd_client::Certificate::from_pem(ca))
+        .identity(etcd_client::Identity::from_pem(cert, key));
+    let asks = cluster.masters.iter().map(|master| {
+        let endpoint = url(&master.host, CLIENT_PORT);
+        let options = etcd_client::ConnectOptions::new()
+            .with_tls(tls.clone())
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_timeout(Duration::from_secs(3));
+        async move {
+            let status = async {
+                let mut client =
+                    etcd_client::Client::connect([endpoint.as_str()], Some(options)).await?;
+                client.status().await
+            };
+            let health = status
+                .await
+                .map(|status| MemberHealth {
+                    leader: status.header().map_or(0, |h| h.member_id()) == status.leader(),
+                    version: status.version().to_owned(),
+                })
+                .map_err(|e| e.to_string());
+            (master.name.clone(), health)
+        }
+    });
+    Ok(futures::future::join_all(asks).await)
+}
+
+/// Waits until every member answers its status; the last problem on
+/// timeout. Masters behind a jump host cannot be asked from here: then it
+/// returns at once, and the API servers' readiness speaks for etcd.
+pub async fn wait_healthy(
+    cluster: &Cluster,
+    state_dir: &Path,
+    timeout: Duration,
+) -> Result<(), String> {
+    if cluster.masters.iter().any(|m| m.ssh.jump_host.is_some()) {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let problem = member_health(cluster, state_dir)
+            .await?
+            .into_iter()
+            .find_map(|(name, health)| health.err().map(|e| format!("member {name}: {e}")));
+        let Some(problem) = problem else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("not healthy within {timeout:?}: {problem}"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -81,51 +81,20 @@ async fn machine_line(
 /// etcd's members, their health and the leader, asked over TLS with the
 /// API servers' client certificate.
 async fn etcd_lines(cluster: &Cluster, state_dir: &Path) -> Vec<String> {
-    let dir = state_dir.join("etcd");
-    let read = |name: &str| std::fs::read_to_string(dir.join(name));
-    let (Ok(ca), Ok(cert), Ok(key)) = (
-        read("ca.crt"),
-        read("apiserver-etcd-client.crt"),
-        read("apiserver-etcd-client.key"),
-    ) else {
-        return vec![format!("etcd: no certificates in {}", dir.display())];
-    };
-    let tls = etcd_client::TlsOptions::new()
-        .ca_certificate(etcd_client::Certificate::from_pem(ca))
-        .identity(etcd_client::Identity::from_pem(cert, key));
-    let mut lines = Vec::new();
-    for master in &cluster.masters {
-        let endpoint = format!(
-            "https://{}",
-            crate::create::listen_address(&master.host, etcd::CLIENT_PORT)
-        );
-        let options = etcd_client::ConnectOptions::new()
-            .with_tls(tls.clone())
-            .with_connect_timeout(Duration::from_secs(3))
-            .with_timeout(Duration::from_secs(3));
-        let status = async {
-            let mut client =
-                etcd_client::Client::connect([endpoint.as_str()], Some(options)).await?;
-            client.status().await
-        };
-        lines.push(match status.await {
-            Ok(status) => {
-                let id = status.header().map_or(0, |h| h.member_id());
-                let role = if id == status.leader() {
-                    "leader"
-                } else {
-                    "follower"
-                };
-                format!(
-                    "etcd {:<12} healthy, {role}, version {}",
-                    master.name,
-                    status.version()
-                )
-            }
-            Err(e) => format!("etcd {:<12} unhealthy: {e}", master.name),
-        });
+    match etcd::member_health(cluster, state_dir).await {
+        Err(e) => vec![format!("etcd: {e}")],
+        Ok(members) => members
+            .into_iter()
+            .map(|(name, health)| match health {
+                Ok(health) => format!(
+                    "etcd {name:<12} healthy, {}, version {}",
+                    if health.leader { "leader" } else { "follower" },
+                    health.version
+                ),
+                Err(e) => format!("etcd {name:<12} unhealthy: {e}"),
+            })
+            .collect(),
     }
-    lines
 }
 
 /// The Nodes as the API sees them: name, Ready, version.
