@@ -7,6 +7,8 @@
 //! A machine whose installed and running binary already have the new
 //! checksum is skipped, so a re-run after a failure goes on where it stopped.
 
+mod cordon;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -140,6 +142,14 @@ impl fmt::Display for MachineUpgrade {
 pub struct Upgraded {
     /// Per machine.
     pub machines: Vec<MachineUpgrade>,
+}
+
+impl Upgraded {
+    /// Adds a machine's outcome and says it on stderr as it happens.
+    fn record(&mut self, machine: MachineUpgrade) {
+        eprintln!("{machine}");
+        self.machines.push(machine);
+    }
 }
 
 impl fmt::Display for Upgraded {
@@ -281,15 +291,7 @@ pub async fn upgrade(
         })
         .await;
         step.ssh.close().await;
-        upgraded.machines.push(result?);
-        eprintln!(
-            "{}",
-            upgraded
-                .machines
-                .last()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        );
+        upgraded.record(result?);
     }
     if cluster.pools.is_empty() {
         return Ok(upgraded);
@@ -304,20 +306,20 @@ pub async fn upgrade(
     for pool in &cluster.pools {
         for machine in &pool.machines {
             let step = Step::connect(machine, options.connect_timeout).await?;
-            let result = roll(&step, "agent", &sha256, |_| {
+            let mut result = roll(&step, "agent", &sha256, |_| {
                 upgrade_node(cluster, pool, &client, &url, &step, options)
             })
             .await;
+            // Also for a node a failed run left cordoned after its swap.
+            if result.is_ok() {
+                if let Err(reason) =
+                    cordon::release(&client, &machine.name, options.ready_timeout).await
+                {
+                    result = Err(step.failed("uncordoning")(reason));
+                }
+            }
             step.ssh.close().await;
-            upgraded.machines.push(result?);
-            eprintln!(
-                "{}",
-                upgraded
-                    .machines
-                    .last()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            );
+            upgraded.record(result?);
         }
     }
     Ok(upgraded)
@@ -391,6 +393,9 @@ async fn upgrade_node(
     options: &UpgradeOptions,
 ) -> Result<(), UpgradeError> {
     let node = &step.machine.name;
+    cordon::cordon(client, node)
+        .await
+        .map_err(step.failed("cordoning"))?;
     drain::drain(client, node, options.drain_timeout)
         .await
         .map_err(|e| step.failed("draining")(e.to_string()))?;
@@ -402,10 +407,7 @@ async fn upgrade_node(
     step.restart(&service, true).await?;
     wait_node_ready_since(client, node, restarted, options.ready_timeout)
         .await
-        .map_err(step.failed("waiting for the Node to be Ready"))?;
-    drain::set_unschedulable(client, node, false)
-        .await
-        .map_err(|e| step.failed("uncordoning")(e.to_string()))
+        .map_err(step.failed("waiting for the Node to be Ready"))
 }
 
 /// Whether `node` is Ready by a heartbeat sent at or after `since` (so by

@@ -24,13 +24,20 @@ pub fn berth(args: &[&str], file: &Path, state: &Path) -> Output {
         .expect("running berth cluster")
 }
 
-/// Exit code, stdout and stderr of `output`, for assertion messages.
+/// Exit code, stdout and the end of stderr of `output` (the progress
+/// lines and the error, not every command's log), for assertion messages.
 pub fn text(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let tail = lines[lines.len().saturating_sub(40)..]
+        .iter()
+        .map(|line| line.chars().take(400).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n");
     format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        "exit {:?}\nstdout:\n{}\nstderr (last 40 lines, each cut at 400 characters):\n{tail}",
         output.status.code(),
         String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
     )
 }
 

@@ -234,7 +234,7 @@ fn a_rolling_upgrade_keeps_the_api_answering_and_moves_every_machine_to_the_new_
     kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
     let node = kubectl.jsonpath(
         &["get", "node", "n1"],
-        "{.status.conditions[?(@.type==\"Ready\")].status} {.spec.unschedulable}",
+        "{.status.conditions[?(@.type==\"Ready\")].status} {.spec.unschedulable} {.metadata.annotations.berth\\.dev/cordoned-by-upgrade}",
     );
     assert_eq!(node.trim(), "True", "{node}");
     let status = berth(&["status"], &file, &state);
