@@ -140,6 +140,11 @@ pub async fn drain(client: &kube::Client, node: &str, timeout: Duration) -> Resu
                     tracing::info!(pod = %pod.key(), message = %status.message, "eviction refused; retrying");
                     refused.push(pod);
                 }
+                // An API server busy or between etcd leaders: try again.
+                Err(e) if transient(&e) => {
+                    tracing::info!(pod = %pod.key(), error = %e, "eviction failed; retrying");
+                    refused.push(pod);
+                }
                 Err(e) => return Err(api_error(&format!("evicting {}", pod.key()), e)),
             }
         }
@@ -171,6 +176,15 @@ pub async fn drain(client: &kube::Client, node: &str, timeout: Duration) -> Resu
         }
         evicted = left;
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Whether `error` may pass by itself: a 5xx answer or no answer at all.
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => status.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
     }
 }
 
