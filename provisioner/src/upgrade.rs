@@ -520,16 +520,20 @@ mod tests {
         );
     }
 
+    fn probe(layout: &Layout) -> Installed {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(probe_script(layout, "server"))
+            .output()
+            .unwrap();
+        Installed::parse(&String::from_utf8_lossy(&output.stdout))
+    }
+
     #[test]
     fn the_probe_reads_what_the_script_prints() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path());
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(probe_script(&layout, "server"))
-            .output()
-            .unwrap();
-        let found = Installed::parse(&String::from_utf8_lossy(&output.stdout));
+        let found = probe(&layout);
         assert_eq!(found.installed, "none");
         assert_eq!(found.running, "none");
         assert_eq!(found.version, "not installed");
@@ -537,12 +541,7 @@ mod tests {
         std::fs::write(layout.binary(), "x").unwrap();
         std::fs::create_dir_all(dir.path().join("run")).unwrap();
         std::fs::write(layout.pid_file("server"), std::process::id().to_string()).unwrap();
-        let output = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(probe_script(&layout, "server"))
-            .output()
-            .unwrap();
-        let found = Installed::parse(&String::from_utf8_lossy(&output.stdout));
+        let found = probe(&layout);
         assert_eq!(found.installed, local_sha256(&layout.binary()).unwrap());
         let exe = std::fs::read_link("/proc/self/exe").unwrap();
         assert_eq!(found.running, local_sha256(&exe).unwrap());

@@ -185,6 +185,19 @@ fn a_rolling_upgrade_keeps_the_api_answering_and_moves_every_machine_to_the_new_
     let new_sha = sha256(&new_binary);
     assert_ne!(new_sha, sha256(&berth_bin()));
 
+    // A binary that is not there: refused before any machine is touched.
+    let missing = berth(
+        &["upgrade", "--binary", "/nonexistent/berth"],
+        &file,
+        &state,
+    );
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("reading /nonexistent/berth"),
+        "{}",
+        text(&missing)
+    );
+
     let stop = Arc::new(AtomicBool::new(false));
     let poller = {
         let masters: Vec<String> = hosts.hosts[..3].iter().map(|h| h.address.clone()).collect();
