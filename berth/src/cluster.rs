@@ -8,7 +8,7 @@ use anyhow::Context;
 use berth_provisioner::config::edit::NewMachine;
 use berth_provisioner::config::{self, Binary, Cluster, MasterRule};
 use berth_provisioner::nodes::{self, RemoveOptions};
-use berth_provisioner::{admin, create, delete, renew, restore, snapshot, status};
+use berth_provisioner::{admin, create, delete, renew, restore, snapshot, status, upgrade};
 use clap::{Args, Subcommand};
 
 /// `berth cluster` and its subcommands.
@@ -25,7 +25,7 @@ enum ClusterCommand {
     Check(CheckArgs),
     /// Build the cluster (or finish a build that stopped part-way; a re-run
     /// on a finished cluster changes nothing) and write its admin kubeconfig.
-    Create(StateArgs),
+    Create(CreateArgs),
     /// Stop and remove everything berth installed on the cluster's
     /// machines, then the cluster's local state.
     Delete(StateArgs),
@@ -47,6 +47,11 @@ enum ClusterCommand {
     /// removed first; then its services stop, its data_dir goes, its Node
     /// object is deleted and cluster.toml no longer lists it.
     RemoveNode(RemoveNodeArgs),
+    /// Roll the cluster onto another berth binary: masters one at a time
+    /// (waiting for /readyz and etcd), then nodes one at a time (cordon,
+    /// drain respecting PodDisruptionBudgets, swap, Ready, uncordon).
+    /// Machines already on it are skipped, so a re-run resumes.
+    Upgrade(UpgradeArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -108,6 +113,29 @@ struct RemoveNodeArgs {
     /// master, and go on when the machine cannot be reached to clean it.
     #[arg(long)]
     force: bool,
+}
+
+#[derive(Args, Debug)]
+struct CreateArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// Print how long each phase took (`timing PHASE SECONDS` lines:
+    /// ssh-connect, upload, etcd-formation, api-ready, node-join, total).
+    #[arg(long)]
+    timings: bool,
+}
+
+#[derive(Args, Debug)]
+struct UpgradeArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The new berth executable (cluster.toml's `binary` is not changed;
+    /// point it at the new one yourself).
+    #[arg(long)]
+    binary: PathBuf,
+    /// How long draining one node may take.
+    #[arg(long, default_value = "300s", value_parser = crate::server::parse_duration)]
+    drain_timeout: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -178,7 +206,10 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        ClusterCommand::Create(args) => {
+        ClusterCommand::Create(CreateArgs {
+            state: args,
+            timings,
+        }) => {
             let (cluster, state_dir) = args.load(MasterRule::New)?;
             let options = args.create_options(&cluster, state_dir)?;
             let created = create::create(&cluster, &options).await?;
@@ -188,6 +219,9 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 cluster.name,
                 created.kubeconfig.display()
             );
+            if timings {
+                print!("{}", created.timings);
+            }
             Ok(())
         }
         ClusterCommand::Status(args) => {
@@ -200,6 +234,20 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 "{}",
                 status::report(&cluster, &state_dir, client.as_ref(), args.connect_timeout).await
             );
+            Ok(())
+        }
+        ClusterCommand::Upgrade(args) => {
+            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
+            let options = upgrade::UpgradeOptions {
+                state_dir,
+                binary: args.binary,
+                connect_timeout: args.state.connect_timeout,
+                ready_timeout: args.state.ready_timeout,
+                drain_timeout: args.drain_timeout,
+            };
+            let upgraded = upgrade::upgrade(&cluster, &options).await?;
+            print!("{upgraded}");
+            println!("cluster {} upgraded", cluster.name);
             Ok(())
         }
         ClusterCommand::Delete(args) => {

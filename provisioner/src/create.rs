@@ -5,7 +5,10 @@
 //! nothing. The cluster's secrets live in a state directory on this
 //! machine, so every run hands the machines the same ones.
 
+mod timings;
+
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_pki::Pki;
@@ -19,6 +22,7 @@ use crate::service::Service;
 use crate::ssh::{self, Source, Summary, Uploaded};
 
 pub use crate::endpoint::{api_url, listen_address, API_PORT};
+pub use timings::{parse as parse_timings, Phase, Timings};
 
 /// How `create` runs.
 #[derive(Debug, Clone)]
@@ -94,6 +98,8 @@ pub struct Created {
     pub kubeconfig: PathBuf,
     /// What was done where.
     pub summary: Summary,
+    /// How long each phase took.
+    pub timings: Timings,
 }
 
 /// The cluster's secrets kept on this machine between runs.
@@ -153,21 +159,26 @@ pub(crate) struct Session<'c> {
 
 /// Builds (or finishes, or confirms) the control plane of `cluster`.
 pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Created, CreateError> {
+    let mut timings = Timings::start();
     let state = State::open(&options.state_dir, cluster)?;
     let masters = connect(cluster.masters.iter().collect(), options.connect_timeout).await?;
-    let result = install_masters(cluster, &state, &masters, &options.binary).await;
+    timings.lap(Phase::SshConnect);
+    let result = install_masters(cluster, &state, &masters, options, &mut timings).await;
     for session in masters {
         session.ssh.close().await;
     }
     let mut summary = result?;
     let (kubeconfig, url) = serve_kubeconfig(cluster, &state, options).await?;
+    timings.lap(Phase::ApiReady);
     if !cluster.pools.is_empty() {
         let nodes = join_pools(cluster, &state, options, &url).await?;
         summary.outcomes.extend(nodes.outcomes);
+        timings.lap(Phase::NodeJoin);
     }
     Ok(Created {
         kubeconfig,
         summary,
+        timings,
     })
 }
 
@@ -317,29 +328,50 @@ pub(crate) async fn connect(
     })
 }
 
+/// The masters in two passes, each on all of them at once: files (binary,
+/// certificates, etcd installed), then their services; on etcd it then
+/// waits until every member is healthy.
 async fn install_masters(
     cluster: &Cluster,
     state: &State,
     masters: &[Session<'_>],
-    binary: &Path,
+    options: &CreateOptions,
+    timings: &mut Timings,
 ) -> Result<Summary, CreateError> {
     // By index, so each machine's work borrows the sessions, not the argument.
     let indices: Vec<usize> = (0..masters.len()).collect();
-    let summary = ssh::for_each(
-        &indices,
-        |&index| masters[index].machine.name.clone(),
-        |&index, progress| async move {
-            let session = &masters[index];
-            let new_binary = prepare_master(state, session, binary, &progress).await?;
-            let restart = Restart {
-                etcd: false,
-                server: new_binary,
-            };
-            start_master(cluster, state, session, restart, &progress).await
-        },
-    )
+    let name = |&index: &usize| masters[index].machine.name.clone();
+    let new_binary: Vec<AtomicBool> = indices.iter().map(|_| AtomicBool::new(false)).collect();
+    let (binary, new_binary) = (&options.binary, &new_binary);
+    let prepared = ssh::for_each(&indices, name, |&index, progress| async move {
+        let changed = prepare_master(state, &masters[index], binary, &progress).await?;
+        new_binary[index].store(changed, Ordering::Relaxed);
+        Ok::<(), ssh::Error>(())
+    })
     .await;
-    check_summary(summary, "setting up masters", masters.len())
+    check_summary(prepared, "setting up masters", masters.len())?;
+    timings.lap(Phase::Upload);
+    let started = ssh::for_each(&indices, name, |&index, progress| async move {
+        let restart = Restart {
+            etcd: false,
+            server: new_binary[index].load(Ordering::Relaxed),
+        };
+        start_master(cluster, state, &masters[index], restart, &progress).await
+    })
+    .await;
+    let summary = check_summary(started, "setting up masters", masters.len())?;
+    if state.etcd.is_some() {
+        etcd::wait_healthy(cluster, &state.dir, options.ready_timeout)
+            .await
+            .map_err(|reason| CreateError::State {
+                dir: state.dir.join("etcd"),
+                reason: format!(
+                    "etcd members: {reason}; see data_dir/logs/etcd.log on the masters"
+                ),
+            })?;
+        timings.lap(Phase::EtcdFormation);
+    }
+    Ok(summary)
 }
 
 /// `summary` when every machine is done, else the error naming `step`.
@@ -430,7 +462,7 @@ pub(crate) async fn start_master(
     Ok(())
 }
 
-fn path(path: &Path) -> String {
+pub(crate) fn path(path: &Path) -> String {
     path.display().to_string()
 }
 

@@ -72,7 +72,9 @@ pub enum EvictionAnswer {
 }
 
 /// Reads an eviction's answer as kubectl does: 404 means done, 429 means
-/// wait and retry, anything else stops the drain.
+/// wait and retry (so do 502-504 and a lost connection: a master going
+/// away), anything else stops the drain (500 is upstream's answer for a pod
+/// under several budgets).
 pub fn eviction_answer<T>(result: &Result<T, kube::Error>) -> EvictionAnswer {
     match result {
         Ok(_) => EvictionAnswer::Evicted,
@@ -80,7 +82,13 @@ pub fn eviction_answer<T>(result: &Result<T, kube::Error>) -> EvictionAnswer {
         Err(kube::Error::Api(status)) if status.code == 429 => {
             EvictionAnswer::Retry(status.message.clone())
         }
-        Err(e) => EvictionAnswer::Failed(e.to_string()),
+        // A master restarting (an upgrade) answers 503 or drops the
+        // connection: worth another try, as with a budget.
+        Err(kube::Error::Api(status)) if status.code > 500 => {
+            EvictionAnswer::Retry(status.message.clone())
+        }
+        Err(kube::Error::Api(status)) => EvictionAnswer::Failed(status.message.clone()),
+        Err(e) => EvictionAnswer::Retry(e.to_string()),
     }
 }
 
@@ -288,6 +296,10 @@ mod tests {
             (
                 api(500, "This pod has more than one PodDisruptionBudget"),
                 EvictionAnswer::Failed(String::new()),
+            ),
+            (
+                api(503, "the server is shutting down"),
+                EvictionAnswer::Retry("the server is shutting down".to_owned()),
             ),
         ];
         for (result, expected) in cases {

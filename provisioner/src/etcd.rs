@@ -130,7 +130,8 @@ struct MemberFiles {
 }
 
 impl MemberFiles {
-    fn new(layout: &Layout) -> Self {
+    /// The member's files under `layout`.
+    pub fn new(layout: &Layout) -> Self {
         Self {
             dir: layout.pki_dir().join("etcd"),
         }
@@ -304,7 +305,7 @@ pub fn initial_cluster(cluster: &Cluster) -> String {
 }
 
 /// Waits until the member on `master` answers a status request, at most `timeout`.
-pub async fn wait_healthy(
+pub async fn wait_member_healthy(
     tls: &etcd_client::TlsOptions,
     master: &Machine,
     timeout: std::time::Duration,
@@ -372,5 +373,70 @@ pub fn service(cluster: &Cluster, master: &Machine, layout: &Layout) -> Service 
     Service {
         name: "etcd".to_owned(),
         command: command.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// What one member says of itself when asked for its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberHealth {
+    /// Whether it is the leader.
+    pub leader: bool,
+    /// etcd's version.
+    pub version: String,
+}
+
+/// Asks each master's member for its status over TLS, with the API
+/// servers' client certificate from `state_dir/etcd`; per master (in
+/// `cluster.toml` order) its answer or why there was none. Fails only when
+/// the certificates are not there.
+pub async fn member_health(
+    cluster: &Cluster,
+    state_dir: &Path,
+) -> Result<Vec<(String, Result<MemberHealth, String>)>, String> {
+    let tls = client_tls(state_dir)?;
+    let asks = cluster.masters.iter().map(|master| {
+        let tls = tls.clone();
+        async move {
+            let status = async {
+                let mut client = member_client(&tls, master, Duration::from_secs(3)).await?;
+                client.status().await
+            };
+            let health = status
+                .await
+                .map(|status| MemberHealth {
+                    leader: status.header().map_or(0, |h| h.member_id()) == status.leader(),
+                    version: status.version().to_owned(),
+                })
+                .map_err(|e| e.to_string());
+            (master.name.clone(), health)
+        }
+    });
+    Ok(futures::future::join_all(asks).await)
+}
+
+/// Waits until every member answers its status; the last problem on
+/// timeout. Masters behind a jump host cannot be asked from here: then it
+/// returns at once, and the API servers' readiness speaks for etcd.
+pub async fn wait_healthy(
+    cluster: &Cluster,
+    state_dir: &Path,
+    timeout: Duration,
+) -> Result<(), String> {
+    if cluster.masters.iter().any(|m| m.ssh.jump_host.is_some()) {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let problem = member_health(cluster, state_dir)
+            .await?
+            .into_iter()
+            .find_map(|(name, health)| health.err().map(|e| format!("member {name}: {e}")));
+        let Some(problem) = problem else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("not healthy within {timeout:?}: {problem}"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

@@ -22,3 +22,4 @@ pub mod service;
 pub mod snapshot;
 pub mod ssh;
 pub mod status;
+pub mod upgrade;

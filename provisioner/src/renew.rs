@@ -222,7 +222,7 @@ pub async fn renew(
                     .map_err(|e| e.to_string())?;
                 if let Some(tls) = tls {
                     progress.step("waiting for etcd");
-                    etcd::wait_healthy(tls, session.machine, options.ready_timeout).await?;
+                    etcd::wait_member_healthy(tls, session.machine, options.ready_timeout).await?;
                 }
                 progress.step("waiting for /readyz");
                 let url = create::api_url(session.machine);

@@ -133,7 +133,7 @@ pub async fn restore(
     let (kubeconfig, url) = create::serve_kubeconfig(cluster, &state, options).await?;
     let tls = etcd::client_tls(&state.dir).map_err(SnapshotError::State)?;
     for master in &cluster.masters {
-        etcd::wait_healthy(&tls, master, options.ready_timeout)
+        etcd::wait_member_healthy(&tls, master, options.ready_timeout)
             .await
             .map_err(|reason| CreateError::Api {
                 url: url.clone(),
@@ -156,6 +156,7 @@ pub async fn restore(
     let summary =
         create::check_summary(cleaned, "removing the old etcd data", cluster.masters.len())?;
     Ok(Created {
+        timings: create::Timings::default(),
         kubeconfig,
         summary,
     })

@@ -81,33 +81,20 @@ async fn machine_line(
 /// etcd's members, their health and the leader, asked over TLS with the
 /// API servers' client certificate.
 async fn etcd_lines(cluster: &Cluster, state_dir: &Path) -> Vec<String> {
-    let tls = match etcd::client_tls(state_dir) {
-        Ok(tls) => tls,
-        Err(e) => return vec![e],
+    let mut lines = match etcd::member_health(cluster, state_dir).await {
+        Err(e) => return vec![format!("etcd: {e}")],
+        Ok(members) => members
+            .into_iter()
+            .map(|(name, health)| match health {
+                Ok(health) => format!(
+                    "etcd {name:<12} healthy, {}, version {}",
+                    if health.leader { "leader" } else { "follower" },
+                    health.version
+                ),
+                Err(e) => format!("etcd {name:<12} unhealthy: {e}"),
+            })
+            .collect::<Vec<_>>(),
     };
-    let mut lines = Vec::new();
-    for master in &cluster.masters {
-        let status = async {
-            let mut client = etcd::member_client(&tls, master, Duration::from_secs(3)).await?;
-            client.status().await
-        };
-        lines.push(match status.await {
-            Ok(status) => {
-                let id = status.header().map_or(0, |h| h.member_id());
-                let role = if id == status.leader() {
-                    "leader"
-                } else {
-                    "follower"
-                };
-                format!(
-                    "etcd {:<12} healthy, {role}, version {}",
-                    master.name,
-                    status.version()
-                )
-            }
-            Err(e) => format!("etcd {:<12} unhealthy: {e}", master.name),
-        });
-    }
     lines.push(
         match etcd::member_names(state_dir, &cluster.masters).await {
             Ok(names) => format!("etcd members ({}): {}", names.len(), names.join(", ")),
