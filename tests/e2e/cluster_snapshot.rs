@@ -11,26 +11,11 @@ mod hosts;
 mod ssh_hosts;
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use cluster_support::{berth, processes_mentioning, ssh_into, text};
+use cluster_support::{berth, create_in, processes_mentioning, ssh_into, text};
 use hosts::{Hosts, Topology};
-use support::{berth_bin, Kubectl, KUBECTL_1_33};
-
-/// Deletes the cluster when the test ends early, so no etcd or server
-/// outlives a failed run (the namespaces go with [`Hosts`]).
-struct DeleteOnDrop {
-    file: PathBuf,
-    state: PathBuf,
-}
-
-impl Drop for DeleteOnDrop {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let _ = berth(&["delete"], &self.file, &self.state);
-        }
-    }
-}
+use support::berth_bin;
 
 /// Three masters on etcd, no pool.
 fn cluster_toml(dir: &Path, hosts: &[hosts::Host], known_hosts: &Path) -> String {
@@ -80,21 +65,8 @@ fn a_snapshot_of_three_masters_restores_into_fresh_machines_and_certificates_ren
     let dir = dir.path();
     let hosts = Hosts::up("bsn", 3, "10.84", Topology::OneLan);
     let (_sshds, known_hosts) = ssh_into(&hosts.hosts, dir);
-    let file = dir.join("cluster.toml");
-    std::fs::write(&file, cluster_toml(dir, &hosts.hosts, &known_hosts)).unwrap();
-    let state = dir.join("state");
-    let _cleanup = DeleteOnDrop {
-        file: file.clone(),
-        state: state.clone(),
-    };
-
-    let created = berth(&["create"], &file, &state);
-    assert!(created.status.success(), "{}", text(&created));
-    let kubectl = Kubectl::with_kubeconfig(
-        KUBECTL_1_33,
-        &state.join("admin.kubeconfig"),
-        &dir.join("kubectl-cache"),
-    );
+    let (cluster, kubectl) = create_in(dir, &cluster_toml(dir, &hosts.hosts, &known_hosts));
+    let (file, state) = (cluster.file.clone(), cluster.state.clone());
     kubectl.ok(&["create", "namespace", "kept"]);
     kubectl.ok(&[
         "create",

@@ -182,3 +182,41 @@ pub fn kill_processes_mentioning(needle: &str) {
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
 }
+
+/// Runs `berth cluster delete` when dropped while the cluster's state is
+/// still there: a test that fails part-way leaves nothing installed.
+pub struct DeleteOnDrop {
+    /// The cluster.toml.
+    pub file: PathBuf,
+    /// The state folder.
+    pub state: PathBuf,
+}
+
+impl Drop for DeleteOnDrop {
+    fn drop(&mut self) {
+        if self.state.exists() {
+            let _ = berth(&["delete"], &self.file, &self.state);
+        }
+    }
+}
+
+/// Writes `toml` to `DIR/cluster.toml` and creates the cluster with its
+/// state in `DIR/state`: the guard that deletes it again (also when the
+/// test fails), and kubectl through the admin kubeconfig.
+pub fn create_in(dir: &Path, toml: &str) -> (DeleteOnDrop, Kubectl) {
+    let file = dir.join("cluster.toml");
+    std::fs::write(&file, toml).unwrap();
+    let state = dir.join("state");
+    let cluster = DeleteOnDrop {
+        file: file.clone(),
+        state: state.clone(),
+    };
+    let created = berth(&["create"], &file, &state);
+    assert!(created.status.success(), "{}", text(&created));
+    let kubectl = Kubectl::with_kubeconfig(
+        KUBECTL_1_33,
+        &state.join("admin.kubeconfig"),
+        &dir.join("kubectl-cache"),
+    );
+    (cluster, kubectl)
+}

@@ -17,26 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster_support::{berth, ssh_into, text};
+use cluster_support::{berth, create_in, ssh_into, text};
 use hosts::{Hosts, Topology};
-use support::{berth_bin, Kubectl, KUBECTL_1_33};
+use support::berth_bin;
 
 /// The longest the API may go unanswered during the upgrade.
 const MAX_GAP: Duration = Duration::from_secs(2);
-
-/// Deletes the cluster when the test ends, also when it fails part-way.
-struct Teardown {
-    file: PathBuf,
-    state: PathBuf,
-}
-
-impl Drop for Teardown {
-    fn drop(&mut self) {
-        if self.state.exists() {
-            let _ = berth(&["delete"], &self.file, &self.state);
-        }
-    }
-}
 
 fn cluster_toml(dir: &Path, hosts: &[hosts::Host], known_hosts: &Path, registry: &str) -> String {
     let machine = |i: usize, name: &str| {
@@ -146,25 +132,11 @@ fn a_rolling_upgrade_keeps_the_api_answering_and_moves_every_machine_to_the_new_
     let mirror = hosts::RegistryMirror::start(&registry, &hosts.hosts[0].gateway);
     let (_sshds, known_hosts) = ssh_into(&hosts.hosts, dir);
     let known_hosts = &known_hosts;
-    let file = dir.join("cluster.toml");
-    std::fs::write(
-        &file,
-        cluster_toml(dir, &hosts.hosts, known_hosts, &mirror.host),
-    )
-    .unwrap();
-    let state = dir.join("state");
-    let _teardown = Teardown {
-        file: file.clone(),
-        state: state.clone(),
-    };
-
-    let created = berth(&["create"], &file, &state);
-    assert!(created.status.success(), "{}", text(&created));
-    let kubectl = Kubectl::with_kubeconfig(
-        KUBECTL_1_33,
-        &state.join("admin.kubeconfig"),
-        &dir.join("kubectl-cache"),
+    let (cluster, kubectl) = create_in(
+        dir,
+        &cluster_toml(dir, &hosts.hosts, known_hosts, &mirror.host),
     );
+    let (file, state) = (cluster.file.clone(), cluster.state.clone());
     let manifest = format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      nodeSelector: {{berth.dev/pool: cpu}}\n      containers:\n      - name: web\n        image: {}\n",
         mirror.image("web:1")
