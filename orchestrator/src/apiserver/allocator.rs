@@ -159,12 +159,7 @@ impl Allocator {
         obj: &mut Value,
         allocation: &mut Allocation,
     ) -> Result<(), ApiError> {
-        let service_type = obj
-            .pointer("/spec/type")
-            .and_then(Value::as_str)
-            .unwrap_or("ClusterIP")
-            .to_owned();
-        if service_type == "ExternalName" {
+        if service_type(obj) == "ExternalName" {
             return Ok(());
         }
         let requested = obj
@@ -372,6 +367,14 @@ impl Allocator {
         keys.extend(health_check_port(Some(obj)).map(|p| format!("{PORT_PREFIX}{p}")));
         self.release(&Allocation { keys }).await;
     }
+}
+
+/// A Service's `spec.type`, `ClusterIP` when unset (the API default).
+fn service_type(obj: &Value) -> String {
+    obj.pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_owned()
 }
 
 #[cfg(test)]

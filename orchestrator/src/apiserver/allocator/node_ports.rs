@@ -126,11 +126,7 @@ impl Allocator {
         previous: Option<&Value>,
         allocation: &mut Allocation,
     ) -> Result<(), ApiError> {
-        let service_type = obj
-            .pointer("/spec/type")
-            .and_then(Value::as_str)
-            .unwrap_or("ClusterIP")
-            .to_owned();
+        let service_type = super::service_type(obj);
         let held = node_ports(previous);
         let ports = obj
             .pointer("/spec/ports")
