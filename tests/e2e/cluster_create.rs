@@ -197,7 +197,8 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
     let dir = dir.path();
     let lab = SshLab::up(dir, "bch", 5, "10.82");
     let hosts = &lab.hosts;
-    let (file, state, _) = lab.create(&ha_cluster_toml(&lab));
+    let (cluster, _) = lab.create(&ha_cluster_toml(&lab));
+    let (file, state) = (cluster.file.clone(), cluster.state.clone());
     // The admin works from a machine where the endpoint's name resolves to
     // every master, as a DNS name with three A records does.
     let client = &hosts.hosts[4];
@@ -319,7 +320,21 @@ fn three_masters_on_etcd_and_a_pool_joined_by_csr_over_ssh() {
         "ok",
         "the API answers through the endpoint with m1 gone"
     );
-    kubectl.ok(&["create", "configmap", "after-m1", "--from-literal=a=b"]);
+    // When m1 led etcd, the first writes time out until the others elect a
+    // new leader (upstream's API server answers the same); then they land.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let written = kubectl.run(&["create", "configmap", "after-m1", "--from-literal=a=b"]);
+        let stderr = String::from_utf8_lossy(&written.stderr);
+        if written.status.success() || stderr.contains("already exists") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && stderr.contains("timed out"),
+            "writing with m1 gone: {stderr}"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let now = (renewed("n1"), renewed("n2"));

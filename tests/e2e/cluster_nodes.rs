@@ -33,7 +33,8 @@ fn nodes_are_added_and_removed_with_drains_and_etcd_members_kept_right() {
     let dir = dir.path();
     let lab = SshLab::up(dir, "bnd", 5, "10.85");
     let hosts = &lab.hosts;
-    let (file, state, kubectl) = lab.create(&cluster_toml(&lab));
+    let (cluster, kubectl) = lab.create(&cluster_toml(&lab));
+    let (file, state) = (cluster.file.clone(), cluster.state.clone());
     let n2 = &hosts.hosts[4].address;
 
     // Two replicas on n1 (the pool's only node), kept at one by a budget.

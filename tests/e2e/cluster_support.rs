@@ -58,21 +58,9 @@ impl SshLab {
         )
     }
 
-    /// Writes `toml` to `DIR/cluster.toml` and creates the cluster with its
-    /// state in `DIR/state`: the file, the state folder, and kubectl
-    /// through the admin kubeconfig.
-    pub fn create(&self, toml: &str) -> (PathBuf, PathBuf, Kubectl) {
-        let file = self.dir.join("cluster.toml");
-        std::fs::write(&file, toml).unwrap();
-        let state = self.dir.join("state");
-        let created = berth(&["create"], &file, &state);
-        assert!(created.status.success(), "{}", text(&created));
-        let kubectl = Kubectl::with_kubeconfig(
-            KUBECTL_1_33,
-            &state.join("admin.kubeconfig"),
-            &self.dir.join("kubectl-cache"),
-        );
-        (file, state, kubectl)
+    /// Creates the cluster `toml` describes in the lab's folder (see [`create_in`]).
+    pub fn create(&self, toml: &str) -> (DeleteOnDrop, Kubectl) {
+        create_in(&self.dir, toml)
     }
 
     /// Applies Deployment `web`: two replicas of the `web:1` test image on
