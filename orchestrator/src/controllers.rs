@@ -6,11 +6,13 @@
 pub mod certificates;
 pub mod client;
 pub mod clusterrole_aggregation;
+pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbage_collector;
+pub mod history;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
@@ -146,6 +148,10 @@ pub fn all(
         (
             "tokencleaner",
             Box::pin(token_cleaner::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "daemonset",
+            Box::pin(daemonset::run(client.clone(), cancel.clone())),
         ),
     ];
     if let Some(signing) = &config.csr_signing {

@@ -1,0 +1,247 @@
+//! A DaemonSet's ControllerRevisions (upstream's `constructHistory`,
+//! `snapshot` and `cleanupHistory`): the revision whose data equals the
+//! current template is current (renumbered to the top when an old template
+//! comes back, as `kubectl rollout undo` does), else a new one is created;
+//! duplicates are removed and old ones truncated to `revisionHistoryLimit`.
+//! The data is the strategic-merge patch kubectl's undo applies.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::reflector::Store;
+use kube::ResourceExt;
+use serde_json::{json, Value};
+
+use crate::controllers::deployment::rollout::pod_template_hash;
+use crate::controllers::history::{self, Created, CONTROLLER_REVISION_HASH};
+use crate::controllers::workload::{controller_of, controller_reference, selector_matches};
+
+/// Upstream's default `revisionHistoryLimit`.
+const DEFAULT_HISTORY_LIMIT: i32 = 10;
+
+/// Why the history could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// The API refused a read or write.
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+    /// Another template's revision holds our name; the collision count was bumped.
+    #[error("hash collision on controller revision {0}; collisionCount bumped, retrying")]
+    Collision(String),
+}
+
+/// The revision data of the current template: `{"spec": {"template": …,
+/// "$patch": "replace"}}` (upstream's `getPatch`).
+pub fn revision_data(ds: &DaemonSet) -> Value {
+    let template = ds.spec.as_ref().map(|s| &s.template);
+    let mut template = serde_json::to_value(template).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut template {
+        map.insert("$patch".into(), json!("replace"));
+    }
+    json!({"spec": {"template": template}})
+}
+
+/// Whether `revision` holds the current template of `ds`.
+pub fn is_current(ds: &DaemonSet, revision: &ControllerRevision) -> bool {
+    revision.data.as_ref().map(|d| &d.0) == Some(&revision_data(ds))
+}
+
+/// The revisions `ds` controls, adopting orphans its selector matches.
+async fn owned_revisions(
+    ds: &DaemonSet,
+    revisions: &Store<ControllerRevision>,
+    api: &Api<ControllerRevision>,
+) -> Result<Vec<Arc<ControllerRevision>>, kube::Error> {
+    let uid = ds.uid().unwrap_or_default();
+    let selector = ds
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
+    let mut owned = Vec::new();
+    for revision in revisions
+        .state()
+        .into_iter()
+        .filter(|r| r.namespace() == ds.namespace())
+    {
+        match controller_of(&revision.metadata) {
+            Some(owner) if owner.uid == uid => owned.push(revision),
+            None if revision.metadata.deletion_timestamp.is_none()
+                && selector_matches(&selector, revision.metadata.labels.as_ref()) =>
+            {
+                let mut refs = revision.owner_references().to_vec();
+                refs.push(controller_reference(ds));
+                let patch = crate::controllers::workload::owner_references_patch(
+                    &refs,
+                    revision.resource_version(),
+                );
+                match api
+                    .patch(
+                        &revision.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(adopted) => owned.push(Arc::new(adopted)),
+                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(owned)
+}
+
+/// The current revision's hash and the old revisions (upstream's `constructHistory`).
+pub async fn construct(
+    ds: &DaemonSet,
+    revisions: &Store<ControllerRevision>,
+    client: &kube::Client,
+) -> Result<(String, Vec<ControllerRevision>), HistoryError> {
+    let namespace = ds.namespace().unwrap_or_default();
+    let api: Api<ControllerRevision> = Api::namespaced(client.clone(), &namespace);
+    let owned = owned_revisions(ds, revisions, &api).await?;
+    let refs: Vec<&ControllerRevision> = owned.iter().map(|r| r.as_ref()).collect();
+    let (current, old) = history::split_current(&refs, |r| is_current(ds, r));
+    let next = history::next_revision(&old);
+    let old: Vec<ControllerRevision> = old.into_iter().cloned().collect();
+    let Some((keep, duplicates)) = current.split_first() else {
+        let collision_count = ds.status.as_ref().and_then(|s| s.collision_count);
+        let template = ds
+            .spec
+            .as_ref()
+            .map(|s| s.template.clone())
+            .unwrap_or_default();
+        let hash = pod_template_hash(&template, collision_count);
+        let revision = history::new_revision(
+            &ds.metadata,
+            controller_reference(ds),
+            template.metadata.as_ref().and_then(|m| m.labels.as_ref()),
+            &hash,
+            revision_data(ds),
+            next,
+        );
+        return match history::create_revision(&api, &revision, |r| is_current(ds, r)).await? {
+            Created::Revision(created) => {
+                Ok((history::hash_of(&created).unwrap_or(&hash).to_owned(), old))
+            }
+            Created::Collision => {
+                bump_collision_count(ds, client, collision_count).await?;
+                Err(HistoryError::Collision(revision.name_any()))
+            }
+        };
+    };
+    for duplicate in duplicates {
+        match api
+            .delete(&duplicate.name_any(), &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if keep.revision < next {
+        api.patch(
+            &keep.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"revision": next})),
+        )
+        .await?;
+    }
+    let hash = history::hash_of(keep)
+        .map(str::to_owned)
+        .unwrap_or_else(|| keep.name_any());
+    Ok((hash, old))
+}
+
+/// Raises `status.collisionCount` by one, guarded by the count the hash used.
+async fn bump_collision_count(
+    ds: &DaemonSet,
+    client: &kube::Client,
+    used: Option<i32>,
+) -> Result<(), kube::Error> {
+    let api: Api<DaemonSet> = Api::namespaced(client.clone(), &ds.namespace().unwrap_or_default());
+    let current = api.get_status(&ds.name_any()).await?;
+    let now = current.status.as_ref().and_then(|s| s.collision_count);
+    if now != used {
+        // Stale: the next pass hashes with the newer count.
+        return Ok(());
+    }
+    let patch = json!({"metadata": {"resourceVersion": current.resource_version()},
+        "status": {"collisionCount": now.unwrap_or(0) + 1}});
+    api.patch_status(
+        &ds.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes old revisions beyond `revisionHistoryLimit` that no live pod carries.
+pub async fn cleanup(
+    ds: &DaemonSet,
+    old: &[ControllerRevision],
+    live_hashes: &HashSet<String>,
+    client: &kube::Client,
+) -> Result<(), kube::Error> {
+    let limit = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.revision_history_limit)
+        .unwrap_or(DEFAULT_HISTORY_LIMIT);
+    let refs: Vec<&ControllerRevision> = old.iter().collect();
+    let api: Api<ControllerRevision> =
+        Api::namespaced(client.clone(), &ds.namespace().unwrap_or_default());
+    for name in history::revisions_to_delete(&refs, limit, live_hashes) {
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The revision hashes the pods carry.
+pub fn live_hashes<'a>(
+    pods: impl IntoIterator<Item = &'a k8s_openapi::api::core::v1::Pod>,
+) -> HashSet<String> {
+    pods.into_iter()
+        .filter_map(|p| p.labels().get(CONTROLLER_REVISION_HASH).cloned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
+
+    #[test]
+    fn revision_data_replaces_the_template_and_matches_only_the_same_template() {
+        let ds = |image: &str| -> DaemonSet {
+            serde_json::from_value(json!({"metadata": {"name": "d"}, "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}},
+                    "spec": {"containers": [{"name": "c", "image": image}]}}}}))
+            .unwrap()
+        };
+        let data = revision_data(&ds("v1"));
+        assert_eq!(data["spec"]["template"]["$patch"], "replace");
+        assert_eq!(
+            data["spec"]["template"]["spec"]["containers"][0]["image"],
+            "v1"
+        );
+        let revision = ControllerRevision {
+            data: Some(RawExtension(data)),
+            ..Default::default()
+        };
+        assert!(is_current(&ds("v1"), &revision));
+        assert!(!is_current(&ds("v2"), &revision));
+    }
+}
