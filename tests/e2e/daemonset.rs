@@ -66,10 +66,11 @@ fn available(pod: &Value) -> bool {
 }
 
 /// Follows `kubectl get pods -w -o json` and records the most nodes (of
-/// `nodes`) that were without an available pod at any one time.
+/// `nodes`) that were without an available pod at any one time, counting from
+/// the first moment every node had one (the initial listing arrives pod by pod).
 struct UnavailabilityWatch {
     child: std::process::Child,
-    worst: Arc<Mutex<usize>>,
+    worst: Arc<Mutex<Option<usize>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -88,7 +89,7 @@ impl UnavailabilityWatch {
             "json",
         ]);
         let stdout = child.stdout.take().expect("piped stdout");
-        let worst = Arc::new(Mutex::new(0));
+        let worst = Arc::new(Mutex::new(None));
         let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
         let reader = {
             let worst = worst.clone();
@@ -113,7 +114,11 @@ impl UnavailabilityWatch {
                         })
                         .count();
                     let mut worst = worst.lock().unwrap();
-                    *worst = (*worst).max(without);
+                    *worst = match *worst {
+                        None if without == 0 => Some(0),
+                        None => None,
+                        Some(w) => Some(w.max(without)),
+                    };
                 }
             })
         };
@@ -124,8 +129,13 @@ impl UnavailabilityWatch {
         }
     }
 
+    /// Waits until every node was seen with an available pod.
+    fn wait_armed(&self) {
+        support::eventually(TIMEOUT, || self.worst.lock().unwrap().map(|_| ()));
+    }
+
     /// Stops the watch; the most nodes that lacked an available pod at once.
-    fn stop(mut self) -> usize {
+    fn stop(mut self) -> Option<usize> {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if let Some(reader) = self.reader.take() {
@@ -198,6 +208,7 @@ fn daemon_pods_follow_nodes_roll_one_node_at_a_time_and_survive_drain() {
     // A rolling update with maxUnavailable 1, watched throughout.
     let before = pods_by_node(&k, "logs");
     let watch = UnavailabilityWatch::start(&k, &["ds-a", "ds-b", "ds-c"]);
+    watch.wait_armed();
     k.ok(&[
         "-n",
         NS,
@@ -210,7 +221,8 @@ fn daemon_pods_follow_nodes_roll_one_node_at_a_time_and_survive_drain() {
     std::thread::sleep(Duration::from_secs(1));
     let worst = watch.stop();
     assert_eq!(
-        worst, 1,
+        worst,
+        Some(1),
         "at most (and at some point) one node without an available pod"
     );
     let after = pods_by_node(&k, "logs");
