@@ -15,7 +15,7 @@ pub mod revisions;
 pub mod rolling;
 pub mod status;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::backoff::FailedPodsBackoff;
 use self::manage::NodePods;
-use self::placement::{node_should_run, target_node, Fit};
+use self::placement::{node_should_run, target_node, Fit, NodeFacts};
 use self::revisions::HistoryError;
 use self::rolling::Rollout;
 use super::replicaset::expectations::Expectations;
@@ -444,8 +444,20 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         }
     };
     let every_daemonset = {
-        let daemonsets = daemonsets.clone();
-        move |_node: Node| {
+        let (daemonsets, nodes) = (daemonsets.clone(), context.nodes.clone());
+        let mut seen: HashMap<String, NodeFacts> = HashMap::new();
+        move |node: Node| {
+            let name = node.name_any();
+            let changed = if nodes.get(&ObjectRef::new(&name)).is_some() {
+                let facts = NodeFacts::of(&node);
+                seen.insert(name, facts.clone()).as_ref() != Some(&facts)
+            } else {
+                seen.remove(&name);
+                true
+            };
+            if !changed {
+                return Vec::new();
+            }
             daemonsets
                 .state()
                 .iter()

@@ -158,6 +158,37 @@ pub fn node_should_run(ds: &DaemonSet, node: &Node) -> Fit {
     }
 }
 
+/// What of a node can change where daemon pods belong: its labels, taints,
+/// cordon and conditions (type and status, not heartbeat times). A node update
+/// that leaves these alone wakes no DaemonSet (upstream's `shouldIgnoreNodeUpdate`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeFacts {
+    labels: std::collections::BTreeMap<String, String>,
+    taints: Vec<k8s_openapi::api::core::v1::Taint>,
+    unschedulable: bool,
+    conditions: Vec<(String, String)>,
+}
+
+impl NodeFacts {
+    /// The facts of `node`.
+    pub fn of(node: &Node) -> Self {
+        let spec = node.spec.as_ref();
+        NodeFacts {
+            labels: node.labels().clone(),
+            taints: spec.and_then(|s| s.taints.clone()).unwrap_or_default(),
+            unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+            conditions: node
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_deref())
+                .unwrap_or_default()
+                .iter()
+                .map(|c| (c.type_.clone(), c.status.clone()))
+                .collect(),
+        }
+    }
+}
+
 /// The template generation of `ds` (its `deprecated.daemonset.template.generation` annotation).
 pub fn template_generation(ds: &DaemonSet) -> Option<String> {
     ds.annotations()
@@ -300,6 +331,36 @@ mod tests {
         for (name, ds, node, expected) in cases {
             assert_eq!(node_should_run(ds, node), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn heartbeats_leave_node_facts_alone_but_labels_and_taints_change_them() {
+        let base = node("n1", json!({"role": "logs"}), json!([]));
+        let mut heartbeat = base.clone();
+        heartbeat.status = Some(
+            serde_json::from_value(json!({"conditions": [
+            {"type": "Ready", "status": "True", "lastHeartbeatTime": "2026-01-01T00:00:09Z"}]}))
+            .unwrap(),
+        );
+        let mut beat_again = heartbeat.clone();
+        beat_again
+            .status
+            .as_mut()
+            .unwrap()
+            .conditions
+            .as_mut()
+            .unwrap()[0]
+            .last_heartbeat_time = None;
+        assert_eq!(NodeFacts::of(&heartbeat), NodeFacts::of(&beat_again));
+        assert_ne!(NodeFacts::of(&base), NodeFacts::of(&heartbeat));
+        let relabelled = node("n1", json!({"role": "other"}), json!([]));
+        assert_ne!(NodeFacts::of(&base), NodeFacts::of(&relabelled));
+        let tainted = node(
+            "n1",
+            json!({"role": "logs"}),
+            json!([{"key": "k", "effect": "NoExecute"}]),
+        );
+        assert_ne!(NodeFacts::of(&base), NodeFacts::of(&tainted));
     }
 
     #[test]
