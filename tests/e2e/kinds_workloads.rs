@@ -368,6 +368,16 @@ fn normalized(mut object: Value) -> Value {
             meta.remove(field);
         }
     }
+    // Two objects created a moment apart may see their conditions turn in different seconds.
+    if let Some(conditions) = object
+        .get_mut("status")
+        .and_then(|s| s.get_mut("conditions"))
+        .and_then(Value::as_array_mut)
+    {
+        for condition in conditions.iter_mut().filter_map(Value::as_object_mut) {
+            condition.remove("lastTransitionTime");
+        }
+    }
     if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
         spec.remove("selector");
         if let Some(labels) = spec
