@@ -2,9 +2,9 @@
 //! DaemonSet reaches a node that joins later and leaves a node whose label
 //! stops matching; a RollingUpdate with maxUnavailable 1 never leaves more
 //! than one node without an available pod (watched, not polled); `kubectl
-//! rollout status|history|undo` work over its ControllerRevisions; `kubectl
-//! drain` refuses daemon pods without `--ignore-daemonsets` and leaves them in
-//! place with it. On a real containerd node: the daemon pod runs and a rolling
+//! rollout status|history|undo` work over its ControllerRevisions; a failed
+//! daemon pod is replaced; `kubectl drain` refuses daemon pods without
+//! `--ignore-daemonsets` and leaves them in place with it. On a real containerd node: the daemon pod runs and a rolling
 //! update replaces it.
 
 mod cri_node;
@@ -264,6 +264,48 @@ fn daemon_pods_follow_nodes_roll_one_node_at_a_time_and_survive_drain() {
             .all(|i| i == "example.com/logs:v1"),
         "{images}"
     );
+
+    // A failed daemon pod is deleted and replaced (upstream's e2e marks it Failed the same way).
+    let failed = pods_by_node(&k, "logs")["ds-b"][0].clone();
+    k.ok(&[
+        "-n",
+        NS,
+        "patch",
+        "pod",
+        &failed,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Failed"}}"#,
+    ]);
+    wait_for(
+        "the failed pod is replaced",
+        TIMEOUT,
+        &server,
+        &mut [&mut a, &mut b, &mut c],
+        || {
+            let pods = pods_by_node(&k, "logs");
+            let on_b = pods.get("ds-b")?;
+            (on_b.len() == 1 && on_b[0] != failed).then_some(())
+        },
+    );
+    let events = k.ok(&[
+        "-n",
+        NS,
+        "get",
+        "events",
+        "--field-selector",
+        "reason=FailedDaemonPod",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        events.contains(&format!(
+            "Found failed daemon pod {NS}/{failed} on node ds-b, will try to kill it"
+        )),
+        "{events}"
+    );
+    k.ok(&["-n", NS, "rollout", "status", "ds/logs", "--timeout=60s"]);
 
     // Drain refuses daemon pods unless told to ignore them, and leaves them be.
     let daemon_pod = pods_by_node(&k, "logs")["ds-a"][0].clone();
