@@ -16,6 +16,7 @@ pub mod history;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
+pub mod pod_control;
 pub mod replicaset;
 pub mod resource_quota;
 pub mod serviceaccount;

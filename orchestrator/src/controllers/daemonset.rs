@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{applier, Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -35,13 +35,14 @@ use self::manage::NodePods;
 use self::placement::{node_should_run, target_node, Fit, NodeFacts};
 use self::revisions::HistoryError;
 use self::rolling::Rollout;
+use super::pod_control::PodControl;
 use super::replicaset::expectations::Expectations;
 use super::workload::{
-    cached_watch, controller_of, controller_ref_of, owner_references_patch, owners_to_wake,
+    cached_watch, controller_of, controller_ref_of, owners_to_wake, patch_owner_references,
     selector_matches,
 };
 use super::ControllerError;
-use berth_observability::events::{EventType, Recorder};
+use berth_observability::events::{object_reference, EventType, Recorder};
 
 /// At most this many pods are created or deleted in one pass (upstream's burstReplicas).
 const BURST_REPLICAS: usize = 250;
@@ -66,14 +67,6 @@ enum ReconcileError {
     CacheClosed,
     #[error("{0}")]
     Invalid(String),
-}
-
-/// What the API said, as upstream shows `err.Error()`.
-fn api_message(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// The pods `ds` controls, after adopting matching orphans and releasing
@@ -113,19 +106,10 @@ async fn claim_pods(ds: &DaemonSet, ctx: &Context) -> Result<Vec<Arc<Pod>>, Reco
             _ => continue,
         };
         let adopting = refs.iter().any(|r| r.uid == uid);
-        let patch = owner_references_patch(&refs, pod.resource_version());
-        match api
-            .patch(
-                &pod.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            Ok(patched) if adopting => owned.push(Arc::new(patched)),
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-            Err(e) => return Err(e.into()),
+        if let Some(patched) = patch_owner_references(&api, pod.as_ref(), &refs).await? {
+            if adopting {
+                owned.push(Arc::new(patched));
+            }
         }
     }
     Ok(owned)
@@ -147,8 +131,8 @@ fn by_node(pods: &[Arc<Pod>]) -> NodePods<'_> {
     grouped
 }
 
-/// Creates pods on `create_on` (in slow-start batches) and deletes `delete`;
-/// true when anything was asked of the API.
+/// Creates pods on `create_on` (in slow-start batches) and deletes `delete`
+/// (by name); true when anything was asked of the API.
 async fn sync_nodes(
     ds: &DaemonSet,
     create_on: &[String],
@@ -156,96 +140,30 @@ async fn sync_nodes(
     hash: &str,
     ctx: &Context,
 ) -> Result<bool, ReconcileError> {
-    let uid = ds.uid().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ds.namespace().unwrap_or_default());
+    let control = PodControl {
+        api: Api::namespaced(ctx.client.clone(), &ds.namespace().unwrap_or_default()),
+        recorder: &ctx.recorder,
+        owner: object_reference(ds),
+        expectations: &ctx.expectations,
+    };
     let create_on = &create_on[..create_on.len().min(BURST_REPLICAS)];
-    let delete = &delete[..delete.len().min(BURST_REPLICAS)];
-    let mut remaining = create_on;
-    let mut batch = 1;
-    while !remaining.is_empty() {
-        let (now, rest) = remaining.split_at(batch.min(remaining.len()));
-        let pods: Vec<Pod> = now
-            .iter()
-            .map(|node| placement::new_pod(ds, node, hash))
-            .collect();
-        let params = PostParams::default();
-        let results = futures::future::join_all(pods.iter().map(|p| api.create(&params, p))).await;
-        let mut failed = None;
-        let mut names = Vec::new();
-        for result in results {
-            match result {
-                Ok(pod) => names.push(pod.name_any()),
-                Err(e) => failed = Some(e),
-            }
-        }
-        ctx.expectations
-            .expect_creations(&uid, names.clone(), Instant::now());
-        for name in &names {
-            ctx.recorder
-                .record(
-                    ds,
-                    EventType::Normal,
-                    "SuccessfulCreate",
-                    &format!("Created pod: {name}"),
-                )
-                .await;
-        }
-        if let Some(e) = failed {
-            ctx.recorder
-                .record(
-                    ds,
-                    EventType::Warning,
-                    "FailedCreate",
-                    &format!("Error creating: {}", api_message(&e)),
-                )
-                .await;
-            return Err(e.into());
-        }
-        remaining = rest;
-        batch *= 2;
-    }
-    let by_name: BTreeMap<String, Arc<Pod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace() == ds.namespace())
-        .map(|p| (p.name_any(), p))
+    control
+        .create(create_on.len(), |i| {
+            placement::new_pod(ds, &create_on[i], hash)
+        })
+        .await?;
+    let pods = ctx.pods.state();
+    let victims: Vec<&Pod> = delete
+        .iter()
+        .take(BURST_REPLICAS)
+        .filter_map(|name| {
+            pods.iter()
+                .find(|p| p.namespace() == ds.namespace() && p.name_any() == *name)
+                .map(|p| p.as_ref())
+        })
         .collect();
-    ctx.expectations.expect_deletions(
-        &uid,
-        delete
-            .iter()
-            .filter_map(|n| by_name.get(n).and_then(|p| p.uid())),
-        Instant::now(),
-    );
-    for name in delete {
-        match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => {
-                ctx.recorder
-                    .record(
-                        ds,
-                        EventType::Normal,
-                        "SuccessfulDelete",
-                        &format!("Deleted pod: {name}"),
-                    )
-                    .await;
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => {
-                ctx.recorder
-                    .record(
-                        ds,
-                        EventType::Warning,
-                        "FailedDelete",
-                        &format!("Error deleting: {}", api_message(&e)),
-                    )
-                    .await;
-                ctx.expectations.forget(&uid);
-                return Err(e.into());
-            }
-        }
-    }
-    Ok(!create_on.is_empty() || !delete.is_empty())
+    control.delete(&victims).await?;
+    Ok(!create_on.is_empty() || !victims.is_empty())
 }
 
 fn satisfied(ds: &DaemonSet, ctx: &Context) -> bool {

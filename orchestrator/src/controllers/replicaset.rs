@@ -21,7 +21,7 @@ use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{applier, Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -32,11 +32,12 @@ use tokio_util::sync::CancellationToken;
 use self::expectations::Expectations;
 use self::owner::{as_replica_set, OwnerKind};
 use self::status::{compute_status, status_patch, Managed};
+use super::pod_control::{api_message, PodControl};
 use super::workload::{
     cached_watch, controller_of, owners_to_wake_by, pod_is_active, selector_matches,
 };
 use super::ControllerError;
-use berth_observability::events::{EventType, Recorder};
+use berth_observability::events::Recorder;
 
 /// At most this many pods are created or deleted in one pass (upstream's burstReplicas).
 const BURST_REPLICAS: usize = 500;
@@ -60,15 +61,6 @@ enum ReconcileError {
         reason: &'static str,
         source: kube::Error,
     },
-}
-
-/// What the API said, as upstream shows `err.Error()`: a refusal's own message
-/// (`pods "web-x" is forbidden: …`), else the client error.
-fn api_message(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// Pods of the ReplicaSet's namespace, split into those it controls (after
@@ -178,98 +170,32 @@ async fn manage_replicas(
         .and_then(|s| s.replicas)
         .unwrap_or(1)
         .max(0) as usize;
-    let uid = rs.uid().unwrap_or_default();
     let namespace = rs.namespace().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let control = PodControl {
+        api: Api::namespaced(ctx.client.clone(), &namespace),
+        recorder: &ctx.recorder,
+        owner: ctx.owner.object_reference(rs),
+        expectations: &ctx.expectations,
+    };
     if owned.len() < wanted {
         let missing = (wanted - owned.len()).min(BURST_REPLICAS);
-        // Slow start, as upstream: batches of 1, 2, 4, … stop at the first failure.
-        let mut remaining = missing;
-        let mut batch = 1;
-        while remaining > 0 {
-            let size = batch.min(remaining);
-            let pods: Vec<Pod> = (0..size)
-                .map(|_| pod_from_template(rs, &ctx.owner))
-                .collect();
-            let params = PostParams::default();
-            let creations = pods.iter().map(|pod| api.create(&params, pod));
-            let results = futures::future::join_all(creations).await;
-            let mut failed = None;
-            let mut names = Vec::new();
-            for result in results {
-                match result {
-                    Ok(pod) => names.push(pod.name_any()),
-                    Err(e) => failed = Some(e),
-                }
-            }
-            ctx.expectations
-                .expect_creations(&uid, names.clone(), Instant::now());
-            for name in &names {
-                ctx.recorder
-                    .record_reference(
-                        ctx.owner.object_reference(rs),
-                        EventType::Normal,
-                        "SuccessfulCreate",
-                        &format!("Created pod: {name}"),
-                    )
-                    .await;
-            }
-            if let Some(e) = failed {
-                ctx.recorder
-                    .record_reference(
-                        ctx.owner.object_reference(rs),
-                        EventType::Warning,
-                        "FailedCreate",
-                        &format!("Error creating: {}", api_message(&e)),
-                    )
-                    .await;
-                return Err(ReconcileError::Manage {
-                    reason: "FailedCreate",
-                    source: e,
-                });
-            }
-            remaining -= size;
-            batch *= 2;
-        }
+        control
+            .create(missing, |_| pod_from_template(rs, &ctx.owner))
+            .await
+            .map_err(|source| ReconcileError::Manage {
+                reason: "FailedCreate",
+                source,
+            })?;
     } else if owned.len() > wanted {
         let excess = (owned.len() - wanted).min(BURST_REPLICAS);
         let victims = ranking::pods_to_delete(owned, excess);
-        ctx.expectations.expect_deletions(
-            &uid,
-            victims.iter().filter_map(|p| p.uid()),
-            Instant::now(),
-        );
-        for pod in victims {
-            let name = pod.name_any();
-            match api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => {
-                    ctx.recorder
-                        .record_reference(
-                            ctx.owner.object_reference(rs),
-                            EventType::Normal,
-                            "SuccessfulDelete",
-                            &format!("Deleted pod: {name}"),
-                        )
-                        .await;
-                }
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => {
-                    ctx.recorder
-                        .record_reference(
-                            ctx.owner.object_reference(rs),
-                            EventType::Warning,
-                            "FailedDelete",
-                            &format!("Error deleting: {}", api_message(&e)),
-                        )
-                        .await;
-                    ctx.expectations.forget(&uid);
-                    return Err(ReconcileError::Manage {
-                        reason: "FailedDelete",
-                        source: e,
-                    });
-                }
-            }
-        }
+        control
+            .delete(&victims)
+            .await
+            .map_err(|source| ReconcileError::Manage {
+                reason: "FailedDelete",
+                source,
+            })?;
     }
     Ok(())
 }

@@ -191,6 +191,33 @@ pub fn owner_references_patch(
     serde_json::json!({"metadata": {"ownerReferences": refs, "resourceVersion": resource_version}})
 }
 
+/// Sets `object`'s ownerReferences to `refs` (adopting or releasing it),
+/// guarded by its resourceVersion; None when it changed or went away meanwhile
+/// (the next pass sees the new state).
+pub async fn patch_owner_references<K>(
+    api: &Api<K>,
+    object: &K,
+    refs: &[OwnerReference],
+) -> Result<Option<K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let name = object.meta().name.clone().unwrap_or_default();
+    let patch = owner_references_patch(refs, object.meta().resource_version.clone());
+    match api
+        .patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(patched) => Ok(Some(patched)),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 
 use crate::controllers::deployment::rollout::pod_template_hash;
 use crate::controllers::history::{self, Created, CONTROLLER_REVISION_HASH};
-use crate::controllers::workload::{controller_of, controller_reference, selector_matches};
+use crate::controllers::workload::{
+    controller_of, controller_reference, patch_owner_references, selector_matches,
+};
 
 /// Upstream's default `revisionHistoryLimit`.
 const DEFAULT_HISTORY_LIMIT: i32 = 10;
@@ -73,21 +75,9 @@ async fn owned_revisions(
             {
                 let mut refs = revision.owner_references().to_vec();
                 refs.push(controller_reference(ds));
-                let patch = crate::controllers::workload::owner_references_patch(
-                    &refs,
-                    revision.resource_version(),
-                );
-                match api
-                    .patch(
-                        &revision.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
+                if let Some(adopted) = patch_owner_references(api, revision.as_ref(), &refs).await?
                 {
-                    Ok(adopted) => owned.push(Arc::new(adopted)),
-                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-                    Err(e) => return Err(e),
+                    owned.push(Arc::new(adopted));
                 }
             }
             _ => {}

@@ -1,0 +1,132 @@
+//! Creating and deleting a controller's pods as upstream's `PodControl` does:
+//! creations in slow-start batches (1, 2, 4, … stopping at the first
+//! failure), every creation and deletion remembered as an expectation and
+//! reported as a `SuccessfulCreate`/`FailedCreate`/`SuccessfulDelete`/
+//! `FailedDelete` event on the owner. Shared by the ReplicaSet and DaemonSet
+//! controllers; it never decides which pods, only carries the decision out.
+
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::ResourceExt;
+
+use super::replicaset::expectations::Expectations;
+use berth_observability::events::{EventType, Recorder};
+
+/// What the API said, as upstream shows `err.Error()`: a refusal's own message
+/// (`pods "web-x" is forbidden: …`), else the client error.
+pub fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The pods API of one owner, with its events and expectations.
+pub struct PodControl<'a> {
+    /// The pods API of the owner's namespace.
+    pub api: Api<Pod>,
+    /// Where events go.
+    pub recorder: &'a Recorder,
+    /// The owner the events are about.
+    pub owner: ObjectReference,
+    /// The owner's expectations, keyed by its UID.
+    pub expectations: &'a Expectations,
+}
+
+impl PodControl<'_> {
+    fn owner_uid(&self) -> String {
+        self.owner.uid.clone().unwrap_or_default()
+    }
+
+    async fn event(&self, event_type: EventType, reason: &str, message: &str) {
+        self.recorder
+            .record_reference(self.owner.clone(), event_type, reason, message)
+            .await;
+    }
+
+    /// Creates `count` pods made by `make(i)` in slow-start batches; the
+    /// first failed batch ends it with that batch's error.
+    pub async fn create(
+        &self,
+        count: usize,
+        make: impl Fn(usize) -> Pod,
+    ) -> Result<(), kube::Error> {
+        let mut done = 0;
+        let mut batch = 1;
+        while done < count {
+            let size = batch.min(count - done);
+            let pods: Vec<Pod> = (done..done + size).map(&make).collect();
+            let params = PostParams::default();
+            let results =
+                futures::future::join_all(pods.iter().map(|p| self.api.create(&params, p))).await;
+            let mut failed = None;
+            let mut names = Vec::new();
+            for result in results {
+                match result {
+                    Ok(pod) => names.push(pod.name_any()),
+                    Err(e) => failed = Some(e),
+                }
+            }
+            self.expectations
+                .expect_creations(&self.owner_uid(), names.clone(), Instant::now());
+            for name in &names {
+                self.event(
+                    EventType::Normal,
+                    "SuccessfulCreate",
+                    &format!("Created pod: {name}"),
+                )
+                .await;
+            }
+            if let Some(e) = failed {
+                self.event(
+                    EventType::Warning,
+                    "FailedCreate",
+                    &format!("Error creating: {}", api_message(&e)),
+                )
+                .await;
+                return Err(e);
+            }
+            done += size;
+            batch *= 2;
+        }
+        Ok(())
+    }
+
+    /// Deletes `victims`; a pod already gone is fine, any other failure
+    /// drops the owner's expectations and ends it.
+    pub async fn delete(&self, victims: &[&Pod]) -> Result<(), kube::Error> {
+        let uid = self.owner_uid();
+        self.expectations.expect_deletions(
+            &uid,
+            victims.iter().filter_map(|p| p.uid()),
+            Instant::now(),
+        );
+        for pod in victims {
+            let name = pod.name_any();
+            match self.api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {
+                    self.event(
+                        EventType::Normal,
+                        "SuccessfulDelete",
+                        &format!("Deleted pod: {name}"),
+                    )
+                    .await;
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => {
+                    self.event(
+                        EventType::Warning,
+                        "FailedDelete",
+                        &format!("Error deleting: {}", api_message(&e)),
+                    )
+                    .await;
+                    self.expectations.forget(&uid);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
