@@ -73,11 +73,7 @@ enum ReconcileError {
 /// owned pods that stopped matching (upstream's `getDaemonPods`).
 async fn claim_pods(ds: &DaemonSet, ctx: &Context) -> Result<Vec<Arc<Pod>>, ReconcileError> {
     let uid = ds.uid().unwrap_or_default();
-    let selector = ds
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
+    let selector = placement::selector(ds);
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ds.namespace().unwrap_or_default());
     let mut owned = Vec::new();
     for pod in ctx

@@ -157,13 +157,6 @@ mod tests {
         .unwrap()
     }
 
-    fn fit(should_run: bool, should_continue_running: bool) -> Fit {
-        Fit {
-            should_run,
-            should_continue_running,
-        }
-    }
-
     #[test]
     fn plans_per_node_as_upstream() {
         let old_ready = pod("old", 1, "h1", "Running", true);
@@ -189,7 +182,7 @@ mod tests {
         let cases = [
             Case {
                 name: "missing pod is created",
-                fit: fit(true, true),
+                fit: Fit::new(true, true),
                 pods: vec![],
                 surge: false,
                 backoff: false,
@@ -197,7 +190,7 @@ mod tests {
             },
             Case {
                 name: "node no longer fits",
-                fit: fit(false, false),
+                fit: Fit::new(false, false),
                 pods: vec![&old_ready],
                 surge: false,
                 backoff: false,
@@ -205,7 +198,7 @@ mod tests {
             },
             Case {
                 name: "NoSchedule taint keeps the pod",
-                fit: fit(false, true),
+                fit: Fit::new(false, true),
                 pods: vec![&old_ready],
                 surge: false,
                 backoff: false,
@@ -213,7 +206,7 @@ mod tests {
             },
             Case {
                 name: "all but the oldest without surge",
-                fit: fit(true, true),
+                fit: Fit::new(true, true),
                 pods: vec![&new_unready, &old_ready],
                 surge: false,
                 backoff: false,
@@ -221,7 +214,7 @@ mod tests {
             },
             Case {
                 name: "surge keeps a Ready old pod beside an unready new one",
-                fit: fit(true, true),
+                fit: Fit::new(true, true),
                 pods: vec![&new_unready, &old_ready],
                 surge: true,
                 backoff: false,
@@ -229,7 +222,7 @@ mod tests {
             },
             Case {
                 name: "surge drops the old pod once the new is Ready",
-                fit: fit(true, true),
+                fit: Fit::new(true, true),
                 pods: vec![&new_ready, &old_ready],
                 surge: true,
                 backoff: false,
@@ -237,7 +230,7 @@ mod tests {
             },
             Case {
                 name: "succeeded pod is deleted",
-                fit: fit(true, true),
+                fit: Fit::new(true, true),
                 pods: vec![&done],
                 surge: false,
                 backoff: false,
@@ -245,7 +238,7 @@ mod tests {
             },
             Case {
                 name: "failed pod in backoff waits",
-                fit: fit(true, true),
+                fit: Fit::new(true, true),
                 pods: vec![&failed],
                 surge: false,
                 backoff: true,
@@ -256,7 +249,7 @@ mod tests {
             },
             Case {
                 name: "failed pod is deleted",
-                fit: fit(true, true),
+                fit: Fit::new(true, true),
                 pods: vec![&failed],
                 surge: false,
                 backoff: false,

@@ -30,6 +30,24 @@ pub struct Fit {
     pub should_continue_running: bool,
 }
 
+impl Fit {
+    /// A fit from its two answers.
+    pub const fn new(should_run: bool, should_continue_running: bool) -> Self {
+        Fit {
+            should_run,
+            should_continue_running,
+        }
+    }
+}
+
+/// The DaemonSet's pod selector (empty when it has no spec).
+pub fn selector(ds: &DaemonSet) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+    ds.spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default()
+}
+
 /// The tolerations every daemon pod gets (upstream's
 /// `AddOrUpdateDaemonPodTolerations`): it survives not-ready and unreachable
 /// nodes, pressure and cordons; host-network pods also a missing network.
@@ -117,10 +135,7 @@ fn template_spec(ds: &DaemonSet) -> PodSpec {
 
 /// Whether `ds` should run (and keep running) a pod on `node`.
 pub fn node_should_run(ds: &DaemonSet, node: &Node) -> Fit {
-    let no = Fit {
-        should_run: false,
-        should_continue_running: false,
-    };
+    let no = Fit::new(false, false);
     let spec = template_spec(ds);
     let node_name = node.metadata.name.as_deref().unwrap_or_default();
     if spec
@@ -152,10 +167,10 @@ pub fn node_should_run(ds: &DaemonSet, node: &Node) -> Fit {
             .iter()
             .any(|t| effects.contains(&t.effect.as_str()) && !tolerated(tolerations, t))
     };
-    Fit {
-        should_run: !untolerated(&["NoSchedule", "NoExecute"]),
-        should_continue_running: !untolerated(&["NoExecute"]),
-    }
+    Fit::new(
+        !untolerated(&["NoSchedule", "NoExecute"]),
+        !untolerated(&["NoExecute"]),
+    )
 }
 
 /// What of a node can change where daemon pods belong: its labels, taints,
@@ -262,13 +277,6 @@ mod tests {
         .unwrap()
     }
 
-    fn fit(should_run: bool, should_continue_running: bool) -> Fit {
-        Fit {
-            should_run,
-            should_continue_running,
-        }
-    }
-
     #[test]
     fn nodes_are_chosen_by_selector_affinity_name_and_taints() {
         let containers = json!([{"name": "c", "image": "i"}]);
@@ -306,26 +314,51 @@ mod tests {
             json!([{"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"}]),
         );
         let cases = [
-            ("plain on any node", &plain, &hdd, fit(true, true)),
-            ("nodeSelector matches", &selecting, &ssd, fit(true, true)),
-            ("nodeSelector does not", &selecting, &hdd, fit(false, false)),
-            ("affinity matches", &affine, &ssd, fit(true, true)),
-            ("affinity does not", &affine, &hdd, fit(false, false)),
-            ("another nodeName", &named, &ssd, fit(false, false)),
+            ("plain on any node", &plain, &hdd, Fit::new(true, true)),
+            (
+                "nodeSelector matches",
+                &selecting,
+                &ssd,
+                Fit::new(true, true),
+            ),
+            (
+                "nodeSelector does not",
+                &selecting,
+                &hdd,
+                Fit::new(false, false),
+            ),
+            ("affinity matches", &affine, &ssd, Fit::new(true, true)),
+            ("affinity does not", &affine, &hdd, Fit::new(false, false)),
+            ("another nodeName", &named, &ssd, Fit::new(false, false)),
             (
                 "NoSchedule keeps new pods out only",
                 &plain,
                 &no_schedule,
-                fit(false, true),
+                Fit::new(false, true),
             ),
-            ("NoExecute evicts", &plain, &no_execute, fit(false, false)),
-            ("tolerated taint", &tolerant, &no_execute, fit(true, true)),
-            ("cordon is tolerated", &plain, &cordoned, fit(true, true)),
+            (
+                "NoExecute evicts",
+                &plain,
+                &no_execute,
+                Fit::new(false, false),
+            ),
+            (
+                "tolerated taint",
+                &tolerant,
+                &no_execute,
+                Fit::new(true, true),
+            ),
+            (
+                "cordon is tolerated",
+                &plain,
+                &cordoned,
+                Fit::new(true, true),
+            ),
             (
                 "not-ready is tolerated",
                 &plain,
                 &not_ready,
-                fit(true, true),
+                Fit::new(true, true),
             ),
         ];
         for (name, ds, node, expected) in cases {

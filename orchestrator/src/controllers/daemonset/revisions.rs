@@ -57,11 +57,7 @@ async fn owned_revisions(
     api: &Api<ControllerRevision>,
 ) -> Result<Vec<Arc<ControllerRevision>>, kube::Error> {
     let uid = ds.uid().unwrap_or_default();
-    let selector = ds
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
+    let selector = super::placement::selector(ds);
     let mut owned = Vec::new();
     for revision in revisions
         .state()

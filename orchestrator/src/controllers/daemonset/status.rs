@@ -116,10 +116,7 @@ mod tests {
                 "numberMisscheduled": 0, "numberReady": 0}
         }))
         .unwrap();
-        let fits = |run| Fit {
-            should_run: run,
-            should_continue_running: run,
-        };
+        let fits = |run| Fit::new(run, run);
         let nodes = BTreeMap::from([
             ("a".to_string(), fits(true)),
             ("b".to_string(), fits(true)),
