@@ -1,7 +1,8 @@
 //! DaemonSets driven with kubectl 1.33 as a user would. On simulated nodes: a
 //! DaemonSet reaches a node that joins later and leaves a node whose label
 //! stops matching; a RollingUpdate with maxUnavailable 1 never leaves more
-//! than one node without an available pod (watched, not polled); `kubectl
+//! than one node without an available pod (watched, not polled), one with
+//! maxSurge 1 none; `kubectl
 //! rollout status|history|undo` work over its ControllerRevisions; a failed
 //! daemon pod is replaced; `kubectl drain` refuses daemon pods without
 //! `--ignore-daemonsets` and leaves them in place with it. On a real containerd node: the daemon pod runs and a rolling
@@ -263,6 +264,45 @@ fn daemon_pods_follow_nodes_roll_one_node_at_a_time_and_survive_drain() {
             .split_whitespace()
             .all(|i| i == "example.com/logs:v1"),
         "{images}"
+    );
+
+    // With maxSurge the new pod starts beside the old one: no node is ever without an available pod.
+    k.ok(&[
+        "-n",
+        NS,
+        "patch",
+        "ds",
+        "logs",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"updateStrategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}"#,
+    ]);
+    let watch = UnavailabilityWatch::start(&k, &["ds-a", "ds-b", "ds-c"]);
+    watch.wait_armed();
+    k.ok(&[
+        "-n",
+        NS,
+        "set",
+        "image",
+        "ds/logs",
+        "agent=example.com/logs:v3",
+    ]);
+    k.ok(&["-n", NS, "rollout", "status", "ds/logs", "--timeout=90s"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        watch.stop(),
+        Some(0),
+        "a surge leaves every node an available pod"
+    );
+    wait_for(
+        "one pod per node after the surge",
+        TIMEOUT,
+        &server,
+        &mut [&mut a, &mut b, &mut c],
+        || {
+            let pods = pods_by_node(&k, "logs");
+            (pods.len() == 3 && pods.values().all(|p| p.len() == 1)).then_some(())
+        },
     );
 
     // A failed daemon pod is deleted and replaced (upstream's e2e marks it Failed the same way).
