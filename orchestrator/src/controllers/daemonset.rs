@@ -271,7 +271,7 @@ async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, Reco
     if ds.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let (hash, old) = revisions::construct(&ds, &ctx.revisions, &ctx.client).await?;
+    let (hash, old) = revisions::construct(&ds, &ctx.revisions, &ctx.pods, &ctx.client).await?;
     let owned = claim_pods(&ds, &ctx).await?;
     let nodes: BTreeMap<String, Fit> = ctx
         .nodes

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::ResourceExt;
@@ -82,10 +83,13 @@ async fn owned_revisions(
     Ok(owned)
 }
 
-/// The current revision's hash and the old revisions (upstream's `constructHistory`).
+/// The current revision's hash and the old revisions (upstream's
+/// `constructHistory`); duplicates of the current one are deleted after their
+/// pods are relabelled to the revision kept.
 pub async fn construct(
     ds: &DaemonSet,
     revisions: &Store<ControllerRevision>,
+    pods: &Store<Pod>,
     client: &kube::Client,
 ) -> Result<(String, Vec<ControllerRevision>), HistoryError> {
     let namespace = ds.namespace().unwrap_or_default();
@@ -121,7 +125,14 @@ pub async fn construct(
             }
         };
     };
+    let keep_hash = history::hash_of(keep)
+        .map(str::to_owned)
+        .unwrap_or_else(|| keep.name_any());
     for duplicate in duplicates {
+        // Pods made from the duplicate carry its hash: move them to the one kept.
+        if let Some(duplicate_hash) = history::hash_of(duplicate) {
+            relabel_pods(ds, pods, client, duplicate_hash, &keep_hash).await?;
+        }
         match api
             .delete(&duplicate.name_any(), &DeleteParams::default())
             .await
@@ -139,10 +150,39 @@ pub async fn construct(
         )
         .await?;
     }
-    let hash = history::hash_of(keep)
-        .map(str::to_owned)
-        .unwrap_or_else(|| keep.name_any());
-    Ok((hash, old))
+    Ok((keep_hash, old))
+}
+
+/// Sets `controller-revision-hash: to` on the DaemonSet's pods labelled `from`.
+async fn relabel_pods(
+    ds: &DaemonSet,
+    pods: &Store<Pod>,
+    client: &kube::Client,
+    from: &str,
+    to: &str,
+) -> Result<(), kube::Error> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ds.namespace().unwrap_or_default());
+    let uid = ds.uid();
+    let patch = json!({"metadata": {"labels": {CONTROLLER_REVISION_HASH: to}}});
+    for pod in pods.state().iter().filter(|p| {
+        p.namespace() == ds.namespace()
+            && controller_of(&p.metadata).map(|o| &o.uid) == uid.as_ref()
+            && p.labels().get(CONTROLLER_REVISION_HASH).map(String::as_str) == Some(from)
+    }) {
+        match api
+            .patch(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Raises `status.collisionCount` by one, guarded by the count the hash used.
