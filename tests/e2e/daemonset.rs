@@ -154,6 +154,25 @@ impl Drop for UnavailabilityWatch {
     }
 }
 
+/// Sets the image of ds/logs, waits for the rollout, and says the most nodes
+/// that were without an available pod at once meanwhile.
+fn roll_watched(k: &Kubectl, image: &str) -> Option<usize> {
+    let watch = UnavailabilityWatch::start(k, &["ds-a", "ds-b", "ds-c"]);
+    watch.wait_armed();
+    k.ok(&[
+        "-n",
+        NS,
+        "set",
+        "image",
+        "ds/logs",
+        &format!("agent={image}"),
+    ]);
+    k.ok(&["-n", NS, "rollout", "status", "ds/logs", "--timeout=90s"]);
+    // Events the rollout's last step caused arrive shortly after.
+    std::thread::sleep(Duration::from_secs(1));
+    watch.stop()
+}
+
 #[test]
 fn daemon_pods_follow_nodes_roll_one_node_at_a_time_and_survive_drain() {
     let server = Server::start();
@@ -208,19 +227,7 @@ fn daemon_pods_follow_nodes_roll_one_node_at_a_time_and_survive_drain() {
 
     // A rolling update with maxUnavailable 1, watched throughout.
     let before = pods_by_node(&k, "logs");
-    let watch = UnavailabilityWatch::start(&k, &["ds-a", "ds-b", "ds-c"]);
-    watch.wait_armed();
-    k.ok(&[
-        "-n",
-        NS,
-        "set",
-        "image",
-        "ds/logs",
-        "agent=example.com/logs:v2",
-    ]);
-    k.ok(&["-n", NS, "rollout", "status", "ds/logs", "--timeout=90s"]);
-    std::thread::sleep(Duration::from_secs(1));
-    let worst = watch.stop();
+    let worst = roll_watched(&k, "example.com/logs:v2");
     assert_eq!(
         worst,
         Some(1),
@@ -277,20 +284,8 @@ fn daemon_pods_follow_nodes_roll_one_node_at_a_time_and_survive_drain() {
         "-p",
         r#"{"spec":{"updateStrategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}"#,
     ]);
-    let watch = UnavailabilityWatch::start(&k, &["ds-a", "ds-b", "ds-c"]);
-    watch.wait_armed();
-    k.ok(&[
-        "-n",
-        NS,
-        "set",
-        "image",
-        "ds/logs",
-        "agent=example.com/logs:v3",
-    ]);
-    k.ok(&["-n", NS, "rollout", "status", "ds/logs", "--timeout=90s"]);
-    std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
-        watch.stop(),
+        roll_watched(&k, "example.com/logs:v3"),
         Some(0),
         "a surge leaves every node an available pod"
     );
