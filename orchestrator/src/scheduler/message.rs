@@ -12,9 +12,8 @@ use super::framework::{Code, Status};
 
 /// Why preemption would not help on a node whose filters said "unresolvable".
 pub const PREEMPTION_NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
-/// Why preemption found nothing on a node whose filters said "unschedulable":
-/// berth does not preempt, which is what upstream reports when no pod of
-/// lower priority could make room.
+/// Why preemption found nothing on a node that holds no pod of lower
+/// priority than the incoming one.
 pub const NO_PREEMPTION_VICTIMS: &str = "No preemption victims found for incoming pod";
 
 /// Every node rejected the pod: how many nodes, and why.
@@ -24,12 +23,14 @@ pub struct FitError {
     pub num_all_nodes: usize,
     /// Filter reasons with how many nodes gave each.
     pub reasons: BTreeMap<String, usize>,
-    /// The post-filter (preemption) sentence, without its `preemption: ` prefix.
-    pub preemption: String,
+    /// The post-filter (preemption) sentence, without its `preemption: `
+    /// prefix; `None` when preemption nominated a node (upstream then
+    /// prints no post-filter part).
+    pub preemption: Option<String>,
 }
 
 /// `"0/N nodes are available: 2 a, 3 b."` with reasons sorted as strings, as upstream.
-fn histogram(num_all_nodes: usize, counts: &BTreeMap<String, usize>) -> String {
+pub(crate) fn histogram(num_all_nodes: usize, counts: &BTreeMap<String, usize>) -> String {
     let mut lines: Vec<String> = counts
         .iter()
         .map(|(reason, count)| format!("{count} {reason}"))
@@ -64,26 +65,25 @@ impl FitError {
             .and_then(|s| s.preemption_policy.as_deref())
             == Some("Never");
         let preemption = if never {
-            "not eligible due to preemptionPolicy=Never.".to_owned()
+            super::preemption::NOT_ELIGIBLE_NEVER.to_owned()
         } else {
             histogram(num_all_nodes, &preemption)
         };
         FitError {
             num_all_nodes,
             reasons,
-            preemption,
+            preemption: Some(preemption),
         }
     }
 }
 
 impl fmt::Display for FitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} preemption: {}",
-            histogram(self.num_all_nodes, &self.reasons),
-            self.preemption
-        )
+        write!(f, "{}", histogram(self.num_all_nodes, &self.reasons))?;
+        match &self.preemption {
+            Some(sentence) => write!(f, " preemption: {sentence}"),
+            None => Ok(()),
+        }
     }
 }
 
