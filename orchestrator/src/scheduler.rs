@@ -99,13 +99,22 @@ pub fn is_pending_for_us(pod: &Pod) -> bool {
 /// Carries out a preemption: each victim marked, deleted and told, then the
 /// nominations of lower-priority pods on that node cleared. Failures are
 /// logged: the preemptor is retried and preempts again if it must.
-async fn carry_out(client: &kube::Client, preemptor: &Pod, decision: &Decision, identity: &str) {
+/// Returns the victims it could not preempt.
+async fn carry_out(
+    client: &kube::Client,
+    preemptor: &Pod,
+    decision: &Decision,
+    identity: &str,
+) -> Vec<String> {
+    let mut failed = Vec::new();
     for victim in &decision.victims {
         if let Err(e) =
             preemption::writes::preempt_victim(client, preemptor, victim, &decision.node, identity)
                 .await
         {
-            tracing::warn!(victim = %cache::pod_key(victim), error = %e, "could not preempt");
+            let key = cache::pod_key(victim);
+            tracing::warn!(victim = %key, error = %e, "could not preempt");
+            failed.push(key);
         }
     }
     for (key, lower) in &decision.cleared {
@@ -113,13 +122,21 @@ async fn carry_out(client: &kube::Client, preemptor: &Pod, decision: &Decision, 
             tracing::debug!(pod = %key, error = %e, "could not clear a nomination");
         }
     }
+    failed
 }
 
 /// What an in-flight write reports back to the loop.
 enum Outcome {
     Bound,
-    BindFailed { key: String, error: kube::Error },
-    Reported,
+    BindFailed {
+        key: String,
+        error: kube::Error,
+    },
+    /// A failure was reported; `not_preempted` are victims whose preemption
+    /// failed, so their preemptor may preempt again.
+    Reported {
+        not_preempted: Vec<String>,
+    },
 }
 
 /// The leader's state: the informer, where the next decision starts, and the
@@ -183,9 +200,10 @@ impl Loop {
                 let (message, nomination, decision) = self.post_filter(&key, &pod, error);
                 tracing::debug!(pod = %key, %message, "unschedulable");
                 self.tasks.spawn(async move {
-                    if let Some(decision) = decision {
-                        carry_out(&client, &pod, &decision, &identity).await;
-                    }
+                    let not_preempted = match decision {
+                        Some(decision) => carry_out(&client, &pod, &decision, &identity).await,
+                        None => Vec::new(),
+                    };
                     if let Err(e) =
                         binder::mark_unschedulable(&client, &pod, reason, &message, &nomination)
                             .await
@@ -197,7 +215,7 @@ impl Loop {
                     if let Err(e) = binder::record(&client, &event).await {
                         tracing::debug!(error = %e, "could not record the FailedScheduling event");
                     }
-                    Outcome::Reported
+                    Outcome::Reported { not_preempted }
                 });
             }
         }
@@ -257,6 +275,11 @@ impl Loop {
     }
 
     fn on_outcome(&mut self, outcome: Outcome) {
+        if let Outcome::Reported { not_preempted } = &outcome {
+            for key in not_preempted {
+                self.informer.snapshot.unmark_preempted(key);
+            }
+        }
         if let Outcome::BindFailed { key, error } = outcome {
             self.informer.snapshot.forget(&key);
             match &error {

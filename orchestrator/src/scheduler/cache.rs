@@ -253,6 +253,11 @@ impl Snapshot {
         self.preempted.insert(key.to_owned());
     }
 
+    /// Forgets that `key` was preempted (its deletion failed).
+    pub fn unmark_preempted(&mut self, key: &str) {
+        self.preempted.remove(key);
+    }
+
     /// Was `key` preempted by this scheduler and is it not gone yet?
     pub fn is_preempted(&self, key: &str) -> bool {
         self.preempted.contains(key)
