@@ -326,10 +326,15 @@ fn find_feasible<'n>(
     let (before, after) = nodes.split_at(start);
     for node in after.iter().chain(before) {
         found.processed += 1;
-        let claimed = key
-            .as_deref()
-            .and_then(|key| with_claims(state, nominator, node, Some(key)));
-        match first_rejection(&filters, state, claimed.as_ref().unwrap_or(node))? {
+        // Only when some pod is nominated somewhere is a node copied with its claims.
+        let rejection = match key.as_deref() {
+            None => first_rejection(&filters, state, node)?,
+            Some(key) => match with_claims(state, nominator, node, Some(key)) {
+                Some(claimed) => first_rejection(&filters, state, &claimed)?,
+                None => first_rejection(&filters, state, node)?,
+            },
+        };
+        match rejection {
             Some(status) => found.failures.push(status),
             None => {
                 found.feasible.push(node);
