@@ -41,6 +41,14 @@ fn create(k: &Kubectl, pod: &Value) {
     k.ok_stdin(&["create", "-f", "-"], &pod.to_string());
 }
 
+/// Low-priority pods of 1 cpu labelled `app=APP`, pinned to `node`.
+fn pin(k: &Kubectl, names: &[&str], app: &str, node: &str) {
+    for name in names {
+        let labels = json!({ "app": app });
+        create(k, &pod(name, "pre-low", "1", "sim", labels, Some(node)));
+    }
+}
+
 /// `phase nodeName deleting nominatedNodeName` of pod `name`; `None` when gone.
 fn state(k: &Kubectl, name: &str) -> Option<(String, String, bool, String)> {
     let out = k.run(&[
@@ -228,34 +236,10 @@ fn high_priority_pods_preempt_lower_ones_as_upstream() {
     // Two full nodes; the victims on pre-a started later (so upstream's last
     // rule would pick pre-a), but a budget guards them: pre-b is chosen.
     let mut b = server.start_agent("pre-b", &node_flags);
-    for name in ["free-1", "free-2"] {
-        create(
-            &k,
-            &pod(
-                name,
-                "pre-low",
-                "1",
-                "sim",
-                json!({"app": "free"}),
-                Some("pre-b"),
-            ),
-        );
-    }
+    pin(&k, &["free-1", "free-2"], "free", "pre-b");
     wait_running(&server, &k, &mut [&mut a, &mut b], &["free-1", "free-2"]);
     std::thread::sleep(Duration::from_millis(1500));
-    for name in ["guarded-1", "guarded-2"] {
-        create(
-            &k,
-            &pod(
-                name,
-                "pre-low",
-                "1",
-                "sim",
-                json!({"app": "guarded"}),
-                Some("pre-a"),
-            ),
-        );
-    }
+    pin(&k, &["guarded-1", "guarded-2"], "guarded", "pre-a");
     wait_running(
         &server,
         &k,

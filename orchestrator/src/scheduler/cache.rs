@@ -41,6 +41,18 @@ pub struct PodEntry {
     pub non_zero: (i64, i64),
 }
 
+impl PodEntry {
+    /// The entry of `pod`, its requests computed once.
+    pub fn of(pod: Arc<Pod>) -> Arc<Self> {
+        let PodRequests { requests, non_zero } = PodRequests::of(&pod);
+        Arc::new(PodEntry {
+            pod,
+            requests,
+            non_zero,
+        })
+    }
+}
+
 /// One node and what is placed on it. The fields after `node` are derived
 /// from it when it changes (or from its pods when they change), because a
 /// decision reads them for hundreds of nodes and must not walk Node objects.
@@ -327,12 +339,7 @@ impl Snapshot {
         if self.placement.get(&key).is_some_and(|n| &**n != node) {
             self.unplace(&key);
         }
-        let PodRequests { requests, non_zero } = PodRequests::of(&pod);
-        let entry = Arc::new(PodEntry {
-            requests,
-            non_zero,
-            pod: pod.clone(),
-        });
+        let entry = PodEntry::of(pod.clone());
         if has_required_anti_affinity(&pod) {
             self.anti_affinity.insert(key.clone());
         } else {

@@ -94,18 +94,11 @@ pub fn split_by_violation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::resources::PodRequests;
     use crate::scheduler::testing::pod_with;
     use serde_json::{json, Value};
 
     fn entry(name: &str, labels: Value) -> Arc<PodEntry> {
-        let pod = pod_with(name, json!({}), json!({}), labels);
-        let PodRequests { requests, non_zero } = PodRequests::of(&pod);
-        Arc::new(PodEntry {
-            pod: Arc::new(pod),
-            requests,
-            non_zero,
-        })
+        PodEntry::of(Arc::new(pod_with(name, json!({}), json!({}), labels)))
     }
 
     fn budget(spec: Value, status: Value) -> Budget {

@@ -79,7 +79,6 @@ pub fn pick_one_node(candidates: &[Candidate]) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::scheduler::cache::PodEntry;
-    use crate::scheduler::resources::PodRequests;
     use crate::scheduler::testing::pod_with;
     use serde_json::json;
     use std::sync::Arc;
@@ -93,12 +92,7 @@ mod tests {
                     .unwrap(),
             );
         }
-        let PodRequests { requests, non_zero } = PodRequests::of(&pod);
-        Arc::new(PodEntry {
-            pod: Arc::new(pod),
-            requests,
-            non_zero,
-        })
+        PodEntry::of(Arc::new(pod))
     }
 
     fn candidate(node: &str, victims: Vec<(i32, Option<u32>)>, violations: usize) -> Candidate {

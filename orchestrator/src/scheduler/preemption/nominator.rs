@@ -11,7 +11,6 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::priority;
 use crate::scheduler::cache::PodEntry;
-use crate::scheduler::resources::PodRequests;
 
 /// Pending pods nominated to nodes.
 #[derive(Debug, Default)]
@@ -32,12 +31,7 @@ impl Nominator {
     /// Nominates `pod` (key `key`) to `node`, replacing an earlier nomination.
     pub fn nominate(&mut self, key: &str, pod: Arc<Pod>, node: &str) {
         self.remove(key);
-        let PodRequests { requests, non_zero } = PodRequests::of(&pod);
-        let entry = Arc::new(PodEntry {
-            pod,
-            requests,
-            non_zero,
-        });
+        let entry = PodEntry::of(pod);
         self.by_node
             .entry(node.to_owned())
             .or_default()

@@ -152,6 +152,18 @@ mod tests {
         s
     }
 
+    /// Victim selection on node `n` of `snapshot` for `preemptor`.
+    fn select(
+        snapshot: &Snapshot,
+        preemptor: &Pod,
+        claims: &[Arc<PodEntry>],
+        budgets: &[Budget],
+    ) -> Result<Victims, Status> {
+        let state = CycleState::new(preemptor, snapshot);
+        let node = snapshot.node("n").unwrap();
+        select_victims_on_node(&Profile::default(), &state, node, claims, budgets)
+    }
+
     fn preemptor(cpu: &str, prio: i32) -> Pod {
         pod_with(
             "pre",
@@ -164,135 +176,110 @@ mod tests {
     const T1: &str = "2026-01-01T00:00:01Z";
     const T2: &str = "2026-01-01T00:00:02Z";
 
+    /// Pods on the node from `name/cpu/priority/start-second[/app]` words.
+    fn placed(spec: &str) -> Vec<Pod> {
+        spec.split_whitespace()
+            .map(|word| {
+                let f: Vec<&str> = word.split('/').collect();
+                let labels = f.get(4).map_or(json!({}), |app| json!({"app": app}));
+                let started = format!("2026-01-01T00:00:{:0>2}Z", f[3]);
+                running(f[0], f[1], f[2].parse().unwrap(), &started, labels)
+            })
+            .collect()
+    }
+
     #[test]
     fn the_fewest_least_important_pods_are_chosen() {
-        let none = json!({});
-        let web = json!({"app": "web"});
         let pdb = |allowed: i32| {
-            Budget::from_pdb(
+            vec![Budget::from_pdb(
                 &serde_json::from_value(json!({
                     "metadata": {"name": "b", "namespace": "default"},
                     "spec": {"selector": {"matchLabels": {"app": "web"}}},
                     "status": {"disruptionsAllowed": allowed, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
                 }))
                 .unwrap(),
-            )
+            )]
         };
         // (case, pods on the 4-cpu node, preemptor cpu and priority, budgets, victims, violations)
         type Case<'a> = (
             &'a str,
-            Vec<Pod>,
+            &'a str,
             (&'a str, i32),
             Vec<Budget>,
-            Vec<&'a str>,
+            &'a str,
             usize,
         );
         let cases: Vec<Case> = vec![
             (
                 "one lowest-priority pod is enough",
-                vec![
-                    running("a", "1", 1, T1, none.clone()),
-                    running("b", "1", 2, T1, none.clone()),
-                    running("c", "2", 3, T1, none.clone()),
-                ],
+                "a/1/1/1 b/1/2/1 c/2/3/1",
                 ("1", 10),
                 vec![],
-                vec!["a"],
+                "a",
                 0,
             ),
             (
                 "a big low pod goes before two small higher ones",
-                vec![
-                    running("big", "2", 1, T1, none.clone()),
-                    running("s1", "1", 5, T1, none.clone()),
-                    running("s2", "1", 5, T1, none.clone()),
-                ],
+                "big/2/1/1 s1/1/5/1 s2/1/5/1",
                 ("2", 10),
                 vec![],
-                vec!["big"],
+                "big",
                 0,
             ),
             (
                 "reprieved most important first: b fits back, c and a do not",
-                vec![
-                    running("a", "1", 1, T1, none.clone()),
-                    running("b", "1", 2, T1, none.clone()),
-                    running("c", "2", 3, T1, none.clone()),
-                ],
+                "a/1/1/1 b/1/2/1 c/2/3/1",
                 ("3", 10),
                 vec![],
-                vec!["c", "a"],
+                "c a",
                 0,
             ),
             (
                 "equal priority: the later start is the victim",
-                vec![
-                    running("old", "2", 1, T1, none.clone()),
-                    running("new", "2", 1, T2, none.clone()),
-                ],
+                "old/2/1/1 new/2/1/2",
                 ("2", 10),
                 vec![],
-                vec!["new"],
+                "new",
                 0,
             ),
             (
                 "pods of equal or higher priority are never victims",
-                vec![
-                    running("same", "2", 10, T1, none.clone()),
-                    running("low", "2", 1, T1, none.clone()),
-                ],
+                "same/2/10/1 low/2/1/1",
                 ("2", 10),
                 vec![],
-                vec!["low"],
+                "low",
                 0,
             ),
             (
                 "a budget-protected pod is reprieved before others",
-                vec![
-                    running("guarded", "2", 1, T1, web.clone()),
-                    running("free", "2", 1, T2, none.clone()),
-                ],
+                "guarded/2/1/1/web free/2/1/2",
                 ("2", 10),
-                vec![pdb(0)],
-                vec!["free"],
+                pdb(0),
+                "free",
                 0,
             ),
             (
                 "a violation is counted when nothing else makes room",
-                vec![
-                    running("guarded", "2", 1, T1, web.clone()),
-                    running("high", "2", 50, T1, none.clone()),
-                ],
+                "guarded/2/1/1/web high/2/50/1",
                 ("2", 10),
-                vec![pdb(0)],
-                vec!["guarded"],
+                pdb(0),
+                "guarded",
                 1,
             ),
             (
                 "a budget with room is no violation",
-                vec![
-                    running("guarded", "2", 1, T1, web.clone()),
-                    running("high", "2", 50, T1, none.clone()),
-                ],
+                "guarded/2/1/1/web high/2/50/1",
                 ("2", 10),
-                vec![pdb(1)],
-                vec!["guarded"],
+                pdb(1),
+                "guarded",
                 0,
             ),
         ];
         for (name, pods, (cpu, prio), budgets, want, violations) in cases {
-            let snapshot = snapshot_with(pods);
-            let p = preemptor(cpu, prio);
-            let state = CycleState::new(&p, &snapshot);
-            let victims = select_victims_on_node(
-                &Profile::default(),
-                &state,
-                snapshot.node("n").unwrap(),
-                &[],
-                &budgets,
-            )
-            .unwrap_or_else(|s| panic!("{name}: {s:?}"));
-            assert_eq!(names(&victims), want, "{name}");
+            let snapshot = snapshot_with(placed(pods));
+            let victims = select(&snapshot, &preemptor(cpu, prio), &[], &budgets)
+                .unwrap_or_else(|s| panic!("{name}: {s:?}"));
+            assert_eq!(names(&victims).join(" "), want, "{name}");
             assert_eq!(victims.num_pdb_violations, violations, "{name}");
         }
     }
@@ -304,28 +291,10 @@ mod tests {
             running("high", "3", 50, T1, none.clone()),
             running("low", "1", 1, T1, none.clone()),
         ]);
-        let p = preemptor("2", 10);
-        let state = CycleState::new(&p, &snapshot);
-        let status = select_victims_on_node(
-            &Profile::default(),
-            &state,
-            snapshot.node("n").unwrap(),
-            &[],
-            &[],
-        )
-        .unwrap_err();
+        let status = select(&snapshot, &preemptor("2", 10), &[], &[]).unwrap_err();
         assert_eq!(status.code, Code::Unschedulable);
         assert_eq!(status.reasons, ["Insufficient cpu"]);
-        let p = preemptor("2", 1);
-        let state = CycleState::new(&p, &snapshot);
-        let status = select_victims_on_node(
-            &Profile::default(),
-            &state,
-            snapshot.node("n").unwrap(),
-            &[],
-            &[],
-        )
-        .unwrap_err();
+        let status = select(&snapshot, &preemptor("2", 1), &[], &[]).unwrap_err();
         assert_eq!(status.reasons, [NO_PREEMPTION_VICTIMS]);
     }
 
@@ -342,30 +311,14 @@ mod tests {
             json!({"priority": 20}),
             json!({}),
         );
-        let PodRequestsAlias { requests, non_zero } = PodRequestsAlias::of(&claim);
-        let claims = [Arc::new(PodEntry {
-            pod: Arc::new(claim),
-            requests,
-            non_zero,
-        })];
-        let p = preemptor("2", 10);
-        let state = CycleState::new(&p, &snapshot);
-        let victims = select_victims_on_node(
-            &Profile::default(),
-            &state,
-            snapshot.node("n").unwrap(),
-            &claims,
-            &[],
-        )
-        .unwrap();
+        let claims = [PodEntry::of(Arc::new(claim))];
+        let victims = select(&snapshot, &preemptor("2", 10), &claims, &[]).unwrap();
         assert_eq!(
             names(&victims),
             ["a", "b"],
             "both go: the claim keeps 2 cpu"
         );
     }
-
-    use crate::scheduler::resources::PodRequests as PodRequestsAlias;
 
     #[test]
     fn importance_is_priority_then_earlier_start() {
