@@ -214,7 +214,7 @@ fn high_priority_pods_preempt_lower_ones_as_upstream() {
         &k,
         &pod("never", "pre-high-never", "1", "sim", json!({}), None),
     );
-    let want = "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.";
+    let want = "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never..";
     wait_for(
         "the Never pod's FailedScheduling",
         WAIT,

@@ -562,7 +562,7 @@ mod tests {
             schedule_pod(&Profile::default(), &snapshot, &incoming, &mut 0, &mut rng).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.."
         );
         let empty = Snapshot::default();
         assert_eq!(

@@ -1,7 +1,8 @@
 //! The words a user reads when a pod cannot be placed, exactly as
 //! kube-scheduler prints them (`FitError.Error()` plus the DefaultPreemption
 //! post-filter message): reasons counted across nodes, `"{count} {reason}"`
-//! sorted as strings, joined with `, `.
+//! sorted as strings, joined with `, `; the post-filter part ends in two
+//! periods, as upstream's does.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -81,7 +82,9 @@ impl fmt::Display for FitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", histogram(self.num_all_nodes, &self.reasons))?;
         match &self.preemption {
-            Some(sentence) => write!(f, " preemption: {sentence}"),
+            // Upstream appends its separator's period to a sentence that
+            // ends in one already: `…for incoming pod..`.
+            Some(sentence) => write!(f, " preemption: {sentence}."),
             None => Ok(()),
         }
     }
@@ -115,25 +118,25 @@ mod tests {
                 "gpu request on a mixed cluster",
                 statuses(&[(UnschedulableAndUnresolvable, "Insufficient nvidia.com/gpu", 3), (UnschedulableAndUnresolvable, taint, 2)]),
                 5,
-                "0/5 nodes are available: 2 node(s) had untolerated taint {nvidia.com/gpu: present}, 3 Insufficient nvidia.com/gpu. preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling.",
+                "0/5 nodes are available: 2 node(s) had untolerated taint {nvidia.com/gpu: present}, 3 Insufficient nvidia.com/gpu. preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling..",
             ),
             (
                 "resolvable shortage counts as no victims",
                 statuses(&[(Unschedulable, "Insufficient cpu", 2), (UnschedulableAndUnresolvable, "node(s) didn't match Pod's node affinity/selector", 1)]),
                 3,
-                "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.",
+                "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod..",
             ),
             (
                 "several reasons from one node each count",
                 vec![Status { code: Unschedulable, reasons: vec!["Insufficient cpu".into(), "Insufficient memory".into()] }],
                 1,
-                "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+                "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod..",
             ),
             (
                 "counts sort as strings, like Go's sort.Strings",
                 statuses(&[(UnschedulableAndUnresolvable, "b", 10), (UnschedulableAndUnresolvable, "a", 9)]),
                 19,
-                "0/19 nodes are available: 10 b, 9 a. preemption: 0/19 nodes are available: 19 Preemption is not helpful for scheduling.",
+                "0/19 nodes are available: 10 b, 9 a. preemption: 0/19 nodes are available: 19 Preemption is not helpful for scheduling..",
             ),
         ];
         let p = pod("p", json!({}));
@@ -153,7 +156,7 @@ mod tests {
         let s = statuses(&[(Code::Unschedulable, "Insufficient cpu", 1)]);
         assert_eq!(
             FitError::new(&p, 1, &s).to_string(),
-            "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never."
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.."
         );
     }
 }
