@@ -17,15 +17,18 @@ pub mod framework;
 pub mod informer;
 pub mod message;
 pub mod plugins;
+pub mod preemption;
 pub mod queue;
 pub mod resources;
 #[cfg(test)]
 mod testing;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::{watcher, WatchStreamExt};
 use rand::SeedableRng;
@@ -33,8 +36,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::leader_election::{LeaderElectionError, LeaderElector, LeaseConfig};
-use framework::{schedule_pod, Profile, ScheduleError};
+use binder::Nomination;
+use framework::{schedule_pod, CycleState, Profile, ScheduleError};
 use informer::Informer;
+use preemption::{Decision, PostFilter};
 
 /// The Lease the schedulers of one cluster elect their leader with.
 pub const LEASE_NAMESPACE: &str = "kube-system";
@@ -91,11 +96,47 @@ pub fn is_pending_for_us(pod: &Pod) -> bool {
     unbound && ours && !finished && pod.metadata.deletion_timestamp.is_none()
 }
 
+/// Carries out a preemption: each victim marked, deleted and told, then the
+/// nominations of lower-priority pods on that node cleared. Failures are
+/// logged: the preemptor is retried and preempts again if it must.
+/// Returns the victims it could not preempt.
+async fn carry_out(
+    client: &kube::Client,
+    preemptor: &Pod,
+    decision: &Decision,
+    identity: &str,
+) -> Vec<String> {
+    let mut failed = Vec::new();
+    for victim in &decision.victims {
+        if let Err(e) =
+            preemption::writes::preempt_victim(client, preemptor, victim, &decision.node, identity)
+                .await
+        {
+            let key = cache::pod_key(victim);
+            tracing::warn!(victim = %key, error = %e, "could not preempt");
+            failed.push(key);
+        }
+    }
+    for (key, lower) in &decision.cleared {
+        if let Err(e) = preemption::writes::clear_nomination(client, lower).await {
+            tracing::debug!(pod = %key, error = %e, "could not clear a nomination");
+        }
+    }
+    failed
+}
+
 /// What an in-flight write reports back to the loop.
 enum Outcome {
     Bound,
-    BindFailed { key: String, error: kube::Error },
-    Reported,
+    BindFailed {
+        key: String,
+        error: kube::Error,
+    },
+    /// A failure was reported; `not_preempted` are victims whose preemption
+    /// failed, so their preemptor may preempt again.
+    Reported {
+        not_preempted: Vec<String>,
+    },
 }
 
 /// The leader's state: the informer, where the next decision starts, and the
@@ -136,6 +177,7 @@ impl Loop {
         match decision {
             Ok(node) => {
                 self.informer.snapshot.assume(&pod, &node);
+                self.informer.snapshot.nominator_mut().remove(&key);
                 self.tasks.spawn(async move {
                     if let Err(error) = binder::bind(&client, &pod, &node).await {
                         return Outcome::BindFailed { key, error };
@@ -149,16 +191,22 @@ impl Loop {
                 });
             }
             Err(error) => {
-                self.informer.queue.park(&key, Instant::now());
+                let priority = preemption::priority(&pod);
+                self.informer.queue.park(&key, priority, Instant::now());
                 let reason = match error {
                     ScheduleError::Plugin { .. } => "SchedulerError",
                     _ => "Unschedulable",
                 };
-                let message = error.to_string();
+                let (message, nomination, decision) = self.post_filter(&key, &pod, error);
                 tracing::debug!(pod = %key, %message, "unschedulable");
                 self.tasks.spawn(async move {
+                    let not_preempted = match decision {
+                        Some(decision) => carry_out(&client, &pod, &decision, &identity).await,
+                        None => Vec::new(),
+                    };
                     if let Err(e) =
-                        binder::mark_unschedulable(&client, &pod, reason, &message).await
+                        binder::mark_unschedulable(&client, &pod, reason, &message, &nomination)
+                            .await
                     {
                         tracing::debug!(error = %e, "could not set PodScheduled=False");
                     }
@@ -167,13 +215,71 @@ impl Loop {
                     if let Err(e) = binder::record(&client, &event).await {
                         tracing::debug!(error = %e, "could not record the FailedScheduling event");
                     }
-                    Outcome::Reported
+                    Outcome::Reported { not_preempted }
                 });
             }
         }
     }
 
+    /// Runs preemption for a pod no node fits (the PostFilter step) and
+    /// applies its decision to the snapshot at once: the nomination, the
+    /// victims, the cleared nominations. Returns the message, the
+    /// nomination to write and the preemption to carry out.
+    fn post_filter(
+        &mut self,
+        key: &str,
+        pod: &Arc<Pod>,
+        error: ScheduleError,
+    ) -> (String, Nomination, Option<Decision>) {
+        let ScheduleError::Unschedulable(mut fit) = error else {
+            return (error.to_string(), Nomination::Keep, None);
+        };
+        let snapshot = &self.informer.snapshot;
+        let state = CycleState::new(pod, snapshot);
+        let budgets = self.informer.budgets();
+        let post = preemption::post_filter(&self.profile, &state, snapshot, &budgets);
+        let snapshot = &mut self.informer.snapshot;
+        match post {
+            PostFilter::Nominated(decision) => {
+                fit.preemption = None;
+                snapshot
+                    .nominator_mut()
+                    .nominate(key, pod.clone(), &decision.node);
+                for victim in &decision.victims {
+                    snapshot.mark_preempted(&cache::pod_key(victim));
+                }
+                for (lower, _) in &decision.cleared {
+                    snapshot.nominator_mut().remove(lower);
+                }
+                tracing::info!(
+                    pod = %key,
+                    node = %decision.node,
+                    victims = decision.victims.len(),
+                    "preempting lower-priority pods"
+                );
+                let node = decision.node.to_string();
+                (fit.to_string(), Nomination::Set(node), Some(decision))
+            }
+            PostFilter::NotEligible(reason) => {
+                fit.preemption = Some(reason.to_owned());
+                (fit.to_string(), Nomination::Keep, None)
+            }
+            PostFilter::NoCandidates(sentence) => {
+                if sentence.is_some() {
+                    fit.preemption = sentence;
+                }
+                snapshot.nominator_mut().remove(key);
+                (fit.to_string(), Nomination::Clear, None)
+            }
+        }
+    }
+
     fn on_outcome(&mut self, outcome: Outcome) {
+        if let Outcome::Reported { not_preempted } = &outcome {
+            for key in not_preempted {
+                self.informer.snapshot.unmark_preempted(key);
+            }
+        }
         if let Outcome::BindFailed { key, error } = outcome {
             self.informer.snapshot.forget(&key);
             match &error {
@@ -182,7 +288,11 @@ impl Loop {
                 }
                 _ => {
                     tracing::warn!(pod = %key, %error, "binding failed; retrying");
-                    self.informer.queue.park(&key, Instant::now());
+                    let priority = self
+                        .informer
+                        .pending_pod(&key)
+                        .map_or(0, |p| preemption::priority(&p));
+                    self.informer.queue.park(&key, priority, Instant::now());
                     self.informer.queue.cluster_changed();
                 }
             }
@@ -203,6 +313,12 @@ async fn schedule_while_leading(
     let mut pods = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .boxed();
+    let mut budgets = watcher(
+        Api::<PodDisruptionBudget>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .boxed();
     let mut state = Loop {
         client,
         identity,
@@ -230,6 +346,11 @@ async fn schedule_while_leading(
                 Some(Ok(event)) => state.informer.on_pod(event),
                 Some(Err(e)) => tracing::warn!(error = %e, "pod watch"),
                 None => return Err(SchedulerError::WatchEnded("pod")),
+            },
+            event = budgets.next() => match event {
+                Some(Ok(event)) => state.informer.on_budget(event),
+                Some(Err(e)) => tracing::warn!(error = %e, "PodDisruptionBudget watch"),
+                None => return Err(SchedulerError::WatchEnded("PodDisruptionBudget")),
             },
             Some(done) = state.tasks.join_next(), if !state.tasks.is_empty() => {
                 if let Ok(outcome) = done {

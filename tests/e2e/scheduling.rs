@@ -179,7 +179,7 @@ fn gpu_and_cpu_pools_get_the_right_pods_and_impossible_pods_wait_with_upstream_m
     assert_eq!(pending.len(), 1, "one GPU pod has no GPU left: {placed:?}");
 
     create_pods(&k, &[pod("eight-gpus", 8, true)]);
-    let want = "0/4 nodes are available: 2 Insufficient nvidia.com/gpu, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.";
+    let want = "0/4 nodes are available: 2 Insufficient nvidia.com/gpu, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling..";
     let condition = eventually(TIMEOUT, || {
         let out = k.jsonpath(
             &["get", "pod", "eight-gpus"],

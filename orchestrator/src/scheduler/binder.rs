@@ -96,19 +96,55 @@ pub fn unschedulable_condition(
     }))
 }
 
-/// Sets `PodScheduled=False` with `reason` and `message` through `pods/status`.
+/// What a failed scheduling attempt does to the pod's `status.nominatedNodeName`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nomination {
+    /// Leave it as it is.
+    Keep,
+    /// Nominate the pod to this node (preemption made room there).
+    Set(String),
+    /// Clear it (preemption cannot help anywhere).
+    Clear,
+}
+
+/// The `status.nominatedNodeName` value to write, `None` when it stays.
+fn nomination_change(pod: &Pod, nomination: &Nomination) -> Option<serde_json::Value> {
+    let current = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.nominated_node_name.as_deref())
+        .unwrap_or("");
+    match nomination {
+        Nomination::Set(node) if node != current => Some(json!(node)),
+        Nomination::Clear if !current.is_empty() => Some(serde_json::Value::Null),
+        _ => None,
+    }
+}
+
+/// Sets `PodScheduled=False` with `reason` and `message`, and the
+/// nomination, in one `pods/status` patch (nothing is sent when neither changes).
 pub async fn mark_unschedulable(
     client: &kube::Client,
     pod: &Pod,
     reason: &str,
     message: &str,
+    nomination: &Nomination,
 ) -> Result<(), kube::Error> {
-    let Some(condition) = unschedulable_condition(pod, reason, message) else {
+    let condition = unschedulable_condition(pod, reason, message);
+    let nominated = nomination_change(pod, nomination);
+    if condition.is_none() && nominated.is_none() {
         return Ok(());
-    };
+    }
+    let mut status = serde_json::Map::new();
+    if let Some(condition) = condition {
+        status.insert("conditions".into(), json!([condition]));
+    }
+    if let Some(nominated) = nominated {
+        status.insert("nominatedNodeName".into(), nominated);
+    }
     let (namespace, name) = pod_name(pod);
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let patch = json!({"status": {"conditions": [condition]}});
+    let patch = json!({ "status": status });
     api.patch_status(name, &PatchParams::default(), &Patch::Strategic(patch))
         .await?;
     Ok(())
@@ -238,6 +274,25 @@ mod tests {
         p.status = Some(serde_json::from_value(json!({"conditions": [c]})).unwrap());
         assert!(unschedulable_condition(&p, "Unschedulable", "m1").is_none());
         assert!(unschedulable_condition(&p, "Unschedulable", "m2").is_some());
+    }
+
+    #[test]
+    fn the_nomination_is_written_only_when_it_changes() {
+        let mut p = pod("p", json!({}));
+        let set = Nomination::Set("n1".into());
+        assert_eq!(nomination_change(&p, &set), Some(json!("n1")));
+        assert_eq!(nomination_change(&p, &Nomination::Clear), None);
+        assert_eq!(nomination_change(&p, &Nomination::Keep), None);
+        p.status = Some(serde_json::from_value(json!({"nominatedNodeName": "n1"})).unwrap());
+        assert_eq!(nomination_change(&p, &set), None);
+        assert_eq!(
+            nomination_change(&p, &Nomination::Set("n2".into())),
+            Some(json!("n2"))
+        );
+        assert_eq!(
+            nomination_change(&p, &Nomination::Clear),
+            Some(serde_json::Value::Null)
+        );
     }
 
     #[test]

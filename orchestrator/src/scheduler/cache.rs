@@ -11,6 +11,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
 use super::plugins::allocated::Strategy;
+use super::preemption::nominator::Nominator;
 use super::resources::{node_allocatable, PodRequests, Resources};
 
 /// The taint upstream's node lifecycle controller puts on nodes that are not Ready.
@@ -40,10 +41,24 @@ pub struct PodEntry {
     pub non_zero: (i64, i64),
 }
 
+impl PodEntry {
+    /// The entry of `pod`, its requests computed once.
+    pub fn of(pod: Arc<Pod>) -> Arc<Self> {
+        let PodRequests { requests, non_zero } = PodRequests::of(&pod);
+        Arc::new(PodEntry {
+            pod,
+            requests,
+            non_zero,
+        })
+    }
+}
+
 /// One node and what is placed on it. The fields after `node` are derived
 /// from it when it changes (or from its pods when they change), because a
 /// decision reads them for hundreds of nodes and must not walk Node objects.
-#[derive(Debug)]
+/// A clone is shallow (pods and the node are shared): preemption filters a
+/// copy with pods removed or added.
+#[derive(Debug, Clone)]
 pub struct NodeInfo {
     /// The node's name.
     pub name: Arc<str>,
@@ -189,6 +204,10 @@ pub struct Snapshot {
     anti_affinity: HashSet<String>,
     /// Pods assumed on a node before the watch has shown them bound.
     assumed: HashSet<String>,
+    /// Pending pods nominated to nodes by preemption.
+    nominator: Nominator,
+    /// Pods this scheduler chose as preemption victims, until they are gone.
+    preempted: HashSet<String>,
 }
 
 fn has_required_anti_affinity(pod: &Pod) -> bool {
@@ -228,6 +247,32 @@ impl Snapshot {
             let node = self.node(self.placement.get(key)?)?;
             Some((node.pods.get(key)?.as_ref(), node))
         })
+    }
+
+    /// The pods nominated to nodes by preemption.
+    pub fn nominator(&self) -> &Nominator {
+        &self.nominator
+    }
+
+    /// The nominations, to change.
+    pub fn nominator_mut(&mut self) -> &mut Nominator {
+        &mut self.nominator
+    }
+
+    /// Records that this scheduler preempted `key`: until the pod is gone,
+    /// its preemptor waits instead of preempting again.
+    pub fn mark_preempted(&mut self, key: &str) {
+        self.preempted.insert(key.to_owned());
+    }
+
+    /// Forgets that `key` was preempted (its deletion failed).
+    pub fn unmark_preempted(&mut self, key: &str) {
+        self.preempted.remove(key);
+    }
+
+    /// Was `key` preempted by this scheduler and is it not gone yet?
+    pub fn is_preempted(&self, key: &str) -> bool {
+        self.preempted.contains(key)
     }
 
     /// Is this pod assumed (placed locally, binding not yet seen)?
@@ -294,12 +339,7 @@ impl Snapshot {
         if self.placement.get(&key).is_some_and(|n| &**n != node) {
             self.unplace(&key);
         }
-        let PodRequests { requests, non_zero } = PodRequests::of(&pod);
-        let entry = Arc::new(PodEntry {
-            requests,
-            non_zero,
-            pod: pod.clone(),
-        });
+        let entry = PodEntry::of(pod.clone());
         if has_required_anti_affinity(&pod) {
             self.anti_affinity.insert(key.clone());
         } else {
@@ -312,6 +352,7 @@ impl Snapshot {
     }
 
     fn unplace(&mut self, key: &str) -> bool {
+        self.preempted.remove(key);
         let Some(node) = self.placement.remove(key) else {
             return false;
         };

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Pod, Toleration};
 use rand::Rng;
 
-use super::cache::{NodeInfo, Snapshot};
+use super::cache::{pod_key, NodeInfo, Snapshot};
 use super::message::FitError;
 use super::plugins;
+use super::preemption::{self, nominator::Nominator};
 use super::resources::{PodRequests, Resources};
 
 /// What a plugin decided, as upstream's `framework.Code`.
@@ -219,6 +220,51 @@ pub fn run_filters(profile: &Profile, state: &CycleState, node: &NodeInfo) -> St
     Status::success()
 }
 
+/// Runs the filters for one node with the pods nominated there that the pod
+/// must leave room for (equal or higher priority) counted as placed, as
+/// upstream's `RunFilterPluginsWithNominatedPods`.
+pub fn run_filters_with_claims(
+    profile: &Profile,
+    state: &CycleState,
+    snapshot: &Snapshot,
+    node: &NodeInfo,
+) -> Status {
+    match with_claims(state, snapshot.nominator(), node, None) {
+        Some(claimed) => run_filters(profile, state, &claimed),
+        None => run_filters(profile, state, node),
+    }
+}
+
+/// `node` with the claims of pods nominated there added, or `None` when
+/// there are none for this pod (the node is then filtered as it is).
+fn with_claims(
+    state: &CycleState,
+    nominator: &Nominator,
+    node: &NodeInfo,
+    key: Option<&str>,
+) -> Option<NodeInfo> {
+    if nominator.is_empty() {
+        return None;
+    }
+    let own_key;
+    let key = match key {
+        Some(key) => key,
+        None => {
+            own_key = pod_key(state.pod);
+            &own_key
+        }
+    };
+    let claims = nominator.claims_on(&node.name, preemption::priority(state.pod), key);
+    if claims.is_empty() {
+        return None;
+    }
+    let mut claimed = node.clone();
+    for claim in claims {
+        claimed.add_pod(pod_key(&claim.pod), claim);
+    }
+    Some(claimed)
+}
+
 /// The first filter rejection of `node`, `None` when every filter passes,
 /// or the error of a plugin that failed (which abandons the decision).
 fn first_rejection(
@@ -258,10 +304,13 @@ struct Filtered<'n> {
 fn find_feasible<'n>(
     profile: &Profile,
     state: &CycleState,
-    nodes: &'n [NodeInfo],
+    snapshot: &'n Snapshot,
     start: usize,
     wanted: usize,
 ) -> Result<Filtered<'n>, ScheduleError> {
+    let nodes = snapshot.nodes();
+    let nominator = snapshot.nominator();
+    let key = (!nominator.is_empty()).then(|| pod_key(state.pod));
     let filters: Vec<&dyn FilterPlugin> = profile
         .filters
         .iter()
@@ -277,7 +326,15 @@ fn find_feasible<'n>(
     let (before, after) = nodes.split_at(start);
     for node in after.iter().chain(before) {
         found.processed += 1;
-        match first_rejection(&filters, state, node)? {
+        // Only when some pod is nominated somewhere is a node copied with its claims.
+        let rejection = match key.as_deref() {
+            None => first_rejection(&filters, state, node)?,
+            Some(key) => match with_claims(state, nominator, node, Some(key)) {
+                Some(claimed) => first_rejection(&filters, state, &claimed)?,
+                None => first_rejection(&filters, state, node)?,
+            },
+        };
+        match rejection {
             Some(status) => found.failures.push(status),
             None => {
                 found.feasible.push(node);
@@ -369,11 +426,20 @@ pub fn schedule_pod(
         return Err(ScheduleError::NoNodes);
     }
     let state = CycleState::new(pod, snapshot);
+    // Upstream's `evaluateNominatedNode`: a pod nominated by preemption goes
+    // to that node when it fits there now.
+    if let Some(nominated) =
+        preemption::nominated_node(pod, snapshot).and_then(|n| snapshot.node(n))
+    {
+        if run_filters_with_claims(profile, &state, snapshot, nominated).is_success() {
+            return Ok(nominated.name.clone());
+        }
+    }
     let start = *next_start % all;
     let filtered = find_feasible(
         profile,
         &state,
-        nodes,
+        snapshot,
         start,
         num_feasible_nodes_to_find(all),
     )?;
@@ -496,7 +562,7 @@ mod tests {
             schedule_pod(&Profile::default(), &snapshot, &incoming, &mut 0, &mut rng).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.."
         );
         let empty = Snapshot::default();
         assert_eq!(

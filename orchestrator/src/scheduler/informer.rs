@@ -1,6 +1,8 @@
-//! The scheduler's informer: what its node and pod watches show, applied to
-//! the `Snapshot`, the store of pods pending for it and the scheduling queue,
-//! as upstream's scheduler event handlers do. Each object is trimmed
+//! The scheduler's informer: what its node, pod and PodDisruptionBudget
+//! watches show, applied to the `Snapshot` (with the nominations pods carry
+//! in `status.nominatedNodeName`), the store of pods pending for it, the
+//! budgets preemption reads and the scheduling queue, as upstream's
+//! scheduler event handlers do. Each object is trimmed
 //! (`metadata.managedFields` dropped, as upstream's informers do) and put in
 //! an `Arc` once, so the snapshot, the pending store and in-flight bindings
 //! share one copy. Pure: no I/O; the watch loop feeds it.
@@ -9,10 +11,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::watcher;
 
 use super::cache::{pod_key, Snapshot};
 use super::is_pending_for_us;
+use super::preemption::{budgets::Budget, priority};
 use super::queue::SchedulingQueue;
 
 /// Drops `metadata.managedFields`: nothing in the scheduler reads them, and
@@ -57,15 +61,52 @@ pub struct Informer {
     pub queue: SchedulingQueue,
     /// The pods pending for this scheduler (`is_pending_for_us`), by key.
     pending: HashMap<String, Arc<Pod>>,
+    /// PodDisruptionBudgets by `namespace/name`, for preemption.
+    budgets: HashMap<String, Budget>,
     nodes: Relist,
     pods: Relist,
+    budget_list: Relist,
 }
 
 impl Informer {
     /// True once both watches have completed their first list (STYLE 15: no
     /// decision before that, so a half-filled cache never looks like free room).
     pub fn is_ready(&self) -> bool {
-        self.nodes.listed && self.pods.listed
+        self.nodes.listed && self.pods.listed && self.budget_list.listed
+    }
+
+    /// Every PodDisruptionBudget, as preemption weighs victims against them.
+    pub fn budgets(&self) -> Vec<Budget> {
+        let mut keys: Vec<&String> = self.budgets.keys().collect();
+        keys.sort();
+        keys.into_iter().map(|k| self.budgets[k].clone()).collect()
+    }
+
+    /// Applies a PodDisruptionBudget watch event.
+    pub fn on_budget(&mut self, event: watcher::Event<PodDisruptionBudget>) {
+        let key = |pdb: &PodDisruptionBudget| {
+            format!(
+                "{}/{}",
+                pdb.metadata.namespace.as_deref().unwrap_or(""),
+                pdb.metadata.name.as_deref().unwrap_or("")
+            )
+        };
+        match event {
+            watcher::Event::Init => self.budget_list.start(),
+            watcher::Event::InitApply(pdb) | watcher::Event::Apply(pdb) => {
+                let key = key(&pdb);
+                self.budget_list.saw(&key);
+                self.budgets.insert(key, Budget::from_pdb(&pdb));
+            }
+            watcher::Event::Delete(pdb) => {
+                self.budgets.remove(&key(&pdb));
+            }
+            watcher::Event::InitDone => {
+                if let Some(seen) = self.budget_list.finish() {
+                    self.budgets.retain(|key, _| seen.contains(key));
+                }
+            }
+        }
     }
 
     /// The pending pod with `key`, as last seen.
@@ -127,10 +168,23 @@ impl Informer {
         }
         if is_pending_for_us(&pod) {
             if !self.snapshot.is_assumed(&key) {
-                self.queue.add(&key);
+                self.queue.add(&key, priority(&pod));
+            }
+            // A nomination seen in the status is taken; an empty one leaves
+            // a nomination this scheduler made and has not seen written yet.
+            let nominated = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.nominated_node_name.as_deref())
+                .filter(|n| !n.is_empty());
+            if let Some(node) = nominated.filter(|_| !self.snapshot.is_assumed(&key)) {
+                self.snapshot
+                    .nominator_mut()
+                    .nominate(&key, pod.clone(), node);
             }
             self.pending.insert(key, pod);
         } else {
+            self.snapshot.nominator_mut().remove(&key);
             self.pending.remove(&key);
             self.queue.remove(&key);
         }
@@ -138,6 +192,7 @@ impl Informer {
 
     fn delete_pod(&mut self, key: &str) {
         self.snapshot.delete_pod(key);
+        self.snapshot.nominator_mut().remove(key);
         self.pending.remove(key);
         self.queue.remove(key);
         self.queue.cluster_changed();
@@ -159,6 +214,7 @@ impl Informer {
             .cloned()
             .collect();
         for key in gone {
+            self.snapshot.nominator_mut().remove(&key);
             self.pending.remove(&key);
             self.queue.remove(&key);
         }
@@ -198,6 +254,8 @@ mod tests {
             informer.on_pod(watcher::Event::InitApply(p));
         }
         informer.on_pod(watcher::Event::InitDone);
+        informer.on_budget(watcher::Event::Init);
+        informer.on_budget(watcher::Event::InitDone);
         informer
     }
 
@@ -211,6 +269,9 @@ mod tests {
         informer.on_pod(watcher::Event::InitApply(pod("a", json!({}))));
         assert!(!informer.is_ready(), "pod list still in progress");
         informer.on_pod(watcher::Event::InitDone);
+        assert!(!informer.is_ready(), "budgets not listed yet");
+        informer.on_budget(watcher::Event::Init);
+        informer.on_budget(watcher::Event::InitDone);
         assert!(informer.is_ready());
     }
 
@@ -259,6 +320,48 @@ mod tests {
         informer.on_pod(watcher::Event::Delete(pod("b", json!({}))));
         assert!(informer.pending_pod("default/b").is_none());
         assert!(!informer.queue.has_active());
+    }
+
+    #[test]
+    fn nominations_follow_the_pods_status_until_bound() {
+        let mut informer = listed(vec![node("n1", json!({"cpu": "4"}), json!({}))], vec![]);
+        let mut nominated = pod("high", json!({"cpu": "1"}));
+        nominated.status =
+            Some(serde_json::from_value(json!({"nominatedNodeName": "n1"})).unwrap());
+        informer.on_pod(watcher::Event::Apply(nominated));
+        let nominator = informer.snapshot.nominator();
+        assert_eq!(nominator.node_of("default/high"), Some("n1"));
+        informer.on_pod(watcher::Event::Apply(pod("high", json!({"cpu": "1"}))));
+        assert_eq!(
+            informer.snapshot.nominator().node_of("default/high"),
+            Some("n1"),
+            "an empty status leaves a nomination in flight"
+        );
+        informer.on_pod(watcher::Event::Apply(bound("high", "n1")));
+        assert!(
+            informer.snapshot.nominator().is_empty(),
+            "bound: no claim left"
+        );
+    }
+
+    #[test]
+    fn budgets_follow_their_watch() {
+        let mut informer = listed(vec![], vec![]);
+        let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}},
+            "status": {"disruptionsAllowed": 1, "currentHealthy": 2, "desiredHealthy": 1, "expectedPods": 2},
+        }))
+        .unwrap();
+        informer.on_budget(watcher::Event::Apply(pdb.clone()));
+        assert_eq!(informer.budgets().len(), 1);
+        assert_eq!(informer.budgets()[0].disruptions_allowed, 1);
+        informer.on_budget(watcher::Event::Init);
+        informer.on_budget(watcher::Event::InitDone);
+        assert!(
+            informer.budgets().is_empty(),
+            "a relist without it forgets it"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The words a user reads when a pod cannot be placed, exactly as
 //! kube-scheduler prints them (`FitError.Error()` plus the DefaultPreemption
 //! post-filter message): reasons counted across nodes, `"{count} {reason}"`
-//! sorted as strings, joined with `, `.
+//! sorted as strings, joined with `, `; the post-filter part ends in two
+//! periods, as upstream's does.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,9 +13,8 @@ use super::framework::{Code, Status};
 
 /// Why preemption would not help on a node whose filters said "unresolvable".
 pub const PREEMPTION_NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
-/// Why preemption found nothing on a node whose filters said "unschedulable":
-/// berth does not preempt, which is what upstream reports when no pod of
-/// lower priority could make room.
+/// Why preemption found nothing on a node that holds no pod of lower
+/// priority than the incoming one.
 pub const NO_PREEMPTION_VICTIMS: &str = "No preemption victims found for incoming pod";
 
 /// Every node rejected the pod: how many nodes, and why.
@@ -24,12 +24,14 @@ pub struct FitError {
     pub num_all_nodes: usize,
     /// Filter reasons with how many nodes gave each.
     pub reasons: BTreeMap<String, usize>,
-    /// The post-filter (preemption) sentence, without its `preemption: ` prefix.
-    pub preemption: String,
+    /// The post-filter (preemption) sentence, without its `preemption: `
+    /// prefix; `None` when preemption nominated a node (upstream then
+    /// prints no post-filter part).
+    pub preemption: Option<String>,
 }
 
 /// `"0/N nodes are available: 2 a, 3 b."` with reasons sorted as strings, as upstream.
-fn histogram(num_all_nodes: usize, counts: &BTreeMap<String, usize>) -> String {
+pub(crate) fn histogram(num_all_nodes: usize, counts: &BTreeMap<String, usize>) -> String {
     let mut lines: Vec<String> = counts
         .iter()
         .map(|(reason, count)| format!("{count} {reason}"))
@@ -64,26 +66,27 @@ impl FitError {
             .and_then(|s| s.preemption_policy.as_deref())
             == Some("Never");
         let preemption = if never {
-            "not eligible due to preemptionPolicy=Never.".to_owned()
+            super::preemption::NOT_ELIGIBLE_NEVER.to_owned()
         } else {
             histogram(num_all_nodes, &preemption)
         };
         FitError {
             num_all_nodes,
             reasons,
-            preemption,
+            preemption: Some(preemption),
         }
     }
 }
 
 impl fmt::Display for FitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} preemption: {}",
-            histogram(self.num_all_nodes, &self.reasons),
-            self.preemption
-        )
+        write!(f, "{}", histogram(self.num_all_nodes, &self.reasons))?;
+        match &self.preemption {
+            // Upstream appends its separator's period to a sentence that
+            // ends in one already: `…for incoming pod..`.
+            Some(sentence) => write!(f, " preemption: {sentence}."),
+            None => Ok(()),
+        }
     }
 }
 
@@ -115,25 +118,25 @@ mod tests {
                 "gpu request on a mixed cluster",
                 statuses(&[(UnschedulableAndUnresolvable, "Insufficient nvidia.com/gpu", 3), (UnschedulableAndUnresolvable, taint, 2)]),
                 5,
-                "0/5 nodes are available: 2 node(s) had untolerated taint {nvidia.com/gpu: present}, 3 Insufficient nvidia.com/gpu. preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling.",
+                "0/5 nodes are available: 2 node(s) had untolerated taint {nvidia.com/gpu: present}, 3 Insufficient nvidia.com/gpu. preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling..",
             ),
             (
                 "resolvable shortage counts as no victims",
                 statuses(&[(Unschedulable, "Insufficient cpu", 2), (UnschedulableAndUnresolvable, "node(s) didn't match Pod's node affinity/selector", 1)]),
                 3,
-                "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.",
+                "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod..",
             ),
             (
                 "several reasons from one node each count",
                 vec![Status { code: Unschedulable, reasons: vec!["Insufficient cpu".into(), "Insufficient memory".into()] }],
                 1,
-                "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.",
+                "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod..",
             ),
             (
                 "counts sort as strings, like Go's sort.Strings",
                 statuses(&[(UnschedulableAndUnresolvable, "b", 10), (UnschedulableAndUnresolvable, "a", 9)]),
                 19,
-                "0/19 nodes are available: 10 b, 9 a. preemption: 0/19 nodes are available: 19 Preemption is not helpful for scheduling.",
+                "0/19 nodes are available: 10 b, 9 a. preemption: 0/19 nodes are available: 19 Preemption is not helpful for scheduling..",
             ),
         ];
         let p = pod("p", json!({}));
@@ -153,7 +156,7 @@ mod tests {
         let s = statuses(&[(Code::Unschedulable, "Insufficient cpu", 1)]);
         assert_eq!(
             FitError::new(&p, 1, &s).to_string(),
-            "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never."
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.."
         );
     }
 }

@@ -1,10 +1,12 @@
-//! The scheduling queue: pending pods wait in `active` (each key once) and
-//! are tried one at a time; a pod no node fits is parked as unschedulable
+//! The scheduling queue: pending pods wait in `active` (each key once),
+//! highest priority first and first come first within a priority (upstream's
+//! PrioritySort), and are tried one at a time; a pod no node fits is parked as unschedulable
 //! and comes back after its backoff once the cluster changed, or after
 //! `UNSCHEDULABLE_MAX_WAIT` regardless (upstream's unschedulable pods pool).
 //! Time is passed in, so tests need no clock.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// First retry delay of an unschedulable pod; doubles per attempt.
@@ -19,13 +21,18 @@ struct Parked {
     since: Instant,
     generation: u64,
     attempts: u32,
+    priority: i32,
 }
+
+/// Where a pod sits in `active`: higher priority first, then arrival order.
+type Slot = (Reverse<i32>, u64);
 
 /// Pending pods by `namespace/name`.
 #[derive(Debug, Default)]
 pub struct SchedulingQueue {
-    active: VecDeque<String>,
-    queued: HashSet<String>,
+    active: BTreeMap<Slot, String>,
+    queued: HashMap<String, Slot>,
+    arrivals: u64,
     parked: HashMap<String, Parked>,
     attempts: HashMap<String, u32>,
     generation: u64,
@@ -34,17 +41,20 @@ pub struct SchedulingQueue {
 impl SchedulingQueue {
     /// Queues a pending pod, unless it is queued already or parked (a parked
     /// pod waits for a cluster change, not for its own status updates).
-    pub fn add(&mut self, key: &str) {
-        if self.parked.contains_key(key) || self.queued.contains(key) {
+    /// `priority` is the pod's `spec.priority`.
+    pub fn add(&mut self, key: &str, priority: i32) {
+        if self.parked.contains_key(key) || self.queued.contains_key(key) {
             return;
         }
-        self.queued.insert(key.to_owned());
-        self.active.push_back(key.to_owned());
+        self.arrivals += 1;
+        let slot = (Reverse(priority), self.arrivals);
+        self.queued.insert(key.to_owned(), slot);
+        self.active.insert(slot, key.to_owned());
     }
 
-    /// The next pod to try.
+    /// The next pod to try: the highest priority, the earliest queued.
     pub fn pop(&mut self) -> Option<String> {
-        let key = self.active.pop_front()?;
+        let (_, key) = self.active.pop_first()?;
         self.queued.remove(&key);
         Some(key)
     }
@@ -55,7 +65,7 @@ impl SchedulingQueue {
     }
 
     /// Parks a pod no node fits.
-    pub fn park(&mut self, key: &str, now: Instant) {
+    pub fn park(&mut self, key: &str, priority: i32, now: Instant) {
         let attempts = self.attempts.entry(key.to_owned()).or_insert(0);
         *attempts += 1;
         self.parked.insert(
@@ -64,6 +74,7 @@ impl SchedulingQueue {
                 since: now,
                 generation: self.generation,
                 attempts: *attempts,
+                priority,
             },
         );
     }
@@ -72,8 +83,8 @@ impl SchedulingQueue {
     pub fn remove(&mut self, key: &str) {
         self.parked.remove(key);
         self.attempts.remove(key);
-        if self.queued.remove(key) {
-            self.active.retain(|k| k != key);
+        if let Some(slot) = self.queued.remove(key) {
+            self.active.remove(&slot);
         }
     }
 
@@ -91,7 +102,7 @@ impl SchedulingQueue {
     /// Moves parked pods whose backoff is over and whose retry is due back to `active`.
     pub fn flush(&mut self, now: Instant) {
         let generation = self.generation;
-        let due: Vec<String> = self
+        let due: Vec<(String, i32)> = self
             .parked
             .iter()
             .filter(|(_, p)| {
@@ -101,11 +112,11 @@ impl SchedulingQueue {
                 let waited = now.saturating_duration_since(p.since);
                 waited >= backoff && (p.generation < generation || waited >= UNSCHEDULABLE_MAX_WAIT)
             })
-            .map(|(k, _)| k.clone())
+            .map(|(k, p)| (k.clone(), p.priority))
             .collect();
-        for key in due {
+        for (key, priority) in due {
             self.parked.remove(&key);
-            self.add(&key);
+            self.add(&key, priority);
         }
     }
 }
@@ -117,20 +128,48 @@ mod tests {
     #[test]
     fn a_key_queued_many_times_runs_once() {
         let mut q = SchedulingQueue::default();
-        q.add("a");
-        q.add("b");
-        q.add("a");
+        q.add("a", 0);
+        q.add("b", 0);
+        q.add("a", 0);
         assert_eq!(q.pop().as_deref(), Some("a"));
         assert_eq!(q.pop().as_deref(), Some("b"));
         assert_eq!(q.pop(), None);
     }
 
     #[test]
+    fn higher_priority_pods_are_tried_first_and_equal_ones_in_arrival_order() {
+        let mut q = SchedulingQueue::default();
+        let arrivals = [
+            ("low", -5),
+            ("mid-1", 10),
+            ("high", 1000),
+            ("mid-2", 10),
+            ("zero", 0),
+        ];
+        for (key, priority) in arrivals {
+            q.add(key, priority);
+        }
+        q.remove("zero");
+        let order: Vec<String> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(order, ["high", "mid-1", "mid-2", "low"]);
+        let t0 = Instant::now();
+        q.park("parked-high", 2000, t0);
+        q.add("later-low", 1);
+        q.cluster_changed();
+        q.flush(t0 + INITIAL_BACKOFF);
+        assert_eq!(
+            q.pop().as_deref(),
+            Some("parked-high"),
+            "a parked pod keeps its priority when it returns"
+        );
+    }
+
+    #[test]
     fn parked_pods_return_after_backoff_and_a_cluster_change_or_the_max_wait() {
         let t0 = Instant::now();
         let mut q = SchedulingQueue::default();
-        q.park("p", t0);
-        q.add("p");
+        q.park("p", 0, t0);
+        q.add("p", 0);
         assert!(
             !q.has_active(),
             "its own updates do not requeue a parked pod"
@@ -143,14 +182,14 @@ mod tests {
         q.flush(t0 + Duration::from_secs(1));
         assert_eq!(q.pop().as_deref(), Some("p"));
         // Second failure: 2s backoff.
-        q.park("p", t0);
+        q.park("p", 0, t0);
         q.cluster_changed();
         q.flush(t0 + Duration::from_millis(1500));
         assert!(!q.has_active());
         q.flush(t0 + Duration::from_secs(2));
         assert!(q.has_active());
         q.pop();
-        q.park("p", t0);
+        q.park("p", 0, t0);
         q.flush(t0 + UNSCHEDULABLE_MAX_WAIT);
         assert!(q.has_active(), "retried every 30s even without changes");
         q.remove("p");
