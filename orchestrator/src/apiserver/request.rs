@@ -266,6 +266,8 @@ fn parse_group_version(
         [plural] => (*plural, None, None),
         [plural, name] => (*plural, Some((*name).to_owned()), None),
         [plural, name, sub] => (*plural, Some((*name).to_owned()), Some((*sub).to_owned())),
+        // `nodes/NAME/proxy/PATH`: the path on the node travels in the URI.
+        [plural, name, "proxy", _, ..] => (*plural, Some((*name).to_owned()), Some("proxy".into())),
         _ => return Err(ApiError::UnknownPath),
     };
     let resource = catalog
