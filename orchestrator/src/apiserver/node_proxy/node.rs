@@ -6,8 +6,7 @@
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use http::{header, Request, StatusCode};
-use http_body_util::Empty;
+use http::{header, StatusCode};
 
 use super::location::KubeletEndpoint;
 use super::transport::{self, KubeletDialer};
@@ -33,30 +32,10 @@ pub async fn get(
     endpoint: &KubeletEndpoint,
     path_and_query: &str,
 ) -> Result<Fetched, ApiError> {
-    let url = endpoint.url(path_and_query);
-    let failed = |detail: String| transport::dial_failure(format!("Get {url:?}: {detail}"));
-    let (mut sender, connection) = dialer.connect(endpoint).await.map_err(failed)?;
-    let mut connection = Box::pin(connection);
-    let request = Request::get(path_and_query)
-        .header(header::HOST, endpoint.authority())
-        .header(header::USER_AGENT, "berth-apiserver")
-        .body(Empty::new())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (response, finished) = transport::exchange(&mut sender, &mut connection, request)
-        .await
-        .map_err(failed)?;
-    drop(sender);
+    let (response, connection) = transport::get(dialer, endpoint, path_and_query).await?;
     let status = response.status();
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
-    let drive = async {
-        if !finished {
-            let _ = connection.await;
-        }
-    };
-    let (body, ()) = tokio::join!(
-        transport::read_limited(response.into_body(), MAX_BODY_BYTES),
-        drive
-    );
+    let body = transport::read_driven(response.into_body(), connection, MAX_BODY_BYTES).await;
     Ok(Fetched {
         status,
         content_type,
