@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::response::Response;
+use futures::StreamExt;
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,15 @@ use window::NodeUsage;
 pub const RESOLUTION: Duration = Duration::from_secs(15);
 /// How long one node's scrape may take.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many nodes are scraped at once.
+const SCRAPE_CONCURRENCY: usize = 16;
+
+/// Whether `node` runs berth's simulated runtime, which has no kubelet API.
+fn is_simulated(node: &Value) -> bool {
+    node.pointer("/status/nodeInfo/containerRuntimeVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.starts_with("simulated://"))
+}
 
 /// What the scraper keeps per node: its latest scrape and the usage between
 /// it and the one before.
@@ -106,15 +116,33 @@ impl ResourceMetrics {
             .map(str::to_owned)
             .collect();
         self.retain(&names);
-        let scrapes = names.iter().map(|name| async move {
-            let fetched = tokio::time::timeout(
-                SCRAPE_TIMEOUT,
-                proxy.get_from_node(objects, name, "/metrics/resource"),
-            )
-            .await;
-            (name, fetched)
+        // Simulated nodes serve no kubelet API: nothing to scrape.
+        let targets: Vec<Value> = listed
+            .items
+            .into_iter()
+            .filter(|n| !is_simulated(n))
+            .collect();
+        let scrapes = targets.into_iter().map(|node| {
+            let proxy = proxy.clone();
+            async move {
+                let name = node
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let fetched = tokio::time::timeout(
+                    SCRAPE_TIMEOUT,
+                    proxy.get_from_node(&node, "/metrics/resource"),
+                )
+                .await;
+                (name, fetched)
+            }
         });
-        for (name, fetched) in futures::future::join_all(scrapes).await {
+        let scraped: Vec<_> = futures::stream::iter(scrapes)
+            .buffer_unordered(SCRAPE_CONCURRENCY)
+            .collect()
+            .await;
+        for (name, fetched) in scraped {
             let scraped_at = jiff::Timestamp::now().as_millisecond();
             let parsed = match fetched {
                 Ok(Ok(f)) if f.status == StatusCode::OK => {
@@ -125,7 +153,7 @@ impl ResourceMetrics {
                 Err(_) => Err(format!("no answer within {SCRAPE_TIMEOUT:?}")),
             };
             match parsed {
-                Ok(current) => self.record(name, current),
+                Ok(current) => self.record(&name, current),
                 Err(e) => {
                     tracing::debug!(node = %name, error = %e, "resource metrics: scrape failed")
                 }
@@ -255,5 +283,34 @@ fn respond_one(
             &tables::table(r, &[object], json!({"resourceVersion": ""}), &req.query),
         ),
         other => negotiate::respond(StatusCode::OK, other, &object),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_nodes_are_not_scraped() {
+        let node =
+            |runtime: &str| json!({"status": {"nodeInfo": {"containerRuntimeVersion": runtime}}});
+        assert!(is_simulated(&node("simulated://1.0")));
+        assert!(!is_simulated(&node("containerd://1.6.20")));
+        assert!(!is_simulated(&json!({"metadata": {"name": "n"}})));
+    }
+
+    #[test]
+    fn usage_is_measured_against_the_previous_scrape_and_gone_nodes_are_forgotten() {
+        let text = |cpu: f64, millis: i64| {
+            format!("node_cpu_usage_seconds_total {cpu} {millis}\nnode_memory_working_set_bytes 100 {millis}\n")
+        };
+        let metrics = ResourceMetrics::default();
+        metrics.record("n", scrape::parse(&text(1.0, 1_000), 0).unwrap());
+        assert!(read(&metrics.nodes)["n"].usage.node.is_none());
+        metrics.record("n", scrape::parse(&text(2.0, 3_000), 0).unwrap());
+        let usage = read(&metrics.nodes)["n"].usage.node.unwrap();
+        assert_eq!(usage.cpu_nanocores, 500_000_000);
+        metrics.retain(&[]);
+        assert!(read(&metrics.nodes).is_empty());
     }
 }

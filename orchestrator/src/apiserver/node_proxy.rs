@@ -163,17 +163,18 @@ impl NodeProxy {
         }
         let path = node::kubelet_path(http.uri().path(), name, http.uri().query())
             .ok_or(ApiError::UnknownPath)?;
-        node::respond(self.get_from_node(objects, name, &path).await?)
+        let nodes = catalog::builtin("", "v1", "nodes").expect("nodes served");
+        let node = objects.get(nodes, None, name).await?;
+        node::respond(self.get_from_node(&node, &path).await?)
     }
 
-    /// GETs `path_and_query` from node `node`'s kubelet API.
+    /// GETs `path_and_query` from the kubelet API of `node` (a Node object).
     pub async fn get_from_node(
         &self,
-        objects: &Objects,
-        node: &str,
+        node: &serde_json::Value,
         path_and_query: &str,
     ) -> Result<node::Fetched, ApiError> {
-        let endpoint = self.endpoint(objects, node).await?;
+        let endpoint = location::kubelet_endpoint(node)?;
         node::get(&self.dialer, &endpoint, path_and_query).await
     }
 
