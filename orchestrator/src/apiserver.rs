@@ -502,7 +502,8 @@ async fn create_reserved_service(
 }
 
 /// Creates the `Local` APIService of every group version the built-in catalog
-/// serves (kube-aggregator's autoregistration), Available from the start.
+/// serves (kube-aggregator's autoregistration), Available from the start;
+/// not for the resource metrics, whose APIService belongs to the add-on.
 async fn bootstrap_api_services(objects: &Objects) -> Result<(), ApiError> {
     use berth_api::kinds::apiregistration::defaults;
     let r = catalog::builtin("apiregistration.k8s.io", "v1", "apiservices")
@@ -513,7 +514,11 @@ async fn bootstrap_api_services(objects: &Objects) -> Result<(), ApiError> {
         .to_string();
     let mut seen = std::collections::BTreeSet::new();
     for info in catalog::builtins() {
-        if !seen.insert((info.group.as_str(), info.version.as_str())) {
+        // metrics.k8s.io is an add-on's group upstream: its APIService is the
+        // add-on's (metrics-server's chart creates it), never a Local one.
+        if info.serving == Serving::ResourceMetrics
+            || !seen.insert((info.group.as_str(), info.version.as_str()))
+        {
             continue;
         }
         let service = defaults::local_api_service(&info.group, &info.version, &now);
