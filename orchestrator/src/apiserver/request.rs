@@ -348,6 +348,23 @@ mod tests {
     }
 
     #[test]
+    fn node_proxy_paths_keep_their_tail_in_the_uri() {
+        let r = resource(Method::GET, "/api/v1/nodes/n1/proxy/stats/summary", None);
+        assert_eq!(r.resource.plural, "nodes");
+        assert_eq!(r.name.as_deref(), Some("n1"));
+        assert_eq!(r.subresource.as_deref(), Some("proxy"));
+        assert!(matches!(
+            parse(
+                &Catalog::new(),
+                &Method::GET,
+                "/api/v1/namespaces/default/pods/web/proxy/x",
+                None
+            ),
+            Err(ApiError::UnknownPath)
+        ));
+    }
+
+    #[test]
     fn verbs_a_resource_does_not_list_are_refused() {
         let refused = |method: Method, path: &str| {
             matches!(
