@@ -19,6 +19,7 @@ pub mod pods;
 pub mod probes;
 pub mod runtime;
 pub mod server;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

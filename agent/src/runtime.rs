@@ -478,4 +478,36 @@ pub trait Runtime: Send + Sync + 'static {
     /// Every pod the runtime knows, so an agent that restarts can adopt
     /// running pods and clean up those the API no longer has.
     async fn list_pods(&self) -> Result<Vec<PodState>, RuntimeError>;
+
+    /// CPU and memory of every running container, by pod (kubelet's stats
+    /// provider). Runtimes that run no processes report their running
+    /// containers with zero usage, so their nodes still answer.
+    async fn usage(&self) -> Result<Vec<crate::stats::PodUsage>, RuntimeError> {
+        Ok(self
+            .list_pods()
+            .await?
+            .into_iter()
+            .filter(|pod| pod.phase == SandboxPhase::Running)
+            .map(|pod| crate::stats::PodUsage {
+                containers: pod
+                    .containers
+                    .iter()
+                    .filter_map(|c| match c.status {
+                        ContainerStatus::Running { started_at } => {
+                            Some(crate::stats::ContainerUsage {
+                                name: c.name.clone(),
+                                started_at,
+                                usage: crate::stats::Usage::default(),
+                            })
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                uid: pod.uid,
+                namespace: pod.namespace,
+                name: pod.name,
+                started_at: pod.started_at,
+            })
+            .collect())
+    }
 }

@@ -1,5 +1,6 @@
 //! The node's kubelet API: the HTTPS server the API server proxies `kubectl
-//! logs`, `exec`, `attach`, `cp` and `port-forward` to. Clients must present
+//! logs`, `exec`, `attach`, `cp` and `port-forward` to, and that serves the
+//! node's resource usage (`/stats/summary`, `/metrics/resource`). Clients must present
 //! a certificate of the cluster CA. It reads logs and relays streams to the
 //! runtime's streaming server; it never changes pods.
 //!
@@ -10,6 +11,7 @@ mod container_logs;
 mod handle;
 mod kubeconfig;
 mod request;
+mod stats;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -106,7 +108,7 @@ impl Server {
             listener,
             acceptor,
             serving_cert_pem,
-            handler: Arc::new(handle::Handler::new(runtime)),
+            handler: Arc::new(handle::Handler::new(config.node_name.clone(), runtime)),
         })
     }
 

@@ -19,6 +19,7 @@ pub mod discovery;
 pub mod events;
 pub mod flowcontrol;
 mod meta;
+pub mod metrics;
 pub mod networking;
 pub mod node;
 pub mod policy;

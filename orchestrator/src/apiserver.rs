@@ -20,6 +20,7 @@ pub mod errors;
 mod eviction;
 mod handlers;
 mod listing;
+pub mod metrics_api;
 pub mod negotiate;
 mod node_proxy;
 pub mod objects;
@@ -104,6 +105,7 @@ struct AppState {
     authenticator: authn::Authenticator,
     node_proxy: NodeProxy,
     components: component_status::Components,
+    metrics: metrics_api::ResourceMetrics,
 }
 
 /// A bound, bootstrapped API server, ready to serve.
@@ -120,6 +122,8 @@ pub struct ApiServer {
     /// The ClusterIP allocator, whose addresses the repair loop checks and
     /// whose range is kept as the default ServiceCIDR.
     allocator: Allocator,
+    /// The nodes' scraped resource metrics (`metrics.k8s.io`).
+    metrics: metrics_api::ResourceMetrics,
 }
 
 impl ApiServer {
@@ -166,6 +170,7 @@ impl ApiServer {
         }
         let node_proxy = NodeProxy::new(pki).map_err(ServeError::Tls)?;
         let catalog = Catalog::new();
+        let metrics = metrics_api::ResourceMetrics::default();
         let definitions_revision = crd_registry::load(&objects, &catalog).await?;
         let state = AppState {
             objects: objects.clone(),
@@ -176,6 +181,7 @@ impl ApiServer {
             components: component_status::Components {
                 in_process: Arc::new(config.in_process.clone()),
             },
+            metrics: metrics.clone(),
         };
         let router = Router::new().fallback(dispatch).with_state(state);
         let acceptor = tls_acceptor(pki)?;
@@ -207,6 +213,7 @@ impl ApiServer {
             router,
             node_proxy,
             allocator,
+            metrics,
         })
     }
 
@@ -231,6 +238,11 @@ impl ApiServer {
         ));
         background.spawn(allocator::repair::run(
             self.allocator.clone(),
+            cancel.clone(),
+        ));
+        background.spawn(self.metrics.clone().run(
+            self.objects.clone(),
+            self.node_proxy.clone(),
             cancel.clone(),
         ));
         background.spawn(crd_registry::run(
@@ -490,7 +502,8 @@ async fn create_reserved_service(
 }
 
 /// Creates the `Local` APIService of every group version the built-in catalog
-/// serves (kube-aggregator's autoregistration), Available from the start.
+/// serves (kube-aggregator's autoregistration), Available from the start;
+/// not for the resource metrics, whose APIService belongs to the add-on.
 async fn bootstrap_api_services(objects: &Objects) -> Result<(), ApiError> {
     use berth_api::kinds::apiregistration::defaults;
     let r = catalog::builtin("apiregistration.k8s.io", "v1", "apiservices")
@@ -501,7 +514,11 @@ async fn bootstrap_api_services(objects: &Objects) -> Result<(), ApiError> {
         .to_string();
     let mut seen = std::collections::BTreeSet::new();
     for info in catalog::builtins() {
-        if !seen.insert((info.group.as_str(), info.version.as_str())) {
+        // metrics.k8s.io is an add-on's group upstream: its APIService is the
+        // add-on's (metrics-server's chart creates it), never a Local one.
+        if info.serving == Serving::ResourceMetrics
+            || !seen.insert((info.group.as_str(), info.version.as_str()))
+        {
             continue;
         }
         let service = defaults::local_api_service(&info.group, &info.version, &now);
@@ -742,6 +759,9 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
         }
         ApiRequest::Resource(req) if req.resource.serving == Serving::Computed => {
             state.components.handle(&state.objects, req, headers).await
+        }
+        ApiRequest::Resource(req) if req.resource.serving == Serving::ResourceMetrics => {
+            state.metrics.handle(&state.objects, req, headers).await
         }
         ApiRequest::Resource(req) => handlers::handle(&state.objects, req, headers, &body).await,
     }

@@ -15,8 +15,9 @@ use support::{Server, KUBECTL_1_33};
 /// Empty: berth serves every resource of the groups it shares with upstream.
 const NOT_YET_SERVED: &[(&str, &str)] = &[];
 
-/// Groups outside the comparison: berth's own.
-const BERTH_GROUPS: &[&str] = &["berth.dev"];
+/// Groups outside the comparison: berth's own, and metrics.k8s.io, which
+/// berth serves built in where a plain cluster needs the metrics-server add-on.
+const BERTH_GROUPS: &[&str] = &["berth.dev", "metrics.k8s.io"];
 
 /// One row of `kubectl api-resources -o wide`, keyed by (API version, name).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,8 +12,9 @@ use hyper::body::Incoming;
 use jiff::Timestamp;
 
 use super::request::{NodeRequest, PodRef, RequestError};
-use super::{container_logs, stream, Splice};
+use super::{container_logs, stats, stream, Splice};
 use crate::runtime::{ContainerState, PodState, Runtime, RuntimeError, SandboxPhase};
+use crate::stats::Collector;
 
 /// Every response body the kubelet API sends.
 pub(super) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -85,14 +86,19 @@ impl From<RuntimeError> for Refusal {
     }
 }
 
-/// What every request handler shares: the runtime.
+/// What every request handler shares: the runtime, and the collector of
+/// resource usage (which remembers the previous CPU samples).
 pub(super) struct Handler {
     runtime: Arc<dyn Runtime>,
+    stats: Collector,
 }
 
 impl Handler {
-    pub fn new(runtime: Arc<dyn Runtime>) -> Self {
-        Self { runtime }
+    pub fn new(node_name: String, runtime: Arc<dyn Runtime>) -> Self {
+        Self {
+            stats: Collector::new(node_name, Arc::clone(&runtime)),
+            runtime,
+        }
     }
 
     /// Answers one request; an upgraded one leaves its splice in `splice`.
@@ -118,7 +124,10 @@ impl Handler {
         let uri = request.uri();
         let parsed =
             NodeRequest::parse(request.method(), uri.path(), uri.query(), Timestamp::now())?;
-        let pod = find_pod(self.runtime.as_ref(), parsed.pod()).await?;
+        let Some(pod_ref) = parsed.pod() else {
+            return stats::serve(&self.stats, &parsed).await;
+        };
+        let pod = find_pod(self.runtime.as_ref(), pod_ref).await?;
         match parsed {
             NodeRequest::ContainerLogs {
                 container,

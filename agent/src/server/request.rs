@@ -77,6 +77,10 @@ pub enum NodeRequest {
         /// Ports named in the query (WebSocket clients); SPDY names them per stream.
         ports: Vec<u16>,
     },
+    /// `GET /stats/summary`: the node's and its pods' CPU and memory.
+    StatsSummary,
+    /// `GET /metrics/resource`: the same as Prometheus text.
+    MetricsResource,
 }
 
 /// Why a request is refused before anything is looked up.
@@ -109,6 +113,14 @@ impl NodeRequest {
         let query = Query::new(query);
         let upgrade = [Method::GET, Method::POST];
         match segments.as_slice() {
+            ["stats", "summary"] => {
+                allow(method, &[Method::GET])?;
+                Ok(Self::StatsSummary)
+            }
+            ["metrics", "resource"] => {
+                allow(method, &[Method::GET])?;
+                Ok(Self::MetricsResource)
+            }
             ["containerLogs", namespace, name, container] => {
                 allow(method, &[Method::GET])?;
                 Ok(Self::ContainerLogs {
@@ -164,13 +176,14 @@ impl NodeRequest {
         }
     }
 
-    /// The pod the request is about.
-    pub fn pod(&self) -> &PodRef {
+    /// The pod the request is about; `None` for the node's own paths.
+    pub fn pod(&self) -> Option<&PodRef> {
         match self {
             Self::ContainerLogs { pod, .. }
             | Self::Exec { pod, .. }
             | Self::Attach { pod, .. }
-            | Self::PortForward { pod, .. } => pod,
+            | Self::PortForward { pod, .. } => Some(pod),
+            Self::StatsSummary | Self::MetricsResource => None,
         }
     }
 }
@@ -333,7 +346,24 @@ mod tests {
             }
         );
         let pinned = parse(Method::GET, "/attach/default/web/1234/app?stdout=1").unwrap();
-        assert_eq!(pinned.pod().uid.as_deref(), Some("1234"));
+        assert_eq!(pinned.pod().unwrap().uid.as_deref(), Some("1234"));
+    }
+
+    #[test]
+    fn resource_usage_paths_are_the_nodes_own() {
+        assert_eq!(
+            parse(Method::GET, "/stats/summary").unwrap(),
+            NodeRequest::StatsSummary
+        );
+        assert_eq!(
+            parse(Method::GET, "/metrics/resource").unwrap(),
+            NodeRequest::MetricsResource
+        );
+        assert!(NodeRequest::StatsSummary.pod().is_none());
+        assert!(matches!(
+            parse(Method::POST, "/stats/summary"),
+            Err(RequestError::MethodNotAllowed(_))
+        ));
     }
 
     #[test]

@@ -81,9 +81,11 @@ pub(super) fn stream_request(
             }
             Ok(StreamRequest::PortForward { uid, ports })
         }
-        NodeRequest::ContainerLogs { .. } => {
-            Err(Refusal::internal("a log request is not a stream"))
-        }
+        NodeRequest::ContainerLogs { .. }
+        | NodeRequest::StatsSummary
+        | NodeRequest::MetricsResource => Err(Refusal::internal(
+            "only exec, attach and port-forward requests are streams",
+        )),
     }
 }
 

@@ -393,3 +393,28 @@ async fn binding_a_taken_port_names_the_address() {
     assert!(matches!(error, super::ServerError::Bind { .. }), "{error}");
     assert!(error.to_string().contains(&address.to_string()), "{error}");
 }
+
+#[tokio::test]
+async fn the_nodes_usage_is_served_as_summary_and_resource_metrics() {
+    let pki = Pki::new("cluster-ca");
+    let (runtime, _log) = runtime_with_log();
+    let server = TestServer::start(runtime, &pki, None).await;
+    let (status, body) = text(get(&server, &pki, "/stats/summary").await).await;
+    assert_eq!(status, 200, "{body}");
+    let summary: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(summary["node"]["nodeName"], "node-1");
+    // Only the running pod, with its running containers (no usage: the fake runs nothing).
+    let pods = summary["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 1, "{body}");
+    assert_eq!(pods[0]["podRef"]["uid"], "uid-1");
+    assert_eq!(pods[0]["containers"].as_array().unwrap().len(), 2);
+    assert_eq!(pods[0]["containers"][0]["cpu"]["usageCoreNanoSeconds"], 0);
+    let (status, body) = text(get(&server, &pki, "/metrics/resource").await).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("container_cpu_usage_seconds_total{container=\"app\",namespace=\"default\",pod=\"web\"} 0 "),
+        "{body}"
+    );
+    assert!(body.contains("resource_scrape_error 0\n"), "{body}");
+    server.stop().await;
+}

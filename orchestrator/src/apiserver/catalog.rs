@@ -112,6 +112,8 @@ pub enum Serving {
     Review,
     /// Computed by the API server on each read (ComponentStatus): get and list.
     Computed,
+    /// Resource usage scraped from the nodes (`metrics.k8s.io`): get and list.
+    ResourceMetrics,
 }
 
 impl std::fmt::Debug for ResourceInfo {
@@ -200,10 +202,11 @@ impl ResourceInfo {
     }
 
     /// Subresources the node serves, proxied to its kubelet: `pods/log`,
-    /// `pods/exec`, `pods/attach`, `pods/portforward`.
+    /// `pods/exec`, `pods/attach`, `pods/portforward`, `nodes/proxy`.
     pub fn streaming_subresources(&self) -> &'static [&'static str] {
         match (self.group.as_str(), self.kind.as_str()) {
             ("", "Pod") => &["attach", "exec", "log", "portforward"],
+            ("", "Node") => &["proxy"],
             _ => &[],
         }
     }
@@ -345,6 +348,14 @@ impl ResourceInfo {
         self.serving = Serving::Computed;
         self.verbs = vec!["get", "list"];
         self
+    }
+
+    /// Resource usage the API server scrapes from the nodes, served as
+    /// metrics-server serves it: get and list, JSON only.
+    pub fn resource_metrics(mut self) -> Self {
+        self.serving = Serving::ResourceMetrics;
+        self.verbs = vec!["get", "list"];
+        self.not_builtin()
     }
 
     /// Not a Kubernetes built-in kind: no strategic merge patch, no protobuf.

@@ -78,6 +78,7 @@ fn action_subresource(
         "exec" => (("", "v1", "PodExecOptions"), &["create", "get"]),
         "attach" => (("", "v1", "PodAttachOptions"), &["create", "get"]),
         "portforward" => (("", "v1", "PodPortForwardOptions"), &["create", "get"]),
+        "proxy" => (("", "v1", "NodeProxyOptions"), &["get"]),
         _ => (("", "v1", "Namespace"), &["update"]),
     }
 }

@@ -1,11 +1,12 @@
 //! Pod subresources the node serves: `pods/log`, `pods/exec`, `pods/attach`
-//! and `pods/portforward`. Each request is checked as kube-apiserver checks it
+//! and `pods/portforward`, and reads through `nodes/proxy`. Each request is checked as kube-apiserver checks it
 //! (options, pod, container, node), then proxied to the node's kubelet API, as
 //! kube-apiserver proxies to kubelet. Never buffers a stream, never forwards
 //! the client's credentials.
 
 mod location;
 mod logs;
+pub mod node;
 mod options;
 mod transport;
 mod upgrade;
@@ -81,6 +82,9 @@ impl NodeProxy {
         request: &ResourceRequest,
         http: Request<Body>,
     ) -> Result<Response, ApiError> {
+        if request.resource.kind == "Node" {
+            return self.serve_node(objects, request, http).await;
+        }
         let pods = &request.resource;
         let namespace = request.namespace.as_deref().unwrap_or("default");
         let name = request.name.as_deref().unwrap_or("");
@@ -141,6 +145,37 @@ impl NodeProxy {
                 "the server does not allow this method on the requested resource ({method} pods/{subresource})"
             ))),
         }
+    }
+
+    /// `GET nodes/NAME/proxy/PATH`; other methods are refused.
+    async fn serve_node(
+        &self,
+        objects: &Objects,
+        request: &ResourceRequest,
+        http: Request<Body>,
+    ) -> Result<Response, ApiError> {
+        let name = request.name.as_deref().unwrap_or("");
+        if http.method() != Method::GET {
+            return Err(ApiError::MethodNotAllowed(format!(
+                "the server does not allow this method on the requested resource ({} nodes/proxy)",
+                http.method()
+            )));
+        }
+        let path = node::kubelet_path(http.uri().path(), name, http.uri().query())
+            .ok_or(ApiError::UnknownPath)?;
+        let nodes = catalog::builtin("", "v1", "nodes").expect("nodes served");
+        let node = objects.get(nodes, None, name).await?;
+        node::respond(self.get_from_node(&node, &path).await?)
+    }
+
+    /// GETs `path_and_query` from the kubelet API of `node` (a Node object).
+    pub async fn get_from_node(
+        &self,
+        node: &serde_json::Value,
+        path_and_query: &str,
+    ) -> Result<node::Fetched, ApiError> {
+        let endpoint = location::kubelet_endpoint(node)?;
+        node::get(&self.dialer, &endpoint, path_and_query).await
     }
 
     async fn endpoint(

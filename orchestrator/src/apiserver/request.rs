@@ -266,6 +266,8 @@ fn parse_group_version(
         [plural] => (*plural, None, None),
         [plural, name] => (*plural, Some((*name).to_owned()), None),
         [plural, name, sub] => (*plural, Some((*name).to_owned()), Some((*sub).to_owned())),
+        // `nodes/NAME/proxy/PATH`: the path on the node travels in the URI.
+        [plural, name, "proxy", _, ..] => (*plural, Some((*name).to_owned()), Some("proxy".into())),
         _ => return Err(ApiError::UnknownPath),
     };
     let resource = catalog
@@ -343,6 +345,23 @@ mod tests {
             ApiRequest::Resource(r) => r,
             other => panic!("{path}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn node_proxy_paths_keep_their_tail_in_the_uri() {
+        let r = resource(Method::GET, "/api/v1/nodes/n1/proxy/stats/summary", None);
+        assert_eq!(r.resource.plural, "nodes");
+        assert_eq!(r.name.as_deref(), Some("n1"));
+        assert_eq!(r.subresource.as_deref(), Some("proxy"));
+        assert!(matches!(
+            parse(
+                &Catalog::new(),
+                &Method::GET,
+                "/api/v1/namespaces/default/pods/web/proxy/x",
+                None
+            ),
+            Err(ApiError::UnknownPath)
+        ));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod pause;
 mod report;
 mod sync;
 pub mod translate;
+mod usage;
 mod volumes;
 
 use std::collections::HashMap;
@@ -577,6 +578,10 @@ impl Runtime for CriRuntime {
             return Ok(None);
         };
         Ok(Some(self.observed_state(&sandbox).await?))
+    }
+
+    async fn usage(&self) -> Result<Vec<crate::stats::PodUsage>, RuntimeError> {
+        self.container_usage().await
     }
 
     async fn list_pods(&self) -> Result<Vec<PodState>, RuntimeError> {

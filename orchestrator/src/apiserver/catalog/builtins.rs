@@ -562,6 +562,23 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
             .status()
             .scale()
             .not_builtin(),
+            ResourceInfo::typed::<kinds::metrics::NodeMetrics>(
+                kinds::metrics::GROUP,
+                kinds::metrics::VERSION,
+                "NodeMetrics",
+                "nodes",
+                kinds::metrics::NodeMetricsRules,
+            )
+            .resource_metrics(),
+            ResourceInfo::typed::<kinds::metrics::PodMetrics>(
+                kinds::metrics::GROUP,
+                kinds::metrics::VERSION,
+                "PodMetrics",
+                "pods",
+                kinds::metrics::PodMetricsRules,
+            )
+            .namespaced()
+            .resource_metrics(),
         ]
         .into_iter()
         .map(Arc::new)

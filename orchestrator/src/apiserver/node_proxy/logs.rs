@@ -4,8 +4,7 @@
 
 use axum::body::Body;
 use axum::response::Response;
-use http::{header, Request, StatusCode};
-use http_body_util::Empty;
+use http::{header, StatusCode};
 
 use super::location::KubeletEndpoint;
 use super::transport::{self, KubeletDialer, StreamedBody};
@@ -29,32 +28,10 @@ pub async fn stream(
     endpoint: &KubeletEndpoint,
     path_and_query: &str,
 ) -> Result<Response, ApiError> {
-    let url = endpoint.url(path_and_query);
-    let failed = |detail: String| transport::dial_failure(format!("Get {url:?}: {detail}"));
-    let (mut sender, connection) = dialer.connect(endpoint).await.map_err(failed)?;
-    let mut connection = Box::pin(connection);
-    let request = Request::get(path_and_query)
-        .header(header::HOST, endpoint.authority())
-        .header(header::USER_AGENT, "berth-apiserver")
-        .body(Empty::new())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let (response, finished) = transport::exchange(&mut sender, &mut connection, request)
-        .await
-        .map_err(failed)?;
-    // No second request: the connection ends with this response's body.
-    drop(sender);
-    let connection = (!finished).then_some(connection);
+    let (response, connection) = transport::get(dialer, endpoint, path_and_query).await?;
     let status = response.status();
     if !(200..=206).contains(&status.as_u16()) {
-        let drive = async {
-            if let Some(connection) = connection {
-                let _ = connection.await;
-            }
-        };
-        let (text, ()) = tokio::join!(
-            transport::read_limited(response.into_body(), MAX_ERROR_BYTES),
-            drive
-        );
+        let text = transport::read_driven(response.into_body(), connection, MAX_ERROR_BYTES).await;
         return Err(ApiError::Backend {
             code: status,
             reason: transport::reason_for(status),

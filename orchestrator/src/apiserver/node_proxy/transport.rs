@@ -225,6 +225,54 @@ where
     }
 }
 
+/// Sends `GET path_and_query` to the kubelet at `endpoint` on a connection of
+/// its own and returns the response, with the connection still to be driven
+/// while its body is read (`None` when it already ended). Failures read like
+/// Go's client (`Get "https://…": …`).
+pub async fn get(
+    dialer: &KubeletDialer,
+    endpoint: &KubeletEndpoint,
+    path_and_query: &str,
+) -> Result<
+    (
+        http::Response<Incoming>,
+        Option<Pin<Box<KubeletConnection>>>,
+    ),
+    ApiError,
+> {
+    let url = endpoint.url(path_and_query);
+    let failed = |detail: String| dial_failure(format!("Get {url:?}: {detail}"));
+    let (mut sender, connection) = dialer.connect(endpoint).await.map_err(failed)?;
+    let mut connection = Box::pin(connection);
+    let request = http::Request::get(path_and_query)
+        .header(http::header::HOST, endpoint.authority())
+        .header(http::header::USER_AGENT, "berth-apiserver")
+        .body(Empty::new())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (response, finished) = exchange(&mut sender, &mut connection, request)
+        .await
+        .map_err(failed)?;
+    // No second request: the connection ends with this response's body.
+    drop(sender);
+    Ok((response, (!finished).then_some(connection)))
+}
+
+/// Reads at most `limit` bytes of `body` while driving `connection` (when
+/// it has not ended) to its end.
+pub async fn read_driven(
+    body: Incoming,
+    connection: Option<Pin<Box<KubeletConnection>>>,
+    limit: usize,
+) -> Bytes {
+    let drive = async {
+        if let Some(connection) = connection {
+            let _ = connection.await;
+        }
+    };
+    let (bytes, ()) = tokio::join!(read_limited(body, limit), drive);
+    bytes
+}
+
 /// Reads at most `limit` bytes of a body; the rest is dropped.
 pub async fn read_limited(mut body: Incoming, limit: usize) -> Bytes {
     let mut collected = BytesMut::new();
