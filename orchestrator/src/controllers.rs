@@ -11,6 +11,7 @@ pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
@@ -147,6 +148,7 @@ pub fn all(
             "tokencleaner",
             Box::pin(token_cleaner::run(client.clone(), cancel.clone())),
         ),
+        ("job", Box::pin(job::run(client.clone(), cancel.clone()))),
     ];
     if let Some(signing) = &config.csr_signing {
         controllers.push((
