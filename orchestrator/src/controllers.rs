@@ -6,6 +6,7 @@
 pub mod certificates;
 pub mod client;
 pub mod clusterrole_aggregation;
+pub mod cronjob;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
@@ -19,6 +20,7 @@ pub mod replicaset;
 pub mod resource_quota;
 pub mod serviceaccount;
 pub mod token_cleaner;
+pub mod ttl_after_finished;
 pub mod workload;
 
 use std::future::Future;
@@ -149,6 +151,14 @@ pub fn all(
             Box::pin(token_cleaner::run(client.clone(), cancel.clone())),
         ),
         ("job", Box::pin(job::run(client.clone(), cancel.clone()))),
+        (
+            "cronjob",
+            Box::pin(cronjob::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "ttl-after-finished",
+            Box::pin(ttl_after_finished::run(client.clone(), cancel.clone())),
+        ),
     ];
     if let Some(signing) = &config.csr_signing {
         controllers.push((
