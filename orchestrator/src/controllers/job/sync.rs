@@ -469,3 +469,132 @@ pub fn plan(job: &Job, owned: &[&Pod], now: Timestamp, backoff: Backoff) -> Plan
     }
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> Timestamp {
+        "2026-01-01T00:10:00Z".parse().unwrap()
+    }
+
+    fn job(spec: serde_json::Value, status: serde_json::Value) -> Job {
+        let mut spec = spec;
+        spec["template"] = json!({"spec": {"containers": [{"name": "c", "image": "i"}]}});
+        serde_json::from_value(json!({
+            "metadata": {"name": "j", "namespace": "ns", "uid": "job-uid"},
+            "spec": spec,
+            "status": status
+        }))
+        .unwrap()
+    }
+
+    /// A pod of the job: `state` is Running, Succeeded or Failed; `finalizer` whether it is still held.
+    fn pod(name: &str, state: &str, finalizer: bool, index: Option<i32>) -> Pod {
+        let finished = json!({"terminated": {"exitCode": if state == "Failed" {1} else {0}, "finishedAt": "2026-01-01T00:09:55Z"}});
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": name, "namespace": "ns", "uid": format!("uid-{name}"),
+                "finalizers": if finalizer { json!([pods::TRACKING_FINALIZER]) } else { json!([]) },
+                "annotations": index.map(|i| json!({indexes::COMPLETION_INDEX: i.to_string()})).unwrap_or(json!({})),
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "job-uid", "controller": true}]
+            },
+            "status": {
+                "phase": state,
+                "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": if state == "Running" { json!({"running": {}}) } else { finished }}]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn conditions(status: &JobStatus) -> Vec<String> {
+        status
+            .conditions
+            .iter()
+            .flatten()
+            .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_job_starts_parallelism_pods() {
+        let job = job(json!({"parallelism": 2, "completions": 3}), json!({}));
+        let plan = plan(&job, &[], now(), Backoff::default());
+        assert_eq!(plan.create, vec![(None, None), (None, None)]);
+        assert_eq!(plan.status.start_time, Some(Time(now())));
+        assert_eq!(plan.status.active, Some(0));
+    }
+
+    #[test]
+    fn finished_pods_are_counted_through_uncounted_terminated_pods() {
+        let job1 = job(json!({"parallelism": 1, "completions": 2}), json!({"startTime": "2026-01-01T00:00:00Z"}));
+        let done = pod("a", "Succeeded", true, None);
+        let first = plan(&job1, &[&done], now(), Backoff::default());
+        let uncounted = first.status.uncounted_terminated_pods.clone().unwrap();
+        assert_eq!(uncounted.succeeded, Some(vec!["uid-a".to_string()]));
+        assert_eq!(first.status.succeeded, Some(0));
+        assert_eq!(first.remove_finalizers, vec!["a".to_string()]);
+        // The finalizer is gone: the pod moves into the counter.
+        let job2 = job(
+            json!({"parallelism": 1, "completions": 2}),
+            serde_json::to_value(&first.status).unwrap(),
+        );
+        let released = pod("a", "Succeeded", false, None);
+        let second = plan(&job2, &[&released], now(), Backoff::default());
+        assert_eq!(second.status.succeeded, Some(1));
+        assert_eq!(second.status.uncounted_terminated_pods, Some(UncountedTerminatedPods::default()));
+        assert_eq!(second.create.len(), 1);
+    }
+
+    #[test]
+    fn failures_back_off_then_fail_the_job_past_the_backoff_limit() {
+        let running = json!({"startTime": "2026-01-01T00:00:00Z"});
+        let job1 = job(json!({"backoffLimit": 1}), running.clone());
+        let failed = pod("a", "Failed", false, None);
+        // One failure counted: a replacement waits 10 s from 00:09:55.
+        let status = json!({"startTime": "2026-01-01T00:00:00Z", "failed": 1});
+        let waiting = plan(&job(json!({"backoffLimit": 1}), status), &[&failed], now(), Backoff::default());
+        assert!(waiting.create.is_empty());
+        assert_eq!(waiting.requeue, Some(Duration::from_secs(5)));
+        // A second failure exceeds the limit: FailureTarget, then Failed once nothing runs.
+        let second = pod("b", "Failed", true, None);
+        let status = json!({"startTime": "2026-01-01T00:00:00Z", "failed": 1});
+        let target = plan(&job(json!({"backoffLimit": 1}), status), &[&failed, &second], now(), Backoff::default());
+        assert_eq!(conditions(&target.status), ["FailureTarget=True/BackoffLimitExceeded"]);
+        let counted = serde_json::to_value(&target.status).unwrap();
+        let released = pod("b", "Failed", false, None);
+        let done = plan(&job(json!({"backoffLimit": 1}), counted), &[&failed, &released], now(), Backoff::default());
+        assert_eq!(
+            conditions(&done.status),
+            ["FailureTarget=True/BackoffLimitExceeded", "Failed=True/BackoffLimitExceeded"]
+        );
+        assert_eq!(done.status.failed, Some(2));
+        assert_eq!(done.events[0].reason, "BackoffLimitExceeded");
+        let _ = job1;
+    }
+
+    #[test]
+    fn indexed_jobs_create_missing_indexes_and_complete_on_all_indexes() {
+        let spec = json!({"completionMode": "Indexed", "parallelism": 2, "completions": 3});
+        let started = json!({"startTime": "2026-01-01T00:00:00Z"});
+        let running = pod("j-0", "Running", true, Some(0));
+        let p = plan(&job(spec.clone(), started), &[&running], now(), Backoff::default());
+        assert_eq!(p.create, vec![(Some(1), None)]);
+        let status = json!({"startTime": "2026-01-01T00:00:00Z", "completedIndexes": "0-1", "succeeded": 2});
+        let last = pod("j-2", "Succeeded", true, Some(2));
+        let p = plan(&job(spec, status), &[&last], now(), Backoff::default());
+        assert_eq!(p.status.completed_indexes.as_deref(), Some("0-2"));
+        assert_eq!(conditions(&p.status), ["SuccessCriteriaMet=True/CompletionsReached"]);
+    }
+
+    #[test]
+    fn suspended_jobs_delete_their_pods_and_say_so() {
+        let running = pod("a", "Running", true, None);
+        let p = plan(&job(json!({"suspend": true}), json!({})), &[&running], now(), Backoff::default());
+        assert_eq!(p.delete, vec!["a".to_string()]);
+        assert_eq!(conditions(&p.status), ["Suspended=True/JobSuspended"]);
+        assert_eq!(p.events[0].reason, "Suspended");
+    }
+}
