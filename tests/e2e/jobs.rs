@@ -126,11 +126,22 @@ fn jobs_and_cronjobs_run_to_completion_as_upstream() {
     let mut node = CriNode::start(&server, &registry, "job-cri");
     let mut sim = server.start_sim(2, "job-sim-", &["--labels", "job-e2e=sim"]);
     let with_registry = |text: &str| text.replace("REGISTRY", &registry.host());
-    wait_for("nodes Ready", Duration::from_secs(60), &server, &mut [&mut node.agent, &mut sim], || {
-        let out = kubectl.run(&["get", "nodes", "--no-headers"]);
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        (text.lines().filter(|l| l.split_whitespace().nth(1) == Some("Ready")).count() == 3).then_some(())
-    });
+    wait_for(
+        "nodes Ready",
+        Duration::from_secs(60),
+        &server,
+        &mut [&mut node.agent, &mut sim],
+        || {
+            let out = kubectl.run(&["get", "nodes", "--no-headers"]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            (text
+                .lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+                .count()
+                == 3)
+                .then_some(())
+        },
+    );
 
     // The CronJob goes first: it needs two scheduled minutes.
     kubectl.ok_stdin(&["apply", "-f", "-"], &with_registry(CRON_JOB));
@@ -139,23 +150,54 @@ fn jobs_and_cronjobs_run_to_completion_as_upstream() {
     }
 
     // Simulated nodes: a few hundred completions finish.
-    wait_for("the simulated job completes", Duration::from_secs(180), &server, &mut [&mut sim], || {
-        (condition(&kubectl, "many", "Complete") == "True/CompletionsReached").then_some(())
-    });
-    assert_eq!(kubectl.jsonpath(&["get", "job", "many"], "{.status.succeeded}"), "300");
+    wait_for(
+        "the simulated job completes",
+        Duration::from_secs(180),
+        &server,
+        &mut [&mut sim],
+        || (condition(&kubectl, "many", "Complete") == "True/CompletionsReached").then_some(()),
+    );
+    assert_eq!(
+        kubectl.jsonpath(&["get", "job", "many"], "{.status.succeeded}"),
+        "300"
+    );
 
     // parallelism 3, completions 6.
-    kubectl.ok(&["wait", "--for=condition=complete", "job/work", "--timeout=120s"]);
-    let counts = kubectl.jsonpath(&["get", "job", "work"], "{.status.succeeded}/{.status.active}{.status.uncountedTerminatedPods}");
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/work",
+        "--timeout=120s",
+    ]);
+    let counts = kubectl.jsonpath(
+        &["get", "job", "work"],
+        "{.status.succeeded}/{.status.active}{.status.uncountedTerminatedPods}",
+    );
     assert_eq!(counts, "6/{}");
     let pods = kubectl.ok(&["get", "pods", "-l", "job-name=work", "-o", "name"]);
     assert_eq!(pods.lines().count(), 6, "{pods}");
-    let events = kubectl.ok(&["get", "events", "--field-selector", "involvedObject.name=work"]);
-    assert!(events.contains("SuccessfulCreate") && events.contains("Completed"), "{events}");
+    let events = kubectl.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=work",
+    ]);
+    assert!(
+        events.contains("SuccessfulCreate") && events.contains("Completed"),
+        "{events}"
+    );
 
     // Indexed: each pod sees its index and its stable hostname.
-    kubectl.ok(&["wait", "--for=condition=complete", "job/indexed", "--timeout=120s"]);
-    assert_eq!(kubectl.jsonpath(&["get", "job", "indexed"], "{.status.completedIndexes}"), "0-2");
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/indexed",
+        "--timeout=120s",
+    ]);
+    assert_eq!(
+        kubectl.jsonpath(&["get", "job", "indexed"], "{.status.completedIndexes}"),
+        "0-2"
+    );
     for index in 0..3 {
         let label = format!("batch.kubernetes.io/job-completion-index={index},job-name=indexed");
         let logs = kubectl.ok(&["logs", "-l", &label]);
@@ -163,30 +205,69 @@ fn jobs_and_cronjobs_run_to_completion_as_upstream() {
     }
 
     // backoffLimit 1: two failures, then Failed/BackoffLimitExceeded.
-    kubectl.ok(&["wait", "--for=condition=failed", "job/failing", "--timeout=120s"]);
-    assert_eq!(condition(&kubectl, "failing", "Failed"), "True/BackoffLimitExceeded");
-    assert_eq!(kubectl.jsonpath(&["get", "job", "failing"], "{.status.failed}"), "2");
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=failed",
+        "job/failing",
+        "--timeout=120s",
+    ]);
+    assert_eq!(
+        condition(&kubectl, "failing", "Failed"),
+        "True/BackoffLimitExceeded"
+    );
+    assert_eq!(
+        kubectl.jsonpath(&["get", "job", "failing"], "{.status.failed}"),
+        "2"
+    );
 
     // A Job made by hand from the CronJob's template.
     kubectl.ok(&["create", "job", "--from=cronjob/tick", "by-hand"]);
-    kubectl.ok(&["wait", "--for=condition=complete", "job/by-hand", "--timeout=120s"]);
-    let owner = kubectl.jsonpath(&["get", "job", "by-hand"], "{.metadata.ownerReferences[0].kind}");
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/by-hand",
+        "--timeout=120s",
+    ]);
+    let owner = kubectl.jsonpath(
+        &["get", "job", "by-hand"],
+        "{.metadata.ownerReferences[0].kind}",
+    );
     assert_eq!(owner, "CronJob");
 
     // The CronJob ran twice and keeps one successful Job.
     let mut seen = BTreeSet::new();
-    wait_for("the cronjob runs twice", Duration::from_secs(200), &server, &mut [&mut node.agent], || {
-        let out = kubectl.ok(&["get", "jobs", "-o", "jsonpath={range .items[*]}{.metadata.name} {.metadata.annotations.batch\\.kubernetes\\.io/cronjob-scheduled-timestamp}{\"\\n\"}{end}"]);
-        seen.extend(out.lines().filter(|l| l.starts_with("tick-") && l.contains(' ')).map(|l| l.split(' ').next().unwrap_or_default().to_owned()));
-        let last = kubectl.jsonpath(&["get", "cronjob", "tick"], "{.status.lastSuccessfulTime}");
-        (seen.len() >= 2 && !last.is_empty()).then_some(())
-    });
-    wait_for("one successful cron job is kept", Duration::from_secs(60), &server, &mut [&mut node.agent], || {
-        let out = kubectl.ok(&["get", "jobs", "-o", "name"]);
-        let scheduled: Vec<&str> = out.lines().filter(|l| l.starts_with("job.batch/tick-")).collect();
-        let active = kubectl.jsonpath(&["get", "cronjob", "tick"], "{.status.active}");
-        (scheduled.len() == 1 && active.is_empty()).then_some(())
-    });
+    wait_for(
+        "the cronjob runs twice",
+        Duration::from_secs(200),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            let out = kubectl.ok(&["get", "jobs", "-o", "jsonpath={range .items[*]}{.metadata.name} {.metadata.annotations.batch\\.kubernetes\\.io/cronjob-scheduled-timestamp}{\"\\n\"}{end}"]);
+            seen.extend(
+                out.lines()
+                    .filter(|l| l.starts_with("tick-") && l.contains(' '))
+                    .map(|l| l.split(' ').next().unwrap_or_default().to_owned()),
+            );
+            let last =
+                kubectl.jsonpath(&["get", "cronjob", "tick"], "{.status.lastSuccessfulTime}");
+            (seen.len() >= 2 && !last.is_empty()).then_some(())
+        },
+    );
+    wait_for(
+        "one successful cron job is kept",
+        Duration::from_secs(60),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            let out = kubectl.ok(&["get", "jobs", "-o", "name"]);
+            let scheduled: Vec<&str> = out
+                .lines()
+                .filter(|l| l.starts_with("job.batch/tick-"))
+                .collect();
+            let active = kubectl.jsonpath(&["get", "cronjob", "tick"], "{.status.active}");
+            (scheduled.len() == 1 && active.is_empty()).then_some(())
+        },
+    );
     let names: Vec<&String> = seen.iter().collect();
     for name in names {
         let minutes: i64 = name.trim_start_matches("tick-").parse().unwrap();

@@ -14,7 +14,7 @@ pub mod indexes;
 pub mod pods;
 pub mod sync;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,6 +44,10 @@ struct Context {
     /// The resourceVersion of each Job's last status write (by UID): a pass
     /// over an older cached Job would count pods again, so it waits instead.
     written: Mutex<HashMap<String, u64>>,
+    /// Pods (by UID) whose tracking finalizer this controller removed but the
+    /// pod cache may still show (upstream's finalizer expectations): a pass
+    /// sees them released, so a stale cache never counts a pod twice.
+    released: Mutex<HashSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,12 +113,31 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
     }
     let namespace = job.namespace().unwrap_or_default();
     let all_pods = ctx.pods.state();
-    let owned: Vec<&Pod> = all_pods
-        .iter()
-        .map(|p| p.as_ref())
-        .filter(|p| p.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
-        .collect();
+    let owned_pods: Vec<Pod> = {
+        let mut released = ctx.released.lock().expect("released lock");
+        all_pods
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| p.metadata.namespace.as_deref() == Some(namespace.as_str()))
+            .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
+            .map(|p| {
+                let pod_uid = p.uid().unwrap_or_default();
+                let mut pod = p.clone();
+                if released.contains(&pod_uid) {
+                    if pods::has_tracking_finalizer(p) {
+                        // Removed by us; the cache has not caught up yet.
+                        if let Some(f) = pod.metadata.finalizers.as_mut() {
+                            f.retain(|f| f != pods::TRACKING_FINALIZER);
+                        }
+                    } else {
+                        released.remove(&pod_uid);
+                    }
+                }
+                pod
+            })
+            .collect()
+    };
+    let owned: Vec<&Pod> = owned_pods.iter().collect();
     let satisfied = ctx.expectations.satisfied(
         &uid,
         Instant::now(),
@@ -134,16 +157,12 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
     let plan = sync::plan(&job, &owned, now, ctx.backoff);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
     if job.status.as_ref() != Some(&plan.status) {
-        let patch = serde_json::json!({
-            "metadata": {"resourceVersion": job.metadata.resource_version},
-            "status": plan.status,
-        });
+        // A replace, not a merge patch: emptied lists (uncountedTerminatedPods)
+        // must go, and the resourceVersion guards against a stale cache.
+        let mut updated = (*job).clone();
+        updated.status = Some(plan.status.clone());
         match jobs
-            .patch_status(
-                &job.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .replace_status(&job.name_any(), &PostParams::default(), &updated)
             .await
         {
             Ok(updated) => {
@@ -180,7 +199,12 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
         .remove_finalizers
         .iter()
         .filter_map(|name| by_name.get(name.as_str()))
-        .map(|pod| remove_finalizer(&pods_api, pod));
+        .map(|pod| async {
+            remove_finalizer(&pods_api, pod).await?;
+            let pod_uid = pod.uid().unwrap_or_default();
+            ctx.released.lock().expect("released lock").insert(pod_uid);
+            Ok::<_, ReconcileError>(())
+        });
     for result in futures::future::join_all(removals).await {
         result?;
     }
@@ -327,6 +351,7 @@ pub async fn run_with(
         expectations: Expectations::default(),
         backoff,
         written: Mutex::new(HashMap::new()),
+        released: Mutex::new(HashSet::new()),
     });
     let queue = stream::select(
         job_events.map_ok(|j| vec![ObjectRef::from_obj(&j)]).boxed(),

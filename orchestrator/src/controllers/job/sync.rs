@@ -133,7 +133,7 @@ fn track(job: &Job, spec: &Spec, owned: &[&Pod], status: &mut JobStatus) -> Trac
     uncounted_succeeded.retain(|u| !counted(u));
     uncounted_failed.retain(|u| !counted(u));
     let mut succeeded = status.succeeded.unwrap_or(0) + moved_succeeded;
-    status.failed = Some(status.failed.unwrap_or(0) + moved_failed);
+    status.failed = non_zero(status.failed.unwrap_or(0) + moved_failed);
 
     let mut completed = indexes::parse(status.completed_indexes.as_deref(), completions);
     let mut failed_indexes = indexes::parse(status.failed_indexes.as_deref(), completions);
@@ -191,7 +191,7 @@ fn track(job: &Job, spec: &Spec, owned: &[&Pod], status: &mut JobStatus) -> Trac
             status.failed_indexes = indexes::format(&failed_indexes).or(Some(String::new()));
         }
     }
-    status.succeeded = Some(succeeded);
+    status.succeeded = non_zero(succeeded);
     status.uncounted_terminated_pods = Some(UncountedTerminatedPods {
         succeeded: (!uncounted_succeeded.is_empty())
             .then(|| uncounted_succeeded.into_iter().collect()),
@@ -201,6 +201,10 @@ fn track(job: &Job, spec: &Spec, owned: &[&Pod], status: &mut JobStatus) -> Trac
         finalizers,
         fail_job,
     }
+}
+
+fn non_zero(n: i32) -> Option<i32> {
+    (n != 0).then_some(n)
 }
 
 fn uncounted_len(status: &JobStatus) -> (usize, usize) {
@@ -335,7 +339,8 @@ pub fn plan(job: &Job, owned: &[&Pod], now: Timestamp, backoff: Backoff) -> Plan
     let active: Vec<&Pod> = owned.iter().copied().filter(|p| pod_is_active(p)).collect();
     let terminating = owned.iter().filter(|p| pods::terminating(p)).count();
     let status = &mut plan.status;
-    status.active = Some(active.len() as i32);
+    // Go's omitempty: active, succeeded and failed are left out at zero.
+    status.active = non_zero(active.len() as i32);
     status.ready = Some(active.iter().filter(|p| pod_is_ready(p)).count() as i32);
     status.terminating = Some(terminating as i32);
 
@@ -514,7 +519,14 @@ mod tests {
             .conditions
             .iter()
             .flatten()
-            .map(|c| format!("{}={}/{}", c.type_, c.status, c.reason.clone().unwrap_or_default()))
+            .map(|c| {
+                format!(
+                    "{}={}/{}",
+                    c.type_,
+                    c.status,
+                    c.reason.clone().unwrap_or_default()
+                )
+            })
             .collect()
     }
 
@@ -524,17 +536,20 @@ mod tests {
         let plan = plan(&job, &[], now(), Backoff::default());
         assert_eq!(plan.create, vec![(None, None), (None, None)]);
         assert_eq!(plan.status.start_time, Some(Time(now())));
-        assert_eq!(plan.status.active, Some(0));
+        assert_eq!(plan.status.active, None);
     }
 
     #[test]
     fn finished_pods_are_counted_through_uncounted_terminated_pods() {
-        let job1 = job(json!({"parallelism": 1, "completions": 2}), json!({"startTime": "2026-01-01T00:00:00Z"}));
+        let job1 = job(
+            json!({"parallelism": 1, "completions": 2}),
+            json!({"startTime": "2026-01-01T00:00:00Z"}),
+        );
         let done = pod("a", "Succeeded", true, None);
         let first = plan(&job1, &[&done], now(), Backoff::default());
         let uncounted = first.status.uncounted_terminated_pods.clone().unwrap();
         assert_eq!(uncounted.succeeded, Some(vec!["uid-a".to_string()]));
-        assert_eq!(first.status.succeeded, Some(0));
+        assert_eq!(first.status.succeeded, None);
         assert_eq!(first.remove_finalizers, vec!["a".to_string()]);
         // The finalizer is gone: the pod moves into the counter.
         let job2 = job(
@@ -544,7 +559,10 @@ mod tests {
         let released = pod("a", "Succeeded", false, None);
         let second = plan(&job2, &[&released], now(), Backoff::default());
         assert_eq!(second.status.succeeded, Some(1));
-        assert_eq!(second.status.uncounted_terminated_pods, Some(UncountedTerminatedPods::default()));
+        assert_eq!(
+            second.status.uncounted_terminated_pods,
+            Some(UncountedTerminatedPods::default())
+        );
         assert_eq!(second.create.len(), 1);
     }
 
@@ -555,20 +573,41 @@ mod tests {
         let failed = pod("a", "Failed", false, None);
         // One failure counted: a replacement waits 10 s from 00:09:55.
         let status = json!({"startTime": "2026-01-01T00:00:00Z", "failed": 1});
-        let waiting = plan(&job(json!({"backoffLimit": 1}), status), &[&failed], now(), Backoff::default());
+        let waiting = plan(
+            &job(json!({"backoffLimit": 1}), status),
+            &[&failed],
+            now(),
+            Backoff::default(),
+        );
         assert!(waiting.create.is_empty());
         assert_eq!(waiting.requeue, Some(Duration::from_secs(5)));
         // A second failure exceeds the limit: FailureTarget, then Failed once nothing runs.
         let second = pod("b", "Failed", true, None);
         let status = json!({"startTime": "2026-01-01T00:00:00Z", "failed": 1});
-        let target = plan(&job(json!({"backoffLimit": 1}), status), &[&failed, &second], now(), Backoff::default());
-        assert_eq!(conditions(&target.status), ["FailureTarget=True/BackoffLimitExceeded"]);
+        let target = plan(
+            &job(json!({"backoffLimit": 1}), status),
+            &[&failed, &second],
+            now(),
+            Backoff::default(),
+        );
+        assert_eq!(
+            conditions(&target.status),
+            ["FailureTarget=True/BackoffLimitExceeded"]
+        );
         let counted = serde_json::to_value(&target.status).unwrap();
         let released = pod("b", "Failed", false, None);
-        let done = plan(&job(json!({"backoffLimit": 1}), counted), &[&failed, &released], now(), Backoff::default());
+        let done = plan(
+            &job(json!({"backoffLimit": 1}), counted),
+            &[&failed, &released],
+            now(),
+            Backoff::default(),
+        );
         assert_eq!(
             conditions(&done.status),
-            ["FailureTarget=True/BackoffLimitExceeded", "Failed=True/BackoffLimitExceeded"]
+            [
+                "FailureTarget=True/BackoffLimitExceeded",
+                "Failed=True/BackoffLimitExceeded"
+            ]
         );
         assert_eq!(done.status.failed, Some(2));
         assert_eq!(done.events[0].reason, "BackoffLimitExceeded");
@@ -580,19 +619,33 @@ mod tests {
         let spec = json!({"completionMode": "Indexed", "parallelism": 2, "completions": 3});
         let started = json!({"startTime": "2026-01-01T00:00:00Z"});
         let running = pod("j-0", "Running", true, Some(0));
-        let p = plan(&job(spec.clone(), started), &[&running], now(), Backoff::default());
+        let p = plan(
+            &job(spec.clone(), started),
+            &[&running],
+            now(),
+            Backoff::default(),
+        );
         assert_eq!(p.create, vec![(Some(1), None)]);
-        let status = json!({"startTime": "2026-01-01T00:00:00Z", "completedIndexes": "0-1", "succeeded": 2});
+        let status =
+            json!({"startTime": "2026-01-01T00:00:00Z", "completedIndexes": "0-1", "succeeded": 2});
         let last = pod("j-2", "Succeeded", true, Some(2));
         let p = plan(&job(spec, status), &[&last], now(), Backoff::default());
         assert_eq!(p.status.completed_indexes.as_deref(), Some("0-2"));
-        assert_eq!(conditions(&p.status), ["SuccessCriteriaMet=True/CompletionsReached"]);
+        assert_eq!(
+            conditions(&p.status),
+            ["SuccessCriteriaMet=True/CompletionsReached"]
+        );
     }
 
     #[test]
     fn suspended_jobs_delete_their_pods_and_say_so() {
         let running = pod("a", "Running", true, None);
-        let p = plan(&job(json!({"suspend": true}), json!({})), &[&running], now(), Backoff::default());
+        let p = plan(
+            &job(json!({"suspend": true}), json!({})),
+            &[&running],
+            now(),
+            Backoff::default(),
+        );
         assert_eq!(p.delete, vec!["a".to_string()]);
         assert_eq!(conditions(&p.status), ["Suspended=True/JobSuspended"]);
         assert_eq!(p.events[0].reason, "Suspended");
