@@ -15,7 +15,7 @@ use berth_api::kinds::batch::cron;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job, JobSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
@@ -101,7 +101,7 @@ pub fn job_for(cronjob: &CronJob, scheduled: Timestamp, tz: &TimeZone) -> Job {
             owner_references: Some(vec![controller_reference(cronjob)]),
             ..Default::default()
         },
-        spec: Some(template.spec.unwrap_or_else(JobSpec::default)),
+        spec: Some(template.spec.unwrap_or_default()),
         status: None,
     }
 }
@@ -116,7 +116,7 @@ fn time_zone(cronjob: &CronJob) -> Result<TimeZone, String> {
 }
 
 /// Jobs beyond the history limit, oldest first (by start, then creation time).
-fn beyond_limit<'a>(mut jobs: Vec<&'a Job>, limit: i32) -> Vec<&'a Job> {
+fn beyond_limit(mut jobs: Vec<&Job>, limit: i32) -> Vec<&Job> {
     let limit = limit.max(0) as usize;
     if jobs.len() <= limit {
         return Vec::new();

@@ -102,10 +102,19 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
         .wait_until_ready()
         .await
         .map_err(|_| ReconcileError::CacheClosed)?;
+    let uid = job.uid().unwrap_or_default();
     if job.metadata.deletion_timestamp.is_some() {
+        // A Job deleted in the foreground waits for its pods: let them go.
+        let api: Api<Pod> =
+            Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+        for pod in ctx.pods.state().iter().filter(|p| {
+            pods::has_tracking_finalizer(p)
+                && controller_of(&p.metadata).is_some_and(|o| o.uid == uid)
+        }) {
+            remove_finalizer(&api, pod).await?;
+        }
         return Ok(Action::await_change());
     }
-    let uid = job.uid().unwrap_or_default();
     let written = ctx.written.lock().expect("written lock").get(&uid).copied();
     if written.is_some_and(|w| resource_version(&job).is_none_or(|rv| rv < w)) {
         // The cache has not seen our last status write yet; its event wakes us.
@@ -372,7 +381,8 @@ pub async fn run_with(
     )
     .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
     .try_flatten();
-    applier(
+    let sweep = release_orphans(context.clone(), jobs.clone(), cancel.clone());
+    let controller = applier(
         |job: Arc<Job>, ctx| -> ReconcileFuture { Box::pin(reconcile(job, ctx)) },
         error_policy,
         context,
@@ -385,7 +395,50 @@ pub async fn run_with(
         if let Err(e) = result {
             tracing::debug!(error = %e, "job controller event");
         }
-    })
-    .await;
+    });
+    futures::join!(controller, sweep);
     Ok(())
+}
+
+/// How often finished pods whose Job is gone are looked for.
+const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
+
+/// Removes the tracking finalizer from finished or terminating pods whose Job
+/// no longer exists (deleted in the background, as the TTL controller and
+/// kubectl do), as upstream does for orphans; the API is asked before each,
+/// so a Job the cache has not seen yet keeps its pods.
+async fn release_orphans(ctx: Arc<Context>, jobs: Store<Job>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(ORPHAN_SWEEP) => {}
+        }
+        if ctx.pods.wait_until_ready().await.is_err() || jobs.wait_until_ready().await.is_err() {
+            return;
+        }
+        let known: HashSet<String> = jobs.state().iter().filter_map(|j| j.uid()).collect();
+        for pod in ctx.pods.state() {
+            let finished = pods::succeeded(&pod)
+                || pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
+                || pod.metadata.deletion_timestamp.is_some();
+            let Some(owner) = controller_of(&pod.metadata).filter(|o| o.kind == "Job") else {
+                continue;
+            };
+            if !finished || !pods::has_tracking_finalizer(&pod) || known.contains(&owner.uid) {
+                continue;
+            }
+            let namespace = pod.namespace().unwrap_or_default();
+            let api: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+            let gone = match api.get_opt(&owner.name).await {
+                Ok(found) => found.is_none_or(|j| j.uid().as_deref() != Some(owner.uid.as_str())),
+                Err(_) => false,
+            };
+            if gone {
+                let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+                if let Err(e) = remove_finalizer(&pods_api, &pod).await {
+                    tracing::debug!(pod = %pod.name_any(), error = %e, "releasing an orphaned job pod failed");
+                }
+            }
+        }
+    }
 }
