@@ -3,7 +3,8 @@
 //! parallelism 3 completes 6 completions, an Indexed Job's pods see their
 //! index and hostname, a failing Job stops at its backoffLimit with the
 //! upstream condition, a CronJob every minute runs twice and keeps one
-//! successful Job, and `kubectl create job --from=cronjob/NAME` works; on
+//! successful Job, `kubectl create job --from=cronjob/NAME` works and a
+//! finished Job goes after its ttlSecondsAfterFinished; on
 //! simulated nodes a Job of a few hundred completions finishes.
 
 mod cri_node;
@@ -266,6 +267,18 @@ fn jobs_and_cronjobs_run_to_completion_as_upstream() {
                 .collect();
             let active = kubectl.jsonpath(&["get", "cronjob", "tick"], "{.status.active}");
             (scheduled.len() == 1 && active.is_empty()).then_some(())
+        },
+    );
+    // ttlSecondsAfterFinished: the failed Job and its pods are gone.
+    wait_for(
+        "the failed job's TTL deletes it",
+        Duration::from_secs(60),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            let jobs = kubectl.ok(&["get", "jobs", "-o", "name"]);
+            let pods = kubectl.ok(&["get", "pods", "-l", "job-name=failing", "-o", "name"]);
+            (!jobs.contains("job.batch/failing") && pods.trim().is_empty()).then_some(())
         },
     );
     let names: Vec<&String> = seen.iter().collect();

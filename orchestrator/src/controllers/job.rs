@@ -30,8 +30,9 @@ use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 
 use self::backoff::Backoff;
+use super::replicaset::api_message;
 use super::replicaset::expectations::Expectations;
-use super::workload::{cached_watch, controller_of, controller_ref_of};
+use super::workload::{cached_watch, controller_of, controller_ref_of, create_batch};
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
 
@@ -56,13 +57,6 @@ enum ReconcileError {
     Api(#[from] kube::Error),
     #[error("pod cache closed")]
     CacheClosed,
-}
-
-fn api_message(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn resource_version(job: &Job) -> Option<u64> {
@@ -292,20 +286,11 @@ async fn create_pods(
         let (now, later) = rest.split_at(batch.min(rest.len()));
         rest = later;
         batch *= 2;
-        let params = PostParams::default();
         let made: Vec<Pod> = now
             .iter()
             .map(|(index, failures)| pods::new_pod(job, *index, *failures))
             .collect();
-        let results = futures::future::join_all(made.iter().map(|p| api.create(&params, p))).await;
-        let mut names = Vec::new();
-        let mut failed = None;
-        for result in results {
-            match result {
-                Ok(pod) => names.push(pod.name_any()),
-                Err(e) => failed = Some(e),
-            }
-        }
+        let (names, failed) = create_batch(api, &made).await;
         ctx.expectations
             .expect_creations(&uid, names.clone(), Instant::now());
         for name in &names {

@@ -21,7 +21,7 @@ use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{applier, Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -64,7 +64,7 @@ enum ReconcileError {
 
 /// What the API said, as upstream shows `err.Error()`: a refusal's own message
 /// (`pods "web-x" is forbidden: …`), else the client error.
-fn api_message(error: &kube::Error) -> String {
+pub(crate) fn api_message(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
         other => other.to_string(),
@@ -191,17 +191,7 @@ async fn manage_replicas(
             let pods: Vec<Pod> = (0..size)
                 .map(|_| pod_from_template(rs, &ctx.owner))
                 .collect();
-            let params = PostParams::default();
-            let creations = pods.iter().map(|pod| api.create(&params, pod));
-            let results = futures::future::join_all(creations).await;
-            let mut failed = None;
-            let mut names = Vec::new();
-            for result in results {
-                match result {
-                    Ok(pod) => names.push(pod.name_any()),
-                    Err(e) => failed = Some(e),
-                }
-            }
+            let (names, failed) = super::workload::create_batch(&api, &pods).await;
             ctx.expectations
                 .expect_creations(&uid, names.clone(), Instant::now());
             for name in &names {

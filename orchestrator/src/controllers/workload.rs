@@ -171,6 +171,22 @@ where
         .collect()
 }
 
+/// Creates `pods` at once; the names of those made and the last refusal,
+/// if any (a slow-start batch of the ReplicaSet and Job controllers).
+pub async fn create_batch(api: &Api<Pod>, pods: &[Pod]) -> (Vec<String>, Option<kube::Error>) {
+    let params = kube::api::PostParams::default();
+    let results = futures::future::join_all(pods.iter().map(|p| api.create(&params, p))).await;
+    let mut names = Vec::new();
+    let mut failed = None;
+    for result in results {
+        match result {
+            Ok(pod) => names.push(pod.metadata.name.unwrap_or_default()),
+            Err(e) => failed = Some(e),
+        }
+    }
+    (names, failed)
+}
+
 /// Drives `stream` to the end, ignoring items (used to run the trigger side of
 /// an applier together with its reconciles).
 pub async fn drain<S: Stream + Unpin>(mut stream: S) {
