@@ -304,6 +304,27 @@ fn manage(
     }));
 }
 
+/// The first `spec.successPolicy` rule the completed indexes satisfy
+/// (Indexed jobs): all its `succeededIndexes` done, or `succeededCount` of
+/// them (of all indexes when it names none).
+fn success_policy_rule(job: &Job, completions: i32, completed: &BTreeSet<i32>) -> Option<usize> {
+    let policy = job.spec.as_ref()?.success_policy.as_ref()?;
+    policy.rules.iter().position(|rule| {
+        let done = match rule.succeeded_indexes.as_deref() {
+            Some(text) => {
+                let wanted = indexes::parse(Some(text), completions);
+                let done = wanted.intersection(completed).count();
+                if rule.succeeded_count.is_none() {
+                    return !wanted.is_empty() && done == wanted.len();
+                }
+                done
+            }
+            None => completed.len(),
+        };
+        rule.succeeded_count.is_some_and(|n| done as i32 >= n)
+    })
+}
+
 /// Whether the Job's success criteria are met (before a terminal condition).
 fn success(spec: &Spec, status: &JobStatus, active: usize) -> bool {
     let succeeded = status.succeeded.unwrap_or(0) + uncounted_len(status).0 as i32;
@@ -377,12 +398,24 @@ pub fn plan(job: &Job, owned: &[&Pod], now: Timestamp, backoff: Backoff) -> Plan
         } else {
             None
         };
+        let by_policy = if spec.indexed {
+            success_policy_rule(job, completions, &completed)
+        } else {
+            None
+        };
         if let Some((reason, message)) = failure {
             conditions::set(
                 status,
                 &Condition::truthy("FailureTarget", reason, message),
                 now,
             );
+        } else if let Some(rule) = by_policy {
+            let met = Condition::truthy(
+                "SuccessCriteriaMet",
+                "SuccessPolicy",
+                format!("Matched rules at index {rule}"),
+            );
+            conditions::set(status, &met, now);
         } else if success(&spec, status, active.len()) {
             let (reason, message) = conditions::completions_reached();
             conditions::set(
@@ -635,6 +668,28 @@ mod tests {
             conditions(&p.status),
             ["SuccessCriteriaMet=True/CompletionsReached"]
         );
+    }
+
+    #[test]
+    fn a_success_policy_completes_an_indexed_job_early() {
+        let spec = json!({"completionMode": "Indexed", "parallelism": 3, "completions": 3,
+            "successPolicy": {"rules": [{"succeededIndexes": "0,2"}, {"succeededCount": 1}]}});
+        let started = json!({"startTime": "2026-01-01T00:00:00Z"});
+        let leader = pod("j-1", "Succeeded", true, Some(1));
+        let worker = pod("j-0", "Running", true, Some(0));
+        let p = plan(
+            &job(spec, started),
+            &[&leader, &worker],
+            now(),
+            Backoff::default(),
+        );
+        assert_eq!(
+            conditions(&p.status),
+            ["SuccessCriteriaMet=True/SuccessPolicy"]
+        );
+        let met = &p.status.conditions.as_ref().unwrap()[0];
+        assert_eq!(met.message.as_deref(), Some("Matched rules at index 1"));
+        assert_eq!(p.delete, vec!["j-0".to_string()]);
     }
 
     #[test]
