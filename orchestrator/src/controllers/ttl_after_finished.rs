@@ -63,7 +63,7 @@ async fn reconcile(job: Arc<Job>, client: Arc<kube::Client>) -> Result<Action, R
         propagation_policy: Some(PropagationPolicy::Background),
         preconditions: Some(Preconditions {
             uid: fresh.metadata.uid.clone(),
-            resource_version: fresh.metadata.resource_version.clone(),
+            resource_version: None,
         }),
         ..DeleteParams::default()
     };
@@ -71,7 +71,10 @@ async fn reconcile(job: Arc<Job>, client: Arc<kube::Client>) -> Result<Action, R
     match api.delete(&fresh.name_any(), &params).await {
         Ok(_) => Ok(Action::await_change()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(Action::await_change()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(Action::requeue(Duration::from_secs(1))),
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            tracing::info!(job = %fresh.name_any(), "job changed while deleting it; looking again");
+            Ok(Action::requeue(Duration::from_secs(1)))
+        }
         Err(e) => Err(e.into()),
     }
 }
