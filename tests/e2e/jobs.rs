@@ -220,6 +220,15 @@ fn jobs_and_cronjobs_run_to_completion_as_upstream() {
         kubectl.jsonpath(&["get", "job", "failing"], "{.status.failed}"),
         "2"
     );
+    // A TTL set after the Job finished is honoured (checked at the end).
+    kubectl.ok(&[
+        "patch",
+        "job",
+        "failing",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"ttlSecondsAfterFinished":5}}"#,
+    ]);
 
     // A Job made by hand from the CronJob's template.
     kubectl.ok(&["create", "job", "--from=cronjob/tick", "by-hand"]);
@@ -269,17 +278,21 @@ fn jobs_and_cronjobs_run_to_completion_as_upstream() {
             (scheduled.len() == 1 && active.is_empty()).then_some(())
         },
     );
-    // ttlSecondsAfterFinished: the failed Job and its pods are gone.
-    wait_for(
-        "the failed job's TTL deletes it",
-        Duration::from_secs(60),
-        &server,
-        &mut [&mut node.agent],
-        || {
-            let jobs = kubectl.ok(&["get", "jobs", "-o", "name"]);
-            let pods = kubectl.ok(&["get", "pods", "-l", "job-name=failing", "-o", "name"]);
-            (!jobs.contains("job.batch/failing") && pods.trim().is_empty()).then_some(())
-        },
+    // ttlSecondsAfterFinished: the failed Job is deleted, and its pods after it.
+    let mut last = String::new();
+    let gone = (0..450).any(|_| {
+        let jobs = kubectl.ok(&["get", "jobs", "-o", "name"]);
+        let pods = kubectl.ok(&["get", "pods", "-l", "job-name=failing", "-o", "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp} {.metadata.finalizers} {.status.phase};{end}"]);
+        last = format!("jobs: {jobs} pods: {pods}");
+        let done = !jobs.contains("job.batch/failing") && pods.trim().is_empty();
+        if !done {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        done
+    });
+    assert!(
+        gone,
+        "the failed job's TTL did not delete it and its pods: {last}"
     );
     let names: Vec<&String> = seen.iter().collect();
     for name in names {
