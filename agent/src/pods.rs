@@ -284,6 +284,10 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         .runtime
         .poll_interval()
         .map_or(ctx.resync, |poll| poll.min(ctx.resync));
+    let every = node
+        .runtime
+        .next_change(&uid)
+        .map_or(every, |at| at.min(every));
     Ok(Action::requeue(every))
 }
 

@@ -40,6 +40,8 @@ pub struct PodSandboxConfig {
     pub hostname: String,
     /// The Pod's labels, passed to the sandbox as kubelet does.
     pub labels: BTreeMap<String, String>,
+    /// The Pod's annotations (the simulated runtime reads its exit plan from them).
+    pub annotations: BTreeMap<String, String>,
     /// The pod's volumes, by name.
     pub volumes: Vec<Volume>,
     /// Credentials from the pod's `imagePullSecrets`, per registry.
@@ -461,6 +463,13 @@ pub trait Runtime: Send + Sync + 'static {
     /// that exited (kubelet relists every second; a simulated pod never
     /// changes on its own).
     fn poll_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// When pod `uid` changes on its own next (a simulated container set to
+    /// exit), so the agent syncs it again then rather than at the next resync.
+    fn next_change(&self, uid: &str) -> Option<Duration> {
+        let _ = uid;
         None
     }
 

@@ -6,6 +6,7 @@
 pub mod certificates;
 pub mod client;
 pub mod clusterrole_aggregation;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
@@ -13,6 +14,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod garbage_collector;
 pub mod history;
+pub mod job;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
@@ -21,6 +23,7 @@ pub mod replicaset;
 pub mod resource_quota;
 pub mod serviceaccount;
 pub mod token_cleaner;
+pub mod ttl_after_finished;
 pub mod workload;
 
 use std::future::Future;
@@ -153,6 +156,15 @@ pub fn all(
         (
             "daemonset",
             Box::pin(daemonset::run(client.clone(), cancel.clone())),
+        ),
+        ("job", Box::pin(job::run(client.clone(), cancel.clone()))),
+        (
+            "cronjob",
+            Box::pin(cronjob::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "ttl-after-finished",
+            Box::pin(ttl_after_finished::run(client.clone(), cancel.clone())),
         ),
     ];
     if let Some(signing) = &config.csr_signing {

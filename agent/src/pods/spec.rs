@@ -111,6 +111,7 @@ pub fn sandbox_config(
         host_network: spec.host_network.unwrap_or(false),
         hostname: spec.hostname.clone().unwrap_or(name),
         labels: meta.labels.clone().unwrap_or_default(),
+        annotations: meta.annotations.clone().unwrap_or_default(),
         volumes: super::volumes::volumes(pod, lookups, host_ip)?,
         registry_auths: registry_auths(&spec, lookups),
         dns: None,

@@ -3,6 +3,12 @@
 //! hollow nodes (`berth sim`) and tests use. State lives in memory only, so
 //! after the agent restarts the runtime is empty and the agent starts the
 //! API's running pods again; it must never touch the host.
+//!
+//! Containers run until stopped, unless the pod asks to finish: the
+//! annotation `sim.berth.dev/exit-after` (a duration such as `5s` or `0s`)
+//! makes every container exit that long after it started, with the code in
+//! `sim.berth.dev/exit-code` (0 when absent), so Jobs complete on simulated
+//! nodes; the pod's restartPolicy then decides whether the container runs again.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -14,8 +20,8 @@ use jiff::Timestamp;
 
 use super::ipam::Cidr;
 use super::{
-    ContainerConfig, ContainerState, ContainerStatus, PodSandboxConfig, PodState, Runtime,
-    RuntimeError, SandboxPhase, Termination,
+    ContainerConfig, ContainerState, ContainerStatus, PodSandboxConfig, PodState, RestartPolicy,
+    Runtime, RuntimeError, SandboxPhase, Termination,
 };
 
 /// How a simulated runtime behaves.
@@ -64,9 +70,92 @@ pub enum Call {
     },
 }
 
+/// The annotation giving how long a simulated container runs before it exits.
+pub const EXIT_AFTER: &str = "sim.berth.dev/exit-after";
+/// The annotation giving the exit code of a simulated container (default 0).
+pub const EXIT_CODE: &str = "sim.berth.dev/exit-code";
+
+/// How a pod's containers finish on their own, from its annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ExitPlan {
+    after: Duration,
+    code: i32,
+    restart_policy: RestartPolicy,
+}
+
+impl ExitPlan {
+    /// The plan the pod's annotations ask for; none when it runs until stopped
+    /// (or when the annotations cannot be read, which is logged).
+    fn of(pod: &PodSandboxConfig) -> Option<Self> {
+        let after = pod.annotations.get(EXIT_AFTER)?;
+        let parsed = after
+            .parse::<jiff::SignedDuration>()
+            .ok()
+            .and_then(|d| Duration::try_from(d).ok());
+        let code = match pod.annotations.get(EXIT_CODE) {
+            Some(code) => code.parse::<i32>().ok(),
+            None => Some(0),
+        };
+        match (parsed, code) {
+            (Some(after), Some(code)) => Some(Self {
+                after,
+                code,
+                restart_policy: pod.restart_policy,
+            }),
+            _ => {
+                tracing::warn!(pod = %format!("{}/{}", pod.namespace, pod.name), "ignoring unreadable {EXIT_AFTER}/{EXIT_CODE} annotations");
+                None
+            }
+        }
+    }
+
+    fn due(&self, started_at: Timestamp) -> Timestamp {
+        let after = jiff::SignedDuration::try_from(self.after).unwrap_or(jiff::SignedDuration::MAX);
+        started_at.checked_add(after).unwrap_or(Timestamp::MAX)
+    }
+
+    /// Ends the containers whose time has come at `now`, starting again those
+    /// the restart policy restarts.
+    fn apply(&self, pod: &mut PodState, now: Timestamp) {
+        for container in &mut pod.containers {
+            let ContainerStatus::Running { started_at } = container.status else {
+                continue;
+            };
+            if self.due(started_at) > now {
+                continue;
+            }
+            let ended = Termination {
+                exit_code: self.code,
+                reason: if self.code == 0 { "Completed" } else { "Error" }.into(),
+                ..completed(&container.container_id, started_at, self.due(started_at))
+            };
+            if self.restart_policy.restarts(self.code) {
+                container.restart_count += 1;
+                container.last_termination = Some(ended);
+                container.status = ContainerStatus::Running { started_at: now };
+            } else {
+                container.status = ContainerStatus::Exited(ended);
+            }
+        }
+    }
+
+    /// How long until the next running container of `pod` exits.
+    fn next(&self, pod: &PodState, now: Timestamp) -> Option<Duration> {
+        pod.containers
+            .iter()
+            .filter_map(|c| match c.status {
+                ContainerStatus::Running { started_at } => Some(self.due(started_at)),
+                _ => None,
+            })
+            .min()
+            .map(|due| Duration::try_from(now.duration_until(due)).unwrap_or_default())
+    }
+}
+
 struct State {
     pod_cidr: Cidr,
     pods: HashMap<String, PodState>,
+    exits: HashMap<String, ExitPlan>,
     used: BTreeSet<IpAddr>,
     calls: Vec<Call>,
 }
@@ -86,6 +175,7 @@ impl SimulatedRuntime {
             state: Mutex::new(State {
                 pod_cidr,
                 pods: HashMap::new(),
+                exits: HashMap::new(),
                 used: BTreeSet::new(),
                 calls: Vec::new(),
             }),
@@ -193,9 +283,13 @@ impl Runtime for SimulatedRuntime {
     async fn sync_pod(&self, pod: &PodSandboxConfig) -> Result<PodState, RuntimeError> {
         {
             let mut state = self.lock();
-            match state.pods.get(&pod.uid) {
+            let plan = state.exits.get(&pod.uid).copied();
+            match state.pods.get_mut(&pod.uid) {
                 Some(existing) if existing.phase == SandboxPhase::Running => {
-                    return Ok(existing.clone())
+                    if let Some(plan) = plan {
+                        plan.apply(existing, Timestamp::now());
+                    }
+                    return Ok(existing.clone());
                 }
                 // Stopped without being deleted: start it again, as
                 // restartPolicy Always would.
@@ -223,7 +317,7 @@ impl Runtime for SimulatedRuntime {
             })?,
         };
         let now = Timestamp::now();
-        let started = PodState {
+        let mut started = PodState {
             uid: pod.uid.clone(),
             namespace: pod.namespace.clone(),
             name: pod.name.clone(),
@@ -246,6 +340,10 @@ impl Runtime for SimulatedRuntime {
                 .map(|c| container(c, ContainerStatus::Running { started_at: now }))
                 .collect(),
         };
+        if let Some(plan) = ExitPlan::of(pod) {
+            plan.apply(&mut started, now);
+            state.exits.insert(pod.uid.clone(), plan);
+        }
         state.used.insert(ip);
         state.pods.insert(pod.uid.clone(), started.clone());
         self.record(
@@ -286,6 +384,7 @@ impl Runtime for SimulatedRuntime {
 
     async fn remove_pod(&self, uid: &str) -> Result<(), RuntimeError> {
         let mut state = self.lock();
+        state.exits.remove(uid);
         if let Some(pod) = state.pods.remove(uid) {
             if let Some(ip) = pod.ip {
                 state.used.remove(&ip);
@@ -298,6 +397,16 @@ impl Runtime for SimulatedRuntime {
             },
         );
         Ok(())
+    }
+
+    fn next_change(&self, uid: &str) -> Option<Duration> {
+        let state = self.lock();
+        let plan = state.exits.get(uid)?;
+        let pod = state
+            .pods
+            .get(uid)
+            .filter(|p| p.phase == SandboxPhase::Running)?;
+        plan.next(pod, Timestamp::now())
     }
 
     async fn pod_state(&self, uid: &str) -> Result<Option<PodState>, RuntimeError> {
@@ -346,6 +455,34 @@ mod tests {
             ],
             ..PodSandboxConfig::default()
         }
+    }
+
+    #[tokio::test]
+    async fn annotated_pods_exit_with_their_code_and_restart_as_their_policy_says() {
+        let runtime = runtime();
+        let cases = [
+            ("a", "0s", "0", RestartPolicy::Never, Some(0), 0),
+            ("b", "0s", "3", RestartPolicy::Never, Some(3), 0),
+            ("c", "0s", "3", RestartPolicy::OnFailure, None, 1),
+            ("d", "1h", "0", RestartPolicy::Never, None, 0),
+        ];
+        for (uid, after, code, restart_policy, exited, restarts) in cases {
+            let mut pod = sandbox(uid);
+            pod.restart_policy = restart_policy;
+            pod.annotations = [(EXIT_AFTER, after), (EXIT_CODE, code)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let state = runtime.sync_pod(&pod).await.unwrap();
+            let web = &state.containers[0];
+            let code = match &web.status {
+                ContainerStatus::Exited(t) => Some(t.exit_code),
+                _ => None,
+            };
+            assert_eq!((code, web.restart_count), (exited, restarts), "{uid}");
+        }
+        assert!(runtime.next_change("d").unwrap() > Duration::from_secs(3500));
+        assert_eq!(runtime.next_change("a"), None);
     }
 
     #[tokio::test]

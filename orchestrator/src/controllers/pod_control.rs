@@ -2,8 +2,8 @@
 //! creations in slow-start batches (1, 2, 4, … stopping at the first
 //! failure), every creation and deletion remembered as an expectation and
 //! reported as a `SuccessfulCreate`/`FailedCreate`/`SuccessfulDelete`/
-//! `FailedDelete` event on the owner. Shared by the ReplicaSet and DaemonSet
-//! controllers; it never decides which pods, only carries the decision out.
+//! `FailedDelete` event on the owner. Shared by the ReplicaSet, DaemonSet and
+//! Job controllers; it never decides which pods, only carries the decision out.
 
 use std::time::Instant;
 
@@ -94,8 +94,9 @@ impl PodControl<'_> {
         Ok(())
     }
 
-    /// Deletes `victims`; a pod already gone is fine, any other failure
-    /// drops the owner's expectations and ends it.
+    /// Deletes `victims` at once (as upstream's parallel deletions); a pod
+    /// already gone is fine, any other failure drops the owner's expectations
+    /// and is returned.
     pub async fn delete(&self, victims: &[&Pod]) -> Result<(), kube::Error> {
         let uid = self.owner_uid();
         self.expectations.expect_deletions(
@@ -103,9 +104,14 @@ impl PodControl<'_> {
             victims.iter().filter_map(|p| p.uid()),
             Instant::now(),
         );
-        for pod in victims {
+        let deletions = victims.iter().map(|pod| async move {
             let name = pod.name_any();
-            match self.api.delete(&name, &DeleteParams::default()).await {
+            let result = self.api.delete(&name, &DeleteParams::default()).await;
+            (name, result)
+        });
+        let mut failed = None;
+        for (name, result) in futures::future::join_all(deletions).await {
+            match result {
                 Ok(_) => {
                     self.event(
                         EventType::Normal,
@@ -122,10 +128,13 @@ impl PodControl<'_> {
                         &format!("Error deleting: {}", api_message(&e)),
                     )
                     .await;
-                    self.expectations.forget(&uid);
-                    return Err(e);
+                    failed = Some(e);
                 }
             }
+        }
+        if let Some(e) = failed {
+            self.expectations.forget(&uid);
+            return Err(e);
         }
         Ok(())
     }

@@ -64,8 +64,37 @@ const DAYS_OF_WEEK: Bounds = Bounds {
     ],
 };
 
+/// A parsed schedule: a bit per allowed value of each field (robfig's
+/// `SpecSchedule`, seconds always 0), or a fixed interval (`@every`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// Five cron fields as bit sets.
+    Fields {
+        /// Minutes 0–59.
+        minutes: u64,
+        /// Hours 0–23.
+        hours: u64,
+        /// Days of the month 1–31.
+        days_of_month: u64,
+        /// Months 1–12.
+        months: u64,
+        /// Days of the week 0–6 (Sunday 0).
+        days_of_week: u64,
+        /// Whether day-of-month or day-of-week was `*`/`?`: then both must
+        /// match a day, else either may (cron's rule).
+        day_star: bool,
+    },
+    /// `@every DURATION`, in whole seconds (at least one).
+    Every(u64),
+}
+
 /// Checks a schedule as `cron.ParseStandard` does; the error is its text.
 pub fn parse_standard(spec: &str) -> Result<(), String> {
+    parse(spec).map(|_| ())
+}
+
+/// Parses a schedule as `cron.ParseStandard` does (a `TZ=` prefix is checked and dropped).
+pub fn parse(spec: &str) -> Result<Schedule, String> {
     if spec.is_empty() {
         return Err("empty spec string".into());
     }
@@ -101,25 +130,61 @@ pub fn parse_standard(spec: &str) -> Result<(), String> {
         &MONTHS,
         &DAYS_OF_WEEK,
     ];
-    for (field, bounds) in all.iter().zip(bounds) {
+    let mut bits = [0u64; 6];
+    for ((field, bounds), bits) in all.iter().zip(bounds).zip(bits.iter_mut()) {
         for expr in field.split(',').filter(|e| !e.is_empty()) {
-            check_range(expr, bounds)?;
+            *bits |= check_range(expr, bounds)?;
         }
     }
-    Ok(())
+    Ok(schedule_of(bits))
 }
 
-fn parse_descriptor(descriptor: &str) -> Result<(), String> {
-    match descriptor {
-        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => {
-            Ok(())
-        }
-        _ => match descriptor.strip_prefix("@every ") {
-            Some(duration) => parse_duration(duration)
-                .map_err(|e| format!("failed to parse duration {descriptor}: {e}")),
-            None => Err(format!("unrecognized descriptor: {descriptor}")),
-        },
+/// The bit robfig/cron sets on a field written `*` or `?`.
+const STAR: u64 = 1 << 63;
+
+fn schedule_of(bits: [u64; 6]) -> Schedule {
+    Schedule::Fields {
+        minutes: bits[1] & !STAR,
+        hours: bits[2] & !STAR,
+        days_of_month: bits[3] & !STAR,
+        months: bits[4] & !STAR,
+        days_of_week: bits[5] & !STAR,
+        day_star: bits[3] & STAR != 0 || bits[5] & STAR != 0,
     }
+}
+
+fn parse_descriptor(descriptor: &str) -> Result<Schedule, String> {
+    let all = |b: &Bounds| (b.min..=b.max).fold(STAR, |acc, i| acc | 1 << i);
+    let bits = match descriptor {
+        "@yearly" | "@annually" => [1, 1, 1, 1 << 1, 1 << 1, all(&DAYS_OF_WEEK)],
+        "@monthly" => [1, 1, 1, 1 << 1, all(&MONTHS), all(&DAYS_OF_WEEK)],
+        "@weekly" => [1, 1, 1, all(&DAYS_OF_MONTH), all(&MONTHS), 1],
+        "@daily" | "@midnight" => [
+            1,
+            1,
+            1,
+            all(&DAYS_OF_MONTH),
+            all(&MONTHS),
+            all(&DAYS_OF_WEEK),
+        ],
+        "@hourly" => [
+            1,
+            1,
+            all(&HOURS),
+            all(&DAYS_OF_MONTH),
+            all(&MONTHS),
+            all(&DAYS_OF_WEEK),
+        ],
+        _ => {
+            return match descriptor.strip_prefix("@every ") {
+                Some(duration) => parse_duration(duration)
+                    .map(|nanos| Schedule::Every(((nanos / 1e9) as u64).max(1)))
+                    .map_err(|e| format!("failed to parse duration {descriptor}: {e}")),
+                None => Err(format!("unrecognized descriptor: {descriptor}")),
+            }
+        }
+    };
+    Ok(schedule_of(bits))
 }
 
 /// Go's `strconv.Atoi` error for `s`.
@@ -151,12 +216,14 @@ fn parse_int_or_name(expr: &str, bounds: &Bounds) -> Result<u64, String> {
     must_parse_int(expr)
 }
 
-/// robfig/cron's `getRange`: `*`, `?`, `n`, `a-b`, each with an optional `/step`.
-fn check_range(expr: &str, bounds: &Bounds) -> Result<(), String> {
+/// robfig/cron's `getRange`: `*`, `?`, `n`, `a-b`, each with an optional
+/// `/step`; the bits it selects (with [`STAR`] for an unstepped `*`).
+fn check_range(expr: &str, bounds: &Bounds) -> Result<u64, String> {
     let range_and_step: Vec<&str> = expr.split('/').collect();
     let low_and_high: Vec<&str> = range_and_step[0].split('-').collect();
     let single = low_and_high.len() == 1;
-    let (start, mut end) = if low_and_high[0] == "*" || low_and_high[0] == "?" {
+    let star = low_and_high[0] == "*" || low_and_high[0] == "?";
+    let (start, mut end) = if star {
         (bounds.min, bounds.max)
     } else {
         let start = parse_int_or_name(low_and_high[0], bounds)?;
@@ -198,18 +265,21 @@ fn check_range(expr: &str, bounds: &Bounds) -> Result<(), String> {
     if step == 0 {
         return Err(format!("step of range should be a positive number: {expr}"));
     }
-    Ok(())
+    let extra = if star && step == 1 { STAR } else { 0 };
+    Ok((start..=end)
+        .step_by(step as usize)
+        .fold(extra, |acc, i| acc | 1 << i))
 }
 
-/// Go's `time.ParseDuration`, for its errors only.
-fn parse_duration(orig: &str) -> Result<(), String> {
+/// Go's `time.ParseDuration`: the duration in nanoseconds, or its error.
+fn parse_duration(orig: &str) -> Result<f64, String> {
     let invalid = || format!("time: invalid duration {}", go_quote(orig));
     let mut s = orig;
     if let Some(rest) = s.strip_prefix(['-', '+']) {
         s = rest;
     }
     if s == "0" {
-        return Ok(());
+        return Ok(0.0);
     }
     if s.is_empty() {
         return Err(invalid());
@@ -271,7 +341,7 @@ fn parse_duration(orig: &str) -> Result<(), String> {
             return Err(invalid());
         }
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Go's `time.LoadLocation` (with the IANA database): the empty name and

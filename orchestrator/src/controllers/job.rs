@@ -1,0 +1,374 @@
+//! The Job controller (upstream's `pkg/controller/job`): runs a Job's pods to
+//! completion — completions and parallelism, NonIndexed and Indexed modes,
+//! backoffLimit (per index too) with exponential replacement back-off,
+//! activeDeadlineSeconds, podFailurePolicy, suspend — and reports status and
+//! conditions as upstream. Every pod carries the `batch.kubernetes.io/job-tracking`
+//! finalizer until the Job's status has counted it (`uncountedTerminatedPods`
+//! first), so no finished pod is lost. Decisions live in [`sync`]; this file
+//! only reads the caches and writes what a pass decided.
+
+pub mod backoff;
+pub mod conditions;
+pub mod failure_policy;
+pub mod indexes;
+pub mod pods;
+pub mod sync;
+
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{stream, Future, StreamExt, TryStreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::ResourceExt;
+use tokio_util::sync::CancellationToken;
+
+use self::backoff::Backoff;
+use super::pod_control::PodControl;
+use super::replicaset::expectations::Expectations;
+use super::workload::{cached_watch, controller_of, controller_ref_of};
+use super::ControllerError;
+use berth_observability::events::{object_reference, EventType, Recorder};
+
+struct Context {
+    client: kube::Client,
+    pods: Store<Pod>,
+    expectations: Expectations,
+    recorder: Recorder,
+    backoff: Backoff,
+    /// The resourceVersion of each Job's last status write (by UID): a pass
+    /// over an older cached Job would count pods again, so it waits instead.
+    written: Mutex<HashMap<String, u64>>,
+    /// Pods (by UID) whose tracking finalizer this controller removed but the
+    /// pod cache may still show (upstream's finalizer expectations): a pass
+    /// sees them released, so a stale cache never counts a pod twice.
+    released: Mutex<HashSet<String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ReconcileError {
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+    #[error("pod cache closed")]
+    CacheClosed,
+}
+
+fn resource_version(job: &Job) -> Option<u64> {
+    job.metadata.resource_version.as_deref()?.parse().ok()
+}
+
+/// Removes the tracking finalizer from pod `name`, guarded by its resourceVersion.
+async fn remove_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<(), ReconcileError> {
+    let finalizers: Vec<&String> = pod
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .filter(|f| *f != pods::TRACKING_FINALIZER)
+        .collect();
+    let patch = serde_json::json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": pod.metadata.resource_version,
+    }});
+    match api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(job = %format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any())))]
+async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    ctx.pods
+        .wait_until_ready()
+        .await
+        .map_err(|_| ReconcileError::CacheClosed)?;
+    let uid = job.uid().unwrap_or_default();
+    if job.metadata.deletion_timestamp.is_some() {
+        // A Job deleted in the foreground waits for its pods: let them go.
+        let api: Api<Pod> =
+            Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+        for pod in ctx.pods.state().iter().filter(|p| {
+            pods::has_tracking_finalizer(p)
+                && controller_of(&p.metadata).is_some_and(|o| o.uid == uid)
+        }) {
+            remove_finalizer(&api, pod).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    let written = ctx.written.lock().expect("written lock").get(&uid).copied();
+    if written.is_some_and(|w| resource_version(&job).is_none_or(|rv| rv < w)) {
+        // The cache has not seen our last status write yet; its event wakes us.
+        return Ok(Action::requeue(Duration::from_millis(500)));
+    }
+    let namespace = job.namespace().unwrap_or_default();
+    let all_pods = ctx.pods.state();
+    let owned_pods: Vec<Pod> = {
+        let mut released = ctx.released.lock().expect("released lock");
+        all_pods
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| p.metadata.namespace.as_deref() == Some(namespace.as_str()))
+            .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
+            .map(|p| {
+                let pod_uid = p.uid().unwrap_or_default();
+                let mut pod = p.clone();
+                if released.contains(&pod_uid) {
+                    if pods::has_tracking_finalizer(p) {
+                        // Removed by us; the cache has not caught up yet.
+                        if let Some(f) = pod.metadata.finalizers.as_mut() {
+                            f.retain(|f| f != pods::TRACKING_FINALIZER);
+                        }
+                    } else {
+                        released.remove(&pod_uid);
+                    }
+                }
+                pod
+            })
+            .collect()
+    };
+    let owned: Vec<&Pod> = owned_pods.iter().collect();
+    let satisfied = ctx.expectations.satisfied(
+        &uid,
+        Instant::now(),
+        |name| {
+            owned
+                .iter()
+                .any(|p| p.metadata.name.as_deref() == Some(name))
+        },
+        |pod_uid| {
+            !owned.iter().any(|p| {
+                p.metadata.uid.as_deref() == Some(pod_uid)
+                    && p.metadata.deletion_timestamp.is_none()
+            })
+        },
+    );
+    let now = jiff::Timestamp::now();
+    let plan = sync::plan(&job, &owned, now, ctx.backoff);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+    if job.status.as_ref() != Some(&plan.status) {
+        // A replace, not a merge patch: emptied lists (uncountedTerminatedPods)
+        // must go, and the resourceVersion guards against a stale cache.
+        let mut updated = (*job).clone();
+        updated.status = Some(plan.status.clone());
+        match jobs
+            .replace_status(&job.name_any(), &PostParams::default(), &updated)
+            .await
+        {
+            Ok(updated) => {
+                if let Some(rv) = resource_version(&updated) {
+                    ctx.written
+                        .lock()
+                        .expect("written lock")
+                        .insert(uid.clone(), rv);
+                }
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Action::await_change()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                return Ok(Action::requeue(Duration::from_millis(500)))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for event in &plan.events {
+        let kind = if event.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        ctx.recorder
+            .record(job.as_ref(), kind, &event.reason, &event.message)
+            .await;
+    }
+    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let by_name: HashMap<&str, &Pod> = owned
+        .iter()
+        .map(|p| (p.metadata.name.as_deref().unwrap_or_default(), *p))
+        .collect();
+    let removals = plan
+        .remove_finalizers
+        .iter()
+        .filter_map(|name| by_name.get(name.as_str()))
+        .map(|pod| async {
+            remove_finalizer(&pods_api, pod).await?;
+            let pod_uid = pod.uid().unwrap_or_default();
+            ctx.released.lock().expect("released lock").insert(pod_uid);
+            Ok::<_, ReconcileError>(())
+        });
+    for result in futures::future::join_all(removals).await {
+        result?;
+    }
+    if !satisfied {
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    delete_pods(&job, &plan.delete, &by_name, &pods_api, &ctx).await?;
+    create_pods(&job, &plan.create, &pods_api, &ctx).await?;
+    Ok(plan.requeue.map_or_else(Action::await_change, |d| {
+        Action::requeue(d + Duration::from_millis(100))
+    }))
+}
+
+/// The pods API of the Job's namespace with its events and expectations.
+fn pod_control<'a>(job: &Job, api: &Api<Pod>, ctx: &'a Context) -> PodControl<'a> {
+    PodControl {
+        api: api.clone(),
+        recorder: &ctx.recorder,
+        owner: object_reference(job),
+        expectations: &ctx.expectations,
+    }
+}
+
+async fn delete_pods(
+    job: &Job,
+    names: &[String],
+    by_name: &HashMap<&str, &Pod>,
+    api: &Api<Pod>,
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
+    let victims: Vec<&Pod> = names
+        .iter()
+        .filter_map(|n| by_name.get(n.as_str()).copied())
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    pod_control(job, api, ctx).delete(&victims).await?;
+    Ok(())
+}
+
+/// Creates the wanted pods (index, failures so far) in slow-start batches.
+async fn create_pods(
+    job: &Job,
+    wanted: &[(Option<i32>, Option<i32>)],
+    api: &Api<Pod>,
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
+    pod_control(job, api, ctx)
+        .create(wanted.len(), |i| {
+            let (index, failures) = wanted[i];
+            pods::new_pod(job, index, failures)
+        })
+        .await?;
+    Ok(())
+}
+
+fn error_policy(job: Arc<Job>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(job = %job.name_any(), %error, "job reconcile failed");
+    Action::requeue(Duration::from_secs(2))
+}
+
+type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
+
+/// Runs the Job controller with upstream's pod-failure back-off until `cancel` fires.
+pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
+    run_with(client, Backoff::default(), cancel).await
+}
+
+/// Runs the Job controller with the given back-off until `cancel` fires.
+pub async fn run_with(
+    client: kube::Client,
+    backoff: Backoff,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (jobs, job_events) = cached_watch(Api::<Job>::all(client.clone()));
+    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
+    let context = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), "job-controller"),
+        client,
+        pods,
+        expectations: Expectations::default(),
+        backoff,
+        written: Mutex::new(HashMap::new()),
+        released: Mutex::new(HashSet::new()),
+    });
+    let queue = stream::select(
+        job_events.map_ok(|j| vec![ObjectRef::from_obj(&j)]).boxed(),
+        pod_events
+            .map_ok({
+                let context = context.clone();
+                move |pod| {
+                    let owner = controller_ref_of::<Job>(&pod.metadata);
+                    if let Some(o) = controller_of(&pod.metadata) {
+                        context
+                            .expectations
+                            .observe_creation(&o.uid, &pod.name_any());
+                    }
+                    owner.into_iter().collect::<Vec<_>>()
+                }
+            })
+            .boxed(),
+    )
+    .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
+    .try_flatten();
+    let sweep = release_orphans(context.clone(), jobs.clone(), cancel.clone());
+    let controller = applier(
+        |job: Arc<Job>, ctx| -> ReconcileFuture { Box::pin(reconcile(job, ctx)) },
+        error_policy,
+        context,
+        jobs,
+        queue,
+        Config::default(),
+    )
+    .take_until(cancel.cancelled())
+    .for_each(|result| async move {
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "job controller event");
+        }
+    });
+    futures::join!(controller, sweep);
+    Ok(())
+}
+
+/// How often finished pods whose Job is gone are looked for.
+const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
+
+/// Removes the tracking finalizer from finished or terminating pods whose Job
+/// no longer exists (deleted in the background, as the TTL controller and
+/// kubectl do), as upstream does for orphans; the API is asked before each,
+/// so a Job the cache has not seen yet keeps its pods.
+async fn release_orphans(ctx: Arc<Context>, jobs: Store<Job>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(ORPHAN_SWEEP) => {}
+        }
+        if ctx.pods.wait_until_ready().await.is_err() || jobs.wait_until_ready().await.is_err() {
+            return;
+        }
+        let known: HashSet<String> = jobs.state().iter().filter_map(|j| j.uid()).collect();
+        for pod in ctx.pods.state() {
+            let finished = pods::succeeded(&pod)
+                || pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
+                || pod.metadata.deletion_timestamp.is_some();
+            let Some(owner) = controller_of(&pod.metadata).filter(|o| o.kind == "Job") else {
+                continue;
+            };
+            if !finished || !pods::has_tracking_finalizer(&pod) || known.contains(&owner.uid) {
+                continue;
+            }
+            let namespace = pod.namespace().unwrap_or_default();
+            let api: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
+            let gone = match api.get_opt(&owner.name).await {
+                Ok(found) => found.is_none_or(|j| j.uid().as_deref() != Some(owner.uid.as_str())),
+                Err(_) => false,
+            };
+            if gone {
+                let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+                if let Err(e) = remove_finalizer(&pods_api, &pod).await {
+                    tracing::debug!(pod = %pod.name_any(), error = %e, "releasing an orphaned job pod failed");
+                }
+            }
+        }
+    }
+}
