@@ -7,8 +7,8 @@
 //!
 //! `cargo build --release -p berth -p berth-bench && target/release/workload-controllers-bench [--nodes 100 --completions 10000 --parallelism 500]`
 //!
-//! Each case is one `--case`; a DaemonSet over 1,000 nodes is meant to join
-//! as another.
+//! `--case daemonset --nodes 1000` times a DaemonSet over every node to all
+//! available beside a Deployment of as many pods.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, PostParams};
 
@@ -25,6 +25,8 @@ use kube::api::{Api, PostParams};
 enum Case {
     /// A Job of `--completions` pods to Complete, beside a Deployment of as many pods to available.
     Job,
+    /// A DaemonSet over all `--nodes` to available, beside a Deployment of as many pods.
+    Daemonset,
 }
 
 /// Times workload controllers on simulated nodes against a Deployment of the same size.
@@ -147,13 +149,18 @@ fn template(annotations: serde_json::Value, restart: &str) -> serde_json::Value 
     })
 }
 
-async fn job_case(client: &kube::Client, args: &Args) -> anyhow::Result<(Duration, Duration)> {
-    let timeout = Duration::from_secs(args.timeout);
+/// The floor: a Deployment of `replicas` pods created, timed to all
+/// available, then deleted and its pods waited out.
+async fn deployment_floor(
+    client: &kube::Client,
+    replicas: i32,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let deployment: Deployment = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "floor"},
         "spec": {
-            "replicas": args.completions,
+            "replicas": replicas,
             "selector": {"matchLabels": {"app": "bench"}},
             "template": template(serde_json::json!({}), "Always"),
         }
@@ -164,21 +171,57 @@ async fn job_case(client: &kube::Client, args: &Args) -> anyhow::Result<(Duratio
     let floor = time_until("the deployment is available", timeout, async || {
         let d = deployments.get("floor").await?;
         let available = d.status.and_then(|s| s.available_replicas).unwrap_or(0);
-        Ok(available >= args.completions)
+        Ok(available >= replicas)
     })
     .await?;
     println!(
-        "deployment of {} pods available in {:.1}s",
-        args.completions,
+        "deployment of {replicas} pods available in {:.1}s",
         floor.as_secs_f64()
     );
     deployments.delete("floor", &Default::default()).await?;
-    // Let the garbage collector clear the floor's pods before the Job starts.
+    // Let the garbage collector clear the floor's pods before the measured case.
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "default");
     time_until("the deployment's pods are gone", timeout, async || {
         Ok(pods.list(&Default::default()).await?.items.is_empty())
     })
     .await?;
+    Ok(floor)
+}
+
+async fn daemonset_case(
+    client: &kube::Client,
+    args: &Args,
+) -> anyhow::Result<(Duration, Duration)> {
+    let timeout = Duration::from_secs(args.timeout);
+    let nodes = args.nodes as i32;
+    let floor = deployment_floor(client, nodes, timeout).await?;
+    let daemonsets: Api<DaemonSet> = Api::namespaced(client.clone(), "default");
+    let daemonset: DaemonSet = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "measured"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "bench"}},
+            "template": template(serde_json::json!({}), "Always"),
+        }
+    }))?;
+    daemonsets
+        .create(&PostParams::default(), &daemonset)
+        .await?;
+    let measured = time_until("the daemonset is available", timeout, async || {
+        let d = daemonsets.get("measured").await?;
+        let available = d.status.and_then(|s| s.number_available).unwrap_or(0);
+        Ok(available >= nodes)
+    })
+    .await?;
+    println!(
+        "daemonset over {nodes} nodes available in {:.1}s",
+        measured.as_secs_f64()
+    );
+    Ok((measured, floor))
+}
+
+async fn job_case(client: &kube::Client, args: &Args) -> anyhow::Result<(Duration, Duration)> {
+    let timeout = Duration::from_secs(args.timeout);
+    let floor = deployment_floor(client, args.completions, timeout).await?;
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     let job: Job = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "measured"},
@@ -227,6 +270,7 @@ async fn main() -> anyhow::Result<()> {
     println!("{} simulated nodes ready", args.nodes);
     let (measured, floor) = match args.case {
         Case::Job => job_case(&client, &args).await?,
+        Case::Daemonset => daemonset_case(&client, &args).await?,
     };
     println!(
         "ratio {:.2}x (target <= 1.2x)",
