@@ -20,6 +20,7 @@ pub mod pod_control;
 pub mod replicaset;
 pub mod resource_quota;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod token_cleaner;
 pub mod workload;
 
@@ -153,6 +154,10 @@ pub fn all(
         (
             "daemonset",
             Box::pin(daemonset::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "statefulset",
+            Box::pin(statefulset::run(client.clone(), cancel.clone())),
         ),
     ];
     if let Some(signing) = &config.csr_signing {
