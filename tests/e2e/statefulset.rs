@@ -38,11 +38,29 @@ spec:
   serviceName: nginx
   replicas: 3
   selector: {matchLabels: {app: web}}
-  persistentVolumeClaimRetentionPolicy: {whenDeleted: Retain, whenScaled: Delete}
   template:
     metadata: {labels: {app: web}}
     spec:
       containers: [{name: web, image: "example.com/web:v1"}]
+"#;
+
+/// Claims are created but not bound yet, and agents cannot mount them: these
+/// pods never start, so Parallel management is what lets the set scale.
+const DATA: &str = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: data, namespace: sts-e2e}
+spec:
+  serviceName: data
+  replicas: 2
+  podManagementPolicy: Parallel
+  selector: {matchLabels: {app: data}}
+  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}
+  template:
+    metadata: {labels: {app: data}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{name: db, image: "example.com/db:v1"}]
   volumeClaimTemplates:
   - metadata: {name: www}
     spec:
@@ -157,6 +175,40 @@ fn sts_field(k: &Kubectl, template: &str) -> String {
     k.jsonpath(&["-n", NS, "get", "sts", "web"], template)
 }
 
+/// `kubectl rollout status sts/NAME`, failing with the pods, the set, its
+/// events and the controller's log lines when it does not complete.
+fn rollout(k: &Kubectl, server: &Server, name: &str, timeout: &str) {
+    let target = format!("sts/{name}");
+    let out = k.run(&[
+        "-n",
+        NS,
+        "rollout",
+        "status",
+        &target,
+        &format!("--timeout={timeout}"),
+    ]);
+    if out.status.success() {
+        return;
+    }
+    let pods = k.run(&["-n", NS, "get", "pods", "-o", "wide", "--show-labels"]);
+    let set = k.run(&["-n", NS, "get", &target, "-o", "yaml"]);
+    let events = k.run(&["-n", NS, "get", "events"]);
+    let log: Vec<String> = server
+        .log()
+        .lines()
+        .filter(|l| l.contains("statefulset"))
+        .map(str::to_owned)
+        .collect();
+    panic!(
+        "rollout of {target} did not complete: {}\npods:\n{}\nset:\n{}\nevents:\n{}\nlog:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&pods.stdout),
+        String::from_utf8_lossy(&set.stdout),
+        String::from_utf8_lossy(&events.stdout),
+        log.join("\n")
+    );
+}
+
 #[test]
 fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
     let server = Server::start();
@@ -165,7 +217,7 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
     k.ok(&["create", "namespace", NS]);
     let watch = OrderWatch::start(&k);
     k.ok_stdin(&["apply", "-f", "-"], WEB);
-    k.ok(&["-n", NS, "rollout", "status", "sts/web", "--timeout=90s"]);
+    rollout(&k, &server, "web", "90s");
     let order = watch.stop();
     assert_eq!(
         order,
@@ -178,10 +230,9 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
     );
     let identity = k.jsonpath(
         &["-n", NS, "get", "pod", "web-1"],
-        "{.spec.hostname} {.spec.subdomain} {.metadata.labels.statefulset\\.kubernetes\\.io/pod-name} {.metadata.labels.apps\\.kubernetes\\.io/pod-index} {.spec.volumes[0].persistentVolumeClaim.claimName}",
+        "{.spec.hostname} {.spec.subdomain} {.metadata.labels.statefulset\\.kubernetes\\.io/pod-name} {.metadata.labels.apps\\.kubernetes\\.io/pod-index}",
     );
-    assert_eq!(identity, "web-1 nginx web-1 1 www-web-1");
-    assert_eq!(claims(&k), "www-web-0 www-web-1 www-web-2");
+    assert_eq!(identity, "web-1 nginx web-1 1");
     assert_eq!(
         sts_field(
             &k,
@@ -212,23 +263,15 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
             (!now.is_empty() && now != uid).then_some(())
         },
     );
-    k.ok(&["-n", NS, "rollout", "status", "sts/web", "--timeout=60s"]);
+    rollout(&k, &server, "web", "60s");
 
-    // Scaling down removes the highest ordinal and, whenScaled: Delete, its claim.
+    // Scaling down removes the highest ordinal.
     k.ok(&["-n", NS, "scale", "sts/web", "--replicas=2"]);
-    wait_for(
-        "web-2 and its claim gone",
-        TIMEOUT,
-        &server,
-        &mut [&mut node],
-        || {
-            (images(&k) == "web-0=example.com/web:v1 web-1=example.com/web:v1"
-                && claims(&k) == "www-web-0 www-web-1")
-                .then_some(())
-        },
-    );
+    wait_for("web-2 gone", TIMEOUT, &server, &mut [&mut node], || {
+        (images(&k) == "web-0=example.com/web:v1 web-1=example.com/web:v1").then_some(())
+    });
     k.ok(&["-n", NS, "scale", "sts/web", "--replicas=3"]);
-    k.ok(&["-n", NS, "rollout", "status", "sts/web", "--timeout=60s"]);
+    rollout(&k, &server, "web", "60s");
 
     // A partitioned rolling update replaces only web-2.
     k.ok(&[
@@ -240,14 +283,14 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
         "-p",
         r#"{"spec":{"updateStrategy":{"rollingUpdate":{"partition":2}},"template":{"spec":{"containers":[{"name":"web","image":"example.com/web:v2"}]}}}}"#,
     ]);
-    k.ok(&["-n", NS, "rollout", "status", "sts/web", "--timeout=60s"]);
+    rollout(&k, &server, "web", "60s");
     assert_eq!(
         images(&k),
         "web-0=example.com/web:v1 web-1=example.com/web:v1 web-2=example.com/web:v2"
     );
     // Deleting a pod below the partition recreates it at the old revision.
     k.ok(&["-n", NS, "delete", "pod", "web-0"]);
-    k.ok(&["-n", NS, "rollout", "status", "sts/web", "--timeout=60s"]);
+    rollout(&k, &server, "web", "60s");
     wait_for(
         "web-0 back at v1",
         TIMEOUT,
@@ -268,7 +311,7 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
         "-p",
         r#"{"spec":{"updateStrategy":{"rollingUpdate":{"partition":0}}}}"#,
     ]);
-    k.ok(&["-n", NS, "rollout", "status", "sts/web", "--timeout=90s"]);
+    rollout(&k, &server, "web", "90s");
     assert_eq!(
         images(&k),
         "web-0=example.com/web:v2 web-1=example.com/web:v2 web-2=example.com/web:v2"
@@ -296,7 +339,7 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
     let v1 = k.ok(&["-n", NS, "rollout", "history", "sts/web", "--revision=1"]);
     assert!(v1.contains("example.com/web:v1"), "{v1}");
     k.ok(&["-n", NS, "rollout", "undo", "sts/web"]);
-    k.ok(&["-n", NS, "rollout", "status", "sts/web", "--timeout=90s"]);
+    rollout(&k, &server, "web", "90s");
     assert_eq!(
         images(&k),
         "web-0=example.com/web:v1 web-1=example.com/web:v1 web-2=example.com/web:v1"
@@ -315,8 +358,36 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
         events.contains("create Pod web-0 in StatefulSet web successful"),
         "{events}"
     );
+
+    // Claims from volumeClaimTemplates, deleted as the retention policy says.
+    k.ok_stdin(&["apply", "-f", "-"], DATA);
+    wait_for("claims created", TIMEOUT, &server, &mut [&mut node], || {
+        (claims(&k) == "www-data-0 www-data-1").then_some(())
+    });
+    let volume = k.jsonpath(
+        &["-n", NS, "get", "pod", "data-1"],
+        "{.spec.volumes[0].name}={.spec.volumes[0].persistentVolumeClaim.claimName}",
+    );
+    assert_eq!(volume, "www=www-data-1");
+    k.ok(&["-n", NS, "scale", "sts/data", "--replicas=1"]);
+    wait_for(
+        "the scaled-down claim deleted",
+        TIMEOUT,
+        &server,
+        &mut [&mut node],
+        || (claims(&k) == "www-data-0").then_some(()),
+    );
+    k.ok(&["-n", NS, "delete", "sts", "data"]);
+    wait_for(
+        "claims deleted with the set",
+        TIMEOUT,
+        &server,
+        &mut [&mut node],
+        || claims(&k).is_empty().then_some(()),
+    );
+    let events = k.ok(&["-n", NS, "get", "events"]);
     assert!(
-        events.contains("create Claim www-web-0 Pod web-0 in StatefulSet web success"),
+        events.contains("create Claim www-data-0 Pod data-0 in StatefulSet data success"),
         "{events}"
     );
 }
@@ -351,7 +422,7 @@ spec:
         registry.image("web:1")
     );
     k.ok_stdin(&["apply", "-f", "-"], &manifest);
-    k.ok(&["-n", NS, "rollout", "status", "sts/db", "--timeout=120s"]);
+    rollout(&k, &server, "db", "120s");
     for pod in ["db-0", "db-1"] {
         wait_for(
             "the pod prints its hostname",
