@@ -169,7 +169,7 @@ async fn create_pod(
     }
 }
 
-/// Makes the pod the owner of its claims, so they go with it (whenScaled: Delete).
+/// Makes the pod the only owner of its claims, so they go with it (whenScaled: Delete).
 async fn hand_claims_to(set: &StatefulSet, pod: &Pod, ctx: &Context) -> Result<(), kube::Error> {
     let Some(ordinal) = identity::ordinal_of(&set.name_any(), &pod.name_any()) else {
         return Ok(());
@@ -182,10 +182,21 @@ async fn hand_claims_to(set: &StatefulSet, pod: &Pod, ctx: &Context) -> Result<(
             Some(existing) => existing,
             None => continue,
         };
-        let mut refs = existing.owner_references().to_vec();
-        if refs.iter().any(|r| r.uid == owner.uid) {
+        if existing
+            .owner_references()
+            .iter()
+            .any(|r| r.uid == owner.uid)
+        {
             continue;
         }
+        // The set's reference goes: the collector keeps a claim any owner still holds.
+        let set_uid = set.uid().unwrap_or_default();
+        let mut refs: Vec<_> = existing
+            .owner_references()
+            .iter()
+            .filter(|r| r.uid != set_uid)
+            .cloned()
+            .collect();
         refs.push(owner.clone());
         let patch = json!({"metadata": {"ownerReferences": refs,
             "resourceVersion": existing.resource_version()}});
