@@ -274,15 +274,7 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
     rollout(&k, &server, "web", "60s");
 
     // A partitioned rolling update replaces only web-2.
-    k.ok(&[
-        "-n",
-        NS,
-        "patch",
-        "sts",
-        "web",
-        "-p",
-        r#"{"spec":{"updateStrategy":{"rollingUpdate":{"partition":2}},"template":{"spec":{"containers":[{"name":"web","image":"example.com/web:v2"}]}}}}"#,
-    ]);
+    k.ok(&["-n", NS, "patch", "sts", "web", "-p", r#"{"spec":{"updateStrategy":{"rollingUpdate":{"partition":2}},"template":{"spec":{"containers":[{"name":"web","image":"example.com/web:v2"}]}}}}"#]);
     rollout(&k, &server, "web", "60s");
     assert_eq!(
         images(&k),

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 use serde_json::{json, Value};
@@ -19,9 +19,6 @@ use crate::controllers::daemonset::revisions::HistoryError;
 use crate::controllers::deployment::rollout::pod_template_hash;
 use crate::controllers::history::{self, Created};
 use crate::controllers::workload::{controller_of, controller_reference};
-
-/// Upstream's default `revisionHistoryLimit`.
-const DEFAULT_HISTORY_LIMIT: i32 = 10;
 
 /// The revisions one pass works with.
 #[derive(Debug, Clone)]
@@ -92,14 +89,7 @@ pub async fn construct(
     let next = history::next_revision(&old);
     let update = match current.first() {
         Some(keep) => {
-            if keep.revision < next {
-                api.patch(
-                    &keep.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"revision": next})),
-                )
-                .await?;
-            }
+            history::renumber(&api, keep, next).await?;
             keep.name_any()
         }
         None => {
@@ -117,7 +107,11 @@ pub async fn construct(
             match history::create_revision(&api, &revision, same).await? {
                 Created::Revision(created) => created.name_any(),
                 Created::Collision => {
-                    bump_collision_count(set, client, collision_count).await?;
+                    let sets: Api<StatefulSet> =
+                        Api::namespaced(client.clone(), &set.namespace().unwrap_or_default());
+                    let count = |s: &StatefulSet| s.status.as_ref().and_then(|s| s.collision_count);
+                    history::bump_collision_count(&sets, &set.name_any(), collision_count, count)
+                        .await?;
                     return Err(HistoryError::Collision(revision.name_any()));
                 }
             }
@@ -144,30 +138,6 @@ pub async fn construct(
     })
 }
 
-/// Raises `status.collisionCount` by one, guarded by the count the hash used.
-async fn bump_collision_count(
-    set: &StatefulSet,
-    client: &kube::Client,
-    used: Option<i32>,
-) -> Result<(), kube::Error> {
-    let api: Api<StatefulSet> =
-        Api::namespaced(client.clone(), &set.namespace().unwrap_or_default());
-    let latest = api.get_status(&set.name_any()).await?;
-    let now = latest.status.as_ref().and_then(|s| s.collision_count);
-    if now != used {
-        return Ok(());
-    }
-    let patch = json!({"metadata": {"resourceVersion": latest.resource_version()},
-        "status": {"collisionCount": now.unwrap_or(0) + 1}});
-    api.patch_status(
-        &set.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Deletes old revisions beyond `revisionHistoryLimit` that neither a pod
 /// nor the status still names.
 pub async fn cleanup(
@@ -176,30 +146,17 @@ pub async fn cleanup(
     live: &HashSet<String>,
     client: &kube::Client,
 ) -> Result<(), kube::Error> {
-    let limit = set
-        .spec
-        .as_ref()
-        .and_then(|s| s.revision_history_limit)
-        .unwrap_or(DEFAULT_HISTORY_LIMIT);
+    let limit = set.spec.as_ref().and_then(|s| s.revision_history_limit);
     // Pods carry revision names; the history module compares hashes.
-    let mut live_hashes = HashSet::new();
-    for revision in &revisions.old {
-        let name = revision.name_any();
-        if live.contains(&name) || name == revisions.current {
-            live_hashes.extend(history::hash_of(revision).map(str::to_owned));
-        }
-    }
-    let refs: Vec<&ControllerRevision> = revisions.old.iter().collect();
+    let live_hashes: HashSet<String> = revisions
+        .old
+        .iter()
+        .filter(|r| live.contains(&r.name_any()) || r.name_any() == revisions.current)
+        .filter_map(|r| history::hash_of(r).map(str::to_owned))
+        .collect();
     let api: Api<ControllerRevision> =
         Api::namespaced(client.clone(), &set.namespace().unwrap_or_default());
-    for name in history::revisions_to_delete(&refs, limit, &live_hashes) {
-        match api.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    history::truncate(&api, &revisions.old, limit, &live_hashes).await
 }
 
 #[cfg(test)]
