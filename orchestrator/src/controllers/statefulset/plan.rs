@@ -2,7 +2,7 @@
 //! create (and at which revision) or delete next. OrderedReady creates in
 //! ordinal order, each after the previous one is Running and Ready, and
 //! scales down from the highest ordinal one at a time; Parallel does all of
-//! it at once. Failed (and Succeeded) pods are deleted to be recreated. A
+//! it at once (and rolls updates without waiting for the other pods). Failed (and Succeeded) pods are deleted to be recreated. A
 //! RollingUpdate then replaces, highest ordinal first and one at a time, the
 //! pods at or above the partition that are not at the update revision; OnDelete
 //! leaves that to the user.
@@ -90,7 +90,6 @@ impl Inputs<'_> {
         let monotonic = !self.parallel;
         let mut actions = Vec::new();
         let end = self.start + self.replicas.max(0);
-        let mut unhealthy = false;
         for (index, ordinal) in (self.start..end).enumerate() {
             let Some(pod) = self.pods.get(&ordinal) else {
                 actions.push(Action::Create {
@@ -100,7 +99,6 @@ impl Inputs<'_> {
                 if monotonic {
                     return actions;
                 }
-                unhealthy = true;
                 continue;
             };
             if pod.finished && !pod.terminating {
@@ -108,14 +106,10 @@ impl Inputs<'_> {
                 if monotonic {
                     return actions;
                 }
-                unhealthy = true;
                 continue;
             }
-            if !pod.healthy || pod.terminating {
-                if monotonic {
-                    return actions;
-                }
-                unhealthy = true;
+            if monotonic && (!pod.healthy || pod.terminating) {
+                return actions;
             }
         }
         let condemned = self
@@ -138,9 +132,6 @@ impl Inputs<'_> {
         let Strategy::RollingUpdate { partition } = self.strategy else {
             return actions;
         };
-        if unhealthy || !actions.is_empty() {
-            return actions;
-        }
         let updatable = (self.start..end)
             .enumerate()
             .rev()
@@ -246,6 +237,11 @@ mod tests {
                 vec![create(1, "old")],
             ),
             ("ooo", 3, false, Strategy::OnDelete, vec![]),
+            // Parallel does not wait for the others before rolling the last one.
+            ("uoo", 3, true, rolling, vec![Update("web-2".into())]),
+            // …but does wait for the updated pod above to become healthy.
+            ("oou", 3, true, rolling, vec![]),
+            ("ooH", 3, true, rolling, vec![Update("web-1".into())]),
             ("o.o", 3, false, Strategy::OnDelete, vec![create(1, "new")]),
         ];
         for (spec, replicas, parallel, strategy, expected) in cases {
