@@ -6,7 +6,8 @@
 //! ([`plan`]); a claim per volumeClaimTemplate made before its pod, kept or
 //! deleted as the retention policy says; ControllerRevisions so `kubectl
 //! rollout status|history|undo` work ([`revisions`]); status through
-//! `statefulsets/status` ([`status`]).
+//! `statefulsets/status` ([`status`]). Orphans named `SET-ORDINAL` that the
+//! selector matches are adopted, owned pods that stop matching released.
 
 pub mod identity;
 pub mod plan;
@@ -35,7 +36,7 @@ use super::daemonset::revisions::HistoryError;
 use super::history::CONTROLLER_REVISION_HASH;
 use super::pod_control::api_message;
 use super::workload::{
-    cached_watch, controller_of, controller_ref_of, controller_reference, pod_is_available,
+    cached_watch, claim, controller_ref_of, controller_reference, owners_to_wake, pod_is_available,
     pod_is_ready,
 };
 use super::ControllerError;
@@ -76,19 +77,28 @@ fn facts(pod: &Pod, min_ready_seconds: i32, now: jiff::Timestamp) -> PodFacts {
     }
 }
 
-/// The set's pods (controlled by it and named `SET-ORDINAL`) by ordinal.
-fn owned_pods(set: &StatefulSet, ctx: &Context) -> BTreeMap<i32, Arc<Pod>> {
-    let uid = set.uid();
+/// The set's pods by ordinal: those named `SET-ORDINAL` it controls after
+/// adopting matching orphans and releasing owned pods that stopped matching
+/// (upstream's `getPodsForStatefulSet`).
+async fn owned_pods(
+    set: &StatefulSet,
+    ctx: &Context,
+) -> Result<BTreeMap<i32, Arc<Pod>>, kube::Error> {
     let name = set.name_any();
-    ctx.pods
-        .state()
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &set.namespace().unwrap_or_default());
+    let candidates = ctx.pods.state().into_iter().filter(|p| {
+        p.namespace() == set.namespace() && identity::ordinal_of(&name, &p.name_any()).is_some()
+    });
+    let selector = set
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
+    let owned = claim(set, &selector, candidates, &api).await?;
+    Ok(owned
         .into_iter()
-        .filter(|p| {
-            p.namespace() == set.namespace()
-                && controller_of(&p.metadata).map(|o| &o.uid) == uid.as_ref()
-        })
         .filter_map(|p| identity::ordinal_of(&name, &p.name_any()).map(|o| (o, p)))
-        .collect()
+        .collect())
 }
 
 fn strategy(set: &StatefulSet) -> Strategy {
@@ -275,7 +285,7 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Requeue, 
         return Ok(Requeue::await_change());
     }
     let revisions = revisions::construct(&set, &ctx.revisions, &ctx.client).await?;
-    let pods = owned_pods(&set, &ctx);
+    let pods = owned_pods(&set, &ctx).await?;
     let spec = set.spec.as_ref();
     let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
     let now = jiff::Timestamp::now();
@@ -358,11 +368,20 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             .into_iter()
             .collect::<Vec<_>>()
     };
+    // An orphan wakes the sets whose selector matches it: one may adopt it.
+    let pod_owners = {
+        let sets = sets.clone();
+        move |pod: Pod| {
+            owners_to_wake(&pod.metadata, &sets, |set: &StatefulSet| {
+                set.spec.as_ref().map(|s| &s.selector)
+            })
+        }
+    };
     let queue = stream::select_all([
         set_events
             .map_ok(|set| vec![ObjectRef::from_obj(&set)])
             .boxed(),
-        pod_events.map_ok(move |p| owner(&p.metadata)).boxed(),
+        pod_events.map_ok(pod_owners).boxed(),
         revision_events.map_ok(move |r| owner(&r.metadata)).boxed(),
     ])
     .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
