@@ -351,6 +351,38 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
         "{events}"
     );
 
+    // Pods orphaned by `--cascade=orphan` are adopted by the set applied again
+    // (and rolled to its revision: orphaned ControllerRevisions are not adopted yet).
+    k.ok(&["-n", NS, "delete", "sts", "web", "--cascade=orphan"]);
+    wait_for(
+        "the pods orphaned",
+        TIMEOUT,
+        &server,
+        &mut [&mut node],
+        || {
+            let owners = k.jsonpath(
+                &["-n", NS, "get", "pods", "-l", "app=web"],
+                "{.items[*].metadata.ownerReferences}",
+            );
+            owners.trim().is_empty().then_some(())
+        },
+    );
+    k.ok_stdin(&["apply", "-f", "-"], WEB);
+    wait_for(
+        "the orphans adopted",
+        TIMEOUT,
+        &server,
+        &mut [&mut node],
+        || {
+            let owners = k.jsonpath(
+                &["-n", NS, "get", "pods", "-l", "app=web"],
+                "{.items[*].metadata.ownerReferences[0].name}",
+            );
+            (owners == "web web web").then_some(())
+        },
+    );
+    rollout(&k, &server, "web", "60s");
+
     // Claims from volumeClaimTemplates, deleted as the retention policy says.
     k.ok_stdin(&["apply", "-f", "-"], DATA);
     wait_for("claims created", TIMEOUT, &server, &mut [&mut node], || {
