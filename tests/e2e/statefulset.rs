@@ -353,19 +353,17 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
 
     // Pods orphaned by `--cascade=orphan` are adopted by the set applied again
     // (and rolled to its revision: orphaned ControllerRevisions are not adopted yet).
+    let owners = || {
+        let template = "{.items[*].metadata.ownerReferences[*].name}";
+        k.jsonpath(&["-n", NS, "get", "pods", "-l", "app=web"], template)
+    };
     k.ok(&["-n", NS, "delete", "sts", "web", "--cascade=orphan"]);
     wait_for(
         "the pods orphaned",
         TIMEOUT,
         &server,
         &mut [&mut node],
-        || {
-            let owners = k.jsonpath(
-                &["-n", NS, "get", "pods", "-l", "app=web"],
-                "{.items[*].metadata.ownerReferences}",
-            );
-            owners.trim().is_empty().then_some(())
-        },
+        || owners().trim().is_empty().then_some(()),
     );
     k.ok_stdin(&["apply", "-f", "-"], WEB);
     wait_for(
@@ -373,13 +371,7 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
         TIMEOUT,
         &server,
         &mut [&mut node],
-        || {
-            let owners = k.jsonpath(
-                &["-n", NS, "get", "pods", "-l", "app=web"],
-                "{.items[*].metadata.ownerReferences[0].name}",
-            );
-            (owners == "web web web").then_some(())
-        },
+        || (owners() == "web web web").then_some(()),
     );
     rollout(&k, &server, "web", "60s");
 
