@@ -22,6 +22,7 @@ pub mod pod_control;
 pub mod replicaset;
 pub mod resource_quota;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod token_cleaner;
 pub mod ttl_after_finished;
 pub mod workload;
@@ -165,6 +166,10 @@ pub fn all(
         (
             "ttl-after-finished",
             Box::pin(ttl_after_finished::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "statefulset",
+            Box::pin(statefulset::run(client.clone(), cancel.clone())),
         ),
     ];
     if let Some(signing) = &config.csr_signing {

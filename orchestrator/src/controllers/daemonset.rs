@@ -37,10 +37,7 @@ use self::revisions::HistoryError;
 use self::rolling::Rollout;
 use super::pod_control::PodControl;
 use super::replicaset::expectations::Expectations;
-use super::workload::{
-    cached_watch, controller_of, controller_ref_of, owners_to_wake, patch_owner_references,
-    selector_matches,
-};
+use super::workload::{cached_watch, controller_of, controller_ref_of, owners_to_wake};
 use super::ControllerError;
 use berth_observability::events::{object_reference, EventType, Recorder};
 
@@ -72,43 +69,13 @@ enum ReconcileError {
 /// The pods `ds` controls, after adopting matching orphans and releasing
 /// owned pods that stopped matching (upstream's `getDaemonPods`).
 async fn claim_pods(ds: &DaemonSet, ctx: &Context) -> Result<Vec<Arc<Pod>>, ReconcileError> {
-    let uid = ds.uid().unwrap_or_default();
-    let selector = placement::selector(ds);
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ds.namespace().unwrap_or_default());
-    let mut owned = Vec::new();
-    for pod in ctx
+    let candidates = ctx
         .pods
         .state()
         .into_iter()
-        .filter(|p| p.namespace() == ds.namespace())
-    {
-        let matches = selector_matches(&selector, pod.metadata.labels.as_ref());
-        let refs = match controller_of(&pod.metadata) {
-            Some(owner) if owner.uid == uid && matches => {
-                owned.push(pod);
-                continue;
-            }
-            Some(owner) if owner.uid == uid => pod
-                .owner_references()
-                .iter()
-                .filter(|r| r.uid != uid)
-                .cloned()
-                .collect::<Vec<_>>(),
-            None if matches && pod.metadata.deletion_timestamp.is_none() => {
-                let mut refs = pod.owner_references().to_vec();
-                refs.push(super::workload::controller_reference(ds));
-                refs
-            }
-            _ => continue,
-        };
-        let adopting = refs.iter().any(|r| r.uid == uid);
-        if let Some(patched) = patch_owner_references(&api, pod.as_ref(), &refs).await? {
-            if adopting {
-                owned.push(Arc::new(patched));
-            }
-        }
-    }
-    Ok(owned)
+        .filter(|p| p.namespace() == ds.namespace());
+    Ok(super::workload::claim(ds, &placement::selector(ds), candidates, &api).await?)
 }
 
 /// Pods grouped by target node, leaving out finished pods being deleted.

@@ -38,6 +38,7 @@ const WATCHED: &[(&str, &str)] = &[
     ("batch", "Job"),
     ("batch", "CronJob"),
     ("discovery.k8s.io", "EndpointSlice"),
+    ("", "PersistentVolumeClaim"),
 ];
 
 /// What is known about one owner of a dependent.

@@ -8,15 +8,20 @@
 //! The pure part decides; [`create_revision`] is the one API edge here.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Debug;
 
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
-use kube::api::{Api, PostParams};
-use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
 
 /// The label carrying a revision's hash, on the revision and on the pods made from it.
 pub const CONTROLLER_REVISION_HASH: &str = "controller-revision-hash";
+
+/// Upstream's default `revisionHistoryLimit`.
+pub const DEFAULT_HISTORY_LIMIT: i32 = 10;
 
 /// Longest parent-name prefix of a revision name (upstream's `ControllerRevisionName`).
 const MAX_PREFIX: usize = 223;
@@ -137,6 +142,69 @@ pub async fn create_revision(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Renumbers `keep` to `next` when it is below it: a template that comes back
+/// (as `kubectl rollout undo` brings it) is the newest revision again.
+pub async fn renumber(
+    api: &Api<ControllerRevision>,
+    keep: &ControllerRevision,
+    next: i64,
+) -> Result<(), kube::Error> {
+    if keep.revision < next {
+        let patch = serde_json::json!({"revision": next});
+        api.patch(
+            &keep.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes the old revisions beyond `limit` (default 10) that no live hash
+/// protects ([`revisions_to_delete`]); one already gone is fine.
+pub async fn truncate(
+    api: &Api<ControllerRevision>,
+    old: &[ControllerRevision],
+    limit: Option<i32>,
+    live_hashes: &HashSet<String>,
+) -> Result<(), kube::Error> {
+    let refs: Vec<&ControllerRevision> = old.iter().collect();
+    let limit = limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
+    for name in revisions_to_delete(&refs, limit, live_hashes) {
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Raises the parent `name`'s `status.collisionCount` (read by `count`) by
+/// one, guarded by the count the colliding hash used: when it moved meanwhile
+/// the next pass hashes with the newer count.
+pub async fn bump_collision_count<K>(
+    api: &Api<K>,
+    name: &str,
+    used: Option<i32>,
+    count: impl Fn(&K) -> Option<i32>,
+) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let current = api.get_status(name).await?;
+    let now = count(&current);
+    if now != used {
+        return Ok(());
+    }
+    let patch = serde_json::json!({"metadata": {"resourceVersion": current.meta().resource_version},
+        "status": {"collisionCount": now.unwrap_or(0) + 1}});
+    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -218,6 +218,49 @@ where
     }
 }
 
+/// The `candidates` `owner` controls after claiming (upstream's
+/// `ClaimObject`): orphans its selector matches are adopted, owned ones that
+/// stopped matching are released; an object that changed meanwhile is left
+/// to the next pass.
+pub async fn claim<O, K>(
+    owner: &O,
+    selector: &LabelSelector,
+    candidates: impl IntoIterator<Item = std::sync::Arc<K>>,
+    api: &Api<K>,
+) -> Result<Vec<std::sync::Arc<K>>, kube::Error>
+where
+    O: Resource<DynamicType = ()>,
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let uid = owner.meta().uid.clone().unwrap_or_default();
+    let mut owned = Vec::new();
+    for child in candidates {
+        let meta = child.meta();
+        let matches = selector_matches(selector, meta.labels.as_ref());
+        let current = meta.owner_references.clone().unwrap_or_default();
+        let refs = match controller_of(meta) {
+            Some(o) if o.uid == uid && matches => {
+                owned.push(child);
+                continue;
+            }
+            Some(o) if o.uid == uid => current.into_iter().filter(|r| r.uid != uid).collect(),
+            None if matches && meta.deletion_timestamp.is_none() => {
+                let mut refs = current;
+                refs.push(controller_reference(owner));
+                refs
+            }
+            _ => continue,
+        };
+        let adopting = refs.iter().any(|r| r.uid == uid);
+        if let Some(patched) = patch_owner_references(api, child.as_ref(), &refs).await? {
+            if adopting {
+                owned.push(std::sync::Arc::new(patched));
+            }
+        }
+    }
+    Ok(owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

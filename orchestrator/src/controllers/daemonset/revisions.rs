@@ -21,9 +21,6 @@ use crate::controllers::workload::{
     controller_of, controller_reference, patch_owner_references, selector_matches,
 };
 
-/// Upstream's default `revisionHistoryLimit`.
-const DEFAULT_HISTORY_LIMIT: i32 = 10;
-
 /// Why the history could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -142,14 +139,7 @@ pub async fn construct(
             Err(e) => return Err(e.into()),
         }
     }
-    if keep.revision < next {
-        api.patch(
-            &keep.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"revision": next})),
-        )
-        .await?;
-    }
+    history::renumber(&api, keep, next).await?;
     Ok((keep_hash, old))
 }
 
@@ -185,28 +175,16 @@ async fn relabel_pods(
     Ok(())
 }
 
-/// Raises `status.collisionCount` by one, guarded by the count the hash used.
 async fn bump_collision_count(
     ds: &DaemonSet,
     client: &kube::Client,
     used: Option<i32>,
 ) -> Result<(), kube::Error> {
     let api: Api<DaemonSet> = Api::namespaced(client.clone(), &ds.namespace().unwrap_or_default());
-    let current = api.get_status(&ds.name_any()).await?;
-    let now = current.status.as_ref().and_then(|s| s.collision_count);
-    if now != used {
-        // Stale: the next pass hashes with the newer count.
-        return Ok(());
-    }
-    let patch = json!({"metadata": {"resourceVersion": current.resource_version()},
-        "status": {"collisionCount": now.unwrap_or(0) + 1}});
-    api.patch_status(
-        &ds.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
+    history::bump_collision_count(&api, &ds.name_any(), used, |ds: &DaemonSet| {
+        ds.status.as_ref().and_then(|s| s.collision_count)
+    })
+    .await
 }
 
 /// Deletes old revisions beyond `revisionHistoryLimit` that no live pod carries.
@@ -216,22 +194,10 @@ pub async fn cleanup(
     live_hashes: &HashSet<String>,
     client: &kube::Client,
 ) -> Result<(), kube::Error> {
-    let limit = ds
-        .spec
-        .as_ref()
-        .and_then(|s| s.revision_history_limit)
-        .unwrap_or(DEFAULT_HISTORY_LIMIT);
-    let refs: Vec<&ControllerRevision> = old.iter().collect();
+    let limit = ds.spec.as_ref().and_then(|s| s.revision_history_limit);
     let api: Api<ControllerRevision> =
         Api::namespaced(client.clone(), &ds.namespace().unwrap_or_default());
-    for name in history::revisions_to_delete(&refs, limit, live_hashes) {
-        match api.delete(&name, &DeleteParams::default()).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    history::truncate(&api, old, limit, live_hashes).await
 }
 
 /// The revision hashes the pods carry.
