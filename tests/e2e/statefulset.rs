@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use cri_node::{CriNode, Registry};
 use serde_json::Value;
-use support::{wait_for, Kubectl, Server, KUBECTL_1_33};
+use support::{wait_for, BerthProcess, Kubectl, Server, KUBECTL_1_33};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const NS: &str = "sts-e2e";
@@ -242,27 +242,7 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
     );
 
     // A deleted pod comes back under its own name.
-    let uid = k.jsonpath(&["-n", NS, "get", "pod", "web-1"], "{.metadata.uid}");
-    k.ok(&["-n", NS, "delete", "pod", "web-1", "--wait=false"]);
-    wait_for(
-        "web-1 recreated",
-        TIMEOUT,
-        &server,
-        &mut [&mut node],
-        || {
-            let now = k.run(&[
-                "-n",
-                NS,
-                "get",
-                "pod",
-                "web-1",
-                "-o",
-                "jsonpath={.metadata.uid}",
-            ]);
-            let now = String::from_utf8_lossy(&now.stdout).to_string();
-            (!now.is_empty() && now != uid).then_some(())
-        },
-    );
+    delete_and_await_recreation(&k, &server, &mut node, "web-1");
     rollout(&k, &server, "web", "60s");
 
     // Scaling down removes the highest ordinal.
@@ -281,7 +261,7 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
         "web-0=example.com/web:v1 web-1=example.com/web:v1 web-2=example.com/web:v2"
     );
     // Deleting a pod below the partition recreates it at the old revision.
-    k.ok(&["-n", NS, "delete", "pod", "web-0"]);
+    delete_and_await_recreation(&k, &server, &mut node, "web-0");
     rollout(&k, &server, "web", "60s");
     wait_for(
         "web-0 back at v1",
@@ -454,4 +434,32 @@ spec:
         );
     }
     k.ok(&["delete", "namespace", NS, "--timeout=60s"]);
+}
+
+/// Deletes `pod` without kubectl's wait and waits for the controller's new pod
+/// of that name. (`kubectl delete` waits for a DELETED event after listing the
+/// name; on a simulated node the pod can be gone and recreated before that
+/// list, and kubectl then waits for the new pod's deletion, for ever.)
+fn delete_and_await_recreation(k: &Kubectl, server: &Server, node: &mut BerthProcess, pod: &str) {
+    let uid = k.jsonpath(&["-n", NS, "get", "pod", pod], "{.metadata.uid}");
+    k.ok(&["-n", NS, "delete", "pod", pod, "--wait=false"]);
+    wait_for(
+        &format!("{pod} recreated"),
+        TIMEOUT,
+        server,
+        &mut [node],
+        || {
+            let now = k.run(&[
+                "-n",
+                NS,
+                "get",
+                "pod",
+                pod,
+                "-o",
+                "jsonpath={.metadata.uid}",
+            ]);
+            let now = String::from_utf8_lossy(&now.stdout).to_string();
+            (!now.is_empty() && now != uid).then_some(())
+        },
+    );
 }
