@@ -62,7 +62,9 @@ fn a_crashing_command_is_restarted_with_its_output_logged() {
 #[test]
 fn sigterm_stops_the_command_and_what_it_started() {
     let dir = tempfile::tempdir().unwrap();
-    let script = "sleep 1000 & echo child $!; trap 'echo terminated; exit 0' TERM; \
+    // The trap is set before the line the test waits for, so the SIGTERM can
+    // never arrive before the shell handles it.
+    let script = "trap 'echo terminated; exit 0' TERM; sleep 1000 & echo child $!; \
                   while true; do sleep 0.1; done";
     let mut supervisor = Stop(supervise(dir.path(), script));
     let grandchild: u32 = eventually(Duration::from_secs(10), || {
