@@ -166,7 +166,10 @@ impl Table {
                 "goto no_endpoints".to_owned()
             };
         }
-        for endpoint in endpoints.iter().filter(|e| e.local) {
+        // A loopback endpoint (the API server of a one-machine cluster) is
+        // never a pod talking to itself: masquerading 127.0.0.1 → 127.0.0.1
+        // would rewrite every loopback connection on the host.
+        for endpoint in endpoints.iter().filter(|e| e.local && !e.ip.is_loopback()) {
             self.insert(
                 "hairpin",
                 format!("{} . {}", endpoint.ip, endpoint.ip),
@@ -483,6 +486,27 @@ mod tests {
             unready[0].cluster_endpoints.len(),
             1,
             "unready endpoints get no traffic"
+        );
+    }
+
+    #[test]
+    fn loopback_endpoints_are_not_hairpinned() {
+        let loopback: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "web-abc", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["127.0.0.1"], "nodeName": "n1", "conditions": {"ready": true}}]
+        }))
+        .unwrap();
+        let ports = service_ports(&[service(json!({}))], &[loopback], "n1");
+        let text = script("berth_n1", &ports, Some("10.42.0.0/24"));
+        assert!(
+            text.contains("10.43.0.10 . tcp . 8080 . 0 : 127.0.0.1 . 80"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("127.0.0.1 . 127.0.0.1"),
+            "loopback traffic of the host must keep its source: {text}"
         );
     }
 
