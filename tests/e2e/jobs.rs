@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use cri_node::{CriNode, Registry};
-use support::{wait_for, Kubectl, Server, KUBECTL_1_33};
+use support::{eventually, wait_for, Kubectl, Server, KUBECTL_1_33};
 
 const NAMESPACE: &str = "job-e2e";
 
@@ -106,6 +106,42 @@ spec:
         image: busybox
 "#;
 
+/// A running pod nobody owns, then a Job whose (manual) selector matches it.
+const ORPHAN_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: adoptee
+  labels: {adopt: me}
+  annotations: {sim.berth.dev/exit-after: 6s}
+spec:
+  restartPolicy: Never
+  nodeSelector: {job-e2e: sim}
+  containers:
+  - name: work
+    image: busybox
+"#;
+
+const ADOPTING_JOB: &str = r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: adopter}
+spec:
+  manualSelector: true
+  selector: {matchLabels: {adopt: me}}
+  completions: 1
+  template:
+    metadata:
+      labels: {adopt: me}
+      annotations: {sim.berth.dev/exit-after: 0s}
+    spec:
+      restartPolicy: Never
+      nodeSelector: {job-e2e: sim}
+      containers:
+      - name: work
+        image: busybox
+"#;
+
 fn condition(kubectl: &Kubectl, job: &str, type_: &str) -> String {
     kubectl.jsonpath(
         &["get", "job", job],
@@ -161,6 +197,41 @@ fn jobs_and_cronjobs_run_to_completion_as_upstream() {
     assert_eq!(
         kubectl.jsonpath(&["get", "job", "many"], "{.status.succeeded}"),
         "300"
+    );
+
+    // A Job adopts the running orphan its selector matches (with the
+    // tracking finalizer) instead of starting a pod of its own, and counts it.
+    kubectl.ok_stdin(&["apply", "-f", "-"], ORPHAN_POD);
+    kubectl.ok(&[
+        "wait",
+        "--for=jsonpath={.status.phase}=Running",
+        "pod/adoptee",
+        "--timeout=60s",
+    ]);
+    kubectl.ok_stdin(&["apply", "-f", "-"], ADOPTING_JOB);
+    let adopted = eventually(Duration::from_secs(30), || {
+        let owner = kubectl.jsonpath(
+            &["get", "pod", "adoptee"],
+            "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}/{.metadata.ownerReferences[0].controller}",
+        );
+        (owner == "Job/adopter/true").then_some(owner)
+    });
+    assert_eq!(adopted, "Job/adopter/true");
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/adopter",
+        "--timeout=60s",
+    ]);
+    assert_eq!(
+        kubectl.jsonpath(&["get", "job", "adopter"], "{.status.succeeded}"),
+        "1"
+    );
+    let pods = kubectl.ok(&["get", "pods", "-l", "adopt=me", "-o", "name"]);
+    assert_eq!(
+        pods.trim(),
+        "pod/adoptee",
+        "the Job started a pod of its own"
     );
 
     // parallelism 3, completions 6.

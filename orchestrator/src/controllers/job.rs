@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use self::backoff::Backoff;
 use super::pod_control::PodControl;
 use super::replicaset::expectations::Expectations;
-use super::workload::{cached_watch, controller_of, controller_ref_of};
+use super::workload::{cached_watch, claim, controller_of, owners_to_wake};
 use super::ControllerError;
 use berth_observability::events::{object_reference, EventType, Recorder};
 
@@ -90,6 +90,64 @@ async fn remove_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<(), ReconcileErro
     }
 }
 
+/// The pods `job` controls (upstream's `getPodsForJob`): orphans its
+/// selector matches are adopted and get the tracking finalizer, so they are
+/// counted like the Job's own; owned pods that stopped matching are released.
+async fn claim_pods(job: &Job, ctx: &Context) -> Result<Vec<Arc<Pod>>, ReconcileError> {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
+    let Some(selector) = job.spec.as_ref().and_then(|s| s.selector.as_ref()) else {
+        return Ok(Vec::new());
+    };
+    let uid = job.uid().unwrap_or_default();
+    let candidates: Vec<Arc<Pod>> = ctx
+        .pods
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == job.namespace())
+        .collect();
+    let already: HashSet<String> = candidates
+        .iter()
+        .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
+        .filter_map(|p| p.uid())
+        .collect();
+    let mut owned = claim(job, selector, candidates, &api).await?;
+    for pod in &mut owned {
+        let adopted = !pod.uid().is_some_and(|u| already.contains(&u));
+        if adopted
+            && !pods::has_tracking_finalizer(pod)
+            && pod.metadata.deletion_timestamp.is_none()
+        {
+            if let Some(tracked) = add_finalizer(&api, pod).await? {
+                *pod = Arc::new(tracked);
+            }
+        }
+    }
+    Ok(owned)
+}
+
+/// Puts the tracking finalizer on an adopted pod, guarded by its
+/// resourceVersion; None when it changed or went away meanwhile.
+async fn add_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<Option<Pod>, ReconcileError> {
+    let mut finalizers = pod.metadata.finalizers.clone().unwrap_or_default();
+    finalizers.push(pods::TRACKING_FINALIZER.to_owned());
+    let patch = serde_json::json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": pod.metadata.resource_version,
+    }});
+    match api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(patched) => Ok(Some(patched)),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(job = %format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any())))]
 async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     ctx.pods
@@ -115,17 +173,14 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
         return Ok(Action::requeue(Duration::from_millis(500)));
     }
     let namespace = job.namespace().unwrap_or_default();
-    let all_pods = ctx.pods.state();
+    let claimed = claim_pods(&job, &ctx).await?;
     let owned_pods: Vec<Pod> = {
         let mut released = ctx.released.lock().expect("released lock");
-        all_pods
+        claimed
             .iter()
-            .map(|p| p.as_ref())
-            .filter(|p| p.metadata.namespace.as_deref() == Some(namespace.as_str()))
-            .filter(|p| controller_of(&p.metadata).is_some_and(|o| o.uid == uid))
             .map(|p| {
                 let pod_uid = p.uid().unwrap_or_default();
-                let mut pod = p.clone();
+                let mut pod = p.as_ref().clone();
                 if released.contains(&pod_uid) {
                     if pods::has_tracking_finalizer(p) {
                         // Removed by us; the cache has not caught up yet.
@@ -297,14 +352,17 @@ pub async fn run_with(
         pod_events
             .map_ok({
                 let context = context.clone();
+                let jobs = jobs.clone();
                 move |pod| {
-                    let owner = controller_ref_of::<Job>(&pod.metadata);
                     if let Some(o) = controller_of(&pod.metadata) {
                         context
                             .expectations
                             .observe_creation(&o.uid, &pod.name_any());
                     }
-                    owner.into_iter().collect::<Vec<_>>()
+                    // Orphans wake the Jobs whose selector matches them, to be adopted.
+                    owners_to_wake(&pod.metadata, &jobs, |job: &Job| {
+                        job.spec.as_ref().and_then(|s| s.selector.as_ref())
+                    })
                 }
             })
             .boxed(),
