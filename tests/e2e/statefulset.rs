@@ -331,8 +331,14 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
         "{events}"
     );
 
-    // Pods orphaned by `--cascade=orphan` are adopted by the set applied again
-    // (and rolled to its revision: orphaned ControllerRevisions are not adopted yet).
+    // Pods orphaned by `--cascade=orphan` are adopted by the set applied
+    // again, which adopts its orphaned ControllerRevisions too: the pods keep
+    // their revision and are not rolled.
+    let uids = || {
+        let template = "{.items[*].metadata.uid}";
+        k.jsonpath(&["-n", NS, "get", "pods", "-l", "app=web"], template)
+    };
+    let before = uids();
     let owners = || {
         let template = "{.items[*].metadata.ownerReferences[*].name}";
         k.jsonpath(&["-n", NS, "get", "pods", "-l", "app=web"], template)
@@ -354,6 +360,7 @@ fn pods_start_in_order_keep_their_names_and_roll_by_partition() {
         || (owners() == "web web web").then_some(()),
     );
     rollout(&k, &server, "web", "60s");
+    assert_eq!(uids(), before, "the adopted pods were replaced");
 
     // Claims from volumeClaimTemplates, deleted as the retention policy says.
     k.ok_stdin(&["apply", "-f", "-"], DATA);

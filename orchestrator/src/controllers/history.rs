@@ -4,21 +4,66 @@
 //! numbered so the newest is the highest, truncated to `revisionHistoryLimit`
 //! (never a revision live pods still carry), and a collision count that moves
 //! the hash when a name is taken by another template. Written for DaemonSets
-//! and meant for StatefulSets too: the parent supplies the hash and the data.
+//! and StatefulSets: the parent supplies the hash and the data.
 //! The pure part decides; [`create_revision`] is the one API edge here.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
 
 use k8s_openapi::api::apps::v1::ControllerRevision;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
+use super::workload::{
+    controller_of, controller_reference, patch_owner_references, selector_matches,
+};
+
 /// The label carrying a revision's hash, on the revision and on the pods made from it.
 pub const CONTROLLER_REVISION_HASH: &str = "controller-revision-hash";
+
+/// The revisions `owner` controls in its namespace, adopting orphans its
+/// `selector` matches (upstream's `adoptOrphanRevisions`): a parent applied
+/// again after `kubectl delete --cascade=orphan` finds its old revisions, so
+/// the pods it adopts keep their revision and are not rolled.
+pub async fn owned_revisions<O>(
+    owner: &O,
+    selector: &LabelSelector,
+    revisions: &Store<ControllerRevision>,
+    api: &Api<ControllerRevision>,
+) -> Result<Vec<std::sync::Arc<ControllerRevision>>, kube::Error>
+where
+    O: Resource<DynamicType = ()>,
+{
+    let uid = owner.meta().uid.clone().unwrap_or_default();
+    let namespace = owner.meta().namespace.clone();
+    let mut owned = Vec::new();
+    for revision in revisions
+        .state()
+        .into_iter()
+        .filter(|r| r.metadata.namespace == namespace)
+    {
+        match controller_of(&revision.metadata) {
+            Some(controller) if controller.uid == uid => owned.push(revision),
+            None if revision.metadata.deletion_timestamp.is_none()
+                && selector_matches(selector, revision.metadata.labels.as_ref()) =>
+            {
+                let mut refs = revision.owner_references().to_vec();
+                refs.push(controller_reference(owner));
+                if let Some(adopted) = patch_owner_references(api, revision.as_ref(), &refs).await?
+                {
+                    owned.push(std::sync::Arc::new(adopted));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(owned)
+}
 
 /// Upstream's default `revisionHistoryLimit`.
 pub const DEFAULT_HISTORY_LIMIT: i32 = 10;

@@ -6,7 +6,6 @@
 //! The data is the strategic-merge patch kubectl's undo applies.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::Pod;
@@ -17,9 +16,7 @@ use serde_json::{json, Value};
 
 use crate::controllers::deployment::rollout::pod_template_hash;
 use crate::controllers::history::{self, Created, CONTROLLER_REVISION_HASH};
-use crate::controllers::workload::{
-    controller_of, controller_reference, patch_owner_references, selector_matches,
-};
+use crate::controllers::workload::{controller_of, controller_reference};
 
 /// Why the history could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -48,38 +45,6 @@ pub fn is_current(ds: &DaemonSet, revision: &ControllerRevision) -> bool {
     revision.data.as_ref().map(|d| &d.0) == Some(&revision_data(ds))
 }
 
-/// The revisions `ds` controls, adopting orphans its selector matches.
-async fn owned_revisions(
-    ds: &DaemonSet,
-    revisions: &Store<ControllerRevision>,
-    api: &Api<ControllerRevision>,
-) -> Result<Vec<Arc<ControllerRevision>>, kube::Error> {
-    let uid = ds.uid().unwrap_or_default();
-    let selector = super::placement::selector(ds);
-    let mut owned = Vec::new();
-    for revision in revisions
-        .state()
-        .into_iter()
-        .filter(|r| r.namespace() == ds.namespace())
-    {
-        match controller_of(&revision.metadata) {
-            Some(owner) if owner.uid == uid => owned.push(revision),
-            None if revision.metadata.deletion_timestamp.is_none()
-                && selector_matches(&selector, revision.metadata.labels.as_ref()) =>
-            {
-                let mut refs = revision.owner_references().to_vec();
-                refs.push(controller_reference(ds));
-                if let Some(adopted) = patch_owner_references(api, revision.as_ref(), &refs).await?
-                {
-                    owned.push(Arc::new(adopted));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(owned)
-}
-
 /// The current revision's hash and the old revisions (upstream's
 /// `constructHistory`); duplicates of the current one are deleted after their
 /// pods are relabelled to the revision kept.
@@ -91,7 +56,8 @@ pub async fn construct(
 ) -> Result<(String, Vec<ControllerRevision>), HistoryError> {
     let namespace = ds.namespace().unwrap_or_default();
     let api: Api<ControllerRevision> = Api::namespaced(client.clone(), &namespace);
-    let owned = owned_revisions(ds, revisions, &api).await?;
+    let selector = super::placement::selector(ds);
+    let owned = history::owned_revisions(ds, &selector, revisions, &api).await?;
     let refs: Vec<&ControllerRevision> = owned.iter().map(|r| r.as_ref()).collect();
     let (current, old) = history::split_current(&refs, |r| is_current(ds, r));
     let next = history::next_revision(&old);

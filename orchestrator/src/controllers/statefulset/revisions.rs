@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::controllers::daemonset::revisions::HistoryError;
 use crate::controllers::deployment::rollout::pod_template_hash;
 use crate::controllers::history::{self, Created};
-use crate::controllers::workload::{controller_of, controller_reference};
+use crate::controllers::workload::controller_reference;
 
 /// The revisions one pass works with.
 #[derive(Debug, Clone)]
@@ -72,15 +72,12 @@ pub async fn construct(
 ) -> Result<SetRevisions, HistoryError> {
     let api: Api<ControllerRevision> =
         Api::namespaced(client.clone(), &set.namespace().unwrap_or_default());
-    let uid = set.uid();
-    let owned: Vec<_> = revisions
-        .state()
-        .into_iter()
-        .filter(|r| {
-            r.namespace() == set.namespace()
-                && controller_of(&r.metadata).map(|o| &o.uid) == uid.as_ref()
-        })
-        .collect();
+    let selector = set
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
+    let owned = history::owned_revisions(set, &selector, revisions, &api).await?;
     let refs: Vec<&ControllerRevision> = owned.iter().map(|r| r.as_ref()).collect();
     let template = template(set);
     let data = revision_data(&template);
