@@ -1,5 +1,5 @@
 //! A pod's volumes as the runtime provides them: directories (emptyDir,
-//! hostPath) and files the agent writes out from the API (configMap,
+//! hostPath, and the node paths of bound persistentVolumeClaims) and files the agent writes out from the API (configMap,
 //! secret, downwardAPI, and projected volumes combining them), with
 //! kubelet's file modes and error messages.
 
@@ -132,7 +132,18 @@ fn downward_files(
         .collect()
 }
 
-/// Every volume of `pod`, with file contents resolved from `lookups`.
+/// Whether the pod's volume `name` is read-only as a whole (a
+/// `persistentVolumeClaim` volume with `readOnly`), so every mount of it is.
+pub fn is_read_only_volume(pod: &Pod, name: &str) -> bool {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter(|v| v.name == name)
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .any(|c| c.read_only == Some(true))
+}
+
+/// Every volume of `pod`, with file contents and claims resolved from `lookups`.
 pub fn volumes(pod: &Pod, lookups: &Lookups, host_ip: &str) -> Result<Vec<Volume>, SpecError> {
     let mut out = Vec::new();
     let Some(spec) = pod.spec.as_ref() else {
@@ -151,6 +162,22 @@ pub fn volumes(pod: &Pod, lookups: &Lookups, host_ip: &str) -> Result<Vec<Volume
                 })?;
             }
             VolumeSource::HostPath(host.path.clone())
+        } else if let Some(claim) = &volume.persistent_volume_claim {
+            let mount = crate::volumes::claims::resolve_volume(
+                pod,
+                name,
+                &claim.claim_name,
+                &lookups.persistent_volume_claims,
+                &lookups.persistent_volumes,
+            )
+            .map_err(|reason| {
+                SpecError(format!(
+                    "volume {name:?}: error processing PVC {}/{}: {reason}",
+                    pod.metadata.namespace.as_deref().unwrap_or_default(),
+                    claim.claim_name
+                ))
+            })?;
+            VolumeSource::HostPath(mount.path)
         } else if let Some(source) = &volume.config_map {
             let data = config_map(lookups, &source.name, source.optional, name)?;
             VolumeSource::Files(key_files(
@@ -199,7 +226,7 @@ pub fn volumes(pod: &Pod, lookups: &Lookups, host_ip: &str) -> Result<Vec<Volume
             VolumeSource::Files(files)
         } else {
             return Err(SpecError(format!(
-                "volume {name:?}: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are supported by berth's agent"
+                "volume {name:?}: only emptyDir, hostPath, persistentVolumeClaim, configMap, secret, downwardAPI and projected volumes are supported by berth's agent"
             )));
         };
         out.push(Volume {
