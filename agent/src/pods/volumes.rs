@@ -240,6 +240,7 @@ pub fn volumes(pod: &Pod, lookups: &Lookups, host_ip: &str) -> Result<Vec<Volume
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
     use serde_json::json;
 
     #[test]
@@ -298,5 +299,71 @@ mod tests {
             .unwrap_err()
             .0
             .contains("configmap \"settings\" not found"));
+    }
+
+    #[test]
+    fn bound_claims_become_their_volume_path_and_read_only_claims_bind_read_only() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "db", "namespace": "shop", "uid": "u1"},
+            "spec": {"nodeName": "n1",
+                "containers": [{"name": "db", "image": "db:1", "volumeMounts": [
+                    {"name": "data", "mountPath": "/data"},
+                    {"name": "seed", "mountPath": "/seed", "subPath": "v1"}]}],
+                "volumes": [
+                    {"name": "data", "persistentVolumeClaim": {"claimName": "data-db"}},
+                    {"name": "seed", "persistentVolumeClaim": {"claimName": "seed", "readOnly": true}}
+                ]}
+        }))
+        .unwrap();
+        let claim = |name: &str, volume: &str| -> (String, PersistentVolumeClaim) {
+            let value = json!({"metadata": {"name": name, "namespace": "shop"}, "spec": {"volumeName": volume}});
+            (name.to_owned(), serde_json::from_value(value).unwrap())
+        };
+        let volume =
+            |name: &str, claim: &str, source: serde_json::Value| -> (String, PersistentVolume) {
+                let mut spec = json!({"claimRef": {"namespace": "shop", "name": claim}});
+                spec.as_object_mut()
+                    .unwrap()
+                    .extend(source.as_object().unwrap().clone());
+                let value = json!({"metadata": {"name": name}, "spec": spec});
+                (name.to_owned(), serde_json::from_value(value).unwrap())
+            };
+        let lookups = Lookups {
+            persistent_volume_claims: BTreeMap::from([
+                claim("data-db", "pv-a"),
+                claim("seed", "pv-b"),
+            ]),
+            persistent_volumes: BTreeMap::from([
+                volume("pv-a", "data-db", json!({"local": {"path": "/lp/a"}})),
+                volume("pv-b", "seed", json!({"hostPath": {"path": "/srv/seed"}})),
+            ]),
+            ..Lookups::default()
+        };
+        let config = super::super::spec::sandbox_config(&pod, &lookups, "10.0.0.1").unwrap();
+        assert_eq!(
+            config.volumes[0].source,
+            VolumeSource::HostPath("/lp/a".into())
+        );
+        assert_eq!(
+            config.volumes[1].source,
+            VolumeSource::HostPath("/srv/seed".into())
+        );
+        let mounts = &config.containers[0].mounts;
+        assert!(!mounts[0].read_only);
+        assert!(
+            mounts[1].read_only,
+            "a readOnly claim volume binds read-only"
+        );
+        assert_eq!(mounts[1].sub_path.as_deref(), Some("v1"));
+
+        let unbound = Lookups {
+            persistent_volume_claims: BTreeMap::from([claim("data-db", ""), claim("seed", "pv-b")]),
+            ..lookups
+        };
+        let error = volumes(&pod, &unbound, "10.0.0.1").unwrap_err();
+        assert_eq!(
+            error.0,
+            "volume \"data\": error processing PVC shop/data-db: PVC is not bound"
+        );
     }
 }
