@@ -25,6 +25,10 @@ pub const DEFAULT_CAPACITY: &[(&str, &str)] = &[
     ("ephemeral-storage", "100Gi"),
 ];
 
+/// Where `local-path` volumes live when the agent is not told
+/// (`--local-path-dir`): `local-path` under the default `--data-dir`.
+pub const DEFAULT_LOCAL_PATH_DIR: &str = "/var/lib/berth/agent/local-path";
+
 /// A command-line value that does not parse; the text names the flag so the
 /// user knows which one to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -353,6 +357,9 @@ pub struct NodeConfig {
     pub gpu_checkpoint: Option<std::path::PathBuf>,
     /// How pods' resolv.conf is composed; `None` (simulated nodes) leaves it to the runtime.
     pub dns: Option<crate::pods::dns::NodeDns>,
+    /// Where this node's `local-path` volumes live (`--local-path-dir`),
+    /// published on the Node for the provisioner.
+    pub local_path_dir: std::path::PathBuf,
 }
 
 impl NodeConfig {
@@ -372,6 +379,7 @@ impl NodeConfig {
             gpus: Vec::new(),
             gpu_checkpoint: None,
             dns: None,
+            local_path_dir: std::path::PathBuf::from(DEFAULT_LOCAL_PATH_DIR),
         }
     }
 

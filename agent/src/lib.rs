@@ -20,6 +20,7 @@ pub mod probes;
 pub mod runtime;
 pub mod server;
 pub mod stats;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -242,6 +243,11 @@ pub async fn run(
         cancel.clone(),
     ));
     tasks.spawn(node::watch_pod_cidrs(
+        client.clone(),
+        Arc::clone(&nodes),
+        cancel.clone(),
+    ));
+    tasks.spawn(volumes::reclaim::run(
         client.clone(),
         Arc::clone(&nodes),
         cancel.clone(),

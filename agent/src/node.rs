@@ -31,6 +31,7 @@ pub fn node_object(node: &NodeHandle, now: Timestamp) -> Node {
         metadata: ObjectMeta {
             name: Some(config.name.clone()),
             labels: Some(config.all_labels()),
+            annotations: Some(node_annotations(node)),
             ..ObjectMeta::default()
         },
         spec: Some(NodeSpec {
@@ -39,6 +40,15 @@ pub fn node_object(node: &NodeHandle, now: Timestamp) -> Node {
         }),
         status: Some(node_status(node, now)),
     }
+}
+
+/// The annotations the agent keeps on its Node: where its `local-path`
+/// volumes go, for the provisioner to name their paths.
+pub fn node_annotations(node: &NodeHandle) -> std::collections::BTreeMap<String, String> {
+    std::collections::BTreeMap::from([(
+        crate::volumes::LOCAL_PATH_DIR_ANNOTATION.to_owned(),
+        node.config.local_path_dir.display().to_string(),
+    )])
 }
 
 fn condition(
@@ -195,7 +205,10 @@ pub async fn register(client: &kube::Client, node: &NodeHandle) -> Result<(), Ag
             api.patch(
                 name,
                 &PatchParams::default(),
-                &Patch::Merge(json!({ "metadata": { "labels": node.config.all_labels() } })),
+                &Patch::Merge(json!({ "metadata": {
+                    "labels": node.config.all_labels(),
+                    "annotations": node_annotations(node),
+                } })),
             )
             .await
             .map_err(|e| AgentError::api(format!("updating the labels of node {name}"), e))?
@@ -348,6 +361,10 @@ mod tests {
         let labels = node.metadata.labels.unwrap();
         assert_eq!(labels["kubernetes.io/hostname"], "n1");
         assert_eq!(labels["berth.dev/pool"], "gpu");
+        assert_eq!(
+            node.metadata.annotations.unwrap()["berth.dev/local-path-dir"],
+            "/var/lib/berth/agent/local-path"
+        );
         let taints = node.spec.unwrap().taints.unwrap();
         assert_eq!(taints[0].key, "nvidia.com/gpu");
         let status = node.status.unwrap();

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::Store;
@@ -64,6 +64,8 @@ enum PodError {
     Runtime(#[from] RuntimeError),
     #[error("{0}")]
     Spec(#[from] spec::SpecError),
+    #[error("{0}")]
+    Mount(#[from] crate::volumes::claims::MountError),
 }
 
 /// The field selector of the pod watch: one node's pods, or every bound pod.
@@ -216,6 +218,20 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         Some(lookups) => lookups,
         None => Arc::new(fetch_lookups(&ctx.client, &pod, &namespace).await?),
     };
+    if let Err(error) = mount_claims(&pod, &lookups, node).await {
+        lock(&ctx.lookups).remove(&uid);
+        if let Some(recorder) = ctx.recorders.get(node.name()) {
+            let message = capitalized(&error.0);
+            recorder
+                .record(pod.as_ref(), EventType::Warning, "FailedMount", &message)
+                .await;
+        }
+        // A pod already running keeps its mounts, as kubelet's; it just waits.
+        if !crate::volumes::claims::has_started(&pod) {
+            report_waiting(&api, &pod, "ContainerCreating", &error.0).await?;
+        }
+        return Err(error.into());
+    }
     let host_ip = node.config.internal_ip;
     let config =
         spec::sandbox_config(&pod, &lookups, &host_ip.to_string()).and_then(|mut config| {
@@ -227,7 +243,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         Ok(config) => config,
         Err(error) => {
             lock(&ctx.lookups).remove(&uid);
-            report_config_error(&api, &pod, &error).await?;
+            report_waiting(&api, &pod, "CreateContainerConfigError", &error.0).await?;
             return Err(error.into());
         }
     };
@@ -315,8 +331,46 @@ async fn record(recorder: &Recorder, pod: &Pod, happened: Vec<RuntimeEvent>) {
     }
 }
 
-/// The ConfigMaps and Secrets `pod` refers to; none are fetched for a pod
-/// that refers to none (every simulated pod).
+/// Resolves the pod's claims to their bound volumes and, on a node that
+/// runs real containers, makes sure their directories are there (creating
+/// this node's `local-path` ones); simulated nodes resolve but mount nothing.
+async fn mount_claims(
+    pod: &Pod,
+    lookups: &spec::Lookups,
+    node: &crate::NodeHandle,
+) -> Result<(), crate::volumes::claims::MountError> {
+    let mounts = crate::volumes::claims::resolve(
+        pod,
+        &lookups.persistent_volume_claims,
+        &lookups.persistent_volumes,
+    )?;
+    if mounts.is_empty() || !node.runtime.runs_processes() {
+        return Ok(());
+    }
+    tokio::task::spawn_blocking(move || {
+        mounts
+            .iter()
+            .try_for_each(crate::volumes::local_path::ensure)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(crate::volumes::claims::MountError(format!(
+            "preparing volumes panicked: {e}"
+        )))
+    })
+}
+
+/// `text` with its first letter upper-case, as kubelet words events whose
+/// error text starts lower-case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// The ConfigMaps, Secrets, claims and claimed volumes `pod` refers to;
+/// none are fetched for a pod that refers to none (every simulated pod).
 async fn fetch_lookups(
     client: &kube::Client,
     pod: &Pod,
@@ -336,15 +390,31 @@ async fn fetch_lookups(
             lookups.secrets.insert(name, secret);
         }
     }
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    for name in crate::volumes::claims::claim_names(pod) {
+        let Some(claim) = claims.get_opt(&name).await? else {
+            continue;
+        };
+        let bound = claim.spec.as_ref().and_then(|s| s.volume_name.clone());
+        if let Some(volume) = bound.filter(|v| !v.is_empty()) {
+            if let Some(found) = volumes.get_opt(&volume).await? {
+                lookups.persistent_volumes.insert(volume, found);
+            }
+        }
+        lookups.persistent_volume_claims.insert(name, claim);
+    }
     Ok(lookups)
 }
 
-/// Shows a spec the agent cannot run yet (a missing ConfigMap) on every
-/// container not yet started, as kubelet's `CreateContainerConfigError`.
-async fn report_config_error(
+/// Shows why a pod cannot run yet on every container not yet started:
+/// kubelet's `CreateContainerConfigError` (a missing ConfigMap) or
+/// `ContainerCreating` (volumes not mounted yet, with the reason as message).
+async fn report_waiting(
     api: &Api<Pod>,
     pod: &Pod,
-    error: &spec::SpecError,
+    reason: &str,
+    message: &str,
 ) -> Result<(), PodError> {
     let waiting = |name: &str| {
         json!({
@@ -353,7 +423,7 @@ async fn report_config_error(
             "imageID": "",
             "ready": false,
             "restartCount": 0,
-            "state": {"waiting": {"reason": "CreateContainerConfigError", "message": error.0}}
+            "state": {"waiting": {"reason": reason, "message": message}}
         })
     };
     let spec = pod.spec.clone().unwrap_or_default();
@@ -367,8 +437,9 @@ async fn report_config_error(
             c.state
                 .as_ref()
                 .and_then(|s| s.waiting.as_ref())
-                .and_then(|w| w.message.as_deref())
-                == Some(error.0.as_str())
+                .is_some_and(|w| {
+                    w.reason.as_deref() == Some(reason) && w.message.as_deref() == Some(message)
+                })
         })
     });
     if !already {

@@ -300,9 +300,21 @@ pub struct CriFlags {
     /// port 53); `off` runs none.
     #[arg(long, env = "BERTH_DNS_LISTEN")]
     dns_listen: Option<String>,
+    /// Where the node's `local-path` PersistentVolumes live (published on
+    /// the Node as the `berth.dev/local-path-dir` annotation); default:
+    /// `local-path` under --data-dir.
+    #[arg(long, env = "BERTH_LOCAL_PATH_DIR")]
+    local_path_dir: Option<PathBuf>,
 }
 
 impl CriFlags {
+    /// `--local-path-dir`, or `local-path` under `--data-dir`.
+    pub fn local_path_dir(&self) -> PathBuf {
+        self.local_path_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("local-path"))
+    }
+
     /// The node as this machine has it: capacity, address and GPUs from the
     /// machine, then what `--capacity` and `--labels` say on top.
     pub fn real_node(&self, mut node: NodeConfig, flags: &NodeFlags) -> anyhow::Result<NodeConfig> {
@@ -503,13 +515,14 @@ async fn run_connected(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
 /// Runs the node with `client` until `cancel` fires.
 async fn run_node(
     args: AgentArgs,
-    node: NodeConfig,
+    mut node: NodeConfig,
     options: AgentOptions,
     slot: u32,
     client: kube::Client,
     client_ca_pem: String,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
+    node.local_path_dir = args.cri.local_path_dir();
     if args.runtime == "simulated" {
         let runtime = args.node.simulated_runtime(slot)?;
         tracing::info!(node = %node.name, runtime = %args.runtime, "berth agent starting");

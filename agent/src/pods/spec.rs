@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use berth_api::quantity::Quantity;
 
 use super::env::{environment, expand};
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, Secret};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, PersistentVolume, PersistentVolumeClaim, Pod, PodSpec, Secret,
+};
 
 use crate::runtime::{
     ContainerConfig, Mount, PodSandboxConfig, PullPolicy, RegistryAuth, Resources, RestartPolicy,
@@ -22,6 +24,10 @@ pub struct Lookups {
     pub config_maps: BTreeMap<String, ConfigMap>,
     /// Secrets by name.
     pub secrets: BTreeMap<String, Secret>,
+    /// The PersistentVolumeClaims the pod's volumes name, by name.
+    pub persistent_volume_claims: BTreeMap<String, PersistentVolumeClaim>,
+    /// The PersistentVolumes those claims are bound to, by name.
+    pub persistent_volumes: BTreeMap<String, PersistentVolume>,
 }
 
 /// Why a pod's spec cannot be turned into containers yet (kubelet's
@@ -246,7 +252,8 @@ fn container_config(
                 volume: m.name.clone(),
                 container_path: m.mount_path.clone(),
                 sub_path: m.sub_path.clone().filter(|p| !p.is_empty()),
-                read_only: m.read_only.unwrap_or(false),
+                read_only: m.read_only.unwrap_or(false)
+                    || super::volumes::is_read_only_volume(pod, &m.name),
             })
             .collect(),
         resources: resources(container),
@@ -367,6 +374,7 @@ mod tests {
                 )
                 .unwrap(),
             )]),
+            ..Lookups::default()
         };
         let config = sandbox_config(&pod, &lookups, "10.0.0.1").unwrap();
         let env: BTreeMap<_, _> = config.containers[0].env.iter().cloned().collect();

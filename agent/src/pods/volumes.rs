@@ -1,5 +1,5 @@
 //! A pod's volumes as the runtime provides them: directories (emptyDir,
-//! hostPath) and files the agent writes out from the API (configMap,
+//! hostPath, and the node paths of bound persistentVolumeClaims) and files the agent writes out from the API (configMap,
 //! secret, downwardAPI, and projected volumes combining them), with
 //! kubelet's file modes and error messages.
 
@@ -132,7 +132,18 @@ fn downward_files(
         .collect()
 }
 
-/// Every volume of `pod`, with file contents resolved from `lookups`.
+/// Whether the pod's volume `name` is read-only as a whole (a
+/// `persistentVolumeClaim` volume with `readOnly`), so every mount of it is.
+pub fn is_read_only_volume(pod: &Pod, name: &str) -> bool {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter(|v| v.name == name)
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .any(|c| c.read_only == Some(true))
+}
+
+/// Every volume of `pod`, with file contents and claims resolved from `lookups`.
 pub fn volumes(pod: &Pod, lookups: &Lookups, host_ip: &str) -> Result<Vec<Volume>, SpecError> {
     let mut out = Vec::new();
     let Some(spec) = pod.spec.as_ref() else {
@@ -151,6 +162,22 @@ pub fn volumes(pod: &Pod, lookups: &Lookups, host_ip: &str) -> Result<Vec<Volume
                 })?;
             }
             VolumeSource::HostPath(host.path.clone())
+        } else if let Some(claim) = &volume.persistent_volume_claim {
+            let mount = crate::volumes::claims::resolve_volume(
+                pod,
+                name,
+                &claim.claim_name,
+                &lookups.persistent_volume_claims,
+                &lookups.persistent_volumes,
+            )
+            .map_err(|reason| {
+                SpecError(format!(
+                    "volume {name:?}: error processing PVC {}/{}: {reason}",
+                    pod.metadata.namespace.as_deref().unwrap_or_default(),
+                    claim.claim_name
+                ))
+            })?;
+            VolumeSource::HostPath(mount.path)
         } else if let Some(source) = &volume.config_map {
             let data = config_map(lookups, &source.name, source.optional, name)?;
             VolumeSource::Files(key_files(
@@ -199,7 +226,7 @@ pub fn volumes(pod: &Pod, lookups: &Lookups, host_ip: &str) -> Result<Vec<Volume
             VolumeSource::Files(files)
         } else {
             return Err(SpecError(format!(
-                "volume {name:?}: only emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes are supported by berth's agent"
+                "volume {name:?}: only emptyDir, hostPath, persistentVolumeClaim, configMap, secret, downwardAPI and projected volumes are supported by berth's agent"
             )));
         };
         out.push(Volume {
@@ -213,6 +240,7 @@ pub fn volumes(pod: &Pod, lookups: &Lookups, host_ip: &str) -> Result<Vec<Volume
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
     use serde_json::json;
 
     #[test]
@@ -271,5 +299,71 @@ mod tests {
             .unwrap_err()
             .0
             .contains("configmap \"settings\" not found"));
+    }
+
+    #[test]
+    fn bound_claims_become_their_volume_path_and_read_only_claims_bind_read_only() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "db", "namespace": "shop", "uid": "u1"},
+            "spec": {"nodeName": "n1",
+                "containers": [{"name": "db", "image": "db:1", "volumeMounts": [
+                    {"name": "data", "mountPath": "/data"},
+                    {"name": "seed", "mountPath": "/seed", "subPath": "v1"}]}],
+                "volumes": [
+                    {"name": "data", "persistentVolumeClaim": {"claimName": "data-db"}},
+                    {"name": "seed", "persistentVolumeClaim": {"claimName": "seed", "readOnly": true}}
+                ]}
+        }))
+        .unwrap();
+        let claim = |name: &str, volume: &str| -> (String, PersistentVolumeClaim) {
+            let value = json!({"metadata": {"name": name, "namespace": "shop"}, "spec": {"volumeName": volume}});
+            (name.to_owned(), serde_json::from_value(value).unwrap())
+        };
+        let volume =
+            |name: &str, claim: &str, source: serde_json::Value| -> (String, PersistentVolume) {
+                let mut spec = json!({"claimRef": {"namespace": "shop", "name": claim}});
+                spec.as_object_mut()
+                    .unwrap()
+                    .extend(source.as_object().unwrap().clone());
+                let value = json!({"metadata": {"name": name}, "spec": spec});
+                (name.to_owned(), serde_json::from_value(value).unwrap())
+            };
+        let lookups = Lookups {
+            persistent_volume_claims: BTreeMap::from([
+                claim("data-db", "pv-a"),
+                claim("seed", "pv-b"),
+            ]),
+            persistent_volumes: BTreeMap::from([
+                volume("pv-a", "data-db", json!({"local": {"path": "/lp/a"}})),
+                volume("pv-b", "seed", json!({"hostPath": {"path": "/srv/seed"}})),
+            ]),
+            ..Lookups::default()
+        };
+        let config = super::super::spec::sandbox_config(&pod, &lookups, "10.0.0.1").unwrap();
+        assert_eq!(
+            config.volumes[0].source,
+            VolumeSource::HostPath("/lp/a".into())
+        );
+        assert_eq!(
+            config.volumes[1].source,
+            VolumeSource::HostPath("/srv/seed".into())
+        );
+        let mounts = &config.containers[0].mounts;
+        assert!(!mounts[0].read_only);
+        assert!(
+            mounts[1].read_only,
+            "a readOnly claim volume binds read-only"
+        );
+        assert_eq!(mounts[1].sub_path.as_deref(), Some("v1"));
+
+        let unbound = Lookups {
+            persistent_volume_claims: BTreeMap::from([claim("data-db", ""), claim("seed", "pv-b")]),
+            ..lookups
+        };
+        let error = volumes(&pod, &unbound, "10.0.0.1").unwrap_err();
+        assert_eq!(
+            error.0,
+            "volume \"data\": error processing PVC shop/data-db: PVC is not bound"
+        );
     }
 }
