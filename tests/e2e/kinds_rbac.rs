@@ -392,6 +392,25 @@ fn kubectl_auth_answers_from_the_stored_policy(k: &Kubectl) {
     k.ok(&["delete", "rolebinding", "sa-view"]);
     assert_eq!(can_i(k, &["list", "pods", sa]), "no");
 
+    // Nodes delete the released local-path volumes they emptied, and nothing
+    // else that users own.
+    let node = ["--as=system:node:n1", "--as-group=system:nodes"];
+    assert_eq!(
+        can_i(k, &[&["watch", "persistentvolumes"][..], &node].concat()),
+        "yes"
+    );
+    assert_eq!(
+        can_i(k, &[&["delete", "persistentvolumes"][..], &node].concat()),
+        "yes"
+    );
+    assert_eq!(
+        can_i(
+            k,
+            &[&["delete", "persistentvolumeclaims"][..], &node].concat()
+        ),
+        "no"
+    );
+
     // The documented examples: jane reads pods in default, managers read secrets.
     assert_eq!(can_i(k, &["get", "pods", "--as=jane"]), "yes");
     assert_eq!(can_i(k, &["get", "secrets", "--as=jane"]), "no");

@@ -114,21 +114,36 @@ fn group_binding(name: &str, role: &str, group: &str) -> Value {
     })
 }
 
-/// The ClusterRole with what the agent reads beyond kubelet's and
-/// kube-proxy's roles: namespaces and NetworkPolicies (it enforces them).
+/// The ClusterRoles with what the agent does beyond kubelet's and
+/// kube-proxy's roles: it reads namespaces and NetworkPolicies (it enforces
+/// them), and it is the deleter of the `local-path` volumes on its disk, so
+/// it follows PersistentVolumes and deletes the released ones it emptied.
 pub fn node_roles() -> Vec<Value> {
-    vec![json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {
-            "name": "berth:node-network",
-            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
-        },
-        "rules": [
-            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
-        ],
-    })]
+    vec![
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {
+                "name": "berth:node-network",
+                "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
+            },
+            "rules": [
+                {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
+            ],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {
+                "name": "berth:node-local-path",
+                "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
+            },
+            "rules": [
+                {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["get", "list", "watch", "delete"]},
+            ],
+        }),
+    ]
 }
 
 /// The ClusterRoleBindings that let bootstrap tokens ask for node
@@ -153,6 +168,11 @@ pub fn node_bindings() -> Vec<Value> {
         group_binding("berth:nodes", "system:node", NODES_GROUP),
         group_binding("berth:node-proxier", "system:node-proxier", NODES_GROUP),
         group_binding("berth:node-network", "berth:node-network", NODES_GROUP),
+        group_binding(
+            "berth:node-local-path",
+            "berth:node-local-path",
+            NODES_GROUP,
+        ),
     ]
 }
 
