@@ -219,13 +219,14 @@ async fn bind(
 
 /// Upstream's `provisionClaim` for a provisioner outside the controller:
 /// the claim is marked for it; when it is berth's local-path provisioner,
-/// the volume is made here at once (for a claim placed on a node).
+/// the volume is made here at once (for a claim placed on a node). True
+/// when the claim's volume exists now, so binding can follow soon.
 async fn provision(
     ctx: &Context,
     claim: &PersistentVolumeClaim,
     class_name: &str,
     provisioner: &str,
-) -> Result<(), kube::Error> {
+) -> Result<bool, kube::Error> {
     let annotations = claim.annotations();
     if STORAGE_PROVISIONER
         .iter()
@@ -250,21 +251,21 @@ async fn provision(
     }
     claim_phase(ctx, claim, "Pending").await?;
     if provisioner != local_path::PROVISIONER {
-        return Ok(());
+        return Ok(false);
     }
     let Some(node_name) = annotations.get(local_path::SELECTED_NODE) else {
         let message = "configuration error, no node was specified";
         ctx.recorder
             .record(claim, EventType::Warning, "ProvisioningFailed", message)
             .await;
-        return Ok(());
+        return Ok(false);
     };
     let name = local_path::volume_name(claim);
     if ctx.volumes.get(&ObjectRef::new(&name)).is_some() {
-        return Ok(());
+        return Ok(true);
     }
     let Some(class) = ctx.classes.get(&ObjectRef::new(class_name)) else {
-        return Ok(());
+        return Ok(false);
     };
     let node = Api::<Node>::all(ctx.client.clone())
         .get_opt(node_name)
@@ -274,7 +275,7 @@ async fn provision(
         ctx.recorder
             .record(claim, EventType::Warning, "ProvisioningFailed", &message)
             .await;
-        return Ok(());
+        return Ok(false);
     }
     let message = format!(
         "External provisioner is provisioning volume for claim \"{}\"",
@@ -289,7 +290,8 @@ async fn provision(
         .await
     {
         Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+        // Made by an earlier sync the cache does not show yet.
+        Err(kube::Error::Api(s)) if s.code == 409 => return Ok(true),
         Err(e) => return Err(e),
     }
     tracing::info!(claim = %key_of(claim), volume = %name, node = %node_name, "provisioned a local-path volume");
@@ -297,7 +299,7 @@ async fn provision(
     ctx.recorder
         .record(claim, EventType::Normal, "ProvisioningSucceeded", &message)
         .await;
-    Ok(())
+    Ok(true)
 }
 
 async fn reconcile_claim(
@@ -359,7 +361,10 @@ async fn reconcile_claim(
             }
         }
         ClaimStep::Provision { class, provisioner } => {
-            provision(&ctx, &claim, &class, &provisioner).await?;
+            if provision(&ctx, &claim, &class, &provisioner).await? {
+                // The volume's event may reach this loop before its cache.
+                return Ok(Action::requeue(Duration::from_millis(300)));
+            }
         }
     }
     Ok(Action::requeue(RESYNC))

@@ -249,6 +249,16 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    /// (case, claim spec, volumes, node, delay, expected volume)
+    type Case = (
+        &'static str,
+        Value,
+        Vec<PersistentVolume>,
+        Option<Node>,
+        bool,
+        Option<&'static str>,
+    );
+
     fn claim(spec: Value) -> PersistentVolumeClaim {
         let mut base = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
         for (k, v) in spec.as_object().unwrap() {
@@ -292,14 +302,7 @@ mod tests {
         let pinned = json!({"nodeAffinity": {"required": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["n1"]}]}]}}});
         // (case, claim spec, volumes, node, delay, expected)
-        let cases: Vec<(
-            &str,
-            Value,
-            Vec<PersistentVolume>,
-            Option<Node>,
-            bool,
-            Option<&str>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "smallest fitting",
                 json!({}),

@@ -267,6 +267,15 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    /// (case, claim, volumes, its class, expected step)
+    type ClaimCase<'a> = (
+        &'static str,
+        PersistentVolumeClaim,
+        Vec<PersistentVolume>,
+        Option<&'a StorageClass>,
+        ClaimStep,
+    );
+
     fn claim(meta: Value, spec: Value) -> PersistentVolumeClaim {
         let mut s = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
         for (k, v) in spec.as_object().unwrap() {
@@ -310,13 +319,7 @@ mod tests {
         let mine = json!({"name": "data", "namespace": "ns", "uid": "u1"});
         let wffc = class("WaitForFirstConsumer");
         let immediate = class("Immediate");
-        let cases: Vec<(
-            &str,
-            PersistentVolumeClaim,
-            Vec<PersistentVolume>,
-            Option<&StorageClass>,
-            ClaimStep,
-        )> = vec![
+        let cases: Vec<ClaimCase> = vec![
             (
                 "static match",
                 claim(json!({}), json!({})),

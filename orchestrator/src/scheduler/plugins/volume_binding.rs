@@ -250,6 +250,9 @@ mod tests {
     use crate::scheduler::testing::node;
     use serde_json::{json, Value};
 
+    /// A filter's rejection (code and reasons), `None` when the node passes.
+    type Verdict = Option<(Code, String)>;
+
     fn pod_with_claims(claims: &[&str]) -> Pod {
         let volumes: Vec<Value> = claims
             .iter()
@@ -345,12 +348,7 @@ mod tests {
         let snapshot = snapshot();
         let unresolvable = |r: &str| Some((Code::UnschedulableAndUnresolvable, r.to_owned()));
         // (case, claims, verdict on n1, verdict on n2); None = passes.
-        let cases: Vec<(
-            &str,
-            Vec<&str>,
-            Option<(Code, String)>,
-            Option<(Code, String)>,
-        )> = vec![
+        let cases: Vec<(&str, Vec<&str>, Verdict, Verdict)> = vec![
             ("no claims", vec![], None, None),
             (
                 "missing claim",
