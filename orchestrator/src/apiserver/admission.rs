@@ -156,23 +156,7 @@ pub fn default_ingress_class(ingress: &mut Value, classes: &[Value]) {
     if named || !ingress.is_object() {
         return;
     }
-    let created = |c: &Value| {
-        c.pointer("/metadata/creationTimestamp")
-            .and_then(Value::as_str)
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-    };
-    let chosen = classes
-        .iter()
-        .filter(|c| {
-            c.pointer("/metadata/annotations/ingressclass.kubernetes.io~1is-default-class")
-                .and_then(Value::as_str)
-                == Some("true")
-        })
-        .max_by(|a, b| {
-            created(a)
-                .cmp(&created(b))
-                .then_with(|| name_of(b).cmp(name_of(a)))
-        });
+    let chosen = newest_default(classes, &["ingressclass.kubernetes.io~1is-default-class"]);
     if let Some(class) = chosen {
         let name = name_of(class).to_owned();
         obj_mut(ingress, "spec").insert("ingressClassName".into(), json!(name));
@@ -192,32 +176,39 @@ pub fn default_storage_class(claim: &mut Value, classes: &[Value]) {
     if named || !claim.is_object() {
         return;
     }
+    let chosen = newest_default(
+        classes,
+        &[
+            "storageclass.kubernetes.io~1is-default-class",
+            "storageclass.beta.kubernetes.io~1is-default-class",
+        ],
+    );
+    if let Some(class) = chosen {
+        let name = name_of(class).to_owned();
+        obj_mut(claim, "spec").insert("storageClassName".into(), json!(name));
+    }
+}
+
+/// The class marked default by one of `annotations` (JSON-pointer escaped)
+/// that upstream's admission picks: the newest, then the first by name.
+fn newest_default<'c>(classes: &'c [Value], annotations: &[&str]) -> Option<&'c Value> {
     let created = |c: &Value| {
         c.pointer("/metadata/creationTimestamp")
             .and_then(Value::as_str)
             .and_then(|t| t.parse::<jiff::Timestamp>().ok())
     };
     let is_default = |c: &&Value| {
-        [
-            "storageclass.kubernetes.io~1is-default-class",
-            "storageclass.beta.kubernetes.io~1is-default-class",
-        ]
-        .iter()
-        .any(|a| {
+        annotations.iter().any(|a| {
             c.pointer(&format!("/metadata/annotations/{a}"))
                 .and_then(Value::as_str)
                 == Some("true")
         })
     };
-    let chosen = classes.iter().filter(is_default).max_by(|a, b| {
+    classes.iter().filter(is_default).max_by(|a, b| {
         created(a)
             .cmp(&created(b))
             .then_with(|| name_of(b).cmp(name_of(a)))
-    });
-    if let Some(class) = chosen {
-        let name = name_of(class).to_owned();
-        obj_mut(claim, "spec").insert("storageClassName".into(), json!(name));
-    }
+    })
 }
 
 fn name_of(obj: &Value) -> &str {

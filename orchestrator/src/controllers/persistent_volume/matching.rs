@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::controllers::workload::selector_matches;
 use crate::scheduler::plugins::node_affinity::term_matches;
@@ -19,38 +20,31 @@ use berth_api::quantity::Quantity;
 /// The beta annotation that named a claim's or volume's class before `storageClassName`.
 pub const BETA_STORAGE_CLASS: &str = "volume.beta.kubernetes.io/storage-class";
 
-/// The claim's class: `spec.storageClassName`, else the beta annotation, else "".
-pub fn claim_class(claim: &PersistentVolumeClaim) -> &str {
-    claim
-        .metadata
-        .annotations
+/// The class an object names: the beta annotation, else the field, else "".
+fn class_of<'a>(meta: &'a ObjectMeta, field: Option<&'a String>) -> &'a str {
+    meta.annotations
         .as_ref()
         .and_then(|a| a.get(BETA_STORAGE_CLASS))
-        .map(String::as_str)
-        .or_else(|| {
-            claim
-                .spec
-                .as_ref()
-                .and_then(|s| s.storage_class_name.as_deref())
-        })
-        .unwrap_or("")
+        .or(field)
+        .map_or("", String::as_str)
+}
+
+/// The claim's class: the beta annotation, else `spec.storageClassName`, else "".
+pub fn claim_class(claim: &PersistentVolumeClaim) -> &str {
+    let field = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.as_ref());
+    class_of(&claim.metadata, field)
 }
 
 /// The volume's class, as [`claim_class`].
 pub fn volume_class(volume: &PersistentVolume) -> &str {
-    volume
-        .metadata
-        .annotations
+    let field = volume
+        .spec
         .as_ref()
-        .and_then(|a| a.get(BETA_STORAGE_CLASS))
-        .map(String::as_str)
-        .or_else(|| {
-            volume
-                .spec
-                .as_ref()
-                .and_then(|s| s.storage_class_name.as_deref())
-        })
-        .unwrap_or("")
+        .and_then(|s| s.storage_class_name.as_ref());
+    class_of(&volume.metadata, field)
 }
 
 /// The `storage` quantity of a resource list, when it parses.
