@@ -61,24 +61,16 @@ pub struct VolumeBindingState {
     pub candidates: Vec<Arc<PersistentVolume>>,
 }
 
-/// The names of the claims `pod` uses: its `persistentVolumeClaim` volumes
-/// and the claims of its generic ephemeral volumes (`<pod>-<volume>`).
+/// The names of the claims `pod` uses (its `persistentVolumeClaim`
+/// volumes). Generic ephemeral volumes are not looked at: berth has no
+/// ephemeral-volume controller to create their claims yet.
 pub fn claim_names(pod: &Pod) -> Vec<String> {
-    let pod_name = pod.metadata.name.as_deref().unwrap_or("");
     pod.spec
         .as_ref()
         .and_then(|s| s.volumes.as_ref())
         .into_iter()
         .flatten()
-        .filter_map(|v| {
-            if let Some(claim) = &v.persistent_volume_claim {
-                Some(claim.claim_name.clone())
-            } else {
-                v.ephemeral
-                    .as_ref()
-                    .map(|_| format!("{pod_name}-{}", v.name))
-            }
-        })
+        .filter_map(|v| Some(v.persistent_volume_claim.as_ref()?.claim_name.clone()))
         .collect()
 }
 
