@@ -438,6 +438,7 @@ async fn bootstrap_namespaces_and_service(
     }
     bootstrap_api_services(objects).await?;
     bootstrap_flow_control(objects).await?;
+    bootstrap_storage_class(objects).await?;
     allocator.migrate_legacy_claims().await?;
     allocator.reserve_api_service_ip().await?;
     default_service_cidr::ensure(objects, &allocator.service_cidr().to_string()).await?;
@@ -456,6 +457,21 @@ async fn bootstrap_namespaces_and_service(
     }
     allocator.reserve_dns_service_ip().await?;
     create_reserved_service(objects, "kube-system", "kube-dns", dns_service(allocator)).await
+}
+
+/// Creates the `local-path` StorageClass (the default) when it is missing;
+/// a class the user changed or replaced is left as it is.
+async fn bootstrap_storage_class(objects: &Objects) -> Result<(), ApiError> {
+    let classes =
+        catalog::builtin("storage.k8s.io", "v1", "storageclasses").expect("storage classes served");
+    let class = crate::controllers::persistent_volume::local_path::default_class();
+    match objects
+        .create(classes, None, class, &WriteOptions::default())
+        .await
+    {
+        Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The cluster DNS Service, as upstream installs it (selectorless here: each

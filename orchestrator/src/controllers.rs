@@ -18,6 +18,7 @@ pub mod job;
 pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
+pub mod persistent_volume;
 pub mod pod_control;
 pub mod replicaset;
 pub mod resource_quota;
@@ -170,6 +171,10 @@ pub fn all(
         (
             "statefulset",
             Box::pin(statefulset::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "persistentvolume-binder",
+            Box::pin(persistent_volume::run(client.clone(), cancel.clone())),
         ),
     ];
     if let Some(signing) = &config.csr_signing {

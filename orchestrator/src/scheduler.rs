@@ -27,8 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::Api;
 use kube::runtime::{watcher, WatchStreamExt};
 use rand::SeedableRng;
@@ -39,6 +40,7 @@ use crate::leader_election::{LeaderElectionError, LeaderElector, LeaseConfig};
 use binder::Nomination;
 use framework::{schedule_pod, CycleState, Profile, ScheduleError};
 use informer::Informer;
+use plugins::volume_binding::prebind as volume_prebind;
 use preemption::{Decision, PostFilter};
 
 /// The Lease the schedulers of one cluster elect their leader with.
@@ -132,6 +134,10 @@ enum Outcome {
         key: String,
         error: kube::Error,
     },
+    /// The pod's volumes could not be bound (VolumeBinding's PreBind).
+    PreBindFailed {
+        key: String,
+    },
     /// A failure was reported; `not_preempted` are victims whose preemption
     /// failed, so their preemptor may preempt again.
     Reported {
@@ -176,9 +182,22 @@ impl Loop {
         let identity = self.identity.clone();
         match decision {
             Ok(node) => {
+                let volumes = plugins::volume_binding::plan(&pod, &self.informer.snapshot, &node);
                 self.informer.snapshot.assume(&pod, &node);
                 self.informer.snapshot.nominator_mut().remove(&key);
                 self.tasks.spawn(async move {
+                    if !volumes.is_empty() {
+                        let bound = volume_prebind::bind_volumes(&client, &volumes, &node).await;
+                        if let Err(e) = bound {
+                            let message = format!("running PreBind plugin \"VolumeBinding\": {e}");
+                            tracing::info!(pod = %key, %message, "volume binding failed");
+                            let event = binder::event(&pod, "Warning", "FailedScheduling", &message, &identity);
+                            if let Err(e) = binder::record(&client, &event).await {
+                                tracing::debug!(error = %e, "could not record the FailedScheduling event");
+                            }
+                            return Outcome::PreBindFailed { key };
+                        }
+                    }
                     if let Err(error) = binder::bind(&client, &pod, &node).await {
                         return Outcome::BindFailed { key, error };
                     }
@@ -280,6 +299,15 @@ impl Loop {
                 self.informer.snapshot.unmark_preempted(key);
             }
         }
+        if let Outcome::PreBindFailed { key } = &outcome {
+            self.informer.snapshot.forget(key);
+            let priority = self
+                .informer
+                .pending_pod(key)
+                .map_or(0, |p| preemption::priority(&p));
+            self.informer.queue.park(key, priority, Instant::now());
+            self.informer.queue.cluster_changed();
+        }
         if let Outcome::BindFailed { key, error } = outcome {
             self.informer.snapshot.forget(&key);
             match &error {
@@ -319,6 +347,24 @@ async fn schedule_while_leading(
     )
     .default_backoff()
     .boxed();
+    let mut claims = watcher(
+        Api::<PersistentVolumeClaim>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .boxed();
+    let mut volumes = watcher(
+        Api::<PersistentVolume>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .boxed();
+    let mut classes = watcher(
+        Api::<StorageClass>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .boxed();
     let mut state = Loop {
         client,
         identity,
@@ -351,6 +397,21 @@ async fn schedule_while_leading(
                 Some(Ok(event)) => state.informer.on_budget(event),
                 Some(Err(e)) => tracing::warn!(error = %e, "PodDisruptionBudget watch"),
                 None => return Err(SchedulerError::WatchEnded("PodDisruptionBudget")),
+            },
+            event = claims.next() => match event {
+                Some(Ok(event)) => state.informer.on_claim(event),
+                Some(Err(e)) => tracing::warn!(error = %e, "PersistentVolumeClaim watch"),
+                None => return Err(SchedulerError::WatchEnded("PersistentVolumeClaim")),
+            },
+            event = volumes.next() => match event {
+                Some(Ok(event)) => state.informer.on_volume(event),
+                Some(Err(e)) => tracing::warn!(error = %e, "PersistentVolume watch"),
+                None => return Err(SchedulerError::WatchEnded("PersistentVolume")),
+            },
+            event = classes.next() => match event {
+                Some(Ok(event)) => state.informer.on_storage_class(event),
+                Some(Err(e)) => tracing::warn!(error = %e, "StorageClass watch"),
+                None => return Err(SchedulerError::WatchEnded("StorageClass")),
             },
             Some(done) = state.tasks.join_next(), if !state.tasks.is_empty() => {
                 if let Ok(outcome) = done {

@@ -188,23 +188,27 @@ fn persistent_volumes_and_claims(k: &Kubectl) {
         header(&table),
         "NAME | CAPACITY | ACCESS MODES | RECLAIM POLICY | STATUS | CLAIM | STORAGECLASS | VOLUMEATTRIBUTESCLASS | REASON | AGE"
     );
+    // The PV controller makes a new volume Available at once (Pending before it looks).
+    let cells = row(&table, "task-pv-volume");
     assert_eq!(
-        row(&table, "task-pv-volume")[..7],
+        [&cells[..4], &cells[5..7]].concat(),
         [
             "task-pv-volume",
             "10Gi",
             "RWO",
             "Retain",
-            "Pending",
             "manual",
             "<unset>"
         ]
+    );
+    assert!(
+        matches!(cells[4].as_str(), "Pending" | "Available"),
+        "{table}"
     );
     let yaml = k.ok(&["get", "pv", "task-pv-volume", "-o", "yaml"]);
     for default in [
         "persistentVolumeReclaimPolicy: Retain",
         "volumeMode: Filesystem",
-        "phase: Pending",
     ] {
         assert!(yaml.contains(default), "{default} missing:\n{yaml}");
     }
@@ -242,18 +246,30 @@ fn persistent_volumes_and_claims(k: &Kubectl) {
         header(&table),
         "NAME | STATUS | VOLUME | CAPACITY | ACCESS MODES | STORAGECLASS | VOLUMEATTRIBUTESCLASS | AGE"
     );
+    // The PV controller binds the claim to the volume of its class, as upstream's.
+    let table = eventually(Duration::from_secs(30), || {
+        let table = k.ok(&["get", "pvc"]);
+        (row(&table, "task-pv-claim")[1] == "Bound").then_some(table)
+    });
     assert_eq!(
-        row(&table, "task-pv-claim")[..4],
-        ["task-pv-claim", "Pending", "manual", "<unset>"]
+        row(&table, "task-pv-claim")[..6],
+        [
+            "task-pv-claim",
+            "Bound",
+            "task-pv-volume",
+            "10Gi",
+            "RWO",
+            "manual"
+        ]
     );
     let yaml = k.ok(&["get", "pvc", "task-pv-claim", "-o", "yaml"]);
     assert!(
-        yaml.contains("volumeMode: Filesystem") && yaml.contains("phase: Pending"),
+        yaml.contains("volumeMode: Filesystem") && yaml.contains("phase: Bound"),
         "{yaml}"
     );
     let described = k.ok(&["describe", "pvc", "task-pv-claim"]);
     assert!(
-        described.contains("StorageClass:  manual") && described.contains("Status:        Pending"),
+        described.contains("StorageClass:  manual") && described.contains("Status:        Bound"),
         "{described}"
     );
     assert!(k

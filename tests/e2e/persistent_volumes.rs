@@ -6,8 +6,10 @@
 //! `local-path` volumes with reclaim policy Delete lose their directory and
 //! their PV, Retain ones keep both, and a path outside the node's
 //! `--local-path-dir` is refused with VolumeFailedDelete. The PV controller
-//! is played by the test here (claimRef, volumeName, the Released phase);
-//! dynamic provisioning end to end is the ignored test below.
+//! releases the volumes whose claims are gone; the second case runs
+//! dynamic provisioning end to end: a StatefulSet of 3 on
+//! the default `local-path` class keeps each pod's data across pod deletion,
+//! and deleting the claims frees their directories.
 
 mod cri_node;
 mod support;
@@ -266,9 +268,10 @@ fn claims_mount_static_volumes_and_released_local_path_volumes_are_reclaimed() {
         || (pod_phase(&kubectl, "late") == "Running").then_some(()),
     );
 
-    // (3) Reclaim, with the test as the PV controller: released local-path
-    // volumes of this node. Delete removes directory and PV; Retain keeps
-    // them; a path outside --local-path-dir is refused.
+    // (3) Reclaim: volumes bound to claims that are gone, which the PV
+    // controller releases. Of this node's local-path volumes, Delete removes
+    // directory and PV; Retain keeps them; a path outside --local-path-dir is
+    // refused.
     let provisioned = ", annotations: {pv.kubernetes.io/provisioned-by: berth.dev/local-path}";
     let released = local_path_dir.join("pvc-u1_mnt-e2e_gone");
     let retained = local_path_dir.join("pvc-u2_mnt-e2e_kept");
@@ -291,15 +294,6 @@ fn claims_mount_static_volumes_and_released_local_path_volumes_are_reclaimed() {
             )
             .replace("name: claim-of-", "uid: 00000000-dead, name: claim-of-");
         kubectl.ok_stdin(&["apply", "-f", "-"], &manifest);
-        kubectl.ok(&[
-            "patch",
-            "pv",
-            name,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"phase":"Released"}}"#,
-        ]);
     }
     wait_for(
         "the released Delete volume's directory and PV are gone",
@@ -324,7 +318,11 @@ fn claims_mount_static_volumes_and_released_local_path_volumes_are_reclaimed() {
         "nothing outside is removed"
     );
     assert!(retained.join("deep/data").exists(), "Retain keeps the data");
-    kubectl.ok(&["get", "pv", "mnt-retained", "mnt-outside"]);
+    assert_eq!(
+        kubectl.jsonpath(&["get", "pv", "mnt-retained"], "{.status.phase}"),
+        "Released"
+    );
+    kubectl.ok(&["get", "pv", "mnt-outside"]);
     node.agent.assert_running();
 }
 
@@ -361,11 +359,10 @@ spec:
       resources: {requests: {storage: 1Gi}}
 "#;
 
-/// Dynamic provisioning end to end on the default `local-path` class.
-/// Needs the PV controller and local-path provisioner (engineer `vol`'s
-/// slice); the lead enables it once both are merged.
+/// Dynamic provisioning end to end on the default `local-path` class: the
+/// PV controller, the provisioner and the scheduler's volume binding in the
+/// server, the mounts and the clean-up on the node.
 #[test]
-#[ignore = "needs the PV controller and the local-path provisioner"]
 fn stateful_set_pods_keep_their_local_path_data_and_deleted_claims_free_the_directories() {
     const NODE: &str = "mnt-2";
     let (registry, server, mut node) = cluster(NODE, 100);

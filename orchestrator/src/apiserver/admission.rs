@@ -2,7 +2,7 @@
 //! than the kind's pure rules: upstream's DefaultTolerationSeconds for new pods,
 //! the ServiceAccount default, NamespaceLifecycle's immortal namespaces, the
 //! Priority plugin (pods' priority from their PriorityClass, one global default
-//! class) and DefaultIngressClass.
+//! class), DefaultIngressClass and DefaultStorageClass.
 
 use berth_api::kinds::obj_mut;
 use serde_json::{json, Value};
@@ -124,6 +124,11 @@ pub async fn admit_create(
             default_ingress_class(obj, &classes);
             Ok(())
         }
+        ("", "persistentvolumeclaims") => {
+            let classes = stored(store, "storage.k8s.io", "storageclasses").await?;
+            default_storage_class(obj, &classes);
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -151,27 +156,59 @@ pub fn default_ingress_class(ingress: &mut Value, classes: &[Value]) {
     if named || !ingress.is_object() {
         return;
     }
+    let chosen = newest_default(classes, &["ingressclass.kubernetes.io~1is-default-class"]);
+    if let Some(class) = chosen {
+        let name = name_of(class).to_owned();
+        obj_mut(ingress, "spec").insert("ingressClassName".into(), json!(name));
+    }
+}
+
+/// Upstream's DefaultStorageClass admission: a claim that names no class
+/// (no `spec.storageClassName`, not even "", and no beta annotation) gets
+/// the class marked default; with several, the newest (then the first by name).
+pub fn default_storage_class(claim: &mut Value, classes: &[Value]) {
+    let named = claim
+        .pointer("/spec/storageClassName")
+        .is_some_and(|v| !v.is_null())
+        || claim
+            .pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
+            .is_some();
+    if named || !claim.is_object() {
+        return;
+    }
+    let chosen = newest_default(
+        classes,
+        &[
+            "storageclass.kubernetes.io~1is-default-class",
+            "storageclass.beta.kubernetes.io~1is-default-class",
+        ],
+    );
+    if let Some(class) = chosen {
+        let name = name_of(class).to_owned();
+        obj_mut(claim, "spec").insert("storageClassName".into(), json!(name));
+    }
+}
+
+/// The class marked default by one of `annotations` (JSON-pointer escaped)
+/// that upstream's admission picks: the newest, then the first by name.
+fn newest_default<'c>(classes: &'c [Value], annotations: &[&str]) -> Option<&'c Value> {
     let created = |c: &Value| {
         c.pointer("/metadata/creationTimestamp")
             .and_then(Value::as_str)
             .and_then(|t| t.parse::<jiff::Timestamp>().ok())
     };
-    let chosen = classes
-        .iter()
-        .filter(|c| {
-            c.pointer("/metadata/annotations/ingressclass.kubernetes.io~1is-default-class")
+    let is_default = |c: &&Value| {
+        annotations.iter().any(|a| {
+            c.pointer(&format!("/metadata/annotations/{a}"))
                 .and_then(Value::as_str)
                 == Some("true")
         })
-        .max_by(|a, b| {
-            created(a)
-                .cmp(&created(b))
-                .then_with(|| name_of(b).cmp(name_of(a)))
-        });
-    if let Some(class) = chosen {
-        let name = name_of(class).to_owned();
-        obj_mut(ingress, "spec").insert("ingressClassName".into(), json!(name));
-    }
+    };
+    classes.iter().filter(is_default).max_by(|a, b| {
+        created(a)
+            .cmp(&created(b))
+            .then_with(|| name_of(b).cmp(name_of(a)))
+    })
 }
 
 fn name_of(obj: &Value) -> &str {
@@ -271,6 +308,37 @@ pub fn single_global_default(class: &Value, classes: &[Value]) -> Result<(), Api
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claims_without_a_class_get_the_newest_default_class() {
+        let class = |name: &str, default: bool, created: &str| {
+            json!({"metadata": {"name": name, "creationTimestamp": created,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": if default { "true" } else { "false" }}}})
+        };
+        let classes = vec![
+            class("old", true, "2024-01-01T00:00:00Z"),
+            class("new", true, "2025-01-01T00:00:00Z"),
+            class("newest-not-default", false, "2026-01-01T00:00:00Z"),
+        ];
+        // (claim spec, class afterwards)
+        let cases = [
+            (json!({}), json!("new")),
+            (json!({"storageClassName": null}), json!("new")),
+            (json!({"storageClassName": ""}), json!("")),
+            (json!({"storageClassName": "fast"}), json!("fast")),
+        ];
+        for (spec, want) in cases {
+            let mut claim = json!({"metadata": {"name": "c"}, "spec": spec.clone()});
+            default_storage_class(&mut claim, &classes);
+            assert_eq!(claim["spec"]["storageClassName"], want, "{spec}");
+        }
+        let mut annotated = json!({"metadata": {"name": "c", "annotations": {"volume.beta.kubernetes.io/storage-class": "x"}}, "spec": {}});
+        default_storage_class(&mut annotated, &classes);
+        assert!(annotated["spec"].get("storageClassName").is_none());
+        let mut claim = json!({"metadata": {"name": "c"}, "spec": {}});
+        default_storage_class(&mut claim, &classes[2..]);
+        assert!(claim["spec"].get("storageClassName").is_none());
+    }
 
     #[test]
     fn new_pods_get_default_not_ready_and_unreachable_tolerations() {

@@ -208,6 +208,8 @@ pub struct Snapshot {
     nominator: Nominator,
     /// Pods this scheduler chose as preemption victims, until they are gone.
     preempted: HashSet<String>,
+    /// Claims, volumes and StorageClasses, for VolumeBinding.
+    pub volumes: super::plugins::volume_binding::objects::VolumeObjects,
 }
 
 fn has_required_anti_affinity(pod: &Pod) -> bool {

@@ -104,6 +104,8 @@ pub struct CycleState<'a> {
     /// Which nodes its required hostname anti-affinity (or that of pods already
     /// placed) rules out.
     pub anti_affinity: plugins::inter_pod_affinity::AntiAffinityState,
+    /// Its claims, their volumes and classes (VolumeBinding).
+    pub volumes: plugins::volume_binding::VolumeBindingState,
 }
 
 impl<'a> CycleState<'a> {
@@ -127,6 +129,7 @@ impl<'a> CycleState<'a> {
             node_affinity: plugins::node_affinity::NodeAffinityState::new(pod),
             spread: plugins::pod_topology_spread::SpreadState::new(pod, snapshot),
             anti_affinity: plugins::inter_pod_affinity::AntiAffinityState::new(pod, snapshot),
+            volumes: plugins::volume_binding::VolumeBindingState::new(pod, snapshot),
         }
     }
 }
@@ -185,6 +188,7 @@ impl Default for Profile {
                 Box::new(taint_toleration::TaintToleration),
                 Box::new(node_affinity::NodeAffinity),
                 Box::new(node_resources_fit::NodeResourcesFit),
+                Box::new(volume_binding::VolumeBinding),
                 Box::new(pod_topology_spread::PodTopologySpread),
                 Box::new(inter_pod_affinity::InterPodAffinity),
             ],

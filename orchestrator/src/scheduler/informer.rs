@@ -10,8 +10,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::watcher;
 
 use super::cache::{pod_key, Snapshot};
@@ -72,7 +73,10 @@ impl Informer {
     /// True once both watches have completed their first list (STYLE 15: no
     /// decision before that, so a half-filled cache never looks like free room).
     pub fn is_ready(&self) -> bool {
-        self.nodes.listed && self.pods.listed && self.budget_list.listed
+        self.nodes.listed
+            && self.pods.listed
+            && self.budget_list.listed
+            && self.snapshot.volumes.is_ready()
     }
 
     /// Every PodDisruptionBudget, as preemption weighs victims against them.
@@ -106,6 +110,27 @@ impl Informer {
                     self.budgets.retain(|key, _| seen.contains(key));
                 }
             }
+        }
+    }
+
+    /// Applies a PersistentVolumeClaim watch event; a change may let parked pods fit.
+    pub fn on_claim(&mut self, event: watcher::Event<PersistentVolumeClaim>) {
+        if self.snapshot.volumes.claims.apply(event) {
+            self.queue.cluster_changed();
+        }
+    }
+
+    /// Applies a PersistentVolume watch event; a change may let parked pods fit.
+    pub fn on_volume(&mut self, event: watcher::Event<PersistentVolume>) {
+        if self.snapshot.volumes.volumes.apply(event) {
+            self.queue.cluster_changed();
+        }
+    }
+
+    /// Applies a StorageClass watch event; a change may let parked pods fit.
+    pub fn on_storage_class(&mut self, event: watcher::Event<StorageClass>) {
+        if self.snapshot.volumes.classes.apply(event) {
+            self.queue.cluster_changed();
         }
     }
 
@@ -256,7 +281,17 @@ mod tests {
         informer.on_pod(watcher::Event::InitDone);
         informer.on_budget(watcher::Event::Init);
         informer.on_budget(watcher::Event::InitDone);
+        list_volumes(&mut informer);
         informer
+    }
+
+    fn list_volumes(informer: &mut Informer) {
+        informer.on_claim(watcher::Event::Init);
+        informer.on_claim(watcher::Event::InitDone);
+        informer.on_volume(watcher::Event::Init);
+        informer.on_volume(watcher::Event::InitDone);
+        informer.on_storage_class(watcher::Event::Init);
+        informer.on_storage_class(watcher::Event::InitDone);
     }
 
     #[test]
@@ -272,6 +307,8 @@ mod tests {
         assert!(!informer.is_ready(), "budgets not listed yet");
         informer.on_budget(watcher::Event::Init);
         informer.on_budget(watcher::Event::InitDone);
+        assert!(!informer.is_ready(), "volumes not listed yet");
+        list_volumes(&mut informer);
         assert!(informer.is_ready());
     }
 

@@ -9,5 +9,6 @@ pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod pod_topology_spread;
 pub mod taint_toleration;
+pub mod volume_binding;
 
 pub use berth_api::kinds::core::pod::tolerations::{tolerated, tolerates};
