@@ -26,11 +26,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::network::cache::{next_burst, objects, ready, reflected};
 
-/// The `spec.controller` of the IngressClasses this proxy serves.
-pub const CONTROLLER: &str = "berth.dev/ingress";
-/// The Node annotation listing the ports the node's proxy listens on
-/// (`"80,443"`); absent when the proxy is off.
-pub const PORTS_ANNOTATION: &str = "berth.dev/ingress-ports";
+pub use berth_api::kinds::networking::ingressclass::{
+    BERTH_CONTROLLER as CONTROLLER, BERTH_PORTS_ANNOTATION as PORTS_ANNOTATION,
+};
 
 /// How long changes are gathered before the table is rebuilt.
 const SETTLE: Duration = Duration::from_millis(50);

@@ -113,6 +113,11 @@ impl KindRules for IngressClass {
 /// The annotation that makes an IngressClass the cluster's default (Ingresses
 /// without a class belong to it).
 pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
+/// The `spec.controller` of berth's own ingress (the node agents' proxies).
+pub const BERTH_CONTROLLER: &str = "berth.dev/ingress";
+/// The Node annotation a node agent sets while its ingress proxy listens:
+/// the ports, `"80,443"`.
+pub const BERTH_PORTS_ANNOTATION: &str = "berth.dev/ingress-ports";
 /// The deprecated annotation that named an Ingress's class before
 /// `spec.ingressClassName`; controllers still honour it.
 pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
