@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use berth_bench::process::{berth_binary, start_server, Process};
 use bytes::Bytes;
 use clap::Parser;
@@ -52,7 +51,9 @@ const NODE: &str = "ing-bench-0";
 
 /// A free loopback port (taken briefly and released).
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// The backend: HTTP/1.1 keep-alive answering every request with `body`.
@@ -181,21 +182,13 @@ async fn wait_for(
     }
 }
 
-/// Creates `value` (a namespaced object unless `K` is cluster-scoped).
-async fn create<K>(client: &kube::Client, value: serde_json::Value) -> anyhow::Result<()>
+/// Creates `value` through `api`.
+async fn create<K>(api: Api<K>, value: serde_json::Value) -> anyhow::Result<()>
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::Serialize
-        + serde::de::DeserializeOwned,
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
 {
-    let object: K = serde_json::from_value(value)?;
-    let api: Api<K> = match object.meta().namespace.as_deref() {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    };
-    api.create(&PostParams::default(), &object).await?;
+    api.create(&PostParams::default(), &serde_json::from_value(value)?)
+        .await?;
     Ok(())
 }
 
@@ -204,24 +197,37 @@ async fn objects(client: &kube::Client, backend: SocketAddr) -> anyhow::Result<(
     use k8s_openapi::api::core::v1::{Namespace, Service};
     use k8s_openapi::api::discovery::v1::EndpointSlice;
     use serde_json::json;
-    create::<Namespace>(client, json!({"metadata": {"name": NAMESPACE}})).await?;
-    create::<Service>(client, json!({
-        "metadata": {"name": "backend", "namespace": NAMESPACE},
-        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": backend.port()}]}}))
+    create(
+        Api::<Namespace>::all(client.clone()),
+        json!({"metadata": {"name": NAMESPACE}}),
+    )
     .await?;
-    create::<EndpointSlice>(client, json!({
+    create(
+        Api::<Service>::namespaced(client.clone(), NAMESPACE),
+        json!({
+        "metadata": {"name": "backend", "namespace": NAMESPACE},
+        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": backend.port()}]}}),
+    )
+    .await?;
+    create(
+        Api::<EndpointSlice>::namespaced(client.clone(), NAMESPACE),
+        json!({
         "metadata": {"name": "backend-manual", "namespace": NAMESPACE, "labels": {
             "kubernetes.io/service-name": "backend",
             "endpointslice.kubernetes.io/managed-by": "ingress-bench"}},
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": backend.port(), "protocol": "TCP"}],
-        "endpoints": [{"addresses": [backend.ip().to_string()], "conditions": {"ready": true}}]}))
+        "endpoints": [{"addresses": [backend.ip().to_string()], "conditions": {"ready": true}}]}),
+    )
     .await?;
     // No class: the default IngressClass `berth` picks it up.
-    create::<Ingress>(client, json!({
+    create(
+        Api::<Ingress>::namespaced(client.clone(), NAMESPACE),
+        json!({
         "metadata": {"name": "bench", "namespace": NAMESPACE},
         "spec": {"rules": [{"host": HOST, "http": {"paths": [{"path": "/", "pathType": "Prefix",
-            "backend": {"service": {"name": "backend", "port": {"name": "http"}}}}]}}]}}))
+            "backend": {"service": {"name": "backend", "port": {"name": "http"}}}}]}}]}}),
+    )
     .await
 }
 
@@ -231,7 +237,9 @@ async fn probe(address: SocketAddr) -> anyhow::Result<u16> {
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(tcp)).await?;
     let driver = tokio::spawn(connection);
-    let request = hyper::Request::get("/").header("host", HOST).body(Empty::new())?;
+    let request = hyper::Request::get("/")
+        .header("host", HOST)
+        .body(Empty::new())?;
     let status = sender.send_request(request).await?.status().as_u16();
     drop(sender);
     let _ = driver.await;
@@ -268,27 +276,35 @@ async fn main() -> anyhow::Result<()> {
     ));
 
     let classes: Api<IngressClass> = Api::all(client.clone());
-    wait_for("the default IngressClass", Duration::from_secs(30), async || {
-        Ok(classes.get_opt("berth").await?.is_some())
-    })
+    wait_for(
+        "the default IngressClass",
+        Duration::from_secs(30),
+        async || Ok(classes.get_opt("berth").await?.is_some()),
+    )
     .await?;
     objects(&client, backend_address).await?;
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), NAMESPACE);
     let mut node_ip = String::new();
-    wait_for("the Ingress's status.loadBalancer", Duration::from_secs(60), async || {
-        let ingress = ingresses.get("bench").await?;
-        let ip = ingress
-            .status
-            .and_then(|s| s.load_balancer?.ingress?.into_iter().next()?.ip);
-        node_ip = ip.clone().unwrap_or_default();
-        Ok(ip.is_some())
-    })
+    wait_for(
+        "the Ingress's status.loadBalancer",
+        Duration::from_secs(60),
+        async || {
+            let ingress = ingresses.get("bench").await?;
+            let ip = ingress
+                .status
+                .and_then(|s| s.load_balancer?.ingress?.into_iter().next()?.ip);
+            node_ip = ip.clone().unwrap_or_default();
+            Ok(ip.is_some())
+        },
+    )
     .await?;
     let proxy: SocketAddr = format!("{node_ip}:{ingress_port}").parse()?;
     println!("ingress status.loadBalancer: {node_ip}; proxy {proxy}, backend {backend_address}");
-    wait_for("the proxy routing the host", Duration::from_secs(30), async || {
-        Ok(probe(proxy).await? == 200)
-    })
+    wait_for(
+        "the proxy routing the host",
+        Duration::from_secs(30),
+        async || Ok(probe(proxy).await? == 200),
+    )
     .await?;
 
     // Warm both paths (connection pools, caches), then measure.

@@ -58,4 +58,3 @@ pub fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<(Process, PathBu
     }
     Ok((process, kubeconfig))
 }
-

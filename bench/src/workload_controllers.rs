@@ -16,7 +16,6 @@ use std::process::{Command, Stdio};
 use berth_bench::process::{berth_binary, start_server, Process};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::batch::v1::Job;

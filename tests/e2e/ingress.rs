@@ -217,7 +217,10 @@ fn ingress_routes_hosts_and_paths_terminates_tls_and_reports_the_node() {
     });
     assert_eq!(ip, "127.0.0.1");
     let wide = kubectl.ok(&["get", "ingress", "main", "-n", NAMESPACE]);
-    assert!(wide.contains("127.0.0.1") && wide.contains("berth"), "{wide}");
+    assert!(
+        wide.contains("127.0.0.1") && wide.contains("berth"),
+        "{wide}"
+    );
 
     // Routing (once the endpoints reached the proxy).
     eventually(Duration::from_secs(30), || {
@@ -246,7 +249,13 @@ fn ingress_routes_hosts_and_paths_terminates_tls_and_reports_the_node() {
     }
 
     // TLS: a.ing.test's certificate verifies against the Secret's; h2 by ALPN.
-    let tls = curl("https", "a.ing.test", https, "/api/", &["--cacert", &ca_arg]);
+    let tls = curl(
+        "https",
+        "a.ing.test",
+        https,
+        "/api/",
+        &["--cacert", &ca_arg],
+    );
     assert_eq!((tls.exit, tls.status), (0, 200), "https a.ing.test");
     assert_eq!((tls.body.as_str(), tls.version.as_str()), ("api-b", "2"));
     let h1 = curl(
@@ -256,9 +265,18 @@ fn ingress_routes_hosts_and_paths_terminates_tls_and_reports_the_node() {
         "/",
         &["--cacert", &ca_arg, "--http1.1"],
     );
-    assert_eq!((h1.status, h1.body.as_str(), h1.version.as_str()), (200, "page-a", "1.1"));
+    assert_eq!(
+        (h1.status, h1.body.as_str(), h1.version.as_str()),
+        (200, "page-a", "1.1")
+    );
     // Another host gets the default certificate, which that CA does not sign.
-    let other = curl("https", "x.wild.ing.test", https, "/", &["--cacert", &ca_arg]);
+    let other = curl(
+        "https",
+        "x.wild.ing.test",
+        https,
+        "/",
+        &["--cacert", &ca_arg],
+    );
     assert_eq!(other.exit, 60, "certificate problem expected");
     let insecure = curl("https", "x.wild.ing.test", https, "/", &["-k"]);
     assert_eq!((insecure.status, insecure.body.as_str()), (200, "page-b"));

@@ -311,7 +311,11 @@ mod tests {
         let want = vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned()];
         let cases = [
             (ingress(None), want.clone(), true),
-            (ingress(Some(&["10.0.0.1", "10.0.0.2"])), want.clone(), false),
+            (
+                ingress(Some(&["10.0.0.1", "10.0.0.2"])),
+                want.clone(),
+                false,
+            ),
             (ingress(Some(&["10.0.0.2", "10.0.0.1"])), want.clone(), true),
             (ingress(Some(&["10.0.0.1"])), want.clone(), true),
             (ingress(None), vec![], false),
@@ -338,7 +342,10 @@ mod tests {
     #[test]
     fn the_default_class_is_default_unless_another_is_and_resource_backends_are_found() {
         let class = default_class(false);
-        assert_eq!(class["metadata"]["annotations"][DEFAULT_CLASS_ANNOTATION], "true");
+        assert_eq!(
+            class["metadata"]["annotations"][DEFAULT_CLASS_ANNOTATION],
+            "true"
+        );
         assert_eq!(class["spec"]["controller"], CONTROLLER);
         assert!(default_class(true)["metadata"]["annotations"]
             .get(DEFAULT_CLASS_ANNOTATION)
@@ -354,6 +361,9 @@ mod tests {
             },
         }))
         .unwrap();
-        assert_eq!(resource_backends(&ingress), ["StorageBucket/static", "Bucket/icons"]);
+        assert_eq!(
+            resource_backends(&ingress),
+            ["StorageBucket/static", "Bucket/icons"]
+        );
     }
 }
