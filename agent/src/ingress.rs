@@ -10,6 +10,7 @@ pub mod proxy;
 pub mod routes;
 pub mod tls;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -64,6 +65,17 @@ pub enum IngressError {
 pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Namespaced objects by (namespace, name).
+pub(crate) fn by_name<K: kube::Resource>(objects: &[K]) -> HashMap<(&str, &str), &K> {
+    objects
+        .iter()
+        .filter_map(|o| {
+            let meta = o.meta();
+            Some(((meta.namespace.as_deref()?, meta.name.as_deref()?), o))
+        })
+        .collect()
 }
 
 /// Replaces the value of a lock.

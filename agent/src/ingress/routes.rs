@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
-/// The label that ties an EndpointSlice to its Service.
-const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+use super::by_name;
+use crate::network::service_proxy::endpoints::slices_by_service;
 
 /// A Service port behind one or more Ingress paths, with its ready endpoints
 /// (picked round-robin, shared by every path that names the same port).
@@ -202,44 +202,16 @@ pub(crate) fn normalise_host(host: &str) -> String {
 /// Resolves Ingress backends to shared [`Backend`]s.
 struct Resolver<'a> {
     services: HashMap<(&'a str, &'a str), &'a Service>,
-    slices: HashMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
+    slices: BTreeMap<(&'a str, &'a str), Vec<&'a EndpointSlice>>,
     built: BTreeMap<String, Arc<Backend>>,
 }
 
 impl<'a> Resolver<'a> {
     fn new(services: &'a [Service], slices: &'a [EndpointSlice]) -> Self {
-        let services = services
-            .iter()
-            .filter_map(|s| {
-                Some((
-                    (
-                        s.metadata.namespace.as_deref()?,
-                        s.metadata.name.as_deref()?,
-                    ),
-                    s,
-                ))
-            })
-            .collect();
-        let mut by_service: HashMap<_, Vec<_>> = HashMap::new();
-        for slice in slices {
-            let (Some(namespace), Some(service)) = (
-                slice.metadata.namespace.as_deref(),
-                slice
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(SERVICE_NAME_LABEL)),
-            ) else {
-                continue;
-            };
-            by_service
-                .entry((namespace, service.as_str()))
-                .or_default()
-                .push(slice);
-        }
+        let services = by_name(services);
         Self {
             services,
-            slices: by_service,
+            slices: slices_by_service(slices),
             built: BTreeMap::new(),
         }
     }
@@ -391,7 +363,7 @@ mod tests {
     fn slice(service: &str, port_name: &str, port: i32, ips: &[(&str, bool)]) -> EndpointSlice {
         serde_json::from_value(json!({
             "metadata": {"name": format!("{service}-x"), "namespace": "ns",
-                "labels": {SERVICE_NAME_LABEL: service}},
+                "labels": {"kubernetes.io/service-name": service}},
             "addressType": "IPv4",
             "ports": [{"name": port_name, "port": port}],
             "endpoints": ips.iter().map(|(ip, ready)| json!({

@@ -12,8 +12,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::read;
 use super::routes::normalise_host;
+use super::{by_name, read};
 
 /// The Secret type holding `tls.crt` and `tls.key`.
 const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
@@ -35,18 +35,7 @@ impl Certificates {
     pub fn build(ingresses: &[Ingress], secrets: &[Secret]) -> Self {
         let mut ingresses: Vec<&Ingress> = ingresses.iter().collect();
         ingresses.sort_by_key(|i| i.metadata.creation_timestamp.as_ref().map(|t| t.0));
-        let secrets: HashMap<(&str, &str), &Secret> = secrets
-            .iter()
-            .filter_map(|s| {
-                Some((
-                    (
-                        s.metadata.namespace.as_deref()?,
-                        s.metadata.name.as_deref()?,
-                    ),
-                    s,
-                ))
-            })
-            .collect();
+        let secrets = by_name(secrets);
         let mut parsed: HashMap<(String, String), Option<Arc<CertifiedKey>>> = HashMap::new();
         let mut certificates = Self::default();
         for ingress in ingresses {
