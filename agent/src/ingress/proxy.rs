@@ -4,11 +4,11 @@
 //! the endpoints, streaming bodies both ways.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -48,6 +48,8 @@ pub struct Proxy {
     /// Replaced whenever Ingresses, Services or EndpointSlices change.
     pub table: RwLock<Arc<Table>>,
     client: Client<HttpConnector, Incoming>,
+    /// Upgraded connections (WebSocket) being relayed; aborted with the proxy.
+    tunnels: Mutex<JoinSet<()>>,
 }
 
 impl Default for Proxy {
@@ -69,6 +71,7 @@ impl Proxy {
         Self {
             table: RwLock::default(),
             client,
+            tunnels: Mutex::default(),
         }
     }
 
@@ -102,13 +105,29 @@ impl Proxy {
         let Ok(uri) = format!("http://{endpoint}{path}").parse::<Uri>() else {
             return plain(StatusCode::BAD_REQUEST);
         };
+        // An HTTP/1.1 Upgrade (WebSocket) is passed through as one.
+        let upgrade = (request.version() == Version::HTTP_11)
+            .then(|| request.headers().get(UPGRADE).cloned())
+            .flatten();
+        let downstream = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
         let headers = request.headers_mut();
         strip_hop_by_hop(headers);
         forwarded_headers(headers, &host, peer, scheme, port);
+        if let Some(protocol) = upgrade {
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(UPGRADE, protocol);
+        }
         match self.client.request(request).await {
-            Ok(response) => {
+            Ok(mut response) => {
+                if let (StatusCode::SWITCHING_PROTOCOLS, Some(downstream)) =
+                    (response.status(), downstream)
+                {
+                    let upstream = hyper::upgrade::on(&mut response);
+                    self.tunnel(downstream, upstream);
+                    return response.map(Either::Left);
+                }
                 let mut response = response.map(Either::Left);
                 strip_hop_by_hop(response.headers_mut());
                 response
@@ -118,6 +137,25 @@ impl Proxy {
                 plain(StatusCode::BAD_GATEWAY)
             }
         }
+    }
+}
+
+impl Proxy {
+    /// Relays bytes both ways between an upgraded client connection and
+    /// the upgraded upstream one, once both upgrades complete.
+    fn tunnel(&self, downstream: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+        let mut tunnels = self
+            .tunnels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while tunnels.try_join_next().is_some() {}
+        tunnels.spawn(async move {
+            let (Ok(downstream), Ok(upstream)) = tokio::join!(downstream, upstream) else {
+                return;
+            };
+            let (mut a, mut b) = (TokioIo::new(downstream), TokioIo::new(upstream));
+            let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+        });
     }
 }
 
@@ -247,7 +285,7 @@ async fn connection<I>(
         async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer, scheme, port).await) }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let served = builder.serve_connection(io, service);
+    let served = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(served);
     tokio::select! {
         result = served.as_mut() => if let Err(error) = result {
@@ -296,5 +334,79 @@ mod tests {
         assert_eq!(get("x-forwarded-for").as_deref(), Some("127.0.0.2"));
         assert_eq!(get("x-forwarded-proto").as_deref(), Some("https"));
         assert_eq!(get("x-forwarded-port").as_deref(), Some("8443"));
+    }
+
+    #[tokio::test]
+    async fn upgrades_are_relayed_both_ways() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // An upstream that switches protocols, then echoes.
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_port = upstream.local_addr().unwrap().port();
+        let echo = tokio::spawn(async move {
+            let (mut tcp, _) = upstream.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                tcp.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+            assert!(head.contains("upgrade: echo"), "{head}");
+            assert!(head.contains("connection: upgrade"), "{head}");
+            tcp.write_all(
+                b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let mut buf = [0u8; 4];
+            tcp.read_exact(&mut buf).await.unwrap();
+            tcp.write_all(&buf).await.unwrap();
+        });
+        let ingress: k8s_openapi::api::networking::v1::Ingress =
+            serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "i", "namespace": "ns"},
+            "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}))
+            .unwrap();
+        let service: k8s_openapi::api::core::v1::Service =
+            serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s", "namespace": "ns"}, "spec": {"ports": [{"port": 80}]}}))
+            .unwrap();
+        let slice: k8s_openapi::api::discovery::v1::EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "s-1", "namespace": "ns", "labels": {"kubernetes.io/service-name": "s"}},
+            "addressType": "IPv4", "ports": [{"port": upstream_port}],
+            "endpoints": [{"addresses": ["127.0.0.1"]}]}))
+        .unwrap();
+        let proxy = Arc::new(Proxy::new());
+        *proxy.table.write().unwrap() = Arc::new(Table::build(&[ingress], &[service], &[slice]));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let cancel = CancellationToken::new();
+        let serving = tokio::spawn(serve(listener, None, Arc::clone(&proxy), cancel.clone()));
+        let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
+        client
+            .write_all(
+                b"GET /chat HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            client.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        client.write_all(b"ping").await.unwrap();
+        let mut reply = [0u8; 4];
+        client.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"ping");
+        echo.await.unwrap();
+        cancel.cancel();
+        serving.await.unwrap();
     }
 }
