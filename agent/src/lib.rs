@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod gpu;
 pub mod host;
+pub mod ingress;
 pub mod lease;
 pub mod logs;
 pub mod network;

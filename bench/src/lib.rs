@@ -1,6 +1,8 @@
 //! Shared pieces of berth's benchmarks: an in-process API server on a fresh
 //! data directory, and keep-alive HTTPS connections to it.
 
+pub mod process;
+
 use std::sync::Arc;
 
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};

@@ -11,10 +11,11 @@
 //! available beside a Deployment of as many pods.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+use berth_bench::process::{berth_binary, start_server, Process};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::batch::v1::Job;
@@ -54,56 +55,6 @@ struct Args {
     /// Give up on a case after this many seconds.
     #[arg(long, default_value_t = 1800)]
     timeout: u64,
-}
-
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn berth_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = given {
-        return Ok(path);
-    }
-    let beside = std::env::current_exe()?.with_file_name("berth");
-    anyhow::ensure!(
-        beside.exists(),
-        "no berth binary beside this one; pass --berth PATH"
-    );
-    Ok(beside)
-}
-
-/// `berth server` on a fresh data directory; returns it and its admin kubeconfig.
-fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<(Process, PathBuf)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(berth)
-        .arg("server")
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("server.log"))?)
-        .spawn()
-        .with_context(|| format!("starting {}", berth.display()))?;
-    let mut process = Process(child);
-    let kubeconfig = dir.join("admin.kubeconfig");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(kubeconfig.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-        if let Some(status) = process.0.try_wait()? {
-            anyhow::bail!("berth server exited early ({status})");
-        }
-        anyhow::ensure!(Instant::now() < deadline, "berth server not ready in 60s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((process, kubeconfig))
 }
 
 fn start_sim(berth: &Path, dir: &Path, kubeconfig: &Path, args: &Args) -> anyhow::Result<Process> {

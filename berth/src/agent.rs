@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_agent::config::{self, NodeConfig};
+use berth_agent::ingress::{self, IngressConfig};
 use berth_agent::network::dns::DnsConfig;
 use berth_agent::network::pod_network::{self, PodNetworkConfig};
 use berth_agent::runtime::cri::containerd::ContainerdConfig;
@@ -237,6 +238,52 @@ pub struct AgentArgs {
     node: NodeFlags,
     #[command(flatten)]
     cri: CriFlags,
+    #[command(flatten)]
+    ingress: IngressFlags,
+}
+
+/// Where the node's ingress proxy (IngressClass `berth`) listens.
+#[derive(Args, Debug)]
+pub struct IngressFlags {
+    /// Port of the ingress proxy's plain HTTP on the node's address; 0 turns
+    /// it off. Default 80 (0 with `--runtime simulated`).
+    #[arg(long, env = "BERTH_INGRESS_HTTP_PORT")]
+    ingress_http_port: Option<u16>,
+    /// Port of the ingress proxy's TLS on the node's address; 0 turns it
+    /// off. Default 443 (0 with `--runtime simulated`).
+    #[arg(long, env = "BERTH_INGRESS_HTTPS_PORT")]
+    ingress_https_port: Option<u16>,
+}
+
+impl IngressFlags {
+    /// The proxy's configuration on `address`; simulated nodes (many per
+    /// machine) serve no ingress unless a port is given.
+    fn config(&self, address: std::net::IpAddr, simulated: bool) -> IngressConfig {
+        let (http, https) = if simulated { (0, 0) } else { (80, 443) };
+        IngressConfig {
+            address,
+            http_port: self.ingress_http_port.unwrap_or(http),
+            https_port: self.ingress_https_port.unwrap_or(https),
+        }
+    }
+
+    /// Runs the proxy of `node` until `cancel` fires; a port that cannot be
+    /// bound leaves the node running without ingress.
+    fn run(
+        &self,
+        client: kube::Client,
+        node: &NodeConfig,
+        simulated: bool,
+        cancel: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + use<> {
+        let config = self.config(node.internal_ip, simulated);
+        let run = ingress::run(client, node.name.clone(), config, cancel);
+        async move {
+            if let Err(error) = run.await {
+                tracing::warn!(%error, "the ingress proxy is not running on this node");
+            }
+        }
+    }
 }
 
 /// Where and how the CRI runtime runs.
@@ -526,8 +573,16 @@ async fn run_node(
     if args.runtime == "simulated" {
         let runtime = args.node.simulated_runtime(slot)?;
         tracing::info!(node = %node.name, runtime = %args.runtime, "berth agent starting");
+        let ingress = args
+            .ingress
+            .run(client.clone(), &node, true, cancel.clone());
         let nodes = Nodes::new(vec![NodeHandle::new(node, runtime)])?;
-        return run_nodes_until(client, nodes, options, cancel).await;
+        let run = async {
+            let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
+            cancel.cancel();
+            outcome
+        };
+        return tokio::join!(run, ingress).0;
     }
     let node = args.cri.real_node(node, &args.node)?;
     let network = args.cri.pod_network(&node)?;
@@ -537,6 +592,9 @@ async fn run_node(
     let kubelet_api = kubelet_server(client_ca_pem, &node, runtime.clone()).await?;
     let node_name = node.name.clone();
     let node_ip = node.internal_ip;
+    let ingress = args
+        .ingress
+        .run(client.clone(), &node, false, cancel.clone());
     let nodes = Nodes::new(vec![NodeHandle::new(node, runtime.clone())])?;
     let serving = tokio::spawn(kubelet_api.serve(cancel.clone()));
     let proxy = tokio::spawn(berth_agent::network::service_proxy::run(
@@ -566,8 +624,12 @@ async fn run_node(
             }
         })
     });
-    let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
-    cancel.cancel();
+    let run = async {
+        let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
+        cancel.cancel();
+        outcome
+    };
+    let (outcome, ()) = tokio::join!(run, ingress);
     let _ = serving.await;
     let _ = proxy.await;
     if let Some(pod_network) = pod_network {

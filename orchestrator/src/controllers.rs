@@ -14,6 +14,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod garbage_collector;
 pub mod history;
+pub mod ingress;
 pub mod job;
 pub mod namespace;
 pub mod node_ipam;
@@ -175,6 +176,10 @@ pub fn all(
         (
             "persistentvolume-binder",
             Box::pin(persistent_volume::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "ingress",
+            Box::pin(ingress::run(client.clone(), cancel.clone())),
         ),
     ];
     if let Some(signing) = &config.csr_signing {

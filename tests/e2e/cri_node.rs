@@ -86,6 +86,18 @@ pub struct CriNode {
     _dir: tempfile::TempDir,
 }
 
+/// Turns the ingress proxy off unless `extra` sets its ports: test nodes
+/// share the host's 127.0.0.1, where only one could hold ports 80 and 443.
+fn ingress_off(extra: &[&str]) -> Vec<String> {
+    let mut off = Vec::new();
+    for flag in ["--ingress-http-port", "--ingress-https-port"] {
+        if !extra.iter().any(|a| a.starts_with(flag)) {
+            off.extend([flag.to_owned(), "0".to_owned()]);
+        }
+    }
+    off
+}
+
 impl CriNode {
     /// Starts node `name` pulling from `registry`.
     pub fn start(server: &Server, registry: &Registry, name: &str) -> Self {
@@ -120,6 +132,7 @@ impl CriNode {
         .iter()
         .map(|s| s.to_string())
         .chain([data_dir.display().to_string()])
+        .chain(ingress_off(extra))
         .chain(extra.iter().map(|s| s.to_string()))
         .collect();
         let agent = spawn(server, name, &args);

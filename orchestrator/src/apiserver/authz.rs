@@ -3,8 +3,8 @@
 //! grants it. Nodes get their rights through the bindings below, which
 //! `berth server` keeps at each start — kubeadm's bootstrap bindings plus a
 //! stand-in for the Node authorizer (group `system:nodes` bound to the
-//! `system:node` role, to kube-proxy's, and to reading namespaces and
-//! NetworkPolicies, as the agent does all three jobs), with NodeRestriction's
+//! `system:node` role, to kube-proxy's, and to reading namespaces,
+//! NetworkPolicies and Ingresses, as the agent does all those jobs), with NodeRestriction's
 //! rule that a node changes only its own Node and Lease.
 
 use berth_api::bootstrap_token::DEFAULT_GROUP;
@@ -116,7 +116,8 @@ fn group_binding(name: &str, role: &str, group: &str) -> Value {
 
 /// The ClusterRoles with what the agent does beyond kubelet's and
 /// kube-proxy's roles: it reads namespaces and NetworkPolicies (it enforces
-/// them), and it is the deleter of the `local-path` volumes on its disk, so
+/// them) and Ingresses and IngressClasses (its ingress proxy routes them),
+/// and it is the deleter of the `local-path` volumes on its disk, so
 /// it follows PersistentVolumes and deletes the released ones it emptied.
 pub fn node_roles() -> Vec<Value> {
     vec![
@@ -129,7 +130,7 @@ pub fn node_roles() -> Vec<Value> {
             },
             "rules": [
                 {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
-                {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["get", "list", "watch"]},
+                {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies", "ingresses", "ingressclasses"], "verbs": ["get", "list", "watch"]},
             ],
         }),
         json!({

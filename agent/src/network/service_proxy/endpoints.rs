@@ -142,13 +142,9 @@ fn candidates(slices: &[&EndpointSlice], port_name: &str, node: &str) -> Vec<Can
     out
 }
 
-/// The ports of `services` this node (`node`) proxies, with their
-/// endpoints from `slices`. ExternalName and headless Services have none.
-pub fn service_ports(
-    services: &[Service],
-    slices: &[EndpointSlice],
-    node: &str,
-) -> Vec<ServicePort> {
+/// `slices` grouped by the Service they belong to (`namespace`, `name`),
+/// from the `kubernetes.io/service-name` label; unlabelled ones are left out.
+pub fn slices_by_service(slices: &[EndpointSlice]) -> BTreeMap<(&str, &str), Vec<&EndpointSlice>> {
     let mut by_service: BTreeMap<(&str, &str), Vec<&EndpointSlice>> = BTreeMap::new();
     for slice in slices {
         let Some(service) = slice
@@ -165,6 +161,17 @@ pub fn service_ports(
             .or_default()
             .push(slice);
     }
+    by_service
+}
+
+/// The ports of `services` this node (`node`) proxies, with their
+/// endpoints from `slices`. ExternalName and headless Services have none.
+pub fn service_ports(
+    services: &[Service],
+    slices: &[EndpointSlice],
+    node: &str,
+) -> Vec<ServicePort> {
+    let by_service = slices_by_service(slices);
     let mut ports = Vec::new();
     for service in services {
         let namespace = service.metadata.namespace.as_deref().unwrap_or_default();

@@ -110,6 +110,64 @@ impl KindRules for IngressClass {
     }
 }
 
+/// The annotation that makes an IngressClass the cluster's default (Ingresses
+/// without a class belong to it).
+pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
+/// The `spec.controller` of berth's own ingress (the node agents' proxies).
+pub const BERTH_CONTROLLER: &str = "berth.dev/ingress";
+/// The Node annotation a node agent sets while its ingress proxy listens:
+/// the ports, `"80,443"`.
+pub const BERTH_PORTS_ANNOTATION: &str = "berth.dev/ingress-ports";
+/// The deprecated annotation that named an Ingress's class before
+/// `spec.ingressClassName`; controllers still honour it.
+pub const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+
+/// Whether `ingress` belongs to a class whose `spec.controller` is
+/// `controller`, as ingress controllers decide: the deprecated annotation
+/// first, then `spec.ingressClassName`, and an Ingress naming neither
+/// belongs to the default class (if exactly that one is ours).
+pub fn ingress_served_by(
+    ingress: &k8s_openapi::api::networking::v1::Ingress,
+    classes: &[k8s_openapi::api::networking::v1::IngressClass],
+    controller: &str,
+) -> bool {
+    let ours = |name: &str| {
+        classes.iter().any(|c| {
+            c.metadata.name.as_deref() == Some(name)
+                && c.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(controller)
+        })
+    };
+    let annotated = ingress
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CLASS_ANNOTATION));
+    let named = ingress
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref());
+    match (annotated, named) {
+        (Some(class), _) => ours(class),
+        (None, Some(class)) => ours(class),
+        (None, None) => {
+            let defaults: Vec<_> = classes
+                .iter()
+                .filter(|c| {
+                    c.metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION))
+                        .is_some_and(|v| v == "true")
+                })
+                .collect();
+            // Upstream's admission refuses to pick when several classes claim
+            // to be the default; so does this.
+            matches!(defaults.as_slice(), [only]
+                if only.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(controller))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +209,72 @@ mod tests {
             cells[2],
             json!("IngressParameters.k8s.example.com/external-lb")
         );
+    }
+
+    #[test]
+    fn an_ingress_belongs_to_a_class_by_annotation_name_or_default() {
+        use k8s_openapi::api::networking::v1::{Ingress, IngressClass as Class};
+        let class = |name: &str, controller: &str, default: bool| -> Class {
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "annotations": if default {
+                    json!({DEFAULT_CLASS_ANNOTATION: "true"}) } else { json!({}) }},
+                "spec": {"controller": controller}}))
+            .unwrap()
+        };
+        let ingress = |annotation: Option<&str>, name: Option<&str>| -> Ingress {
+            let mut obj = json!({"metadata": {"name": "i"}, "spec": {}});
+            if let Some(a) = annotation {
+                obj["metadata"]["annotations"] = json!({CLASS_ANNOTATION: a});
+            }
+            if let Some(n) = name {
+                obj["spec"]["ingressClassName"] = json!(n);
+            }
+            serde_json::from_value(obj).unwrap()
+        };
+        let ours = class("berth", "berth.dev/ingress", true);
+        let other = class("nginx", "k8s.io/ingress-nginx", false);
+        let other_default = class("nginx", "k8s.io/ingress-nginx", true);
+        let cases = [
+            (
+                ingress(None, Some("berth")),
+                vec![ours.clone(), other.clone()],
+                true,
+            ),
+            (
+                ingress(None, Some("nginx")),
+                vec![ours.clone(), other.clone()],
+                false,
+            ),
+            (ingress(None, Some("missing")), vec![ours.clone()], false),
+            (
+                ingress(Some("berth"), Some("nginx")),
+                vec![ours.clone(), other.clone()],
+                true,
+            ),
+            (
+                ingress(Some("nginx"), Some("berth")),
+                vec![ours.clone(), other.clone()],
+                false,
+            ),
+            (ingress(None, None), vec![ours.clone(), other.clone()], true),
+            (
+                ingress(None, None),
+                vec![class("berth", "berth.dev/ingress", false)],
+                false,
+            ),
+            (
+                ingress(None, None),
+                vec![ours.clone(), other_default],
+                false,
+            ),
+            (ingress(None, None), vec![], false),
+        ];
+        for (i, (ingress, classes, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                ingress_served_by(&ingress, &classes, "berth.dev/ingress"),
+                want,
+                "case {i}"
+            );
+        }
     }
 }
