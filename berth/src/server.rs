@@ -110,11 +110,12 @@ fn controllers_config(args: &ServerArgs) -> anyhow::Result<controllers::Controll
             grace_period: args.node_monitor_grace_period,
         },
         csr_signing: None,
-        horizontal_pod_autoscaler: controllers::horizontal_pod_autoscaler::HorizontalPodAutoscalerConfig {
-            sync_period: args.horizontal_pod_autoscaler_sync_period,
-            downscale_stabilization: args.horizontal_pod_autoscaler_downscale_stabilization,
-            ..Default::default()
-        },
+        horizontal_pod_autoscaler:
+            controllers::horizontal_pod_autoscaler::HorizontalPodAutoscalerConfig {
+                sync_period: args.horizontal_pod_autoscaler_sync_period,
+                downscale_stabilization: args.horizontal_pod_autoscaler_downscale_stabilization,
+                ..Default::default()
+            },
     })
 }
 

@@ -38,6 +38,15 @@ spec:
           limits: {cpu: 100m}
 "#;
 
+const GHOST: &str = r#"
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: ghost, namespace: hpa-e2e}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: ghost}
+  maxReplicas: 2
+"#;
+
 /// The HPA as JSON.
 fn hpa(kubectl: &support::Kubectl, name: &str) -> Value {
     let text = kubectl.ok(&["get", "hpa", name, "-n", NAMESPACE, "-o", "json"]);
@@ -94,15 +103,8 @@ fn hpa_scales_a_deployment_up_under_cpu_load_and_back_down_after_the_window() {
     );
 
     // A target that does not exist: the HPA cannot get its scale.
-    kubectl.ok(&[
-        "autoscale",
-        "deployment",
-        "ghost",
-        "-n",
-        NAMESPACE,
-        "--cpu-percent=50",
-        "--max=2",
-    ]);
+    // (kubectl autoscale refuses a missing target, so the HPA is applied.)
+    kubectl.ok_stdin(&["apply", "-f", "-"], GHOST);
     wait_for(
         "the HPA of a missing target reports FailedGetScale",
         Duration::from_secs(30),
@@ -110,9 +112,8 @@ fn hpa_scales_a_deployment_up_under_cpu_load_and_back_down_after_the_window() {
         &mut [&mut node.agent],
         || {
             let ghost = hpa(&kubectl, "ghost");
-            (condition(&ghost, "AbleToScale")
-                == Some(("False".into(), "FailedGetScale".into())))
-            .then_some(())
+            (condition(&ghost, "AbleToScale") == Some(("False".into(), "FailedGetScale".into())))
+                .then_some(())
         },
     );
     let failed = events(&kubectl, "ghost", "FailedGetScale");
@@ -180,7 +181,10 @@ fn hpa_scales_a_deployment_up_under_cpu_load_and_back_down_after_the_window() {
     ]);
     assert_eq!(replicas, "3");
     let table = kubectl.ok(&["get", "hpa", "burn", "-n", NAMESPACE]);
-    assert!(table.contains("cpu: ") && table.contains("%/50%"), "{table}");
+    assert!(
+        table.contains("cpu: ") && table.contains("%/50%"),
+        "{table}"
+    );
 
     // Stop the load in every pod, with a short scale-down window.
     kubectl.ok(&[

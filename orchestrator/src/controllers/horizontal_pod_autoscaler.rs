@@ -204,15 +204,15 @@ async fn reconcile(context: &Context, hpa: &HorizontalPodAutoscaler, history: &m
         now: Timestamp::now(),
     };
     let namespace = hpa.namespace().unwrap_or_default();
-    let scaled = match Target::resolve(&context.client, &namespace, &spec.scale_target_ref).await
-    {
+    let scaled = match Target::resolve(&context.client, &namespace, &spec.scale_target_ref).await {
         Ok(target) => target.scale().await.map(|scale| (target, scale)),
         Err(e) => Err(e),
     };
     let (target, scale) = match scaled {
         Ok(found) => found,
         Err(error) => {
-            pass.event(EventType::Warning, "FailedGetScale", &error).await;
+            pass.event(EventType::Warning, "FailedGetScale", &error)
+                .await;
             let message =
                 format!("the HPA controller was unable to get the target's current scale: {error}");
             pass.set("AbleToScale", false, "FailedGetScale", &message);
@@ -303,7 +303,8 @@ async fn reconcile(context: &Context, hpa: &HorizontalPodAutoscaler, history: &m
             let message = format!("New size: {desired}; reason: {reason}; error: {error}");
             pass.event(EventType::Warning, "FailedRescale", &message)
                 .await;
-            let message = format!("the HPA controller was unable to update the target scale: {error}");
+            let message =
+                format!("the HPA controller was unable to update the target scale: {error}");
             pass.set("AbleToScale", false, "FailedUpdateScale", &message);
             pass.update_status(
                 Some(current),
@@ -314,7 +315,8 @@ async fn reconcile(context: &Context, hpa: &HorizontalPodAutoscaler, history: &m
             .await;
             return;
         }
-        let message = format!("the HPA controller was able to update the target scale to {desired}");
+        let message =
+            format!("the HPA controller was able to update the target scale to {desired}");
         pass.set("AbleToScale", true, "SucceededRescale", &message);
         let message = format!("New size: {desired}; reason: {reason}");
         pass.event(EventType::Normal, "SuccessfulRescale", &message)
@@ -382,7 +384,10 @@ async fn compute_replicas_for_metrics(
     }
     let namespace = pass.hpa.namespace().unwrap_or_default();
     let pods_api: Api<Pod> = Api::namespaced(pass.context.client.clone(), &namespace);
-    let pods = match pods_api.list(&ListParams::default().labels(&selector)).await {
+    let pods = match pods_api
+        .list(&ListParams::default().labels(&selector))
+        .await
+    {
         Ok(list) => list.items,
         Err(e) => {
             let error = format!(
@@ -459,11 +464,16 @@ struct MetricInput<'a> {
 
 /// One metric's proposal (upstream's `computeReplicasForMetric`); only
 /// resource metrics are served, the custom and external metrics APIs are not.
-async fn compute_metric(input: &MetricInput<'_>, spec: &MetricSpec) -> Result<Proposal, MetricFailure> {
-    let unserved = |reason, kind: &str, api: &str| MetricFailure {
+async fn compute_metric(
+    input: &MetricInput<'_>,
+    spec: &MetricSpec,
+) -> Result<Proposal, MetricFailure> {
+    let unserved = |reason, kind: &str, api: &str| {
+        MetricFailure {
         reason,
         inner: format!("unable to get {kind} metric: unable to fetch metrics from {api} API: the server could not find the requested resource"),
         outer: format!("failed to get {kind} metric value: unable to fetch metrics from {api} API: the server could not find the requested resource"),
+    }
     };
     match spec.type_.as_str() {
         "Resource" => {
@@ -484,7 +494,10 @@ async fn compute_metric(input: &MetricInput<'_>, spec: &MetricSpec) -> Result<Pr
                 })
                 .map_err(|inner| MetricFailure {
                     reason: "FailedGetResourceMetric",
-                    outer: format!("failed to get {} resource metric value: {inner}", source.name),
+                    outer: format!(
+                        "failed to get {} resource metric value: {inner}",
+                        source.name
+                    ),
                     inner,
                 })
         }
@@ -509,13 +522,24 @@ async fn compute_metric(input: &MetricInput<'_>, spec: &MetricSpec) -> Result<Pr
                 })
                 .map_err(|inner| MetricFailure {
                     reason: "FailedGetContainerResourceMetric",
-                    outer: format!("failed to get {} container metric value: {inner}", source.name),
+                    outer: format!(
+                        "failed to get {} container metric value: {inner}",
+                        source.name
+                    ),
                     inner,
                 })
         }
         "Pods" => Err(unserved("FailedGetPodsMetric", "pods", "custom metrics")),
-        "Object" => Err(unserved("FailedGetObjectMetric", "object", "custom metrics")),
-        "External" => Err(unserved("FailedGetExternalMetric", "external", "external metrics")),
+        "Object" => Err(unserved(
+            "FailedGetObjectMetric",
+            "object",
+            "custom metrics",
+        )),
+        "External" => Err(unserved(
+            "FailedGetExternalMetric",
+            "external",
+            "external metrics",
+        )),
         other => {
             let inner = format!("unknown metric source type \"{other}\"");
             Err(MetricFailure {
@@ -544,9 +568,15 @@ async fn resource_metric(
 ) -> Result<(i32, String, MetricValueStatus), String> {
     let now = Timestamp::now();
     let fetch = || async {
-        metrics::pod_metrics(input.client, input.namespace, input.selector, resource, container)
-            .await
-            .map_err(|e| format!("unable to get metrics for resource {resource}: {e}"))
+        metrics::pod_metrics(
+            input.client,
+            input.namespace,
+            input.selector,
+            resource,
+            container,
+        )
+        .await
+        .map_err(|e| format!("unable to get metrics for resource {resource}: {e}"))
     };
     if let Some(value) = target.average_value.as_ref() {
         let wrap = |e: String| format!("failed to get {resource} usage: {e}");

@@ -57,7 +57,11 @@ mod tests {
             set_condition(&mut conditions, type_, status, reason, "m", now);
             let c = conditions.iter().find(|c| c.type_ == type_).unwrap();
             assert_eq!(c.reason.as_deref(), Some(reason));
-            assert_eq!(c.last_transition_time.as_ref().unwrap().0, transition, "{reason}");
+            assert_eq!(
+                c.last_transition_time.as_ref().unwrap().0,
+                transition,
+                "{reason}"
+            );
         }
         let types: Vec<_> = conditions.iter().map(|c| c.type_.as_str()).collect();
         assert_eq!(types, ["AbleToScale", "ScalingActive"]);

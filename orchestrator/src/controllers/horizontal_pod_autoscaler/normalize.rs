@@ -280,8 +280,8 @@ fn rate_limited(
 ) -> (i32, (&'static str, &'static str)) {
     let Bounds { current, min, max } = bounds;
     if desired > current {
-        let limit = scale_limit(history, behavior.scale_up.as_ref(), current, true, now)
-            .max(current);
+        let limit =
+            scale_limit(history, behavior.scale_up.as_ref(), current, true, now).max(current);
         let (maximum, why) = if max > limit {
             (limit, SCALE_UP_LIMIT)
         } else {
@@ -291,8 +291,8 @@ fn rate_limited(
             return (maximum, why);
         }
     } else if desired < current {
-        let limit = scale_limit(history, behavior.scale_down.as_ref(), current, false, now)
-            .min(current);
+        let limit =
+            scale_limit(history, behavior.scale_down.as_ref(), current, false, now).min(current);
         let (minimum, why) = if min < limit {
             (limit, SCALE_DOWN_LIMIT)
         } else {
@@ -325,7 +325,9 @@ fn scale_limit(
     up: bool,
     now: Timestamp,
 ) -> i32 {
-    let select = rules.and_then(|r| r.select_policy.as_deref()).unwrap_or("Max");
+    let select = rules
+        .and_then(|r| r.select_policy.as_deref())
+        .unwrap_or("Max");
     if select == "Disabled" {
         return current;
     }

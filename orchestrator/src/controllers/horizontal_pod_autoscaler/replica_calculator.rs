@@ -313,9 +313,7 @@ pub fn resource_replicas(
         if config.within_tolerance(ratio) {
             return Ok(proposal(current));
         }
-        return Ok(proposal(
-            (ratio * groups.ready_count as f64).ceil() as i32
-        ));
+        return Ok(proposal((ratio * groups.ready_count as f64).ceil() as i32));
     }
     let fallback = i64::from(target_utilization.max(100));
     for pod in &groups.missing {

@@ -35,8 +35,7 @@ impl Target {
         namespace: &str,
         reference: &CrossVersionObjectReference,
     ) -> Result<Self, String> {
-        let (group, version) =
-            group_version(reference.api_version.as_deref().unwrap_or_default())?;
+        let (group, version) = group_version(reference.api_version.as_deref().unwrap_or_default())?;
         let gvk = GroupVersionKind::gvk(&group, &version, &reference.kind);
         let resource: ApiResource = kube::discovery::pinned_kind(client, &gvk)
             .await
