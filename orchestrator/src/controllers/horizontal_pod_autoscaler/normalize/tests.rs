@@ -60,21 +60,25 @@ fn default_behavior() -> HorizontalPodAutoscalerBehavior {
     }
 }
 
+/// (case, recommendations, current, min, max, desired, replicas, AbleToScale
+/// reason, ScalingLimited status and reason)
+type LegacyCase = (
+    &'static str,
+    Vec<(i32, i64)>,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    &'static str,
+    (bool, &'static str),
+);
+
 #[test]
 fn legacy_normalization_limits_and_stabilizes() {
     let window = Duration::from_secs(300);
     // (case, history of recommendations, current, min, max, desired → replicas, AbleToScale reason, ScalingLimited (status, reason))
-    let cases: Vec<(
-        &str,
-        Vec<(i32, i64)>,
-        i32,
-        i32,
-        i32,
-        i32,
-        i32,
-        &str,
-        (bool, &str),
-    )> = vec![
+    let cases: Vec<LegacyCase> = vec![
         (
             "scale up at most 2x or 4",
             vec![],

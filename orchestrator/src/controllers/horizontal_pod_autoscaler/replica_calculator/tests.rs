@@ -91,6 +91,22 @@ fn metrics(levels: &[Option<i64>]) -> PodMetricsInfo {
         .collect()
 }
 
+/// (case, current, pods, metrics, target %, replicas, utilization, raw average)
+type UtilizationCase = (
+    &'static str,
+    i32,
+    Vec<P>,
+    Vec<Option<i64>>,
+    i32,
+    i32,
+    i32,
+    i64,
+);
+/// (case, pods, metrics, error text)
+type ErrorCase = (&'static str, Vec<P>, Vec<Option<i64>>, &'static str);
+/// (case, current, metrics, target milli, replicas, average)
+type AverageCase = (&'static str, i32, Vec<Option<i64>>, i64, i32, i64);
+
 #[test]
 fn utilization_targets_give_upstreams_replica_counts() {
     let unready = P {
@@ -118,7 +134,7 @@ fn utilization_targets_give_upstreams_replica_counts() {
     };
     let r = RUNNING;
     // (case, current, pods, metrics, target %, expected replicas, utilization, raw average)
-    let cases: Vec<(&str, i32, Vec<P>, Vec<Option<i64>>, i32, i32, i32, i64)> = vec![
+    let cases: Vec<UtilizationCase> = vec![
         (
             "scale up",
             3,
@@ -301,7 +317,7 @@ fn utilization_errors_carry_upstreams_texts() {
         ready: false,
         ..RUNNING
     };
-    let cases: Vec<(&str, Vec<P>, Vec<Option<i64>>, &str)> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (
             "no pods",
             vec![],
@@ -337,7 +353,7 @@ fn average_value_targets_give_upstreams_replica_counts() {
     let r = RUNNING;
     let config = CalculatorConfig::default();
     // (case, current, metrics, target milli, expected replicas, average)
-    let cases: Vec<(&str, i32, Vec<Option<i64>>, i64, i32, i64)> = vec![
+    let cases: Vec<AverageCase> = vec![
         (
             "scale up",
             3,
