@@ -8,6 +8,7 @@
 //! upstream. It never touches the target's pods; the workload controller does.
 
 pub mod conditions;
+pub mod metric_source;
 pub mod metrics;
 pub mod normalize;
 pub mod replica_calculator;
@@ -21,10 +22,9 @@ use jiff::Timestamp;
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::autoscaling::v2::{
     HorizontalPodAutoscaler, HorizontalPodAutoscalerCondition, HorizontalPodAutoscalerStatus,
-    MetricSpec, MetricStatus, MetricTarget, MetricValueStatus, ResourceMetricStatus,
+    MetricSpec, MetricStatus,
 };
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::ResourceExt;
@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use self::conditions::set_condition;
+use self::metric_source::{compute_metric, MetricFailure, MetricInput};
 use self::normalize::{Bounds, History};
 use self::replica_calculator::CalculatorConfig;
 use self::target::Target;
@@ -338,21 +339,6 @@ struct Computed {
     statuses: Vec<MetricStatus>,
 }
 
-/// Why one metric gave no proposal: the event reason, the event text and
-/// the error the HPA reports for it.
-struct MetricFailure {
-    reason: &'static str,
-    inner: String,
-    outer: String,
-}
-
-/// One metric's proposal.
-struct Proposal {
-    replicas: i32,
-    metric: String,
-    status: MetricStatus,
-}
-
 /// Upstream's `computeReplicasForMetrics`: the largest proposal, unless
 /// every metric failed or a failing one might veto a scale-down (then the
 /// first failure's condition and an error).
@@ -450,180 +436,4 @@ async fn compute_replicas_for_metrics(
         metric,
         statuses,
     })
-}
-
-/// What every metric of one pass is computed from.
-struct MetricInput<'a> {
-    client: &'a kube::Client,
-    namespace: &'a str,
-    selector: &'a str,
-    pods: &'a [Pod],
-    current: i32,
-    config: &'a CalculatorConfig,
-}
-
-/// One metric's proposal (upstream's `computeReplicasForMetric`); only
-/// resource metrics are served, the custom and external metrics APIs are not.
-async fn compute_metric(
-    input: &MetricInput<'_>,
-    spec: &MetricSpec,
-) -> Result<Proposal, MetricFailure> {
-    let unserved = |reason, kind: &str, api: &str| {
-        MetricFailure {
-        reason,
-        inner: format!("unable to get {kind} metric: unable to fetch metrics from {api} API: the server could not find the requested resource"),
-        outer: format!("failed to get {kind} metric value: unable to fetch metrics from {api} API: the server could not find the requested resource"),
-    }
-    };
-    match spec.type_.as_str() {
-        "Resource" => {
-            let source = spec.resource.clone().unwrap_or_default();
-            resource_metric(input, &source.name, None, &source.target)
-                .await
-                .map(|(replicas, metric, current)| Proposal {
-                    replicas,
-                    metric,
-                    status: MetricStatus {
-                        type_: "Resource".into(),
-                        resource: Some(ResourceMetricStatus {
-                            name: source.name.clone(),
-                            current,
-                        }),
-                        ..Default::default()
-                    },
-                })
-                .map_err(|inner| MetricFailure {
-                    reason: "FailedGetResourceMetric",
-                    outer: format!(
-                        "failed to get {} resource metric value: {inner}",
-                        source.name
-                    ),
-                    inner,
-                })
-        }
-        "ContainerResource" => {
-            let source = spec.container_resource.clone().unwrap_or_default();
-            resource_metric(input, &source.name, Some(&source.container), &source.target)
-                .await
-                .map(|(replicas, metric, current)| Proposal {
-                    replicas,
-                    metric,
-                    status: MetricStatus {
-                        type_: "ContainerResource".into(),
-                        container_resource: Some(
-                            k8s_openapi::api::autoscaling::v2::ContainerResourceMetricStatus {
-                                name: source.name.clone(),
-                                container: source.container.clone(),
-                                current,
-                            },
-                        ),
-                        ..Default::default()
-                    },
-                })
-                .map_err(|inner| MetricFailure {
-                    reason: "FailedGetContainerResourceMetric",
-                    outer: format!(
-                        "failed to get {} container metric value: {inner}",
-                        source.name
-                    ),
-                    inner,
-                })
-        }
-        "Pods" => Err(unserved("FailedGetPodsMetric", "pods", "custom metrics")),
-        "Object" => Err(unserved(
-            "FailedGetObjectMetric",
-            "object",
-            "custom metrics",
-        )),
-        "External" => Err(unserved(
-            "FailedGetExternalMetric",
-            "external",
-            "external metrics",
-        )),
-        other => {
-            let inner = format!("unknown metric source type \"{other}\"");
-            Err(MetricFailure {
-                reason: "InvalidMetricSourceType",
-                outer: inner.clone(),
-                inner,
-            })
-        }
-    }
-}
-
-/// A milli-unit amount as a Quantity (upstream's `NewMilliQuantity(v, DecimalSI)`).
-fn milli_quantity(milli: i64) -> Quantity {
-    let q = berth_api::quantity::Quantity::new_milli(milli, berth_api::quantity::Format::DecimalSI);
-    Quantity(q.to_string())
-}
-
-/// A resource metric's proposal (upstream's
-/// `computeStatusForResourceMetricGeneric`): the count, the metric's name
-/// for messages, and its current value.
-async fn resource_metric(
-    input: &MetricInput<'_>,
-    resource: &str,
-    container: Option<&str>,
-    target: &MetricTarget,
-) -> Result<(i32, String, MetricValueStatus), String> {
-    let now = Timestamp::now();
-    let fetch = || async {
-        metrics::pod_metrics(
-            input.client,
-            input.namespace,
-            input.selector,
-            resource,
-            container,
-        )
-        .await
-        .map_err(|e| format!("unable to get metrics for resource {resource}: {e}"))
-    };
-    if let Some(value) = target.average_value.as_ref() {
-        let wrap = |e: String| format!("failed to get {resource} usage: {e}");
-        let target_milli = berth_api::quantity::Quantity::parse(&value.0)
-            .map(|q| q.milli_value() as i64)
-            .map_err(|e| wrap(e.to_string()))?;
-        let metrics = fetch().await.map_err(wrap)?;
-        let (replicas, usage) = replica_calculator::raw_resource_replicas(
-            input.current,
-            target_milli,
-            resource,
-            input.pods,
-            metrics,
-            input.config,
-            now,
-        )
-        .map_err(|e| wrap(e.to_string()))?;
-        let status = MetricValueStatus {
-            average_value: Some(milli_quantity(usage)),
-            ..Default::default()
-        };
-        return Ok((replicas, format!("{resource} resource"), status));
-    }
-    let Some(utilization) = target.average_utilization else {
-        return Err("invalid resource metric source: neither an average utilization target nor an average value (usage) target was set".into());
-    };
-    let wrap = |e: String| format!("failed to get {resource} utilization: {e}");
-    let metrics = fetch().await.map_err(wrap)?;
-    let proposal = replica_calculator::resource_replicas(
-        input.current,
-        utilization,
-        resource,
-        container,
-        input.pods,
-        metrics,
-        input.config,
-        now,
-    )
-    .map_err(|e| wrap(e.to_string()))?;
-    let name = match container {
-        Some(_) => format!("{resource} container resource utilization (percentage of request)"),
-        None => format!("{resource} resource utilization (percentage of request)"),
-    };
-    let status = MetricValueStatus {
-        average_utilization: Some(proposal.utilization),
-        average_value: Some(milli_quantity(proposal.raw_average)),
-        value: None,
-    };
-    Ok((proposal.replicas, name, status))
 }
