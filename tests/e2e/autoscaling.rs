@@ -83,6 +83,26 @@ fn events(kubectl: &support::Kubectl, name: &str, reason: &str) -> Vec<String> {
     text.lines().map(str::to_owned).collect()
 }
 
+/// The `burn` HPA once its desiredReplicas is `replicas` (within 2 minutes).
+fn wait_for_desired(
+    server: &Server,
+    node: &mut CriNode,
+    kubectl: &support::Kubectl,
+    replicas: i64,
+) -> Value {
+    wait_for(
+        &format!("the HPA scales the Deployment to {replicas}"),
+        Duration::from_secs(120),
+        server,
+        &mut [&mut node.agent],
+        || {
+            std::thread::sleep(Duration::from_secs(1));
+            let burn = hpa(kubectl, "burn");
+            (burn["status"]["desiredReplicas"] == replicas).then_some(burn)
+        },
+    )
+}
+
 #[test]
 fn hpa_scales_a_deployment_up_under_cpu_load_and_back_down_after_the_window() {
     let registry = Registry::start();
@@ -140,17 +160,7 @@ fn hpa_scales_a_deployment_up_under_cpu_load_and_back_down_after_the_window() {
     );
 
     // The busy pod (about 100m against a 50m request) drives it to the maximum.
-    let scaled_up = wait_for(
-        "the HPA scales the Deployment to 3",
-        Duration::from_secs(120),
-        &server,
-        &mut [&mut node.agent],
-        || {
-            std::thread::sleep(Duration::from_secs(1));
-            let burn = hpa(&kubectl, "burn");
-            (burn["status"]["desiredReplicas"] == 3).then_some(burn)
-        },
-    );
+    let scaled_up = wait_for_desired(&server, &mut node, &kubectl, 3);
     eprintln!("scaled up: {}", scaled_up["status"]);
     let utilization = scaled_up
         .pointer("/status/currentMetrics/0/resource/current/averageUtilization")
@@ -230,17 +240,7 @@ fn hpa_scales_a_deployment_up_under_cpu_load_and_back_down_after_the_window() {
             },
         );
     }
-    let scaled_down = wait_for(
-        "the HPA scales the Deployment back to 1",
-        Duration::from_secs(120),
-        &server,
-        &mut [&mut node.agent],
-        || {
-            std::thread::sleep(Duration::from_secs(1));
-            let burn = hpa(&kubectl, "burn");
-            (burn["status"]["desiredReplicas"] == 1).then_some(burn)
-        },
-    );
+    let scaled_down = wait_for_desired(&server, &mut node, &kubectl, 1);
     eprintln!("scaled down: {}", scaled_down["status"]);
     let rescaled = events(&kubectl, "burn", "SuccessfulRescale");
     assert!(

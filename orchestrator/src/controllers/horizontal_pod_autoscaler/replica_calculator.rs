@@ -250,10 +250,24 @@ pub struct UtilizationProposal {
     pub raw_average: i64,
 }
 
-/// The metrics the calculation goes on once unready and ignored pods are out.
-fn usable_metrics(mut metrics: PodMetricsInfo, groups: &PodGroups) -> PodMetricsInfo {
+/// The pods grouped, and the metrics the calculation goes on once unready
+/// and ignored pods are out; an error when no pod or no usable metric is left.
+fn grouped(
+    pods: &[Pod],
+    mut metrics: PodMetricsInfo,
+    resource: &str,
+    config: &CalculatorConfig,
+    now: Timestamp,
+) -> Result<(PodGroups, PodMetricsInfo), CalculationError> {
+    if pods.is_empty() {
+        return Err(CalculationError::NoPods);
+    }
+    let groups = group_pods(pods, &metrics, resource, config, now);
     metrics.retain(|name, _| !groups.ignored.contains(name) && !groups.unready.contains(name));
-    metrics
+    if metrics.is_empty() {
+        return Err(CalculationError::NoMetrics);
+    }
+    Ok((groups, metrics))
 }
 
 /// Fills in the assumed values for missing and unready pods and decides
@@ -292,14 +306,7 @@ pub fn resource_replicas(
     config: &CalculatorConfig,
     now: Timestamp,
 ) -> Result<UtilizationProposal, CalculationError> {
-    if pods.is_empty() {
-        return Err(CalculationError::NoPods);
-    }
-    let groups = group_pods(pods, &metrics, resource, config, now);
-    let mut metrics = usable_metrics(metrics, &groups);
-    if metrics.is_empty() {
-        return Err(CalculationError::NoMetrics);
-    }
+    let (groups, mut metrics) = grouped(pods, metrics, resource, config, now)?;
     let requests = pod_requests(pods, container, resource)?;
     let (ratio, utilization, raw_average) =
         utilization_ratio(&metrics, &requests, target_utilization)?;
@@ -360,14 +367,7 @@ pub fn raw_resource_replicas(
     config: &CalculatorConfig,
     now: Timestamp,
 ) -> Result<(i32, i64), CalculationError> {
-    if pods.is_empty() {
-        return Err(CalculationError::NoPods);
-    }
-    let groups = group_pods(pods, &metrics, resource, config, now);
-    let mut metrics = usable_metrics(metrics, &groups);
-    if metrics.is_empty() {
-        return Err(CalculationError::NoMetrics);
-    }
+    let (groups, mut metrics) = grouped(pods, metrics, resource, config, now)?;
     let (ratio, usage) = usage_ratio(&metrics, target);
     let scale_up_with_unready = !groups.unready.is_empty() && ratio > 1.0;
     if !scale_up_with_unready && groups.missing.is_empty() {
