@@ -48,6 +48,12 @@ pub struct ControllerManagerArgs {
     /// The longest lifetime of an issued kubelet certificate (`8760h`, `30m`).
     #[arg(long, env = "BERTH_CLUSTER_SIGNING_DURATION", default_value = "8760h")]
     cluster_signing_duration: String,
+    /// How often the horizontal pod autoscaler evaluates every HPA.
+    #[arg(long, env = "BERTH_HORIZONTAL_POD_AUTOSCALER_SYNC_PERIOD", default_value = "15s", value_parser = crate::server::parse_duration)]
+    horizontal_pod_autoscaler_sync_period: std::time::Duration,
+    /// The scale-down window of HPAs without a `behavior`.
+    #[arg(long, env = "BERTH_HORIZONTAL_POD_AUTOSCALER_DOWNSCALE_STABILIZATION", default_value = "5m", value_parser = crate::server::parse_duration)]
+    horizontal_pod_autoscaler_downscale_stabilization: std::time::Duration,
 }
 
 /// The controllers' configuration: berth's defaults, with csrsigning when
@@ -56,6 +62,9 @@ fn controllers_config(
     args: &ControllerManagerArgs,
 ) -> anyhow::Result<controllers::ControllersConfig> {
     let mut config = controllers::ControllersConfig::default();
+    config.horizontal_pod_autoscaler.sync_period = args.horizontal_pod_autoscaler_sync_period;
+    config.horizontal_pod_autoscaler.downscale_stabilization =
+        args.horizontal_pod_autoscaler_downscale_stabilization;
     if let (Some(cert), Some(key)) = (
         &args.cluster_signing_cert_file,
         &args.cluster_signing_key_file,

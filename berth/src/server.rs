@@ -58,6 +58,15 @@ pub struct ServerArgs {
     /// tolerations, a lost node's pods are replaced within about a minute).
     #[arg(long, env = "BERTH_NODE_MONITOR_GRACE_PERIOD", default_value = "20s", value_parser = parse_duration)]
     node_monitor_grace_period: std::time::Duration,
+    /// How often the horizontal pod autoscaler evaluates every HPA (upstream's
+    /// `--horizontal-pod-autoscaler-sync-period`).
+    #[arg(long, env = "BERTH_HORIZONTAL_POD_AUTOSCALER_SYNC_PERIOD", default_value = "15s", value_parser = parse_duration)]
+    horizontal_pod_autoscaler_sync_period: std::time::Duration,
+    /// How long an HPA without a `behavior` keeps the highest recent
+    /// recommendation before it scales down (upstream's
+    /// `--horizontal-pod-autoscaler-downscale-stabilization`).
+    #[arg(long, env = "BERTH_HORIZONTAL_POD_AUTOSCALER_DOWNSCALE_STABILIZATION", default_value = "5m", value_parser = parse_duration)]
+    horizontal_pod_autoscaler_downscale_stabilization: std::time::Duration,
     /// tolerationSeconds of the unreachable:NoExecute toleration new pods get (upstream 300).
     #[arg(
         long,
@@ -101,6 +110,12 @@ fn controllers_config(args: &ServerArgs) -> anyhow::Result<controllers::Controll
             grace_period: args.node_monitor_grace_period,
         },
         csr_signing: None,
+        horizontal_pod_autoscaler:
+            controllers::horizontal_pod_autoscaler::HorizontalPodAutoscalerConfig {
+                sync_period: args.horizontal_pod_autoscaler_sync_period,
+                downscale_stabilization: args.horizontal_pod_autoscaler_downscale_stabilization,
+                ..Default::default()
+            },
     })
 }
 

@@ -14,6 +14,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod garbage_collector;
 pub mod history;
+pub mod horizontal_pod_autoscaler;
 pub mod ingress;
 pub mod job;
 pub mod namespace;
@@ -58,6 +59,8 @@ pub struct ControllersConfig {
     /// The CA and duration the csrsigning controller issues kubelet
     /// certificates with; it does not run without.
     pub csr_signing: Option<certificates::signer::SigningConfig>,
+    /// The horizontal pod autoscaler's sync period and stabilization window.
+    pub horizontal_pod_autoscaler: horizontal_pod_autoscaler::HorizontalPodAutoscalerConfig,
 }
 
 impl Default for ControllersConfig {
@@ -71,6 +74,7 @@ impl Default for ControllersConfig {
                 grace_period: std::time::Duration::from_secs(20),
             },
             csr_signing: None,
+            horizontal_pod_autoscaler: Default::default(),
         }
     }
 }
@@ -180,6 +184,14 @@ pub fn all(
         (
             "ingress",
             Box::pin(ingress::run(client.clone(), cancel.clone())),
+        ),
+        (
+            "horizontal-pod-autoscaler",
+            Box::pin(horizontal_pod_autoscaler::run(
+                client.clone(),
+                config.horizontal_pod_autoscaler,
+                cancel.clone(),
+            )),
         ),
     ];
     if let Some(signing) = &config.csr_signing {
