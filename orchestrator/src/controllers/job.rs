@@ -63,27 +63,35 @@ fn resource_version(job: &Job) -> Option<u64> {
     job.metadata.resource_version.as_deref()?.parse().ok()
 }
 
-/// Removes the tracking finalizer from pod `name`, guarded by its resourceVersion.
+/// Sets a pod's finalizers to `finalizers`, guarded by its resourceVersion.
+async fn patch_finalizers(
+    api: &Api<Pod>,
+    pod: &Pod,
+    finalizers: Vec<String>,
+) -> Result<Pod, kube::Error> {
+    let patch = serde_json::json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": pod.metadata.resource_version,
+    }});
+    api.patch(
+        &pod.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+}
+
+/// Removes the tracking finalizer from `pod`, guarded by its resourceVersion.
 async fn remove_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<(), ReconcileError> {
-    let finalizers: Vec<&String> = pod
+    let finalizers = pod
         .metadata
         .finalizers
         .iter()
         .flatten()
         .filter(|f| *f != pods::TRACKING_FINALIZER)
+        .cloned()
         .collect();
-    let patch = serde_json::json!({"metadata": {
-        "finalizers": finalizers,
-        "resourceVersion": pod.metadata.resource_version,
-    }});
-    match api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
+    match patch_finalizers(api, pod, finalizers).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(e.into()),
@@ -130,18 +138,7 @@ async fn claim_pods(job: &Job, ctx: &Context) -> Result<Vec<Arc<Pod>>, Reconcile
 async fn add_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<Option<Pod>, ReconcileError> {
     let mut finalizers = pod.metadata.finalizers.clone().unwrap_or_default();
     finalizers.push(pods::TRACKING_FINALIZER.to_owned());
-    let patch = serde_json::json!({"metadata": {
-        "finalizers": finalizers,
-        "resourceVersion": pod.metadata.resource_version,
-    }});
-    match api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
+    match patch_finalizers(api, pod, finalizers).await {
         Ok(patched) => Ok(Some(patched)),
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(None),
         Err(e) => Err(e.into()),
