@@ -510,7 +510,10 @@ fn volume_of(claim: &PersistentVolumeClaim) -> Vec<ObjectRef<PersistentVolume>> 
         .collect()
 }
 
-fn flat<K, S>(refs: S) -> impl futures::Stream<Item = Result<ObjectRef<K>, watcher::Error>>
+/// Flattens a stream of reference lists into a work queue of references.
+pub(crate) fn flat<K, S>(
+    refs: S,
+) -> impl futures::Stream<Item = Result<ObjectRef<K>, watcher::Error>>
 where
     K: kube::Resource<DynamicType = ()> + 'static,
     S: futures::Stream<Item = Result<Vec<ObjectRef<K>>, watcher::Error>>,

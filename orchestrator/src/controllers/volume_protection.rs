@@ -15,11 +15,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{applier, Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::ResourceExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::persistent_volume::flat;
 use super::workload::cached_watch;
 use super::ControllerError;
 use crate::apiserver::admission::{PVC_PROTECTION, PV_PROTECTION};
@@ -292,14 +292,12 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         pods,
         volumes: volumes.clone(),
     });
-    let claim_queue = stream::select_all([
+    let claim_queue = flat(stream::select_all([
         claim_events
             .map_ok(|c| vec![ObjectRef::from_obj(&c)])
             .boxed(),
         pod_events.map_ok(|p| freed_claims(&p)).boxed(),
-    ])
-    .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
-    .try_flatten();
+    ]));
     let claim_loop = applier(
         |claim, ctx| -> ReconcileFuture { Box::pin(reconcile_claim(claim, ctx)) },
         error_policy,
