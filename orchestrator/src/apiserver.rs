@@ -4,7 +4,7 @@
 //! It is the only component that touches the store.
 
 mod actions;
-mod admission;
+pub(crate) mod admission;
 pub mod allocator;
 mod apply;
 pub mod authn;

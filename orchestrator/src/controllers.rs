@@ -28,6 +28,7 @@ pub mod serviceaccount;
 pub mod statefulset;
 pub mod token_cleaner;
 pub mod ttl_after_finished;
+pub mod volume_protection;
 pub mod workload;
 
 use std::future::Future;
@@ -192,6 +193,10 @@ pub fn all(
                 config.horizontal_pod_autoscaler,
                 cancel.clone(),
             )),
+        ),
+        (
+            "volume-protection",
+            Box::pin(volume_protection::run(client.clone(), cancel.clone())),
         ),
     ];
     if let Some(signing) = &config.csr_signing {

@@ -2,7 +2,9 @@
 //! than the kind's pure rules: upstream's DefaultTolerationSeconds for new pods,
 //! the ServiceAccount default, NamespaceLifecycle's immortal namespaces, the
 //! Priority plugin (pods' priority from their PriorityClass, one global default
-//! class), DefaultIngressClass and DefaultStorageClass.
+//! class), DefaultIngressClass, DefaultStorageClass and
+//! StorageObjectInUseProtection (the protection finalizers of new claims and
+//! volumes).
 
 use berth_api::kinds::obj_mut;
 use serde_json::{json, Value};
@@ -108,7 +110,8 @@ pub fn default_tolerations(pod: &mut Value, seconds: DefaultTolerationSeconds) {
 }
 
 /// The admission steps of a create that read the store, by resource: pods get
-/// their priority, a new PriorityClass may not be a second global default.
+/// their priority, a new PriorityClass may not be a second global default,
+/// claims get the default class and claims and volumes their protection finalizer.
 pub async fn admit_create(
     store: &dyn Store,
     r: &ResourceInfo,
@@ -127,9 +130,38 @@ pub async fn admit_create(
         ("", "persistentvolumeclaims") => {
             let classes = stored(store, "storage.k8s.io", "storageclasses").await?;
             default_storage_class(obj, &classes);
+            add_finalizer(obj, PVC_PROTECTION);
+            Ok(())
+        }
+        ("", "persistentvolumes") => {
+            add_finalizer(obj, PV_PROTECTION);
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// The finalizer that keeps a claim while a pod uses it (upstream's
+/// StorageObjectInUseProtection; the pvc-protection controller removes it).
+pub const PVC_PROTECTION: &str = "kubernetes.io/pvc-protection";
+/// The finalizer that keeps a volume while it is Bound (the pv-protection
+/// controller removes it).
+pub const PV_PROTECTION: &str = "kubernetes.io/pv-protection";
+
+/// Upstream's StorageObjectInUseProtection admission: a new claim or volume
+/// carries its protection `finalizer`, once.
+pub fn add_finalizer(obj: &mut Value, finalizer: &str) {
+    if !obj.is_object() {
+        return;
+    }
+    let meta = obj_mut(obj, "metadata");
+    let list = meta.entry("finalizers").or_insert_with(|| json!([]));
+    if !list.is_array() {
+        *list = json!([]);
+    }
+    let list = list.as_array_mut().expect("just made an array");
+    if !list.iter().any(|f| f == finalizer) {
+        list.push(json!(finalizer));
     }
 }
 
@@ -176,6 +208,15 @@ pub fn default_storage_class(claim: &mut Value, classes: &[Value]) {
     if named || !claim.is_object() {
         return;
     }
+    if let Some(name) = default_storage_class_name(classes) {
+        obj_mut(claim, "spec").insert("storageClassName".into(), json!(name));
+    }
+}
+
+/// The StorageClass upstream treats as the default (`GetDefaultClass`): of
+/// those annotated default, the newest, then the first by name. The PV
+/// controller gives it retroactively to claims created before it existed.
+pub fn default_storage_class_name(classes: &[Value]) -> Option<String> {
     let chosen = newest_default(
         classes,
         &[
@@ -183,10 +224,7 @@ pub fn default_storage_class(claim: &mut Value, classes: &[Value]) {
             "storageclass.beta.kubernetes.io~1is-default-class",
         ],
     );
-    if let Some(class) = chosen {
-        let name = name_of(class).to_owned();
-        obj_mut(claim, "spec").insert("storageClassName".into(), json!(name));
-    }
+    chosen.map(|class| name_of(class).to_owned())
 }
 
 /// The class marked default by one of `annotations` (JSON-pointer escaped)
@@ -338,6 +376,34 @@ mod tests {
         let mut claim = json!({"metadata": {"name": "c"}, "spec": {}});
         default_storage_class(&mut claim, &classes[2..]);
         assert!(claim["spec"].get("storageClassName").is_none());
+    }
+
+    #[test]
+    fn new_claims_and_volumes_get_their_protection_finalizer_once() {
+        // (metadata before, finalizers after)
+        let cases = [
+            (json!({"name": "c"}), json!([PVC_PROTECTION])),
+            (
+                json!({"name": "c", "finalizers": null}),
+                json!([PVC_PROTECTION]),
+            ),
+            (
+                json!({"name": "c", "finalizers": ["example.com/keep"]}),
+                json!(["example.com/keep", PVC_PROTECTION]),
+            ),
+            (
+                json!({"name": "c", "finalizers": [PVC_PROTECTION]}),
+                json!([PVC_PROTECTION]),
+            ),
+        ];
+        for (meta, want) in cases {
+            let mut claim = json!({"metadata": meta.clone(), "spec": {}});
+            add_finalizer(&mut claim, PVC_PROTECTION);
+            assert_eq!(claim["metadata"]["finalizers"], want, "{meta}");
+        }
+        let mut volume = json!({"metadata": {"name": "v"}});
+        add_finalizer(&mut volume, PV_PROTECTION);
+        assert_eq!(volume["metadata"]["finalizers"], json!([PV_PROTECTION]));
     }
 
     #[test]

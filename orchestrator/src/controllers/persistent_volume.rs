@@ -3,9 +3,12 @@
 //! Pending claims to Available volumes ([`matching`]), keeps both sides'
 //! phases, annotations and status, releases volumes whose claim is gone and
 //! applies their reclaim policy ([`sync`]), and provisions `local-path`
-//! volumes for claims the scheduler placed on a node ([`local_path`]). It
-//! never deletes a volume: a local-path volume is removed by its node's agent.
+//! volumes for claims the scheduler placed on a node ([`local_path`]), and
+//! gives class-less claims the default class once one exists
+//! ([`default_class`]). It never deletes a volume: a local-path volume is
+//! removed by its node's agent.
 
+pub mod default_class;
 pub mod local_path;
 pub mod matching;
 pub mod sync;
@@ -315,6 +318,10 @@ async fn reconcile_claim(
         .flatten();
     let step = claim_step(&claim, volumes.iter().map(|v| &**v), class.as_deref());
     drop(_span);
+    let classes: Vec<StorageClass> = ctx.classes.state().iter().map(|c| (**c).clone()).collect();
+    if let Some(default) = default_class::class_to_assign(&claim, &step, &classes) {
+        return assign_class(&ctx, &claim, &default).await;
+    }
     match step {
         ClaimStep::Nothing => {}
         ClaimStep::Bind(volume) => {
@@ -368,6 +375,46 @@ async fn reconcile_claim(
         }
     }
     Ok(Action::requeue(RESYNC))
+}
+
+/// Upstream's `assignDefaultStorageClass`: the claim gets the default
+/// class, guarded by its resourceVersion; the update wakes this loop again.
+async fn assign_class(
+    ctx: &Context,
+    claim: &PersistentVolumeClaim,
+    class: &str,
+) -> Result<Action, ReconcileError> {
+    let patch = json!({
+        "metadata": {"resourceVersion": claim.metadata.resource_version},
+        "spec": {"storageClassName": class},
+    });
+    match claims_api(&ctx.client, claim)
+        .patch(
+            &claim.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(claim = %key_of(claim), class, "assigned the default storage class");
+            Ok(Action::requeue(Duration::from_millis(200)))
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            Ok(Action::requeue(Duration::from_millis(200)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The class-less claims in `claims`: a new default class may be theirs.
+fn class_less(claims: &Store<PersistentVolumeClaim>) -> Vec<ObjectRef<PersistentVolumeClaim>> {
+    claims
+        .state()
+        .iter()
+        .filter(|c| default_class::has_no_class(c))
+        .map(|c| ObjectRef::from_obj(&**c))
+        .collect()
 }
 
 async fn reconcile_volume(
@@ -463,7 +510,10 @@ fn volume_of(claim: &PersistentVolumeClaim) -> Vec<ObjectRef<PersistentVolume>> 
         .collect()
 }
 
-fn flat<K, S>(refs: S) -> impl futures::Stream<Item = Result<ObjectRef<K>, watcher::Error>>
+/// Flattens a stream of reference lists into a work queue of references.
+pub(crate) fn flat<K, S>(
+    refs: S,
+) -> impl futures::Stream<Item = Result<ObjectRef<K>, watcher::Error>>
 where
     K: kube::Resource<DynamicType = ()> + 'static,
     S: futures::Stream<Item = Result<Vec<ObjectRef<K>>, watcher::Error>>,
@@ -490,6 +540,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     )
     .default_backoff()
     .touched_objects();
+    let claims_for_classes = claims.clone();
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), "persistentvolume-controller"),
         client,
@@ -502,7 +553,9 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             .map_ok(|c| vec![ObjectRef::from_obj(&c)])
             .boxed(),
         volumes_for_claims.map_ok(|v| claim_of(&v)).boxed(),
-        class_events.map_ok(|_| Vec::new()).boxed(),
+        class_events
+            .map_ok(move |_| class_less(&claims_for_classes))
+            .boxed(),
     ]));
     let volume_queue = flat(stream::select_all([
         volume_events

@@ -28,6 +28,7 @@ impl KindRules for PersistentVolumeClaim {
     }
 
     fn validate_update(&self, old: &Value, new: &Value) -> Vec<FieldCause> {
+        let class_from_nil = class_set_from_nil(old, new);
         let fixed = |obj: &Value| {
             let mut spec = obj.get("spec").cloned().unwrap_or_else(|| json!({}));
             if let Some(spec) = spec.as_object_mut() {
@@ -38,6 +39,9 @@ impl KindRules for PersistentVolumeClaim {
                 // The binder fills volumeName once; setting it on an unbound claim is allowed.
                 if old.pointer("/spec/volumeName").is_none() {
                     spec.remove("volumeName");
+                }
+                if class_from_nil {
+                    spec.remove("storageClassName");
                 }
             }
             spec
@@ -123,6 +127,24 @@ impl KindRules for PersistentVolumeClaim {
 }
 
 /// Upstream's `ValidatePersistentVolumeClaimSpec` (the parts berth checks).
+/// Upstream's retroactive default StorageClass rule: a claim created without
+/// a class (no `storageClassName`, not even "", and no beta annotation) may
+/// be given a non-empty one later, bound or not.
+fn class_set_from_nil(old: &Value, new: &Value) -> bool {
+    let unset = |obj: &Value| {
+        obj.pointer("/spec/storageClassName")
+            .is_none_or(Value::is_null)
+    };
+    let annotated = old
+        .pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class")
+        .is_some();
+    let named = new
+        .pointer("/spec/storageClassName")
+        .and_then(Value::as_str)
+        .is_some_and(|c| !c.is_empty());
+    unset(old) && !annotated && named
+}
+
 fn validate_claim(obj: &Value) -> Vec<FieldCause> {
     let mut causes = validate_access_modes(obj, "at least 1 access mode is required");
     match obj.pointer("/spec/resources/requests/storage") {
@@ -229,5 +251,40 @@ mod tests {
             PersistentVolumeClaim.validate_update(&old, &changed)[0].field,
             "spec"
         );
+    }
+
+    #[test]
+    fn a_class_may_be_set_only_on_a_claim_created_without_one() {
+        let with = |class: Value| {
+            let mut c = claim(
+                json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}),
+            );
+            if !class.is_null() {
+                c["spec"]["storageClassName"] = class;
+            }
+            c
+        };
+        let mut annotated = with(Value::Null);
+        annotated["metadata"]["annotations"] =
+            json!({"volume.beta.kubernetes.io/storage-class": "slow"});
+        let mut annotated_new = annotated.clone();
+        annotated_new["spec"]["storageClassName"] = json!("fast");
+        let mut bound = with(Value::Null);
+        bound["spec"]["volumeName"] = json!("pv-1");
+        let mut bound_new = bound.clone();
+        bound_new["spec"]["storageClassName"] = json!("fast");
+        // (old, new, allowed)
+        let cases = [
+            (with(Value::Null), with(json!("fast")), true),
+            (bound, bound_new, true),
+            (with(Value::Null), with(json!("")), false),
+            (with(json!("")), with(json!("fast")), false),
+            (with(json!("slow")), with(json!("fast")), false),
+            (annotated, annotated_new, false),
+        ];
+        for (old, new, allowed) in cases {
+            let causes = PersistentVolumeClaim.validate_update(&old, &new);
+            assert_eq!(causes.is_empty(), allowed, "{old} -> {new}: {causes:?}");
+        }
     }
 }

@@ -193,11 +193,10 @@ pub enum VolumeStep {
 }
 
 /// Upstream's `syncVolume`: the step for `volume`; `claim` is the claim its
-/// `claimRef` names, when that still exists with the same UID.
+/// `claimRef` names, when that still exists with the same UID. A volume
+/// being deleted is synced too: it waits under its `pv-protection` finalizer
+/// until it is Released (claims never bind it, see `find_matching_volume`).
 pub fn volume_step(volume: &PersistentVolume, claim: Option<&PersistentVolumeClaim>) -> VolumeStep {
-    if volume.metadata.deletion_timestamp.is_some() {
-        return VolumeStep::Nothing;
-    }
     let phase = volume
         .status
         .as_ref()
@@ -477,6 +476,12 @@ mod tests {
         }
     }
 
+    fn deleting(mut volume: PersistentVolume) -> PersistentVolume {
+        volume.metadata.deletion_timestamp =
+            Some(serde_json::from_value(json!("2026-01-01T00:00:00Z")).unwrap());
+        volume
+    }
+
     #[test]
     fn volume_steps_follow_upstream_sync_volume() {
         let mine = json!({"name": "data", "namespace": "ns", "uid": "u1"});
@@ -487,6 +492,8 @@ mod tests {
             ("new static volume", volume("v1", json!({}), "Pending"), None, VolumeStep::Phase("Available")),
             ("pre-bound by the user", volume("v1", json!({"claimRef": {"name": "data", "namespace": "ns"}}), "Pending"), None, VolumeStep::Phase("Available")),
             ("claim deleted", volume("v1", json!({"claimRef": mine.clone()}), "Bound"), None, VolumeStep::Release),
+            ("claim deleted, volume deleted too", deleting(volume("v1", json!({"claimRef": mine.clone()}), "Bound")), None, VolumeStep::Release),
+            ("deleted and retained", deleting(volume("v1", json!({"claimRef": mine.clone()}), "Released")), None, VolumeStep::Nothing),
             ("released and retained", volume("v1", json!({"claimRef": mine.clone()}), "Released"), None, VolumeStep::Nothing),
             ("released, provisioned, delete", volume("v1", json!({"claimRef": mine.clone(), "persistentVolumeReclaimPolicy": "Delete",
                 "annotations": {PROVISIONED_BY: "berth.dev/local-path"}}), "Released"), None, VolumeStep::Nothing),
