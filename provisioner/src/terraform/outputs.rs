@@ -29,12 +29,16 @@ pub struct TerraformCluster {
     pub cluster_cidr: Option<String>,
     /// `service_cidr`: the ClusterIP range.
     pub service_cidr: Option<String>,
+    /// `data_dir`: where berth keeps its files on every machine.
+    pub data_dir: Option<String>,
     /// `ssh_user`: the login the AMI has (`admin` on Debian's).
     pub ssh_user: Option<String>,
     /// `ssh_key_file`: the private key of the instances' key pair, on this machine.
     pub ssh_key_file: Option<String>,
     /// `ssh_jump_host`: the bastion in front of private subnets.
     pub ssh_jump_host: Option<String>,
+    /// `ssh_known_hosts`: the known_hosts file host keys are checked against.
+    pub ssh_known_hosts: Option<String>,
     /// `ssh_host_key_policy`: `strict` or `accept-new`.
     pub ssh_host_key_policy: Option<String>,
     /// `ssh_pools`: pools of machines Terraform made that join over SSH.
@@ -88,9 +92,11 @@ pub(super) fn parse(file: &str, text: &str) -> Result<TerraformCluster, Terrafor
         api_endpoint: reader.optional_string("api_endpoint")?,
         cluster_cidr: reader.optional_string("cluster_cidr")?,
         service_cidr: reader.optional_string("service_cidr")?,
+        data_dir: reader.optional_string("data_dir")?,
         ssh_user: reader.optional_string("ssh_user")?,
         ssh_key_file: reader.optional_string("ssh_key_file")?,
         ssh_jump_host: reader.optional_string("ssh_jump_host")?,
+        ssh_known_hosts: reader.optional_string("ssh_known_hosts")?,
         ssh_host_key_policy: reader.optional_string("ssh_host_key_policy")?,
         ssh_pools: reader.ssh_pools()?,
         node_pools: reader.node_pools()?,

@@ -49,6 +49,7 @@ pub(super) fn cluster_toml(cluster: &TerraformCluster, source: &str) -> String {
         ("cluster_cidr", &cluster.cluster_cidr),
         ("service_cidr", &cluster.service_cidr),
         ("api_endpoint", &cluster.api_endpoint),
+        ("data_dir", &cluster.data_dir),
     ] {
         if let Some(value) = value {
             line(&mut out, format!("{key} = {}", quote(value)));
@@ -59,6 +60,7 @@ pub(super) fn cluster_toml(cluster: &TerraformCluster, source: &str) -> String {
         ("user", &cluster.ssh_user),
         ("key_file", &cluster.ssh_key_file),
         ("jump_host", &cluster.ssh_jump_host),
+        ("known_hosts", &cluster.ssh_known_hosts),
         ("host_key_policy", &cluster.ssh_host_key_policy),
     ] {
         if let Some(value) = value {

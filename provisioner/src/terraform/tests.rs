@@ -64,7 +64,9 @@ fn defaults_follow_the_master_count_and_ssh_pools_join() {
         r#""ssh_pools": {"value": {"gpu": {"machines": [{"host": "192.0.2.20", "name": "g-1"}],
             "labels": {"example.com/accelerator": "a100"}, "taints": ["dedicated=ml:NoSchedule"],
             "gpu": true}}},
-           "api_endpoint": {"value": null}"#,
+           "api_endpoint": {"value": null},
+           "data_dir": {"value": "/data/berth"},
+           "ssh_known_hosts": {"value": "/etc/berth/known_hosts"}"#,
     );
     let parsed = parse("o.json", &text).expect("parses");
     let toml = cluster_toml(&parsed, "o.json");
@@ -73,6 +75,11 @@ fn defaults_follow_the_master_count_and_ssh_pools_join() {
     assert_eq!(cluster.network_mode, NetworkMode::Vxlan);
     assert_eq!(cluster.api_endpoint, None);
     assert_eq!(cluster.masters[0].ssh.user, "root");
+    assert_eq!(cluster.masters[0].data_dir.to_str(), Some("/data/berth"));
+    assert_eq!(
+        cluster.masters[0].ssh.known_hosts.to_str(),
+        Some("/etc/berth/known_hosts")
+    );
     let pool = &cluster.pools[0];
     assert_eq!(pool.name, "gpu");
     assert_eq!(pool.machines[0].name, "g-1");
