@@ -71,7 +71,7 @@ def test_every_file_parses():
 
 def test_modules_exist():
     names = {os.path.basename(m) for m in MODULES}
-    assert {"network", "masters", "nodepool"} <= names
+    assert {"network", "masters", "nodepool", "instance_profile"} <= names
 
 
 @pytest.mark.parametrize("directory", all_dirs(), ids=os.path.basename)
@@ -106,30 +106,38 @@ def test_outputs_have_descriptions(directory):
         assert "value" in body, f"{directory}: output {name} has no value"
 
 
-def test_example_wires_modules_by_their_interfaces():
-    example = parse_dir(EXAMPLE)
-    modules = labelled(example, "module")
-    assert set(modules) == {"network", "masters", "pool"}
-    meta = {"source", "for_each", "count", "depends_on", "providers", "__is_block__", "__start_line__", "__end_line__"}
+META = {"source", "for_each", "count", "depends_on", "providers", "__is_block__", "__start_line__", "__end_line__"}
+
+
+@pytest.mark.parametrize("directory", all_dirs(), ids=os.path.basename)
+def test_module_calls_match_the_modules_interfaces(directory):
+    """Each module block passes only inputs the module declares, every
+    required one, and `module.NAME.OUTPUT` names outputs it defines."""
+    modules = labelled(parse_dir(directory), "module")
     interfaces = {}
     for name, body in modules.items():
-        source = os.path.normpath(os.path.join(EXAMPLE, unquote(body["source"])))
+        source = os.path.normpath(os.path.join(directory, unquote(body["source"])))
         assert os.path.isdir(source), f"module {name}: {source}"
         parsed = parse_dir(source)
         variables = labelled(parsed, "variable")
         interfaces[name] = set(labelled(parsed, "output"))
-        passed = {k for k in body if k not in meta}
+        passed = {k for k in body if k not in META}
         unknown = passed - set(variables)
         assert not unknown, f"module {name} is given inputs it does not declare: {unknown}"
         required = {v for v, b in variables.items() if "default" not in b}
         assert required <= passed, f"module {name} misses required inputs: {required - passed}"
-    text = "".join(open(p).read() for p in glob.glob(os.path.join(EXAMPLE, "*.tf")))
-    references = set(re.findall(r"module\.(\w+)(?:\[[^\]]*\])?\.(\w+)", text))
-    assert references, "the example reads no module output"
-    for module, output in references:
+    text = "".join(open(p).read() for p in glob.glob(os.path.join(directory, "*.tf")))
+    for module, output in set(re.findall(r"module\.(\w+)(?:\[[^\]]*\])?\.(\w+)", text)):
+        assert module in interfaces, f"module.{module} is not called here"
         assert output in interfaces[module], f"module.{module}.{output} is not an output of module {module}"
+
+
+def test_example_wires_the_three_modules():
+    modules = labelled(parse_dir(EXAMPLE), "module")
+    assert set(modules) == {"network", "masters", "pool"}
     # `for name, pool in module.pool : … pool.pool`: the for_each'd module's output.
-    assert "pool" in interfaces["pool"]
+    nodepool = os.path.join(TERRAFORM, "modules", "nodepool")
+    assert "pool" in labelled(parse_dir(nodepool), "output")
 
 
 def test_example_outputs_are_what_berth_reads():

@@ -169,16 +169,13 @@ impl Reader<'_> {
                 let Value::Object(fields) = item else {
                     return Err(self.wrong(&at, MACHINE_SHAPE, item));
                 };
-                let host = match fields.get("host") {
-                    Some(Value::Null) | None => {
-                        return Err(self.missing(&format!("{at}.host"), "the address SSH reaches"))
-                    }
-                    Some(host) => self.string(host, &format!("{at}.host"))?,
-                };
-                let name = match fields.get("name") {
-                    Some(Value::Null) | None => None,
-                    Some(name) => Some(self.string(name, &format!("{at}.name"))?),
-                };
+                let host = field(fields, "host").ok_or_else(|| {
+                    self.missing(&format!("{at}.host"), "the address SSH reaches")
+                })?;
+                let host = self.string(host, &format!("{at}.host"))?;
+                let name = field(fields, "name")
+                    .map(|name| self.string(name, &format!("{at}.name")))
+                    .transpose()?;
                 Ok(Machine { host, name })
             })
             .collect()
@@ -199,14 +196,11 @@ impl Reader<'_> {
                 let Value::Object(fields) = pool else {
                     return Err(self.wrong(&at, SHAPE, pool));
                 };
-                let machines = match fields.get("machines") {
-                    Some(Value::Null) | None => {
-                        return Err(self.missing(&format!("{at}.machines"), MASTERS_HINT))
-                    }
-                    Some(list) => self.machines(list, &format!("{at}.machines"), MASTERS_HINT)?,
-                };
-                let labels = match fields.get("labels") {
-                    Some(Value::Null) | None => BTreeMap::new(),
+                let machines = field(fields, "machines")
+                    .ok_or_else(|| self.missing(&format!("{at}.machines"), MASTERS_HINT))?;
+                let machines = self.machines(machines, &format!("{at}.machines"), MASTERS_HINT)?;
+                let labels = match field(fields, "labels") {
+                    None => BTreeMap::new(),
                     Some(Value::Object(labels)) => labels
                         .iter()
                         .map(|(key, value)| {
@@ -220,8 +214,8 @@ impl Reader<'_> {
                         return Err(self.wrong(&format!("{at}.labels"), "a map of strings", other))
                     }
                 };
-                let taints = match fields.get("taints") {
-                    Some(Value::Null) | None => Vec::new(),
+                let taints = match field(fields, "taints") {
+                    None => Vec::new(),
                     Some(Value::Array(taints)) => taints
                         .iter()
                         .enumerate()
@@ -231,8 +225,8 @@ impl Reader<'_> {
                         return Err(self.wrong(&format!("{at}.taints"), "a list of strings", other))
                     }
                 };
-                let gpu = match fields.get("gpu") {
-                    Some(Value::Null) | None => false,
+                let gpu = match field(fields, "gpu") {
+                    None => false,
                     Some(Value::Bool(gpu)) => *gpu,
                     Some(other) => return Err(self.wrong(&format!("{at}.gpu"), "a bool", other)),
                 };
@@ -278,6 +272,12 @@ impl Reader<'_> {
             found: kind(found),
         }
     }
+}
+
+/// Field `key` of an object output, `None` when absent or null (Terraform
+/// writes null for an unset optional attribute).
+fn field<'v>(fields: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    fields.get(key).filter(|value| !value.is_null())
 }
 
 /// The JSON kind of `value`, as errors name it.

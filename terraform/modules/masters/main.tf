@@ -6,32 +6,12 @@ locals {
   lb_count = var.load_balancer ? 1 : 0
 }
 
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
+module "profile" {
+  source = "../instance_profile"
 
-resource "aws_iam_role" "this" {
-  name_prefix        = "${var.cluster_name}-master-"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
-  tags               = local.tags
-}
-
-resource "aws_iam_role_policy_attachment" "extra" {
-  for_each   = toset(var.iam_policy_arns)
-  role       = aws_iam_role.this.name
-  policy_arn = each.value
-}
-
-resource "aws_iam_instance_profile" "this" {
-  name_prefix = "${var.cluster_name}-master-"
-  role        = aws_iam_role.this.name
-  tags        = local.tags
+  name_prefix     = "${var.cluster_name}-master-"
+  iam_policy_arns = var.iam_policy_arns
+  tags            = local.tags
 }
 
 resource "aws_instance" "master" {
@@ -41,7 +21,7 @@ resource "aws_instance" "master" {
   subnet_id              = var.subnet_ids[count.index % length(var.subnet_ids)]
   vpc_security_group_ids = var.security_group_ids
   key_name               = var.key_name
-  iam_instance_profile   = aws_iam_instance_profile.this.name
+  iam_instance_profile   = module.profile.instance_profile
   monitoring             = true
   ebs_optimized          = true
 

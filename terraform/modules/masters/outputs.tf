@@ -22,10 +22,10 @@ output "datastore" {
 
 output "role_name" {
   description = "IAM role of the masters, for attaching more policies."
-  value       = aws_iam_role.this.name
+  value       = module.profile.role_name
 }
 
 output "instance_profile" {
   description = "IAM instance profile of the masters."
-  value       = aws_iam_instance_profile.this.name
+  value       = module.profile.instance_profile
 }

@@ -7,32 +7,12 @@ locals {
   tags = merge(var.tags, { "berth.dev/cluster" = var.cluster_name, "berth.dev/pool" = var.name })
 }
 
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
+module "profile" {
+  source = "../instance_profile"
 
-resource "aws_iam_role" "this" {
-  name_prefix        = "${var.cluster_name}-pool-${var.name}-"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
-  tags               = local.tags
-}
-
-resource "aws_iam_role_policy_attachment" "extra" {
-  for_each   = toset(var.iam_policy_arns)
-  role       = aws_iam_role.this.name
-  policy_arn = each.value
-}
-
-resource "aws_iam_instance_profile" "this" {
-  name_prefix = "${var.cluster_name}-pool-${var.name}-"
-  role        = aws_iam_role.this.name
-  tags        = local.tags
+  name_prefix     = "${var.cluster_name}-pool-${var.name}-"
+  iam_policy_arns = var.iam_policy_arns
+  tags            = local.tags
 }
 
 # The pool's own group: empty of openings, for rules that concern only this

@@ -6,7 +6,7 @@ output "pool" {
     instance_types     = var.instance_types
     subnet_ids         = var.subnet_ids
     security_group_ids = concat(var.node_security_group_ids, [aws_security_group.this.id])
-    instance_profile   = aws_iam_instance_profile.this.name
+    instance_profile   = module.profile.instance_profile
     key_name           = var.key_name
     root_volume_size   = var.root_volume_size
     gpu                = var.gpu
@@ -17,5 +17,5 @@ output "pool" {
 
 output "role_name" {
   description = "IAM role of the pool's machines, for attaching more policies."
-  value       = aws_iam_role.this.name
+  value       = module.profile.role_name
 }
