@@ -25,10 +25,6 @@ resource "aws_instance" "master" {
   monitoring             = true
   ebs_optimized          = true
 
-  # berth's agent forwards VXLAN-encapsulated pod traffic itself, but a node
-  # also answers for its pods' addresses.
-  source_dest_check = false
-
   metadata_options {
     http_endpoint               = "enabled"
     http_tokens                 = "required"
