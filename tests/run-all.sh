@@ -42,9 +42,17 @@ for kubectl in /usr/lib/google-cloud-sdk/bin/kubectl.1.{27,28,29,30,31,33}; do
   [ -x "$kubectl" ] || { echo "missing $kubectl: the end-to-end tests drive this pinned kubectl" >&2; exit 1; }
 done
 
-step "Python client (kubernetes, pytest) in $VENV"
+step "Python client (kubernetes, pytest, python-hcl2) in $VENV"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q --disable-pip-version-check kubernetes pytest
+"$VENV/bin/pip" install -q --disable-pip-version-check kubernetes pytest "python-hcl2>=8,<9"
+
+# checkov ships its own fork of python-hcl2 under the same module name, so it
+# gets a venv of its own; tests/python/test_terraform.py finds it there.
+CHECKOV_VENV="${BERTH_CHECKOV_VENV:-/var/tmp/berth-checkov-venv}"
+step "checkov in $CHECKOV_VENV"
+[ -x "$CHECKOV_VENV/bin/python" ] || python3 -m venv "$CHECKOV_VENV"
+"$CHECKOV_VENV/bin/pip" install -q --disable-pip-version-check "checkov>=3.1,<4"
+export BERTH_CHECKOV="$CHECKOV_VENV/bin/checkov"
 
 # A test run killed from outside (SIGKILL skips the tests' Drop guards) can
 # leave host-network state behind: nftables tables, bridges and pod network

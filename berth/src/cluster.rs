@@ -8,7 +8,9 @@ use anyhow::Context;
 use berth_provisioner::config::edit::NewMachine;
 use berth_provisioner::config::{self, Binary, Cluster, MasterRule};
 use berth_provisioner::nodes::{self, RemoveOptions};
-use berth_provisioner::{admin, create, delete, renew, restore, snapshot, status, upgrade};
+use berth_provisioner::{
+    admin, create, delete, renew, restore, snapshot, status, terraform, upgrade,
+};
 use clap::{Args, Subcommand};
 
 /// `berth cluster` and its subcommands.
@@ -123,6 +125,19 @@ struct CreateArgs {
     /// ssh-connect, upload, etcd-formation, api-ready, node-join, total).
     #[arg(long)]
     timings: bool,
+    /// Build the cluster from `terraform output -json` of
+    /// terraform/examples/cluster instead of `-f`: the cluster.toml made from
+    /// it is written (see `--output`) and then created.
+    #[arg(long, value_name = "OUTPUTS_JSON", conflicts_with = "file")]
+    from_terraform: Option<PathBuf>,
+    /// Where `--from-terraform` writes the cluster.toml (default: cluster.toml
+    /// beside the outputs file).
+    #[arg(long, short = 'o', requires = "from_terraform")]
+    output: Option<PathBuf>,
+    /// With `--from-terraform`: check the cluster.toml it makes and print it;
+    /// write nothing, touch no machine.
+    #[arg(long, requires = "from_terraform")]
+    dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -207,9 +222,19 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::Create(CreateArgs {
-            state: args,
+            state: mut args,
             timings,
+            from_terraform,
+            output,
+            dry_run,
         }) => {
+            if let Some(outputs) = from_terraform {
+                let written = from_terraform_file(&outputs, output, dry_run)?;
+                match written {
+                    Some(file) => args.file = file,
+                    None => return Ok(()),
+                }
+            }
             let (cluster, state_dir) = args.load(MasterRule::New)?;
             let options = args.create_options(&cluster, state_dir)?;
             let created = create::create(&cluster, &options).await?;
@@ -350,6 +375,31 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Makes the cluster.toml for a `terraform output -json` file and checks it;
+/// prints it on `dry_run` (returning `None`), else writes it to `output` (or
+/// beside the outputs) and returns where.
+fn from_terraform_file(
+    outputs: &std::path::Path,
+    output: Option<PathBuf>,
+    dry_run: bool,
+) -> anyhow::Result<Option<PathBuf>> {
+    let source = outputs.display().to_string();
+    let json = std::fs::read_to_string(outputs).with_context(|| format!("reading {source}"))?;
+    let model = terraform::parse(&source, &json)?;
+    let text = terraform::cluster_toml(&model, &source);
+    let file = output.unwrap_or_else(|| outputs.with_file_name("cluster.toml"));
+    config::parse_with(&file.display().to_string(), &text, MasterRule::New).map_err(|e| {
+        anyhow::anyhow!("the cluster.toml made from {source} is not valid: {e}\n{text}")
+    })?;
+    if dry_run {
+        print!("{text}");
+        return Ok(None);
+    }
+    std::fs::write(&file, &text).with_context(|| format!("writing {}", file.display()))?;
+    eprintln!("wrote {} from {source}", file.display());
+    Ok(Some(file))
 }
 
 fn check(args: &CheckArgs) -> Result<(), String> {

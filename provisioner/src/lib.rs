@@ -22,4 +22,5 @@ pub mod service;
 pub mod snapshot;
 pub mod ssh;
 pub mod status;
+pub mod terraform;
 pub mod upgrade;
