@@ -9,6 +9,7 @@ pub mod bootstrap_token;
 pub mod crd;
 pub mod field;
 pub mod kinds;
+pub mod nodeclaim;
 pub mod nodepool;
 pub mod openapi;
 pub mod patch;
