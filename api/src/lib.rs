@@ -16,6 +16,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod quantity;
 pub mod rbac;
+pub mod resource;
 mod schema;
 pub mod selector;
 pub mod streaming;
