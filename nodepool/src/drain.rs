@@ -9,6 +9,12 @@ use serde_json::json;
 
 use crate::plan::evictable_pods;
 
+/// How long one eviction may take. kube-rs clients retry a 429 themselves
+/// (honouring `Retry-After`), which would hold the reconcile for minutes
+/// while a budget refuses; past this wait the pod counts as blocked and the
+/// claim is requeued instead.
+const EVICTION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Where a drain stands after one step.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DrainProgress {
@@ -57,11 +63,14 @@ pub async fn step(client: &kube::Client, node: &Node) -> kube::Result<DrainProgr
         let namespace = pod.namespace().unwrap_or_default();
         let key = format!("{namespace}/{}", pod.name_any());
         let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-        match api.evict(&pod.name_any(), &EvictParams::default()).await {
-            Ok(_) => progress.evicted.push(key),
-            Err(kube::Error::Api(s)) if s.code == 429 => progress.blocked.push(key),
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e),
+        let (pod_name, params) = (pod.name_any(), EvictParams::default());
+        let eviction = api.evict(&pod_name, &params);
+        match tokio::time::timeout(EVICTION_WAIT, eviction).await {
+            Ok(Ok(_)) => progress.evicted.push(key),
+            Ok(Err(kube::Error::Api(s))) if s.code == 429 => progress.blocked.push(key),
+            Err(_elapsed) => progress.blocked.push(key),
+            Ok(Err(kube::Error::Api(s))) if s.code == 404 => {}
+            Ok(Err(e)) => return Err(e),
         }
     }
     Ok(progress)
