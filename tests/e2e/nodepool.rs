@@ -27,6 +27,9 @@ spec:
   - key: np-e2e/dedicated
     value: "true"
     effect: NoSchedule
+  startupTaints:
+  - key: np-e2e/initializing
+    effect: NoSchedule
   template:
     capacity:
       cpu: "4"
@@ -90,11 +93,11 @@ fn nodepool_scales_drains_respects_budgets_and_cleans_up() {
         let nodes = pool_nodes(&k);
         nodes.len() == 3 && nodes.iter().all(|n| n.ends_with(" True"))
     });
-    wait("3 Ready nodeclaims", 30, &mut || {
+    wait("3 Ready and Initialized nodeclaims", 30, &mut || {
         k.jsonpath(
             &["get", "nodeclaims"],
-            r#"{.items[*].status.conditions[?(@.type=="Ready")].status}"#,
-        ) == "True True True"
+            r#"{.items[*].status.conditions[?(@.type=="Ready")].status} {.items[*].status.conditions[?(@.type=="Initialized")].status}"#,
+        ) == "True True True True True True"
     });
     let nodes: Vec<String> = pool_nodes(&k)
         .iter()

@@ -148,8 +148,12 @@ impl MachineProvider for SimProvider {
         {
             let mut tasks = self.tasks.lock().expect("tasks lock");
             while tasks.try_join_next().is_some() {}
+            let startup = claim.spec.startup_taints.clone();
+            let initialise = initialise(client.clone(), name.clone(), startup, token.clone());
             tasks.spawn(async move {
-                if let Err(e) = berth_agent::run(client, nodes, options, token).await {
+                let agent = berth_agent::run(client, nodes, options, token);
+                let (outcome, ()) = tokio::join!(agent, initialise);
+                if let Err(e) = outcome {
                     tracing::warn!(node = %name, error = %e, "simulated machine stopped");
                 }
             });
@@ -189,5 +193,53 @@ impl MachineProvider for SimProvider {
             tracing::info!(provider_id, "terminated simulated machine");
         }
         Ok(())
+    }
+}
+
+/// What a real machine's own start-up does (a GPU driver, a CNI): once its
+/// Node is Ready, remove the startup taints it registered with. Gives up
+/// when `cancel` fires.
+async fn initialise(
+    client: kube::Client,
+    node: String,
+    startup: Vec<k8s_openapi::api::core::v1::Taint>,
+    cancel: CancellationToken,
+) {
+    if startup.is_empty() {
+        return;
+    }
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        let Ok(Some(current)) = nodes.get_opt(&node).await else {
+            continue;
+        };
+        if !berth_nodepool::claim::node_ready(&current) {
+            continue;
+        }
+        let taints: Vec<_> = current
+            .spec
+            .and_then(|s| s.taints)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| {
+                !startup
+                    .iter()
+                    .any(|s| s.key == t.key && s.effect == t.effect)
+            })
+            .collect();
+        let patch = serde_json::json!({"spec": {"taints": taints}});
+        let params = kube::api::PatchParams::default();
+        if nodes
+            .patch(&node, &params, &kube::api::Patch::Merge(patch))
+            .await
+            .is_ok()
+        {
+            tracing::info!(%node, "simulated machine initialised: startup taints removed");
+            return;
+        }
     }
 }
