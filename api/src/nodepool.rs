@@ -1,11 +1,21 @@
 //! berth's own `berth.dev/v1` NodePool: a named group of machines of one shape
-//! (CPU or GPU), kept at a size and grown for pending pods by the node-pool controller.
+//! (CPU or GPU), kept at a size and grown for pending pods by the node-pool
+//! controller. The shape follows Karpenter's NodePool (template, limits,
+//! disruption, weight) with berth's `replicas`/`minReplicas`/`maxReplicas`.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Taint;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use serde::{Deserialize, Serialize};
+
+/// The label every node of a pool carries, naming its pool.
+pub const POOL_LABEL: &str = "berth.dev/pool";
+/// The label every node launched for a NodeClaim carries, naming the claim.
+pub const NODECLAIM_LABEL: &str = "berth.dev/nodeclaim";
+/// The provider a pool uses when it names none.
+pub const DEFAULT_PROVIDER: &str = "sim";
 
 /// A pool of machines that become Nodes with the same labels and taints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -33,10 +43,10 @@ pub struct NodePool {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodePoolSpec {
-    /// Desired number of nodes when autoscaling is off.
+    /// Desired number of nodes when autoscaling is off (`kubectl scale` writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
-    /// Lower bound for the autoscaler.
+    /// Lower bound for the autoscaler; the controller never keeps fewer nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_replicas: Option<i32>,
     /// Upper bound for the autoscaler.
@@ -45,28 +55,155 @@ pub struct NodePoolSpec {
     /// Provider-specific machine class (an EC2 instance type, an SSH host group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_class: Option<String>,
+    /// Which machine provider launches the pool's machines: `sim` (simulated
+    /// nodes in the controller's process); `aws` and `ssh` come later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// What each machine of the pool looks like.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<MachineTemplate>,
     /// Labels every node of the pool carries (besides `berth.dev/pool`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// Taints every node of the pool carries (GPU pools: `nvidia.com/gpu=present:NoSchedule`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taints: Vec<Taint>,
+    /// Taints a node starts with and removes itself once initialised (a GPU
+    /// driver, a CNI); the controller sets them at launch and never again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub startup_taints: Vec<Taint>,
+    /// Totals the pool's machines may not exceed (`cpu`, `memory`, `nvidia.com/gpu`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, Quantity>,
+    /// How long a machine lives before it is replaced (`720h`, `Never`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_after: Option<String>,
+    /// How and how fast nodes may be taken away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruption: Option<Disruption>,
+    /// Preference among pools that fit the same pods (higher first, 1–100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i32>,
+}
+
+/// What one machine of a pool looks like: a provider-neutral shape plus one
+/// block per provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MachineTemplate {
+    /// What the machine offers (`cpu`, `memory`, `pods`, `nvidia.com/gpu`);
+    /// for real providers, what the chosen machine type must at least have.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity: BTreeMap<String, Quantity>,
+    /// Settings of the `sim` provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim: Option<SimTemplate>,
+}
+
+/// Settings of simulated machines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SimTemplate {
+    /// How long each simulated container takes to start (`0s`, `500ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_latency: Option<String>,
+}
+
+/// How and how fast a pool's nodes may be disrupted (Karpenter's `disruption`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Disruption {
+    /// `WhenEmpty` or `WhenEmptyOrUnderutilized`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consolidation_policy: Option<String>,
+    /// How long a node must be consolidatable before it is removed (`30s`, `Never`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consolidate_after: Option<String>,
+    /// How many nodes may be disrupted at once, the strictest budget winning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<Budget>,
+}
+
+/// A limit on nodes disrupted at once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Budget {
+    /// A count (`2`) or a percentage of the pool (`10%`).
+    pub nodes: String,
+    /// The disruption reasons it applies to (`Empty`, `Underutilized`, `Drifted`,
+    /// `Expired`); all when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 /// Observed state of a pool.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NodePoolStatus {
-    /// Nodes that exist for the pool.
+    /// Machines (NodeClaims) that exist for the pool.
     #[serde(default)]
     pub replicas: i32,
     /// Nodes of the pool that are Ready.
     #[serde(default)]
     pub ready_replicas: i32,
+    /// The label selector of the pool's nodes, as `/scale` reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// What the pool's machines add up to.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, Quantity>,
     /// Generation the controller last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Standard conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+impl NodePoolSpec {
+    /// The provider's name, defaulted.
+    pub fn provider_name(&self) -> &str {
+        self.provider.as_deref().unwrap_or(DEFAULT_PROVIDER)
+    }
+}
+
+/// How many of `pool_size` nodes a budget's `nodes` (`2` or `10%`) allows to
+/// be disrupted at once; percentages round up, as Karpenter's do. None when
+/// the text is neither a count nor a percentage from 0% to 100%.
+pub fn budget_nodes(nodes: &str, pool_size: usize) -> Option<usize> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match nodes.strip_suffix('%') {
+        Some(percent) if digits(percent) => {
+            let percent: usize = percent.parse().ok().filter(|p| *p <= 100)?;
+            Some((pool_size * percent).div_ceil(100))
+        }
+        Some(_) => None,
+        None if digits(nodes) => nodes.parse().ok(),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_scale_with_the_pool() {
+        let cases = [
+            ("2", 10, Some(2)),
+            ("0", 10, Some(0)),
+            ("10%", 10, Some(1)),
+            ("10%", 3, Some(1)),
+            ("50%", 3, Some(2)),
+            ("100%", 7, Some(7)),
+            ("0%", 7, Some(0)),
+            ("101%", 7, None),
+            ("-1", 7, None),
+            ("%", 7, None),
+            ("two", 7, None),
+        ];
+        for (nodes, size, want) in cases {
+            assert_eq!(budget_nodes(nodes, size), want, "{nodes} of {size}");
+        }
+    }
 }

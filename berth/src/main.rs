@@ -4,6 +4,7 @@
 mod agent;
 mod cluster;
 mod controller_manager;
+mod nodepool;
 mod scheduler;
 mod server;
 mod sim;
@@ -48,6 +49,10 @@ enum Command {
     Cluster(cluster::ClusterArgs),
     /// Manage bootstrap tokens nodes join with (`create`, `list`).
     Token(token::TokenArgs),
+    /// Run the NodePool controller alone against a cluster (leader-elected through a Lease).
+    NodepoolController(nodepool::ControllerArgs),
+    /// Scale node pools and show their machines (`scale`, `status`).
+    Nodepool(nodepool::NodePoolArgs),
 }
 
 #[tokio::main]
@@ -64,5 +69,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Supervise(args) => supervise::run(args).await,
         Command::Cluster(args) => cluster::run(args).await,
         Command::Token(args) => token::run(args).await,
+        Command::NodepoolController(args) => nodepool::run_standalone(args).await,
+        Command::Nodepool(args) => nodepool::run(args).await,
     }
 }

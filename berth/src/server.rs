@@ -41,8 +41,8 @@ pub struct ServerArgs {
     /// How often store history older than one interval is compacted (`300s`, `5m`, `1h`).
     #[arg(long, env = "BERTH_COMPACTION_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     compaction_interval: std::time::Duration,
-    /// In-process components not to run (`controllers`, `scheduler`), e.g. when they run as their own processes.
-    #[arg(long, value_delimiter = ',', value_parser = ["controllers", "scheduler"])]
+    /// In-process components not to run (`controllers`, `scheduler`, `nodepool`), e.g. when they run as their own processes.
+    #[arg(long, value_delimiter = ',', value_parser = ["controllers", "scheduler", "nodepool"])]
     disable: Vec<String>,
     /// Extra names or addresses the serving certificate is valid for.
     #[arg(long = "tls-san", value_delimiter = ',')]
@@ -338,6 +338,22 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         let run = scheduler::run_restarting(client, scheduler::default_identity(), cancel.clone());
         tasks.spawn(async move {
             run.await;
+            Ok(())
+        });
+    }
+    if !args.disable.iter().any(|d| d == "nodepool") {
+        let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
+            .await
+            .context("building the nodepool controller's API client")?;
+        let cancel = cancel.clone();
+        let leader_elect = args.leader_elect;
+        tasks.spawn(async move {
+            if leader_elect {
+                let identity = scheduler::default_identity();
+                crate::nodepool::run_while_leading(client, &identity, cancel).await;
+            } else {
+                crate::nodepool::run_controller(client, cancel).await;
+            }
             Ok(())
         });
     }

@@ -272,7 +272,7 @@ fn check_range(expr: &str, bounds: &Bounds) -> Result<u64, String> {
 }
 
 /// Go's `time.ParseDuration`: the duration in nanoseconds, or its error.
-fn parse_duration(orig: &str) -> Result<f64, String> {
+pub fn parse_duration(orig: &str) -> Result<f64, String> {
     let invalid = || format!("time: invalid duration {}", go_quote(orig));
     let mut s = orig;
     if let Some(rest) = s.strip_prefix(['-', '+']) {

@@ -1,9 +1,13 @@
-//! NodePools (the type is `crate::nodepool::NodePool`): generation tracking and
-//! the DESIRED, READY, MIN, MAX and CLASS columns.
+//! NodePools (the type is `crate::nodepool::NodePool`): Karpenter's defaults
+//! (provider, expiry, disruption), validation with field paths, generation
+//! tracking, `/scale` through `status.selector`, and the `kubectl get
+//! nodepools` columns.
 
 use serde_json::{json, Value};
 
-use crate::kinds::KindRules;
+use crate::field::FieldCause;
+use crate::kinds::batch::cron::parse_duration;
+use crate::kinds::{obj_mut, set_default, KindRules, ScaleMapping};
 use crate::table::print::{int_at, optional_int, str_or_none};
 use crate::table::{col, Column, AGE, NAME};
 
@@ -11,26 +15,65 @@ use crate::table::{col, Column, AGE, NAME};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NodePool;
 
+/// Providers a pool may name.
+pub const PROVIDERS: &[&str] = &["sim"];
+/// Karpenter's consolidation policies.
+pub const CONSOLIDATION_POLICIES: &[&str] = &["WhenEmpty", "WhenEmptyOrUnderutilized"];
+/// Karpenter's disruption reasons a budget may name.
+pub const DISRUPTION_REASONS: &[&str] = &["Empty", "Underutilized", "Drifted", "Expired"];
+/// Taint effects (core/v1).
+const TAINT_EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
 impl KindRules for NodePool {
     fn tracks_generation(&self) -> bool {
         true
     }
 
+    fn default(&self, obj: &mut Value) {
+        let spec = obj_mut(obj, "spec");
+        set_default(spec, "provider", json!(crate::nodepool::DEFAULT_PROVIDER));
+        set_default(spec, "expireAfter", json!("720h"));
+        let disruption = spec.entry("disruption").or_insert_with(|| json!({}));
+        if let Some(disruption) = disruption.as_object_mut() {
+            set_default(
+                disruption,
+                "consolidationPolicy",
+                json!("WhenEmptyOrUnderutilized"),
+            );
+            set_default(disruption, "consolidateAfter", json!("0s"));
+            set_default(disruption, "budgets", json!([{"nodes": "10%"}]));
+        }
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldCause> {
+        validate_spec(obj.get("spec").unwrap_or(&Value::Null))
+    }
+
+    fn scale_mapping(&self) -> ScaleMapping {
+        ScaleMapping {
+            label_selector: Some("/status/selector".into()),
+            ..ScaleMapping::default()
+        }
+    }
+
     fn columns(&self) -> Vec<Column> {
         vec![
             NAME,
-            col("Desired", "integer", 0, "Nodes the pool should have."),
+            col("Provider", "string", 0, "Machine provider of the pool."),
+            col("Replicas", "integer", 0, "Nodes the pool should have."),
             col("Ready", "integer", 0, "Nodes of the pool that are Ready."),
             col("Min", "string", 0, "Autoscaling lower bound."),
             col("Max", "string", 0, "Autoscaling upper bound."),
             AGE,
             col("Class", "string", 1, "Machine class of the pool."),
+            col("Weight", "string", 1, "Preference among fitting pools."),
         ]
     }
 
     fn cells(&self, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
         vec![
             crate::table::name_cell(obj),
+            json!(str_or_none(obj, &["spec", "provider"])),
             json!(obj
                 .pointer("/spec/replicas")
                 .and_then(Value::as_i64)
@@ -40,6 +83,261 @@ impl KindRules for NodePool {
             json!(optional_int(obj, &["spec", "maxReplicas"])),
             crate::table::age_cell(obj, now),
             json!(str_or_none(obj, &["spec", "machineClass"])),
+            json!(optional_int(obj, &["spec", "weight"])),
         ]
+    }
+}
+
+/// Every problem of a pool's spec, with its field path.
+fn validate_spec(spec: &Value) -> Vec<FieldCause> {
+    let mut causes = Vec::new();
+    for field in ["replicas", "minReplicas", "maxReplicas"] {
+        if let Some(n) = spec.get(field).and_then(Value::as_i64) {
+            if n < 0 {
+                causes.push(FieldCause::invalid(
+                    format!("spec.{field}"),
+                    &json!(n),
+                    "must be greater than or equal to 0",
+                ));
+            }
+        }
+    }
+    let min = spec.get("minReplicas").and_then(Value::as_i64);
+    let max = spec.get("maxReplicas").and_then(Value::as_i64);
+    if let (Some(min), Some(max)) = (min, max) {
+        if max < min {
+            causes.push(FieldCause::invalid(
+                "spec.maxReplicas",
+                &json!(max),
+                "must be greater than or equal to minReplicas",
+            ));
+        }
+    }
+    if let Some(replicas) = spec.get("replicas").and_then(Value::as_i64) {
+        if max.is_some_and(|max| replicas > max) {
+            causes.push(FieldCause::invalid(
+                "spec.replicas",
+                &json!(replicas),
+                "must be less than or equal to maxReplicas",
+            ));
+        }
+        if min.is_some_and(|min| replicas < min) {
+            causes.push(FieldCause::invalid(
+                "spec.replicas",
+                &json!(replicas),
+                "must be greater than or equal to minReplicas",
+            ));
+        }
+    }
+    if let Some(provider) = spec.get("provider") {
+        if !provider.as_str().is_some_and(|p| PROVIDERS.contains(&p)) {
+            causes.push(FieldCause::not_supported(
+                "spec.provider",
+                provider,
+                PROVIDERS,
+            ));
+        }
+    }
+    if let Some(weight) = spec.get("weight").and_then(Value::as_i64) {
+        if !(1..=100).contains(&weight) {
+            causes.push(FieldCause::invalid(
+                "spec.weight",
+                &json!(weight),
+                "must be between 1 and 100, inclusive",
+            ));
+        }
+    }
+    causes.extend(validate_labels(spec.get("labels")));
+    for field in ["taints", "startupTaints"] {
+        causes.extend(validate_taints(field, spec.get(field)));
+    }
+    causes.extend(validate_duration(
+        "spec.expireAfter",
+        spec.get("expireAfter"),
+    ));
+    if let Some(disruption) = spec.get("disruption") {
+        causes.extend(validate_disruption(disruption));
+    }
+    causes
+}
+
+fn validate_labels(labels: Option<&Value>) -> Vec<FieldCause> {
+    let Some(labels) = labels.and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut causes = Vec::new();
+    for (key, value) in labels {
+        for problem in crate::validation::is_qualified_name(key) {
+            causes.push(FieldCause::invalid("spec.labels", &json!(key), problem));
+        }
+        for problem in crate::validation::is_valid_label_value(value.as_str().unwrap_or("")) {
+            causes.push(FieldCause::invalid(
+                format!("spec.labels[{key}]"),
+                value,
+                problem,
+            ));
+        }
+    }
+    causes
+}
+
+fn validate_taints(field: &str, taints: Option<&Value>) -> Vec<FieldCause> {
+    let Some(taints) = taints.and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let mut causes = Vec::new();
+    for (i, taint) in taints.iter().enumerate() {
+        let path = format!("spec.{field}[{i}]");
+        match taint.get("key").and_then(Value::as_str) {
+            None | Some("") => causes.push(FieldCause::required(format!("{path}.key"), "")),
+            Some(key) => {
+                for problem in crate::validation::is_qualified_name(key) {
+                    causes.push(FieldCause::invalid(
+                        format!("{path}.key"),
+                        &json!(key),
+                        problem,
+                    ));
+                }
+            }
+        }
+        match taint.get("effect") {
+            None => causes.push(FieldCause::required(format!("{path}.effect"), "")),
+            Some(effect) if !effect.as_str().is_some_and(|e| TAINT_EFFECTS.contains(&e)) => causes
+                .push(FieldCause::not_supported(
+                    format!("{path}.effect"),
+                    effect,
+                    TAINT_EFFECTS,
+                )),
+            Some(_) => {}
+        }
+    }
+    causes
+}
+
+/// A Go duration (`30s`, `1h30m`) or `Never`.
+fn validate_duration(field: &str, value: Option<&Value>) -> Option<FieldCause> {
+    let value = value?;
+    let ok = match value.as_str() {
+        Some("Never") => true,
+        Some(text) => parse_duration(text).is_ok_and(|nanos| nanos >= 0.0),
+        None => false,
+    };
+    (!ok).then(|| {
+        FieldCause::invalid(
+            field,
+            value,
+            "must be a duration such as 30s or 720h, or Never",
+        )
+    })
+}
+
+fn validate_disruption(disruption: &Value) -> Vec<FieldCause> {
+    let mut causes = Vec::new();
+    if let Some(policy) = disruption.get("consolidationPolicy") {
+        if !policy
+            .as_str()
+            .is_some_and(|p| CONSOLIDATION_POLICIES.contains(&p))
+        {
+            causes.push(FieldCause::not_supported(
+                "spec.disruption.consolidationPolicy",
+                policy,
+                CONSOLIDATION_POLICIES,
+            ));
+        }
+    }
+    causes.extend(validate_duration(
+        "spec.disruption.consolidateAfter",
+        disruption.get("consolidateAfter"),
+    ));
+    let budgets = disruption.get("budgets").and_then(Value::as_array);
+    for (i, budget) in budgets.into_iter().flatten().enumerate() {
+        let path = format!("spec.disruption.budgets[{i}]");
+        match budget.get("nodes") {
+            None => causes.push(FieldCause::required(format!("{path}.nodes"), "")),
+            Some(nodes)
+                if crate::nodepool::budget_nodes(nodes.as_str().unwrap_or(""), 0).is_none() =>
+            {
+                causes.push(FieldCause::invalid(
+                    format!("{path}.nodes"),
+                    nodes,
+                    "must be a non-negative count (2) or a percentage from 0% to 100% (10%)",
+                ))
+            }
+            Some(_) => {}
+        }
+        let reasons = budget.get("reasons").and_then(Value::as_array);
+        for (j, reason) in reasons.into_iter().flatten().enumerate() {
+            if !reason
+                .as_str()
+                .is_some_and(|r| DISRUPTION_REASONS.contains(&r))
+            {
+                causes.push(FieldCause::not_supported(
+                    format!("{path}.reasons[{j}]"),
+                    reason,
+                    DISRUPTION_REASONS,
+                ));
+            }
+        }
+    }
+    causes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(spec: Value) -> Vec<String> {
+        validate_spec(&spec)
+            .into_iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect()
+    }
+
+    #[test]
+    fn valid_pools_have_no_causes() {
+        let cases = [
+            json!({}),
+            json!({"replicas": 3, "provider": "sim", "labels": {"gpu": "yes"}}),
+            json!({"minReplicas": 0, "maxReplicas": 4, "replicas": 2, "weight": 10,
+                   "expireAfter": "Never",
+                   "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
+                   "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": "30s",
+                                  "budgets": [{"nodes": "10%"}, {"nodes": "2", "reasons": ["Drifted"]}]}}),
+        ];
+        for spec in cases {
+            assert_eq!(fields(spec.clone()), Vec::<String>::new(), "{spec}");
+        }
+    }
+
+    #[test]
+    fn invalid_pools_name_the_field() {
+        let cases = [
+            (json!({"replicas": -1}), "spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
+            (json!({"minReplicas": 3, "maxReplicas": 1}), "spec.maxReplicas: Invalid value: 1: must be greater than or equal to minReplicas"),
+            (json!({"maxReplicas": 1, "replicas": 2}), "spec.replicas: Invalid value: 2: must be less than or equal to maxReplicas"),
+            (json!({"provider": "gce"}), "spec.provider: Unsupported value: \"gce\": supported values: \"sim\""),
+            (json!({"weight": 0}), "spec.weight: Invalid value: 0: must be between 1 and 100, inclusive"),
+            (json!({"expireAfter": "soon"}), "spec.expireAfter: Invalid value: \"soon\": must be a duration such as 30s or 720h, or Never"),
+            (json!({"taints": [{"key": "a", "effect": "Sometimes"}]}), "spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""),
+            (json!({"startupTaints": [{"effect": "NoSchedule"}]}), "spec.startupTaints[0].key: Required value"),
+            (json!({"disruption": {"consolidationPolicy": "Always"}}), "spec.disruption.consolidationPolicy: Unsupported value: \"Always\": supported values: \"WhenEmpty\", \"WhenEmptyOrUnderutilized\""),
+            (json!({"disruption": {"budgets": [{"nodes": "150%"}]}}), "spec.disruption.budgets[0].nodes: Invalid value: \"150%\": must be a non-negative count (2) or a percentage from 0% to 100% (10%)"),
+            (json!({"disruption": {"budgets": [{"nodes": "1", "reasons": ["Bored"]}]}}), "spec.disruption.budgets[0].reasons[0]: Unsupported value: \"Bored\": supported values: \"Empty\", \"Underutilized\", \"Drifted\", \"Expired\""),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(fields(spec.clone()), vec![want.to_owned()], "{spec}");
+        }
+    }
+
+    #[test]
+    fn defaults_follow_karpenter() {
+        let mut obj = json!({"spec": {"replicas": 1}});
+        NodePool.default(&mut obj);
+        assert_eq!(obj["spec"]["provider"], "sim");
+        assert_eq!(obj["spec"]["expireAfter"], "720h");
+        assert_eq!(
+            obj["spec"]["disruption"],
+            json!({"consolidationPolicy": "WhenEmptyOrUnderutilized", "consolidateAfter": "0s", "budgets": [{"nodes": "10%"}]})
+        );
     }
 }

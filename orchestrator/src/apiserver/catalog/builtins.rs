@@ -562,6 +562,16 @@ pub fn builtins() -> &'static [Arc<ResourceInfo>] {
             .status()
             .scale()
             .not_builtin(),
+            ResourceInfo::typed::<berth_api::nodeclaim::NodeClaim>(
+                "berth.dev",
+                "v1",
+                "NodeClaim",
+                "nodeclaims",
+                kinds::berth::nodeclaim::NodeClaim,
+            )
+            .short_names(&["nc"])
+            .status()
+            .not_builtin(),
             ResourceInfo::typed::<kinds::metrics::NodeMetrics>(
                 kinds::metrics::GROUP,
                 kinds::metrics::VERSION,

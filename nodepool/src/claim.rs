@@ -1,0 +1,342 @@
+//! Pure functions over NodeClaims: building one from its pool, what its Node
+//! still lacks (labels, taints), and its conditions given that Node.
+
+use std::collections::BTreeMap;
+
+use berth_api::nodeclaim::{NodeClaim, NodeClaimSpec, NodeClaimStatus, TERMINATION_FINALIZER};
+use berth_api::nodepool::{NodePool, NODECLAIM_LABEL, POOL_LABEL};
+use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+use serde_json::{json, Value};
+
+use crate::conditions;
+
+/// Condition types of a claim, in the order they become True.
+pub const LAUNCHED: &str = "Launched";
+/// The machine's Node exists.
+pub const REGISTERED: &str = "Registered";
+/// The Node is Ready and has dropped its startup taints.
+pub const INITIALIZED: &str = "Initialized";
+/// The Node is Ready.
+pub const READY: &str = "Ready";
+
+/// A new claim for one machine of `pool`: named after the pool with a random
+/// suffix, owned by it, held by the termination finalizer, with a snapshot
+/// of the pool's template, labels and taints.
+pub fn new_claim(pool: &NodePool) -> NodeClaim {
+    let name = pool.metadata.name.clone().unwrap_or_default();
+    let spec = &pool.spec;
+    let mut labels = spec.labels.clone();
+    labels.insert(POOL_LABEL.to_owned(), name.clone());
+    let template = spec.template.clone().unwrap_or_default();
+    NodeClaim {
+        api_version: "berth.dev/v1".into(),
+        kind: "NodeClaim".into(),
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name}-")),
+            labels: Some(BTreeMap::from([(POOL_LABEL.to_owned(), name.clone())])),
+            owner_references: Some(vec![OwnerReference {
+                api_version: NodePool::api_version(&()).into_owned(),
+                kind: NodePool::kind(&()).into_owned(),
+                name: name.clone(),
+                uid: pool.metadata.uid.clone().unwrap_or_default(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            }]),
+            finalizers: Some(vec![TERMINATION_FINALIZER.to_owned()]),
+            ..ObjectMeta::default()
+        },
+        spec: NodeClaimSpec {
+            pool: name,
+            provider: spec.provider_name().to_owned(),
+            resources: template.capacity.clone(),
+            template,
+            labels,
+            taints: spec.taints.clone(),
+            startup_taints: spec.startup_taints.clone(),
+        },
+        status: None,
+    }
+}
+
+/// The labels a claim's Node must carry: the pool's, `berth.dev/pool` and
+/// `berth.dev/nodeclaim`.
+pub fn node_labels(claim: &NodeClaim) -> BTreeMap<String, String> {
+    let mut labels = claim.spec.labels.clone();
+    labels.insert(POOL_LABEL.to_owned(), claim.spec.pool.clone());
+    labels.insert(
+        NODECLAIM_LABEL.to_owned(),
+        claim.metadata.name.clone().unwrap_or_default(),
+    );
+    labels
+}
+
+/// A merge patch that gives `node` the labels and taints of `claim` it
+/// lacks, or None when it has them all. Startup taints are not restored:
+/// the node removes them itself once initialised.
+pub fn node_patch(claim: &NodeClaim, node: &Node) -> Option<Value> {
+    let current = node.metadata.labels.clone().unwrap_or_default();
+    let missing_labels: BTreeMap<String, String> = node_labels(claim)
+        .into_iter()
+        .filter(|(k, v)| current.get(k) != Some(v))
+        .collect();
+    let taints: Vec<Taint> = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let missing_taints: Vec<&Taint> = claim
+        .spec
+        .taints
+        .iter()
+        .filter(|t| !taints.iter().any(|have| same_taint(have, t)))
+        .collect();
+    if missing_labels.is_empty() && missing_taints.is_empty() {
+        return None;
+    }
+    let mut patch = json!({"metadata": {"labels": missing_labels}});
+    if !missing_taints.is_empty() {
+        let mut all = taints.clone();
+        all.extend(missing_taints.into_iter().cloned());
+        patch["spec"] = json!({ "taints": all });
+    }
+    Some(patch)
+}
+
+/// Taints are the same when key and effect match (as kubelet and
+/// `kubectl taint` treat them).
+fn same_taint(a: &Taint, b: &Taint) -> bool {
+    a.key == b.key && a.effect == b.effect
+}
+
+/// Whether the Node reports `Ready=True`.
+pub fn node_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The claim's status given its machine's provider id and its Node (if it
+/// registered), and the conditions that became True on the way.
+pub fn observe(
+    claim: &NodeClaim,
+    node: Option<&Node>,
+    now: jiff::Timestamp,
+) -> (NodeClaimStatus, Vec<&'static str>) {
+    let mut status = claim.status.clone().unwrap_or_default();
+    let mut became = Vec::new();
+    let mut set = |status: &mut NodeClaimStatus, type_, value, reason: &str, message: &str| {
+        if conditions::set(&mut status.conditions, type_, value, reason, message, now) && value {
+            became.push(type_);
+        }
+    };
+    let launched = status.provider_id.is_some();
+    set(
+        &mut status,
+        LAUNCHED,
+        launched,
+        if launched { "Launched" } else { "Launching" },
+        "",
+    );
+    match node {
+        None => {
+            set(
+                &mut status,
+                REGISTERED,
+                false,
+                "NodeNotFound",
+                "Node not registered with cluster",
+            );
+            set(&mut status, INITIALIZED, false, "NotRegistered", "");
+            set(&mut status, READY, false, "NotRegistered", "");
+        }
+        Some(node) => {
+            status.node_name = node.metadata.name.clone();
+            if let Some(node_status) = &node.status {
+                status.capacity = node_status.capacity.clone().unwrap_or_default();
+                status.allocatable = node_status.allocatable.clone().unwrap_or_default();
+            }
+            let ready = node_ready(node);
+            let taints = node
+                .spec
+                .as_ref()
+                .and_then(|s| s.taints.clone())
+                .unwrap_or_default();
+            let starting = claim
+                .spec
+                .startup_taints
+                .iter()
+                .any(|t| taints.iter().any(|have| same_taint(have, t)));
+            set(&mut status, REGISTERED, true, "Registered", "");
+            let (initialized, reason) = match (ready, starting) {
+                (false, _) => (false, "NodeNotReady"),
+                (true, true) => (false, "StartupTaintsExist"),
+                (true, false) => (true, "Initialized"),
+            };
+            set(&mut status, INITIALIZED, initialized, reason, "");
+            set(
+                &mut status,
+                READY,
+                ready,
+                if ready { "Ready" } else { "NodeNotReady" },
+                "",
+            );
+        }
+    }
+    (status, became)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api::nodepool::NodePoolSpec;
+    use k8s_openapi::api::core::v1::{NodeCondition, NodeSpec, NodeStatus};
+
+    fn taint(key: &str, effect: &str) -> Taint {
+        Taint {
+            key: key.into(),
+            effect: effect.into(),
+            ..Taint::default()
+        }
+    }
+
+    fn pool() -> NodePool {
+        NodePool {
+            metadata: ObjectMeta {
+                name: Some("np-gpu".into()),
+                uid: Some("u1".into()),
+                ..ObjectMeta::default()
+            },
+            spec: NodePoolSpec {
+                labels: BTreeMap::from([("tier".to_owned(), "gpu".to_owned())]),
+                taints: vec![taint("nvidia.com/gpu", "NoSchedule")],
+                startup_taints: vec![taint("berth.dev/initializing", "NoSchedule")],
+                ..NodePoolSpec::default()
+            },
+            ..NodePool::default()
+        }
+    }
+
+    fn node(labels: &[(&str, &str)], taints: Vec<Taint>, ready: bool) -> Node {
+        Node {
+            metadata: ObjectMeta {
+                name: Some("np-gpu-abcde".into()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| ((*k).into(), (*v).into()))
+                        .collect(),
+                ),
+                ..ObjectMeta::default()
+            },
+            spec: Some(NodeSpec {
+                taints: Some(taints),
+                ..NodeSpec::default()
+            }),
+            status: Some(NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..NodeCondition::default()
+                }]),
+                ..NodeStatus::default()
+            }),
+        }
+    }
+
+    fn named_claim() -> NodeClaim {
+        let mut claim = new_claim(&pool());
+        claim.metadata.name = Some("np-gpu-abcde".into());
+        claim
+    }
+
+    #[test]
+    fn a_claim_snapshots_its_pool() {
+        let claim = new_claim(&pool());
+        assert_eq!(claim.metadata.generate_name.as_deref(), Some("np-gpu-"));
+        assert_eq!(claim.spec.pool, "np-gpu");
+        assert_eq!(claim.spec.provider, "sim");
+        assert_eq!(claim.spec.labels["berth.dev/pool"], "np-gpu");
+        let owner = &claim.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("NodePool", "u1")
+        );
+        assert_eq!(
+            claim.metadata.finalizers.as_ref().unwrap(),
+            &[TERMINATION_FINALIZER]
+        );
+    }
+
+    #[test]
+    fn node_patch_adds_only_what_is_missing() {
+        let claim = named_claim();
+        let all = [
+            ("tier", "gpu"),
+            ("berth.dev/pool", "np-gpu"),
+            ("berth.dev/nodeclaim", "np-gpu-abcde"),
+        ];
+        let gpu = taint("nvidia.com/gpu", "NoSchedule");
+        let cases = [
+            (node(&all, vec![gpu.clone()], true), None),
+            (
+                node(&all, vec![], true),
+                Some(
+                    json!({"metadata": {"labels": {}}, "spec": {"taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]}}),
+                ),
+            ),
+            (
+                node(&[("tier", "cpu")], vec![gpu.clone()], true),
+                Some(
+                    json!({"metadata": {"labels": {"tier": "gpu", "berth.dev/pool": "np-gpu", "berth.dev/nodeclaim": "np-gpu-abcde"}}}),
+                ),
+            ),
+        ];
+        for (node, want) in cases {
+            assert_eq!(node_patch(&claim, &node), want);
+        }
+    }
+
+    #[test]
+    fn conditions_follow_the_node() {
+        let now = jiff::Timestamp::from_second(1000).unwrap();
+        let mut claim = named_claim();
+        let kinds = |s: &NodeClaimStatus| -> Vec<(String, String)> {
+            s.conditions
+                .iter()
+                .map(|c| (c.type_.clone(), c.status.clone()))
+                .collect()
+        };
+        let (status, became) = observe(&claim, None, now);
+        assert_eq!(became, Vec::<&str>::new());
+        assert!(status.conditions.iter().all(|c| c.status == "False"));
+
+        claim.status = Some(NodeClaimStatus {
+            provider_id: Some("sim:///np-gpu-abcde".into()),
+            ..status
+        });
+        let starting = node(
+            &[],
+            vec![taint("berth.dev/initializing", "NoSchedule")],
+            true,
+        );
+        let (status, became) = observe(&claim, Some(&starting), now);
+        assert_eq!(became, [LAUNCHED, REGISTERED, READY]);
+        assert_eq!(
+            kinds(&status),
+            [
+                ("Launched", "True"),
+                ("Registered", "True"),
+                ("Initialized", "False"),
+                ("Ready", "True")
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        claim.status = Some(status);
+        let (status, became) = observe(&claim, Some(&node(&[], vec![], true)), now);
+        assert_eq!(became, [INITIALIZED]);
+        assert_eq!(status.node_name.as_deref(), Some("np-gpu-abcde"));
+    }
+}
