@@ -550,7 +550,10 @@ fn delete_collection_and_generate_name(setup: Setup) {
 }
 
 fn watch_resumes_from_a_resource_version_and_expires_after_compaction(setup: Setup) {
-    let server = Server::start_on(setup.datastore, &["--compaction-interval", "1s"]);
+    // Each tick forgets the history older than the previous tick, so a
+    // revision survives at least one interval: 3 s leaves room for slow
+    // kubectl runs on a loaded machine between the writes and the resume.
+    let server = Server::start_on(setup.datastore, &["--compaction-interval", "3s"]);
     let k = server.kubectl(setup.kubectl);
     k.ok(&["create", "configmap", "history", "--from-literal=v=0"]);
     let rv = k.jsonpath(&["get", "cm", "history"], "{.metadata.resourceVersion}");
@@ -568,15 +571,22 @@ fn watch_resumes_from_a_resource_version_and_expires_after_compaction(setup: Set
 
     // Later writes, then two compaction ticks: the old revision is gone (upstream's 410 Expired).
     k.ok(&["create", "configmap", "later"]);
-    std::thread::sleep(Duration::from_millis(2500));
-    let expired = k.ok(&[
-        "get",
-        "--raw",
-        &format!(
-            "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=1"
-        ),
-    ]);
-    let event: serde_json::Value = serde_json::from_str(expired.lines().next().unwrap()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (event, expired) = loop {
+        std::thread::sleep(Duration::from_millis(1000));
+        let expired = k.ok(&[
+            "get",
+            "--raw",
+            &format!(
+                "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=1"
+            ),
+        ]);
+        let event: serde_json::Value =
+            serde_json::from_str(expired.lines().next().unwrap()).unwrap();
+        if event["type"] == "ERROR" || std::time::Instant::now() > deadline {
+            break (event, expired);
+        }
+    };
     assert_eq!(event["type"], "ERROR", "{expired}");
     assert_eq!(event["object"]["code"], 410);
     assert_eq!(event["object"]["reason"], "Expired");
