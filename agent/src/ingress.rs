@@ -9,6 +9,7 @@
 pub mod proxy;
 pub mod routes;
 pub mod tls;
+pub mod upstream;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

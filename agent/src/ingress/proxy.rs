@@ -1,7 +1,9 @@
 //! The data path of the ingress proxy: hyper serves the clients (HTTP/1.1,
-//! and h2 over TLS by ALPN), the routing table picks an endpoint, and a
-//! pooled hyper client forwards the request with keep-alive connections to
-//! the endpoints, streaming bodies both ways.
+//! and h2 over TLS by ALPN), the routing table picks an endpoint, and the
+//! client connection's own keep-alive connections to the endpoints
+//! ([`Upstreams`]) carry the request, streaming bodies both ways. What is
+//! per connection (the forwarded headers' values) is made once per
+//! connection, not per request.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -12,8 +14,6 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -22,77 +22,121 @@ use tokio_util::sync::CancellationToken;
 
 use super::read;
 use super::routes::{Route, Table};
+use super::upstream::{Drivers, Upstreams};
 
 /// What the proxy answers with: the upstream's streamed body or its own.
 pub type ProxyBody = Either<Incoming, Full<Bytes>>;
 
 /// How long a client has to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an idle upstream connection stays in the pool.
-const POOL_IDLE: Duration = Duration::from_secs(60);
 
 /// Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
+static HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    http::header::PROXY_AUTHENTICATE,
+    http::header::PROXY_AUTHORIZATION,
+    http::header::TE,
+    http::header::TRAILER,
+    http::header::TRANSFER_ENCODING,
+    UPGRADE,
 ];
 
-/// The proxy: the current routing table and the upstream connection pool.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// The proxy: the current routing table and the tasks it runs.
+#[derive(Default)]
 pub struct Proxy {
     /// Replaced whenever Ingresses, Services or EndpointSlices change.
     pub table: RwLock<Arc<Table>>,
-    client: Client<HttpConnector, Incoming>,
+    /// The drivers of upstream connections; aborted with the proxy.
+    drivers: Drivers,
     /// Upgraded connections (WebSocket) being relayed; aborted with the proxy.
     tunnels: Mutex<JoinSet<()>>,
 }
 
-impl Default for Proxy {
-    fn default() -> Self {
-        Self::new()
+/// The `X-Forwarded-*` values of one client connection: the client's
+/// address, the scheme and the port it used (ingress-nginx's, when it does
+/// not trust incoming ones).
+#[derive(Debug, Clone)]
+pub struct Forwarded {
+    ip: HeaderValue,
+    proto: HeaderValue,
+    port: HeaderValue,
+}
+
+impl Forwarded {
+    /// The values for a client at `peer` on `port` over `scheme`.
+    pub fn new(peer: SocketAddr, scheme: &'static str, port: u16) -> Self {
+        let ip = peer.ip().to_canonical().to_string();
+        Self {
+            ip: HeaderValue::from_str(&ip).unwrap_or(HeaderValue::from_static("")),
+            proto: HeaderValue::from_static(scheme),
+            port: HeaderValue::from(port),
+        }
+    }
+
+    /// Sets `Host` (the client's) and the `X-Forwarded-*` headers.
+    fn apply(&self, headers: &mut HeaderMap, host: Option<HeaderValue>) {
+        if let Some(host) = host.filter(|h| !h.is_empty()) {
+            headers.insert(&X_FORWARDED_HOST, host.clone());
+            headers.insert(HOST, host);
+        }
+        headers.insert(&X_FORWARDED_FOR, self.ip.clone());
+        headers.insert(&X_REAL_IP, self.ip.clone());
+        headers.insert(&X_FORWARDED_PROTO, self.proto.clone());
+        headers.insert(&X_FORWARDED_PORT, self.port.clone());
+    }
+}
+
+/// One client connection as the proxy sees it.
+pub struct Client {
+    proxy: Arc<Proxy>,
+    forwarded: Forwarded,
+    upstreams: Upstreams,
+}
+
+impl Client {
+    /// The client at `peer` that connected to `port` over `scheme`.
+    pub fn new(proxy: Arc<Proxy>, peer: SocketAddr, scheme: &'static str, port: u16) -> Self {
+        Self {
+            proxy,
+            forwarded: Forwarded::new(peer, scheme, port),
+            upstreams: Upstreams::default(),
+        }
     }
 }
 
 impl Proxy {
     /// A proxy with an empty table (everything is 404 until the first sync).
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_max_idle_per_host(1024)
-            .build(connector);
-        Self {
-            table: RwLock::default(),
-            client,
-            tunnels: Mutex::default(),
-        }
+        Self::default()
     }
 
-    /// Forwards `request` from `peer` (arrived over `scheme` on port
-    /// `port`) to the endpoint its route picks; 404 without a route, 503
-    /// without a ready endpoint, 502 when the endpoint fails.
+    /// Forwards `request` of `client` to the endpoint its route picks; 404
+    /// without a route, 503 without a ready endpoint, 502 when the endpoint
+    /// fails.
     pub async fn handle(
         &self,
         mut request: Request<Incoming>,
-        peer: SocketAddr,
-        scheme: &'static str,
-        port: u16,
+        client: &Client,
     ) -> Response<ProxyBody> {
         let host = request
             .headers()
             .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| request.uri().authority().map(|a| a.to_string()))
-            .unwrap_or_default();
-        let route = read(&self.table).route(&host, request.uri().path());
+            .filter(|h| h.to_str().is_ok())
+            .cloned()
+            .or_else(|| {
+                let authority = request.uri().authority()?;
+                HeaderValue::from_str(authority.as_str()).ok()
+            });
+        let host_name = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or("");
+        let route = read(&self.table).route(host_name, request.uri().path());
         let backend = match route {
             Route::Backend(backend) => backend,
             Route::NotFound => return plain(StatusCode::NOT_FOUND),
@@ -101,25 +145,41 @@ impl Proxy {
             tracing::debug!(backend = %backend.name, "no ready endpoint");
             return plain(StatusCode::SERVICE_UNAVAILABLE);
         };
-        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
-        let Ok(uri) = format!("http://{endpoint}{path}").parse::<Uri>() else {
-            return plain(StatusCode::BAD_REQUEST);
-        };
+        // Upstream requests are in origin form: the path and query only.
+        if request.uri().authority().is_some() || request.uri().scheme().is_some() {
+            let path = request.uri().path_and_query().cloned();
+            let Ok(uri) = Uri::from_parts({
+                let mut parts = http::uri::Parts::default();
+                parts.path_and_query =
+                    Some(path.unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")));
+                parts
+            }) else {
+                return plain(StatusCode::BAD_REQUEST);
+            };
+            *request.uri_mut() = uri;
+        }
+        // An HTTP/2 client may have several requests in flight; an HTTP/1
+        // one sends the next only after this response.
+        let serial = request.version() != Version::HTTP_2;
         // An HTTP/1.1 Upgrade (WebSocket) is passed through as one.
         let upgrade = (request.version() == Version::HTTP_11)
             .then(|| request.headers().get(UPGRADE).cloned())
             .flatten();
         let downstream = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
-        *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
         let headers = request.headers_mut();
         strip_hop_by_hop(headers);
-        forwarded_headers(headers, &host, peer, scheme, port);
+        let host = host.or_else(|| HeaderValue::from_str(&endpoint.to_string()).ok());
+        client.forwarded.apply(headers, host);
         if let Some(protocol) = upgrade {
             headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
             headers.insert(UPGRADE, protocol);
         }
-        match self.client.request(request).await {
+        match client
+            .upstreams
+            .send(&self.drivers, endpoint, request, serial)
+            .await
+        {
             Ok(mut response) => {
                 if let (StatusCode::SWITCHING_PROTOCOLS, Some(downstream)) =
                     (response.status(), downstream)
@@ -161,46 +221,21 @@ impl Proxy {
 
 /// Removes hop-by-hop headers and those `Connection` lists.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove("upgrade");
-}
-
-/// Sets `Host` (the client's) and the `X-Forwarded-*` headers as
-/// ingress-nginx does when it does not trust incoming ones: the client's
-/// address, the scheme, host and port it used.
-fn forwarded_headers(
-    headers: &mut HeaderMap,
-    host: &str,
-    peer: SocketAddr,
-    scheme: &'static str,
-    port: u16,
-) {
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            headers.insert(name, value);
+    if headers.contains_key(CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
         }
-    };
-    if !host.is_empty() {
-        set("host", host);
-        set("x-forwarded-host", host);
     }
-    let ip = peer.ip().to_canonical().to_string();
-    set("x-forwarded-for", &ip);
-    set("x-real-ip", &ip);
-    set("x-forwarded-proto", scheme);
-    set("x-forwarded-port", &port.to_string());
+    for name in HOP_BY_HOP.iter() {
+        headers.remove(name);
+    }
 }
 
 /// A short plain-text answer of the proxy itself.
@@ -280,9 +315,13 @@ async fn connection<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let client = Arc::new(Client::new(proxy, peer, scheme, port));
     let service = hyper::service::service_fn(move |request| {
-        let proxy = Arc::clone(&proxy);
-        async move { Ok::<_, std::convert::Infallible>(proxy.handle(request, peer, scheme, port).await) }
+        let client = Arc::clone(&client);
+        async move {
+            let response = client.proxy.handle(request, &client).await;
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     let served = builder.serve_connection_with_upgrades(io, service);
@@ -314,12 +353,9 @@ mod tests {
         headers.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
         headers.insert("accept", HeaderValue::from_static("*/*"));
         strip_hop_by_hop(&mut headers);
-        forwarded_headers(
+        Forwarded::new("[::ffff:127.0.0.2]:5000".parse().unwrap(), "https", 8443).apply(
             &mut headers,
-            "a.example.com:8443",
-            "[::ffff:127.0.0.2]:5000".parse().unwrap(),
-            "https",
-            8443,
+            Some(HeaderValue::from_static("a.example.com:8443")),
         );
         let get = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(get("connection"), None);

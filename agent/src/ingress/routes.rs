@@ -144,14 +144,14 @@ impl Table {
     /// matching path (exact before prefix); else that host's default
     /// backend, else the cluster-wide one.
     pub fn route(&self, host: &str, path: &str) -> Route {
-        let host = normalise_host(strip_port(host));
+        let host = normalised(strip_port(host));
         let wildcard = || {
             let (first, rest) = host.split_once('.')?;
             (!first.is_empty()).then(|| self.wildcard.get(rest))?
         };
         let routes = self
             .exact
-            .get(&host)
+            .get(host.as_ref())
             .or_else(wildcard)
             .unwrap_or(&self.any_host);
         routes
@@ -196,7 +196,18 @@ fn strip_port(host: &str) -> &str {
 
 /// Hosts compare case-insensitively and without a trailing dot.
 pub(crate) fn normalise_host(host: &str) -> String {
-    host.trim_end_matches('.').to_ascii_lowercase()
+    normalised(host).into_owned()
+}
+
+/// [`normalise_host`] without a copy when `host` is already normal, as
+/// nearly every request's is.
+fn normalised(host: &str) -> std::borrow::Cow<'_, str> {
+    let host = host.trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(host)
+    }
 }
 
 /// Resolves Ingress backends to shared [`Backend`]s.
