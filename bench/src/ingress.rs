@@ -387,18 +387,30 @@ impl Measurement {
     }
 }
 
+/// What every view shares: the flags, the set-up runtime, the cluster and
+/// the backend's socket.
+struct Bench<'a> {
+    args: &'a Args,
+    setup: &'a tokio::runtime::Runtime,
+    berth: &'a std::path::Path,
+    dir: &'a std::path::Path,
+    kubeconfig: &'a std::path::Path,
+    backend_listener: &'a std::net::TcpListener,
+    allowed: &'a [usize],
+}
+
 /// One view: the backend and clients on a runtime of the view's CPUs, a
 /// fresh agent on its CPUs; warm both paths, then measure both.
-fn measure(
-    args: &Args,
-    setup: &tokio::runtime::Runtime,
-    berth: &std::path::Path,
-    dir: &std::path::Path,
-    kubeconfig: &std::path::Path,
-    backend_listener: &std::net::TcpListener,
-    allowed: &[usize],
-    view: View,
-) -> anyhow::Result<Measurement> {
+fn measure(bench: &Bench<'_>, view: View) -> anyhow::Result<Measurement> {
+    let Bench {
+        args,
+        setup,
+        berth,
+        dir,
+        kubeconfig,
+        backend_listener,
+        allowed,
+    } = *bench;
     let port = free_port()?;
     let log = std::fs::File::create(dir.join(format!("agent-{}.log", view.name)))?;
     let agent = start_agent(berth, kubeconfig, port, view.proxy.clone(), log)?;
@@ -498,18 +510,18 @@ fn main() -> anyhow::Result<()> {
         .await?;
         objects(&client, backend_address).await
     })?;
+    let bench = Bench {
+        args: &args,
+        setup: &setup,
+        berth: &berth,
+        dir: dir.path(),
+        kubeconfig: &kubeconfig,
+        backend_listener: &backend_listener,
+        allowed: &allowed,
+    };
     let mut measurements = Vec::new();
     for view in views(&allowed) {
-        measurements.push(measure(
-            &args,
-            &setup,
-            &berth,
-            dir.path(),
-            &kubeconfig,
-            &backend_listener,
-            &allowed,
-            view,
-        )?);
+        measurements.push(measure(&bench, view)?);
     }
     println!(
         "{} connections, {} s per phase, {} B bodies:",
