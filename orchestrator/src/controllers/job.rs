@@ -171,28 +171,30 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
     }
     let namespace = job.namespace().unwrap_or_default();
     let claimed = claim_pods(&job, &ctx).await?;
-    let owned_pods: Vec<Pod> = {
+    let owned_pods: Vec<Arc<Pod>> = {
         let mut released = ctx.released.lock().expect("released lock");
         claimed
-            .iter()
+            .into_iter()
             .map(|p| {
-                let pod_uid = p.uid().unwrap_or_default();
-                let mut pod = p.as_ref().clone();
-                if released.contains(&pod_uid) {
-                    if pods::has_tracking_finalizer(p) {
-                        // Removed by us; the cache has not caught up yet.
-                        if let Some(f) = pod.metadata.finalizers.as_mut() {
-                            f.retain(|f| f != pods::TRACKING_FINALIZER);
-                        }
-                    } else {
-                        released.remove(&pod_uid);
-                    }
+                let pod_uid = p.metadata.uid.as_deref().unwrap_or_default();
+                if !released.contains(pod_uid) {
+                    return p;
                 }
-                pod
+                if !pods::has_tracking_finalizer(&p) {
+                    released.remove(pod_uid);
+                    return p;
+                }
+                // Removed by us; the cache has not caught up yet. Only these
+                // pods are copied: a pass over thousands of pods stays cheap.
+                let mut pod = p.as_ref().clone();
+                if let Some(f) = pod.metadata.finalizers.as_mut() {
+                    f.retain(|f| f != pods::TRACKING_FINALIZER);
+                }
+                Arc::new(pod)
             })
             .collect()
     };
-    let owned: Vec<&Pod> = owned_pods.iter().collect();
+    let owned: Vec<&Pod> = owned_pods.iter().map(AsRef::as_ref).collect();
     let satisfied = ctx.expectations.satisfied(
         &uid,
         Instant::now(),
@@ -260,14 +262,27 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
             ctx.released.lock().expect("released lock").insert(pod_uid);
             Ok::<_, ReconcileError>(())
         });
-    for result in futures::future::join_all(removals).await {
-        result?;
-    }
-    if !satisfied {
+    let release = async {
+        futures::future::join_all(removals)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+    };
+    // The finished pods (counted by the status written above) and the active
+    // ones are apart: their finalizers go while the next pods are made.
+    let manage = async {
+        if !satisfied {
+            return Ok(false);
+        }
+        delete_pods(&job, &plan.delete, &by_name, &pods_api, &ctx).await?;
+        create_pods(&job, &plan.create, &pods_api, &ctx).await?;
+        Ok::<_, ReconcileError>(true)
+    };
+    let (released, managed) = futures::join!(release, manage);
+    released?;
+    if !managed? {
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
-    delete_pods(&job, &plan.delete, &by_name, &pods_api, &ctx).await?;
-    create_pods(&job, &plan.create, &pods_api, &ctx).await?;
     Ok(plan.requeue.map_or_else(Action::await_change, |d| {
         Action::requeue(d + Duration::from_millis(100))
     }))
