@@ -32,16 +32,25 @@ pub struct Plan {
     pub remove: Vec<String>,
 }
 
-/// The number of machines a pool should have: `replicas` (else
-/// `minReplicas`, else 0), kept within `minReplicas`/`maxReplicas` and
+/// The number of machines a pool should have. A pool with `replicas` is
+/// fixed at that size (`kubectl scale` writes it). A pool without is
+/// autoscaled: the provisioner adds claims for pending pods and
+/// consolidation removes them, so its `live` claims are the size, kept
+/// within `minReplicas` (default 0) and `maxReplicas`. Both kinds stay
 /// within what `limits` allow for machines of `per_machine`.
-pub fn desired_replicas(spec: &NodePoolSpec, per_machine: &BTreeMap<String, Quantity>) -> usize {
-    let min = spec.min_replicas.unwrap_or(0).max(0);
-    let mut desired = spec.replicas.unwrap_or(min).max(min);
+pub fn desired_replicas(
+    spec: &NodePoolSpec,
+    per_machine: &BTreeMap<String, Quantity>,
+    live: usize,
+) -> usize {
+    let min = spec.min_replicas.unwrap_or(0).max(0) as usize;
+    let mut desired = match spec.replicas {
+        Some(replicas) => (replicas.max(0) as usize).max(min),
+        None => live.max(min),
+    };
     if let Some(max) = spec.max_replicas {
-        desired = desired.min(max.max(0));
+        desired = desired.min(max.max(0) as usize);
     }
-    let desired = desired.max(0) as usize;
     desired.min(machines_within_limits(&spec.limits, per_machine))
 }
 
@@ -158,14 +167,16 @@ mod tests {
                 .collect(),
             ..NodePoolSpec::default()
         };
+        // (spec, live claims, desired)
         let cases = [
-            (spec(Some(3), None, None, &[]), 3),
-            (spec(None, None, None, &[]), 0),
-            (spec(None, Some(2), Some(5), &[]), 2),
-            (spec(Some(1), Some(2), None, &[]), 2),
-            (spec(Some(9), None, Some(4), &[]), 4),
-            (spec(Some(5), None, None, &[("cpu", "10")]), 2),
-            (spec(Some(5), None, None, &[("cpu", "12000m")]), 3),
+            (spec(Some(3), None, None, &[]), 0, 3),
+            (spec(Some(3), None, None, &[]), 5, 3),
+            (spec(None, None, None, &[]), 0, 0),
+            (spec(None, Some(2), Some(5), &[]), 0, 2),
+            (spec(Some(1), Some(2), None, &[]), 0, 2),
+            (spec(Some(9), None, Some(4), &[]), 0, 4),
+            (spec(Some(5), None, None, &[("cpu", "10")]), 0, 2),
+            (spec(Some(5), None, None, &[("cpu", "12000m")]), 0, 3),
             (
                 spec(
                     Some(5),
@@ -173,13 +184,18 @@ mod tests {
                     None,
                     &[("nvidia.com/gpu", "4"), ("cpu", "100")],
                 ),
+                0,
                 4,
             ),
-            (spec(Some(5), None, None, &[("memory", "1Gi")]), 5),
-            (spec(Some(-2), None, None, &[]), 0),
+            (spec(Some(5), None, None, &[("memory", "1Gi")]), 0, 5),
+            (spec(Some(-2), None, None, &[]), 0, 0),
+            // Autoscaled: the live claims are the size, within min, max and limits.
+            (spec(None, Some(1), Some(5), &[]), 3, 3),
+            (spec(None, Some(1), Some(5), &[]), 7, 5),
+            (spec(None, None, None, &[("nvidia.com/gpu", "2")]), 3, 2),
         ];
-        for (i, (spec, want)) in cases.into_iter().enumerate() {
-            assert_eq!(desired_replicas(&spec, &machine), want, "case {i}");
+        for (i, (spec, live, want)) in cases.into_iter().enumerate() {
+            assert_eq!(desired_replicas(&spec, &machine, live), want, "case {i}");
         }
     }
 

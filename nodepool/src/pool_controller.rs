@@ -110,7 +110,8 @@ async fn reconcile(pool: Arc<NodePool>, ctx: Arc<Context>) -> Result<Action, Rec
         .as_ref()
         .map(|t| t.capacity.clone())
         .unwrap_or_default();
-    let desired = desired_replicas(&pool.spec, &per_machine);
+    let live = views.iter().filter(|v| !v.deleting).count();
+    let desired = desired_replicas(&pool.spec, &per_machine, live);
     let step = plan(desired, &views);
 
     let mut created = Vec::new();
