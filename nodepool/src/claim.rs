@@ -21,6 +21,31 @@ pub const INITIALIZED: &str = "Initialized";
 /// The Node is Ready.
 pub const READY: &str = "Ready";
 
+/// On a claim created to replace another (drift, expiry): the name of the
+/// claim it replaces. Until that claim is being deleted, the pool loop
+/// neither counts nor removes the replacement.
+pub const REPLACES_ANNOTATION: &str = "berth.dev/replaces";
+
+/// The claim `claim` was created to replace, if any.
+pub fn replaces(claim: &NodeClaim) -> Option<&str> {
+    claim
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(REPLACES_ANNOTATION)
+        .map(String::as_str)
+}
+
+/// A new claim for `pool` that replaces claim `old`.
+pub fn replacement(pool: &NodePool, old: &str) -> NodeClaim {
+    let mut claim = new_claim(pool);
+    claim.metadata.annotations = Some(BTreeMap::from([(
+        REPLACES_ANNOTATION.to_owned(),
+        old.to_owned(),
+    )]));
+    claim
+}
+
 /// A new claim for one machine of `pool`: named after the pool with a random
 /// suffix, owned by it, held by the termination finalizer, with a snapshot
 /// of the pool's template, labels and taints.
@@ -268,6 +293,10 @@ mod tests {
             claim.metadata.finalizers.as_ref().unwrap(),
             &[TERMINATION_FINALIZER]
         );
+        assert_eq!(replaces(&claim), None);
+        let successor = replacement(&pool(), "np-gpu-old");
+        assert_eq!(replaces(&successor), Some("np-gpu-old"));
+        assert_eq!(successor.spec, claim.spec);
     }
 
     #[test]
