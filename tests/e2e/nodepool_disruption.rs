@@ -352,9 +352,8 @@ fn drift_replaces_nodes_one_budget_at_a_time() {
     });
     let seen = events(&k);
     assert!(seen.contains(": Drifted; replacing it with"), "{seen}");
-    assert_eq!(
+    assert!(
         seen.matches("Replaced: Replaced nodeclaim").count() >= 3,
-        true,
         "{seen}"
     );
     k.ok(&["delete", "nodepool", "npd-drift", "--timeout=60s"]);
