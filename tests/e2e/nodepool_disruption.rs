@@ -158,13 +158,11 @@ fn waiter<'a>(server: &'a Server) -> impl Fn(&str, u64, &mut dyn FnMut() -> bool
 
 #[test]
 fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
-    let server = Server::start();
-    let k = server.kubectl(KUBECTL_1_33);
+    let (server, k) = server_with_pool(AUTOSCALED, "npd-auto", 3);
     let wait = waiter(&server);
     k.ok(&["create", "namespace", "npd-e2e"]);
-    k.ok_stdin(&["apply", "-f", "-"], AUTOSCALED);
-    wait("3 Ready npd-auto claims and 1 spare", 90, &mut || {
-        ready_claims(&k, "npd-auto").len() == 3 && ready_claims(&k, "npd-spare").len() == 1
+    wait("the spare pool's node Ready", 60, &mut || {
+        ready_claims(&k, "npd-spare").len() == 1
     });
     wait("npd-auto nodes Initialized", 30, &mut || {
         claims(&k, "npd-auto")
@@ -288,15 +286,22 @@ fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
     ]);
 }
 
-#[test]
-fn drift_replaces_nodes_one_budget_at_a_time() {
+/// A server with the pools of `manifest` applied and `count` claims of
+/// `pool` Ready.
+fn server_with_pool(manifest: &str, pool: &str, count: usize) -> (Server, Kubectl) {
     let server = Server::start();
     let k = server.kubectl(KUBECTL_1_33);
-    let wait = waiter(&server);
-    k.ok_stdin(&["apply", "-f", "-"], DRIFTING);
-    wait("3 Ready npd-drift claims", 90, &mut || {
-        ready_claims(&k, "npd-drift").len() == 3
+    k.ok_stdin(&["apply", "-f", "-"], manifest);
+    waiter(&server)(&format!("{count} Ready {pool} claims"), 90, &mut || {
+        ready_claims(&k, pool).len() == count
     });
+    (server, k)
+}
+
+#[test]
+fn drift_replaces_nodes_one_budget_at_a_time() {
+    let (server, k) = server_with_pool(DRIFTING, "npd-drift", 3);
+    let wait = waiter(&server);
     let old = ready_claims(&k, "npd-drift");
     k.ok(&[
         "patch",
@@ -361,13 +366,8 @@ fn drift_replaces_nodes_one_budget_at_a_time() {
 
 #[test]
 fn expire_after_replaces_a_node() {
-    let server = Server::start();
-    let k = server.kubectl(KUBECTL_1_33);
+    let (server, k) = server_with_pool(EXPIRING, "npd-exp", 1);
     let wait = waiter(&server);
-    k.ok_stdin(&["apply", "-f", "-"], EXPIRING);
-    wait("1 Ready npd-exp claim", 90, &mut || {
-        ready_claims(&k, "npd-exp").len() == 1
-    });
     let first = ready_claims(&k, "npd-exp");
     wait(
         "the expired claim replaced by a Ready one",
