@@ -4,7 +4,8 @@
 //! `consolidateAfter`; a PodDisruptionBudget holds an underutilized node's
 //! consolidation (a `DisruptionBlocked` Event) until it is relaxed; a
 //! template change replaces a pool's nodes one budget at a time; and
-//! `expireAfter` replaces a node. Each test has its own server; names carry
+//! `expireAfter` replaces a node, except while it carries
+//! `berth.dev/do-not-disrupt`. Each test has its own server; names carry
 //! the `npd-` prefix.
 
 mod support;
@@ -381,5 +382,26 @@ fn expire_after_replaces_a_node() {
     let seen = events(&k);
     assert!(seen.contains(": Expired; replacing it with"), "{seen}");
     assert!(seen.contains("Replaced: Replaced nodeclaim"), "{seen}");
+
+    // do-not-disrupt on the node holds its own expiry until it is removed.
+    let second = ready_claims(&k, "npd-exp");
+    let node = claims(&k, "npd-exp")[0]["status"]["nodeName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    k.ok(&["annotate", "node", &node, "berth.dev/do-not-disrupt=true"]);
+    let blocked = format!("DisruptionBlocked: node {node} has berth.dev/do-not-disrupt");
+    wait("expiry blocked by do-not-disrupt", 90, &mut || {
+        events(&k).contains(&blocked)
+    });
+    let all = claims(&k, "npd-exp");
+    assert_eq!(all.len(), 1, "a replacement was made: {all:#?}");
+    assert!(condition(&all[0], "Expired") && !deleting(&all[0]));
+    assert_eq!(ready_claims(&k, "npd-exp"), second);
+    k.ok(&["annotate", "node", &node, "berth.dev/do-not-disrupt-"]);
+    wait("replaced once the annotation is gone", 90, &mut || {
+        let ready = ready_claims(&k, "npd-exp");
+        claims(&k, "npd-exp").len() == 1 && ready.len() == 1 && ready.is_disjoint(&second)
+    });
     k.ok(&["delete", "nodepool", "npd-exp", "--timeout=60s"]);
 }
