@@ -2,6 +2,7 @@
 //! consolidation `WhenEmptyOrUnderutilized` after `0s`, expiry after `720h`,
 //! one budget of `10%`. Pure.
 
+use berth_api::kinds::batch::cron::parse_duration;
 use berth_api::nodepool::{Budget, NodePoolSpec};
 use jiff::SignedDuration;
 
@@ -76,13 +77,17 @@ impl Settings {
     }
 }
 
-/// Parses a duration (`0s`, `30s`, `5m`, `720h`, `1h30m`) or `Never` (None).
+/// Parses a duration in Go's syntax, as the API validated it and Karpenter
+/// reads it (`0s`, `30s`, `1.5h`, `1h30m`), or `Never` (None).
 pub fn after(field: &str, text: &str) -> Result<Option<SignedDuration>, String> {
     if text == "Never" {
         return Ok(None);
     }
-    match text.parse::<SignedDuration>() {
-        Ok(d) if !d.is_negative() => Ok(Some(d)),
+    // The shared parser drops a leading sign, so a negative one is refused here.
+    match parse_duration(text) {
+        Ok(nanos) if nanos >= 0.0 && !text.starts_with('-') => {
+            Ok(Some(SignedDuration::from_nanos(nanos as i64)))
+        }
         _ => Err(format!(
             "{field} {text:?} is not a duration like 30s, 5m or 720h, nor Never"
         )),
@@ -130,6 +135,14 @@ mod tests {
         assert_eq!(
             after("x", "1h30m").unwrap(),
             Some(SignedDuration::from_mins(90))
+        );
+        assert_eq!(
+            after("x", "1.5h").unwrap(),
+            Some(SignedDuration::from_mins(90))
+        );
+        assert_eq!(
+            after("x", "300ms").unwrap(),
+            Some(SignedDuration::from_millis(300))
         );
         for bad in ["soon", "-5s", ""] {
             assert!(
