@@ -85,6 +85,16 @@ pub fn new_claim(pool: &NodePool) -> NodeClaim {
     }
 }
 
+/// The Node a claim's machine registered as, or will: the one its status
+/// names, else the claim's own name (providers name machines after claims).
+pub fn node_name(claim: &NodeClaim) -> String {
+    claim
+        .status
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_else(|| claim.metadata.name.clone().unwrap_or_default())
+}
+
 /// The labels a claim's Node must carry: the pool's, `berth.dev/pool` and
 /// `berth.dev/nodeclaim`.
 pub fn node_labels(claim: &NodeClaim) -> BTreeMap<String, String> {
@@ -367,5 +377,15 @@ mod tests {
         let (status, became) = observe(&claim, Some(&node(&[], vec![], true)), now);
         assert_eq!(became, [INITIALIZED]);
         assert_eq!(status.node_name.as_deref(), Some("np-gpu-abcde"));
+        claim.status = Some(NodeClaimStatus {
+            node_name: Some("ip-10-0-0-7".into()),
+            ..status
+        });
+        assert_eq!(node_name(&claim), "ip-10-0-0-7");
+        assert_eq!(
+            node_name(&named_claim()),
+            "np-gpu-abcde",
+            "named after the claim until registered"
+        );
     }
 }

@@ -18,7 +18,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::claim::{new_claim, replaces, READY};
+use crate::claim::{new_claim, node_name, replaces, READY};
 use crate::conditions;
 use crate::controller::{add_finalizer, remove_finalizer, Context, ReconcileError};
 use crate::plan::{desired_replicas, evictable_pods, plan, ClaimView};
@@ -179,7 +179,7 @@ async fn reconcile(pool: Arc<NodePool>, ctx: Arc<Context>) -> Result<Action, Rec
 /// whether it replaces one of the pool's `claims` that is still live.
 fn view(claim: &NodeClaim, claims: &[NodeClaim], pods: &[Pod]) -> ClaimView {
     let status = claim.status.clone().unwrap_or_default();
-    let node = status.node_name.clone().unwrap_or_else(|| claim.name_any());
+    let node = node_name(claim);
     let replacing = replaces(claim).is_some_and(|old| {
         claims
             .iter()

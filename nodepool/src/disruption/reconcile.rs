@@ -25,7 +25,7 @@ use super::drift::{drifted, expired};
 use super::fit::{all_fit, room, Room};
 use super::marks::{self, Marks};
 use super::settings::{Policy, Settings};
-use crate::claim::{replacement, replaces, INITIALIZED, READY};
+use crate::claim::{node_name, replacement, replaces, INITIALIZED, READY};
 use crate::conditions;
 use crate::controller::{Context, ReconcileError};
 use crate::plan::evictable_pods;
@@ -75,7 +75,7 @@ async fn pass(ctx: &Context) -> Result<(), ReconcileError> {
     let leaving: Vec<String> = claims
         .iter()
         .filter(|c| c.metadata.deletion_timestamp.is_some())
-        .map(node_of)
+        .map(node_name)
         .collect();
     let rooms = nodes
         .iter()
@@ -98,15 +98,6 @@ async fn pass(ctx: &Context) -> Result<(), ReconcileError> {
         }
     }
     Ok(())
-}
-
-/// The node a claim's machine registers as.
-fn node_of(claim: &NodeClaim) -> String {
-    claim
-        .status
-        .as_ref()
-        .and_then(|s| s.node_name.clone())
-        .unwrap_or_else(|| claim.name_any())
 }
 
 async fn pool_pass(ctx: &Context, pool: &NodePool, world: &World) -> Result<(), ReconcileError> {
@@ -146,7 +137,7 @@ async fn observe(
     now: Timestamp,
 ) -> Result<ClaimFacts, ReconcileError> {
     let status = claim.status.clone().unwrap_or_default();
-    let node_name = node_of(claim);
+    let node_name = node_name(claim);
     let node = world.nodes.iter().find(|n| n.name_any() == node_name);
     let pods = evictable_pods(&world.pods, &node_name);
     let deleting = claim.metadata.deletion_timestamp.is_some();
@@ -242,7 +233,7 @@ async fn act(
         }
         Action::Blocked { claim, why } => {
             let found = find(&claim);
-            let node = found.map(node_of);
+            let node = found.map(node_name);
             if let Some(node) = world.nodes.iter().find(|n| Some(n.name_any()) == node) {
                 ctx.recorder
                     .record(node, EventType::Normal, "DisruptionBlocked", &why)
