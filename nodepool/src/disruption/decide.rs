@@ -64,6 +64,17 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The claim this step deletes, whose node's room is then going away.
+    pub fn leaving(&self) -> Option<&str> {
+        match self {
+            Action::Remove { claim, .. } => Some(claim),
+            Action::Finish { old, .. } => Some(old),
+            Action::Replace { .. } | Action::Blocked { .. } => None,
+        }
+    }
+}
+
 /// How the pool's claims stand with respect to disruption in progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
@@ -282,6 +293,7 @@ mod tests {
             empty_since("c", 0),
         ];
         assert_eq!(decide(&s, &claims, at(100)), [remove("a", Reason::Empty)]);
+        assert_eq!(remove("a", Reason::Empty).leaving(), Some("a"));
         claims[0].deleting = true;
         assert_eq!(decide(&s, &claims, at(100)), [], "a is still being removed");
         claims.remove(0);
@@ -361,6 +373,7 @@ mod tests {
         };
         let mut claims = vec![drifted("a"), drifted("b"), drifted("c")];
         assert_eq!(decide(&s, &claims, at(0)), [replace("a", Reason::Drifted)]);
+        assert_eq!(decide(&s, &claims, at(0))[0].leaving(), None);
         claims.push(ClaimFacts {
             replaces: Some("a".into()),
             ready: false,
@@ -384,6 +397,7 @@ mod tests {
                 replacement: "r1".into()
             }]
         );
+        assert_eq!(decide(&s, &claims, at(0))[0].leaving(), Some("a"));
         claims[0].deleting = true;
         assert_eq!(
             tally(&claims),

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 use kube::ResourceExt;
 
+use super::budget::Reason;
+use super::settings::Policy;
 use crate::claim::node_ready;
 use crate::plan::nano;
 
@@ -54,6 +56,18 @@ pub fn room(node: &Node, pods: &[Pod]) -> Option<Room> {
             .unwrap_or_default(),
         free,
     })
+}
+
+/// Why a node whose evictable pods are `pods` may be consolidated under
+/// `policy`, given the room on the other nodes: `Empty` without pods,
+/// `Underutilized` when they all fit `elsewhere` (WhenEmptyOrUnderutilized
+/// only).
+pub fn consolidation(policy: Policy, pods: &[&Pod], elsewhere: &[Room]) -> Option<Reason> {
+    if pods.is_empty() {
+        return Some(Reason::Empty);
+    }
+    (policy == Policy::WhenEmptyOrUnderutilized && all_fit(pods, elsewhere))
+        .then_some(Reason::Underutilized)
 }
 
 /// Whether every pod of `pods` finds a place in `rooms` (first fit, the
@@ -239,6 +253,24 @@ mod tests {
         );
         assert!(all_fit(&[], &[]), "no pods always fit");
         assert!(!all_fit(&[&small], &[]), "no room, no fit");
+    }
+
+    #[test]
+    fn the_policy_decides_whether_underutilized_counts() {
+        let rooms = [room(&node("b", "2", vec![], true, false), &[]).unwrap()];
+        let (small, big) = (pod("a", "1"), pod("a", "3"));
+        let both = Policy::WhenEmptyOrUnderutilized;
+        assert_eq!(consolidation(both, &[], &[]), Some(Reason::Empty));
+        assert_eq!(
+            consolidation(Policy::WhenEmpty, &[], &[]),
+            Some(Reason::Empty)
+        );
+        assert_eq!(
+            consolidation(both, &[&small], &rooms),
+            Some(Reason::Underutilized)
+        );
+        assert_eq!(consolidation(Policy::WhenEmpty, &[&small], &rooms), None);
+        assert_eq!(consolidation(both, &[&big], &rooms), None, "does not fit");
     }
 
     #[test]

@@ -19,12 +19,11 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::blockers::blocker;
-use super::budget::Reason;
 use super::decide::{decide, Action, ClaimFacts};
 use super::drift::{drifted, expired};
-use super::fit::{all_fit, room, Room};
+use super::fit::{consolidation, room, Room};
 use super::marks::{self, Marks};
-use super::settings::{Policy, Settings};
+use super::settings::Settings;
 use crate::claim::{node_name, replacement, replaces, INITIALIZED, READY};
 use crate::conditions;
 use crate::controller::{Context, ReconcileError};
@@ -82,7 +81,7 @@ async fn pass(ctx: &Context) -> Result<(), ReconcileError> {
         .filter(|n| !leaving.contains(&n.name_any()))
         .filter_map(|n| room(n, &pods))
         .collect();
-    let world = World {
+    let mut world = World {
         claims,
         nodes,
         pods,
@@ -93,21 +92,30 @@ async fn pass(ctx: &Context) -> Result<(), ReconcileError> {
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
     {
-        if let Err(error) = pool_pass(ctx, pool, &world).await {
-            tracing::warn!(pool = %pool.name_any(), %error, "disrupting the pool failed");
+        match pool_pass(ctx, pool, &world).await {
+            // Pools looked at later must not count on room that is going away.
+            Ok(leaving) => world.rooms.retain(|r| !leaving.contains(&r.node)),
+            Err(error) => {
+                tracing::warn!(pool = %pool.name_any(), %error, "disrupting the pool failed")
+            }
         }
     }
     Ok(())
 }
 
-async fn pool_pass(ctx: &Context, pool: &NodePool, world: &World) -> Result<(), ReconcileError> {
+/// Marks and disrupts one pool's claims; returns the nodes it set leaving.
+async fn pool_pass(
+    ctx: &Context,
+    pool: &NodePool,
+    world: &World,
+) -> Result<Vec<String>, ReconcileError> {
     let settings = match Settings::of(&pool.spec) {
         Ok(settings) => settings,
         Err(message) => {
             ctx.recorder
                 .record(pool, EventType::Warning, "InvalidDisruption", &message)
                 .await;
-            return Ok(());
+            return Ok(Vec::new());
         }
     };
     let name = pool.name_any();
@@ -121,10 +129,17 @@ async fn pool_pass(ctx: &Context, pool: &NodePool, world: &World) -> Result<(), 
     for claim in &claims {
         facts.push(observe(ctx, pool, &settings, claim, world, now).await?);
     }
-    for action in decide(&settings, &facts, now) {
+    let actions = decide(&settings, &facts, now);
+    let leaving = actions
+        .iter()
+        .filter_map(Action::leaving)
+        .filter_map(|name| claims.iter().find(|c| c.name_any() == name))
+        .map(|c| node_name(c))
+        .collect();
+    for action in actions {
         act(ctx, pool, &claims, world, action).await?;
     }
-    Ok(())
+    Ok(leaving)
 }
 
 /// The facts of one claim, after writing its disruption conditions.
@@ -142,21 +157,18 @@ async fn observe(
     let pods = evictable_pods(&world.pods, &node_name);
     let deleting = claim.metadata.deletion_timestamp.is_some();
     let initialized = conditions::is_true(&status.conditions, INITIALIZED);
-    let consolidating =
-        settings.autoscaled && settings.consolidate_after.is_some() && initialized && !deleting;
-    let consolidatable = match (consolidating, node) {
-        (true, Some(_)) if pods.is_empty() => Some(Reason::Empty),
-        (true, Some(_)) if settings.policy == Policy::WhenEmptyOrUnderutilized => {
-            let others: Vec<Room> = world
+    let eligible = settings.consolidates() && initialized && !deleting && node.is_some();
+    let consolidatable = eligible
+        .then(|| {
+            let elsewhere: Vec<Room> = world
                 .rooms
                 .iter()
                 .filter(|r| r.node != node_name)
                 .cloned()
                 .collect();
-            all_fit(&pods, &others).then_some(Reason::Underutilized)
-        }
-        _ => None,
-    };
+            consolidation(settings.policy, &pods, &elsewhere)
+        })
+        .flatten();
     let marks = Marks {
         consolidatable,
         drifted: drifted(claim, pool),

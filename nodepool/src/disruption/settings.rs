@@ -77,6 +77,14 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Whether consolidation may take nodes of this pool at all: autoscaled,
+    /// and `consolidateAfter` is not `Never`.
+    pub fn consolidates(&self) -> bool {
+        self.autoscaled && self.consolidate_after.is_some()
+    }
+}
+
 /// Parses a duration in Go's syntax, as the API validated it and Karpenter
 /// reads it (`0s`, `30s`, `1.5h`, `1h30m`), or `Never` (None).
 pub fn after(field: &str, text: &str) -> Result<Option<SignedDuration>, String> {
@@ -109,6 +117,7 @@ mod tests {
         assert_eq!(settings.expire_after, Some(SignedDuration::from_hours(720)));
         assert_eq!(settings.budgets.len(), 1);
         assert_eq!(settings.budgets[0].nodes, "10%");
+        assert!(settings.consolidates());
     }
 
     #[test]
@@ -126,6 +135,7 @@ mod tests {
         };
         let settings = Settings::of(&spec).unwrap();
         assert!(!settings.autoscaled);
+        assert!(!settings.consolidates());
         assert_eq!(settings.min, 1);
         assert_eq!(settings.policy, Policy::WhenEmpty);
         assert_eq!(
