@@ -21,6 +21,31 @@ pub const INITIALIZED: &str = "Initialized";
 /// The Node is Ready.
 pub const READY: &str = "Ready";
 
+/// On a claim created to replace another (drift, expiry): the name of the
+/// claim it replaces. Until that claim is being deleted, the pool loop
+/// neither counts nor removes the replacement.
+pub const REPLACES_ANNOTATION: &str = "berth.dev/replaces";
+
+/// The claim `claim` was created to replace, if any.
+pub fn replaces(claim: &NodeClaim) -> Option<&str> {
+    claim
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(REPLACES_ANNOTATION)
+        .map(String::as_str)
+}
+
+/// A new claim for `pool` that replaces claim `old`.
+pub fn replacement(pool: &NodePool, old: &str) -> NodeClaim {
+    let mut claim = new_claim(pool);
+    claim.metadata.annotations = Some(BTreeMap::from([(
+        REPLACES_ANNOTATION.to_owned(),
+        old.to_owned(),
+    )]));
+    claim
+}
+
 /// A new claim for one machine of `pool`: named after the pool with a random
 /// suffix, owned by it, held by the termination finalizer, with a snapshot
 /// of the pool's template, labels and taints.
@@ -58,6 +83,16 @@ pub fn new_claim(pool: &NodePool) -> NodeClaim {
         },
         status: None,
     }
+}
+
+/// The Node a claim's machine registered as, or will: the one its status
+/// names, else the claim's own name (providers name machines after claims).
+pub fn node_name(claim: &NodeClaim) -> String {
+    claim
+        .status
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_else(|| claim.metadata.name.clone().unwrap_or_default())
 }
 
 /// The labels a claim's Node must carry: the pool's, `berth.dev/pool` and
@@ -268,6 +303,10 @@ mod tests {
             claim.metadata.finalizers.as_ref().unwrap(),
             &[TERMINATION_FINALIZER]
         );
+        assert_eq!(replaces(&claim), None);
+        let successor = replacement(&pool(), "np-gpu-old");
+        assert_eq!(replaces(&successor), Some("np-gpu-old"));
+        assert_eq!(successor.spec, claim.spec);
     }
 
     #[test]
@@ -338,5 +377,15 @@ mod tests {
         let (status, became) = observe(&claim, Some(&node(&[], vec![], true)), now);
         assert_eq!(became, [INITIALIZED]);
         assert_eq!(status.node_name.as_deref(), Some("np-gpu-abcde"));
+        claim.status = Some(NodeClaimStatus {
+            node_name: Some("ip-10-0-0-7".into()),
+            ..status
+        });
+        assert_eq!(node_name(&claim), "ip-10-0-0-7");
+        assert_eq!(
+            node_name(&named_claim()),
+            "np-gpu-abcde",
+            "named after the claim until registered"
+        );
     }
 }

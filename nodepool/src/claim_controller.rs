@@ -18,7 +18,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::claim::{node_patch, observe, INITIALIZED, READY, REGISTERED};
+use crate::claim::{node_name, node_patch, observe, INITIALIZED, READY, REGISTERED};
 use crate::controller::{add_finalizer, remove_finalizer, Context, ReconcileError};
 use crate::drain;
 use crate::provider::{MachineProvider, ProviderError};
@@ -111,7 +111,7 @@ async fn reconcile(claim: Arc<NodeClaim>, ctx: Arc<Context>) -> Result<Action, R
     }
 
     let nodes: Api<Node> = Api::all(ctx.client.clone());
-    let node_name = status.node_name.clone().unwrap_or_else(|| claim.name_any());
+    let node_name = node_name(&claim);
     let mut node = nodes.get_opt(&node_name).await?;
     if let (Some(found), Some(patch)) = (&node, node.as_ref().and_then(|n| node_patch(&claim, n))) {
         let patched = nodes
@@ -172,7 +172,7 @@ async fn terminate(
     }
     let status = claim.status.clone().unwrap_or_default();
     let nodes: Api<Node> = Api::all(ctx.client.clone());
-    let node_name = status.node_name.clone().unwrap_or_else(|| claim.name_any());
+    let node_name = node_name(claim);
     if let Some(node) = nodes.get_opt(&node_name).await? {
         let progress = drain::step(&ctx.client, &node).await?;
         if progress.cordoned {

@@ -1,5 +1,5 @@
 //! Wiring of the NodePool controller: its configuration, the providers it
-//! may use, the shared context, and the two loops (pools, claims) it runs
+//! may use, the shared context, and the three loops (pools, claims, disruption) it runs
 //! until cancelled.
 
 use std::collections::BTreeMap;
@@ -81,7 +81,8 @@ pub async fn run(
     tracing::info!(providers = ?ctx.providers.keys().collect::<Vec<_>>(), "nodepool controller starting");
     tokio::join!(
         crate::pool_controller::run(Arc::clone(&ctx), cancel.clone()),
-        crate::claim_controller::run(ctx, cancel),
+        crate::claim_controller::run(Arc::clone(&ctx), cancel.clone()),
+        crate::disruption::run(ctx, cancel),
     );
 }
 

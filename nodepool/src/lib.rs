@@ -11,6 +11,7 @@ pub mod claim;
 pub mod claim_controller;
 pub mod conditions;
 pub mod controller;
+pub mod disruption;
 pub mod drain;
 pub mod plan;
 pub mod pool_controller;

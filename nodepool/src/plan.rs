@@ -15,12 +15,24 @@ pub struct ClaimView {
     pub name: String,
     /// Whether it is already being removed.
     pub deleting: bool,
+    /// Whether it replaces a claim that is still live (drift, expiry): the
+    /// pair counts as one machine until the old claim is being removed, so
+    /// the replacement is neither counted nor removed.
+    pub replacing: bool,
     /// Whether its node is registered and Ready.
     pub ready: bool,
     /// Pods on its node that a drain would evict.
     pub pods: usize,
     /// Creation time in seconds, to prefer removing the newest of equals.
     pub created: i64,
+}
+
+impl ClaimView {
+    /// Whether the claim counts toward the pool's size: neither being
+    /// removed nor a replacement in flight.
+    pub fn counts(&self) -> bool {
+        !self.deleting && !self.replacing
+    }
 }
 
 /// What to do to a pool's claims.
@@ -79,9 +91,9 @@ pub fn nano(quantity: &Quantity) -> Option<i128> {
 /// The claims to create or remove so `desired` remain. Removal takes the
 /// cheapest first: claims whose node is not Ready (nothing runs there), then
 /// the fewest pods to evict, then the newest; claims already being removed
-/// count as gone.
+/// count as gone, replacements in flight are left alone.
 pub fn plan(desired: usize, claims: &[ClaimView]) -> Plan {
-    let mut live: Vec<&ClaimView> = claims.iter().filter(|c| !c.deleting).collect();
+    let mut live: Vec<&ClaimView> = claims.iter().filter(|c| c.counts()).collect();
     if live.len() <= desired {
         return Plan {
             create: desired - live.len(),
@@ -145,6 +157,7 @@ mod tests {
         ClaimView {
             name: name.into(),
             deleting: false,
+            replacing: false,
             ready,
             pods,
             created,
@@ -210,6 +223,10 @@ mod tests {
             deleting: true,
             ..claim("d", true, 0, 4)
         };
+        let replacing = ClaimView {
+            replacing: true,
+            ..claim("r", false, 0, 9)
+        };
         let cases: Vec<(usize, Vec<ClaimView>, Plan)> = vec![
             (
                 3,
@@ -254,6 +271,31 @@ mod tests {
                 Plan {
                     create: 1,
                     remove: vec![],
+                },
+            ),
+            // A drifted claim being replaced: the pair is one machine, and
+            // the (empty, newest) replacement is never the one removed.
+            (
+                3,
+                vec![
+                    three[0].clone(),
+                    three[1].clone(),
+                    three[2].clone(),
+                    replacing.clone(),
+                ],
+                Plan::default(),
+            ),
+            (
+                2,
+                vec![
+                    three[0].clone(),
+                    three[1].clone(),
+                    three[2].clone(),
+                    replacing,
+                ],
+                Plan {
+                    create: 0,
+                    remove: vec!["c".into()],
                 },
             ),
         ];

@@ -18,7 +18,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::claim::{new_claim, READY};
+use crate::claim::{new_claim, node_name, replaces, READY};
 use crate::conditions;
 use crate::controller::{add_finalizer, remove_finalizer, Context, ReconcileError};
 use crate::plan::{desired_replicas, evictable_pods, plan, ClaimView};
@@ -103,14 +103,14 @@ async fn reconcile(pool: Arc<NodePool>, ctx: Arc<Context>) -> Result<Action, Rec
 
     let pods: Api<Pod> = Api::all(ctx.client.clone());
     let pods = pods.list(&ListParams::default()).await?.items;
-    let views: Vec<ClaimView> = claims.iter().map(|c| view(c, &pods)).collect();
+    let views: Vec<ClaimView> = claims.iter().map(|c| view(c, &claims, &pods)).collect();
     let per_machine = pool
         .spec
         .template
         .as_ref()
         .map(|t| t.capacity.clone())
         .unwrap_or_default();
-    let live = views.iter().filter(|v| !v.deleting).count();
+    let live = views.iter().filter(|v| v.counts()).count();
     let desired = desired_replicas(&pool.spec, &per_machine, live);
     let step = plan(desired, &views);
 
@@ -175,13 +175,20 @@ async fn reconcile(pool: Arc<NodePool>, ctx: Arc<Context>) -> Result<Action, Rec
     }))
 }
 
-/// What the planner needs of a claim: its node's readiness and pods.
-fn view(claim: &NodeClaim, pods: &[Pod]) -> ClaimView {
+/// What the planner needs of a claim: its node's readiness and pods, and
+/// whether it replaces one of the pool's `claims` that is still live.
+fn view(claim: &NodeClaim, claims: &[NodeClaim], pods: &[Pod]) -> ClaimView {
     let status = claim.status.clone().unwrap_or_default();
-    let node = status.node_name.clone().unwrap_or_else(|| claim.name_any());
+    let node = node_name(claim);
+    let replacing = replaces(claim).is_some_and(|old| {
+        claims
+            .iter()
+            .any(|c| c.name_any() == old && c.metadata.deletion_timestamp.is_none())
+    });
     ClaimView {
         name: claim.name_any(),
         deleting: claim.metadata.deletion_timestamp.is_some(),
+        replacing,
         ready: conditions::is_true(&status.conditions, READY),
         pods: evictable_pods(pods, &node).len(),
         created: claim
