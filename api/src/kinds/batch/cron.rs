@@ -275,6 +275,7 @@ fn check_range(expr: &str, bounds: &Bounds) -> Result<u64, String> {
 pub fn parse_duration(orig: &str) -> Result<f64, String> {
     let invalid = || format!("time: invalid duration {}", go_quote(orig));
     let mut s = orig;
+    let negative = s.starts_with('-');
     if let Some(rest) = s.strip_prefix(['-', '+']) {
         s = rest;
     }
@@ -341,7 +342,7 @@ pub fn parse_duration(orig: &str) -> Result<f64, String> {
             return Err(invalid());
         }
     }
-    Ok(total)
+    Ok(if negative { -total } else { total })
 }
 
 /// Go's `time.LoadLocation` (with the IANA database): the empty name and
@@ -410,6 +411,15 @@ mod tests {
         for (spec, want) in cases {
             assert_eq!(parse_standard(spec), Err(want.to_owned()), "{spec}");
         }
+    }
+
+    #[test]
+    fn durations_keep_their_sign() {
+        assert_eq!(parse_duration("1h30m"), Ok(5400e9));
+        assert_eq!(parse_duration("+5s"), Ok(5e9));
+        assert_eq!(parse_duration("-5s"), Ok(-5e9));
+        assert_eq!(parse_duration("-1.5m"), Ok(-90e9));
+        assert_eq!(parse_duration("-0"), Ok(0.0));
     }
 
     #[test]

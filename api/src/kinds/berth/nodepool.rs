@@ -318,6 +318,7 @@ mod tests {
             (json!({"provider": "gce"}), "spec.provider: Unsupported value: \"gce\": supported values: \"sim\""),
             (json!({"weight": 0}), "spec.weight: Invalid value: 0: must be between 1 and 100, inclusive"),
             (json!({"expireAfter": "soon"}), "spec.expireAfter: Invalid value: \"soon\": must be a duration such as 30s or 720h, or Never"),
+            (json!({"expireAfter": "-5s"}), "spec.expireAfter: Invalid value: \"-5s\": must be a duration such as 30s or 720h, or Never"),
             (json!({"taints": [{"key": "a", "effect": "Sometimes"}]}), "spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""),
             (json!({"startupTaints": [{"effect": "NoSchedule"}]}), "spec.startupTaints[0].key: Required value"),
             (json!({"disruption": {"consolidationPolicy": "Always"}}), "spec.disruption.consolidationPolicy: Unsupported value: \"Always\": supported values: \"WhenEmpty\", \"WhenEmptyOrUnderutilized\""),
