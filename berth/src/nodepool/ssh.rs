@@ -201,7 +201,7 @@ impl MachineProvider for SshProvider {
         for index in candidates {
             let host = &hosts[index];
             let session = self.connect(host, "launch").await?;
-            let joined = async {
+            let joined: Result<Option<Marker>, ProviderError> = async {
                 let holder = pool_hosts::take(&session, host, &mine)
                     .await
                     .map_err(|e| transient("launch", e))?;
