@@ -106,7 +106,7 @@ fn an_ssh_pool_joins_scales_and_cleans_its_hosts() {
             "{node}: {seen}"
         );
     }
-    let ids = k.jsonpath(&["get", "nodeclaims"], "{.items[*].status.providerID}");
+    let ids = k.jsonpath(&["get", "nodeclaims"], "{.items[*].status.providerId}");
     assert_eq!(ids.matches("ssh://10.93.").count(), 2, "{ids}");
     assert_eq!(marked(dir, &hosts).len(), 2);
 
