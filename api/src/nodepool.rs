@@ -122,8 +122,8 @@ pub struct SshTemplate {
     /// The machines: `ADDRESS`, `HOST:PORT` or `[IPV6]:PORT` (port 22 by default).
     #[serde(default)]
     pub hosts: Vec<String>,
-    /// The user to log in as (default `root`); it must be root or have
-    /// passwordless sudo-free write access to `dataDir` and the service manager.
+    /// The user to log in as (default `root`); berth does not use sudo, so
+    /// it must be root or own `dataDir` and be allowed to run its services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// Where berth keeps its binary, agent state and machine marker on each

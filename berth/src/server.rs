@@ -93,9 +93,10 @@ pub struct ServerArgs {
     /// always elects through its own Lease).
     #[arg(long, env = "BERTH_LEADER_ELECT")]
     leader_elect: bool,
-    /// The NodePool controller's `ssh` provider (on with --nodepool-ssh-key-file).
+    /// The NodePool controller's `ssh` provider (on with --nodepool-ssh-key-file;
+    /// boxed: rarely set, and it would double the size of `berth`'s command enum).
     #[command(flatten)]
-    nodepool_ssh: crate::nodepool::ssh_settings::SshProviderFlags,
+    nodepool_ssh: Box<crate::nodepool::ssh_settings::SshProviderFlags>,
 }
 
 /// The controllers' configuration from the flags.

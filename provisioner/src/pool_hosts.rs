@@ -14,7 +14,7 @@ use berth_api::nodepool::{parse_ssh_host, SshTemplate};
 use k8s_openapi::api::core::v1::Taint;
 
 use crate::delete::teardown_at;
-use crate::join::install_node;
+use crate::join::{install_node, push_list};
 use crate::layout::Layout;
 use crate::service::Service;
 use crate::ssh::{self, shell_quote, Source, Target};
@@ -129,18 +129,12 @@ pub fn agent_service(host: &PoolHost, settings: &JoinSettings, node: &NodeSpec) 
     if host.target.host.parse::<IpAddr>().is_ok() {
         command.extend(["--node-ip".to_owned(), host.target.host.clone()]);
     }
-    let labels: Vec<String> = node
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    if !labels.is_empty() {
-        command.extend(["--labels".to_owned(), labels.join(",")]);
-    }
-    let taints: Vec<String> = node.taints.iter().map(taint_flag).collect();
-    if !taints.is_empty() {
-        command.extend(["--taints".to_owned(), taints.join(",")]);
-    }
+    push_list(
+        &mut command,
+        "--labels",
+        node.labels.iter().map(|(k, v)| format!("{k}={v}")),
+    );
+    push_list(&mut command, "--taints", node.taints.iter().map(taint_flag));
     command.extend(settings.agent_args.iter().cloned());
     Service {
         name: "agent".to_owned(),
