@@ -56,7 +56,8 @@ pub struct NodePoolSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_class: Option<String>,
     /// Which machine provider launches the pool's machines: `sim` (simulated
-    /// nodes in the controller's process); `aws` and `ssh` come later.
+    /// nodes in the controller's process) or `ssh` (a list of bare machines,
+    /// `template.ssh`); `aws` comes later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// What each machine of the pool looks like.
@@ -98,6 +99,9 @@ pub struct MachineTemplate {
     /// Settings of the `sim` provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim: Option<SimTemplate>,
+    /// Settings of the `ssh` provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<SshTemplate>,
 }
 
 /// Settings of simulated machines.
@@ -107,6 +111,86 @@ pub struct SimTemplate {
     /// How long each simulated container takes to start (`0s`, `500ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_latency: Option<String>,
+}
+
+/// The bare machines of an `ssh` pool: its inventory, taken one machine per
+/// NodeClaim, and how to log in to them. The SSH key, known_hosts policy and
+/// the server the machines join are the controller's own settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SshTemplate {
+    /// The machines: `ADDRESS`, `HOST:PORT` or `[IPV6]:PORT` (port 22 by default).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// The user to log in as (default `root`); berth does not use sudo, so
+    /// it must be root or own `dataDir` and be allowed to run its services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Where berth keeps its binary, agent state and machine marker on each
+    /// host (default `/var/lib/berth/nodepool`); `{host}` is replaced by the
+    /// host's address, for hosts that share one filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<String>,
+}
+
+/// The SSH port of a host entry when it names none.
+pub const DEFAULT_SSH_PORT: u16 = 22;
+/// The user an `ssh` pool logs in as when it names none.
+pub const DEFAULT_SSH_USER: &str = "root";
+/// Where an `ssh` pool keeps berth on a host when it names no folder.
+pub const DEFAULT_SSH_DATA_DIR: &str = "/var/lib/berth/nodepool";
+
+impl SshTemplate {
+    /// The login user, defaulted.
+    pub fn user(&self) -> &str {
+        self.user.as_deref().unwrap_or(DEFAULT_SSH_USER)
+    }
+
+    /// The data folder on `host` (an address from [`parse_ssh_host`]).
+    pub fn data_dir(&self, host: &str) -> String {
+        self.data_dir
+            .as_deref()
+            .unwrap_or(DEFAULT_SSH_DATA_DIR)
+            .replace("{host}", host)
+    }
+}
+
+/// Splits a host entry of `template.ssh.hosts` into address and port:
+/// `10.0.0.5`, `node-1:2222`, `fd00::1`, `[fd00::1]:2222`.
+pub fn parse_ssh_host(entry: &str) -> Result<(String, u16), String> {
+    let bad = |why: &str| Err(format!("{why}; want ADDRESS, HOST:PORT or [IPV6]:PORT"));
+    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            return bad("an unclosed [");
+        };
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return bad("text after ]"),
+        }
+    } else if entry.matches(':').count() > 1 {
+        (entry, None)
+    } else {
+        match entry.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (entry, None),
+        }
+    };
+    let valid_host = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:_".contains(c));
+    if !valid_host {
+        return bad("not a host name or address");
+    }
+    let port = match port {
+        None => DEFAULT_SSH_PORT,
+        Some(port) => match port.parse::<u16>() {
+            Ok(port) if port > 0 => port,
+            _ => return bad("not a port from 1 to 65535"),
+        },
+    };
+    Ok((host.to_owned(), port))
 }
 
 /// How and how fast a pool's nodes may be disrupted (Karpenter's `disruption`).
@@ -186,6 +270,43 @@ pub fn budget_nodes(nodes: &str, pool_size: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_hosts_parse_with_default_ports() {
+        let ok = [
+            ("10.0.0.5", ("10.0.0.5", 22)),
+            ("node-1:2222", ("node-1", 2222)),
+            ("fd00::1", ("fd00::1", 22)),
+            ("[fd00::1]:2200", ("fd00::1", 2200)),
+            ("[fd00::1]", ("fd00::1", 22)),
+        ];
+        for (entry, (host, port)) in ok {
+            assert_eq!(
+                parse_ssh_host(entry),
+                Ok((host.to_owned(), port)),
+                "{entry}"
+            );
+        }
+        for bad in [
+            "",
+            ":22",
+            "a:0",
+            "a:port",
+            "[fd00::1",
+            "[fd00::1]x",
+            "a b",
+            "a/b",
+        ] {
+            assert!(parse_ssh_host(bad).is_err(), "{bad}");
+        }
+        let template = SshTemplate {
+            data_dir: Some("/srv/{host}/berth".into()),
+            ..Default::default()
+        };
+        assert_eq!(template.data_dir("10.0.0.5"), "/srv/10.0.0.5/berth");
+        assert_eq!(template.user(), "root");
+        assert_eq!(SshTemplate::default().data_dir("h"), DEFAULT_SSH_DATA_DIR);
+    }
 
     #[test]
     fn budgets_scale_with_the_pool() {

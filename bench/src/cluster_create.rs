@@ -8,12 +8,12 @@
 //! Needs root, Debian's openssh-server, etcd-server and containerd.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use berth_bench::ssh_lab::{copy_binary, Lab};
 use berth_provisioner::create::{parse_timings, Phase};
-use berth_provisioner::ssh::{self, Auth, ConnectOptions, Source, Target};
 use clap::Parser;
 
 const PREFIX: &str = "bbn";
@@ -33,110 +33,6 @@ struct Args {
     /// Seconds `create` may wait for the API and for the Nodes.
     #[arg(long, default_value_t = 180)]
     ready_timeout: u64,
-}
-
-fn hosts_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/hosts/hosts.sh")
-}
-
-/// The namespace machines, each with an sshd; removed when dropped.
-struct Lab {
-    addresses: Vec<String>,
-    sshds: Vec<Child>,
-}
-
-impl Lab {
-    fn up(dir: &Path) -> anyhow::Result<Self> {
-        let output = Command::new("bash")
-            .arg(hosts_script())
-            .args(["up", "--prefix", PREFIX, "--count", &MACHINES.to_string()])
-            .args(["--subnet", SUBNET, "--topology", "one-lan"])
-            .output()?;
-        let mut lab = Self {
-            addresses: Vec::new(),
-            sshds: Vec::new(),
-        };
-        anyhow::ensure!(
-            output.status.success(),
-            "hosts.sh up: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let hosts: Vec<(String, String)> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                Some((fields.first()?.to_string(), fields.get(1)?.to_string()))
-            })
-            .collect();
-        keygen(&dir.join("id"))?;
-        std::fs::create_dir_all("/run/sshd")?;
-        let mut known_hosts = String::new();
-        for (i, (netns, address)) in hosts.iter().enumerate() {
-            let sshd_dir = dir.join(format!("sshd{i}"));
-            std::fs::create_dir_all(&sshd_dir)?;
-            keygen(&sshd_dir.join("host_key"))?;
-            let d = sshd_dir.display();
-            std::fs::write(
-                sshd_dir.join("sshd_config"),
-                format!(
-                    "ListenAddress {address}\nPort 22\nHostKey {d}/host_key\nAuthorizedKeysFile {keys}\n\
-                     PidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
-                     PermitRootLogin prohibit-password\n",
-                    keys = dir.join("id.pub").display(),
-                ),
-            )?;
-            lab.sshds.push(
-                Command::new("nsenter")
-                    .arg(format!("--net=/var/run/netns/{netns}"))
-                    .args(["/usr/sbin/sshd", "-D", "-E"])
-                    .arg(sshd_dir.join("sshd.log"))
-                    .arg("-f")
-                    .arg(sshd_dir.join("sshd_config"))
-                    .stdin(Stdio::null())
-                    .spawn()
-                    .context("starting sshd")?,
-            );
-            let public = std::fs::read_to_string(sshd_dir.join("host_key.pub"))?;
-            let key: Vec<&str> = public.split_whitespace().take(2).collect();
-            known_hosts.push_str(&format!("{address} {}\n", key.join(" ")));
-            lab.addresses.push(address.clone());
-        }
-        std::fs::write(dir.join("known_hosts"), known_hosts)?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for address in &lab.addresses {
-            while std::net::TcpStream::connect((address.as_str(), 22)).is_err() {
-                anyhow::ensure!(
-                    Instant::now() < deadline,
-                    "sshd on {address} did not listen"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        Ok(lab)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for sshd in &mut self.sshds {
-            let _ = sshd.kill();
-            let _ = sshd.wait();
-        }
-        let _ = Command::new("bash")
-            .arg(hosts_script())
-            .args(["down", "--prefix", PREFIX])
-            .output();
-    }
-}
-
-fn keygen(path: &Path) -> anyhow::Result<()> {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "berth-bench", "-f"])
-        .arg(path)
-        .status()
-        .context("ssh-keygen (Debian openssh-client)")?;
-    anyhow::ensure!(status.success(), "ssh-keygen failed");
-    Ok(())
 }
 
 /// A cluster of `masters` + `nodes` machines of the lab, named after its shape.
@@ -167,27 +63,6 @@ fn cluster_toml(dir: &Path, lab: &Lab, berth: &Path, masters: usize, nodes: usiz
         masters_list = masters_list.join(", "),
         nodes_list = nodes_list.join(", "),
     )
-}
-
-/// The floor: connect to each machine and upload `berth` there, all at once.
-async fn copy_binary(dir: &Path, addresses: &[String], berth: &Path) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let copies = addresses.iter().enumerate().map(|(i, address)| async move {
-        let mut options =
-            ConnectOptions::new(Auth::KeyFile(dir.join("id")), dir.join("known_hosts"));
-        options.connect_timeout = Duration::from_secs(10);
-        let machine = ssh::Machine::connect(Target::new("root", address, 22), &options).await?;
-        let remote = dir.join(format!("floor/{i}/berth")).display().to_string();
-        let uploaded = machine.upload(Source::File(berth), &remote, 0o755).await;
-        machine.close().await;
-        uploaded.map(|_| ())
-    });
-    for copied in futures::future::join_all(copies).await {
-        copied?;
-    }
-    let took = started.elapsed();
-    std::fs::remove_dir_all(dir.join("floor"))?;
-    Ok(took)
 }
 
 fn berth_cluster(berth: &Path, args: &[&str], file: &Path, state: &Path) -> anyhow::Result<String> {
@@ -260,7 +135,7 @@ fn main() -> anyhow::Result<()> {
         berth.display()
     );
     let dir = tempfile::tempdir()?;
-    let lab = Lab::up(dir.path())?;
+    let lab = Lab::up(dir.path(), PREFIX, SUBNET, MACHINES)?;
     let runtime = tokio::runtime::Runtime::new()?;
     println!(
         "cluster-create: {} ({} MiB), best of {} run(s) per shape",

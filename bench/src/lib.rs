@@ -2,6 +2,7 @@
 //! data directory, and keep-alive HTTPS connections to it.
 
 pub mod process;
+pub mod ssh_lab;
 
 use std::sync::Arc;
 

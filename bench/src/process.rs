@@ -33,14 +33,23 @@ pub fn berth_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// `berth server` on a fresh data directory; returns it and its admin kubeconfig.
 pub fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<(Process, PathBuf)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    start_server_on(berth, dir, "127.0.0.1", &[])
+}
+
+/// [`start_server`] listening on `host` (an address of this machine) with `extra` flags.
+pub fn start_server_on(
+    berth: &Path,
+    dir: &Path,
+    host: &str,
+    extra: &[&str],
+) -> anyhow::Result<(Process, PathBuf)> {
+    let port = std::net::TcpListener::bind((host, 0))?.local_addr()?.port();
     let child = Command::new(berth)
         .arg("server")
         .arg("--data-dir")
         .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--listen", &format!("{host}:{port}")])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("server.log"))?)
@@ -49,7 +58,7 @@ pub fn start_server(berth: &Path, dir: &Path) -> anyhow::Result<(Process, PathBu
     let mut process = Process(child);
     let kubeconfig = dir.join("admin.kubeconfig");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !(kubeconfig.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+    while !(kubeconfig.exists() && std::net::TcpStream::connect((host, port)).is_ok()) {
         if let Some(status) = process.0.try_wait()? {
             anyhow::bail!("berth server exited early ({status})");
         }

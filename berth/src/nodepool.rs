@@ -3,6 +3,8 @@
 //! wiring `berth server` uses, and `berth nodepool scale|status`.
 
 mod sim;
+mod ssh;
+pub mod ssh_settings;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -19,25 +21,40 @@ use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::ConnectionFlags;
+use ssh_settings::{Defaults, SshProviderFlags, SshSettings};
 
 /// The Lease copies of the controller elect their leader with.
 pub const LEASE_NAME: &str = "berth-nodepool-controller";
 
-/// Runs the NodePool controller with the `sim` provider until `cancel`
-/// fires, then stops every simulated machine.
-pub async fn run_controller(client: kube::Client, cancel: CancellationToken) {
+/// Runs the NodePool controller with the `sim` provider (and `ssh` when
+/// `ssh` has settings) until `cancel` fires, then stops every simulated
+/// machine; hosts joined over SSH keep running.
+pub async fn run_controller(
+    client: kube::Client,
+    ssh: Option<SshSettings>,
+    cancel: CancellationToken,
+) {
     let sim = Arc::new(sim::SimProvider::new(client.clone(), cancel.child_token()));
-    let providers: berth_nodepool::Providers = BTreeMap::from([(
+    let mut providers: berth_nodepool::Providers = BTreeMap::from([(
         "sim".to_owned(),
         Arc::clone(&sim) as Arc<dyn berth_nodepool::MachineProvider>,
     )]);
+    if let Some(settings) = ssh {
+        let provider = ssh::SshProvider::new(client.clone(), settings);
+        providers.insert("ssh".to_owned(), Arc::new(provider));
+    }
     berth_nodepool::run(client, providers, Default::default(), cancel).await;
     sim.shutdown().await;
 }
 
 /// Runs the controller whenever `identity` holds the nodepool Lease, until
 /// `cancel` fires.
-pub async fn run_while_leading(client: kube::Client, identity: &str, cancel: CancellationToken) {
+pub async fn run_while_leading(
+    client: kube::Client,
+    identity: &str,
+    ssh: Option<SshSettings>,
+    cancel: CancellationToken,
+) {
     let elector = LeaderElector::new(
         client.clone(),
         LeaseConfig::new(
@@ -47,9 +64,9 @@ pub async fn run_while_leading(client: kube::Client, identity: &str, cancel: Can
         ),
     );
     let elected = elector.run(cancel, |leading| {
-        let client = client.clone();
+        let (client, ssh) = (client.clone(), ssh.clone());
         async move {
-            run_controller(client, leading).await;
+            run_controller(client, ssh, leading).await;
             Ok::<(), Infallible>(())
         }
     });
@@ -64,15 +81,19 @@ pub struct ControllerArgs {
     /// Holder identity in the Lease; unique per process (default: host, pid, random suffix).
     #[arg(long, env = "BERTH_NODEPOOL_CONTROLLER_IDENTITY")]
     identity: Option<String>,
+    /// The `ssh` provider (on with --nodepool-ssh-key-file).
+    #[command(flatten)]
+    ssh: SshProviderFlags,
 }
 
 /// Runs `berth nodepool-controller` until SIGINT or SIGTERM.
 pub async fn run_standalone(args: ControllerArgs) -> anyhow::Result<()> {
     let client = args.connection.client().await?;
     let identity = args.identity.unwrap_or_else(scheduler::default_identity);
-    tracing::info!(%identity, "berth nodepool-controller starting");
+    let ssh = args.ssh.settings(Defaults::default())?;
+    tracing::info!(%identity, ssh = ssh.is_some(), "berth nodepool-controller starting");
     let cancel = crate::agent::cancel_on_signal();
-    run_while_leading(client, &identity, cancel).await;
+    run_while_leading(client, &identity, ssh, cancel).await;
     Ok(())
 }
 

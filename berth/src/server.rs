@@ -93,6 +93,10 @@ pub struct ServerArgs {
     /// always elects through its own Lease).
     #[arg(long, env = "BERTH_LEADER_ELECT")]
     leader_elect: bool,
+    /// The NodePool controller's `ssh` provider (on with --nodepool-ssh-key-file;
+    /// boxed: rarely set, and it would double the size of `berth`'s command enum).
+    #[command(flatten)]
+    nodepool_ssh: Box<crate::nodepool::ssh_settings::SshProviderFlags>,
 }
 
 /// The controllers' configuration from the flags.
@@ -345,14 +349,21 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
             .await
             .context("building the nodepool controller's API client")?;
+        let ssh = args
+            .nodepool_ssh
+            .settings(crate::nodepool::ssh_settings::server_defaults(
+                &url,
+                &args.data_dir,
+            ))
+            .context("the nodepool controller's ssh provider")?;
         let cancel = cancel.clone();
         let leader_elect = args.leader_elect;
         tasks.spawn(async move {
             if leader_elect {
                 let identity = scheduler::default_identity();
-                crate::nodepool::run_while_leading(client, &identity, cancel).await;
+                crate::nodepool::run_while_leading(client, &identity, ssh, cancel).await;
             } else {
-                crate::nodepool::run_controller(client, cancel).await;
+                crate::nodepool::run_controller(client, ssh, cancel).await;
             }
             Ok(())
         });

@@ -20,10 +20,14 @@ const SERVICES: [&str; 3] = ["agent", "server", "etcd"];
 /// are found by their command line naming the data directory, leaving out
 /// the script's own process group (its command line names it too).
 pub fn teardown_script(machine: &Machine) -> String {
-    let layout = Layout::new(&machine.data_dir);
+    teardown_at(&Layout::new(&machine.data_dir))
+}
+
+/// [`teardown_script`] for the berth folder `layout` (a NodePool host).
+pub fn teardown_at(layout: &Layout) -> String {
     let mut script = String::from("set -e\n");
     for name in SERVICES {
-        script.push_str(&service::stop(&layout, name));
+        script.push_str(&service::stop(layout, name));
     }
     let root = shell_quote(&layout.root().display().to_string());
     // What the agent leaves once stopped (as k3s-killall does): container

@@ -78,6 +78,15 @@ pub async fn ensure_token(client: &kube::Client, state_dir: &Path) -> Result<Str
 }
 
 /// The tenth address of the service range: the cluster DNS (`kube-dns`).
+/// Adds `flag a,b,c` to an agent command line, nothing when `values` is
+/// empty (`--labels` and `--taints` take comma-separated lists).
+pub fn push_list(command: &mut Vec<String>, flag: &str, values: impl IntoIterator<Item = String>) {
+    let values: Vec<String> = values.into_iter().collect();
+    if !values.is_empty() {
+        command.extend([flag.to_owned(), values.join(",")]);
+    }
+}
+
 fn cluster_dns(service_cidr: &Cidr) -> IpAddr {
     match service_cidr.address {
         IpAddr::V4(a) => IpAddr::V4((u32::from(a) + 10).into()),
@@ -122,18 +131,18 @@ pub fn agent_service(
     if machine.host.parse::<IpAddr>().is_ok() {
         command.extend(["--node-ip".to_owned(), machine.host.clone()]);
     }
-    let labels: Vec<String> = pool
-        .labels
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    if !labels.is_empty() {
-        command.extend(["--labels".to_owned(), labels.join(",")]);
-    }
-    let taints: Vec<String> = pool.taints.iter().map(ToString::to_string).collect();
-    if !taints.is_empty() {
-        command.extend(["--taints".to_owned(), taints.join(",")]);
-    }
+    push_list(
+        &mut command,
+        "--labels",
+        pool.labels
+            .iter()
+            .map(|(key, value)| format!("{key}={value}")),
+    );
+    push_list(
+        &mut command,
+        "--taints",
+        pool.taints.iter().map(ToString::to_string),
+    );
     if let Some(max_pods) = pool.max_pods {
         command.extend(["--max-pods".to_owned(), max_pods.to_string()]);
     }

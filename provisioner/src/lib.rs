@@ -15,6 +15,7 @@ pub mod etcd;
 pub mod join;
 pub mod layout;
 pub mod nodes;
+pub mod pool_hosts;
 pub mod remote;
 pub mod renew;
 pub mod restore;

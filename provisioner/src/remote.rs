@@ -23,8 +23,8 @@ pub fn target(machine: &Machine) -> Target {
     Target::new(&machine.ssh.user, &machine.host, machine.ssh.port)
 }
 
-/// `~/…` relative to `$HOME`.
-fn expand_home(path: &Path) -> PathBuf {
+/// `~/…` relative to `$HOME` (known_hosts and key paths as users write them).
+pub fn expand_home(path: &Path) -> PathBuf {
     match (path.strip_prefix("~"), std::env::var_os("HOME")) {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => path.to_owned(),

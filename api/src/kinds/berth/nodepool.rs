@@ -16,7 +16,7 @@ use crate::table::{col, Column, AGE, NAME};
 pub struct NodePool;
 
 /// Providers a pool may name.
-pub const PROVIDERS: &[&str] = &["sim"];
+pub const PROVIDERS: &[&str] = &["sim", "ssh"];
 /// Karpenter's consolidation policies.
 pub const CONSOLIDATION_POLICIES: &[&str] = &["WhenEmpty", "WhenEmptyOrUnderutilized"];
 /// Karpenter's disruption reasons a budget may name.
@@ -158,6 +158,36 @@ fn validate_spec(spec: &Value) -> Vec<FieldCause> {
     if let Some(disruption) = spec.get("disruption") {
         causes.extend(validate_disruption(disruption));
     }
+    let ssh = spec.pointer("/template/ssh");
+    if spec.get("provider").and_then(Value::as_str) == Some("ssh") || ssh.is_some() {
+        causes.extend(validate_ssh(ssh.unwrap_or(&Value::Null)));
+    }
+    causes
+}
+
+/// `template.ssh`: at least one host, each a parseable and distinct entry.
+fn validate_ssh(ssh: &Value) -> Vec<FieldCause> {
+    let field = "spec.template.ssh.hosts";
+    let hosts = ssh.get("hosts").and_then(Value::as_array);
+    let Some(hosts) = hosts.filter(|h| !h.is_empty()) else {
+        return vec![FieldCause::required(field, "")];
+    };
+    let mut causes = Vec::new();
+    let mut seen = Vec::new();
+    for (index, host) in hosts.iter().enumerate() {
+        let entry = host.as_str().unwrap_or_default();
+        match crate::nodepool::parse_ssh_host(entry) {
+            Err(reason) => causes.push(FieldCause::invalid(
+                format!("{field}[{index}]"),
+                host,
+                &reason,
+            )),
+            Ok(parsed) if seen.contains(&parsed) => {
+                causes.push(FieldCause::duplicate(format!("{field}[{index}]"), host))
+            }
+            Ok(parsed) => seen.push(parsed),
+        }
+    }
     causes
 }
 
@@ -298,6 +328,7 @@ mod tests {
         let cases = [
             json!({}),
             json!({"replicas": 3, "provider": "sim", "labels": {"gpu": "yes"}}),
+            json!({"provider": "ssh", "template": {"ssh": {"hosts": ["10.0.0.1", "b:2222"], "user": "ops"}}}),
             json!({"minReplicas": 0, "maxReplicas": 4, "replicas": 2, "weight": 10,
                    "expireAfter": "Never",
                    "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
@@ -315,7 +346,10 @@ mod tests {
             (json!({"replicas": -1}), "spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
             (json!({"minReplicas": 3, "maxReplicas": 1}), "spec.maxReplicas: Invalid value: 1: must be greater than or equal to minReplicas"),
             (json!({"maxReplicas": 1, "replicas": 2}), "spec.replicas: Invalid value: 2: must be less than or equal to maxReplicas"),
-            (json!({"provider": "gce"}), "spec.provider: Unsupported value: \"gce\": supported values: \"sim\""),
+            (json!({"provider": "gce"}), "spec.provider: Unsupported value: \"gce\": supported values: \"sim\", \"ssh\""),
+            (json!({"provider": "ssh"}), "spec.template.ssh.hosts: Required value"),
+            (json!({"provider": "ssh", "template": {"ssh": {"hosts": ["a:0"]}}}), "spec.template.ssh.hosts[0]: Invalid value: \"a:0\": not a port from 1 to 65535; want ADDRESS, HOST:PORT or [IPV6]:PORT"),
+            (json!({"provider": "ssh", "template": {"ssh": {"hosts": ["a", "a:22"]}}}), "spec.template.ssh.hosts[1]: Duplicate value: \"a:22\""),
             (json!({"weight": 0}), "spec.weight: Invalid value: 0: must be between 1 and 100, inclusive"),
             (json!({"expireAfter": "soon"}), "spec.expireAfter: Invalid value: \"soon\": must be a duration such as 30s or 720h, or Never"),
             (json!({"expireAfter": "-5s"}), "spec.expireAfter: Invalid value: \"-5s\": must be a duration such as 30s or 720h, or Never"),
