@@ -4,4 +4,6 @@
 
 pub mod binpack;
 pub mod fit;
+pub mod inflight;
+pub mod provisioner;
 pub mod spread;
