@@ -84,34 +84,37 @@ fn claims(k: &Kubectl, pool: &str) -> usize {
     .count()
 }
 
-/// `pod → node` of the pods of `app` (node empty when unbound).
-fn placements(k: &Kubectl, app: &str) -> BTreeMap<String, String> {
+/// `name → field` of the objects `args` lists (field empty when unset).
+fn name_to(k: &Kubectl, args: &[&str], field: &str) -> BTreeMap<String, String> {
     k.jsonpath(
-        &["get", "pods", "-n", "as-e2e", "-l", &format!("app={app}")],
-        "{range .items[*]}{.metadata.name} {.spec.nodeName}{\"\\n\"}{end}",
+        args,
+        &format!("{{range .items[*]}}{{.metadata.name}} {{{field}}}{{\"\\n\"}}{{end}}"),
     )
     .lines()
     .map(|l| {
-        let mut cells = l.split(' ');
-        let pod = cells.next().unwrap_or_default().to_owned();
-        (pod, cells.next().unwrap_or_default().to_owned())
+        let (name, value) = l.split_once(' ').unwrap_or((l, ""));
+        (name.to_owned(), value.to_owned())
     })
     .collect()
 }
 
+/// `pod → node` of the pods of `app` (node empty when unbound).
+fn placements(k: &Kubectl, app: &str) -> BTreeMap<String, String> {
+    let selector = format!("app={app}");
+    name_to(
+        k,
+        &["get", "pods", "-n", "as-e2e", "-l", &selector],
+        ".spec.nodeName",
+    )
+}
+
 /// `node → GPUs it advertises` of the GPU pool's nodes.
 fn gpu_nodes(k: &Kubectl) -> BTreeMap<String, String> {
-    k.jsonpath(
+    name_to(
+        k,
         &["get", "nodes", "-l", "berth.dev/pool=as-gpu"],
-        r#"{range .items[*]}{.metadata.name} {.status.allocatable.nvidia\.com/gpu}{"\n"}{end}"#,
+        r".status.allocatable.nvidia\.com/gpu",
     )
-    .lines()
-    .map(|l| {
-        let mut cells = l.split(' ');
-        let node = cells.next().unwrap_or_default().to_owned();
-        (node, cells.next().unwrap_or_default().to_owned())
-    })
-    .collect()
 }
 
 /// `reason: message` of the Events about `kind/name` in `namespace`.

@@ -265,3 +265,86 @@ async fn provision(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_pods_refused_for_room_are_provisioned_for() {
+        let refused = json!({"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]});
+        let pod =
+            |metadata: serde_json::Value, spec: serde_json::Value, status: serde_json::Value| {
+                let mut metadata = metadata;
+                metadata["name"] = json!("p");
+                serde_json::from_value::<Pod>(
+                    json!({"metadata": metadata, "spec": spec, "status": status}),
+                )
+                .unwrap()
+            };
+        let containers = json!({"containers": []});
+        let cases = [
+            (
+                "refused",
+                pod(json!({}), containers.clone(), refused.clone()),
+                true,
+            ),
+            (
+                "bound",
+                pod(
+                    json!({}),
+                    json!({"containers": [], "nodeName": "n1"}),
+                    refused.clone(),
+                ),
+                false,
+            ),
+            (
+                "deleting",
+                pod(
+                    json!({"deletionTimestamp": "2026-01-01T00:00:00Z"}),
+                    containers.clone(),
+                    refused.clone(),
+                ),
+                false,
+            ),
+            (
+                "a DaemonSet's",
+                pod(
+                    json!({"ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "d", "uid": "u", "controller": true}]}),
+                    containers.clone(),
+                    refused.clone(),
+                ),
+                false,
+            ),
+            (
+                "not yet tried",
+                pod(json!({}), containers.clone(), json!({"phase": "Pending"})),
+                false,
+            ),
+            (
+                "refused for another reason",
+                pod(
+                    json!({}),
+                    containers.clone(),
+                    json!({"phase": "Pending", "conditions": [
+                        {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}),
+                ),
+                false,
+            ),
+        ];
+        for (name, pod, want) in cases {
+            assert_eq!(unschedulable(&pod), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_same_message_is_said_once() {
+        let mut memo = Memo::default();
+        assert!(memo.news("ns/p", "a"));
+        assert!(!memo.news("ns/p", "a"));
+        assert!(memo.news("ns/p", "b"));
+        assert!(memo.news("ns/q", "b"));
+    }
+}
