@@ -28,7 +28,7 @@ spec:
     value: present
     effect: NoSchedule
   limits:
-    nvidia.com/gpu: "4"
+    nvidia.com/gpu: "6"
   template:
     capacity:
       cpu: "8"
@@ -36,7 +36,7 @@ spec:
       pods: "20"
       nvidia.com/gpu: "2"
     sim:
-      gpuAdvertiseDelay: 6s
+      gpuAdvertiseDelay: 12s
 ---
 apiVersion: berth.dev/v1
 kind: NodePool
@@ -155,21 +155,44 @@ fn pending_pods_grow_the_cheapest_fitting_pool_by_what_they_need() {
     );
 
     // Three 1-GPU pods need two 2-GPU machines. While they boot their GPUs
-    // are not advertised: no pod may be bound there, and no further machine
-    // may be asked for.
+    // are not advertised: no pod may be bound there, their claims are not
+    // Initialized, and a fourth pod that fails scheduling then (the
+    // provisioner decides again) is nominated to the room coming, not given
+    // a third machine.
     let mut saw_gpuless_node = false;
-    wait("3 trainer pods bound", 90, &mut || {
-        let nodes = gpu_nodes(&k);
-        saw_gpuless_node |= nodes.values().any(String::is_empty);
+    wait("4 trainer pods bound", 90, &mut || {
+        // Pods and claims first: a node that lacks GPUs now lacked them then.
         let placed = placements(&k, "trainer");
+        let initialized = name_to(
+            &k,
+            &["get", "nodeclaims", "-l", "berth.dev/pool=as-gpu"],
+            r#".status.conditions[?(@.type=="Initialized")].status"#,
+        );
+        let nodes = gpu_nodes(&k);
+        if !saw_gpuless_node && nodes.values().any(String::is_empty) {
+            saw_gpuless_node = true;
+            k.ok(&[
+                "scale",
+                "-n",
+                "as-e2e",
+                "deployment/trainer",
+                "--replicas=4",
+            ]);
+        }
         for (pod, node) in placed.iter().filter(|(_, n)| !n.is_empty()) {
             assert!(
                 nodes.get(node).is_some_and(|gpus| !gpus.is_empty()),
                 "{pod} bound to {node}, which advertises no GPUs: {nodes:?}"
             );
         }
+        for (claim, gpus) in &nodes {
+            assert!(
+                !gpus.is_empty() || initialized.get(claim).is_none_or(|s| s != "True"),
+                "nodeclaim {claim} Initialized before its node advertised GPUs"
+            );
+        }
         assert!(claims(&k, "as-gpu") <= 2, "more GPU machines than needed");
-        placed.len() == 3 && placed.values().all(|n| !n.is_empty())
+        placed.len() == 4 && placed.values().all(|n| !n.is_empty())
     });
     assert!(
         saw_gpuless_node,
@@ -197,28 +220,28 @@ fn pending_pods_grow_the_cheapest_fitting_pool_by_what_they_need() {
         "{pod_events}"
     );
 
-    // Five pods need 5 GPUs; the pool may have 4: one takes the free GPU,
-    // the last stays Pending with a Warning naming the limit.
+    // Seven pods need 7 GPUs; the pool may have 6 (3 machines): two take a
+    // third machine, the last stays Pending with a Warning naming the limit.
     k.ok(&[
         "scale",
         "-n",
         "as-e2e",
         "deployment/trainer",
-        "--replicas=5",
+        "--replicas=7",
     ]);
-    let limit = r#"FailedProvisioning: nodepool "as-gpu" is at its limit nvidia.com/gpu=4"#;
+    let limit = r#"FailedProvisioning: nodepool "as-gpu" is at its limit nvidia.com/gpu=6"#;
     wait("the limit Warning on the pending pod", 60, &mut || {
         events(&k, "as-e2e", "Pod").contains(limit)
     });
-    wait("4 trainer pods bound", 60, &mut || {
+    wait("6 trainer pods bound", 60, &mut || {
         placements(&k, "trainer")
             .values()
             .filter(|n| !n.is_empty())
             .count()
-            == 4
+            == 6
     });
-    assert_eq!(placements(&k, "trainer").len(), 5);
-    assert_eq!(claims(&k, "as-gpu"), 2);
+    assert_eq!(placements(&k, "trainer").len(), 7);
+    assert_eq!(claims(&k, "as-gpu"), 3);
     let pool_events = events(&k, "default", "NodePool");
     assert!(
         pool_events.contains("as-gpu FailedProvisioning: 1 pending pod(s) not provisioned"),
@@ -233,7 +256,7 @@ fn pending_pods_grow_the_cheapest_fitting_pool_by_what_they_need() {
         "type=Warning",
     ]);
     assert!(
-        warnings.contains("is at its limit nvidia.com/gpu=4"),
+        warnings.contains("is at its limit nvidia.com/gpu=6"),
         "{warnings}"
     );
 }

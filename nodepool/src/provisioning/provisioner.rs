@@ -50,8 +50,15 @@ pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
             pod_wake.notify_one();
         }
     });
+    // Only a pool's spec matters (its status changes with every node).
     let pool_wake = Arc::clone(&wake);
-    let watch_pools = drive(pools, move |_: &NodePool| pool_wake.notify_one());
+    let mut generations: HashMap<String, Option<i64>> = HashMap::new();
+    let watch_pools = drive(pools, move |pool: &NodePool| {
+        let generation = pool.metadata.generation;
+        if generations.insert(pool.name_any(), generation) != Some(generation) {
+            pool_wake.notify_one();
+        }
+    });
     tokio::select! {
         () = cancel.cancelled() => {}
         () = watch_pods => {}
@@ -61,7 +68,7 @@ pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
 }
 
 /// Consumes a watch stream, calling `on_change` for each object applied.
-async fn drive<K, S>(stream: S, on_change: impl Fn(&K))
+async fn drive<K, S>(stream: S, mut on_change: impl FnMut(&K))
 where
     S: Stream<Item = Result<K, watcher::Error>>,
 {
