@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use berth_api::nodeclaim::NodeClaim;
 use berth_api::nodepool::NodePool;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use kube::ResourceExt;
 
 use super::binpack::{Candidate, Existing};
-use super::fit::{machine_capacity, pod_requests, subtract, Shape};
+use super::fit::{fits, machine_capacity, pod_requests, subtract, Constraints, Shape};
 use crate::claim::INITIALIZED;
 use crate::conditions;
 use crate::plan::machines_within_limits;
@@ -79,6 +80,33 @@ pub fn candidates(pools: &[NodePool], claims: &[NodeClaim]) -> Vec<Candidate> {
             }
         })
         .collect()
+}
+
+/// Takes from each candidate's machine what the DaemonSets that will run
+/// a pod on it request (those whose pod template fits the machine), as
+/// Karpenter does: a new node is never quite empty.
+pub fn reserve_daemons(candidates: &mut [Candidate], daemonsets: &[DaemonSet]) {
+    let daemons: Vec<(Constraints, super::fit::Resources)> = daemonsets
+        .iter()
+        .filter_map(|ds| {
+            let template = ds.spec.as_ref()?.template.clone();
+            let spec: PodSpec = template.spec?;
+            let pod = Pod {
+                metadata: template.metadata.unwrap_or_default(),
+                spec: Some(spec.clone()),
+                status: None,
+            };
+            Some((Constraints::of(&pod), pod_requests(&spec)))
+        })
+        .collect();
+    for candidate in candidates {
+        let shape = candidate.shape.clone();
+        for (constraints, requests) in &daemons {
+            if fits(constraints, requests, &shape).is_ok() {
+                subtract(&mut candidate.shape.capacity, requests);
+            }
+        }
+    }
 }
 
 /// How many machines `pool` may add beside its `live` ones, and the bound
@@ -154,6 +182,34 @@ mod tests {
             assert_eq!((c.room, c.limit.as_str()), (room, limit), "{spec}");
         }
         assert!(candidates(&[pool(json!({"replicas": 2}))], &claims).is_empty());
+    }
+
+    #[test]
+    fn daemonsets_that_fit_a_machine_take_their_share() {
+        let template = json!({"capacity": {"cpu": "4", "pods": "10"}});
+        let mut pools = candidates(
+            &[
+                pool(json!({"template": template})),
+                serde_json::from_value(
+                    json!({"metadata": {"name": "tainted"}, "spec": {"template": template,
+                    "taints": [{"key": "dedicated", "effect": "NoSchedule"}]}}),
+                )
+                .unwrap(),
+            ],
+            &[],
+        );
+        let ds: DaemonSet = serde_json::from_value(json!({"metadata": {"name": "agent"}, "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [
+                {"name": "c", "resources": {"requests": {"cpu": "500m"}}}]}}}}))
+        .unwrap();
+        reserve_daemons(&mut pools, &[ds]);
+        assert_eq!(pools[0].shape.capacity["cpu"], 3_500_000_000);
+        assert_eq!(pools[0].shape.capacity["pods"], 9_000_000_000);
+        assert_eq!(
+            pools[1].shape.capacity["cpu"], 4_000_000_000,
+            "the taint keeps it off"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use berth_api::nodeclaim::NodeClaim;
 use berth_api::nodepool::NodePool;
 use berth_observability::events::EventType;
 use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::reflector::{self, Store};
@@ -23,7 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::binpack::{decide, PendingPod};
-use super::inflight::{candidates, existing};
+use super::inflight::{candidates, existing, reserve_daemons};
 use crate::claim::new_claim;
 use crate::controller::{Context, ReconcileError};
 
@@ -200,12 +201,14 @@ async fn provision(
         .items;
     let claims_api = Api::<NodeClaim>::all(ctx.client.clone());
     let claims = claims_api.list(&ListParams::default()).await?.items;
+    let daemonsets = Api::<DaemonSet>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await?
+        .items;
+    let mut offered = candidates(&pools, &claims);
+    reserve_daemons(&mut offered, &daemonsets);
     let views: Vec<PendingPod> = pending.values().map(|p| PendingPod::of(p)).collect();
-    let decision = decide(
-        &views,
-        &existing(&claims, &all),
-        &candidates(&pools, &claims),
-    );
+    let decision = decide(&views, &existing(&claims, &all), &offered);
 
     let mut nominated = decision.nominated;
     let mut scaled: BTreeMap<String, (Vec<String>, usize)> = BTreeMap::new();
