@@ -111,6 +111,11 @@ pub struct SimTemplate {
     /// How long each simulated container takes to start (`0s`, `500ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_latency: Option<String>,
+    /// How long after registering a simulated node advertises its extended
+    /// resources (`nvidia.com/gpu`), as a real node's device plugin comes up
+    /// after the kubelet (`10s`); at once when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_advertise_delay: Option<String>,
 }
 
 /// The bare machines of an `ssh` pool: its inventory, taken one machine per

@@ -204,11 +204,13 @@ pub fn observe(
                 .startup_taints
                 .iter()
                 .any(|t| taints.iter().any(|have| same_taint(have, t)));
+            let registered = resources_registered(claim, node);
             set(&mut status, REGISTERED, true, "Registered", "");
-            let (initialized, reason) = match (ready, starting) {
-                (false, _) => (false, "NodeNotReady"),
-                (true, true) => (false, "StartupTaintsExist"),
-                (true, false) => (true, "Initialized"),
+            let (initialized, reason) = match (ready, starting, registered) {
+                (false, _, _) => (false, "NodeNotReady"),
+                (true, true, _) => (false, "StartupTaintsExist"),
+                (true, false, false) => (false, "ResourcesNotRegistered"),
+                (true, false, true) => (true, "Initialized"),
             };
             set(&mut status, INITIALIZED, initialized, reason, "");
             set(
@@ -221,6 +223,26 @@ pub fn observe(
         }
     }
     (status, became)
+}
+
+/// Whether `node` advertises every extended resource (`nvidia.com/gpu`)
+/// its claim asks for: a GPU node is Ready before its device plugin (or
+/// driver) registers the GPUs, and until then it is not initialised, as
+/// Karpenter's claims are not.
+pub fn resources_registered(claim: &NodeClaim, node: &Node) -> bool {
+    let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
+    claim
+        .spec
+        .resources
+        .iter()
+        .filter(|(name, amount)| name.contains('/') && crate::plan::nano(amount).unwrap_or(0) > 0)
+        .all(|(name, _)| {
+            allocatable
+                .and_then(|a| a.get(name))
+                .and_then(crate::plan::nano)
+                .unwrap_or(0)
+                > 0
+        })
 }
 
 #[cfg(test)]
@@ -374,6 +396,19 @@ mod tests {
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
         );
         claim.status = Some(status);
+        // A GPU claim whose node has not advertised its GPUs yet.
+        let mut gpu_claim = claim.clone();
+        gpu_claim.spec.resources = BTreeMap::from([(
+            "nvidia.com/gpu".to_owned(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("2".into()),
+        )]);
+        let (status, became) = observe(&gpu_claim, Some(&node(&[], vec![], true)), now);
+        assert_eq!(became, Vec::<&str>::new());
+        let initialized = status.conditions.iter().find(|c| c.type_ == INITIALIZED);
+        assert_eq!(
+            initialized.map(|c| c.reason.as_str()),
+            Some("ResourcesNotRegistered")
+        );
         let (status, became) = observe(&claim, Some(&node(&[], vec![], true)), now);
         assert_eq!(became, [INITIALIZED]);
         assert_eq!(status.node_name.as_deref(), Some("np-gpu-abcde"));

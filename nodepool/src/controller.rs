@@ -28,6 +28,11 @@ pub struct Config {
     /// How often a settled pool or claim is checked anyway (pods change
     /// without waking the pool controller).
     pub idle_requeue: Duration,
+    /// How long the provisioner waits for more pods to fail scheduling
+    /// after the last one before it decides (a burst settles).
+    pub batch_idle: Duration,
+    /// The longest it waits, however many pods keep coming.
+    pub batch_max: Duration,
 }
 
 impl Default for Config {
@@ -35,6 +40,8 @@ impl Default for Config {
         Self {
             busy_requeue: Duration::from_secs(2),
             idle_requeue: Duration::from_secs(30),
+            batch_idle: Duration::from_secs(1),
+            batch_max: Duration::from_secs(10),
         }
     }
 }
@@ -65,7 +72,7 @@ pub struct Context {
 /// The component name on Events, Leases and logs.
 pub const COMPONENT: &str = "nodepool-controller";
 
-/// Runs the pool and claim loops until `cancel` fires.
+/// Runs the pool, claim and provisioning loops until `cancel` fires.
 pub async fn run(
     client: kube::Client,
     providers: Providers,
@@ -82,7 +89,8 @@ pub async fn run(
     tokio::join!(
         crate::pool_controller::run(Arc::clone(&ctx), cancel.clone()),
         crate::claim_controller::run(Arc::clone(&ctx), cancel.clone()),
-        crate::disruption::run(ctx, cancel),
+        crate::disruption::run(Arc::clone(&ctx), cancel.clone()),
+        crate::provisioning::provisioner::run(ctx, cancel),
     );
 }
 

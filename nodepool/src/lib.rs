@@ -16,6 +16,7 @@ pub mod drain;
 pub mod plan;
 pub mod pool_controller;
 pub mod provider;
+pub mod provisioning;
 pub mod status;
 
 pub use controller::{run, Config, Providers};

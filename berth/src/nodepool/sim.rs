@@ -80,10 +80,27 @@ impl SimProvider {
         node.taints = claim.spec.taints.clone();
         node.taints
             .extend(claim.spec.startup_taints.iter().cloned());
+        let delayed = self.advertise_delay(claim)?.is_some();
         for (resource, amount) in &claim.spec.template.capacity {
-            node.capacity.insert(resource.clone(), amount.clone());
+            if !(delayed && is_extended(resource)) {
+                node.capacity.insert(resource.clone(), amount.clone());
+            }
         }
         Ok(node)
+    }
+
+    /// `template.sim.gpuAdvertiseDelay`, parsed.
+    fn advertise_delay(&self, claim: &NodeClaim) -> Result<Option<Duration>, ProviderError> {
+        let sim = claim.spec.template.sim.as_ref();
+        let Some(text) = sim.and_then(|s| s.gpu_advertise_delay.as_deref()) else {
+            return Ok(None);
+        };
+        parse_duration("template.sim.gpuAdvertiseDelay", text)
+            .map(Some)
+            .map_err(|e| ProviderError::Invalid {
+                claim: claim.name_any(),
+                reason: e.to_string(),
+            })
     }
 
     fn runtime(&self, claim: &NodeClaim, slot: u32) -> Result<SimulatedRuntime, ProviderError> {
@@ -150,9 +167,24 @@ impl MachineProvider for SimProvider {
             while tasks.try_join_next().is_some() {}
             let startup = claim.spec.startup_taints.clone();
             let initialise = initialise(client.clone(), name.clone(), startup, token.clone());
+            let extended: BTreeMap<_, _> = claim
+                .spec
+                .template
+                .capacity
+                .iter()
+                .filter(|(resource, _)| is_extended(resource))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let advertise = advertise(
+                client.clone(),
+                name.clone(),
+                self.advertise_delay(claim)?,
+                extended,
+                token.clone(),
+            );
             tasks.spawn(async move {
                 let agent = berth_agent::run(client, nodes, options, token);
-                let (outcome, ()) = tokio::join!(agent, initialise);
+                let (outcome, (), ()) = tokio::join!(agent, initialise, advertise);
                 if let Err(e) = outcome {
                     tracing::warn!(node = %name, error = %e, "simulated machine stopped");
                 }
@@ -193,6 +225,52 @@ impl MachineProvider for SimProvider {
             tracing::info!(provider_id, "terminated simulated machine");
         }
         Ok(())
+    }
+}
+
+/// Whether `resource` is an extended resource (`vendor/name`), which a
+/// device plugin advertises rather than the kubelet.
+fn is_extended(resource: &str) -> bool {
+    resource.contains('/')
+}
+
+/// What a device plugin does once it is up: after `delay`, add the
+/// machine's `extended` resources to its Node's capacity and allocatable
+/// (a merge patch of `nodes/status`, which the agent's own status posts
+/// leave in place). Nothing to do without a delay: the node registered
+/// with them. Gives up when `cancel` fires.
+async fn advertise(
+    client: kube::Client,
+    node: String,
+    delay: Option<Duration>,
+    extended: BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    cancel: CancellationToken,
+) {
+    let Some(delay) = delay.filter(|_| !extended.is_empty()) else {
+        return;
+    };
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    let patch = serde_json::json!({"status": {"capacity": extended, "allocatable": extended}});
+    let mut wait = delay;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = Duration::from_millis(500);
+        let params = kube::api::PatchParams::default();
+        match nodes
+            .patch_status(&node, &params, &kube::api::Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(%node, "simulated machine advertised its extended resources");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(%node, error = %e, "advertising extended resources failed; retrying")
+            }
+        }
     }
 }
 

@@ -48,7 +48,7 @@ mod tests {
                 labels: BTreeMap::from([("tier".to_owned(), "a".to_owned())]),
                 template: Some(MachineTemplate {
                     capacity: BTreeMap::from([("cpu".to_owned(), Quantity("4".into()))]),
-                    sim: None,
+                    ..MachineTemplate::default()
                 }),
                 ..NodePoolSpec::default()
             },
