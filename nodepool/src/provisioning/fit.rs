@@ -296,7 +296,7 @@ mod tests {
                         json!({"cpu": "8", "memory": "32Gi", "pods": "4", "nvidia.com/gpu": "2"}),
                     )
                     .unwrap(),
-                    sim: None,
+                    ..MachineTemplate::default()
                 }),
                 ..NodePoolSpec::default()
             },
