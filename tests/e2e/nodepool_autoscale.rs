@@ -4,7 +4,8 @@
 //! pool); the GPU nodes advertise their GPUs only after a delay, and no pod
 //! is bound to one before it does; a pool at its limit leaves the extra pod
 //! Pending with a clear Warning; of two pools that fit, the higher weight
-//! is grown.
+//! is grown; once the Deployment is deleted, consolidation shrinks the GPU
+//! pool back to its minimum (0) after `consolidateAfter`.
 
 mod support;
 
@@ -29,6 +30,11 @@ spec:
     effect: NoSchedule
   limits:
     nvidia.com/gpu: "6"
+  disruption:
+    consolidationPolicy: WhenEmpty
+    consolidateAfter: 5s
+    budgets:
+    - nodes: "1"
   template:
     capacity:
       cpu: "8"
@@ -258,5 +264,25 @@ fn pending_pods_grow_the_cheapest_fitting_pool_by_what_they_need() {
     assert!(
         warnings.contains("is at its limit nvidia.com/gpu=6"),
         "{warnings}"
+    );
+
+    // Without the Deployment the GPU machines are empty: after
+    // consolidateAfter they go, one at a time (budget 1), down to the
+    // pool's minimum of 0; the CPU pool's machine, still busy, stays.
+    k.ok(&[
+        "delete",
+        "-n",
+        "as-e2e",
+        "deployment/trainer",
+        "--wait=false",
+    ]);
+    wait("the GPU pool back at 0 machines", 120, &mut || {
+        claims(&k, "as-gpu") == 0 && gpu_nodes(&k).is_empty()
+    });
+    assert_eq!(claims(&k, "as-cpu-preferred"), 1);
+    let pool_events = events(&k, "default", "NodePool");
+    assert!(
+        pool_events.contains("as-gpu Disrupting: Disrupting nodeclaim as-gpu-"),
+        "{pool_events}"
     );
 }
