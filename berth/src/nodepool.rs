@@ -2,7 +2,10 @@
 //! through the `kube-system/berth-nodepool-controller` Lease), the in-process
 //! wiring `berth server` uses, and `berth nodepool scale|status`.
 
+mod aws;
 mod sim;
+
+pub use aws::{AwsConfig, AwsFlags};
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -23,21 +26,49 @@ use crate::agent::ConnectionFlags;
 /// The Lease copies of the controller elect their leader with.
 pub const LEASE_NAME: &str = "berth-nodepool-controller";
 
-/// Runs the NodePool controller with the `sim` provider until `cancel`
-/// fires, then stops every simulated machine.
-pub async fn run_controller(client: kube::Client, cancel: CancellationToken) {
+/// Runs the NodePool controller with the `sim` provider, and the `aws` one
+/// when configured (with its clean-up pass), until `cancel` fires, then
+/// stops every simulated machine.
+pub async fn run_controller(
+    client: kube::Client,
+    aws: Option<AwsConfig>,
+    cancel: CancellationToken,
+) {
     let sim = Arc::new(sim::SimProvider::new(client.clone(), cancel.child_token()));
-    let providers: berth_nodepool::Providers = BTreeMap::from([(
+    let mut providers: berth_nodepool::Providers = BTreeMap::from([(
         "sim".to_owned(),
         Arc::clone(&sim) as Arc<dyn berth_nodepool::MachineProvider>,
     )]);
-    berth_nodepool::run(client, providers, Default::default(), cancel).await;
+    let aws = match aws {
+        Some(config) => Some(Arc::new(
+            aws::AwsProvider::connect(client.clone(), config).await,
+        )),
+        None => None,
+    };
+    if let Some(aws) = &aws {
+        providers.insert(
+            "aws".to_owned(),
+            Arc::clone(aws) as Arc<dyn berth_nodepool::MachineProvider>,
+        );
+    }
+    let clean_up = async {
+        if let Some(aws) = &aws {
+            aws.clean_up_until(cancel.clone()).await;
+        }
+    };
+    let controller = berth_nodepool::run(client, providers, Default::default(), cancel.clone());
+    tokio::join!(controller, clean_up);
     sim.shutdown().await;
 }
 
 /// Runs the controller whenever `identity` holds the nodepool Lease, until
 /// `cancel` fires.
-pub async fn run_while_leading(client: kube::Client, identity: &str, cancel: CancellationToken) {
+pub async fn run_while_leading(
+    client: kube::Client,
+    identity: &str,
+    aws: Option<AwsConfig>,
+    cancel: CancellationToken,
+) {
     let elector = LeaderElector::new(
         client.clone(),
         LeaseConfig::new(
@@ -48,8 +79,9 @@ pub async fn run_while_leading(client: kube::Client, identity: &str, cancel: Can
     );
     let elected = elector.run(cancel, |leading| {
         let client = client.clone();
+        let aws = aws.clone();
         async move {
-            run_controller(client, leading).await;
+            run_controller(client, aws, leading).await;
             Ok::<(), Infallible>(())
         }
     });
@@ -64,15 +96,18 @@ pub struct ControllerArgs {
     /// Holder identity in the Lease; unique per process (default: host, pid, random suffix).
     #[arg(long, env = "BERTH_NODEPOOL_CONTROLLER_IDENTITY")]
     identity: Option<String>,
+    #[command(flatten)]
+    aws: AwsFlags,
 }
 
 /// Runs `berth nodepool-controller` until SIGINT or SIGTERM.
 pub async fn run_standalone(args: ControllerArgs) -> anyhow::Result<()> {
+    let aws = args.aws.config(None, None)?;
     let client = args.connection.client().await?;
     let identity = args.identity.unwrap_or_else(scheduler::default_identity);
     tracing::info!(%identity, "berth nodepool-controller starting");
     let cancel = crate::agent::cancel_on_signal();
-    run_while_leading(client, &identity, cancel).await;
+    run_while_leading(client, &identity, aws, cancel).await;
     Ok(())
 }
 

@@ -93,6 +93,9 @@ pub struct ServerArgs {
     /// always elects through its own Lease).
     #[arg(long, env = "BERTH_LEADER_ELECT")]
     leader_elect: bool,
+    /// The NodePool controller's `aws` provider.
+    #[command(flatten)]
+    aws: crate::nodepool::AwsFlags,
 }
 
 /// The controllers' configuration from the flags.
@@ -345,14 +348,15 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
             .await
             .context("building the nodepool controller's API client")?;
+        let aws = args.aws.config(Some(&url), Some(&pki.ca_pem))?;
         let cancel = cancel.clone();
         let leader_elect = args.leader_elect;
         tasks.spawn(async move {
             if leader_elect {
                 let identity = scheduler::default_identity();
-                crate::nodepool::run_while_leading(client, &identity, cancel).await;
+                crate::nodepool::run_while_leading(client, &identity, aws, cancel).await;
             } else {
-                crate::nodepool::run_controller(client, cancel).await;
+                crate::nodepool::run_controller(client, aws, cancel).await;
             }
             Ok(())
         });
