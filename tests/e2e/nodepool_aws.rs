@@ -4,6 +4,7 @@
 //! 2 of them terminated; deleting the pool → all terminated. Instances in
 //! moto never boot, so their nodes never join: the claims stay Launched
 //! (never Registered), and the test follows instances and claims, not Nodes.
+//! The AMI is one of the images moto ships by default.
 
 #[path = "../../provisioner/tests/aws/moto.rs"]
 mod moto;
@@ -31,7 +32,7 @@ spec:
       memory: 8Gi
     aws:
       instanceTypes: [m5.large, m5.xlarge]
-      ami: ami-12345678
+      ami: ami-03cf127a
       capacityType: on-demand
       rootVolume:
         sizeGiB: 20
@@ -42,7 +43,7 @@ spec:
 fn live_claims(k: &Kubectl) -> Vec<(String, String)> {
     let out = k.jsonpath(
         &["get", "nodeclaims", "-l", "berth.dev/pool=npaws-cpu"],
-        r#"{range .items[*]}{.metadata.name} {.status.providerID} {.metadata.deletionTimestamp}{"\n"}{end}"#,
+        r#"{range .items[*]}{.metadata.name} {.status.providerId} {.metadata.deletionTimestamp}{"\n"}{end}"#,
     );
     let mut claims: Vec<(String, String)> = out
         .lines()

@@ -96,11 +96,18 @@ impl AwsFlags {
 }
 
 /// EC2 instances for NodeClaims.
-#[derive(Debug)]
 pub struct AwsProvider {
     ec2: Ec2,
     client: kube::Client,
     config: AwsConfig,
+}
+
+impl std::fmt::Debug for AwsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsProvider")
+            .field("cluster", &self.ec2.cluster())
+            .finish()
+    }
 }
 
 impl AwsProvider {
