@@ -95,7 +95,7 @@ pub struct ServerArgs {
     leader_elect: bool,
     /// The NodePool controller's `aws` provider.
     #[command(flatten)]
-    aws: crate::nodepool::AwsFlags,
+    aws: Box<crate::nodepool::AwsFlags>,
 }
 
 /// The controllers' configuration from the flags.

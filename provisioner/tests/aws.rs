@@ -332,7 +332,7 @@ async fn failures_mid_launch_and_a_killed_controller_leak_no_instance() {
         .clean_up(|| async { Ok::<_, aws::AwsError>(BTreeSet::from(["cpu-kept".to_owned()])) })
         .await
         .expect("clean-up");
-    assert_eq!(terminated, [started.id.clone()]);
+    assert_eq!(terminated, std::slice::from_ref(&started.id));
     assert_no_leak(&ec2, &["cpu-kept", "cpu-foreign"]).await;
     assert!(other
         .describe(&foreign.id)

@@ -49,6 +49,15 @@ pub struct AwsMasters {
 }
 
 impl AwsClusterConfig {
+    /// The `[aws]` block of a `cluster.toml`'s text, None when it has none.
+    pub fn from_cluster_toml(text: &str) -> Result<Option<Self>, toml::de::Error> {
+        #[derive(Deserialize)]
+        struct File {
+            aws: Option<AwsClusterConfig>,
+        }
+        Ok(toml::from_str::<File>(text)?.aws)
+    }
+
     /// The client settings of cluster `cluster`.
     pub fn settings(&self, cluster: &str) -> AwsSettings {
         AwsSettings {
@@ -114,5 +123,11 @@ mod tests {
         assert_eq!(config.settings("prod").region.as_deref(), Some("eu-west-1"));
         let unknown = toml::from_str::<AwsClusterConfig>("zone = \"a\"");
         assert!(unknown.is_err(), "unknown keys are refused");
+        let file = "name = \"prod\"\n[masters]\nmachines = [{ host = \"10.0.0.1\" }]\n\
+                    [aws]\nregion = \"eu-west-1\"\n";
+        let found = AwsClusterConfig::from_cluster_toml(file).expect("parses");
+        assert_eq!(found.and_then(|a| a.region).as_deref(), Some("eu-west-1"));
+        let parsed = crate::config::parse("cluster.toml", file);
+        assert!(parsed.is_ok(), "cluster.toml accepts [aws]: {parsed:?}");
     }
 }

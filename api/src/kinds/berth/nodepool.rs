@@ -198,7 +198,7 @@ fn validate_aws(aws: &Value) -> Vec<FieldCause> {
     }
     if let Some(volume) = aws.get("rootVolume") {
         let size = volume.get("sizeGiB");
-        if !size.and_then(Value::as_i64).is_some_and(|s| s > 0) {
+        if size.and_then(Value::as_i64).is_none_or(|s| s <= 0) {
             causes.push(FieldCause::invalid(
                 format!("{path}.rootVolume.sizeGiB"),
                 size.unwrap_or(&Value::Null),
