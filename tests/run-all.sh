@@ -42,9 +42,12 @@ for kubectl in /usr/lib/google-cloud-sdk/bin/kubectl.1.{27,28,29,30,31,33}; do
   [ -x "$kubectl" ] || { echo "missing $kubectl: the end-to-end tests drive this pinned kubectl" >&2; exit 1; }
 done
 
-step "Python client (kubernetes, pytest, python-hcl2) in $VENV"
+step "Python client (kubernetes, pytest, python-hcl2) and moto in $VENV"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q --disable-pip-version-check kubernetes pytest "python-hcl2>=8,<9"
+"$VENV/bin/pip" install -q --disable-pip-version-check kubernetes pytest "python-hcl2>=8,<9" "moto[server]>=5,<6"
+# The EC2 tests (provisioner/tests/aws.rs, tests/e2e/nodepool_aws.rs) each
+# start their own moto_server on a free loopback port.
+export BERTH_MOTO_SERVER="$VENV/bin/moto_server"
 
 # checkov ships its own fork of python-hcl2 under the same module name, so it
 # gets a venv of its own; tests/python/test_terraform.py finds it there.

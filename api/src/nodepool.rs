@@ -56,8 +56,8 @@ pub struct NodePoolSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_class: Option<String>,
     /// Which machine provider launches the pool's machines: `sim` (simulated
-    /// nodes in the controller's process) or `ssh` (a list of bare machines,
-    /// `template.ssh`); `aws` comes later.
+    /// nodes in the controller's process), `ssh` (a list of bare machines,
+    /// `template.ssh`) or `aws` (EC2 instances, set up by `template.aws`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     /// What each machine of the pool looks like.
@@ -102,6 +102,69 @@ pub struct MachineTemplate {
     /// Settings of the `ssh` provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh: Option<SshTemplate>,
+    /// Settings of the `aws` provider (EC2 instances).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsTemplate>,
+}
+
+/// How an EC2 instance of a pool is launched (the `aws` provider); the
+/// fields follow RunInstances' parameters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsTemplate {
+    /// Instance types in order of preference (`m7i.xlarge`, `g5.xlarge`); the
+    /// next is tried when EC2 has no capacity for one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_types: Vec<String>,
+    /// The AMI the instances boot (`ami-…`).
+    #[serde(default)]
+    pub ami: String,
+    /// Subnets instances are spread over, the least used first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnet_ids: Vec<String>,
+    /// Security groups of the instances' network interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
+    /// EC2 key pair for SSH access, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+    /// `on-demand` (the default) or `spot`; spot falls back to on-demand when
+    /// EC2 has no spot capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_type: Option<String>,
+    /// The root EBS volume; the AMI's when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_volume: Option<RootVolume>,
+    /// Name or ARN of the instance profile the instances run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_instance_profile: Option<String>,
+    /// Extra shell run by cloud-init before the berth agent starts (drivers, mounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+}
+
+/// The capacity types an [`AwsTemplate`] may ask for.
+pub const CAPACITY_TYPES: &[&str] = &["on-demand", "spot"];
+/// The EBS volume types a root volume may have.
+pub const VOLUME_TYPES: &[&str] = &["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"];
+
+impl AwsTemplate {
+    /// Whether the pool asks for spot instances.
+    pub fn wants_spot(&self) -> bool {
+        self.capacity_type.as_deref() == Some("spot")
+    }
+}
+
+/// The root EBS volume of an instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RootVolume {
+    /// Size in GiB.
+    #[serde(rename = "sizeGiB")]
+    pub size_gib: i32,
+    /// EBS volume type (`gp3` when left out).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<String>,
 }
 
 /// Settings of simulated machines.

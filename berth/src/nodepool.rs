@@ -2,9 +2,12 @@
 //! through the `kube-system/berth-nodepool-controller` Lease), the in-process
 //! wiring `berth server` uses, and `berth nodepool scale|status`.
 
+mod aws;
 mod sim;
 mod ssh;
 pub mod ssh_settings;
+
+pub use aws::{AwsConfig, AwsFlags};
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -26,12 +29,22 @@ use ssh_settings::{Defaults, SshProviderFlags, SshSettings};
 /// The Lease copies of the controller elect their leader with.
 pub const LEASE_NAME: &str = "berth-nodepool-controller";
 
-/// Runs the NodePool controller with the `sim` provider (and `ssh` when
-/// `ssh` has settings) until `cancel` fires, then stops every simulated
-/// machine; hosts joined over SSH keep running.
+/// The settings of the providers besides `sim`; each is off when None.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSettings {
+    /// The `ssh` provider (a list of bare machines per pool).
+    pub ssh: Option<SshSettings>,
+    /// The `aws` provider (EC2 instances).
+    pub aws: Option<AwsConfig>,
+}
+
+/// Runs the NodePool controller with the `sim` provider, and `ssh` and
+/// `aws` when they have settings (`aws` with its clean-up pass), until
+/// `cancel` fires, then stops every simulated machine; hosts joined over
+/// SSH and EC2 instances keep running.
 pub async fn run_controller(
     client: kube::Client,
-    ssh: Option<SshSettings>,
+    settings: ProviderSettings,
     cancel: CancellationToken,
 ) {
     let sim = Arc::new(sim::SimProvider::new(client.clone(), cancel.child_token()));
@@ -39,11 +52,29 @@ pub async fn run_controller(
         "sim".to_owned(),
         Arc::clone(&sim) as Arc<dyn berth_nodepool::MachineProvider>,
     )]);
-    if let Some(settings) = ssh {
-        let provider = ssh::SshProvider::new(client.clone(), settings);
+    if let Some(ssh) = settings.ssh {
+        let provider = ssh::SshProvider::new(client.clone(), ssh);
         providers.insert("ssh".to_owned(), Arc::new(provider));
     }
-    berth_nodepool::run(client, providers, Default::default(), cancel).await;
+    let aws = match settings.aws {
+        Some(config) => Some(Arc::new(
+            aws::AwsProvider::connect(client.clone(), config).await,
+        )),
+        None => None,
+    };
+    if let Some(aws) = &aws {
+        providers.insert(
+            "aws".to_owned(),
+            Arc::clone(aws) as Arc<dyn berth_nodepool::MachineProvider>,
+        );
+    }
+    let clean_up = async {
+        if let Some(aws) = &aws {
+            aws.clean_up_until(cancel.clone()).await;
+        }
+    };
+    let controller = berth_nodepool::run(client, providers, Default::default(), cancel.clone());
+    tokio::join!(controller, clean_up);
     sim.shutdown().await;
 }
 
@@ -52,7 +83,7 @@ pub async fn run_controller(
 pub async fn run_while_leading(
     client: kube::Client,
     identity: &str,
-    ssh: Option<SshSettings>,
+    settings: ProviderSettings,
     cancel: CancellationToken,
 ) {
     let elector = LeaderElector::new(
@@ -64,9 +95,9 @@ pub async fn run_while_leading(
         ),
     );
     let elected = elector.run(cancel, |leading| {
-        let (client, ssh) = (client.clone(), ssh.clone());
+        let (client, settings) = (client.clone(), settings.clone());
         async move {
-            run_controller(client, ssh, leading).await;
+            run_controller(client, settings, leading).await;
             Ok::<(), Infallible>(())
         }
     });
@@ -84,16 +115,21 @@ pub struct ControllerArgs {
     /// The `ssh` provider (on with --nodepool-ssh-key-file).
     #[command(flatten)]
     ssh: SshProviderFlags,
+    /// The `aws` provider (on with --aws-cluster).
+    #[command(flatten)]
+    aws: AwsFlags,
 }
 
 /// Runs `berth nodepool-controller` until SIGINT or SIGTERM.
 pub async fn run_standalone(args: ControllerArgs) -> anyhow::Result<()> {
+    let aws = args.aws.config(None, None)?;
     let client = args.connection.client().await?;
     let identity = args.identity.unwrap_or_else(scheduler::default_identity);
     let ssh = args.ssh.settings(Defaults::default())?;
-    tracing::info!(%identity, ssh = ssh.is_some(), "berth nodepool-controller starting");
+    tracing::info!(%identity, ssh = ssh.is_some(), aws = aws.is_some(), "berth nodepool-controller starting");
     let cancel = crate::agent::cancel_on_signal();
-    run_while_leading(client, &identity, ssh, cancel).await;
+    let settings = ProviderSettings { ssh, aws };
+    run_while_leading(client, &identity, settings, cancel).await;
     Ok(())
 }
 

@@ -97,6 +97,9 @@ pub struct ServerArgs {
     /// boxed: rarely set, and it would double the size of `berth`'s command enum).
     #[command(flatten)]
     nodepool_ssh: Box<crate::nodepool::ssh_settings::SshProviderFlags>,
+    /// The NodePool controller's `aws` provider (on with --aws-cluster; boxed likewise).
+    #[command(flatten)]
+    aws: Box<crate::nodepool::AwsFlags>,
 }
 
 /// The controllers' configuration from the flags.
@@ -356,14 +359,16 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
                 &args.data_dir,
             ))
             .context("the nodepool controller's ssh provider")?;
+        let aws = args.aws.config(Some(&url), Some(&pki.ca_pem))?;
+        let settings = crate::nodepool::ProviderSettings { ssh, aws };
         let cancel = cancel.clone();
         let leader_elect = args.leader_elect;
         tasks.spawn(async move {
             if leader_elect {
                 let identity = scheduler::default_identity();
-                crate::nodepool::run_while_leading(client, &identity, ssh, cancel).await;
+                crate::nodepool::run_while_leading(client, &identity, settings, cancel).await;
             } else {
-                crate::nodepool::run_controller(client, ssh, cancel).await;
+                crate::nodepool::run_controller(client, settings, cancel).await;
             }
             Ok(())
         });

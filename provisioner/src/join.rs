@@ -49,6 +49,19 @@ pub async fn ensure_token(client: &kube::Client, state_dir: &Path) -> Result<Str
             }
         }
     }
+    let token = create_token(client, "nodes joining through berth cluster create").await?;
+    std::fs::write(&kept_path, &token).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(
+        &kept_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(token)
+}
+
+/// A new bootstrap token (`ID.SECRET`) valid for a day, stored as its Secret.
+pub async fn create_token(client: &kube::Client, description: &str) -> Result<String, String> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), bootstrap_token::NAMESPACE);
     let mut random = [0u8; 22];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
         .map_err(|_| "no randomness for a bootstrap token".to_owned())?;
@@ -61,19 +74,13 @@ pub async fn ensure_token(client: &kube::Client, state_dir: &Path) -> Result<Str
         secret,
         expiration,
         groups: vec![bootstrap_token::DEFAULT_GROUP.to_owned()],
-        description: "nodes joining through berth cluster create".to_owned(),
+        description: description.to_owned(),
     };
     let object: Secret = serde_json::from_value(token.secret()).map_err(|e| e.to_string())?;
     secrets
         .create(&PostParams::default(), &object)
         .await
         .map_err(|e| format!("creating the bootstrap token Secret: {e}"))?;
-    std::fs::write(&kept_path, token.token()).map_err(|e| e.to_string())?;
-    std::fs::set_permissions(
-        &kept_path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .map_err(|e| e.to_string())?;
     Ok(token.token())
 }
 

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod aws;
 pub mod certificates;
 pub mod config;
 pub mod create;

@@ -48,6 +48,8 @@ pub struct Server {
     /// The address it listens on (loopback unless a test's own bridge).
     pub host: String,
     extra_args: Vec<String>,
+    /// Extra environment of the server process (AWS credentials for moto).
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -59,6 +61,15 @@ impl Server {
     /// Starts a server with extra `berth server` flags.
     pub fn start_with(extra: &[&str]) -> Self {
         Self::start_on(Datastore::Sqlite, extra)
+    }
+
+    /// Starts a server with extra flags and environment variables.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e")
+            .tempdir()
+            .unwrap();
+        Self::spawn_in(dir, extra, env)
     }
 
     /// Starts a server on the given store (etcd is started first when asked for).
@@ -92,6 +103,7 @@ impl Server {
             port: free_port(),
             host: host.to_owned(),
             extra_args,
+            env: Vec::new(),
         };
         server.spawn();
         server
@@ -100,6 +112,10 @@ impl Server {
     /// Starts a server on loopback on a data directory the test prepared
     /// (e.g. a shared cluster CA under `tls/`), with extra flags.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Self {
+        Self::spawn_in(dir, extra, &[])
+    }
+
+    fn spawn_in(dir: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut server = Self {
             child: None,
             etcd: None,
@@ -107,6 +123,10 @@ impl Server {
             port: free_port(),
             host: "127.0.0.1".to_owned(),
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         server.spawn();
         server
@@ -138,6 +158,7 @@ impl Server {
             .arg("--listen")
             .arg(format!("{}:{}", self.host, self.port))
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)

@@ -29,6 +29,9 @@ pub(crate) struct RawCluster {
     pub masters: Spanned<RawMasters>,
     #[serde(default)]
     pub pools: Vec<Spanned<RawPool>>,
+    /// `[aws]`: checked here, read by `aws::AwsClusterConfig::from_cluster_toml`.
+    #[allow(dead_code)]
+    pub aws: Option<crate::aws::AwsClusterConfig>,
 }
 
 /// SSH settings: the `[ssh]` defaults, and each machine's overrides.

@@ -16,7 +16,7 @@ use crate::table::{col, Column, AGE, NAME};
 pub struct NodePool;
 
 /// Providers a pool may name.
-pub const PROVIDERS: &[&str] = &["sim", "ssh"];
+pub const PROVIDERS: &[&str] = &["sim", "ssh", "aws"];
 /// Karpenter's consolidation policies.
 pub const CONSOLIDATION_POLICIES: &[&str] = &["WhenEmpty", "WhenEmptyOrUnderutilized"];
 /// Karpenter's disruption reasons a budget may name.
@@ -162,6 +162,13 @@ fn validate_spec(spec: &Value) -> Vec<FieldCause> {
     if spec.get("provider").and_then(Value::as_str) == Some("ssh") || ssh.is_some() {
         causes.extend(validate_ssh(ssh.unwrap_or(&Value::Null)));
     }
+    let aws = spec.pointer("/template/aws");
+    if spec.get("provider").and_then(Value::as_str) == Some("aws") && aws.is_none() {
+        causes.push(FieldCause::required("spec.template.aws", ""));
+    }
+    if let Some(aws) = aws {
+        causes.extend(validate_aws(aws));
+    }
     causes
 }
 
@@ -186,6 +193,56 @@ fn validate_ssh(ssh: &Value) -> Vec<FieldCause> {
                 causes.push(FieldCause::duplicate(format!("{field}[{index}]"), host))
             }
             Ok(parsed) => seen.push(parsed),
+        }
+    }
+    causes
+}
+
+/// The EC2 launch settings of `template.aws`.
+fn validate_aws(aws: &Value) -> Vec<FieldCause> {
+    use crate::nodepool::{CAPACITY_TYPES, VOLUME_TYPES};
+    let path = "spec.template.aws";
+    let mut causes = Vec::new();
+    let types = aws.get("instanceTypes").and_then(Value::as_array);
+    if types.is_none_or(Vec::is_empty) {
+        causes.push(FieldCause::required(format!("{path}.instanceTypes"), ""));
+    }
+    if aws
+        .get("ami")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        causes.push(FieldCause::required(format!("{path}.ami"), ""));
+    }
+    if let Some(capacity) = aws.get("capacityType") {
+        if !capacity
+            .as_str()
+            .is_some_and(|c| CAPACITY_TYPES.contains(&c))
+        {
+            causes.push(FieldCause::not_supported(
+                format!("{path}.capacityType"),
+                capacity,
+                CAPACITY_TYPES,
+            ));
+        }
+    }
+    if let Some(volume) = aws.get("rootVolume") {
+        let size = volume.get("sizeGiB");
+        if size.and_then(Value::as_i64).is_none_or(|s| s <= 0) {
+            causes.push(FieldCause::invalid(
+                format!("{path}.rootVolume.sizeGiB"),
+                size.unwrap_or(&Value::Null),
+                "must be greater than 0",
+            ));
+        }
+        if let Some(kind) = volume.get("type") {
+            if !kind.as_str().is_some_and(|k| VOLUME_TYPES.contains(&k)) {
+                causes.push(FieldCause::not_supported(
+                    format!("{path}.rootVolume.type"),
+                    kind,
+                    VOLUME_TYPES,
+                ));
+            }
         }
     }
     causes
@@ -329,6 +386,9 @@ mod tests {
             json!({}),
             json!({"replicas": 3, "provider": "sim", "labels": {"gpu": "yes"}}),
             json!({"provider": "ssh", "template": {"ssh": {"hosts": ["10.0.0.1", "b:2222"], "user": "ops"}}}),
+            json!({"provider": "aws", "template": {"aws": {"instanceTypes": ["g5.xlarge", "g5.2xlarge"],
+                   "ami": "ami-12345678", "subnetIds": ["subnet-1"], "capacityType": "spot",
+                   "rootVolume": {"sizeGiB": 100, "type": "gp3"}}}}),
             json!({"minReplicas": 0, "maxReplicas": 4, "replicas": 2, "weight": 10,
                    "expireAfter": "Never",
                    "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}],
@@ -346,10 +406,15 @@ mod tests {
             (json!({"replicas": -1}), "spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
             (json!({"minReplicas": 3, "maxReplicas": 1}), "spec.maxReplicas: Invalid value: 1: must be greater than or equal to minReplicas"),
             (json!({"maxReplicas": 1, "replicas": 2}), "spec.replicas: Invalid value: 2: must be less than or equal to maxReplicas"),
-            (json!({"provider": "gce"}), "spec.provider: Unsupported value: \"gce\": supported values: \"sim\", \"ssh\""),
+            (json!({"provider": "gce"}), "spec.provider: Unsupported value: \"gce\": supported values: \"sim\", \"ssh\", \"aws\""),
             (json!({"provider": "ssh"}), "spec.template.ssh.hosts: Required value"),
             (json!({"provider": "ssh", "template": {"ssh": {"hosts": ["a:0"]}}}), "spec.template.ssh.hosts[0]: Invalid value: \"a:0\": not a port from 1 to 65535; want ADDRESS, HOST:PORT or [IPV6]:PORT"),
             (json!({"provider": "ssh", "template": {"ssh": {"hosts": ["a", "a:22"]}}}), "spec.template.ssh.hosts[1]: Duplicate value: \"a:22\""),
+            (json!({"provider": "aws"}), "spec.template.aws: Required value"),
+            (json!({"template": {"aws": {"ami": "ami-1"}}}), "spec.template.aws.instanceTypes: Required value"),
+            (json!({"template": {"aws": {"instanceTypes": ["m5.large"], "ami": "ami-1", "capacityType": "reserved"}}}), "spec.template.aws.capacityType: Unsupported value: \"reserved\": supported values: \"on-demand\", \"spot\""),
+            (json!({"template": {"aws": {"instanceTypes": ["m5.large"], "ami": "ami-1", "rootVolume": {"sizeGiB": 0}}}}), "spec.template.aws.rootVolume.sizeGiB: Invalid value: 0: must be greater than 0"),
+            (json!({"template": {"aws": {"instanceTypes": ["m5.large"], "ami": "ami-1", "rootVolume": {"sizeGiB": 20, "type": "ssd"}}}}), "spec.template.aws.rootVolume.type: Unsupported value: \"ssd\": supported values: \"gp2\", \"gp3\", \"io1\", \"io2\", \"st1\", \"sc1\", \"standard\""),
             (json!({"weight": 0}), "spec.weight: Invalid value: 0: must be between 1 and 100, inclusive"),
             (json!({"expireAfter": "soon"}), "spec.expireAfter: Invalid value: \"soon\": must be a duration such as 30s or 720h, or Never"),
             (json!({"expireAfter": "-5s"}), "spec.expireAfter: Invalid value: \"-5s\": must be a duration such as 30s or 720h, or Never"),

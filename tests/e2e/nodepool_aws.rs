@@ -1,0 +1,150 @@
+//! The NodePool controller's `aws` provider end to end against moto: `berth
+//! server` pointed at a moto on loopback, kubectl 1.33 applies a NodePool of
+//! 3 → 3 EC2 instances tagged for its claims; `kubectl scale --replicas=1` →
+//! 2 of them terminated; deleting the pool → all terminated. Instances in
+//! moto never boot, so their nodes never join: the claims stay Launched
+//! (never Registered), and the test follows instances and claims, not Nodes.
+//! The AMI is one of the images moto ships by default.
+
+#[path = "../../provisioner/tests/aws/moto.rs"]
+mod moto;
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use berth_provisioner::aws::{self, AwsSettings, Credentials, Ec2, Instance, CLAIM_TAG};
+use moto::Moto;
+use support::{wait_for, Kubectl, Server, KUBECTL_1_33};
+
+const CLUSTER: &str = "npaws-e2e";
+const POOL: &str = r#"
+apiVersion: berth.dev/v1
+kind: NodePool
+metadata:
+  name: npaws-cpu
+spec:
+  provider: aws
+  replicas: 3
+  template:
+    capacity:
+      cpu: "2"
+      memory: 8Gi
+    aws:
+      instanceTypes: [m5.large, m5.xlarge]
+      ami: ami-03cf127a
+      capacityType: on-demand
+      rootVolume:
+        sizeGiB: 20
+        type: gp3
+"#;
+
+/// `claim providerID` of every live (not terminating) claim of the pool, sorted.
+fn live_claims(k: &Kubectl) -> Vec<(String, String)> {
+    let out = k.jsonpath(
+        &["get", "nodeclaims", "-l", "berth.dev/pool=npaws-cpu"],
+        r#"{range .items[*]}{.metadata.name} {.status.providerId} {.metadata.deletionTimestamp}{"\n"}{end}"#,
+    );
+    let mut claims: Vec<(String, String)> = out
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|cells| cells.get(2).is_none_or(|d| d.is_empty()))
+        .map(|cells| (cells[0].to_owned(), cells.get(1).unwrap_or(&"").to_string()))
+        .collect();
+    claims.sort();
+    claims
+}
+
+/// `claim providerID` of every live instance of the pool, sorted.
+fn live_instances(runtime: &tokio::runtime::Runtime, ec2: &Ec2) -> Vec<(String, String)> {
+    let instances = runtime
+        .block_on(ec2.list_pool("npaws-cpu"))
+        .expect("listing instances");
+    let mut live: Vec<(String, String)> = instances
+        .iter()
+        .filter(|i| i.live())
+        .map(|i: &Instance| {
+            (
+                i.tag(CLAIM_TAG).unwrap_or_default().to_owned(),
+                i.provider_id(),
+            )
+        })
+        .collect();
+    live.sort();
+    live
+}
+
+#[test]
+fn aws_pool_launches_scales_and_terminates_instances_in_moto() {
+    let moto = Moto::start();
+    let server = Server::start_with_env(
+        &[
+            "--aws-cluster",
+            CLUSTER,
+            "--aws-region",
+            "us-east-1",
+            "--aws-endpoint-url",
+            &moto.url,
+            "--aws-binary-url",
+            "https://example.invalid/berth",
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let ec2 = runtime.block_on(async {
+        let settings = AwsSettings {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some(moto.url.clone()),
+            cluster: CLUSTER.into(),
+        };
+        let config = aws::loader(&settings)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .load()
+            .await;
+        Ec2::new(&config, CLUSTER)
+    });
+    let k = server.kubectl(KUBECTL_1_33);
+    let wait = |what: &str, check: &mut dyn FnMut() -> bool| {
+        wait_for(what, Duration::from_secs(90), &server, &mut [], || {
+            check().then_some(())
+        })
+    };
+    k.ok_stdin(&["apply", "-f", "-"], POOL);
+
+    wait("3 instances tagged for the 3 claims", &mut || {
+        let claims = live_claims(&k);
+        claims.len() == 3 && live_instances(&runtime, &ec2) == claims
+    });
+    let launched = live_instances(&runtime, &ec2);
+    let table = k.ok(&["get", "nodepools"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().take(3).eq(["npaws-cpu", "aws", "3"])),
+        "{table}"
+    );
+
+    k.ok(&["scale", "nodepool", "npaws-cpu", "--replicas=1"]);
+    wait("2 instances terminated, 1 left with its claim", &mut || {
+        let left = live_instances(&runtime, &ec2);
+        left.len() == 1 && live_claims(&k) == left
+    });
+    let kept: BTreeSet<String> = live_instances(&runtime, &ec2)
+        .into_iter()
+        .map(|c| c.0)
+        .collect();
+    assert!(launched.iter().any(|(claim, _)| kept.contains(claim)));
+
+    k.ok(&["delete", "nodepool", "npaws-cpu"]);
+    wait("every instance terminated, every claim gone", &mut || {
+        live_instances(&runtime, &ec2).is_empty()
+            && k.jsonpath(&["get", "nodeclaims"], "{.items[*].metadata.name}")
+                .is_empty()
+    });
+    let reasons = k.jsonpath(&["get", "events", "-A"], "{.items[*].reason}");
+    assert!(reasons.contains("Launched"), "{reasons}");
+}
