@@ -137,7 +137,7 @@ fn bad_files_name_line_column_field_and_what_is_allowed() {
     };
     let cases: Vec<(String, &str)> = vec![
         ("name = \n".into(), "cluster.toml:1:8: string values must be quoted, expected literal string"),
-        (single("colour = \"red\"\n"), "cluster.toml:2:1: colour: unknown field `colour`, expected one of `name`, `binary`, `service_cidr`, `cluster_cidr`, `network_mode`, `datastore`, `api_endpoint`, `data_dir`, `insecure_registries`, `ssh`, `masters`, `pools`"),
+        (single("colour = \"red\"\n"), "cluster.toml:2:1: colour: unknown field `colour`, expected one of `name`, `binary`, `service_cidr`, `cluster_cidr`, `network_mode`, `datastore`, `api_endpoint`, `data_dir`, `insecure_registries`, `ssh`, `masters`, `pools`, `aws`"),
         (MASTER.into(), "cluster.toml:1:1: missing field `name`"),
         (single("network_mode = \"flat\"\n"), "cluster.toml:2:16: network_mode: unknown variant `flat`, expected `routed` or `vxlan`"),
         (single("datastore = \"etcd\"\n"), "cluster.toml:4:12: masters.machines: datastore \"etcd\" needs 3 or 5 masters (an odd number, so a majority survives a failure), found 1"),
