@@ -12,6 +12,7 @@ pub use aws::{AwsConfig, AwsFlags};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use berth_api::nodeclaim::NodeClaim;
@@ -29,13 +30,17 @@ use ssh_settings::{Defaults, SshProviderFlags, SshSettings};
 /// The Lease copies of the controller elect their leader with.
 pub const LEASE_NAME: &str = "berth-nodepool-controller";
 
-/// The settings of the providers besides `sim`; each is off when None.
-#[derive(Debug, Clone, Default)]
-pub struct ProviderSettings {
+/// The controller's settings from the flags: the providers besides `sim`
+/// (each off when None) and how long a machine may take to register.
+#[derive(Debug, Clone)]
+pub struct ControllerSettings {
     /// The `ssh` provider (a list of bare machines per pool).
     pub ssh: Option<SshSettings>,
     /// The `aws` provider (EC2 instances).
     pub aws: Option<AwsConfig>,
+    /// How long after launch a machine's node may take to register before
+    /// its claim and machine are replaced.
+    pub registration_timeout: Duration,
 }
 
 /// Runs the NodePool controller with the `sim` provider, and `ssh` and
@@ -44,7 +49,7 @@ pub struct ProviderSettings {
 /// SSH and EC2 instances keep running.
 pub async fn run_controller(
     client: kube::Client,
-    settings: ProviderSettings,
+    settings: ControllerSettings,
     cancel: CancellationToken,
 ) {
     let sim = Arc::new(sim::SimProvider::new(client.clone(), cancel.child_token()));
@@ -73,7 +78,11 @@ pub async fn run_controller(
             aws.clean_up_until(cancel.clone()).await;
         }
     };
-    let controller = berth_nodepool::run(client, providers, Default::default(), cancel.clone());
+    let config = berth_nodepool::Config {
+        registration_timeout: settings.registration_timeout,
+        ..berth_nodepool::Config::default()
+    };
+    let controller = berth_nodepool::run(client, providers, config, cancel.clone());
     tokio::join!(controller, clean_up);
     sim.shutdown().await;
 }
@@ -83,7 +92,7 @@ pub async fn run_controller(
 pub async fn run_while_leading(
     client: kube::Client,
     identity: &str,
-    settings: ProviderSettings,
+    settings: ControllerSettings,
     cancel: CancellationToken,
 ) {
     let elector = LeaderElector::new(
@@ -118,6 +127,10 @@ pub struct ControllerArgs {
     /// The `aws` provider (on with --aws-cluster).
     #[command(flatten)]
     aws: AwsFlags,
+    /// How long after launch a machine's node may take to register before
+    /// its claim and machine are removed and replaced.
+    #[arg(long, env = "BERTH_NODEPOOL_REGISTRATION_TIMEOUT", default_value = "15m", value_parser = crate::server::parse_duration)]
+    registration_timeout: Duration,
 }
 
 /// Runs `berth nodepool-controller` until SIGINT or SIGTERM.
@@ -128,7 +141,11 @@ pub async fn run_standalone(args: ControllerArgs) -> anyhow::Result<()> {
     let ssh = args.ssh.settings(Defaults::default())?;
     tracing::info!(%identity, ssh = ssh.is_some(), aws = aws.is_some(), "berth nodepool-controller starting");
     let cancel = crate::agent::cancel_on_signal();
-    let settings = ProviderSettings { ssh, aws };
+    let settings = ControllerSettings {
+        ssh,
+        aws,
+        registration_timeout: args.registration_timeout,
+    };
     run_while_leading(client, &identity, settings, cancel).await;
     Ok(())
 }

@@ -100,6 +100,10 @@ pub struct ServerArgs {
     /// The NodePool controller's `aws` provider (on with --aws-cluster; boxed likewise).
     #[command(flatten)]
     aws: Box<crate::nodepool::AwsFlags>,
+    /// How long after launch a NodePool machine's node may take to register
+    /// before its claim and machine are removed and replaced.
+    #[arg(long, env = "BERTH_NODEPOOL_REGISTRATION_TIMEOUT", default_value = "15m", value_parser = parse_duration)]
+    nodepool_registration_timeout: std::time::Duration,
 }
 
 /// The controllers' configuration from the flags.
@@ -360,7 +364,11 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
             ))
             .context("the nodepool controller's ssh provider")?;
         let aws = args.aws.config(Some(&url), Some(&pki.ca_pem))?;
-        let settings = crate::nodepool::ProviderSettings { ssh, aws };
+        let settings = crate::nodepool::ControllerSettings {
+            ssh,
+            aws,
+            registration_timeout: args.nodepool_registration_timeout,
+        };
         let cancel = cancel.clone();
         let leader_elect = args.leader_elect;
         tasks.spawn(async move {

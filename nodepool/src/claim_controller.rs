@@ -1,5 +1,6 @@
 //! The claim loop: launches each NodeClaim's machine through its provider,
 //! follows the Node it registers as (labels, taints, conditions, Events),
+//! removes claims whose node never registers (the registration timeout),
 //! replaces claims whose machine vanished, and on deletion drains the node,
 //! terminates the machine and deletes the Node before the claim goes.
 
@@ -22,6 +23,7 @@ use crate::claim::{node_name, node_patch, observe, INITIALIZED, READY, REGISTERE
 use crate::controller::{add_finalizer, remove_finalizer, Context, ReconcileError};
 use crate::drain;
 use crate::provider::{MachineProvider, ProviderError};
+use crate::registration;
 
 /// Runs the claim loop until `cancel` fires.
 pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
@@ -132,6 +134,29 @@ async fn reconcile(claim: Arc<NodeClaim>, ctx: Arc<Context>) -> Result<Action, R
                 &Patch::Merge(json!({ "status": observed })),
             )
             .await?;
+    }
+    if registration::overdue(
+        &observed,
+        jiff::Timestamp::now(),
+        ctx.config.registration_timeout,
+    ) {
+        let message = format!(
+            "Node of machine {} did not register within {}s of launch; removing the nodeclaim and its machine",
+            observed.provider_id.as_deref().unwrap_or_default(),
+            ctx.config.registration_timeout.as_secs()
+        );
+        ctx.recorder
+            .record(&claim, EventType::Warning, "RegistrationTimeout", &message)
+            .await;
+        match claims
+            .delete(&claim.name_any(), &DeleteParams::background())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        return Ok(Action::requeue(ctx.config.busy_requeue));
     }
     for condition in became {
         let (reason, message) = match condition {

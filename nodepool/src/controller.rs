@@ -33,6 +33,9 @@ pub struct Config {
     pub batch_idle: Duration,
     /// The longest it waits, however many pods keep coming.
     pub batch_max: Duration,
+    /// How long after launch a machine's node may take to register before
+    /// its claim (and machine) is removed and replaced.
+    pub registration_timeout: Duration,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             idle_requeue: Duration::from_secs(30),
             batch_idle: Duration::from_secs(1),
             batch_max: Duration::from_secs(10),
+            registration_timeout: crate::registration::DEFAULT_TIMEOUT,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod pool_controller;
 pub mod provider;
 pub mod provisioning;
+pub mod registration;
 pub mod status;
 
 pub use controller::{run, Config, Providers};

@@ -4,7 +4,9 @@
 //! 2 of them terminated; deleting the pool → all terminated. Instances in
 //! moto never boot, so their nodes never join: the claims stay Launched
 //! (never Registered), and the test follows instances and claims, not Nodes.
-//! The AMI is one of the images moto ships by default.
+//! The AMI is one of the images moto ships by default. With a short
+//! `--nodepool-registration-timeout`, that never-joining machine is
+//! terminated and replaced.
 
 #[path = "../../provisioner/tests/aws/moto.rs"]
 mod moto;
@@ -74,20 +76,22 @@ fn live_instances(runtime: &tokio::runtime::Runtime, ec2: &Ec2) -> Vec<(String, 
     live
 }
 
-#[test]
-fn aws_pool_launches_scales_and_terminates_instances_in_moto() {
-    let moto = Moto::start();
+/// A `berth server` whose aws provider uses `moto` (plus `extra` flags),
+/// and an EC2 client of the same moto for the test's own checks.
+fn start(moto: &Moto, extra: &[&str]) -> (Server, tokio::runtime::Runtime, Ec2) {
+    let mut flags = vec![
+        "--aws-cluster",
+        CLUSTER,
+        "--aws-region",
+        "us-east-1",
+        "--aws-endpoint-url",
+        &moto.url,
+        "--aws-binary-url",
+        "https://example.invalid/berth",
+    ];
+    flags.extend_from_slice(extra);
     let server = Server::start_with_env(
-        &[
-            "--aws-cluster",
-            CLUSTER,
-            "--aws-region",
-            "us-east-1",
-            "--aws-endpoint-url",
-            &moto.url,
-            "--aws-binary-url",
-            "https://example.invalid/berth",
-        ],
+        &flags,
         &[
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -107,6 +111,13 @@ fn aws_pool_launches_scales_and_terminates_instances_in_moto() {
             .await;
         Ec2::new(&config, CLUSTER)
     });
+    (server, runtime, ec2)
+}
+
+#[test]
+fn aws_pool_launches_scales_and_terminates_instances_in_moto() {
+    let moto = Moto::start();
+    let (server, runtime, ec2) = start(&moto, &[]);
     let k = server.kubectl(KUBECTL_1_33);
     let wait = |what: &str, check: &mut dyn FnMut() -> bool| {
         wait_for(what, Duration::from_secs(90), &server, &mut [], || {
@@ -147,4 +158,59 @@ fn aws_pool_launches_scales_and_terminates_instances_in_moto() {
     });
     let reasons = k.jsonpath(&["get", "events", "-A"], "{.items[*].reason}");
     assert!(reasons.contains("Launched"), "{reasons}");
+}
+
+/// Karpenter's registration TTL: an instance whose node never registers
+/// (here: every moto instance) is terminated after
+/// `--nodepool-registration-timeout`, its claim removed with a
+/// `RegistrationTimeout` Warning, and the pool launches a new one.
+#[test]
+fn a_machine_whose_node_never_registers_is_replaced() {
+    let moto = Moto::start();
+    let (server, runtime, ec2) = start(&moto, &["--nodepool-registration-timeout", "4s"]);
+    let k = server.kubectl(KUBECTL_1_33);
+    let pool = POOL.replace("replicas: 3", "replicas: 1");
+    k.ok_stdin(&["apply", "-f", "-"], &pool);
+    let wait = |what: &str, check: &mut dyn FnMut() -> bool| {
+        wait_for(what, Duration::from_secs(90), &server, &mut [], || {
+            check().then_some(())
+        })
+    };
+    let mut first = Vec::new();
+    wait("1 instance for the claim", &mut || {
+        first = live_claims(&k);
+        first.len() == 1 && !first[0].1.is_empty() && live_instances(&runtime, &ec2) == first
+    });
+    wait("the never-registered machine replaced", &mut || {
+        let now = live_claims(&k);
+        now.len() == 1
+            && now[0].0 != first[0].0
+            && !now[0].1.is_empty()
+            && live_instances(&runtime, &ec2) == now
+    });
+    let gone = runtime
+        .block_on(ec2.list_pool("npaws-cpu"))
+        .expect("listing instances")
+        .into_iter()
+        .filter(|i| i.provider_id() == first[0].1)
+        .all(|i| !i.live());
+    assert!(gone, "the first instance {} still runs", first[0].1);
+    let warnings = k.jsonpath(
+        &[
+            "get",
+            "events",
+            "-A",
+            "--field-selector",
+            "reason=RegistrationTimeout",
+        ],
+        "{.items[*].message}",
+    );
+    assert!(
+        warnings.contains("did not register within 4s of launch"),
+        "{warnings}"
+    );
+    k.ok(&["delete", "nodepool", "npaws-cpu"]);
+    wait("every instance terminated", &mut || {
+        live_instances(&runtime, &ec2).is_empty()
+    });
 }
