@@ -3,6 +3,7 @@
 //! file is the only I/O, in [`load`].
 
 pub mod edit;
+mod aws;
 mod error;
 mod model;
 mod node_labels;
