@@ -2,8 +2,8 @@
 //! pure (text in, checked [`Cluster`] or one pointed error out); reading the
 //! file is the only I/O, in [`load`].
 
-pub mod edit;
 mod aws;
+pub mod edit;
 mod error;
 mod model;
 mod node_labels;

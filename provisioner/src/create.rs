@@ -567,9 +567,8 @@ mod tests {
     use super::*;
 
     fn server_command(aws: &str) -> Vec<String> {
-        let text = format!(
-            "name = \"lab\"\n[masters]\nmachines = [{{ host = \"10.0.0.1\" }}]\n{aws}"
-        );
+        let text =
+            format!("name = \"lab\"\n[masters]\nmachines = [{{ host = \"10.0.0.1\" }}]\n{aws}");
         let cluster = crate::config::parse("cluster.toml", &text).expect("valid");
         let layout = Layout::new(&cluster.masters[0].data_dir);
         server_service(&cluster, &cluster.masters[0], &layout, None).command
@@ -578,7 +577,10 @@ mod tests {
     #[test]
     fn the_aws_block_switches_the_servers_aws_provider_on() {
         let plain = server_command("");
-        assert!(!plain.iter().any(|arg| arg.starts_with("--aws")), "{plain:?}");
+        assert!(
+            !plain.iter().any(|arg| arg.starts_with("--aws")),
+            "{plain:?}"
+        );
         let aws = server_command(
             "[aws]\nregion = \"eu-west-1\"\nendpoint_url = \"http://127.0.0.1:5000\"\n\
              binary_url = \"https://example.com/berth\"\n",

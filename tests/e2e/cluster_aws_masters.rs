@@ -1,7 +1,8 @@
 //! `berth cluster create` with `[aws.masters]`: the master is launched as an
 //! EC2 instance in moto (on loopback), and the namespace host standing at
 //! the private address moto gives it is provisioned over SSH as a listed
-//! machine is. moto hands out a subnet's addresses in order after the three
+//! machine is; a run that fails after the launch leaves the instance tagged
+//! and the next run finds it. moto hands out a subnet's addresses in order after the three
 //! AWS reserves, so the test makes a VPC and subnet whose CIDR is the
 //! namespace hosts' network and puts the host at the first free address
 //! before `create` runs. Checked: the instance's tags, the server's `aws`
@@ -18,12 +19,10 @@ mod ssh_hosts;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use berth_provisioner::aws::{
-    self, AwsSettings, Credentials, Ec2, Instance, CLUSTER_TAG, NAME_TAG, ROLE_TAG,
-};
-use cluster_support::{kill_processes_mentioning, text};
+use berth_provisioner::aws::{Ec2, Instance, CLUSTER_TAG, NAME_TAG, ROLE_TAG};
+use cluster_support::{berth_with_env, kill_processes_mentioning, text};
 use hosts::{Host, Hosts, Topology};
 use moto::Moto;
 use ssh_hosts::{keygen, Sshd};
@@ -54,18 +53,7 @@ impl Drop for Leftovers {
 
 /// `berth cluster ARGS -f FILE --state-dir STATE` with moto's credentials.
 fn berth(args: &[&str], file: &Path, state: &Path) -> Output {
-    Command::new(berth_bin())
-        .arg("cluster")
-        .args(args)
-        .arg("-f")
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .args(["--connect-timeout", "5s"])
-        .envs(AWS_ENV)
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("running berth cluster")
+    berth_with_env(args, file, state, &AWS_ENV)
 }
 
 fn cluster_toml(dir: &Path, moto: &str, subnet_id: &str, known_hosts: &Path) -> String {
@@ -95,20 +83,6 @@ subnet_ids = ["{subnet_id}"]
         dir = dir.display(),
         known_hosts = known_hosts.display(),
     )
-}
-
-/// The test's own EC2 client of `moto`, seeing the cluster's instances.
-async fn ec2(moto: &Moto) -> Ec2 {
-    let settings = AwsSettings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(moto.url.clone()),
-        cluster: CLUSTER.into(),
-    };
-    let config = aws::loader(&settings)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    Ec2::new(&config, CLUSTER)
 }
 
 /// A VPC and a subnet whose CIDR is the hosts' network; the subnet's id.
@@ -162,13 +136,13 @@ fn masters_launched_in_moto_are_provisioned_over_ssh_and_terminated_on_delete() 
     let _leftovers = Leftovers(dir.to_owned());
     let moto = Moto::start();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let ec2 = runtime.block_on(ec2(&moto));
+    let ec2 = runtime.block_on(moto::ec2(&moto.url, CLUSTER));
     let subnet_id = runtime.block_on(hosts_subnet(&ec2));
     let hosts = Hosts::up(CLUSTER, 1, SUBNET, Topology::OneLan);
     let user_key = keygen(&dir.join("id"));
     let sshd = stand_at(&hosts.hosts[0], FIRST_ADDRESS, dir, &user_key);
     let known_hosts = dir.join("known_hosts");
-    std::fs::write(&known_hosts, format!("{}\n", sshd.known_hosts_line)).unwrap();
+    std::fs::write(&known_hosts, "").unwrap();
     let file = dir.join("cluster.toml");
     std::fs::write(
         &file,
@@ -178,12 +152,30 @@ fn masters_launched_in_moto_are_provisioned_over_ssh_and_terminated_on_delete() 
     let state = dir.join("state");
     let data_dir = dir.join("machines/master");
 
+    // Fails after the launch (the host key is unknown, the policy strict):
+    // the instance is left tagged, named in the error, and found again.
+    let failed = berth(&["create"], &file, &state);
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains(&format!("root@{FIRST_ADDRESS}:22")),
+        "{}",
+        text(&failed)
+    );
+    let launched = live(
+        runtime
+            .block_on(ec2.list_tagged(&[]))
+            .expect("DescribeInstances"),
+    );
+    assert_eq!(launched.len(), 1, "{launched:?}");
+    std::fs::write(&known_hosts, format!("{}\n", sshd.known_hosts_line)).unwrap();
+
     // Created: the instance launched, the host at its address provisioned.
     let created = berth(&["create"], &file, &state);
     assert!(created.status.success(), "{}", text(&created));
     assert!(
-        String::from_utf8_lossy(&created.stderr)
-            .contains(&format!("master instance {CLUSTER}-master-1 at {FIRST_ADDRESS}")),
+        String::from_utf8_lossy(&created.stderr).contains(&format!(
+            "master instance {CLUSTER}-master-1 at {FIRST_ADDRESS}"
+        )),
         "{}",
         text(&created)
     );
@@ -192,6 +184,7 @@ fn masters_launched_in_moto_are_provisioned_over_ssh_and_terminated_on_delete() 
         panic!("one master instance: {masters:?}");
     };
     let name = format!("{CLUSTER}-master-1");
+    assert_eq!(master.instance.id, launched[0].id, "launched once");
     assert_eq!(master.instance.private_ip.as_deref(), Some(FIRST_ADDRESS));
     assert_eq!(master.instance.tag(CLUSTER_TAG), Some(CLUSTER));
     assert_eq!(master.instance.tag(ROLE_TAG), Some("master"));
@@ -224,7 +217,11 @@ fn masters_launched_in_moto_are_provisioned_over_ssh_and_terminated_on_delete() 
         "{}",
         text(&again)
     );
-    let all = live(runtime.block_on(ec2.list_tagged(&[])).expect("DescribeInstances"));
+    let all = live(
+        runtime
+            .block_on(ec2.list_tagged(&[]))
+            .expect("DescribeInstances"),
+    );
     assert_eq!(
         all.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
         [master.instance.id.as_str()]
@@ -252,6 +249,10 @@ fn masters_launched_in_moto_are_provisioned_over_ssh_and_terminated_on_delete() 
     );
     assert!(!data_dir.exists(), "{}", text(&deleted));
     assert!(!state.exists());
-    let left = live(runtime.block_on(ec2.list_tagged(&[])).expect("DescribeInstances"));
+    let left = live(
+        runtime
+            .block_on(ec2.list_tagged(&[]))
+            .expect("DescribeInstances"),
+    );
     assert!(left.is_empty(), "{left:?}");
 }

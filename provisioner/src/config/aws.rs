@@ -26,7 +26,9 @@ pub(crate) fn aws(
                 "missing: the URL node instances download the berth executable from (the masters' `berth server --aws-binary-url`)",
             ));
         }
-        Some(url) if !url.get_ref().starts_with("https://") && !url.get_ref().starts_with("http://") => {
+        Some(url)
+            if !url.get_ref().starts_with("https://") && !url.get_ref().starts_with("http://") =>
+        {
             return Err(checker.error(
                 url.span(),
                 "aws.binary_url",

@@ -134,7 +134,8 @@ pool \"gpu\" (1 machine(s), GPU, max 8 pods):
 
     #[test]
     fn summary_names_the_master_instances_create_launches() {
-        let text = "name = \"lab\"\ndatastore = \"etcd\"\n[aws]\nbinary_url = \"https://b/berth\"\n\
+        let text =
+            "name = \"lab\"\ndatastore = \"etcd\"\n[aws]\nbinary_url = \"https://b/berth\"\n\
                     [aws.masters]\ncount = 3\ninstance_types = [\"m7i.large\"]\nami = \"ami-1\"\n";
         let cluster = crate::config::parse("cluster.toml", text).unwrap();
         let summary = summary(&cluster);

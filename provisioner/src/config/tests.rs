@@ -14,6 +14,16 @@ fn error(text: &str) -> String {
     parse("cluster.toml", text).unwrap_err().to_string()
 }
 
+/// Every file of `cases` is refused with exactly its message.
+fn assert_errors(cases: &[(String, &str)]) {
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter(|(text, want)| error(text) != *want)
+        .map(|(text, want)| format!("{text}\n  want: {want}\n  got:  {}\n", error(text)))
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn a_minimal_file_takes_every_default() {
     let cluster = parse("cluster.toml", &single("")).unwrap();
@@ -179,12 +189,7 @@ fn bad_files_name_line_column_field_and_what_is_allowed() {
         (format!("{}[[pools]]\nname = \"b\"\nmachines = [{{ host = \"10.0.0.9\", name = \"10.0.1.1\" }}]\n", pool("")), "cluster.toml:9:41: pools[1].machines[0].name: Node name \"10.0.1.1\" is already used by pools[0].machines[0]; set a unique name"),
         (format!("{}[[pools]]\nname = \"b\"\n", pool("")), "cluster.toml:7:1: pools[1].machines: a pool with provider \"ssh\" needs at least one machine: machines = [{ host = \"...\" }]"),
     ];
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter(|(text, want)| error(text) != *want)
-        .map(|(text, want)| format!("{text}\n  want: {want}\n  got:  {}\n", error(text)))
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_errors(&cases);
 }
 
 const AWS: &str = "[aws]\nregion = \"us-east-1\"\nbinary_url = \"https://example.com/berth\"\n";
@@ -204,9 +209,15 @@ fn aws_masters_take_the_place_of_listed_masters() {
     assert_eq!(aws.ssh.auth, Auth::KeyFile("/k".into()));
     assert_eq!(aws.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
     let master = aws.machine("lab-master-1", "10.0.0.4");
-    assert_eq!((master.host.as_str(), master.name.as_str()), ("10.0.0.4", "lab-master-1"));
+    assert_eq!(
+        (master.host.as_str(), master.name.as_str()),
+        ("10.0.0.4", "lab-master-1")
+    );
     for count in [3, 5] {
-        let ha = parse("cluster.toml", &aws_masters("datastore = \"etcd\"\n", count));
+        let ha = parse(
+            "cluster.toml",
+            &aws_masters("datastore = \"etcd\"\n", count),
+        );
         assert!(ha.is_ok(), "{count} masters on etcd: {ha:?}");
     }
     let listed = parse("cluster.toml", &single(AWS)).expect("[aws] beside listed masters");
@@ -226,10 +237,5 @@ fn bad_aws_blocks_name_line_column_field_and_what_is_allowed() {
         (aws_masters("", 1).replace("binary_url = \"https://example.com/berth\"\n", ""), "cluster.toml:4:1: aws.binary_url: missing: the URL node instances download the berth executable from (the masters' `berth server --aws-binary-url`)"),
         (aws_masters("", 1).replace("https://example.com/berth", "/srv/berth"), "cluster.toml:6:14: aws.binary_url: \"/srv/berth\" is not an http:// or https:// URL"),
     ];
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter(|(text, want)| error(text) != *want)
-        .map(|(text, want)| format!("{text}\n  want: {want}\n  got:  {}\n", error(text)))
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_errors(&cases);
 }

@@ -12,12 +12,12 @@ use berth_api::validation::ip::{is_valid_cidr, parse_cidr};
 use berth_api::validation::{is_dns1123_label, is_dns1123_subdomain};
 use toml::Spanned;
 
+use super::aws;
 use super::error::{key_segment, Location};
 use super::model::{
     Binary, Cidr, Cluster, Datastore, Machine, DEFAULT_CLUSTER_CIDR, DEFAULT_DATA_DIR,
     DEFAULT_SERVICE_CIDR,
 };
-use super::aws;
 use super::pool::pool;
 use super::raw::{RawCluster, RawMachine, RawSsh};
 use super::{ssh, ConfigError};
@@ -332,7 +332,10 @@ fn master_count<'r>(
     datastore: Datastore,
     rule: MasterRule,
 ) -> Result<&'r [Spanned<RawMachine>], ConfigError> {
-    let launched = raw.aws.as_ref().and_then(|aws| aws.get_ref().masters.as_ref());
+    let launched = raw
+        .aws
+        .as_ref()
+        .and_then(|aws| aws.get_ref().masters.as_ref());
     let (count, span, field) = match (&raw.masters, launched) {
         (Some(listed), Some(_)) => {
             return Err(checker.error(
@@ -350,7 +353,11 @@ fn master_count<'r>(
         }
         (Some(listed), None) => {
             let machines = &listed.get_ref().machines;
-            (machines.get_ref().len(), machines.span(), "masters.machines")
+            (
+                machines.get_ref().len(),
+                machines.span(),
+                "masters.machines",
+            )
         }
         (None, Some(aws)) => (
             *aws.count.get_ref() as usize,
