@@ -369,7 +369,8 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::AddNode(args) => {
-            let (cluster, state_dir) = args.state.load_existing(false).await?;
+            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
+            listed_masters_only(&cluster, "add-node")?;
             let options = args.state.create_options(&cluster, state_dir)?;
             let machine = NewMachine {
                 host: args.host.clone(),
@@ -391,7 +392,8 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::RemoveNode(args) => {
-            let (_, state_dir) = args.state.load(MasterRule::Existing)?;
+            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
+            listed_masters_only(&cluster, "remove-node")?;
             let options = RemoveOptions {
                 state_dir,
                 connect_timeout: args.state.connect_timeout,
@@ -414,6 +416,18 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Refuses `command` (which edits the file's machine lists) on a cluster
+/// whose masters are EC2 instances.
+fn listed_masters_only(cluster: &Cluster, command: &str) -> anyhow::Result<()> {
+    if ec2_masters::is_launched(cluster) {
+        anyhow::bail!(
+            "{command} works on clusters whose masters are listed in [masters] machines; cluster {}'s are EC2 instances ([aws.masters])",
+            cluster.name
+        );
+    }
+    Ok(())
 }
 
 /// Makes the cluster.toml for a `terraform output -json` file and checks it;

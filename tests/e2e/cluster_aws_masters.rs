@@ -125,7 +125,18 @@ fn stand_at(host: &Host, address: &str, dir: &Path, user_key: &Path) -> Sshd {
     Sshd::start(&at, &dir.join("sshd"), &user_key.with_extension("pub"))
 }
 
-fn live(instances: Vec<Instance>) -> Vec<Instance> {
+/// `output` is a success whose stderr says `needle`.
+fn succeeded_saying(output: &Output, needle: &str) {
+    assert!(output.status.success(), "{}", text(output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(needle), "{needle:?} in {}", text(output));
+}
+
+/// Every live (not terminating) instance tagged with the cluster.
+fn live(runtime: &tokio::runtime::Runtime, ec2: &Ec2) -> Vec<Instance> {
+    let instances = runtime
+        .block_on(ec2.list_tagged(&[]))
+        .expect("DescribeInstances");
     instances.into_iter().filter(Instance::live).collect()
 }
 
@@ -161,23 +172,15 @@ fn masters_launched_in_moto_are_provisioned_over_ssh_and_terminated_on_delete() 
         "{}",
         text(&failed)
     );
-    let launched = live(
-        runtime
-            .block_on(ec2.list_tagged(&[]))
-            .expect("DescribeInstances"),
-    );
+    let launched = live(&runtime, &ec2);
     assert_eq!(launched.len(), 1, "{launched:?}");
     std::fs::write(&known_hosts, format!("{}\n", sshd.known_hosts_line)).unwrap();
 
     // Created: the instance launched, the host at its address provisioned.
     let created = berth(&["create"], &file, &state);
-    assert!(created.status.success(), "{}", text(&created));
-    assert!(
-        String::from_utf8_lossy(&created.stderr).contains(&format!(
-            "master instance {CLUSTER}-master-1 at {FIRST_ADDRESS}"
-        )),
-        "{}",
-        text(&created)
+    succeeded_saying(
+        &created,
+        &format!("master instance {CLUSTER}-master-1 at {FIRST_ADDRESS}"),
     );
     let masters = runtime.block_on(ec2.masters()).expect("DescribeInstances");
     let [master] = masters.as_slice() else {
@@ -211,17 +214,8 @@ fn masters_launched_in_moto_are_provisioned_over_ssh_and_terminated_on_delete() 
 
     // Again: the same instance found by its Name tag, nothing launched.
     let again = berth(&["create"], &file, &state);
-    assert!(again.status.success(), "{}", text(&again));
-    assert!(
-        String::from_utf8_lossy(&again.stderr).contains("berth server unchanged"),
-        "{}",
-        text(&again)
-    );
-    let all = live(
-        runtime
-            .block_on(ec2.list_tagged(&[]))
-            .expect("DescribeInstances"),
-    );
+    succeeded_saying(&again, "berth server unchanged");
+    let all = live(&runtime, &ec2);
     assert_eq!(
         all.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
         [master.instance.id.as_str()]
@@ -240,19 +234,12 @@ fn masters_launched_in_moto_are_provisioned_over_ssh_and_terminated_on_delete() 
 
     // Deleted: the host cleaned over SSH, then the instance terminated.
     let deleted = berth(&["delete"], &file, &state);
-    assert!(deleted.status.success(), "{}", text(&deleted));
-    assert!(
-        String::from_utf8_lossy(&deleted.stderr)
-            .contains(&format!("terminated instance {}", master.instance.id)),
-        "{}",
-        text(&deleted)
+    succeeded_saying(
+        &deleted,
+        &format!("terminated instance {}", master.instance.id),
     );
     assert!(!data_dir.exists(), "{}", text(&deleted));
     assert!(!state.exists());
-    let left = live(
-        runtime
-            .block_on(ec2.list_tagged(&[]))
-            .expect("DescribeInstances"),
-    );
+    let left = live(&runtime, &ec2);
     assert!(left.is_empty(), "{left:?}");
 }
