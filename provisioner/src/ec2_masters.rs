@@ -70,7 +70,8 @@ pub async fn launch(cluster: &Cluster, timeout: Duration) -> Result<Cluster, Ec2
             Some((name, instance)) if started.elapsed() >= timeout => {
                 return Err(Ec2MastersError::NotRunning {
                     name: name.to_owned(),
-                    id: instance.map(|m| m.instance.id.clone()).unwrap_or_default(),
+                    id: instance
+                        .map_or_else(|| "no instance".to_owned(), |m| m.instance.id.clone()),
                     state: instance.map_or_else(|| "gone".to_owned(), |m| m.instance.state.clone()),
                     address: if spec.public { "public" } else { "private" },
                     timeout,
@@ -196,5 +197,20 @@ mod tests {
         let text = describe(&running, false);
         assert!(text.contains("c-master-2 i-c-master-2"), "{text}");
         assert!(text.ends_with("running 10.0.0.5\n"), "{text}");
+    }
+
+    #[test]
+    fn a_master_that_does_not_run_in_time_is_named() {
+        let error = Ec2MastersError::NotRunning {
+            name: "c-master-2".into(),
+            id: "i-1".into(),
+            state: "pending".into(),
+            address: "private",
+            timeout: Duration::from_secs(300),
+        };
+        assert_eq!(
+            error.to_string(),
+            "master instance c-master-2 (i-1) is pending without a usable private address after 300s; it keeps its tags, so a re-run finds it"
+        );
     }
 }
