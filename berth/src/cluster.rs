@@ -9,7 +9,7 @@ use berth_provisioner::config::edit::NewMachine;
 use berth_provisioner::config::{self, Binary, Cluster, MasterRule};
 use berth_provisioner::nodes::{self, RemoveOptions};
 use berth_provisioner::{
-    admin, create, delete, renew, restore, snapshot, status, terraform, upgrade,
+    admin, create, delete, ec2_masters, renew, restore, snapshot, status, terraform, upgrade,
 };
 use clap::{Args, Subcommand};
 
@@ -138,6 +138,10 @@ struct CreateArgs {
     /// write nothing, touch no machine.
     #[arg(long, requires = "from_terraform")]
     dry_run: bool,
+    /// With `[aws.masters]`: how long the master instances may take to be
+    /// `running` with an address.
+    #[arg(long, default_value = "5m", value_parser = crate::server::parse_duration)]
+    launch_timeout: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +189,24 @@ impl StateArgs {
         Ok((cluster, state_dir))
     }
 
+    /// [`Self::load`] for a cluster that exists: with `[aws.masters]`, its
+    /// master instances found in EC2 become its masters (none launched);
+    /// an error when there are none, unless `allow_none`.
+    async fn load_existing(&self, allow_none: bool) -> anyhow::Result<(Cluster, PathBuf)> {
+        let (cluster, state_dir) = self.load(MasterRule::Existing)?;
+        if !ec2_masters::is_launched(&cluster) {
+            return Ok((cluster, state_dir));
+        }
+        let (cluster, _) = ec2_masters::find(&cluster).await?;
+        if cluster.masters.is_empty() && !allow_none {
+            anyhow::bail!(
+                "no running master instance of cluster {name} in EC2 (tags berth.dev/cluster={name}, berth.dev/role=master); run `berth cluster create`",
+                name = cluster.name
+            );
+        }
+        Ok((cluster, state_dir))
+    }
+
     /// What `create` and the commands that install masters need.
     fn create_options(
         &self,
@@ -227,6 +249,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             from_terraform,
             output,
             dry_run,
+            launch_timeout,
         }) => {
             if let Some(outputs) = from_terraform {
                 let written = from_terraform_file(&outputs, output, dry_run)?;
@@ -236,6 +259,12 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 }
             }
             let (cluster, state_dir) = args.load(MasterRule::New)?;
+            let cluster = ec2_masters::launch(&cluster, launch_timeout).await?;
+            if ec2_masters::is_launched(&cluster) {
+                for master in &cluster.masters {
+                    eprintln!("master instance {} at {}", master.name, master.host);
+                }
+            }
             let options = args.create_options(&cluster, state_dir)?;
             let created = create::create(&cluster, &options).await?;
             eprint!("{}", created.summary);
@@ -251,6 +280,13 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         }
         ClusterCommand::Status(args) => {
             let (cluster, state_dir) = args.load(MasterRule::Existing)?;
+            let (cluster, instances) = ec2_masters::find(&cluster).await?;
+            if let Some(spec) = cluster.aws.as_ref().and_then(|aws| aws.masters()) {
+                print!("{}", ec2_masters::describe(&instances, spec.public));
+                if cluster.masters.is_empty() {
+                    return Ok(());
+                }
+            }
             let client = admin::client(&cluster, &state_dir, args.connect_timeout)
                 .await
                 .map_err(|e| tracing::warn!("{e}"))
@@ -262,7 +298,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::Upgrade(args) => {
-            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
+            let (cluster, state_dir) = args.state.load_existing(false).await?;
             let options = upgrade::UpgradeOptions {
                 state_dir,
                 binary: args.binary,
@@ -276,14 +312,17 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::Delete(args) => {
-            let (cluster, state_dir) = args.load(MasterRule::Existing)?;
+            let (cluster, state_dir) = args.load_existing(true).await?;
             let summary = delete::delete(&cluster, &state_dir, args.connect_timeout).await?;
             eprint!("{summary}");
+            for id in ec2_masters::terminate_all(&cluster).await? {
+                eprintln!("terminated instance {id}");
+            }
             println!("cluster {} deleted", cluster.name);
             Ok(())
         }
         ClusterCommand::EtcdSnapshot(SnapshotCommand::Save(args)) => {
-            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
+            let (cluster, state_dir) = args.state.load_existing(false).await?;
             let saved = snapshot::save(
                 &cluster,
                 &state_dir,
@@ -301,7 +340,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::EtcdSnapshot(SnapshotCommand::Restore(args)) => {
-            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
+            let (cluster, state_dir) = args.state.load_existing(false).await?;
             let options = args.state.create_options(&cluster, state_dir)?;
             let restored = restore::restore(&cluster, &options, &args.snapshot).await?;
             eprint!("{}", restored.summary);
@@ -314,7 +353,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::RenewCerts(args) => {
-            let (cluster, state_dir) = args.load(MasterRule::Existing)?;
+            let (cluster, state_dir) = args.load_existing(false).await?;
             let options = args.create_options(&cluster, state_dir)?;
             let report = renew::renew(&cluster, &options).await?;
             eprint!("{}", report.summary);
@@ -331,6 +370,7 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
         }
         ClusterCommand::AddNode(args) => {
             let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
+            listed_masters_only(&cluster, "add-node")?;
             let options = args.state.create_options(&cluster, state_dir)?;
             let machine = NewMachine {
                 host: args.host.clone(),
@@ -352,7 +392,8 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
         ClusterCommand::RemoveNode(args) => {
-            let (_, state_dir) = args.state.load(MasterRule::Existing)?;
+            let (cluster, state_dir) = args.state.load(MasterRule::Existing)?;
+            listed_masters_only(&cluster, "remove-node")?;
             let options = RemoveOptions {
                 state_dir,
                 connect_timeout: args.state.connect_timeout,
@@ -375,6 +416,18 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Refuses `command` (which edits the file's machine lists) on a cluster
+/// whose masters are EC2 instances.
+fn listed_masters_only(cluster: &Cluster, command: &str) -> anyhow::Result<()> {
+    if ec2_masters::is_launched(cluster) {
+        anyhow::bail!(
+            "{command} works on clusters whose masters are listed in [masters] machines; cluster {}'s are EC2 instances ([aws.masters])",
+            cluster.name
+        );
+    }
+    Ok(())
 }
 
 /// Makes the cluster.toml for a `terraform output -json` file and checks it;

@@ -504,6 +504,9 @@ pub(crate) fn server_service(
         command.extend(etcd.server_flags(&cluster.masters, layout));
         command.push("--leader-elect".to_owned());
     }
+    if let Some(aws) = &cluster.aws {
+        command.extend(aws.config.server_flags(&cluster.name));
+    }
     Service {
         name: "server".to_owned(),
         command,
@@ -557,4 +560,44 @@ async fn readyz(seed: &Pki, url: &str) -> Result<String, String> {
         .request_text(request)
         .await
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_command(aws: &str) -> Vec<String> {
+        let text =
+            format!("name = \"lab\"\n[masters]\nmachines = [{{ host = \"10.0.0.1\" }}]\n{aws}");
+        let cluster = crate::config::parse("cluster.toml", &text).expect("valid");
+        let layout = Layout::new(&cluster.masters[0].data_dir);
+        server_service(&cluster, &cluster.masters[0], &layout, None).command
+    }
+
+    #[test]
+    fn the_aws_block_switches_the_servers_aws_provider_on() {
+        let plain = server_command("");
+        assert!(
+            !plain.iter().any(|arg| arg.starts_with("--aws")),
+            "{plain:?}"
+        );
+        let aws = server_command(
+            "[aws]\nregion = \"eu-west-1\"\nendpoint_url = \"http://127.0.0.1:5000\"\n\
+             binary_url = \"https://example.com/berth\"\n",
+        );
+        let tail = &aws[aws.len() - 8..];
+        assert_eq!(
+            tail,
+            [
+                "--aws-cluster",
+                "lab",
+                "--aws-region",
+                "eu-west-1",
+                "--aws-endpoint-url",
+                "http://127.0.0.1:5000",
+                "--aws-binary-url",
+                "https://example.com/berth"
+            ]
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod create;
 pub mod delete;
 pub mod drain;
+pub mod ec2_masters;
 pub mod endpoint;
 pub mod etcd;
 pub mod join;

@@ -45,6 +45,13 @@ fn example_files_pass_with_a_summary() {
     assert!(check(&examples().join("cluster-single.toml"))
         .status
         .success());
+    let aws = check(&examples().join("cluster-aws.toml"));
+    let stdout = String::from_utf8_lossy(&aws.stdout);
+    assert!(aws.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("prod-master-1, prod-master-2, prod-master-3: EC2 instances"),
+        "{stdout}"
+    );
 }
 
 #[test]

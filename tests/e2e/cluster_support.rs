@@ -114,6 +114,11 @@ pub fn ssh_into(hosts: &[Host], dir: &Path) -> (Vec<Sshd>, PathBuf) {
 
 /// `berth cluster ARGS -f FILE --state-dir STATE --connect-timeout 5s`.
 pub fn berth(args: &[&str], file: &Path, state: &Path) -> Output {
+    berth_with_env(args, file, state, &[])
+}
+
+/// [`berth`] with `env` set (credentials for an EC2 endpoint).
+pub fn berth_with_env(args: &[&str], file: &Path, state: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(berth_bin())
         .args(["cluster"])
         .args(args)
@@ -122,6 +127,7 @@ pub fn berth(args: &[&str], file: &Path, state: &Path) -> Output {
         .arg("--state-dir")
         .arg(state)
         .args(["--connect-timeout", "5s"])
+        .envs(env.iter().copied())
         .output()
         .expect("running berth cluster")
 }

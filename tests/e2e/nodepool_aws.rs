@@ -15,7 +15,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use berth_provisioner::aws::{self, AwsSettings, Credentials, Ec2, Instance, CLAIM_TAG};
+use berth_provisioner::aws::{Ec2, Instance, CLAIM_TAG};
 use moto::Moto;
 use support::{wait_for, Kubectl, Server, KUBECTL_1_33};
 
@@ -99,18 +99,7 @@ fn start(moto: &Moto, extra: &[&str]) -> (Server, tokio::runtime::Runtime, Ec2) 
         ],
     );
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let ec2 = runtime.block_on(async {
-        let settings = AwsSettings {
-            region: Some("us-east-1".into()),
-            endpoint_url: Some(moto.url.clone()),
-            cluster: CLUSTER.into(),
-        };
-        let config = aws::loader(&settings)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await;
-        Ec2::new(&config, CLUSTER)
-    });
+    let ec2 = runtime.block_on(moto::ec2(&moto.url, CLUSTER));
     (server, runtime, ec2)
 }
 

@@ -3,6 +3,7 @@
 
 use berth_api::nodepool::{AwsTemplate, RootVolume};
 use serde::Deserialize;
+use toml::Spanned;
 
 use super::AwsSettings;
 
@@ -14,6 +15,9 @@ pub struct AwsClusterConfig {
     pub region: Option<String>,
     /// An EC2-compatible endpoint (moto, a VPC endpoint).
     pub endpoint_url: Option<String>,
+    /// Where instances the `aws` NodePool provider launches download berth
+    /// (the masters' `berth server --aws-binary-url`).
+    pub binary_url: Option<Spanned<String>>,
     /// Master instances, when the masters run on EC2.
     pub masters: Option<AwsMasters>,
 }
@@ -22,8 +26,9 @@ pub struct AwsClusterConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsMasters {
-    /// How many masters (1, 3 or 5).
-    pub count: u32,
+    /// How many masters (1, 3 or 5); kept with its place in the file so a
+    /// count the datastore refuses is pointed at.
+    pub count: Spanned<u32>,
     /// Instance types in order of preference.
     pub instance_types: Vec<String>,
     /// The AMI.
@@ -66,6 +71,26 @@ impl AwsClusterConfig {
             cluster: cluster.to_owned(),
         }
     }
+
+    /// The `berth server` flags that switch its `aws` NodePool provider on
+    /// for cluster `cluster` (the masters' command line).
+    pub fn server_flags(&self, cluster: &str) -> Vec<String> {
+        let mut flags = vec!["--aws-cluster".to_owned(), cluster.to_owned()];
+        let optional = [
+            ("--aws-region", self.region.as_deref()),
+            ("--aws-endpoint-url", self.endpoint_url.as_deref()),
+            (
+                "--aws-binary-url",
+                self.binary_url.as_ref().map(|url| url.get_ref().as_str()),
+            ),
+        ];
+        for (flag, value) in optional {
+            if let Some(value) = value {
+                flags.extend([flag.to_owned(), value.to_owned()]);
+            }
+        }
+        flags
+    }
 }
 
 impl AwsMasters {
@@ -89,7 +114,7 @@ impl AwsMasters {
 
     /// The masters' names: `CLUSTER-master-1` and up.
     pub fn names(&self, cluster: &str) -> Vec<String> {
-        (1..=self.count)
+        (1..=*self.count.get_ref())
             .map(|i| format!("{cluster}-master-{i}"))
             .collect()
     }
@@ -121,10 +146,21 @@ mod tests {
         );
         assert_eq!(masters.template().root_volume.map(|v| v.size_gib), Some(50));
         assert_eq!(config.settings("prod").region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            config.server_flags("prod"),
+            [
+                "--aws-cluster",
+                "prod",
+                "--aws-region",
+                "eu-west-1",
+                "--aws-endpoint-url",
+                "http://127.0.0.1:5000"
+            ]
+        );
         let unknown = toml::from_str::<AwsClusterConfig>("zone = \"a\"");
         assert!(unknown.is_err(), "unknown keys are refused");
         let file = "name = \"prod\"\n[masters]\nmachines = [{ host = \"10.0.0.1\" }]\n\
-                    [aws]\nregion = \"eu-west-1\"\n";
+                    [aws]\nregion = \"eu-west-1\"\nbinary_url = \"https://b/berth\"\n";
         let found = AwsClusterConfig::from_cluster_toml(file).expect("parses");
         assert_eq!(found.and_then(|a| a.region).as_deref(), Some("eu-west-1"));
         let parsed = crate::config::parse("cluster.toml", file);

@@ -54,6 +54,39 @@ pub struct Cluster {
     pub pools: Vec<Pool>,
     /// Registries (`host:port`) nodes pull from over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// `[aws]`: the masters' `berth server` runs the `aws` NodePool
+    /// provider, and with `[aws.masters]` the masters are EC2 instances
+    /// (`masters` is empty until they are launched or found).
+    pub aws: Option<Aws>,
+}
+
+/// The `[aws]` block, with what launched masters are reached with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aws {
+    /// The block as written.
+    pub config: crate::aws::AwsClusterConfig,
+    /// `[ssh]`, resolved: how master instances are reached.
+    pub ssh: Ssh,
+    /// The top-level `data_dir` (or the default), for master instances.
+    pub data_dir: PathBuf,
+}
+
+impl Aws {
+    /// `[aws.masters]`, when the masters are EC2 instances.
+    pub fn masters(&self) -> Option<&crate::aws::AwsMasters> {
+        self.config.masters.as_ref()
+    }
+
+    /// The master instance called `name`, reached at `host`, as a machine
+    /// `create` provisions like a listed one.
+    pub fn machine(&self, name: &str, host: &str) -> Machine {
+        Machine {
+            host: host.to_owned(),
+            name: name.to_owned(),
+            data_dir: self.data_dir.clone(),
+            ssh: self.ssh.clone(),
+        }
+    }
 }
 
 impl Cluster {

@@ -26,12 +26,12 @@ pub(crate) struct RawCluster {
     pub insecure_registries: Vec<Spanned<String>>,
     #[serde(default)]
     pub ssh: RawSsh,
-    pub masters: Spanned<RawMasters>,
+    /// Left out when `[aws.masters]` launches the masters.
+    pub masters: Option<Spanned<RawMasters>>,
     #[serde(default)]
     pub pools: Vec<Spanned<RawPool>>,
-    /// `[aws]`: checked here, read by `aws::AwsClusterConfig::from_cluster_toml`.
-    #[allow(dead_code)]
-    pub aws: Option<crate::aws::AwsClusterConfig>,
+    /// `[aws]`: where the cluster's EC2 calls go, and its masters there.
+    pub aws: Option<Spanned<crate::aws::AwsClusterConfig>>,
 }
 
 /// SSH settings: the `[ssh]` defaults, and each machine's overrides.

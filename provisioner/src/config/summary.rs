@@ -8,12 +8,14 @@ use super::model::{Auth, Cluster, Machine, Pool};
 /// A human-readable account of what `cluster` would build.
 pub fn summary(cluster: &Cluster) -> String {
     let nodes: usize = cluster.pools.iter().map(|p| p.machines.len()).sum();
+    let launched = cluster.aws.as_ref().and_then(|aws| aws.masters());
+    let masters = launched.map_or(cluster.masters.len(), |m| *m.count.get_ref() as usize);
     let mut out = String::new();
     let _ = writeln!(
         out,
         "cluster {:?}: {} master(s) on {}, {} pool(s), {} node(s)",
         cluster.name,
-        cluster.masters.len(),
+        masters,
         cluster.datastore.as_str(),
         cluster.pools.len(),
         nodes
@@ -34,6 +36,16 @@ pub fn summary(cluster: &Cluster) -> String {
     let _ = writeln!(out, "masters:");
     for machine in &cluster.masters {
         machine_line(&mut out, machine);
+    }
+    if let Some(spec) = launched {
+        let _ = writeln!(
+            out,
+            "  {}: EC2 instances launched by create ({}, {}), reached over SSH on their {} address",
+            spec.names(&cluster.name).join(", "),
+            spec.ami,
+            spec.instance_types.join("/"),
+            if spec.public { "public" } else { "private" }
+        );
     }
     for pool in &cluster.pools {
         pool_lines(&mut out, pool);
@@ -117,6 +129,23 @@ pool \"gpu\" (1 machine(s), GPU, max 8 pods):
   taints: nvidia.com/gpu=present:NoSchedule
   - g1 (root@10.0.2.1:22, key /k, host key strict, via b:22)
 "
+        );
+    }
+
+    #[test]
+    fn summary_names_the_master_instances_create_launches() {
+        let text =
+            "name = \"lab\"\ndatastore = \"etcd\"\n[aws]\nbinary_url = \"https://b/berth\"\n\
+                    [aws.masters]\ncount = 3\ninstance_types = [\"m7i.large\"]\nami = \"ami-1\"\n";
+        let cluster = crate::config::parse("cluster.toml", text).unwrap();
+        let summary = summary(&cluster);
+        assert!(
+            summary.starts_with("cluster \"lab\": 3 master(s) on etcd"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("masters:\n  lab-master-1, lab-master-2, lab-master-3: EC2 instances launched by create (ami-1, m7i.large), reached over SSH on their private address\n"),
+            "{summary}"
         );
     }
 }

@@ -14,6 +14,16 @@ fn error(text: &str) -> String {
     parse("cluster.toml", text).unwrap_err().to_string()
 }
 
+/// Every file of `cases` is refused with exactly its message.
+fn assert_errors(cases: &[(String, &str)]) {
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter(|(text, want)| error(text) != *want)
+        .map(|(text, want)| format!("{text}\n  want: {want}\n  got:  {}\n", error(text)))
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn a_minimal_file_takes_every_default() {
     let cluster = parse("cluster.toml", &single("")).unwrap();
@@ -179,10 +189,53 @@ fn bad_files_name_line_column_field_and_what_is_allowed() {
         (format!("{}[[pools]]\nname = \"b\"\nmachines = [{{ host = \"10.0.0.9\", name = \"10.0.1.1\" }}]\n", pool("")), "cluster.toml:9:41: pools[1].machines[0].name: Node name \"10.0.1.1\" is already used by pools[0].machines[0]; set a unique name"),
         (format!("{}[[pools]]\nname = \"b\"\n", pool("")), "cluster.toml:7:1: pools[1].machines: a pool with provider \"ssh\" needs at least one machine: machines = [{ host = \"...\" }]"),
     ];
-    let wrong: Vec<String> = cases
-        .iter()
-        .filter(|(text, want)| error(text) != *want)
-        .map(|(text, want)| format!("{text}\n  want: {want}\n  got:  {}\n", error(text)))
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_errors(&cases);
+}
+
+const AWS: &str = "[aws]\nregion = \"us-east-1\"\nbinary_url = \"https://example.com/berth\"\n";
+
+fn aws_masters(extra: &str, count: u32) -> String {
+    format!(
+        "name = \"lab\"\n{extra}[ssh]\nkey_file = \"/k\"\n{AWS}[aws.masters]\ncount = {count}\n\
+         instance_types = [\"m7i.large\"]\nami = \"ami-1\"\n"
+    )
+}
+
+#[test]
+fn aws_masters_take_the_place_of_listed_masters() {
+    let one = parse("cluster.toml", &aws_masters("", 1)).expect("1 master on sqlite");
+    assert!(one.masters.is_empty(), "launched, not listed");
+    let aws = one.aws.as_ref().expect("[aws]");
+    assert_eq!(aws.ssh.auth, Auth::KeyFile("/k".into()));
+    assert_eq!(aws.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    let master = aws.machine("lab-master-1", "10.0.0.4");
+    assert_eq!(
+        (master.host.as_str(), master.name.as_str()),
+        ("10.0.0.4", "lab-master-1")
+    );
+    for count in [3, 5] {
+        let ha = parse(
+            "cluster.toml",
+            &aws_masters("datastore = \"etcd\"\n", count),
+        );
+        assert!(ha.is_ok(), "{count} masters on etcd: {ha:?}");
+    }
+    let listed = parse("cluster.toml", &single(AWS)).expect("[aws] beside listed masters");
+    assert_eq!(listed.masters.len(), 1);
+}
+
+#[test]
+fn bad_aws_blocks_name_line_column_field_and_what_is_allowed() {
+    let cases: Vec<(String, &str)> = vec![
+        (aws_masters("", 3), "cluster.toml:8:9: aws.masters.count: datastore \"sqlite\" (the default) needs exactly 1 master, found 3; for high availability use datastore = \"etcd\" with 3 or 5 masters"),
+        (aws_masters("datastore = \"etcd\"\n", 1), "cluster.toml:9:9: aws.masters.count: datastore \"etcd\" needs 3 or 5 masters (an odd number, so a majority survives a failure), found 1"),
+        (aws_masters("datastore = \"etcd\"\n", 4), "cluster.toml:9:9: aws.masters.count: datastore \"etcd\" needs 3 or 5 masters (an odd number, so a majority survives a failure), found 4"),
+        (format!("{}{MASTER}", aws_masters("", 1)), "cluster.toml:12:12: masters.machines: cannot be used with [aws.masters], which launches the masters on EC2; keep one of the two"),
+        ("name = \"lab\"\n".into(), "cluster.toml:1:1: masters.machines: missing: list the masters under [masters] machines, or launch them on EC2 with [aws.masters]"),
+        (aws_masters("", 1).replace("ami = ", "zone = \"a\"\nami = "), "cluster.toml:10:1: aws.masters.zone: unknown field `zone`, expected one of `count`, `instance_types`, `ami`, `subnet_ids`, `security_group_ids`, `key_name`, `root_volume_gib`, `root_volume_type`, `iam_instance_profile`, `public`"),
+        (aws_masters("", 1).replace("region = ", "regoin = "), "cluster.toml:5:1: aws.regoin: unknown field `regoin`, expected one of `region`, `endpoint_url`, `binary_url`, `masters`"),
+        (aws_masters("", 1).replace("binary_url = \"https://example.com/berth\"\n", ""), "cluster.toml:4:1: aws.binary_url: missing: the URL node instances download the berth executable from (the masters' `berth server --aws-binary-url`)"),
+        (aws_masters("", 1).replace("https://example.com/berth", "/srv/berth"), "cluster.toml:6:14: aws.binary_url: \"/srv/berth\" is not an http:// or https:// URL"),
+    ];
+    assert_errors(&cases);
 }

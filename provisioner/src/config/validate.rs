@@ -12,6 +12,7 @@ use berth_api::validation::ip::{is_valid_cidr, parse_cidr};
 use berth_api::validation::{is_dns1123_label, is_dns1123_subdomain};
 use toml::Spanned;
 
+use super::aws;
 use super::error::{key_segment, Location};
 use super::model::{
     Binary, Cidr, Cluster, Datastore, Machine, DEFAULT_CLUSTER_CIDR, DEFAULT_DATA_DIR,
@@ -174,8 +175,8 @@ pub(crate) fn cluster(
         .as_ref()
         .map(|endpoint| api_endpoint(checker, endpoint))
         .transpose()?;
-    let masters = master_count(checker, &raw, datastore, rule)?;
-    let masters = masters
+    let raw_masters = master_count(checker, &raw, datastore, rule)?;
+    let masters = raw_masters
         .iter()
         .enumerate()
         .map(|(index, machine)| {
@@ -204,8 +205,9 @@ pub(crate) fn cluster(
         }
         pools.push(pool(checker, &defaults, raw_pool, &field)?);
     }
+    let aws = aws::aws(checker, &defaults, raw.aws.as_ref())?;
     let cluster = Cluster {
-        name: raw.name.into_inner(),
+        name: raw.name.get_ref().clone(),
         binary,
         service_cidr,
         cluster_cidr,
@@ -215,10 +217,11 @@ pub(crate) fn cluster(
         masters,
         pools,
         insecure_registries,
+        aws,
     };
     unique_machines(
         checker,
-        &raw_machines_in_order(&raw.masters.get_ref().machines, &raw.pools),
+        &raw_machines_in_order(raw_masters, &raw.pools),
         &cluster,
     )?;
     enough_node_subnets(checker, raw.cluster_cidr.as_ref(), &cluster)?;
@@ -329,11 +332,46 @@ fn master_count<'r>(
     datastore: Datastore,
     rule: MasterRule,
 ) -> Result<&'r [Spanned<RawMachine>], ConfigError> {
-    let machines = &raw.masters.get_ref().machines;
-    let count = machines.get_ref().len();
+    let launched = raw
+        .aws
+        .as_ref()
+        .and_then(|aws| aws.get_ref().masters.as_ref());
+    let (count, span, field) = match (&raw.masters, launched) {
+        (Some(listed), Some(_)) => {
+            return Err(checker.error(
+                listed.get_ref().machines.span(),
+                "masters.machines",
+                "cannot be used with [aws.masters], which launches the masters on EC2; keep one of the two",
+            ));
+        }
+        (None, None) => {
+            return Err(checker.error(
+                0..0,
+                "masters.machines",
+                "missing: list the masters under [masters] machines, or launch them on EC2 with [aws.masters]",
+            ));
+        }
+        (Some(listed), None) => {
+            let machines = &listed.get_ref().machines;
+            (
+                machines.get_ref().len(),
+                machines.span(),
+                "masters.machines",
+            )
+        }
+        (None, Some(aws)) => (
+            *aws.count.get_ref() as usize,
+            aws.count.span(),
+            "aws.masters.count",
+        ),
+    };
+    let machines = raw
+        .masters
+        .as_ref()
+        .map_or(&[][..], |m| m.get_ref().machines.get_ref().as_slice());
     let shrunk = rule == MasterRule::Existing && datastore == Datastore::Etcd && count >= 1;
     if shrunk || datastore.allowed_masters().contains(&count) {
-        return Ok(machines.get_ref());
+        return Ok(machines);
     }
     let message = match datastore {
         Datastore::Sqlite => format!(
@@ -344,16 +382,15 @@ fn master_count<'r>(
             "datastore \"etcd\" needs 3 or 5 masters (an odd number, so a majority survives a failure), found {count}"
         ),
     };
-    Err(checker.error(machines.span(), "masters.machines", message))
+    Err(checker.error(span, field, message))
 }
 
 /// Every raw machine with its field path, masters first, in file order.
 fn raw_machines_in_order<'r>(
-    masters: &'r Spanned<Vec<Spanned<RawMachine>>>,
+    masters: &'r [Spanned<RawMachine>],
     pools: &'r [Spanned<super::raw::RawPool>],
 ) -> Vec<(String, &'r Spanned<RawMachine>)> {
     let masters = masters
-        .get_ref()
         .iter()
         .enumerate()
         .map(|(i, m)| (format!("masters.machines[{i}]"), m));
@@ -417,7 +454,12 @@ fn enough_node_subnets(
     } else {
         NODE_CIDR_MASK_V6
     };
-    let machines = cluster.machines().count();
+    let launched = cluster
+        .aws
+        .as_ref()
+        .and_then(|aws| aws.masters())
+        .map_or(0, |masters| *masters.count.get_ref() as usize);
+    let machines = cluster.machines().count() + launched;
     let subnets = if cidr.prefix > mask {
         0
     } else {

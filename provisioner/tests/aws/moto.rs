@@ -4,6 +4,8 @@
 //! otherwise.
 
 use std::net::{TcpListener, TcpStream};
+
+use berth_provisioner::aws::{self, AwsSettings, Credentials, Ec2};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,23 @@ impl Moto {
         }
         moto
     }
+}
+
+/// The region every test's moto calls use.
+pub const REGION: &str = "us-east-1";
+
+/// EC2 for `cluster` at `url` (a moto) with moto's test credentials.
+pub async fn ec2(url: &str, cluster: &str) -> Ec2 {
+    let settings = AwsSettings {
+        region: Some(REGION.into()),
+        endpoint_url: Some(url.into()),
+        cluster: cluster.into(),
+    };
+    let config = aws::loader(&settings)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await;
+    Ec2::new(&config, cluster)
 }
 
 impl Drop for Moto {
