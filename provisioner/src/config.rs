@@ -2,6 +2,7 @@
 //! pure (text in, checked [`Cluster`] or one pointed error out); reading the
 //! file is the only I/O, in [`load`].
 
+mod aws_pool;
 pub mod edit;
 mod error;
 mod model;

@@ -151,6 +151,20 @@ def test_example_outputs_are_what_berth_reads():
         assert set(output) == {"value", "type", "sensitive"}, name
 
 
+def test_saved_node_pools_have_the_nodepool_modules_fields():
+    """Each saved `node_pools` entry is the nodepool module's `pool` output,
+    which `--from-terraform` turns into a `provider = "aws"` pool."""
+    nodepool = os.path.join(TERRAFORM, "modules", "nodepool")
+    value = labelled(parse_dir(nodepool), "output")["pool"]["value"]
+    if isinstance(value, list):
+        value = value[0]
+    with open(SAVED_OUTPUTS) as f:
+        pools = json.load(f)["node_pools"]["value"]
+    assert pools
+    for name, pool in pools.items():
+        assert set(pool) == set(value), name
+
+
 def _checkov():
     explicit = os.environ.get("BERTH_CHECKOV")
     if explicit:

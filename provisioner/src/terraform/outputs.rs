@@ -43,9 +43,34 @@ pub struct TerraformCluster {
     pub ssh_host_key_policy: Option<String>,
     /// `ssh_pools`: pools of machines Terraform made that join over SSH.
     pub ssh_pools: Vec<SshPool>,
-    /// The keys of `node_pools`: pools whose machines the NodePool
-    /// controller launches itself (recorded in the header comment).
-    pub node_pools: Vec<String>,
+    /// `node_pools`: pools whose EC2 instances the NodePool controller
+    /// launches itself (`provider = "aws"` pools).
+    pub node_pools: Vec<AwsPool>,
+}
+
+/// One `node_pools` entry: the `pool` output of `terraform/modules/nodepool`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AwsPool {
+    /// The pool's name (its key in `node_pools`).
+    pub name: String,
+    /// The AMI.
+    pub ami: String,
+    /// Instance types in order of preference.
+    pub instance_types: Vec<String>,
+    /// Subnets the instances are spread over.
+    pub subnet_ids: Vec<String>,
+    /// Security groups of the instances.
+    pub security_group_ids: Vec<String>,
+    /// The instance profile the instances run as.
+    pub instance_profile: Option<String>,
+    /// EC2 key pair.
+    pub key_name: Option<String>,
+    /// Root volume size in GiB.
+    pub root_volume_size: Option<i64>,
+    /// Whether it is a GPU pool.
+    pub gpu: bool,
+    /// Whether spot instances come first.
+    pub spot: bool,
 }
 
 /// One machine Terraform made.
@@ -214,22 +239,8 @@ impl Reader<'_> {
                         return Err(self.wrong(&format!("{at}.labels"), "a map of strings", other))
                     }
                 };
-                let taints = match field(fields, "taints") {
-                    None => Vec::new(),
-                    Some(Value::Array(taints)) => taints
-                        .iter()
-                        .enumerate()
-                        .map(|(i, taint)| self.string(taint, &format!("{at}.taints[{i}]")))
-                        .collect::<Result<_, TerraformError>>()?,
-                    Some(other) => {
-                        return Err(self.wrong(&format!("{at}.taints"), "a list of strings", other))
-                    }
-                };
-                let gpu = match field(fields, "gpu") {
-                    None => false,
-                    Some(Value::Bool(gpu)) => *gpu,
-                    Some(other) => return Err(self.wrong(&format!("{at}.gpu"), "a bool", other)),
-                };
+                let taints = self.strings(fields, &at, "taints")?;
+                let gpu = self.flag(fields, &at, "gpu")?;
                 Ok(SshPool {
                     name: name.clone(),
                     machines,
@@ -241,12 +252,92 @@ impl Reader<'_> {
             .collect()
     }
 
-    fn node_pools(&self) -> Result<Vec<String>, TerraformError> {
-        match self.value("node_pools")? {
+    fn node_pools(&self) -> Result<Vec<AwsPool>, TerraformError> {
+        const SHAPE: &str = "a map of pool name to the nodepool module's pool output";
+        let Some(value) = self.value("node_pools")? else {
+            return Ok(Vec::new());
+        };
+        let Value::Object(pools) = value else {
+            return Err(self.wrong("node_pools", SHAPE, value));
+        };
+        pools
+            .iter()
+            .map(|(name, pool)| {
+                let at = format!("node_pools.{name}");
+                let Value::Object(fields) = pool else {
+                    return Err(self.wrong(&at, SHAPE, pool));
+                };
+                let ami = field(fields, "ami")
+                    .ok_or_else(|| self.missing(&format!("{at}.ami"), "the AMI the pool boots"))?;
+                let root_volume_size = match field(fields, "root_volume_size") {
+                    None => None,
+                    Some(Value::Number(size)) if size.as_i64().is_some() => size.as_i64(),
+                    Some(other) => {
+                        return Err(self.wrong(
+                            &format!("{at}.root_volume_size"),
+                            "a whole number of GiB",
+                            other,
+                        ))
+                    }
+                };
+                Ok(AwsPool {
+                    name: name.clone(),
+                    ami: self.string(ami, &format!("{at}.ami"))?,
+                    instance_types: self.strings(fields, &at, "instance_types")?,
+                    subnet_ids: self.strings(fields, &at, "subnet_ids")?,
+                    security_group_ids: self.strings(fields, &at, "security_group_ids")?,
+                    instance_profile: self.optional_field(fields, &at, "instance_profile")?,
+                    key_name: self.optional_field(fields, &at, "key_name")?,
+                    root_volume_size,
+                    gpu: self.flag(fields, &at, "gpu")?,
+                    spot: self.flag(fields, &at, "spot")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Field `key` of the object at `at`: a list of strings, empty when absent.
+    fn strings(
+        &self,
+        fields: &Map<String, Value>,
+        at: &str,
+        key: &str,
+    ) -> Result<Vec<String>, TerraformError> {
+        match field(fields, key) {
             None => Ok(Vec::new()),
-            Some(Value::Object(pools)) => Ok(pools.keys().cloned().collect()),
-            Some(other) => Err(self.wrong("node_pools", "a map of pool name to its inputs", other)),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| self.string(item, &format!("{at}.{key}[{i}]")))
+                .collect(),
+            Some(other) => Err(self.wrong(&format!("{at}.{key}"), "a list of strings", other)),
         }
+    }
+
+    /// Field `key` of the object at `at`: a bool, false when absent.
+    fn flag(
+        &self,
+        fields: &Map<String, Value>,
+        at: &str,
+        key: &str,
+    ) -> Result<bool, TerraformError> {
+        match field(fields, key) {
+            None => Ok(false),
+            Some(Value::Bool(flag)) => Ok(*flag),
+            Some(other) => Err(self.wrong(&format!("{at}.{key}"), "a bool", other)),
+        }
+    }
+
+    /// Field `key` of the object at `at`: a string, when present.
+    fn optional_field(
+        &self,
+        fields: &Map<String, Value>,
+        at: &str,
+        key: &str,
+    ) -> Result<Option<String>, TerraformError> {
+        field(fields, key)
+            .map(|value| self.string(value, &format!("{at}.{key}")))
+            .transpose()
     }
 
     fn string(&self, value: &Value, at: &str) -> Result<String, TerraformError> {
