@@ -208,90 +208,90 @@ impl Reader<'_> {
 
     fn ssh_pools(&self) -> Result<Vec<SshPool>, TerraformError> {
         const SHAPE: &str = "a map of pool name to {machines, labels, taints, gpu}";
-        let Some(value) = self.value("ssh_pools")? else {
-            return Ok(Vec::new());
-        };
-        let Value::Object(pools) = value else {
-            return Err(self.wrong("ssh_pools", SHAPE, value));
-        };
-        pools
-            .iter()
-            .map(|(name, pool)| {
-                let at = format!("ssh_pools.{name}");
-                let Value::Object(fields) = pool else {
-                    return Err(self.wrong(&at, SHAPE, pool));
-                };
-                let machines = field(fields, "machines")
-                    .ok_or_else(|| self.missing(&format!("{at}.machines"), MASTERS_HINT))?;
-                let machines = self.machines(machines, &format!("{at}.machines"), MASTERS_HINT)?;
-                let labels = match field(fields, "labels") {
-                    None => BTreeMap::new(),
-                    Some(Value::Object(labels)) => labels
-                        .iter()
-                        .map(|(key, value)| {
-                            Ok((
-                                key.clone(),
-                                self.string(value, &format!("{at}.labels.{key}"))?,
-                            ))
-                        })
-                        .collect::<Result<_, TerraformError>>()?,
-                    Some(other) => {
-                        return Err(self.wrong(&format!("{at}.labels"), "a map of strings", other))
-                    }
-                };
-                let taints = self.strings(fields, &at, "taints")?;
-                let gpu = self.flag(fields, &at, "gpu")?;
-                Ok(SshPool {
-                    name: name.clone(),
-                    machines,
-                    labels,
-                    taints,
-                    gpu,
-                })
+        self.each_pool("ssh_pools", SHAPE, |name, at, fields| {
+            let machines = field(fields, "machines")
+                .ok_or_else(|| self.missing(&format!("{at}.machines"), MASTERS_HINT))?;
+            let machines = self.machines(machines, &format!("{at}.machines"), MASTERS_HINT)?;
+            let labels = match field(fields, "labels") {
+                None => BTreeMap::new(),
+                Some(Value::Object(labels)) => labels
+                    .iter()
+                    .map(|(key, value)| {
+                        Ok((
+                            key.clone(),
+                            self.string(value, &format!("{at}.labels.{key}"))?,
+                        ))
+                    })
+                    .collect::<Result<_, TerraformError>>()?,
+                Some(other) => {
+                    return Err(self.wrong(&format!("{at}.labels"), "a map of strings", other))
+                }
+            };
+            let taints = self.strings(fields, &at, "taints")?;
+            let gpu = self.flag(fields, &at, "gpu")?;
+            Ok(SshPool {
+                name: name.to_owned(),
+                machines,
+                labels,
+                taints,
+                gpu,
             })
-            .collect()
+        })
     }
 
     fn node_pools(&self) -> Result<Vec<AwsPool>, TerraformError> {
         const SHAPE: &str = "a map of pool name to the nodepool module's pool output";
-        let Some(value) = self.value("node_pools")? else {
+        self.each_pool("node_pools", SHAPE, |name, at, fields| {
+            let ami = field(fields, "ami")
+                .ok_or_else(|| self.missing(&format!("{at}.ami"), "the AMI the pool boots"))?;
+            let root_volume_size = match field(fields, "root_volume_size") {
+                None => None,
+                Some(Value::Number(size)) if size.as_i64().is_some() => size.as_i64(),
+                Some(other) => {
+                    return Err(self.wrong(
+                        &format!("{at}.root_volume_size"),
+                        "a whole number of GiB",
+                        other,
+                    ))
+                }
+            };
+            Ok(AwsPool {
+                name: name.to_owned(),
+                ami: self.string(ami, &format!("{at}.ami"))?,
+                instance_types: self.strings(fields, &at, "instance_types")?,
+                subnet_ids: self.strings(fields, &at, "subnet_ids")?,
+                security_group_ids: self.strings(fields, &at, "security_group_ids")?,
+                instance_profile: self.optional_field(fields, &at, "instance_profile")?,
+                key_name: self.optional_field(fields, &at, "key_name")?,
+                root_volume_size,
+                gpu: self.flag(fields, &at, "gpu")?,
+                spot: self.flag(fields, &at, "spot")?,
+            })
+        })
+    }
+
+    /// Output `key`, a map of pool name to an object (`shape`), read entry
+    /// by entry with `read(name, path, fields)`; empty when absent.
+    fn each_pool<T>(
+        &self,
+        key: &str,
+        shape: &'static str,
+        read: impl Fn(&str, String, &Map<String, Value>) -> Result<T, TerraformError>,
+    ) -> Result<Vec<T>, TerraformError> {
+        let Some(value) = self.value(key)? else {
             return Ok(Vec::new());
         };
         let Value::Object(pools) = value else {
-            return Err(self.wrong("node_pools", SHAPE, value));
+            return Err(self.wrong(key, shape, value));
         };
         pools
             .iter()
             .map(|(name, pool)| {
-                let at = format!("node_pools.{name}");
+                let at = format!("{key}.{name}");
                 let Value::Object(fields) = pool else {
-                    return Err(self.wrong(&at, SHAPE, pool));
+                    return Err(self.wrong(&at, shape, pool));
                 };
-                let ami = field(fields, "ami")
-                    .ok_or_else(|| self.missing(&format!("{at}.ami"), "the AMI the pool boots"))?;
-                let root_volume_size = match field(fields, "root_volume_size") {
-                    None => None,
-                    Some(Value::Number(size)) if size.as_i64().is_some() => size.as_i64(),
-                    Some(other) => {
-                        return Err(self.wrong(
-                            &format!("{at}.root_volume_size"),
-                            "a whole number of GiB",
-                            other,
-                        ))
-                    }
-                };
-                Ok(AwsPool {
-                    name: name.clone(),
-                    ami: self.string(ami, &format!("{at}.ami"))?,
-                    instance_types: self.strings(fields, &at, "instance_types")?,
-                    subnet_ids: self.strings(fields, &at, "subnet_ids")?,
-                    security_group_ids: self.strings(fields, &at, "security_group_ids")?,
-                    instance_profile: self.optional_field(fields, &at, "instance_profile")?,
-                    key_name: self.optional_field(fields, &at, "key_name")?,
-                    root_volume_size,
-                    gpu: self.flag(fields, &at, "gpu")?,
-                    spot: self.flag(fields, &at, "spot")?,
-                })
+                read(name, at, fields)
             })
             .collect()
     }
