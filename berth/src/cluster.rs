@@ -268,6 +268,9 @@ pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
             let options = args.create_options(&cluster, state_dir)?;
             let created = create::create(&cluster, &options).await?;
             eprint!("{}", created.summary);
+            for pool in &created.node_pools {
+                eprintln!("nodepool {pool}: applied (kubectl get nodepool {pool})");
+            }
             println!(
                 "cluster {} is ready; use it with: kubectl --kubeconfig {}",
                 cluster.name,

@@ -3,6 +3,7 @@
 //! file is the only I/O, in [`load`].
 
 mod aws;
+mod aws_pool;
 pub mod edit;
 mod error;
 mod model;

@@ -100,6 +100,8 @@ pub struct Created {
     pub summary: Summary,
     /// How long each phase took.
     pub timings: Timings,
+    /// The NodePools applied for the `aws` pools.
+    pub node_pools: Vec<String>,
 }
 
 /// The cluster's secrets kept on this machine between runs.
@@ -170,6 +172,7 @@ pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Create
     let mut summary = result?;
     let (kubeconfig, url) = serve_kubeconfig(cluster, &state, options).await?;
     timings.lap(Phase::ApiReady);
+    let node_pools = apply_node_pools(cluster, &state, &url).await?;
     if !cluster.pools.is_empty() {
         let nodes = join_pools(cluster, &state, options, &url).await?;
         summary.outcomes.extend(nodes.outcomes);
@@ -179,7 +182,27 @@ pub async fn create(cluster: &Cluster, options: &CreateOptions) -> Result<Create
         kubeconfig,
         summary,
         timings,
+        node_pools,
     })
+}
+
+/// Applies the NodePool of every `aws` pool through `url`; their names.
+async fn apply_node_pools(
+    cluster: &Cluster,
+    state: &State,
+    url: &str,
+) -> Result<Vec<String>, CreateError> {
+    if cluster.pools.iter().all(|pool| pool.aws.is_none()) {
+        return Ok(Vec::new());
+    }
+    let api_error = |reason: String| CreateError::Api {
+        url: url.to_owned(),
+        reason,
+    };
+    let client = admin_client(&state.seed, url).await.map_err(api_error)?;
+    crate::nodepools::apply(&client, cluster)
+        .await
+        .map_err(api_error)
 }
 
 /// Writes the admin kubeconfig (naming `api_endpoint` or the first master) once the
@@ -504,7 +527,7 @@ pub(crate) fn server_service(
         command.extend(etcd.server_flags(&cluster.masters, layout));
         command.push("--leader-elect".to_owned());
     }
-    if let Some(aws) = &cluster.aws {
+    if let Some(aws) = cluster.aws.as_ref().filter(|aws| aws.launches_nodes()) {
         command.extend(aws.config.server_flags(&cluster.name));
     }
     Service {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::aws::{AwsError, Ec2, Master};
+use crate::aws::{AwsError, Ec2, Instance, Master, Role, ROLE_TAG};
 use crate::config::{Aws, Cluster};
 
 /// How often a launch is looked at while waiting for the instances to run.
@@ -119,21 +119,30 @@ pub async fn find(cluster: &Cluster) -> Result<(Cluster, Vec<Master>), Ec2Master
     Ok((with_masters(cluster, aws, &masters), masters))
 }
 
-/// Terminates every live instance tagged with the cluster (masters and
-/// NodePool nodes); the ids terminated. Nothing when there is no `[aws]`.
+/// Terminates every live instance tagged with the cluster that berth
+/// launched: NodePool nodes, and masters only when `[aws.masters]` launched
+/// them (Terraform's masters carry the same tags but are Terraform's to
+/// destroy); the ids terminated. Nothing when there is no `[aws]`.
 pub async fn terminate_all(cluster: &Cluster) -> Result<Vec<String>, Ec2MastersError> {
     let Some(aws) = &cluster.aws else {
         return Ok(Vec::new());
     };
     let ec2 = connect(aws, &cluster.name).await;
     let mut terminated = Vec::new();
+    let launched_masters = aws.masters().is_some();
     for instance in ec2.list_tagged(&[]).await? {
-        if instance.live() {
+        if instance.live() && launched_by_berth(&instance, launched_masters) {
             ec2.terminate(&instance.id).await?;
             terminated.push(instance.id);
         }
     }
     Ok(terminated)
+}
+
+/// Whether `delete` ends `instance`: nodes always (the NodePool controller
+/// launched them), masters only when `[aws.masters]` launched them.
+fn launched_by_berth(instance: &Instance, launched_masters: bool) -> bool {
+    launched_masters || instance.tag(ROLE_TAG) != Some(Role::Master.as_str())
 }
 
 /// One line per master instance for `cluster status`.
@@ -159,7 +168,6 @@ pub fn describe(masters: &[Master], public: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aws::Instance;
 
     fn master(name: &str, state: &str, private_ip: Option<&str>) -> Master {
         Master {
@@ -171,6 +179,17 @@ mod tests {
                 ..Instance::default()
             },
         }
+    }
+
+    #[test]
+    fn delete_ends_terraforms_masters_never_and_nodes_always() {
+        let tagged = |role: &str| Instance {
+            tags: [(ROLE_TAG.to_owned(), role.to_owned())].into(),
+            ..Instance::default()
+        };
+        assert!(!launched_by_berth(&tagged("master"), false));
+        assert!(launched_by_berth(&tagged("master"), true));
+        assert!(launched_by_berth(&tagged("node"), false));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod endpoint;
 pub mod etcd;
 pub mod join;
 pub mod layout;
+pub mod nodepools;
 pub mod nodes;
 pub mod pool_hosts;
 pub mod remote;

@@ -159,6 +159,7 @@ pub async fn restore(
         timings: create::Timings::default(),
         kubeconfig,
         summary,
+        node_pools: Vec::new(),
     })
 }
 

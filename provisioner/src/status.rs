@@ -220,6 +220,11 @@ pub async fn report(
             for line in node_lines(client).await {
                 let _ = writeln!(out, "{line}");
             }
+            if cluster.pools.iter().any(|pool| pool.aws.is_some()) {
+                for line in crate::nodepools::status_lines(client).await {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
         }
         None => out.push_str("API: no master answered (see the warning above)\n"),
     }

@@ -6,7 +6,7 @@
 mod outputs;
 mod render;
 
-pub use outputs::{Machine, SshPool, TerraformCluster};
+pub use outputs::{AwsPool, Machine, SshPool, TerraformCluster};
 
 /// A problem with the outputs file: which output, what was expected.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,8 @@
 //! terraform/examples/cluster print as a checked cluster.toml with
 //! `--dry-run`; a broken outputs file is refused naming the output; and
 //! outputs naming a namespace machine with its own OpenSSH server become a
-//! cluster.toml beside them and a running cluster, deleted at the end.
+//! cluster.toml beside them and a running cluster whose aws node pool is a
+//! NodePool object (updated by a re-run), deleted at the end.
 
 mod cluster_support;
 mod cri_node;
@@ -51,7 +52,14 @@ fn saved_outputs_print_as_a_cluster_toml_and_broken_ones_are_refused() {
         "user = \"admin\"",
         "jump_host = \"admin@bastion.prod.example.com\"",
         "  { host = \"10.0.12.13\", name = \"prod-master-3\" },",
-        "# AWS region: eu-west-1",
+        "[aws]",
+        "region = \"eu-west-1\"",
+        // node_pools.gpu: an aws pool the NodePool controller launches.
+        "provider = \"aws\"",
+        "ami = \"ami-0123456789abcdef0\"",
+        "instance_types = [\"g5.xlarge\", \"g5.2xlarge\"]",
+        "iam_instance_profile = \"prod-pool-gpu\"",
+        "root_volume_gib = 100",
     ] {
         assert!(toml.lines().any(|l| l == line), "{line:?} in\n{toml}");
     }
@@ -68,8 +76,10 @@ fn saved_outputs_print_as_a_cluster_toml_and_broken_ones_are_refused() {
         .output()
         .unwrap();
     assert!(checked.status.success(), "{}", text(&checked));
+    let summary = String::from_utf8_lossy(&checked.stdout).into_owned();
+    assert!(summary.contains("prod-master-2"), "{}", text(&checked));
     assert!(
-        String::from_utf8_lossy(&checked.stdout).contains("prod-master-2"),
+        summary.contains("pool \"gpu\" (aws NodePool, autoscaled 0..limits, g5.xlarge/g5.2xlarge"),
         "{}",
         text(&checked)
     );
@@ -97,8 +107,9 @@ fn saved_outputs_print_as_a_cluster_toml_and_broken_ones_are_refused() {
 }
 
 /// What `terraform output -json` prints for a one-master cluster on `host`,
-/// with the test's key, known_hosts and data_dir.
-fn outputs_json(dir: &Path, host: &str) -> String {
+/// with the test's key, known_hosts and data_dir, and one aws node pool
+/// `tfgpu` launching `instance_types`.
+fn outputs_json(dir: &Path, host: &str, instance_types: &[&str]) -> String {
     let output = |value: serde_json::Value| serde_json::json!({"sensitive": false, "type": "string", "value": value});
     serde_json::json!({
         "cluster_name": output("tfe".into()),
@@ -112,7 +123,12 @@ fn outputs_json(dir: &Path, host: &str) -> String {
         "ssh_host_key_policy": output("accept-new".into()),
         "ssh_jump_host": output(serde_json::Value::Null),
         "api_endpoint": output(serde_json::Value::Null),
-        "node_pools": output(serde_json::json!({})),
+        "node_pools": output(serde_json::json!({"tfgpu": {
+            "name": "tfgpu", "ami": "ami-0e2e0000000000001", "instance_types": instance_types,
+            "subnet_ids": ["subnet-0e2e0001"], "security_group_ids": ["sg-0e2e0001"],
+            "instance_profile": "tfe-pool-tfgpu", "key_name": null, "root_volume_size": 60,
+            "gpu": true, "spot": true, "tags": {"berth.dev/cluster": "tfe"},
+        }})),
     })
     .to_string()
 }
@@ -128,7 +144,11 @@ fn outputs_of_a_fresh_machine_become_a_running_cluster() {
     // A fresh instance: its host key is nowhere yet (accept-new records it).
     std::fs::write(dir.join("known_hosts"), "").unwrap();
     let outputs = dir.join("outputs.json");
-    std::fs::write(&outputs, outputs_json(dir, &machine.address)).unwrap();
+    std::fs::write(
+        &outputs,
+        outputs_json(dir, &machine.address, &["g5.xlarge"]),
+    )
+    .unwrap();
     let file = dir.join("cluster.toml");
     let state = dir.join("state");
     let _cluster = DeleteOnDrop {
@@ -136,14 +156,17 @@ fn outputs_of_a_fresh_machine_become_a_running_cluster() {
         state: state.clone(),
     };
 
-    let created = Command::new(berth_bin())
-        .args(["cluster", "create", "--from-terraform"])
-        .arg(&outputs)
-        .arg("--state-dir")
-        .arg(&state)
-        .args(["--connect-timeout", "5s"])
-        .output()
-        .unwrap();
+    let create = || {
+        Command::new(berth_bin())
+            .args(["cluster", "create", "--from-terraform"])
+            .arg(&outputs)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--connect-timeout", "5s"])
+            .output()
+            .unwrap()
+    };
+    let created = create();
     assert!(created.status.success(), "{}", text(&created));
     assert!(
         String::from_utf8_lossy(&created.stdout).contains("cluster tfe is ready"),
@@ -170,6 +193,65 @@ fn outputs_of_a_fresh_machine_become_a_running_cluster() {
         &dir.join("kubectl-cache"),
     );
     assert_eq!(kubectl.ok(&["get", "--raw", "/readyz"]).trim(), "ok");
+
+    // node_pools.tfgpu became an aws pool, and create applied its NodePool.
+    let pool = kubectl.ok(&["get", "nodepool", "tfgpu", "-o", "yaml"]);
+    for line in [
+        "    berth.dev/pool: tfgpu",
+        "  provider: aws",
+        "      ami: ami-0e2e0000000000001",
+        "      capacityType: spot",
+        "      iamInstanceProfile: tfe-pool-tfgpu",
+        "      - g5.xlarge",
+        "        sizeGiB: 60",
+        "      - subnet-0e2e0001",
+        "      - sg-0e2e0001",
+        "  - effect: NoSchedule",
+        "    key: nvidia.com/gpu",
+    ] {
+        assert!(pool.lines().any(|l| l == line), "{line:?} in\n{pool}");
+    }
+    let listed = kubectl.ok(&[
+        "get",
+        "nodepools",
+        "-l",
+        "berth.dev/pool=tfgpu",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(listed.trim(), "nodepool.berth.dev/tfgpu");
+
+    // A re-run with changed outputs updates the NodePool in place.
+    std::fs::write(
+        &outputs,
+        outputs_json(dir, &machine.address, &["g5.2xlarge", "g6.xlarge"]),
+    )
+    .unwrap();
+    let again = create();
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("nodepool tfgpu: applied"),
+        "{}",
+        text(&again)
+    );
+    let types = kubectl.ok(&[
+        "get",
+        "nodepool",
+        "tfgpu",
+        "-o",
+        "jsonpath={.spec.template.aws.instanceTypes}",
+    ]);
+    assert_eq!(types.trim(), r#"["g5.2xlarge","g6.xlarge"]"#);
+    let status = cluster_support::berth(&["status"], &file, &state);
+    assert!(status.status.success(), "{}", text(&status));
+    let status_text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status_text.lines().any(|l| l.starts_with("nodepool tfgpu")
+            && l.contains("aws")
+            && l.contains("autoscaled 0..limits")),
+        "{}",
+        text(&status)
+    );
 
     // The cluster.toml it wrote is the one every later command takes.
     let deleted = cluster_support::berth(&["delete"], &file, &state);

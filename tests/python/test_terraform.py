@@ -23,7 +23,7 @@ SAVED_OUTPUTS = os.path.join(ROOT, "provisioner", "tests", "data", "terraform-ou
 
 # What `berth cluster create --from-terraform` reads from the outputs.
 BERTH_OUTPUTS = {
-    "cluster_name", "region", "masters", "datastore", "network_mode", "api_endpoint",
+    "cluster_name", "region", "berth_binary_url", "masters", "datastore", "network_mode", "api_endpoint",
     "ssh_user", "ssh_key_file", "ssh_jump_host", "ssh_host_key_policy", "ssh_pools",
     "node_pools",
 }
@@ -149,6 +149,20 @@ def test_example_outputs_are_what_berth_reads():
     assert set(saved) == outputs, "the saved outputs file must have exactly the example's outputs"
     for name, output in saved.items():
         assert set(output) == {"value", "type", "sensitive"}, name
+
+
+def test_saved_node_pools_have_the_nodepool_modules_fields():
+    """Each saved `node_pools` entry is the nodepool module's `pool` output,
+    which `--from-terraform` turns into a `provider = "aws"` pool."""
+    nodepool = os.path.join(TERRAFORM, "modules", "nodepool")
+    value = labelled(parse_dir(nodepool), "output")["pool"]["value"]
+    if isinstance(value, list):
+        value = value[0]
+    with open(SAVED_OUTPUTS) as f:
+        pools = json.load(f)["node_pools"]["value"]
+    assert pools
+    for name, pool in pools.items():
+        assert set(pool) == set(value), name
 
 
 def _checkov():

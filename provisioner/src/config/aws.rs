@@ -1,6 +1,8 @@
-//! `[aws]` checked: the masters' `berth server` needs to know where node
+//! `[aws]` checked: when berth launches instances (`aws` pools, or
+//! `[aws.masters]`) the masters' `berth server` needs to know where node
 //! instances download berth, and launched masters are reached with the
-//! file's `[ssh]` settings and `data_dir`.
+//! file's `[ssh]` settings and `data_dir`. An `[aws]` with neither (a
+//! Terraform-made cluster without pools) only names the region.
 
 use toml::Spanned;
 
@@ -15,15 +17,18 @@ pub(crate) fn aws(
     checker: &Checker<'_>,
     defaults: &Defaults<'_>,
     raw: Option<&Spanned<AwsClusterConfig>>,
+    has_aws_pools: bool,
 ) -> Result<Option<Aws>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
     let config = raw.get_ref();
+    let launches = has_aws_pools || config.masters.is_some();
     match &config.binary_url {
+        None if !launches => {}
         None => {
             return Err(checker.error(
                 raw.span(),
                 "aws.binary_url",
-                "missing: the URL node instances download the berth executable from (the masters' `berth server --aws-binary-url`)",
+                "missing: berth launches instances here (aws pools or [aws.masters]), and they download the berth executable from this URL (the masters' `berth server --aws-binary-url`)",
             ));
         }
         Some(url)

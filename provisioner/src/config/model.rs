@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use berth_api::nodepool::AwsTemplate;
 use berth_api::quantity::Quantity;
 use serde::Deserialize;
 
@@ -75,6 +76,12 @@ impl Aws {
     /// `[aws.masters]`, when the masters are EC2 instances.
     pub fn masters(&self) -> Option<&crate::aws::AwsMasters> {
         self.config.masters.as_ref()
+    }
+
+    /// Whether the servers run the `aws` NodePool provider: only with a
+    /// `binary_url`, which every node instance downloads berth from.
+    pub fn launches_nodes(&self) -> bool {
+        self.config.binary_url.is_some()
     }
 
     /// The master instance called `name`, reached at `host`, as a machine
@@ -215,7 +222,8 @@ impl Datastore {
 pub enum Provider {
     /// Machines that exist already, reached over SSH.
     Ssh,
-    /// EC2 instances (not supported yet: refused with a message).
+    /// EC2 instances the cluster's NodePool controller launches: `create`
+    /// applies one `berth.dev/v1` NodePool per pool.
     Aws,
 }
 
@@ -328,7 +336,7 @@ pub struct Pool {
     pub name: String,
     /// Where its machines come from.
     pub provider: Provider,
-    /// Its machines.
+    /// Its machines (none for an `aws` pool: the controller launches them).
     pub machines: Vec<Machine>,
     /// Labels every node gets, the pool label included.
     pub labels: BTreeMap<String, String>,
@@ -342,4 +350,38 @@ pub struct Pool {
     pub reserved_cpu: Option<Quantity>,
     /// Memory kept back from pods on each node.
     pub reserved_memory: Option<Quantity>,
+    /// How an `aws` pool's instances are launched, sized and replaced.
+    pub aws: Option<AwsPool>,
+}
+
+/// The NodePool settings of an `aws` pool, as its `[[pools]]` entry gives them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsPool {
+    /// How each EC2 instance is launched (the NodePool's `template.aws`).
+    pub template: AwsTemplate,
+    /// How many instances the controller keeps.
+    pub size: PoolSize,
+    /// What each instance offers by the API's resource names (`cpu`,
+    /// `memory`, `nvidia.com/gpu`), checked quantities as written.
+    pub capacity: BTreeMap<String, String>,
+    /// Totals the pool may not exceed, by the same names.
+    pub limits: BTreeMap<String, String>,
+    /// How long an instance lives before it is replaced (`720h`, `Never`).
+    pub expire_after: Option<String>,
+    /// How long a node stays consolidatable before it is removed.
+    pub consolidate_after: Option<String>,
+}
+
+/// The size of an `aws` pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolSize {
+    /// `replicas = N`: exactly this many instances (`kubectl scale` changes it).
+    Fixed(i32),
+    /// Grown for pending pods and shrunk by consolidation, within the bounds.
+    Autoscaled {
+        /// Fewest instances (0 when absent).
+        min: Option<i32>,
+        /// Most instances (only `limits` when absent).
+        max: Option<i32>,
+    },
 }

@@ -1,10 +1,12 @@
-//! The rules of one `[[pools]]` entry: its name, provider, machines, labels
-//! and taints as a kubelet would register them, and its per-node reservations.
+//! The rules of one `[[pools]]` entry: its name, provider, machines (or, for
+//! `aws`, its NodePool settings), labels and taints as a kubelet would
+//! register them, and its per-node reservations.
 
 use berth_api::quantity::Quantity;
 use berth_api::validation::{is_dns1123_label, is_qualified_name, is_valid_label_value};
 use toml::Spanned;
 
+use super::aws_pool::{aws_pool, refuse_aws_keys};
 use super::model::{Pool, Provider, Taint, GPU_TAINT_KEY, GPU_TAINT_VALUE, POOL_LABEL};
 use super::node_labels::check_node_label;
 use super::raw::RawPool;
@@ -34,26 +36,28 @@ pub(crate) fn pool(
         .provider
         .as_ref()
         .map_or(Provider::Ssh, |p| *p.get_ref());
-    if let (Provider::Aws, Some(value)) = (provider, &raw.provider) {
-        return Err(checker.error(
-            value.span(),
-            &format!("{field}.provider"),
-            "provider \"aws\" is not supported yet (it comes with the AWS backend); allowed: \"ssh\"",
-        ));
-    }
-    if raw.machines.is_empty() {
-        return Err(checker.error(
-            span,
-            &format!("{field}.machines"),
-            "a pool with provider \"ssh\" needs at least one machine: machines = [{ host = \"...\" }]",
-        ));
-    }
-    let machines = raw
-        .machines
-        .iter()
-        .enumerate()
-        .map(|(index, m)| machine(checker, defaults, m, &format!("{field}.machines[{index}]")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (machines, aws) = match provider {
+        Provider::Aws => (Vec::new(), Some(aws_pool(checker, raw, field, span)?)),
+        Provider::Ssh => {
+            refuse_aws_keys(checker, raw, field)?;
+            if raw.machines.is_empty() {
+                return Err(checker.error(
+                    span,
+                    &format!("{field}.machines"),
+                    "a pool with provider \"ssh\" needs at least one machine: machines = [{ host = \"...\" }]",
+                ));
+            }
+            let machines = raw
+                .machines
+                .iter()
+                .enumerate()
+                .map(|(index, m)| {
+                    machine(checker, defaults, m, &format!("{field}.machines[{index}]"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (machines, None)
+        }
+    };
     let labels = labels(checker, raw, field, &name)?;
     let taints = taints(checker, raw, field)?;
     let max_pods = match &raw.max_pods {
@@ -87,6 +91,7 @@ pub(crate) fn pool(
             raw.reserved_memory.as_ref(),
             &format!("{field}.reserved_memory"),
         )?,
+        aws,
     })
 }
 
@@ -147,7 +152,8 @@ fn taints(checker: &Checker<'_>, raw: &RawPool, field: &str) -> Result<Vec<Taint
     Ok(taints)
 }
 
-fn quantity(
+/// A non-negative quantity at `field`, when set.
+pub(super) fn quantity(
     checker: &Checker<'_>,
     value: Option<&Spanned<String>>,
     field: &str,

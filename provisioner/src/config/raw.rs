@@ -104,4 +104,61 @@ pub(crate) struct RawPool {
     pub max_pods: Option<Spanned<i64>>,
     pub reserved_cpu: Option<Spanned<String>>,
     pub reserved_memory: Option<Spanned<String>>,
+    // The keys of an `aws` pool (an `ssh` pool refuses them), inline
+    // because serde cannot flatten into a struct that denies unknown fields.
+    pub instance_types: Option<Spanned<Vec<Spanned<String>>>>,
+    pub ami: Option<Spanned<String>>,
+    pub subnet_ids: Option<Spanned<Vec<Spanned<String>>>>,
+    pub security_group_ids: Option<Spanned<Vec<Spanned<String>>>>,
+    pub key_name: Option<Spanned<String>>,
+    pub spot: Option<Spanned<bool>>,
+    pub capacity_type: Option<Spanned<String>>,
+    pub root_volume_gib: Option<Spanned<i64>>,
+    pub root_volume_type: Option<Spanned<String>>,
+    pub iam_instance_profile: Option<Spanned<String>>,
+    pub user_data: Option<Spanned<String>>,
+    pub replicas: Option<Spanned<i64>>,
+    pub min_replicas: Option<Spanned<i64>>,
+    pub max_replicas: Option<Spanned<i64>>,
+    pub capacity: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+    pub limits: Option<Spanned<BTreeMap<Spanned<String>, Spanned<String>>>>,
+    pub expire_after: Option<Spanned<String>>,
+    pub consolidate_after: Option<Spanned<String>>,
+}
+
+impl RawPool {
+    /// The `aws`-only keys this pool sets, with where each is, in file order.
+    pub fn aws_keys(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        fn at<T>(
+            key: &'static str,
+            value: &Option<Spanned<T>>,
+        ) -> Option<(&'static str, std::ops::Range<usize>)> {
+            value.as_ref().map(|v| (key, v.span()))
+        }
+        let mut keys: Vec<_> = [
+            at("instance_types", &self.instance_types),
+            at("ami", &self.ami),
+            at("subnet_ids", &self.subnet_ids),
+            at("security_group_ids", &self.security_group_ids),
+            at("key_name", &self.key_name),
+            at("spot", &self.spot),
+            at("capacity_type", &self.capacity_type),
+            at("root_volume_gib", &self.root_volume_gib),
+            at("root_volume_type", &self.root_volume_type),
+            at("iam_instance_profile", &self.iam_instance_profile),
+            at("user_data", &self.user_data),
+            at("replicas", &self.replicas),
+            at("min_replicas", &self.min_replicas),
+            at("max_replicas", &self.max_replicas),
+            at("capacity", &self.capacity),
+            at("limits", &self.limits),
+            at("expire_after", &self.expire_after),
+            at("consolidate_after", &self.consolidate_after),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        keys.sort_by_key(|(_, span)| span.start);
+        keys
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::model::{Auth, Cluster, Machine, Pool};
+use super::model::{Auth, AwsPool, Cluster, Machine, Pool, PoolSize};
 
 /// A human-readable account of what `cluster` would build.
 pub fn summary(cluster: &Cluster) -> String {
@@ -54,7 +54,10 @@ pub fn summary(cluster: &Cluster) -> String {
 }
 
 fn pool_lines(out: &mut String, pool: &Pool) {
-    let mut details = vec![format!("{} machine(s)", pool.machines.len())];
+    let mut details = match &pool.aws {
+        None => vec![format!("{} machine(s)", pool.machines.len())],
+        Some(aws) => vec![aws_details(aws)],
+    };
     if pool.gpu {
         details.push("GPU".to_owned());
     }
@@ -81,6 +84,28 @@ fn pool_lines(out: &mut String, pool: &Pool) {
     for machine in &pool.machines {
         machine_line(out, machine);
     }
+}
+
+/// An `aws` pool in a few words: a NodePool, its size and instance types.
+fn aws_details(aws: &AwsPool) -> String {
+    let size = match aws.size {
+        PoolSize::Fixed(n) => format!("{n} replica(s)"),
+        PoolSize::Autoscaled { min, max } => format!(
+            "autoscaled {}..{}",
+            min.unwrap_or(0),
+            max.map_or("limits".to_owned(), |m| m.to_string())
+        ),
+    };
+    let spot = if aws.template.wants_spot() {
+        ", spot"
+    } else {
+        ""
+    };
+    format!(
+        "aws NodePool, {size}, {}{spot}, {}",
+        aws.template.instance_types.join("/"),
+        aws.template.ami
+    )
 }
 
 fn machine_line(out: &mut String, machine: &Machine) {

@@ -121,6 +121,68 @@ fn pools_get_their_label_and_gpu_taint() {
 }
 
 #[test]
+fn aws_pools_become_node_pool_settings() {
+    let text = format!(
+        "name = \"lab\"\n{MASTER}[aws]\nregion = \"eu-west-1\"\nbinary_url = \"https://example.com/berth\"\n[[pools]]\nname = \"cpu\"\nprovider = \"aws\"\n\
+         instance_types = [\"m7i.large\", \"m6i.large\"]\nami = \"ami-1\"\nsubnet_ids = [\"subnet-a\"]\n\
+         security_group_ids = [\"sg-1\"]\nkey_name = \"ops\"\ncapacity_type = \"on-demand\"\n\
+         root_volume_gib = 40\nroot_volume_type = \"gp3\"\niam_instance_profile = \"nodes\"\n\
+         user_data = \"echo hi\"\nreplicas = 2\ncapacity = {{ cpu = \"2\", memory = \"8Gi\" }}\n\
+         limits = {{ cpu = \"64\" }}\nexpire_after = \"Never\"\ntaints = [\"a=b:NoSchedule\"]\n"
+    );
+    let cluster = parse("cluster.toml", &text).unwrap();
+    let pool = &cluster.pools[0];
+    assert_eq!(pool.provider, Provider::Aws);
+    assert!(pool.machines.is_empty());
+    assert_eq!(
+        cluster.machines().count(),
+        1,
+        "an aws pool has no machines to join"
+    );
+    let aws = pool.aws.as_ref().unwrap();
+    assert_eq!(aws.size, PoolSize::Fixed(2));
+    let template = &aws.template;
+    assert_eq!(template.instance_types, ["m7i.large", "m6i.large"]);
+    assert_eq!(
+        (
+            template.subnet_ids.as_slice(),
+            template.security_group_ids.as_slice()
+        ),
+        (&["subnet-a".to_owned()][..], &["sg-1".to_owned()][..])
+    );
+    assert_eq!(template.key_name.as_deref(), Some("ops"));
+    assert_eq!(template.capacity_type.as_deref(), Some("on-demand"));
+    let volume = template.root_volume.as_ref().unwrap();
+    assert_eq!(
+        (volume.size_gib, volume.type_.as_deref()),
+        (40, Some("gp3"))
+    );
+    assert_eq!(template.iam_instance_profile.as_deref(), Some("nodes"));
+    assert_eq!(template.user_data.as_deref(), Some("echo hi"));
+    assert_eq!(aws.capacity.get("memory").map(String::as_str), Some("8Gi"));
+    assert_eq!(aws.limits.get("cpu").map(String::as_str), Some("64"));
+    assert_eq!(aws.expire_after.as_deref(), Some("Never"));
+    assert_eq!(pool.taints.len(), 1);
+    let spot = text
+        .replace("capacity_type = \"on-demand\"", "spot = false")
+        .replace("replicas = 2\n", "");
+    let cluster = parse("cluster.toml", &spot).unwrap();
+    let aws = cluster.pools[0].aws.as_ref().unwrap();
+    assert_eq!(
+        aws.template.capacity_type, None,
+        "spot = false is EC2's default, on-demand"
+    );
+    assert_eq!(
+        aws.size,
+        PoolSize::Autoscaled {
+            min: None,
+            max: None
+        }
+    );
+    assert!(summary(&cluster).contains("aws"), "{}", summary(&cluster));
+}
+
+#[test]
 fn every_example_file_parses() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let mut seen = 0;
@@ -144,6 +206,9 @@ fn every_example_file_parses() {
 fn bad_files_name_line_column_field_and_what_is_allowed() {
     let pool = |body: &str| {
         format!("name = \"lab\"\n{MASTER}[[pools]]\nname = \"cpu\"\nmachines = [{{ host = \"10.0.1.1\" }}]\n{body}")
+    };
+    let aws = |body: &str| {
+        format!("name = \"lab\"\n{MASTER}[aws]\nregion = \"eu-west-1\"\nbinary_url = \"https://example.com/berth\"\n[[pools]]\nname = \"gpu\"\nprovider = \"aws\"\ninstance_types = [\"g5.xlarge\"]\nami = \"ami-1\"\n{body}")
     };
     let cases: Vec<(String, &str)> = vec![
         ("name = \n".into(), "cluster.toml:1:8: string values must be quoted, expected literal string"),
@@ -172,7 +237,24 @@ fn bad_files_name_line_column_field_and_what_is_allowed() {
         ("name = \"lab\"\n[masters]\nmachines = [{ host = \"10.0.0.1\", ip = \"x\" }]\n".into(), "cluster.toml:3:34: masters.machines[0].ip: unknown field `ip`, expected one of `host`, `name`, `data_dir`, `user`, `port`, `key_file`, `agent`, `known_hosts`, `host_key_policy`, `jump_host`"),
         ("name = \"lab\"\n[masters]\nmachines = [\"10.0.0.1\"]\n".into(), "cluster.toml:3:13: masters.machines[0]: invalid type: string \"10.0.0.1\", expected a machine table like { host = \"10.0.0.1\" }"),
         ("name = \"lab\"\nssh = 1\n".into(), "cluster.toml:2:7: ssh: invalid type: integer `1`, expected a table ([ssh])"),
-        (pool("provider = \"aws\"\n"), "cluster.toml:7:12: pools[0].provider: provider \"aws\" is not supported yet (it comes with the AWS backend); allowed: \"ssh\""),
+        (pool("provider = \"aws\"\n"), "cluster.toml:6:13: pools[0].machines: a pool with provider \"aws\" lists no machines: the NodePool controller launches its instances; remove machines"),
+        (format!("name = \"lab\"\n{MASTER}[[pools]]\nname = \"gpu\"\nprovider = \"aws\"\ninstance_types = [\"a\"]\nami = \"b\"\n"), "cluster.toml:6:12: pools[0].provider: a pool with provider \"aws\" needs an [aws] block (region, endpoint_url) saying where its EC2 calls go"),
+        (pool("ami = \"ami-1\"\n"), "cluster.toml:7:7: pools[0].ami: is only for provider \"aws\" pools; set provider = \"aws\" or remove it"),
+        (aws("max_pods = 4\n"), "cluster.toml:12:12: pools[0].max_pods: is only for provider \"ssh\" pools (a NodePool has no such setting)"),
+        (aws("spot = true\ncapacity_type = \"spot\"\n"), "cluster.toml:13:17: pools[0].capacity_type: set spot or capacity_type, not both"),
+        (aws("capacity_type = \"reserved\"\n"), "cluster.toml:12:17: pools[0].capacity_type: \"reserved\" is not a capacity type; allowed: \"on-demand\", \"spot\""),
+        (aws("root_volume_type = \"gp3\"\n"), "cluster.toml:12:20: pools[0].root_volume_type: needs root_volume_gib (the volume's size)"),
+        (aws("root_volume_gib = 0\n"), "cluster.toml:12:19: pools[0].root_volume_gib: must be a size in GiB greater than 0"),
+        (aws("root_volume_gib = 10\nroot_volume_type = \"ssd\"\n"), "cluster.toml:13:20: pools[0].root_volume_type: \"ssd\" is not an EBS volume type; allowed: \"gp2\", \"gp3\", \"io1\", \"io2\", \"st1\", \"sc1\", \"standard\""),
+        (aws("replicas = 2\nmax_replicas = 3\n"), "cluster.toml:13:16: pools[0].max_replicas: set replicas (a fixed size) or min_replicas/max_replicas (autoscaled), not both"),
+        (aws("min_replicas = 3\nmax_replicas = 1\n"), "cluster.toml:13:16: pools[0].max_replicas: must be greater than or equal to min_replicas (3)"),
+        (aws("replicas = -1\n"), "cluster.toml:12:12: pools[0].replicas: must be greater than or equal to 0"),
+        (aws("limits = { disk = \"1\" }\n"), "cluster.toml:12:12: pools[0].limits.disk: unknown resource; allowed: \"cpu\", \"memory\", \"gpu\""),
+        (aws("capacity = { cpu = \"lots\" }\n"), "cluster.toml:12:20: pools[0].capacity.cpu: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"),
+        (aws("expire_after = \"soon\"\n"), "cluster.toml:12:16: pools[0].expire_after: \"soon\" must be a duration such as 30s or 720h, or Never"),
+        (aws("subnet_ids = [\"s-1\", \"s-1\"]\n"), "cluster.toml:12:22: pools[0].subnet_ids[1]: \"s-1\" repeats pools[0].subnet_ids[0]"),
+        (aws("").replace("ami = \"ami-1\"\n", ""), "cluster.toml:7:1: pools[0].ami: a pool with provider \"aws\" needs the AMI its instances boot: ami = \"ami-…\""),
+        (aws("").replace("instance_types = [\"g5.xlarge\"]", "instance_types = []"), "cluster.toml:10:18: pools[0].instance_types: a pool with provider \"aws\" needs instance types in order of preference: instance_types = [\"m7i.xlarge\"]"),
         (pool("provider = \"gcp\"\n"), "cluster.toml:7:12: pools[0].provider: unknown variant `gcp`, expected `ssh` or `aws`"),
         (pool("taints = [\"a=b:NoSchedule\", \"c=d:Sometimes\"]\n"), "cluster.toml:7:29: pools[0].taints[1]: invalid taint effect: Sometimes, unsupported taint effect (allowed: NoSchedule, PreferNoSchedule, NoExecute)"),
         (pool("taints = [\"a=b:NoSchedule\", \"a=c:NoSchedule\"]\n"), "cluster.toml:7:29: pools[0].taints[1]: taints must be unique by key and effect pair: a=c:NoSchedule repeats taints[0]"),
@@ -222,6 +304,13 @@ fn aws_masters_take_the_place_of_listed_masters() {
     }
     let listed = parse("cluster.toml", &single(AWS)).expect("[aws] beside listed masters");
     assert_eq!(listed.masters.len(), 1);
+    // A Terraform-made cluster without pools names only its region: berth
+    // launches nothing, so no binary_url is needed and no provider runs.
+    let region_only = parse("cluster.toml", &single("[aws]\nregion = \"eu-west-1\"\n"))
+        .expect("[aws] with only a region");
+    let aws = region_only.aws.as_ref().expect("[aws]");
+    assert!(!aws.launches_nodes());
+    assert!(listed.aws.as_ref().expect("[aws]").launches_nodes());
 }
 
 #[test]
@@ -234,7 +323,7 @@ fn bad_aws_blocks_name_line_column_field_and_what_is_allowed() {
         ("name = \"lab\"\n".into(), "cluster.toml:1:1: masters.machines: missing: list the masters under [masters] machines, or launch them on EC2 with [aws.masters]"),
         (aws_masters("", 1).replace("ami = ", "zone = \"a\"\nami = "), "cluster.toml:10:1: aws.masters.zone: unknown field `zone`, expected one of `count`, `instance_types`, `ami`, `subnet_ids`, `security_group_ids`, `key_name`, `root_volume_gib`, `root_volume_type`, `iam_instance_profile`, `public`"),
         (aws_masters("", 1).replace("region = ", "regoin = "), "cluster.toml:5:1: aws.regoin: unknown field `regoin`, expected one of `region`, `endpoint_url`, `binary_url`, `masters`"),
-        (aws_masters("", 1).replace("binary_url = \"https://example.com/berth\"\n", ""), "cluster.toml:4:1: aws.binary_url: missing: the URL node instances download the berth executable from (the masters' `berth server --aws-binary-url`)"),
+        (aws_masters("", 1).replace("binary_url = \"https://example.com/berth\"\n", ""), "cluster.toml:4:1: aws.binary_url: missing: berth launches instances here (aws pools or [aws.masters]), and they download the berth executable from this URL (the masters' `berth server --aws-binary-url`)"),
         (aws_masters("", 1).replace("https://example.com/berth", "/srv/berth"), "cluster.toml:6:14: aws.binary_url: \"/srv/berth\" is not an http:// or https:// URL"),
     ];
     assert_errors(&cases);

@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::aws;
 use super::error::{key_segment, Location};
 use super::model::{
-    Binary, Cidr, Cluster, Datastore, Machine, DEFAULT_CLUSTER_CIDR, DEFAULT_DATA_DIR,
+    Binary, Cidr, Cluster, Datastore, Machine, Provider, DEFAULT_CLUSTER_CIDR, DEFAULT_DATA_DIR,
     DEFAULT_SERVICE_CIDR,
 };
 use super::pool::pool;
@@ -205,7 +205,9 @@ pub(crate) fn cluster(
         }
         pools.push(pool(checker, &defaults, raw_pool, &field)?);
     }
-    let aws = aws::aws(checker, &defaults, raw.aws.as_ref())?;
+    aws_block_present(checker, &raw)?;
+    let has_aws_pools = pools.iter().any(|pool| pool.aws.is_some());
+    let aws = aws::aws(checker, &defaults, raw.aws.as_ref(), has_aws_pools)?;
     let cluster = Cluster {
         name: raw.name.get_ref().clone(),
         binary,
@@ -226,6 +228,25 @@ pub(crate) fn cluster(
     )?;
     enough_node_subnets(checker, raw.cluster_cidr.as_ref(), &cluster)?;
     Ok(cluster)
+}
+
+/// An `aws` pool needs `[aws]` (the region and endpoint the controller's EC2 calls use).
+fn aws_block_present(checker: &Checker<'_>, raw: &RawCluster) -> Result<(), ConfigError> {
+    if raw.aws.is_some() {
+        return Ok(());
+    }
+    let aws = raw.pools.iter().enumerate().find_map(|(index, pool)| {
+        let provider = pool.get_ref().provider.as_ref()?;
+        (*provider.get_ref() == Provider::Aws).then(|| (index, provider.span()))
+    });
+    match aws {
+        None => Ok(()),
+        Some((index, span)) => Err(checker.error(
+            span,
+            &format!("pools[{index}].provider"),
+            "a pool with provider \"aws\" needs an [aws] block (region, endpoint_url) saying where its EC2 calls go",
+        )),
+    }
 }
 
 /// What a machine takes from the file's top level unless it sets its own.

@@ -15,7 +15,7 @@ use super::TerraformError;
 pub struct TerraformCluster {
     /// `cluster_name`: the cluster's name.
     pub name: String,
-    /// `region`: the AWS region (recorded in the header comment).
+    /// `region`: the AWS region (`[aws] region`).
     pub region: Option<String>,
     /// `masters`: the control-plane machines.
     pub masters: Vec<Machine>,
@@ -31,6 +31,9 @@ pub struct TerraformCluster {
     pub service_cidr: Option<String>,
     /// `data_dir`: where berth keeps its files on every machine.
     pub data_dir: Option<String>,
+    /// `berth_binary_url`: where node pool instances download berth
+    /// (`[aws] binary_url`).
+    pub binary_url: Option<String>,
     /// `ssh_user`: the login the AMI has (`admin` on Debian's).
     pub ssh_user: Option<String>,
     /// `ssh_key_file`: the private key of the instances' key pair, on this machine.
@@ -43,9 +46,34 @@ pub struct TerraformCluster {
     pub ssh_host_key_policy: Option<String>,
     /// `ssh_pools`: pools of machines Terraform made that join over SSH.
     pub ssh_pools: Vec<SshPool>,
-    /// The keys of `node_pools`: pools whose machines the NodePool
-    /// controller launches itself (recorded in the header comment).
-    pub node_pools: Vec<String>,
+    /// `node_pools`: pools whose EC2 instances the NodePool controller
+    /// launches itself (`provider = "aws"` pools).
+    pub node_pools: Vec<AwsPool>,
+}
+
+/// One `node_pools` entry: the `pool` output of `terraform/modules/nodepool`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AwsPool {
+    /// The pool's name (its key in `node_pools`).
+    pub name: String,
+    /// The AMI.
+    pub ami: String,
+    /// Instance types in order of preference.
+    pub instance_types: Vec<String>,
+    /// Subnets the instances are spread over.
+    pub subnet_ids: Vec<String>,
+    /// Security groups of the instances.
+    pub security_group_ids: Vec<String>,
+    /// The instance profile the instances run as.
+    pub instance_profile: Option<String>,
+    /// EC2 key pair.
+    pub key_name: Option<String>,
+    /// Root volume size in GiB.
+    pub root_volume_size: Option<i64>,
+    /// Whether it is a GPU pool.
+    pub gpu: bool,
+    /// Whether spot instances come first.
+    pub spot: bool,
 }
 
 /// One machine Terraform made.
@@ -93,6 +121,7 @@ pub(super) fn parse(file: &str, text: &str) -> Result<TerraformCluster, Terrafor
         cluster_cidr: reader.optional_string("cluster_cidr")?,
         service_cidr: reader.optional_string("service_cidr")?,
         data_dir: reader.optional_string("data_dir")?,
+        binary_url: reader.optional_string("berth_binary_url")?,
         ssh_user: reader.optional_string("ssh_user")?,
         ssh_key_file: reader.optional_string("ssh_key_file")?,
         ssh_jump_host: reader.optional_string("ssh_jump_host")?,
@@ -183,70 +212,136 @@ impl Reader<'_> {
 
     fn ssh_pools(&self) -> Result<Vec<SshPool>, TerraformError> {
         const SHAPE: &str = "a map of pool name to {machines, labels, taints, gpu}";
-        let Some(value) = self.value("ssh_pools")? else {
+        self.each_pool("ssh_pools", SHAPE, |name, at, fields| {
+            let machines = field(fields, "machines")
+                .ok_or_else(|| self.missing(&format!("{at}.machines"), MASTERS_HINT))?;
+            let machines = self.machines(machines, &format!("{at}.machines"), MASTERS_HINT)?;
+            let labels = match field(fields, "labels") {
+                None => BTreeMap::new(),
+                Some(Value::Object(labels)) => labels
+                    .iter()
+                    .map(|(key, value)| {
+                        Ok((
+                            key.clone(),
+                            self.string(value, &format!("{at}.labels.{key}"))?,
+                        ))
+                    })
+                    .collect::<Result<_, TerraformError>>()?,
+                Some(other) => {
+                    return Err(self.wrong(&format!("{at}.labels"), "a map of strings", other))
+                }
+            };
+            let taints = self.strings(fields, &at, "taints")?;
+            let gpu = self.flag(fields, &at, "gpu")?;
+            Ok(SshPool {
+                name: name.to_owned(),
+                machines,
+                labels,
+                taints,
+                gpu,
+            })
+        })
+    }
+
+    fn node_pools(&self) -> Result<Vec<AwsPool>, TerraformError> {
+        const SHAPE: &str = "a map of pool name to the nodepool module's pool output";
+        self.each_pool("node_pools", SHAPE, |name, at, fields| {
+            let ami = field(fields, "ami")
+                .ok_or_else(|| self.missing(&format!("{at}.ami"), "the AMI the pool boots"))?;
+            let root_volume_size = match field(fields, "root_volume_size") {
+                None => None,
+                Some(Value::Number(size)) if size.as_i64().is_some() => size.as_i64(),
+                Some(other) => {
+                    return Err(self.wrong(
+                        &format!("{at}.root_volume_size"),
+                        "a whole number of GiB",
+                        other,
+                    ))
+                }
+            };
+            Ok(AwsPool {
+                name: name.to_owned(),
+                ami: self.string(ami, &format!("{at}.ami"))?,
+                instance_types: self.strings(fields, &at, "instance_types")?,
+                subnet_ids: self.strings(fields, &at, "subnet_ids")?,
+                security_group_ids: self.strings(fields, &at, "security_group_ids")?,
+                instance_profile: self.optional_field(fields, &at, "instance_profile")?,
+                key_name: self.optional_field(fields, &at, "key_name")?,
+                root_volume_size,
+                gpu: self.flag(fields, &at, "gpu")?,
+                spot: self.flag(fields, &at, "spot")?,
+            })
+        })
+    }
+
+    /// Output `key`, a map of pool name to an object (`shape`), read entry
+    /// by entry with `read(name, path, fields)`; empty when absent.
+    fn each_pool<T>(
+        &self,
+        key: &str,
+        shape: &'static str,
+        read: impl Fn(&str, String, &Map<String, Value>) -> Result<T, TerraformError>,
+    ) -> Result<Vec<T>, TerraformError> {
+        let Some(value) = self.value(key)? else {
             return Ok(Vec::new());
         };
         let Value::Object(pools) = value else {
-            return Err(self.wrong("ssh_pools", SHAPE, value));
+            return Err(self.wrong(key, shape, value));
         };
         pools
             .iter()
             .map(|(name, pool)| {
-                let at = format!("ssh_pools.{name}");
+                let at = format!("{key}.{name}");
                 let Value::Object(fields) = pool else {
-                    return Err(self.wrong(&at, SHAPE, pool));
+                    return Err(self.wrong(&at, shape, pool));
                 };
-                let machines = field(fields, "machines")
-                    .ok_or_else(|| self.missing(&format!("{at}.machines"), MASTERS_HINT))?;
-                let machines = self.machines(machines, &format!("{at}.machines"), MASTERS_HINT)?;
-                let labels = match field(fields, "labels") {
-                    None => BTreeMap::new(),
-                    Some(Value::Object(labels)) => labels
-                        .iter()
-                        .map(|(key, value)| {
-                            Ok((
-                                key.clone(),
-                                self.string(value, &format!("{at}.labels.{key}"))?,
-                            ))
-                        })
-                        .collect::<Result<_, TerraformError>>()?,
-                    Some(other) => {
-                        return Err(self.wrong(&format!("{at}.labels"), "a map of strings", other))
-                    }
-                };
-                let taints = match field(fields, "taints") {
-                    None => Vec::new(),
-                    Some(Value::Array(taints)) => taints
-                        .iter()
-                        .enumerate()
-                        .map(|(i, taint)| self.string(taint, &format!("{at}.taints[{i}]")))
-                        .collect::<Result<_, TerraformError>>()?,
-                    Some(other) => {
-                        return Err(self.wrong(&format!("{at}.taints"), "a list of strings", other))
-                    }
-                };
-                let gpu = match field(fields, "gpu") {
-                    None => false,
-                    Some(Value::Bool(gpu)) => *gpu,
-                    Some(other) => return Err(self.wrong(&format!("{at}.gpu"), "a bool", other)),
-                };
-                Ok(SshPool {
-                    name: name.clone(),
-                    machines,
-                    labels,
-                    taints,
-                    gpu,
-                })
+                read(name, at, fields)
             })
             .collect()
     }
 
-    fn node_pools(&self) -> Result<Vec<String>, TerraformError> {
-        match self.value("node_pools")? {
+    /// Field `key` of the object at `at`: a list of strings, empty when absent.
+    fn strings(
+        &self,
+        fields: &Map<String, Value>,
+        at: &str,
+        key: &str,
+    ) -> Result<Vec<String>, TerraformError> {
+        match field(fields, key) {
             None => Ok(Vec::new()),
-            Some(Value::Object(pools)) => Ok(pools.keys().cloned().collect()),
-            Some(other) => Err(self.wrong("node_pools", "a map of pool name to its inputs", other)),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| self.string(item, &format!("{at}.{key}[{i}]")))
+                .collect(),
+            Some(other) => Err(self.wrong(&format!("{at}.{key}"), "a list of strings", other)),
         }
+    }
+
+    /// Field `key` of the object at `at`: a bool, false when absent.
+    fn flag(
+        &self,
+        fields: &Map<String, Value>,
+        at: &str,
+        key: &str,
+    ) -> Result<bool, TerraformError> {
+        match field(fields, key) {
+            None => Ok(false),
+            Some(Value::Bool(flag)) => Ok(*flag),
+            Some(other) => Err(self.wrong(&format!("{at}.{key}"), "a bool", other)),
+        }
+    }
+
+    /// Field `key` of the object at `at`: a string, when present.
+    fn optional_field(
+        &self,
+        fields: &Map<String, Value>,
+        at: &str,
+        key: &str,
+    ) -> Result<Option<String>, TerraformError> {
+        field(fields, key)
+            .map(|value| self.string(value, &format!("{at}.{key}")))
+            .transpose()
     }
 
     fn string(&self, value: &Value, at: &str) -> Result<String, TerraformError> {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::outputs::{Machine, TerraformCluster};
+use super::outputs::{AwsPool, Machine, TerraformCluster};
 
 /// The `cluster.toml` text for `cluster`, made from the outputs file `source`.
 pub(super) fn cluster_toml(cluster: &TerraformCluster, source: &str) -> String {
@@ -21,18 +21,6 @@ pub(super) fn cluster_toml(cluster: &TerraformCluster, source: &str) -> String {
         &mut out,
         "# Re-made on every run: change the Terraform variables, not this file.".to_owned(),
     );
-    if let Some(region) = &cluster.region {
-        line(&mut out, format!("# AWS region: {region}"));
-    }
-    if !cluster.node_pools.is_empty() {
-        line(
-            &mut out,
-            format!(
-                "# Node pools the NodePool controller launches (terraform output node_pools): {}",
-                cluster.node_pools.join(", ")
-            ),
-        );
-    }
     line(&mut out, format!("name = {}", quote(&cluster.name)));
     let datastore = cluster.datastore.clone().unwrap_or_else(|| {
         if cluster.masters.len() == 1 {
@@ -67,6 +55,13 @@ pub(super) fn cluster_toml(cluster: &TerraformCluster, source: &str) -> String {
             line(&mut out, format!("{key} = {}", quote(value)));
         }
     }
+    if let Some(region) = &cluster.region {
+        out.push_str("\n[aws]\n");
+        line(&mut out, format!("region = {}", quote(region)));
+        if let Some(url) = &cluster.binary_url {
+            line(&mut out, format!("binary_url = {}", quote(url)));
+        }
+    }
     out.push_str("\n[masters]\n");
     machines(&mut out, &cluster.masters);
     for pool in &cluster.ssh_pools {
@@ -90,7 +85,45 @@ pub(super) fn cluster_toml(cluster: &TerraformCluster, source: &str) -> String {
             line(&mut out, format!("taints = [{}]", taints.join(", ")));
         }
     }
+    for pool in &cluster.node_pools {
+        aws_pool(&mut out, pool);
+    }
     out
+}
+
+/// One `provider = "aws"` `[[pools]]` entry.
+fn aws_pool(out: &mut String, pool: &AwsPool) {
+    let _ = write!(
+        out,
+        "\n[[pools]]\nname = {}\nprovider = \"aws\"\n",
+        quote(&pool.name)
+    );
+    if pool.gpu {
+        out.push_str("gpu = true\n");
+    }
+    if pool.spot {
+        out.push_str("spot = true\n");
+    }
+    let _ = writeln!(out, "ami = {}", quote(&pool.ami));
+    for (key, values) in [
+        ("instance_types", &pool.instance_types),
+        ("subnet_ids", &pool.subnet_ids),
+        ("security_group_ids", &pool.security_group_ids),
+    ] {
+        let values: Vec<String> = values.iter().map(|v| quote(v)).collect();
+        let _ = writeln!(out, "{key} = [{}]", values.join(", "));
+    }
+    for (key, value) in [
+        ("iam_instance_profile", &pool.instance_profile),
+        ("key_name", &pool.key_name),
+    ] {
+        if let Some(value) = value {
+            let _ = writeln!(out, "{key} = {}", quote(value));
+        }
+    }
+    if let Some(size) = pool.root_volume_size {
+        let _ = writeln!(out, "root_volume_gib = {size}");
+    }
 }
 
 /// `machines = [ … ]`, one inline table a line.

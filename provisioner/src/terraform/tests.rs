@@ -6,7 +6,8 @@ const SAVED: &str = include_str!("../../tests/data/terraform-outputs.json");
 #[test]
 fn saved_outputs_become_a_checked_cluster() {
     let parsed = parse("outputs.json", SAVED).expect("saved outputs parse");
-    assert_eq!(parsed.node_pools, vec!["gpu".to_owned()]);
+    let names: Vec<&str> = parsed.node_pools.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["gpu"]);
     let text = cluster_toml(&parsed, "outputs.json");
     let cluster = config::parse("cluster.toml", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(cluster.name, "prod");
@@ -40,8 +41,68 @@ fn saved_outputs_become_a_checked_cluster() {
         ssh.jump_host.as_ref().map(|j| j.host.as_str()),
         Some("bastion.prod.example.com")
     );
-    assert!(cluster.pools.is_empty());
-    assert!(text.contains("# AWS region: eu-west-1"), "{text}");
+    assert!(
+        text.contains("[aws]\nregion = \"eu-west-1\"\nbinary_url = \"https://downloads.example.com/berth/v0.1.0/berth-linux-amd64\"\n"),
+        "{text}"
+    );
+    // node_pools.gpu: an aws pool with the module's launch settings.
+    let [pool] = cluster.pools.as_slice() else {
+        panic!("{text}")
+    };
+    assert_eq!(pool.name, "gpu");
+    assert_eq!(pool.provider, config::Provider::Aws);
+    let taints: Vec<String> = pool.taints.iter().map(ToString::to_string).collect();
+    assert_eq!(taints, ["nvidia.com/gpu=present:NoSchedule"]);
+    let aws = pool.aws.as_ref().expect("aws settings");
+    let template = &aws.template;
+    assert_eq!(template.ami, "ami-0123456789abcdef0");
+    assert_eq!(template.instance_types, ["g5.xlarge", "g5.2xlarge"]);
+    assert_eq!(template.subnet_ids.len(), 3);
+    assert_eq!(template.security_group_ids, ["sg-0nodes0000000001"]);
+    assert_eq!(
+        template.iam_instance_profile.as_deref(),
+        Some("prod-pool-gpu")
+    );
+    assert_eq!(template.key_name.as_deref(), Some("prod"));
+    assert_eq!(template.root_volume.as_ref().map(|v| v.size_gib), Some(100));
+    assert!(!template.wants_spot());
+    assert_eq!(
+        aws.size,
+        config::PoolSize::Autoscaled {
+            min: None,
+            max: None
+        }
+    );
+}
+
+#[test]
+fn spot_node_pools_ask_for_spot() {
+    let text = outputs(
+        r#""region": {"value": "us-east-1"},
+           "berth_binary_url": {"value": "https://example.com/berth"},
+           "node_pools": {"value": {"cpu": {"ami": "ami-1", "instance_types": ["m7i.large"],
+             "subnet_ids": ["subnet-1"], "security_group_ids": [], "instance_profile": null,
+             "key_name": null, "root_volume_size": 50, "gpu": false, "spot": true, "tags": {}}}}"#,
+    );
+    let parsed = parse("o.json", &text).expect("parses");
+    let toml = cluster_toml(&parsed, "o.json");
+    let cluster = config::parse("cluster.toml", &toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let pool = &cluster.pools[0];
+    assert!(pool.taints.is_empty(), "not a GPU pool");
+    let template = &pool.aws.as_ref().expect("aws").template;
+    assert!(template.wants_spot(), "{toml}");
+    assert_eq!(template.iam_instance_profile, None);
+    // Without a region an aws pool has no [aws] block, and check says so.
+    let no_region = parse(
+        "o.json",
+        &text.replace(r#""region": {"value": "us-east-1"},"#, ""),
+    )
+    .expect("parses");
+    let toml = cluster_toml(&no_region, "o.json");
+    let error = config::parse("cluster.toml", &toml)
+        .expect_err(&toml)
+        .to_string();
+    assert!(error.contains("needs an [aws] block"), "{error}");
 }
 
 /// A minimal outputs document with `extra` outputs added (raw JSON members).
@@ -94,7 +155,7 @@ fn defaults_follow_the_master_count_and_ssh_pools_join() {
 
 #[test]
 fn problems_name_the_output() {
-    let cases: [(String, &str); 9] = [
+    let cases: [(String, &str); 11] = [
         (
             "[]".to_owned(),
             "o.json: not the JSON object `terraform output -json` prints: the top level is a list",
@@ -127,6 +188,14 @@ fn problems_name_the_output() {
         (
             outputs(r#""ssh_pools": {"value": {"cpu": {"machines": [{"host": 1}]}}}"#),
             "o.json: output \"ssh_pools.cpu.machines[0].host\": expected a string, found a number",
+        ),
+        (
+            outputs(r#""node_pools": {"value": {"gpu": {"instance_types": ["g5.xlarge"]}}}"#),
+            "o.json: output \"node_pools.gpu.ami\" is missing",
+        ),
+        (
+            outputs(r#""node_pools": {"value": {"gpu": {"ami": "a", "root_volume_size": "big"}}}"#),
+            "o.json: output \"node_pools.gpu.root_volume_size\": expected a whole number of GiB, found a string",
         ),
     ];
     for (text, want) in cases {

@@ -12,6 +12,11 @@ output "region" {
   value       = var.region
 }
 
+output "berth_binary_url" {
+  description = "Where node pool instances download the berth executable."
+  value       = var.berth_binary_url
+}
+
 output "masters" {
   description = "The masters: name, host (reached over SSH), private_ip, instance_id."
   value       = module.masters.machines

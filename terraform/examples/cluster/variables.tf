@@ -51,6 +51,12 @@ variable "ami_id" {
   type        = string
 }
 
+variable "berth_binary_url" {
+  description = "Where node pool instances download the berth executable at first boot (https); required when pools is not empty."
+  type        = string
+  default     = null
+}
+
 variable "ssh_user" {
   description = "The AMI's login user (admin on Debian, ubuntu on Ubuntu)."
   type        = string
