@@ -385,6 +385,34 @@ pub fn manifest(name: &str) -> String {
         .into_owned()
 }
 
+/// Prints the server's and these processes' logs when the test fails, so a
+/// failed assertion or kubectl call shows them as a `wait_for` timeout does.
+/// Declare it after the processes: it must drop (and read) before them.
+pub struct LogsOnFailure {
+    logs: Vec<PathBuf>,
+}
+
+impl LogsOnFailure {
+    /// Watches the logs of `server` and `processes`.
+    pub fn new(server: &Server, processes: &[&BerthProcess]) -> Self {
+        let mut logs = vec![server.dir.path().join("server.log")];
+        logs.extend(processes.iter().map(|p| p.log_path()));
+        Self { logs }
+    }
+}
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for log in &self.logs {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            eprintln!("---- {} ----\n{text}", log.display());
+        }
+    }
+}
+
 /// Polls `check` until it returns Some or `timeout` passes.
 pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
