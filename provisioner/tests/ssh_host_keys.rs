@@ -5,8 +5,21 @@
 #[path = "ssh/sshd.rs"]
 mod sshd;
 
-use berth_provisioner::ssh::{Error, HostKeyPolicy, Machine};
+use berth_provisioner::ssh::{ConnectOptions, Error, HostKeyPolicy, Machine};
 use sshd::{fingerprint_of, init_tracing, keygen, public_key, ssh_keygen, Sshd};
+
+/// A host-key error must let the user act: it names the server's key by
+/// its fingerprint and the known_hosts file it was checked against.
+fn assert_names_key_and_file(text: &str, sshd: &Sshd, options: &ConnectOptions) {
+    assert!(
+        text.contains(&fingerprint_of(&sshd.path("host_key.pub"))),
+        "{text}"
+    );
+    assert!(
+        text.contains(options.known_hosts.to_str().unwrap()),
+        "{text}"
+    );
+}
 
 #[tokio::test]
 async fn strict_policy_refuses_unknown_host_keys() {
@@ -19,14 +32,7 @@ async fn strict_policy_refuses_unknown_host_keys() {
     assert!(matches!(error, Error::UnknownHostKey { .. }), "{text}");
     let machine = format!("root@127.0.0.1:{}", sshd.port);
     assert!(text.starts_with(&machine), "{text}");
-    assert!(
-        text.contains(&fingerprint_of(&sshd.path("host_key.pub"))),
-        "{text}"
-    );
-    assert!(
-        text.contains(options.known_hosts.to_str().unwrap()),
-        "{text}"
-    );
+    assert_names_key_and_file(&text, &sshd, &options);
     // A missing file is the same as an empty one.
     options.known_hosts = sshd.path("no/such/known_hosts");
     let error = Machine::connect(sshd.target(), &options).await.unwrap_err();
@@ -59,14 +65,7 @@ async fn changed_host_keys_are_refused_under_every_policy() {
             text.contains(&format!("root@127.0.0.1:{}", sshd.port)),
             "{text}"
         );
-        assert!(
-            text.contains(&fingerprint_of(&sshd.path("host_key.pub"))),
-            "{text}"
-        );
-        assert!(
-            text.contains(options.known_hosts.to_str().unwrap()),
-            "{text}"
-        );
+        assert_names_key_and_file(&text, &sshd, &options);
         assert_eq!(
             std::fs::read_to_string(&options.known_hosts).unwrap(),
             recorded
