@@ -247,6 +247,24 @@ impl Drop for Server {
     }
 }
 
+/// Spawns `command` with piped output and `stdin` written to it and closed,
+/// as kubectl reads a manifest or an exec's input.
+pub fn spawn_with_stdin(command: &mut Command, stdin: &str) -> Child {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running kubectl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child
+}
+
 /// A kubectl invocation helper with its own discovery cache.
 pub struct Kubectl {
     pub binary: String,
@@ -299,20 +317,9 @@ impl Kubectl {
 
     /// Runs kubectl with `stdin` as input.
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running kubectl");
-        child
-            .stdin
-            .take()
+        spawn_with_stdin(&mut self.command(args), stdin)
+            .wait_with_output()
             .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
     }
 
     /// Runs kubectl, asserts success, returns stdout.
