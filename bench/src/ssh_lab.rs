@@ -3,12 +3,16 @@
 //! copying the berth binary to the machines. Needs root and Debian's
 //! openssh-server; everything is removed when the lab is dropped.
 
+#[path = "../../tests/hosts/sshd.rs"]
+mod netns_sshd;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use berth_provisioner::ssh::{self, Auth, ConnectOptions, Source, Target};
+use netns_sshd::{keygen, NetnsSshd};
 
 fn hosts_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/hosts/hosts.sh")
@@ -21,7 +25,7 @@ pub struct Lab {
     pub addresses: Vec<String>,
     /// Their bridge's address on this machine (where a server they reach listens).
     pub gateway: String,
-    sshds: Vec<Child>,
+    sshds: Vec<NetnsSshd>,
 }
 
 impl Lab {
@@ -54,49 +58,25 @@ impl Lab {
                 Some((fields.first()?.to_string(), fields.get(1)?.to_string()))
             })
             .collect();
-        keygen(&dir.join("id"))?;
-        std::fs::create_dir_all("/run/sshd")?;
+        keygen(&dir.join("id"), "berth-bench").context("ssh-keygen (Debian openssh-client)")?;
         let mut known_hosts = String::new();
         for (i, (netns, address)) in hosts.iter().enumerate() {
-            let sshd_dir = dir.join(format!("sshd{i}"));
-            std::fs::create_dir_all(&sshd_dir)?;
-            keygen(&sshd_dir.join("host_key"))?;
-            let d = sshd_dir.display();
-            std::fs::write(
-                sshd_dir.join("sshd_config"),
-                format!(
-                    "ListenAddress {address}\nPort 22\nHostKey {d}/host_key\nAuthorizedKeysFile {keys}\n\
-                     PidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
-                     PermitRootLogin prohibit-password\n",
-                    keys = dir.join("id.pub").display(),
-                ),
-            )?;
-            lab.sshds.push(
-                Command::new("nsenter")
-                    .arg(format!("--net=/var/run/netns/{netns}"))
-                    .args(["/usr/sbin/sshd", "-D", "-E"])
-                    .arg(sshd_dir.join("sshd.log"))
-                    .arg("-f")
-                    .arg(sshd_dir.join("sshd_config"))
-                    .stdin(Stdio::null())
-                    .spawn()
-                    .context("starting sshd")?,
-            );
-            let public = std::fs::read_to_string(sshd_dir.join("host_key.pub"))?;
-            let key: Vec<&str> = public.split_whitespace().take(2).collect();
-            known_hosts.push_str(&format!("{address} {}\n", key.join(" ")));
+            let sshd = NetnsSshd::spawn(
+                netns,
+                address,
+                &dir.join(format!("sshd{i}")),
+                &dir.join("id.pub"),
+            )
+            .context("starting sshd (Debian openssh-server)")?;
+            known_hosts.push_str(&format!("{}\n", sshd.known_hosts_line));
+            lab.sshds.push(sshd);
             lab.addresses.push(address.clone());
         }
         std::fs::write(dir.join("known_hosts"), known_hosts)?;
         let deadline = Instant::now() + Duration::from_secs(10);
-        for address in &lab.addresses {
-            while std::net::TcpStream::connect((address.as_str(), 22)).is_err() {
-                anyhow::ensure!(
-                    Instant::now() < deadline,
-                    "sshd on {address} did not listen"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        for sshd in &mut lab.sshds {
+            sshd.wait_until_listening(deadline)
+                .map_err(anyhow::Error::msg)?;
         }
         Ok(lab)
     }
@@ -104,25 +84,13 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for sshd in &mut self.sshds {
-            let _ = sshd.kill();
-            let _ = sshd.wait();
-        }
+        // The servers stop before their namespaces go.
+        self.sshds.clear();
         let _ = Command::new("bash")
             .arg(hosts_script())
             .args(["down", "--prefix", &self.prefix])
             .output();
     }
-}
-
-fn keygen(path: &Path) -> anyhow::Result<()> {
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "berth-bench", "-f"])
-        .arg(path)
-        .status()
-        .context("ssh-keygen (Debian openssh-client)")?;
-    anyhow::ensure!(status.success(), "ssh-keygen failed");
-    Ok(())
 }
 
 /// The floor: connect to each machine and upload `berth` there, all at once.

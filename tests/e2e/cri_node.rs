@@ -7,10 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 pub use berth_agent::runtime::cri::cni::bridge_name;
 
-use crate::support::{free_port, BerthProcess, Server};
+use crate::support::{free_port, wait_for, BerthProcess, Kubectl, Server};
 
 /// The local registry of `tests/images/build.sh`, stopped when dropped.
 pub struct Registry {
@@ -143,6 +144,28 @@ impl CriNode {
             args,
             _dir: dir,
         }
+    }
+
+    /// Waits (up to `timeout`) until the node has registered and is Ready,
+    /// failing with the agent's and server's logs otherwise.
+    pub fn wait_ready(&mut self, server: &Server, kubectl: &Kubectl, timeout: Duration) {
+        let name = self.name.clone();
+        wait_for(
+            "the node registers Ready",
+            timeout,
+            server,
+            &mut [&mut self.agent],
+            || {
+                let out = kubectl.run(&[
+                    "get",
+                    "node",
+                    &name,
+                    "-o",
+                    r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
+                ]);
+                (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
+            },
+        );
     }
 
     /// Stops the agent with SIGTERM (containers keep running) and starts it again.

@@ -11,7 +11,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::{wait_for, Kubectl, Server, KUBECTL_1_33};
+use support::{wait_for, Kubectl, LogsOnFailure, Server, KUBECTL_1_33};
 
 const NAMESPACE: &str = "dw";
 
@@ -94,6 +94,7 @@ fn drain_waits_for_the_statefulset_under_its_budget_and_replaces_job_pods() {
     let heartbeat = ["--heartbeat-interval", "2s"];
     let mut a = server.start_agent("dw-a", &heartbeat);
     let mut b = server.start_agent("dw-b", &heartbeat);
+    let _logs = LogsOnFailure::new(&server, &[&a, &b]);
     kubectl.ok(&["create", "namespace", NAMESPACE]);
     kubectl.ok_stdin(&["apply", "-f", "-"], WORKLOADS);
 
@@ -139,11 +140,7 @@ fn drain_waits_for_the_statefulset_under_its_budget_and_replaces_job_pods() {
     let drain = kubectl.run(&["drain", &crowded, "--ignore-daemonsets", "--timeout=90s"]);
     let stdout = String::from_utf8_lossy(&drain.stdout);
     let stderr = String::from_utf8_lossy(&drain.stderr);
-    assert!(
-        drain.status.success(),
-        "drain failed\n{stdout}\n{stderr}\n{}",
-        server.log()
-    );
+    assert!(drain.status.success(), "drain failed\n{stdout}\n{stderr}");
     // kubectl retries the second database pod on upstream's 429 until the
     // first is back on the other node.
     assert!(

@@ -292,22 +292,7 @@ fn network_policies_allow_exactly_what_they_name_and_deny_the_rest() {
     let server = Server::start_with(&["--cluster-cidr", &cidr]);
     let kubectl = server.kubectl(KUBECTL_1_33);
     let mut node = CriNode::start(&server, &registry, NODE);
-    wait_for(
-        "the node registers Ready",
-        Duration::from_secs(60),
-        &server,
-        &mut [&mut node.agent],
-        || {
-            let out = kubectl.run(&[
-                "get",
-                "node",
-                NODE,
-                "-o",
-                r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
-            ]);
-            (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
-        },
-    );
+    node.wait_ready(&server, &kubectl, Duration::from_secs(60));
     let apply = |manifest: &str| {
         kubectl.ok_stdin(&["apply", "-f", "-"], manifest);
     };

@@ -10,9 +10,9 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use support::{wait_for, Kubectl, Server, KUBECTL_1_33};
+use support::nodepool::{claims, name_to, waiter};
+use support::{Kubectl, Server, KUBECTL_1_33};
 
 const POOLS: &str = r#"
 apiVersion: berth.dev/v1
@@ -80,30 +80,6 @@ fn deployment(name: &str, replicas: u32, resources: &str, tolerations: &str) -> 
     )
 }
 
-/// Live NodeClaims of `pool`.
-fn claims(k: &Kubectl, pool: &str) -> usize {
-    k.jsonpath(
-        &["get", "nodeclaims", "-l", &format!("berth.dev/pool={pool}")],
-        "{range .items[*]}{.metadata.name}{\"\\n\"}{end}",
-    )
-    .lines()
-    .count()
-}
-
-/// `name → field` of the objects `args` lists (field empty when unset).
-fn name_to(k: &Kubectl, args: &[&str], field: &str) -> BTreeMap<String, String> {
-    k.jsonpath(
-        args,
-        &format!("{{range .items[*]}}{{.metadata.name}} {{{field}}}{{\"\\n\"}}{{end}}"),
-    )
-    .lines()
-    .map(|l| {
-        let (name, value) = l.split_once(' ').unwrap_or((l, ""));
-        (name.to_owned(), value.to_owned())
-    })
-    .collect()
-}
-
 /// `pod → node` of the pods of `app` (node empty when unbound).
 fn placements(k: &Kubectl, app: &str) -> BTreeMap<String, String> {
     let selector = format!("app={app}");
@@ -142,11 +118,7 @@ fn events(k: &Kubectl, namespace: &str, kind: &str) -> String {
 fn pending_pods_grow_the_cheapest_fitting_pool_by_what_they_need() {
     let server = Server::start();
     let k = server.kubectl(KUBECTL_1_33);
-    let wait = |what: &str, secs: u64, check: &mut dyn FnMut() -> bool| {
-        wait_for(what, Duration::from_secs(secs), &server, &mut [], || {
-            check().then_some(())
-        })
-    };
+    let wait = waiter(&server);
     k.ok(&["create", "namespace", "as-e2e"]);
     k.ok_stdin(&["apply", "-f", "-"], POOLS);
     let gpu = r#"{"limits":{"nvidia.com/gpu":"1"}}"#;
@@ -197,14 +169,17 @@ fn pending_pods_grow_the_cheapest_fitting_pool_by_what_they_need() {
                 "nodeclaim {claim} Initialized before its node advertised GPUs"
             );
         }
-        assert!(claims(&k, "as-gpu") <= 2, "more GPU machines than needed");
+        assert!(
+            claims(&k, "as-gpu").len() <= 2,
+            "more GPU machines than needed"
+        );
         placed.len() == 4 && placed.values().all(|n| !n.is_empty())
     });
     assert!(
         saw_gpuless_node,
         "the GPU nodes never showed the advertisement delay"
     );
-    assert_eq!(claims(&k, "as-gpu"), 2);
+    assert_eq!(claims(&k, "as-gpu").len(), 2);
     assert_eq!(gpu_nodes(&k).values().filter(|g| *g == "2").count(), 2);
 
     // The CPU pods went to the preferred pool, one machine for both.
@@ -212,8 +187,8 @@ fn pending_pods_grow_the_cheapest_fitting_pool_by_what_they_need() {
         let placed = placements(&k, "web");
         placed.len() == 2 && placed.values().all(|n| n.starts_with("as-cpu-preferred-"))
     });
-    assert_eq!(claims(&k, "as-cpu-preferred"), 1);
-    assert_eq!(claims(&k, "as-cpu"), 0);
+    assert_eq!(claims(&k, "as-cpu-preferred").len(), 1);
+    assert_eq!(claims(&k, "as-cpu").len(), 0);
 
     let pool_events = events(&k, "default", "NodePool");
     assert!(
@@ -247,7 +222,7 @@ fn pending_pods_grow_the_cheapest_fitting_pool_by_what_they_need() {
             == 6
     });
     assert_eq!(placements(&k, "trainer").len(), 7);
-    assert_eq!(claims(&k, "as-gpu"), 3);
+    assert_eq!(claims(&k, "as-gpu").len(), 3);
     let pool_events = events(&k, "default", "NodePool");
     assert!(
         pool_events.contains("as-gpu FailedProvisioning: 1 pending pod(s) not provisioned"),
@@ -277,9 +252,9 @@ fn pending_pods_grow_the_cheapest_fitting_pool_by_what_they_need() {
         "--wait=false",
     ]);
     wait("the GPU pool back at 0 machines", 120, &mut || {
-        claims(&k, "as-gpu") == 0 && gpu_nodes(&k).is_empty()
+        claims(&k, "as-gpu").is_empty() && gpu_nodes(&k).is_empty()
     });
-    assert_eq!(claims(&k, "as-cpu-preferred"), 1);
+    assert_eq!(claims(&k, "as-cpu-preferred").len(), 1);
     let pool_events = events(&k, "default", "NodePool");
     assert!(
         pool_events.contains("as-gpu Disrupting: Disrupting nodeclaim as-gpu-"),

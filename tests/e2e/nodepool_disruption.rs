@@ -10,11 +10,12 @@
 
 mod support;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
-use serde_json::Value;
-use support::{wait_for, Kubectl, Server, KUBECTL_1_33};
+use support::nodepool::{
+    claims, condition, deleting, events, name, pool_node_field, ready_claims, waiter,
+};
+use support::{Kubectl, Server, KUBECTL_1_33};
 
 const AUTOSCALED: &str = r#"
 apiVersion: berth.dev/v1
@@ -90,73 +91,6 @@ spec:
       pods: "10"
 "#;
 
-/// The NodeClaims of `pool` as JSON objects.
-fn claims(k: &Kubectl, pool: &str) -> Vec<Value> {
-    let out = k.ok(&[
-        "get",
-        "nodeclaims",
-        "-l",
-        &format!("berth.dev/pool={pool}"),
-        "-o",
-        "json",
-    ]);
-    let list: Value = serde_json::from_str(&out).expect("nodeclaim list JSON");
-    list["items"].as_array().cloned().unwrap_or_default()
-}
-
-fn name(object: &Value) -> String {
-    object["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn deleting(object: &Value) -> bool {
-    !object["metadata"]["deletionTimestamp"].is_null()
-}
-
-fn condition(object: &Value, type_: &str) -> bool {
-    object["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == type_ && c["status"] == "True")
-}
-
-/// Names of the pool's live claims whose node is Ready.
-fn ready_claims(k: &Kubectl, pool: &str) -> BTreeSet<String> {
-    claims(k, pool)
-        .iter()
-        .filter(|c| !deleting(c) && condition(c, "Ready"))
-        .map(name)
-        .collect()
-}
-
-/// `name unschedulable` of the pool's Nodes.
-fn pool_nodes(k: &Kubectl, pool: &str) -> Vec<String> {
-    let out = k.jsonpath(
-        &["get", "nodes", "-l", &format!("berth.dev/pool={pool}")],
-        r#"{range .items[*]}{.metadata.name} {.spec.unschedulable}{"\n"}{end}"#,
-    );
-    out.lines().map(|l| l.trim_end().to_owned()).collect()
-}
-
-/// Every Event as `reason: message`.
-fn events(k: &Kubectl) -> String {
-    k.jsonpath(
-        &["get", "events", "-A"],
-        r#"{range .items[*]}{.reason}: {.message}{"\n"}{end}"#,
-    )
-}
-
-fn waiter<'a>(server: &'a Server) -> impl Fn(&str, u64, &mut dyn FnMut() -> bool) + 'a {
-    move |what, secs, check| {
-        wait_for(what, Duration::from_secs(secs), server, &mut [], || {
-            check().then_some(())
-        })
-    }
-}
-
 #[test]
 fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
     let (server, k) = server_with_pool(AUTOSCALED, "npd-auto", 3);
@@ -170,7 +104,7 @@ fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
             .iter()
             .all(|c| condition(c, "Initialized"))
     });
-    let keeper_node = pool_nodes(&k, "npd-auto")[0]
+    let keeper_node = pool_node_field(&k, "npd-auto", ".spec.unschedulable")[0]
         .split(' ')
         .next()
         .unwrap()
@@ -216,7 +150,8 @@ fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
     ]);
     wait("npd-auto consolidated to its minimum", 90, &mut || {
         let all = claims(&k, "npd-auto");
-        all.len() == 1 && pool_nodes(&k, "npd-auto") == [keeper_node.clone()]
+        all.len() == 1
+            && pool_node_field(&k, "npd-auto", ".spec.unschedulable") == [keeper_node.clone()]
     });
     let seen = events(&k);
     assert!(
@@ -271,7 +206,10 @@ fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
     wait(
         "the underutilized node consolidated once allowed",
         90,
-        &mut || claims(&k, "npd-auto").is_empty() && pool_nodes(&k, "npd-auto").is_empty(),
+        &mut || {
+            claims(&k, "npd-auto").is_empty()
+                && pool_node_field(&k, "npd-auto", ".spec.unschedulable").is_empty()
+        },
     );
     assert!(
         events(&k).contains(": Underutilized; removing it"),
@@ -319,7 +257,7 @@ fn drift_replaces_nodes_one_budget_at_a_time() {
         240,
         &mut || {
             let all = claims(&k, "npd-drift");
-            let nodes = pool_nodes(&k, "npd-drift");
+            let nodes = pool_node_field(&k, "npd-drift", ".spec.unschedulable");
             seen_drifted |= all.iter().any(|c| condition(c, "Drifted"));
             // An old claim is disrupted while it is deleting, its node is
             // cordoned, or a replacement for it exists.

@@ -15,27 +15,11 @@ mod ssh_hosts;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use cluster_support::{processes_mentioning, ssh_into};
 use hosts::{Hosts, Topology};
-use support::{wait_for, Datastore, Kubectl, Server, KUBECTL_1_33};
-
-/// `name ready` of the Nodes of pool bps, sorted.
-fn pool_nodes(k: &Kubectl) -> Vec<String> {
-    let out = k.jsonpath(
-        &["get", "nodes", "-l", "berth.dev/pool=bps"],
-        r#"{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}"#,
-    );
-    let mut lines: Vec<String> = out.lines().map(str::to_owned).collect();
-    lines.sort();
-    lines
-}
-
-fn all_ready(k: &Kubectl, count: usize) -> bool {
-    let nodes = pool_nodes(k);
-    nodes.len() == count && nodes.iter().all(|n| n.ends_with(" True"))
-}
+use support::nodepool::{all_ready, pool_nodes, waiter};
+use support::{Datastore, Server, KUBECTL_1_33};
 
 /// A host's berth folder in the test's directory (the hosts share this
 /// machine's filesystem, so each gets its own through `{host}`).
@@ -80,11 +64,7 @@ fn an_ssh_pool_joins_scales_and_cleans_its_hosts() {
         ],
     );
     let k = server.kubectl(KUBECTL_1_33);
-    let wait = |what: &str, secs: u64, check: &mut dyn FnMut() -> bool| {
-        wait_for(what, Duration::from_secs(secs), &server, &mut [], || {
-            check().then_some(())
-        })
-    };
+    let wait = waiter(&server);
     let addresses: Vec<String> = hosts.hosts.iter().map(|h| h.address.clone()).collect();
     let pool = format!(
         "apiVersion: berth.dev/v1\nkind: NodePool\nmetadata:\n  name: bps\nspec:\n  provider: ssh\n  replicas: 2\n  labels:\n    tier: bps\n  taints:\n  - key: bps/dedicated\n    value: \"true\"\n    effect: NoSchedule\n  template:\n    capacity:\n      cpu: \"2\"\n    ssh:\n      hosts: [{}]\n      dataDir: {}/hosts/{{host}}\n",
@@ -94,8 +74,8 @@ fn an_ssh_pool_joins_scales_and_cleans_its_hosts() {
     k.ok_stdin(&["apply", "-f", "-"], &pool);
 
     // 2 of 3 hosts joined, with the pool's labels and taints, markers on them.
-    wait("2 Ready nodes in bps", 240, &mut || all_ready(&k, 2));
-    for line in pool_nodes(&k) {
+    wait("2 Ready nodes in bps", 240, &mut || all_ready(&k, "bps", 2));
+    for line in pool_nodes(&k, "bps") {
         let node = line.split(' ').next().unwrap();
         let seen = k.jsonpath(
             &["get", "node", node],
@@ -114,7 +94,7 @@ fn an_ssh_pool_joins_scales_and_cleans_its_hosts() {
     let before = marked(dir, &hosts);
     k.ok(&["scale", "nodepool", "bps", "--replicas=1"]);
     wait("bps down to 1 node and 1 marker", 120, &mut || {
-        all_ready(&k, 1) && marked(dir, &hosts).len() == 1
+        all_ready(&k, "bps", 1) && marked(dir, &hosts).len() == 1
     });
     let gone: Vec<&String> = before
         .iter()
@@ -128,7 +108,7 @@ fn an_ssh_pool_joins_scales_and_cleans_its_hosts() {
     // Up to 3: the free hosts are used.
     k.ok(&["scale", "nodepool", "bps", "--replicas=3"]);
     wait("3 Ready nodes on 3 marked hosts", 240, &mut || {
-        all_ready(&k, 3) && marked(dir, &hosts).len() == 3
+        all_ready(&k, "bps", 3) && marked(dir, &hosts).len() == 3
     });
 
     // Up to 4: no host left, said as a Warning Event.
@@ -140,13 +120,13 @@ fn an_ssh_pool_joins_scales_and_cleans_its_hosts() {
         )
         .contains("no free host")
     });
-    assert_eq!(pool_nodes(&k).len(), 3);
+    assert_eq!(pool_nodes(&k, "bps").len(), 3);
 
     // Deleting the pool cleans every host.
     k.ok(&["delete", "nodepool", "bps", "--wait=false"]);
     wait("no nodeclaims, nodes or markers left", 180, &mut || {
         k.ok(&["get", "nodeclaims", "-o", "name"]).trim().is_empty()
-            && pool_nodes(&k).is_empty()
+            && pool_nodes(&k, "bps").is_empty()
             && addresses.iter().all(|a| clean(dir, a))
     });
 }

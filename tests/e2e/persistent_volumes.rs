@@ -121,22 +121,7 @@ fn cluster(node_name: &str, base: u16) -> (Registry, Server, CriNode) {
     let server = Server::start_with(&["--cluster-cidr", &cidr]);
     let kubectl = server.kubectl(KUBECTL_1_33);
     let mut node = CriNode::start(&server, &registry, node_name);
-    wait_for(
-        "the node registers Ready",
-        TIMEOUT,
-        &server,
-        &mut [&mut node.agent],
-        || {
-            let out = kubectl.run(&[
-                "get",
-                "node",
-                node_name,
-                "-o",
-                r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
-            ]);
-            (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
-        },
-    );
+    node.wait_ready(&server, &kubectl, TIMEOUT);
     kubectl.ok(&["create", "namespace", NS]);
     (registry, server, node)
 }

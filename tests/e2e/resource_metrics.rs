@@ -61,22 +61,7 @@ fn kubectl_top_shows_container_and_node_usage_from_the_cgroups() {
     let server = Server::start_with(&["--cluster-cidr", &cidr]);
     let kubectl = server.kubectl(KUBECTL_1_33);
     let mut node = CriNode::start(&server, &registry, NODE);
-    wait_for(
-        "the node registers Ready",
-        Duration::from_secs(60),
-        &server,
-        &mut [&mut node.agent],
-        || {
-            let out = kubectl.run(&[
-                "get",
-                "node",
-                NODE,
-                "-o",
-                r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
-            ]);
-            (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
-        },
-    );
+    node.wait_ready(&server, &kubectl, Duration::from_secs(60));
     kubectl.ok(&["create", "namespace", NAMESPACE]);
     kubectl.ok_stdin(
         &["apply", "-f", "-"],

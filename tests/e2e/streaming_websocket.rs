@@ -7,14 +7,14 @@
 mod cri_node;
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use cri_node::{CriNode, Registry};
-use support::{wait_for, Server, KUBECTL_1_31};
+use support::{spawn_with_stdin, wait_for, Server, KUBECTL_1_31};
 
 const WEB_POD: &str = r#"
 apiVersion: v1
@@ -95,19 +95,7 @@ impl Client<'_> {
 
     /// Runs kubectl with `stdin` (closed after it) as input.
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running kubectl");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        let child = spawn_with_stdin(&mut self.command(args), stdin);
         let (done, finished) = mpsc::channel();
         let waiting = std::thread::spawn(move || {
             let output = child.wait_with_output();

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod nodepool;
+
 /// A pinned kubectl that speaks JSON on the wire (1.27–1.31 never send protobuf).
 pub const KUBECTL_1_31: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.31";
 
@@ -245,6 +247,24 @@ impl Drop for Server {
     }
 }
 
+/// Spawns `command` with piped output and `stdin` written to it and closed,
+/// as kubectl reads a manifest or an exec's input.
+pub fn spawn_with_stdin(command: &mut Command, stdin: &str) -> Child {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running kubectl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child
+}
+
 /// A kubectl invocation helper with its own discovery cache.
 pub struct Kubectl {
     pub binary: String,
@@ -297,20 +317,9 @@ impl Kubectl {
 
     /// Runs kubectl with `stdin` as input.
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running kubectl");
-        child
-            .stdin
-            .take()
+        spawn_with_stdin(&mut self.command(args), stdin)
+            .wait_with_output()
             .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
     }
 
     /// Runs kubectl, asserts success, returns stdout.
@@ -381,6 +390,34 @@ pub fn manifest(name: &str) -> String {
         .join(name)
         .to_string_lossy()
         .into_owned()
+}
+
+/// Prints the server's and these processes' logs when the test fails, so a
+/// failed assertion or kubectl call shows them as a `wait_for` timeout does.
+/// Declare it after the processes: it must drop (and read) before them.
+pub struct LogsOnFailure {
+    logs: Vec<PathBuf>,
+}
+
+impl LogsOnFailure {
+    /// Watches the logs of `server` and `processes`.
+    pub fn new(server: &Server, processes: &[&BerthProcess]) -> Self {
+        let mut logs = vec![server.dir.path().join("server.log")];
+        logs.extend(processes.iter().map(|p| p.log_path()));
+        Self { logs }
+    }
+}
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for log in &self.logs {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            eprintln!("---- {} ----\n{text}", log.display());
+        }
+    }
 }
 
 /// Polls `check` until it returns Some or `timeout` passes.
