@@ -18,8 +18,8 @@ use base64::Engine;
 use berth_api::nodepool::{AwsTemplate, RootVolume};
 use berth_nodepool::plan::{plan, ClaimView};
 use berth_provisioner::aws::{
-    self, api_endpoints, AwsSettings, Backoff, Credentials, Ec2, Instance, LaunchRequest, Role,
-    CLAIM_TAG, CLUSTER_TAG, NAME_TAG, POOL_TAG, ROLE_TAG,
+    self, api_endpoints, Backoff, Ec2, Instance, LaunchRequest, Role, CLAIM_TAG, CLUSTER_TAG,
+    NAME_TAG, POOL_TAG, ROLE_TAG,
 };
 use fault_proxy::{Answer, Fault, FaultProxy};
 use moto::Moto;
@@ -28,16 +28,7 @@ const REGION: &str = "us-east-1";
 
 /// EC2 for `cluster` at `url` with moto's test credentials and fast back-off.
 async fn connect(url: &str, cluster: &str) -> Ec2 {
-    let settings = AwsSettings {
-        region: Some(REGION.into()),
-        endpoint_url: Some(url.into()),
-        cluster: cluster.into(),
-    };
-    let config = aws::loader(&settings)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    Ec2::new(&config, cluster).with_backoff(Backoff {
+    moto::ec2(url, cluster).await.with_backoff(Backoff {
         first: Duration::from_millis(10),
         max: Duration::from_millis(50),
         attempts: 4,

@@ -11,22 +11,13 @@ mod moto;
 
 use std::time::Duration;
 
-use berth_provisioner::aws::{self, AwsSettings, Backoff, Credentials, Ec2};
+use berth_provisioner::aws::{self, Backoff, Ec2};
 use fault_proxy::{Answer, Fault, FaultProxy};
 use moto::Moto;
 
 /// EC2 at `url` with moto's test credentials and fast back-off.
 async fn connect(url: &str) -> Ec2 {
-    let settings = AwsSettings {
-        region: Some("us-east-1".into()),
-        endpoint_url: Some(url.into()),
-        cluster: "awsit".into(),
-    };
-    let config = aws::loader(&settings)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .load()
-        .await;
-    Ec2::new(&config, "awsit").with_backoff(Backoff {
+    moto::ec2(url, "awsit").await.with_backoff(Backoff {
         first: Duration::from_millis(10),
         max: Duration::from_millis(50),
         attempts: 4,

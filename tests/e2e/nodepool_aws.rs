@@ -15,7 +15,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use berth_provisioner::aws::{self, AwsSettings, Credentials, Ec2, Instance, CLAIM_TAG};
+use berth_provisioner::aws::{Ec2, Instance, CLAIM_TAG};
 use moto::Moto;
 use support::{wait_for, Kubectl, Server, KUBECTL_1_33};
 
@@ -76,6 +76,13 @@ fn live_instances(runtime: &tokio::runtime::Runtime, ec2: &Ec2) -> Vec<(String, 
     live
 }
 
+/// Waits up to 90 s for `check`, failing with the server's log.
+fn wait(server: &Server, what: &str, check: &mut dyn FnMut() -> bool) {
+    wait_for(what, Duration::from_secs(90), server, &mut [], || {
+        check().then_some(())
+    })
+}
+
 /// A `berth server` whose aws provider uses `moto` (plus `extra` flags),
 /// and an EC2 client of the same moto for the test's own checks.
 fn start(moto: &Moto, extra: &[&str]) -> (Server, tokio::runtime::Runtime, Ec2) {
@@ -99,18 +106,7 @@ fn start(moto: &Moto, extra: &[&str]) -> (Server, tokio::runtime::Runtime, Ec2) 
         ],
     );
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let ec2 = runtime.block_on(async {
-        let settings = AwsSettings {
-            region: Some("us-east-1".into()),
-            endpoint_url: Some(moto.url.clone()),
-            cluster: CLUSTER.into(),
-        };
-        let config = aws::loader(&settings)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await;
-        Ec2::new(&config, CLUSTER)
-    });
+    let ec2 = runtime.block_on(moto::ec2(&moto.url, CLUSTER));
     (server, runtime, ec2)
 }
 
@@ -119,14 +115,9 @@ fn aws_pool_launches_scales_and_terminates_instances_in_moto() {
     let moto = Moto::start();
     let (server, runtime, ec2) = start(&moto, &[]);
     let k = server.kubectl(KUBECTL_1_33);
-    let wait = |what: &str, check: &mut dyn FnMut() -> bool| {
-        wait_for(what, Duration::from_secs(90), &server, &mut [], || {
-            check().then_some(())
-        })
-    };
     k.ok_stdin(&["apply", "-f", "-"], POOL);
 
-    wait("3 instances tagged for the 3 claims", &mut || {
+    wait(&server, "3 instances tagged for the 3 claims", &mut || {
         let claims = live_claims(&k);
         claims.len() == 3 && live_instances(&runtime, &ec2) == claims
     });
@@ -140,10 +131,14 @@ fn aws_pool_launches_scales_and_terminates_instances_in_moto() {
     );
 
     k.ok(&["scale", "nodepool", "npaws-cpu", "--replicas=1"]);
-    wait("2 instances terminated, 1 left with its claim", &mut || {
-        let left = live_instances(&runtime, &ec2);
-        left.len() == 1 && live_claims(&k) == left
-    });
+    wait(
+        &server,
+        "2 instances terminated, 1 left with its claim",
+        &mut || {
+            let left = live_instances(&runtime, &ec2);
+            left.len() == 1 && live_claims(&k) == left
+        },
+    );
     let kept: BTreeSet<String> = live_instances(&runtime, &ec2)
         .into_iter()
         .map(|c| c.0)
@@ -151,11 +146,15 @@ fn aws_pool_launches_scales_and_terminates_instances_in_moto() {
     assert!(launched.iter().any(|(claim, _)| kept.contains(claim)));
 
     k.ok(&["delete", "nodepool", "npaws-cpu"]);
-    wait("every instance terminated, every claim gone", &mut || {
-        live_instances(&runtime, &ec2).is_empty()
-            && k.jsonpath(&["get", "nodeclaims"], "{.items[*].metadata.name}")
-                .is_empty()
-    });
+    wait(
+        &server,
+        "every instance terminated, every claim gone",
+        &mut || {
+            live_instances(&runtime, &ec2).is_empty()
+                && k.jsonpath(&["get", "nodeclaims"], "{.items[*].metadata.name}")
+                    .is_empty()
+        },
+    );
     let reasons = k.jsonpath(&["get", "events", "-A"], "{.items[*].reason}");
     assert!(reasons.contains("Launched"), "{reasons}");
 }
@@ -171,23 +170,22 @@ fn a_machine_whose_node_never_registers_is_replaced() {
     let k = server.kubectl(KUBECTL_1_33);
     let pool = POOL.replace("replicas: 3", "replicas: 1");
     k.ok_stdin(&["apply", "-f", "-"], &pool);
-    let wait = |what: &str, check: &mut dyn FnMut() -> bool| {
-        wait_for(what, Duration::from_secs(90), &server, &mut [], || {
-            check().then_some(())
-        })
-    };
     let mut first = Vec::new();
-    wait("1 instance for the claim", &mut || {
+    wait(&server, "1 instance for the claim", &mut || {
         first = live_claims(&k);
         first.len() == 1 && !first[0].1.is_empty() && live_instances(&runtime, &ec2) == first
     });
-    wait("the never-registered machine replaced", &mut || {
-        let now = live_claims(&k);
-        now.len() == 1
-            && now[0].0 != first[0].0
-            && !now[0].1.is_empty()
-            && live_instances(&runtime, &ec2) == now
-    });
+    wait(
+        &server,
+        "the never-registered machine replaced",
+        &mut || {
+            let now = live_claims(&k);
+            now.len() == 1
+                && now[0].0 != first[0].0
+                && !now[0].1.is_empty()
+                && live_instances(&runtime, &ec2) == now
+        },
+    );
     let gone = runtime
         .block_on(ec2.list_pool("npaws-cpu"))
         .expect("listing instances")
@@ -210,7 +208,7 @@ fn a_machine_whose_node_never_registers_is_replaced() {
         "{warnings}"
     );
     k.ok(&["delete", "nodepool", "npaws-cpu"]);
-    wait("every instance terminated", &mut || {
+    wait(&server, "every instance terminated", &mut || {
         live_instances(&runtime, &ec2).is_empty()
     });
 }
@@ -265,26 +263,25 @@ fn a_pool_without_capacity_launches_a_gpu_instance_for_a_gpu_pod() {
     let moto = Moto::start();
     let (server, runtime, ec2) = start(&moto, &[]);
     let k = server.kubectl(KUBECTL_1_33);
-    let wait = |what: &str, check: &mut dyn FnMut() -> bool| {
-        wait_for(what, Duration::from_secs(90), &server, &mut [], || {
-            check().then_some(())
-        })
-    };
     k.ok_stdin(&["apply", "-f", "-"], GPU_POOLS);
     k.ok_stdin(&["apply", "-f", "-"], GPU_POD);
 
     let mut claim = String::new();
-    wait("a g5.xlarge instance for the GPU pod's claim", &mut || {
-        let instances = runtime
-            .block_on(ec2.list_pool("npaws-gpu"))
-            .expect("listing instances");
-        let live: Vec<&Instance> = instances.iter().filter(|i| i.live()).collect();
-        if let [instance] = live.as_slice() {
-            claim = instance.tag(CLAIM_TAG).unwrap_or_default().to_owned();
-            return instance.instance_type == "g5.xlarge";
-        }
-        false
-    });
+    wait(
+        &server,
+        "a g5.xlarge instance for the GPU pod's claim",
+        &mut || {
+            let instances = runtime
+                .block_on(ec2.list_pool("npaws-gpu"))
+                .expect("listing instances");
+            let live: Vec<&Instance> = instances.iter().filter(|i| i.live()).collect();
+            if let [instance] = live.as_slice() {
+                claim = instance.tag(CLAIM_TAG).unwrap_or_default().to_owned();
+                return instance.instance_type == "g5.xlarge";
+            }
+            false
+        },
+    );
     let resources = k.jsonpath(
         &["get", "nodeclaim", &claim],
         r#"{.spec.resources.cpu} {.spec.resources.memory} {.spec.resources.nvidia\.com/gpu}"#,
@@ -295,14 +292,19 @@ fn a_pool_without_capacity_launches_a_gpu_instance_for_a_gpu_pod() {
         template.is_empty(),
         "the snapshot stays as written: {template}"
     );
-    wait("CapacityResolved=True on the GPU pool", &mut || {
-        k.jsonpath(
-            &["get", "nodepool", "npaws-gpu"],
-            r#"{.status.conditions[?(@.type=="CapacityResolved")].status}"#,
-        ) == "True"
-    });
+    wait(
+        &server,
+        "CapacityResolved=True on the GPU pool",
+        &mut || {
+            k.jsonpath(
+                &["get", "nodepool", "npaws-gpu"],
+                r#"{.status.conditions[?(@.type=="CapacityResolved")].status}"#,
+            ) == "True"
+        },
+    );
 
     wait(
+        &server,
         "CapacityResolved=False naming the unknown type",
         &mut || {
             let condition = k.jsonpath(
@@ -331,7 +333,7 @@ fn a_pool_without_capacity_launches_a_gpu_instance_for_a_gpu_pod() {
 
     k.ok(&["delete", "pod", "npaws-train", "--wait=false"]);
     k.ok(&["delete", "nodepool", "npaws-gpu", "npaws-bogus"]);
-    wait("every instance terminated", &mut || {
+    wait(&server, "every instance terminated", &mut || {
         runtime
             .block_on(ec2.list_pool("npaws-gpu"))
             .expect("listing instances")

@@ -16,9 +16,7 @@ mod support;
 
 use std::time::Duration;
 
-use berth_provisioner::aws::{
-    self, AwsSettings, Credentials, Ec2, Instance, CLAIM_TAG, CLUSTER_TAG, POOL_TAG,
-};
+use berth_provisioner::aws::{Ec2, Instance, CLAIM_TAG, CLUSTER_TAG, POOL_TAG};
 use fault_proxy::{Answer, Fault, FaultProxy};
 use moto::Moto;
 use support::{wait_for, BerthProcess, Kubectl, Server, KUBECTL_1_33};
@@ -72,22 +70,6 @@ fn start_controller(server: &Server, endpoint: &str) -> BerthProcess {
     server.spawn_berth_with_env(None, "npkill-controller", &args, AWS_ENV)
 }
 
-/// EC2 straight to moto, for the test's own checks.
-fn moto_ec2(runtime: &tokio::runtime::Runtime, moto: &Moto) -> Ec2 {
-    runtime.block_on(async {
-        let settings = AwsSettings {
-            region: Some("us-east-1".into()),
-            endpoint_url: Some(moto.url.clone()),
-            cluster: CLUSTER.into(),
-        };
-        let config = aws::loader(&settings)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-            .load()
-            .await;
-        Ec2::new(&config, CLUSTER)
-    })
-}
-
 /// The live instances of the pool.
 fn live(runtime: &tokio::runtime::Runtime, ec2: &Ec2) -> Vec<Instance> {
     runtime
@@ -139,7 +121,7 @@ fn a_controller_process_killed_mid_launch_leaks_no_instance() {
     let moto = Moto::start();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let proxy = runtime.block_on(FaultProxy::start(&moto.url));
-    let ec2 = moto_ec2(&runtime, &moto);
+    let ec2 = runtime.block_on(moto::ec2(&moto.url, CLUSTER));
     let server = Server::start_with(&["--disable", "nodepool"]);
     let k = server.kubectl(KUBECTL_1_33);
     let wait = |what: &str, controller: &mut BerthProcess, check: &mut dyn FnMut() -> bool| {

@@ -76,38 +76,38 @@ impl Ec2 {
             .iter()
             .map(|t| InstanceType::from(t.as_str()))
             .collect();
-        let mut out = BTreeMap::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let page = self
-                .backoff
-                .run(AwsError::is_throttling, || async {
-                    self.client
+        let pages = self
+            .backoff
+            .pages(
+                AwsError::is_throttling,
+                |token| {
+                    let request = self
+                        .client
                         .describe_instance_types()
                         .set_instance_types(Some(wanted.clone()))
-                        .set_next_token(next_token.clone())
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk("DescribeInstanceTypes", e))
-                })
-                .await
-                .map_err(|e| match e {
-                    AwsError::Api { code, message, .. } if code == INVALID_INSTANCE_TYPE => {
-                        let names: Vec<&str> = types.iter().map(String::as_str).collect();
-                        unknown_types(&names, &message)
+                        .set_next_token(token);
+                    async move {
+                        request
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk("DescribeInstanceTypes", e))
                     }
-                    other => other,
-                })?;
-            for info in page.instance_types() {
-                if let Some(name) = info.instance_type() {
-                    out.insert(name.as_str().to_owned(), capacity_of(info));
+                },
+                |page| page.next_token(),
+            )
+            .await
+            .map_err(|e| match e {
+                AwsError::Api { code, message, .. } if code == INVALID_INSTANCE_TYPE => {
+                    let names: Vec<&str> = types.iter().map(String::as_str).collect();
+                    unknown_types(&names, &message)
                 }
-            }
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => break,
-            }
-        }
+                other => other,
+            })?;
+        let out = pages
+            .iter()
+            .flat_map(|page| page.instance_types())
+            .filter_map(|info| Some((info.instance_type()?.as_str().to_owned(), capacity_of(info))))
+            .collect();
         Ok(out)
     }
 

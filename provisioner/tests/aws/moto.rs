@@ -7,6 +7,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use berth_provisioner::aws::{self, AwsSettings, Credentials, Ec2};
+
 /// A running moto server.
 pub struct Moto {
     child: Child,
@@ -39,6 +41,21 @@ impl Moto {
         }
         moto
     }
+}
+
+/// EC2 for `cluster` in `us-east-1` at `url` (a moto, or a proxy in front of
+/// one) with moto's test credentials.
+pub async fn ec2(url: &str, cluster: &str) -> Ec2 {
+    let settings = AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(url.into()),
+        cluster: cluster.into(),
+    };
+    let config = aws::loader(&settings)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await;
+    Ec2::new(&config, cluster)
 }
 
 impl Drop for Moto {
