@@ -94,6 +94,8 @@ pub struct NodePoolSpec {
 pub struct MachineTemplate {
     /// What the machine offers (`cpu`, `memory`, `pods`, `nvidia.com/gpu`);
     /// for real providers, what the chosen machine type must at least have.
+    /// When empty, a provider that can tell fills it in (`aws`: its first
+    /// instance type, from DescribeInstanceTypes); when written, it wins.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub capacity: BTreeMap<String, Quantity>,
     /// Settings of the `sim` provider.

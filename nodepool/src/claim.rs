@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use berth_api::nodeclaim::{NodeClaim, NodeClaimSpec, NodeClaimStatus, TERMINATION_FINALIZER};
 use berth_api::nodepool::{NodePool, NODECLAIM_LABEL, POOL_LABEL};
 use k8s_openapi::api::core::v1::{Node, Taint};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use serde_json::{json, Value};
@@ -50,6 +51,13 @@ pub fn replacement(pool: &NodePool, old: &str) -> NodeClaim {
 /// suffix, owned by it, held by the termination finalizer, with a snapshot
 /// of the pool's template, labels and taints.
 pub fn new_claim(pool: &NodePool) -> NodeClaim {
+    new_claim_with(pool, crate::capacity::template_capacity(pool))
+}
+
+/// A new claim of `pool` whose machine will have `resources`: what
+/// [`crate::capacity::resolve`] found when the template names no capacity.
+/// The template snapshot stays as the pool wrote it, so drift is not fooled.
+pub fn new_claim_with(pool: &NodePool, resources: BTreeMap<String, Quantity>) -> NodeClaim {
     let name = pool.metadata.name.clone().unwrap_or_default();
     let spec = &pool.spec;
     let mut labels = spec.labels.clone();
@@ -75,7 +83,7 @@ pub fn new_claim(pool: &NodePool) -> NodeClaim {
         spec: NodeClaimSpec {
             pool: name,
             provider: spec.provider_name().to_owned(),
-            resources: template.capacity.clone(),
+            resources,
             template,
             labels,
             taints: spec.taints.clone(),

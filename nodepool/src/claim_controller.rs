@@ -92,7 +92,9 @@ async fn reconcile(claim: Arc<NodeClaim>, ctx: Arc<Context>) -> Result<Action, R
                     .record(&claim, EventType::Warning, "FailedLaunch", &e.to_string())
                     .await;
                 let after = match e {
-                    ProviderError::Invalid { .. } => ctx.config.idle_requeue,
+                    ProviderError::Invalid { .. } | ProviderError::InvalidTemplate { .. } => {
+                        ctx.config.idle_requeue
+                    }
                     ProviderError::Transient { .. } => ctx.config.busy_requeue,
                 };
                 return Ok(Action::requeue(after));

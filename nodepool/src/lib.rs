@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod capacity;
 pub mod claim;
 pub mod claim_controller;
 pub mod conditions;

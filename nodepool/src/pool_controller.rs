@@ -18,10 +18,12 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::claim::{new_claim, node_name, replaces, READY};
+use crate::capacity::{resolve, set_condition, Resolved};
+use crate::claim::{new_claim_with, node_name, replaces, READY};
 use crate::conditions;
 use crate::controller::{add_finalizer, remove_finalizer, Context, ReconcileError};
 use crate::plan::{desired_replicas, evictable_pods, plan, ClaimView};
+use crate::provider::{MachineProvider, ProviderError};
 use crate::status::pool_status;
 
 /// The finalizer that keeps a pool until its claims (and machines) are gone.
@@ -104,11 +106,10 @@ async fn reconcile(pool: Arc<NodePool>, ctx: Arc<Context>) -> Result<Action, Rec
     let pods: Api<Pod> = Api::all(ctx.client.clone());
     let pods = pods.list(&ListParams::default()).await?.items;
     let views: Vec<ClaimView> = claims.iter().map(|c| view(c, &claims, &pods)).collect();
-    let per_machine = pool
-        .spec
-        .template
+    let resolved = resolve_reporting(provider.as_ref(), &pool, &ctx).await;
+    let per_machine = resolved
         .as_ref()
-        .map(|t| t.capacity.clone())
+        .map(Resolved::capacity)
         .unwrap_or_default();
     let live = views.iter().filter(|v| v.counts()).count();
     let desired = desired_replicas(&pool.spec, &per_machine, live);
@@ -117,7 +118,10 @@ async fn reconcile(pool: Arc<NodePool>, ctx: Arc<Context>) -> Result<Action, Rec
     let mut created = Vec::new();
     for _ in 0..step.create {
         let made = claims_api
-            .create(&PostParams::default(), &new_claim(&pool))
+            .create(
+                &PostParams::default(),
+                &new_claim_with(&pool, per_machine.clone()),
+            )
             .await?;
         created.push(made);
     }
@@ -154,7 +158,9 @@ async fn reconcile(pool: Arc<NodePool>, ctx: Arc<Context>) -> Result<Action, Rec
         .filter(|c| !step.remove.contains(&c.name_any()))
         .chain(created.iter())
         .collect();
-    let status = pool_status(&pool, &live, desired, jiff::Timestamp::now());
+    let now = jiff::Timestamp::now();
+    let mut status = pool_status(&pool, &live, desired, now);
+    set_condition(&mut status.conditions, &resolved, now);
     let settled = conditions::is_true(&status.conditions, "Ready")
         && claims
             .iter()
@@ -173,6 +179,22 @@ async fn reconcile(pool: Arc<NodePool>, ctx: Arc<Context>) -> Result<Action, Rec
     } else {
         ctx.config.busy_requeue
     }))
+}
+
+/// `pool`'s machine capacity, with a Warning event on the pool when its
+/// provider cannot tell what a machine of its template has.
+async fn resolve_reporting(
+    provider: &dyn MachineProvider,
+    pool: &NodePool,
+    ctx: &Context,
+) -> Result<Resolved, ProviderError> {
+    let resolved = resolve(provider, pool).await;
+    if let Err(e) = &resolved {
+        ctx.recorder
+            .record(pool, EventType::Warning, "CapacityUnknown", &e.to_string())
+            .await;
+    }
+    resolved
 }
 
 /// What the planner needs of a claim: its node's readiness and pods, and

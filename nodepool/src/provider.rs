@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use berth_api::nodeclaim::NodeClaim;
+use berth_api::nodepool::NodePool;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 /// One machine a provider launched, as it describes it.
@@ -38,6 +39,15 @@ pub enum ProviderError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The pool's template cannot work as written (an instance type the
+    /// cloud does not know); every claim of it would fail the same way.
+    #[error("nodepool {pool}: {reason}")]
+    InvalidTemplate {
+        /// The pool.
+        pool: String,
+        /// What is wrong with its template.
+        reason: String,
+    },
     /// A transient failure (throttling, no capacity right now): try again later.
     #[error("{operation} failed: {reason}")]
     Transient {
@@ -66,4 +76,16 @@ pub trait MachineProvider: Send + Sync + std::fmt::Debug {
 
     /// Terminates the machine; Ok when it is already gone.
     async fn terminate(&self, provider_id: &str) -> Result<(), ProviderError>;
+
+    /// What a machine of `pool`'s template will have, when the provider can
+    /// tell without launching one (the `aws` provider asks EC2 about the
+    /// preferred instance type), so a template need not spell out its
+    /// `capacity`; None when it cannot tell.
+    async fn template_capacity(
+        &self,
+        pool: &NodePool,
+    ) -> Result<Option<BTreeMap<String, Quantity>>, ProviderError> {
+        let _ = pool;
+        Ok(None)
+    }
 }

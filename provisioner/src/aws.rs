@@ -6,6 +6,7 @@
 mod client;
 mod error;
 mod instance;
+mod instance_types;
 mod launch;
 mod list;
 mod masters;
@@ -19,6 +20,7 @@ pub use aws_sdk_ec2::config::Credentials;
 pub use client::{http_client, loader, AwsSettings, Ec2};
 pub use error::AwsError;
 pub use instance::{instance_id_of, Instance, Role};
+pub use instance_types::{Capacity, DEFAULT_MAX_PODS};
 pub use launch::LaunchRequest;
 pub use masters::{api_endpoints, Master};
 pub use retry::Backoff;

@@ -528,6 +528,18 @@ impl Server {
         log_name: &str,
         args: &[&str],
     ) -> BerthProcess {
+        self.spawn_berth_with_env(netns, log_name, args, &[])
+    }
+
+    /// Like [`Self::spawn_berth_in`], with extra environment variables
+    /// (credentials a process reads from its environment, as the AWS chain).
+    pub fn spawn_berth_with_env(
+        &self,
+        netns: Option<&str>,
+        log_name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> BerthProcess {
         let log = self.dir.path().join(format!("{log_name}.log"));
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -551,6 +563,7 @@ impl Server {
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()

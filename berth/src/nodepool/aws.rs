@@ -4,11 +4,13 @@
 //! pass (at start and every minute) terminates instances whose claim is gone,
 //! so neither a crash nor a deleted pool leaks an instance.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use berth_api::nodeclaim::NodeClaim;
+use berth_api::nodepool::NodePool;
 use berth_nodepool::claim::node_labels;
 use berth_nodepool::{Machine, MachineProvider, ProviderError};
 use berth_provisioner::aws::user_data::{node_script, NodeJoin};
@@ -17,6 +19,7 @@ use berth_provisioner::aws::{
 };
 use clap::Args;
 use k8s_openapi::api::core::v1::Taint;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
@@ -261,9 +264,42 @@ impl MachineProvider for AwsProvider {
             }
         };
         Ok(Machine {
-            capacity: claim.spec.template.capacity.clone(),
+            capacity: claim.spec.resources.clone(),
             ..machine(&instance)
         })
+    }
+
+    async fn template_capacity(
+        &self,
+        pool: &NodePool,
+    ) -> Result<Option<BTreeMap<String, Quantity>>, ProviderError> {
+        let preferred = pool
+            .spec
+            .template
+            .as_ref()
+            .and_then(|t| t.aws.as_ref())
+            .and_then(|aws| aws.instance_types.first());
+        let Some(preferred) = preferred else {
+            return Ok(None);
+        };
+        let mut described = self
+            .ec2
+            .instance_type_capacity(std::slice::from_ref(preferred))
+            .await
+            .map_err(|e| {
+                if e.is_transient() {
+                    ProviderError::Transient {
+                        operation: "DescribeInstanceTypes",
+                        reason: e.to_string(),
+                    }
+                } else {
+                    ProviderError::InvalidTemplate {
+                        pool: pool.name_any(),
+                        reason: e.to_string(),
+                    }
+                }
+            })?;
+        Ok(described.remove(preferred))
     }
 
     async fn describe(&self, provider_id: &str) -> Result<Option<Machine>, ProviderError> {

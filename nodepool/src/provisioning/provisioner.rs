@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::binpack::{decide, PendingPod};
 use super::inflight::{candidates, existing, reserve_daemons};
-use crate::claim::new_claim;
+use crate::capacity::{resolve_all, template_capacity};
+use crate::claim::new_claim_with;
 use crate::controller::{Context, ReconcileError};
 
 /// Runs the loop until `cancel` fires.
@@ -205,7 +206,8 @@ async fn provision(
         .list(&ListParams::default())
         .await?
         .items;
-    let mut offered = candidates(&pools, &claims);
+    let planned = resolve_all(&ctx.providers, &pools).await;
+    let mut offered = candidates(&planned, &claims);
     reserve_daemons(&mut offered, &daemonsets);
     let views: Vec<PendingPod> = pending.values().map(|p| PendingPod::of(p)).collect();
     let decision = decide(&views, &existing(&claims, &all), &offered);
@@ -213,11 +215,15 @@ async fn provision(
     let mut nominated = decision.nominated;
     let mut scaled: BTreeMap<String, (Vec<String>, usize)> = BTreeMap::new();
     for launch in decision.launches {
-        let Some(pool) = pools.iter().find(|p| p.name_any() == launch.pool) else {
+        let (Some(pool), Some(resolved)) = (
+            pools.iter().find(|p| p.name_any() == launch.pool),
+            planned.iter().find(|p| p.name_any() == launch.pool),
+        ) else {
             continue;
         };
+        let resources = template_capacity(resolved);
         let created = claims_api
-            .create(&PostParams::default(), &new_claim(pool))
+            .create(&PostParams::default(), &new_claim_with(pool, resources))
             .await?;
         let entry = scaled.entry(launch.pool).or_default();
         entry.0.push(created.name_any());

@@ -2,11 +2,15 @@
 //! chain (environment, profile, instance role), an optional endpoint URL for
 //! EC2-compatible endpoints (moto), and a rustls-on-ring HTTP client.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::Builder;
 
+use super::instance_types::Capacity;
 use super::retry::Backoff;
 
 /// Where a cluster's EC2 calls go.
@@ -49,6 +53,8 @@ pub struct Ec2 {
     pub(crate) client: aws_sdk_ec2::Client,
     pub(crate) cluster: String,
     pub(crate) backoff: Backoff,
+    /// Instance types already described, shared by clones.
+    pub(crate) instance_types: Arc<Mutex<BTreeMap<String, Capacity>>>,
 }
 
 impl Ec2 {
@@ -63,6 +69,7 @@ impl Ec2 {
             client: aws_sdk_ec2::Client::new(config),
             cluster: cluster.to_owned(),
             backoff: Backoff::default(),
+            instance_types: Arc::default(),
         }
     }
 

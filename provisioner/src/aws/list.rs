@@ -11,29 +11,32 @@ impl Ec2 {
     pub async fn list_tagged(&self, tags: &[(&str, &str)]) -> Result<Vec<Instance>, AwsError> {
         let mut filters = vec![tag_filter(CLUSTER_TAG, &self.cluster)];
         filters.extend(tags.iter().map(|(key, value)| tag_filter(key, value)));
-        let mut instances = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            let page = self
-                .backoff
-                .run(AwsError::is_throttling, || async {
-                    self.client
+        let pages = self
+            .backoff
+            .pages(
+                AwsError::is_throttling,
+                |token| {
+                    let request = self
+                        .client
                         .describe_instances()
                         .set_filters(Some(filters.clone()))
-                        .set_next_token(next_token.clone())
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk("DescribeInstances", e))
-                })
-                .await?;
-            for reservation in page.reservations() {
-                instances.extend(reservation.instances().iter().map(Instance::from_sdk));
-            }
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => break,
-            }
-        }
+                        .set_next_token(token);
+                    async move {
+                        request
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk("DescribeInstances", e))
+                    }
+                },
+                |page| page.next_token(),
+            )
+            .await?;
+        let mut instances: Vec<Instance> = pages
+            .iter()
+            .flat_map(|page| page.reservations())
+            .flat_map(|reservation| reservation.instances())
+            .map(Instance::from_sdk)
+            .collect();
         instances.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(instances)
     }

@@ -58,6 +58,33 @@ impl Backoff {
             }
         }
     }
+
+    /// Every page of a paginated call: `call` gets the previous page's
+    /// token (None first), each page is retried as [`Self::run`] does, and
+    /// `next_token` says where the next page starts (None or empty: done).
+    pub async fn pages<P, F, Fut>(
+        &self,
+        retryable: impl Fn(&AwsError) -> bool,
+        mut call: F,
+        next_token: impl Fn(&P) -> Option<&str>,
+    ) -> Result<Vec<P>, AwsError>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<P, AwsError>>,
+    {
+        let mut pages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.run(&retryable, || call(token.clone())).await?;
+            token = next_token(&page)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
+            pages.push(page);
+            if token.is_none() {
+                return Ok(pages);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -73,6 +100,47 @@ mod tests {
         };
         let delays: Vec<u128> = (1..=5).map(|a| backoff.delay(a).as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 500, 500]);
+    }
+
+    #[tokio::test]
+    async fn pages_follow_tokens_to_the_end_and_retry_a_throttled_page() {
+        let backoff = Backoff {
+            first: Duration::from_millis(1),
+            max: Duration::from_millis(1),
+            attempts: 3,
+        };
+        let mut asked: Vec<Option<String>> = Vec::new();
+        let mut throttled = false;
+        let pages = backoff
+            .pages(
+                AwsError::is_throttling,
+                |token| {
+                    asked.push(token.clone());
+                    let throttle = token.as_deref() == Some("b") && !throttled;
+                    throttled |= throttle;
+                    async move {
+                        if throttle {
+                            return Err(AwsError::Api {
+                                operation: "DescribeInstances",
+                                code: "Throttling".into(),
+                                message: String::new(),
+                            });
+                        }
+                        let next = match token.as_deref() {
+                            None => "b",
+                            Some("b") => "c",
+                            _ => "",
+                        };
+                        Ok((token, next.to_owned()))
+                    }
+                },
+                |(_, next): &(Option<String>, String)| Some(next.as_str()),
+            )
+            .await
+            .expect("every page");
+        let tokens: Vec<Option<&str>> = pages.iter().map(|(t, _)| t.as_deref()).collect();
+        assert_eq!(tokens, [None, Some("b"), Some("c")]);
+        assert_eq!(asked.len(), 4, "page b asked twice: {asked:?}");
     }
 
     #[tokio::test]

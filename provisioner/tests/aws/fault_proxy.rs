@@ -1,6 +1,7 @@
 //! An HTTP proxy on loopback in front of moto that answers chosen EC2 calls
-//! with an error (capacity, throttling) or never answers them (a controller
-//! killed mid-call), and records every action it saw.
+//! with an error (capacity, throttling), never answers them, or passes them
+//! on and holds the answer back (a controller killed mid-call), and records
+//! every action it saw.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +15,10 @@ pub enum Answer {
     Error(&'static str),
     /// No answer at all.
     Hang,
+    /// Passed on to moto, whose answer is held back: the call takes effect
+    /// but the caller never hears (the e2e kill test holds RunInstances).
+    #[allow(dead_code)]
+    Hold,
 }
 
 /// A rule: calls of `action` whose form body contains `body_contains` get
@@ -99,6 +104,11 @@ async fn serve(
         };
         let response = match answer {
             Some(Answer::Hang) => {
+                std::future::pending::<()>().await;
+                return;
+            }
+            Some(Answer::Hold) => {
+                let _ = forward(&upstream, &head, &body).await;
                 std::future::pending::<()>().await;
                 return;
             }

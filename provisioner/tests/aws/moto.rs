@@ -9,6 +9,8 @@ use berth_provisioner::aws::{self, AwsSettings, Credentials, Ec2};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use berth_provisioner::aws::{self, AwsSettings, Credentials, Ec2};
+
 /// A running moto server.
 pub struct Moto {
     child: Child,
@@ -46,7 +48,8 @@ impl Moto {
 /// The region every test's moto calls use.
 pub const REGION: &str = "us-east-1";
 
-/// EC2 for `cluster` at `url` (a moto) with moto's test credentials.
+/// EC2 for `cluster` at `url` (a moto, or a proxy in front of one) with
+/// moto's test credentials.
 pub async fn ec2(url: &str, cluster: &str) -> Ec2 {
     let settings = AwsSettings {
         region: Some(REGION.into()),
