@@ -4,8 +4,6 @@
 //! otherwise.
 
 use std::net::{TcpListener, TcpStream};
-
-use berth_provisioner::aws::{self, AwsSettings, Credentials, Ec2};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
