@@ -274,6 +274,14 @@ async fn reaction_bench(args: &Args) -> anyhow::Result<()> {
             Ok(ready.then_some(()))
         })
         .await?;
+        // The next pod must not find this one still waiting for its node: it
+        // would take that node and leave this pod to a second batch window.
+        until("the pod is bound", timeout, async || {
+            let pod = pods.get(&name).await?;
+            let bound = pod.spec.and_then(|s| s.node_name).is_some();
+            Ok(bound.then_some(()))
+        })
+        .await?;
         refused.push(unschedulable);
         reacted.push(claimed);
         ready.push(to_ready);
