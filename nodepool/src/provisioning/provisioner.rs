@@ -1,13 +1,9 @@
 //! The provisioning loop: watches Pods (and NodePools), and when pods fail
 //! scheduling for want of room, waits for the burst to settle (a batch
-//! window), decides with [`super::binpack::decide`] and creates the
+//! window, [`super::batch`]), decides with [`super::binpack::decide`] and creates the
 //! NodeClaims, with Events on the pools and the pods. Claims are read from
 //! the API at each decision, so the claims the last decision created always
 //! count as capacity coming.
-
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::time::Duration;
 
 use berth_api::nodeclaim::NodeClaim;
 use berth_api::nodepool::NodePool;
@@ -19,10 +15,11 @@ use kube::api::{ListParams, PostParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, ResourceExt};
-use tokio::sync::Notify;
-use tokio::time::Instant;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+use super::batch::Batcher;
 use super::binpack::{decide, PendingPod};
 use super::inflight::{candidates, existing, reserve_daemons};
 use crate::capacity::{resolve_all, template_capacity};
@@ -32,7 +29,7 @@ use crate::controller::{Context, ReconcileError};
 /// Runs the loop until `cancel` fires.
 pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
     let (store, writer) = reflector::store();
-    let wake = Arc::new(Notify::new());
+    let batcher = Arc::new(Batcher::default());
     let pods = watcher(
         Api::<Pod>::all(ctx.client.clone()),
         watcher::Config::default(),
@@ -46,26 +43,26 @@ pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
     )
     .default_backoff()
     .applied_objects();
-    let pod_wake = Arc::clone(&wake);
+    let pod_batcher = Arc::clone(&batcher);
     let watch_pods = drive(pods, move |pod: &Pod| {
         if unschedulable(pod) {
-            pod_wake.notify_one();
+            pod_batcher.trigger(&format!("pod/{}", pod.uid().unwrap_or_default()));
         }
     });
     // Only a pool's spec matters (its status changes with every node).
-    let pool_wake = Arc::clone(&wake);
+    let pool_batcher = Arc::clone(&batcher);
     let mut generations: HashMap<String, Option<i64>> = HashMap::new();
     let watch_pools = drive(pools, move |pool: &NodePool| {
         let generation = pool.metadata.generation;
         if generations.insert(pool.name_any(), generation) != Some(generation) {
-            pool_wake.notify_one();
+            pool_batcher.trigger(&format!("nodepool/{}/{generation:?}", pool.name_any()));
         }
     });
     tokio::select! {
         () = cancel.cancelled() => {}
         () = watch_pods => {}
         () = watch_pools => {}
-        () = decide_loop(&ctx, &store, &wake) => {}
+        () = decide_loop(&ctx, &store, &batcher) => {}
     }
 }
 
@@ -85,23 +82,21 @@ where
 
 /// Waits for a reason to look (a pod failed scheduling, a pool changed, or
 /// the idle period passed), lets the burst settle, then decides.
-async fn decide_loop(ctx: &Context, store: &Store<Pod>, wake: &Notify) {
+async fn decide_loop(ctx: &Context, store: &Store<Pod>, batcher: &Batcher) {
     if store.wait_until_ready().await.is_err() {
         return;
     }
     let mut memo = Memo::default();
     let mut retry = false;
     loop {
-        let idle = if retry {
+        let requeue = if retry {
             ctx.config.busy_requeue
         } else {
             ctx.config.idle_requeue
         };
-        tokio::select! {
-            () = wake.notified() => {}
-            () = tokio::time::sleep(idle) => {}
-        }
-        settle(wake, ctx.config.batch_idle, ctx.config.batch_max).await;
+        batcher
+            .next(requeue, ctx.config.batch_idle, ctx.config.batch_max)
+            .await;
         retry = match provision(ctx, store, &mut memo).await {
             Ok(()) => false,
             Err(e) => {
@@ -109,22 +104,6 @@ async fn decide_loop(ctx: &Context, store: &Store<Pod>, wake: &Notify) {
                 true
             }
         };
-    }
-}
-
-/// Returns once no wake-up came for `idle`, or `max` after it was called.
-async fn settle(wake: &Notify, idle: Duration, max: Duration) {
-    let deadline = Instant::now() + max;
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return;
-        }
-        let quiet = idle.min(deadline - now);
-        tokio::select! {
-            () = wake.notified() => {}
-            () = tokio::time::sleep(quiet) => return,
-        }
     }
 }
 

@@ -71,14 +71,16 @@ impl PodControl<'_> {
             }
             self.expectations
                 .expect_creations(&self.owner_uid(), names.clone(), Instant::now());
-            for name in &names {
-                self.event(
-                    EventType::Normal,
-                    "SuccessfulCreate",
-                    &format!("Created pod: {name}"),
-                )
-                .await;
-            }
+            // One event per pod, written together: one after another they
+            // kept the next batch (and the owner's next pass) waiting.
+            futures::future::join_all(names.iter().map(|name| {
+                let message = format!("Created pod: {name}");
+                async move {
+                    self.event(EventType::Normal, "SuccessfulCreate", &message)
+                        .await;
+                }
+            }))
+            .await;
             if let Some(e) = failed {
                 self.event(
                     EventType::Warning,
