@@ -5,15 +5,16 @@
 //! consolidation (a `DisruptionBlocked` Event) until it is relaxed; a
 //! template change replaces a pool's nodes one budget at a time; and
 //! `expireAfter` replaces a node, except while it carries
-//! `berth.dev/do-not-disrupt`. Each test has its own server; names carry
-//! the `npd-` prefix.
+//! `berth.dev/do-not-disrupt`. Consolidation keeps a node whose pod's
+//! nodeSelector no other node matches, and takes it once another does.
+//! Each test has its own server; names carry the `npd-` prefix.
 
 mod support;
 
 use std::time::Duration;
 
 use support::nodepool::{
-    claims, condition, deleting, events, name, pool_node_field, ready_claims, waiter,
+    claims, condition, deleting, events, name, pool_node_field, pool_nodes, ready_claims, waiter,
 };
 use support::{Kubectl, Server, KUBECTL_1_33};
 
@@ -89,6 +90,40 @@ spec:
       cpu: "2"
       memory: 4Gi
       pods: "10"
+"#;
+
+const SELECTED: &str = r#"
+apiVersion: berth.dev/v1
+kind: NodePool
+metadata:
+  name: npd-sel
+spec:
+  provider: sim
+  replicas: 1
+  minReplicas: 1
+  labels:
+    tier: npd-sel
+  template:
+    capacity:
+      cpu: "4"
+      memory: 8Gi
+      pods: "20"
+  disruption:
+    consolidationPolicy: WhenEmptyOrUnderutilized
+    consolidateAfter: 2s
+---
+apiVersion: berth.dev/v1
+kind: NodePool
+metadata:
+  name: npd-sel-spare
+spec:
+  provider: sim
+  replicas: 1
+  template:
+    capacity:
+      cpu: "4"
+      memory: 8Gi
+      pods: "20"
 "#;
 
 #[test]
@@ -342,4 +377,97 @@ fn expire_after_replaces_a_node() {
         claims(&k, "npd-exp").len() == 1 && ready.len() == 1 && ready.is_disjoint(&second)
     });
     k.ok(&["delete", "nodepool", "npd-exp", "--timeout=60s"]);
+}
+
+/// The name of `pool`'s (first) node.
+fn node_of(k: &Kubectl, pool: &str) -> String {
+    let nodes = pool_nodes(k, pool);
+    let first = nodes.first().map(String::as_str).unwrap_or_default();
+    first.split(' ').next().unwrap_or_default().to_owned()
+}
+
+/// The reason of `claim`'s `Consolidatable` condition, empty without one.
+fn consolidatable(claim: &serde_json::Value) -> String {
+    claim["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Consolidatable")
+        .and_then(|c| c["reason"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn consolidation_keeps_a_node_only_it_can_hold_a_pod_for() {
+    let (server, k) = server_with_pool(SELECTED, "npd-sel", 1);
+    let wait = waiter(&server);
+    wait("the spare pool's node Ready", 60, &mut || {
+        ready_claims(&k, "npd-sel-spare").len() == 1
+    });
+    k.ok(&[
+        "patch",
+        "nodepool",
+        "npd-sel",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/replicas"}]"#,
+    ]);
+    wait(
+        "the empty node consolidatable (held by minReplicas)",
+        60,
+        &mut || {
+            claims(&k, "npd-sel")
+                .iter()
+                .any(|c| consolidatable(c) == "Empty")
+        },
+    );
+    let node = node_of(&k, "npd-sel");
+    k.ok(&["create", "namespace", "npd-sel"]);
+    let pod = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"pinned","namespace":"npd-sel"}},
+        "spec":{{"nodeName":"{node}","nodeSelector":{{"tier":"npd-sel"}},
+        "containers":[{{"name":"c","image":"busybox","resources":{{"requests":{{"cpu":"100m"}}}}}}]}}}}"#
+    );
+    k.ok_stdin(&["apply", "-f", "-"], &pod);
+    wait("the node re-judged with its pod", 60, &mut || {
+        claims(&k, "npd-sel")
+            .iter()
+            .all(|c| consolidatable(c) != "Empty")
+    });
+    let all = claims(&k, "npd-sel");
+    assert_eq!(
+        consolidatable(&all[0]),
+        "",
+        "no other node matches the pod's nodeSelector: {all:#?}"
+    );
+
+    // Minimum 0 and another node the selector matches: now it goes.
+    k.ok(&[
+        "patch",
+        "nodepool",
+        "npd-sel",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"minReplicas":0}}"#,
+    ]);
+    let spare = node_of(&k, "npd-sel-spare");
+    k.ok(&["label", "node", &spare, "tier=npd-sel"]);
+    wait(
+        "the node consolidated once its pod fits elsewhere",
+        90,
+        &mut || claims(&k, "npd-sel").is_empty(),
+    );
+    assert!(
+        events(&k).contains(": Underutilized; removing it"),
+        "{}",
+        events(&k)
+    );
+    k.ok(&[
+        "delete",
+        "nodepool",
+        "npd-sel",
+        "npd-sel-spare",
+        "--timeout=60s",
+    ]);
 }
