@@ -6,7 +6,8 @@
 //! template change replaces a pool's nodes one budget at a time; and
 //! `expireAfter` replaces a node, except while it carries
 //! `berth.dev/do-not-disrupt`. Consolidation keeps a node whose pod's
-//! nodeSelector no other node matches, and takes it once another does.
+//! required node affinity no other node matches, and takes it once another
+//! does.
 //! Each test has its own server; names carry the `npd-` prefix.
 
 mod support;
@@ -426,7 +427,8 @@ fn consolidation_keeps_a_node_only_it_can_hold_a_pod_for() {
     k.ok(&["create", "namespace", "npd-sel"]);
     let pod = format!(
         r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"pinned","namespace":"npd-sel"}},
-        "spec":{{"nodeName":"{node}","nodeSelector":{{"tier":"npd-sel"}},
+        "spec":{{"nodeName":"{node}","affinity":{{"nodeAffinity":{{"requiredDuringSchedulingIgnoredDuringExecution":
+        {{"nodeSelectorTerms":[{{"matchExpressions":[{{"key":"tier","operator":"In","values":["npd-sel"]}}]}}]}}}}}},
         "containers":[{{"name":"c","image":"busybox","resources":{{"requests":{{"cpu":"100m"}}}}}}]}}}}"#
     );
     k.ok_stdin(&["apply", "-f", "-"], &pod);
@@ -439,7 +441,7 @@ fn consolidation_keeps_a_node_only_it_can_hold_a_pod_for() {
     assert_eq!(
         consolidatable(&all[0]),
         "",
-        "no other node matches the pod's nodeSelector: {all:#?}"
+        "no other node matches the pod's required node affinity: {all:#?}"
     );
 
     // Minimum 0 and another node the selector matches: now it goes.
