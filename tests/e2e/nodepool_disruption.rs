@@ -42,19 +42,6 @@ spec:
   disruption:
     consolidationPolicy: WhenEmptyOrUnderutilized
     consolidateAfter: 5s
----
-apiVersion: berth.dev/v1
-kind: NodePool
-metadata:
-  name: npd-spare
-spec:
-  provider: sim
-  replicas: 1
-  template:
-    capacity:
-      cpu: "4"
-      memory: 8Gi
-      pods: "20"
 "#;
 
 const DRIFTING: &str = r#"
@@ -112,11 +99,14 @@ spec:
   disruption:
     consolidationPolicy: WhenEmptyOrUnderutilized
     consolidateAfter: 2s
----
+"#;
+
+/// A fixed pool of one node, room for what consolidation moves.
+const SPARE: &str = r#"
 apiVersion: berth.dev/v1
 kind: NodePool
 metadata:
-  name: npd-sel-spare
+  name: npd-spare
 spec:
   provider: sim
   replicas: 1
@@ -129,7 +119,7 @@ spec:
 
 #[test]
 fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
-    let (server, k) = server_with_pool(AUTOSCALED, "npd-auto", 3);
+    let (server, k) = server_with_pool(&[AUTOSCALED, SPARE].join("---"), "npd-auto", 3);
     let wait = waiter(&server);
     k.ok(&["create", "namespace", "npd-e2e"]);
     wait("the spare pool's node Ready", 60, &mut || {
@@ -247,18 +237,15 @@ fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
                 && pool_node_field(&k, "npd-auto", ".spec.unschedulable").is_empty()
         },
     );
-    assert!(
-        events(&k).contains(": Underutilized; removing it"),
-        "{}",
-        events(&k)
-    );
-    k.ok(&[
-        "delete",
-        "nodepool",
-        "npd-auto",
-        "npd-spare",
-        "--timeout=60s",
-    ]);
+    underutilized_removed(&k, "npd-auto");
+}
+
+/// Asserts that consolidation announced an Underutilized removal, then
+/// deletes `pool` and the spare pool.
+fn underutilized_removed(k: &Kubectl, pool: &str) {
+    let seen = events(k);
+    assert!(seen.contains(": Underutilized; removing it"), "{seen}");
+    k.ok(&["delete", "nodepool", pool, "npd-spare", "--timeout=60s"]);
 }
 
 /// A server with the pools of `manifest` applied and `count` claims of
@@ -401,10 +388,10 @@ fn consolidatable(claim: &serde_json::Value) -> String {
 
 #[test]
 fn consolidation_keeps_a_node_only_it_can_hold_a_pod_for() {
-    let (server, k) = server_with_pool(SELECTED, "npd-sel", 1);
+    let (server, k) = server_with_pool(&[SELECTED, SPARE].join("---"), "npd-sel", 1);
     let wait = waiter(&server);
     wait("the spare pool's node Ready", 60, &mut || {
-        ready_claims(&k, "npd-sel-spare").len() == 1
+        ready_claims(&k, "npd-spare").len() == 1
     });
     k.ok(&[
         "patch",
@@ -453,23 +440,12 @@ fn consolidation_keeps_a_node_only_it_can_hold_a_pod_for() {
         "-p",
         r#"{"spec":{"minReplicas":0}}"#,
     ]);
-    let spare = node_of(&k, "npd-sel-spare");
+    let spare = node_of(&k, "npd-spare");
     k.ok(&["label", "node", &spare, "tier=npd-sel"]);
     wait(
         "the node consolidated once its pod fits elsewhere",
         90,
         &mut || claims(&k, "npd-sel").is_empty(),
     );
-    assert!(
-        events(&k).contains(": Underutilized; removing it"),
-        "{}",
-        events(&k)
-    );
-    k.ok(&[
-        "delete",
-        "nodepool",
-        "npd-sel",
-        "npd-sel-spare",
-        "--timeout=60s",
-    ]);
+    underutilized_removed(&k, "npd-sel");
 }
