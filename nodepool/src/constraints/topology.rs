@@ -240,3 +240,118 @@ impl Incoming {
         counts[domain] + own <= fewest + rule.max_skew
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(namespace: &str, spec: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": namespace, "labels": {"app": "w"}},
+            "spec": spec
+        }))
+        .unwrap()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn spread_counts_only_nodes_the_pod_selects_and_skips_nodes_without_the_key() {
+        let spec = json!({"containers": [],
+            "nodeSelector": {"tier": "web"},
+            "topologySpreadConstraints": [{"topologyKey": "zone", "maxSkew": 1,
+                "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "w"}}}]});
+        let incoming = Incoming::of(&pod("ns", spec));
+        let one = [Member::of(&pod("ns", json!({"containers": []})))];
+        let (web_a, web_b, db_c, bare) = (
+            labels(&[("tier", "web"), ("zone", "a")]),
+            labels(&[("tier", "web"), ("zone", "b")]),
+            labels(&[("tier", "db"), ("zone", "c")]),
+            labels(&[("tier", "web")]),
+        );
+        let sites = [
+            Site {
+                name: "a",
+                labels: &web_a,
+                members: &one,
+            },
+            Site {
+                name: "b",
+                labels: &web_b,
+                members: &[],
+            },
+            Site {
+                name: "c",
+                labels: &db_c,
+                members: &[],
+            },
+            Site {
+                name: "d",
+                labels: &bare,
+                members: &[],
+            },
+        ];
+        assert!(!incoming.allowed(&sites, 0), "a would hold 2 against b's 0");
+        assert!(incoming.allowed(&sites, 1));
+        assert!(!incoming.allowed(&sites, 3), "d has no zone");
+        let without_b = [sites[0], sites[2]];
+        assert!(
+            incoming.allowed(&without_b, 0),
+            "c is not a domain: the pod does not select it"
+        );
+        let elsewhere = [Member::of(&pod("other", json!({"containers": []})))];
+        let other_ns = [
+            Site {
+                name: "a",
+                labels: &web_a,
+                members: &elsewhere,
+            },
+            sites[1],
+        ];
+        assert!(
+            incoming.allowed(&other_ns, 0),
+            "spread counts its own namespace"
+        );
+    }
+
+    #[test]
+    fn anti_affinity_scopes_namespaces_as_upstream() {
+        let term = |extra: serde_json::Value| {
+            let mut t =
+                json!({"topologyKey": HOSTNAME, "labelSelector": {"matchLabels": {"app": "w"}}});
+            if let (Some(t), serde_json::Value::Object(extra)) = (t.as_object_mut(), extra) {
+                t.extend(extra);
+            }
+            pod(
+                "ns",
+                json!({"containers": [], "affinity": {"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [t]}}}),
+            )
+        };
+        let in_ns = |ns: &str| Member::of(&pod(ns, json!({"containers": []})));
+        let cases = [
+            (json!({}), "ns", false),
+            (json!({}), "other", true),
+            (json!({"namespaces": ["other"]}), "other", false),
+            (json!({"namespaces": ["other"]}), "ns", true),
+            (json!({"namespaceSelector": {}}), "other", false),
+        ];
+        let node = labels(&[]);
+        for (extra, there, allowed) in cases {
+            let members = [in_ns(there)];
+            let sites = [Site {
+                name: "n",
+                labels: &node,
+                members: &members,
+            }];
+            let incoming = Incoming::of(&term(extra.clone()));
+            assert_eq!(incoming.allowed(&sites, 0), allowed, "{extra} vs {there}");
+        }
+    }
+}
