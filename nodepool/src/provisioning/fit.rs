@@ -11,7 +11,7 @@ use berth_api::nodepool::{NodePool, POOL_LABEL};
 use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-pub use crate::constraints::{Constraints, Misfit};
+use crate::constraints::{Constraints, Misfit};
 use crate::plan::nano;
 
 /// Resource amounts in nano units (`cpu: 1` is 1e9), by resource name.
