@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use berth_api::nodeclaim::NodeClaim;
 use berth_api::nodepool::NodePool;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -128,11 +129,21 @@ pub fn template_capacity(pool: &NodePool) -> Capacity {
         .unwrap_or_default()
 }
 
+/// What `claim`'s machine has: the capacity resolved when the claim was
+/// made (`spec.resources`, which a provider's answer fills when the template
+/// names none), else its template's. Providers report this as the machine's.
+pub fn claim_capacity(claim: &NodeClaim) -> Capacity {
+    if claim.spec.resources.is_empty() {
+        claim.spec.template.capacity.clone()
+    } else {
+        claim.spec.resources.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use berth_api::nodeclaim::NodeClaim;
     use k8s_openapi::api::core::v1::Pod;
     use serde_json::json;
 
@@ -313,5 +324,21 @@ mod tests {
         );
         let unconfigured = resolve_all(&Providers::new(), std::slice::from_ref(&empty)).await;
         assert_eq!(unconfigured, [empty], "no provider: as written");
+    }
+
+    #[test]
+    fn a_claim_reports_its_resolved_capacity_else_its_template() {
+        let empty = pool("gpu", json!({}));
+        let resolved = new_claim_with(&empty, gpu_machine());
+        assert_eq!(claim_capacity(&resolved), gpu_machine());
+        let written = pool("cpu", json!({"cpu": "2"}));
+        let mut old = new_claim_with(&written, Capacity::new());
+        assert_eq!(
+            claim_capacity(&old),
+            template_capacity(&written),
+            "a claim made before resources were recorded"
+        );
+        old.spec.resources = gpu_machine();
+        assert_eq!(claim_capacity(&old), gpu_machine(), "resources win");
     }
 }

@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod claim;
 pub mod claim_controller;
 pub mod conditions;
+pub mod constraints;
 pub mod controller;
 pub mod disruption;
 pub mod drain;

@@ -5,15 +5,17 @@
 //! consolidation (a `DisruptionBlocked` Event) until it is relaxed; a
 //! template change replaces a pool's nodes one budget at a time; and
 //! `expireAfter` replaces a node, except while it carries
-//! `berth.dev/do-not-disrupt`. Each test has its own server; names carry
-//! the `npd-` prefix.
+//! `berth.dev/do-not-disrupt`. Consolidation keeps a node whose pod's
+//! required node affinity no other node matches, and takes it once another
+//! does.
+//! Each test has its own server; names carry the `npd-` prefix.
 
 mod support;
 
 use std::time::Duration;
 
 use support::nodepool::{
-    claims, condition, deleting, events, name, pool_node_field, ready_claims, waiter,
+    claims, condition, deleting, events, name, pool_node_field, pool_nodes, ready_claims, waiter,
 };
 use support::{Kubectl, Server, KUBECTL_1_33};
 
@@ -40,19 +42,6 @@ spec:
   disruption:
     consolidationPolicy: WhenEmptyOrUnderutilized
     consolidateAfter: 5s
----
-apiVersion: berth.dev/v1
-kind: NodePool
-metadata:
-  name: npd-spare
-spec:
-  provider: sim
-  replicas: 1
-  template:
-    capacity:
-      cpu: "4"
-      memory: 8Gi
-      pods: "20"
 "#;
 
 const DRIFTING: &str = r#"
@@ -91,9 +80,46 @@ spec:
       pods: "10"
 "#;
 
+const SELECTED: &str = r#"
+apiVersion: berth.dev/v1
+kind: NodePool
+metadata:
+  name: npd-sel
+spec:
+  provider: sim
+  replicas: 1
+  minReplicas: 1
+  labels:
+    tier: npd-sel
+  template:
+    capacity:
+      cpu: "4"
+      memory: 8Gi
+      pods: "20"
+  disruption:
+    consolidationPolicy: WhenEmptyOrUnderutilized
+    consolidateAfter: 2s
+"#;
+
+/// A fixed pool of one node, room for what consolidation moves.
+const SPARE: &str = r#"
+apiVersion: berth.dev/v1
+kind: NodePool
+metadata:
+  name: npd-spare
+spec:
+  provider: sim
+  replicas: 1
+  template:
+    capacity:
+      cpu: "4"
+      memory: 8Gi
+      pods: "20"
+"#;
+
 #[test]
 fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
-    let (server, k) = server_with_pool(AUTOSCALED, "npd-auto", 3);
+    let (server, k) = server_with_pool(&[AUTOSCALED, SPARE].join("---"), "npd-auto", 3);
     let wait = waiter(&server);
     k.ok(&["create", "namespace", "npd-e2e"]);
     wait("the spare pool's node Ready", 60, &mut || {
@@ -211,18 +237,15 @@ fn consolidation_shrinks_to_min_and_waits_for_pdbs() {
                 && pool_node_field(&k, "npd-auto", ".spec.unschedulable").is_empty()
         },
     );
-    assert!(
-        events(&k).contains(": Underutilized; removing it"),
-        "{}",
-        events(&k)
-    );
-    k.ok(&[
-        "delete",
-        "nodepool",
-        "npd-auto",
-        "npd-spare",
-        "--timeout=60s",
-    ]);
+    underutilized_removed(&k, "npd-auto");
+}
+
+/// Asserts that consolidation announced an Underutilized removal, then
+/// deletes `pool` and the spare pool.
+fn underutilized_removed(k: &Kubectl, pool: &str) {
+    let seen = events(k);
+    assert!(seen.contains(": Underutilized; removing it"), "{seen}");
+    k.ok(&["delete", "nodepool", pool, "npd-spare", "--timeout=60s"]);
 }
 
 /// A server with the pools of `manifest` applied and `count` claims of
@@ -342,4 +365,87 @@ fn expire_after_replaces_a_node() {
         claims(&k, "npd-exp").len() == 1 && ready.len() == 1 && ready.is_disjoint(&second)
     });
     k.ok(&["delete", "nodepool", "npd-exp", "--timeout=60s"]);
+}
+
+/// The name of `pool`'s (first) node.
+fn node_of(k: &Kubectl, pool: &str) -> String {
+    let nodes = pool_nodes(k, pool);
+    let first = nodes.first().map(String::as_str).unwrap_or_default();
+    first.split(' ').next().unwrap_or_default().to_owned()
+}
+
+/// The reason of `claim`'s `Consolidatable` condition, empty without one.
+fn consolidatable(claim: &serde_json::Value) -> String {
+    claim["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Consolidatable")
+        .and_then(|c| c["reason"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn consolidation_keeps_a_node_only_it_can_hold_a_pod_for() {
+    let (server, k) = server_with_pool(&[SELECTED, SPARE].join("---"), "npd-sel", 1);
+    let wait = waiter(&server);
+    wait("the spare pool's node Ready", 60, &mut || {
+        ready_claims(&k, "npd-spare").len() == 1
+    });
+    k.ok(&[
+        "patch",
+        "nodepool",
+        "npd-sel",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/replicas"}]"#,
+    ]);
+    wait(
+        "the empty node consolidatable (held by minReplicas)",
+        60,
+        &mut || {
+            claims(&k, "npd-sel")
+                .iter()
+                .any(|c| consolidatable(c) == "Empty")
+        },
+    );
+    let node = node_of(&k, "npd-sel");
+    k.ok(&["create", "namespace", "npd-sel"]);
+    let pod = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"pinned","namespace":"npd-sel"}},
+        "spec":{{"nodeName":"{node}","affinity":{{"nodeAffinity":{{"requiredDuringSchedulingIgnoredDuringExecution":
+        {{"nodeSelectorTerms":[{{"matchExpressions":[{{"key":"tier","operator":"In","values":["npd-sel"]}}]}}]}}}}}},
+        "containers":[{{"name":"c","image":"busybox","resources":{{"requests":{{"cpu":"100m"}}}}}}]}}}}"#
+    );
+    k.ok_stdin(&["apply", "-f", "-"], &pod);
+    wait("the node re-judged with its pod", 60, &mut || {
+        claims(&k, "npd-sel")
+            .iter()
+            .all(|c| consolidatable(c) != "Empty")
+    });
+    let all = claims(&k, "npd-sel");
+    assert_eq!(
+        consolidatable(&all[0]),
+        "",
+        "no other node matches the pod's required node affinity: {all:#?}"
+    );
+
+    // Minimum 0 and another node the selector matches: now it goes.
+    k.ok(&[
+        "patch",
+        "nodepool",
+        "npd-sel",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"minReplicas":0}}"#,
+    ]);
+    let spare = node_of(&k, "npd-spare");
+    k.ok(&["label", "node", &spare, "tier=npd-sel"]);
+    wait(
+        "the node consolidated once its pod fits elsewhere",
+        90,
+        &mut || claims(&k, "npd-sel").is_empty(),
+    );
+    underutilized_removed(&k, "npd-sel");
 }

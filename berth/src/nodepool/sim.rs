@@ -14,6 +14,7 @@ use berth_agent::config::{parse_duration, NodeConfig};
 use berth_agent::runtime::simulated::{SimulatedConfig, SimulatedRuntime};
 use berth_agent::{AgentOptions, NodeHandle, Nodes};
 use berth_api::nodeclaim::NodeClaim;
+use berth_nodepool::capacity::claim_capacity;
 use berth_nodepool::claim::node_labels;
 use berth_nodepool::{Machine, MachineProvider, ProviderError};
 use kube::ResourceExt;
@@ -81,9 +82,9 @@ impl SimProvider {
         node.taints
             .extend(claim.spec.startup_taints.iter().cloned());
         let delayed = self.advertise_delay(claim)?.is_some();
-        for (resource, amount) in &claim.spec.template.capacity {
-            if !(delayed && is_extended(resource)) {
-                node.capacity.insert(resource.clone(), amount.clone());
+        for (resource, amount) in claim_capacity(claim) {
+            if !(delayed && is_extended(&resource)) {
+                node.capacity.insert(resource, amount);
             }
         }
         Ok(node)
@@ -167,13 +168,9 @@ impl MachineProvider for SimProvider {
             while tasks.try_join_next().is_some() {}
             let startup = claim.spec.startup_taints.clone();
             let initialise = initialise(client.clone(), name.clone(), startup, token.clone());
-            let extended: BTreeMap<_, _> = claim
-                .spec
-                .template
-                .capacity
-                .iter()
+            let extended: BTreeMap<_, _> = claim_capacity(claim)
+                .into_iter()
                 .filter(|(resource, _)| is_extended(resource))
-                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             let advertise = advertise(
                 client.clone(),

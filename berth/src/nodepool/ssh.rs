@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use berth_api::nodeclaim::NodeClaim;
 use berth_api::nodepool::{NodePool, SshTemplate, POOL_LABEL};
+use berth_nodepool::capacity::claim_capacity;
 use berth_nodepool::claim::node_labels;
 use berth_nodepool::{Machine, MachineProvider, ProviderError};
 use berth_provisioner::join::ensure_token;
@@ -52,9 +53,7 @@ fn machine(host: &PoolHost, marker: &Marker, claim: Option<&NodeClaim>) -> Machi
         claim: marker.claim.clone(),
         node_name: marker.claim.clone(),
         image_id: None,
-        capacity: claim
-            .map(|c| c.spec.template.capacity.clone())
-            .unwrap_or_default(),
+        capacity: claim.map(claim_capacity).unwrap_or_default(),
     }
 }
 

@@ -1,19 +1,23 @@
 //! Whether a node's pods would fit on the cluster's other nodes, so that
-//! consolidation may remove it as underutilized. A deliberately simple
-//! first fit: resource requests against allocatable less what is already
-//! requested there, NoSchedule/NoExecute taints against tolerations, and
-//! `nodeSelector`. Affinity, topology spread and host ports are not
-//! considered (documented in the README). Pure.
+//! consolidation may remove it as underutilized: a first-fit simulation of
+//! the scheduler. A pod goes to a node only if its requests fit what is left
+//! there, the node's labels satisfy its nodeSelector and required node
+//! affinity, its taints are tolerated, and no required pod anti-affinity
+//! (its own or that of the pods there, those placed earlier in the same
+//! simulation included) or `DoNotSchedule` topology spread would break.
+//! The predicates are the provisioner's ([`crate::constraints`]). Pure.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 use kube::ResourceExt;
 
 use super::budget::Reason;
 use super::settings::Policy;
 use crate::claim::node_ready;
+use crate::constraints::topology::{Incoming, Member, Site};
 use crate::plan::nano;
+use crate::provisioning::fit::{pod_requests, Resources};
 
 /// Free room on one node that may take pods.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +27,19 @@ pub struct Room {
     labels: BTreeMap<String, String>,
     taints: Vec<Taint>,
     /// Allocatable less requested, in nano units, per resource (`pods` counts pods).
-    free: BTreeMap<String, i128>,
+    free: Resources,
+    /// The pods there, for anti-affinity and topology spread.
+    pods: Vec<Member>,
+}
+
+impl Room {
+    fn site(&self) -> Site<'_> {
+        Site {
+            name: &self.node,
+            labels: &self.labels,
+            members: &self.pods,
+        }
+    }
 }
 
 /// The room left on `node` given every pod in the cluster; None when the
@@ -39,12 +55,14 @@ pub fn room(node: &Node, pods: &[Pod]) -> Option<Room> {
         .as_ref()
         .and_then(|s| s.allocatable.clone())
         .unwrap_or_default();
-    let mut free: BTreeMap<String, i128> = allocatable
+    let mut free: Resources = allocatable
         .iter()
         .map(|(resource, q)| (resource.clone(), nano(q).unwrap_or(0)))
         .collect();
+    let mut members = Vec::new();
     for pod in pods.iter().filter(|p| bound_to(p, &name) && !finished(p)) {
         take(&mut free, &requests(pod));
+        members.push(Member::of(pod));
     }
     Some(Room {
         node: name,
@@ -55,6 +73,7 @@ pub fn room(node: &Node, pods: &[Pod]) -> Option<Room> {
             .and_then(|s| s.taints.clone())
             .unwrap_or_default(),
         free,
+        pods: members,
     })
 }
 
@@ -71,17 +90,23 @@ pub fn consolidation(policy: Policy, pods: &[&Pod], elsewhere: &[Room]) -> Optio
 }
 
 /// Whether every pod of `pods` finds a place in `rooms` (first fit, the
-/// largest pods first); the rooms are not changed.
+/// largest pods first, each placed pod counting for the next); the rooms
+/// are not changed.
 pub fn all_fit(pods: &[&Pod], rooms: &[Room]) -> bool {
     let mut rooms = rooms.to_vec();
-    let mut wanted: Vec<(BTreeMap<String, i128>, &Pod)> =
-        pods.iter().map(|p| (requests(p), *p)).collect();
+    let mut wanted: Vec<(Resources, Incoming)> = pods
+        .iter()
+        .map(|p| (requests(p), Incoming::of(p)))
+        .collect();
     wanted
         .sort_by_key(|(r, _)| std::cmp::Reverse((r.get("cpu").copied(), r.get("memory").copied())));
     wanted.into_iter().all(|(request, pod)| {
-        match rooms.iter_mut().find(|room| fits(pod, &request, room)) {
-            Some(room) => {
-                take(&mut room.free, &request);
+        let sites: Vec<Site> = rooms.iter().map(Room::site).collect();
+        let found = (0..rooms.len()).find(|&at| fits(&pod, &request, &rooms[at], &sites, at));
+        match found {
+            Some(at) => {
+                take(&mut rooms[at].free, &request);
+                rooms[at].pods.push(pod.member);
                 true
             }
             None => false,
@@ -89,20 +114,12 @@ pub fn all_fit(pods: &[&Pod], rooms: &[Room]) -> bool {
     })
 }
 
-/// What a pod asks for: its containers' requests summed (init containers
-/// run before and are ignored), plus one `pods` slot.
-fn requests(pod: &Pod) -> BTreeMap<String, i128> {
-    let mut total = BTreeMap::from([("pods".to_owned(), 1_000_000_000)]);
-    let containers = pod.spec.iter().flat_map(|s| s.containers.iter());
-    for requests in containers.filter_map(|c| c.resources.as_ref()?.requests.as_ref()) {
-        for (resource, q) in requests {
-            *total.entry(resource.clone()).or_default() += nano(q).unwrap_or(0);
-        }
-    }
-    total
+/// What a pod asks of a node, as the provisioner counts it.
+fn requests(pod: &Pod) -> Resources {
+    pod.spec.as_ref().map(pod_requests).unwrap_or_default()
 }
 
-fn take(free: &mut BTreeMap<String, i128>, request: &BTreeMap<String, i128>) {
+fn take(free: &mut Resources, request: &Resources) {
     for (resource, amount) in request {
         if let Some(left) = free.get_mut(resource) {
             *left -= amount;
@@ -110,52 +127,17 @@ fn take(free: &mut BTreeMap<String, i128>, request: &BTreeMap<String, i128>) {
     }
 }
 
-/// Whether `pod` asking `request` may go to `room`. A resource the node
-/// does not list is only fine when none of it is asked for (`pods` aside:
-/// a node that lists no pod count takes any).
-fn fits(pod: &Pod, request: &BTreeMap<String, i128>, room: &Room) -> bool {
-    let spec = pod.spec.clone().unwrap_or_default();
-    let selected = spec
-        .node_selector
-        .iter()
-        .flatten()
-        .all(|(k, v)| room.labels.get(k) == Some(v));
-    let tolerated = room
-        .taints
-        .iter()
-        .filter(|t| t.effect != "PreferNoSchedule")
-        .all(|t| {
-            spec.tolerations
-                .iter()
-                .flatten()
-                .any(|tol| tolerates(tol, t))
-        });
+/// Whether `pod` asking `request` may go to `room`, which is `sites[at]`.
+/// A resource the node does not list is only fine when none of it is asked
+/// for (`pods` aside: a node that lists no pod count takes any).
+fn fits(pod: &Incoming, request: &Resources, room: &Room, sites: &[Site], at: usize) -> bool {
     let resources = request
         .iter()
         .all(|(resource, amount)| match room.free.get(resource) {
             Some(left) => amount <= left,
             None => *amount == 0 || resource == "pods",
         });
-    selected && tolerated && resources
-}
-
-/// Upstream's toleration matching: an empty key with `Exists` tolerates
-/// everything; otherwise keys match, values match unless `Exists`, and an
-/// empty effect matches every effect.
-fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    let key = toleration.key.as_deref().unwrap_or_default();
-    let exists = toleration.operator.as_deref() == Some("Exists");
-    let effect_ok = toleration
-        .effect
-        .as_deref()
-        .is_none_or(|e| e.is_empty() || e == taint.effect);
-    if key.is_empty() {
-        return exists && effect_ok;
-    }
-    let value_ok = exists
-        || toleration.value.as_deref().unwrap_or_default()
-            == taint.value.as_deref().unwrap_or_default();
-    key == taint.key && value_ok && effect_ok
+    resources && pod.constraints.admit(&room.labels, &room.taints).is_ok() && pod.allowed(sites, at)
 }
 
 fn bound_to(pod: &Pod, node: &str) -> bool {
@@ -171,7 +153,7 @@ fn finished(pod: &Pod) -> bool {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        Container, NodeCondition, NodeSpec, NodeStatus, PodSpec, ResourceRequirements,
+        Container, NodeCondition, NodeSpec, NodeStatus, PodSpec, ResourceRequirements, Toleration,
     };
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -325,5 +307,125 @@ mod tests {
             .insert("nvidia.com/gpu".into(), Quantity("1".into()));
         let free = [room(&node("b", "4", vec![], true, false), &[]).unwrap()];
         assert!(!all_fit(&[&gpu], &free), "node lists no GPUs");
+    }
+
+    /// A pod of app `w` in `default` bound to `node`, asking 100m, with
+    /// `extra` merged into its spec.
+    fn w(node: &str, name: &str, extra: serde_json::Value) -> Pod {
+        let mut spec = serde_json::json!({
+            "nodeName": node,
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]
+        });
+        if let (Some(spec), serde_json::Value::Object(extra)) = (spec.as_object_mut(), extra) {
+            spec.extend(extra);
+        }
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": "w"}},
+            "spec": spec
+        }))
+        .unwrap()
+    }
+
+    fn none() -> serde_json::Value {
+        serde_json::json!({})
+    }
+
+    fn apart() -> serde_json::Value {
+        serde_json::json!({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "w"}}}]}}})
+    }
+
+    fn spread(key: &str, when: &str) -> serde_json::Value {
+        serde_json::json!({"topologySpreadConstraints": [{"topologyKey": key, "maxSkew": 1,
+            "whenUnsatisfiable": when, "labelSelector": {"matchLabels": {"app": "w"}}}]})
+    }
+
+    fn rooms(nodes: &[&str], pods: &[Pod]) -> Vec<Room> {
+        nodes
+            .iter()
+            .map(|n| room(&node(n, "4", vec![], true, false), pods).unwrap())
+            .collect()
+    }
+
+    const BOTH: Policy = Policy::WhenEmptyOrUnderutilized;
+
+    #[test]
+    fn a_node_selector_only_the_candidate_matches_keeps_it() {
+        let elsewhere = rooms(&["b"], &[]);
+        let pinned = w("a", "x", serde_json::json!({"nodeSelector": {"zone": "a"}}));
+        assert_eq!(consolidation(BOTH, &[&pinned], &elsewhere), None);
+        let affinity = w(
+            "a",
+            "x",
+            serde_json::json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["b"]}]}]}}}}),
+        );
+        assert_eq!(consolidation(BOTH, &[&affinity], &elsewhere), None);
+        let free = w("a", "x", none());
+        assert_eq!(
+            consolidation(BOTH, &[&free], &elsewhere),
+            Some(Reason::Underutilized)
+        );
+    }
+
+    #[test]
+    fn hostname_anti_affinity_keeps_pods_apart_both_ways_and_within_the_simulation() {
+        let (x, y) = (w("a", "x", apart()), w("a", "y", apart()));
+        let there = [w("b", "t", apart())];
+        assert!(!all_fit(&[&x], &rooms(&["b"], &there)), "t is on b");
+        assert!(!all_fit(&[&x, &y], &rooms(&["b"], &[])), "x and y together");
+        assert!(all_fit(&[&x, &y], &rooms(&["b", "c"], &[])), "one each");
+        let plain = w("a", "x", none());
+        assert!(
+            !all_fit(&[&plain], &rooms(&["b"], &there)),
+            "t keeps app=w off b"
+        );
+        assert!(all_fit(&[&plain], &rooms(&["b"], &[w("b", "t", none())])));
+        let other = w("a", "x", apart());
+        let mut elsewhere: Pod = w("b", "t", none());
+        elsewhere.metadata.namespace = Some("other".into());
+        assert!(
+            all_fit(&[&other], &rooms(&["b"], &[elsewhere])),
+            "the term counts its own namespace"
+        );
+    }
+
+    #[test]
+    fn do_not_schedule_spread_that_would_break_keeps_the_node() {
+        // b already has a pod of w; c has none but no cpu left.
+        let busy = pod("c", "4");
+        let cluster = |extra: serde_json::Value| vec![w("b", "t", extra), busy.clone()];
+        let elsewhere = |pods: &[Pod]| rooms(&["b", "c"], pods);
+        let by_host = spread("kubernetes.io/hostname", "DoNotSchedule");
+        let x = w("a", "x", by_host.clone());
+        assert_eq!(
+            consolidation(BOTH, &[&x], &elsewhere(&cluster(by_host))),
+            None,
+            "b would hold 2 against c's 0"
+        );
+        let by_zone = spread("zone", "DoNotSchedule");
+        let x = w("a", "x", by_zone.clone());
+        assert_eq!(
+            consolidation(BOTH, &[&x], &elsewhere(&cluster(by_zone))),
+            None
+        );
+        let soft = spread("zone", "ScheduleAnyway");
+        let x = w("a", "x", soft.clone());
+        assert_eq!(
+            consolidation(BOTH, &[&x], &elsewhere(&cluster(soft))),
+            Some(Reason::Underutilized),
+            "ScheduleAnyway only scores"
+        );
+        let x = w("a", "x", none());
+        assert_eq!(
+            consolidation(BOTH, &[&x], &elsewhere(&cluster(none()))),
+            Some(Reason::Underutilized)
+        );
+        let x = w("a", "x", spread("kubernetes.io/hostname", "DoNotSchedule"));
+        let balanced = [w("b", "t", none())];
+        assert!(
+            all_fit(&[&x], &rooms(&["b", "c"], &balanced)),
+            "goes to c, the emptier domain"
+        );
     }
 }

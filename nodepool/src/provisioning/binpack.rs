@@ -17,8 +17,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
-use super::fit::{fits, fits_within, pod_requests, subtract, Constraints, Resources, Shape, PODS};
+use super::fit::{fits, fits_within, pod_requests, subtract, Resources, Shape, PODS};
 use super::spread::{spread_of, Spread};
+use crate::constraints::Constraints;
 
 /// A pod the scheduler found no room for.
 #[derive(Debug, Clone)]

@@ -14,9 +14,10 @@ use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use kube::ResourceExt;
 
 use super::binpack::{Candidate, Existing};
-use super::fit::{fits, machine_capacity, pod_requests, subtract, Constraints, Shape};
+use super::fit::{fits, machine_capacity, pod_requests, subtract, Shape};
 use crate::claim::INITIALIZED;
 use crate::conditions;
+use crate::constraints::Constraints;
 use crate::plan::machines_within_limits;
 
 /// The machines of `claims` not being removed, with what `pods` bound to

@@ -1,15 +1,16 @@
 //! How many of a set of pods one new node may hold, from the pod's required
 //! anti-affinity and topology spread on `kubernetes.io/hostname`: such pods
 //! need a node each (anti-affinity) or at most `maxSkew` per node (spread;
-//! new nodes start empty, so packing more would break the skew).
+//! new nodes start empty, so packing more would break the skew). The rules
+//! themselves are read by [`crate::constraints::topology`].
 
 use std::collections::BTreeMap;
 
 use berth_api::selector::LabelSelector;
 use k8s_openapi::api::core::v1::Pod;
 
-/// The topology key whose domains are single nodes.
-pub const HOSTNAME: &str = "kubernetes.io/hostname";
+pub use crate::constraints::topology::HOSTNAME;
+use crate::constraints::topology::{self, Member};
 
 /// A cap on pods matching `selector` per node.
 #[derive(Debug, Clone)]
@@ -38,30 +39,15 @@ impl Spread {
 /// The strictest per-node cap `pod` asks for, if any: anti-affinity terms
 /// that select the pod itself cap at 1, `DoNotSchedule` spread at `maxSkew`.
 pub fn spread_of(pod: &Pod) -> Option<Spread> {
-    let spec = pod.spec.as_ref()?;
-    let own = pod.metadata.labels.clone().unwrap_or_default();
-    let anti = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.pod_anti_affinity.as_ref())
-        .and_then(|a| {
-            a.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        })
-        .into_iter()
-        .flatten()
-        .filter(|t| t.topology_key == HOSTNAME)
-        .filter_map(|t| Some((t.label_selector.as_ref()?, 1usize)));
-    let spread = spec
-        .topology_spread_constraints
-        .iter()
-        .flatten()
-        .filter(|c| c.topology_key == HOSTNAME && c.when_unsatisfiable == "DoNotSchedule")
-        .filter_map(|c| Some((c.label_selector.as_ref()?, c.max_skew.max(1) as usize)));
+    let own = Member::of(pod);
+    let spread = topology::spread_of(pod);
+    let anti = own.apart.iter().map(|t| (&t.key, &t.scope, 1));
+    let spread = spread.iter().map(|r| (&r.key, &r.scope, r.max_skew));
     anti.chain(spread)
-        .filter_map(|(selector, max)| {
-            let selector = LabelSelector::from_label_selector(selector).ok()?;
-            selector.matches(&own).then_some(Spread { selector, max })
+        .filter(|(key, scope, _)| *key == HOSTNAME && scope.counts(&own))
+        .map(|(_, scope, max)| Spread {
+            selector: scope.selector.clone(),
+            max,
         })
         .min_by_key(|s| s.max)
 }
