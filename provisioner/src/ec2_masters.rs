@@ -122,9 +122,10 @@ pub async fn find(cluster: &Cluster) -> Result<(Cluster, Vec<Master>), Ec2Master
 /// Terminates every live instance tagged with the cluster that berth
 /// launched: NodePool nodes, and masters only when `[aws.masters]` launched
 /// them (Terraform's masters carry the same tags but are Terraform's to
-/// destroy); the ids terminated. Nothing when there is no `[aws]`.
+/// destroy); the ids terminated. Nothing when berth launches no instances
+/// (no `[aws]`, or one without `binary_url`).
 pub async fn terminate_all(cluster: &Cluster) -> Result<Vec<String>, Ec2MastersError> {
-    let Some(aws) = &cluster.aws else {
+    let Some(aws) = cluster.aws.as_ref().filter(|aws| aws.launches_nodes()) else {
         return Ok(Vec::new());
     };
     let ec2 = connect(aws, &cluster.name).await;

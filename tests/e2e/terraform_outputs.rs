@@ -9,6 +9,8 @@
 mod cluster_support;
 mod cri_node;
 mod hosts;
+#[path = "../../provisioner/tests/aws/moto.rs"]
+mod moto;
 mod ssh_hosts;
 mod support;
 
@@ -114,6 +116,7 @@ fn outputs_json(dir: &Path, host: &str, instance_types: &[&str]) -> String {
     serde_json::json!({
         "cluster_name": output("tfe".into()),
         "region": output("eu-west-1".into()),
+        "berth_binary_url": output("http://127.0.0.1:9/berth".into()),
         "masters": output(serde_json::json!([{"name": "tfm1", "host": host, "private_ip": host}])),
         "cluster_cidr": output("10.189.0.0/16".into()),
         "data_dir": output(format!("{}/machines/tfm1", dir.display()).into()),
@@ -139,6 +142,10 @@ fn outputs_of_a_fresh_machine_become_a_running_cluster() {
     let dir = dir.path();
     let hosts = Hosts::up("tfh", 1, "10.89", Topology::OneLan);
     let machine = &hosts.hosts[0];
+    // The server runs the aws provider (the outputs name a binary_url): its
+    // credential chain must not reach the instance metadata service.
+    let blackhole = machine.run(&["ip", "route", "add", "blackhole", "169.254.169.254/32"]);
+    assert!(blackhole.status.success(), "{}", text(&blackhole));
     let user_key = keygen(&dir.join("id"));
     let _sshd = Sshd::start(machine, &dir.join("sshd"), &user_key.with_extension("pub"));
     // A fresh instance: its host key is nowhere yet (accept-new records it).
@@ -254,7 +261,16 @@ fn outputs_of_a_fresh_machine_become_a_running_cluster() {
     );
 
     // The cluster.toml it wrote is the one every later command takes.
-    let deleted = cluster_support::berth(&["delete"], &file, &state);
+    // delete also ends the pool's instances, asking EC2 (here a moto on
+    // loopback, named by the SDK's own AWS_ENDPOINT_URL).
+    let moto = moto::Moto::start();
+    let aws_env = [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_ENDPOINT_URL", moto.url.as_str()),
+    ];
+    let deleted = cluster_support::berth_with_env(&["delete"], &file, &state, &aws_env);
     assert!(deleted.status.success(), "{}", text(&deleted));
     assert!(!dir.join("machines/tfm1").exists(), "{}", text(&deleted));
 }
