@@ -9,6 +9,8 @@
 mod cluster_support;
 mod cri_node;
 mod hosts;
+// Only the server: this test's EC2 calls are berth's own.
+#[allow(dead_code)]
 #[path = "../../provisioner/tests/aws/moto.rs"]
 mod moto;
 mod ssh_hosts;
