@@ -97,39 +97,39 @@ pub fn action<'a>(classes: &'a Classes, service: &Service) -> Action<'a> {
     }
 }
 
-/// The JSON Patch that adds the finalizer, guarded by a test of the current
-/// list so a concurrent writer makes it fail instead of being overwritten;
-/// None when it is already there.
+/// The merge patch that adds the finalizer, guarded by the resourceVersion
+/// read so a concurrent writer makes it fail (409) instead of being
+/// overwritten; None when it is already there.
 pub fn add_finalizer_patch(service: &Service) -> Option<Value> {
     if has_finalizer(service) {
         return None;
     }
-    Some(match &service.metadata.finalizers {
-        None => json!([
-            {"op": "test", "path": "/metadata/finalizers", "value": null},
-            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
-        ]),
-        Some(current) => json!([
-            {"op": "test", "path": "/metadata/finalizers", "value": current},
-            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
-        ]),
-    })
+    let mut finalizers = service.metadata.finalizers.clone().unwrap_or_default();
+    finalizers.push(FINALIZER.into());
+    Some(finalizers_patch(service, finalizers))
 }
 
-/// The JSON Patch that removes the finalizer (only after the load balancer
-/// is gone), guarded by a test of its position; None when it is not there.
+/// The merge patch that removes the finalizer (only after the load
+/// balancer is gone), guarded the same way; None when it is not there.
 pub fn remove_finalizer_patch(service: &Service) -> Option<Value> {
-    let index = service
+    if !has_finalizer(service) {
+        return None;
+    }
+    let finalizers = service
         .metadata
         .finalizers
-        .as_ref()?
         .iter()
-        .position(|f| f == FINALIZER)?;
-    let path = format!("/metadata/finalizers/{index}");
-    Some(json!([
-        {"op": "test", "path": path, "value": FINALIZER},
-        {"op": "remove", "path": path},
-    ]))
+        .flatten()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    Some(finalizers_patch(service, finalizers))
+}
+
+/// A merge patch replacing the whole list: a JSON Patch `test` of an absent
+/// list is answered differently by different API servers.
+fn finalizers_patch(service: &Service, finalizers: Vec<String>) -> Value {
+    json!({"metadata": {"finalizers": finalizers, "resourceVersion": service.metadata.resource_version}})
 }
 
 /// The merge patch for the `status` subresource that sets
@@ -336,23 +336,20 @@ mod tests {
     }
 
     #[test]
-    fn finalizer_patches_test_before_they_write() {
-        let bare = service("LoadBalancer", None);
+    fn finalizer_patches_keep_other_finalizers_and_guard_the_version() {
+        let mut bare = service("LoadBalancer", None);
+        bare.metadata.resource_version = Some("7".into());
         assert_eq!(
             add_finalizer_patch(&bare),
-            Some(json!([
-                {"op": "test", "path": "/metadata/finalizers", "value": null},
-                {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
-            ]))
+            Some(json!({"metadata": {"finalizers": [FINALIZER], "resourceVersion": "7"}}))
         );
         let mut other = bare.clone();
         other.metadata.finalizers = Some(vec!["example.com/keep".into()]);
         assert_eq!(
             add_finalizer_patch(&other),
-            Some(json!([
-                {"op": "test", "path": "/metadata/finalizers", "value": ["example.com/keep"]},
-                {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
-            ]))
+            Some(
+                json!({"metadata": {"finalizers": ["example.com/keep", FINALIZER], "resourceVersion": "7"}})
+            )
         );
         assert_eq!(add_finalizer_patch(&finalized(bare.clone())), None);
 
@@ -364,10 +361,11 @@ mod tests {
             .push(FINALIZER.into());
         assert_eq!(
             remove_finalizer_patch(&other),
-            Some(json!([
-                {"op": "test", "path": "/metadata/finalizers/1", "value": FINALIZER},
-                {"op": "remove", "path": "/metadata/finalizers/1"},
-            ]))
+            Some(json!({"metadata": {"finalizers": ["example.com/keep"], "resourceVersion": "7"}}))
+        );
+        assert_eq!(
+            remove_finalizer_patch(&finalized(bare.clone())),
+            Some(json!({"metadata": {"finalizers": [], "resourceVersion": "7"}}))
         );
         assert_eq!(remove_finalizer_patch(&bare), None);
     }
