@@ -203,30 +203,11 @@ pub fn status(address: IpAddr) -> LoadBalancerStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec, ServiceStatus};
+    use crate::testing::{lb_service, target as node};
+    use k8s_openapi::api::core::v1::ServiceStatus;
 
     fn service(name: &str) -> Service {
-        let mut service = Service::default();
-        service.metadata.namespace = Some("shop".into());
-        service.metadata.name = Some(name.into());
-        service.spec = Some(ServiceSpec {
-            type_: Some("LoadBalancer".into()),
-            ports: Some(vec![ServicePort {
-                port: 80,
-                node_port: Some(30080),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
-        service
-    }
-
-    fn node(name: &str, address: &str) -> TargetNode {
-        TargetNode {
-            name: name.into(),
-            address: address.parse().unwrap(),
-            provider_id: None,
-        }
+        lb_service(name, &[(80, 30080)])
     }
 
     fn provider(dir: &std::path::Path, reload: Option<Vec<String>>) -> HaproxyProvider {

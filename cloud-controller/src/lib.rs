@@ -14,6 +14,8 @@ pub mod nodes;
 pub mod plan;
 pub mod provider;
 pub mod service;
+#[cfg(test)]
+mod testing;
 
 pub use controller::{run, Config, Providers};
 pub use haproxy::HaproxyProvider;

@@ -76,34 +76,19 @@ pub fn plan<'a>(
 mod tests {
     use super::*;
     use crate::service::FINALIZER;
-    use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
+    use crate::testing::{lb_service, target};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn service(finalizer: bool) -> Service {
-        let mut service = Service::default();
-        service.metadata.namespace = Some("shop".into());
-        service.metadata.name = Some("web".into());
+        let mut service = lb_service("web", &[(80, 30080)]);
         if finalizer {
             service.metadata.finalizers = Some(vec![FINALIZER.into()]);
         }
-        service.spec = Some(ServiceSpec {
-            type_: Some("LoadBalancer".into()),
-            ports: Some(vec![ServicePort {
-                port: 80,
-                node_port: Some(30080),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
         service
     }
 
     fn node(name: &str) -> TargetNode {
-        TargetNode {
-            name: name.into(),
-            address: "10.0.0.1".parse().unwrap(),
-            provider_id: None,
-        }
+        target(name, "10.0.0.1")
     }
 
     #[test]

@@ -227,7 +227,17 @@ pub fn key(service: &Service) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::lb_service;
     use k8s_openapi::api::core::v1::{LoadBalancerIngress, ServiceSpec, ServiceStatus};
+
+    fn service(type_: &str, class: Option<&str>) -> Service {
+        let mut service = lb_service("web", &[(80, 30080)]);
+        let spec = service.spec.as_mut().unwrap();
+        spec.type_ = Some(type_.into());
+        spec.load_balancer_class = class.map(Into::into);
+        spec.ports.as_mut().unwrap()[0].name = Some("http".into());
+        service
+    }
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn classes() -> Classes {
@@ -235,25 +245,6 @@ mod tests {
             default: Some("haproxy".into()),
             providers: vec!["haproxy".into(), "aws".into()],
         }
-    }
-
-    fn service(type_: &str, class: Option<&str>) -> Service {
-        let mut service = Service::default();
-        service.metadata.namespace = Some("shop".into());
-        service.metadata.name = Some("web".into());
-        service.spec = Some(ServiceSpec {
-            type_: Some(type_.into()),
-            load_balancer_class: class.map(Into::into),
-            ports: Some(vec![ServicePort {
-                name: Some("http".into()),
-                protocol: Some("TCP".into()),
-                port: 80,
-                node_port: Some(30080),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
-        service
     }
 
     fn finalized(mut service: Service) -> Service {

@@ -199,44 +199,20 @@ pub fn render(settings: &Settings, frontends: &[Frontend]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
-
-    fn node(name: &str, address: &str) -> TargetNode {
-        TargetNode {
-            name: name.into(),
-            address: address.parse().unwrap(),
-            provider_id: None,
-        }
-    }
+    use crate::testing::{lb_service, target as node};
 
     fn service(name: &str, ports: &[(i32, i32)], local_health: Option<i32>) -> Service {
-        let mut service = Service::default();
-        service.metadata.namespace = Some("shop".into());
-        service.metadata.name = Some(name.into());
-        service.spec = Some(ServiceSpec {
-            type_: Some("LoadBalancer".into()),
-            external_traffic_policy: Some(
-                if local_health.is_some() {
-                    "Local"
-                } else {
-                    "Cluster"
-                }
-                .into(),
-            ),
-            health_check_node_port: local_health,
-            ports: Some(
-                ports
-                    .iter()
-                    .map(|(port, node_port)| ServicePort {
-                        port: *port,
-                        node_port: Some(*node_port),
-                        protocol: Some("TCP".into()),
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            ..Default::default()
-        });
+        let mut service = lb_service(name, ports);
+        let spec = service.spec.as_mut().unwrap();
+        spec.external_traffic_policy = Some(
+            if local_health.is_some() {
+                "Local"
+            } else {
+                "Cluster"
+            }
+            .into(),
+        );
+        spec.health_check_node_port = local_health;
         service
     }
 
