@@ -77,6 +77,10 @@ struct Context {
     synced: Mutex<BTreeMap<String, Synced>>,
     /// Consecutive failures, by Service key, for the back-off.
     failures: Mutex<BTreeMap<String, u32>>,
+    /// The Services cache of the controller, for the one-time adoption.
+    services: Store<Service>,
+    /// Set once every provider has adopted its existing balancers.
+    adopted: tokio::sync::OnceCell<()>,
 }
 
 /// Runs the service controller until `cancel` fires.
@@ -99,6 +103,10 @@ pub async fn run(
     .applied_objects()
     .filter_map(|node| async move { node.ok().map(|_| ()) });
     tracing::info!(providers = ?classes.providers, default = ?classes.default, "service controller starting");
+    let controller = Controller::new(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), COMPONENT),
         client: client.clone(),
@@ -108,8 +116,10 @@ pub async fn run(
         nodes,
         synced: Mutex::default(),
         failures: Mutex::default(),
+        services: controller.store(),
+        adopted: tokio::sync::OnceCell::new(),
     });
-    Controller::new(Api::<Service>::all(client), watcher::Config::default())
+    controller
         .reconcile_all_on(node_changes)
         .graceful_shutdown_on(async move { cancel.cancelled().await })
         .run(reconcile, error_policy, ctx)
@@ -152,6 +162,9 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Recon
         return Ok(Action::await_change());
     }
     let targets = nodes::targets(ctx.nodes.state().iter().map(|n| n.as_ref()));
+    ctx.adopted
+        .get_or_try_init(|| adopt(&ctx, &targets))
+        .await?;
     let last = ctx
         .synced
         .lock()
@@ -301,6 +314,26 @@ async fn step(
             Ok(Action::await_change())
         }
     }
+}
+
+/// Hands every provider the Services it already balances (the finalizer
+/// and an address), once the Service cache is complete.
+async fn adopt(ctx: &Context, targets: &[TargetNode]) -> Result<(), ReconcileError> {
+    // Reconciles only run from the controller's own cache, which is filled.
+    let _ = ctx.services.wait_until_ready().await;
+    let services = ctx.services.state();
+    for (name, provider) in &ctx.providers {
+        let owned: Vec<Service> = services
+            .iter()
+            .filter(|s| {
+                service::has_finalizer(s) && ctx.classes.provider_for(s) == Some(name.as_str())
+            })
+            .map(|s| s.as_ref().clone())
+            .collect();
+        provider.adopt(&owned, targets).await?;
+        tracing::info!(provider = %name, services = owned.len(), "adopted existing load balancers");
+    }
+    Ok(())
 }
 
 fn remember(ctx: &Context, key: &str, synced: Option<Synced>) {

@@ -178,6 +178,25 @@ impl LoadBalancerProvider for HaproxyProvider {
         self.write(&mut state).await
     }
 
+    async fn adopt(&self, services: &[Service], nodes: &[TargetNode]) -> Result<(), ProviderError> {
+        let mut state = self.state.lock().await;
+        for service in services {
+            let service_key = key(service);
+            let Some(address) = status_address(service) else {
+                continue;
+            };
+            if !state.pool.restore(&service_key, address) {
+                continue;
+            }
+            // A Service that cannot be rendered any more gets its error
+            // from its own ensure.
+            if let Ok(frontend) = Frontend::for_service(service, address, nodes) {
+                state.frontends.insert(service_key, frontend);
+            }
+        }
+        Ok(())
+    }
+
     async fn delete(&self, service: &Service) -> Result<(), ProviderError> {
         let service_key = key(service);
         let mut state = self.state.lock().await;
@@ -270,6 +289,34 @@ mod tests {
             lb.ensure(&service("more"), &[]).await,
             Err(ProviderError::PoolExhausted { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn adopted_services_keep_their_addresses_and_their_frontends() {
+        let dir = tempfile::tempdir().unwrap();
+        let lb = provider(dir.path(), None);
+        let mut web = service("web");
+        web.status = Some(ServiceStatus {
+            load_balancer: Some(status("192.0.2.10".parse().unwrap())),
+            ..Default::default()
+        });
+        lb.adopt(std::slice::from_ref(&web), &[node("a", "10.0.0.1")])
+            .await
+            .unwrap();
+        let fresh = lb
+            .ensure(&service("new"), &[node("a", "10.0.0.1")])
+            .await
+            .unwrap();
+        assert_eq!(
+            ip(&fresh),
+            "192.0.2.11",
+            "the adopted address is not handed out"
+        );
+        let text = std::fs::read_to_string(dir.path().join("haproxy.cfg")).unwrap();
+        assert!(
+            text.contains("bind 192.0.2.10:80") && text.contains("bind 192.0.2.11:80"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -69,4 +69,16 @@ pub trait LoadBalancerProvider: Send + Sync + std::fmt::Debug {
 
     /// Removes everything made for the Service; Ok when nothing is left.
     async fn delete(&self, service: &Service) -> Result<(), ProviderError>;
+
+    /// Called once, before the first reconcile, with every Service of this
+    /// provider that already has a load balancer (the finalizer and an
+    /// address in its status) and the current targets. A provider whose
+    /// state lives only in what it writes (HAProxy's file) takes its
+    /// addresses back here, so a new Service reconciled first after a
+    /// restart cannot take an older one's address, and its first write
+    /// holds every Service. Cloud providers keep their state and need not.
+    async fn adopt(&self, services: &[Service], nodes: &[TargetNode]) -> Result<(), ProviderError> {
+        let _ = (services, nodes);
+        Ok(())
+    }
 }

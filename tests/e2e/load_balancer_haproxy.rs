@@ -3,9 +3,11 @@
 //! driven by kubectl 1.33. A LoadBalancer Service gets the finalizer, the
 //! pool's first address in `kubectl get svc` and a frontend in haproxy.cfg
 //! with its node's NodePort as a server (accepted by `haproxy -c` where
-//! installed); excluding the node takes the server out; a Service of
-//! another class is left alone; deleting the Service removes the frontend
-//! and lets the Service go. Nodes here are API objects only: no traffic.
+//! installed); after a SIGKILL and restart of the controller it keeps its
+//! address while a Service created meanwhile gets the next one; excluding
+//! the node takes the server out; a Service of another class is left
+//! alone; deleting the Service removes the frontend and lets the Service
+//! go. Nodes here are API objects only: no traffic.
 
 mod support;
 
@@ -48,6 +50,20 @@ spec:
     app: web
   ports:
   - port: 81
+"#;
+
+const API: &str = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: api
+  namespace: lbh-e2e
+spec:
+  type: LoadBalancer
+  selector:
+    app: api
+  ports:
+  - port: 8080
 "#;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -93,18 +109,16 @@ fn haproxy_load_balancer_follows_service_and_nodes() {
         r#"{"status":{"addresses":[{"type":"InternalIP","address":"10.231.0.7"}]}}"#,
     ]);
     k.ok(&["create", "namespace", "lbh-e2e"]);
-    let mut controller: BerthProcess = server.spawn_berth(
-        "lbh-cloud-controller",
-        &[
-            "cloud-controller",
-            "--identity",
-            "lbh-e2e",
-            "--haproxy-config",
-            config.to_str().unwrap(),
-            "--address-pool",
-            "198.18.231.10-198.18.231.11",
-        ],
-    );
+    let args = [
+        "cloud-controller",
+        "--identity",
+        "lbh-e2e",
+        "--haproxy-config",
+        config.to_str().unwrap(),
+        "--address-pool",
+        "198.18.231.10-198.18.231.12",
+    ];
+    let mut controller: BerthProcess = server.spawn_berth("lbh-cloud-controller", &args);
     k.ok_stdin(&["apply", "-f", "-"], SERVICES);
 
     let ip = wait_for(
@@ -134,6 +148,36 @@ fn haproxy_load_balancer_follows_service_and_nodes() {
     haproxy_accepts(&config);
     let described = k.ok(&["-n", "lbh-e2e", "describe", "svc", "web"]);
     assert!(described.contains("EnsuredLoadBalancer"), "{described}");
+
+    controller.kill9();
+    k.ok_stdin(&["apply", "-f", "-"], API);
+    let mut controller = server.spawn_berth("lbh-cloud-controller-restarted", &args);
+    let api_ip = wait_for(
+        "the new Service's address after a restart",
+        TIMEOUT,
+        &server,
+        &mut [&mut controller],
+        || {
+            Some(svc_field(&k, "api", "{.status.loadBalancer.ingress[0].ip}"))
+                .filter(|ip| !ip.is_empty())
+        },
+    );
+    assert_eq!(api_ip, "198.18.231.11");
+    assert_eq!(
+        svc_field(&k, "web", "{.status.loadBalancer.ingress[0].ip}"),
+        "198.18.231.10"
+    );
+    wait_for(
+        "both frontends in the file",
+        TIMEOUT,
+        &server,
+        &mut [&mut controller],
+        || {
+            let text = read(&config);
+            (text.contains("bind 198.18.231.10:80") && text.contains("bind 198.18.231.11:8080"))
+                .then_some(())
+        },
+    );
 
     k.ok(&[
         "label",
@@ -170,7 +214,15 @@ fn haproxy_load_balancer_follows_service_and_nodes() {
     assert_eq!(svc_field(&k, "elsewhere", "{.metadata.finalizers}"), "");
     assert!(!read(&config).contains(":81\n"));
 
-    k.ok(&["-n", "lbh-e2e", "delete", "svc", "web", "--timeout=60s"]);
+    k.ok(&[
+        "-n",
+        "lbh-e2e",
+        "delete",
+        "svc",
+        "web",
+        "api",
+        "--timeout=60s",
+    ]);
     assert!(!read(&config).contains("frontend"), "{}", read(&config));
     controller.assert_running();
     k.ok(&["delete", "node", "lbh-e2e-node"]);
