@@ -205,7 +205,11 @@ async fn step(
         Api::namespaced(ctx.client.clone(), &svc.namespace().unwrap_or_default());
     let name = svc.name_any();
     let provider_for = |name: &str| ctx.providers.get(name).cloned();
-    match plan(&ctx.classes, svc, &targets, last.as_ref()) {
+    let plan = plan(&ctx.classes, svc, &targets, last.as_ref());
+    if plan != Plan::Nothing {
+        tracing::info!(?plan, targets = targets.len(), "syncing the load balancer");
+    }
+    match plan {
         Plan::Nothing => Ok(Action::requeue(ctx.config.resync)),
         Plan::Ensure {
             provider,
