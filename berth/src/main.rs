@@ -2,6 +2,7 @@
 //! agent and the cluster tools. It only parses flags and calls the crates.
 
 mod agent;
+mod cloud_controller;
 mod cluster;
 mod controller_manager;
 mod nodepool;
@@ -53,6 +54,9 @@ enum Command {
     NodepoolController(nodepool::ControllerArgs),
     /// Scale node pools and show their machines (`scale`, `status`).
     Nodepool(nodepool::NodePoolArgs),
+    /// Run the cloud-controller (load balancers for Services of type
+    /// LoadBalancer) against a cluster, leader-elected through a Lease.
+    CloudController(cloud_controller::CloudControllerArgs),
 }
 
 #[tokio::main]
@@ -71,5 +75,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Token(args) => token::run(args).await,
         Command::NodepoolController(args) => nodepool::run_standalone(args).await,
         Command::Nodepool(args) => nodepool::run(args).await,
+        Command::CloudController(args) => cloud_controller::run(args).await,
     }
 }
