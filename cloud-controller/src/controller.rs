@@ -102,6 +102,20 @@ pub async fn run(
     .default_backoff()
     .applied_objects()
     .filter_map(|node| async move { node.ok().map(|_| ()) });
+    // The node cache is filled by its own task and awaited here, once:
+    // kube-runtime 5 wakes only the last of several tasks waiting on a
+    // store's readiness, so reconciles that each waited for it stalled.
+    let (node_trigger, node_triggers) = tokio::sync::mpsc::channel::<()>(1);
+    let node_watch = tokio::spawn(node_changes.for_each(move |()| {
+        // A full channel already holds a wake-up: changes coalesce.
+        let _ = node_trigger.try_send(());
+        async {}
+    }));
+    let _node_watch = AbortOnDrop(node_watch);
+    tokio::select! {
+        ready = nodes.wait_until_ready() => if ready.is_err() { return },
+        () = cancel.cancelled() => return,
+    }
     tracing::info!(providers = ?classes.providers, default = ?classes.default, "service controller starting");
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
@@ -120,7 +134,7 @@ pub async fn run(
         adopted: tokio::sync::OnceCell::new(),
     });
     controller
-        .reconcile_all_on(node_changes)
+        .reconcile_all_on(tokio_stream_of(node_triggers))
         .graceful_shutdown_on(async move { cancel.cancelled().await })
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -129,6 +143,22 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// Stops the node watch when the controller returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The receiving end of the node wake-ups as a stream.
+fn tokio_stream_of(
+    mut receiver: tokio::sync::mpsc::Receiver<()>,
+) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
 fn error_policy(service: Arc<Service>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
@@ -157,10 +187,6 @@ fn backoff(config: &Config, failures: u32) -> Duration {
 #[tracing::instrument(skip_all, fields(service = %service::key(&svc)))]
 async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let key = service::key(&svc);
-    if ctx.nodes.wait_until_ready().await.is_err() {
-        // The node watch is gone: only at shutdown.
-        return Ok(Action::await_change());
-    }
     let targets = nodes::targets(ctx.nodes.state().iter().map(|n| n.as_ref()));
     ctx.adopted
         .get_or_try_init(|| adopt(&ctx, &targets))
@@ -297,8 +323,12 @@ async fn step(
                 )
                 .await;
             provider.delete(svc).await?;
-            ignore_gone(patch_status(&api, svc, &LoadBalancerStatus::default()).await)?;
-            if let Some(patch) = service::remove_finalizer_patch(svc) {
+            // The finalizer patch is guarded by the resourceVersion, so it
+            // must name the one the status write left.
+            let cleared =
+                ignore_gone(patch_status(&api, svc, &LoadBalancerStatus::default()).await)?;
+            let current = cleared.as_ref().unwrap_or(svc);
+            if let Some(patch) = service::remove_finalizer_patch(current) {
                 let patch = Patch::Merge(&patch);
                 ignore_gone(
                     api.patch(&name, &PatchParams::default(), &patch)
@@ -323,8 +353,7 @@ async fn step(
 /// Hands every provider the Services it already balances (the finalizer
 /// and an address), once the Service cache is complete.
 async fn adopt(ctx: &Context, targets: &[TargetNode]) -> Result<(), ReconcileError> {
-    // Reconciles only run from the controller's own cache, which is filled.
-    let _ = ctx.services.wait_until_ready().await;
+    // Reconciles only run once the controller's own cache is filled.
     let services = ctx.services.state();
     for (name, provider) in &ctx.providers {
         let owned: Vec<Service> = services
@@ -348,13 +377,15 @@ fn remember(ctx: &Context, key: &str, synced: Option<Synced>) {
     };
 }
 
+/// Writes `status.loadBalancer` when it differs, returning the Service as
+/// the write left it (None when nothing was written).
 async fn patch_status(
     api: &Api<Service>,
     svc: &Service,
     status: &LoadBalancerStatus,
-) -> kube::Result<()> {
+) -> kube::Result<Option<Service>> {
     let Some(patch) = service::status_patch(svc, status) else {
-        return Ok(());
+        return Ok(None);
     };
     api.patch_status(
         &svc.name_any(),
@@ -362,13 +393,13 @@ async fn patch_status(
         &Patch::Merge(&patch),
     )
     .await
-    .map(|_| ())
+    .map(Some)
 }
 
 /// A Service deleted while it was cleaned up needs nothing more.
-fn ignore_gone(result: kube::Result<()>) -> kube::Result<()> {
+fn ignore_gone<T: Default>(result: kube::Result<T>) -> kube::Result<T> {
     match result {
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(T::default()),
         other => other,
     }
 }

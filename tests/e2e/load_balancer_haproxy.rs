@@ -6,8 +6,9 @@
 //! installed); a second Service gets the next address; excluding
 //! the node takes the server out; a Service of another class is left
 //! alone; an address outside the pool is a `SyncLoadBalancerFailed` event
-//! in `kubectl describe`; deleted Services lose their frontends and the
-//! finalizer. Nodes here are API objects only: no traffic.
+//! in `kubectl describe`; a controller killed and restarted gives a
+//! Service made meanwhile a free address, not one in use; deleted Services
+//! lose their frontends and the finalizer in one pass. Nodes here are API objects only: no traffic.
 
 mod support;
 
@@ -64,6 +65,20 @@ spec:
     app: api
   ports:
   - port: 8080
+"#;
+
+const LATE: &str = r#"
+apiVersion: v1
+kind: Service
+metadata:
+  name: late
+  namespace: lbh-e2e
+spec:
+  type: LoadBalancer
+  selector:
+    app: late
+  ports:
+  - port: 9090
 "#;
 
 const OUTSIDE_POOL: &str = r#"
@@ -189,6 +204,32 @@ fn haproxy_load_balancer_follows_service_and_nodes() {
         },
     );
 
+    // Killed, and a Service created while no controller runs: the new
+    // controller adopts the addresses in the Services' status before it
+    // hands one out, so the late Service cannot take web's or api's.
+    controller.kill9();
+    k.ok_stdin(&["apply", "-f", "-"], LATE);
+    let mut controller: BerthProcess = server.spawn_berth("lbh-cloud-controller", &args);
+    let late_ip = wait_for(
+        "the address of a Service made while the controller was down",
+        TIMEOUT,
+        &server,
+        &mut [&mut controller],
+        || {
+            Some(svc_field(&k, "late", "{.status.loadBalancer.ingress[0].ip}"))
+                .filter(|ip| !ip.is_empty())
+        },
+    );
+    assert_eq!(late_ip, "198.18.231.12");
+    let text = read(&config);
+    assert!(
+        text.contains("bind 198.18.231.10:80")
+            && text.contains("bind 198.18.231.11:8080")
+            && text.contains("bind 198.18.231.12:9090"),
+        "{text}"
+    );
+    haproxy_accepts(&config);
+
     k.ok(&[
         "label",
         "node",
@@ -248,10 +289,21 @@ fn haproxy_load_balancer_follows_service_and_nodes() {
         "svc",
         "web",
         "api",
+        "late",
         "outside",
         "--timeout=60s",
     ]);
     assert!(!read(&config).contains("frontend"), "{}", read(&config));
+    // Clean-up took one pass: the finalizer's removal named the
+    // resourceVersion the status write left, not the stale one (a 409).
+    let failures = k.jsonpath(
+        &["-n", "lbh-e2e", "get", "events"],
+        r#"{range .items[?(@.reason=="SyncLoadBalancerFailed")]}{.involvedObject.name}: {.message}{"\n"}{end}"#,
+    );
+    assert!(
+        failures.lines().all(|l| l.starts_with("outside: ")),
+        "{failures}"
+    );
     controller.assert_running();
     k.ok(&["delete", "node", "lbh-e2e-node"]);
 }

@@ -13,7 +13,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use cri_node::{CriNode, Registry};
-use support::{wait_for, Kubectl, Server, KUBECTL_1_31};
+use support::{wait_for, wait_pod_ready, Kubectl, Server, KUBECTL_1_31};
+
+/// How long a first pod may take to pull, unpack and start: three of these
+/// tests share two cores in CI, and a 60 s `kubectl wait` once ran out.
+const SLOW_START: Duration = Duration::from_secs(150);
 
 const WEB_POD: &str = r#"
 apiVersion: v1
@@ -125,7 +129,7 @@ fn real_pods_run_restart_fail_as_upstream_and_leave_nothing_behind() {
     kubectl.ok_stdin(&["apply", "-f", "-"], &with_registry(WEB_POD));
 
     // The web server example.
-    kubectl.ok(&["wait", "--for=condition=Ready", "pod/web", "--timeout=60s"]);
+    wait_pod_ready(&kubectl, &server, &mut [&mut node.agent], "web", SLOW_START);
     let ip = jsonpath(&kubectl, "web", "{.status.podIP}");
     assert!(
         ip.starts_with(&cidr[..cidr.len() - 6]),
@@ -445,12 +449,7 @@ fn probes_gate_readiness_restart_unhealthy_containers_and_termination_is_gracefu
         &["apply", "-f", "-"],
         &STUBBORN_POD.replace("REGISTRY", &registry.host()),
     );
-    kubectl.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "pod/probed",
-        "--timeout=60s",
-    ]);
+    wait_pod_ready(&kubectl, &server, &mut [&mut node.agent], "probed", SLOW_START);
     let ip = jsonpath(&kubectl, "probed", "{.status.podIP}");
     let endpoints = |field: &str| {
         kubectl.jsonpath(
@@ -635,12 +634,7 @@ fn kubectl_logs_exec_port_forward_cp_and_describe_work_on_real_pods() {
             registry.image("crash:1")
         ),
     );
-    kubectl.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "pod/chatty",
-        "--timeout=60s",
-    ]);
+    wait_pod_ready(&kubectl, &server, &mut [&mut node.agent], "chatty", SLOW_START);
 
     // logs: init container, --tail, -f, --previous, and upstream's error without -c.
     assert_eq!(

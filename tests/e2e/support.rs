@@ -618,3 +618,42 @@ pub fn wait_for<T>(
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Waits for the pod's Ready condition like `kubectl wait`, but a timeout
+/// panics with `kubectl describe` and every process's log, so a pod that
+/// is slow to start on a loaded CI host says why.
+#[allow(dead_code)]
+pub fn wait_pod_ready(
+    kubectl: &Kubectl,
+    server: &Server,
+    processes: &mut [&mut BerthProcess],
+    pod: &str,
+    timeout: Duration,
+) {
+    let ready = || {
+        let out = kubectl.run(&[
+            "get",
+            "pod",
+            pod,
+            "-o",
+            r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#,
+        ]);
+        (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
+    };
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ready().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let described = String::from_utf8_lossy(&kubectl.run(&["describe", "pod", pod]).stdout)
+        .into_owned();
+    wait_for(
+        &format!("pod {pod} Ready\n{described}"),
+        Duration::ZERO,
+        server,
+        processes,
+        ready,
+    );
+}
