@@ -160,7 +160,10 @@ pub fn render(settings: &Settings, frontends: &[Frontend]) -> String {
         "    timeout connect 5s\n",
         "    timeout client 1h\n",
         "    timeout server 1h\n",
-        "    option redispatch\n",
+        // Redispatch on every retry, not only the last: a connection to a
+        // node that died since its last check then costs one connect
+        // timeout, not four, before another node serves it.
+        "    option redispatch 1\n",
         "    retries 3\n",
     ));
     for frontend in frontends {
@@ -245,7 +248,7 @@ defaults
     timeout connect 5s
     timeout client 1h
     timeout server 1h
-    option redispatch
+    option redispatch 1
     retries 3
 
 frontend shop_api_8080
