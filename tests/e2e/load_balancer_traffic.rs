@@ -333,12 +333,30 @@ fn traffic_flows_through_haproxy_load_balancer() {
     assert!(listed.contains(POOL[0]), "{listed}");
     let url = format!("http://{ip}/");
     let mut seen = BTreeSet::new();
-    eventually(Duration::from_secs(60), || {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen != replicas {
+        if Instant::now() > deadline {
+            let node_port = kubectl.jsonpath(&["get", "svc", "web"], "{.spec.ports[0].nodePort}");
+            let direct = lb_host.run(&[
+                "curl",
+                "-sv",
+                "-m",
+                "5",
+                &format!("http://{}:{node_port}/", cluster.nodes[0].host.address),
+            ]);
+            panic!(
+                "answers through {url}: {seen:?}, replicas {replicas:?}\nclient: {:?}\nNodePort from the LB host: {direct:?}\nstates: {:?}\nconfig:\n{}\nhaproxy:\n{}\ncontroller:\n{}",
+                client.run(&["curl", "-sv", "-m", "5", &url]),
+                server_states(&socket, "default_web_80"),
+                std::fs::read_to_string(&config).unwrap_or_default(),
+                haproxy.log(),
+                controller.log(),
+            );
+        }
         if let Some(page) = curl(&client, &url, 5) {
             seen.insert(page);
         }
-        (seen == replicas).then_some(())
-    });
+    }
 
     // A reload (a second Service) leaves an established download alone.
     let download = dir.path().join("big");
