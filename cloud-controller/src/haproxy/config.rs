@@ -146,7 +146,11 @@ pub fn render(settings: &Settings, frontends: &[Frontend]) -> String {
     frontends.sort_by(|a, b| a.service.cmp(&b.service));
     let mut out =
         String::from("# Written by the berth cloud-controller; changes here are overwritten.\n");
-    out.push_str("global\n    maxconn 100000\n");
+    // No `maxconn`: HAProxy derives it from the file-descriptor limit it
+    // runs under. A fixed 100000 needs a limit of 200032, and where the
+    // hard limit is lower every reload fails ("Cannot raise FD limit")
+    // while the old process keeps the old file.
+    out.push_str("global\n");
     if let Some(socket) = &settings.stats_socket {
         let _ = writeln!(
             out,
@@ -160,7 +164,10 @@ pub fn render(settings: &Settings, frontends: &[Frontend]) -> String {
         "    timeout connect 5s\n",
         "    timeout client 1h\n",
         "    timeout server 1h\n",
-        "    option redispatch\n",
+        // Redispatch on every retry, not only the last: a connection to a
+        // node that died since its last check then costs one connect
+        // timeout, not four, before another node serves it.
+        "    option redispatch 1\n",
         "    retries 3\n",
     ));
     for frontend in frontends {
@@ -237,7 +244,6 @@ mod tests {
     const EXPECTED: &str = "\
 # Written by the berth cloud-controller; changes here are overwritten.
 global
-    maxconn 100000
     stats socket /run/berth-lb/admin.sock mode 600 level admin expose-fd listeners
 
 defaults
@@ -245,7 +251,7 @@ defaults
     timeout connect 5s
     timeout client 1h
     timeout server 1h
-    option redispatch
+    option redispatch 1
     retries 3
 
 frontend shop_api_8080
@@ -288,6 +294,14 @@ backend shop_web_443
     #[test]
     fn renders_a_frontend_and_checked_backend_per_port() {
         assert_eq!(render(&settings(), &frontends()), EXPECTED);
+    }
+
+    /// A fixed `maxconn` made HAProxy refuse every reload where the hard
+    /// file-descriptor limit was below twice it (seen with real traffic).
+    #[test]
+    fn maxconn_is_left_to_the_descriptor_limit() {
+        let out = render(&settings(), &frontends());
+        assert!(!out.contains("maxconn"), "{out}");
     }
 
     #[test]
