@@ -216,12 +216,8 @@ fn haproxy_load_balancer_follows_service_and_nodes() {
         &server,
         &mut [&mut controller],
         || {
-            Some(svc_field(
-                &k,
-                "late",
-                "{.status.loadBalancer.ingress[0].ip}",
-            ))
-            .filter(|ip| !ip.is_empty())
+            Some(svc_field(&k, "late", "{.status.loadBalancer.ingress[0].ip}"))
+                .filter(|ip| !ip.is_empty())
         },
     );
     assert_eq!(late_ip, "198.18.231.12");

@@ -449,13 +449,7 @@ fn probes_gate_readiness_restart_unhealthy_containers_and_termination_is_gracefu
         &["apply", "-f", "-"],
         &STUBBORN_POD.replace("REGISTRY", &registry.host()),
     );
-    wait_pod_ready(
-        &kubectl,
-        &server,
-        &mut [&mut node.agent],
-        "probed",
-        SLOW_START,
-    );
+    wait_pod_ready(&kubectl, &server, &mut [&mut node.agent], "probed", SLOW_START);
     let ip = jsonpath(&kubectl, "probed", "{.status.podIP}");
     let endpoints = |field: &str| {
         kubectl.jsonpath(
@@ -640,13 +634,7 @@ fn kubectl_logs_exec_port_forward_cp_and_describe_work_on_real_pods() {
             registry.image("crash:1")
         ),
     );
-    wait_pod_ready(
-        &kubectl,
-        &server,
-        &mut [&mut node.agent],
-        "chatty",
-        SLOW_START,
-    );
+    wait_pod_ready(&kubectl, &server, &mut [&mut node.agent], "chatty", SLOW_START);
 
     // logs: init container, --tail, -f, --previous, and upstream's error without -c.
     assert_eq!(

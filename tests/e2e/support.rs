@@ -647,8 +647,8 @@ pub fn wait_pod_ready(
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let described =
-        String::from_utf8_lossy(&kubectl.run(&["describe", "pod", pod]).stdout).into_owned();
+    let described = String::from_utf8_lossy(&kubectl.run(&["describe", "pod", pod]).stdout)
+        .into_owned();
     wait_for(
         &format!("pod {pod} Ready\n{described}"),
         Duration::ZERO,
