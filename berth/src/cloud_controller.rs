@@ -1,24 +1,36 @@
-//! `berth cloud-controller`: the service controller alone, leader-elected
-//! through the `kube-system/berth-cloud-controller` Lease, with the
-//! `haproxy` provider writing this host's HAProxy configuration. Not run by
-//! `berth server` yet (issue 23).
+//! The service controller as `berth cloud-controller` and inside `berth
+//! server`, leader-elected through the `kube-system/berth-cloud-controller`
+//! Lease either way, with the providers its flags turn on: `haproxy`
+//! writing HAProxy's configuration on this host or, over SSH, on a
+//! load-balancer host.
+
+mod ssh_file;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use berth_cloud_controller::haproxy::config::Settings;
 use berth_cloud_controller::haproxy::pool::AddressPool;
+use berth_cloud_controller::haproxy::target::{ConfigTarget, LocalFile};
 use berth_cloud_controller::{Config, HaproxyProvider, LoadBalancerProvider, Providers};
 use berth_orchestrator::leader_election::{LeaderElector, LeaseConfig};
 use berth_orchestrator::scheduler;
+use berth_provisioner::remote::expand_home;
+use berth_provisioner::ssh::{Auth, ConnectOptions, HostKeyPolicy};
 use clap::Args;
+use tokio_util::sync::CancellationToken;
 
 use crate::agent::ConnectionFlags;
+use ssh_file::{parse_target, SshFile};
 
 /// The Lease copies of the controller elect their leader with.
 pub const LEASE_NAME: &str = "berth-cloud-controller";
+
+/// The reload run over SSH when `--haproxy-reload` is left out.
+const DEFAULT_SSH_RELOAD: &str = "systemctl reload haproxy";
 
 /// Flags of `berth cloud-controller`.
 #[derive(Args, Debug)]
@@ -28,90 +40,193 @@ pub struct CloudControllerArgs {
     /// Holder identity in the Lease; unique per process (default: host, pid, random suffix).
     #[arg(long, env = "BERTH_CLOUD_CONTROLLER_IDENTITY")]
     identity: Option<String>,
-    /// The haproxy.cfg the `haproxy` provider writes (the provider is on with this flag).
+    /// The load-balancer providers (shared with `berth server`).
+    #[command(flatten)]
+    providers: ProviderFlags,
+}
+
+/// The providers' flags, the same for `berth cloud-controller` and
+/// `berth server`.
+#[derive(Args, Debug)]
+pub struct ProviderFlags {
+    /// The haproxy.cfg the `haproxy` provider writes, on this host or on
+    /// the --haproxy-ssh host (the provider is on with this flag).
     #[arg(long, env = "BERTH_HAPROXY_CONFIG")]
     haproxy_config: Option<PathBuf>,
     /// Addresses the `haproxy` provider hands out: CIDRs or first-last
     /// ranges, comma-separated or repeated.
     #[arg(long, env = "BERTH_ADDRESS_POOL", value_delimiter = ',')]
     address_pool: Vec<String>,
-    /// Command run after haproxy.cfg changes, split on spaces
-    /// (`systemctl reload haproxy`); none when left out.
+    /// Command run after haproxy.cfg changes: here split on spaces (none
+    /// when left out); over SSH run by the remote shell (default
+    /// `systemctl reload haproxy`).
     #[arg(long, env = "BERTH_HAPROXY_RELOAD")]
     haproxy_reload: Option<String>,
     /// HAProxy's admin socket, written into the file so a reload passes the
     /// listening sockets on (`expose-fd listeners`).
     #[arg(long, env = "BERTH_HAPROXY_STATS_SOCKET")]
     haproxy_stats_socket: Option<PathBuf>,
+    /// The load-balancer host, `user@host[:port]`: the file is uploaded
+    /// there, checked with `haproxy -c` and moved into place over SSH.
+    #[arg(long, env = "BERTH_HAPROXY_SSH")]
+    haproxy_ssh: Option<String>,
+    /// Private key for --haproxy-ssh (default: the ssh-agent of SSH_AUTH_SOCK).
+    #[arg(long, env = "BERTH_HAPROXY_SSH_KEY_FILE")]
+    haproxy_ssh_key_file: Option<PathBuf>,
+    /// OpenSSH known_hosts file the load-balancer host's key is checked against.
+    #[arg(
+        long,
+        env = "BERTH_HAPROXY_SSH_KNOWN_HOSTS",
+        default_value = "~/.ssh/known_hosts"
+    )]
+    haproxy_ssh_known_hosts: PathBuf,
+    /// Trust (and record) the load-balancer host's key when the known_hosts
+    /// file does not list it yet; a changed key is always refused.
+    #[arg(long, env = "BERTH_HAPROXY_SSH_ACCEPT_NEW_HOST_KEYS")]
+    haproxy_ssh_accept_new_host_keys: bool,
+    /// Limit for connecting to the load-balancer host (`10s`).
+    #[arg(long, default_value = "10s", value_parser = crate::server::parse_duration)]
+    haproxy_ssh_connect_timeout: Duration,
     /// The provider of Services without `spec.loadBalancerClass`; `none`
     /// leaves them to another controller.
     #[arg(long, env = "BERTH_DEFAULT_LOAD_BALANCER", default_value = "haproxy")]
     default_provider: String,
 }
 
-/// The providers the flags turn on.
-fn providers(args: &CloudControllerArgs) -> anyhow::Result<Providers> {
-    let mut providers = Providers::new();
-    if let Some(path) = &args.haproxy_config {
-        anyhow::ensure!(
-            !args.address_pool.is_empty(),
-            "--haproxy-config needs --address-pool"
-        );
-        let entries: Vec<&str> = args.address_pool.iter().map(String::as_str).collect();
-        let pool = AddressPool::new("default", &entries).context("--address-pool")?;
-        let settings = Settings {
-            stats_socket: args.haproxy_stats_socket.clone(),
-            ..Settings::default()
-        };
-        let reload = args
-            .haproxy_reload
-            .as_ref()
-            .map(|r| r.split_whitespace().map(str::to_owned).collect());
-        let haproxy = HaproxyProvider::new(pool, path.clone(), settings, reload);
-        providers.insert(
-            haproxy.name().to_owned(),
-            Arc::new(haproxy) as Arc<dyn LoadBalancerProvider>,
-        );
-    }
-    Ok(providers)
+/// What the service controller runs with.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    providers: Providers,
+    config: Config,
 }
 
-/// Runs `berth cloud-controller` until SIGINT or SIGTERM.
-pub async fn run(args: CloudControllerArgs) -> anyhow::Result<()> {
-    let providers = providers(&args)?;
-    let default_provider = (args.default_provider != "none").then(|| args.default_provider.clone());
-    if let Some(default) = &default_provider {
-        anyhow::ensure!(
-            providers.contains_key(default),
-            "--default-provider {default} is not configured (the haproxy provider needs --haproxy-config)"
-        );
+impl ProviderFlags {
+    /// The providers and configuration, or None when no provider is
+    /// configured (then, as upstream's controller-manager without a cloud
+    /// provider, the service controller does not run).
+    pub fn setup(&self) -> anyhow::Result<Option<Setup>> {
+        let providers = self.providers()?;
+        if providers.is_empty() {
+            return Ok(None);
+        }
+        let default_provider =
+            (self.default_provider != "none").then(|| self.default_provider.clone());
+        if let Some(default) = &default_provider {
+            anyhow::ensure!(
+                providers.contains_key(default),
+                "--default-provider {default} is not configured (the haproxy provider needs --haproxy-config)"
+            );
+        }
+        let config = Config {
+            default_provider,
+            ..Config::default()
+        };
+        Ok(Some(Setup { providers, config }))
     }
-    let client = args.connection.client().await?;
-    let identity = args
-        .identity
-        .clone()
-        .unwrap_or_else(scheduler::default_identity);
-    tracing::info!(%identity, providers = ?providers.keys().collect::<Vec<_>>(), "berth cloud-controller starting");
-    let cancel = crate::agent::cancel_on_signal();
-    let config = Config {
-        default_provider,
-        ..Config::default()
-    };
+
+    /// The providers the flags turn on.
+    fn providers(&self) -> anyhow::Result<Providers> {
+        let mut providers = Providers::new();
+        if let Some(path) = &self.haproxy_config {
+            anyhow::ensure!(
+                !self.address_pool.is_empty(),
+                "--haproxy-config needs --address-pool"
+            );
+            let entries: Vec<&str> = self.address_pool.iter().map(String::as_str).collect();
+            let pool = AddressPool::new("default", &entries).context("--address-pool")?;
+            let settings = Settings {
+                stats_socket: self.haproxy_stats_socket.clone(),
+                ..Settings::default()
+            };
+            let haproxy = HaproxyProvider::new(pool, settings, self.config_target(path)?);
+            providers.insert(
+                haproxy.name().to_owned(),
+                Arc::new(haproxy) as Arc<dyn LoadBalancerProvider>,
+            );
+        }
+        Ok(providers)
+    }
+
+    /// Where the `haproxy` provider's file goes: over SSH with --haproxy-ssh,
+    /// else on this host.
+    fn config_target(&self, path: &std::path::Path) -> anyhow::Result<Arc<dyn ConfigTarget>> {
+        let Some(host) = &self.haproxy_ssh else {
+            let reload = self
+                .haproxy_reload
+                .as_ref()
+                .map(|r| r.split_whitespace().map(str::to_owned).collect());
+            return Ok(Arc::new(LocalFile::new(path.to_owned(), reload)));
+        };
+        let target = parse_target(host).map_err(|e| anyhow::anyhow!("--haproxy-ssh: {e}"))?;
+        let auth = match &self.haproxy_ssh_key_file {
+            Some(key) => Auth::KeyFile(expand_home(key)),
+            None => Auth::agent_from_env().context(
+                "--haproxy-ssh needs --haproxy-ssh-key-file or an ssh-agent (SSH_AUTH_SOCK)",
+            )?,
+        };
+        let mut options = ConnectOptions::new(auth, expand_home(&self.haproxy_ssh_known_hosts));
+        if self.haproxy_ssh_accept_new_host_keys {
+            options.policy = HostKeyPolicy::AcceptNew;
+        }
+        options.connect_timeout = self.haproxy_ssh_connect_timeout;
+        let path = path
+            .to_str()
+            .context("--haproxy-config must be UTF-8 with --haproxy-ssh")?;
+        let reload = self
+            .haproxy_reload
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SSH_RELOAD.to_owned());
+        Ok(Arc::new(SshFile::new(
+            target,
+            options,
+            path.to_owned(),
+            reload,
+        )))
+    }
+}
+
+/// Runs the service controller whenever `identity` holds the Lease, until
+/// `cancel` fires.
+pub async fn run_while_leading(
+    client: kube::Client,
+    identity: &str,
+    setup: Setup,
+    cancel: CancellationToken,
+) {
+    tracing::info!(%identity, providers = ?setup.providers.keys().collect::<Vec<_>>(), "the service controller runs while this process holds the cloud-controller Lease");
     let elector = LeaderElector::new(
         client.clone(),
         LeaseConfig::new(
             crate::controller_manager::LEASE_NAMESPACE,
             LEASE_NAME,
-            &identity,
+            identity,
         ),
     );
     let elected = elector.run(cancel, |leading| {
-        let (client, providers, config) = (client.clone(), providers.clone(), config.clone());
+        let (client, providers, config) = (
+            client.clone(),
+            setup.providers.clone(),
+            setup.config.clone(),
+        );
         async move {
             berth_cloud_controller::run(client, providers, config, leading).await;
             Ok::<(), Infallible>(())
         }
     });
     let Ok(()) = elected.await;
+}
+
+/// Runs `berth cloud-controller` until SIGINT or SIGTERM.
+pub async fn run(args: CloudControllerArgs) -> anyhow::Result<()> {
+    let setup = args.providers.setup()?.context(
+        "no load-balancer provider is configured (the haproxy provider needs --haproxy-config)",
+    )?;
+    let client = args.connection.client().await?;
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(scheduler::default_identity);
+    let cancel = crate::agent::cancel_on_signal();
+    run_while_leading(client, &identity, setup, cancel).await;
     Ok(())
 }

@@ -41,8 +41,8 @@ pub struct ServerArgs {
     /// How often store history older than one interval is compacted (`300s`, `5m`, `1h`).
     #[arg(long, env = "BERTH_COMPACTION_INTERVAL", default_value = "5m", value_parser = parse_duration)]
     compaction_interval: std::time::Duration,
-    /// In-process components not to run (`controllers`, `scheduler`, `nodepool`), e.g. when they run as their own processes.
-    #[arg(long, value_delimiter = ',', value_parser = ["controllers", "scheduler", "nodepool"])]
+    /// In-process components not to run (`controllers`, `scheduler`, `nodepool`, `cloud-controller`), e.g. when they run as their own processes.
+    #[arg(long, value_delimiter = ',', value_parser = ["controllers", "scheduler", "nodepool", "cloud-controller"])]
     disable: Vec<String>,
     /// Extra names or addresses the serving certificate is valid for.
     #[arg(long = "tls-san", value_delimiter = ',')]
@@ -104,6 +104,10 @@ pub struct ServerArgs {
     /// before its claim and machine are removed and replaced.
     #[arg(long, env = "BERTH_NODEPOOL_REGISTRATION_TIMEOUT", default_value = "15m", value_parser = parse_duration)]
     nodepool_registration_timeout: std::time::Duration,
+    /// The service controller's load-balancer providers, as for `berth
+    /// cloud-controller` (boxed like the NodePool flags).
+    #[command(flatten)]
+    cloud: Box<crate::cloud_controller::ProviderFlags>,
 }
 
 /// The controllers' configuration from the flags.
@@ -128,6 +132,20 @@ fn controllers_config(args: &ServerArgs) -> anyhow::Result<controllers::Controll
                 ..Default::default()
             },
     })
+}
+
+/// The service controller's providers, or None when it is disabled or,
+/// as upstream's controller-manager without a cloud provider, when no
+/// provider is configured (LoadBalancer Services then stay pending).
+fn cloud_setup(args: &ServerArgs) -> anyhow::Result<Option<crate::cloud_controller::Setup>> {
+    if args.disable.iter().any(|d| d == "cloud-controller") {
+        return Ok(None);
+    }
+    let setup = args.cloud.setup()?;
+    if setup.is_none() {
+        tracing::info!("no load-balancer provider configured (--haproxy-config): the service controller does not run and LoadBalancer Services stay pending");
+    }
+    Ok(setup)
 }
 
 /// The csrsigning controller's CA: the cluster CA under `data_dir/tls`.
@@ -276,6 +294,7 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
     }
     hosts.extend(args.tls_san.iter().cloned());
     let mut controllers_config = controllers_config(&args)?;
+    let cloud = cloud_setup(&args)?;
     let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
     controllers_config.csr_signing = Some(signing_config(
         &pki,
@@ -378,6 +397,17 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
             } else {
                 crate::nodepool::run_controller(client, settings, cancel).await;
             }
+            Ok(())
+        });
+    }
+    if let Some(setup) = cloud {
+        let client = controllers::client::from_kubeconfig_yaml(&pki.admin_kubeconfig(&url))
+            .await
+            .context("building the cloud-controller's API client")?;
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let identity = scheduler::default_identity();
+            crate::cloud_controller::run_while_leading(client, &identity, setup, cancel).await;
             Ok(())
         });
     }

@@ -1,14 +1,15 @@
 //! The `haproxy` provider for bare metal: addresses from a pool like
 //! MetalLB's IPAddressPool, and an `haproxy.cfg` with one TCP frontend per
-//! Service port, written on this host (atomically, only when it changes)
-//! and followed by a reload command. HAProxy over SSH comes later.
+//! Service port, installed through a [`target::ConfigTarget`] (a file on
+//! this host, or one over SSH from `berth`) only when it changes.
 
 pub mod config;
 pub mod pool;
+pub mod target;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service};
 use tokio::sync::Mutex;
@@ -18,15 +19,13 @@ use crate::provider::{LoadBalancerProvider, ProviderError};
 use crate::service::key;
 use config::{render, Frontend, Settings};
 use pool::{requested_address, AddressPool, PoolError};
+use target::{ConfigTarget, InstallError};
 
-/// Balances Services with the HAProxy of this host.
+/// Balances Services with one HAProxy, local or remote.
 #[derive(Debug)]
 pub struct HaproxyProvider {
-    config_path: PathBuf,
+    target: Arc<dyn ConfigTarget>,
     settings: Settings,
-    /// Run after the file changed (`systemctl reload haproxy`); None when
-    /// something else watches the file.
-    reload: Option<Vec<String>>,
     state: Mutex<State>,
 }
 
@@ -39,61 +38,39 @@ struct State {
 }
 
 impl HaproxyProvider {
-    /// A provider writing `config_path`, giving addresses from `pool`.
-    pub fn new(
-        pool: AddressPool,
-        config_path: PathBuf,
-        settings: Settings,
-        reload: Option<Vec<String>>,
-    ) -> Self {
+    /// A provider installing its configuration through `target`, giving
+    /// addresses from `pool`.
+    pub fn new(pool: AddressPool, settings: Settings, target: Arc<dyn ConfigTarget>) -> Self {
         let state = State {
             pool,
             frontends: BTreeMap::new(),
             written: None,
         };
         HaproxyProvider {
-            config_path,
+            target,
             settings,
-            reload,
             state: Mutex::new(state),
         }
     }
 
-    /// Renders every frontend and, when the text changed, replaces the file
-    /// (write beside it, then rename) and runs the reload command.
+    /// Renders every frontend and, when the text changed, installs it
+    /// through the target; after a failure the next call installs again.
     async fn write(&self, state: &mut State) -> Result<(), ProviderError> {
         let frontends: Vec<Frontend> = state.frontends.values().cloned().collect();
         let text = render(&self.settings, &frontends);
         if state.written.as_deref() == Some(text.as_str()) {
             return Ok(());
         }
-        let failed = |e: std::io::Error| ProviderError::Transient {
-            operation: "writing haproxy.cfg",
-            reason: e.to_string(),
-        };
-        let staging = self.config_path.with_extension("cfg.new");
-        tokio::fs::write(&staging, &text).await.map_err(failed)?;
-        tokio::fs::rename(&staging, &self.config_path)
-            .await
-            .map_err(failed)?;
-        state.written = Some(text);
-        if let Some((program, args)) = self.reload.as_ref().and_then(|r| r.split_first()) {
-            let status = tokio::process::Command::new(program)
-                .args(args)
-                .status()
-                .await;
-            let reason = match status {
-                Ok(status) if status.success() => return Ok(()),
-                Ok(status) => format!("{program} exited with {status}"),
-                Err(e) => format!("{program}: {e}"),
+        state.written = None;
+        self.target.install(&text).await.map_err(|e| {
+            let (operation, reason) = match e {
+                InstallError::Write(r) => ("writing haproxy.cfg", r),
+                InstallError::Invalid(r) => ("checking haproxy.cfg with haproxy -c", r),
+                InstallError::Reload(r) => ("reloading haproxy", r),
             };
-            // Write again on the next call, so the reload is retried.
-            state.written = None;
-            return Err(ProviderError::Transient {
-                operation: "reloading haproxy",
-                reason,
-            });
-        }
+            ProviderError::Transient { operation, reason }
+        })?;
+        state.written = Some(text);
         Ok(())
     }
 }
@@ -231,7 +208,8 @@ mod tests {
 
     fn provider(dir: &std::path::Path, reload: Option<Vec<String>>) -> HaproxyProvider {
         let pool = AddressPool::new("test", &["192.0.2.10-192.0.2.11"]).unwrap();
-        HaproxyProvider::new(pool, dir.join("haproxy.cfg"), Settings::default(), reload)
+        let file = target::LocalFile::new(dir.join("haproxy.cfg"), reload);
+        HaproxyProvider::new(pool, Settings::default(), Arc::new(file))
     }
 
     fn ip(status: &LoadBalancerStatus) -> String {

@@ -23,7 +23,7 @@ use tracing::Instrument as _;
 
 pub use auth::Auth;
 pub use error::Error;
-pub(crate) use exec::shell_quote;
+pub use exec::shell_quote;
 pub use exec::{ExitStatus, Output};
 pub use host_key::HostKeyPolicy;
 pub use parallel::{for_each, Outcome, Progress, Summary};

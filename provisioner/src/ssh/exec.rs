@@ -271,8 +271,9 @@ fn signal_name_text(signal: &Sig) -> String {
     }
 }
 
-/// Quotes `text` for a POSIX shell.
-pub(crate) fn shell_quote(text: &str) -> String {
+/// Quotes `text` for a POSIX shell, so a path or name reaches a remote
+/// command as one word whatever it holds.
+pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
