@@ -3,6 +3,7 @@
 //! store or the API server's memory, so they run in `berth server` or in their
 //! own process unchanged.
 
+pub mod cache;
 pub mod certificates;
 pub mod client;
 pub mod clusterrole_aggregation;

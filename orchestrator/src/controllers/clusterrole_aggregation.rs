@@ -31,8 +31,6 @@ struct Context {
 enum ReconcileError {
     #[error("{0}")]
     Api(#[from] kube::Error),
-    #[error("the ClusterRole cache stopped before its first list")]
-    CacheGone,
     #[error("encoding a ClusterRole: {0}")]
     Encode(#[from] serde_json::Error),
 }
@@ -58,10 +56,8 @@ fn stale_roles(all: &[Value]) -> Vec<(String, Vec<Value>)> {
 const RESYNC: Duration = Duration::from_secs(30);
 
 async fn reconcile(changed: Arc<ClusterRole>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    ctx.roles
-        .wait_until_ready()
-        .await
-        .map_err(|_| ReconcileError::CacheGone)?;
+    // The Controller runs no reconcile before its own cache (`roles`) has
+    // its first list, and nothing else waits on it: no wait here.
     let all = ctx
         .roles
         .state()

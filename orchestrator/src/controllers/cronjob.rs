@@ -20,11 +20,12 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::{applier, Action, Config};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
+use super::cache::Cache;
 use super::job::conditions::true_condition;
 use super::workload::{cached_watch, controller_of, controller_ref_of, controller_reference};
 use super::ControllerError;
@@ -35,7 +36,7 @@ pub const SCHEDULED_TIMESTAMP: &str = "batch.kubernetes.io/cronjob-scheduled-tim
 
 struct Context {
     client: kube::Client,
-    jobs: Store<Job>,
+    jobs: Cache<Job>,
     recorder: Recorder,
 }
 
@@ -168,7 +169,7 @@ fn until(now: Timestamp, at: Timestamp) -> Duration {
 #[tracing::instrument(skip_all, fields(cronjob = %format!("{}/{}", cronjob.namespace().unwrap_or_default(), cronjob.name_any())))]
 async fn reconcile(cronjob: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     ctx.jobs
-        .wait_until_ready()
+        .ready()
         .await
         .map_err(|_| ReconcileError::CacheClosed)?;
     let namespace = cronjob.namespace().unwrap_or_default();
@@ -466,7 +467,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |cronjob: Arc<CronJob>, ctx| -> ReconcileFuture { Box::pin(reconcile(cronjob, ctx)) },
         error_policy,
         context,
-        cronjobs,
+        cronjobs.store(),
         queue,
         Config::default(),
     )

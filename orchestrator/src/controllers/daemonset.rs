@@ -25,7 +25,7 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{applier, Action, Config};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +35,7 @@ use self::manage::NodePods;
 use self::placement::{node_should_run, target_node, Fit, NodeFacts};
 use self::revisions::HistoryError;
 use self::rolling::Rollout;
+use super::cache::Cache;
 use super::pod_control::PodControl;
 use super::replicaset::expectations::Expectations;
 use super::workload::{cached_watch, controller_of, controller_ref_of, owners_to_wake};
@@ -46,9 +47,9 @@ const BURST_REPLICAS: usize = 250;
 
 struct Context {
     client: kube::Client,
-    pods: Store<Pod>,
-    nodes: Store<Node>,
-    revisions: Store<ControllerRevision>,
+    pods: Cache<Pod>,
+    nodes: Cache<Node>,
+    revisions: Cache<ControllerRevision>,
     expectations: Expectations,
     backoff: FailedPodsBackoff,
     recorder: Recorder,
@@ -229,9 +230,9 @@ async fn update(
 #[tracing::instrument(skip_all, fields(daemonset = %format!("{}/{}", ds.namespace().unwrap_or_default(), ds.name_any())))]
 async fn reconcile(ds: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     for ready in [
-        ctx.pods.wait_until_ready().await,
-        ctx.nodes.wait_until_ready().await,
-        ctx.revisions.wait_until_ready().await,
+        ctx.pods.ready().await,
+        ctx.nodes.ready().await,
+        ctx.revisions.ready().await,
     ] {
         ready.map_err(|_| ReconcileError::CacheClosed)?;
     }
@@ -366,7 +367,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |ds: Arc<DaemonSet>, ctx| -> ReconcileFuture { Box::pin(reconcile(ds, ctx)) },
         error_policy,
         context,
-        daemonsets,
+        daemonsets.store(),
         queue,
         Config::default(),
     )

@@ -32,6 +32,7 @@ use self::rollout::{
 };
 use self::scaling::{is_scaling_event, proportional_sizes, Sized, Target};
 use self::status::compute_status;
+use super::cache::Cache;
 use super::workload::{
     cached_watch, controller_of, controller_reference, owners_to_wake, selector_matches,
 };
@@ -55,7 +56,7 @@ const NOT_COPIED: &[&str] = &[
 
 struct Context {
     client: kube::Client,
-    replicasets: Store<ReplicaSet>,
+    replicasets: Cache<ReplicaSet>,
     recorder: Recorder,
 }
 
@@ -493,7 +494,7 @@ async fn rollout_step(
 
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     ctx.replicasets
-        .wait_until_ready()
+        .ready()
         .await
         .map_err(|_| ReconcileError::CacheClosed)?;
     let spec = d.spec.clone().unwrap_or_default();
@@ -623,7 +624,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |d, ctx| -> ReconcileFuture { Box::pin(reconcile(d, ctx)) },
         error_policy,
         context,
-        deployments,
+        deployments.store(),
         queue,
         Config::default(),
     )

@@ -28,16 +28,17 @@ use tracing::Instrument;
 use self::stale::{reset_patch, stale_disruption_in};
 pub use self::status::{compute, fail_safe, with_status, Computed, SyncError, Workloads};
 
+use super::cache::Cache;
 use super::workload::{cached_watch, drain};
 use super::ControllerError;
 
 /// The controllers' caches a pod's controller reference is resolved in.
 #[derive(Clone)]
 struct WorkloadCaches {
-    replica_sets: Store<ReplicaSet>,
-    deployments: Store<Deployment>,
-    stateful_sets: Store<StatefulSet>,
-    replication_controllers: Store<ReplicationController>,
+    replica_sets: Cache<ReplicaSet>,
+    deployments: Cache<Deployment>,
+    stateful_sets: Cache<StatefulSet>,
+    replication_controllers: Cache<ReplicationController>,
 }
 
 fn cached<K>(store: &Store<K>, namespace: &str, name: &str) -> Option<K>
@@ -67,8 +68,8 @@ impl Workloads for WorkloadCaches {
 struct Context {
     client: kube::Client,
     recorder: Recorder,
-    budgets: Store<PodDisruptionBudget>,
-    pods: Store<Pod>,
+    budgets: Cache<PodDisruptionBudget>,
+    pods: Cache<Pod>,
     workloads: WorkloadCaches,
 }
 
@@ -84,12 +85,12 @@ enum ReconcileError {
 async fn caches_ready(ctx: &Context) -> Result<(), ReconcileError> {
     let w = &ctx.workloads;
     for ready in [
-        ctx.budgets.wait_until_ready().await,
-        ctx.pods.wait_until_ready().await,
-        w.replica_sets.wait_until_ready().await,
-        w.deployments.wait_until_ready().await,
-        w.stateful_sets.wait_until_ready().await,
-        w.replication_controllers.wait_until_ready().await,
+        ctx.budgets.ready().await,
+        ctx.pods.ready().await,
+        w.replica_sets.ready().await,
+        w.deployments.ready().await,
+        w.stateful_sets.ready().await,
+        w.replication_controllers.ready().await,
     ] {
         ready.map_err(|_| ReconcileError::CacheClosed)?;
     }
@@ -236,8 +237,8 @@ const STALE_SWEEP: Duration = Duration::from_secs(10);
 
 /// Resets every stale `DisruptionTarget=True` to False (upstream's stale pod
 /// disruption worker, here a level-triggered sweep of the pod cache).
-async fn reset_stale_disruptions(client: kube::Client, pods: Store<Pod>) {
-    if pods.wait_until_ready().await.is_err() {
+async fn reset_stale_disruptions(client: kube::Client, pods: Cache<Pod>) {
+    if pods.ready().await.is_err() {
         // The pod watch is gone; the controller loop reports that itself.
         return std::future::pending().await;
     }
@@ -319,7 +320,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         },
         error_policy,
         context,
-        budgets,
+        budgets.store(),
         queue,
         Config::default(),
     )

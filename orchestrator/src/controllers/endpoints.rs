@@ -26,6 +26,7 @@ use kube::runtime::watcher;
 use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 
+use super::cache::Cache;
 use super::workload::cached_watch;
 use super::ControllerError;
 
@@ -340,9 +341,9 @@ pub fn endpoints_differ(current: &Endpoints, desired: &Endpoints) -> bool {
 
 struct Context {
     client: kube::Client,
-    services: Store<Service>,
-    pods: Store<Pod>,
-    endpoints: Store<Endpoints>,
+    services: Cache<Service>,
+    pods: Cache<Pod>,
+    endpoints: Cache<Endpoints>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -356,9 +357,9 @@ enum ReconcileError {
 /// Waits until every cache the controller reads has completed its first list.
 async fn caches_ready(ctx: &Context) -> Result<(), ReconcileError> {
     for ready in [
-        ctx.services.wait_until_ready().await,
-        ctx.pods.wait_until_ready().await,
-        ctx.endpoints.wait_until_ready().await,
+        ctx.services.ready().await,
+        ctx.pods.ready().await,
+        ctx.endpoints.ready().await,
     ] {
         ready.map_err(|_| ReconcileError::CacheClosed)?;
     }
@@ -528,7 +529,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |s, ctx| -> ReconcileFuture { Box::pin(reconcile(s, ctx)) },
         error_policy,
         context.clone(),
-        services,
+        services.store(),
         queue,
         Config::default(),
     )
@@ -543,7 +544,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |ep, ctx| -> ReconcileFuture { Box::pin(reconcile_orphan(ep, ctx)) },
         error_policy,
         context,
-        endpoints,
+        endpoints.store(),
         orphans,
         Config::default(),
     )

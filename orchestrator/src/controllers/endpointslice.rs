@@ -22,6 +22,7 @@ use kube::runtime::watcher;
 use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 
+use super::cache::Cache;
 use super::endpoints::{
     find_port, pod_hostname, pod_ipv4, pod_is_ready, pod_reference, pod_should_be_in_endpoints,
     service_is_managed, service_labels, service_selects,
@@ -338,8 +339,8 @@ pub fn plan_slices(
 
 struct Context {
     client: kube::Client,
-    pods: Store<Pod>,
-    slices: Store<EndpointSlice>,
+    pods: Cache<Pod>,
+    slices: Cache<EndpointSlice>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -385,10 +386,7 @@ async fn apply(api: &Api<EndpointSlice>, plan: SlicePlan) -> Result<bool, kube::
 }
 
 async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    for ready in [
-        ctx.pods.wait_until_ready().await,
-        ctx.slices.wait_until_ready().await,
-    ] {
+    for ready in [ctx.pods.ready().await, ctx.slices.ready().await] {
         ready.map_err(|_| ReconcileError::CacheClosed)?;
     }
     if !service_is_managed(&service) || service.metadata.deletion_timestamp.is_some() {
@@ -504,7 +502,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |s, ctx| -> ReconcileFuture { Box::pin(reconcile(s, ctx)) },
         error_policy,
         context,
-        services,
+        services.store(),
         queue,
         Config::default(),
     )

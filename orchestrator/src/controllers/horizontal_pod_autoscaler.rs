@@ -17,7 +17,7 @@ pub mod target;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::autoscaling::v2::{
@@ -98,7 +98,7 @@ pub async fn run(
             },
             _ = ticks.tick() => {
                 // A cache not yet listed would look like "no HPAs".
-                if hpas.wait_until_ready().now_or_never().is_none() {
+                if !hpas.is_ready() {
                     continue;
                 }
                 let all = hpas.state();

@@ -15,10 +15,10 @@ use futures::{stream, StreamExt};
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::Store;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::cache::Cache;
 use super::workload::cached_watch;
 use super::ControllerError;
 
@@ -53,10 +53,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep(SETTLE) => {}
         }
-        if ![ready(&ingresses), ready(&classes), ready(&nodes)]
-            .iter()
-            .all(|r| *r)
-        {
+        if !(ingresses.is_ready() && classes.is_ready() && nodes.is_ready()) {
             continue;
         }
         let classes: Vec<IngressClass> = classes.state().iter().map(|c| (**c).clone()).collect();
@@ -75,7 +72,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
 }
 
 /// A reflector-backed cache of every `K` and a stream of its changes.
-fn cache<K>(client: &kube::Client) -> (Store<K>, impl futures::Stream<Item = ()> + Send)
+fn cache<K>(client: &kube::Client) -> (Cache<K>, impl futures::Stream<Item = ()> + Send)
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -87,15 +84,6 @@ where
 {
     let (store, changes) = cached_watch(Api::<K>::all(client.clone()));
     (store, changes.map(|_| ()))
-}
-
-/// Whether a cache holds its first complete list.
-fn ready<K>(store: &Store<K>) -> bool
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    use futures::FutureExt;
-    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
 }
 
 /// The IngressClass berth creates when none of its name exists: the

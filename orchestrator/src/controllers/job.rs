@@ -24,12 +24,13 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{applier, Action, Config};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 
 use self::backoff::Backoff;
+use super::cache::Cache;
 use super::pod_control::PodControl;
 use super::replicaset::expectations::Expectations;
 use super::workload::{cached_watch, claim, controller_of, owners_to_wake};
@@ -38,7 +39,7 @@ use berth_observability::events::{object_reference, EventType, Recorder};
 
 struct Context {
     client: kube::Client,
-    pods: Store<Pod>,
+    pods: Cache<Pod>,
     expectations: Expectations,
     recorder: Recorder,
     backoff: Backoff,
@@ -148,7 +149,7 @@ async fn add_finalizer(api: &Api<Pod>, pod: &Pod) -> Result<Option<Pod>, Reconci
 #[tracing::instrument(skip_all, fields(job = %format!("{}/{}", job.namespace().unwrap_or_default(), job.name_any())))]
 async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     ctx.pods
-        .wait_until_ready()
+        .ready()
         .await
         .map_err(|_| ReconcileError::CacheClosed)?;
     let uid = job.uid().unwrap_or_default();
@@ -386,7 +387,7 @@ pub async fn run_with(
         |job: Arc<Job>, ctx| -> ReconcileFuture { Box::pin(reconcile(job, ctx)) },
         error_policy,
         context,
-        jobs,
+        jobs.store(),
         queue,
         Config::default(),
     )
@@ -407,13 +408,13 @@ const ORPHAN_SWEEP: Duration = Duration::from_secs(10);
 /// no longer exists (deleted in the background, as the TTL controller and
 /// kubectl do), as upstream does for orphans; the API is asked before each,
 /// so a Job the cache has not seen yet keeps its pods.
-async fn release_orphans(ctx: Arc<Context>, jobs: Store<Job>, cancel: CancellationToken) {
+async fn release_orphans(ctx: Arc<Context>, jobs: Cache<Job>, cancel: CancellationToken) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(ORPHAN_SWEEP) => {}
         }
-        if ctx.pods.wait_until_ready().await.is_err() || jobs.wait_until_ready().await.is_err() {
+        if ctx.pods.ready().await.is_err() || jobs.ready().await.is_err() {
             return;
         }
         let known: HashSet<String> = jobs.state().iter().filter_map(|j| j.uid()).collect();

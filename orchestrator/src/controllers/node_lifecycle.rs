@@ -20,11 +20,11 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::reflector::Store;
 use kube::ResourceExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::cache::Cache;
 use super::workload::{cached_watch, drain};
 use super::ControllerError;
 use crate::scheduler::plugins::tolerates;
@@ -229,9 +229,9 @@ fn unknown_conditions(node: &Node, now: Timestamp) -> Vec<NodeCondition> {
 
 struct Context {
     client: kube::Client,
-    nodes: Store<Node>,
-    leases: Store<Lease>,
-    pods: Store<Pod>,
+    nodes: Cache<Node>,
+    leases: Cache<Lease>,
+    pods: Cache<Pod>,
     recorder: Recorder,
     config: NodeLifecycleConfig,
     observed_since: Timestamp,
@@ -418,9 +418,9 @@ pub async fn run(
     };
     let monitor_loop = async {
         let ready = async {
-            context.nodes.wait_until_ready().await.is_ok()
-                && context.leases.wait_until_ready().await.is_ok()
-                && context.pods.wait_until_ready().await.is_ok()
+            context.nodes.ready().await.is_ok()
+                && context.leases.ready().await.is_ok()
+                && context.pods.ready().await.is_ok()
         };
         if !ready.await {
             return;

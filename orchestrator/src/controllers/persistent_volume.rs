@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use self::matching::{claim_class, is_volume_bound_to_claim};
 use self::sync::{claim_step, volume_step, ClaimStep, Note, VolumeStep};
 use self::sync::{BIND_COMPLETED, BOUND_BY_CONTROLLER};
+use super::cache::Cache;
 use super::workload::cached_watch;
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
@@ -45,9 +46,9 @@ const RESYNC: Duration = Duration::from_secs(15);
 
 struct Context {
     client: kube::Client,
-    claims: Store<PersistentVolumeClaim>,
-    volumes: Store<PersistentVolume>,
-    classes: Store<StorageClass>,
+    claims: Cache<PersistentVolumeClaim>,
+    volumes: Cache<PersistentVolume>,
+    classes: Cache<StorageClass>,
     recorder: Recorder,
 }
 
@@ -55,9 +56,9 @@ impl Context {
     /// Waits (bounded) until every cache has completed its first list.
     async fn ready(&self) -> Result<(), ReconcileError> {
         let all = async {
-            self.claims.wait_until_ready().await?;
-            self.volumes.wait_until_ready().await?;
-            self.classes.wait_until_ready().await
+            self.claims.ready().await?;
+            self.volumes.ready().await?;
+            self.classes.ready().await
         };
         match tokio::time::timeout(Duration::from_secs(30), all).await {
             Ok(Ok(())) => Ok(()),
@@ -567,7 +568,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |claim, ctx| -> ReconcileFuture { Box::pin(reconcile_claim(claim, ctx)) },
         error_policy,
         context.clone(),
-        claims,
+        claims.store(),
         claim_queue,
         Config::default(),
     )
@@ -581,7 +582,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |volume, ctx| -> ReconcileFuture { Box::pin(reconcile_volume(volume, ctx)) },
         error_policy,
         context,
-        volumes,
+        volumes.store(),
         volume_queue,
         Config::default(),
     )

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use self::expectations::Expectations;
 use self::owner::{as_replica_set, OwnerKind};
 use self::status::{compute_status, status_patch, Managed};
+use super::cache::Cache;
 use super::pod_control::{api_message, PodControl};
 use super::workload::{
     cached_watch, controller_of, owners_to_wake_by, pod_is_active, selector_matches,
@@ -45,7 +46,7 @@ const BURST_REPLICAS: usize = 500;
 struct Context {
     client: kube::Client,
     owner: OwnerKind,
-    pods: Store<Pod>,
+    pods: Cache<Pod>,
     expectations: Arc<Expectations>,
     recorder: Recorder,
 }
@@ -202,7 +203,7 @@ async fn manage_replicas(
 
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     ctx.pods
-        .wait_until_ready()
+        .ready()
         .await
         .map_err(|_| ReconcileError::CacheClosed)?;
     let uid = rs.uid().unwrap_or_default();
@@ -379,7 +380,7 @@ where
         },
         error_policy::<K>,
         context,
-        owners,
+        owners.store(),
         queue,
         Config::default(),
     )

@@ -24,7 +24,7 @@ use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{applier, Action as Requeue, Config};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::ResourceExt;
 use serde_json::json;
@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::plan::{Action, Inputs, PodFacts, Strategy};
 use self::revisions::SetRevisions;
+use super::cache::Cache;
 use super::daemonset::revisions::HistoryError;
 use super::history::CONTROLLER_REVISION_HASH;
 use super::pod_control::api_message;
@@ -44,8 +45,8 @@ use berth_observability::events::{EventType, Recorder};
 
 struct Context {
     client: kube::Client,
-    pods: Store<Pod>,
-    revisions: Store<ControllerRevision>,
+    pods: Cache<Pod>,
+    revisions: Cache<ControllerRevision>,
     recorder: Recorder,
 }
 
@@ -275,10 +276,7 @@ async fn apply(
 
 #[tracing::instrument(skip_all, fields(statefulset = %format!("{}/{}", set.namespace().unwrap_or_default(), set.name_any())))]
 async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Requeue, ReconcileError> {
-    for ready in [
-        ctx.pods.wait_until_ready().await,
-        ctx.revisions.wait_until_ready().await,
-    ] {
+    for ready in [ctx.pods.ready().await, ctx.revisions.ready().await] {
         ready.map_err(|_| ReconcileError::CacheClosed)?;
     }
     if set.metadata.deletion_timestamp.is_some() {
@@ -390,7 +388,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |set: Arc<StatefulSet>, ctx| -> ReconcileFuture { Box::pin(reconcile(set, ctx)) },
         error_policy,
         context,
-        sets,
+        sets.store(),
         queue,
         Config::default(),
     )

@@ -94,7 +94,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |job: Arc<Job>, client| -> ReconcileFuture { Box::pin(reconcile(job, client)) },
         error_policy,
         Arc::new(client),
-        jobs,
+        jobs.store(),
         queue,
         Config::default(),
     )

@@ -14,11 +14,12 @@ use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{applier, Action, Config};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use super::cache::Cache;
 use super::persistent_volume::flat;
 use super::workload::cached_watch;
 use super::ControllerError;
@@ -182,18 +183,18 @@ where
 
 struct Context {
     client: kube::Client,
-    claims: Store<PersistentVolumeClaim>,
-    pods: Store<Pod>,
-    volumes: Store<PersistentVolume>,
+    claims: Cache<PersistentVolumeClaim>,
+    pods: Cache<Pod>,
+    volumes: Cache<PersistentVolume>,
 }
 
 impl Context {
     /// Waits (bounded) until every cache has completed its first list.
     async fn ready(&self) -> Result<(), ReconcileError> {
         let all = async {
-            self.claims.wait_until_ready().await?;
-            self.pods.wait_until_ready().await?;
-            self.volumes.wait_until_ready().await
+            self.claims.ready().await?;
+            self.pods.ready().await?;
+            self.volumes.ready().await
         };
         match tokio::time::timeout(Duration::from_secs(30), all).await {
             Ok(Ok(())) => Ok(()),
@@ -302,7 +303,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |claim, ctx| -> ReconcileFuture { Box::pin(reconcile_claim(claim, ctx)) },
         error_policy,
         context.clone(),
-        claims,
+        claims.store(),
         claim_queue,
         Config::default(),
     )
@@ -316,7 +317,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         |volume, ctx| -> ReconcileFuture { Box::pin(reconcile_volume(volume, ctx)) },
         error_policy,
         context,
-        volumes,
+        volumes.store(),
         volume_events.map_ok(|v| ObjectRef::from_obj(&v)),
         Config::default(),
     )

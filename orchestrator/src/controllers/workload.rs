@@ -10,10 +10,12 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::core::{Selector, SelectorExt};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
+
+use super::cache::{self, Cache};
 
 /// The owner reference with `controller: true`, if any (at most one may exist).
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
@@ -93,24 +95,21 @@ pub fn pod_is_available(pod: &Pod, min_ready_seconds: i32, now: jiff::Timestamp)
     }
 }
 
-/// A reflector-backed watch of every `K`: the returned store fills as the
+/// A reflector-backed watch of every `K`: the returned cache fills as the
 /// stream is polled, and the stream yields every touched (applied or deleted)
-/// object after the store has seen it, so triggers never outrun the cache.
+/// object after the cache has seen it, so triggers never outrun the cache.
 pub fn cached_watch<K>(
     api: Api<K>,
 ) -> (
-    Store<K>,
+    Cache<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
 {
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
-    (store, stream)
+    let (cache, events) = cache::reflect(watcher(api, watcher::Config::default()));
+    (cache, events.default_backoff().touched_objects())
 }
 
 /// Maps an object to the ObjectRef of its controller owner of kind `K`.
@@ -313,7 +312,7 @@ mod tests {
     #[test]
     fn orphans_wake_owners_whose_equality_selector_matches_and_owned_pods_their_controller() {
         use k8s_openapi::api::core::v1::ReplicationController;
-        let (store, mut writer) = reflector::store::<ReplicationController>();
+        let (store, mut writer) = kube::runtime::reflector::store::<ReplicationController>();
         for (name, app) in [("web", "web"), ("db", "db")] {
             let rc: ReplicationController = serde_json::from_value(serde_json::json!({
                 "metadata": {"name": name, "namespace": "default", "uid": name},
