@@ -269,7 +269,9 @@ fn describe_label_annotate_and_every_patch_type(setup: Setup) {
         ""
     );
 
-    let json_patch = |ops: &str| ["patch", "deploy", "web", "--type=json", "-p", ops];
+    fn json_patch(ops: &str) -> [&str; 6] {
+        ["patch", "deploy", "web", "--type=json", "-p", ops]
+    }
     run(&json_patch(
         r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#,
     ));
