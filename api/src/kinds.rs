@@ -118,7 +118,9 @@ pub trait KindRules: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Carries over what a write of the main resource may not change besides
-    /// `status` (a namespace's `spec.finalizers`, changed only through `finalize`).
+    /// `status` (a namespace's `spec.finalizers`, changed only through `finalize`),
+    /// or clears what the update made meaningless (a Service's type-dependent
+    /// fields); runs after the old status is carried over.
     fn prepare_for_update(&self, _old: &Value, _new: &mut Value) {}
 
     /// The grace period a delete gives the object, when it is not removed at once

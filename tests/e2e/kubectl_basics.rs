@@ -269,14 +269,35 @@ fn describe_label_annotate_and_every_patch_type(setup: Setup) {
         ""
     );
 
-    run(&[
-        "patch",
-        "deploy",
-        "web",
-        "--type=json",
-        "-p",
+    fn json_patch(ops: &str) -> [&str; 6] {
+        ["patch", "deploy", "web", "--type=json", "-p", ops]
+    }
+    run(&json_patch(
         r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#,
-    ]);
+    ));
+    // kube-rs's finalizer helper adds the first finalizer behind a `test` of
+    // the absent list against null, which upstream passes.
+    let first_finalizer = r#"[{"op":"test","path":"/metadata/finalizers","value":null},{"op":"add","path":"/metadata/finalizers","value":["example.com/hold"]}]"#;
+    run(&json_patch(first_finalizer));
+    assert_eq!(
+        run(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.finalizers}"
+        ]),
+        r#"["example.com/hold"]"#
+    );
+    // Once it is there, the same test fails with upstream's wording.
+    let refused = k.fails(&[&ns[..], &json_patch(first_finalizer)].concat());
+    assert!(
+        refused.contains("testing value /metadata/finalizers failed: test failed"),
+        "{refused}"
+    );
+    run(&json_patch(
+        r#"[{"op":"test","path":"/metadata/finalizers","value":["example.com/hold"]},{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ));
     run(&[
         "patch",
         "deploy",

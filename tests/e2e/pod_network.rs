@@ -775,3 +775,172 @@ fn a_sandbox_that_cannot_be_made_is_reported_as_kubelet_does() {
         "Pending"
     );
 }
+
+const TYPED_LB: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: typed-lb}
+spec:
+  type: LoadBalancer
+  externalTrafficPolicy: Local
+  loadBalancerClass: example.com/none
+  selector: {app: typed}
+  ports: [{name: http, port: 80}]
+"#;
+
+/// A NodePort Service `name` asking for the node ports `ports`.
+fn node_port_service(name: &str, ports: &[&str]) -> String {
+    let ports: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, node_port)| format!("{{name: p{i}, port: {}, nodePort: {node_port}}}", 80 + i))
+        .collect();
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: NodePort\n  selector: {{app: typed}}\n  ports: [{}]\n",
+        ports.join(", ")
+    )
+}
+
+/// A Service spec that kept nothing of its LoadBalancer days.
+fn assert_no_load_balancer_fields(spec: &serde_json::Value) {
+    for gone in [
+        "healthCheckNodePort",
+        "externalTrafficPolicy",
+        "allocateLoadBalancerNodePorts",
+        "loadBalancerClass",
+    ] {
+        assert!(spec.get(gone).is_none(), "{gone} kept: {spec}");
+    }
+    assert!(spec["ports"][0].get("nodePort").is_none(), "{spec}");
+}
+
+/// What `kubectl get service NAME -o json` says.
+fn service_json(kubectl: &Kubectl, name: &str) -> serde_json::Value {
+    let text = kubectl.ok(&["get", "service", name, "-o", "json"]);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// Changing a Service's type with a plain patch drops what only the old type
+/// used, as upstream does, and gives its node ports back. Needs no hosts.
+#[test]
+fn changing_a_services_type_drops_the_old_types_fields_and_frees_its_ports() {
+    let server = support::Server::start();
+    let kubectl = server.kubectl(KUBECTL_1_33);
+    kubectl.ok_stdin(&["apply", "-f", "-"], TYPED_LB);
+    let node_port = kubectl.jsonpath(&["get", "service", "typed-lb"], "{.spec.ports[0].nodePort}");
+    let check = kubectl.jsonpath(
+        &["get", "service", "typed-lb"],
+        "{.spec.healthCheckNodePort}",
+    );
+    assert!(
+        !node_port.is_empty() && !check.is_empty(),
+        "{node_port} {check}"
+    );
+    kubectl.ok(&[
+        "patch",
+        "service",
+        "typed-lb",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.10"}]}}}"#,
+    ]);
+
+    kubectl.ok(&[
+        "patch",
+        "service",
+        "typed-lb",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    let cluster_ip = service_json(&kubectl, "typed-lb");
+    let spec = &cluster_ip["spec"];
+    assert_eq!(spec["type"], "ClusterIP");
+    assert_no_load_balancer_fields(spec);
+    assert_eq!(
+        cluster_ip["status"],
+        serde_json::json!({"loadBalancer": {}})
+    );
+
+    // Both ports are free again: another Service takes them.
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &node_port_service("typed-np", &[&node_port, &check]),
+    );
+    kubectl.ok(&[
+        "patch",
+        "service",
+        "typed-np",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    let spec = service_json(&kubectl, "typed-np")["spec"].clone();
+    assert!(spec.get("externalTrafficPolicy").is_none(), "{spec}");
+    for port in spec["ports"].as_array().into_iter().flatten() {
+        assert!(port.get("nodePort").is_none(), "{spec}");
+    }
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &node_port_service("typed-again", &[&node_port]),
+    );
+
+    // ExternalName gives the address back; leaving it gets a new one.
+    let address = kubectl.jsonpath(&["get", "service", "typed-np"], "{.spec.clusterIP}");
+    kubectl.ok(&[
+        "patch",
+        "service",
+        "typed-np",
+        "-p",
+        r#"{"spec":{"type":"ExternalName","externalName":"db.example.com"}}"#,
+    ]);
+    let spec = service_json(&kubectl, "typed-np")["spec"].clone();
+    for gone in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+        assert!(spec.get(gone).is_none(), "{gone} kept: {spec}");
+    }
+    let same_address = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: typed-address}}\nspec:\n  clusterIP: {address}\n  ports: [{{port: 80}}]\n"
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], &same_address);
+    kubectl.ok(&[
+        "patch",
+        "service",
+        "typed-np",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP","externalName":null}}"#,
+    ]);
+    let renewed = kubectl.jsonpath(&["get", "service", "typed-np"], "{.spec.clusterIP}");
+    assert!(!renewed.is_empty() && renewed != address, "{renewed}");
+
+    // Server-side apply of a manifest whose type changed drops them the same way.
+    let applied = TYPED_LB.replace("typed-lb", "typed-applied");
+    kubectl.ok_stdin(&["apply", "--server-side", "-f", "-"], &applied);
+    let applied_port = kubectl.jsonpath(
+        &["get", "service", "typed-applied"],
+        "{.spec.ports[0].nodePort}",
+    );
+    let cluster_ip_manifest = applied
+        .replace("type: LoadBalancer", "type: ClusterIP")
+        .replace("  externalTrafficPolicy: Local\n", "")
+        .replace("  loadBalancerClass: example.com/none\n", "");
+    kubectl.ok_stdin(&["apply", "--server-side", "-f", "-"], &cluster_ip_manifest);
+    let spec = service_json(&kubectl, "typed-applied")["spec"].clone();
+    assert_eq!(spec["type"], "ClusterIP");
+    assert_no_load_balancer_fields(&spec);
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &node_port_service("typed-applied-np", &[&applied_port]),
+    );
+
+    // A field the same request sets is kept, and refused as upstream refuses it.
+    let refused = kubectl.fails(&[
+        "patch",
+        "service",
+        "typed-again",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP","externalTrafficPolicy":"Local"}}"#,
+    ]);
+    assert!(
+        refused.contains("spec.externalTrafficPolicy: Invalid value: \"Local\": may only be set for externally-accessible services"),
+        "{refused}"
+    );
+}

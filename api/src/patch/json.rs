@@ -36,15 +36,70 @@ pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), PatchError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    ::json_patch::patch(target, &operations).map_err(|error| PatchError::JsonPatchFailed {
-        index: error.operation,
-        op: operations
-            .get(error.operation)
-            .map_or("operation", operation_name)
-            .to_owned(),
-        path: error.path.to_string(),
-        reason: error.kind.to_string(),
-    })
+    // Applied one by one on a copy so that `test` can follow kube-apiserver's rules
+    // (see [`test_operation`]) while the object stays untouched when any operation fails.
+    let mut working = target.clone();
+    for (index, operation) in operations.iter().enumerate() {
+        let applied = match operation {
+            PatchOperation::Test(test) => test_operation(&working, test.path.as_str(), &test.value),
+            other => ::json_patch::patch(&mut working, std::slice::from_ref(other))
+                .map_err(|error| error.kind.to_string()),
+        };
+        applied.map_err(|reason| PatchError::JsonPatchFailed {
+            index,
+            op: operation_name(operation).to_owned(),
+            path: operation_path(operation).to_owned(),
+            reason,
+        })?;
+    }
+    *target = working;
+    Ok(())
+}
+
+/// RFC 6902 `test` as kube-apiserver's JSON patch library runs it: an absent member of an
+/// existing object equals `null` (kube-rs's finalizer helper tests `/metadata/finalizers`
+/// against `null` before adding the first one), and the failure messages are upstream's.
+fn test_operation(doc: &Value, path: &str, expected: &Value) -> Result<(), String> {
+    let failed = || format!("testing value {path} failed: test failed");
+    let actual = match path.rsplit_once('/') {
+        None => Some(doc),
+        Some((parent, key)) => {
+            let key = key.replace("~1", "/").replace("~0", "~");
+            match doc.pointer(parent) {
+                Some(Value::Object(members)) => members.get(&key),
+                Some(Value::Array(items)) => match key.parse::<usize>() {
+                    Ok(position) if position < items.len() => items.get(position),
+                    _ => {
+                        return Err(format!(
+                        "error in test for path: '{path}': unable to access invalid index: {key}"
+                    ))
+                    }
+                },
+                _ => {
+                    return Err(format!(
+                        "test operation does not apply: is missing path: {path}"
+                    ))
+                }
+            }
+        }
+    };
+    match actual {
+        Some(actual) if actual == expected => Ok(()),
+        None if expected.is_null() => Ok(()),
+        _ => Err(failed()),
+    }
+}
+
+/// The `path` of an operation, as the client wrote it.
+fn operation_path(operation: &PatchOperation) -> &str {
+    match operation {
+        PatchOperation::Add(op) => op.path.as_str(),
+        PatchOperation::Remove(op) => op.path.as_str(),
+        PatchOperation::Replace(op) => op.path.as_str(),
+        PatchOperation::Move(op) => op.path.as_str(),
+        PatchOperation::Copy(op) => op.path.as_str(),
+        PatchOperation::Test(op) => op.path.as_str(),
+    }
 }
 
 /// The RFC 6902 name of an operation, as the client wrote it.
@@ -146,5 +201,75 @@ mod tests {
         let bad_op =
             json_patch(&mut target, &json!([{"op": "frobnicate", "path": "/a"}])).unwrap_err();
         assert!(bad_op.to_string().contains("operation 0"), "{bad_op}");
+    }
+
+    #[test]
+    fn test_of_an_absent_member_against_null_passes_as_upstream() {
+        let mut target = json!({"metadata": {"name": "web"}});
+        json_patch(
+            &mut target,
+            &json!([
+                {"op": "test", "path": "/metadata/finalizers", "value": null},
+                {"op": "add", "path": "/metadata/finalizers", "value": ["example.com/hold"]}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            target["metadata"]["finalizers"],
+            json!(["example.com/hold"])
+        );
+    }
+
+    #[test]
+    fn failed_tests_use_upstream_messages_and_change_nothing() {
+        let original = json!({"metadata": {"name": "web", "finalizers": ["a"]}, "list": [1]});
+        let cases = [
+            (
+                json!({"op": "test", "path": "/metadata/finalizers", "value": null}),
+                "testing value /metadata/finalizers failed: test failed",
+            ),
+            (
+                json!({"op": "test", "path": "/metadata/labels", "value": {"a": "b"}}),
+                "testing value /metadata/labels failed: test failed",
+            ),
+            (
+                json!({"op": "test", "path": "/metadata/uid", "value": "db"}),
+                "testing value /metadata/uid failed: test failed",
+            ),
+            (
+                json!({"op": "test", "path": "/spec/replicas", "value": null}),
+                "test operation does not apply: is missing path: /spec/replicas",
+            ),
+            (
+                json!({"op": "test", "path": "/list/3", "value": null}),
+                "error in test for path: '/list/3': unable to access invalid index: 3",
+            ),
+            (
+                json!({"op": "test", "path": "", "value": {}}),
+                "testing value  failed: test failed",
+            ),
+        ];
+        for (test, message) in cases {
+            let mut target = original.clone();
+            let ops = json!([{"op": "replace", "path": "/metadata/name", "value": "x"}, test]);
+            let error = json_patch(&mut target, &ops).unwrap_err();
+            assert_eq!(target, original, "the first operation is undone");
+            assert!(error.to_string().ends_with(message), "{error}");
+        }
+    }
+
+    #[test]
+    fn tests_that_match_pass_including_escaped_keys_and_the_root() {
+        let mut target = json!({"metadata": {"annotations": {"a/b~c": "x"}}, "n": null});
+        let whole = target.clone();
+        json_patch(
+            &mut target,
+            &json!([
+                {"op": "test", "path": "/metadata/annotations/a~1b~0c", "value": "x"},
+                {"op": "test", "path": "/n", "value": null},
+                {"op": "test", "path": "", "value": whole}
+            ]),
+        )
+        .unwrap();
     }
 }

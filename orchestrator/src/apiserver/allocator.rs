@@ -213,7 +213,8 @@ impl Allocator {
     }
 
     /// Allocates what an updated object newly needs (node ports of a Service
-    /// that became NodePort, or gained ports), keeping what it already held.
+    /// that became NodePort, or gained ports; an address for one that stopped
+    /// being ExternalName), keeping what it already held.
     pub async fn allocate_update(
         &self,
         kind: &str,
@@ -224,10 +225,13 @@ impl Allocator {
         if kind != "Service" {
             return Ok(allocation);
         }
-        match self
-            .allocate_node_ports(new, Some(old), &mut allocation)
-            .await
-        {
+        let allocated = if service_type(old) == "ExternalName" {
+            self.allocate_service(new, &mut allocation).await
+        } else {
+            self.allocate_node_ports(new, Some(old), &mut allocation)
+                .await
+        };
+        match allocated {
             Ok(()) => Ok(allocation),
             Err(e) => {
                 self.release(&allocation).await;
@@ -603,5 +607,33 @@ mod tests {
             .allocate("Service", &mut reuse)
             .await
             .expect("released node port can be taken again");
+    }
+
+    #[tokio::test]
+    async fn external_name_gives_back_its_address_and_gets_one_when_it_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let alloc = allocator(&dir, "10.43.0.0/16");
+        let mut v1 = json!({"metadata": {"name": "a"}, "spec": {"clusterIP": "10.43.0.77", "ports": [{"port": 80}]}});
+        alloc.allocate("Service", &mut v1).await.unwrap();
+        let v2 = json!({"metadata": {"name": "a"}, "spec": {"type": "ExternalName", "externalName": "db.example.com", "ports": [{"port": 80}]}});
+        alloc
+            .allocate_update("Service", &v1, &mut v2.clone())
+            .await
+            .unwrap();
+        alloc.release_dropped("Service", &v1, &v2).await;
+        let mut other = json!({"metadata": {"name": "b"}, "spec": {"clusterIP": "10.43.0.77", "ports": [{"port": 80}]}});
+        alloc
+            .allocate("Service", &mut other)
+            .await
+            .expect("the address is free again");
+        let mut v3 = json!({"metadata": {"name": "a"}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+        alloc
+            .allocate_update("Service", &v2, &mut v3)
+            .await
+            .unwrap();
+        let ip = v3["spec"]["clusterIP"].as_str().unwrap();
+        assert!(ip.starts_with("10.43.") && ip != "10.43.0.77", "{v3}");
+        assert_eq!(v3["spec"]["clusterIPs"], json!([ip]));
+        assert!(v3["spec"]["ports"][0]["nodePort"].as_u64().is_some());
     }
 }

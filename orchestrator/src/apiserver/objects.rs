@@ -706,7 +706,6 @@ pub fn merge_for_update(
         }
         _ if r.has_status => {
             let mut merged = new;
-            r.rules.prepare_for_update(old, &mut merged);
             if let Some(map) = merged.as_object_mut() {
                 match old.get("status") {
                     Some(status) => {
@@ -717,6 +716,9 @@ pub fn merge_for_update(
                     }
                 }
             }
+            // After the status is carried over, so a kind may reset it (a Service
+            // that stops being a LoadBalancer loses its load balancer status).
+            r.rules.prepare_for_update(old, &mut merged);
             merged
         }
         _ => {

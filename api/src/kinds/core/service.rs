@@ -1,8 +1,9 @@
 //! Services: upstream's defaults (type, session affinity, IP families, port
-//! protocol and targetPort), validation, the immutable clusterIP, and the
-//! `kubectl get services` columns. Address allocation needs the store and
-//! stays in the API server.
+//! protocol and targetPort), validation, the immutable clusterIP, the fields
+//! a change of type drops, and the `kubectl get services` columns. Address
+//! allocation needs the store and stays in the API server.
 
+pub mod type_change;
 pub mod validate;
 
 use serde_json::{json, Map, Value};
@@ -32,7 +33,16 @@ impl KindRules for Service {
     }
 
     fn validate_update(&self, old: &Value, new: &Value) -> Vec<FieldCause> {
-        immutable_fields(old, new, &["/spec/clusterIP"])
+        // The address comes and goes with a change to or from ExternalName.
+        if type_change::needs_cluster_ip(old) && type_change::needs_cluster_ip(new) {
+            immutable_fields(old, new, &["/spec/clusterIP"])
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn prepare_for_update(&self, old: &Value, new: &mut Value) {
+        type_change::drop_type_dependent_fields(old, new);
     }
 
     fn columns(&self) -> Vec<Column> {
@@ -197,6 +207,20 @@ mod tests {
         assert_eq!(s["spec"]["type"], "ClusterIP");
         assert_eq!(s["spec"]["ports"][0]["targetPort"], 80);
         assert_eq!(s["spec"]["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn the_cluster_ip_is_immutable_unless_the_type_becomes_or_was_external_name() {
+        let old = json!({"spec": {"type": "ClusterIP", "clusterIP": "10.43.0.20"}});
+        let mut moved = old.clone();
+        moved["spec"]["clusterIP"] = json!("10.43.0.21");
+        assert_eq!(Service.validate_update(&old, &moved).len(), 1);
+        let mut external = old.clone();
+        external["spec"]["type"] = json!("ExternalName");
+        Service.prepare_for_update(&old, &mut external);
+        assert!(external["spec"].get("clusterIP").is_none());
+        assert!(Service.validate_update(&old, &external).is_empty());
+        assert!(Service.validate_update(&external, &moved).is_empty());
     }
 
     #[test]
