@@ -6,7 +6,8 @@
 //! installed); a second Service gets the next address; excluding
 //! the node takes the server out; a Service of another class is left
 //! alone; an address outside the pool is a `SyncLoadBalancerFailed` event
-//! in `kubectl describe`; a controller killed and restarted gives a
+//! in `kubectl describe`; a Service patched to ClusterIP loses its
+//! balancer and the finalizer; a controller killed and restarted gives a
 //! Service made meanwhile a free address, not one in use; deleted Services
 //! lose their frontends and the finalizer in one pass. Nodes here are API objects only: no traffic.
 
@@ -284,6 +285,30 @@ fn haproxy_load_balancer_follows_service_and_nodes() {
     assert_eq!(
         svc_field(&k, "outside", "{.status.loadBalancer.ingress}"),
         ""
+    );
+
+    // A plain type change: the API server drops the LoadBalancer's own
+    // fields and the controller takes the balancer down as for a deletion.
+    k.ok(&[
+        "-n",
+        "lbh-e2e",
+        "patch",
+        "svc",
+        "api",
+        "-p",
+        r#"{"spec":{"type":"ClusterIP"}}"#,
+    ]);
+    wait_for(
+        "the balancer of a Service that became ClusterIP to go",
+        TIMEOUT,
+        &server,
+        &mut [&mut controller],
+        || {
+            let gone = !read(&config).contains("bind 198.18.231.11:8080")
+                && svc_field(&k, "api", "{.metadata.finalizers}").is_empty()
+                && svc_field(&k, "api", "{.status.loadBalancer.ingress}").is_empty();
+            gone.then_some(())
+        },
     );
 
     k.ok(&[

@@ -77,10 +77,38 @@ pub fn decode(kv: &KeyValue) -> Result<Value, ApiError> {
 /// The stored form of `obj`: without its resourceVersion, which the store's
 /// revision supplies on every read.
 fn encode(obj: &mut Value) -> Result<Vec<u8>, ApiError> {
+    drop_empty_metadata(obj);
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
     }
     serde_json::to_vec(obj).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Drops the metadata lists and maps Go's `omitempty` never writes when
+/// empty or null (labels, annotations, finalizers, ownerReferences,
+/// managedFields): a client that removes the last finalizer with a merge
+/// patch of `[]` reads the field back as absent, as from kube-apiserver.
+fn drop_empty_metadata(obj: &mut Value) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for field in [
+        "labels",
+        "annotations",
+        "finalizers",
+        "ownerReferences",
+        "managedFields",
+    ] {
+        let empty = match meta.get(field) {
+            Some(Value::Array(items)) => items.is_empty(),
+            Some(Value::Object(entries)) => entries.is_empty(),
+            Some(Value::Null) => true,
+            _ => false,
+        };
+        if empty {
+            meta.remove(field);
+        }
+    }
 }
 
 /// A stored object as resource `r` serves it: decoded, with its revision, in
@@ -93,6 +121,7 @@ pub fn decode_as(r: &ResourceInfo, kv: &KeyValue) -> Result<Value, ApiError> {
 
 /// The stored form of `obj`, an object of resource `r`'s version.
 fn encode_as(r: &ResourceInfo, obj: &mut Value) -> Result<Vec<u8>, ApiError> {
+    drop_empty_metadata(obj);
     match r.rules.convert_to_storage(obj) {
         Some(mut stored) => encode(&mut stored),
         None => encode(obj),
@@ -726,5 +755,32 @@ pub fn merge_for_update(
             r.rules.prepare_for_update(old, &mut merged);
             merged
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_metadata_lists_and_maps_are_not_stored_as_upstream_omits_them() {
+        let mut obj = json!({
+            "metadata": {
+                "name": "web",
+                "resourceVersion": "7",
+                "finalizers": [],
+                "labels": {},
+                "annotations": null,
+                "ownerReferences": [],
+                "managedFields": []
+            },
+            "spec": {"ports": []}
+        });
+        let stored: Value = serde_json::from_slice(&encode(&mut obj).unwrap()).unwrap();
+        assert_eq!(stored, json!({"metadata": {"name": "web"}, "spec": {"ports": []}}));
+        let mut kept = json!({"metadata": {"finalizers": ["a"], "labels": {"app": "web"}}});
+        let stored: Value = serde_json::from_slice(&encode(&mut kept).unwrap()).unwrap();
+        assert_eq!(stored["metadata"]["finalizers"], json!(["a"]));
+        assert_eq!(stored["metadata"]["labels"], json!({"app": "web"}));
     }
 }
