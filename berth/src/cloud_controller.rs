@@ -1,7 +1,8 @@
 //! `berth cloud-controller`: the service controller alone, leader-elected
 //! through the `kube-system/berth-cloud-controller` Lease, with the
-//! `haproxy` provider writing this host's HAProxy configuration. Not run by
-//! `berth server` yet (issue 23).
+//! `haproxy` provider writing this host's HAProxy configuration and the
+//! `aws` provider making network load balancers. Not run by `berth server`
+//! yet (issue 23).
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -10,7 +11,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use berth_cloud_controller::haproxy::config::Settings;
 use berth_cloud_controller::haproxy::pool::AddressPool;
-use berth_cloud_controller::{Config, HaproxyProvider, LoadBalancerProvider, Providers};
+use berth_cloud_controller::{
+    AwsProvider, Config, HaproxyProvider, LoadBalancerProvider, Providers,
+};
+use berth_provisioner::aws::AwsSettings;
 use berth_orchestrator::leader_election::{LeaderElector, LeaseConfig};
 use berth_orchestrator::scheduler;
 use clap::Args;
@@ -43,14 +47,28 @@ pub struct CloudControllerArgs {
     /// listening sockets on (`expose-fd listeners`).
     #[arg(long, env = "BERTH_HAPROXY_STATS_SOCKET")]
     haproxy_stats_socket: Option<PathBuf>,
-    /// The provider of Services without `spec.loadBalancerClass`; `none`
-    /// leaves them to another controller.
+    /// The cluster whose network load balancers the `aws` provider makes
+    /// and tags (the provider is on with this flag).
+    #[arg(long, env = "BERTH_AWS_CLUSTER")]
+    aws_cluster: Option<String>,
+    /// The `aws` provider's region (default: the AWS chain's).
+    #[arg(long, env = "BERTH_AWS_REGION")]
+    aws_region: Option<String>,
+    /// An ELBv2-compatible endpoint for the `aws` provider (moto).
+    #[arg(long, env = "BERTH_AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
+    /// Subnet ids of Services without the `aws-load-balancer-subnets`
+    /// annotation, comma-separated or repeated.
+    #[arg(long, env = "BERTH_AWS_SUBNETS", value_delimiter = ',')]
+    aws_subnets: Vec<String>,
+    /// The provider of Services without `spec.loadBalancerClass` (`haproxy`
+    /// or `aws`); `none` leaves them to another controller.
     #[arg(long, env = "BERTH_DEFAULT_LOAD_BALANCER", default_value = "haproxy")]
     default_provider: String,
 }
 
 /// The providers the flags turn on.
-fn providers(args: &CloudControllerArgs) -> anyhow::Result<Providers> {
+async fn providers(args: &CloudControllerArgs) -> anyhow::Result<Providers> {
     let mut providers = Providers::new();
     if let Some(path) = &args.haproxy_config {
         anyhow::ensure!(
@@ -73,17 +91,29 @@ fn providers(args: &CloudControllerArgs) -> anyhow::Result<Providers> {
             Arc::new(haproxy) as Arc<dyn LoadBalancerProvider>,
         );
     }
+    if let Some(cluster) = &args.aws_cluster {
+        let settings = AwsSettings {
+            region: args.aws_region.clone(),
+            endpoint_url: args.aws_endpoint_url.clone(),
+            cluster: cluster.clone(),
+        };
+        let aws = AwsProvider::connect(&settings, args.aws_subnets.clone()).await;
+        providers.insert(
+            aws.name().to_owned(),
+            Arc::new(aws) as Arc<dyn LoadBalancerProvider>,
+        );
+    }
     Ok(providers)
 }
 
 /// Runs `berth cloud-controller` until SIGINT or SIGTERM.
 pub async fn run(args: CloudControllerArgs) -> anyhow::Result<()> {
-    let providers = providers(&args)?;
+    let providers = providers(&args).await?;
     let default_provider = (args.default_provider != "none").then(|| args.default_provider.clone());
     if let Some(default) = &default_provider {
         anyhow::ensure!(
             providers.contains_key(default),
-            "--default-provider {default} is not configured (the haproxy provider needs --haproxy-config)"
+            "--default-provider {default} is not configured (haproxy needs --haproxy-config, aws --aws-cluster)"
         );
     }
     let client = args.connection.client().await?;
