@@ -163,7 +163,7 @@ pub async fn tagged(elb: &elbv2::Client, cluster: &str) -> (Vec<Balancer>, Vec<G
             targets: health
                 .target_health_descriptions()
                 .iter()
-                .filter_map(|d| Some(d.target()?.id().to_owned()))
+                .filter_map(|d| Some(d.target()?.id()?.to_owned()))
                 .collect(),
         });
     }
@@ -216,7 +216,7 @@ async fn tagged_for(elb: &elbv2::Client, arn: &str, key: &str) -> Option<String>
         .tag_descriptions()
         .iter()
         .flat_map(|d| d.tags())
-        .map(|t| (t.key(), t.value().unwrap_or_default()))
+        .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
         .collect();
     tags.contains_key(key)
         .then(|| tags.get("kubernetes.io/service-name").copied().unwrap_or_default().to_owned())
