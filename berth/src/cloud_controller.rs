@@ -14,9 +14,9 @@ use berth_cloud_controller::haproxy::pool::AddressPool;
 use berth_cloud_controller::{
     AwsProvider, Config, HaproxyProvider, LoadBalancerProvider, Providers,
 };
-use berth_provisioner::aws::AwsSettings;
 use berth_orchestrator::leader_election::{LeaderElector, LeaseConfig};
 use berth_orchestrator::scheduler;
+use berth_provisioner::aws::AwsSettings;
 use clap::Args;
 
 use crate::agent::ConnectionFlags;

@@ -180,7 +180,11 @@ impl LoadBalancerProvider for AwsProvider {
 
     /// Tag-based garbage collection: everything tagged for this cluster
     /// whose Service is not among `services` is deleted.
-    async fn adopt(&self, services: &[Service], _nodes: &[TargetNode]) -> Result<(), ProviderError> {
+    async fn adopt(
+        &self,
+        services: &[Service],
+        _nodes: &[TargetNode],
+    ) -> Result<(), ProviderError> {
         let live: BTreeSet<&str> = services
             .iter()
             .filter_map(|s| s.metadata.uid.as_deref())

@@ -17,34 +17,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use berth_cloud_controller::nodes::TargetNode;
 use berth_cloud_controller::{AwsProvider, LoadBalancerProvider, ProviderError};
 use fault_proxy::{Answer, Fault, FaultProxy};
-use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::Service;
 use moto::Moto;
+use serde_json::json;
 use world::{clients, provider_id, tagged, world, Clients, World};
 
 const ANNOTATION: &str = "service.beta.kubernetes.io/aws-load-balancer-";
 
 /// `shop/NAME` of type LoadBalancer with TCP `(port, nodePort)` pairs.
 fn service(name: &str, uid: &str, ports: &[(i32, i32)]) -> Service {
-    let mut service = Service::default();
-    service.metadata.namespace = Some("shop".into());
-    service.metadata.name = Some(name.into());
-    service.metadata.uid = Some(uid.into());
-    service.spec = Some(ServiceSpec {
-        type_: Some("LoadBalancer".into()),
-        ports: Some(
-            ports
-                .iter()
-                .map(|(port, node_port)| ServicePort {
-                    port: *port,
-                    node_port: Some(*node_port),
-                    protocol: Some("TCP".into()),
-                    ..Default::default()
-                })
-                .collect(),
-        ),
-        ..Default::default()
-    });
-    service
+    let ports: Vec<_> = ports
+        .iter()
+        .map(|(port, node_port)| json!({"port": port, "nodePort": node_port, "protocol": "TCP"}))
+        .collect();
+    serde_json::from_value(json!({
+        "metadata": {"namespace": "shop", "name": name, "uid": uid},
+        "spec": {"type": "LoadBalancer", "ports": ports},
+    }))
+    .expect("a Service")
 }
 
 /// Nodes on the world's instances.
@@ -86,6 +76,28 @@ fn provider(setup: &Setup, cluster: &str) -> AwsProvider {
     )
 }
 
+/// The cross-zone attribute of the load balancer `name`.
+async fn cross_zone(elb: &aws_sdk_elasticloadbalancingv2::Client, name: &str) -> Option<String> {
+    let lbs = elb
+        .describe_load_balancers()
+        .names(name)
+        .send()
+        .await
+        .expect("DescribeLoadBalancers");
+    let arn = lbs.load_balancers().first()?.load_balancer_arn()?;
+    let attributes = elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .expect("DescribeLoadBalancerAttributes");
+    attributes
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some("load_balancing.cross_zone.enabled"))
+        .and_then(|a| a.value().map(str::to_owned))
+}
+
 fn set(ids: &[&String]) -> BTreeSet<String> {
     ids.iter().map(|s| (*s).clone()).collect()
 }
@@ -97,7 +109,11 @@ async fn balancer_follows_ports_and_nodes_and_delete_leaves_nothing() {
     let aws = provider(&setup, cluster);
     let nodes = nodes(&setup.world);
     let (i0, i1) = (&setup.world.instances[0], &setup.world.instances[1]);
-    let mut svc = service("web", "0f6a3c1e-aaaa-4bbb-8ccc-000000000001", &[(80, 30080)]);
+    let mut svc = service(
+        "web",
+        "0f6a3c1e-aaaa-4bbb-8ccc-000000000001",
+        &[(80, 30080)],
+    );
 
     assert_eq!(aws.get(&svc).await.expect("get"), None);
     let status = aws.ensure(&svc, &nodes).await.expect("ensure");
@@ -114,7 +130,13 @@ async fn balancer_follows_ports_and_nodes_and_delete_leaves_nothing() {
     let hostname = status.ingress.expect("ingress")[0].hostname.clone();
     assert_eq!(hostname.as_deref(), Some(lbs[0].dns_name.as_str()));
     assert_eq!(
-        aws.get(&svc).await.expect("get").expect("a status").ingress.expect("ingress")[0].hostname,
+        aws.get(&svc)
+            .await
+            .expect("get")
+            .expect("a status")
+            .ingress
+            .expect("ingress")[0]
+            .hostname,
         hostname
     );
 
@@ -126,34 +148,56 @@ async fn balancer_follows_ports_and_nodes_and_delete_leaves_nothing() {
 
     // A port added, the other's NodePort moved, traffic policy Local.
     let spec = svc.spec.as_mut().expect("spec");
-    spec.ports = service("web", "x", &[(80, 30081), (443, 30443)]).spec.and_then(|s| s.ports);
+    spec.ports = service("web", "x", &[(80, 30081), (443, 30443)])
+        .spec
+        .and_then(|s| s.ports);
     spec.external_traffic_policy = Some("Local".into());
     spec.health_check_node_port = Some(32100);
-    aws.ensure(&svc, &nodes).await.expect("ensure with new ports");
-    aws.ensure(&svc, &nodes).await.expect("ensure again changes nothing");
+    aws.ensure(&svc, &nodes)
+        .await
+        .expect("ensure with new ports");
+    aws.ensure(&svc, &nodes)
+        .await
+        .expect("ensure again changes nothing");
     let (lbs, groups) = tagged(&setup.clients.elb, cluster).await;
     assert_eq!(lbs.len(), 1, "still one load balancer: {lbs:?}");
-    assert_eq!(lbs[0].listeners, BTreeMap::from([(80, 30081), (443, 30443)]));
+    assert_eq!(
+        lbs[0].listeners,
+        BTreeMap::from([(80, 30081), (443, 30443)])
+    );
     let ports: Vec<i32> = groups.iter().map(|g| g.port).collect();
-    assert_eq!(ports, [30081, 30443], "the group of the old NodePort is gone");
+    assert_eq!(
+        ports,
+        [30081, 30443],
+        "the group of the old NodePort is gone"
+    );
     for group in &groups {
         assert_eq!(group.targets, set(&[i0, i1]));
         assert_eq!(
             group.health,
-            ("HTTP".to_owned(), "32100".to_owned(), Some("/healthz".to_owned()))
+            (
+                "HTTP".to_owned(),
+                "32100".to_owned(),
+                Some("/healthz".to_owned())
+            )
         );
     }
 
     // A port removed.
-    svc.spec.as_mut().expect("spec").ports =
-        service("web", "x", &[(443, 30443)]).spec.and_then(|s| s.ports);
-    aws.ensure(&svc, &nodes).await.expect("ensure without port 80");
+    svc.spec.as_mut().expect("spec").ports = service("web", "x", &[(443, 30443)])
+        .spec
+        .and_then(|s| s.ports);
+    aws.ensure(&svc, &nodes)
+        .await
+        .expect("ensure without port 80");
     let (lbs, groups) = tagged(&setup.clients.elb, cluster).await;
     assert_eq!(lbs[0].listeners, BTreeMap::from([(443, 30443)]));
     assert_eq!(groups.len(), 1);
 
     aws.delete(&svc).await.expect("delete");
-    aws.delete(&svc).await.expect("a second delete finds nothing to do");
+    aws.delete(&svc)
+        .await
+        .expect("a second delete finds nothing to do");
     assert_eq!(tagged(&setup.clients.elb, cluster).await, (vec![], vec![]));
 }
 
@@ -174,11 +218,21 @@ async fn a_provider_cut_off_before_its_listeners_is_finished_by_a_fresh_one() {
         cluster,
         vec![setup.world.subnet.clone()],
     );
-    let svc = service("web", "0f6a3c1e-aaaa-4bbb-8ccc-000000000002", &[(80, 30080)]);
+    let svc = service(
+        "web",
+        "0f6a3c1e-aaaa-4bbb-8ccc-000000000002",
+        &[(80, 30080)],
+    );
     let nodes = nodes(&setup.world);
     let failed = first.ensure(&svc, &nodes).await;
     assert!(
-        matches!(failed, Err(ProviderError::Transient { operation: "CreateListener", .. })),
+        matches!(
+            failed,
+            Err(ProviderError::Transient {
+                operation: "CreateListener",
+                ..
+            })
+        ),
         "{failed:?}"
     );
     let (lbs, groups) = tagged(&setup.clients.elb, cluster).await;
@@ -186,7 +240,10 @@ async fn a_provider_cut_off_before_its_listeners_is_finished_by_a_fresh_one() {
     assert!(lbs[0].listeners.is_empty(), "cut off before its listener");
 
     let fresh = provider(&setup, cluster);
-    fresh.ensure(&svc, &nodes).await.expect("the fresh provider's ensure");
+    fresh
+        .ensure(&svc, &nodes)
+        .await
+        .expect("the fresh provider's ensure");
     let (lbs, groups) = tagged(&setup.clients.elb, cluster).await;
     assert_eq!(lbs.len(), 1, "no second load balancer: {lbs:?}");
     assert_eq!(groups.len(), 1, "no second target group: {groups:?}");
@@ -200,7 +257,11 @@ async fn adopt_deletes_what_services_gone_meanwhile_left() {
     let cluster = "adopt";
     let aws = provider(&setup, cluster);
     let nodes = nodes(&setup.world);
-    let mut kept = service("kept", "0f6a3c1e-aaaa-4bbb-8ccc-000000000003", &[(80, 30080)]);
+    let mut kept = service(
+        "kept",
+        "0f6a3c1e-aaaa-4bbb-8ccc-000000000003",
+        &[(80, 30080)],
+    );
     kept.metadata.annotations = Some(
         [
             (format!("{ANNOTATION}internal"), "true".to_owned()),
@@ -211,18 +272,34 @@ async fn adopt_deletes_what_services_gone_meanwhile_left() {
         ]
         .into(),
     );
-    let gone = service("gone", "0f6a3c1e-aaaa-4bbb-8ccc-000000000004", &[(81, 30081)]);
+    let gone = service(
+        "gone",
+        "0f6a3c1e-aaaa-4bbb-8ccc-000000000004",
+        &[(81, 30081)],
+    );
     aws.ensure(&kept, &nodes).await.expect("ensure kept");
     aws.ensure(&gone, &nodes).await.expect("ensure gone");
     // Another cluster's balancer in the same account is not touched.
     let neighbour = provider(&setup, "neighbour");
-    neighbour.ensure(&gone, &nodes).await.expect("the neighbour's");
+    neighbour
+        .ensure(&gone, &nodes)
+        .await
+        .expect("the neighbour's");
 
     let restarted = provider(&setup, cluster);
-    restarted.adopt(&[kept.clone()], &nodes).await.expect("adopt");
+    restarted
+        .adopt(&[kept.clone()], &nodes)
+        .await
+        .expect("adopt");
     let (lbs, groups) = tagged(&setup.clients.elb, cluster).await;
     assert_eq!(lbs.len(), 1, "{lbs:?}");
     assert_eq!(lbs[0].scheme, "internal");
+    assert_eq!(
+        cross_zone(&setup.clients.elb, &lbs[0].name)
+            .await
+            .as_deref(),
+        Some("true")
+    );
     assert_eq!(lbs[0].listeners, BTreeMap::from([(80, 30080)]));
     assert_eq!(groups.len(), 1);
     let (theirs, _) = tagged(&setup.clients.elb, "neighbour").await;

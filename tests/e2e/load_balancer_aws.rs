@@ -18,6 +18,7 @@ mod fault_proxy;
 #[path = "../../provisioner/tests/aws/moto.rs"]
 mod moto;
 mod support;
+#[allow(dead_code)] // the provider's config is for the crate's own tests
 #[path = "../../cloud-controller/tests/aws/world.rs"]
 mod world;
 
@@ -155,11 +156,9 @@ fn aws_load_balancer_follows_service_nodes_and_restarts() {
     );
     let web_port = node_port(&k, "web", 0);
     let both: BTreeSet<String> = [i0.clone(), i1.clone()].into();
-    wait(
-        "both instances registered",
-        &mut controller,
-        &mut || of("web").1.first().is_some_and(|g| g.targets == both),
-    );
+    wait("both instances registered", &mut controller, &mut || {
+        of("web").1.first().is_some_and(|g| g.targets == both)
+    });
     let (lbs, groups) = of("web");
     assert_eq!(lbs.len(), 1, "{lbs:?}");
     assert_eq!(lbs[0].dns_name, hostname);
@@ -170,9 +169,16 @@ fn aws_load_balancer_follows_service_nodes_and_restarts() {
 
     // A node removed is deregistered.
     k.ok(&["delete", "node", "lba-e2e-node-1"]);
-    wait("the removed node deregistered", &mut controller, &mut || {
-        of("web").1.first().is_some_and(|g| g.targets == [i0.clone()].into())
-    });
+    wait(
+        "the removed node deregistered",
+        &mut controller,
+        &mut || {
+            of("web")
+                .1
+                .first()
+                .is_some_and(|g| g.targets == [i0.clone()].into())
+        },
+    );
 
     // A port added gets its listener and group.
     k.ok(&[

@@ -17,6 +17,22 @@ use super::error::{ignore_gone, Failure};
 use super::inventory::Owned;
 use super::spec::{HealthCheck, LbSpec, PortSpec};
 
+/// Sets every health-check field of a CreateTargetGroup or
+/// ModifyTargetGroup request: two builder types with the same setters.
+macro_rules! with_health {
+    ($request:expr, $health:expr) => {{
+        let health: &HealthCheck = $health;
+        $request
+            .health_check_protocol(ProtocolEnum::from(health.protocol.as_str()))
+            .health_check_port(&health.port)
+            .set_health_check_path(health.path.clone())
+            .health_check_interval_seconds(health.interval)
+            .health_check_timeout_seconds(health.timeout)
+            .healthy_threshold_count(health.healthy)
+            .unhealthy_threshold_count(health.unhealthy)
+    }};
+}
+
 /// The load-balancer attribute of cross-zone balancing.
 const CROSS_ZONE: &str = "load_balancing.cross_zone.enabled";
 
@@ -125,21 +141,14 @@ async fn create_target_group(
     vpc: &str,
 ) -> Result<String, Failure> {
     tracing::info!(name = %port.target_group, node_port = port.node_port, "creating a target group");
-    let health = &spec.health;
-    let created = client
+    let request = client
         .create_target_group()
         .name(&port.target_group)
         .protocol(ProtocolEnum::Tcp)
         .port(port.node_port)
         .vpc_id(vpc)
-        .target_type(TargetTypeEnum::Instance)
-        .health_check_protocol(ProtocolEnum::from(health.protocol.as_str()))
-        .health_check_port(&health.port)
-        .set_health_check_path(health.path.clone())
-        .health_check_interval_seconds(health.interval)
-        .health_check_timeout_seconds(health.timeout)
-        .healthy_threshold_count(health.healthy)
-        .unhealthy_threshold_count(health.unhealthy)
+        .target_type(TargetTypeEnum::Instance);
+    let created = with_health!(request, &spec.health)
         .set_tags(Some(tags(&spec.tags)))
         .send()
         .await
@@ -154,16 +163,8 @@ async fn create_target_group(
 
 async fn modify_health(client: &Client, arn: &str, health: &HealthCheck) -> Result<(), Failure> {
     tracing::info!(target_group = arn, ?health, "updating the health check");
-    client
-        .modify_target_group()
-        .target_group_arn(arn)
-        .health_check_protocol(ProtocolEnum::from(health.protocol.as_str()))
-        .health_check_port(&health.port)
-        .set_health_check_path(health.path.clone())
-        .health_check_interval_seconds(health.interval)
-        .health_check_timeout_seconds(health.timeout)
-        .healthy_threshold_count(health.healthy)
-        .unhealthy_threshold_count(health.unhealthy)
+    let request = client.modify_target_group().target_group_arn(arn);
+    with_health!(request, health)
         .send()
         .await
         .map_err(|e| Failure::from_sdk("ModifyTargetGroup", e))?;
@@ -208,7 +209,11 @@ pub async fn listeners(
             continue;
         };
         let Some(group) = groups.get(&port) else {
-            tracing::info!(listener = arn, port, "deleting the listener of a removed port");
+            tracing::info!(
+                listener = arn,
+                port,
+                "deleting the listener of a removed port"
+            );
             ignore_gone(delete_listener(client, arn).await)?;
             continue;
         };
@@ -218,7 +223,11 @@ pub async fn listeners(
             .iter()
             .find_map(Action::target_group_arn);
         if target != Some(group.as_str()) {
-            tracing::info!(listener = arn, port, "pointing the listener at its new target group");
+            tracing::info!(
+                listener = arn,
+                port,
+                "pointing the listener at its new target group"
+            );
             client
                 .modify_listener()
                 .listener_arn(arn)

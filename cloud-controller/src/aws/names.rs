@@ -74,9 +74,7 @@ mod tests {
         let group = target_group("prod", UID, 65535, 32767);
         assert!(group.len() <= 32, "{group}");
         assert_ne!(group, target_group("prod", UID, 65535, 32766));
-        assert!(group
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        assert!(group.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     }
 
     #[test]

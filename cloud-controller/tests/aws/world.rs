@@ -183,7 +183,10 @@ pub async fn tagged(elb: &elbv2::Client, cluster: &str) -> (Vec<Balancer>, Vec<G
             service,
             name: lb.load_balancer_name().unwrap_or_default().to_owned(),
             dns_name: lb.dns_name().unwrap_or_default().to_owned(),
-            scheme: lb.scheme().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            scheme: lb
+                .scheme()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
             listeners: listeners
                 .listeners()
                 .iter()
@@ -218,6 +221,10 @@ async fn tagged_for(elb: &elbv2::Client, arn: &str, key: &str) -> Option<String>
         .flat_map(|d| d.tags())
         .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
         .collect();
-    tags.contains_key(key)
-        .then(|| tags.get("kubernetes.io/service-name").copied().unwrap_or_default().to_owned())
+    tags.contains_key(key).then(|| {
+        tags.get("kubernetes.io/service-name")
+            .copied()
+            .unwrap_or_default()
+            .to_owned()
+    })
 }
