@@ -2,7 +2,7 @@
 //! server`, leader-elected through the `kube-system/berth-cloud-controller`
 //! Lease either way, with the providers its flags turn on: `haproxy`
 //! writing HAProxy's configuration on this host or, over SSH, on a
-//! load-balancer host.
+//! load-balancer host, and `aws` making network load balancers.
 
 mod ssh_file;
 
@@ -15,9 +15,12 @@ use anyhow::Context;
 use berth_cloud_controller::haproxy::config::Settings;
 use berth_cloud_controller::haproxy::pool::AddressPool;
 use berth_cloud_controller::haproxy::target::{ConfigTarget, LocalFile};
-use berth_cloud_controller::{Config, HaproxyProvider, LoadBalancerProvider, Providers};
+use berth_cloud_controller::{
+    AwsProvider, Config, HaproxyProvider, LoadBalancerProvider, Providers,
+};
 use berth_orchestrator::leader_election::{LeaderElector, LeaseConfig};
 use berth_orchestrator::scheduler;
+use berth_provisioner::aws::AwsSettings;
 use berth_provisioner::remote::expand_home;
 use berth_provisioner::ssh::{Auth, ConnectOptions, HostKeyPolicy};
 use clap::Args;
@@ -87,8 +90,22 @@ pub struct ProviderFlags {
     /// Limit for connecting to the load-balancer host (`10s`).
     #[arg(long, default_value = "10s", value_parser = crate::server::parse_duration)]
     haproxy_ssh_connect_timeout: Duration,
-    /// The provider of Services without `spec.loadBalancerClass`; `none`
-    /// leaves them to another controller.
+    /// The cluster whose network load balancers the `aws` provider makes
+    /// and tags (the provider is on with this flag).
+    #[arg(long, env = "BERTH_AWS_CLUSTER")]
+    aws_cluster: Option<String>,
+    /// The `aws` provider's region (default: the AWS chain's).
+    #[arg(long, env = "BERTH_AWS_REGION")]
+    aws_region: Option<String>,
+    /// An ELBv2-compatible endpoint for the `aws` provider (moto).
+    #[arg(long, env = "BERTH_AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
+    /// Subnet ids of Services without the `aws-load-balancer-subnets`
+    /// annotation, comma-separated or repeated.
+    #[arg(long, env = "BERTH_AWS_SUBNETS", value_delimiter = ',')]
+    aws_subnets: Vec<String>,
+    /// The provider of Services without `spec.loadBalancerClass` (`haproxy`
+    /// or `aws`); `none` leaves them to another controller.
     #[arg(long, env = "BERTH_DEFAULT_LOAD_BALANCER", default_value = "haproxy")]
     default_provider: String,
 }
@@ -104,8 +121,8 @@ impl ProviderFlags {
     /// The providers and configuration, or None when no provider is
     /// configured (then, as upstream's controller-manager without a cloud
     /// provider, the service controller does not run).
-    pub fn setup(&self) -> anyhow::Result<Option<Setup>> {
-        let providers = self.providers()?;
+    pub async fn setup(&self) -> anyhow::Result<Option<Setup>> {
+        let providers = self.providers().await?;
         if providers.is_empty() {
             return Ok(None);
         }
@@ -114,7 +131,7 @@ impl ProviderFlags {
         if let Some(default) = &default_provider {
             anyhow::ensure!(
                 providers.contains_key(default),
-                "--default-provider {default} is not configured (the haproxy provider needs --haproxy-config)"
+                "--default-provider {default} is not configured (haproxy needs --haproxy-config, aws --aws-cluster)"
             );
         }
         let config = Config {
@@ -125,7 +142,7 @@ impl ProviderFlags {
     }
 
     /// The providers the flags turn on.
-    fn providers(&self) -> anyhow::Result<Providers> {
+    async fn providers(&self) -> anyhow::Result<Providers> {
         let mut providers = Providers::new();
         if let Some(path) = &self.haproxy_config {
             anyhow::ensure!(
@@ -142,6 +159,18 @@ impl ProviderFlags {
             providers.insert(
                 haproxy.name().to_owned(),
                 Arc::new(haproxy) as Arc<dyn LoadBalancerProvider>,
+            );
+        }
+        if let Some(cluster) = &self.aws_cluster {
+            let settings = AwsSettings {
+                region: self.aws_region.clone(),
+                endpoint_url: self.aws_endpoint_url.clone(),
+                cluster: cluster.clone(),
+            };
+            let aws = AwsProvider::connect(&settings, self.aws_subnets.clone()).await;
+            providers.insert(
+                aws.name().to_owned(),
+                Arc::new(aws) as Arc<dyn LoadBalancerProvider>,
             );
         }
         Ok(providers)
@@ -218,8 +247,8 @@ pub async fn run_while_leading(
 
 /// Runs `berth cloud-controller` until SIGINT or SIGTERM.
 pub async fn run(args: CloudControllerArgs) -> anyhow::Result<()> {
-    let setup = args.providers.setup()?.context(
-        "no load-balancer provider is configured (the haproxy provider needs --haproxy-config)",
+    let setup = args.providers.setup().await?.context(
+        "no load-balancer provider is configured (haproxy needs --haproxy-config, aws --aws-cluster)",
     )?;
     let client = args.connection.client().await?;
     let identity = args

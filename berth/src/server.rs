@@ -137,13 +137,15 @@ fn controllers_config(args: &ServerArgs) -> anyhow::Result<controllers::Controll
 /// The service controller's providers, or None when it is disabled or,
 /// as upstream's controller-manager without a cloud provider, when no
 /// provider is configured (LoadBalancer Services then stay pending).
-fn cloud_setup(args: &ServerArgs) -> anyhow::Result<Option<crate::cloud_controller::Setup>> {
+async fn cloud_setup(
+    args: &ServerArgs,
+) -> anyhow::Result<Option<crate::cloud_controller::Setup>> {
     if args.disable.iter().any(|d| d == "cloud-controller") {
         return Ok(None);
     }
-    let setup = args.cloud.setup()?;
+    let setup = args.cloud.setup().await?;
     if setup.is_none() {
-        tracing::info!("no load-balancer provider configured (--haproxy-config): the service controller does not run and LoadBalancer Services stay pending");
+        tracing::info!("no load-balancer provider configured (--haproxy-config or --aws-cluster): the service controller does not run and LoadBalancer Services stay pending");
     }
     Ok(setup)
 }
@@ -294,7 +296,7 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
     }
     hosts.extend(args.tls_san.iter().cloned());
     let mut controllers_config = controllers_config(&args)?;
-    let cloud = cloud_setup(&args)?;
+    let cloud = cloud_setup(&args).await?;
     let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
     controllers_config.csr_signing = Some(signing_config(
         &pki,
