@@ -69,6 +69,11 @@ pub struct ProviderFlags {
     /// listening sockets on (`expose-fd listeners`).
     #[arg(long, env = "BERTH_HAPROXY_STATS_SOCKET")]
     haproxy_stats_socket: Option<PathBuf>,
+    /// Connect to the nodes of `externalTrafficPolicy: Local` Services from
+    /// the client's address, so pods see it (needs the load-balancer host's
+    /// TPROXY set-up and the nodes' route to the clients through it).
+    #[arg(long, env = "BERTH_HAPROXY_TRANSPARENT")]
+    haproxy_transparent: bool,
     /// The load-balancer host, `user@host[:port]`: the file is uploaded
     /// there, checked with `haproxy -c` and moved into place over SSH.
     #[arg(long, env = "BERTH_HAPROXY_SSH")]
@@ -153,6 +158,7 @@ impl ProviderFlags {
             let pool = AddressPool::new("default", &entries).context("--address-pool")?;
             let settings = Settings {
                 stats_socket: self.haproxy_stats_socket.clone(),
+                transparent: self.haproxy_transparent,
                 ..Settings::default()
             };
             let haproxy = HaproxyProvider::new(pool, settings, self.config_target(path)?);

@@ -6,7 +6,10 @@
 //! reaches every replica; a reload (a second Service) leaves a slow
 //! download running to its end; a rolling restart under a steady request
 //! loop loses no request; `externalTrafficPolicy: Local` is checked on the
-//! `healthCheckNodePort` and only the node with the endpoint is up; a node
+//! `healthCheckNodePort`, only the node with the endpoint is up, and with
+//! `--haproxy-transparent` (the load-balancer host's TPROXY rule and route,
+//! the nodes routing the client LAN through it) the pod sees the client's
+//! own address while a Cluster Service's pod does not; a node
 //! whose agent stopped and whose NodePort drops is taken out by the health
 //! check while requests keep succeeding; a deleted Service's address stops
 //! answering.
@@ -87,13 +90,19 @@ spec:
   ports: [{name: http, port: 80}]
 "#;
 
-/// A page naming the pod, a 2 MiB file for slow downloads, a readiness
-/// file, and busybox httpd.
-const PAGE_SCRIPT: &str = "mkdir -p /www && hostname > /www/index.html && \
+/// A page naming the pod, a CGI script printing the peer's address, a
+/// 2 MiB file for slow downloads, a readiness file, and busybox httpd.
+const PAGE_SCRIPT: &str = "mkdir -p /www/cgi-bin && hostname > /www/index.html && \
+    printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && \
+    chmod +x /www/cgi-bin/ip && \
     dd if=/dev/zero of=/www/big bs=1024 count=2048 2>/dev/null && \
     touch /tmp/ready && exec httpd -f -p 80 -h /www";
 
 const BIG: u64 = 2048 * 1024;
+
+/// The load-balancer host's second leg on the nodes' LAN: the nodes route
+/// the client LAN through it, as any non-DSR L4 balancer needs.
+const LB_NODE_LAN: &str = "10.67.0.200";
 
 fn manifest(text: &str, registry: &str) -> String {
     let command = serde_json::to_string(&["sh", "-c", PAGE_SCRIPT]).unwrap();
@@ -238,6 +247,90 @@ fn web_pods(kubectl: &Kubectl) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `host.run(args)`, which must succeed.
+fn must(host: &Host, args: &[&str]) {
+    let out = host.run(args);
+    assert!(out.status.success(), "{args:?}: {out:?}");
+}
+
+/// Makes `lb_host` a transparent proxy's host: a leg on the nodes' bridge
+/// (a veth from this machine, gone with the host's namespace), the three
+/// commands the README gives the operator (replies to HAProxy's transparent
+/// sockets are marked and delivered locally), and on every node a route to
+/// the client LAN through it.
+fn transparent_lb_host(lb_host: &Host, node_bridge: &str, nodes: &[&Host], clients: &str) {
+    let leg = Command::new("ip")
+        .args([
+            "link", "add", "lbtlw0", "type", "veth", "peer", "name", "eth1",
+        ])
+        .args(["netns", &lb_host.netns])
+        .output()
+        .unwrap();
+    assert!(leg.status.success(), "{leg:?}");
+    let up = Command::new("ip")
+        .args(["link", "set", "lbtlw0", "master", node_bridge, "up"])
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{up:?}");
+    must(
+        lb_host,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{LB_NODE_LAN}/24"),
+            "dev",
+            "eth1",
+        ],
+    );
+    must(lb_host, &["ip", "link", "set", "eth1", "up"]);
+    must(
+        lb_host,
+        &["ip", "rule", "add", "fwmark", "1", "lookup", "100"],
+    );
+    must(
+        lb_host,
+        &[
+            "ip",
+            "route",
+            "add",
+            "local",
+            "0.0.0.0/0",
+            "dev",
+            "lo",
+            "table",
+            "100",
+        ],
+    );
+    must(lb_host, &["nft", "add", "table", "ip", "berth_lb"]);
+    must(
+        lb_host,
+        &[
+            "nft",
+            "add chain ip berth_lb prerouting { type filter hook prerouting priority mangle ; }",
+        ],
+    );
+    must(
+        lb_host,
+        &[
+            "nft",
+            "add rule ip berth_lb prerouting socket transparent 1 meta mark set 1",
+        ],
+    );
+    for node in nodes {
+        must(node, &["ip", "route", "add", clients, "via", LB_NODE_LAN]);
+    }
+}
+
+/// The address busybox httpd's CGI saw, without IPv4-mapped decoration.
+fn peer_address(text: &str) -> String {
+    text.trim()
+        .trim_start_matches("[::ffff:")
+        .trim_end_matches(']')
+        .trim_start_matches("::ffff:")
+        .to_owned()
+}
+
 fn ingress_ip(kubectl: &Kubectl, service: &str) -> Option<String> {
     Some(kubectl.jsonpath(
         &["get", "svc", service],
@@ -268,6 +361,8 @@ fn traffic_flows_through_haproxy_load_balancer() {
         let added = lb_host.run(&["ip", "addr", "add", &format!("{address}/32"), "dev", "eth0"]);
         assert!(added.status.success(), "{added:?}");
     }
+    let node_hosts: Vec<&Host> = cluster.nodes.iter().map(|n| &n.host).collect();
+    transparent_lb_host(&lb_host, "lbtnbr0", &node_hosts, "10.68.0.0/24");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("haproxy.cfg");
     let socket = dir.path().join("admin.sock");
@@ -301,6 +396,7 @@ fn traffic_flows_through_haproxy_load_balancer() {
             &reload,
             "--haproxy-stats-socket",
             socket.to_str().unwrap(),
+            "--haproxy-transparent",
         ],
     );
 
@@ -451,6 +547,27 @@ fn traffic_flows_through_haproxy_load_balancer() {
         let page = curl(&client, &format!("http://{local}/"), 10);
         assert_eq!(page.as_deref(), Some(solo.as_str()), "through web-local");
     }
+    // Transparent: only the Local backend connects from the client's
+    // address, and its pod sees the client; a Cluster Service's does not.
+    assert_eq!(text.matches("usesrc clientip").count(), 1, "{text}");
+    assert!(
+        text.contains("backend default_web-local_80\n    balance roundrobin\n    source 0.0.0.0 usesrc clientip\n"),
+        "{text}"
+    );
+    for _ in 0..5 {
+        let seen = curl(&client, &format!("http://{local}/cgi-bin/ip"), 10);
+        assert_eq!(
+            seen.as_deref().map(peer_address),
+            Some(client.address.clone()),
+            "the pod behind web-local sees the client\n{}",
+            haproxy.log()
+        );
+    }
+    let through_cluster = curl(&client, &format!("{url}cgi-bin/ip"), 10).map(|s| peer_address(&s));
+    assert!(
+        through_cluster.is_some() && through_cluster != Some(client.address.clone()),
+        "a Cluster Service keeps proxying from the load-balancer host: {through_cluster:?}"
+    );
 
     // A node whose agent stopped and whose NodePort drops everything is
     // taken out by the health check; requests keep succeeding meanwhile.

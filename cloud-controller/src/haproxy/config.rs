@@ -1,9 +1,10 @@
 //! Renders `haproxy.cfg` for every Service the `haproxy` provider balances:
 //! per Service port a TCP frontend bound to the Service's address and a
 //! backend of `node:NodePort` servers, health-checked (on the health-check
-//! NodePort's `/healthz` under `externalTrafficPolicy: Local`). The output
-//! depends only on the input, sorted, so an unchanged set is byte-equal and
-//! the provider can skip the reload.
+//! NodePort's `/healthz` under `externalTrafficPolicy: Local`, connecting
+//! from the client's own address there when [`Settings::transparent`]). The
+//! output depends only on the input, sorted, so an unchanged set is
+//! byte-equal and the provider can skip the reload.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -112,6 +113,12 @@ pub struct Settings {
     pub fall: u32,
     /// Passed checks before it is put back.
     pub rise: u32,
+    /// Connect to the nodes of `externalTrafficPolicy: Local` Services from
+    /// the client's address (`source … usesrc clientip`), so the pods see
+    /// the client as upstream's load balancers keep it. Needs the
+    /// load-balancer host's TPROXY rule and route and the nodes' route to
+    /// the clients through it (README, "Load balancers").
+    pub transparent: bool,
 }
 
 impl Default for Settings {
@@ -121,6 +128,7 @@ impl Default for Settings {
             check_interval_ms: 2000,
             fall: 2,
             rise: 2,
+            transparent: false,
         }
     }
 }
@@ -137,6 +145,17 @@ fn endpoint(address: IpAddr, port: u16) -> String {
     match address {
         IpAddr::V4(v4) => format!("{v4}:{port}"),
         IpAddr::V6(v6) => format!("ipv6@{v6}:{port}"),
+    }
+}
+
+/// The `source` line making HAProxy connect from the client's address,
+/// written for the family of the frontend's address (the clients').
+/// `ipv6@:::0` is `::` with port 0 (any): HAProxy takes the last colon as
+/// the port's.
+fn transparent_source(frontend: IpAddr) -> &'static str {
+    match frontend {
+        IpAddr::V4(_) => "    source 0.0.0.0 usesrc clientip\n",
+        IpAddr::V6(_) => "    source ipv6@:::0 usesrc clientip\n",
     }
 }
 
@@ -183,6 +202,12 @@ pub fn render(settings: &Settings, frontends: &[Frontend]) -> String {
                 settings.check_interval_ms, settings.fall, settings.rise
             );
             if let Some(health) = frontend.health_check_node_port {
+                // Local: the NodePort keeps the source it sees (no SNAT),
+                // so the pod sees whatever address HAProxy connects from.
+                // Cluster NodePorts SNAT anyway: those keep the LB host's.
+                if settings.transparent {
+                    out.push_str(transparent_source(frontend.address));
+                }
                 out.push_str(concat!(
                     "    option httpchk\n",
                     "    http-check send meth GET uri /healthz\n",
@@ -315,6 +340,38 @@ backend shop_web_443
     }
 
     #[test]
+    fn transparent_connects_from_the_client_for_local_services_only() {
+        let transparent = Settings {
+            transparent: true,
+            ..settings()
+        };
+        let out = render(&transparent, &frontends());
+        let local = "backend shop_api_8080\n    balance roundrobin\n    source 0.0.0.0 usesrc clientip\n    option httpchk\n";
+        assert!(out.contains(local), "{out}");
+        assert_eq!(out.matches("usesrc").count(), 1, "Cluster backends: {out}");
+        assert!(!render(&settings(), &frontends()).contains("usesrc"));
+    }
+
+    #[test]
+    fn transparent_source_follows_the_clients_family() {
+        let v6 = Frontend::for_service(
+            &service("v6", &[(80, 30080)], Some(32000)),
+            "2001:db8::10".parse().unwrap(),
+            &[node("n", "fd00::1")],
+        )
+        .unwrap();
+        let transparent = Settings {
+            transparent: true,
+            ..Settings::default()
+        };
+        let out = render(&transparent, &[v6]);
+        assert!(
+            out.contains("    source ipv6@:::0 usesrc clientip\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn ipv6_addresses_are_marked_for_haproxy() {
         let frontend = Frontend::for_service(
             &service("v6", &[(80, 30080)], None),
@@ -355,8 +412,9 @@ backend shop_web_443
         );
     }
 
-    /// Debian's HAProxy (2.6) accepts what we write; skipped where it is not
-    /// installed (tests/run-all.sh installs it).
+    /// Debian's HAProxy (2.6) accepts what we write, transparent sources
+    /// included; skipped where it is not installed (tests/run-all.sh
+    /// installs it).
     #[test]
     fn haproxy_accepts_the_rendered_file() {
         let Ok(haproxy) = which("haproxy") else {
@@ -375,6 +433,14 @@ backend shop_web_443
         );
         all.push(
             Frontend::for_service(
+                &service("v6-local", &[(80, 30082)], Some(32001)),
+                "2001:db8::11".parse().unwrap(),
+                &[node("n", "fd00::1")],
+            )
+            .unwrap(),
+        );
+        all.push(
+            Frontend::for_service(
                 &service("empty", &[(80, 30081)], None),
                 "192.0.2.12".parse().unwrap(),
                 &[],
@@ -382,7 +448,13 @@ backend shop_web_443
             .unwrap(),
         );
         let path = dir.path().join("haproxy.cfg");
-        std::fs::write(&path, render(&settings(), &all)).unwrap();
+        let transparent = Settings {
+            transparent: true,
+            ..settings()
+        };
+        let text = render(&transparent, &all);
+        assert_eq!(text.matches("usesrc clientip").count(), 2, "{text}");
+        std::fs::write(&path, text).unwrap();
         let out = std::process::Command::new(haproxy)
             .arg("-c")
             .arg("-f")
