@@ -46,6 +46,36 @@ pub struct CloudControllerArgs {
     /// The load-balancer providers (shared with `berth server`).
     #[command(flatten)]
     providers: ProviderFlags,
+    /// Where the `aws` provider works; `berth server` takes these from its
+    /// NodePool flags of the same names.
+    #[command(flatten)]
+    aws: AwsAccountFlags,
+}
+
+/// The AWS account and cluster of the `aws` provider.
+#[derive(Args, Debug)]
+pub struct AwsAccountFlags {
+    /// The cluster whose network load balancers the `aws` provider makes
+    /// and tags (the provider is on with this flag).
+    #[arg(long, env = "BERTH_AWS_CLUSTER")]
+    aws_cluster: Option<String>,
+    /// The `aws` provider's region (default: the AWS chain's).
+    #[arg(long, env = "BERTH_AWS_REGION")]
+    aws_region: Option<String>,
+    /// An ELBv2-compatible endpoint for the `aws` provider (moto).
+    #[arg(long, env = "BERTH_AWS_ENDPOINT_URL")]
+    aws_endpoint_url: Option<String>,
+}
+
+impl AwsAccountFlags {
+    /// The `aws` provider's settings, None when it is off.
+    fn settings(&self) -> Option<AwsSettings> {
+        Some(AwsSettings {
+            region: self.aws_region.clone(),
+            endpoint_url: self.aws_endpoint_url.clone(),
+            cluster: self.aws_cluster.clone()?,
+        })
+    }
 }
 
 /// The providers' flags, the same for `berth cloud-controller` and
@@ -95,24 +125,15 @@ pub struct ProviderFlags {
     /// Limit for connecting to the load-balancer host (`10s`).
     #[arg(long, default_value = "10s", value_parser = crate::server::parse_duration)]
     haproxy_ssh_connect_timeout: Duration,
-    /// The cluster whose network load balancers the `aws` provider makes
-    /// and tags (the provider is on with this flag).
-    #[arg(long, env = "BERTH_AWS_CLUSTER")]
-    aws_cluster: Option<String>,
-    /// The `aws` provider's region (default: the AWS chain's).
-    #[arg(long, env = "BERTH_AWS_REGION")]
-    aws_region: Option<String>,
-    /// An ELBv2-compatible endpoint for the `aws` provider (moto).
-    #[arg(long, env = "BERTH_AWS_ENDPOINT_URL")]
-    aws_endpoint_url: Option<String>,
     /// Subnet ids of Services without the `aws-load-balancer-subnets`
     /// annotation, comma-separated or repeated.
     #[arg(long, env = "BERTH_AWS_SUBNETS", value_delimiter = ',')]
     aws_subnets: Vec<String>,
     /// The provider of Services without `spec.loadBalancerClass` (`haproxy`
     /// or `aws`); `none` leaves them to another controller.
-    #[arg(long, env = "BERTH_DEFAULT_LOAD_BALANCER", default_value = "haproxy")]
-    default_provider: String,
+    /// Left out: `haproxy` when it is configured, else `aws`.
+    #[arg(long, env = "BERTH_DEFAULT_LOAD_BALANCER")]
+    default_provider: Option<String>,
 }
 
 /// What the service controller runs with.
@@ -126,13 +147,19 @@ impl ProviderFlags {
     /// The providers and configuration, or None when no provider is
     /// configured (then, as upstream's controller-manager without a cloud
     /// provider, the service controller does not run).
-    pub async fn setup(&self) -> anyhow::Result<Option<Setup>> {
-        let providers = self.providers().await?;
+    pub async fn setup(&self, aws: Option<AwsSettings>) -> anyhow::Result<Option<Setup>> {
+        let providers = self.providers(aws).await?;
         if providers.is_empty() {
             return Ok(None);
         }
-        let default_provider =
-            (self.default_provider != "none").then(|| self.default_provider.clone());
+        let default_provider = match self.default_provider.as_deref() {
+            Some("none") => None,
+            Some(named) => Some(named.to_owned()),
+            None => ["haproxy", "aws"]
+                .into_iter()
+                .find(|name| providers.contains_key(*name))
+                .map(str::to_owned),
+        };
         if let Some(default) = &default_provider {
             anyhow::ensure!(
                 providers.contains_key(default),
@@ -147,7 +174,7 @@ impl ProviderFlags {
     }
 
     /// The providers the flags turn on.
-    async fn providers(&self) -> anyhow::Result<Providers> {
+    async fn providers(&self, aws: Option<AwsSettings>) -> anyhow::Result<Providers> {
         let mut providers = Providers::new();
         if let Some(path) = &self.haproxy_config {
             anyhow::ensure!(
@@ -167,12 +194,7 @@ impl ProviderFlags {
                 Arc::new(haproxy) as Arc<dyn LoadBalancerProvider>,
             );
         }
-        if let Some(cluster) = &self.aws_cluster {
-            let settings = AwsSettings {
-                region: self.aws_region.clone(),
-                endpoint_url: self.aws_endpoint_url.clone(),
-                cluster: cluster.clone(),
-            };
+        if let Some(settings) = aws {
             let aws = AwsProvider::connect(&settings, self.aws_subnets.clone()).await;
             providers.insert(
                 aws.name().to_owned(),
@@ -253,7 +275,7 @@ pub async fn run_while_leading(
 
 /// Runs `berth cloud-controller` until SIGINT or SIGTERM.
 pub async fn run(args: CloudControllerArgs) -> anyhow::Result<()> {
-    let setup = args.providers.setup().await?.context(
+    let setup = args.providers.setup(args.aws.settings()).await?.context(
         "no load-balancer provider is configured (haproxy needs --haproxy-config, aws --aws-cluster)",
     )?;
     let client = args.connection.client().await?;

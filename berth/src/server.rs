@@ -137,13 +137,11 @@ fn controllers_config(args: &ServerArgs) -> anyhow::Result<controllers::Controll
 /// The service controller's providers, or None when it is disabled or,
 /// as upstream's controller-manager without a cloud provider, when no
 /// provider is configured (LoadBalancer Services then stay pending).
-async fn cloud_setup(
-    args: &ServerArgs,
-) -> anyhow::Result<Option<crate::cloud_controller::Setup>> {
+async fn cloud_setup(args: &ServerArgs) -> anyhow::Result<Option<crate::cloud_controller::Setup>> {
     if args.disable.iter().any(|d| d == "cloud-controller") {
         return Ok(None);
     }
-    let setup = args.cloud.setup().await?;
+    let setup = args.cloud.setup(args.aws.account()).await?;
     if setup.is_none() {
         tracing::info!("no load-balancer provider configured (--haproxy-config or --aws-cluster): the service controller does not run and LoadBalancer Services stay pending");
     }

@@ -60,6 +60,16 @@ pub struct AwsConfig {
 }
 
 impl AwsFlags {
+    /// The account and cluster alone, for the cloud-controller's `aws`
+    /// provider in `berth server`, which shares these flags.
+    pub fn account(&self) -> Option<AwsSettings> {
+        Some(AwsSettings {
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            cluster: self.cluster.clone()?,
+        })
+    }
+
     /// The provider's settings, None when it is off; `server_url` and
     /// `ca_pem` stand in for flags left out.
     pub fn config(

@@ -123,9 +123,21 @@ pub struct Group {
 }
 
 /// Everything tagged `kubernetes.io/cluster/<cluster>`: load balancers and
-/// target groups.
+/// target groups. A controller at work may delete a resource between the
+/// list and the look at it: that snapshot is taken again.
 pub async fn tagged(elb: &elbv2::Client, cluster: &str) -> (Vec<Balancer>, Vec<Group>) {
     let key = format!("kubernetes.io/cluster/{cluster}");
+    for _ in 0..50 {
+        if let Some(snapshot) = snapshot(elb, &key).await {
+            return snapshot;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("resources tagged {key} kept vanishing while being listed");
+}
+
+/// One look at every resource tagged `key`; None when one vanished midway.
+async fn snapshot(elb: &elbv2::Client, key: &str) -> Option<(Vec<Balancer>, Vec<Group>)> {
     let lbs = elb
         .describe_load_balancers()
         .send()
@@ -140,7 +152,7 @@ pub async fn tagged(elb: &elbv2::Client, cluster: &str) -> (Vec<Balancer>, Vec<G
     let mut groups = Vec::new();
     for tg in tgs.target_groups() {
         let arn = tg.target_group_arn().expect("an ARN");
-        let Some(service) = tagged_for(elb, arn, &key).await else {
+        let Some(service) = tagged_for(elb, arn, key).await? else {
             continue;
         };
         port_of.insert(arn.to_owned(), tg.port().unwrap_or_default());
@@ -149,7 +161,7 @@ pub async fn tagged(elb: &elbv2::Client, cluster: &str) -> (Vec<Balancer>, Vec<G
             .target_group_arn(arn)
             .send()
             .await
-            .expect("DescribeTargetHealth");
+            .ok()?;
         groups.push(Group {
             service,
             port: tg.port().unwrap_or_default(),
@@ -170,7 +182,7 @@ pub async fn tagged(elb: &elbv2::Client, cluster: &str) -> (Vec<Balancer>, Vec<G
     let mut balancers = Vec::new();
     for lb in lbs.load_balancers() {
         let arn = lb.load_balancer_arn().expect("an ARN");
-        let Some(service) = tagged_for(elb, arn, &key).await else {
+        let Some(service) = tagged_for(elb, arn, key).await? else {
             continue;
         };
         let listeners = elb
@@ -178,7 +190,7 @@ pub async fn tagged(elb: &elbv2::Client, cluster: &str) -> (Vec<Balancer>, Vec<G
             .load_balancer_arn(arn)
             .send()
             .await
-            .expect("DescribeListeners");
+            .ok()?;
         balancers.push(Balancer {
             service,
             name: lb.load_balancer_name().unwrap_or_default().to_owned(),
@@ -204,27 +216,23 @@ pub async fn tagged(elb: &elbv2::Client, cluster: &str) -> (Vec<Balancer>, Vec<G
     }
     groups.sort_by_key(|g| g.port);
     balancers.sort_by(|a, b| a.service.cmp(&b.service));
-    (balancers, groups)
+    Some((balancers, groups))
 }
 
-/// The Service `arn` is tagged for when it carries the tag `key`.
-async fn tagged_for(elb: &elbv2::Client, arn: &str, key: &str) -> Option<String> {
-    let tags = elb
-        .describe_tags()
-        .resource_arns(arn)
-        .send()
-        .await
-        .expect("DescribeTags");
+/// The Service `arn` is tagged for when it carries the tag `key`; None
+/// when `arn` is gone.
+async fn tagged_for(elb: &elbv2::Client, arn: &str, key: &str) -> Option<Option<String>> {
+    let tags = elb.describe_tags().resource_arns(arn).send().await.ok()?;
     let tags: BTreeMap<&str, &str> = tags
         .tag_descriptions()
         .iter()
         .flat_map(|d| d.tags())
         .filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))
         .collect();
-    tags.contains_key(key).then(|| {
+    Some(tags.contains_key(key).then(|| {
         tags.get("kubernetes.io/service-name")
             .copied()
             .unwrap_or_default()
             .to_owned()
-    })
+    }))
 }

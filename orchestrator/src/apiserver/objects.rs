@@ -777,7 +777,10 @@ mod tests {
             "spec": {"ports": []}
         });
         let stored: Value = serde_json::from_slice(&encode(&mut obj).unwrap()).unwrap();
-        assert_eq!(stored, json!({"metadata": {"name": "web"}, "spec": {"ports": []}}));
+        assert_eq!(
+            stored,
+            json!({"metadata": {"name": "web"}, "spec": {"ports": []}})
+        );
         let mut kept = json!({"metadata": {"finalizers": ["a"], "labels": {"app": "web"}}});
         let stored: Value = serde_json::from_slice(&encode(&mut kept).unwrap()).unwrap();
         assert_eq!(stored["metadata"]["finalizers"], json!(["a"]));
