@@ -1,0 +1,205 @@
+//! The load-balancer benchmark's machines as network namespaces: a LAN
+//! (a bridge in a namespace of its own, so nothing is made in the host's),
+//! the nodes with a pod each behind a node bridge, the load-balancer host
+//! with the pool address, and a client. Removed, with every process left
+//! inside them, when dropped.
+
+use std::process::Command;
+
+use anyhow::bail;
+
+/// Prefix of every namespace the lab makes.
+pub const PREFIX: &str = "blb";
+/// The address HAProxy's frontend binds (the Service's from the pool).
+pub const FRONTEND_ADDRESS: &str = "10.231.0.100";
+
+/// The LAN address of node `index`.
+pub fn node_address(index: usize) -> String {
+    format!("10.231.0.{}", 11 + index)
+}
+
+/// The pod CIDR of node `index`.
+pub fn pod_cidr(index: usize) -> String {
+    format!("10.232.{index}.0/24")
+}
+
+/// The address of node `index`'s pod.
+pub fn pod_address(index: usize) -> String {
+    format!("10.232.{index}.2")
+}
+
+/// Runs `args` inside network namespace `netns`; its stdout.
+pub fn inside(netns: &str, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("nsenter")
+        .arg(format!("--net=/var/run/netns/{netns}"))
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "{} in {netns} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// `nodes` nodes with a pod each, a load-balancer host and a client.
+pub struct Lab {
+    nodes: usize,
+}
+
+impl Lab {
+    /// The namespace of node `index`.
+    pub fn node(index: usize) -> String {
+        format!("{PREFIX}-n{index}")
+    }
+
+    /// The namespace of node `index`'s pod.
+    pub fn pod(index: usize) -> String {
+        format!("{PREFIX}-p{index}")
+    }
+
+    /// The load-balancer host's namespace.
+    pub fn balancer() -> String {
+        format!("{PREFIX}-lb")
+    }
+
+    /// The client's namespace.
+    pub fn client() -> String {
+        format!("{PREFIX}-c")
+    }
+
+    fn lan() -> String {
+        format!("{PREFIX}-lan")
+    }
+
+    fn namespaces(nodes: usize) -> Vec<String> {
+        let mut all = vec![Self::balancer(), Self::client()];
+        for index in 0..nodes {
+            all.push(Self::node(index));
+            all.push(Self::pod(index));
+        }
+        all.push(Self::lan());
+        all
+    }
+
+    /// Wires a fresh lab, removing what an interrupted run left.
+    pub fn build(nodes: usize) -> anyhow::Result<Self> {
+        Self::remove(nodes);
+        let lab = Self { nodes };
+        for netns in Self::namespaces(nodes) {
+            inside_host(&["ip", "netns", "add", &netns])?;
+        }
+        let lan = Self::lan();
+        inside(
+            &lan,
+            &[
+                "sh",
+                "-c",
+                "ip link set lo up && ip link add br0 type bridge && ip link set br0 up",
+            ],
+        )?;
+        // Many short connections: give the clients the whole port range.
+        let host = "ip link set lo up && ip link set eth0 up && \
+                    sysctl -qw net.ipv4.ip_local_port_range='1024 65000'";
+        let machines = [
+            (Self::balancer(), "10.231.0.2".to_owned()),
+            (Self::client(), "10.231.0.3".to_owned()),
+        ]
+        .into_iter()
+        .chain((0..nodes).map(|index| (Self::node(index), node_address(index))));
+        for (netns, address) in machines {
+            let port = format!("v{}", netns.trim_start_matches(PREFIX));
+            inside_host(&[
+                "ip", "-n", &lan, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                "netns", &netns,
+            ])?;
+            inside_host(&[
+                "ip", "-n", &lan, "link", "set", &port, "master", "br0", "up",
+            ])?;
+            inside(
+                &netns,
+                &[
+                    "sh",
+                    "-c",
+                    &format!("{host} && ip addr add {address}/24 dev eth0"),
+                ],
+            )?;
+        }
+        inside(
+            &Self::balancer(),
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{FRONTEND_ADDRESS}/32"),
+                "dev",
+                "eth0",
+            ],
+        )?;
+        for index in 0..nodes {
+            let node = Self::node(index);
+            let pod = Self::pod(index);
+            let gateway = format!("10.232.{index}.1");
+            let mut script = format!(
+                "ip link add cbr0 type bridge && ip addr add {gateway}/24 dev cbr0 && ip link set cbr0 up && \
+                 ip link add veth0 type veth peer name eth0 netns {pod} && ip link set veth0 master cbr0 up && \
+                 echo 1 > /proc/sys/net/ipv4/ip_forward"
+            );
+            // Routes to the other nodes' pods, as the routed pod network has.
+            for peer in (0..nodes).filter(|peer| *peer != index) {
+                script += &format!(
+                    " && ip route add {} via {}",
+                    pod_cidr(peer),
+                    node_address(peer)
+                );
+            }
+            inside(&node, &["sh", "-c", &script])?;
+            let script = format!(
+                "ip link set lo up && ip addr add {}/24 dev eth0 && ip link set eth0 up && ip route add default via {gateway}",
+                pod_address(index)
+            );
+            inside(&pod, &["sh", "-c", &script])?;
+        }
+        Ok(lab)
+    }
+
+    /// Kills what runs in the lab's namespaces and deletes them (their links go with them).
+    fn remove(nodes: usize) {
+        for netns in Self::namespaces(nodes) {
+            if let Ok(output) = Command::new("ip").args(["netns", "pids", &netns]).output() {
+                for pid in String::from_utf8_lossy(&output.stdout)
+                    .split_whitespace()
+                    .filter_map(|pid| pid.parse::<i32>().ok())
+                {
+                    // SAFETY: kill(2) on a process id read from our own namespace.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+            let _ = Command::new("ip")
+                .args(["netns", "delete", &netns])
+                .output();
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        Self::remove(self.nodes);
+    }
+}
+
+fn inside_host(args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new(args[0]).args(&args[1..]).output()?;
+    if !output.status.success() {
+        bail!(
+            "{} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
