@@ -284,8 +284,9 @@ fn wait_for(socket: &Path, node: &str, wanted: &str, limit: Duration) -> anyhow:
     }
 }
 
-/// Starts HAProxy in the load-balancer namespace with the rendered file.
-fn start_haproxy(args: &Args, dir: &Path) -> anyhow::Result<Process> {
+/// Starts HAProxy in the load-balancer namespace with the rendered file,
+/// on `cpus` if given (it sizes its threads to them).
+fn start_haproxy(args: &Args, dir: &Path, cpus: Option<&str>) -> anyhow::Result<Process> {
     let socket = dir.join("admin.sock");
     let settings = Settings {
         stats_socket: Some(socket.clone()),
@@ -306,8 +307,12 @@ fn start_haproxy(args: &Args, dir: &Path) -> anyhow::Result<Process> {
     let frontend = Frontend::for_service(&service()?, address, &targets)?;
     let config = dir.join("haproxy.cfg");
     std::fs::write(&config, render(&settings, &[frontend]))?;
-    let child = Command::new("nsenter")
-        .arg(format!("--net=/var/run/netns/{}", Lab::balancer()))
+    let mut command = Command::new("nsenter");
+    command.arg(format!("--net=/var/run/netns/{}", Lab::balancer()));
+    if let Some(cpus) = cpus {
+        command.args(["taskset", "-c", cpus]);
+    }
+    let child = command
         .args([&args.haproxy, "-W", "-f"])
         .arg(&config)
         .stdout(Stdio::null())
@@ -426,7 +431,6 @@ fn main() -> anyhow::Result<()> {
             .spawn()?;
         servers.push(Process(child));
     }
-    let _haproxy = start_haproxy(&args, dir.path())?;
     let floor: SocketAddr = format!("{}:{NODE_PORT}", lab::node_address(0)).parse()?;
     let through: SocketAddr = format!("{FRONTEND_ADDRESS}:{SERVICE_PORT}").parse()?;
     println!(
@@ -434,24 +438,26 @@ fn main() -> anyhow::Result<()> {
         args.nodes, args.clients, args.seconds, args.runs
     );
     let cpus = pinning::allowed_cpus();
-    println!("shared: every process on CPUs {}", pinning::list(&cpus));
-    compare(&exe, &args, floor, through, None)?;
     if cpus.len() >= 2 {
         // The load balancer runs on a host of its own in production: give
         // HAProxy its own CPUs, and the clients and pods (both paths) the rest.
         let (load, proxy) = cpus.split_at(cpus.len() / 2);
         let (load, proxy) = (pinning::list(load), pinning::list(proxy));
-        pinning::pin_namespace(&Lab::balancer(), &proxy)?;
+        let haproxy = start_haproxy(&args, dir.path(), Some(&proxy))?;
         for index in 0..args.nodes {
             pinning::pin_namespace(&Lab::pod(index), &load)?;
         }
         println!("pinned: clients and pods on CPUs {load}, HAProxy on CPUs {proxy}");
         compare(&exe, &args, floor, through, Some(&load))?;
-        pinning::pin_namespace(&Lab::balancer(), &pinning::list(&cpus))?;
+        drop(haproxy);
+        Lab::kill_inside(&Lab::balancer())?;
         for index in 0..args.nodes {
             pinning::pin_namespace(&Lab::pod(index), &pinning::list(&cpus))?;
         }
     }
+    let _haproxy = start_haproxy(&args, dir.path(), None)?;
+    println!("shared: every process on CPUs {}", pinning::list(&cpus));
+    compare(&exe, &args, floor, through, None)?;
 
     // Failover: new-connection load through HAProxy while the last node's
     // NodePort starts dropping everything, until HAProxy marks it DOWN.

@@ -165,25 +165,51 @@ impl Lab {
         Ok(lab)
     }
 
+    /// Kills every process in `netns` and waits until none is left.
+    pub fn kill_inside(netns: &str) -> anyhow::Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let pids = pids(netns);
+            if pids.is_empty() {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "processes {pids:?} in {netns} outlived SIGKILL"
+            );
+            for pid in pids {
+                // SAFETY: kill(2) on a process in a namespace of this lab.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Kills what runs in the lab's namespaces and deletes them (their links go with them).
     fn remove(nodes: usize) {
         for netns in Self::namespaces(nodes) {
-            if let Ok(output) = Command::new("ip").args(["netns", "pids", &netns]).output() {
-                for pid in String::from_utf8_lossy(&output.stdout)
-                    .split_whitespace()
-                    .filter_map(|pid| pid.parse::<i32>().ok())
-                {
-                    // SAFETY: kill(2) on a process id read from our own namespace.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                    }
-                }
-            }
+            let _ = Self::kill_inside(&netns);
             let _ = Command::new("ip")
                 .args(["netns", "delete", &netns])
                 .output();
         }
     }
+}
+
+/// The processes in network namespace `netns` (none if it does not exist).
+fn pids(netns: &str) -> Vec<i32> {
+    Command::new("ip")
+        .args(["netns", "pids", netns])
+        .output()
+        .map(|output| {
+            String::from_utf8_lossy(&output.stdout)
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Drop for Lab {
