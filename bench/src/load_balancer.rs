@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use berth_agent::network::service_proxy::{endpoints, rules};
+use berth_bench::netns::inside;
 use berth_bench::process::Process;
 use berth_cloud_controller::haproxy::config::{render, Frontend, Settings};
 use berth_cloud_controller::nodes::TargetNode;
@@ -38,7 +39,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::json;
 
-use lab::{inside, Lab, FRONTEND_ADDRESS};
+use lab::{Lab, FRONTEND_ADDRESS};
 use traffic::Mode;
 
 /// Flags of the load-balancer benchmark.

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use anyhow::bail;
+use berth_bench::netns::{inside, run, wire_pod};
 
 /// Prefix of every namespace the lab makes.
 pub const PREFIX: &str = "blb";
@@ -26,22 +26,6 @@ pub fn pod_cidr(index: usize) -> String {
 /// The address of node `index`'s pod.
 pub fn pod_address(index: usize) -> String {
     format!("10.232.{index}.2")
-}
-
-/// Runs `args` inside network namespace `netns`; its stdout.
-pub fn inside(netns: &str, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("nsenter")
-        .arg(format!("--net=/var/run/netns/{netns}"))
-        .args(args)
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "{} in {netns} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// `nodes` nodes with a pod each, a load-balancer host and a client.
@@ -89,7 +73,7 @@ impl Lab {
         Self::remove(nodes);
         let lab = Self { nodes };
         for netns in Self::namespaces(nodes) {
-            inside_host(&["ip", "netns", "add", &netns])?;
+            run(&["ip", "netns", "add", &netns])?;
         }
         let lan = Self::lan();
         inside(
@@ -111,11 +95,11 @@ impl Lab {
         .chain((0..nodes).map(|index| (Self::node(index), node_address(index))));
         for (netns, address) in machines {
             let port = format!("v{}", netns.trim_start_matches(PREFIX));
-            inside_host(&[
+            run(&[
                 "ip", "-n", &lan, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
                 "netns", &netns,
             ])?;
-            inside_host(&[
+            run(&[
                 "ip", "-n", &lan, "link", "set", &port, "master", "br0", "up",
             ])?;
             inside(
@@ -141,26 +125,26 @@ impl Lab {
         for index in 0..nodes {
             let node = Self::node(index);
             let pod = Self::pod(index);
-            let gateway = format!("10.232.{index}.1");
-            let mut script = format!(
-                "ip link add cbr0 type bridge && ip addr add {gateway}/24 dev cbr0 && ip link set cbr0 up && \
-                 ip link add veth0 type veth peer name eth0 netns {pod} && ip link set veth0 master cbr0 up && \
-                 echo 1 > /proc/sys/net/ipv4/ip_forward"
-            );
+            wire_pod(
+                &node,
+                &pod,
+                &format!("10.232.{index}.1"),
+                &pod_address(index),
+            )?;
             // Routes to the other nodes' pods, as the routed pod network has.
             for peer in (0..nodes).filter(|peer| *peer != index) {
-                script += &format!(
-                    " && ip route add {} via {}",
-                    pod_cidr(peer),
-                    node_address(peer)
-                );
+                inside(
+                    &node,
+                    &[
+                        "ip",
+                        "route",
+                        "add",
+                        &pod_cidr(peer),
+                        "via",
+                        &node_address(peer),
+                    ],
+                )?;
             }
-            inside(&node, &["sh", "-c", &script])?;
-            let script = format!(
-                "ip link set lo up && ip addr add {}/24 dev eth0 && ip link set eth0 up && ip route add default via {gateway}",
-                pod_address(index)
-            );
-            inside(&pod, &["sh", "-c", &script])?;
         }
         Ok(lab)
     }
@@ -216,16 +200,4 @@ impl Drop for Lab {
     fn drop(&mut self) {
         Self::remove(self.nodes);
     }
-}
-
-fn inside_host(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new(args[0]).args(&args[1..]).output()?;
-    if !output.status.success() {
-        bail!(
-            "{} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
 }
