@@ -203,6 +203,7 @@ impl Measure {
     }
 }
 
+/// The client step's arguments, less its duration.
 fn client_args(target: SocketAddr, mode: Mode, clients: usize) -> Vec<String> {
     let mode = match mode {
         Mode::KeepAlive => "keep-alive",
@@ -240,7 +241,7 @@ fn measure(
     Measure::parse(&inside(&Lab::client(), &argv)?)
 }
 
-/// `show stat` on HAProxy's admin socket: (backend, server) → status.
+/// `show stat` on HAProxy's admin socket: (proxy, server, status) per row.
 fn server_states(socket: &Path) -> anyhow::Result<Vec<(String, String, String)>> {
     let mut stream = UnixStream::connect(socket)?;
     stream.write_all(b"show stat\n")?;
@@ -345,6 +346,7 @@ fn kill_node_port(index: usize, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One line of the comparison: both paths, the ratio and the verdict.
 fn print_row(label: &str, floor: &Measure, through: &Measure) {
     let ratio = through.per_second / floor.per_second;
     println!(
