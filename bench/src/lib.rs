@@ -1,6 +1,7 @@
 //! Shared pieces of berth's benchmarks: an in-process API server on a fresh
 //! data directory, and keep-alive HTTPS connections to it.
 
+pub mod netns;
 pub mod process;
 pub mod ssh_lab;
 

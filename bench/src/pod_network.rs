@@ -12,9 +12,10 @@ use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use berth_agent::network::pod_network::{kernel, plan};
 use berth_agent::network::service_proxy::{endpoints, rules};
+use berth_bench::netns::{inside, run, wire_pod};
 use clap::{Parser, Subcommand};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -81,33 +82,6 @@ fn pod_address(index: usize) -> String {
     format!("10.212.{index}.2")
 }
 
-fn run(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new(args[0]).args(&args[1..]).output()?;
-    if !output.status.success() {
-        bail!(
-            "{} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(())
-}
-
-fn inside(netns: &str, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("nsenter")
-        .arg(format!("--net=/var/run/netns/{netns}"))
-        .args(args)
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "{} in {netns} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
 /// Two nodes with a pod each, removed when dropped.
 struct Lab;
 
@@ -159,20 +133,17 @@ impl Lab {
                 &format!("{PREFIX}br"),
                 "up",
             ])?;
-            let gateway = format!("10.212.{index}.1");
             let script = format!(
-                "ip link set lo up && ip addr add {}/24 dev eth0 && ip link set eth0 up && \
-                 ip link add cbr0 type bridge && ip addr add {gateway}/24 dev cbr0 && ip link set cbr0 up && \
-                 ip link add veth0 type veth peer name eth0 netns {pod} && ip link set veth0 master cbr0 up && \
-                 echo 1 > /proc/sys/net/ipv4/ip_forward",
+                "ip link set lo up && ip addr add {}/24 dev eth0 && ip link set eth0 up",
                 node_address(index)
             );
             inside(&node, &["sh", "-c", &script])?;
-            let script = format!(
-                "ip link set lo up && ip addr add {}/24 dev eth0 && ip link set eth0 up && ip route add default via {gateway}",
-                pod_address(index)
-            );
-            inside(&pod, &["sh", "-c", &script])?;
+            wire_pod(
+                &node,
+                &pod,
+                &format!("10.212.{index}.1"),
+                &pod_address(index),
+            )?;
         }
         Ok(lab)
     }
