@@ -174,6 +174,25 @@ fn curl(host: &Host, url: &str, seconds: u32) -> Option<String> {
 
 /// The status HAProxy gives each server of `backend` (`UP`, `DOWN`, …),
 /// read from its admin socket (a path, so reachable from any namespace).
+/// Waits until HAProxy's view of `backend`'s servers passes `want`; a
+/// timeout names the states last seen. Health checks run every 2 s and a
+/// node's `/healthz` follows its endpoints, which a loaded CI host may take
+/// a while to deliver: 90 s.
+fn wait_for_states(socket: &Path, backend: &str, want: impl Fn(&BTreeMap<String, String>) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let states = server_states(socket, backend);
+        if want(&states) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "HAProxy's servers of {backend} never reached the wanted states; last seen: {states:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn server_states(socket: &Path, backend: &str) -> BTreeMap<String, String> {
     let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else {
         return BTreeMap::new();
@@ -540,8 +559,8 @@ fn traffic_flows_through_haproxy_load_balancer() {
             (n.clone(), up.to_owned())
         })
         .collect();
-    eventually(Duration::from_secs(30), || {
-        (server_states(&socket, "default_web-local_80") == expected).then_some(())
+    wait_for_states(&socket, "default_web-local_80", |states| {
+        states == &expected
     });
     for _ in 0..20 {
         let page = curl(&client, &format!("http://{local}/"), 10);
@@ -589,9 +608,8 @@ fn traffic_flows_through_haproxy_load_balancer() {
         assert!(out.status.success(), "{rule:?}: {out:?}");
     }
     let load = RequestLoop::start(&client, &url);
-    eventually(Duration::from_secs(30), || {
-        let states = server_states(&socket, "default_web_80");
-        (states.get(&names[dead]).map(String::as_str) == Some("DOWN")).then_some(())
+    wait_for_states(&socket, "default_web_80", |states| {
+        states.get(&names[dead]).map(String::as_str) == Some("DOWN")
     });
     for _ in 0..10 {
         assert_eq!(curl(&client, &url, 10).as_deref(), Some(solo.as_str()));
