@@ -499,10 +499,13 @@ fn traffic_flows_through_haproxy_load_balancer() {
         curl(&client, &format!("http://{second}:8080/"), 5)
     });
     assert!(replicas.contains(&page), "{page}");
-    assert!(
-        slow.try_wait().unwrap().is_none(),
-        "the download should still run after the reload"
-    );
+    if let Some(ended) = slow.try_wait().unwrap() {
+        let size = std::fs::metadata(&download).map(|m| m.len()).unwrap_or(0);
+        panic!(
+            "the download should still run after the reload; curl ended {ended} after {size} bytes\n{}",
+            haproxy.log()
+        );
+    }
     let finished = slow.wait().unwrap();
     let size = std::fs::metadata(&download).map(|m| m.len()).unwrap_or(0);
     assert!(
