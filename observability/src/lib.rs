@@ -1,10 +1,12 @@
 //! One place that sets up logging for every berth binary, so all components
 //! log the same way and honour `RUST_LOG`, and the Kubernetes Events every
 //! component (controllers, node agents) records for `kubectl describe`.
-//! Metrics and trace export join here.
+//! The Prometheus registries their `/metrics` endpoints serve live in
+//! [`metrics`]; trace export joins here.
 #![warn(missing_docs)]
 
 pub mod events;
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
