@@ -17,7 +17,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     ca-certificates curl protobuf-compiler libprotobuf-dev etcd-server etcd-client \
     busybox-static umoci skopeo docker-registry \
     containerd runc containernetworking-plugins iproute2 procps unzip nftables \
-    openssh-server openssh-client haproxy >/dev/null
+    openssh-server openssh-client haproxy prometheus >/dev/null
 fi
 
 HELM_DIR="${BERTH_HELM_DIR:-/var/tmp/berth-helm}"
