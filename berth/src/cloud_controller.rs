@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_cloud_controller::haproxy::config::Settings;
+use berth_cloud_controller::haproxy::interface::PoolInterface;
 use berth_cloud_controller::haproxy::pool::AddressPool;
 use berth_cloud_controller::haproxy::target::{ConfigTarget, LocalFile};
 use berth_cloud_controller::{
@@ -104,6 +105,11 @@ pub struct ProviderFlags {
     /// TPROXY set-up and the nodes' route to the clients through it).
     #[arg(long, env = "BERTH_HAPROXY_TRANSPARENT")]
     haproxy_transparent: bool,
+    /// Interface of the load-balancer host that carries the assigned pool
+    /// addresses (added with `ip addr add` before HAProxy binds them,
+    /// removed once released), as MetalLB's layer-2 mode announces them.
+    #[arg(long, env = "BERTH_HAPROXY_INTERFACE")]
+    haproxy_interface: Option<String>,
     /// The load-balancer host, `user@host[:port]`: the file is uploaded
     /// there, checked with `haproxy -c` and moved into place over SSH.
     #[arg(long, env = "BERTH_HAPROXY_SSH")]
@@ -185,10 +191,14 @@ impl ProviderFlags {
             let pool = AddressPool::new("default", &entries).context("--address-pool")?;
             let settings = Settings {
                 stats_socket: self.haproxy_stats_socket.clone(),
+                idle_socket: Some(idle_socket_beside(path)),
                 transparent: self.haproxy_transparent,
                 ..Settings::default()
             };
-            let haproxy = HaproxyProvider::new(pool, settings, self.config_target(path)?);
+            let mut haproxy = HaproxyProvider::new(pool, settings, self.config_target(path)?);
+            if let Some(interface) = &self.haproxy_interface {
+                haproxy = haproxy.with_interface(PoolInterface::new(interface));
+            }
             providers.insert(
                 haproxy.name().to_owned(),
                 Arc::new(haproxy) as Arc<dyn LoadBalancerProvider>,
@@ -240,6 +250,14 @@ impl ProviderFlags {
             reload,
         )))
     }
+}
+
+/// The idle listener's socket, beside the configuration on the host that
+/// runs HAProxy (`haproxy.cfg` → `haproxy.cfg.idle.sock`).
+fn idle_socket_beside(config: &std::path::Path) -> PathBuf {
+    let mut name = config.as_os_str().to_owned();
+    name.push(".idle.sock");
+    PathBuf::from(name)
 }
 
 /// Runs the service controller whenever `identity` holds the Lease, until

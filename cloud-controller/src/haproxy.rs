@@ -4,10 +4,11 @@
 //! this host, or one over SSH from `berth`) only when it changes.
 
 pub mod config;
+pub mod interface;
 pub mod pool;
 pub mod target;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::nodes::TargetNode;
 use crate::provider::{LoadBalancerProvider, ProviderError};
 use crate::service::key;
 use config::{render, Frontend, Settings};
+use interface::PoolInterface;
 use pool::{requested_address, AddressPool, PoolError};
 use target::{ConfigTarget, InstallError};
 
@@ -26,6 +28,7 @@ use target::{ConfigTarget, InstallError};
 pub struct HaproxyProvider {
     target: Arc<dyn ConfigTarget>,
     settings: Settings,
+    interface: Option<PoolInterface>,
     state: Mutex<State>,
 }
 
@@ -49,8 +52,17 @@ impl HaproxyProvider {
         HaproxyProvider {
             target,
             settings,
+            interface: None,
             state: Mutex::new(state),
         }
+    }
+
+    /// Keeps every assigned address on `interface` of the load-balancer
+    /// host (`--haproxy-interface`), added before HAProxy is reloaded to
+    /// bind it and removed after it let go.
+    pub fn with_interface(mut self, interface: PoolInterface) -> Self {
+        self.interface = Some(interface);
+        self
     }
 
     /// Renders every frontend and, when the text changed, installs it
@@ -62,17 +74,52 @@ impl HaproxyProvider {
             return Ok(());
         }
         state.written = None;
+        let changes = match &self.interface {
+            Some(interface) => {
+                let wanted: BTreeSet<IpAddr> =
+                    state.frontends.values().map(|f| f.address).collect();
+                let shown = self.target.run(&[interface.show()]).await;
+                let shown = shown.map_err(|e| transient("listing the interface's addresses", e))?;
+                let shown = shown.concat();
+                interface.changes(&shown, &state.pool, &wanted)
+            }
+            None => Default::default(),
+        };
+        if !changes.add.is_empty() {
+            self.target
+                .run(&changes.add)
+                .await
+                .map_err(|e| transient("adding the pool's addresses to the interface", e))?;
+        }
         self.target.install(&text).await.map_err(|e| {
-            let (operation, reason) = match e {
-                InstallError::Write(r) => ("writing haproxy.cfg", r),
-                InstallError::Invalid(r) => ("checking haproxy.cfg with haproxy -c", r),
-                InstallError::Reload(r) => ("reloading haproxy", r),
+            let operation = match e {
+                InstallError::Write(_) => "writing haproxy.cfg",
+                InstallError::Invalid(_) => "checking haproxy.cfg with haproxy -c",
+                InstallError::Reload(_) => "reloading haproxy",
+                InstallError::Command(_) => "running a command on the load-balancer host",
             };
-            ProviderError::Transient { operation, reason }
+            transient(operation, e)
         })?;
+        if !changes.remove.is_empty() {
+            self.target
+                .run(&changes.remove)
+                .await
+                .map_err(|e| transient("removing released addresses from the interface", e))?;
+        }
         state.written = Some(text);
         Ok(())
     }
+}
+
+/// A failed step on the load-balancer host, retried by the controller.
+fn transient(operation: &'static str, error: InstallError) -> ProviderError {
+    let reason = match error {
+        InstallError::Write(r)
+        | InstallError::Invalid(r)
+        | InstallError::Reload(r)
+        | InstallError::Command(r) => r,
+    };
+    ProviderError::Transient { operation, reason }
 }
 
 fn pool_error(service: &str, pool: &str, error: PoolError) -> ProviderError {
@@ -315,6 +362,74 @@ mod tests {
         );
         let ok = provider(dir.path(), Some(vec!["true".into()]));
         ok.ensure(&web, &[]).await.unwrap();
+    }
+
+    /// A load-balancer host whose interface holds what the provider's `ip`
+    /// commands put there, and which records every step.
+    #[derive(Debug, Default)]
+    struct RecordingHost {
+        addresses: std::sync::Mutex<BTreeSet<String>>,
+        steps: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl ConfigTarget for RecordingHost {
+        async fn install(&self, text: &str) -> Result<(), InstallError> {
+            let binds = text.lines().filter(|l| l.contains("bind ")).count();
+            self.steps
+                .lock()
+                .unwrap()
+                .push(format!("install {binds} binds"));
+            Ok(())
+        }
+
+        async fn run(&self, commands: &[Vec<String>]) -> Result<Vec<String>, InstallError> {
+            let mut addresses = self.addresses.lock().unwrap();
+            let mut outputs = Vec::new();
+            for command in commands {
+                self.steps.lock().unwrap().push(command.join(" "));
+                match command[2].as_str() {
+                    "add" => drop(addresses.insert(command[3].clone())),
+                    "del" => drop(addresses.remove(&command[3])),
+                    _ => outputs.push(
+                        addresses
+                            .iter()
+                            .map(|a| format!("2: eth0    inet {a} scope global eth0\n"))
+                            .collect(),
+                    ),
+                }
+            }
+            Ok(outputs)
+        }
+    }
+
+    #[tokio::test]
+    async fn assigned_addresses_are_put_on_the_interface_before_the_reload_and_removed_after() {
+        let host = Arc::new(RecordingHost::default());
+        let pool = AddressPool::new("test", &["192.0.2.10-192.0.2.11"]).unwrap();
+        let lb = HaproxyProvider::new(pool, Settings::default(), host.clone())
+            .with_interface(PoolInterface::new("eth0"));
+        lb.ensure(&service("web"), &[]).await.unwrap();
+        lb.ensure(&service("api"), &[]).await.unwrap();
+        lb.delete(&service("web")).await.unwrap();
+        assert_eq!(
+            *host.steps.lock().unwrap(),
+            [
+                "ip -o addr show dev eth0",
+                "ip addr add 192.0.2.10/32 dev eth0",
+                "install 1 binds",
+                "ip -o addr show dev eth0",
+                "ip addr add 192.0.2.11/32 dev eth0",
+                "install 2 binds",
+                "ip -o addr show dev eth0",
+                "install 1 binds",
+                "ip addr del 192.0.2.10/32 dev eth0",
+            ]
+        );
+        assert_eq!(
+            *host.addresses.lock().unwrap(),
+            BTreeSet::from(["192.0.2.11/32".to_owned()])
+        );
     }
 
     #[test]

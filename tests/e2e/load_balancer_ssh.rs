@@ -107,7 +107,13 @@ fn haproxy_config_goes_over_ssh_checked_and_reloaded() {
         "-p",
         r#"{"status":{"addresses":[{"type":"InternalIP","address":"10.63.0.77"}]}}"#,
     ]);
-    let mut first = controller(&server, "lbs-e2e-first", dir, &host, &[]);
+    let mut first = controller(
+        &server,
+        "lbs-e2e-first",
+        dir,
+        &host,
+        &["--haproxy-interface", "eth0"],
+    );
     let ip = wait_for(
         "the Service's address",
         TIMEOUT,
@@ -130,6 +136,15 @@ fn haproxy_config_goes_over_ssh_checked_and_reloaded() {
                 && !read(&reloads).is_empty())
             .then_some(())
         },
+    );
+    let lb_addresses = || {
+        let shown = hosts.hosts[0].run(&["ip", "-o", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&shown.stdout).into_owned()
+    };
+    assert!(
+        lb_addresses().contains("inet 198.18.233.10/32 "),
+        "{}",
+        lb_addresses()
     );
     let good = read(&config);
     let check = std::process::Command::new("/usr/sbin/haproxy")
@@ -172,4 +187,33 @@ fn haproxy_config_goes_over_ssh_checked_and_reloaded() {
     assert_eq!(read(&reloads), reloaded, "no reload for a refused file");
     assert!(!dir.join("lb/haproxy.cfg.berth-new").exists());
     second.terminate();
+
+    // Deleted: the frontend and the address on eth0 go.
+    let mut third = controller(
+        &server,
+        "lbs-e2e-third",
+        dir,
+        &host,
+        &["--haproxy-interface", "eth0"],
+    );
+    k.ok(&["-n", "lbs-e2e", "delete", "svc", "web", "--wait=false"]);
+    let emptied = wait_for(
+        "the frontend and the address removed",
+        TIMEOUT,
+        &server,
+        &mut [&mut third],
+        || {
+            let text = read(&config);
+            (!text.contains("bind 198.18.233.10") && !lb_addresses().contains("198.18.233.10"))
+                .then_some(text)
+        },
+    );
+    // HAProxy refuses a file without a listener; the idle one keeps it valid.
+    assert!(emptied.contains("frontend berth_idle"), "{emptied}");
+    assert!(
+        lb_addresses().contains("inet 10.63.0."),
+        "the host's own address stays: {}",
+        lb_addresses()
+    );
+    third.terminate();
 }

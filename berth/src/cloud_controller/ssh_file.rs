@@ -87,6 +87,26 @@ impl ConfigTarget for SshFile {
         machine.close().await;
         result
     }
+
+    async fn run(&self, commands: &[Vec<String>]) -> Result<Vec<String>, InstallError> {
+        let failed = |e: berth_provisioner::ssh::Error| InstallError::Command(e.to_string());
+        let machine = Machine::connect(self.target.clone(), &self.options)
+            .await
+            .map_err(failed)?;
+        let mut outputs = Vec::with_capacity(commands.len());
+        for command in commands {
+            let line: Vec<String> = command.iter().map(|word| shell_quote(word)).collect();
+            match machine.run_ok(&line.join(" ")).await {
+                Ok(output) => outputs.push(output.stdout),
+                Err(e) => {
+                    machine.close().await;
+                    return Err(failed(e));
+                }
+            }
+        }
+        machine.close().await;
+        Ok(outputs)
+    }
 }
 
 /// Reads `user@host[:port]` (`[v6]:port` for an IPv6 address with a

@@ -107,6 +107,11 @@ pub struct Settings {
     /// The admin socket; with `expose-fd listeners` a reload hands the
     /// listening sockets to the new process, so no connection is refused.
     pub stats_socket: Option<PathBuf>,
+    /// A UNIX socket HAProxy listens on while no Service has a frontend and
+    /// there is no stats socket: HAProxy refuses a file without any
+    /// listener ("will not start (no listener)"), so deleting the last
+    /// Service could otherwise never be applied.
+    pub idle_socket: Option<PathBuf>,
     /// Milliseconds between health checks of a server.
     pub check_interval_ms: u32,
     /// Failed checks before a server is taken out.
@@ -125,6 +130,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             stats_socket: None,
+            idle_socket: None,
             check_interval_ms: 2000,
             fall: 2,
             rise: 2,
@@ -189,6 +195,15 @@ pub fn render(settings: &Settings, frontends: &[Frontend]) -> String {
         "    option redispatch 1\n",
         "    retries 3\n",
     ));
+    if frontends.is_empty() && settings.stats_socket.is_none() {
+        if let Some(idle) = &settings.idle_socket {
+            let _ = write!(
+                out,
+                "\n# No Service has a load balancer; HAProxy needs one listener to run.\nfrontend berth_idle\n    bind unix@{}\n",
+                idle.display()
+            );
+        }
+    }
     for frontend in frontends {
         for port in &frontend.ports {
             let name = section_name(&frontend.service, port.port);
@@ -454,20 +469,26 @@ backend shop_web_443
         };
         let text = render(&transparent, &all);
         assert_eq!(text.matches("usesrc clientip").count(), 2, "{text}");
-        std::fs::write(&path, text).unwrap();
-        let out = std::process::Command::new(haproxy)
-            .arg("-c")
-            .arg("-f")
-            .arg(&path)
-            .output()
-            .unwrap();
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "haproxy -c refused it:\n{said}");
-        assert!(!said.contains("[WARNING]"), "haproxy -c warned:\n{said}");
+        let idle = Settings {
+            idle_socket: Some(dir.path().join("haproxy.cfg.idle.sock")),
+            ..Settings::default()
+        };
+        for text in [text, render(&idle, &[])] {
+            std::fs::write(&path, &text).unwrap();
+            let out = std::process::Command::new(&haproxy)
+                .arg("-c")
+                .arg("-f")
+                .arg(&path)
+                .output()
+                .unwrap();
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "haproxy -c refused:\n{text}\n{said}");
+            assert!(!said.contains("[WARNING]"), "haproxy -c warned:\n{said}");
+        }
     }
 
     fn which(name: &str) -> Result<PathBuf, ()> {
@@ -477,5 +498,26 @@ backend shop_web_443
             .map(|dir| dir.join(name))
             .find(|p| p.is_file())
             .ok_or(())
+    }
+
+    #[test]
+    fn with_no_frontend_and_no_stats_socket_an_idle_listener_keeps_haproxy_valid() {
+        let settings = Settings {
+            idle_socket: Some("/etc/haproxy/haproxy.cfg.idle.sock".into()),
+            ..Settings::default()
+        };
+        let text = render(&settings, &[]);
+        assert!(
+            text.contains(
+                "frontend berth_idle\n    bind unix@/etc/haproxy/haproxy.cfg.idle.sock\n"
+            ),
+            "{text}"
+        );
+        assert!(!render(&settings, &frontends()).contains("berth_idle"));
+        let with_stats = Settings {
+            stats_socket: Some("/run/admin.sock".into()),
+            ..settings
+        };
+        assert!(!render(&with_stats, &[]).contains("berth_idle"));
     }
 }

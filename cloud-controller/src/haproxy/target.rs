@@ -21,6 +21,10 @@ pub enum InstallError {
     /// The file is in place but the reload command failed.
     #[error("reloading haproxy failed: {0}")]
     Reload(String),
+    /// A command on the load-balancer host (putting the pool's addresses
+    /// on its interface) failed.
+    #[error("{0}")]
+    Command(String),
 }
 
 /// A place HAProxy reads its configuration from.
@@ -29,6 +33,11 @@ pub trait ConfigTarget: Send + Sync + std::fmt::Debug {
     /// Replaces the configuration with `text` atomically (readers see the
     /// old file or the new one, never part of one) and reloads HAProxy.
     async fn install(&self, text: &str) -> Result<(), InstallError>;
+
+    /// Runs `commands` (program and arguments) in order on the host HAProxy
+    /// runs on, stopping at the first that fails, and returns each one's
+    /// standard output: the `ip` commands of `--haproxy-interface`.
+    async fn run(&self, commands: &[Vec<String>]) -> Result<Vec<String>, InstallError>;
 }
 
 /// `haproxy.cfg` on this host: written beside and renamed into place, then
@@ -58,19 +67,42 @@ impl ConfigTarget for LocalFile {
         tokio::fs::rename(&staging, &self.path)
             .await
             .map_err(failed)?;
-        let Some((program, args)) = self.reload.as_ref().and_then(|r| r.split_first()) else {
+        let Some(reload) = &self.reload else {
             return Ok(());
         };
-        let status = tokio::process::Command::new(program)
-            .args(args)
-            .status()
-            .await;
-        match status {
-            Ok(status) if status.success() => Ok(()),
-            Ok(status) => Err(InstallError::Reload(format!(
-                "{program} exited with {status}"
-            ))),
-            Err(e) => Err(InstallError::Reload(format!("{program}: {e}"))),
-        }
+        run_local(reload)
+            .await
+            .map(drop)
+            .map_err(InstallError::Reload)
     }
+
+    async fn run(&self, commands: &[Vec<String>]) -> Result<Vec<String>, InstallError> {
+        let mut outputs = Vec::with_capacity(commands.len());
+        for command in commands {
+            outputs.push(run_local(command).await.map_err(InstallError::Command)?);
+        }
+        Ok(outputs)
+    }
+}
+
+/// Runs `command` here; its standard output, or why it failed (with what it
+/// wrote to standard error).
+async fn run_local(command: &[String]) -> Result<String, String> {
+    let Some((program, args)) = command.split_first() else {
+        return Ok(String::new());
+    };
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| format!("{program}: {e}"))?;
+    if output.status.success() {
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+    }
+    Err(format!(
+        "{} exited with {}: {}",
+        command.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    ))
 }
