@@ -222,7 +222,11 @@ impl ProviderFlags {
                 .haproxy_reload
                 .as_ref()
                 .map(|r| r.split_whitespace().map(str::to_owned).collect());
-            return Ok(Arc::new(LocalFile::new(path.to_owned(), reload)));
+            let mut file = LocalFile::new(path.to_owned(), reload);
+            if let Some(socket) = &self.haproxy_stats_socket {
+                file = file.verified_through(socket.clone());
+            }
+            return Ok(Arc::new(file));
         };
         let target = parse_target(host).map_err(|e| anyhow::anyhow!("--haproxy-ssh: {e}"))?;
         let auth = match &self.haproxy_ssh_key_file {

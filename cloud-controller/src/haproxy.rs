@@ -7,6 +7,7 @@ pub mod config;
 pub mod interface;
 pub mod pool;
 pub mod target;
+pub mod version;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

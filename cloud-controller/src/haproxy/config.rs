@@ -171,7 +171,8 @@ fn fast_interval_ms(interval_ms: u32) -> u32 {
     (interval_ms / 4).max(100)
 }
 
-/// The whole `haproxy.cfg` for `frontends`, sorted by Service and port.
+/// The whole `haproxy.cfg` for `frontends`, sorted by Service and port,
+/// stamped with its version ([`super::version`]).
 pub fn render(settings: &Settings, frontends: &[Frontend]) -> String {
     let mut frontends: Vec<&Frontend> = frontends.iter().collect();
     frontends.sort_by(|a, b| a.service.cmp(&b.service));
@@ -260,7 +261,7 @@ pub fn render(settings: &Settings, frontends: &[Frontend]) -> String {
             }
         }
     }
-    out
+    super::version::stamp(&out)
 }
 
 #[cfg(test)]
@@ -354,7 +355,10 @@ backend shop_web_443
 
     #[test]
     fn renders_a_frontend_and_checked_backend_per_port() {
-        assert_eq!(render(&settings(), &frontends()), EXPECTED);
+        assert_eq!(
+            render(&settings(), &frontends()),
+            super::super::version::stamp(EXPECTED)
+        );
     }
 
     /// A fixed `maxconn` made HAProxy refuse every reload where the hard

@@ -48,13 +48,34 @@ pub struct LocalFile {
     /// Run after the file changed (`systemctl reload haproxy`); None when
     /// something else watches the file.
     reload: Option<Vec<String>>,
+    /// HAProxy's stats socket, asked after each reload which file it runs.
+    stats_socket: Option<PathBuf>,
 }
+
+/// How long a reloaded HAProxy may take to report the new file before the
+/// reload is sent again.
+const RELOAD_ATTEMPT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Reloads sent before a file HAProxy does not run is an error.
+const RELOAD_ATTEMPTS: u32 = 3;
 
 impl LocalFile {
     /// A target writing `path` and running `reload` (program and
     /// arguments) after each change.
     pub fn new(path: PathBuf, reload: Option<Vec<String>>) -> Self {
-        LocalFile { path, reload }
+        LocalFile {
+            path,
+            reload,
+            stats_socket: None,
+        }
+    }
+
+    /// After each reload, asks HAProxy on `socket` (`show info`) whether it
+    /// runs the new file, so a reload that kept the old one (a signal
+    /// cannot fail) is an error instead of a silent success.
+    pub fn verified_through(mut self, socket: PathBuf) -> Self {
+        self.stats_socket = Some(socket);
+        self
     }
 }
 
@@ -70,10 +91,30 @@ impl ConfigTarget for LocalFile {
         let Some(reload) = &self.reload else {
             return Ok(());
         };
-        run_local(reload)
-            .await
-            .map(drop)
-            .map_err(InstallError::Reload)
+        let (Some(socket), Some(stamp)) = (&self.stats_socket, super::version::stamp_of(text))
+        else {
+            return run_local(reload)
+                .await
+                .map(drop)
+                .map_err(InstallError::Reload);
+        };
+        // HAProxy's master re-executes itself on a reload and a signal that
+        // arrives meanwhile can be lost (seen with two `kill -USR2` a moment
+        // apart): the reload is sent again until the new file runs.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            run_local(reload).await.map_err(InstallError::Reload)?;
+            let waited =
+                super::version::wait_until_running(socket, stamp, RELOAD_ATTEMPT_PATIENCE).await;
+            match waited {
+                Ok(()) => return Ok(()),
+                Err(e) if tries >= RELOAD_ATTEMPTS => {
+                    return Err(InstallError::Reload(format!("{e} ({tries} reloads sent)")));
+                }
+                Err(_) => continue,
+            }
+        }
     }
 
     async fn run(&self, commands: &[Vec<String>]) -> Result<Vec<String>, InstallError> {
