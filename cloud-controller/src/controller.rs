@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_observability::events::{EventType, Recorder};
 use futures::StreamExt;
@@ -64,6 +64,9 @@ pub enum ReconcileError {
     /// The provider failed.
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    /// The Service cannot be balanced as it is; only its owner can fix it.
+    #[error("{0}")]
+    Unservable(String),
 }
 
 struct Context {
@@ -76,7 +79,7 @@ struct Context {
     /// What each provider was last told, by Service key.
     synced: Mutex<BTreeMap<String, Synced>>,
     /// Consecutive failures, by Service key, for the back-off.
-    failures: Mutex<BTreeMap<String, u32>>,
+    failures: Mutex<BTreeMap<String, Failures>>,
     /// The Services cache of the controller, for the one-time adoption.
     services: Store<Service>,
     /// Set once every provider has adopted its existing balancers.
@@ -165,13 +168,34 @@ fn error_policy(service: Arc<Service>, error: &ReconcileError, ctx: Arc<Context>
     let key = service::key(&service);
     let failures = {
         let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let count = failures.entry(key.clone()).or_default();
-        *count = count.saturating_add(1);
-        *count
+        let entry = failures.entry(key.clone()).or_insert(Failures {
+            count: 0,
+            last: Instant::now(),
+        });
+        entry.count = entry.count.saturating_add(1);
+        entry.last = Instant::now();
+        entry.count
     };
     let delay = backoff(&ctx.config, failures);
     tracing::warn!(service = %key, %error, retry_in = ?delay, "syncing the load balancer failed");
     Action::requeue(delay)
+}
+
+/// A Service's run of failures: how many, and when the last one was.
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    last: Instant,
+}
+
+/// How much longer a Service that failed must wait before it is tried
+/// again; None when its back-off is over (or it never failed). Node changes
+/// wake every Service at once, and without this a refused Service would
+/// record a Warning at each of them.
+fn backing_off(config: &Config, failures: Option<&Failures>, now: Instant) -> Option<Duration> {
+    let failures = failures?;
+    let until = failures.last + backoff(config, failures.count);
+    until.checked_duration_since(now).filter(|d| !d.is_zero())
 }
 
 /// The wait after `failures` consecutive failures: doubling from the base,
@@ -199,6 +223,9 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Recon
         .cloned();
     let result = step(&svc, &ctx, &key, targets, last).await;
     match &result {
+        // A refused Service waiting out its back-off keeps its count, so
+        // the waits keep growing.
+        Ok(_) if service::missing_node_ports(&svc).is_some() => {}
         Ok(_) => {
             ctx.failures
                 .lock()
@@ -237,6 +264,16 @@ async fn step(
     }
     match plan {
         Plan::Nothing => Ok(Action::requeue(ctx.config.resync)),
+        // Reported as a Warning by `reconcile` and retried with back-off
+        // by `error_policy`, like any failure; a wake-up before the back-off
+        // is over (a node changed) waits out the rest, with no new Event.
+        Plan::Refuse { reason } => {
+            let failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+            match backing_off(&ctx.config, failures.get(key), Instant::now()) {
+                Some(rest) => Ok(Action::requeue(rest)),
+                None => Err(ReconcileError::Unservable(reason)),
+            }
+        }
         Plan::Ensure {
             provider,
             add_finalizer,
@@ -414,5 +451,22 @@ mod tests {
         let waits: Vec<u64> = (1..=8).map(|n| backoff(&config, n).as_secs()).collect();
         assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300]);
         assert_eq!(backoff(&config, u32::MAX), config.retry_max);
+    }
+
+    #[test]
+    fn a_wake_up_during_the_back_off_waits_out_the_rest() {
+        let config = Config::default();
+        let last = Instant::now();
+        let failures = Failures { count: 2, last };
+        assert_eq!(backing_off(&config, None, last), None, "never failed");
+        assert_eq!(
+            backing_off(&config, Some(&failures), last + Duration::from_secs(4)),
+            Some(Duration::from_secs(6)),
+            "the second failure waits 10 s"
+        );
+        assert_eq!(
+            backing_off(&config, Some(&failures), last + Duration::from_secs(10)),
+            None
+        );
     }
 }

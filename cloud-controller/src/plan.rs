@@ -7,7 +7,7 @@
 use k8s_openapi::api::core::v1::Service;
 
 use crate::nodes::TargetNode;
-use crate::service::{action, has_finalizer, needs_update, Action, Classes};
+use crate::service::{action, has_finalizer, missing_node_ports, needs_update, Action, Classes};
 
 /// What the provider was last told for one Service.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,13 @@ pub enum Plan<'a> {
         /// The provider.
         provider: &'a str,
     },
+    /// No provider can serve the Service as it is (a port without a
+    /// NodePort): report `reason` and retry only with back-off, since
+    /// nothing but a change of the Service helps.
+    Refuse {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// Call `delete`, clear the status, then remove the finalizer.
     Cleanup {
         /// The provider.
@@ -54,6 +61,9 @@ pub fn plan<'a>(
         Action::Ignore => Plan::Nothing,
         Action::Cleanup { provider } => Plan::Cleanup { provider },
         Action::Ensure { provider } => {
+            if let Some(reason) = missing_node_ports(service) {
+                return Plan::Refuse { reason };
+            }
             let add_finalizer = !has_finalizer(service);
             match last {
                 Some(last) if !add_finalizer && !needs_update(&last.service, service) => {
@@ -109,6 +119,10 @@ mod tests {
         deleted.metadata.deletion_timestamp = Some(Time(Default::default()));
         let mut other_class = service(true);
         other_class.spec.as_mut().unwrap().load_balancer_class = Some("example.com/lb".into());
+        let mut no_node_ports = service(false);
+        let spec = no_node_ports.spec.as_mut().unwrap();
+        spec.allocate_load_balancer_node_ports = Some(false);
+        spec.ports.as_mut().unwrap()[0].node_port = None;
 
         let cases = [
             (
@@ -155,6 +169,14 @@ mod tests {
                 Plan::Cleanup { provider: p },
             ),
             ("another controller's", other_class, None, Plan::Nothing),
+            (
+                "no NodePorts",
+                no_node_ports.clone(),
+                None,
+                Plan::Refuse {
+                    reason: missing_node_ports(&no_node_ports).expect("a reason"),
+                },
+            ),
         ];
         for (case, svc, last, want) in cases {
             assert_eq!(plan(&classes, &svc, &two, last), want, "{case}");

@@ -215,6 +215,34 @@ pub fn health_check_node_port(service: &Service) -> Option<u16> {
         .and_then(|p| u16::try_from(p).ok())
 }
 
+/// Why no provider can balance `service`: every provider forwards to the
+/// nodes' NodePorts, and some of its ports have none (upstream's providers
+/// with instance targets need them too). None when each port has one.
+pub fn missing_node_ports(service: &Service) -> Option<String> {
+    let spec = service.spec.as_ref()?;
+    let missing: Vec<String> = spec
+        .ports
+        .iter()
+        .flatten()
+        .filter(|p| p.node_port.is_none())
+        .map(|p| p.port.to_string())
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let ports = missing.join(", ");
+    let why = if spec.allocate_load_balancer_node_ports == Some(false) {
+        "spec.allocateLoadBalancerNodePorts is false, so none was allocated"
+    } else {
+        "none is allocated yet"
+    };
+    Some(format!(
+        "cannot create a load balancer: port(s) {ports} have no NodePort ({why}), and this \
+         cluster's load balancers forward to NodePorts on the nodes; set \
+         spec.allocateLoadBalancerNodePorts to true (or a nodePort on every port)"
+    ))
+}
+
 /// `namespace/name`, the key of logs, events and load-balancer names.
 pub fn key(service: &Service) -> String {
     format!(
@@ -229,6 +257,25 @@ mod tests {
     use super::*;
     use crate::testing::lb_service;
     use k8s_openapi::api::core::v1::{LoadBalancerIngress, ServiceSpec, ServiceStatus};
+
+    #[test]
+    fn ports_without_a_node_port_are_named_with_the_fix() {
+        let mut svc = lb_service("web", &[(80, 30080), (443, 30443)]);
+        assert_eq!(missing_node_ports(&svc), None);
+        let spec = svc.spec.as_mut().unwrap();
+        spec.allocate_load_balancer_node_ports = Some(false);
+        spec.ports.as_mut().unwrap()[1].node_port = None;
+        let reason = missing_node_ports(&svc).expect("a reason");
+        assert!(reason.contains("port(s) 443 have no NodePort"), "{reason}");
+        assert!(
+            reason.contains("allocateLoadBalancerNodePorts is false"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("set spec.allocateLoadBalancerNodePorts to true"),
+            "{reason}"
+        );
+    }
 
     fn service(type_: &str, class: Option<&str>) -> Service {
         let mut service = lb_service("web", &[(80, 30080)]);

@@ -14,42 +14,12 @@ mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use berth_cloud_controller::nodes::TargetNode;
 use berth_cloud_controller::{AwsProvider, LoadBalancerProvider, ProviderError};
 use fault_proxy::{Answer, Fault, FaultProxy};
-use k8s_openapi::api::core::v1::Service;
 use moto::Moto;
-use serde_json::json;
-use world::{clients, provider_id, tagged, world, Clients, World};
+use world::{clients, nodes, service, tagged, world, Clients, World};
 
 const ANNOTATION: &str = "service.beta.kubernetes.io/aws-load-balancer-";
-
-/// `shop/NAME` of type LoadBalancer with TCP `(port, nodePort)` pairs.
-fn service(name: &str, uid: &str, ports: &[(i32, i32)]) -> Service {
-    let ports: Vec<_> = ports
-        .iter()
-        .map(|(port, node_port)| json!({"port": port, "nodePort": node_port, "protocol": "TCP"}))
-        .collect();
-    serde_json::from_value(json!({
-        "metadata": {"namespace": "shop", "name": name, "uid": uid},
-        "spec": {"type": "LoadBalancer", "ports": ports},
-    }))
-    .expect("a Service")
-}
-
-/// Nodes on the world's instances.
-fn nodes(world: &World) -> Vec<TargetNode> {
-    world
-        .instances
-        .iter()
-        .enumerate()
-        .map(|(i, id)| TargetNode {
-            name: format!("node-{i}"),
-            address: format!("10.0.1.{}", i + 10).parse().expect("an address"),
-            provider_id: Some(provider_id(id)),
-        })
-        .collect()
-}
 
 struct Setup {
     _moto: Moto,

@@ -7,9 +7,11 @@
 //! deregistered; a port added gets its listener. The controller killed
 //! after a load balancer exists but before its listener (CreateListener's
 //! answer held back) and restarted finishes it without a second one, and
-//! removes the balancer of a Service deleted while it was down. Deleting
-//! the last Service leaves nothing tagged in moto. Nodes are API objects
-//! only: no traffic.
+//! removes the balancer of a Service deleted while it was down; killed
+//! again while a port change is half done (ModifyListener passed on, its
+//! answer held) and restarted, it brings the balancer to the Service's
+//! ports with no group left over. Deleting the last Service leaves nothing
+//! tagged in moto. Nodes are API objects only: no traffic.
 
 #[allow(dead_code)] // only the Hold answer is used here
 #[path = "../../provisioner/tests/aws/fault_proxy.rs"]
@@ -257,6 +259,52 @@ fn aws_load_balancer_follows_service_nodes_and_restarts() {
         .filter(|c| c.starts_with("CreateLoadBalancer "))
         .count();
     assert_eq!(create_lbs, 2, "one CreateLoadBalancer for web, one for api");
+
+    // Killed in the middle of a port change: 8080's NodePort moved and 9090
+    // added; the listener's switch to the new group takes effect, its
+    // answer never comes.
+    proxy.fail(Fault {
+        action: "ModifyListener",
+        body_contains: "",
+        times: 1,
+        answer: Answer::Hold,
+    });
+    k.ok(&[
+        "-n",
+        NS,
+        "patch",
+        "svc",
+        "api",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/ports/0/nodePort","value":31990},{"op":"add","path":"/spec/ports/-","value":{"name":"p9090","port":9090}}]"#,
+    ]);
+    wait(
+        "api's ModifyListener passed on, its answer held",
+        &mut controller,
+        &mut || {
+            proxy
+                .seen()
+                .iter()
+                .any(|c| c.starts_with("ModifyListener "))
+        },
+    );
+    controller.kill9();
+    let mut controller = start_controller(&server, &proxy.url, &world.subnet);
+    let extra_port = node_port(&k, "api", 1);
+    let wanted = BTreeMap::from([(8080, 31990), (9090, extra_port)]);
+    wait(
+        "api's new ports on its balancer",
+        &mut controller,
+        &mut || {
+            let (lbs, groups) = of("api");
+            lbs.len() == 1 && lbs[0].listeners == wanted && groups.len() == 2
+        },
+    );
+    let (_, groups) = of("api");
+    for group in &groups {
+        assert_eq!(group.targets, [i0.clone()].into(), "{groups:?}");
+    }
 
     // Deleting the last Service leaves nothing tagged.
     k.ok(&["-n", NS, "delete", "svc", "api", "--timeout=60s"]);

@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_elasticloadbalancingv2 as elbv2;
+use berth_cloud_controller::nodes::TargetNode;
 use berth_provisioner::aws::{self, AwsSettings, Credentials};
+use k8s_openapi::api::core::v1::Service;
+use serde_json::json;
 
 /// The region of every call.
 pub const REGION: &str = "us-east-1";
@@ -92,6 +95,33 @@ pub async fn world(ec2: &aws_sdk_ec2::Client, cidr: &str) -> World {
 /// The `spec.providerID` of an instance, as the nodes of an EC2 cluster have.
 pub fn provider_id(instance: &str) -> String {
     format!("aws:///{REGION}a/{instance}")
+}
+
+/// `shop/NAME` of type LoadBalancer with TCP `(port, nodePort)` pairs.
+pub fn service(name: &str, uid: &str, ports: &[(i32, i32)]) -> Service {
+    let ports: Vec<_> = ports
+        .iter()
+        .map(|(port, node_port)| json!({"port": port, "nodePort": node_port, "protocol": "TCP"}))
+        .collect();
+    serde_json::from_value(json!({
+        "metadata": {"namespace": "shop", "name": name, "uid": uid},
+        "spec": {"type": "LoadBalancer", "ports": ports},
+    }))
+    .expect("a Service")
+}
+
+/// Nodes on the world's instances.
+pub fn nodes(world: &World) -> Vec<TargetNode> {
+    world
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(i, id)| TargetNode {
+            name: format!("node-{i}"),
+            address: format!("10.0.1.{}", i + 10).parse().expect("an address"),
+            provider_id: Some(provider_id(id)),
+        })
+        .collect()
 }
 
 /// One load balancer as the tests look at it.
