@@ -466,6 +466,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn load_balancers_without_node_port_allocation_keep_only_those_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let alloc = allocator(&dir, "10.43.0.0/16");
+        let mut svc = json!({"metadata": {"name": "direct"}, "spec": {
+            "type": "LoadBalancer", "allocateLoadBalancerNodePorts": false,
+            "ports": [{"port": 80}, {"port": 443, "nodePort": 30443}]}});
+        alloc.allocate("Service", &mut svc).await.unwrap();
+        let ports = &svc["spec"]["ports"];
+        assert_eq!(ports[0].get("nodePort"), None, "{svc}");
+        assert_eq!(ports[1]["nodePort"], 30443, "the one asked for is kept");
+        let mut same = json!({"metadata": {"name": "other"}, "spec": {"type": "NodePort",
+            "ports": [{"port": 80, "nodePort": 30443}]}});
+        assert!(
+            alloc.allocate("Service", &mut same).await.is_err(),
+            "and claimed"
+        );
+        let mut allocating = json!({"metadata": {"name": "default"}, "spec": {
+            "type": "LoadBalancer", "ports": [{"port": 80}]}});
+        alloc.allocate("Service", &mut allocating).await.unwrap();
+        assert!(allocating["spec"]["ports"][0]["nodePort"].is_u64());
+    }
+
+    #[tokio::test]
     async fn local_load_balancers_get_a_health_check_port_and_give_it_back() {
         let dir = tempfile::tempdir().unwrap();
         let allocator = allocator(&dir, "10.43.0.0/16");

@@ -158,6 +158,14 @@ impl Allocator {
             obj["spec"]["ports"] = Value::Array(stripped);
             return Ok(());
         }
+        // `allocateLoadBalancerNodePorts: false` (KEP-1864): a load
+        // balancer reaching pods directly needs none, so only the node
+        // ports asked for, or held before, are kept.
+        let allocate_new = service_type == "NodePort"
+            || obj
+                .pointer("/spec/allocateLoadBalancerNodePorts")
+                .and_then(Value::as_bool)
+                != Some(false);
         let mut updated = Vec::with_capacity(ports.len());
         for (i, mut port) in ports.into_iter().enumerate() {
             let wanted = port.get("nodePort").and_then(Value::as_u64).unwrap_or(0);
@@ -174,6 +182,13 @@ impl Allocator {
             let node_port = if wanted == 0 {
                 match kept {
                     Some(existing) => existing,
+                    None if !allocate_new => {
+                        if let Some(map) = port.as_object_mut() {
+                            map.remove("nodePort");
+                        }
+                        updated.push(port);
+                        continue;
+                    }
                     None => self.allocate_port(obj, allocation).await?,
                 }
             } else if held.iter().any(|(_, _, n)| u64::from(*n) == wanted) {
