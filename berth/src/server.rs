@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use berth_observability::metrics::MetricsRegistry;
 use berth_orchestrator::apiserver::allocator::Cidr;
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig, DefaultTolerationSeconds};
 use berth_orchestrator::controllers;
@@ -241,6 +242,11 @@ pub struct Running {
     pub kubeconfig: PathBuf,
     /// The URL clients use.
     pub url: String,
+    /// The registry the API server serves on `/metrics`. The scheduler and
+    /// controllers running in this process register their metrics here (as
+    /// kube-scheduler's and kube-controller-manager's would be scraped
+    /// elsewhere), so one scrape of the API server sees them all.
+    pub metrics: MetricsRegistry,
 }
 
 impl Running {
@@ -310,11 +316,15 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
             other => other.to_owned(),
         })
         .collect();
+    // One registry for the API server's endpoint; the in-process scheduler
+    // and controllers are handed a clone of it to register into.
+    let metrics = MetricsRegistry::with_process_metrics();
     let config = ApiServerConfig {
         listen: args.listen,
         service_cidr,
         advertise_address: args.advertise_address,
         in_process,
+        metrics: metrics.clone(),
     };
     let toleration_seconds = DefaultTolerationSeconds {
         not_ready: args.default_not_ready_toleration_seconds,
@@ -416,6 +426,7 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         tasks,
         kubeconfig,
         url,
+        metrics,
     })
 }
 

@@ -102,6 +102,38 @@ pub async fn authorize_impersonated(
     authorize_user(objects, req, &requesting_user(headers)).await
 }
 
+/// Lets a request for a non-resource URL (`/metrics`) through only where
+/// RBAC grants `user` the verb on the path, as kube-apiserver's authorizer
+/// does; superusers pass without a lookup.
+pub async fn authorize_non_resource(
+    objects: &Objects,
+    user: &UserInfo,
+    verb: &str,
+    path: &str,
+) -> Result<(), ApiError> {
+    if user.groups.iter().any(|g| g == "system:masters") {
+        return Ok(());
+    }
+    let attributes = NonResourceAttributes {
+        path: Some(path.to_owned()),
+        verb: Some(verb.to_owned()),
+    };
+    let stored = StoredPolicy::load(objects).await?;
+    let (allowed, _) = evaluate::allows(
+        &user.username,
+        &user.groups,
+        Request::NonResource(&attributes),
+        &stored.policy(),
+    );
+    if allowed {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "forbidden: User \"{}\" cannot {verb} path \"{path}\"",
+        user.username
+    )))
+}
+
 /// Lets a request through only where RBAC allows `user`, refusing it with
 /// upstream's Forbidden text otherwise.
 pub async fn authorize_user(
