@@ -242,11 +242,6 @@ pub struct Running {
     pub kubeconfig: PathBuf,
     /// The URL clients use.
     pub url: String,
-    /// The registry the API server serves on `/metrics`. The scheduler and
-    /// controllers running in this process register their metrics here (as
-    /// kube-scheduler's and kube-controller-manager's would be scraped
-    /// elsewhere), so one scrape of the API server sees them all.
-    pub metrics: MetricsRegistry,
 }
 
 impl Running {
@@ -316,15 +311,16 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
             other => other.to_owned(),
         })
         .collect();
-    // One registry for the API server's endpoint; the in-process scheduler
-    // and controllers are handed a clone of it to register into.
+    // One registry for the API server's `/metrics`. The scheduler and
+    // controllers below run in this process, so they register theirs in
+    // `server.metrics()` (one scrape sees the whole control plane).
     let metrics = MetricsRegistry::with_process_metrics();
     let config = ApiServerConfig {
         listen: args.listen,
         service_cidr,
         advertise_address: args.advertise_address,
         in_process,
-        metrics: metrics.clone(),
+        metrics,
     };
     let toleration_seconds = DefaultTolerationSeconds {
         not_ready: args.default_not_ready_toleration_seconds,
@@ -426,7 +422,6 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         tasks,
         kubeconfig,
         url,
-        metrics,
     })
 }
 

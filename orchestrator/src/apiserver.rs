@@ -59,7 +59,7 @@ use self::objects::Objects;
 use self::request::ApiRequest;
 use crate::store::instrumented::InstrumentedStore;
 use crate::store::Store;
-use berth_observability::metrics::{self, MetricsRegistry};
+use berth_observability::metrics::MetricsRegistry;
 use berth_pki::Pki;
 
 /// Errors that stop the server from starting.
@@ -137,6 +137,8 @@ pub struct ApiServer {
     metrics: metrics_api::ResourceMetrics,
     /// `apiserver_storage_objects`, refreshed in the background.
     storage_objects: storage_objects::StorageObjects,
+    /// The registry served on `/metrics`.
+    registry: MetricsRegistry,
 }
 
 impl ApiServer {
@@ -232,7 +234,15 @@ impl ApiServer {
             allocator,
             metrics,
             storage_objects,
+            registry: config.metrics,
         })
+    }
+
+    /// The registry this server serves on `/metrics`: the seam through which
+    /// components sharing its process (the scheduler, the controllers)
+    /// register their metrics, so one scrape sees them all.
+    pub fn metrics(&self) -> &MetricsRegistry {
+        &self.registry
     }
 
     /// The address actually bound (useful with port 0).
@@ -450,13 +460,15 @@ async fn route(
         }
     }
     if matches!(request, ApiRequest::Metrics) {
-        reviews::authorize_non_resource(&state.objects, &user, "get", "/metrics").await?;
-        return Ok((
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-            state.registry.encode(),
-        )
-            .into_response());
+        reviews::authorize_non_resource(&state.objects, &user, http.headers(), "get", "/metrics")
+            .await?;
+        let accept = http
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let (content_type, body) = state.registry.encode_for(accept);
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response());
     }
     let (mut parts, body) = http.into_parts();
     let mut body = read_body(body).await?;

@@ -103,17 +103,31 @@ pub async fn authorize_impersonated(
 }
 
 /// Lets a request for a non-resource URL (`/metrics`) through only where
-/// RBAC grants `user` the verb on the path, as kube-apiserver's authorizer
-/// does; superusers pass without a lookup.
+/// RBAC grants the user the verb on the path, as kube-apiserver's
+/// authorizer does; superusers pass without a lookup unless they
+/// impersonate someone, who is then checked instead.
 pub async fn authorize_non_resource(
     objects: &Objects,
     user: &UserInfo,
+    headers: &HeaderMap,
     verb: &str,
     path: &str,
 ) -> Result<(), ApiError> {
-    if user.groups.iter().any(|g| g == "system:masters") {
-        return Ok(());
-    }
+    let impersonated;
+    let user = if !headers.contains_key("impersonate-user") {
+        if user.groups.iter().any(|g| g == "system:masters") {
+            return Ok(());
+        }
+        user
+    } else if user.groups.iter().any(|g| g == "system:masters") {
+        impersonated = requesting_user_as(user, headers);
+        &impersonated
+    } else {
+        return Err(ApiError::Forbidden(format!(
+            "users is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
+            user.username
+        )));
+    };
     let attributes = NonResourceAttributes {
         path: Some(path.to_owned()),
         verb: Some(verb.to_owned()),

@@ -28,6 +28,8 @@ pub(crate) fn resource_of_key(key: &str) -> Option<(&str, &str)> {
     let mut parts = rest.splitn(3, '/');
     let group = parts.next().filter(|g| !g.is_empty())?;
     let plural = parts.next().filter(|p| !p.is_empty())?;
+    // `/registry/masterleases/IP` names an object, not a resource.
+    parts.next()?;
     Some((group, plural))
 }
 
@@ -195,6 +197,7 @@ mod tests {
             Some("deployments.apps")
         );
         assert_eq!(of("/registry/"), None);
+        assert_eq!(of("/registry/masterleases/127.0.0.1"), None);
         assert_eq!(of("/elsewhere/x/y"), None);
     }
 
