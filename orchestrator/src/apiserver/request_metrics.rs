@@ -435,10 +435,14 @@ mod tests {
     use super::super::request;
     use super::*;
 
-    fn labels(method: Method, path: &str, query: Option<&str>, headers: &HeaderMap) -> String {
+    fn of(method: Method, path: &str, query: Option<&str>, headers: &HeaderMap) -> RequestLabels {
         let catalog = Catalog::new();
         let parsed = request::parse(&catalog, &method, path, query).expect(path);
-        describe(&RequestLabels::of(&parsed, &method, path, headers))
+        RequestLabels::of(&parsed, &method, path, headers)
+    }
+
+    fn labels(method: Method, path: &str, query: Option<&str>, headers: &HeaderMap) -> String {
+        describe(&of(method, path, query, headers))
     }
 
     fn plain(method: Method, path: &str, query: Option<&str>) -> String {
@@ -486,25 +490,21 @@ mod tests {
 
     #[test]
     fn only_streams_are_long_running() {
-        let catalog = Catalog::new();
-        let of = |method: Method, path: &str, query: Option<&str>| {
-            let parsed = request::parse(&catalog, &method, path, query).unwrap();
-            RequestLabels::of(&parsed, &method, path, &HeaderMap::new()).long_running()
+        let long = |method: Method, path: &str, query: Option<&str>| {
+            of(method, path, query, &HeaderMap::new()).long_running()
         };
-        assert!(of(Method::GET, "/api/v1/pods", Some("watch=1")));
-        assert!(of(Method::GET, "/api/v1/namespaces/d/pods/p/log", None));
-        assert!(!of(Method::GET, "/api/v1/pods", None));
-        assert!(!of(Method::POST, "/api/v1/namespaces/d/pods", None));
+        assert!(long(Method::GET, "/api/v1/pods", Some("watch=1")));
+        assert!(long(Method::GET, "/api/v1/namespaces/d/pods/p/log", None));
+        assert!(!long(Method::GET, "/api/v1/pods", None));
+        assert!(!long(Method::POST, "/api/v1/namespaces/d/pods", None));
     }
 
     #[tokio::test]
     async fn a_counted_request_appears_with_its_code_and_duration() {
         let registry = MetricsRegistry::default();
         let metrics = RequestMetrics::register(&registry);
-        let catalog = Catalog::new();
         let path = "/api/v1/namespaces/default/pods";
-        let parsed = request::parse(&catalog, &Method::GET, path, None).unwrap();
-        let labels = RequestLabels::of(&parsed, &Method::GET, path, &HeaderMap::new());
+        let labels = of(Method::GET, path, None, &HeaderMap::new());
         let inflight = metrics.start(labels);
         assert!(registry
             .encode()
@@ -528,10 +528,12 @@ mod tests {
     async fn a_watch_is_long_running_until_its_stream_ends() {
         let registry = MetricsRegistry::default();
         let metrics = RequestMetrics::register(&registry);
-        let catalog = Catalog::new();
-        let path = "/api/v1/pods";
-        let parsed = request::parse(&catalog, &Method::GET, path, Some("watch=true")).unwrap();
-        let labels = RequestLabels::of(&parsed, &Method::GET, path, &HeaderMap::new());
+        let labels = of(
+            Method::GET,
+            "/api/v1/pods",
+            Some("watch=true"),
+            &HeaderMap::new(),
+        );
         let response = Response::builder().status(200).body(Body::empty()).unwrap();
         let response = metrics.start(labels).finish(response);
         let text = registry.encode();

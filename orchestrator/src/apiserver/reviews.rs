@@ -132,13 +132,7 @@ pub async fn authorize_non_resource(
         path: Some(path.to_owned()),
         verb: Some(verb.to_owned()),
     };
-    let stored = StoredPolicy::load(objects).await?;
-    let (allowed, _) = evaluate::allows(
-        &user.username,
-        &user.groups,
-        Request::NonResource(&attributes),
-        &stored.policy(),
-    );
+    let (allowed, _) = rbac_allows(objects, user, Request::NonResource(&attributes)).await?;
     if allowed {
         return Ok(());
     }
@@ -146,6 +140,21 @@ pub async fn authorize_non_resource(
         "forbidden: User \"{}\" cannot {verb} path \"{path}\"",
         user.username
     )))
+}
+
+/// Whether the stored RBAC policy lets `user` make `request`, and why not.
+async fn rbac_allows(
+    objects: &Objects,
+    user: &UserInfo,
+    request: Request<'_>,
+) -> Result<(bool, String), ApiError> {
+    let stored = StoredPolicy::load(objects).await?;
+    Ok(evaluate::allows(
+        &user.username,
+        &user.groups,
+        request,
+        &stored.policy(),
+    ))
 }
 
 /// Lets a request through only where RBAC allows `user`, refusing it with
@@ -167,13 +176,7 @@ pub async fn authorize_user(
         name: req.name.clone(),
         ..ResourceAttributes::default()
     };
-    let stored = StoredPolicy::load(objects).await?;
-    let (allowed, reason) = evaluate::allows(
-        &user.username,
-        &user.groups,
-        Request::Resource(&attributes),
-        &stored.policy(),
-    );
+    let (allowed, reason) = rbac_allows(objects, user, Request::Resource(&attributes)).await?;
     if allowed {
         return Ok(());
     }
