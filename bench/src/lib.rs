@@ -127,6 +127,7 @@ impl TestServer {
             service_cidr: "10.43.0.0/16".parse().map_err(anyhow::Error::msg)?,
             advertise_address: None,
             in_process: Vec::new(),
+            metrics: Default::default(),
         };
         let server = ApiServer::bind(config, store, &pki).await?;
         let addr = server.local_addr()?;

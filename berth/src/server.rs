@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use berth_observability::metrics::MetricsRegistry;
 use berth_orchestrator::apiserver::allocator::Cidr;
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig, DefaultTolerationSeconds};
 use berth_orchestrator::controllers;
@@ -310,11 +311,16 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
             other => other.to_owned(),
         })
         .collect();
+    // One registry for the API server's `/metrics`. The scheduler and
+    // controllers below run in this process, so they register theirs in
+    // `server.metrics()` (one scrape sees the whole control plane).
+    let metrics = MetricsRegistry::with_process_metrics();
     let config = ApiServerConfig {
         listen: args.listen,
         service_cidr,
         advertise_address: args.advertise_address,
         in_process,
+        metrics,
     };
     let toleration_seconds = DefaultTolerationSeconds {
         not_ready: args.default_not_ready_toleration_seconds,

@@ -10,6 +10,7 @@
 //! counts a series twice.
 
 mod process;
+mod text;
 
 use std::sync::{Arc, RwLock};
 
@@ -26,6 +27,10 @@ pub use prometheus_client::{collector, encoding};
 /// The `Content-Type` of [`MetricsRegistry::encode`]'s output (OpenMetrics
 /// text, which Prometheus asks for first and parses natively).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `Content-Type` of [`MetricsRegistry::encode_text`]'s output
+/// (Prometheus' classic text format).
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The metrics one endpoint serves; cheap to clone and share between the
 /// components that feed it.
@@ -77,6 +82,23 @@ impl MetricsRegistry {
         // output early, which the scraper reports.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
+    }
+
+    /// The registry's metrics in the classic text format of
+    /// [`TEXT_CONTENT_TYPE`], for clients that do not accept OpenMetrics.
+    pub fn encode_text(&self) -> String {
+        text::from_openmetrics(&self.encode())
+    }
+
+    /// The metrics as a client's `Accept` header asks, with their
+    /// `Content-Type`: OpenMetrics when it is listed (Prometheus lists it
+    /// first), the classic text format otherwise, as upstream endpoints do.
+    pub fn encode_for(&self, accept: &str) -> (&'static str, String) {
+        if accept.contains("application/openmetrics-text") {
+            (CONTENT_TYPE, self.encode())
+        } else {
+            (TEXT_CONTENT_TYPE, self.encode_text())
+        }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {

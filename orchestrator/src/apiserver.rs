@@ -27,8 +27,10 @@ mod node_proxy;
 pub mod objects;
 mod openapi;
 pub mod request;
+mod request_metrics;
 pub mod reviews;
 mod scale;
+mod storage_objects;
 mod tables;
 mod watch;
 
@@ -55,7 +57,9 @@ use self::errors::ApiError;
 use self::node_proxy::NodeProxy;
 use self::objects::Objects;
 use self::request::ApiRequest;
+use crate::store::instrumented::InstrumentedStore;
 use crate::store::Store;
+use berth_observability::metrics::MetricsRegistry;
 use berth_pki::Pki;
 
 /// Errors that stop the server from starting.
@@ -96,6 +100,10 @@ pub struct ApiServerConfig {
     /// Control-plane parts running in this process (`scheduler`,
     /// `controller-manager`), reported healthy by `componentstatuses`.
     pub in_process: Vec<String>,
+    /// The registry served on `/metrics`; the server adds its request and
+    /// storage metrics, and the components sharing its process (scheduler,
+    /// controllers) register theirs in the same registry.
+    pub metrics: MetricsRegistry,
 }
 
 #[derive(Clone)]
@@ -107,6 +115,8 @@ struct AppState {
     node_proxy: NodeProxy,
     components: component_status::Components,
     metrics: metrics_api::ResourceMetrics,
+    registry: MetricsRegistry,
+    requests: request_metrics::RequestMetrics,
 }
 
 /// A bound, bootstrapped API server, ready to serve.
@@ -125,6 +135,10 @@ pub struct ApiServer {
     allocator: Allocator,
     /// The nodes' scraped resource metrics (`metrics.k8s.io`).
     metrics: metrics_api::ResourceMetrics,
+    /// `apiserver_storage_objects`, refreshed in the background.
+    storage_objects: storage_objects::StorageObjects,
+    /// The registry served on `/metrics`.
+    registry: MetricsRegistry,
 }
 
 impl ApiServer {
@@ -151,6 +165,7 @@ impl ApiServer {
         store: Arc<dyn Store>,
         pki: &Pki,
     ) -> Result<Self, ServeError> {
+        let store = InstrumentedStore::wrap(store, &config.metrics);
         let allocator = Allocator::new(Arc::clone(&store), config.service_cidr);
         let objects = Objects::new(Arc::clone(&store), allocator.clone())
             .with_default_toleration_seconds(toleration_seconds);
@@ -183,7 +198,10 @@ impl ApiServer {
                 in_process: Arc::new(config.in_process.clone()),
             },
             metrics: metrics.clone(),
+            requests: request_metrics::RequestMetrics::register(&config.metrics),
+            registry: config.metrics.clone(),
         };
+        let storage_objects = storage_objects::StorageObjects::register(&config.metrics);
         let router = Router::new().fallback(dispatch).with_state(state);
         let acceptor = tls_acceptor(pki)?;
         let listener =
@@ -215,7 +233,16 @@ impl ApiServer {
             node_proxy,
             allocator,
             metrics,
+            storage_objects,
+            registry: config.metrics,
         })
+    }
+
+    /// The registry this server serves on `/metrics`: the seam through which
+    /// components sharing its process (the scheduler, the controllers)
+    /// register their metrics, so one scrape sees them all.
+    pub fn metrics(&self) -> &MetricsRegistry {
+        &self.registry
     }
 
     /// The address actually bound (useful with port 0).
@@ -246,6 +273,11 @@ impl ApiServer {
             self.node_proxy.clone(),
             cancel.clone(),
         ));
+        background.spawn(
+            self.storage_objects
+                .clone()
+                .run(Arc::clone(self.objects.store()), cancel.clone()),
+        );
         background.spawn(crd_registry::run(
             self.objects.clone(),
             self.catalog.clone(),
@@ -383,20 +415,31 @@ async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
     Ok(collected.freeze())
 }
 
-async fn dispatch(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+async fn dispatch(State(state): State<AppState>, http: axum::extract::Request) -> Response {
     let started = std::time::Instant::now();
-    let (method, uri) = (request.method().clone(), request.uri().clone());
-    let response = match route(&state, request).await {
-        Ok(response) => response,
+    let (method, uri) = (http.method().clone(), http.uri().clone());
+    let response = match request::parse(&state.catalog, &method, uri.path(), uri.query()) {
+        Ok(request) => {
+            let labels =
+                request_metrics::RequestLabels::of(&request, &method, uri.path(), http.headers());
+            let inflight = state.requests.start(labels);
+            let response = route(&state, request, http)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            inflight.finish(response)
+        }
+        // Paths that name nothing are not counted: their labels would be unbounded.
         Err(e) => e.into_response(),
     };
     tracing::debug!(%method, %uri, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     response
 }
 
-async fn route(state: &AppState, http: axum::extract::Request) -> Result<Response, ApiError> {
-    let (method, uri) = (http.method(), http.uri());
-    let request = request::parse(&state.catalog, method, uri.path(), uri.query())?;
+async fn route(
+    state: &AppState,
+    request: ApiRequest,
+    http: axum::extract::Request,
+) -> Result<Response, ApiError> {
     if matches!(request, ApiRequest::Health) {
         return Ok((StatusCode::OK, "ok").into_response());
     }
@@ -415,6 +458,17 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
             // Streams: the body stays unread and the upgrade handle travels along.
             return state.node_proxy.serve(&state.objects, resource, http).await;
         }
+    }
+    if matches!(request, ApiRequest::Metrics) {
+        reviews::authorize_non_resource(&state.objects, &user, http.headers(), "get", "/metrics")
+            .await?;
+        let accept = http
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let (content_type, body) = state.registry.encode_for(accept);
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response());
     }
     let (mut parts, body) = http.into_parts();
     let mut body = read_body(body).await?;
@@ -435,7 +489,7 @@ async fn route(state: &AppState, http: axum::extract::Request) -> Result<Respons
     let json_ok = |v: Value| Ok(negotiate::json_response(StatusCode::OK, &v));
     match request {
         ApiRequest::Version => json_ok(discovery::version()),
-        ApiRequest::Health => unreachable!("answered above"),
+        ApiRequest::Health | ApiRequest::Metrics => unreachable!("answered above"),
         ApiRequest::CoreVersions | ApiRequest::Groups => {
             let core = matches!(request, ApiRequest::CoreVersions);
             let accept = headers

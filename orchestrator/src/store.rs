@@ -6,6 +6,7 @@ pub mod compactor;
 pub mod conformance;
 pub mod etcd;
 mod event_log;
+pub mod instrumented;
 pub mod sqlite;
 
 use std::pin::Pin;

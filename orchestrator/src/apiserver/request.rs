@@ -17,6 +17,9 @@ pub enum ApiRequest {
     Version,
     /// `/healthz`, `/livez`, `/readyz` (and their sub-checks).
     Health,
+    /// `/metrics`: the server's Prometheus metrics (a non-resource URL
+    /// behind the authorizer, as upstream).
+    Metrics,
     /// `/api`: core API versions.
     CoreVersions,
     /// `/apis`: the group list.
@@ -206,6 +209,7 @@ pub fn parse(
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     match parts.as_slice() {
         ["version"] => Ok(ApiRequest::Version),
+        ["metrics"] => Ok(ApiRequest::Metrics),
         [health, ..] if matches!(*health, "healthz" | "livez" | "readyz") => Ok(ApiRequest::Health),
         ["api"] => Ok(ApiRequest::CoreVersions),
         ["apis"] => Ok(ApiRequest::Groups),

@@ -102,6 +102,61 @@ pub async fn authorize_impersonated(
     authorize_user(objects, req, &requesting_user(headers)).await
 }
 
+/// Lets a request for a non-resource URL (`/metrics`) through only where
+/// RBAC grants the user the verb on the path, as kube-apiserver's
+/// authorizer does; superusers pass without a lookup unless they
+/// impersonate someone, who is then checked instead.
+pub async fn authorize_non_resource(
+    objects: &Objects,
+    user: &UserInfo,
+    headers: &HeaderMap,
+    verb: &str,
+    path: &str,
+) -> Result<(), ApiError> {
+    let impersonated;
+    let user = if !headers.contains_key("impersonate-user") {
+        if user.groups.iter().any(|g| g == "system:masters") {
+            return Ok(());
+        }
+        user
+    } else if user.groups.iter().any(|g| g == "system:masters") {
+        impersonated = requesting_user_as(user, headers);
+        &impersonated
+    } else {
+        return Err(ApiError::Forbidden(format!(
+            "users is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
+            user.username
+        )));
+    };
+    let attributes = NonResourceAttributes {
+        path: Some(path.to_owned()),
+        verb: Some(verb.to_owned()),
+    };
+    let (allowed, _) = rbac_allows(objects, user, Request::NonResource(&attributes)).await?;
+    if allowed {
+        return Ok(());
+    }
+    Err(ApiError::Forbidden(format!(
+        "forbidden: User \"{}\" cannot {verb} path \"{path}\"",
+        user.username
+    )))
+}
+
+/// Whether the stored RBAC policy lets `user` make `request`, and why not.
+async fn rbac_allows(
+    objects: &Objects,
+    user: &UserInfo,
+    request: Request<'_>,
+) -> Result<(bool, String), ApiError> {
+    let stored = StoredPolicy::load(objects).await?;
+    Ok(evaluate::allows(
+        &user.username,
+        &user.groups,
+        request,
+        &stored.policy(),
+    ))
+}
+
 /// Lets a request through only where RBAC allows `user`, refusing it with
 /// upstream's Forbidden text otherwise.
 pub async fn authorize_user(
@@ -121,13 +176,7 @@ pub async fn authorize_user(
         name: req.name.clone(),
         ..ResourceAttributes::default()
     };
-    let stored = StoredPolicy::load(objects).await?;
-    let (allowed, reason) = evaluate::allows(
-        &user.username,
-        &user.groups,
-        Request::Resource(&attributes),
-        &stored.policy(),
-    );
+    let (allowed, reason) = rbac_allows(objects, user, Request::Resource(&attributes)).await?;
     if allowed {
         return Ok(());
     }

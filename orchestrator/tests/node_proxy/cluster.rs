@@ -52,6 +52,7 @@ impl Cluster {
             service_cidr: "10.43.0.0/16".parse().unwrap(),
             advertise_address: None,
             in_process: Vec::new(),
+            metrics: Default::default(),
         };
         let server = ApiServer::bind(config, store, &pki).await.unwrap();
         let api = server.local_addr().unwrap();

@@ -1,0 +1,228 @@
+//! The API server's `/metrics`: kubectl reads kube-apiserver's metric names
+//! behind authentication and RBAC, promtool accepts the output, and
+//! Debian's Prometheus scrapes it with the admin credentials and answers
+//! queries on `apiserver_request_total`.
+
+mod support;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{eventually, free_port, Server, KUBECTL_1_33};
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+const PROMTOOL: &str = "/usr/bin/promtool";
+
+#[test]
+fn kubectl_reads_the_api_servers_metrics_with_upstream_names() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    k.ok(&["create", "configmap", "metrics-e2e", "--from-literal=a=b"]);
+    k.ok(&["get", "configmap", "metrics-e2e"]);
+    k.ok(&["get", "configmaps", "-n", "kube-system"]);
+    let mut watch = k.spawn(&["get", "pods", "-A", "--watch"]);
+
+    let text = eventually(Duration::from_secs(30), || {
+        let text = k.ok(&["get", "--raw", "/metrics"]);
+        let watching = text.lines().any(|l| {
+            l.starts_with("apiserver_longrunning_requests{verb=\"WATCH\"")
+                && l.contains("resource=\"pods\"")
+                && !l.ends_with(" 0")
+        });
+        watching.then_some(text)
+    });
+    let _ = watch.kill();
+    let _ = watch.wait();
+    for wanted in [
+        "apiserver_request_total{verb=\"POST\",dry_run=\"\",group=\"\",version=\"v1\",resource=\"configmaps\",subresource=\"\",scope=\"resource\",component=\"apiserver\",code=\"201\"} 1",
+        "apiserver_request_total{verb=\"GET\",dry_run=\"\",group=\"\",version=\"v1\",resource=\"configmaps\",subresource=\"\",scope=\"resource\",component=\"apiserver\",code=\"200\"}",
+        "apiserver_request_total{verb=\"LIST\",dry_run=\"\",group=\"\",version=\"v1\",resource=\"configmaps\",subresource=\"\",scope=\"namespace\",component=\"apiserver\",code=\"200\"}",
+        "apiserver_request_duration_seconds_count{verb=\"POST\",dry_run=\"\",group=\"\",version=\"v1\",resource=\"configmaps\",subresource=\"\",scope=\"resource\",component=\"apiserver\"} 1",
+        "apiserver_registered_watchers{group=\"\",version=\"v1\",kind=\"Pod\"}",
+        "apiserver_current_inflight_requests{request_kind=\"readOnly\"}",
+        "apiserver_current_inflight_requests{request_kind=\"mutating\"}",
+        "apiserver_storage_objects{resource=\"namespaces\"}",
+        "etcd_request_duration_seconds_count{operation=\"create\",type=\"configmaps\"}",
+        "process_start_time_seconds",
+    ] {
+        assert!(text.contains(wanted), "no {wanted} in:\n{text}");
+    }
+    assert!(
+        !text.contains("apiserver_request_duration_seconds_count{verb=\"WATCH\""),
+        "watches are not timed:\n{text}"
+    );
+}
+
+#[test]
+fn metrics_need_credentials_and_rbac_rights() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    let anonymous = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(server.data_dir().join("tls/ca.crt"))
+        .arg(format!("{}/metrics", server.url()))
+        .output()
+        .expect("curl");
+    let code = String::from_utf8_lossy(&anonymous.stdout).into_owned();
+    assert!(
+        matches!(code.as_str(), "401" | "403"),
+        "anonymous got {code}"
+    );
+
+    let refused = k.fails(&["get", "--raw", "/metrics", "--as=metrics-e2e-nobody"]);
+    assert!(refused.contains("Forbidden"), "{refused}");
+
+    k.ok(&[
+        "create",
+        "clusterrole",
+        "metrics-e2e-reader",
+        "--verb=get",
+        "--non-resource-url=/metrics",
+    ]);
+    k.ok(&[
+        "create",
+        "clusterrolebinding",
+        "metrics-e2e-reader",
+        "--clusterrole=metrics-e2e-reader",
+        "--user=metrics-e2e-reader",
+    ]);
+    let text = k.ok(&["get", "--raw", "/metrics", "--as=metrics-e2e-reader"]);
+    assert!(text.contains("apiserver_request_total"), "{text}");
+}
+
+#[test]
+fn promtool_accepts_the_metrics() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    k.ok(&["get", "namespaces"]);
+    let text = k.ok(&["get", "--raw", "/metrics"]);
+    let out = support::spawn_with_stdin(Command::new(PROMTOOL).args(["check", "metrics"]), &text)
+        .wait_with_output()
+        .expect("promtool");
+    let verdict = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool: {verdict}");
+    assert!(verdict.trim().is_empty(), "promtool complains: {verdict}");
+}
+
+/// A Prometheus process; killed and waited for however the test ends (its
+/// storage lives in the test's temporary directory).
+struct Prometheus {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Prometheus {
+    fn start(dir: &Path, config: &str) -> Self {
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config).expect("writing prometheus.yml");
+        let port = free_port();
+        let log = dir.join("prometheus.log");
+        let child = Command::new(PROMETHEUS)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("prometheus log"))
+            .spawn()
+            .expect("Debian's prometheus is installed");
+        let prometheus = Self { child, port, log };
+        eventually(Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", prometheus.port)).ok()
+        });
+        prometheus
+    }
+
+    fn api(&self, path: &str) -> Option<Value> {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "-g"])
+            .arg(format!("http://127.0.0.1:{}{path}", self.port))
+            .output()
+            .ok()?;
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The scrape configuration the README shows, for this server.
+fn scrape_config(server: &Server) -> String {
+    let tls = server.data_dir().join("tls");
+    let target = server.url().trim_start_matches("https://").to_owned();
+    format!(
+        r#"global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: kubernetes-apiservers
+    scheme: https
+    tls_config:
+      ca_file: {ca}
+    authorization:
+      credentials_file: {token}
+    static_configs:
+      - targets: ["{target}"]
+"#,
+        ca = tls.join("ca.crt").display(),
+        token = tls.join("admin.token").display(),
+    )
+}
+
+#[test]
+fn debians_prometheus_scrapes_the_api_server() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    k.ok(&["get", "namespaces"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let prometheus = Prometheus::start(dir.path(), &scrape_config(&server));
+
+    let health = eventually(Duration::from_secs(60), || {
+        let targets = prometheus.api("/api/v1/targets")?;
+        let target = targets
+            .pointer("/data/activeTargets")?
+            .as_array()?
+            .iter()
+            .find(|t| t["labels"]["job"] == "kubernetes-apiservers")?
+            .clone();
+        (target["health"] == "up").then_some(target)
+    });
+    assert_eq!(health["scrapeUrl"], format!("{}/metrics", server.url()));
+
+    let up = eventually(Duration::from_secs(60), || {
+        let answer = prometheus.api("/api/v1/query?query=up{job=\"kubernetes-apiservers\"}")?;
+        let value = answer
+            .pointer("/data/result/0/value/1")?
+            .as_str()?
+            .to_owned();
+        (value == "1").then_some(value)
+    });
+    assert_eq!(up, "1", "{}", prometheus.log());
+
+    let series = eventually(Duration::from_secs(60), || {
+        let answer = prometheus.api(
+            "/api/v1/query?query=apiserver_request_total{resource=\"namespaces\",verb=\"LIST\"}",
+        )?;
+        let result = answer.pointer("/data/result")?.as_array()?.clone();
+        (!result.is_empty()).then_some(result)
+    });
+    assert_eq!(series[0]["metric"]["component"], "apiserver", "{series:?}");
+    assert_eq!(series[0]["metric"]["scope"], "cluster", "{series:?}");
+}
