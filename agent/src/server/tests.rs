@@ -386,10 +386,14 @@ async fn binding_a_taken_port_names_the_address() {
         serving_cert_pem: None,
         serving_key_pem: None,
     };
-    let error = super::Server::bind(config, Arc::new(FakeRuntime::default()))
-        .await
-        .err()
-        .expect("the port is taken");
+    let error = super::Server::bind(
+        config,
+        Arc::new(FakeRuntime::default()),
+        crate::metrics::KubeletMetrics::new("node-1"),
+    )
+    .await
+    .err()
+    .expect("the port is taken");
     assert!(matches!(error, super::ServerError::Bind { .. }), "{error}");
     assert!(error.to_string().contains(&address.to_string()), "{error}");
 }
