@@ -27,7 +27,8 @@ pub struct Labels {
     /// The cgroup-style path cAdvisor keys its rows by
     /// (`/kubepods/pod<UID>[/<container ID>]`).
     pub id: String,
-    /// The container's image as the pod spec names it; empty on the pod's row.
+    /// The container's image as the pod spec names it (or the resolved
+    /// image where only that is known); empty on the pod's row.
     pub image: String,
     /// The runtime's container ID (what cAdvisor names a containerd
     /// container); empty on the pod's row.
@@ -68,7 +69,7 @@ pub fn rows(snapshot: &Snapshot, pods: &[PodState]) -> Vec<Row> {
                     pod: pod.name.clone(),
                     namespace: pod.namespace.clone(),
                     id,
-                    image: spec.map(|c| c.image.clone()).unwrap_or_default(),
+                    image: spec.map(image_of).unwrap_or_default(),
                     name: runtime_id,
                 },
                 usage: container.usage,
@@ -87,6 +88,16 @@ pub fn rows(snapshot: &Snapshot, pods: &[PodState]) -> Vec<Row> {
         });
     }
     rows
+}
+
+/// The container's image as the spec names it, or the resolved one where
+/// the runtime reports only that (containerd's pods listed after the fact).
+fn image_of(container: &crate::runtime::ContainerState) -> String {
+    if container.image.is_empty() {
+        container.image_id.clone()
+    } else {
+        container.image.clone()
+    }
 }
 
 /// `ID` of `RUNTIME://ID`.

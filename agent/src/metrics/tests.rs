@@ -338,3 +338,16 @@ fn a_node_without_pods_serves_no_cadvisor_rows() {
     empty.pods.clear();
     assert_eq!(cadvisor::render(cadvisor::rows(&empty, &[])), "# EOF\n");
 }
+
+#[test]
+fn the_resolved_image_stands_in_when_the_runtime_lost_the_spec_image() {
+    let mut app = container(
+        "app",
+        ContainerStatus::Running { started_at: at(1) },
+        "containerd://abc",
+    );
+    app.image = String::new();
+    app.image_id = "registry.test/app@sha256:0123".into();
+    let rows = cadvisor::rows(&snapshot(), &[pod("u1", SandboxPhase::Running, vec![app])]);
+    assert_eq!(rows[0].labels.image, "registry.test/app@sha256:0123");
+}
