@@ -88,7 +88,7 @@ impl KubeletMetrics {
         registry
             .register(
                 "kubelet_node_name",
-                "The node's name. The count is always 1.",
+                "The node's name. The count is always 1",
                 Family::<NodeName, Gauge>::default(),
             )
             .get_or_create(&NodeName {

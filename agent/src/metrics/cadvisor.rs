@@ -129,10 +129,10 @@ type Gauges = [(&'static str, &'static str, fn(&Row) -> f64); 4];
 const GAUGES: Gauges = [
     (
         "container_memory_working_set_bytes",
-        "Current working set in bytes.",
+        "Current working set in bytes",
         |row| row.usage.memory_working_set_bytes as f64,
     ),
-    ("container_memory_rss", "Size of RSS in bytes.", |row| {
+    ("container_memory_rss", "Size of RSS in bytes", |row| {
         row.usage.memory_rss_bytes as f64
     }),
     (
@@ -142,7 +142,7 @@ const GAUGES: Gauges = [
     ),
     (
         "container_start_time_seconds",
-        "Start time of the container since unix epoch in seconds.",
+        "Start time of the container since unix epoch in seconds",
         |row| row.start_time_seconds,
     ),
 ];
@@ -154,7 +154,7 @@ impl Collector for CadvisorCollector {
         }
         let mut family = encoder.encode_descriptor(
             "container_cpu_usage_seconds",
-            "Cumulative cpu time consumed in seconds.",
+            "Cumulative cpu time consumed in seconds",
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
