@@ -9,12 +9,13 @@
 mod cri_node;
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use cri_node::{CriNode, Registry};
-use support::{free_port, wait_for, wait_pod_ready, Kubectl, Server, KUBECTL_1_33};
+use support::{
+    free_port, spawn_with_stdin, wait_for, wait_pod_ready, Kubectl, Server, KUBECTL_1_33,
+};
 
 const NODE: &str = "metag-1";
 const SIM_NODE: &str = "metag-sim";
@@ -54,19 +55,7 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 /// Runs `promtool check metrics` on `text` and fails with its verdict
 /// unless it finds nothing wrong.
 fn promtool_accepts(what: &str, text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running Debian's promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
+    let child = spawn_with_stdin(Command::new("promtool").args(["check", "metrics"]), text);
     let output = child.wait_with_output().unwrap();
     let verdict = format!(
         "{}{}",
