@@ -31,6 +31,17 @@ spec:
     command: ["sh", "-c", "while :; do :; done"]
 "#;
 
+const SIM_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: sim-web}
+spec:
+  nodeName: metag-sim
+  containers:
+  - name: app
+    image: registry.test/app:1
+"#;
+
 /// `kubectl get --raw` of the node's kubelet `path` through the node proxy.
 fn node_get(kubectl: &Kubectl, node: &str, path: &str) -> String {
     kubectl.ok(&["get", "--raw", &format!("/api/v1/nodes/{node}/proxy{path}")])
@@ -215,6 +226,26 @@ fn a_simulated_node_answers_metrics_with_its_pods() {
     assert!(
         sample(&text, "kubelet_running_pods", &[]).is_some(),
         "no kubelet_running_pods in\n{text}"
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], SIM_POD);
+    let text = wait_for(
+        "the simulated node counts its pod",
+        Duration::from_secs(60),
+        &server,
+        &mut [&mut agent],
+        || {
+            let text = node_get(&kubectl, SIM_NODE, "/metrics");
+            (sample(&text, "kubelet_running_pods", &[]) == Some(1.0)).then_some(text)
+        },
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "kubelet_running_containers",
+            &["container_state=\"running\""]
+        ),
+        Some(1.0),
+        "{text}"
     );
     promtool_accepts("a simulated node's /metrics", &text);
     let cadvisor = node_get(&kubectl, SIM_NODE, "/metrics/cadvisor");
