@@ -14,6 +14,7 @@ pub mod host;
 pub mod ingress;
 pub mod lease;
 pub mod logs;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod pods;
@@ -106,8 +107,10 @@ impl Default for AgentOptions {
 pub struct NodeHandle {
     /// The node's configuration.
     pub config: NodeConfig,
-    /// The runtime running its pods.
+    /// The runtime running its pods, every call counted in `metrics`.
     pub runtime: Arc<dyn Runtime>,
+    /// The node's kubelet metrics, which its kubelet API serves.
+    pub metrics: metrics::KubeletMetrics,
     /// Changes every start, as a machine's boot ID does.
     boot_id: String,
     /// The Node's UID once registered (the Lease's owner).
@@ -123,14 +126,21 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
-    /// A node to run with `runtime`.
+    /// A node to run with `runtime`, which it wraps so that every call is
+    /// counted in the node's metrics.
     pub fn new(config: NodeConfig, runtime: Arc<dyn Runtime>) -> Self {
         let gpus =
             pods::gpus::GpuAssignments::new(config.gpus.clone(), config.gpu_checkpoint.clone());
+        let metrics = metrics::KubeletMetrics::new(&config.name);
+        let runtime = Arc::new(metrics::instrumented::InstrumentedRuntime::new(
+            runtime,
+            metrics.clone(),
+        ));
         Self {
             gpus,
             config,
             runtime,
+            metrics,
             boot_id: uuid::Uuid::new_v4().to_string(),
             uid: Mutex::new(None),
             ready_since: Mutex::new(seconds(Timestamp::now())),

@@ -182,7 +182,49 @@ async fn run_pre_stop_hooks(
     started.elapsed()
 }
 
+/// Syncs one pod, timing it in `kubelet_pod_worker_duration_seconds`.
 async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError> {
+    let started = std::time::Instant::now();
+    let node = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .and_then(|name| ctx.nodes.get(name))
+        .cloned();
+    let operation = worker_operation(&pod);
+    let outcome = sync(pod, ctx).await;
+    if let Some(node) = node {
+        node.metrics
+            .observe_pod_worker(operation, started.elapsed());
+    }
+    outcome
+}
+
+/// kubelet's name for what its pod worker does with `pod`: `kill` a
+/// deleted one, `create` one not running yet, else `update`.
+fn worker_operation(pod: &Pod) -> &'static str {
+    let started = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|phase| phase != "Pending");
+    if pod.metadata.deletion_timestamp.is_some() {
+        "kill"
+    } else if started {
+        "update"
+    } else {
+        "create"
+    }
+}
+
+/// How long ago `pod` was created, for `kubelet_pod_start_duration_seconds`.
+fn since_creation(pod: &Pod) -> Option<Duration> {
+    let created = pod.metadata.creation_timestamp.as_ref()?.0;
+    let elapsed = Timestamp::now().duration_since(created);
+    Duration::try_from(elapsed).ok()
+}
+
+async fn sync(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError> {
     let Some(node) = pod
         .spec
         .as_ref()
@@ -270,6 +312,12 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError>
         record(recorder, &pod, node.prober.drain_events(&uid)).await;
     }
     let desired = status::pod_status(&pod, &state, &health, host_ip, Timestamp::now());
+    let was_running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+    if !was_running && desired.phase.as_deref() == Some("Running") {
+        if let Some(took) = since_creation(&pod) {
+            node.metrics.observe_pod_start(took);
+        }
+    }
     if !status::status_matches(pod.status.as_ref(), &desired) {
         if pod
             .status

@@ -1,6 +1,7 @@
 //! The node's kubelet API: the HTTPS server the API server proxies `kubectl
 //! logs`, `exec`, `attach`, `cp` and `port-forward` to, and that serves the
-//! node's resource usage (`/stats/summary`, `/metrics/resource`). Clients must present
+//! node's resource usage (`/stats/summary`, `/metrics/resource`) and its
+//! Prometheus metrics (`/metrics`, `/metrics/cadvisor`). Clients must present
 //! a certificate of the cluster CA. It reads logs and relays streams to the
 //! runtime's streaming server; it never changes pods.
 //!
@@ -10,6 +11,7 @@
 mod container_logs;
 mod handle;
 mod kubeconfig;
+mod metrics;
 mod request;
 mod stats;
 mod stream;
@@ -28,6 +30,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::KubeletMetrics;
 use crate::runtime::Runtime;
 
 pub use kubeconfig::ca_from_kubeconfig;
@@ -91,10 +94,13 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `config.listen` and prepares TLS; serves nothing until [`Server::serve`].
+    /// Binds `config.listen` and prepares TLS; serves nothing until
+    /// [`Server::serve`]. `/metrics` serves `metrics`, which the node's pod
+    /// loop and runtime feed.
     pub async fn bind(
         config: ServerConfig,
         runtime: Arc<dyn Runtime>,
+        metrics: KubeletMetrics,
     ) -> Result<Self, ServerError> {
         let (acceptor, serving_cert_pem) = tls::acceptor(&config)?;
         let listener =
@@ -108,7 +114,11 @@ impl Server {
             listener,
             acceptor,
             serving_cert_pem,
-            handler: Arc::new(handle::Handler::new(config.node_name.clone(), runtime)),
+            handler: Arc::new(handle::Handler::new(
+                config.node_name.clone(),
+                runtime,
+                metrics,
+            )),
         })
     }
 
@@ -157,9 +167,13 @@ impl Server {
 pub async fn run(
     config: ServerConfig,
     runtime: Arc<dyn Runtime>,
+    metrics: KubeletMetrics,
     cancel: CancellationToken,
 ) -> Result<(), ServerError> {
-    Server::bind(config, runtime).await?.serve(cancel).await;
+    Server::bind(config, runtime, metrics)
+        .await?
+        .serve(cancel)
+        .await;
     Ok(())
 }
 

@@ -536,7 +536,9 @@ async fn run_connected(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     } else {
         let kubeconfig = args.connection.kubeconfig()?;
         let ca_pem = if args.runtime == "simulated" {
-            String::new()
+            // A simulated node serves its kubelet API when the kubeconfig
+            // names the cluster CA, and runs without one otherwise.
+            berth_agent::server::ca_from_kubeconfig(kubeconfig).unwrap_or_default()
         } else {
             berth_agent::server::ca_from_kubeconfig(kubeconfig)?
         };
@@ -573,29 +575,39 @@ async fn run_node(
     if args.runtime == "simulated" {
         let runtime = args.node.simulated_runtime(slot)?;
         tracing::info!(node = %node.name, runtime = %args.runtime, "berth agent starting");
+        node.kubelet_port = args.cri.kubelet_port;
         let ingress = args
             .ingress
             .run(client.clone(), &node, true, cancel.clone());
-        let nodes = Nodes::new(vec![NodeHandle::new(node, runtime)])?;
+        let handle = NodeHandle::new(node, runtime);
+        let serving = simulated_kubelet_server(client_ca_pem, &handle)
+            .await
+            .map(|server| tokio::spawn(server.serve(cancel.clone())));
+        let nodes = Nodes::new(vec![handle])?;
         let run = async {
             let outcome = run_nodes_until(client, nodes, options, cancel.clone()).await;
             cancel.cancel();
             outcome
         };
-        return tokio::join!(run, ingress).0;
+        let outcome = tokio::join!(run, ingress).0;
+        if let Some(serving) = serving {
+            let _ = serving.await;
+        }
+        return outcome;
     }
     let node = args.cri.real_node(node, &args.node)?;
     let network = args.cri.pod_network(&node)?;
     let dns = args.cri.dns(&node)?;
     let runtime = args.cri.runtime(&node.name, network.as_ref()).await?;
     tracing::info!(node = %node.name, runtime = %runtime.version(), ip = %node.internal_ip, "berth agent starting");
-    let kubelet_api = kubelet_server(client_ca_pem, &node, runtime.clone()).await?;
     let node_name = node.name.clone();
     let node_ip = node.internal_ip;
     let ingress = args
         .ingress
         .run(client.clone(), &node, false, cancel.clone());
-    let nodes = Nodes::new(vec![NodeHandle::new(node, runtime.clone())])?;
+    let handle = NodeHandle::new(node, runtime.clone());
+    let kubelet_api = kubelet_server(client_ca_pem, &handle).await?;
+    let nodes = Nodes::new(vec![handle])?;
     let serving = tokio::spawn(kubelet_api.serve(cancel.clone()));
     let proxy = tokio::spawn(berth_agent::network::service_proxy::run(
         client.clone(),
@@ -648,9 +660,9 @@ async fn run_node(
 /// the cluster's CA (the API server) get in.
 async fn kubelet_server(
     client_ca_pem: String,
-    node: &NodeConfig,
-    runtime: Arc<CriRuntime>,
+    handle: &NodeHandle,
 ) -> anyhow::Result<berth_agent::server::Server> {
+    let node = &handle.config;
     let config = berth_agent::server::ServerConfig {
         listen: std::net::SocketAddr::new(node.internal_ip, node.kubelet_port),
         node_name: node.name.clone(),
@@ -658,7 +670,33 @@ async fn kubelet_server(
         serving_cert_pem: None,
         serving_key_pem: None,
     };
-    Ok(berth_agent::server::Server::bind(config, runtime).await?)
+    Ok(berth_agent::server::Server::bind(
+        config,
+        Arc::clone(&handle.runtime),
+        handle.metrics.clone(),
+    )
+    .await?)
+}
+
+/// A simulated node's kubelet API (its metrics and stats; it runs no
+/// processes to stream from), on its loopback address. Best effort: a
+/// simulated node without the cluster CA, or whose port is taken, runs
+/// without one, as simulated nodes did before they served metrics.
+async fn simulated_kubelet_server(
+    client_ca_pem: String,
+    handle: &NodeHandle,
+) -> Option<berth_agent::server::Server> {
+    if client_ca_pem.is_empty() {
+        tracing::info!(node = %handle.config.name, "no cluster CA to verify clients with; the simulated node serves no kubelet API");
+        return None;
+    }
+    match kubelet_server(client_ca_pem, handle).await {
+        Ok(server) => Some(server),
+        Err(error) => {
+            tracing::warn!(node = %handle.config.name, error = %format!("{error:#}"), "the simulated node serves no kubelet API");
+            None
+        }
+    }
 }
 
 pub async fn shutdown_signal() {

@@ -12,7 +12,8 @@ use hyper::body::Incoming;
 use jiff::Timestamp;
 
 use super::request::{NodeRequest, PodRef, RequestError};
-use super::{container_logs, stats, stream, Splice};
+use super::{container_logs, metrics, stats, stream, Splice};
+use crate::metrics::KubeletMetrics;
 use crate::runtime::{ContainerState, PodState, Runtime, RuntimeError, SandboxPhase};
 use crate::stats::Collector;
 
@@ -86,18 +87,21 @@ impl From<RuntimeError> for Refusal {
     }
 }
 
-/// What every request handler shares: the runtime, and the collector of
-/// resource usage (which remembers the previous CPU samples).
+/// What every request handler shares: the runtime, the collector of
+/// resource usage (which remembers the previous CPU samples) and the
+/// node's metrics.
 pub(super) struct Handler {
     runtime: Arc<dyn Runtime>,
     stats: Collector,
+    metrics: KubeletMetrics,
 }
 
 impl Handler {
-    pub fn new(node_name: String, runtime: Arc<dyn Runtime>) -> Self {
+    pub fn new(node_name: String, runtime: Arc<dyn Runtime>, metrics: KubeletMetrics) -> Self {
         Self {
             stats: Collector::new(node_name, Arc::clone(&runtime)),
             runtime,
+            metrics,
         }
     }
 
@@ -125,7 +129,19 @@ impl Handler {
         let parsed =
             NodeRequest::parse(request.method(), uri.path(), uri.query(), Timestamp::now())?;
         let Some(pod_ref) = parsed.pod() else {
-            return stats::serve(&self.stats, &parsed).await;
+            let accept = request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            return match parsed {
+                NodeRequest::Metrics => {
+                    Ok(metrics::kubelet(self.runtime.as_ref(), &self.metrics, accept).await)
+                }
+                NodeRequest::MetricsCadvisor => {
+                    metrics::cadvisor(self.runtime.as_ref(), &self.stats, accept).await
+                }
+                parsed => stats::serve(&self.stats, &parsed).await,
+            };
         };
         let pod = find_pod(self.runtime.as_ref(), pod_ref).await?;
         match parsed {

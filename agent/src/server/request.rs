@@ -81,6 +81,10 @@ pub enum NodeRequest {
     StatsSummary,
     /// `GET /metrics/resource`: the same as Prometheus text.
     MetricsResource,
+    /// `GET /metrics`: the kubelet's own metrics.
+    Metrics,
+    /// `GET /metrics/cadvisor`: the containers' usage under cAdvisor's names.
+    MetricsCadvisor,
 }
 
 /// Why a request is refused before anything is looked up.
@@ -120,6 +124,14 @@ impl NodeRequest {
             ["metrics", "resource"] => {
                 allow(method, &[Method::GET])?;
                 Ok(Self::MetricsResource)
+            }
+            ["metrics"] => {
+                allow(method, &[Method::GET])?;
+                Ok(Self::Metrics)
+            }
+            ["metrics", "cadvisor"] => {
+                allow(method, &[Method::GET])?;
+                Ok(Self::MetricsCadvisor)
             }
             ["containerLogs", namespace, name, container] => {
                 allow(method, &[Method::GET])?;
@@ -183,7 +195,9 @@ impl NodeRequest {
             | Self::Exec { pod, .. }
             | Self::Attach { pod, .. }
             | Self::PortForward { pod, .. } => Some(pod),
-            Self::StatsSummary | Self::MetricsResource => None,
+            Self::StatsSummary | Self::MetricsResource | Self::Metrics | Self::MetricsCadvisor => {
+                None
+            }
         }
     }
 }
@@ -359,6 +373,18 @@ mod tests {
             parse(Method::GET, "/metrics/resource").unwrap(),
             NodeRequest::MetricsResource
         );
+        assert_eq!(
+            parse(Method::GET, "/metrics").unwrap(),
+            NodeRequest::Metrics
+        );
+        assert_eq!(
+            parse(Method::GET, "/metrics/cadvisor").unwrap(),
+            NodeRequest::MetricsCadvisor
+        );
+        assert!(matches!(
+            parse(Method::POST, "/metrics"),
+            Err(RequestError::MethodNotAllowed(_))
+        ));
         assert!(NodeRequest::StatsSummary.pod().is_none());
         assert!(matches!(
             parse(Method::POST, "/stats/summary"),

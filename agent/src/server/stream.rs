@@ -83,7 +83,9 @@ pub(super) fn stream_request(
         }
         NodeRequest::ContainerLogs { .. }
         | NodeRequest::StatsSummary
-        | NodeRequest::MetricsResource => Err(Refusal::internal(
+        | NodeRequest::MetricsResource
+        | NodeRequest::Metrics
+        | NodeRequest::MetricsCadvisor => Err(Refusal::internal(
             "only exec, attach and port-forward requests are streams",
         )),
     }

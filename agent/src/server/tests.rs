@@ -179,7 +179,7 @@ async fn unknown_pods_and_containers_are_404_with_a_message() {
             404,
             "pod \"nope\" not found",
         ),
-        ("/metrics", 404, "no path"),
+        ("/metrics/nope", 404, "no path"),
     ];
     for (target, status, message) in cases {
         let (got_status, body) = text(get(&server, &pki, target).await).await;
@@ -386,10 +386,14 @@ async fn binding_a_taken_port_names_the_address() {
         serving_cert_pem: None,
         serving_key_pem: None,
     };
-    let error = super::Server::bind(config, Arc::new(FakeRuntime::default()))
-        .await
-        .err()
-        .expect("the port is taken");
+    let error = super::Server::bind(
+        config,
+        Arc::new(FakeRuntime::default()),
+        crate::metrics::KubeletMetrics::new("node-1"),
+    )
+    .await
+    .err()
+    .expect("the port is taken");
     assert!(matches!(error, super::ServerError::Bind { .. }), "{error}");
     assert!(error.to_string().contains(&address.to_string()), "{error}");
 }
@@ -416,5 +420,34 @@ async fn the_nodes_usage_is_served_as_summary_and_resource_metrics() {
         "{body}"
     );
     assert!(body.contains("resource_scrape_error 0\n"), "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn kubelet_and_cadvisor_metrics_are_served_to_cluster_clients() {
+    let pki = Pki::new("cluster-ca");
+    let (runtime, _log) = runtime_with_log();
+    let server = TestServer::start(runtime, &pki, None).await;
+    let (status, body) = text(get(&server, &pki, "/metrics").await).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\nkubelet_running_pods 1\n"), "{body}");
+    assert!(
+        !body.contains("# EOF"),
+        "text format 0.0.4 was asked for: {body}"
+    );
+    let (status, body) = text(get(&server, &pki, "/metrics/cadvisor").await).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(
+            "container_cpu_usage_seconds_total{container=\"app\",pod=\"web\",namespace=\"default\""
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "container_memory_working_set_bytes{container=\"\",pod=\"web\",namespace=\"default\""
+        ),
+        "{body}"
+    );
     server.stop().await;
 }

@@ -282,7 +282,13 @@ impl TestServer {
             serving_cert_pem: serving.as_ref().map(|s| s.0.clone()),
             serving_key_pem: serving.map(|s| s.1),
         };
-        let server = Server::bind(config, runtime).await.unwrap();
+        let server = Server::bind(
+            config,
+            runtime,
+            crate::metrics::KubeletMetrics::new("node-1"),
+        )
+        .await
+        .unwrap();
         let address = server.local_addr().unwrap();
         let serving_cert_pem = server.serving_cert_pem().to_owned();
         let cancel = CancellationToken::new();
