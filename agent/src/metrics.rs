@@ -6,7 +6,6 @@
 //! ([`instrumented::InstrumentedRuntime`]) and its kubelet API.
 
 pub mod cadvisor;
-pub mod exposition;
 pub mod instrumented;
 
 use std::time::Duration;

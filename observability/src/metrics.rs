@@ -94,17 +94,25 @@ impl MetricsRegistry {
     /// `Content-Type`: OpenMetrics when it is listed (Prometheus lists it
     /// first), the classic text format otherwise, as upstream endpoints do.
     pub fn encode_for(&self, accept: &str) -> (&'static str, String) {
-        if accept.contains("application/openmetrics-text") {
-            (CONTENT_TYPE, self.encode())
-        } else {
-            (TEXT_CONTENT_TYPE, self.encode_text())
-        }
+        negotiate(accept, self.encode())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
         self.inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// `openmetrics` (an encoded registry, or a collector's output rendered
+/// alike) in the format a client's `Accept` header asks for, with its
+/// `Content-Type`: OpenMetrics when it is listed, else the classic text
+/// format, as upstream's endpoints answer.
+pub fn negotiate(accept: &str, openmetrics: String) -> (&'static str, String) {
+    if accept.contains("application/openmetrics-text") {
+        (CONTENT_TYPE, openmetrics)
+    } else {
+        (TEXT_CONTENT_TYPE, text::from_openmetrics(&openmetrics))
     }
 }
 
@@ -142,6 +150,21 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn openmetrics_goes_to_scrapers_that_ask_for_it_and_text_to_the_rest() {
+        let body = "# TYPE up gauge\nup 1\n# EOF\n".to_owned();
+        let prometheus =
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+        assert_eq!(
+            negotiate(prometheus, body.clone()),
+            (CONTENT_TYPE, body.clone())
+        );
+        assert_eq!(
+            negotiate("application/json, */*", body),
+            (TEXT_CONTENT_TYPE, "# TYPE up gauge\nup 1\n".to_owned())
+        );
     }
 
     #[test]

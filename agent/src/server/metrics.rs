@@ -5,7 +5,7 @@
 use http::{header, Response};
 
 use super::handle::{full, Body, Refusal};
-use crate::metrics::{cadvisor, exposition, KubeletMetrics};
+use crate::metrics::{cadvisor, KubeletMetrics};
 use crate::runtime::Runtime;
 use crate::stats::Collector;
 
@@ -39,7 +39,8 @@ pub(super) async fn cadvisor(
 }
 
 fn respond(accept: Option<&str>, openmetrics: String) -> Response<Body> {
-    let (body, content_type) = exposition::negotiate(accept, openmetrics);
+    let (content_type, body) =
+        berth_observability::metrics::negotiate(accept.unwrap_or_default(), openmetrics);
     let mut response = Response::new(full(body));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
