@@ -14,7 +14,6 @@ use serde_json::Value;
 use support::{eventually, free_port, Server, KUBECTL_1_33};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
-const PROMTOOL: &str = "/usr/bin/promtool";
 
 #[test]
 fn kubectl_reads_the_api_servers_metrics_with_upstream_names() {
@@ -99,16 +98,7 @@ fn promtool_accepts_the_metrics() {
     let k = server.kubectl(KUBECTL_1_33);
     k.ok(&["get", "namespaces"]);
     let text = k.ok(&["get", "--raw", "/metrics"]);
-    let out = support::spawn_with_stdin(Command::new(PROMTOOL).args(["check", "metrics"]), &text)
-        .wait_with_output()
-        .expect("promtool");
-    let verdict = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool: {verdict}");
-    assert!(verdict.trim().is_empty(), "promtool complains: {verdict}");
+    support::assert_promtool_accepts(&text);
 }
 
 /// A Prometheus process; killed and waited for however the test ends (its

@@ -6,12 +6,10 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use support::{wait_for, Server, KUBECTL_1_33};
 
-const PROMTOOL: &str = "/usr/bin/promtool";
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 const WEB: &str = r#"
@@ -82,16 +80,7 @@ fn a_deployments_replicas_and_pods_show_in_kube_state_metrics() {
         "no kube_pod_info for ksm-web's pods in:\n{text}"
     );
 
-    let out = support::spawn_with_stdin(Command::new(PROMTOOL).args(["check", "metrics"]), &text)
-        .wait_with_output()
-        .expect("promtool");
-    let verdict = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool: {verdict}");
-    assert!(verdict.trim().is_empty(), "promtool complains: {verdict}");
+    support::assert_promtool_accepts(&text);
 }
 
 #[test]

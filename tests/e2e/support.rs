@@ -265,6 +265,25 @@ pub fn spawn_with_stdin(command: &mut Command, stdin: &str) -> Child {
     child
 }
 
+/// Asserts that Debian's `promtool check metrics` accepts `text` (the
+/// classic text format) without a single lint complaint.
+#[allow(dead_code)]
+pub fn assert_promtool_accepts(text: &str) {
+    let out = spawn_with_stdin(
+        Command::new("/usr/bin/promtool").args(["check", "metrics"]),
+        text,
+    )
+    .wait_with_output()
+    .expect("promtool");
+    let verdict = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool: {verdict}");
+    assert!(verdict.trim().is_empty(), "promtool complains: {verdict}");
+}
+
 /// A kubectl invocation helper with its own discovery cache.
 pub struct Kubectl {
     pub binary: String,

@@ -5,6 +5,7 @@
 //! The objects are listed from the store in the background every
 //! [`REFRESH`] and turned into rows; a scrape only encodes the last rows,
 //! so it never waits on (or loads) the store however many pods there are.
+//! When nobody has scraped for [`IDLE`], listing stops until the next scrape.
 
 mod cluster;
 mod family;
@@ -30,6 +31,9 @@ use family::{MetricFamily, Snapshot};
 /// 1 min, so rows at most this old read like kube-state-metrics' own.
 const REFRESH: Duration = Duration::from_secs(5);
 
+/// How long after the last scrape the objects are still listed.
+const IDLE: Duration = Duration::from_secs(120);
+
 /// The registry `/metrics/kube-state` serves and the rows behind it.
 #[derive(Clone, Debug, Default)]
 pub struct KubeState {
@@ -50,7 +54,8 @@ impl KubeState {
         &self.registry
     }
 
-    /// Derives the rows now and then every [`REFRESH`] until `cancel` fires.
+    /// Derives the rows now and then every [`REFRESH`] while scrapes come,
+    /// until `cancel` fires.
     pub async fn run(self, objects: Objects, cancel: CancellationToken) {
         loop {
             let families = tokio::select! {
@@ -61,6 +66,12 @@ impl KubeState {
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(REFRESH) => {}
+            }
+            if !self.snapshot.scraped_within(IDLE) {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = self.snapshot.next_scrape() => {}
+                }
             }
         }
     }

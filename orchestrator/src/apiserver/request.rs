@@ -356,6 +356,20 @@ mod tests {
     }
 
     #[test]
+    fn metrics_paths_name_the_registry_they_serve() {
+        let parsed = |path: &str| parse(&Catalog::new(), &Method::GET, path, None);
+        assert!(matches!(parsed("/metrics"), Ok(ApiRequest::Metrics)));
+        assert!(matches!(
+            parsed("/metrics/kube-state"),
+            Ok(ApiRequest::KubeStateMetrics)
+        ));
+        assert!(matches!(
+            parsed("/metrics/other"),
+            Err(ApiError::UnknownPath)
+        ));
+    }
+
+    #[test]
     fn node_proxy_paths_keep_their_tail_in_the_uri() {
         let r = resource(Method::GET, "/api/v1/nodes/n1/proxy/stats/summary", None);
         assert_eq!(r.resource.plural, "nodes");

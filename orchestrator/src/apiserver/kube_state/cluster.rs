@@ -160,6 +160,7 @@ pub fn horizontal_pod_autoscalers(items: &[HorizontalPodAutoscaler]) -> Vec<Metr
 
 #[cfg(test)]
 mod tests {
+    use super::super::family::value_of;
     use super::*;
     use serde_json::json;
 
@@ -172,12 +173,7 @@ mod tests {
         }))
         .expect("a service");
         let families = services(&[s]);
-        let get = |name: &str, labels: &[(&str, &str)]| {
-            families
-                .iter()
-                .find(|f| f.name == name)
-                .and_then(|f| f.value(labels))
-        };
+        let get = |name: &str, labels: &[(&str, &str)]| value_of(&families, name, labels);
         assert_eq!(
             get("kube_service_info", &[("cluster_ip", "10.96.0.9")]),
             Some(1.0)

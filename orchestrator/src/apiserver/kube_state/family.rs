@@ -2,13 +2,15 @@
 //! encoding through a prometheus-client `Collector`. Plain data: deriving
 //! rows from objects never touches the registry, so it is tested alone.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use berth_observability::metrics::collector::Collector;
 use berth_observability::metrics::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
+use tokio::sync::Notify;
 
 /// A family's Prometheus type; kube-state-metrics serves gauges, and
 /// counters only for counts that never go down (container restarts).
@@ -86,6 +88,16 @@ impl MetricFamily {
     }
 }
 
+/// The value of the series of family `name` whose labels include every
+/// pair of `labels`, among `families` (for tests).
+#[cfg(test)]
+pub fn value_of(families: &[MetricFamily], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    families
+        .iter()
+        .find(|f| f.name == name)
+        .and_then(|f| f.value(labels))
+}
+
 /// Label values are written as given by the encoder: quote, backslash and
 /// newline are escaped here, as the text formats require.
 fn escape(value: &str) -> String {
@@ -108,13 +120,37 @@ pub fn bool_value(yes: bool) -> f64 {
 }
 
 /// The families last derived, swapped whole by the refresh and read whole
-/// by a scrape, so a scrape never waits for a list of the store.
+/// by a scrape, so a scrape never waits for a list of the store. A scrape
+/// also leaves its time, so the refresh can rest while nobody scrapes.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     families: Arc<RwLock<Arc<Vec<MetricFamily>>>>,
+    last_scrape: Arc<Mutex<Option<Instant>>>,
+    scraped: Arc<Notify>,
 }
 
 impl Snapshot {
+    /// Whether a scrape came within `window`.
+    pub fn scraped_within(&self, window: Duration) -> bool {
+        self.last_scrape
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some_and(|at| at.elapsed() <= window)
+    }
+
+    /// Resolves at the next scrape.
+    pub async fn next_scrape(&self) {
+        self.scraped.notified().await;
+    }
+
+    fn mark_scraped(&self) {
+        *self
+            .last_scrape
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+        self.scraped.notify_one();
+    }
+
     /// Replaces the families served.
     pub fn replace(&self, families: Vec<MetricFamily>) {
         *self
@@ -135,6 +171,7 @@ impl Snapshot {
 
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.mark_scraped();
         for family in self.current().iter() {
             let metric_type = match family.kind {
                 Kind::Gauge => MetricType::Gauge,
@@ -178,8 +215,10 @@ mod tests {
         restarts.push(&[("pod", "a")], &[("container", "c")], 3.0);
         snapshot.replace(vec![phase, restarts]);
         let registry = MetricsRegistry::default();
-        registry.register_collector(snapshot);
+        registry.register_collector(snapshot.clone());
+        assert!(!snapshot.scraped_within(Duration::from_secs(60)));
         let text = registry.encode_text();
+        assert!(snapshot.scraped_within(Duration::from_secs(60)));
         assert!(
             text.contains("kube_pod_status_phase{pod=\"a\\\"b\",phase=\"Running\"} 1"),
             "{text}"

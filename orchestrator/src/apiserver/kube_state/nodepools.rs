@@ -133,6 +133,7 @@ pub fn families(pools: &[NodePool]) -> Vec<MetricFamily> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::family::value_of;
     use super::*;
     use serde_json::json;
 
@@ -150,12 +151,7 @@ mod tests {
         }))
         .expect("a pool");
         let families = families(&[pool]);
-        let get = |name: &str, labels: &[(&str, &str)]| {
-            families
-                .iter()
-                .find(|f| f.name == name)
-                .and_then(|f| f.value(labels))
-        };
+        let get = |name: &str, labels: &[(&str, &str)]| value_of(&families, name, labels);
         let pool = [("nodepool", "gpus")];
         assert_eq!(get("kube_nodepool_spec_min_replicas", &pool), Some(1.0));
         assert_eq!(get("kube_nodepool_spec_max_replicas", &pool), Some(4.0));

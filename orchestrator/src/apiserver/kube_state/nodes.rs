@@ -110,6 +110,7 @@ pub fn families(nodes: &[Node]) -> Vec<MetricFamily> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::family::value_of;
     use super::*;
     use serde_json::json;
 
@@ -128,12 +129,7 @@ mod tests {
         }))
         .expect("a node");
         let families = families(&[node]);
-        let get = |name: &str, labels: &[(&str, &str)]| {
-            families
-                .iter()
-                .find(|f| f.name == name)
-                .and_then(|f| f.value(labels))
-        };
+        let get = |name: &str, labels: &[(&str, &str)]| value_of(&families, name, labels);
         let ready = |status| {
             [
                 ("node", "gpu-0"),

@@ -125,8 +125,8 @@ pub fn families(pods: &[Pod]) -> Vec<MetricFamily> {
     ]
 }
 
-/// `kube_pod_owner`: a row per owner reference, or one with `<none>`.
-fn push_owners(owner: &mut MetricFamily, base: &[(&str, &str)], meta: &ObjectMeta) {
+/// `kube_*_owner`: a row per owner reference, or one with `<none>`.
+pub fn push_owners(owner: &mut MetricFamily, base: &[(&str, &str)], meta: &ObjectMeta) {
     let owners = meta.owner_references.as_deref().unwrap_or_default();
     if owners.is_empty() {
         let none = [

@@ -8,7 +8,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::family::MetricFamily;
-use super::pods::{push_condition, timestamp};
+use super::pods::{push_condition, push_owners, timestamp};
 
 /// One gauge family per `(name, help, value)`; a `None` value leaves the
 /// object out of that family.
@@ -129,34 +129,7 @@ pub fn replicasets(items: &[ReplicaSet]) -> Vec<MetricFamily> {
             ),
             ("replicaset", r.metadata.name.as_deref().unwrap_or_default()),
         ];
-        let owners = r.metadata.owner_references.as_deref().unwrap_or_default();
-        if owners.is_empty() {
-            owner.push(
-                &base,
-                &[
-                    ("owner_kind", "<none>"),
-                    ("owner_name", "<none>"),
-                    ("owner_is_controller", "<none>"),
-                ],
-                1.0,
-            );
-        }
-        for o in owners {
-            let controller = if o.controller == Some(true) {
-                "true"
-            } else {
-                "false"
-            };
-            owner.push(
-                &base,
-                &[
-                    ("owner_kind", o.kind.as_str()),
-                    ("owner_name", o.name.as_str()),
-                    ("owner_is_controller", controller),
-                ],
-                1.0,
-            );
-        }
+        push_owners(&mut owner, &base, &r.metadata);
     }
     families.push(owner);
     families
