@@ -10,13 +10,16 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::family::MetricFamily;
 use super::pods::{push_condition, push_owners, timestamp};
 
+/// A gauge's name, help and value for one object (`None`: no series).
+type GaugeSpec<'a, T> = (&'static str, &'static str, &'a dyn Fn(&T) -> Option<f64>);
+
 /// One gauge family per `(name, help, value)`; a `None` value leaves the
 /// object out of that family.
 fn gauges<T>(
     objects: &[T],
     label: &str,
     meta: impl Fn(&T) -> &ObjectMeta,
-    specs: &[(&'static str, &'static str, &dyn Fn(&T) -> Option<f64>)],
+    specs: &[GaugeSpec<'_, T>],
 ) -> Vec<MetricFamily> {
     specs
         .iter()
