@@ -192,6 +192,49 @@ mod tests {
     }
 
     #[test]
+    fn claims_and_autoscalers_report_phase_and_replicas() {
+        let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {"name": "data", "namespace": "ns"}, "status": {"phase": "Bound"},
+        }))
+        .expect("a claim");
+        let hpa: HorizontalPodAutoscaler = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"maxReplicas": 10, "scaleTargetRef": {"kind": "Deployment", "name": "web"}},
+            "status": {"currentReplicas": 3, "desiredReplicas": 4},
+        }))
+        .expect("an autoscaler");
+        let mut families = persistent_volume_claims(&[claim]);
+        families.extend(horizontal_pod_autoscalers(&[hpa]));
+        let get = |name: &str, labels: &[(&str, &str)]| value_of(&families, name, labels);
+        let claim = |phase| [("persistentvolumeclaim", "data"), ("phase", phase)];
+        assert_eq!(
+            get("kube_persistentvolumeclaim_status_phase", &claim("Bound")),
+            Some(1.0)
+        );
+        assert_eq!(
+            get("kube_persistentvolumeclaim_status_phase", &claim("Pending")),
+            Some(0.0)
+        );
+        let hpa = [("horizontalpodautoscaler", "web")];
+        assert_eq!(
+            get("kube_horizontalpodautoscaler_spec_min_replicas", &hpa),
+            Some(1.0)
+        );
+        assert_eq!(
+            get("kube_horizontalpodautoscaler_spec_max_replicas", &hpa),
+            Some(10.0)
+        );
+        assert_eq!(
+            get("kube_horizontalpodautoscaler_status_current_replicas", &hpa),
+            Some(3.0)
+        );
+        assert_eq!(
+            get("kube_horizontalpodautoscaler_status_desired_replicas", &hpa),
+            Some(4.0)
+        );
+    }
+
+    #[test]
     fn a_terminating_namespace_reads_1_on_terminating_only() {
         let n: Namespace = serde_json::from_value(json!({
             "metadata": {"name": "gone"}, "status": {"phase": "Terminating"},

@@ -273,6 +273,7 @@ pub fn jobs(items: &[Job]) -> Vec<MetricFamily> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::family::value_of;
     use super::*;
     use serde_json::json;
 
@@ -301,6 +302,66 @@ mod tests {
         assert_eq!(get("kube_deployment_status_replicas_ready"), Some(2.0));
         assert_eq!(get("kube_deployment_status_observed_generation"), Some(4.0));
         assert_eq!(get("kube_deployment_metadata_generation"), Some(4.0));
+    }
+
+    #[test]
+    fn replica_sets_statefulsets_and_daemonsets_report_their_counts() {
+        let rs: ReplicaSet = serde_json::from_value(json!({
+            "metadata": {"name": "web-1", "namespace": "ns", "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "d",
+                    "controller": true}]},
+            "spec": {"replicas": 3, "selector": {}},
+            "status": {"replicas": 3, "readyReplicas": 2},
+        }))
+        .expect("a replicaset");
+        let sts: StatefulSet = serde_json::from_value(json!({
+            "metadata": {"name": "db", "namespace": "ns"},
+            "spec": {"replicas": 2, "selector": {}, "template": {}, "serviceName": "db"},
+            "status": {"replicas": 2, "readyReplicas": 1, "availableReplicas": 1},
+        }))
+        .expect("a statefulset");
+        let ds: DaemonSet = serde_json::from_value(json!({
+            "metadata": {"name": "agent", "namespace": "ns", "generation": 3},
+            "spec": {"selector": {}, "template": {}},
+            "status": {"currentNumberScheduled": 4, "desiredNumberScheduled": 5,
+                "numberMisscheduled": 0, "numberReady": 4, "numberUnavailable": 1,
+                "observedGeneration": 3},
+        }))
+        .expect("a daemonset");
+        let mut families = replicasets(&[rs]);
+        families.extend(statefulsets(&[sts]));
+        families.extend(daemonsets(&[ds]));
+        let get = |name: &str, labels: &[(&str, &str)]| value_of(&families, name, labels);
+        let rs = [("namespace", "ns"), ("replicaset", "web-1")];
+        assert_eq!(get("kube_replicaset_spec_replicas", &rs), Some(3.0));
+        assert_eq!(get("kube_replicaset_status_ready_replicas", &rs), Some(2.0));
+        assert_eq!(
+            get(
+                "kube_replicaset_owner",
+                &[("owner_kind", "Deployment"), ("owner_name", "web")]
+            ),
+            Some(1.0)
+        );
+        let sts = [("statefulset", "db")];
+        assert_eq!(get("kube_statefulset_replicas", &sts), Some(2.0));
+        assert_eq!(
+            get("kube_statefulset_status_replicas_ready", &sts),
+            Some(1.0)
+        );
+        let ds = [("daemonset", "agent")];
+        assert_eq!(
+            get("kube_daemonset_status_desired_number_scheduled", &ds),
+            Some(5.0)
+        );
+        assert_eq!(
+            get("kube_daemonset_status_number_unavailable", &ds),
+            Some(1.0)
+        );
+        assert_eq!(
+            get("kube_daemonset_status_number_available", &ds),
+            Some(0.0)
+        );
+        assert_eq!(get("kube_daemonset_metadata_generation", &ds), Some(3.0));
     }
 
     #[test]
