@@ -2,12 +2,14 @@
 //! metrics itself. A Deployment applied with kubectl shows its available
 //! replicas and its pods' phase there, a simulated GPU node its
 //! `nvidia.com/gpu` capacity, promtool accepts the output, and reading it
-//! takes the same non-resource RBAC right as `/metrics`.
+//! takes the same non-resource RBAC right as `/metrics`. Debian's
+//! Prometheus scrapes it with the README's `kube-state-metrics` job.
 
 mod support;
 
 use std::time::Duration;
 
+use support::prometheus::{scrape_config, Prometheus};
 use support::{wait_for, Server, KUBECTL_1_33};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -119,4 +121,40 @@ fn kube_state_metrics_need_the_non_resource_rbac_right() {
         },
     );
     assert!(text.contains("# TYPE kube_node_info gauge"), "{text}");
+}
+
+#[test]
+fn debians_prometheus_scrapes_kube_state_metrics_with_the_objects_labels() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let prometheus = Prometheus::start(
+        dir.path(),
+        &scrape_config(
+            &server,
+            "kube-state-metrics",
+            "    honor_labels: true\n    metrics_path: /metrics/kube-state\n",
+        ),
+    );
+    let query = "/api/v1/query?query=kube_namespace_status_phase{namespace=\"kube-system\",phase=\"Active\"}";
+    let series = wait_for(
+        "kube_namespace_status_phase in Prometheus",
+        TIMEOUT,
+        &server,
+        &mut [],
+        || {
+            let answer = prometheus.api(query)?;
+            let first = answer.pointer("/data/result/0")?.clone();
+            (first.pointer("/value/1")?.as_str()? == "1").then_some(first)
+        },
+    );
+    // honor_labels: the object's namespace, not the target's, and the job's name.
+    assert_eq!(series["metric"]["job"], "kube-state-metrics", "{series}");
+    assert_eq!(series["metric"]["namespace"], "kube-system", "{series}");
+    let targets = prometheus.api("/api/v1/targets").expect("targets");
+    let target = &targets["data"]["activeTargets"][0];
+    assert_eq!(target["health"], "up", "{target}\n{}", prometheus.log());
+    assert_eq!(
+        target["scrapeUrl"],
+        format!("{}/metrics/kube-state", server.url())
+    );
 }

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod nodepool;
+pub mod prometheus;
 
 /// A pinned kubectl that speaks JSON on the wire (1.27–1.31 never send protobuf).
 pub const KUBECTL_1_31: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.31";
