@@ -311,10 +311,10 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
             other => other.to_owned(),
         })
         .collect();
-    // One registry for the API server's `/metrics`. The scheduler and
-    // controllers below run in this process, so they register theirs in
-    // `server.metrics()` (one scrape sees the whole control plane).
-    let metrics = MetricsRegistry::with_process_metrics();
+    // The API server's `/metrics` serves the control plane's registry: the
+    // scheduler and controllers below run in this process and register
+    // theirs there (one scrape sees the whole control plane).
+    let metrics = MetricsRegistry::control_plane().clone();
     let config = ApiServerConfig {
         listen: args.listen,
         service_cidr,

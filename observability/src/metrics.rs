@@ -55,6 +55,15 @@ impl MetricsRegistry {
         registry
     }
 
+    /// The registry of this process's control plane. `berth server` serves
+    /// it on the API server's `/metrics`; the scheduler and the controllers
+    /// register into it wherever they are started, so no registry handle
+    /// has to be threaded through every controller.
+    pub fn control_plane() -> &'static MetricsRegistry {
+        static CONTROL_PLANE: std::sync::OnceLock<MetricsRegistry> = std::sync::OnceLock::new();
+        CONTROL_PLANE.get_or_init(MetricsRegistry::with_process_metrics)
+    }
+
     /// Registers `metric` under `name` and returns it, so the caller keeps a
     /// handle to update. For a counter, `name` is given without the
     /// `_total` suffix, which the encoder adds (`apiserver_request` is

@@ -20,6 +20,7 @@ mod endpoint_reconciler;
 pub mod errors;
 mod eviction;
 mod handlers;
+pub mod kube_state;
 mod listing;
 pub mod metrics_api;
 pub mod negotiate;
@@ -117,6 +118,7 @@ struct AppState {
     metrics: metrics_api::ResourceMetrics,
     registry: MetricsRegistry,
     requests: request_metrics::RequestMetrics,
+    kube_state: kube_state::KubeState,
 }
 
 /// A bound, bootstrapped API server, ready to serve.
@@ -139,6 +141,9 @@ pub struct ApiServer {
     storage_objects: storage_objects::StorageObjects,
     /// The registry served on `/metrics`.
     registry: MetricsRegistry,
+    /// The object metrics served on `/metrics/kube-state`, derived in the
+    /// background.
+    kube_state: kube_state::KubeState,
 }
 
 impl ApiServer {
@@ -187,6 +192,7 @@ impl ApiServer {
         let node_proxy = NodeProxy::new(pki).map_err(ServeError::Tls)?;
         let catalog = Catalog::new();
         let metrics = metrics_api::ResourceMetrics::default();
+        let kube_state = kube_state::KubeState::new();
         let definitions_revision = crd_registry::load(&objects, &catalog).await?;
         let state = AppState {
             objects: objects.clone(),
@@ -200,6 +206,7 @@ impl ApiServer {
             metrics: metrics.clone(),
             requests: request_metrics::RequestMetrics::register(&config.metrics),
             registry: config.metrics.clone(),
+            kube_state: kube_state.clone(),
         };
         let storage_objects = storage_objects::StorageObjects::register(&config.metrics);
         let router = Router::new().fallback(dispatch).with_state(state);
@@ -235,6 +242,7 @@ impl ApiServer {
             metrics,
             storage_objects,
             registry: config.metrics,
+            kube_state,
         })
     }
 
@@ -273,6 +281,11 @@ impl ApiServer {
             self.node_proxy.clone(),
             cancel.clone(),
         ));
+        background.spawn(
+            self.kube_state
+                .clone()
+                .run(self.objects.clone(), cancel.clone()),
+        );
         background.spawn(
             self.storage_objects
                 .clone()
@@ -459,15 +472,19 @@ async fn route(
             return state.node_proxy.serve(&state.objects, resource, http).await;
         }
     }
-    if matches!(request, ApiRequest::Metrics) {
-        reviews::authorize_non_resource(&state.objects, &user, http.headers(), "get", "/metrics")
-            .await?;
+    let served = match request {
+        ApiRequest::Metrics => Some(("/metrics", &state.registry)),
+        ApiRequest::KubeStateMetrics => Some(("/metrics/kube-state", state.kube_state.registry())),
+        _ => None,
+    };
+    if let Some((path, registry)) = served {
+        reviews::authorize_non_resource(&state.objects, &user, http.headers(), "get", path).await?;
         let accept = http
             .headers()
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let (content_type, body) = state.registry.encode_for(accept);
+        let (content_type, body) = registry.encode_for(accept);
         return Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response());
     }
     let (mut parts, body) = http.into_parts();
@@ -489,7 +506,9 @@ async fn route(
     let json_ok = |v: Value| Ok(negotiate::json_response(StatusCode::OK, &v));
     match request {
         ApiRequest::Version => json_ok(discovery::version()),
-        ApiRequest::Health | ApiRequest::Metrics => unreachable!("answered above"),
+        ApiRequest::Health | ApiRequest::Metrics | ApiRequest::KubeStateMetrics => {
+            unreachable!("answered above")
+        }
         ApiRequest::CoreVersions | ApiRequest::Groups => {
             let core = matches!(request, ApiRequest::CoreVersions);
             let accept = headers

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod framework;
 pub mod informer;
 pub mod message;
+pub mod metrics;
 pub mod plugins;
 pub mod preemption;
 pub mod queue;
@@ -40,6 +41,7 @@ use crate::leader_election::{LeaderElectionError, LeaderElector, LeaseConfig};
 use binder::Nomination;
 use framework::{schedule_pod, CycleState, Profile, ScheduleError};
 use informer::Informer;
+use metrics::{AttemptResult, SchedulerMetrics};
 use plugins::volume_binding::prebind as volume_prebind;
 use preemption::{Decision, PostFilter};
 
@@ -171,6 +173,7 @@ impl Loop {
             return;
         }
         let _span = tracing::debug_span!("schedule", pod = %key).entered();
+        let started = Instant::now();
         let decision = schedule_pod(
             &self.profile,
             &self.informer.snapshot,
@@ -199,8 +202,10 @@ impl Loop {
                         }
                     }
                     if let Err(error) = binder::bind(&client, &pod, &node).await {
+                        SchedulerMetrics::global().attempt(AttemptResult::Error, started.elapsed());
                         return Outcome::BindFailed { key, error };
                     }
+                    SchedulerMetrics::global().attempt(AttemptResult::Scheduled, started.elapsed());
                     let message = format!("Successfully assigned {key} to {node}");
                     let event = binder::event(&pod, "Normal", "Scheduled", &message, &identity);
                     if let Err(e) = binder::record(&client, &event).await {
@@ -212,11 +217,12 @@ impl Loop {
             Err(error) => {
                 let priority = preemption::priority(&pod);
                 self.informer.queue.park(&key, priority, Instant::now());
-                let reason = match error {
-                    ScheduleError::Plugin { .. } => "SchedulerError",
-                    _ => "Unschedulable",
+                let (reason, result) = match error {
+                    ScheduleError::Plugin { .. } => ("SchedulerError", AttemptResult::Error),
+                    _ => ("Unschedulable", AttemptResult::Unschedulable),
                 };
                 let (message, nomination, decision) = self.post_filter(&key, &pod, error);
+                SchedulerMetrics::global().attempt(result, started.elapsed());
                 tracing::debug!(pod = %key, %message, "unschedulable");
                 self.tasks.spawn(async move {
                     let not_preempted = match decision {
@@ -257,6 +263,14 @@ impl Loop {
         let state = CycleState::new(pod, snapshot);
         let budgets = self.informer.budgets();
         let post = preemption::post_filter(&self.profile, &state, snapshot, &budgets);
+        // Upstream counts an attempt once the pod may preempt at all.
+        match &post {
+            PostFilter::Nominated(decision) => {
+                SchedulerMetrics::global().preemption(Some(decision.victims.len()))
+            }
+            PostFilter::NoCandidates(_) => SchedulerMetrics::global().preemption(None),
+            PostFilter::NotEligible(_) => {}
+        }
         let snapshot = &mut self.informer.snapshot;
         match post {
             PostFilter::Nominated(decision) => {
@@ -418,7 +432,11 @@ async fn schedule_while_leading(
                     state.on_outcome(outcome);
                 }
             }
-            _ = flush.tick() => state.informer.queue.flush(Instant::now()),
+            _ = flush.tick() => {
+                let now = Instant::now();
+                state.informer.queue.flush(now);
+                SchedulerMetrics::global().pending(state.informer.queue.lengths(now));
+            }
             _ = std::future::ready(()), if can_decide => {
                 for _ in 0..DECISIONS_PER_TURN {
                     if state.tasks.len() >= MAX_IN_FLIGHT || !state.informer.queue.has_active() {

@@ -5,16 +5,11 @@
 
 mod support;
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
-use support::{eventually, free_port, Server, KUBECTL_1_33};
-
-const PROMETHEUS: &str = "/usr/bin/prometheus";
-const PROMTOOL: &str = "/usr/bin/promtool";
+use support::prometheus::{scrape_config, Prometheus};
+use support::{eventually, Server, KUBECTL_1_33};
 
 #[test]
 fn kubectl_reads_the_api_servers_metrics_with_upstream_names() {
@@ -99,91 +94,7 @@ fn promtool_accepts_the_metrics() {
     let k = server.kubectl(KUBECTL_1_33);
     k.ok(&["get", "namespaces"]);
     let text = k.ok(&["get", "--raw", "/metrics"]);
-    let out = support::spawn_with_stdin(Command::new(PROMTOOL).args(["check", "metrics"]), &text)
-        .wait_with_output()
-        .expect("promtool");
-    let verdict = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool: {verdict}");
-    assert!(verdict.trim().is_empty(), "promtool complains: {verdict}");
-}
-
-/// A Prometheus process; killed and waited for however the test ends (its
-/// storage lives in the test's temporary directory).
-struct Prometheus {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Prometheus {
-    fn start(dir: &Path, config: &str) -> Self {
-        let config_path = dir.join("prometheus.yml");
-        std::fs::write(&config_path, config).expect("writing prometheus.yml");
-        let port = free_port();
-        let log = dir.join("prometheus.log");
-        let child = Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("prometheus log"))
-            .spawn()
-            .expect("Debian's prometheus is installed");
-        let prometheus = Self { child, port, log };
-        eventually(Duration::from_secs(30), || {
-            TcpStream::connect(("127.0.0.1", prometheus.port)).ok()
-        });
-        prometheus
-    }
-
-    fn api(&self, path: &str) -> Option<Value> {
-        let out = Command::new("curl")
-            .args(["-sS", "--fail", "-g"])
-            .arg(format!("http://127.0.0.1:{}{path}", self.port))
-            .output()
-            .ok()?;
-        serde_json::from_slice(&out.stdout).ok()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The scrape configuration the README shows, for this server.
-fn scrape_config(server: &Server) -> String {
-    let tls = server.data_dir().join("tls");
-    let target = server.url().trim_start_matches("https://").to_owned();
-    format!(
-        r#"global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: kubernetes-apiservers
-    scheme: https
-    tls_config:
-      ca_file: {ca}
-    authorization:
-      credentials_file: {token}
-    static_configs:
-      - targets: ["{target}"]
-"#,
-        ca = tls.join("ca.crt").display(),
-        token = tls.join("admin.token").display(),
-    )
+    support::assert_promtool_accepts(&text);
 }
 
 #[test]
@@ -192,7 +103,10 @@ fn debians_prometheus_scrapes_the_api_server() {
     let k = server.kubectl(KUBECTL_1_33);
     k.ok(&["get", "namespaces"]);
     let dir = tempfile::tempdir().expect("temp dir");
-    let prometheus = Prometheus::start(dir.path(), &scrape_config(&server));
+    let prometheus = Prometheus::start(
+        dir.path(),
+        &scrape_config(&server, "kubernetes-apiservers", ""),
+    );
 
     let health = eventually(Duration::from_secs(60), || {
         let targets = prometheus.api("/api/v1/targets")?;

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod nodepool;
+pub mod prometheus;
 
 /// A pinned kubectl that speaks JSON on the wire (1.27–1.31 never send protobuf).
 pub const KUBECTL_1_31: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.31";
@@ -263,6 +264,25 @@ pub fn spawn_with_stdin(command: &mut Command, stdin: &str) -> Child {
         .write_all(stdin.as_bytes())
         .unwrap();
     child
+}
+
+/// Asserts that Debian's `promtool check metrics` accepts `text` (the
+/// classic text format) without a single lint complaint.
+#[allow(dead_code)]
+pub fn assert_promtool_accepts(text: &str) {
+    let out = spawn_with_stdin(
+        Command::new("/usr/bin/promtool").args(["check", "metrics"]),
+        text,
+    )
+    .wait_with_output()
+    .expect("promtool");
+    let verdict = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool: {verdict}");
+    assert!(verdict.trim().is_empty(), "promtool complains: {verdict}");
 }
 
 /// A kubectl invocation helper with its own discovery cache.

@@ -20,6 +20,9 @@ pub enum ApiRequest {
     /// `/metrics`: the server's Prometheus metrics (a non-resource URL
     /// behind the authorizer, as upstream).
     Metrics,
+    /// `/metrics/kube-state`: kube-state-metrics-style object metrics, behind
+    /// the authorizer like `/metrics`.
+    KubeStateMetrics,
     /// `/api`: core API versions.
     CoreVersions,
     /// `/apis`: the group list.
@@ -210,6 +213,7 @@ pub fn parse(
     match parts.as_slice() {
         ["version"] => Ok(ApiRequest::Version),
         ["metrics"] => Ok(ApiRequest::Metrics),
+        ["metrics", "kube-state"] => Ok(ApiRequest::KubeStateMetrics),
         [health, ..] if matches!(*health, "healthz" | "livez" | "readyz") => Ok(ApiRequest::Health),
         ["api"] => Ok(ApiRequest::CoreVersions),
         ["apis"] => Ok(ApiRequest::Groups),
@@ -349,6 +353,20 @@ mod tests {
             ApiRequest::Resource(r) => r,
             other => panic!("{path}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn metrics_paths_name_the_registry_they_serve() {
+        let parsed = |path: &str| parse(&Catalog::new(), &Method::GET, path, None);
+        assert!(matches!(parsed("/metrics"), Ok(ApiRequest::Metrics)));
+        assert!(matches!(
+            parsed("/metrics/kube-state"),
+            Ok(ApiRequest::KubeStateMetrics)
+        ));
+        assert!(matches!(
+            parsed("/metrics/other"),
+            Err(ApiError::UnknownPath)
+        ));
     }
 
     #[test]

@@ -400,6 +400,7 @@ fn non_resource_path(request: &ApiRequest, path: &str) -> &'static str {
         ApiRequest::Health if path.starts_with("/readyz") => "/readyz",
         ApiRequest::Health => "/healthz",
         ApiRequest::Metrics => "/metrics",
+        ApiRequest::KubeStateMetrics => "/metrics/kube-state",
         ApiRequest::CoreVersions => "/api",
         ApiRequest::Groups => "/apis",
         ApiRequest::Group(_) => "/apis/{group}",

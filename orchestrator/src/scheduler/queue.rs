@@ -9,6 +9,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use super::metrics::QueueLengths;
+
 /// First retry delay of an unschedulable pod; doubles per attempt.
 pub const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest retry delay.
@@ -22,6 +24,16 @@ struct Parked {
     generation: u64,
     attempts: u32,
     priority: i32,
+}
+
+impl Parked {
+    /// The wait before its next try: doubling per attempt, at most
+    /// `MAX_BACKOFF`.
+    fn backoff(&self) -> Duration {
+        INITIAL_BACKOFF
+            .saturating_mul(1 << self.attempts.saturating_sub(1).min(10))
+            .min(MAX_BACKOFF)
+    }
 }
 
 /// Where a pod sits in `active`: higher priority first, then arrival order.
@@ -99,6 +111,22 @@ impl SchedulingQueue {
         self.parked.len()
     }
 
+    /// How many pods wait in each part of the queue at `now`: parked pods
+    /// still in their back-off count as `backoff`, the others as
+    /// `unschedulable` (upstream's backoffQ and unschedulable pool).
+    pub fn lengths(&self, now: Instant) -> QueueLengths {
+        let backoff = self
+            .parked
+            .values()
+            .filter(|p| now.saturating_duration_since(p.since) < p.backoff())
+            .count();
+        QueueLengths {
+            active: self.active.len(),
+            backoff,
+            unschedulable: self.parked.len() - backoff,
+        }
+    }
+
     /// Moves parked pods whose backoff is over and whose retry is due back to `active`.
     pub fn flush(&mut self, now: Instant) {
         let generation = self.generation;
@@ -106,11 +134,9 @@ impl SchedulingQueue {
             .parked
             .iter()
             .filter(|(_, p)| {
-                let backoff = INITIAL_BACKOFF
-                    .saturating_mul(1 << p.attempts.saturating_sub(1).min(10))
-                    .min(MAX_BACKOFF);
                 let waited = now.saturating_duration_since(p.since);
-                waited >= backoff && (p.generation < generation || waited >= UNSCHEDULABLE_MAX_WAIT)
+                waited >= p.backoff()
+                    && (p.generation < generation || waited >= UNSCHEDULABLE_MAX_WAIT)
             })
             .map(|(k, p)| (k.clone(), p.priority))
             .collect();
@@ -124,6 +150,27 @@ impl SchedulingQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_split_parked_pods_by_their_backoff() {
+        let mut q = SchedulingQueue::default();
+        let start = Instant::now();
+        q.add("a", 0);
+        q.add("b", 0);
+        q.add("c", 0);
+        let _ = q.pop();
+        let _ = q.pop();
+        q.park("a", 0, start);
+        q.park("b", 0, start - INITIAL_BACKOFF * 2);
+        assert_eq!(
+            q.lengths(start),
+            QueueLengths {
+                active: 1,
+                backoff: 1,
+                unschedulable: 1,
+            }
+        );
+    }
 
     #[test]
     fn a_key_queued_many_times_runs_once() {
