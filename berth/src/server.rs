@@ -258,11 +258,14 @@ impl Running {
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let running = start(args).await?;
-    eprintln!(
-        "berth API server listening on {}\nuse it with: kubectl --kubeconfig {}",
-        running.url,
-        running.kubeconfig.display()
-    );
+    // The same facts are logged as an event; this is for the person at the console.
+    if berth_observability::log_format() == berth_observability::LogFormat::Text {
+        eprintln!(
+            "berth API server listening on {}\nuse it with: kubectl --kubeconfig {}",
+            running.url,
+            running.kubeconfig.display()
+        );
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.stop().await
