@@ -235,7 +235,9 @@ async fn sync(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError> {
 /// yet running); none for the many passes that keep a running pod in sync.
 fn start_span(pod: &Pod) -> tracing::Span {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-    let starting = pod.metadata.deletion_timestamp.is_none()
+    let bound = pod.spec.as_ref().is_some_and(|s| s.node_name.is_some());
+    let starting = bound
+        && pod.metadata.deletion_timestamp.is_none()
         && !matches!(phase, Some("Running" | "Succeeded" | "Failed"));
     if !starting {
         return tracing::Span::none();

@@ -119,6 +119,26 @@ pub fn object_span(
     span
 }
 
+/// A kube client for `config` whose requests carry the current span's
+/// `traceparent` header while tracing is on, so the API server's request
+/// spans join the component's trace; a plain client otherwise.
+pub fn client(config: kube::Config) -> Result<kube::Client, kube::Error> {
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    if !enabled() {
+        return Ok(builder.build());
+    }
+    Ok(builder
+        .with_layer(&tower::util::MapRequestLayer::new(with_traceparent))
+        .build())
+}
+
+fn with_traceparent<B>(mut request: http::Request<B>) -> http::Request<B> {
+    if let Some(value) = current_traceparent().and_then(|t| http::HeaderValue::from_str(&t).ok()) {
+        request.headers_mut().insert(TRACEPARENT_HEADER, value);
+    }
+    request
+}
+
 /// The context annotation of an object's annotations.
 pub fn from_annotations(annotations: Option<&BTreeMap<String, String>>) -> Option<&str> {
     annotations?.get(ANNOTATION).map(String::as_str)

@@ -311,7 +311,7 @@ async fn new_replicaset(
         .insert(POD_TEMPLATE_HASH.into(), hash.clone());
     let labels = rs_template.metadata.as_ref().and_then(|m| m.labels.clone());
     let name = format!("{}-{hash}", d.name_any());
-    let rs = ReplicaSet {
+    let mut rs = ReplicaSet {
         metadata: ObjectMeta {
             name: Some(name.clone()),
             namespace: Some(namespace),
@@ -328,7 +328,6 @@ async fn new_replicaset(
         }),
         status: None,
     };
-    let mut rs = rs;
     propagation::inject(&mut rs.metadata.annotations);
     match api.create(&PostParams::default(), &rs).await {
         Ok(created) => {

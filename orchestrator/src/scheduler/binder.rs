@@ -37,14 +37,6 @@ async fn post<T: Serialize>(
     let bytes = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
     let mut request = build(bytes).map_err(kube::Error::BuildRequest)?;
     request.extensions_mut().insert(verb);
-    // The API server continues the scheduler's trace from this header.
-    if let Some(traceparent) = propagation::current_traceparent() {
-        if let Ok(value) = http::HeaderValue::from_str(&traceparent) {
-            request
-                .headers_mut()
-                .insert(propagation::TRACEPARENT_HEADER, value);
-        }
-    }
     client.request_text(request).await.map(drop)
 }
 
