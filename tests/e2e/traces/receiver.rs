@@ -26,6 +26,8 @@ pub struct ReceivedSpan {
     pub parent_span_id: String,
     pub component: Option<String>,
     pub object: Option<String>,
+    /// The request path of an API server span.
+    pub path: Option<String>,
 }
 
 type Spans = Arc<Mutex<Vec<ReceivedSpan>>>;
@@ -59,30 +61,33 @@ impl Receiver {
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc)),
         );
         let collected = spans.clone();
-        let router = axum::Router::new().route(
-            "/v1/traces",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let collected = collected.clone();
-                async move {
-                    match ExportTraceServiceRequest::decode(body) {
-                        Ok(request) => {
-                            record(&collected, request);
-                            let reply = ExportTraceServiceResponse::default().encode_to_vec();
-                            (
-                                http::StatusCode::OK,
-                                [(http::header::CONTENT_TYPE, "application/x-protobuf")],
-                                reply,
-                            )
+        // A shutdown flushes everything queued in one request: no size limit.
+        let router = axum::Router::new()
+            .route(
+                "/v1/traces",
+                axum::routing::post(move |body: axum::body::Bytes| {
+                    let collected = collected.clone();
+                    async move {
+                        match ExportTraceServiceRequest::decode(body) {
+                            Ok(request) => {
+                                record(&collected, request);
+                                let reply = ExportTraceServiceResponse::default().encode_to_vec();
+                                (
+                                    http::StatusCode::OK,
+                                    [(http::header::CONTENT_TYPE, "application/x-protobuf")],
+                                    reply,
+                                )
+                            }
+                            Err(_) => (
+                                http::StatusCode::BAD_REQUEST,
+                                [(http::header::CONTENT_TYPE, "text/plain")],
+                                b"not an ExportTraceServiceRequest".to_vec(),
+                            ),
                         }
-                        Err(_) => (
-                            http::StatusCode::BAD_REQUEST,
-                            [(http::header::CONTENT_TYPE, "text/plain")],
-                            b"not an ExportTraceServiceRequest".to_vec(),
-                        ),
                     }
-                }
-            }),
-        );
+                }),
+            )
+            .layer(axum::extract::DefaultBodyLimit::disable());
         runtime.spawn(async move { axum::serve(http, router).await });
         Self {
             runtime: Some(runtime),
@@ -151,6 +156,7 @@ fn record(spans: &Spans, request: ExportTraceServiceRequest) {
                     parent_span_id: hex(&span.parent_span_id),
                     component: string_attribute(&span.attributes, "berth.component"),
                     object: string_attribute(&span.attributes, "k8s.object"),
+                    path: string_attribute(&span.attributes, "url.path"),
                     name: span.name,
                 });
             }
