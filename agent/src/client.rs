@@ -52,5 +52,5 @@ pub async fn from_kubeconfig_file(
                 url: url.to_owned(),
             })?;
     }
-    Ok(kube::Client::try_from(config)?)
+    Ok(berth_observability::propagation::client(config)?)
 }

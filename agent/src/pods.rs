@@ -34,6 +34,8 @@ use crate::probes;
 use crate::runtime::{RuntimeError, RuntimeEvent};
 use crate::{lock, AgentError, AgentOptions, Nodes};
 use berth_observability::events::{object_reference, EventType, Recorder};
+use berth_observability::propagation;
+use tracing::Instrument;
 
 /// Grace period when a deleting pod names none (upstream's default).
 const DEFAULT_GRACE_SECONDS: i64 = 30;
@@ -225,6 +227,30 @@ fn since_creation(pod: &Pod) -> Option<Duration> {
 }
 
 async fn sync(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError> {
+    let span = start_span(&pod);
+    sync_pass(pod, ctx).instrument(span).await
+}
+
+/// A span, continuing the pod's trace, for the passes that start it (not
+/// yet running); none for the many passes that keep a running pod in sync.
+fn start_span(pod: &Pod) -> tracing::Span {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    let bound = pod.spec.as_ref().is_some_and(|s| s.node_name.is_some());
+    let starting = bound
+        && pod.metadata.deletion_timestamp.is_none()
+        && !matches!(phase, Some("Running" | "Succeeded" | "Failed"));
+    if !starting {
+        return tracing::Span::none();
+    }
+    propagation::object_span(
+        "agent",
+        "start-pod",
+        &pod.name_any(),
+        pod.metadata.annotations.as_ref(),
+    )
+}
+
+async fn sync_pass(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, PodError> {
     let Some(node) = pod
         .spec
         .as_ref()

@@ -26,6 +26,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    telemetry: berth_observability::TelemetryArgs,
 }
 
 #[derive(Subcommand)]
@@ -61,9 +63,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    berth_observability::init_logging("info");
     let cli = Cli::parse();
-    match cli.command {
+    let telemetry = berth_observability::init(cli.command.service_name(), "info", &cli.telemetry);
+    let result = match cli.command {
         Command::Up(args) => up::run(args).await,
         Command::Server(args) => server::run(args).await,
         Command::Scheduler(args) => scheduler::run(args).await,
@@ -76,5 +78,28 @@ async fn main() -> anyhow::Result<()> {
         Command::NodepoolController(args) => nodepool::run_standalone(args).await,
         Command::Nodepool(args) => nodepool::run(args).await,
         Command::CloudController(args) => cloud_controller::run(args).await,
+    };
+    telemetry.shutdown().await;
+    result
+}
+
+impl Command {
+    /// The `service.name` of this process's spans: one per process, named
+    /// after the command (spans say which component made them in `berth.component`).
+    fn service_name(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "berth-up",
+            Command::Server(_) => "berth-server",
+            Command::Scheduler(_) => "berth-scheduler",
+            Command::ControllerManager(_) => "berth-controller-manager",
+            Command::Agent(_) => "berth-agent",
+            Command::Sim(_) => "berth-sim",
+            Command::Supervise(_) => "berth-supervise",
+            Command::Cluster(_) => "berth-cluster",
+            Command::Token(_) => "berth-token",
+            Command::NodepoolController(_) => "berth-nodepool-controller",
+            Command::Nodepool(_) => "berth-nodepool",
+            Command::CloudController(_) => "berth-cloud-controller",
+        }
     }
 }

@@ -257,13 +257,17 @@ impl Running {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let stop = shutdown_signal();
     let running = start(args).await?;
-    eprintln!(
-        "berth API server listening on {}\nuse it with: kubectl --kubeconfig {}",
-        running.url,
-        running.kubeconfig.display()
-    );
-    shutdown_signal().await;
+    // The same facts are logged as an event; this is for the person at the console.
+    if berth_observability::log_format() == berth_observability::LogFormat::Text {
+        eprintln!(
+            "berth API server listening on {}\nuse it with: kubectl --kubeconfig {}",
+            running.url,
+            running.kubeconfig.display()
+        );
+    }
+    stop.await;
     tracing::info!("shutting down");
     running.stop().await
 }
@@ -425,11 +429,18 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when it is
+/// called, not when first polled, so a stop that comes while the server is
+/// still starting is not the default "terminate now" (which would lose the
+/// queued spans and skip the clean stop).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("installing SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
     }
 }

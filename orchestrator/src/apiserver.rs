@@ -51,6 +51,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 use self::allocator::{Allocator, Cidr};
 use self::catalog::{Catalog, Serving};
@@ -436,7 +437,9 @@ async fn dispatch(State(state): State<AppState>, http: axum::extract::Request) -
             let labels =
                 request_metrics::RequestLabels::of(&request, &method, uri.path(), http.headers());
             let inflight = state.requests.start(labels);
+            let span = request_span(&method, uri.path(), http.headers());
             let response = route(&state, request, http)
+                .instrument(span)
                 .await
                 .unwrap_or_else(IntoResponse::into_response);
             inflight.finish(response)
@@ -446,6 +449,27 @@ async fn dispatch(State(state): State<AppState>, http: axum::extract::Request) -
     };
     tracing::debug!(%method, %uri, status = response.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     response
+}
+
+/// A server span per request while tracing is on, continuing the client's
+/// W3C `traceparent` when it sends one; a disabled span otherwise.
+fn request_span(method: &http::Method, path: &str, headers: &http::HeaderMap) -> tracing::Span {
+    use berth_observability::propagation;
+    if !propagation::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "apiserver.request",
+        otel.kind = "server",
+        berth.component = "apiserver",
+        http.request.method = %method,
+        url.path = path,
+    );
+    let traceparent = headers
+        .get(propagation::TRACEPARENT_HEADER)
+        .and_then(|v| v.to_str().ok());
+    propagation::set_parent(&span, traceparent);
+    span
 }
 
 async fn route(

@@ -157,6 +157,19 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
 }
 
+/// The kinds whose creation the controllers, scheduler and agent follow, so
+/// the API server stamps the request's trace context on them (when tracing
+/// is on); other objects never carry the annotation.
+const TRACED_KINDS: &[&str] = &[
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Pod",
+];
+
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     let map = obj.as_object_mut().expect("objects are JSON objects");
     let meta = map.entry("metadata").or_insert_with(|| json!({}));
@@ -326,6 +339,10 @@ impl Objects {
         check_type_meta(r, &obj)?;
         obj["kind"] = json!(r.kind);
         obj["apiVersion"] = json!(r.api_version());
+        if TRACED_KINDS.contains(&r.kind.as_str()) && berth_observability::propagation::enabled() {
+            meta_mut(&mut obj);
+            berth_observability::propagation::inject_json_if_absent(&mut obj);
+        }
         let meta = meta_mut(&mut obj);
         if r.namespaced {
             let ns = ns.ok_or_else(|| {

@@ -19,5 +19,5 @@ pub async fn from_kubeconfig_yaml(yaml: &str) -> Result<kube::Client, ClientErro
     let kubeconfig = Kubeconfig::from_yaml(yaml)?;
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    Ok(kube::Client::try_from(config)?)
+    Ok(berth_observability::propagation::client(config)?)
 }

@@ -38,6 +38,8 @@ use super::workload::{
 };
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
+use berth_observability::propagation;
+use tracing::Instrument;
 
 /// The revision annotation `kubectl rollout history|undo` reads.
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -52,6 +54,8 @@ const NOT_COPIED: &[&str] = &[
     "deployment.kubernetes.io/revision-history",
     DESIRED_REPLICAS,
     MAX_REPLICAS,
+    // Each ReplicaSet carries the context of the controller pass that made it.
+    propagation::ANNOTATION,
 ];
 
 struct Context {
@@ -307,7 +311,7 @@ async fn new_replicaset(
         .insert(POD_TEMPLATE_HASH.into(), hash.clone());
     let labels = rs_template.metadata.as_ref().and_then(|m| m.labels.clone());
     let name = format!("{}-{hash}", d.name_any());
-    let rs = ReplicaSet {
+    let mut rs = ReplicaSet {
         metadata: ObjectMeta {
             name: Some(name.clone()),
             namespace: Some(namespace),
@@ -324,6 +328,7 @@ async fn new_replicaset(
         }),
         status: None,
     };
+    propagation::inject(&mut rs.metadata.annotations);
     match api.create(&PostParams::default(), &rs).await {
         Ok(created) => {
             if replicas > 0 {
@@ -493,6 +498,17 @@ async fn rollout_step(
 }
 
 async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let span = propagation::object_span(
+        "deployment-controller",
+        "sync",
+        &d.name_any(),
+        d.metadata.annotations.as_ref(),
+    );
+    sync(d, ctx).instrument(span).await
+}
+
+/// One reconcile pass of a Deployment.
+async fn sync(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     ctx.replicasets
         .ready()
         .await

@@ -57,7 +57,14 @@ impl PodControl<'_> {
         let mut batch = 1;
         while done < count {
             let size = batch.min(count - done);
-            let pods: Vec<Pod> = (done..done + size).map(&make).collect();
+            let pods: Vec<Pod> = (done..done + size)
+                .map(|i| {
+                    let mut pod = make(i);
+                    // The pod continues the owner's trace (scheduler, agent).
+                    berth_observability::propagation::inject(&mut pod.metadata.annotations);
+                    pod
+                })
+                .collect();
             let params = PostParams::default();
             let results =
                 futures::future::join_all(pods.iter().map(|p| self.api.create(&params, p))).await;

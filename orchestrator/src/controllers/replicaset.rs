@@ -39,6 +39,8 @@ use super::workload::{
 };
 use super::ControllerError;
 use berth_observability::events::Recorder;
+use berth_observability::propagation;
+use tracing::Instrument;
 
 /// At most this many pods are created or deleted in one pass (upstream's burstReplicas).
 const BURST_REPLICAS: usize = 500;
@@ -202,6 +204,17 @@ async fn manage_replicas(
 }
 
 async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let span = propagation::object_span(
+        "replicaset-controller",
+        "sync",
+        &rs.name_any(),
+        rs.metadata.annotations.as_ref(),
+    );
+    sync(rs, ctx).instrument(span).await
+}
+
+/// One reconcile pass of a ReplicaSet (or a ReplicationController).
+async fn sync(rs: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     ctx.pods
         .ready()
         .await

@@ -5,6 +5,7 @@
 //! only checked, never decoded: nothing reads them, and decoding them (and
 //! setting up a typed `Api` per call) is CPU spent on every scheduled pod.
 
+use berth_observability::propagation;
 use k8s_openapi::api::core::v1::{Binding, Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -12,6 +13,7 @@ use kube::core::Request;
 use kube::Resource;
 use serde::Serialize;
 use serde_json::json;
+use tracing::Instrument;
 
 /// The name upstream's scheduler reports itself as, and pods ask for.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
@@ -41,6 +43,20 @@ async fn post<T: Serialize>(
 /// `POST pods/NAME/binding` to `node`.
 pub async fn bind(client: &kube::Client, pod: &Pod, node: &str) -> Result<(), kube::Error> {
     let (namespace, name) = pod_name(pod);
+    let span =
+        propagation::object_span("scheduler", "bind", name, pod.metadata.annotations.as_ref());
+    post_binding(client, pod, namespace, name, node)
+        .instrument(span)
+        .await
+}
+
+async fn post_binding(
+    client: &kube::Client,
+    pod: &Pod,
+    namespace: &str,
+    name: &str,
+    node: &str,
+) -> Result<(), kube::Error> {
     let binding = Binding {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
