@@ -233,6 +233,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> 
     Ok(std::time::Duration::from_secs(seconds))
 }
 
+/// How long a stopping server waits for its tasks before ending them.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A server started in this process, with its in-process scheduler and
 /// controllers; [`Running::stop`] ends them.
 pub struct Running {
@@ -245,13 +248,30 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops every task and waits for them.
+    /// Stops every task and waits for them, at most [`STOP_GRACE`]: the API
+    /// server's graceful shutdown waits for open requests, and a client's
+    /// watch (an agent's, a simulator's) never ends by itself, so without a
+    /// bound a SIGTERM'd server could hang until its clients went away.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.cancel.cancel();
-        while let Some(result) = self.tasks.join_next().await {
-            result.context("a server task panicked")??;
+        let drained = tokio::time::timeout(STOP_GRACE, async {
+            while let Some(result) = self.tasks.join_next().await {
+                result.context("a server task panicked")??;
+            }
+            anyhow::Ok(())
+        })
+        .await;
+        match drained {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    tasks = self.tasks.len(),
+                    "tasks still running {STOP_GRACE:?} after the stop (open watches); ending them"
+                );
+                self.tasks.shutdown().await;
+                Ok(())
+            }
         }
-        Ok(())
     }
 }
 

@@ -52,6 +52,48 @@ fn kubectl_reads_the_api_servers_metrics_with_upstream_names() {
 }
 
 #[test]
+fn the_in_process_scheduler_reports_its_attempts_and_queue() {
+    // No node: the pod is tried, found unschedulable and parked.
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    k.ok(&[
+        "run",
+        "metrics-e2e-pending",
+        "--image=registry.invalid/none",
+        "--restart=Never",
+    ]);
+    let text = eventually(Duration::from_secs(30), || {
+        let text = k.ok(&["get", "--raw", "/metrics"]);
+        text.contains(
+            "scheduler_schedule_attempts_total{result=\"unschedulable\",profile=\"default-scheduler\"}",
+        )
+        .then_some(text)
+    });
+    for wanted in [
+        "scheduler_scheduling_attempt_duration_seconds_count{result=\"unschedulable\",profile=\"default-scheduler\"}",
+        "scheduler_pending_pods{queue=\"active\"}",
+        "scheduler_pending_pods{queue=\"backoff\"}",
+        "scheduler_pending_pods{queue=\"unschedulable\"}",
+        "scheduler_preemption_attempts_total",
+    ] {
+        assert!(text.contains(wanted), "no {wanted} in:\n{text}");
+    }
+    // The gauges follow the queue within its 250 ms flush tick.
+    eventually(Duration::from_secs(10), || {
+        let text = k.ok(&["get", "--raw", "/metrics"]);
+        let parked: u64 = ["backoff", "unschedulable"]
+            .iter()
+            .filter_map(|queue| {
+                let prefix = format!("scheduler_pending_pods{{queue=\"{queue}\"}} ");
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&prefix)?.trim().parse::<u64>().ok())
+            })
+            .sum();
+        (parked == 1).then_some(())
+    });
+}
+
+#[test]
 fn metrics_need_credentials_and_rbac_rights() {
     let server = Server::start();
     let k = server.kubectl(KUBECTL_1_33);
