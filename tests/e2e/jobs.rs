@@ -303,17 +303,33 @@ fn jobs_and_cronjobs_run_to_completion_as_upstream() {
 
     // A Job made by hand from the CronJob's template.
     kubectl.ok(&["create", "job", "--from=cronjob/tick", "by-hand"]);
-    kubectl.ok(&[
-        "wait",
-        "--for=condition=complete",
-        "job/by-hand",
-        "--timeout=120s",
-    ]);
     let owner = kubectl.jsonpath(
         &["get", "job", "by-hand"],
         "{.metadata.ownerReferences[0].kind}",
     );
     assert_eq!(owner, "CronJob");
+    // The CronJob owns it, so once finished it counts toward the history
+    // limit (1) and may be removed as soon as a scheduled run finishes
+    // after it: gone means finished, as upstream's cleanup only takes
+    // finished Jobs.
+    wait_for(
+        "the Job made by hand completes",
+        Duration::from_secs(120),
+        &server,
+        &mut [&mut node.agent],
+        || {
+            let got = kubectl.run(&[
+                "get",
+                "job",
+                "by-hand",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Complete\")].status}",
+            ]);
+            let stdout = String::from_utf8_lossy(&got.stdout);
+            let stderr = String::from_utf8_lossy(&got.stderr);
+            (stdout.trim() == "True" || stderr.contains("NotFound")).then_some(())
+        },
+    );
 
     // The CronJob ran twice and keeps one successful Job.
     let mut seen = BTreeSet::new();
