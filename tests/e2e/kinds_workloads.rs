@@ -161,6 +161,8 @@ fn manifests_get_upstream_defaults_tables_short_names_and_get_all() {
         .ok(&[&ns[..], &["get", "all", "-o", "name"]].concat())
         .lines()
         .filter(|line| !line.starts_with("pod/"))
+        // The CronJob fires on every minute boundary: its runs come and go.
+        .filter(|line| !line.starts_with("job.batch/tick-"))
         .map(str::to_owned)
         .collect();
     let expected: BTreeSet<String> = [
