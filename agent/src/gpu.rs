@@ -5,6 +5,8 @@
 //! never changes a device.
 
 mod allocator;
+pub mod health;
+mod monitor;
 mod nvml;
 
 use std::collections::BTreeMap;
@@ -12,7 +14,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 pub use allocator::{GpuAllocator, GpuError};
-pub use nvml::NvmlError;
+pub use monitor::{Fault, GpuMonitor, Sample};
+pub use nvml::{NvmlError, LIBRARY_ENV};
 
 /// The extended resource pods request GPUs by, as NVIDIA's device plugin
 /// advertises it.
@@ -49,7 +52,12 @@ pub struct Gpu {
 /// The GPUs of this machine, or why NVML could not list them (the library
 /// is missing, the driver is not loaded, …).
 pub fn try_detect() -> Result<Vec<Gpu>, NvmlError> {
-    nvml::list()
+    nvml::list(&nvml::library_path())
+}
+
+/// The GPUs the NVML library at `path` lists.
+pub fn try_detect_with(path: &std::ffi::OsStr) -> Result<Vec<Gpu>, NvmlError> {
+    nvml::list(path)
 }
 
 /// The GPUs of this machine; none when NVML is missing or fails. A missing
@@ -201,6 +209,9 @@ pub fn parse_visible_devices(value: &str) -> Vec<String> {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod fake_nvml_tests;
 
 #[cfg(test)]
 mod tests {
