@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use allocator::{GpuAllocator, GpuError};
 pub use monitor::{Fault, GpuMonitor, Sample};
-pub use nvml::{NvmlError, LIBRARY_ENV};
+pub use nvml::NvmlError;
 
 /// The extended resource pods request GPUs by, as NVIDIA's device plugin
 /// advertises it.
@@ -52,7 +52,7 @@ pub struct Gpu {
 /// The GPUs of this machine, or why NVML could not list them (the library
 /// is missing, the driver is not loaded, …).
 pub fn try_detect() -> Result<Vec<Gpu>, NvmlError> {
-    nvml::list(&nvml::library_path())
+    nvml::list(&nvml::library_path(None))
 }
 
 /// The GPUs the NVML library at `path` lists.
@@ -64,7 +64,13 @@ pub fn try_detect_with(path: &std::ffi::OsStr) -> Result<Vec<Gpu>, NvmlError> {
 /// library is the normal case on machines without GPUs and is logged at
 /// debug; any other failure is a warning, since GPUs may be going unused.
 pub fn detect() -> Vec<Gpu> {
-    match try_detect() {
+    detect_at(None)
+}
+
+/// [`detect`] through the NVML library at `library` (`--nvml-library`), or
+/// the driver's when `None`.
+pub fn detect_at(library: Option<&Path>) -> Vec<Gpu> {
+    match nvml::list(&nvml::library_path(library)) {
         Ok(gpus) => gpus,
         Err(e @ NvmlError::Load(_)) => {
             tracing::debug!(error = %e, "no NVIDIA GPUs");

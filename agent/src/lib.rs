@@ -143,7 +143,7 @@ impl NodeHandle {
         let monitor = if config.gpus.is_empty() {
             None
         } else {
-            gpu::GpuMonitor::open(config.gpus.clone())
+            gpu::GpuMonitor::open(config.nvml_library.as_deref(), config.gpus.clone())
                 .inspect_err(|e| tracing::warn!(error = %e, "GPU metrics and health are off"))
                 .ok()
         };

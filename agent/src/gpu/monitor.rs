@@ -58,9 +58,9 @@ impl std::fmt::Debug for GpuMonitor {
 }
 
 impl GpuMonitor {
-    /// Opens NVML (the driver's, or [`super::nvml::LIBRARY_ENV`]'s) for `gpus`.
-    pub fn open(gpus: Vec<Gpu>) -> Result<Self, NvmlError> {
-        Self::open_library(&super::nvml::library_path(), gpus)
+    /// Opens NVML (the library at `library`, or the driver's) for `gpus`.
+    pub fn open(library: Option<&std::path::Path>, gpus: Vec<Gpu>) -> Result<Self, NvmlError> {
+        Self::open_library(&super::nvml::library_path(library), gpus)
     }
 
     /// Opens the NVML library at `path` for `gpus`.

@@ -15,10 +15,6 @@ use super::Gpu;
 /// The library's soname, as the driver installs it.
 pub(super) const LIBRARY: &str = "libnvidia-ml.so.1";
 
-/// The variable naming another NVML library to open (a full path), for
-/// drivers installed outside the loader's path and for tests.
-pub const LIBRARY_ENV: &str = "BERTH_NVML_LIBRARY";
-
 /// `NVML_SUCCESS`.
 const SUCCESS: c_uint = 0;
 /// `NVML_ERROR_NOT_SUPPORTED`.
@@ -201,9 +197,10 @@ impl Nvml {
     }
 }
 
-/// The library to open: [`LIBRARY_ENV`] when set, else the driver's soname.
-pub(super) fn library_path() -> OsString {
-    std::env::var_os(LIBRARY_ENV).unwrap_or_else(|| LIBRARY.into())
+/// The library to open: `library` when given (a path), else the driver's
+/// soname, found by the dynamic loader.
+pub(super) fn library_path(library: Option<&std::path::Path>) -> OsString {
+    library.map_or_else(|| LIBRARY.into(), |path| path.as_os_str().to_owned())
 }
 
 /// Every GPU NVML (the library at `path`) sees, by index. A device that
