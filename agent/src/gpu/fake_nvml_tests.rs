@@ -29,9 +29,15 @@ struct FakeNvml {
 
 impl FakeNvml {
     fn new(state: &str) -> Self {
+        Self::compiled(state, &[])
+    }
+
+    /// A fake compiled with `defines` (`-DFAKE_NVML_OLD_DRIVER`).
+    fn compiled(state: &str, defines: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fake_nvml/fake_nvml.c");
         let status = Command::new("cc")
+            .args(defines)
             .args(["-shared", "-fPIC", "-Wall", "-o"])
             .arg(dir.path().join(nvml::LIBRARY))
             .arg(&source)
@@ -120,6 +126,19 @@ fn detection_and_every_reading_go_through_nvml() {
     );
     assert!(!samples[1].lost);
     assert!(monitor.check().is_empty());
+}
+
+#[test]
+fn an_old_driver_without_some_functions_gives_fewer_readings() {
+    let fake = FakeNvml::compiled(TWO_GPUS, &["-DFAKE_NVML_OLD_DRIVER"]);
+    let monitor = fake.monitor();
+    let sample = &monitor.sample()[0];
+    assert_eq!(sample.sm_clock_mhz, None, "no nvmlDeviceGetClockInfo");
+    assert_eq!(sample.utilization_percent, Some(42));
+    // Without an event set XIDs are not seen, and nothing fails.
+    fake.write(&format!("{TWO_GPUS}xid 0 79\n"));
+    assert!(monitor.check().is_empty());
+    assert_eq!(monitor.last_xid("GPU-aaa"), None);
 }
 
 #[test]

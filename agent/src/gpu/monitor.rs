@@ -45,7 +45,9 @@ pub struct Fault {
 /// This node's GPUs as NVML sees them now.
 pub struct GpuMonitor {
     gpus: Vec<Gpu>,
-    session: Session,
+    /// One caller at a time: scrapes are rare, and a stand-in library
+    /// (tests' fake NVML) need not be thread-safe as the driver's is.
+    session: Mutex<Session>,
     health: Mutex<Health>,
 }
 
@@ -67,7 +69,7 @@ impl GpuMonitor {
     pub fn open_library(path: &OsStr, gpus: Vec<Gpu>) -> Result<Self, NvmlError> {
         let uuids: Vec<String> = gpus.iter().map(|g| g.uuid.clone()).collect();
         Ok(Self {
-            session: Session::open(path, &uuids)?,
+            session: Mutex::new(Session::open(path, &uuids)?),
             gpus,
             health: Mutex::new(Health::default()),
         })
@@ -80,10 +82,8 @@ impl GpuMonitor {
 
     /// A reading of every GPU, in [`Self::gpus`]' order.
     pub fn sample(&self) -> Vec<Sample> {
-        self.gpus
-            .iter()
-            .map(|g| self.session.sample(&g.uuid))
-            .collect()
+        let session = lock(&self.session);
+        self.gpus.iter().map(|g| session.sample(&g.uuid)).collect()
     }
 
     /// The last critical XID reported for `uuid`.
@@ -99,7 +99,7 @@ impl GpuMonitor {
     /// Drains the XID events and reads every GPU; the GPUs that became
     /// unhealthy since the last check.
     pub fn check(&self) -> Vec<Fault> {
-        let xids = self.session.drain_xids();
+        let xids = lock(&self.session).drain_xids();
         let samples = self.sample();
         let mut health = lock(&self.health);
         let mut faults = Vec::new();

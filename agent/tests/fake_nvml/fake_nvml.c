@@ -9,6 +9,8 @@
  * bytes; power in mW; a key left out answers NVML_ERROR_NOT_SUPPORTED;
  * `lost=1` makes every call on it answer NVML_ERROR_GPU_IS_LOST). Each
  * `xid INDEX VALUE` line is delivered once by nvmlEventSetWait_v2, in order.
+ * Compiled with -DFAKE_NVML_OLD_DRIVER it lacks nvmlDeviceGetClockInfo and
+ * the event functions, as an old driver might.
  * Signatures and constants follow nvml.h. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -164,6 +166,7 @@ int nvmlDeviceGetPowerUsage(void *d, unsigned *milliwatts) {
     *milliwatts = (unsigned)v;
     return rc;
 }
+#ifndef FAKE_NVML_OLD_DRIVER
 int nvmlDeviceGetClockInfo(void *d, int type, unsigned *mhz) {
     unsigned long long v = 0;
     if (type != 1) return INVALID_ARGUMENT; /* NVML_CLOCK_SM */
@@ -171,10 +174,12 @@ int nvmlDeviceGetClockInfo(void *d, int type, unsigned *mhz) {
     *mhz = (unsigned)v;
     return rc;
 }
+#endif
 int nvmlDeviceGetTotalEccErrors(void *d, int error_type, int counter_type, unsigned long long *count) {
     if (counter_type != 0 || error_type < 0 || error_type > 1) return INVALID_ARGUMENT; /* volatile */
     return field(d, error_type == 0 ? SBE : DBE, count);
 }
+#ifndef FAKE_NVML_OLD_DRIVER
 int nvmlEventSetCreate(void **set) { *set = &event_set; return OK; }
 int nvmlDeviceRegisterEvents(void *d, unsigned long long types, void *set) {
     struct gpu *g;
@@ -195,3 +200,4 @@ int nvmlEventSetWait_v2(void *set, struct event *e, unsigned timeout_ms) {
     return OK;
 }
 int nvmlEventSetFree(void *set) { (void)set; return OK; }
+#endif

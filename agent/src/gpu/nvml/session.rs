@@ -106,12 +106,10 @@ pub(in crate::gpu) struct Session {
     events: Option<EventSet>,
 }
 
-// SAFETY: NVML's functions are thread-safe (nvml.h says so of all of
-// them); the handles are opaque tokens valid until nvmlShutdown, which only
-// `Drop` calls.
+// SAFETY: the handles are opaque tokens of the library, valid on any
+// thread until nvmlShutdown, which only `Drop` calls; NVML's functions may
+// be called from any thread.
 unsafe impl Send for Session {}
-// SAFETY: as above; `&self` methods only call NVML functions.
-unsafe impl Sync for Session {}
 
 impl Session {
     /// Opens the library at `path` for the GPUs `uuids`; those NVML no
