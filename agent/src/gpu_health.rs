@@ -3,6 +3,7 @@
 //! (capacity stays) and the allocator, a Warning Event is recorded on the
 //! Node, and the Node's `NvidiaGPUUnhealthy` condition names it. Checked
 //! every few seconds; a withdrawn GPU returns only when the agent restarts.
+//! It never stops a pod already using the GPU, nor resets the GPU.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! The GPUs' telemetry and health while the agent runs: one NVML session
-//! opened at start, read at every scrape and polled for faults.
+//! opened at start, read at every scrape and polled for faults. It only
+//! reads; it never resets or reconfigures a GPU.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

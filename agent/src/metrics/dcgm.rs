@@ -3,6 +3,7 @@
 //! and alerts written for dcgm-exporter work unchanged. Read from NVML at
 //! every scrape; the pod, namespace and container labels name the
 //! container the GPU was given to, as dcgm-exporter's pod mapping does.
+//! A scrape only reads; a failed reading drops its row, never the scrape.
 
 use std::sync::Arc;
 

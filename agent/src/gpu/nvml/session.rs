@@ -1,7 +1,8 @@
 //! NVML kept open for the agent's life: each GPU's telemetry read on
 //! demand (every read optional: a missing function or
 //! `NVML_ERROR_NOT_SUPPORTED` is simply no sample), and the XID events
-//! of an event set drained without blocking.
+//! of an event set drained without blocking. Never waits on the driver and
+//! never changes a device.
 
 use std::ffi::{c_uint, c_ulonglong, c_void, OsStr};
 
