@@ -18,8 +18,8 @@ use support::{free_port, spawn_with_stdin, wait_for, BerthProcess, Kubectl, Serv
 const NODE: &str = "gpuh-1";
 
 const GPUS: &str = "\
-gpu name=NVIDIA_H100_80GB_HBM3 uuid=GPU-gpuh-aaa minor=0 total=85899345920 used=1073741824 util=42 temp=55 power=312500 sm=1980 sbe=0 dbe=0
-gpu name=NVIDIA_H100_80GB_HBM3 uuid=GPU-gpuh-bbb minor=1 total=85899345920 used=0 util=0 temp=30 power=70000 sm=345 sbe=0 dbe=0
+gpu name=NVIDIA_H100_80GB_HBM3 uuid=GPU-gpuh-aaa minor=0 total=85899345920 used=1073741824 util=42 memutil=17 temp=55 power=312500 sm=1980 sbe=0 dbe=0
+gpu name=NVIDIA_H100_80GB_HBM3 uuid=GPU-gpuh-bbb minor=1 total=85899345920 used=0 util=0 memutil=0 temp=30 power=70000 sm=345 sbe=0 dbe=0
 ";
 
 fn gpu_pod(name: &str) -> String {

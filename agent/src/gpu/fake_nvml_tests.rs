@@ -18,8 +18,8 @@ use crate::runtime::{ContainerConfig, PodSandboxConfig};
 use crate::NodeHandle;
 
 const TWO_GPUS: &str = "\
-gpu name=NVIDIA_H100_80GB_HBM3 uuid=GPU-aaa minor=0 total=85899345920 used=1073741824 util=42 temp=55 power=312500 sm=1980 sbe=3 dbe=0
-gpu name=NVIDIA_H100_80GB_HBM3 uuid=GPU-bbb minor=1 total=85899345920 used=0 util=0 power=70000 sm=345 sbe=0 dbe=0
+gpu name=NVIDIA_H100_80GB_HBM3 uuid=GPU-aaa minor=0 total=85899345920 used=1073741824 util=42 memutil=17 temp=55 power=312500 sm=1980 memclk=2619 sbe=3 dbe=0
+gpu name=NVIDIA_H100_80GB_HBM3 uuid=GPU-bbb minor=1 total=85899345920 used=0 util=0 memutil=0 power=70000 sm=345 memclk=1593 sbe=0 dbe=0
 ";
 
 /// A fake NVML in a directory of its own, removed on drop.
@@ -110,11 +110,13 @@ fn detection_and_every_reading_go_through_nvml() {
         samples[0],
         Sample {
             utilization_percent: Some(42),
+            memory_utilization_percent: Some(17),
             memory_used_bytes: Some(1 << 30),
             memory_free_bytes: Some(79 << 30),
             temperature_celsius: Some(55),
             power_milliwatts: Some(312_500),
             sm_clock_mhz: Some(1980),
+            memory_clock_mhz: Some(2619),
             ecc_single_bit_volatile: Some(3),
             ecc_double_bit_volatile: Some(0),
             lost: false,
@@ -161,6 +163,8 @@ fn metrics_carry_dcgm_names_and_the_pod_using_the_gpu() {
         r#"DCGM_FI_DEV_GPU_TEMP{gpu="0",UUID="GPU-aaa",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node",container="train",namespace="ml",pod="trainer"} 55"#,
         r#"DCGM_FI_DEV_POWER_USAGE{gpu="1",UUID="GPU-bbb",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node"} 70"#,
         r#"DCGM_FI_DEV_SM_CLOCK{gpu="1",UUID="GPU-bbb",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node"} 345"#,
+        r#"DCGM_FI_DEV_MEM_CLOCK{gpu="1",UUID="GPU-bbb",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node"} 1593"#,
+        r#"DCGM_FI_DEV_MEM_COPY_UTIL{gpu="0",UUID="GPU-aaa",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node",container="train",namespace="ml",pod="trainer"} 17"#,
         r#"DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{gpu="0",UUID="GPU-aaa",device="nvidia0",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node",container="train",namespace="ml",pod="trainer"} 3"#,
         r#"DCGM_FI_DEV_ECC_DBE_VOL_TOTAL{gpu="1",UUID="GPU-bbb",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node"} 0"#,
         r#"DCGM_FI_DEV_XID_ERRORS{gpu="1",UUID="GPU-bbb",device="nvidia1",modelName="NVIDIA H100 80GB HBM3",Hostname="gpu-node"} 0"#,

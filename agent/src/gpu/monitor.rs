@@ -16,6 +16,8 @@ use crate::lock;
 pub struct Sample {
     /// GPU utilisation over the driver's last sample period, in percent.
     pub utilization_percent: Option<u32>,
+    /// Memory (copy) utilisation over the same period, in percent.
+    pub memory_utilization_percent: Option<u32>,
     /// Framebuffer memory in use, in bytes.
     pub memory_used_bytes: Option<u64>,
     /// Framebuffer memory free, in bytes.
@@ -26,6 +28,8 @@ pub struct Sample {
     pub power_milliwatts: Option<u32>,
     /// The SM clock, in MHz.
     pub sm_clock_mhz: Option<u32>,
+    /// The memory clock, in MHz.
+    pub memory_clock_mhz: Option<u32>,
     /// Corrected (single-bit) ECC errors since the driver loaded.
     pub ecc_single_bit_volatile: Option<u64>,
     /// Uncorrected (double-bit) ECC errors since the driver loaded.

@@ -31,11 +31,16 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// dcgm-exporter's default counters that NVML can answer. The ECC totals
 /// are counters there too, but typed as gauges here so their names stay
 /// exactly dcgm-exporter's (a counter's samples would gain `_total`).
-const FIELDS: [Field; 9] = [
+const FIELDS: [Field; 11] = [
     (
         "DCGM_FI_DEV_SM_CLOCK",
         "SM clock frequency (in MHz).",
         |r| r.sample.sm_clock_mhz.map(f64::from),
+    ),
+    (
+        "DCGM_FI_DEV_MEM_CLOCK",
+        "Memory clock frequency (in MHz).",
+        |r| r.sample.memory_clock_mhz.map(f64::from),
     ),
     ("DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C).", |r| {
         r.sample.temperature_celsius.map(f64::from)
@@ -46,6 +51,11 @@ const FIELDS: [Field; 9] = [
     ("DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %).", |r| {
         r.sample.utilization_percent.map(f64::from)
     }),
+    (
+        "DCGM_FI_DEV_MEM_COPY_UTIL",
+        "Memory utilization (in %).",
+        |r| r.sample.memory_utilization_percent.map(f64::from),
+    ),
     (
         "DCGM_FI_DEV_FB_FREE",
         "Framebuffer memory free (in MiB).",

@@ -19,8 +19,8 @@
 #include <string.h>
 
 enum { OK = 0, INVALID_ARGUMENT = 2, NOT_SUPPORTED = 3, TIMEOUT = 10, GPU_IS_LOST = 15 };
-enum { MINOR, TOTAL, USED, UTIL, TEMP, POWER, SM, SBE, DBE, LOST, FIELDS };
-static const char *KEYS[FIELDS] = {"minor", "total", "used", "util", "temp", "power", "sm", "sbe", "dbe", "lost"};
+enum { MINOR, TOTAL, USED, UTIL, MEMUTIL, TEMP, POWER, SM, MEMCLK, SBE, DBE, LOST, FIELDS };
+static const char *KEYS[FIELDS] = {"minor", "total", "used", "util", "memutil", "temp", "power", "sm", "memclk", "sbe", "dbe", "lost"};
 
 struct gpu {
     char name[96];
@@ -147,10 +147,12 @@ int nvmlDeviceGetMemoryInfo(void *d, struct memory *m) {
 }
 struct utilization { unsigned gpu, memory; };
 int nvmlDeviceGetUtilizationRates(void *d, struct utilization *u) {
-    unsigned long long v = 0;
-    int rc = field(d, UTIL, &v);
-    u->gpu = (unsigned)v;
-    u->memory = 0;
+    unsigned long long gpu = 0, memory = 0;
+    int rc = field(d, UTIL, &gpu);
+    if (rc) return rc;
+    rc = field(d, MEMUTIL, &memory);
+    u->gpu = (unsigned)gpu;
+    u->memory = (unsigned)memory;
     return rc;
 }
 int nvmlDeviceGetTemperature(void *d, int sensor, unsigned *out) {
@@ -169,8 +171,8 @@ int nvmlDeviceGetPowerUsage(void *d, unsigned *milliwatts) {
 #ifndef FAKE_NVML_OLD_DRIVER
 int nvmlDeviceGetClockInfo(void *d, int type, unsigned *mhz) {
     unsigned long long v = 0;
-    if (type != 1) return INVALID_ARGUMENT; /* NVML_CLOCK_SM */
-    int rc = field(d, SM, &v);
+    if (type != 1 && type != 2) return INVALID_ARGUMENT; /* NVML_CLOCK_SM, NVML_CLOCK_MEM */
+    int rc = field(d, type == 1 ? SM : MEMCLK, &v);
     *mhz = (unsigned)v;
     return rc;
 }

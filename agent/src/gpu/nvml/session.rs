@@ -20,6 +20,8 @@ type EventSet = *mut c_void;
 const TEMPERATURE_GPU: c_uint = 0;
 /// `NVML_CLOCK_SM`.
 const CLOCK_SM: c_uint = 1;
+/// `NVML_CLOCK_MEM`.
+const CLOCK_MEM: c_uint = 2;
 /// `NVML_MEMORY_ERROR_TYPE_CORRECTED` (single-bit ECC).
 const ERROR_CORRECTED: c_uint = 0;
 /// `NVML_MEMORY_ERROR_TYPE_UNCORRECTED` (double-bit ECC).
@@ -210,9 +212,10 @@ impl Session {
             let mut value = Utilization::default();
             // SAFETY: a valid handle; a writable nvmlUtilization_t.
             let code = unsafe { call(device, &mut value) };
-            sample.utilization_percent = self
-                .ok("nvmlDeviceGetUtilizationRates", code, &mut lost)
-                .then_some(value.gpu);
+            if self.ok("nvmlDeviceGetUtilizationRates", code, &mut lost) {
+                sample.utilization_percent = Some(value.gpu);
+                sample.memory_utilization_percent = Some(value.memory);
+            }
         }
         if let Some(call) = self.nvml.memory {
             let mut value = Memory::default();
@@ -233,6 +236,7 @@ impl Session {
         sample.temperature_celsius =
             uint_of(s.temperature, TEMPERATURE_GPU, "nvmlDeviceGetTemperature");
         sample.sm_clock_mhz = uint_of(s.clock, CLOCK_SM, "nvmlDeviceGetClockInfo");
+        sample.memory_clock_mhz = uint_of(s.clock, CLOCK_MEM, "nvmlDeviceGetClockInfo");
         if let Some(call) = s.power {
             let mut value: c_uint = 0;
             // SAFETY: a valid handle; a writable uint.
