@@ -355,6 +355,9 @@ pub struct NodeConfig {
     pub gpus: Vec<crate::gpu::Gpu>,
     /// Where GPU assignments are kept across agent restarts.
     pub gpu_checkpoint: Option<std::path::PathBuf>,
+    /// The NVML library to open instead of the driver's `libnvidia-ml.so.1`
+    /// (`--nvml-library`): a driver outside the loader's path, or a fake one.
+    pub nvml_library: Option<std::path::PathBuf>,
     /// How pods' resolv.conf is composed; `None` (simulated nodes) leaves it to the runtime.
     pub dns: Option<crate::pods::dns::NodeDns>,
     /// Where this node's `local-path` volumes live (`--local-path-dir`),
@@ -378,6 +381,7 @@ impl NodeConfig {
             kubelet_port: 10250,
             gpus: Vec::new(),
             gpu_checkpoint: None,
+            nvml_library: None,
             dns: None,
             local_path_dir: std::path::PathBuf::from(DEFAULT_LOCAL_PATH_DIR),
         }

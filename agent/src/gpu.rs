@@ -5,6 +5,8 @@
 //! never changes a device.
 
 mod allocator;
+pub mod health;
+mod monitor;
 mod nvml;
 
 use std::collections::BTreeMap;
@@ -12,6 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 pub use allocator::{GpuAllocator, GpuError};
+pub use monitor::{Fault, GpuMonitor, Sample};
 pub use nvml::NvmlError;
 
 /// The extended resource pods request GPUs by, as NVIDIA's device plugin
@@ -49,14 +52,25 @@ pub struct Gpu {
 /// The GPUs of this machine, or why NVML could not list them (the library
 /// is missing, the driver is not loaded, …).
 pub fn try_detect() -> Result<Vec<Gpu>, NvmlError> {
-    nvml::list()
+    nvml::list(&nvml::library_path(None))
+}
+
+/// The GPUs the NVML library at `path` lists.
+pub fn try_detect_with(path: &std::ffi::OsStr) -> Result<Vec<Gpu>, NvmlError> {
+    nvml::list(path)
 }
 
 /// The GPUs of this machine; none when NVML is missing or fails. A missing
 /// library is the normal case on machines without GPUs and is logged at
 /// debug; any other failure is a warning, since GPUs may be going unused.
 pub fn detect() -> Vec<Gpu> {
-    match try_detect() {
+    detect_at(None)
+}
+
+/// [`detect`] through the NVML library at `library` (`--nvml-library`), or
+/// the driver's when `None`.
+pub fn detect_at(library: Option<&Path>) -> Vec<Gpu> {
+    match nvml::list(&nvml::library_path(library)) {
         Ok(gpus) => gpus,
         Err(e @ NvmlError::Load(_)) => {
             tracing::debug!(error = %e, "no NVIDIA GPUs");
@@ -201,6 +215,9 @@ pub fn parse_visible_devices(value: &str) -> Vec<String> {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod fake_nvml_tests;
 
 #[cfg(test)]
 mod tests {

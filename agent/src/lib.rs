@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod client;
 pub mod config;
 pub mod gpu;
+pub mod gpu_health;
 pub mod host;
 pub mod ingress;
 pub mod lease;
@@ -123,6 +124,9 @@ pub struct NodeHandle {
     pub prober: Arc<probes::Prober>,
     /// The node's GPUs and the pods holding them.
     pub gpus: pods::gpus::GpuAssignments,
+    /// NVML open on the node's GPUs, for their metrics and health; `None`
+    /// without GPUs or when NVML cannot be opened.
+    pub gpu_monitor: Option<Arc<gpu::GpuMonitor>>,
 }
 
 impl NodeHandle {
@@ -136,6 +140,13 @@ impl NodeHandle {
             runtime,
             metrics.clone(),
         ));
+        let monitor = if config.gpus.is_empty() {
+            None
+        } else {
+            gpu::GpuMonitor::open(config.nvml_library.as_deref(), config.gpus.clone())
+                .inspect_err(|e| tracing::warn!(error = %e, "GPU metrics and health are off"))
+                .ok()
+        };
         Self {
             gpus,
             config,
@@ -146,7 +157,26 @@ impl NodeHandle {
             ready_since: Mutex::new(seconds(Timestamp::now())),
             pod_cidr: Mutex::new(None),
             prober: probes::Prober::new(),
+            gpu_monitor: None,
         }
+        .with_gpu_monitor(monitor)
+    }
+
+    /// The node watching its GPUs through `monitor`: their dcgm-exporter
+    /// metrics join its `/metrics`, and [`gpu_health`] withdraws the ones
+    /// that fail.
+    pub fn with_gpu_monitor(mut self, monitor: Option<gpu::GpuMonitor>) -> Self {
+        self.gpu_monitor = monitor.map(Arc::new);
+        if let Some(monitor) = &self.gpu_monitor {
+            self.metrics
+                .registry()
+                .register_collector(metrics::dcgm::DcgmCollector::new(
+                    Arc::clone(monitor),
+                    self.gpus.owners(),
+                    &self.config.name,
+                ));
+        }
+        self
     }
 
     /// The node's name.
@@ -263,6 +293,13 @@ pub async fn run(
         Arc::clone(&nodes),
         cancel.clone(),
     ));
+    if nodes.iter().any(|n| n.gpu_monitor.is_some()) {
+        tasks.spawn(gpu_health::run(
+            client.clone(),
+            Arc::clone(&nodes),
+            cancel.clone(),
+        ));
+    }
     tasks.spawn(pods::run(
         client,
         Arc::clone(&nodes),

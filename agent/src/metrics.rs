@@ -6,6 +6,7 @@
 //! ([`instrumented::InstrumentedRuntime`]) and its kubelet API.
 
 pub mod cadvisor;
+pub mod dcgm;
 pub mod instrumented;
 
 use std::time::Duration;

@@ -51,7 +51,7 @@ pub fn node_annotations(node: &NodeHandle) -> std::collections::BTreeMap<String,
     )])
 }
 
-fn condition(
+pub(crate) fn condition(
     type_: &str,
     status: &str,
     reason: &str,
@@ -75,12 +75,49 @@ pub fn node_status(node: &NodeHandle, now: Timestamp) -> NodeStatus {
     let config = &node.config;
     let now = seconds(now);
     let since = *lock(&node.ready_since);
+    let mut conditions = vec![
+        condition(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+            now,
+            since,
+        ),
+        condition(
+            "DiskPressure",
+            "False",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure",
+            now,
+            since,
+        ),
+        condition(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+            now,
+            since,
+        ),
+        condition(
+            "Ready",
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status",
+            now,
+            since,
+        ),
+    ];
+    let mut allocatable = crate::config::allocatable(&config.capacity, &config.reserved);
+    if !config.gpus.is_empty() {
+        let withdrawn = node.gpus.withdrawn();
+        conditions.push(crate::gpu_health::condition(&withdrawn, now, since));
+        crate::gpu_health::withdraw_from(&mut allocatable, withdrawn.len());
+    }
     NodeStatus {
         capacity: Some(config.capacity.clone()),
-        allocatable: Some(crate::config::allocatable(
-            &config.capacity,
-            &config.reserved,
-        )),
+        allocatable: Some(allocatable),
         addresses: Some(vec![
             NodeAddress {
                 type_: "InternalIP".into(),
@@ -91,40 +128,7 @@ pub fn node_status(node: &NodeHandle, now: Timestamp) -> NodeStatus {
                 address: config.name.clone(),
             },
         ]),
-        conditions: Some(vec![
-            condition(
-                "MemoryPressure",
-                "False",
-                "KubeletHasSufficientMemory",
-                "kubelet has sufficient memory available",
-                now,
-                since,
-            ),
-            condition(
-                "DiskPressure",
-                "False",
-                "KubeletHasNoDiskPressure",
-                "kubelet has no disk pressure",
-                now,
-                since,
-            ),
-            condition(
-                "PIDPressure",
-                "False",
-                "KubeletHasSufficientPID",
-                "kubelet has sufficient PID available",
-                now,
-                since,
-            ),
-            condition(
-                "Ready",
-                "True",
-                "KubeletReady",
-                "kubelet is posting ready status",
-                now,
-                since,
-            ),
-        ]),
+        conditions: Some(conditions),
         daemon_endpoints: Some(NodeDaemonEndpoints {
             kubelet_endpoint: Some(DaemonEndpoint {
                 port: i32::from(config.kubelet_port),
@@ -165,7 +169,7 @@ fn simulated_system_info(node: &NodeHandle) -> NodeSystemInfo {
 
 /// Posts the node's status through `nodes/status` (a merge patch, so fields
 /// others own, such as `volumesAttached`, are left alone).
-async fn patch_status(api: &Api<Node>, node: &NodeHandle) -> Result<(), kube::Error> {
+pub(crate) async fn patch_status(api: &Api<Node>, node: &NodeHandle) -> Result<(), kube::Error> {
     let status = node_status(node, Timestamp::now());
     api.patch_status(
         node.name(),

@@ -234,6 +234,11 @@ pub struct AgentArgs {
     /// Node name; defaults to the host name.
     #[arg(long, env = "BERTH_NODE_NAME")]
     name: Option<String>,
+    /// The NVML library to open instead of the driver's `libnvidia-ml.so.1`
+    /// (a path): a driver outside the loader's path, or a fake one for
+    /// tests. With `--runtime simulated` GPUs are looked for only when set.
+    #[arg(long, env = "BERTH_NVML_LIBRARY")]
+    nvml_library: Option<PathBuf>,
     #[command(flatten)]
     node: NodeFlags,
     #[command(flatten)]
@@ -371,23 +376,15 @@ impl CriFlags {
                 self.data_dir.display()
             )
         })?;
-        let gpus = berth_agent::gpu::detect();
-        let mut capacity = facts.capacity(self.max_pods);
-        if let Some(first) = gpus.first() {
-            tracing::info!(gpus = gpus.len(), product = %first.name, "NVIDIA GPUs found");
-        }
-        capacity.extend(berth_agent::gpu::capacity(&gpus));
-        capacity.extend(config::parse_capacity_overrides(&flags.capacity)?);
-        node.capacity = capacity;
-        let mut labels = berth_agent::gpu::node_labels(&gpus);
-        labels.extend(std::mem::take(&mut node.labels));
-        node.labels = labels;
+        node.capacity = facts.capacity(self.max_pods);
+        add_gpus(&mut node);
+        node.capacity
+            .extend(config::parse_capacity_overrides(&flags.capacity)?);
         node.internal_ip = self
             .node_ip
             .or(facts.internal_ip)
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
         node.host = Some(facts);
-        node.gpus = gpus;
         node.gpu_checkpoint = Some(self.data_dir.join("gpu-assignments.json"));
         node.kubelet_port = self.kubelet_port;
         let host = berth_agent::network::resolv_conf::ResolvConf::read(&self.resolv_conf)
@@ -561,6 +558,20 @@ async fn run_connected(args: AgentArgs, cancel: CancellationToken) -> anyhow::Re
     outcome
 }
 
+/// Gives `node` the GPUs NVML (its `nvml_library`, or the driver's) finds:
+/// their capacity, and GPU feature discovery's labels under the configured ones.
+fn add_gpus(node: &mut NodeConfig) {
+    let gpus = berth_agent::gpu::detect_at(node.nvml_library.as_deref());
+    if let Some(first) = gpus.first() {
+        tracing::info!(gpus = gpus.len(), product = %first.name, "NVIDIA GPUs found");
+    }
+    node.capacity.extend(berth_agent::gpu::capacity(&gpus));
+    let mut labels = berth_agent::gpu::node_labels(&gpus);
+    labels.extend(std::mem::take(&mut node.labels));
+    node.labels = labels;
+    node.gpus = gpus;
+}
+
 /// Runs the node with `client` until `cancel` fires.
 async fn run_node(
     args: AgentArgs,
@@ -572,7 +583,11 @@ async fn run_node(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     node.local_path_dir = args.cri.local_path_dir();
+    node.nvml_library = args.nvml_library.clone();
     if args.runtime == "simulated" {
+        if node.nvml_library.is_some() {
+            add_gpus(&mut node);
+        }
         let runtime = args.node.simulated_runtime(slot)?;
         tracing::info!(node = %node.name, runtime = %args.runtime, "berth agent starting");
         node.kubelet_port = args.cri.kubelet_port;

@@ -60,6 +60,8 @@ pub struct GpuAllocator {
     gpus: Vec<Gpu>,
     /// Pod UID → indices into `gpus`, in the order handed out.
     held: BTreeMap<String, Vec<usize>>,
+    /// Indices of GPUs withdrawn as unhealthy: never handed out again.
+    withdrawn: Vec<usize>,
 }
 
 impl GpuAllocator {
@@ -68,7 +70,26 @@ impl GpuAllocator {
         Self {
             gpus,
             held: BTreeMap::new(),
+            withdrawn: Vec::new(),
         }
+    }
+
+    /// Stops handing out GPU `uuid` (it is unhealthy); a pod holding it
+    /// keeps it. Whether it was newly withdrawn.
+    pub fn withdraw(&mut self, uuid: &str) -> bool {
+        let Some(index) = self.gpus.iter().position(|g| g.uuid == uuid) else {
+            return false;
+        };
+        if self.withdrawn.contains(&index) {
+            return false;
+        }
+        self.withdrawn.push(index);
+        true
+    }
+
+    /// How many GPUs are withdrawn.
+    pub fn withdrawn(&self) -> usize {
+        self.withdrawn.len()
     }
 
     /// Every GPU of the node.
@@ -175,7 +196,7 @@ impl GpuAllocator {
 
     fn free_indices(&self) -> Vec<usize> {
         (0..self.gpus.len())
-            .filter(|i| self.holder(*i).is_none())
+            .filter(|i| self.holder(*i).is_none() && !self.withdrawn.contains(i))
             .collect()
     }
 
@@ -255,6 +276,24 @@ mod tests {
         assert_eq!(gpus.release("a").len(), 2);
         assert!(gpus.release("a").is_empty());
         assert_eq!(uuids(&gpus.allocate("b", 2).unwrap()), ["GPU-0", "GPU-1"]);
+    }
+
+    #[test]
+    fn withdrawn_gpus_are_not_handed_out_again() {
+        let mut gpus = node(2);
+        assert_eq!(uuids(&gpus.allocate("a", 1).unwrap()), ["GPU-0"]);
+        assert!(gpus.withdraw("GPU-0"));
+        assert!(gpus.withdraw("GPU-1"));
+        assert!(!gpus.withdraw("GPU-1"), "once");
+        assert!(!gpus.withdraw("GPU-9"));
+        assert_eq!(gpus.withdrawn(), 2);
+        assert_eq!(uuids(&gpus.allocation("a").unwrap()), ["GPU-0"], "kept");
+        assert!(matches!(
+            gpus.allocate("b", 1),
+            Err(GpuError::Insufficient { free: 0, .. })
+        ));
+        gpus.release("a");
+        assert_eq!(gpus.free(), 0);
     }
 
     #[test]

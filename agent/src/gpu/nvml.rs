@@ -1,8 +1,12 @@
-//! The NVML calls GPU detection needs, through `libnvidia-ml.so.1` opened at
+//! The NVML calls the agent makes, through `libnvidia-ml.so.1` opened at
 //! run time, so the agent starts (and finds no GPUs) on machines without the
 //! NVIDIA driver. Read-only queries; it never changes a device's settings.
+//! The only module with `unsafe`: detection here, the long-lived
+//! [`session::Session`] that samples devices and drains XID events beside it.
 
-use std::ffi::{c_char, c_uint, c_ulonglong, c_void, CStr};
+pub(super) mod session;
+
+use std::ffi::{c_char, c_uint, c_ulonglong, c_void, CStr, OsString};
 
 use libloading::Library;
 
@@ -13,6 +17,12 @@ pub(super) const LIBRARY: &str = "libnvidia-ml.so.1";
 
 /// `NVML_SUCCESS`.
 const SUCCESS: c_uint = 0;
+/// `NVML_ERROR_NOT_SUPPORTED`.
+const NOT_SUPPORTED: c_uint = 3;
+/// `NVML_ERROR_TIMEOUT`.
+const TIMEOUT: c_uint = 10;
+/// `NVML_ERROR_GPU_IS_LOST`: the GPU fell off the bus.
+const GPU_IS_LOST: c_uint = 15;
 /// `NVML_DEVICE_NAME_V2_BUFFER_SIZE`.
 const NAME_BUFFER_SIZE: usize = 96;
 /// `NVML_DEVICE_UUID_V2_BUFFER_SIZE`.
@@ -68,6 +78,8 @@ struct Nvml {
     uuid: unsafe extern "C" fn(Device, *mut c_char, c_uint) -> c_uint,
     minor: unsafe extern "C" fn(Device, *mut c_uint) -> c_uint,
     memory: Option<unsafe extern "C" fn(Device, *mut Memory) -> c_uint>,
+    samplers: session::Samplers,
+    events: Option<session::EventCalls>,
     _library: Library,
 }
 
@@ -90,11 +102,11 @@ unsafe fn symbol<T: Copy>(library: &Library, name: &'static str) -> Result<T, Nv
 }
 
 impl Nvml {
-    fn load() -> Result<Self, NvmlError> {
+    fn load(path: &std::ffi::OsStr) -> Result<Self, NvmlError> {
         // SAFETY: loading NVML runs only its own initialisers; each signature
         // below is the one nvml.h declares, and `_library` keeps them valid.
         unsafe {
-            let library = Library::new(LIBRARY).map_err(NvmlError::Load)?;
+            let library = Library::new(path).map_err(NvmlError::Load)?;
             Ok(Self {
                 init: symbol(&library, "nvmlInit_v2")?,
                 shutdown: symbol(&library, "nvmlShutdown")?,
@@ -105,6 +117,8 @@ impl Nvml {
                 uuid: symbol(&library, "nvmlDeviceGetUUID")?,
                 minor: symbol(&library, "nvmlDeviceGetMinorNumber")?,
                 memory: symbol(&library, "nvmlDeviceGetMemoryInfo").ok(),
+                samplers: session::Samplers::load(&library),
+                events: session::EventCalls::load(&library),
                 _library: library,
             })
         }
@@ -183,10 +197,17 @@ impl Nvml {
     }
 }
 
-/// Every GPU NVML sees, by index. A device that cannot be read is skipped
-/// with a warning, so one failed GPU does not hide the others.
-pub(super) fn list() -> Result<Vec<Gpu>, NvmlError> {
-    let nvml = Nvml::load()?;
+/// The library to open: `library` when given (a path), else the driver's
+/// soname, found by the dynamic loader.
+pub(super) fn library_path(library: Option<&std::path::Path>) -> OsString {
+    library.map_or_else(|| LIBRARY.into(), |path| path.as_os_str().to_owned())
+}
+
+/// Every GPU NVML (the library at `path`) sees, by index. A device that
+/// cannot be read is skipped with a warning, so one failed GPU does not
+/// hide the others.
+pub(super) fn list(path: &std::ffi::OsStr) -> Result<Vec<Gpu>, NvmlError> {
+    let nvml = Nvml::load(path)?;
     // SAFETY: a function of the loaded library, with nvml.h's signature.
     nvml.check("nvmlInit_v2", unsafe { (nvml.init)() })?;
     let result = (|| {

@@ -6,19 +6,46 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::spec::SpecError;
-use crate::gpu::{self, Gpu, GpuAllocator};
+use crate::gpu::{self, health::Cause, Gpu, GpuAllocator};
 use crate::lock;
 use crate::runtime::{ContainerConfig, PodSandboxConfig};
+
+/// The container a GPU is given to, as dcgm-exporter's pod mapping labels it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuOwner {
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's namespace.
+    pub namespace: String,
+    /// The container's name.
+    pub container: String,
+}
+
+/// GPU UUID → the container using it, shared with the metrics collector.
+pub type GpuOwners = Arc<Mutex<BTreeMap<String, GpuOwner>>>;
+
+/// A GPU taken out of service, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawn {
+    /// Why.
+    pub cause: Cause,
+    /// When it was withdrawn.
+    pub since: Timestamp,
+}
 
 /// The node's GPUs and which pod holds which.
 pub struct GpuAssignments {
     allocator: Mutex<GpuAllocator>,
     checkpoint: Option<PathBuf>,
+    owners: GpuOwners,
+    withdrawn: Mutex<BTreeMap<String, Withdrawn>>,
 }
 
 /// The GPUs a container asks for (its `nvidia.com/gpu` limit, or request).
@@ -71,7 +98,29 @@ impl GpuAssignments {
         Self {
             allocator: Mutex::new(allocator),
             checkpoint,
+            owners: GpuOwners::default(),
+            withdrawn: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Which container uses which GPU (those started by this agent process).
+    pub fn owners(&self) -> GpuOwners {
+        Arc::clone(&self.owners)
+    }
+
+    /// Takes GPU `uuid` out of service for `cause` from `now`: no pod is
+    /// given it again until the agent restarts. Whether it was newly withdrawn.
+    pub fn withdraw(&self, uuid: &str, cause: Cause, now: Timestamp) -> bool {
+        if !lock(&self.allocator).withdraw(uuid) {
+            return false;
+        }
+        lock(&self.withdrawn).insert(uuid.to_owned(), Withdrawn { cause, since: now });
+        true
+    }
+
+    /// The GPUs withdrawn, by UUID.
+    pub fn withdrawn(&self) -> BTreeMap<String, Withdrawn> {
+        lock(&self.withdrawn).clone()
     }
 
     /// Whether the node has GPUs at all.
@@ -125,11 +174,21 @@ impl GpuAssignments {
         }
         drop(allocator);
         let mut next = 0usize;
+        let mut owners = lock(&self.owners);
         for (container, want) in config.containers.iter_mut().zip(&regular) {
             let share = &held[next..next + *want as usize];
             next += *want as usize;
             expose(container, share);
+            for gpu in share {
+                let owner = GpuOwner {
+                    pod: config.name.clone(),
+                    namespace: config.namespace.clone(),
+                    container: container.name.clone(),
+                };
+                owners.insert(gpu.uuid.clone(), owner);
+            }
         }
+        drop(owners);
         for (container, want) in config.init_containers.iter_mut().zip(&init) {
             expose(container, &held[..*want as usize]);
         }
@@ -147,7 +206,13 @@ impl GpuAssignments {
     /// Frees what pod `uid` held.
     pub fn release(&self, uid: &str) {
         let mut allocator = lock(&self.allocator);
-        if !allocator.release(uid).is_empty() {
+        let freed = allocator.release(uid);
+        let mut owners = lock(&self.owners);
+        for gpu in &freed {
+            owners.remove(&gpu.uuid);
+        }
+        drop(owners);
+        if !freed.is_empty() {
             let known = allocator.holders();
             self.save(&allocator, known.into_iter());
         }
