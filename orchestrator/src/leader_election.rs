@@ -5,9 +5,11 @@
 //! process has seen the same record unchanged, so clocks need not agree.
 //! Used by the scheduler and the controller-manager; it never acts itself.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use berth_observability::metrics::serve;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
@@ -46,6 +48,9 @@ pub struct LeaseConfig {
     pub renew_deadline: Duration,
     /// How often a follower tries to acquire.
     pub retry_period: Duration,
+    /// Annotations the holder keeps on the Lease: the address it serves
+    /// `/metrics` on, so scrape-target discovery finds the leader.
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl LeaseConfig {
@@ -60,8 +65,22 @@ impl LeaseConfig {
             renew_period: Duration::from_secs(5),
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
+            annotations: metrics_annotation(),
         }
     }
+}
+
+/// The Lease annotation naming where this process serves its metrics, when
+/// it does (`--metrics-bind-address`).
+fn metrics_annotation() -> BTreeMap<String, String> {
+    serve::advertised_address()
+        .map(|address| {
+            BTreeMap::from([(
+                serve::METRICS_ADDRESS_ANNOTATION.to_owned(),
+                address.to_owned(),
+            )])
+        })
+        .unwrap_or_default()
 }
 
 /// What to do with the Lease as it stands.
@@ -161,6 +180,8 @@ impl LeaderElector {
                     metadata: ObjectMeta {
                         name: Some(self.config.name.clone()),
                         namespace: Some(self.config.namespace.clone()),
+                        annotations: (!self.config.annotations.is_empty())
+                            .then(|| self.config.annotations.clone()),
                         ..Default::default()
                     },
                     spec: Some(LeaseSpec {
@@ -185,6 +206,13 @@ impl LeaderElector {
                 spec.lease_duration_seconds = Some(duration_seconds);
                 spec.renew_time = Some(now());
                 lease.metadata.managed_fields = None;
+                if !self.config.annotations.is_empty() {
+                    lease
+                        .metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .extend(self.config.annotations.clone());
+                }
                 self.api
                     .replace(&self.config.name, &PostParams::default(), &lease)
                     .await
