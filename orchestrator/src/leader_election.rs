@@ -83,6 +83,18 @@ fn metrics_annotation() -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Puts `ours` on a Lease this process takes or renews, and drops a metrics
+/// address a previous holder left that this process does not serve, so the
+/// Lease never points scrapers at a process that no longer leads.
+fn stamp_annotations(metadata: &mut ObjectMeta, ours: &BTreeMap<String, String>) {
+    let annotations = metadata.annotations.get_or_insert_with(Default::default);
+    annotations.remove(serve::METRICS_ADDRESS_ANNOTATION);
+    annotations.extend(ours.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if annotations.is_empty() {
+        metadata.annotations = None;
+    }
+}
+
 /// What to do with the Lease as it stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -206,13 +218,7 @@ impl LeaderElector {
                 spec.lease_duration_seconds = Some(duration_seconds);
                 spec.renew_time = Some(now());
                 lease.metadata.managed_fields = None;
-                if !self.config.annotations.is_empty() {
-                    lease
-                        .metadata
-                        .annotations
-                        .get_or_insert_with(Default::default)
-                        .extend(self.config.annotations.clone());
-                }
+                stamp_annotations(&mut lease.metadata, &self.config.annotations);
                 self.api
                     .replace(&self.config.name, &PostParams::default(), &lease)
                     .await
@@ -334,6 +340,39 @@ mod tests {
             lease_duration_seconds: Some(15),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_new_holder_replaces_or_drops_the_previous_holders_metrics_address() {
+        let left_behind = || ObjectMeta {
+            annotations: Some(BTreeMap::from([
+                (
+                    serve::METRICS_ADDRESS_ANNOTATION.to_owned(),
+                    "10.0.0.1:10259".to_owned(),
+                ),
+                ("team".to_owned(), "infra".to_owned()),
+            ])),
+            ..Default::default()
+        };
+        let mut metadata = left_behind();
+        stamp_annotations(&mut metadata, &BTreeMap::new());
+        assert_eq!(
+            metadata.annotations,
+            Some(BTreeMap::from([("team".to_owned(), "infra".to_owned())]))
+        );
+        let mut metadata = left_behind();
+        let ours = BTreeMap::from([(
+            serve::METRICS_ADDRESS_ANNOTATION.to_owned(),
+            "10.0.0.2:10259".to_owned(),
+        )]);
+        stamp_annotations(&mut metadata, &ours);
+        assert_eq!(
+            metadata.annotations.unwrap()[serve::METRICS_ADDRESS_ANNOTATION],
+            "10.0.0.2:10259"
+        );
+        let mut bare = ObjectMeta::default();
+        stamp_annotations(&mut bare, &BTreeMap::new());
+        assert_eq!(bare.annotations, None);
     }
 
     #[test]
