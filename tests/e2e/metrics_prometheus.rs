@@ -276,3 +276,56 @@ fn http_sd_names_what_kubernetes_sd_reads_from_the_api() {
     let refused = k.fails(&["get", "--raw", "/metrics/targets", "--as=promsd-nobody"]);
     assert!(refused.contains("Forbidden"), "{refused}");
 }
+
+/// The address `/metrics/targets` names for `component`, if any.
+fn discovered(k: &Kubectl, component: &str) -> Option<String> {
+    http_sd_targets(k)
+        .into_iter()
+        .find_map(|(c, target)| (c == component).then_some(target))
+}
+
+#[test]
+fn a_standalone_cloud_controller_serves_metrics_and_is_listed_while_it_leads() {
+    let server = Server::start();
+    let k = server.kubectl(KUBECTL_1_33);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let haproxy_config = dir.path().join("haproxy.cfg");
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut controller = server.spawn_berth(
+        "promsd-cloud-controller",
+        &[
+            "cloud-controller",
+            "--identity",
+            "promsd-cloud-controller",
+            "--haproxy-config",
+            haproxy_config.to_str().unwrap(),
+            "--address-pool",
+            "198.18.77.10-198.18.77.11",
+            "--metrics-bind-address",
+            &address,
+        ],
+    );
+    let listed = wait_for(
+        "the cloud controller is discovered",
+        Duration::from_secs(60),
+        &server,
+        &mut [&mut controller],
+        || discovered(&k, "cloud-controller"),
+    );
+    assert_eq!(listed, address);
+    let get = |path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--fail"])
+            .arg(format!("http://{address}{path}"))
+            .output()
+            .expect("curl");
+        assert!(out.status.success(), "GET {path}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(get("/healthz"), "ok");
+    support::assert_promtool_accepts(&get("/metrics"));
+
+    // A clean stop releases the Lease: no longer a target.
+    controller.terminate();
+    assert_eq!(discovered(&k, "cloud-controller"), None);
+}
