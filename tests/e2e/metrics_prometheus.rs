@@ -32,6 +32,20 @@ spec:
         image: registry.test/app:1
 "#;
 
+/// A pod asking to be scraped, as exporters' charts annotate theirs.
+const ANNOTATED_POD: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: promsd-exporter
+  annotations: {prometheus.io/scrape: "true", prometheus.io/port: "9102"}
+spec:
+  nodeName: promsd-node
+  containers:
+  - name: app
+    image: registry.test/app:1
+"#;
+
 /// The shipped configuration, pointed at `server` and scraping every second.
 fn shipped_config(server: &Server) -> String {
     include_str!("../../examples/prometheus/http-sd.yml")
@@ -152,8 +166,10 @@ fn reflector_list(k: &Kubectl, path: &str) -> Value {
 }
 
 /// What kubernetes_sd discovers for the API server (role endpoints and
-/// role endpointslice, `default/kubernetes` port `https`) and each node
-/// (role node), as `(berth_component, target)`.
+/// role endpointslice, `default/kubernetes` port `https`), each node (role
+/// node) and each annotated pod (role pod, its address given the
+/// `prometheus.io/port` as the customary relabelling does), as
+/// `(berth_component, target)`.
 fn kubernetes_sd_targets(k: &Kubectl) -> BTreeSet<(String, String)> {
     let mut targets = BTreeSet::new();
     let endpoints = reflector_list(k, "/api/v1/endpoints");
@@ -225,6 +241,16 @@ fn kubernetes_sd_targets(k: &Kubectl) -> BTreeSet<(String, String)> {
             targets.insert((component.to_owned(), format!("{address}:{port}")));
         }
     }
+    let pods = reflector_list(k, "/api/v1/pods");
+    for pod in pods["items"].as_array().unwrap() {
+        let annotations = &pod["metadata"]["annotations"];
+        if annotations["prometheus.io/scrape"] != "true" {
+            continue;
+        }
+        let ip = pod["status"]["podIP"].as_str().expect("a pod IP");
+        let port = annotations["prometheus.io/port"].as_str().unwrap();
+        targets.insert(("pod".to_owned(), format!("{ip}:{port}")));
+    }
     targets
 }
 
@@ -264,12 +290,23 @@ fn http_sd_names_what_kubernetes_sd_reads_from_the_api() {
             (out.status.success() && !port.is_empty() && port != "0").then_some(())
         },
     );
+    k.ok_stdin(&["apply", "-f", "-"], ANNOTATED_POD);
+    wait_for(
+        "the annotated pod has an IP",
+        Duration::from_secs(60),
+        &server,
+        &mut [&mut node],
+        || {
+            let ip = k.jsonpath(&["get", "pod", "promsd-exporter"], "{.status.podIP}");
+            (!ip.is_empty()).then_some(())
+        },
+    );
     let discovered = http_sd_targets(&k);
     assert_eq!(discovered, kubernetes_sd_targets(&k));
     let components: BTreeSet<&str> = discovered.iter().map(|(c, _)| c.as_str()).collect();
     assert_eq!(
         components,
-        BTreeSet::from(["agent", "apiserver", "cadvisor"]),
+        BTreeSet::from(["agent", "apiserver", "cadvisor", "pod"]),
         "{discovered:?}"
     );
 
@@ -325,7 +362,10 @@ fn a_standalone_cloud_controller_serves_metrics_and_is_listed_while_it_leads() {
     assert_eq!(get("/healthz"), "ok");
     support::assert_promtool_accepts(&get("/metrics"));
 
-    // A clean stop releases the Lease: no longer a target.
+    // Stopped, it no longer holds the Lease (released on a clean stop,
+    // expired otherwise): no longer a target.
     controller.terminate();
-    assert_eq!(discovered(&k, "cloud-controller"), None);
+    support::eventually(Duration::from_secs(60), || {
+        discovered(&k, "cloud-controller").is_none().then_some(())
+    });
 }

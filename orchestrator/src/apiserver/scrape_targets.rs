@@ -12,7 +12,11 @@
 //! - standalone control-plane commands started with
 //!   `--metrics-bind-address`: the holder of each fresh leader Lease in
 //!   `kube-system` that carries the [`METRICS_ADDRESS_ANNOTATION`], plain
-//!   HTTP (in `berth server` they share the API server's `/metrics`).
+//!   HTTP (in `berth server` they share the API server's `/metrics`);
+//! - pods annotated `prometheus.io/scrape: "true"` that have an IP (role
+//!   `pod` with the customary relabelling already applied): the port of
+//!   `prometheus.io/port`, else each declared TCP container port, with
+//!   `prometheus.io/path` and `prometheus.io/scheme` when set.
 //!
 //! Each group is labelled `berth_component` (`apiserver`, `agent`,
 //! `cadvisor`, `scheduler`, `controller-manager`, `cloud-controller`, …),
@@ -56,12 +60,10 @@ pub async fn groups(objects: &Objects) -> Result<Value, ApiError> {
         Some("kube-system"),
     )
     .await?;
-    Ok(Value::Array(from_objects(
-        endpoints.as_ref(),
-        &nodes,
-        &leases,
-        jiff::Timestamp::now(),
-    )))
+    let mut groups = from_objects(endpoints.as_ref(), &nodes, &leases, jiff::Timestamp::now());
+    let pods = list(objects, "", "v1", "pods", None).await?;
+    groups.extend(pods.iter().filter_map(pod_group));
+    Ok(Value::Array(groups))
 }
 
 async fn list(
@@ -184,6 +186,59 @@ fn leased_component(lease: &Value, now: jiff::Timestamp) -> Option<(String, Stri
     })
 }
 
+/// The group of a pod that asks to be scraped through the
+/// `prometheus.io/*` annotations and has an IP; None otherwise.
+fn pod_group(pod: &Value) -> Option<Value> {
+    let annotations = pod.pointer("/metadata/annotations")?;
+    let annotation = |key: &str| annotations.get(key).and_then(Value::as_str);
+    if annotation("prometheus.io/scrape") != Some("true") {
+        return None;
+    }
+    let phase = pod.pointer("/status/phase").and_then(Value::as_str);
+    if matches!(phase, Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    let ip = pod
+        .pointer("/status/podIP")?
+        .as_str()
+        .filter(|ip| !ip.is_empty())?;
+    let ports: Vec<i64> = match annotation("prometheus.io/port").and_then(|p| p.parse().ok()) {
+        Some(port) => vec![port],
+        None => pod
+            .pointer("/spec/containers")?
+            .as_array()?
+            .iter()
+            .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+            .filter(|p| p["protocol"].as_str().unwrap_or("TCP") == "TCP")
+            .filter_map(|p| p["containerPort"].as_i64())
+            .collect(),
+    };
+    if ports.is_empty() {
+        return None;
+    }
+    let name = pod.pointer("/metadata/name")?.as_str()?;
+    let namespace = pod.pointer("/metadata/namespace")?.as_str()?;
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let targets = ports.into_iter().map(|port| host_port(ip, port)).collect();
+    let mut group = group(
+        targets,
+        annotation("prometheus.io/scheme").unwrap_or("http"),
+        annotation("prometheus.io/path").unwrap_or("/metrics"),
+        "pod",
+        None,
+    );
+    let labels = &mut group["labels"];
+    labels["namespace"] = json!(namespace);
+    labels["pod"] = json!(name);
+    labels["__meta_kubernetes_namespace"] = json!(namespace);
+    labels["__meta_kubernetes_pod_name"] = json!(name);
+    labels["__meta_kubernetes_pod_node_name"] = json!(node);
+    Some(group)
+}
+
 /// `HOST:PORT`, with an IPv6 host in brackets.
 fn host_port(host: &str, port: i64) -> String {
     if host.contains(':') {
@@ -273,6 +328,58 @@ mod tests {
         );
         assert_eq!(groups[1]["labels"]["berth_component"], "cadvisor");
         assert_eq!(groups[0]["labels"]["__meta_kubernetes_node_name"], "a");
+    }
+
+    #[test]
+    fn annotated_pods_are_targets_on_their_annotated_or_declared_ports() {
+        let pod = |name: &str, annotations: Value, ip: &str| {
+            json!({
+                "metadata": {"name": name, "namespace": "apps", "annotations": annotations},
+                "spec": {"nodeName": "n1", "containers": [{"name": "app", "ports": [
+                    {"containerPort": 8080},
+                    {"containerPort": 53, "protocol": "UDP"},
+                    {"containerPort": 9090, "protocol": "TCP"},
+                ]}]},
+                "status": {"phase": "Running", "podIP": ip},
+            })
+        };
+        let annotated = pod(
+            "a",
+            json!({
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": "9102",
+                "prometheus.io/path": "/stats",
+                "prometheus.io/scheme": "https",
+            }),
+            "10.42.0.5",
+        );
+        assert_eq!(
+            pod_group(&annotated),
+            Some(json!({
+                "targets": ["10.42.0.5:9102"],
+                "labels": {
+                    "__scheme__": "https",
+                    "__metrics_path__": "/stats",
+                    "berth_component": "pod",
+                    "namespace": "apps",
+                    "pod": "a",
+                    "__meta_kubernetes_namespace": "apps",
+                    "__meta_kubernetes_pod_name": "a",
+                    "__meta_kubernetes_pod_node_name": "n1",
+                },
+            }))
+        );
+        let declared = pod("b", json!({"prometheus.io/scrape": "true"}), "10.42.0.6");
+        let group = pod_group(&declared).unwrap();
+        assert_eq!(
+            group["targets"],
+            json!(["10.42.0.6:8080", "10.42.0.6:9090"])
+        );
+        assert_eq!(group["labels"]["__scheme__"], "http");
+        assert_eq!(group["labels"]["__metrics_path__"], "/metrics");
+        assert_eq!(pod_group(&pod("c", json!({}), "10.42.0.7")), None);
+        let no_ip = pod("d", json!({"prometheus.io/scrape": "true"}), "");
+        assert_eq!(pod_group(&no_ip), None);
     }
 
     #[test]
