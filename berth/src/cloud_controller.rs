@@ -28,6 +28,7 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::ConnectionFlags;
+use crate::metrics_endpoint::MetricsFlags;
 use ssh_file::{parse_target, SshFile};
 
 /// The Lease copies of the controller elect their leader with.
@@ -44,6 +45,8 @@ pub struct CloudControllerArgs {
     /// Holder identity in the Lease; unique per process (default: host, pid, random suffix).
     #[arg(long, env = "BERTH_CLOUD_CONTROLLER_IDENTITY")]
     identity: Option<String>,
+    #[command(flatten)]
+    metrics: MetricsFlags,
     /// The load-balancer providers (shared with `berth server`).
     #[command(flatten)]
     providers: ProviderFlags,
@@ -306,6 +309,7 @@ pub async fn run(args: CloudControllerArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(scheduler::default_identity);
     let cancel = crate::agent::cancel_on_signal();
+    args.metrics.start(cancel.clone()).await?;
     run_while_leading(client, &identity, setup, cancel).await;
     Ok(())
 }

@@ -14,7 +14,8 @@ use berth_orchestrator::scheduler;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::ConnectionFlags;
+use crate::agent::{cancel_on_signal, ConnectionFlags};
+use crate::metrics_endpoint::MetricsFlags;
 
 /// The Lease the controller-managers of one cluster elect their leader with
 /// (kube-controller-manager uses `kube-system/kube-controller-manager`).
@@ -30,6 +31,8 @@ pub struct ControllerManagerArgs {
     /// Holder identity in the Lease; unique per process (default: host, pid, random suffix).
     #[arg(long, env = "BERTH_CONTROLLER_MANAGER_IDENTITY")]
     identity: Option<String>,
+    #[command(flatten)]
+    metrics: MetricsFlags,
     /// The cluster CA certificate csrsigning issues kubelet certificates with
     /// (the server's `tls/ca.crt`); without it and the key, nothing is signed.
     #[arg(
@@ -91,16 +94,9 @@ pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let config = controllers_config(&args)?;
     let identity = args.identity.unwrap_or_else(scheduler::default_identity);
     tracing::info!(%identity, "berth controller-manager starting");
-    let cancel = CancellationToken::new();
-    let elect = supervise_while_leading(client, &identity, config, cancel.clone());
-    tokio::pin!(elect);
-    tokio::select! {
-        () = &mut elect => return Ok(()),
-        _ = shutdown_signal() => {}
-    }
-    tracing::info!("shutting down");
-    cancel.cancel();
-    elect.await;
+    let cancel = cancel_on_signal();
+    args.metrics.start(cancel.clone()).await?;
+    supervise_while_leading(client, &identity, config, cancel).await;
     Ok(())
 }
 
@@ -128,14 +124,4 @@ pub async fn supervise_while_leading(
         }
     });
     let Ok(()) = elected.await;
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

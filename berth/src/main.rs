@@ -5,6 +5,7 @@ mod agent;
 mod cloud_controller;
 mod cluster;
 mod controller_manager;
+mod metrics_endpoint;
 mod nodepool;
 mod scheduler;
 mod server;

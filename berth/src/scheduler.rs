@@ -8,7 +8,9 @@ use anyhow::Context;
 use berth_orchestrator::controllers::client;
 use berth_orchestrator::scheduler;
 use clap::Args;
-use tokio_util::sync::CancellationToken;
+
+use crate::agent::cancel_on_signal;
+use crate::metrics_endpoint::MetricsFlags;
 
 /// Flags of `berth scheduler`.
 #[derive(Args, Debug)]
@@ -19,6 +21,8 @@ pub struct SchedulerArgs {
     /// Holder identity in the Lease; unique per process (default: host, pid, random suffix).
     #[arg(long, env = "BERTH_SCHEDULER_IDENTITY")]
     identity: Option<String>,
+    #[command(flatten)]
+    metrics: MetricsFlags,
 }
 
 /// Runs the scheduler until SIGINT or SIGTERM.
@@ -30,23 +34,8 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--kubeconfig {}", args.kubeconfig.display()))?;
     let identity = args.identity.unwrap_or_else(scheduler::default_identity);
     tracing::info!(%identity, "berth scheduler starting");
-    let cancel = CancellationToken::new();
-    let mut task = tokio::spawn(scheduler::run(client, identity, cancel.clone()));
-    tokio::select! {
-        result = &mut task => return Ok(result.context("the scheduler task panicked")??),
-        _ = shutdown_signal() => {}
-    }
-    tracing::info!("shutting down");
-    cancel.cancel();
-    task.await.context("the scheduler task panicked")??;
+    let cancel = cancel_on_signal();
+    args.metrics.start(cancel.clone()).await?;
+    scheduler::run(client, identity, cancel).await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

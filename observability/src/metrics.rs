@@ -10,6 +10,7 @@
 //! counts a series twice.
 
 mod process;
+pub mod serve;
 mod text;
 
 use std::sync::{Arc, RwLock};

@@ -31,6 +31,7 @@ pub mod request;
 mod request_metrics;
 pub mod reviews;
 mod scale;
+mod scrape_targets;
 mod storage_objects;
 mod tables;
 mod watch;
@@ -501,6 +502,12 @@ async fn route(
         ApiRequest::KubeStateMetrics => Some(("/metrics/kube-state", state.kube_state.registry())),
         _ => None,
     };
+    if matches!(request, ApiRequest::ScrapeTargets) {
+        let path = scrape_targets::PATH;
+        reviews::authorize_non_resource(&state.objects, &user, http.headers(), "get", path).await?;
+        let groups = scrape_targets::groups(&state.objects).await?;
+        return Ok(negotiate::json_response(StatusCode::OK, &groups));
+    }
     if let Some((path, registry)) = served {
         reviews::authorize_non_resource(&state.objects, &user, http.headers(), "get", path).await?;
         let accept = http
@@ -530,7 +537,10 @@ async fn route(
     let json_ok = |v: Value| Ok(negotiate::json_response(StatusCode::OK, &v));
     match request {
         ApiRequest::Version => json_ok(discovery::version()),
-        ApiRequest::Health | ApiRequest::Metrics | ApiRequest::KubeStateMetrics => {
+        ApiRequest::Health
+        | ApiRequest::Metrics
+        | ApiRequest::KubeStateMetrics
+        | ApiRequest::ScrapeTargets => {
             unreachable!("answered above")
         }
         ApiRequest::CoreVersions | ApiRequest::Groups => {

@@ -5,9 +5,11 @@
 //! process has seen the same record unchanged, so clocks need not agree.
 //! Used by the scheduler and the controller-manager; it never acts itself.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use berth_observability::metrics::serve;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
@@ -46,6 +48,9 @@ pub struct LeaseConfig {
     pub renew_deadline: Duration,
     /// How often a follower tries to acquire.
     pub retry_period: Duration,
+    /// Annotations the holder keeps on the Lease: the address it serves
+    /// `/metrics` on, so scrape-target discovery finds the leader.
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl LeaseConfig {
@@ -60,7 +65,33 @@ impl LeaseConfig {
             renew_period: Duration::from_secs(5),
             renew_deadline: Duration::from_secs(10),
             retry_period: Duration::from_secs(2),
+            annotations: metrics_annotation(),
         }
+    }
+}
+
+/// The Lease annotation naming where this process serves its metrics, when
+/// it does (`--metrics-bind-address`).
+fn metrics_annotation() -> BTreeMap<String, String> {
+    serve::advertised_address()
+        .map(|address| {
+            BTreeMap::from([(
+                serve::METRICS_ADDRESS_ANNOTATION.to_owned(),
+                address.to_owned(),
+            )])
+        })
+        .unwrap_or_default()
+}
+
+/// Puts `ours` on a Lease this process takes or renews, and drops a metrics
+/// address a previous holder left that this process does not serve, so the
+/// Lease never points scrapers at a process that no longer leads.
+fn stamp_annotations(metadata: &mut ObjectMeta, ours: &BTreeMap<String, String>) {
+    let annotations = metadata.annotations.get_or_insert_with(Default::default);
+    annotations.remove(serve::METRICS_ADDRESS_ANNOTATION);
+    annotations.extend(ours.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if annotations.is_empty() {
+        metadata.annotations = None;
     }
 }
 
@@ -161,6 +192,8 @@ impl LeaderElector {
                     metadata: ObjectMeta {
                         name: Some(self.config.name.clone()),
                         namespace: Some(self.config.namespace.clone()),
+                        annotations: (!self.config.annotations.is_empty())
+                            .then(|| self.config.annotations.clone()),
                         ..Default::default()
                     },
                     spec: Some(LeaseSpec {
@@ -185,6 +218,7 @@ impl LeaderElector {
                 spec.lease_duration_seconds = Some(duration_seconds);
                 spec.renew_time = Some(now());
                 lease.metadata.managed_fields = None;
+                stamp_annotations(&mut lease.metadata, &self.config.annotations);
                 self.api
                     .replace(&self.config.name, &PostParams::default(), &lease)
                     .await
@@ -306,6 +340,39 @@ mod tests {
             lease_duration_seconds: Some(15),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_new_holder_replaces_or_drops_the_previous_holders_metrics_address() {
+        let left_behind = || ObjectMeta {
+            annotations: Some(BTreeMap::from([
+                (
+                    serve::METRICS_ADDRESS_ANNOTATION.to_owned(),
+                    "10.0.0.1:10259".to_owned(),
+                ),
+                ("team".to_owned(), "infra".to_owned()),
+            ])),
+            ..Default::default()
+        };
+        let mut metadata = left_behind();
+        stamp_annotations(&mut metadata, &BTreeMap::new());
+        assert_eq!(
+            metadata.annotations,
+            Some(BTreeMap::from([("team".to_owned(), "infra".to_owned())]))
+        );
+        let mut metadata = left_behind();
+        let ours = BTreeMap::from([(
+            serve::METRICS_ADDRESS_ANNOTATION.to_owned(),
+            "10.0.0.2:10259".to_owned(),
+        )]);
+        stamp_annotations(&mut metadata, &ours);
+        assert_eq!(
+            metadata.annotations.unwrap()[serve::METRICS_ADDRESS_ANNOTATION],
+            "10.0.0.2:10259"
+        );
+        let mut bare = ObjectMeta::default();
+        stamp_annotations(&mut bare, &BTreeMap::new());
+        assert_eq!(bare.annotations, None);
     }
 
     #[test]

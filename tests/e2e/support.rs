@@ -560,12 +560,6 @@ impl Server {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> BerthProcess {
-        let log = self.dir.path().join(format!("{log_name}.log"));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
         let mut command = match netns {
             Some(netns) => {
                 let mut command = Command::new("nsenter");
@@ -576,14 +570,41 @@ impl Server {
             }
             None => Command::new(berth_bin()),
         };
-        let child = command
+        command
             .args(args)
             .arg("--server")
             .arg(self.url())
             .arg("--kubeconfig")
             .arg(self.kubeconfig())
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        self.spawn_logged(log_name, command)
+    }
+
+    /// Starts `berth scheduler --identity IDENTITY EXTRA… --kubeconfig ADMIN`
+    /// (the scheduler reads its server from the kubeconfig only).
+    pub fn start_scheduler(&self, identity: &str, extra: &[&str]) -> BerthProcess {
+        let mut command = Command::new(berth_bin());
+        command
+            .args(["scheduler", "--identity", identity])
+            .args(extra)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig());
+        self.spawn_logged(identity, command)
+    }
+
+    /// Spawns `command` with its log in `LOG_NAME.log` beside the server's.
+    fn spawn_logged(&self, log_name: &str, mut command: Command) -> BerthProcess {
+        let log = self.dir.path().join(format!("{log_name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        // The caller's RUST_LOG, when it sets one, wins.
+        if command.get_envs().all(|(key, _)| key != "RUST_LOG") {
+            command.env("RUST_LOG", "info");
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()

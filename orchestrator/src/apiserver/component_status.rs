@@ -43,7 +43,7 @@ const LEASED: &[Leased] = &[
 ];
 
 /// Whether a Lease object names a holder and was renewed within its duration at `now`.
-fn lease_is_fresh(lease: &Value, now: jiff::Timestamp) -> bool {
+pub(super) fn lease_is_fresh(lease: &Value, now: jiff::Timestamp) -> bool {
     let holder = lease
         .pointer("/spec/holderIdentity")
         .and_then(Value::as_str)

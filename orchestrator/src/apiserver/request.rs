@@ -23,6 +23,9 @@ pub enum ApiRequest {
     /// `/metrics/kube-state`: kube-state-metrics-style object metrics, behind
     /// the authorizer like `/metrics`.
     KubeStateMetrics,
+    /// `/metrics/targets`: every component's scrape target in Prometheus'
+    /// HTTP service-discovery format, behind the authorizer like `/metrics`.
+    ScrapeTargets,
     /// `/api`: core API versions.
     CoreVersions,
     /// `/apis`: the group list.
@@ -214,6 +217,7 @@ pub fn parse(
         ["version"] => Ok(ApiRequest::Version),
         ["metrics"] => Ok(ApiRequest::Metrics),
         ["metrics", "kube-state"] => Ok(ApiRequest::KubeStateMetrics),
+        ["metrics", "targets"] => Ok(ApiRequest::ScrapeTargets),
         [health, ..] if matches!(*health, "healthz" | "livez" | "readyz") => Ok(ApiRequest::Health),
         ["api"] => Ok(ApiRequest::CoreVersions),
         ["apis"] => Ok(ApiRequest::Groups),
@@ -362,6 +366,10 @@ mod tests {
         assert!(matches!(
             parsed("/metrics/kube-state"),
             Ok(ApiRequest::KubeStateMetrics)
+        ));
+        assert!(matches!(
+            parsed("/metrics/targets"),
+            Ok(ApiRequest::ScrapeTargets)
         ));
         assert!(matches!(
             parsed("/metrics/other"),

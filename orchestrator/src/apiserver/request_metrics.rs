@@ -401,6 +401,7 @@ fn non_resource_path(request: &ApiRequest, path: &str) -> &'static str {
         ApiRequest::Health => "/healthz",
         ApiRequest::Metrics => "/metrics",
         ApiRequest::KubeStateMetrics => "/metrics/kube-state",
+        ApiRequest::ScrapeTargets => "/metrics/targets",
         ApiRequest::CoreVersions => "/api",
         ApiRequest::Groups => "/apis",
         ApiRequest::Group(_) => "/apis/{group}",
