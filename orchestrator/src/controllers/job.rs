@@ -214,63 +214,67 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
     let now = jiff::Timestamp::now();
     let plan = sync::plan(&job, &owned, now, ctx.backoff);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &namespace);
-    if job.status.as_ref() != Some(&plan.status) {
-        // A replace, not a merge patch: emptied lists (uncountedTerminatedPods)
-        // must go, and the resourceVersion guards against a stale cache.
-        let mut updated = (*job).clone();
-        updated.status = Some(plan.status.clone());
-        match jobs
-            .replace_status(&job.name_any(), &PostParams::default(), &updated)
-            .await
-        {
-            Ok(updated) => {
-                if let Some(rv) = resource_version(&updated) {
-                    ctx.written
-                        .lock()
-                        .expect("written lock")
-                        .insert(uid.clone(), rv);
-                }
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(Action::await_change()),
-            Err(kube::Error::Api(s)) if s.code == 409 => {
-                return Ok(Action::requeue(Duration::from_millis(500)))
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    for event in &plan.events {
-        let kind = if event.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        };
-        ctx.recorder
-            .record(job.as_ref(), kind, &event.reason, &event.message)
-            .await;
-    }
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let by_name: HashMap<&str, &Pod> = owned
         .iter()
         .map(|p| (p.metadata.name.as_deref().unwrap_or_default(), *p))
         .collect();
-    let removals = plan
-        .remove_finalizers
-        .iter()
-        .filter_map(|name| by_name.get(name.as_str()))
-        .map(|pod| async {
-            remove_finalizer(&pods_api, pod).await?;
-            let pod_uid = pod.uid().unwrap_or_default();
-            ctx.released.lock().expect("released lock").insert(pod_uid);
-            Ok::<_, ReconcileError>(())
-        });
-    let release = async {
+    // The status is written before the finished pods' finalizers go (they
+    // are counted first); the next pods are made meanwhile, as upstream's
+    // sync makes them before it writes the status.
+    let count_and_release = async {
+        if job.status.as_ref() != Some(&plan.status) {
+            // A replace, not a merge patch: emptied lists (uncountedTerminatedPods)
+            // must go, and the resourceVersion guards against a stale cache.
+            let mut updated = (*job).clone();
+            updated.status = Some(plan.status.clone());
+            match jobs
+                .replace_status(&job.name_any(), &PostParams::default(), &updated)
+                .await
+            {
+                Ok(updated) => {
+                    if let Some(rv) = resource_version(&updated) {
+                        ctx.written
+                            .lock()
+                            .expect("written lock")
+                            .insert(uid.clone(), rv);
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    return Ok(Some(Action::await_change()))
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    return Ok(Some(Action::requeue(Duration::from_millis(500))))
+                }
+                Err(e) => return Err(ReconcileError::from(e)),
+            }
+        }
+        for event in &plan.events {
+            let kind = if event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            ctx.recorder
+                .record(job.as_ref(), kind, &event.reason, &event.message)
+                .await;
+        }
+        let removals = plan
+            .remove_finalizers
+            .iter()
+            .filter_map(|name| by_name.get(name.as_str()))
+            .map(|pod| async {
+                remove_finalizer(&pods_api, pod).await?;
+                let pod_uid = pod.uid().unwrap_or_default();
+                ctx.released.lock().expect("released lock").insert(pod_uid);
+                Ok::<_, ReconcileError>(())
+            });
         futures::future::join_all(removals)
             .await
             .into_iter()
-            .collect::<Result<Vec<()>, _>>()
+            .collect::<Result<Vec<()>, _>>()?;
+        Ok(None)
     };
-    // The finished pods (counted by the status written above) and the active
-    // ones are apart: their finalizers go while the next pods are made.
     let manage = async {
         if !satisfied {
             return Ok(false);
@@ -279,8 +283,10 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
         create_pods(&job, &plan.create, &pods_api, &ctx).await?;
         Ok::<_, ReconcileError>(true)
     };
-    let (released, managed) = futures::join!(release, manage);
-    released?;
+    let (counted, managed) = futures::join!(count_and_release, manage);
+    if let Some(action) = counted? {
+        return Ok(action);
+    }
     if !managed? {
         return Ok(Action::requeue(Duration::from_secs(5)));
     }

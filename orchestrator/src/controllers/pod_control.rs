@@ -5,7 +5,11 @@
 //! `FailedDelete` event on the owner. Shared by the ReplicaSet, DaemonSet and
 //! Job controllers; it never decides which pods, only carries the decision out.
 
+use std::future::Future;
 use std::time::Instant;
+
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
 
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, PostParams};
@@ -47,60 +51,73 @@ impl PodControl<'_> {
     }
 
     /// Creates `count` pods made by `make(i)` in slow-start batches; the
-    /// first failed batch ends it with that batch's error.
+    /// first failed batch ends it with that batch's error. Each batch's
+    /// `SuccessfulCreate` events are written while the next batch is
+    /// created (upstream's recorder never holds a sync up either); all are
+    /// written before this returns.
     pub async fn create(
         &self,
         count: usize,
         make: impl Fn(usize) -> Pod,
     ) -> Result<(), kube::Error> {
-        let mut done = 0;
-        let mut batch = 1;
-        while done < count {
-            let size = batch.min(count - done);
-            let pods: Vec<Pod> = (done..done + size)
-                .map(|i| {
-                    let mut pod = make(i);
-                    // The pod continues the owner's trace (scheduler, agent).
-                    berth_observability::propagation::inject(&mut pod.metadata.annotations);
-                    pod
-                })
-                .collect();
-            let params = PostParams::default();
-            let results =
-                futures::future::join_all(pods.iter().map(|p| self.api.create(&params, p))).await;
-            let mut failed = None;
-            let mut names = Vec::new();
-            for result in results {
-                match result {
-                    Ok(pod) => names.push(pod.name_any()),
-                    Err(e) => failed = Some(e),
+        let mut events = FuturesUnordered::new();
+        let result = async {
+            let mut done = 0;
+            let mut batch = 1;
+            while done < count {
+                let size = batch.min(count - done);
+                let pods: Vec<Pod> = (done..done + size)
+                    .map(|i| {
+                        let mut pod = make(i);
+                        // The pod continues the owner's trace (scheduler, agent).
+                        berth_observability::propagation::inject(&mut pod.metadata.annotations);
+                        pod
+                    })
+                    .collect();
+                let params = PostParams::default();
+                let creations =
+                    futures::future::join_all(pods.iter().map(|p| self.api.create(&params, p)));
+                // Earlier batches' events go out meanwhile.
+                let results = drive_beside(creations, &mut events).await;
+                let mut failed = None;
+                let mut names = Vec::new();
+                for result in results {
+                    match result {
+                        Ok(pod) => names.push(pod.name_any()),
+                        Err(e) => failed = Some(e),
+                    }
                 }
-            }
-            self.expectations
-                .expect_creations(&self.owner_uid(), names.clone(), Instant::now());
-            // One event per pod, written together: one after another they
-            // kept the next batch (and the owner's next pass) waiting.
-            futures::future::join_all(names.iter().map(|name| {
-                let message = format!("Created pod: {name}");
-                async move {
-                    self.event(EventType::Normal, "SuccessfulCreate", &message)
-                        .await;
+                self.expectations.expect_creations(
+                    &self.owner_uid(),
+                    names.clone(),
+                    Instant::now(),
+                );
+                for name in names {
+                    events.push(async move {
+                        let message = format!("Created pod: {name}");
+                        self.event(EventType::Normal, "SuccessfulCreate", &message)
+                            .await;
+                    });
                 }
-            }))
-            .await;
-            if let Some(e) = failed {
-                self.event(
-                    EventType::Warning,
-                    "FailedCreate",
-                    &format!("Error creating: {}", api_message(&e)),
-                )
-                .await;
-                return Err(e);
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                done += size;
+                batch *= 2;
             }
-            done += size;
-            batch *= 2;
+            Ok(())
         }
-        Ok(())
+        .await;
+        while events.next().await.is_some() {}
+        if let Err(e) = &result {
+            self.event(
+                EventType::Warning,
+                "FailedCreate",
+                &format!("Error creating: {}", api_message(e)),
+            )
+            .await;
+        }
+        result
     }
 
     /// Deletes `victims` at once (as upstream's parallel deletions); a pod
@@ -146,5 +163,21 @@ impl PodControl<'_> {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// Awaits `work` while also polling `beside` (futures that need no result),
+/// so they progress together on one task.
+async fn drive_beside<T, F: Future<Output = ()>>(
+    work: impl Future<Output = T>,
+    beside: &mut FuturesUnordered<F>,
+) -> T {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            output = &mut work => return output,
+            Some(()) = beside.next(), if !beside.is_empty() => {}
+        }
     }
 }
