@@ -165,6 +165,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// What an applier yields for each reconcile: the object and the action
+/// its reconciler chose, or why it failed.
+pub type Reconciled<K, E, QueueError> =
+    Result<(ObjectRef<K>, Action), controller::Error<E, QueueError>>;
+
 /// One controller's queue metrics; cheap to clone into its closures.
 #[derive(Clone, Debug)]
 pub struct Workqueue {
@@ -287,7 +292,7 @@ impl Workqueue {
         store: Store<K>,
         queue: Q,
         config: Config,
-    ) -> impl Stream<Item = Result<(ObjectRef<K>, Action), controller::Error<Fut::Error, Q::Error>>>
+    ) -> impl Stream<Item = Reconciled<K, Fut::Error, Q::Error>>
     where
         K: Clone + Resource + 'static,
         K::DynamicType: std::fmt::Debug + Eq + Hash + Clone + Unpin,
@@ -352,12 +357,7 @@ pub trait RunWithWorkqueue<K: Resource> {
         reconciler: impl FnMut(Arc<K>, Arc<Ctx>) -> Fut,
         error_policy: impl Fn(Arc<K>, &<Fut as futures::TryFuture>::Error, Arc<Ctx>) -> Action,
         context: Arc<Ctx>,
-    ) -> impl Stream<
-        Item = Result<
-            (ObjectRef<K>, Action),
-            controller::Error<<Fut as futures::TryFuture>::Error, watcher::Error>,
-        >,
-    >
+    ) -> impl Stream<Item = Reconciled<K, <Fut as futures::TryFuture>::Error, watcher::Error>>
     where
         Fut: Future<Output = Result<Action, <Fut as futures::TryFuture>::Error>>
             + futures::TryFuture<Ok = Action>
@@ -377,12 +377,7 @@ where
         reconciler: impl FnMut(Arc<K>, Arc<Ctx>) -> Fut,
         error_policy: impl Fn(Arc<K>, &<Fut as futures::TryFuture>::Error, Arc<Ctx>) -> Action,
         context: Arc<Ctx>,
-    ) -> impl Stream<
-        Item = Result<
-            (ObjectRef<K>, Action),
-            controller::Error<<Fut as futures::TryFuture>::Error, watcher::Error>,
-        >,
-    >
+    ) -> impl Stream<Item = Reconciled<K, <Fut as futures::TryFuture>::Error, watcher::Error>>
     where
         Fut: Future<Output = Result<Action, <Fut as futures::TryFuture>::Error>>
             + futures::TryFuture<Ok = Action>
