@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_observability::events::{EventType, Recorder};
+use berth_observability::workqueue::RunWithWorkqueue;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{LoadBalancerStatus, Node, Service};
 use kube::api::{Patch, PatchParams};
@@ -97,6 +98,11 @@ pub async fn run(
         default: config.default_provider.clone(),
         providers: providers.keys().cloned().collect(),
     };
+    let metrics = crate::metrics::LoadBalancerMetrics::global();
+    let providers: Providers = providers
+        .into_iter()
+        .map(|(name, provider)| (name, metrics.wrap(provider)))
+        .collect();
     let (nodes, writer) = reflector::store();
     let node_changes = reflector(
         writer,
@@ -139,7 +145,7 @@ pub async fn run(
     controller
         .reconcile_all_on(tokio_stream_of(node_triggers))
         .graceful_shutdown_on(async move { cancel.cancelled().await })
-        .run(reconcile, error_policy, ctx)
+        .run_with_workqueue("service", reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "service reconcile failed");

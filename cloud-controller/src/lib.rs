@@ -12,6 +12,7 @@
 pub mod aws;
 pub mod controller;
 pub mod haproxy;
+pub mod metrics;
 pub mod nodes;
 pub mod plan;
 pub mod provider;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use berth_api::nodeclaim::{NodeClaim, NodeClaimStatus, TERMINATION_FINALIZER};
 use berth_api::nodepool::NODECLAIM_LABEL;
 use berth_observability::events::EventType;
+use berth_observability::workqueue::RunWithWorkqueue;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -41,7 +42,7 @@ pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
             },
         )
         .graceful_shutdown_on(async move { cancel.cancelled().await })
-        .run(reconcile, error_policy, ctx)
+        .run_with_workqueue("nodeclaim", reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "nodeclaim reconcile failed");

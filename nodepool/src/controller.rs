@@ -83,6 +83,11 @@ pub async fn run(
     config: Config,
     cancel: CancellationToken,
 ) {
+    let metrics = crate::metrics::NodePoolMetrics::global();
+    let providers = providers
+        .into_iter()
+        .map(|(name, provider)| (name, metrics.wrap(provider)))
+        .collect();
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), COMPONENT),
         client,

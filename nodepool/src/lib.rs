@@ -15,6 +15,7 @@ pub mod constraints;
 pub mod controller;
 pub mod disruption;
 pub mod drain;
+pub mod metrics;
 pub mod plan;
 pub mod pool_controller;
 pub mod provider;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use berth_api::nodeclaim::NodeClaim;
 use berth_api::nodepool::{NodePool, POOL_LABEL};
 use berth_observability::events::EventType;
+use berth_observability::workqueue::RunWithWorkqueue;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -47,7 +48,7 @@ pub async fn run(ctx: Arc<Context>, cancel: CancellationToken) {
             },
         )
         .graceful_shutdown_on(async move { cancel.cancelled().await })
-        .run(reconcile, error_policy, ctx)
+        .run_with_workqueue("nodepool", reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "nodepool reconcile failed");

@@ -9,6 +9,7 @@ pub mod events;
 pub mod metrics;
 pub mod otlp;
 pub mod propagation;
+pub mod workqueue;
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;

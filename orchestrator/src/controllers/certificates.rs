@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue::RunWithWorkqueue;
 use futures::StreamExt;
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition,
@@ -40,7 +41,7 @@ async fn run_over_requests<Ctx, Fut>(
         };
     Controller::new(csrs, watcher::Config::default())
         .graceful_shutdown_on(async move { cancel.cancelled().await })
-        .run(reconcile, error_policy, context)
+        .run_with_workqueue(controller, reconcile, error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, controller, "controller event");

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue::RunWithWorkqueue;
 use futures::StreamExt;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, Patch, PatchParams};
@@ -101,7 +102,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     });
     controller
         .graceful_shutdown_on(async move { cancel.cancelled().await })
-        .run(reconcile, error_policy, context)
+        .run_with_workqueue("ClusterRoleAggregator", reconcile, error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "clusterrole aggregation controller event");

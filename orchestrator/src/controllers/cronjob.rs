@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_api::kinds::batch::cron;
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -19,7 +20,7 @@ use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -463,21 +464,22 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         client,
         jobs,
     });
-    applier(
-        |cronjob: Arc<CronJob>, ctx| -> ReconcileFuture { Box::pin(reconcile(cronjob, ctx)) },
-        error_policy,
-        context,
-        cronjobs.store(),
-        queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "cronjob controller event");
-        }
-    })
-    .await;
+    workqueue::named("cronjob")
+        .applier(
+            |cronjob: Arc<CronJob>, ctx| -> ReconcileFuture { Box::pin(reconcile(cronjob, ctx)) },
+            error_policy,
+            context,
+            cronjobs.store(),
+            queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "cronjob controller event");
+            }
+        })
+        .await;
     Ok(())
 }
 

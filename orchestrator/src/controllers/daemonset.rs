@@ -20,11 +20,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -363,20 +364,21 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     ])
     .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
     .try_flatten();
-    applier(
-        |ds: Arc<DaemonSet>, ctx| -> ReconcileFuture { Box::pin(reconcile(ds, ctx)) },
-        error_policy,
-        context,
-        daemonsets.store(),
-        queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "daemonset controller event");
-        }
-    })
-    .await;
+    workqueue::named("daemonset")
+        .applier(
+            |ds: Arc<DaemonSet>, ctx| -> ReconcileFuture { Box::pin(reconcile(ds, ctx)) },
+            error_policy,
+            context,
+            daemonsets.store(),
+            queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "daemonset controller event");
+            }
+        })
+        .await;
     Ok(())
 }

@@ -16,11 +16,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -636,20 +637,21 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         client,
         replicasets,
     });
-    applier(
-        |d, ctx| -> ReconcileFuture { Box::pin(reconcile(d, ctx)) },
-        error_policy,
-        context,
-        deployments.store(),
-        queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "deployment controller event");
-        }
-    })
-    .await;
+    workqueue::named("deployment")
+        .applier(
+            |d, ctx| -> ReconcileFuture { Box::pin(reconcile(d, ctx)) },
+            error_policy,
+            context,
+            deployments.store(),
+            queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "deployment controller event");
+            }
+        })
+        .await;
     Ok(())
 }

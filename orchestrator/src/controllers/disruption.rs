@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use berth_api::kinds::policy::disruption::selects;
 use berth_observability::events::{EventType, Recorder};
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -313,7 +314,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         sts_events.map(|_| ()).boxed(),
         rc_events.map(|_| ()).boxed(),
     ]);
-    let controller = applier(
+    let controller = workqueue::named("disruption").applier(
         move |pdb: Arc<PodDisruptionBudget>, ctx| -> ReconcileFuture {
             let span = tracing::debug_span!("disruption", pdb = %format!("{}/{}", pdb.namespace().unwrap_or_default(), pdb.name_any()));
             Box::pin(reconcile(pdb, ctx).instrument(span))

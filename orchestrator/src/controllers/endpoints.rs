@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue;
 use futures::channel::mpsc;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{
@@ -20,7 +21,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -525,35 +526,37 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         pods,
         endpoints: endpoints.clone(),
     });
-    let sync = applier(
-        |s, ctx| -> ReconcileFuture { Box::pin(reconcile(s, ctx)) },
-        error_policy,
-        context.clone(),
-        services.store(),
-        queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "endpoints controller event");
-        }
-    });
+    let sync = workqueue::named("endpoint")
+        .applier(
+            |s, ctx| -> ReconcileFuture { Box::pin(reconcile(s, ctx)) },
+            error_policy,
+            context.clone(),
+            services.store(),
+            queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "endpoints controller event");
+            }
+        });
     let orphans = stream::select(orphan_rx, endpoints_rx).map(Ok::<_, watcher::Error>);
-    let sweep = applier(
-        |ep, ctx| -> ReconcileFuture { Box::pin(reconcile_orphan(ep, ctx)) },
-        error_policy,
-        context,
-        endpoints.store(),
-        orphans,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "endpoints sweep event");
-        }
-    });
+    let sweep = workqueue::named("endpoint_orphans")
+        .applier(
+            |ep, ctx| -> ReconcileFuture { Box::pin(reconcile_orphan(ep, ctx)) },
+            error_policy,
+            context,
+            endpoints.store(),
+            orphans,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "endpoints sweep event");
+            }
+        });
     futures::join!(sync, sweep);
     Ok(())
 }

@@ -11,12 +11,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -498,21 +499,22 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         pods,
         slices,
     });
-    applier(
-        |s, ctx| -> ReconcileFuture { Box::pin(reconcile(s, ctx)) },
-        error_policy,
-        context,
-        services.store(),
-        queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "endpointslice controller event");
-        }
-    })
-    .await;
+    workqueue::named("endpoint_slice")
+        .applier(
+            |s, ctx| -> ReconcileFuture { Box::pin(reconcile(s, ctx)) },
+            error_policy,
+            context,
+            services.store(),
+            queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "endpointslice controller event");
+            }
+        })
+        .await;
     Ok(())
 }
 

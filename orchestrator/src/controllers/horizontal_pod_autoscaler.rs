@@ -39,6 +39,7 @@ use self::target::Target;
 use super::workload::cached_watch;
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
+use berth_observability::workqueue;
 
 pub(crate) use super::pod_control::api_message;
 
@@ -105,6 +106,7 @@ pub async fn run(
                 histories.retain(|key, _| all.iter().any(|h| &key_of(h) == key));
                 for hpa in all {
                     let key = key_of(&hpa);
+                    let _worker = workqueue::named("horizontalpodautoscaler").start(&key);
                     let span = tracing::info_span!("reconcile", hpa = %key);
                     let history = histories.entry(key).or_default();
                     tokio::select! {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue::RunWithWorkqueue;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
@@ -108,7 +109,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     let context = Arc::new(Context { client });
     Controller::new(namespaces, watcher::Config::default())
         .graceful_shutdown_on(async move { cancel.cancelled().await })
-        .run(reconcile, error_policy, context)
+        .run_with_workqueue("namespace", reconcile, error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "namespace controller event");

@@ -29,6 +29,7 @@ use super::workload::{cached_watch, drain};
 use super::ControllerError;
 use crate::scheduler::plugins::tolerates;
 use berth_observability::events::{EventType, Recorder};
+use berth_observability::workqueue;
 
 /// The taint on nodes whose heartbeats stopped.
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
@@ -253,6 +254,7 @@ async fn monitor(ctx: &Context) {
         else {
             continue;
         };
+        let _worker = workqueue::named("node_lifecycle_controller").start(&name);
         if let Err(e) = reconcile_node(ctx, &node, health, now).await {
             tracing::warn!(node = %name, error = %e, "node lifecycle update failed; retrying next pass");
         }

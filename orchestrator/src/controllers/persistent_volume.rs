@@ -17,11 +17,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::ResourceExt;
@@ -564,34 +565,36 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             .boxed(),
         claims_for_volumes.map_ok(|c| volume_of(&c)).boxed(),
     ]));
-    let claim_loop = applier(
-        |claim, ctx| -> ReconcileFuture { Box::pin(reconcile_claim(claim, ctx)) },
-        error_policy,
-        context.clone(),
-        claims.store(),
-        claim_queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "persistent volume claim sync");
-        }
-    });
-    let volume_loop = applier(
-        |volume, ctx| -> ReconcileFuture { Box::pin(reconcile_volume(volume, ctx)) },
-        error_policy,
-        context,
-        volumes.store(),
-        volume_queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "persistent volume sync");
-        }
-    });
+    let claim_loop = workqueue::named("claims")
+        .applier(
+            |claim, ctx| -> ReconcileFuture { Box::pin(reconcile_claim(claim, ctx)) },
+            error_policy,
+            context.clone(),
+            claims.store(),
+            claim_queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "persistent volume claim sync");
+            }
+        });
+    let volume_loop = workqueue::named("volumes")
+        .applier(
+            |volume, ctx| -> ReconcileFuture { Box::pin(reconcile_volume(volume, ctx)) },
+            error_policy,
+            context,
+            volumes.store(),
+            volume_queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "persistent volume sync");
+            }
+        });
     futures::future::join(claim_loop, volume_loop).await;
     Ok(())
 }

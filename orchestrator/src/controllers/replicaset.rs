@@ -17,12 +17,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -387,22 +388,23 @@ where
         pods,
         expectations,
     });
-    applier(
-        move |obj: Arc<K>, ctx| -> ReconcileFuture {
-            Box::pin(reconcile(Arc::new(view(&obj)), ctx))
-        },
-        error_policy::<K>,
-        context,
-        owners.store(),
-        queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "replica controller event");
-        }
-    })
-    .await;
+    workqueue::named(context.owner.queue)
+        .applier(
+            move |obj: Arc<K>, ctx| -> ReconcileFuture {
+                Box::pin(reconcile(Arc::new(view(&obj)), ctx))
+            },
+            error_policy::<K>,
+            context,
+            owners.store(),
+            queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "replica controller event");
+            }
+        })
+        .await;
     Ok(())
 }

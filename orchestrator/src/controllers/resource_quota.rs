@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_api::quantity::Quantity;
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service,
@@ -19,7 +20,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as OpenApiQuantity;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::ResourceExt;
@@ -234,21 +235,22 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
         .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
         .try_flatten();
     let context = Arc::new(Context { client });
-    applier(
-        |quota, ctx| -> ReconcileFuture { Box::pin(reconcile(quota, ctx)) },
-        error_policy,
-        context,
-        quotas,
-        queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "resource quota controller event");
-        }
-    })
-    .await;
+    workqueue::named("resourcequota_primary")
+        .applier(
+            |quota, ctx| -> ReconcileFuture { Box::pin(reconcile(quota, ctx)) },
+            error_policy,
+            context,
+            quotas,
+            queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "resource quota controller event");
+            }
+        })
+        .await;
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue::RunWithWorkqueue;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
@@ -66,7 +67,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             |account| account.namespace().map(|ns| ObjectRef::new(&ns)),
         )
         .graceful_shutdown_on(async move { cancel.cancelled().await })
-        .run(reconcile, error_policy, context)
+        .run_with_workqueue("serviceaccount", reconcile, error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "service account controller event");

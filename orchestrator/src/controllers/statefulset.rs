@@ -19,11 +19,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{applier, Action as Requeue, Config};
+use kube::runtime::controller::{Action as Requeue, Config};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -384,20 +385,21 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     ])
     .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
     .try_flatten();
-    applier(
-        |set: Arc<StatefulSet>, ctx| -> ReconcileFuture { Box::pin(reconcile(set, ctx)) },
-        error_policy,
-        context,
-        sets.store(),
-        queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "statefulset controller event");
-        }
-    })
-    .await;
+    workqueue::named("statefulset")
+        .applier(
+            |set: Arc<StatefulSet>, ctx| -> ReconcileFuture { Box::pin(reconcile(set, ctx)) },
+            error_policy,
+            context,
+            sets.store(),
+            queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "statefulset controller event");
+            }
+        })
+        .await;
     Ok(())
 }

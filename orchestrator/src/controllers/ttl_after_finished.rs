@@ -8,11 +8,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue;
 use futures::{Future, StreamExt};
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DeleteParams, Preconditions, PropagationPolicy};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
@@ -90,21 +91,22 @@ type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError
 pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
     let (jobs, job_events) = cached_watch(Api::<Job>::all(client.clone()));
     let queue = job_events.map(|r| r.map(|j| ObjectRef::from_obj(&j)));
-    applier(
-        |job: Arc<Job>, client| -> ReconcileFuture { Box::pin(reconcile(job, client)) },
-        error_policy,
-        Arc::new(client),
-        jobs.store(),
-        queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "ttl-after-finished event");
-        }
-    })
-    .await;
+    workqueue::named("ttl_jobs_to_delete")
+        .applier(
+            |job: Arc<Job>, client| -> ReconcileFuture { Box::pin(reconcile(job, client)) },
+            error_policy,
+            Arc::new(client),
+            jobs.store(),
+            queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "ttl-after-finished event");
+            }
+        })
+        .await;
     Ok(())
 }
 

@@ -9,11 +9,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_observability::workqueue;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{applier, Action, Config};
+use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use serde_json::json;
@@ -299,34 +300,36 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             .boxed(),
         pod_events.map_ok(|p| freed_claims(&p)).boxed(),
     ]));
-    let claim_loop = applier(
-        |claim, ctx| -> ReconcileFuture { Box::pin(reconcile_claim(claim, ctx)) },
-        error_policy,
-        context.clone(),
-        claims.store(),
-        claim_queue,
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "pvc protection");
-        }
-    });
-    let volume_loop = applier(
-        |volume, ctx| -> ReconcileFuture { Box::pin(reconcile_volume(volume, ctx)) },
-        error_policy,
-        context,
-        volumes.store(),
-        volume_events.map_ok(|v| ObjectRef::from_obj(&v)),
-        Config::default(),
-    )
-    .take_until(cancel.cancelled())
-    .for_each(|result| async move {
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "pv protection");
-        }
-    });
+    let claim_loop = workqueue::named("pvcprotection")
+        .applier(
+            |claim, ctx| -> ReconcileFuture { Box::pin(reconcile_claim(claim, ctx)) },
+            error_policy,
+            context.clone(),
+            claims.store(),
+            claim_queue,
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "pvc protection");
+            }
+        });
+    let volume_loop = workqueue::named("pvprotection")
+        .applier(
+            |volume, ctx| -> ReconcileFuture { Box::pin(reconcile_volume(volume, ctx)) },
+            error_policy,
+            context,
+            volumes.store(),
+            volume_events.map_ok(|v| ObjectRef::from_obj(&v)),
+            Config::default(),
+        )
+        .take_until(cancel.cancelled())
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "pv protection");
+            }
+        });
     futures::future::join(claim_loop, volume_loop).await;
     Ok(())
 }

@@ -15,6 +15,9 @@ pub struct OwnerKind {
     pub resource: ApiResource,
     /// The component its events are signed with.
     pub component: &'static str,
+    /// Its workqueue's name in the `workqueue_*` metrics, as
+    /// kube-controller-manager names it.
+    pub queue: &'static str,
 }
 
 impl OwnerKind {
@@ -23,6 +26,7 @@ impl OwnerKind {
         Self {
             resource: ApiResource::erase::<ReplicaSet>(&()),
             component: "replicaset-controller",
+            queue: "replicaset",
         }
     }
 
@@ -31,6 +35,7 @@ impl OwnerKind {
         Self {
             resource: ApiResource::erase::<ReplicationController>(&()),
             component: "replication-controller",
+            queue: "replicationmanager",
         }
     }
 
