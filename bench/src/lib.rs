@@ -7,6 +7,7 @@ pub mod ssh_lab;
 
 use std::sync::Arc;
 
+use berth_observability::metrics::MetricsRegistry;
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig};
 use berth_orchestrator::store::sqlite::SqliteStore;
 use berth_orchestrator::store::Store;
@@ -119,6 +120,12 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on a fresh SQLite store in a temporary directory.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(MetricsRegistry::default()).await
+    }
+
+    /// [`TestServer::start`] serving `metrics` (one that is not recording
+    /// gives the server without its metrics, to measure their cost).
+    pub async fn start_with(metrics: MetricsRegistry) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let pki = Pki::load_or_create(dir.path(), &["127.0.0.1".to_owned()])?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("state.db"))?);
@@ -127,7 +134,7 @@ impl TestServer {
             service_cidr: "10.43.0.0/16".parse().map_err(anyhow::Error::msg)?,
             advertise_address: None,
             in_process: Vec::new(),
-            metrics: Default::default(),
+            metrics,
         };
         let server = ApiServer::bind(config, store, &pki).await?;
         let addr = server.local_addr()?;

@@ -38,6 +38,8 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Clone, Default)]
 pub struct MetricsRegistry {
     inner: Arc<RwLock<Registry>>,
+    /// Set by [`MetricsRegistry::not_recording`].
+    off: bool,
 }
 
 impl std::fmt::Debug for MetricsRegistry {
@@ -54,6 +56,20 @@ impl MetricsRegistry {
         let registry = Self::default();
         registry.register_collector(process::ProcessCollector);
         registry
+    }
+
+    /// A registry its owner records nothing into, so a benchmark can
+    /// measure what recording costs against the same server without it.
+    pub fn not_recording() -> Self {
+        Self {
+            off: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the owner should record into this registry at all.
+    pub fn is_recording(&self) -> bool {
+        !self.off
     }
 
     /// The registry of this process's control plane. `berth server` serves

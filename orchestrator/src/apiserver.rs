@@ -172,7 +172,11 @@ impl ApiServer {
         store: Arc<dyn Store>,
         pki: &Pki,
     ) -> Result<Self, ServeError> {
-        let store = InstrumentedStore::wrap(store, &config.metrics);
+        let store = if config.metrics.is_recording() {
+            InstrumentedStore::wrap(store, &config.metrics)
+        } else {
+            store
+        };
         let allocator = Allocator::new(Arc::clone(&store), config.service_cidr);
         let objects = Objects::new(Arc::clone(&store), allocator.clone())
             .with_default_toleration_seconds(toleration_seconds);
@@ -435,15 +439,24 @@ async fn dispatch(State(state): State<AppState>, http: axum::extract::Request) -
     let (method, uri) = (http.method().clone(), http.uri().clone());
     let response = match request::parse(&state.catalog, &method, uri.path(), uri.query()) {
         Ok(request) => {
-            let labels =
-                request_metrics::RequestLabels::of(&request, &method, uri.path(), http.headers());
-            let inflight = state.requests.start(labels);
+            let inflight = state.registry.is_recording().then(|| {
+                let labels = request_metrics::RequestLabels::of(
+                    &request,
+                    &method,
+                    uri.path(),
+                    http.headers(),
+                );
+                state.requests.start(labels)
+            });
             let span = request_span(&method, uri.path(), http.headers());
             let response = route(&state, request, http)
                 .instrument(span)
                 .await
                 .unwrap_or_else(IntoResponse::into_response);
-            inflight.finish(response)
+            match inflight {
+                Some(inflight) => inflight.finish(response),
+                None => response,
+            }
         }
         // Paths that name nothing are not counted: their labels would be unbounded.
         Err(e) => e.into_response(),
