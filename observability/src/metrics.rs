@@ -10,6 +10,7 @@
 //! counts a series twice.
 
 mod process;
+mod runtime;
 pub mod serve;
 mod text;
 
@@ -51,10 +52,14 @@ impl std::fmt::Debug for MetricsRegistry {
 impl MetricsRegistry {
     /// A registry that already carries the `process_*` metrics of this
     /// process (CPU, memory, file descriptors, start time), as every
-    /// upstream component's endpoint does.
+    /// upstream component's endpoint does, and, when made on a tokio
+    /// runtime, that runtime's `tokio_*` figures.
     pub fn with_process_metrics() -> Self {
         let registry = Self::default();
         registry.register_collector(process::ProcessCollector);
+        if let Some(runtime) = runtime::RuntimeCollector::current() {
+            registry.register_collector(runtime);
+        }
         registry
     }
 
