@@ -91,14 +91,18 @@ spec:
 "#;
 
 /// A page naming the pod, a CGI script printing the peer's address, a
-/// 2 MiB file for slow downloads, a readiness file, and busybox httpd.
+/// 32 MiB file for a download held open across a reload, a readiness file,
+/// and busybox httpd.
 const PAGE_SCRIPT: &str = "mkdir -p /www/cgi-bin && hostname > /www/index.html && \
     printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && \
     chmod +x /www/cgi-bin/ip && \
-    dd if=/dev/zero of=/www/big bs=1024 count=2048 2>/dev/null && \
+    dd if=/dev/zero of=/www/big bs=1024 count=32768 2>/dev/null && \
     touch /tmp/ready && exec httpd -f -p 80 -h /www";
 
-const BIG: u64 = 2048 * 1024;
+/// More than the socket buffers between the pod and curl hold (a few MiB
+/// each way), so part of it is still in flight through HAProxy while the
+/// reader holds back.
+const BIG: u64 = 32 * 1024 * 1024;
 
 /// The load-balancer host's second leg on the nodes' LAN: the nodes route
 /// the client LAN through it, as any non-DSR L4 balancer needs.
@@ -473,19 +477,21 @@ fn traffic_flows_through_haproxy_load_balancer() {
         }
     }
 
-    // A reload (a second Service) leaves an established download alone.
-    let download = dir.path().join("big");
+    // A reload (a second Service) leaves an established download alone. The
+    // test holds back reading curl's output, so curl stays blocked mid-file
+    // with the rest queued behind HAProxy until the reload is done, however
+    // long the reload takes; then it drains the rest.
     let mut slow = Command::new("nsenter")
         .arg(format!("--net=/var/run/netns/{}", client.netns))
-        .args(["curl", "-sf", "--limit-rate", "100k", "-o"])
-        .arg(&download)
+        .args(["curl", "-sf", "-o", "-"])
         .arg(format!("{url}big"))
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    eventually(Duration::from_secs(10), || {
-        let size = std::fs::metadata(&download).map(|m| m.len()).unwrap_or(0);
-        (size > 0).then_some(())
-    });
+    let mut body = slow.stdout.take().expect("curl's output");
+    let mut head = vec![0u8; 64 * 1024];
+    body.read_exact(&mut head)
+        .expect("the download's first bytes through the load balancer");
     kubectl.ok_stdin(&["apply", "-f", "-"], SECOND);
     let second = wait_for(
         "web-second's EXTERNAL-IP",
@@ -499,18 +505,13 @@ fn traffic_flows_through_haproxy_load_balancer() {
         curl(&client, &format!("http://{second}:8080/"), 5)
     });
     assert!(replicas.contains(&page), "{page}");
-    if let Some(ended) = slow.try_wait().unwrap() {
-        let size = std::fs::metadata(&download).map(|m| m.len()).unwrap_or(0);
-        panic!(
-            "the download should still run after the reload; curl ended {ended} after {size} bytes\n{}",
-            haproxy.log()
-        );
-    }
+    let mut rest = Vec::new();
+    let drained = body.read_to_end(&mut rest);
     let finished = slow.wait().unwrap();
-    let size = std::fs::metadata(&download).map(|m| m.len()).unwrap_or(0);
+    let size = (head.len() + rest.len()) as u64;
     assert!(
-        finished.success() && size == BIG,
-        "download across the reload: {finished}, {size} bytes\n{}",
+        drained.is_ok() && finished.success() && size == BIG,
+        "download across the reload: curl {finished}, {size} of {BIG} bytes ({drained:?})\n{}",
         haproxy.log()
     );
 
