@@ -60,7 +60,8 @@ static void load(void) {
         }
         if (strncmp(line, "gpu ", 4) != 0 || gpu_count >= 16) continue;
         struct gpu *g = &gpus[gpu_count++];
-        for (char *token = strtok(line + 4, " \n"); token; token = strtok(NULL, " \n")) {
+        char *save = NULL;
+        for (char *token = strtok_r(line + 4, " \n", &save); token; token = strtok_r(NULL, " \n", &save)) {
             char *eq = strchr(token, '=');
             if (!eq) continue;
             *eq = 0;
