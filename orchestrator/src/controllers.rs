@@ -16,6 +16,7 @@ pub mod endpointslice;
 pub mod garbage_collector;
 pub mod history;
 pub mod horizontal_pod_autoscaler;
+pub mod informers;
 pub mod ingress;
 pub mod job;
 pub mod namespace;
@@ -31,6 +32,8 @@ pub mod token_cleaner;
 pub mod ttl_after_finished;
 pub mod volume_protection;
 pub mod workload;
+
+use informers::Informers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -87,6 +90,7 @@ pub type ControllerFuture = Pin<Box<dyn Future<Output = Result<(), ControllerErr
 /// The controllers `berth server` runs in-process (and `berth controller-manager` alone).
 pub fn all(
     client: &kube::Client,
+    informers: &Informers,
     cancel: &CancellationToken,
     config: &ControllersConfig,
 ) -> Vec<(&'static str, ControllerFuture)> {
@@ -105,12 +109,17 @@ pub fn all(
         ),
         (
             "replicaset",
-            Box::pin(replicaset::run(client.clone(), cancel.clone())),
+            Box::pin(replicaset::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "replicationcontroller",
             Box::pin(replicaset::run_replication_controllers(
                 client.clone(),
+                informers.clone(),
                 cancel.clone(),
             )),
         ),
@@ -120,19 +129,35 @@ pub fn all(
         ),
         (
             "deployment",
-            Box::pin(deployment::run(client.clone(), cancel.clone())),
+            Box::pin(deployment::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "disruption",
-            Box::pin(disruption::run(client.clone(), cancel.clone())),
+            Box::pin(disruption::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "endpoints",
-            Box::pin(endpoints::run(client.clone(), cancel.clone())),
+            Box::pin(endpoints::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "endpointslice",
-            Box::pin(endpointslice::run(client.clone(), cancel.clone())),
+            Box::pin(endpointslice::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "garbage-collector",
@@ -150,6 +175,7 @@ pub fn all(
             "node-lifecycle",
             Box::pin(node_lifecycle::run(
                 client.clone(),
+                informers.clone(),
                 config.node_lifecycle,
                 cancel.clone(),
             )),
@@ -164,40 +190,72 @@ pub fn all(
         ),
         (
             "daemonset",
-            Box::pin(daemonset::run(client.clone(), cancel.clone())),
+            Box::pin(daemonset::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
-        ("job", Box::pin(job::run(client.clone(), cancel.clone()))),
+        (
+            "job",
+            Box::pin(job::run(client.clone(), informers.clone(), cancel.clone())),
+        ),
         (
             "cronjob",
-            Box::pin(cronjob::run(client.clone(), cancel.clone())),
+            Box::pin(cronjob::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "ttl-after-finished",
-            Box::pin(ttl_after_finished::run(client.clone(), cancel.clone())),
+            Box::pin(ttl_after_finished::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "statefulset",
-            Box::pin(statefulset::run(client.clone(), cancel.clone())),
+            Box::pin(statefulset::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "persistentvolume-binder",
-            Box::pin(persistent_volume::run(client.clone(), cancel.clone())),
+            Box::pin(persistent_volume::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "ingress",
-            Box::pin(ingress::run(client.clone(), cancel.clone())),
+            Box::pin(ingress::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
         (
             "horizontal-pod-autoscaler",
             Box::pin(horizontal_pod_autoscaler::run(
                 client.clone(),
+                informers.clone(),
                 config.horizontal_pod_autoscaler,
                 cancel.clone(),
             )),
         ),
         (
             "volume-protection",
-            Box::pin(volume_protection::run(client.clone(), cancel.clone())),
+            Box::pin(volume_protection::run(
+                client.clone(),
+                informers.clone(),
+                cancel.clone(),
+            )),
         ),
     ];
     if let Some(signing) = &config.csr_signing {
@@ -225,8 +283,10 @@ pub async fn supervise_with(
     cancel: CancellationToken,
     config: ControllersConfig,
 ) {
+    // One watch per kind for every controller (and restarted ones).
+    let informers = Informers::new(client.clone(), cancel.clone());
     let mut tasks = JoinSet::new();
-    for (name, controller) in all(&client, &cancel, &config) {
+    for (name, controller) in all(&client, &informers, &cancel, &config) {
         tasks.spawn(async move { (name, controller.await) });
     }
     while let Some(joined) = tasks.join_next().await {
@@ -238,12 +298,13 @@ pub async fn supervise_with(
                     continue;
                 }
                 let (client, cancel, config) = (client.clone(), cancel.clone(), config.clone());
+                let informers = informers.clone();
                 tasks.spawn(async move {
                     tokio::select! {
                         _ = cancel.cancelled() => return (name, Ok(())),
                         _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
                     }
-                    let restarted = all(&client, &cancel, &config)
+                    let restarted = all(&client, &informers, &cancel, &config)
                         .into_iter()
                         .find(|(n, _)| *n == name);
                     match restarted {

@@ -27,8 +27,9 @@ use kube::{Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::Cache;
+use super::informers::Informers;
 use super::job::conditions::true_condition;
-use super::workload::{cached_watch, controller_of, controller_ref_of, controller_reference};
+use super::workload::{controller_of, controller_ref_of, controller_reference};
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
 
@@ -442,12 +443,16 @@ fn error_policy(cronjob: Arc<CronJob>, error: &ReconcileError, _ctx: Arc<Context
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
 
 /// Runs the CronJob controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (cronjobs, cronjob_events) = cached_watch(Api::<CronJob>::all(client.clone()));
-    let (jobs, job_events) = cached_watch(Api::<Job>::all(client.clone()));
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (cronjobs, cronjob_events) = informers.watch::<CronJob>();
+    let (jobs, job_events) = informers.watch::<Job>();
     let queue = stream::select(
         cronjob_events
-            .map_ok(|c| vec![ObjectRef::from_obj(&c)])
+            .map_ok(|c| vec![ObjectRef::from_obj(&*c)])
             .boxed(),
         job_events
             .map_ok(|j| {

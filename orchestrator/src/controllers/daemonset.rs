@@ -37,9 +37,10 @@ use self::placement::{node_should_run, target_node, Fit, NodeFacts};
 use self::revisions::HistoryError;
 use self::rolling::Rollout;
 use super::cache::Cache;
+use super::informers::Informers;
 use super::pod_control::PodControl;
 use super::replicaset::expectations::Expectations;
-use super::workload::{cached_watch, controller_of, controller_ref_of, owners_to_wake};
+use super::workload::{controller_of, controller_ref_of, owners_to_wake};
 use super::ControllerError;
 use berth_observability::events::{object_reference, EventType, Recorder};
 
@@ -300,11 +301,15 @@ fn error_policy(ds: Arc<DaemonSet>, error: &ReconcileError, _ctx: Arc<Context>) 
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
 
 /// Runs the DaemonSet controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (daemonsets, ds_events) = cached_watch(Api::<DaemonSet>::all(client.clone()));
-    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
-    let (nodes, node_events) = cached_watch(Api::<Node>::all(client.clone()));
-    let (revisions, revision_events) = cached_watch(Api::<ControllerRevision>::all(client.clone()));
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (daemonsets, ds_events) = informers.watch::<DaemonSet>();
+    let (pods, pod_events) = informers.watch::<Pod>();
+    let (nodes, node_events) = informers.watch::<Node>();
+    let (revisions, revision_events) = informers.watch::<ControllerRevision>();
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), "daemonset-controller"),
         client,
@@ -316,7 +321,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     });
     let pod_owners = {
         let (daemonsets, ctx) = (daemonsets.clone(), context.clone());
-        move |pod: Pod| {
+        move |pod: Arc<Pod>| {
             if let Some(owner) = controller_of(&pod.metadata).filter(|o| o.kind == "DaemonSet") {
                 ctx.expectations
                     .observe_creation(&owner.uid, &pod.name_any());
@@ -329,7 +334,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     let every_daemonset = {
         let (daemonsets, nodes) = (daemonsets.clone(), context.nodes.clone());
         let mut seen: HashMap<String, NodeFacts> = HashMap::new();
-        move |node: Node| {
+        move |node: Arc<Node>| {
             let name = node.name_any();
             let changed = if nodes.get(&ObjectRef::new(&name)).is_some() {
                 let facts = NodeFacts::of(&node);
@@ -350,7 +355,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     };
     let queue = stream::select_all([
         ds_events
-            .map_ok(|ds| vec![ObjectRef::from_obj(&ds)])
+            .map_ok(|ds| vec![ObjectRef::from_obj(&*ds)])
             .boxed(),
         pod_events.map_ok(pod_owners).boxed(),
         node_events.map_ok(every_daemonset).boxed(),

@@ -34,9 +34,8 @@ use self::rollout::{
 use self::scaling::{is_scaling_event, proportional_sizes, Sized, Target};
 use self::status::compute_status;
 use super::cache::Cache;
-use super::workload::{
-    cached_watch, controller_of, controller_reference, owners_to_wake, selector_matches,
-};
+use super::informers::Informers;
+use super::workload::{controller_of, controller_reference, owners_to_wake, selector_matches};
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
 use berth_observability::propagation;
@@ -616,12 +615,16 @@ fn deployments_for_replicaset(
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
 
 /// Runs the Deployment controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (deployments, deployment_events) = cached_watch(Api::<Deployment>::all(client.clone()));
-    let (replicasets, rs_events) = cached_watch(Api::<ReplicaSet>::all(client.clone()));
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (deployments, deployment_events) = informers.watch::<Deployment>();
+    let (replicasets, rs_events) = informers.watch::<ReplicaSet>();
     let queue = stream::select(
         deployment_events
-            .map_ok(|d| vec![ObjectRef::from_obj(&d)])
+            .map_ok(|d| vec![ObjectRef::from_obj(&*d)])
             .boxed(),
         rs_events
             .map_ok({

@@ -30,7 +30,7 @@ use self::stale::{reset_patch, stale_disruption_in};
 pub use self::status::{compute, fail_safe, with_status, Computed, SyncError, Workloads};
 
 use super::cache::Cache;
-use super::workload::{cached_watch, drain};
+use super::informers::Informers;
 use super::ControllerError;
 
 /// The controllers' caches a pod's controller reference is resolved in.
@@ -273,17 +273,21 @@ async fn reset_stale_disruptions(client: kube::Client, pods: Cache<Pod>) {
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
 
 /// Runs the disruption controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (budgets, budget_events) = cached_watch(Api::<PodDisruptionBudget>::all(client.clone()));
-    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
-    let (replica_sets, rs_events) = cached_watch(Api::<ReplicaSet>::all(client.clone()));
-    let (deployments, deployment_events) = cached_watch(Api::<Deployment>::all(client.clone()));
-    let (stateful_sets, sts_events) = cached_watch(Api::<StatefulSet>::all(client.clone()));
-    let (replication_controllers, rc_events) =
-        cached_watch(Api::<ReplicationController>::all(client.clone()));
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (budgets, budget_events) = informers.watch::<PodDisruptionBudget>();
+    let (pods, pod_events) = informers.watch::<Pod>();
+    // The workload caches wake nothing, as upstream's listers.
+    let replica_sets = informers.cache::<ReplicaSet>();
+    let deployments = informers.cache::<Deployment>();
+    let stateful_sets = informers.cache::<StatefulSet>();
+    let replication_controllers = informers.cache::<ReplicationController>();
     let queue = stream::select(
         budget_events
-            .map_ok(|b| vec![ObjectRef::from_obj(&b)])
+            .map_ok(|b| vec![ObjectRef::from_obj(&*b)])
             .boxed(),
         pod_events
             .map_ok({
@@ -307,13 +311,6 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             replication_controllers,
         },
     });
-    // The workload caches only fill: their events wake nothing, as upstream's listers.
-    let fill = stream::select_all([
-        rs_events.map(|_| ()).boxed(),
-        deployment_events.map(|_| ()).boxed(),
-        sts_events.map(|_| ()).boxed(),
-        rc_events.map(|_| ()).boxed(),
-    ]);
     let controller = workqueue::named("disruption").applier(
         move |pdb: Arc<PodDisruptionBudget>, ctx| -> ReconcileFuture {
             let span = tracing::debug_span!("disruption", pdb = %format!("{}/{}", pdb.namespace().unwrap_or_default(), pdb.name_any()));
@@ -333,7 +330,6 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     tokio::select! {
         _ = cancel.cancelled() => {}
         _ = controller => {}
-        _ = drain(fill) => {}
         _ = stale => {}
     }
     Ok(())

@@ -28,7 +28,7 @@ use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::Cache;
-use super::workload::cached_watch;
+use super::informers::Informers;
 use super::ControllerError;
 
 /// The label upstream (1.33+) puts on the Endpoints it manages; only those are
@@ -489,10 +489,14 @@ type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError
 
 /// Runs the Endpoints controller until `cancel` fires: one applier keeps each
 /// Service's Endpoints right, another deletes those whose Service is gone.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (services, service_events) = cached_watch(Api::<Service>::all(client.clone()));
-    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
-    let (endpoints, endpoints_events) = cached_watch(Api::<Endpoints>::all(client.clone()));
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (services, service_events) = informers.watch::<Service>();
+    let (pods, pod_events) = informers.watch::<Pod>();
+    let (endpoints, endpoints_events) = informers.watch::<Endpoints>();
     // Service events also wake the orphan sweep for the Endpoints of that name.
     let (orphan_tx, orphan_rx) = mpsc::unbounded::<ObjectRef<Endpoints>>();
     let (endpoints_tx, endpoints_rx) = mpsc::unbounded::<ObjectRef<Endpoints>>();
@@ -501,7 +505,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             .map_ok(move |s| {
                 let r = ObjectRef::new(&s.name_any()).within(&s.namespace().unwrap_or_default());
                 let _ = orphan_tx.unbounded_send(r);
-                vec![ObjectRef::from_obj(&s)]
+                vec![ObjectRef::from_obj(&*s)]
             })
             .boxed(),
         pod_events

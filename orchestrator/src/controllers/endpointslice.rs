@@ -28,7 +28,8 @@ use super::endpoints::{
     find_port, pod_hostname, pod_ipv4, pod_is_ready, pod_reference, pod_should_be_in_endpoints,
     service_is_managed, service_labels, service_selects,
 };
-use super::workload::{cached_watch, controller_of, controller_reference};
+use super::informers::Informers;
+use super::workload::{controller_of, controller_reference};
 use super::ControllerError;
 
 /// Upstream's default `--max-endpoints-per-slice`.
@@ -473,13 +474,17 @@ fn service_of_slice(slice: &EndpointSlice) -> Option<ObjectRef<Service>> {
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
 
 /// Runs the EndpointSlice controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (services, service_events) = cached_watch(Api::<Service>::all(client.clone()));
-    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
-    let (slices, slice_events) = cached_watch(Api::<EndpointSlice>::all(client.clone()));
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (services, service_events) = informers.watch::<Service>();
+    let (pods, pod_events) = informers.watch::<Pod>();
+    let (slices, slice_events) = informers.watch::<EndpointSlice>();
     let queue = stream::select_all([
         service_events
-            .map_ok(|s| vec![ObjectRef::from_obj(&s)])
+            .map_ok(|s| vec![ObjectRef::from_obj(&*s)])
             .boxed(),
         pod_events
             .map_ok({

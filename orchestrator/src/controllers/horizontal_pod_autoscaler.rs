@@ -36,7 +36,7 @@ use self::metric_source::{compute_metric, MetricFailure, MetricInput};
 use self::normalize::{Bounds, History};
 use self::replica_calculator::CalculatorConfig;
 use self::target::Target;
-use super::workload::cached_watch;
+use super::informers::Informers;
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
 use berth_observability::workqueue;
@@ -76,10 +76,11 @@ struct Context {
 /// Runs the autoscaler until `cancel` fires.
 pub async fn run(
     client: kube::Client,
+    informers: Informers,
     config: HorizontalPodAutoscalerConfig,
     cancel: CancellationToken,
 ) -> Result<(), ControllerError> {
-    let (hpas, events) = cached_watch(Api::<HorizontalPodAutoscaler>::all(client.clone()));
+    let (hpas, events) = informers.watch::<HorizontalPodAutoscaler>();
     let mut events = std::pin::pin!(events);
     let context = Context {
         recorder: Recorder::new(client.clone(), "horizontal-pod-autoscaler"),

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::Cache;
-use super::workload::cached_watch;
+use super::informers::Informers;
 use super::ControllerError;
 
 /// The name of the IngressClass berth creates.
@@ -33,11 +33,15 @@ const COMPONENT: &str = "ingress-controller";
 const SETTLE: Duration = Duration::from_millis(100);
 
 /// Runs the controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
     ensure_default_class(&client, &cancel).await;
-    let (ingresses, ingress_events) = cache::<Ingress>(&client);
-    let (classes, class_events) = cache::<IngressClass>(&client);
-    let (nodes, node_events) = cache::<Node>(&client);
+    let (ingresses, ingress_events) = changes::<Ingress>(&informers);
+    let (classes, class_events) = changes::<IngressClass>(&informers);
+    let (nodes, node_events) = changes::<Node>(&informers);
     let mut changes = std::pin::pin!(stream::select(
         ingress_events,
         stream::select(class_events, node_events)
@@ -71,8 +75,8 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     }
 }
 
-/// A reflector-backed cache of every `K` and a stream of its changes.
-fn cache<K>(client: &kube::Client) -> (Cache<K>, impl futures::Stream<Item = ()> + Send)
+/// The shared cache of every `K` and a stream of its changes.
+fn changes<K>(informers: &Informers) -> (Cache<K>, impl futures::Stream<Item = ()> + Send)
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -82,7 +86,7 @@ where
         + Sync
         + 'static,
 {
-    let (store, changes) = cached_watch(Api::<K>::all(client.clone()));
+    let (store, changes) = informers.watch::<K>();
     (store, changes.map(|_| ()))
 }
 

@@ -32,9 +32,10 @@ use tokio_util::sync::CancellationToken;
 
 use self::backoff::Backoff;
 use super::cache::Cache;
+use super::informers::Informers;
 use super::pod_control::PodControl;
 use super::replicaset::expectations::Expectations;
-use super::workload::{cached_watch, claim, controller_of, owners_to_wake};
+use super::workload::{claim, controller_of, owners_to_wake};
 use super::ControllerError;
 use berth_observability::events::{object_reference, EventType, Recorder};
 
@@ -346,18 +347,23 @@ fn error_policy(job: Arc<Job>, error: &ReconcileError, _ctx: Arc<Context>) -> Ac
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
 
 /// Runs the Job controller with upstream's pod-failure back-off until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    run_with(client, Backoff::default(), cancel).await
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    run_with(client, informers, Backoff::default(), cancel).await
 }
 
 /// Runs the Job controller with the given back-off until `cancel` fires.
 pub async fn run_with(
     client: kube::Client,
+    informers: Informers,
     backoff: Backoff,
     cancel: CancellationToken,
 ) -> Result<(), ControllerError> {
-    let (jobs, job_events) = cached_watch(Api::<Job>::all(client.clone()));
-    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
+    let (jobs, job_events) = informers.watch::<Job>();
+    let (pods, pod_events) = informers.watch::<Pod>();
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), "job-controller"),
         client,
@@ -368,7 +374,9 @@ pub async fn run_with(
         released: Mutex::new(HashSet::new()),
     });
     let queue = stream::select(
-        job_events.map_ok(|j| vec![ObjectRef::from_obj(&j)]).boxed(),
+        job_events
+            .map_ok(|j| vec![ObjectRef::from_obj(&*j)])
+            .boxed(),
         pod_events
             .map_ok({
                 let context = context.clone();

@@ -25,6 +25,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::Cache;
+use super::informers::Informers;
 use super::workload::{cached_watch, drain};
 use super::ControllerError;
 use crate::scheduler::plugins::tolerates;
@@ -393,15 +394,16 @@ async fn evict_pods(
 /// Runs the node lifecycle controller until `cancel` fires.
 pub async fn run(
     client: kube::Client,
+    informers: Informers,
     config: NodeLifecycleConfig,
     cancel: CancellationToken,
 ) -> Result<(), ControllerError> {
-    let (nodes, node_events) = cached_watch(Api::<Node>::all(client.clone()));
+    let nodes = informers.cache::<Node>();
     let (leases, lease_events) = cached_watch(Api::<Lease>::namespaced(
         client.clone(),
         NODE_LEASE_NAMESPACE,
     ));
-    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
+    let pods = informers.cache::<Pod>();
     let context = Context {
         recorder: Recorder::new(client.clone(), "node-controller"),
         client,
@@ -411,13 +413,7 @@ pub async fn run(
         config,
         observed_since: Timestamp::now(),
     };
-    let watches = async {
-        tokio::join!(
-            drain(node_events.boxed()),
-            drain(lease_events.boxed()),
-            drain(pod_events.boxed())
-        );
-    };
+    let watches = drain(lease_events.boxed());
     let monitor_loop = async {
         let ready = async {
             context.nodes.ready().await.is_ok()

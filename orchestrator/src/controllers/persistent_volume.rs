@@ -24,7 +24,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::watcher;
 use kube::ResourceExt;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -33,7 +33,7 @@ use self::matching::{claim_class, is_volume_bound_to_claim};
 use self::sync::{claim_step, volume_step, ClaimStep, Note, VolumeStep};
 use self::sync::{BIND_COMPLETED, BOUND_BY_CONTROLLER};
 use super::cache::Cache;
-use super::workload::cached_watch;
+use super::informers::Informers;
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
 
@@ -525,23 +525,17 @@ where
 }
 
 /// Runs the PersistentVolume controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (claims, claim_events) = cached_watch(Api::<PersistentVolumeClaim>::all(client.clone()));
-    let (volumes, volume_events) = cached_watch(Api::<PersistentVolume>::all(client.clone()));
-    let (classes, class_events) = cached_watch(Api::<StorageClass>::all(client.clone()));
-    // Each loop also hears about the other kind, through a watch of its own.
-    let volumes_for_claims = watcher(
-        Api::<PersistentVolume>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects();
-    let claims_for_volumes = watcher(
-        Api::<PersistentVolumeClaim>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects();
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (claims, claim_events) = informers.watch::<PersistentVolumeClaim>();
+    let (volumes, volume_events) = informers.watch::<PersistentVolume>();
+    let (classes, class_events) = informers.watch::<StorageClass>();
+    // Each loop also hears about the other kind, through a subscription of its own.
+    let (_, volumes_for_claims) = informers.watch::<PersistentVolume>();
+    let (_, claims_for_volumes) = informers.watch::<PersistentVolumeClaim>();
     let claims_for_classes = claims.clone();
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), "persistentvolume-controller"),
@@ -552,7 +546,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     });
     let claim_queue = flat(stream::select_all([
         claim_events
-            .map_ok(|c| vec![ObjectRef::from_obj(&c)])
+            .map_ok(|c| vec![ObjectRef::from_obj(&*c)])
             .boxed(),
         volumes_for_claims.map_ok(|v| claim_of(&v)).boxed(),
         class_events
@@ -561,7 +555,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     ]));
     let volume_queue = flat(stream::select_all([
         volume_events
-            .map_ok(|v| vec![ObjectRef::from_obj(&v)])
+            .map_ok(|v| vec![ObjectRef::from_obj(&*v)])
             .boxed(),
         claims_for_volumes.map_ok(|c| volume_of(&c)).boxed(),
     ]));

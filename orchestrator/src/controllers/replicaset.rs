@@ -34,10 +34,9 @@ use self::expectations::Expectations;
 use self::owner::{as_replica_set, OwnerKind};
 use self::status::{compute_status, status_patch, Managed};
 use super::cache::Cache;
+use super::informers::Informers;
 use super::pod_control::{api_message, PodControl};
-use super::workload::{
-    cached_watch, controller_of, owners_to_wake_by, pod_is_active, selector_matches,
-};
+use super::workload::{controller_of, owners_to_wake_by, pod_is_active, selector_matches};
 use super::ControllerError;
 use berth_observability::events::Recorder;
 use berth_observability::propagation;
@@ -327,18 +326,31 @@ where
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
 
 /// Runs the ReplicaSet controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    run_kind::<ReplicaSet>(client, cancel, OwnerKind::replica_set(), ReplicaSet::clone).await
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    run_kind::<ReplicaSet>(
+        client,
+        informers,
+        cancel,
+        OwnerKind::replica_set(),
+        ReplicaSet::clone,
+    )
+    .await
 }
 
 /// Runs the ReplicationController controller (the same reconcile, on
 /// ReplicationControllers seen as ReplicaSets) until `cancel` fires.
 pub async fn run_replication_controllers(
     client: kube::Client,
+    informers: Informers,
     cancel: CancellationToken,
 ) -> Result<(), ControllerError> {
     run_kind::<ReplicationController>(
         client,
+        informers,
         cancel,
         OwnerKind::replication_controller(),
         as_replica_set,
@@ -350,6 +362,7 @@ pub async fn run_replication_controllers(
 /// ReplicaSet `view` makes of it.
 async fn run_kind<K>(
     client: kube::Client,
+    informers: Informers,
     cancel: CancellationToken,
     owner: OwnerKind,
     view: fn(&K) -> ReplicaSet,
@@ -363,13 +376,13 @@ where
         + Sync
         + 'static,
 {
-    let (owners, owner_events) = cached_watch(Api::<K>::all(client.clone()));
-    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
+    let (owners, owner_events) = informers.watch::<K>();
+    let (pods, pod_events) = informers.watch::<Pod>();
     let expectations = Arc::new(Expectations::default());
     let kind = owner.resource.kind.clone();
     let queue = stream::select(
         owner_events
-            .map_ok(|o| vec![ObjectRef::from_obj(&o)])
+            .map_ok(|o| vec![ObjectRef::from_obj(&*o)])
             .boxed(),
         pod_events
             .map_ok({

@@ -36,10 +36,10 @@ use self::revisions::SetRevisions;
 use super::cache::Cache;
 use super::daemonset::revisions::HistoryError;
 use super::history::CONTROLLER_REVISION_HASH;
+use super::informers::Informers;
 use super::pod_control::api_message;
 use super::workload::{
-    cached_watch, claim, controller_ref_of, controller_reference, owners_to_wake, pod_is_available,
-    pod_is_ready,
+    claim, controller_ref_of, controller_reference, owners_to_wake, pod_is_available, pod_is_ready,
 };
 use super::ControllerError;
 use berth_observability::events::{EventType, Recorder};
@@ -352,10 +352,14 @@ fn error_policy(set: Arc<StatefulSet>, error: &ReconcileError, _ctx: Arc<Context
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Requeue, ReconcileError>> + Send>>;
 
 /// Runs the StatefulSet controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (sets, set_events) = cached_watch(Api::<StatefulSet>::all(client.clone()));
-    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
-    let (revisions, revision_events) = cached_watch(Api::<ControllerRevision>::all(client.clone()));
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (sets, set_events) = informers.watch::<StatefulSet>();
+    let (pods, pod_events) = informers.watch::<Pod>();
+    let (revisions, revision_events) = informers.watch::<ControllerRevision>();
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), "statefulset-controller"),
         client,
@@ -370,7 +374,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     // An orphan wakes the sets whose selector matches it: one may adopt it.
     let pod_owners = {
         let sets = sets.clone();
-        move |pod: Pod| {
+        move |pod: Arc<Pod>| {
             owners_to_wake(&pod.metadata, &sets, |set: &StatefulSet| {
                 set.spec.as_ref().map(|s| &s.selector)
             })
@@ -378,7 +382,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     };
     let queue = stream::select_all([
         set_events
-            .map_ok(|set| vec![ObjectRef::from_obj(&set)])
+            .map_ok(|set| vec![ObjectRef::from_obj(&*set)])
             .boxed(),
         pod_events.map_ok(pod_owners).boxed(),
         revision_events.map_ok(move |r| owner(&r.metadata)).boxed(),

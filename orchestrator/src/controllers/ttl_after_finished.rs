@@ -18,8 +18,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 use tokio_util::sync::CancellationToken;
 
+use super::informers::Informers;
 use super::job::conditions::true_condition;
-use super::workload::cached_watch;
 use super::ControllerError;
 
 /// When `job` expires: its finish time plus its TTL; none while it runs or
@@ -88,9 +88,13 @@ fn error_policy(job: Arc<Job>, error: &ReconcileError, _client: Arc<kube::Client
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
 
 /// Runs the TTL-after-finished controller until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (jobs, job_events) = cached_watch(Api::<Job>::all(client.clone()));
-    let queue = job_events.map(|r| r.map(|j| ObjectRef::from_obj(&j)));
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (jobs, job_events) = informers.watch::<Job>();
+    let queue = job_events.map(|r| r.map(|j| ObjectRef::from_obj(&*j)));
     workqueue::named("ttl_jobs_to_delete")
         .applier(
             |job: Arc<Job>, client| -> ReconcileFuture { Box::pin(reconcile(job, client)) },

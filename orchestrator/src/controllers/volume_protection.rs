@@ -21,8 +21,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::Cache;
+use super::informers::Informers;
 use super::persistent_volume::flat;
-use super::workload::cached_watch;
 use super::ControllerError;
 use crate::apiserver::admission::{PVC_PROTECTION, PV_PROTECTION};
 
@@ -284,10 +284,14 @@ fn freed_claims(pod: &Pod) -> Vec<ObjectRef<PersistentVolumeClaim>> {
 }
 
 /// Runs the PVC and PV protection controllers until `cancel` fires.
-pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), ControllerError> {
-    let (claims, claim_events) = cached_watch(Api::<PersistentVolumeClaim>::all(client.clone()));
-    let (pods, pod_events) = cached_watch(Api::<Pod>::all(client.clone()));
-    let (volumes, volume_events) = cached_watch(Api::<PersistentVolume>::all(client.clone()));
+pub async fn run(
+    client: kube::Client,
+    informers: Informers,
+    cancel: CancellationToken,
+) -> Result<(), ControllerError> {
+    let (claims, claim_events) = informers.watch::<PersistentVolumeClaim>();
+    let (pods, pod_events) = informers.watch::<Pod>();
+    let (volumes, volume_events) = informers.watch::<PersistentVolume>();
     let context = Arc::new(Context {
         client,
         claims: claims.clone(),
@@ -296,7 +300,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
     });
     let claim_queue = flat(stream::select_all([
         claim_events
-            .map_ok(|c| vec![ObjectRef::from_obj(&c)])
+            .map_ok(|c| vec![ObjectRef::from_obj(&*c)])
             .boxed(),
         pod_events.map_ok(|p| freed_claims(&p)).boxed(),
     ]));
@@ -321,7 +325,7 @@ pub async fn run(client: kube::Client, cancel: CancellationToken) -> Result<(), 
             error_policy,
             context,
             volumes.store(),
-            volume_events.map_ok(|v| ObjectRef::from_obj(&v)),
+            volume_events.map_ok(|v| ObjectRef::from_obj(&*v)),
             Config::default(),
         )
         .take_until(cancel.cancelled())
