@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_observability::workqueue;
-use futures::channel::mpsc;
 use futures::{stream, Future, StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -29,7 +28,6 @@ use kube::runtime::controller::{Action, Config};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::ResourceExt;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use self::backoff::Backoff;
@@ -54,14 +52,6 @@ struct Context {
     /// pod cache may still show (upstream's finalizer expectations): a pass
     /// sees them released, so a stale cache never counts a pod twice.
     released: Mutex<HashSet<String>>,
-    /// The Jobs (by UID) whose next pods are being created.
-    creating: Mutex<HashSet<String>>,
-    /// The creations, apart from the passes: a pass counts and releases the
-    /// pods finished meanwhile instead of waiting for a slow-start run of
-    /// hundreds of creations (the Job's throughput is its passes' rate).
-    creations: Mutex<JoinSet<()>>,
-    /// Wakes a Job whose creations ended, so its next pass makes more.
-    wake: mpsc::UnboundedSender<ObjectRef<Job>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -288,13 +278,11 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Reconcile
         Ok(None)
     };
     let manage = async {
-        if !satisfied || ctx.is_creating(&uid) {
+        if !satisfied {
             return Ok(false);
         }
         delete_pods(&job, &plan.delete, &by_name, &pods_api, &ctx).await?;
-        if !plan.create.is_empty() {
-            start_creating(&job, plan.create.clone(), pods_api.clone(), &ctx);
-        }
+        create_pods(&job, &plan.create, &pods_api, &ctx).await?;
         Ok::<_, ReconcileError>(true)
     };
     let (counted, managed) = futures::join!(count_and_release, manage);
@@ -335,57 +323,25 @@ async fn delete_pods(
     Ok(())
 }
 
-impl Context {
-    fn is_creating(&self, job_uid: &str) -> bool {
-        lock(&self.creating).contains(job_uid)
-    }
+/// Creates the wanted pods (index, failures so far) in slow-start batches.
+async fn create_pods(
+    job: &Job,
+    wanted: &[(Option<i32>, Option<i32>)],
+    api: &Api<Pod>,
+    ctx: &Context,
+) -> Result<(), ReconcileError> {
+    pod_control(job, api, ctx)
+        .create(wanted.len(), |i| {
+            let (index, failures) = wanted[i];
+            pods::new_pod(job, index, failures)
+        })
+        .await?;
+    Ok(())
 }
-
-/// Creates the wanted pods (index, failures so far) in slow-start batches
-/// on a task of their own; the Job is woken when they are made (at once) or
-/// when a creation failed (after the error back-off). Until then its passes
-/// count pods but create none.
-fn start_creating(
-    job: &Arc<Job>,
-    wanted: Vec<(Option<i32>, Option<i32>)>,
-    api: Api<Pod>,
-    ctx: &Arc<Context>,
-) {
-    let uid = job.uid().unwrap_or_default();
-    lock(&ctx.creating).insert(uid.clone());
-    let creations = Arc::clone(ctx);
-    let (job, ctx) = (Arc::clone(job), Arc::clone(ctx));
-    let creation = async move {
-        let created = pod_control(&job, &api, &ctx)
-            .create(wanted.len(), |i| {
-                let (index, failures) = wanted[i];
-                pods::new_pod(&job, index, failures)
-            })
-            .await;
-        lock(&ctx.creating).remove(&uid);
-        if let Err(error) = created {
-            tracing::warn!(job = %job.name_any(), %error, "creating job pods failed");
-            tokio::time::sleep(ERROR_REQUEUE).await;
-        }
-        let _ = ctx.wake.unbounded_send(ObjectRef::from_obj(job.as_ref()));
-    };
-    let mut creations = lock(&creations.creations);
-    while creations.try_join_next().is_some() {}
-    creations.spawn(creation);
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// How long a Job waits after a failed pass or creation.
-const ERROR_REQUEUE: Duration = Duration::from_secs(2);
 
 fn error_policy(job: Arc<Job>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
     tracing::warn!(job = %job.name_any(), %error, "job reconcile failed");
-    Action::requeue(ERROR_REQUEUE)
+    Action::requeue(Duration::from_secs(2))
 }
 
 type ReconcileFuture = Pin<Box<dyn Future<Output = Result<Action, ReconcileError>> + Send>>;
@@ -408,7 +364,6 @@ pub async fn run_with(
 ) -> Result<(), ControllerError> {
     let (jobs, job_events) = informers.watch::<Job>();
     let (pods, pod_events) = informers.watch::<Pod>();
-    let (wake, woken) = mpsc::unbounded();
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), "job-controller"),
         client,
@@ -417,9 +372,6 @@ pub async fn run_with(
         backoff,
         written: Mutex::new(HashMap::new()),
         released: Mutex::new(HashSet::new()),
-        creating: Mutex::default(),
-        creations: Mutex::default(),
-        wake,
     });
     let queue = stream::select(
         job_events
@@ -445,9 +397,7 @@ pub async fn run_with(
     )
     .map_ok(|refs| stream::iter(refs.into_iter().map(Ok::<_, watcher::Error>)))
     .try_flatten();
-    let queue = stream::select(queue, woken.map(Ok));
     let sweep = release_orphans(context.clone(), jobs.clone(), cancel.clone());
-    let creations = context.clone();
     let controller = workqueue::named("job")
         .applier(
             |job: Arc<Job>, ctx| -> ReconcileFuture { Box::pin(reconcile(job, ctx)) },
@@ -464,8 +414,6 @@ pub async fn run_with(
             }
         });
     futures::join!(controller, sweep);
-    // A controller that stopped (or lost its lease) makes no more pods.
-    lock(&creations.creations).abort_all();
     Ok(())
 }
 
