@@ -220,13 +220,8 @@ pub fn update(
     schema: &dyn ApplySchema,
 ) -> ManagedFields {
     let mut managed = managed.clone();
-    let updated = update_fields(
-        &without_managed_fields(old),
-        &without_managed_fields(new),
-        &mut managed,
-        writer,
-        schema,
-    );
+    // The comparison skips managedFields itself; no copies without them are needed.
+    let updated = update_fields(old, new, &mut managed, writer, schema);
     match updated {
         Ok(()) => {
             managed.cap_update_managers(MAX_UPDATE_MANAGERS);

@@ -177,3 +177,31 @@ fn writers_without_a_manager_are_named_after_their_user_agent() {
         FIELD_MANAGER_MAX_LENGTH
     );
 }
+
+#[test]
+fn managed_fields_in_either_version_are_not_fields_anyone_changes() {
+    let object = apply_as(&json!({}), &config(json!({"replicas": 2})), "kubectl", false).unwrap();
+    // The new version carries other managed fields (a client echoing an old read) and
+    // changes one field: only that field moves.
+    let mut scaled = object.clone();
+    scaled["spec"]["replicas"] = json!(3);
+    scaled["metadata"]["managedFields"] =
+        json!([{"manager": "someone", "operation": "Update", "fieldsV1": {"f:spec": {}}}]);
+    let hpa = Writer::new("horizontal-pod-autoscaler", "apps/v1", at(60));
+    let after = update(&object, &scaled, &managed(&object), &hpa, schema());
+    assert_eq!(
+        after
+            .get("horizontal-pod-autoscaler", Operation::Update)
+            .unwrap()
+            .fields
+            .to_fields_v1(),
+        json!({"f:spec": {"f:replicas": {}}})
+    );
+    // The same object with different managed fields only changes nothing.
+    let mut echoed = object.clone();
+    echoed["metadata"]["managedFields"] = json!([]);
+    assert_eq!(
+        update(&object, &echoed, &managed(&object), &hpa, schema()),
+        managed(&object)
+    );
+}
