@@ -50,6 +50,11 @@ struct Options {
     /// Keep-alive connections (and store workers) in flight.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Turns of the three observability servers (off, metrics, metrics and
+    /// tracing); their medians are compared, so one disturbed turn does
+    /// not decide.
+    #[arg(long, default_value_t = 5)]
+    overhead_rounds: usize,
 }
 
 /// The custom resource's p99 may be at most this many times the built-in kind's.
@@ -202,5 +207,11 @@ async fn main() -> anyhow::Result<()> {
     );
 
     server.stop().await?;
-    overhead::measure(total, interval.context("paced phases have an interval")?, c).await
+    overhead::measure(
+        total,
+        interval.context("paced phases have an interval")?,
+        c,
+        opts.overhead_rounds,
+    )
+    .await
 }

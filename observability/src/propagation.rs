@@ -21,10 +21,18 @@ pub const ANNOTATION: &str = "berth.dev/traceparent";
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+static PAUSED: AtomicBool = AtomicBool::new(false);
 
 /// Whether spans are exported; callers skip creating spans when not.
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    ENABLED.load(Ordering::Relaxed) && !PAUSED.load(Ordering::Relaxed)
+}
+
+/// Stops (or resumes) making spans while the exporter stays installed: an
+/// exporter cannot be taken away once set for the process, and the API
+/// benchmark compares servers with and without spans in turns.
+pub fn pause(paused: bool) {
+    PAUSED.store(paused, Ordering::Relaxed);
 }
 
 pub(crate) fn set_enabled() {
