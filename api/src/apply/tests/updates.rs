@@ -180,7 +180,13 @@ fn writers_without_a_manager_are_named_after_their_user_agent() {
 
 #[test]
 fn managed_fields_in_either_version_are_not_fields_anyone_changes() {
-    let object = apply_as(&json!({}), &config(json!({"replicas": 2})), "kubectl", false).unwrap();
+    let object = apply_as(
+        &json!({}),
+        &config(json!({"replicas": 2})),
+        "kubectl",
+        false,
+    )
+    .unwrap();
     // The new version carries other managed fields (a client echoing an old read) and
     // changes one field: only that field moves.
     let mut scaled = object.clone();
