@@ -3,20 +3,31 @@
 //! gone are deleted (background); an owner carrying `foregroundDeletion` has
 //! its dependents deleted first and is released when no blocking dependent is
 //! left; an owner carrying `orphan` has its dependents' references removed,
-//! then is released. An owner is only declared gone after a live read, never
-//! from a cache alone.
+//! then is released. An owner is only declared gone after a live read or a
+//! watch's delete event, never from a cache alone.
+//!
+//! The watch events are taken in by a task of their own, so the caches stay
+//! current while up to [`WORKERS`] objects are worked on at once; what the
+//! collector remembers between events lives in [`graph`].
+
+mod graph;
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures::stream::{self, StreamExt};
+use berth_observability::workqueue::{self, Workqueue};
+use futures::stream::{self, BoxStream, StreamExt};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::{self, verbs, Discovery, Scope};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::ResourceExt;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
+use self::graph::{AbsentOwners, DependentsIndex, Key, ABSENT_OWNERS_REMEMBERED};
 use super::ControllerError;
 
 /// The finalizer that asks for dependents to be deleted before the owner.
@@ -148,11 +159,42 @@ struct Kind {
     store: Store<DynamicObject>,
 }
 
-type Key = (usize, Option<String>, String);
+/// How many objects are worked on at once (kube-controller-manager's
+/// `--concurrent-gc-syncs` default).
+const WORKERS: usize = 20;
+
+/// How long the collector lets events gather after a wake-up, so an
+/// object's burst of updates is looked at once.
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// Objects waiting to be looked at, and which caches have been listed.
+#[derive(Default)]
+struct Pending {
+    keys: HashSet<Key>,
+    listed: Vec<bool>,
+}
 
 struct Collector {
     client: kube::Client,
     kinds: Vec<Kind>,
+    dependents: Mutex<DependentsIndex>,
+    absent: Mutex<AbsentOwners>,
+    pending: Mutex<Pending>,
+    wake: Notify,
+    metrics: Workqueue,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn owner_uids(obj: &DynamicObject) -> Vec<String> {
+    obj.owner_references()
+        .iter()
+        .map(|r| r.uid.clone())
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +208,116 @@ fn is_gone(e: &kube::Error) -> bool {
 }
 
 impl Collector {
+    fn new(client: kube::Client, kinds: Vec<Kind>) -> Self {
+        let listed = vec![false; kinds.len()];
+        Self {
+            client,
+            kinds,
+            dependents: Mutex::default(),
+            absent: Mutex::new(AbsentOwners::new(ABSENT_OWNERS_REMEMBERED)),
+            pending: Mutex::new(Pending {
+                keys: HashSet::new(),
+                listed,
+            }),
+            wake: Notify::new(),
+            metrics: workqueue::named("garbage_collector_attempt_to_delete"),
+        }
+    }
+
+    fn metrics_key((kind, ns, name): &Key) -> String {
+        format!("{kind}/{}/{name}", ns.as_deref().unwrap_or_default())
+    }
+
+    /// Queues `keys` and wakes the workers.
+    fn enqueue(&self, keys: impl IntoIterator<Item = Key>) {
+        let mut pending = lock(&self.pending);
+        for key in keys {
+            self.metrics.add(Self::metrics_key(&key));
+            pending.keys.insert(key);
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// The queued keys, once every cache has been listed.
+    fn take_ready(&self) -> Vec<Key> {
+        let mut pending = lock(&self.pending);
+        if !pending.listed.iter().all(|listed| *listed) {
+            return Vec::new();
+        }
+        std::mem::take(&mut pending.keys).into_iter().collect()
+    }
+
+    /// Takes one watch event of kind `kind` into the index and the queue.
+    fn observe(&self, kind: usize, event: Result<watcher::Event<DynamicObject>, watcher::Error>) {
+        match event {
+            Ok(watcher::Event::Init) => {}
+            Ok(watcher::Event::InitDone) => {
+                self.reindex(kind);
+                lock(&self.pending).listed[kind] = true;
+                self.enqueue(self.all_keys());
+            }
+            Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                let key = (kind, o.namespace(), o.name_any());
+                lock(&self.dependents).set(key, owner_uids(&o));
+                self.enqueue(self.keys_for(kind, &o));
+            }
+            Ok(watcher::Event::Delete(o)) => {
+                let key = (kind, o.namespace(), o.name_any());
+                let uid = o.uid().unwrap_or_default();
+                let orphans = {
+                    let mut index = lock(&self.dependents);
+                    index.remove(&key);
+                    index.dependents(&uid)
+                };
+                // An owner that went away leaves dependents to look at, and
+                // its UID never comes back.
+                if !orphans.is_empty() {
+                    lock(&self.absent).insert(&uid);
+                }
+                self.enqueue(self.keys_for(kind, &o).into_iter().chain(orphans));
+            }
+            Err(e) => {
+                tracing::debug!(kind = %self.kinds[kind].resource.kind, error = %e, "garbage collector watch")
+            }
+        }
+    }
+
+    /// Rebuilds the index from every cache after kind `kind` was listed
+    /// afresh (objects deleted while the watch was down sent no event).
+    fn reindex(&self, kind: usize) {
+        if !lock(&self.pending).listed[kind] {
+            // The first listing: the InitApply events built the entries.
+            return;
+        }
+        let mut index = lock(&self.dependents);
+        index.clear();
+        for (i, k) in self.kinds.iter().enumerate() {
+            for o in k.store.state() {
+                index.set((i, o.namespace(), o.name_any()), owner_uids(&o));
+            }
+        }
+    }
+
+    /// Works on `keys`, [`WORKERS`] at a time; returns those that failed.
+    async fn work(&self, keys: Vec<Key>) -> Vec<Key> {
+        let failed = Mutex::new(Vec::new());
+        stream::iter(keys)
+            .for_each_concurrent(WORKERS, |key| {
+                let failed = &failed;
+                async move {
+                    let _worker = self.metrics.start(&Self::metrics_key(&key));
+                    if let Err(e) = self.process(&key).await {
+                        tracing::warn!(error = %e, name = %key.2, "garbage collection failed; retrying");
+                        self.metrics.retry();
+                        lock(failed).push(key);
+                    }
+                }
+            })
+            .await;
+        failed.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn kind_index(&self, api_version: &str, kind: &str) -> Option<usize> {
         self.kinds
             .iter()
@@ -179,7 +331,7 @@ impl Collector {
         }
     }
 
-    fn get(&self, (kind, ns, name): &Key) -> Option<std::sync::Arc<DynamicObject>> {
+    fn get(&self, (kind, ns, name): &Key) -> Option<Arc<DynamicObject>> {
         let k = &self.kinds[*kind];
         let mut r = ObjectRef::new_with(name, k.resource.clone());
         if let Some(ns) = ns {
@@ -212,6 +364,9 @@ impl Collector {
                 if let Some(o) = cached.filter(|o| o.uid().as_deref() == Some(owner.uid.as_str())) {
                     return Ok(state_of(&o));
                 }
+                if lock(&self.absent).contains(&owner.uid) {
+                    return Ok(OwnerState::Absent);
+                }
                 (self.kinds[i].resource.clone(), true)
             }
             None => {
@@ -231,23 +386,25 @@ impl Collector {
         let api = self.api(&resource, if namespaced { namespace } else { None });
         match api.get(&owner.name).await {
             Ok(o) if o.uid().as_deref() == Some(owner.uid.as_str()) => Ok(state_of(&o)),
-            Ok(_) => Ok(OwnerState::Absent),
-            Err(e) if is_gone(&e) => Ok(OwnerState::Absent),
+            Ok(_) => Ok(self.gone(&owner.uid)),
+            Err(e) if is_gone(&e) => Ok(self.gone(&owner.uid)),
             Err(e) => Err(e.into()),
         }
     }
 
+    /// Remembers an owner a live read found gone.
+    fn gone(&self, uid: &str) -> OwnerState {
+        lock(&self.absent).insert(uid);
+        OwnerState::Absent
+    }
+
     /// Every cached object that references `uid` as an owner.
-    fn dependents_of(&self, uid: &str) -> Vec<(usize, std::sync::Arc<DynamicObject>)> {
-        let mut out = Vec::new();
-        for (i, k) in self.kinds.iter().enumerate() {
-            for o in k.store.state() {
-                if o.owner_references().iter().any(|r| r.uid == uid) {
-                    out.push((i, o));
-                }
-            }
-        }
-        out
+    fn dependents_of(&self, uid: &str) -> Vec<(usize, Arc<DynamicObject>)> {
+        let keys = lock(&self.dependents).dependents(uid);
+        keys.into_iter()
+            .filter_map(|key| Some((key.0, self.get(&key)?)))
+            .filter(|(_, o)| o.owner_references().iter().any(|r| r.uid == uid))
+            .collect()
     }
 
     async fn process(&self, key: &Key) -> Result<(), GcError> {
@@ -483,7 +640,7 @@ async fn collect(
     cancel: &CancellationToken,
 ) -> Result<Option<Vec<ApiResource>>, ControllerError> {
     let mut kinds = Vec::new();
-    let mut streams = Vec::new();
+    let mut streams: Vec<BoxStream<'static, _>> = Vec::new();
     for resource in resources {
         let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
         let store = writer.as_reader();
@@ -497,43 +654,32 @@ async fn collect(
         );
         kinds.push(Kind { resource, store });
     }
-    let collector = Collector {
-        client: client.clone(),
-        kinds,
-    };
+    let collector = Arc::new(Collector::new(client.clone(), kinds));
+    let _intake = AbortOnDropHandle::new(tokio::spawn({
+        let collector = collector.clone();
+        let mut events = stream::select_all(streams);
+        async move {
+            while let Some((kind, event)) = events.next().await {
+                collector.observe(kind, event);
+            }
+        }
+    }));
     let mut rediscover = tokio::time::interval(REDISCOVERY_INTERVAL);
     rediscover.tick().await;
-    let mut events = stream::select_all(streams);
-    let mut ready = vec![false; collector.kinds.len()];
-    let mut queue: HashSet<Key> = HashSet::new();
     let mut retry: HashSet<Key> = HashSet::new();
     let mut resync = tokio::time::interval(Duration::from_secs(30));
     let mut retry_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        let caches_ready = ready.iter().all(|r| *r);
         tokio::select! {
             _ = cancel.cancelled() => return Ok(None),
-            event = events.next() => match event {
-                None => return Ok(None),
-                Some((i, Ok(watcher::Event::InitDone))) => {
-                    ready[i] = true;
-                    queue.extend(collector.all_keys());
+            _ = collector.wake.notified() => {
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(None),
+                    _ = tokio::time::sleep(SETTLE) => {}
                 }
-                Some((i, Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)))) => {
-                    queue.extend(collector.keys_for(i, &o));
-                }
-                Some((i, Ok(watcher::Event::Delete(o)))) => {
-                    // An owner that went away leaves dependents to look at.
-                    queue.extend(collector.keys_for(i, &o));
-                    let uid = o.uid().unwrap_or_default();
-                    for (k, d) in collector.dependents_of(&uid) {
-                        queue.insert((k, d.namespace(), d.name_any()));
-                    }
-                }
-                Some((_, Ok(watcher::Event::Init))) => {}
-                Some((i, Err(e))) => tracing::debug!(kind = %collector.kinds[i].resource.kind, error = %e, "garbage collector watch"),
-            },
-            _ = resync.tick() => queue.extend(collector.all_keys()),
+            }
+            _ = resync.tick() => collector.enqueue(collector.all_keys()),
+            _ = retry_tick.tick() => collector.enqueue(retry.drain()),
             _ = rediscover.tick() => {
                 if let Ok(now) = discover(client).await {
                     let followed: Vec<&ApiResource> = collector.kinds.iter().map(|k| &k.resource).collect();
@@ -543,15 +689,14 @@ async fn collect(
                     }
                 }
             }
-            _ = retry_tick.tick() => queue.extend(retry.drain()),
-            _ = tokio::time::sleep(Duration::from_millis(20)), if caches_ready && !queue.is_empty() => {
-                for key in std::mem::take(&mut queue) {
-                    if let Err(e) = collector.process(&key).await {
-                        tracing::warn!(error = %e, name = %key.2, "garbage collection failed; retrying");
-                        retry.insert(key);
-                    }
-                }
-            }
+        }
+        let batch = collector.take_ready();
+        if batch.is_empty() {
+            continue;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return Ok(None),
+            failed = collector.work(batch) => retry.extend(failed),
         }
     }
 }
