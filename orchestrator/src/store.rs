@@ -4,6 +4,7 @@
 
 pub mod compactor;
 pub mod conformance;
+pub mod encryption;
 pub mod etcd;
 mod event_log;
 pub mod instrumented;
