@@ -8,6 +8,7 @@ mod controller_manager;
 mod metrics_endpoint;
 mod nodepool;
 mod scheduler;
+mod secrets;
 mod server;
 mod sim;
 mod supervise;
@@ -53,6 +54,9 @@ enum Command {
     Cluster(cluster::ClusterArgs),
     /// Manage bootstrap tokens nodes join with (`create`, `list`).
     Token(token::TokenArgs),
+    /// Secrets at rest: `reencrypt` rewrites every Secret with the first
+    /// provider of the server's --encryption-provider-config.
+    Secrets(secrets::SecretsArgs),
     /// Run the NodePool controller alone against a cluster (leader-elected through a Lease).
     NodepoolController(nodepool::ControllerArgs),
     /// Scale node pools and show their machines (`scale`, `status`).
@@ -76,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Supervise(args) => supervise::run(args).await,
         Command::Cluster(args) => cluster::run(args).await,
         Command::Token(args) => token::run(args).await,
+        Command::Secrets(args) => secrets::run(args).await,
         Command::NodepoolController(args) => nodepool::run_standalone(args).await,
         Command::Nodepool(args) => nodepool::run(args).await,
         Command::CloudController(args) => cloud_controller::run(args).await,
@@ -98,6 +103,7 @@ impl Command {
             Command::Supervise(_) => "berth-supervise",
             Command::Cluster(_) => "berth-cluster",
             Command::Token(_) => "berth-token",
+            Command::Secrets(_) => "berth-secrets",
             Command::NodepoolController(_) => "berth-nodepool-controller",
             Command::Nodepool(_) => "berth-nodepool",
             Command::CloudController(_) => "berth-cloud-controller",

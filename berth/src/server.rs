@@ -11,6 +11,7 @@ use berth_orchestrator::apiserver::allocator::Cidr;
 use berth_orchestrator::apiserver::{ApiServer, ApiServerConfig, DefaultTolerationSeconds};
 use berth_orchestrator::controllers;
 use berth_orchestrator::scheduler;
+use berth_orchestrator::store::encryption::{self, EncryptedStore};
 use berth_orchestrator::store::etcd::EtcdStore;
 use berth_orchestrator::store::sqlite::SqliteStore;
 use berth_orchestrator::store::{compactor, Store};
@@ -36,6 +37,11 @@ pub struct ServerArgs {
     /// State store: `sqlite` (embedded) or `etcd://HOST:PORT[,HOST:PORT…]`.
     #[arg(long, env = "BERTH_DATASTORE", default_value = "sqlite")]
     datastore: String,
+    /// An `apiserver.config.k8s.io/v1` EncryptionConfiguration (YAML or
+    /// JSON): which resources are stored encrypted, and with which keys
+    /// (kube-apiserver's flag). Read once at start; a bad file stops the server.
+    #[arg(long, env = "BERTH_ENCRYPTION_PROVIDER_CONFIG")]
+    encryption_provider_config: Option<PathBuf>,
     /// Range Service ClusterIPs are allocated from.
     #[arg(long, env = "BERTH_SERVICE_CIDR", default_value = "10.43.0.0/16")]
     service_cidr: String,
@@ -163,6 +169,21 @@ fn signing_config(
         ca_key_pem,
         duration,
     })
+}
+
+/// The store wrapped to encrypt what --encryption-provider-config names, or
+/// as it is without the flag.
+fn encrypt_at_rest(
+    store: Arc<dyn Store>,
+    rules: Option<encryption::rules::EncryptionRules>,
+) -> Arc<dyn Store> {
+    match rules {
+        Some(rules) => {
+            tracing::info!(?rules, "encrypting resources at rest");
+            EncryptedStore::wrap(store, rules)
+        }
+        None => store,
+    }
 }
 
 async fn open_store(args: &ServerArgs) -> anyhow::Result<Arc<dyn Store>> {
@@ -319,6 +340,11 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
     }
     hosts.extend(args.tls_san.iter().cloned());
     let mut controllers_config = controllers_config(&args)?;
+    let encryption = args
+        .encryption_provider_config
+        .as_deref()
+        .map(encryption::config::load)
+        .transpose()?;
     let cloud = cloud_setup(&args).await?;
     let pki = Pki::load_or_create(&args.data_dir, &hosts).context("setting up the cluster CA")?;
     controllers_config.csr_signing = Some(signing_config(
@@ -326,7 +352,7 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         &args.data_dir,
         args.cluster_signing_duration,
     )?);
-    let store = open_store(&args).await?;
+    let store = encrypt_at_rest(open_store(&args).await?, encryption);
     let in_process = ["controllers", "scheduler"]
         .into_iter()
         .filter(|part| !args.disable.iter().any(|d| d == part))
