@@ -96,6 +96,15 @@ pub enum StoreError {
         /// Newest compacted revision.
         compacted: i64,
     },
+    /// A value could not be encrypted or decrypted (encryption at rest):
+    /// upstream's wording, naming the key and never the value.
+    #[error("unable to transform key {key:?}: {message}")]
+    Transform {
+        /// The storage key whose value failed.
+        key: String,
+        /// Why, e.g. `no matching prefix found`.
+        message: String,
+    },
     /// The backend itself failed (disk, connection, corruption).
     #[error("storage backend error: {0}")]
     Backend(String),

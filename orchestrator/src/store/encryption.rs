@@ -36,25 +36,26 @@ impl EncryptedStore {
     }
 }
 
-/// Upstream's wording for a value that cannot be transformed, so the API's
-/// 500 says which object is unreadable and why.
 fn transform_error(key: &str, e: TransformError) -> StoreError {
-    StoreError::Backend(format!("unable to transform key {key:?}: {e}"))
+    StoreError::Transform {
+        key: key.to_owned(),
+        message: e.to_string(),
+    }
 }
 
-/// What is stored for `value` under `key`.
+/// What is stored for `value` under `key`; None when `key` is stored as it is.
 async fn encrypt(
     rules: &EncryptionRules,
     key: &str,
-    value: Vec<u8>,
-) -> Result<Vec<u8>, StoreError> {
-    match rules.chain_for(key) {
-        Some(chain) => chain
-            .to_storage(&value, key.as_bytes())
+    value: &[u8],
+) -> Option<Result<Vec<u8>, StoreError>> {
+    let chain = rules.chain_for(key)?;
+    Some(
+        chain
+            .to_storage(value, key.as_bytes())
             .await
             .map_err(|e| transform_error(key, e)),
-        None => Ok(value),
-    }
+    )
 }
 
 /// `kv` with its stored value replaced by the plaintext.
@@ -93,8 +94,10 @@ impl Store for EncryptedStore {
     }
 
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue, StoreError> {
-        let stored = encrypt(&self.rules, key, value.clone()).await?;
-        let mut kv = self.inner.create(key, stored).await?;
+        let Some(stored) = encrypt(&self.rules, key, &value).await else {
+            return self.inner.create(key, value).await;
+        };
+        let mut kv = self.inner.create(key, stored?).await?;
         kv.value = value;
         Ok(kv)
     }
@@ -105,8 +108,10 @@ impl Store for EncryptedStore {
         value: Vec<u8>,
         expected_revision: i64,
     ) -> Result<KeyValue, StoreError> {
-        let stored = encrypt(&self.rules, key, value.clone()).await?;
-        let mut kv = self.inner.update(key, stored, expected_revision).await?;
+        let Some(stored) = encrypt(&self.rules, key, &value).await else {
+            return self.inner.update(key, value, expected_revision).await;
+        };
+        let mut kv = self.inner.update(key, stored?, expected_revision).await?;
         kv.value = value;
         Ok(kv)
     }

@@ -390,6 +390,22 @@ resources:
     }
 
     #[test]
+    fn the_example_file_is_refused_until_its_key_is_replaced() {
+        let example = include_str!("../../../../examples/encryption-config.yaml");
+        assert_eq!(
+            invalid(example),
+            ["resources[0].providers[0].aesgcm.keys[0].secret: Invalid value: \"REDACTED\": secrets must be base64 encoded"]
+        );
+        let filled = example.replace(
+            "REPLACE-WITH-THE-OUTPUT-OF-head-c-32-dev-urandom-base64",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        );
+        let rules = parse(&filled).unwrap();
+        let chain = rules.chain_for("/registry/core/secrets/a/b").unwrap();
+        assert_eq!(chain.write_prefix(), b"k8s:enc:aesgcm:v1:key1:");
+    }
+
+    #[test]
     fn json_files_are_read_too() {
         let json = r#"{"apiVersion":"apiserver.config.k8s.io/v1","kind":"EncryptionConfiguration",
             "resources":[{"resources":["secrets","configmaps"],"providers":[{"identity":{}}]}]}"#;
