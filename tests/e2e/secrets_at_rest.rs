@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine;
@@ -140,28 +140,29 @@ fn rotate(server: &mut Server, config: &Path, reencrypt: impl Fn(&Server)) {
     assert_eq!(read_all(&k), before, "log:\n{}", server.log());
 }
 
-fn start(datastore: Datastore, config: &Path) -> Server {
-    write_config(config, &[("key1", KEY1)]);
-    let config = config.to_str().unwrap();
-    Server::start_on(
+/// A server on `datastore` encrypting with key1 (its configuration file in
+/// the returned folder), with the test's Secrets created.
+fn start_with_secrets(datastore: Datastore) -> (tempfile::TempDir, PathBuf, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("encryption.yaml");
+    write_config(&config, &[("key1", KEY1)]);
+    let server = Server::start_on(
         datastore,
         &[
             "--encryption-provider-config",
-            config,
+            config.to_str().unwrap(),
             "--disable",
             "controllers,scheduler,nodepool,cloud-controller",
         ],
-    )
+    );
+    create_secrets(&server.kubectl(KUBECTL_1_33));
+    (dir, config, server)
 }
 
 #[test]
 fn secrets_are_encrypted_in_sqlite_and_readable_after_rotation_and_reencrypt() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("encryption.yaml");
-    let mut server = start(Datastore::Sqlite, &config);
-    let k = server.kubectl(KUBECTL_1_33);
-    create_secrets(&k);
-    read_all(&k);
+    let (_dir, config, mut server) = start_with_secrets(Datastore::Sqlite);
+    read_all(&server.kubectl(KUBECTL_1_33));
     assert_encrypted(&raw_sqlite(&server), "k8s:enc:aesgcm:v1:key1:");
     rotate(&mut server, &config, |server| {
         let out = Command::new(berth_bin())
@@ -192,11 +193,7 @@ fn secrets_are_encrypted_in_sqlite_and_readable_after_rotation_and_reencrypt() {
 
 #[test]
 fn secrets_are_encrypted_in_etcd_and_kubectl_replace_reencrypts_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("encryption.yaml");
-    let mut server = start(Datastore::Etcd, &config);
-    let k = server.kubectl(KUBECTL_1_33);
-    create_secrets(&k);
+    let (_dir, config, mut server) = start_with_secrets(Datastore::Etcd);
     let key = "/registry/core/secrets/default/db";
     assert_encrypted(&raw_etcd(&server, key), "k8s:enc:aesgcm:v1:key1:");
     rotate(&mut server, &config, |server| {

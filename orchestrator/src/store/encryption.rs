@@ -52,7 +52,7 @@ async fn encrypt(
     let chain = rules.chain_for(key)?;
     Some(
         chain
-            .to_storage(value, key.as_bytes())
+            .transform_to_storage(value, key.as_bytes())
             .await
             .map_err(|e| transform_error(key, e)),
     )
@@ -62,7 +62,7 @@ async fn encrypt(
 async fn decrypt(rules: &EncryptionRules, mut kv: KeyValue) -> Result<KeyValue, StoreError> {
     if let Some(chain) = rules.chain_for(&kv.key) {
         kv.value = chain
-            .from_storage(&kv.value, kv.key.as_bytes())
+            .transform_from_storage(&kv.value, kv.key.as_bytes())
             .await
             .map_err(|e| transform_error(&kv.key, e))?;
     }

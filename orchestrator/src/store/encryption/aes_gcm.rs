@@ -120,11 +120,19 @@ impl AesGcm {
 
 #[async_trait]
 impl Transformer for AesGcm {
-    async fn to_storage(&self, plaintext: &[u8], key: &[u8]) -> Result<Vec<u8>, TransformError> {
+    async fn transform_to_storage(
+        &self,
+        plaintext: &[u8],
+        key: &[u8],
+    ) -> Result<Vec<u8>, TransformError> {
         self.seal(plaintext, key)
     }
 
-    async fn from_storage(&self, stored: &[u8], key: &[u8]) -> Result<Vec<u8>, TransformError> {
+    async fn transform_from_storage(
+        &self,
+        stored: &[u8],
+        key: &[u8],
+    ) -> Result<Vec<u8>, TransformError> {
         self.open(stored, key)
     }
 }
@@ -139,27 +147,30 @@ mod tests {
     async fn values_round_trip_with_every_key_size() {
         for size in KEY_SIZES {
             let aes = AesGcm::new("k", &vec![7; size]).unwrap();
-            let stored = aes.to_storage(b"s3cr3t", KEY).await.unwrap();
+            let stored = aes.transform_to_storage(b"s3cr3t", KEY).await.unwrap();
             assert_eq!(stored.len(), NONCE_SIZE + 6 + TAG_SIZE);
             assert!(!stored.windows(6).any(|w| w == b"s3cr3t"));
-            assert_eq!(aes.from_storage(&stored, KEY).await.unwrap(), b"s3cr3t");
+            assert_eq!(
+                aes.transform_from_storage(&stored, KEY).await.unwrap(),
+                b"s3cr3t"
+            );
         }
     }
 
     #[tokio::test]
     async fn each_write_gets_its_own_nonce() {
         let aes = AesGcm::new("k", &[1; 32]).unwrap();
-        let a = aes.to_storage(b"same", KEY).await.unwrap();
-        let b = aes.to_storage(b"same", KEY).await.unwrap();
+        let a = aes.transform_to_storage(b"same", KEY).await.unwrap();
+        let b = aes.transform_to_storage(b"same", KEY).await.unwrap();
         assert_ne!(a[..NONCE_SIZE], b[..NONCE_SIZE]);
     }
 
     #[tokio::test]
     async fn a_value_moved_to_another_storage_key_does_not_decrypt() {
         let aes = AesGcm::new("k", &[1; 32]).unwrap();
-        let stored = aes.to_storage(b"v", KEY).await.unwrap();
+        let stored = aes.transform_to_storage(b"v", KEY).await.unwrap();
         let err = aes
-            .from_storage(&stored, b"/registry/core/secrets/default/other")
+            .transform_from_storage(&stored, b"/registry/core/secrets/default/other")
             .await
             .unwrap_err();
         assert!(
@@ -172,13 +183,13 @@ mod tests {
     async fn a_wrong_key_or_altered_or_short_value_is_refused() {
         let aes = AesGcm::new("k", &[1; 16]).unwrap();
         let other = AesGcm::new("k", &[2; 16]).unwrap();
-        let mut stored = aes.to_storage(b"v", KEY).await.unwrap();
-        assert!(other.from_storage(&stored, KEY).await.is_err());
+        let mut stored = aes.transform_to_storage(b"v", KEY).await.unwrap();
+        assert!(other.transform_from_storage(&stored, KEY).await.is_err());
         let last = stored.len() - 1;
         stored[last] ^= 1;
-        assert!(aes.from_storage(&stored, KEY).await.is_err());
+        assert!(aes.transform_from_storage(&stored, KEY).await.is_err());
         assert!(matches!(
-            aes.from_storage(&stored[..20], KEY).await,
+            aes.transform_from_storage(&stored[..20], KEY).await,
             Err(TransformError::TooShort)
         ));
     }

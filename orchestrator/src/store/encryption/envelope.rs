@@ -105,7 +105,11 @@ fn take_field<'a>(data: &mut &'a [u8]) -> Result<&'a [u8], TransformError> {
 
 #[async_trait]
 impl<K: KeyService> Transformer for Envelope<K> {
-    async fn to_storage(&self, plaintext: &[u8], key: &[u8]) -> Result<Vec<u8>, TransformError> {
+    async fn transform_to_storage(
+        &self,
+        plaintext: &[u8],
+        key: &[u8],
+    ) -> Result<Vec<u8>, TransformError> {
         let dek: [u8; 32] = rand::random();
         let sealed = AesGcm::new("dek", &dek)
             .ok_or_else(|| TransformError::Envelope("data key".into()))?
@@ -119,7 +123,11 @@ impl<K: KeyService> Transformer for Envelope<K> {
         Ok(out)
     }
 
-    async fn from_storage(&self, stored: &[u8], key: &[u8]) -> Result<Vec<u8>, TransformError> {
+    async fn transform_from_storage(
+        &self,
+        stored: &[u8],
+        key: &[u8],
+    ) -> Result<Vec<u8>, TransformError> {
         let mut rest = stored;
         let key_id = String::from_utf8_lossy(take_field(&mut rest)?).into_owned();
         let ciphertext = take_field(&mut rest)?.to_vec();
@@ -144,13 +152,15 @@ mod tests {
     #[tokio::test]
     async fn values_round_trip_through_the_key_service() {
         let envelope = Envelope::new(LocalKeyService::new("kek-1", &[4; 32]).unwrap());
-        let stored = envelope.to_storage(b"s3cr3t", KEY).await.unwrap();
+        let stored = envelope.transform_to_storage(b"s3cr3t", KEY).await.unwrap();
         assert!(!stored.windows(6).any(|w| w == b"s3cr3t"));
         assert_eq!(
-            envelope.from_storage(&stored, KEY).await.unwrap(),
+            envelope.transform_from_storage(&stored, KEY).await.unwrap(),
             b"s3cr3t"
         );
-        let moved = envelope.from_storage(&stored, b"/elsewhere").await;
+        let moved = envelope
+            .transform_from_storage(&stored, b"/elsewhere")
+            .await;
         assert!(matches!(moved, Err(TransformError::Authentication { .. })));
     }
 
@@ -158,14 +168,20 @@ mod tests {
     async fn another_key_service_key_or_a_truncated_envelope_is_refused() {
         let envelope = Envelope::new(LocalKeyService::new("kek-1", &[4; 32]).unwrap());
         let other = Envelope::new(LocalKeyService::new("kek-2", &[5; 32]).unwrap());
-        let stored = envelope.to_storage(b"v", KEY).await.unwrap();
-        let err = other.from_storage(&stored, KEY).await.unwrap_err();
+        let stored = envelope.transform_to_storage(b"v", KEY).await.unwrap();
+        let err = other
+            .transform_from_storage(&stored, KEY)
+            .await
+            .unwrap_err();
         assert!(
             err.to_string().contains("unknown key id \"kek-1\""),
             "{err}"
         );
         for cut in [0, 1, 3, 10] {
-            assert!(envelope.from_storage(&stored[..cut], KEY).await.is_err());
+            assert!(envelope
+                .transform_from_storage(&stored[..cut], KEY)
+                .await
+                .is_err());
         }
     }
 }

@@ -64,10 +64,18 @@ fn join(errors: &[TransformError]) -> String {
 pub trait Transformer: Send + Sync {
     /// What is stored for `plaintext` under storage key `key` (the key is
     /// authenticated data, so a value cannot be moved to another key).
-    async fn to_storage(&self, plaintext: &[u8], key: &[u8]) -> Result<Vec<u8>, TransformError>;
+    async fn transform_to_storage(
+        &self,
+        plaintext: &[u8],
+        key: &[u8],
+    ) -> Result<Vec<u8>, TransformError>;
 
     /// The plaintext of `stored` (its prefix already removed) under `key`.
-    async fn from_storage(&self, stored: &[u8], key: &[u8]) -> Result<Vec<u8>, TransformError>;
+    async fn transform_from_storage(
+        &self,
+        stored: &[u8],
+        key: &[u8],
+    ) -> Result<Vec<u8>, TransformError>;
 }
 
 /// The `identity` provider: stores plaintext, and reads anything that is not
@@ -76,11 +84,19 @@ pub struct Identity;
 
 #[async_trait]
 impl Transformer for Identity {
-    async fn to_storage(&self, plaintext: &[u8], _key: &[u8]) -> Result<Vec<u8>, TransformError> {
+    async fn transform_to_storage(
+        &self,
+        plaintext: &[u8],
+        _key: &[u8],
+    ) -> Result<Vec<u8>, TransformError> {
         Ok(plaintext.to_vec())
     }
 
-    async fn from_storage(&self, stored: &[u8], _key: &[u8]) -> Result<Vec<u8>, TransformError> {
+    async fn transform_from_storage(
+        &self,
+        stored: &[u8],
+        _key: &[u8],
+    ) -> Result<Vec<u8>, TransformError> {
         if stored.starts_with(ENCRYPTED_PREFIX) {
             return Err(TransformError::IdentityReadEncrypted);
         }
@@ -129,13 +145,16 @@ impl PrefixChain {
     }
 
     /// Stores `plaintext` with the first provider, behind its prefix.
-    pub async fn to_storage(
+    pub async fn transform_to_storage(
         &self,
         plaintext: &[u8],
         key: &[u8],
     ) -> Result<Vec<u8>, TransformError> {
         let first = &self.entries[0];
-        let body = first.transformer.to_storage(plaintext, key).await?;
+        let body = first
+            .transformer
+            .transform_to_storage(plaintext, key)
+            .await?;
         let mut stored = Vec::with_capacity(first.prefix.len() + body.len());
         stored.extend_from_slice(&first.prefix);
         stored.extend_from_slice(&body);
@@ -147,13 +166,17 @@ impl PrefixChain {
     /// next provider try (so identity may come first while migrating away
     /// from encryption); so does a key that fails (two keys of one kind
     /// share the `k8s:enc:aesgcm:v1:` start).
-    pub async fn from_storage(&self, stored: &[u8], key: &[u8]) -> Result<Vec<u8>, TransformError> {
+    pub async fn transform_from_storage(
+        &self,
+        stored: &[u8],
+        key: &[u8],
+    ) -> Result<Vec<u8>, TransformError> {
         let mut errors = Vec::new();
         for entry in &self.entries {
             let Some(body) = stored.strip_prefix(entry.prefix.as_slice()) else {
                 continue;
             };
-            match entry.transformer.from_storage(body, key).await {
+            match entry.transformer.transform_from_storage(body, key).await {
                 Ok(plaintext) => return Ok(plaintext),
                 Err(_) if entry.prefix.is_empty() => continue,
                 Err(e) => errors.push(e),
@@ -192,20 +215,29 @@ mod tests {
 
     const KEY: &[u8] = b"/registry/core/secrets/default/db";
 
+    /// What `reader` answers for a value `writer` stored.
+    async fn read_error(writer: &PrefixChain, reader: &PrefixChain) -> TransformError {
+        let stored = writer.transform_to_storage(b"v", KEY).await.unwrap();
+        reader
+            .transform_from_storage(&stored, KEY)
+            .await
+            .unwrap_err()
+    }
+
     #[tokio::test]
     async fn the_first_provider_writes_and_every_provider_reads() {
         let old = chain(vec![aes("old", &[1; 32])]);
         let rotated = chain(vec![aes("new", &[2; 32]), aes("old", &[1; 32])]);
-        let stored = old.to_storage(b"hunter2", KEY).await.unwrap();
+        let stored = old.transform_to_storage(b"hunter2", KEY).await.unwrap();
         assert!(stored.starts_with(b"k8s:enc:aesgcm:v1:old:"));
         assert_eq!(
-            rotated.from_storage(&stored, KEY).await.unwrap(),
+            rotated.transform_from_storage(&stored, KEY).await.unwrap(),
             b"hunter2"
         );
-        let rewritten = rotated.to_storage(b"hunter2", KEY).await.unwrap();
+        let rewritten = rotated.transform_to_storage(b"hunter2", KEY).await.unwrap();
         assert!(rewritten.starts_with(b"k8s:enc:aesgcm:v1:new:"));
         assert!(matches!(
-            old.from_storage(&rewritten, KEY).await,
+            old.transform_from_storage(&rewritten, KEY).await,
             Err(TransformError::NoMatchingPrefix)
         ));
     }
@@ -215,9 +247,15 @@ mod tests {
         let with_identity = chain(vec![aes("k", &[1; 16]), identity()]);
         let without = chain(vec![aes("k", &[1; 16])]);
         let plain = br#"{"kind":"Secret"}"#;
-        assert_eq!(with_identity.from_storage(plain, KEY).await.unwrap(), plain);
+        assert_eq!(
+            with_identity
+                .transform_from_storage(plain, KEY)
+                .await
+                .unwrap(),
+            plain
+        );
         assert!(matches!(
-            without.from_storage(plain, KEY).await,
+            without.transform_from_storage(plain, KEY).await,
             Err(TransformError::NoMatchingPrefix)
         ));
     }
@@ -226,17 +264,25 @@ mod tests {
     async fn identity_first_writes_plaintext_and_still_reads_encrypted_values() {
         let encrypting = chain(vec![aes("k", &[3; 24])]);
         let decrypting = chain(vec![identity(), aes("k", &[3; 24])]);
-        let stored = encrypting.to_storage(b"v", KEY).await.unwrap();
-        assert_eq!(decrypting.from_storage(&stored, KEY).await.unwrap(), b"v");
-        assert_eq!(decrypting.to_storage(b"v", KEY).await.unwrap(), b"v");
+        let stored = encrypting.transform_to_storage(b"v", KEY).await.unwrap();
+        assert_eq!(
+            decrypting
+                .transform_from_storage(&stored, KEY)
+                .await
+                .unwrap(),
+            b"v"
+        );
+        assert_eq!(
+            decrypting.transform_to_storage(b"v", KEY).await.unwrap(),
+            b"v"
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_encryption_prefix_is_an_error_even_with_identity() {
         let reading = chain(vec![aes("k", &[1; 32]), identity()]);
         let other = chain(vec![aes("gone", &[9; 32])]);
-        let stored = other.to_storage(b"v", KEY).await.unwrap();
-        let err = reading.from_storage(&stored, KEY).await.unwrap_err();
+        let err = read_error(&other, &reading).await;
         assert!(matches!(err, TransformError::NoMatchingPrefix), "{err}");
     }
 
@@ -244,8 +290,7 @@ mod tests {
     async fn a_wrong_key_under_the_same_name_fails_authentication() {
         let writer = chain(vec![aes("k", &[1; 32])]);
         let reader = chain(vec![aes("k", &[2; 32])]);
-        let stored = writer.to_storage(b"v", KEY).await.unwrap();
-        let err = reader.from_storage(&stored, KEY).await.unwrap_err();
+        let err = read_error(&writer, &reader).await;
         assert!(
             err.to_string()
                 .contains("aesgcm key \"k\": message authentication failed"),
@@ -257,8 +302,7 @@ mod tests {
     async fn every_failing_provider_is_reported() {
         let writer = chain(vec![aes("k", &[1; 32])]);
         let reader = chain(vec![aes("k", &[2; 32]), aes("k", &[3; 32])]);
-        let stored = writer.to_storage(b"v", KEY).await.unwrap();
-        let err = reader.from_storage(&stored, KEY).await.unwrap_err();
+        let err = read_error(&writer, &reader).await;
         assert!(
             matches!(&err, TransformError::Several(e) if e.len() == 2),
             "{err}"
