@@ -79,8 +79,8 @@ impl FieldError {
     }
 }
 
-/// The file, as written.
-#[derive(Debug, Deserialize)]
+/// The file, as written. No `Debug` here or below: keys must never be printed.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct EncryptionConfiguration {
     #[serde(default)]
@@ -91,7 +91,7 @@ struct EncryptionConfiguration {
     resources: Vec<ResourceConfiguration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ResourceConfiguration {
     #[serde(default)]
@@ -102,7 +102,7 @@ struct ResourceConfiguration {
 
 /// One provider; exactly one field may be set. Providers berth does not
 /// implement are parsed so that they can be refused by name.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProviderConfiguration {
     aesgcm: Option<KeysConfiguration>,
@@ -112,14 +112,14 @@ struct ProviderConfiguration {
     identity: Option<IdentityConfiguration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeysConfiguration {
     #[serde(default)]
     keys: Vec<Key>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Key {
     #[serde(default)]
@@ -128,7 +128,7 @@ struct Key {
     secret: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IdentityConfiguration {}
 
