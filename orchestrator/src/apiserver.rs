@@ -27,6 +27,7 @@ pub mod negotiate;
 mod node_proxy;
 pub mod objects;
 mod openapi;
+mod pod_security;
 pub mod request;
 mod request_metrics;
 pub mod reviews;

@@ -1,0 +1,149 @@
+//! Pod Security admission on the server side: reads the namespace's
+//! `pod-security.kubernetes.io/*` labels (and, when a namespace's enforce
+//! level tightens, its pods) and applies `berth_api::pod_security` to pods
+//! (enforce, audit, warn), workload pod templates (audit and warn only) and
+//! namespaces (label validation, warnings for existing pods). The rules
+//! themselves live in the api crate; this file only fetches what they need.
+
+use berth_api::pod_security::{self as psa, Policy};
+use serde_json::Value;
+
+use super::catalog::{self, ResourceInfo};
+use super::errors::ApiError;
+use super::objects::{decode, target};
+use crate::store::Store;
+
+/// Pod subresources upstream never evaluates.
+const IGNORED_POD_SUBRESOURCES: [&str; 8] = [
+    "exec",
+    "attach",
+    "binding",
+    "eviction",
+    "log",
+    "portforward",
+    "proxy",
+    "status",
+];
+
+/// The warnings of an admitted create or update (`old` is None on create),
+/// or the reason it is refused: a pod violating its namespace's enforced
+/// level (403 Forbidden), a namespace with invalid labels (422 Invalid).
+pub async fn admit(
+    store: &dyn Store,
+    r: &ResourceInfo,
+    old: Option<&Value>,
+    new: &Value,
+    subresource: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
+    if !r.builtin {
+        return Ok(Vec::new());
+    }
+    let subresource = subresource.unwrap_or("");
+    match (r.group.as_str(), r.plural.as_str()) {
+        ("", "namespaces") if subresource.is_empty() => admit_namespace(store, r, old, new).await,
+        ("", "pods") if !IGNORED_POD_SUBRESOURCES.contains(&subresource) => {
+            if old.is_some_and(|old| !psa::significant_pod_update(old, new)) {
+                return Ok(Vec::new());
+            }
+            let policy = namespace_policy(store, new).await?;
+            if policy.fully_privileged() {
+                return Ok(Vec::new());
+            }
+            let decision = psa::decide(&policy, &psa::view(new), true);
+            record_audit(r, new, decision.audit.as_deref());
+            match decision.forbidden {
+                Some(why) => Err(ApiError::forbidden(&target(r, name_of(new)), why)),
+                None => Ok(decision.warnings),
+            }
+        }
+        (group, plural) if subresource.is_empty() => {
+            let Some(template) = psa::pod_template(group, plural, new) else {
+                return Ok(Vec::new());
+            };
+            let policy = namespace_policy(store, new).await?;
+            let decision = psa::decide(&policy, &template, false);
+            record_audit(r, new, decision.audit.as_deref());
+            Ok(decision.warnings)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Label validation of a namespace, and on update the warnings for its
+/// existing pods when its enforce level tightens.
+async fn admit_namespace(
+    store: &dyn Store,
+    r: &ResourceInfo,
+    old: Option<&Value>,
+    new: &Value,
+) -> Result<Vec<String>, ApiError> {
+    let (policy, causes) = psa::policy_from_labels(&psa::labels_of(new), Policy::default());
+    let invalid = || ApiError::Invalid(target(r, name_of(new)), causes.clone());
+    let Some(old) = old else {
+        return if causes.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(invalid())
+        };
+    };
+    let (old_policy, old_causes) = psa::policy_from_labels(&psa::labels_of(old), Policy::default());
+    if !causes.is_empty() && causes != old_causes {
+        return Err(invalid());
+    }
+    if !psa::enforce_tightened(&old_policy, &policy) {
+        return Ok(Vec::new());
+    }
+    let name = name_of(new);
+    let pods = catalog::builtin("", "v1", "pods").expect("pods are served");
+    let warnings = match store
+        .list(&format!("{}{name}/", pods.key_prefix()), None, 0)
+        .await
+    {
+        Ok(page) => {
+            let pods: Vec<Value> = page.items.iter().filter_map(|kv| decode(kv).ok()).collect();
+            psa::namespace_pod_warnings(name, policy.enforce, &pods)
+        }
+        Err(_) => vec!["failed to list pods while checking new PodSecurity enforce level".into()],
+    };
+    Ok(warnings)
+}
+
+/// The policy of the namespace `obj` lives in; privileged everywhere when
+/// the namespace is not there (NamespaceLifecycle answers that case).
+async fn namespace_policy(store: &dyn Store, obj: &Value) -> Result<Policy, ApiError> {
+    let Some(ns) = obj.pointer("/metadata/namespace").and_then(Value::as_str) else {
+        return Ok(Policy::default());
+    };
+    let namespaces = catalog::builtin("", "v1", "namespaces").expect("namespaces are served");
+    let Some(kv) = store.get(&namespaces.key(None, ns)).await? else {
+        return Ok(Policy::default());
+    };
+    let namespace = decode(&kv)?;
+    Ok(psa::policy_from_labels(&psa::labels_of(&namespace), Policy::default()).0)
+}
+
+/// Upstream writes the audit level's violations as the audit annotation
+/// `pod-security.kubernetes.io/audit-violations`; berth has no audit log, so
+/// they go to the server's log as an event of that name.
+fn record_audit(r: &ResourceInfo, obj: &Value, violations: Option<&str>) {
+    if let Some(violations) = violations {
+        let namespace = obj
+            .pointer("/metadata/namespace")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        tracing::info!(
+            target: "audit",
+            resource = %r.plural,
+            namespace,
+            name = name_of(obj),
+            annotation = psa::AUDIT_VIOLATIONS_ANNOTATION,
+            "{violations}"
+        );
+    }
+}
+
+fn name_of(obj: &Value) -> &str {
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
