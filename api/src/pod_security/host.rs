@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::pod::{is_true, join_quote, list, name, pluralize, sorted_set, text, PodView};
+use super::pod::{is_true, join_quote, list, name, sorted_set, text, uses_phrase, PodView};
 use super::Violation;
 
 /// Baseline `hostNamespaces` (1.0+): no `hostNetwork`, `hostPID` or `hostIPC`.
@@ -36,13 +36,12 @@ pub fn host_ports(pod: &PodView) -> Option<Violation> {
     (!bad.is_empty()).then(|| {
         Violation::new(
             "hostPort",
-            format!(
-                "{} {} {} {} {}",
-                pluralize("container", "containers", bad.len()),
-                join_quote(&bad),
-                pluralize("uses", "use", bad.len()),
-                pluralize("hostPort", "hostPorts", ports.len()),
-                ports.join(", ")
+            uses_phrase(
+                ("container", "containers"),
+                &bad,
+                ("hostPort", "hostPorts"),
+                ports.len(),
+                &ports.join(", "),
             ),
         )
     })
@@ -85,17 +84,12 @@ pub fn host_probes_and_lifecycle(pod: &PodView) -> Option<Violation> {
     (!bad.is_empty()).then(|| {
         Violation::new(
             "probe or lifecycle host",
-            format!(
-                "{} {} {} {} {}",
-                pluralize("container", "containers", bad.len()),
-                join_quote(&bad),
-                pluralize("uses", "use", bad.len()),
-                pluralize(
-                    "probe or lifecycle host",
-                    "probe or lifecycle hosts",
-                    hosts.len()
-                ),
-                join_quote(&hosts)
+            uses_phrase(
+                ("container", "containers"),
+                &bad,
+                ("probe or lifecycle host", "probe or lifecycle hosts"),
+                hosts.len(),
+                &join_quote(&hosts),
             ),
         )
     })
@@ -103,16 +97,12 @@ pub fn host_probes_and_lifecycle(pod: &PodView) -> Option<Violation> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::pod::run_check;
     use super::*;
     use serde_json::json;
 
     fn run(check: fn(&PodView) -> Option<Violation>, spec: Value) -> Option<String> {
-        let meta = json!({});
-        check(&PodView {
-            metadata: &meta,
-            spec: &spec,
-        })
-        .map(|v| v.to_string())
+        run_check(check, json!({}), spec)
     }
 
     #[test]

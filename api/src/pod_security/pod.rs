@@ -124,24 +124,37 @@ pub fn setters(pod: bool, containers: &[String]) -> String {
     parts.join(" and ")
 }
 
-/// Go's `%q` for the annotation values messages quote.
-pub fn go_quote(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// `containers "a", "b" use hostPorts 80, 90`: who (`names`) uses which
+/// things (`listed`, `count` of them), each noun in singular or plural.
+pub fn uses_phrase(
+    (one, many): (&str, &str),
+    names: &[String],
+    (thing, things): (&str, &str),
+    count: usize,
+    listed: &str,
+) -> String {
+    format!(
+        "{} {} {} {} {listed}",
+        pluralize(one, many, names.len()),
+        join_quote(names),
+        pluralize("uses", "use", names.len()),
+        pluralize(thing, things, count),
+    )
+}
+
+/// Runs one check on a pod made of `metadata` and `spec`; its violation as
+/// messages show it. For the check families' tests.
+#[cfg(test)]
+pub fn run_check(
+    check: fn(&PodView) -> Option<super::Violation>,
+    metadata: Value,
+    spec: Value,
+) -> Option<String> {
+    check(&PodView {
+        metadata: &metadata,
+        spec: &spec,
+    })
+    .map(|v| v.to_string())
 }
 
 /// Sorted, without duplicates (upstream's `sets.String.List()`).
@@ -178,7 +191,6 @@ mod tests {
         assert_eq!(containers_phrase(&["a", "b"]), "containers \"a\", \"b\"");
         assert_eq!(setters(true, &["a".into()]), "pod and container \"a\"");
         assert_eq!(setters(true, &[]), "pod");
-        assert_eq!(go_quote("a\"b"), "\"a\\\"b\"");
         assert_eq!(join_quote::<&str>(&[]), "");
     }
 }

@@ -207,16 +207,12 @@ pub fn windows_host_process(pod: &PodView) -> Option<Violation> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::pod::run_check;
     use super::*;
     use serde_json::json;
 
     fn run(check: fn(&PodView) -> Option<Violation>, spec: Value) -> Option<String> {
-        let meta = json!({});
-        check(&PodView {
-            metadata: &meta,
-            spec: &spec,
-        })
-        .map(|v| v.to_string())
+        run_check(check, json!({}), spec)
     }
 
     #[test]

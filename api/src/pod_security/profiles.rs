@@ -4,10 +4,11 @@
 use serde_json::Value;
 
 use super::pod::{
-    containers_phrase, go_quote, join_quote, list, name, pluralize, security, setters, sorted_set,
-    text, PodView,
+    containers_phrase, join_quote, list, name, pluralize, security, setters, sorted_set, text,
+    PodView,
 };
 use super::Violation;
+use crate::kinds::apps::workload::go_quote;
 
 const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
 const SECCOMP_CONTAINER_ANNOTATION: &str = "container.seccomp.security.alpha.kubernetes.io/";
@@ -339,15 +340,12 @@ fn sysctls(pod: &PodView, allowed: &[&[&str]]) -> Option<Violation> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::pod::run_check;
     use super::*;
     use serde_json::json;
 
     fn run(check: fn(&PodView) -> Option<Violation>, meta: Value, spec: Value) -> Option<String> {
-        check(&PodView {
-            metadata: &meta,
-            spec: &spec,
-        })
-        .map(|v| v.to_string())
+        run_check(check, meta, spec)
     }
 
     #[test]

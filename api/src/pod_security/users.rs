@@ -76,16 +76,12 @@ pub fn run_as_user_1_35(pod: &PodView) -> Option<Violation> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::pod::run_check;
     use super::*;
     use serde_json::json;
 
     fn run(check: fn(&PodView) -> Option<Violation>, spec: Value) -> Option<String> {
-        let meta = json!({});
-        check(&PodView {
-            metadata: &meta,
-            spec: &spec,
-        })
-        .map(|v| v.to_string())
+        run_check(check, json!({}), spec)
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::pod::{join_quote, list, pluralize, set, sorted_set, text, PodView};
+use super::pod::{join_quote, list, pluralize, set, sorted_set, text, uses_phrase, PodView};
 use super::Violation;
 
 /// The pod's volumes.
@@ -90,17 +90,12 @@ pub fn restricted_volumes(pod: &PodView) -> Option<Violation> {
     (!bad.is_empty()).then(|| {
         Violation::new(
             "restricted volume types",
-            format!(
-                "{} {} {} {} {}",
-                pluralize("volume", "volumes", bad.len()),
-                join_quote(&bad),
-                pluralize("uses", "use", bad.len()),
-                pluralize(
-                    "restricted volume type",
-                    "restricted volume types",
-                    types.len()
-                ),
-                join_quote(&types)
+            uses_phrase(
+                ("volume", "volumes"),
+                &bad,
+                ("restricted volume type", "restricted volume types"),
+                types.len(),
+                &join_quote(&types),
             ),
         )
     })
@@ -108,16 +103,12 @@ pub fn restricted_volumes(pod: &PodView) -> Option<Violation> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::pod::run_check;
     use super::*;
     use serde_json::json;
 
     fn run(check: fn(&PodView) -> Option<Violation>, spec: Value) -> Option<String> {
-        let meta = json!({});
-        check(&PodView {
-            metadata: &meta,
-            spec: &spec,
-        })
-        .map(|v| v.to_string())
+        run_check(check, json!({}), spec)
     }
 
     #[test]
