@@ -147,3 +147,109 @@ fn name_of(obj: &Value) -> &str {
         .and_then(Value::as_str)
         .unwrap_or("")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::apiserver::allocator::Allocator;
+    use crate::apiserver::objects::{Objects, WriteOptions};
+    use crate::store::sqlite::SqliteStore;
+
+    async fn objects(dir: &tempfile::TempDir) -> Objects {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("db")).unwrap());
+        let objects = Objects::new(
+            Arc::clone(&store),
+            Allocator::new(Arc::clone(&store), "10.43.0.0/16".parse().unwrap()),
+        );
+        let namespaces = catalog::builtin("", "v1", "namespaces").unwrap();
+        let namespace = json!({"metadata": {"name": "team",
+            "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}});
+        objects
+            .create(namespaces, None, namespace, &WriteOptions::default())
+            .await
+            .unwrap();
+        objects
+    }
+
+    fn pod(name: &str, privileged: bool) -> Value {
+        json!({"metadata": {"name": name}, "spec": {"containers": [
+            {"name": "c", "image": "busybox", "securityContext": {"privileged": privileged}}]}})
+    }
+
+    #[tokio::test]
+    async fn enforced_pods_are_refused_and_templates_only_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = objects(&dir).await;
+        let pods = catalog::builtin("", "v1", "pods").unwrap();
+        let opts = WriteOptions::default();
+        match objects.create(pods, Some("team"), pod("p", true), &opts).await {
+            Err(ApiError::Forbidden(message)) => assert_eq!(
+                message,
+                "pods \"p\" is forbidden: violates PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(opts.warnings.take().is_empty());
+        objects
+            .create(pods, Some("team"), pod("ok", false), &opts)
+            .await
+            .unwrap();
+        let jobs = catalog::builtin("batch", "v1", "jobs").unwrap();
+        let job = json!({"metadata": {"name": "j"}, "spec": {"template": {
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": true}}]}}}});
+        objects
+            .create(jobs, Some("team"), job, &opts)
+            .await
+            .unwrap();
+        assert_eq!(
+            opts.warnings.take(),
+            ["would violate PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"]
+        );
+    }
+
+    #[tokio::test]
+    async fn namespace_labels_are_validated_and_tightening_warns_about_pods() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = objects(&dir).await;
+        let namespaces = catalog::builtin("", "v1", "namespaces").unwrap();
+        let opts = WriteOptions::default();
+        let relabel = |level: &str| json!({"metadata": {"name": "team", "labels": {"pod-security.kubernetes.io/enforce": level}}});
+        match objects
+            .update(namespaces, None, "team", relabel("strict"), None, &opts)
+            .await
+        {
+            Err(ApiError::Invalid(_, causes)) => assert_eq!(
+                causes[0].message,
+                "Invalid value: \"strict\": must be one of privileged, baseline, restricted"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let pods = catalog::builtin("", "v1", "pods").unwrap();
+        objects
+            .create(pods, Some("team"), pod("plain", false), &opts)
+            .await
+            .unwrap();
+        objects
+            .update(namespaces, None, "team", relabel("restricted"), None, &opts)
+            .await
+            .unwrap();
+        assert_eq!(
+            opts.warnings.take(),
+            [
+                "existing pods in namespace \"team\" violate the new PodSecurity enforce level \"restricted:latest\"",
+                "plain: allowPrivilegeEscalation != false, unrestricted capabilities, runAsNonRoot != true, seccompProfile",
+            ]
+        );
+        // A label change of the now violating pod is not evaluated again.
+        let mut labelled = objects.get(pods, Some("team"), "plain").await.unwrap();
+        labelled["metadata"]["labels"] = json!({"touched": "yes"});
+        objects
+            .update(pods, Some("team"), "plain", labelled, None, &opts)
+            .await
+            .unwrap();
+    }
+}
