@@ -4,6 +4,7 @@
 //! exact messages users see. The API server reads namespaces and pods and
 //! calls in here; nothing here performs I/O.
 
+mod config;
 mod host;
 pub mod pod;
 mod privileges;
@@ -18,6 +19,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::field::FieldCause;
+pub use config::{ConfigError, Configuration};
 pub use pod::PodView;
 
 /// The prefix of the namespace labels (and audit annotations) of Pod Security.
