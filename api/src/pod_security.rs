@@ -343,6 +343,50 @@ fn would_violate(lv: LevelVersion, violations: &[Violation]) -> String {
     )
 }
 
+/// Upstream's warning for labels on an exempt namespace that ask for more
+/// than the defaults: `namespace "x" is exempt from Pod Security, and the
+/// policy (enforce=restricted:latest) will be ignored`; None when nothing
+/// would be ignored.
+pub fn exempt_namespace_warning(
+    namespace: &str,
+    policy: &Policy,
+    labels: &BTreeMap<String, String>,
+    defaults: &Policy,
+) -> Option<String> {
+    let equivalent = |a: LevelVersion, b: LevelVersion| {
+        (a.level == Level::Privileged && b.level == Level::Privileged) || a == b
+    };
+    if policy.fully_privileged()
+        || (equivalent(policy.enforce, defaults.enforce)
+            && equivalent(policy.audit, defaults.audit)
+            && equivalent(policy.warn, defaults.warn))
+    {
+        return None;
+    }
+    let modes = [
+        (
+            "enforce",
+            policy.enforce,
+            ENFORCE_LABEL,
+            ENFORCE_VERSION_LABEL,
+        ),
+        ("audit", policy.audit, AUDIT_LABEL, AUDIT_VERSION_LABEL),
+        ("warn", policy.warn, WARN_LABEL, WARN_VERSION_LABEL),
+    ];
+    let ignored: Vec<String> = modes
+        .iter()
+        .filter(|(_, lv, level, version)| {
+            lv.level != Level::Privileged
+                && (labels.contains_key(*level) || labels.contains_key(*version))
+        })
+        .map(|(mode, lv, _, _)| format!("{mode}={lv}"))
+        .collect();
+    Some(format!(
+        "namespace \"{namespace}\" is exempt from Pod Security, and the policy ({}) will be ignored",
+        ignored.join(", ")
+    ))
+}
+
 /// The pod template of a workload resource upstream evaluates (group and
 /// plural name), or None for other resources or a missing template.
 pub fn pod_template<'a>(group: &str, plural: &str, obj: &'a Value) -> Option<PodView<'a>> {

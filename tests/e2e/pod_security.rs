@@ -3,7 +3,8 @@
 //! `enforce=restricted` refuses a privileged pod with upstream's message and
 //! admits a compliant one; `warn=baseline` admits with a `Warning:`; a
 //! Deployment's template is only warned about; tightening a namespace's label
-//! warns about its existing pods; invalid labels are refused.
+//! warns about its existing pods; invalid labels are refused; a
+//! `--pod-security-config` sets the default level and exempts namespaces.
 
 mod support;
 
@@ -149,5 +150,45 @@ fn pod_security_levels_enforce_warn_and_check_existing_pods() {
     assert!(
         invalid.contains("metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: \"strict\": must be one of privileged, baseline, restricted"),
         "{invalid}"
+    );
+}
+
+#[test]
+fn a_pod_security_configuration_sets_defaults_and_exemptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pod-security.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: pod-security.admission.config.k8s.io/v1
+kind: PodSecurityConfiguration
+defaults: {enforce: baseline}
+exemptions: {namespaces: [free]}
+",
+    )
+    .unwrap();
+    let server = Server::start_with(&["--pod-security-config", config.to_str().unwrap()]);
+    let k = server.kubectl(KUBECTL_1_33);
+    for ns in ["plain", "free"] {
+        k.ok(&["create", "namespace", ns]);
+    }
+    let refused = apply(&k, "plain", PRIVILEGED_POD);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("pods \"priv\" is forbidden: violates PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"),
+        "{}",
+        stderr(&refused)
+    );
+    let exempt = apply(&k, "free", PRIVILEGED_POD);
+    assert!(exempt.status.success(), "{}", stderr(&exempt));
+    let labelled = k.run(&[
+        "label",
+        "ns",
+        "free",
+        "pod-security.kubernetes.io/enforce=restricted",
+    ]);
+    assert!(labelled.status.success(), "{}", stderr(&labelled));
+    assert_eq!(
+        stderr(&labelled).trim(),
+        "Warning: namespace \"free\" is exempt from Pod Security, and the policy (enforce=restricted:latest) will be ignored"
     );
 }

@@ -240,3 +240,22 @@ fn upstream_fixtures_pass_and_fail_as_upstream() {
     assert!(wrong.is_empty(), "{wrong:#?}");
     assert!(passed + failed > 0);
 }
+
+#[test]
+fn exempt_namespaces_are_told_their_labels_are_ignored() {
+    let given = labels(&[(ENFORCE_LABEL, "restricted")]);
+    let (policy, _) = policy_from_labels(&given, Policy::default());
+    assert_eq!(
+        exempt_namespace_warning("kube-system", &policy, &given, &Policy::default()).as_deref(),
+        Some("namespace \"kube-system\" is exempt from Pod Security, and the policy (enforce=restricted:latest) will be ignored")
+    );
+    assert_eq!(
+        exempt_namespace_warning(
+            "kube-system",
+            &Policy::default(),
+            &BTreeMap::new(),
+            &Policy::default()
+        ),
+        None
+    );
+}

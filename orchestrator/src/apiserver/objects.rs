@@ -91,6 +91,8 @@ pub struct Objects {
     shared_events: Arc<SharedEvents>,
     /// Active namespaces, followed from the store once the first create needs them.
     namespaces: Arc<OnceLock<Arc<namespaces::NamespaceLifecycle>>>,
+    /// Pod Security admission's defaults and exemptions.
+    pod_security: Arc<berth_api::pod_security::Configuration>,
 }
 
 /// A decoded stored object with its revision stamped in.
@@ -257,7 +259,15 @@ impl Objects {
             toleration_seconds: admission::DefaultTolerationSeconds::default(),
             shared_events: Arc::default(),
             namespaces: Arc::default(),
+            pod_security: Arc::default(),
         }
+    }
+
+    /// The same, with these Pod Security defaults and exemptions
+    /// (upstream's `PodSecurityConfiguration`).
+    pub fn with_pod_security(mut self, config: berth_api::pod_security::Configuration) -> Self {
+        self.pod_security = Arc::new(config);
+        self
     }
 
     /// The same, giving new pods these default toleration seconds.
@@ -439,6 +449,7 @@ impl Objects {
         }
         let warnings = pod_security::admit(
             self.store.as_ref(),
+            &self.pod_security,
             r,
             None,
             &obj,
@@ -557,6 +568,7 @@ impl Objects {
         }
         let warnings = pod_security::admit(
             self.store.as_ref(),
+            &self.pod_security,
             r,
             Some(old),
             &new,

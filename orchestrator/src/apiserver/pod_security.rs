@@ -5,7 +5,7 @@
 //! namespaces (label validation, warnings for existing pods). The rules
 //! themselves live in the api crate; this file only fetches what they need.
 
-use berth_api::pod_security::{self as psa, Policy};
+use berth_api::pod_security::{self as psa, Configuration, Policy};
 use serde_json::Value;
 
 use super::catalog::{self, ResourceInfo};
@@ -30,6 +30,7 @@ const IGNORED_POD_SUBRESOURCES: [&str; 8] = [
 /// level (403 Forbidden), a namespace with invalid labels (422 Invalid).
 pub async fn admit(
     store: &dyn Store,
+    config: &Configuration,
     r: &ResourceInfo,
     old: Option<&Value>,
     new: &Value,
@@ -40,13 +41,17 @@ pub async fn admit(
     }
     let subresource = subresource.unwrap_or("");
     match (r.group.as_str(), r.plural.as_str()) {
-        ("", "namespaces") if subresource.is_empty() => admit_namespace(store, r, old, new).await,
+        ("", "namespaces") if subresource.is_empty() => {
+            admit_namespace(store, config, r, old, new).await
+        }
         ("", "pods") if !IGNORED_POD_SUBRESOURCES.contains(&subresource) => {
-            if old.is_some_and(|old| !psa::significant_pod_update(old, new)) {
+            if exempt_namespace(config, new)
+                || old.is_some_and(|old| !psa::significant_pod_update(old, new))
+            {
                 return Ok(Vec::new());
             }
-            let policy = namespace_policy(store, new).await?;
-            if policy.fully_privileged() {
+            let policy = namespace_policy(store, config, new).await?;
+            if policy.fully_privileged() || config.exempt_runtime_class(psa::view(new).spec) {
                 return Ok(Vec::new());
             }
             let decision = psa::decide(&policy, &psa::view(new), true);
@@ -60,7 +65,10 @@ pub async fn admit(
             let Some(template) = psa::pod_template(group, plural, new) else {
                 return Ok(Vec::new());
             };
-            let policy = namespace_policy(store, new).await?;
+            if exempt_namespace(config, new) || config.exempt_runtime_class(template.spec) {
+                return Ok(Vec::new());
+            }
+            let policy = namespace_policy(store, config, new).await?;
             let decision = psa::decide(&policy, &template, false);
             record_audit(r, new, decision.audit.as_deref());
             Ok(decision.warnings)
@@ -73,27 +81,38 @@ pub async fn admit(
 /// existing pods when its enforce level tightens.
 async fn admit_namespace(
     store: &dyn Store,
+    config: &Configuration,
     r: &ResourceInfo,
     old: Option<&Value>,
     new: &Value,
 ) -> Result<Vec<String>, ApiError> {
-    let (policy, causes) = psa::policy_from_labels(&psa::labels_of(new), Policy::default());
+    let labels = psa::labels_of(new);
+    let (policy, causes) = psa::policy_from_labels(&labels, config.defaults);
     let invalid = || ApiError::Invalid(target(r, name_of(new)), causes.clone());
+    let name = name_of(new);
+    let exempt = || {
+        config
+            .exempt_namespace(name)
+            .then(|| psa::exempt_namespace_warning(name, &policy, &labels, &config.defaults))
+            .flatten()
+    };
     let Some(old) = old else {
         return if causes.is_empty() {
-            Ok(Vec::new())
+            Ok(exempt().into_iter().collect())
         } else {
             Err(invalid())
         };
     };
-    let (old_policy, old_causes) = psa::policy_from_labels(&psa::labels_of(old), Policy::default());
+    let (old_policy, old_causes) = psa::policy_from_labels(&psa::labels_of(old), config.defaults);
     if !causes.is_empty() && causes != old_causes {
         return Err(invalid());
     }
     if !psa::enforce_tightened(&old_policy, &policy) {
         return Ok(Vec::new());
     }
-    let name = name_of(new);
+    if config.exempt_namespace(name) {
+        return Ok(exempt().into_iter().collect());
+    }
     let pods = catalog::builtin("", "v1", "pods").expect("pods are served");
     let warnings = match store
         .list(&format!("{}{name}/", pods.key_prefix()), None, 0)
@@ -108,18 +127,29 @@ async fn admit_namespace(
     Ok(warnings)
 }
 
-/// The policy of the namespace `obj` lives in; privileged everywhere when
+/// The policy of the namespace `obj` lives in; the configured defaults when
 /// the namespace is not there (NamespaceLifecycle answers that case).
-async fn namespace_policy(store: &dyn Store, obj: &Value) -> Result<Policy, ApiError> {
+async fn namespace_policy(
+    store: &dyn Store,
+    config: &Configuration,
+    obj: &Value,
+) -> Result<Policy, ApiError> {
     let Some(ns) = obj.pointer("/metadata/namespace").and_then(Value::as_str) else {
-        return Ok(Policy::default());
+        return Ok(config.defaults);
     };
     let namespaces = catalog::builtin("", "v1", "namespaces").expect("namespaces are served");
     let Some(kv) = store.get(&namespaces.key(None, ns)).await? else {
-        return Ok(Policy::default());
+        return Ok(config.defaults);
     };
     let namespace = decode(&kv)?;
-    Ok(psa::policy_from_labels(&psa::labels_of(&namespace), Policy::default()).0)
+    Ok(psa::policy_from_labels(&psa::labels_of(&namespace), config.defaults).0)
+}
+
+/// `obj` lives in a namespace the configuration exempts.
+fn exempt_namespace(config: &Configuration, obj: &Value) -> bool {
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .is_some_and(|ns| config.exempt_namespace(ns))
 }
 
 /// Upstream writes the audit level's violations as the audit annotation
@@ -208,6 +238,55 @@ mod tests {
         assert_eq!(
             opts.warnings.take(),
             ["would violate PodSecurity \"baseline:latest\": privileged (container \"c\" must not set securityContext.privileged=true)"]
+        );
+    }
+
+    #[tokio::test]
+    async fn configured_defaults_apply_to_unlabelled_namespaces_except_exempt_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Configuration::from_document(&json!({
+            "apiVersion": "pod-security.admission.config.k8s.io/v1",
+            "kind": "PodSecurityConfiguration",
+            "defaults": {"enforce": "baseline"},
+            "exemptions": {"namespaces": ["free"], "runtimeClasses": ["kata"]},
+        }))
+        .unwrap();
+        let objects = objects(&dir).await.with_pod_security(config);
+        let namespaces = catalog::builtin("", "v1", "namespaces").unwrap();
+        let pods = catalog::builtin("", "v1", "pods").unwrap();
+        let opts = WriteOptions::default();
+        for name in ["plain", "free"] {
+            let namespace = json!({"metadata": {"name": name}});
+            objects
+                .create(namespaces, None, namespace, &opts)
+                .await
+                .unwrap();
+        }
+        let refused = objects
+            .create(pods, Some("plain"), pod("p", true), &opts)
+            .await;
+        assert!(
+            matches!(refused, Err(ApiError::Forbidden(_))),
+            "{refused:?}"
+        );
+        let mut kata = pod("k", true);
+        kata["spec"]["runtimeClassName"] = json!("kata");
+        objects
+            .create(pods, Some("plain"), kata, &opts)
+            .await
+            .unwrap();
+        objects
+            .create(pods, Some("free"), pod("p", true), &opts)
+            .await
+            .unwrap();
+        let labelled = json!({"metadata": {"name": "free", "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}});
+        objects
+            .update(namespaces, None, "free", labelled, None, &opts)
+            .await
+            .unwrap();
+        assert_eq!(
+            opts.warnings.take(),
+            ["namespace \"free\" is exempt from Pod Security, and the policy (enforce=restricted:latest) will be ignored"]
         );
     }
 
