@@ -13,6 +13,7 @@ pub mod nodeclaim;
 pub mod nodepool;
 pub mod openapi;
 pub mod patch;
+pub mod pod_security;
 pub mod protobuf;
 pub mod quantity;
 pub mod rbac;

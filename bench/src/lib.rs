@@ -135,6 +135,7 @@ impl TestServer {
             advertise_address: None,
             in_process: Vec::new(),
             metrics,
+            pod_security: Default::default(),
         };
         let server = ApiServer::bind(config, store, &pki).await?;
         let addr = server.local_addr()?;

@@ -88,6 +88,11 @@ pub struct ServerArgs {
         default_value_t = 30
     )]
     default_not_ready_toleration_seconds: i64,
+    /// A `PodSecurityConfiguration` (YAML or JSON) with Pod Security's
+    /// defaults for unlabelled namespaces and its exempt namespaces and
+    /// RuntimeClasses; without it every namespace defaults to privileged.
+    #[arg(long, env = "BERTH_POD_SECURITY_CONFIG")]
+    pod_security_config: Option<std::path::PathBuf>,
     /// The longest lifetime of the kubelet certificates the csrsigning
     /// controller issues (kube-controller-manager's flag; upstream 8760h).
     #[arg(long, env = "BERTH_CLUSTER_SIGNING_DURATION", default_value = "8760h", value_parser = parse_duration)]
@@ -371,6 +376,7 @@ pub async fn start(args: ServerArgs) -> anyhow::Result<Running> {
         advertise_address: args.advertise_address,
         in_process,
         metrics,
+        pod_security: pod_security_config(args.pod_security_config.as_deref())?,
     };
     let toleration_seconds = DefaultTolerationSeconds {
         not_ready: args.default_not_ready_toleration_seconds,
@@ -489,4 +495,24 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
             _ = term.recv() => {}
         }
     }
+}
+
+/// The Pod Security configuration in `path`, or upstream's default
+/// (privileged everywhere, nothing exempt) without one.
+fn pod_security_config(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<berth_api::pod_security::Configuration> {
+    let Some(path) = path else {
+        return Ok(Default::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --pod-security-config {}", path.display()))?;
+    let document: serde_json::Value = serde_yaml::from_str(&text).with_context(|| {
+        format!(
+            "--pod-security-config {} is not YAML or JSON",
+            path.display()
+        )
+    })?;
+    berth_api::pod_security::Configuration::from_document(&document)
+        .with_context(|| format!("--pod-security-config {}", path.display()))
 }

@@ -27,6 +27,7 @@ pub mod negotiate;
 mod node_proxy;
 pub mod objects;
 mod openapi;
+mod pod_security;
 pub mod request;
 mod request_metrics;
 pub mod reviews;
@@ -107,6 +108,9 @@ pub struct ApiServerConfig {
     /// storage metrics, and the components sharing its process (scheduler,
     /// controllers) register theirs in the same registry.
     pub metrics: MetricsRegistry,
+    /// Pod Security admission's defaults and exemptions (privileged
+    /// everywhere, nothing exempt, by default).
+    pub pod_security: berth_api::pod_security::Configuration,
 }
 
 #[derive(Clone)]
@@ -179,7 +183,8 @@ impl ApiServer {
         };
         let allocator = Allocator::new(Arc::clone(&store), config.service_cidr);
         let objects = Objects::new(Arc::clone(&store), allocator.clone())
-            .with_default_toleration_seconds(toleration_seconds);
+            .with_default_toleration_seconds(toleration_seconds)
+            .with_pod_security(config.pod_security.clone());
         bootstrap::bootstrap(&objects, &allocator).await?;
         let rbac = |plural| catalog::builtin(berth_api::rbac::GROUP, "v1", plural);
         for role in authz::node_roles() {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::catalog::ResourceInfo;
 use super::errors::{self, ApiError};
-use super::objects::{target, Objects, WriteOptions};
+use super::objects::{target, Objects, Warnings, WriteOptions};
 
 /// One apply request.
 pub struct ApplyRequest<'a> {
@@ -27,6 +27,8 @@ pub struct ApplyRequest<'a> {
     pub dry_run: bool,
     /// The subresource applied to (`status`), which decides what the write may change.
     pub subresource: Option<&'a str>,
+    /// Where admission leaves warnings for the client.
+    pub warnings: Warnings,
 }
 
 fn apply_error(r: &ResourceInfo, name: &str, error: ApplyError) -> ApiError {
@@ -96,6 +98,7 @@ pub async fn server_side_apply(
         dry_run: request.dry_run,
         field_manager: None,
         subresource: None,
+        warnings: request.warnings.clone(),
     };
     match objects.get(r, request.namespace, request.name).await {
         Err(ApiError::NotFound(_)) => {

@@ -14,7 +14,7 @@ use super::catalog::ResourceInfo;
 use super::errors::ApiError;
 use super::listing;
 use super::negotiate::{self, Rendering};
-use super::objects::{target, DeleteOptions, Objects, WriteOptions};
+use super::objects::{target, DeleteOptions, Objects, Warnings, WriteOptions};
 use super::request::{Query, ResourceRequest, Verb};
 use super::{actions, eviction, scale, tables, watch};
 
@@ -77,11 +77,17 @@ pub(super) fn with_warnings(mut response: Response, warnings: &[String]) -> Resp
     response
 }
 
-fn write_options(query: &Query, headers: &HeaderMap, subresource: Option<&str>) -> WriteOptions {
+fn write_options(
+    query: &Query,
+    headers: &HeaderMap,
+    subresource: Option<&str>,
+    admitted: &Warnings,
+) -> WriteOptions {
     WriteOptions {
         dry_run: query.get("dryRun") == Some("All"),
         field_manager: Some(field_manager(query, headers)),
         subresource: subresource.map(str::to_owned),
+        warnings: admitted.clone(),
     }
 }
 
@@ -252,8 +258,10 @@ pub async fn handle(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let mut warnings = Vec::new();
+    let admitted = Warnings::default();
     let deprecation = req.resource.rules.deprecation_warning(&req.resource.kind);
-    let response = handle_inner(objects, req, headers, body, &mut warnings).await?;
+    let response = handle_inner(objects, req, headers, body, &mut warnings, &admitted).await?;
+    warnings.extend(admitted.take());
     warnings.extend(deprecation);
     Ok(with_warnings(response, &warnings))
 }
@@ -264,6 +272,7 @@ async fn handle_inner(
     headers: &HeaderMap,
     body: &[u8],
     warnings: &mut Vec<String>,
+    admitted: &Warnings,
 ) -> Result<Response, ApiError> {
     let resource = Arc::clone(&req.resource);
     let r = &*resource;
@@ -344,9 +353,14 @@ async fn handle_inner(
         }
         (Verb::Update, Some("finalize")) => {
             let body = negotiate::decode_body(headers, body)?;
-            let updated =
-                actions::finalize(objects, r, name, &body, &write_options(query, headers, sub))
-                    .await?;
+            let updated = actions::finalize(
+                objects,
+                r,
+                name,
+                &body,
+                &write_options(query, headers, sub, admitted),
+            )
+            .await?;
             Ok(render_object(r, StatusCode::OK, rendering, updated, query))
         }
         (Verb::Create, None) if r.group.is_empty() && r.plural == "bindings" => {
@@ -365,7 +379,7 @@ async fn handle_inner(
                 obj["apiVersion"] = obj.get("apiVersion").cloned().unwrap_or(json!(api_version));
             }
             let created = objects
-                .create(r, ns, obj, &write_options(query, headers, sub))
+                .create(r, ns, obj, &write_options(query, headers, sub, admitted))
                 .await?;
             Ok(render_object(
                 r,
@@ -383,7 +397,7 @@ async fn handle_inner(
                 ns,
                 name,
                 scale_obj,
-                &write_options(query, headers, sub),
+                &write_options(query, headers, sub, admitted),
             )
             .await?;
             Ok(negotiate::respond(
@@ -402,7 +416,14 @@ async fn handle_inner(
                     .unwrap_or(json!(r.api_version()));
             }
             let updated = objects
-                .update(r, ns, name, obj, sub, &write_options(query, headers, sub))
+                .update(
+                    r,
+                    ns,
+                    name,
+                    obj,
+                    sub,
+                    &write_options(query, headers, sub, admitted),
+                )
                 .await?;
             Ok(render_object(r, StatusCode::OK, rendering, updated, query))
         }
@@ -426,12 +447,13 @@ async fn handle_inner(
                     force: query.flag("force"),
                     dry_run: query.get("dryRun") == Some("All"),
                     subresource: sub,
+                    warnings: admitted.clone(),
                 };
                 let (status, obj) =
                     super::apply::server_side_apply(objects, request, document).await?;
                 return Ok(render_object(r, status, rendering, obj, query));
             }
-            let opts = write_options(query, headers, sub);
+            let opts = write_options(query, headers, sub, admitted);
             let updated = if sub == Some("scale") {
                 scale::patch_scale(objects, r, ns, name, patch_type, &document, &opts).await?
             } else {

@@ -7,7 +7,7 @@ mod delete;
 mod namespaces;
 mod ownership;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rand::Rng;
 use serde_json::{json, Map, Value};
@@ -17,6 +17,7 @@ use super::allocator::Allocator;
 use super::catalog::ResourceInfo;
 use super::errors::FieldCause;
 use super::errors::{ApiError, Target};
+use super::pod_security;
 use super::watch::SharedEvents;
 use crate::store::{KeyValue, Store, StoreError};
 
@@ -34,6 +35,34 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     /// The subresource written through (`status`, `scale`), for the managedFields entry.
     pub subresource: Option<String>,
+    /// Where admission leaves warnings for the client's `Warning` headers.
+    pub warnings: Warnings,
+}
+
+/// Warnings a write collects for the client (upstream's admission warnings,
+/// which kubectl prints as `Warning: …`); shared so a handler can read what
+/// the write left. Only writes that succeed leave any.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// Adds warnings.
+    pub fn extend(&self, warnings: Vec<String>) {
+        if !warnings.is_empty() {
+            self.lock().extend(warnings);
+        }
+    }
+
+    /// Takes every warning left so far.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// `DeleteOptions` as sent in the body or query.
@@ -62,6 +91,8 @@ pub struct Objects {
     shared_events: Arc<SharedEvents>,
     /// Active namespaces, followed from the store once the first create needs them.
     namespaces: Arc<OnceLock<Arc<namespaces::NamespaceLifecycle>>>,
+    /// Pod Security admission's defaults and exemptions.
+    pod_security: Arc<berth_api::pod_security::Configuration>,
 }
 
 /// A decoded stored object with its revision stamped in.
@@ -228,7 +259,15 @@ impl Objects {
             toleration_seconds: admission::DefaultTolerationSeconds::default(),
             shared_events: Arc::default(),
             namespaces: Arc::default(),
+            pod_security: Arc::default(),
         }
+    }
+
+    /// The same, with these Pod Security defaults and exemptions
+    /// (upstream's `PodSecurityConfiguration`).
+    pub fn with_pod_security(mut self, config: berth_api::pod_security::Configuration) -> Self {
+        self.pod_security = Arc::new(config);
+        self
     }
 
     /// The same, giving new pods these default toleration seconds.
@@ -408,6 +447,15 @@ impl Objects {
         if !causes.is_empty() {
             return Err(ApiError::Invalid(target(r, &name), causes));
         }
+        let warnings = pod_security::admit(
+            self.store.as_ref(),
+            &self.pod_security,
+            r,
+            None,
+            &obj,
+            opts.subresource.as_deref(),
+        )
+        .await?;
         ownership::record_ownership(r, None, &mut obj, opts);
         if let Some(ns) = ns.filter(|_| r.namespaced) {
             self.check_namespace(&target(r, &name), ns).await?;
@@ -417,6 +465,7 @@ impl Objects {
             if self.store.get(&key).await?.is_some() {
                 return Err(ApiError::AlreadyExists(target(r, &name)));
             }
+            opts.warnings.extend(warnings);
             return Ok(obj);
         }
         let allocated = if allocate {
@@ -426,7 +475,10 @@ impl Objects {
         };
         let bytes = encode_as(r, &mut obj)?;
         match self.store.create(&key, bytes).await {
-            Ok(kv) => Ok(stamped(obj, kv.mod_revision)),
+            Ok(kv) => {
+                opts.warnings.extend(warnings);
+                Ok(stamped(obj, kv.mod_revision))
+            }
             Err(e) => {
                 self.allocator.release(&allocated).await;
                 match e {
@@ -514,8 +566,18 @@ impl Objects {
         if !causes.is_empty() {
             return Err(ApiError::Invalid(target(r, name), causes));
         }
+        let warnings = pod_security::admit(
+            self.store.as_ref(),
+            &self.pod_security,
+            r,
+            Some(old),
+            &new,
+            opts.subresource.as_deref(),
+        )
+        .await?;
         ownership::record_ownership(r, Some(old), &mut new, opts);
         if opts.dry_run {
+            opts.warnings.extend(warnings);
             return Ok(new);
         }
         let key = r.key(ns, name);
@@ -554,6 +616,7 @@ impl Objects {
                 self.allocator
                     .release_dropped(allocated_kind(r), old, &new)
                     .await;
+                opts.warnings.extend(warnings);
                 Ok(stamped(new, kv.mod_revision))
             }
             Err(e) => {

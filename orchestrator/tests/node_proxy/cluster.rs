@@ -53,6 +53,7 @@ impl Cluster {
             advertise_address: None,
             in_process: Vec::new(),
             metrics: Default::default(),
+            pod_security: Default::default(),
         };
         let server = ApiServer::bind(config, store, &pki).await.unwrap();
         let api = server.local_addr().unwrap();
